@@ -1,0 +1,435 @@
+//! One WebSocket connection: the hello handshake, then a reader (frames in) and a writer (outbox out).
+//!
+//! The reader validates and rate-limits every frame and calls the room; replies go through the same
+//! outbox as patches, so a connection's frames leave in one order. The writer drains the outbox in
+//! batches (one flush per batch), turns a conflation flag into one snapshot, sends WebSocket Pings to
+//! measure round trips, and closes a connection that answered nothing for two heartbeats. Every close the
+//! server initiates goes through the outbox, so queued frames (the `ended` patch, an `error`) precede it.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::limits::frame_limiter;
+use crate::metrics::Rejected;
+use crate::outbox::{Item, Outbox, Pushed};
+use crate::protocol::{ClientMsg, ErrorCode, ParseError, Role, ServerMsg, close, now_ms};
+use crate::room::{JoinError, Joined, Room};
+use crate::server::AppState;
+
+/// Liveness shared by a connection's reader and writer.
+#[derive(Debug)]
+struct Live {
+    start: Instant,
+    /// Milliseconds since `start` when the peer last sent anything.
+    last_seen_ms: AtomicU64,
+}
+
+impl Live {
+    fn touch(&self) {
+        self.last_seen_ms.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+    fn silent_for(&self) -> Duration {
+        let last = self.last_seen_ms.load(Ordering::Relaxed);
+        Duration::from_millis((self.start.elapsed().as_millis() as u64).saturating_sub(last))
+    }
+}
+
+fn close_frame(code: u16, reason: &str) -> Message {
+    // A close reason may hold at most 123 bytes.
+    let mut end = reason.len().min(120);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(&reason[..end]) }))
+}
+
+fn is_too_big(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(tungstenite::Error::Capacity(_)) = err.downcast_ref::<tungstenite::Error>() {
+            return true;
+        }
+        source = err.source();
+    }
+    e.to_string().contains("Space limit exceeded") || e.to_string().contains("too long")
+}
+
+use tokio_tungstenite::tungstenite;
+
+/// Sends one frame then closes, for refusals before the connection joins a room.
+async fn refuse(sink: &mut SplitSink<WebSocket, Message>, error: Option<ServerMsg>, code: u16, reason: &str) {
+    let send = async {
+        if let Some(e) = error {
+            sink.send(Message::Text(e.encode().into())).await?;
+        }
+        sink.send(close_frame(code, reason)).await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), send).await;
+}
+
+/// Runs a connection from upgrade to close.
+pub async fn run(socket: WebSocket, app: AppState, addr: Option<IpAddr>) {
+    let _alive = app.tracker.token();
+    let (mut sink, mut stream) = socket.split();
+    let shutdown = app.shutdown.clone();
+    let deadline = tokio::time::Instant::now() + app.timing.hello_timeout;
+
+    // Hello phase: the first data frame must be a `hello`, within the deadline.
+    let text = loop {
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => {
+                return refuse(&mut sink, None, close::RESTARTING, "server shutting down").await;
+            }
+            next = tokio::time::timeout_at(deadline, stream.next()) => next,
+        };
+        match next {
+            Err(_) => {
+                app.metrics.reject(Rejected::Protocol);
+                return refuse(&mut sink, None, close::HELLO_TIMEOUT, "no hello in time").await;
+            }
+            Ok(None) | Ok(Some(Ok(Message::Close(_)))) => return,
+            Ok(Some(Err(e))) => {
+                if is_too_big(&e) {
+                    app.metrics.reject(Rejected::TooBig);
+                    refuse(&mut sink, None, close::TOO_BIG, "frame over the size limit").await;
+                }
+                return;
+            }
+            Ok(Some(Ok(Message::Binary(_)))) => {
+                app.metrics.reject(Rejected::Binary);
+                return refuse(&mut sink, None, close::UNSUPPORTED_DATA, "binary frames are not accepted")
+                    .await;
+            }
+            Ok(Some(Ok(Message::Text(t)))) => break t,
+            Ok(Some(Ok(_))) => continue,
+        }
+    };
+    if let Some(ip) = addr
+        && app.failed_hellos.is_blocked(ip)
+    {
+        app.metrics.reject(Rejected::Auth);
+        return refuse(&mut sink, None, close::RATE_LIMITED, "too many failed joins; wait a minute").await;
+    }
+    let hello = match ClientMsg::parse(&text) {
+        Ok(ClientMsg::Hello(h)) => h,
+        Ok(_) => {
+            app.metrics.reject(Rejected::Protocol);
+            return refuse(&mut sink, None, close::PROTOCOL, "the first frame must be hello").await;
+        }
+        Err(ParseError::NotJson(m)) => {
+            app.metrics.reject(Rejected::Protocol);
+            return refuse(&mut sink, None, close::PROTOCOL, &m).await;
+        }
+        Err(ParseError::BadRequest { id, message }) => {
+            app.metrics.reject(Rejected::Protocol);
+            let err = ServerMsg::error(id, ErrorCode::BadRequest, message.clone());
+            return refuse(&mut sink, Some(err), close::PROTOCOL, &message).await;
+        }
+    };
+    let room = app.room();
+    let joined = match room.join(hello, addr, false) {
+        Ok(j) => j,
+        Err(e) => {
+            let (mut code, mut reason) = e.close();
+            let mut error = None;
+            match &e {
+                JoinError::BadRequest(m) => {
+                    app.metrics.reject(Rejected::BadRequest);
+                    error = Some(ServerMsg::error(None, ErrorCode::BadRequest, m.clone()));
+                }
+                JoinError::Credentials => {
+                    app.metrics.reject(Rejected::Auth);
+                    if addr.is_some_and(|ip| app.failed_hellos.fail(ip)) {
+                        code = close::RATE_LIMITED;
+                        reason = "too many failed joins; wait a minute".into();
+                    }
+                }
+                _ => {}
+            }
+            return refuse(&mut sink, error, code, &reason).await;
+        }
+    };
+    let gauge = match joined.role {
+        Role::Teacher => &app.metrics.teachers,
+        Role::Student => &app.metrics.students,
+    };
+    gauge.increment(1.0);
+    tracing::debug!(pid = %joined.pid, role = joined.role.as_str(), "joined");
+
+    let live = Arc::new(Live { start: Instant::now(), last_seen_ms: AtomicU64::new(0) });
+    let conn_cancel = shutdown.child_token();
+    let writer = tokio::spawn(write_loop(
+        sink,
+        joined.clone(),
+        room.clone(),
+        app.clone(),
+        live.clone(),
+        conn_cancel.clone(),
+    ));
+    read_loop(stream, &joined, &room, &app, &live, &conn_cancel).await;
+    room.leave(&joined.pid, joined.conn);
+    conn_cancel.cancel();
+    let _ = writer.await;
+    gauge.decrement(1.0);
+    tracing::debug!(pid = %joined.pid, "left");
+}
+
+fn reply(outbox: &Outbox, msg: &ServerMsg) {
+    if outbox.push(Item::Msg(Utf8Bytes::from(msg.encode()))) == Pushed::Overflow {
+        outbox.close(close::RATE_LIMITED, "sending faster than reading replies");
+    }
+}
+
+async fn read_loop(
+    mut stream: SplitStream<WebSocket>,
+    joined: &Joined,
+    room: &Room,
+    app: &AppState,
+    live: &Live,
+    cancel: &CancellationToken,
+) {
+    let limits = &app.limits;
+    let limiter = match joined.role {
+        Role::Teacher => frame_limiter(limits.teacher_rate, limits.teacher_burst),
+        Role::Student => frame_limiter(limits.student_rate, limits.student_burst),
+    };
+    let burst = match joined.role {
+        Role::Teacher => limits.teacher_burst,
+        Role::Student => limits.student_burst,
+    };
+    let mut refused_in_a_row = 0u32;
+    let mut last_rate_error: Option<Instant> = None;
+    let outbox = &joined.outbox;
+    loop {
+        let next = tokio::select! {
+            _ = cancel.cancelled() => return,
+            next = stream.next() => next,
+        };
+        let msg = match next {
+            None => return,
+            Some(Err(e)) => {
+                if is_too_big(&e) {
+                    app.metrics.reject(Rejected::TooBig);
+                    outbox.close(close::TOO_BIG, "frame over the size limit");
+                }
+                return;
+            }
+            Some(Ok(m)) => m,
+        };
+        live.touch();
+        if outbox.is_closing() {
+            // Closing: wait for the peer's close reply, ignore anything else.
+            continue;
+        }
+        let text = match msg {
+            Message::Text(t) => t,
+            Message::Binary(_) => {
+                app.metrics.reject(Rejected::Binary);
+                outbox.close(close::UNSUPPORTED_DATA, "binary frames are not accepted");
+                continue;
+            }
+            Message::Pong(payload) => {
+                if let Ok(sent) = <[u8; 8]>::try_from(payload.as_ref()) {
+                    let sent_us = u64::from_be_bytes(sent);
+                    let now_us = live.start.elapsed().as_micros() as u64;
+                    if now_us >= sent_us {
+                        let rtt_ms = u32::try_from((now_us - sent_us).div_ceil(1000)).unwrap_or(u32::MAX);
+                        room.rtt(&joined.pid, rtt_ms);
+                    }
+                }
+                continue;
+            }
+            Message::Ping(_) | Message::Close(_) => continue,
+        };
+        if limiter.check().is_err() {
+            app.metrics.reject(Rejected::RateLimited);
+            refused_in_a_row += 1;
+            if refused_in_a_row > burst {
+                outbox.close(close::RATE_LIMITED, "too many frames; slow down");
+                continue;
+            }
+            if last_rate_error.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                last_rate_error = Some(Instant::now());
+                let max = match joined.role {
+                    Role::Teacher => limits.teacher_rate,
+                    Role::Student => limits.student_rate,
+                };
+                reply(
+                    outbox,
+                    &ServerMsg::error(None, ErrorCode::RateLimited, format!("at most {max} frames a second")),
+                );
+            }
+            continue;
+        }
+        refused_in_a_row = 0;
+        match ClientMsg::parse(&text) {
+            Err(ParseError::NotJson(m)) => {
+                app.metrics.reject(Rejected::Protocol);
+                outbox.close(close::PROTOCOL, m);
+            }
+            Err(ParseError::BadRequest { id, message }) => {
+                app.metrics.reject(Rejected::BadRequest);
+                reply(outbox, &ServerMsg::error(id, ErrorCode::BadRequest, message));
+            }
+            Ok(msg) => handle(msg, joined, room, app),
+        }
+    }
+}
+
+fn forbidden(app: &AppState, outbox: &Outbox, id: Option<u32>, what: &str) {
+    app.metrics.reject(Rejected::Forbidden);
+    reply(outbox, &ServerMsg::error(id, ErrorCode::Forbidden, what));
+}
+
+fn handle(msg: ClientMsg, joined: &Joined, room: &Room, app: &AppState) {
+    let outbox = &joined.outbox;
+    let teacher = joined.role == Role::Teacher;
+    match msg {
+        ClientMsg::Hello(_) => {
+            app.metrics.reject(Rejected::BadRequest);
+            reply(outbox, &ServerMsg::error(None, ErrorCode::BadRequest, "hello was already said"));
+        }
+        ClientMsg::Ping { id } => reply(outbox, &ServerMsg::Pong { id, time: now_ms() }),
+        ClientMsg::Resync { .. } => outbox.request_sync(),
+        ClientMsg::Set { id, patch } if teacher => room.set(id, patch, outbox),
+        ClientMsg::Kick { id, who } if teacher => room.kick(id, &who, outbox),
+        ClientMsg::End { id } if teacher => room.end(id, outbox),
+        ClientMsg::Set { id, .. } => forbidden(app, outbox, id, "only the teacher can change the lesson"),
+        ClientMsg::Kick { id, .. } => forbidden(app, outbox, id, "only the teacher can remove a student"),
+        ClientMsg::End { id } => forbidden(app, outbox, id, "only the teacher can end the lesson"),
+        ClientMsg::Ack { .. } if teacher => {}
+        ClientMsg::Ack { seq } => room.ack(&joined.pid, seq, outbox),
+        ClientMsg::Hand { .. } | ClientMsg::View { .. } if teacher => {
+            forbidden(app, outbox, None, "hand and view are for students")
+        }
+        ClientMsg::Hand { up } => room.hand(&joined.pid, up),
+        ClientMsg::View { page } => room.view(&joined.pid, page, outbox),
+    }
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+/// Writes one batch: an optional snapshot, an optional full roster, then the queued frames.
+async fn write_batch(
+    sink: &mut Sink,
+    batch: &crate::outbox::Batch,
+    room: &Room,
+    app: &AppState,
+) -> Result<(), axum::Error> {
+    let mut covered = 0;
+    if batch.need_sync {
+        let (seq, bytes) = room.sync_frame();
+        covered = seq;
+        app.metrics.syncs.increment(1);
+        sink.feed(Message::Text(bytes)).await?;
+    }
+    if batch.need_roster {
+        sink.feed(Message::Text(room.roster_frame())).await?;
+    }
+    let mut patches = 0u64;
+    for item in &batch.items {
+        match item {
+            Item::Patch { seq, bytes, .. } => {
+                if *seq > covered {
+                    patches += 1;
+                    sink.feed(Message::Text(bytes.clone())).await?;
+                }
+            }
+            Item::Roster(bytes) | Item::Msg(bytes) => sink.feed(Message::Text(bytes.clone())).await?,
+        }
+    }
+    sink.flush().await?;
+    if patches > 0 {
+        app.metrics.deliveries.increment(patches);
+        for item in &batch.items {
+            if let Item::Patch { seq, accepted, .. } = item
+                && *seq > covered
+            {
+                app.metrics.fanout_seconds.record(accepted.elapsed().as_secs_f64());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Resolves when the peer has been silent for two heartbeats.
+async fn dead(live: &Live, heartbeat: Duration) {
+    loop {
+        let silent = live.silent_for();
+        if silent >= heartbeat * 2 {
+            return;
+        }
+        tokio::time::sleep(heartbeat * 2 - silent).await;
+    }
+}
+
+async fn write_loop(
+    mut sink: Sink,
+    joined: Joined,
+    room: Arc<Room>,
+    app: AppState,
+    live: Arc<Live>,
+    cancel: CancellationToken,
+) {
+    let heartbeat = app.timing.heartbeat;
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let outbox = &joined.outbox;
+    loop {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => {
+                // Closing because the reader stopped or the server is shutting down.
+                let batch = outbox.take();
+                let close = batch.close.clone().or_else(|| {
+                    app.shutdown.is_cancelled().then(|| (close::RESTARTING, "server shutting down".to_string()))
+                });
+                if let Some((code, reason)) = close {
+                    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+                        let _ = write_batch(&mut sink, &batch, &room, &app).await;
+                        sink.send(close_frame(code, &reason)).await
+                    }).await;
+                }
+                return;
+            }
+            _ = outbox.wait() => {
+                let batch = outbox.take();
+                let ok = tokio::select! {
+                    r = write_batch(&mut sink, &batch, &room, &app) => r.is_ok(),
+                    _ = cancel.cancelled() => { outbox.close(close::RESTARTING, "server shutting down"); continue }
+                    _ = dead(&live, heartbeat) => false,
+                };
+                if !ok {
+                    cancel.cancel();
+                    return;
+                }
+                if let Some((code, reason)) = batch.close {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close_frame(code, &reason))).await;
+                    // Give the peer a moment to answer the close, then stop the reader.
+                    let _ = tokio::time::timeout(Duration::from_secs(1), cancel.cancelled()).await;
+                    cancel.cancel();
+                    return;
+                }
+            }
+            _ = ping.tick() => {
+                if live.silent_for() >= heartbeat * 2 {
+                    tracing::debug!(pid = %joined.pid, "no answer for two heartbeats; closing");
+                    cancel.cancel();
+                    return;
+                }
+                let now_us = live.start.elapsed().as_micros() as u64;
+                if sink.send(Message::Ping(now_us.to_be_bytes().to_vec().into())).await.is_err() {
+                    cancel.cancel();
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The document library: the PDFs a lesson can show, stored by content hash under the data directory.
+//!
+//! Documents are immutable files named `<sha256>.pdf` plus an index (`index.json`) of id, title, pages and
+//! hash. Adding the same bytes twice returns the existing document. Every file is checked to be a readable
+//! PDF with at least one page before it is accepted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::state::Doc;
+
+/// Largest document accepted, in bytes (§9).
+pub const MAX_DOC_BYTES: usize = 200 * 1024 * 1024;
+
+/// The PDFs this server holds.
+#[derive(Debug)]
+pub struct Library {
+    dir: PathBuf,
+    docs: RwLock<BTreeMap<String, Doc>>,
+}
+
+/// Counts the pages of a PDF, or says why it is not readable.
+pub fn count_pages(bytes: &[u8]) -> Result<u32> {
+    if !bytes.starts_with(b"%PDF-") {
+        return Err(Error::Pdf("the file does not start with %PDF-".into()));
+    }
+    let doc = lopdf::Document::load_mem(bytes).map_err(|e| Error::Pdf(e.to_string()))?;
+    let pages = u32::try_from(doc.get_pages().len()).unwrap_or(u32::MAX);
+    if pages == 0 {
+        return Err(Error::Pdf("the PDF has no pages".into()));
+    }
+    Ok(pages)
+}
+
+fn slug(title: &str) -> String {
+    let mut s = String::new();
+    for c in title.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            s.push(c);
+        } else if !s.ends_with('-') && !s.is_empty() {
+            s.push('-');
+        }
+        if s.len() >= 40 {
+            break;
+        }
+    }
+    let s = s.trim_end_matches('-').to_string();
+    if s.is_empty() { "doc".into() } else { s }
+}
+
+impl Library {
+    /// Opens (creating if needed) the library in `dir`.
+    pub fn open(dir: &Path) -> Result<Library> {
+        std::fs::create_dir_all(dir)?;
+        let index = dir.join("index.json");
+        let docs = match std::fs::read(&index) {
+            Ok(bytes) => serde_json::from_slice::<Vec<Doc>>(&bytes).map_err(|e| Error::File {
+                path: index.clone(),
+                message: format!("unreadable document index ({e}); move it aside to rebuild the library"),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let docs = docs
+            .into_iter()
+            .filter(|d| dir.join(format!("{}.pdf", d.sha256)).is_file())
+            .map(|d| (d.id.clone(), d))
+            .collect();
+        Ok(Library { dir: dir.to_path_buf(), docs: RwLock::new(docs) })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Doc>> {
+        self.docs.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The document with this id.
+    pub fn get(&self, id: &str) -> Option<Doc> {
+        self.read().get(id).cloned()
+    }
+
+    /// Every document, by id.
+    pub fn list(&self) -> Vec<Doc> {
+        self.read().values().cloned().collect()
+    }
+
+    /// Where a document's bytes are.
+    pub fn path(&self, doc: &Doc) -> PathBuf {
+        self.dir.join(format!("{}.pdf", doc.sha256))
+    }
+
+    /// Adds a PDF from memory. `id` is a preferred id (kept if free); otherwise one is made from the title.
+    /// Blocking: call from a blocking thread for large files.
+    pub fn add(&self, bytes: &[u8], title: &str, id: Option<&str>) -> Result<Doc> {
+        if bytes.len() > MAX_DOC_BYTES {
+            return Err(Error::Pdf(format!(
+                "{} bytes is over the {} MiB limit",
+                bytes.len(),
+                MAX_DOC_BYTES >> 20
+            )));
+        }
+        let sha256 = hex(&Sha256::digest(bytes));
+        if let Some(doc) = self.read().values().find(|d| d.sha256 == sha256) {
+            return Ok(doc.clone());
+        }
+        let pages = count_pages(bytes)?;
+        let title = title.trim();
+        let title = if title.is_empty() { "Untitled" } else { title };
+        let title: String = title.chars().take(200).collect();
+        let path = self.dir.join(format!("{sha256}.pdf"));
+        let tmp = self.dir.join(format!("{sha256}.pdf.part"));
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, &path)?;
+        let mut docs = self.docs.write().unwrap_or_else(|p| p.into_inner());
+        let base = id.map(str::to_string).unwrap_or_else(|| slug(&title));
+        let mut id = base.clone();
+        let mut n = 2;
+        while docs.contains_key(&id) {
+            id = format!("{base}-{n}");
+            n += 1;
+        }
+        let doc = Doc { id: id.clone(), title, pages, sha256 };
+        docs.insert(id, doc.clone());
+        let index: Vec<&Doc> = docs.values().collect();
+        let json = serde_json::to_vec_pretty(&index).map_err(|e| Error::Config(e.to_string()))?;
+        let index_path = self.dir.join("index.json");
+        let tmp = self.dir.join("index.json.part");
+        std::fs::write(&tmp, json)?;
+        std::fs::rename(&tmp, &index_path)?;
+        Ok(doc)
+    }
+
+    /// Adds a PDF file, titled after its file name.
+    pub fn add_file(&self, path: &Path) -> Result<Doc> {
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::File { path: path.into(), message: e.to_string() })?;
+        let title =
+            path.file_stem().map(|s| s.to_string_lossy().replace(['_', '-'], " ")).unwrap_or_default();
+        self.add(&bytes, &title, None).map_err(|e| Error::File { path: path.into(), message: e.to_string() })
+    }
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adding_the_same_pdf_twice_keeps_one_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = Library::open(dir.path()).unwrap();
+        let pdf = crate::demo::demo_pdf().unwrap();
+        let a = lib.add(&pdf, "Demo", Some("demo")).unwrap();
+        let b = lib.add(&pdf, "Again", None).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.pages, crate::demo::DEMO_PAGES);
+        let lib = Library::open(dir.path()).unwrap();
+        assert_eq!(lib.get("demo"), Some(a));
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_pdf_is_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = Library::open(dir.path()).unwrap();
+        let err = lib.add(b"hello", "x", None).unwrap_err();
+        assert!(err.to_string().contains("%PDF-"), "{err}");
+        let err = lib.add(b"%PDF-1.5\ngarbage", "x", None).unwrap_err();
+        assert!(err.to_string().starts_with("not a readable PDF"), "{err}");
+        assert!(lib.list().is_empty());
+    }
+
+    #[test]
+    fn slugs_are_ascii_and_short() {
+        assert_eq!(slug("Quran, level 2"), "quran-level-2");
+        assert_eq!(slug("مصحف"), "doc");
+    }
+}

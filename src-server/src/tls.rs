@@ -1,0 +1,227 @@
+//! TLS identity and trust: the teacher's self-signed certificate, its fingerprint, and pinning.
+//!
+//! A classroom has no public CA, so the server generates an ECDSA P-256 certificate on first run and
+//! keeps it; clients trust it by its fingerprint (§2, §8), which the join link, QR code and mDNS carry.
+//! The pinning verifier still checks the handshake signature, so a peer must hold the pinned key.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// The crypto provider every TLS config here uses (explicit, so no process-wide default is needed).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// `base64url_nopad(SHA-256(DER))` of a certificate: 43 characters.
+pub fn fingerprint(der: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(der))
+}
+
+/// Whether a string has the shape of a fingerprint.
+pub fn is_fingerprint(s: &str) -> bool {
+    s.len() == 43 && URL_SAFE_NO_PAD.decode(s).is_ok_and(|b| b.len() == 32)
+}
+
+/// A certificate and its private key.
+pub struct Identity {
+    /// Leaf certificate, DER.
+    pub cert: CertificateDer<'static>,
+    /// Private key, DER (PKCS#8).
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity").field("fingerprint", &self.fingerprint()).finish_non_exhaustive()
+    }
+}
+
+impl Clone for Identity {
+    fn clone(&self) -> Self {
+        Identity { cert: self.cert.clone(), key: self.key.clone_key() }
+    }
+}
+
+impl Identity {
+    /// Generates a self-signed ECDSA P-256 certificate for these host names and addresses.
+    pub fn generate(names: &[String], addrs: &[IpAddr]) -> Result<Identity> {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| Error::Tls(format!("generating a key: {e}")))?;
+        let mut params = rcgen::CertificateParams::new(names.to_vec())
+            .map_err(|e| Error::Tls(format!("certificate names: {e}")))?;
+        params.subject_alt_names.extend(addrs.iter().map(|a| rcgen::SanType::IpAddress(*a)));
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(rcgen::DnType::CommonName, "Lectern classroom");
+        params.distinguished_name.push(rcgen::DnType::OrganizationName, "Lectern");
+        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2049, 12, 31);
+        let cert = params.self_signed(&key).map_err(|e| Error::Tls(format!("signing: {e}")))?;
+        Ok(Identity { cert: cert.der().clone(), key: PrivateKeyDer::Pkcs8(key.serialize_der().into()) })
+    }
+
+    /// Generates a certificate for the names a classroom server is reached by: localhost, the host name,
+    /// `<host>.local`, every non-loopback interface address, 127.0.0.1 and ::1.
+    pub fn generate_for_this_host() -> Result<Identity> {
+        let host = crate::net::host_name();
+        let mut names = vec!["localhost".to_string()];
+        if !host.is_empty() && host != "localhost" {
+            names.push(host.clone());
+            names.push(format!("{host}.local"));
+        }
+        let mut addrs: Vec<IpAddr> = crate::net::interface_addrs();
+        addrs.push(IpAddr::from([127, 0, 0, 1]));
+        addrs.push(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
+        addrs.dedup();
+        Identity::generate(&names, &addrs)
+    }
+
+    /// The certificate's fingerprint.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.cert)
+    }
+
+    /// Loads `cert.pem` and `key.pem` from a directory.
+    pub fn load(dir: &Path) -> Result<Identity> {
+        let cert_pem = std::fs::read(dir.join("cert.pem"))?;
+        let key_pem = std::fs::read(dir.join("key.pem"))?;
+        let cert = rustls_pemfile::certs(&mut cert_pem.as_slice())
+            .next()
+            .ok_or_else(|| Error::Tls("cert.pem holds no certificate".into()))?
+            .map_err(|e| Error::Tls(format!("cert.pem: {e}")))?;
+        let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+            .map_err(|e| Error::Tls(format!("key.pem: {e}")))?
+            .ok_or_else(|| Error::Tls("key.pem holds no private key".into()))?;
+        Ok(Identity { cert, key })
+    }
+
+    /// Writes `cert.pem` and `key.pem` (mode 0600) into a directory.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let cert = pem("CERTIFICATE", &self.cert);
+        let key = pem("PRIVATE KEY", self.key.secret_der());
+        crate::setup::write_private(&dir.join("key.pem"), key.as_bytes())?;
+        std::fs::write(dir.join("cert.pem"), cert)?;
+        Ok(())
+    }
+
+    /// A rustls server config for this identity (TLS 1.3 and 1.2, no client auth).
+    pub fn server_config(&self, alpn_http2: bool) -> Result<rustls::ServerConfig> {
+        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Tls(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(vec![self.cert.clone()], self.key.clone_key())
+            .map_err(|e| Error::Tls(e.to_string()))?;
+        config.alpn_protocols =
+            if alpn_http2 { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { vec![b"http/1.1".to_vec()] };
+        Ok(config)
+    }
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// Accepts exactly one certificate, named by its fingerprint, whatever its names or dates.
+#[derive(Debug)]
+pub struct PinnedVerifier {
+    fingerprint: String,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl PinnedVerifier {
+    /// A verifier that accepts only the certificate with this fingerprint.
+    pub fn new(fingerprint: &str) -> PinnedVerifier {
+        PinnedVerifier {
+            fingerprint: fingerprint.to_string(),
+            algorithms: provider().signature_verification_algorithms,
+        }
+    }
+}
+
+impl ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let seen = fingerprint(end_entity);
+        if crate::token::constant_time_eq(&seen, &self.fingerprint) {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(format!(
+                "certificate fingerprint {seen} is not the pinned {}",
+                self.fingerprint
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// A rustls client config that trusts only the certificate with this fingerprint.
+pub fn pinned_client_config(fingerprint: &str) -> Result<rustls::ClientConfig> {
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedVerifier::new(fingerprint)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_identity_loads_with_the_same_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = Identity::generate(&["localhost".into()], &[IpAddr::from([127, 0, 0, 1])]).unwrap();
+        id.save(dir.path()).unwrap();
+        let again = Identity::load(dir.path()).unwrap();
+        assert_eq!(id.fingerprint(), again.fingerprint());
+        assert!(is_fingerprint(&id.fingerprint()));
+    }
+}
