@@ -71,6 +71,15 @@ pub async fn connect(ws_url: &str, fingerprint: &str) -> Result<Socket> {
     let port = url.port().unwrap_or(7443);
     let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
     let tcp = TcpStream::connect((bare.as_str(), port)).await?;
+    connect_over(tcp, ws_url, fingerprint).await
+}
+
+/// Like [`connect`], over a TCP stream the caller opened (to set socket options, say).
+pub async fn connect_over(tcp: TcpStream, ws_url: &str, fingerprint: &str) -> Result<Socket> {
+    let url = url::Url::parse(ws_url).map_err(|e| Error::Client(format!("bad URL {ws_url:?}: {e}")))?;
+    let host = url.host_str().ok_or_else(|| Error::Client("no host in URL".into()))?.to_string();
+    let port = url.port().unwrap_or(7443);
+    let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
     let _ = tcp.set_nodelay(true);
     let config = crate::tls::pinned_client_config(fingerprint)?;
     let name = rustls::pki_types::ServerName::try_from(bare.clone())

@@ -1,0 +1,203 @@
+//! Protects §10's table: every close code the server uses is provoked here and observed by a real client,
+//! because clients decide to stop, retry or ask the user again from these codes alone.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{CODE, End, TestServer, device};
+use futures_util::SinkExt;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+#[tokio::test]
+async fn a_normal_close_is_answered_with_1000() {
+    let server = TestServer::start().await;
+    let (mut s, _) = server.student("A", &device(1)).await;
+    s.ws.send(Message::Close(Some(CloseFrame { code: CloseCode::Normal, reason: "bye".into() }))).await.unwrap();
+    assert_eq!(s.close_code().await, 1000);
+}
+
+#[tokio::test]
+async fn a_binary_frame_closes_1003() {
+    let server = TestServer::start().await;
+    let (mut s, _) = server.student("A", &device(1)).await;
+    s.ws.send(Message::binary(vec![1, 2, 3])).await.unwrap();
+    assert_eq!(s.close_code().await, 1003);
+}
+
+#[tokio::test]
+async fn a_frame_over_16_kib_closes_1009() {
+    let server = TestServer::start().await;
+    let (mut s, _) = server.student("A", &device(1)).await;
+    let big = format!(r#"{{"t":"ping","pad":"{}"}}"#, "x".repeat(17 * 1024));
+    s.send_text(&big).await;
+    assert_eq!(s.close_code().await, 1009);
+    // And before hello too.
+    let mut raw = server.raw().await;
+    raw.send_text(&big).await;
+    assert_eq!(raw.close_code().await, 1009);
+}
+
+#[tokio::test]
+async fn ending_the_lesson_sends_ended_then_closes_everyone_with_4000() {
+    let server = TestServer::start().await;
+    let (mut s, _) = server.student("A", &device(1)).await;
+    let (mut t, _) = server.teacher().await;
+    t.send(json!({"t":"end","id":10})).await;
+    let (end, frames) = s.until_end().await;
+    assert_eq!(end, End::Close(4000, "the lesson has ended".into()));
+    let ended = frames.iter().find(|f| f["t"] == "patch").expect("the ended patch before the close");
+    assert_eq!(ended["patch"], json!({"ended": true}));
+    let (end, frames) = t.until_end().await;
+    assert!(matches!(end, End::Close(4000, _)));
+    assert!(frames.iter().any(|f| f["t"] == "ok" && f["id"] == 10));
+    // Nobody can join an ended lesson.
+    let mut late = server.raw().await;
+    late.send(json!({"t":"hello","v":1,"role":"student","code":CODE,"name":"B","device":device(2)})).await;
+    assert_eq!(late.close_code().await, 4000);
+}
+
+#[tokio::test]
+async fn a_wrong_code_key_or_token_closes_4001() {
+    let server = TestServer::start().await;
+    for hello in [
+        json!({"t":"hello","v":1,"role":"student","code":"000000","name":"A","device":device(1)}),
+        json!({"t":"hello","v":1,"role":"teacher","key":"not-the-key","device":device(2)}),
+        json!({"t":"hello","v":1,"role":"student","resume":"eyJyIjoiciJ9.AAAA","device":device(3)}),
+    ] {
+        let mut raw = server.raw().await;
+        raw.send(hello).await;
+        assert_eq!(raw.close_code().await, 4001);
+    }
+}
+
+#[tokio::test]
+async fn a_kicked_student_is_closed_4003_and_cannot_come_back() {
+    let server = TestServer::start().await;
+    let (mut s, welcome) = server.student("A", &device(1)).await;
+    let pid = welcome["you"]["id"].as_str().unwrap().to_string();
+    let token = welcome["token"].as_str().unwrap().to_string();
+    let (mut t, _) = server.teacher().await;
+    t.send(json!({"t":"kick","id":9,"who":pid})).await;
+    assert_eq!(s.close_code().await, 4003);
+    assert_eq!(t.recv_type("ok").await["id"], 9);
+    // The token is revoked...
+    let mut again = server.raw().await;
+    again.send(json!({"t":"hello","v":1,"role":"student","resume":token,"device":device(1)})).await;
+    assert_eq!(again.close_code().await, 4001);
+    // ...and the device may not rejoin with the code.
+    let mut again = server.raw().await;
+    again.send(json!({"t":"hello","v":1,"role":"student","code":CODE,"name":"A","device":device(1)})).await;
+    assert_eq!(again.close_code().await, 4003);
+    // Kicking someone unknown is not_found.
+    t.send(json!({"t":"kick","id":11,"who":"p-nobody"})).await;
+    assert_eq!(t.recv_type("error").await["code"], "not_found");
+}
+
+#[tokio::test]
+async fn no_hello_in_time_closes_4008() {
+    let server = TestServer::with(|_, t| t.hello_timeout = Duration::from_millis(300)).await;
+    let mut raw = server.raw().await;
+    assert_eq!(raw.close_code().await, 4008);
+}
+
+#[tokio::test]
+async fn too_many_failed_hellos_from_one_address_close_4029_even_with_the_right_code() {
+    let server = TestServer::with(|l, _| l.failed_hellos_per_minute = 3).await;
+    let bad = json!({"t":"hello","v":1,"role":"student","code":"111111","name":"A","device":device(1)});
+    for _ in 0..3 {
+        let mut raw = server.raw().await;
+        raw.send(bad.clone()).await;
+        assert_eq!(raw.close_code().await, 4001);
+    }
+    let mut raw = server.raw().await;
+    raw.send(bad).await;
+    assert_eq!(raw.close_code().await, 4029);
+    let mut raw = server.raw().await;
+    raw.send(json!({"t":"hello","v":1,"role":"student","code":CODE,"name":"A","device":device(1)})).await;
+    assert_eq!(raw.close_code().await, 4029, "a blocked address is refused before its code is checked");
+}
+
+#[tokio::test]
+async fn protocol_violations_close_4400() {
+    let server = TestServer::start().await;
+    // Not JSON, before hello.
+    let mut raw = server.raw().await;
+    raw.send_text("hello?").await;
+    assert_eq!(raw.close_code().await, 4400);
+    // A first frame that is not hello.
+    let mut raw = server.raw().await;
+    raw.send(json!({"t":"ping","id":1})).await;
+    assert_eq!(raw.close_code().await, 4400);
+    // A malformed hello field: error bad_request, then 4400.
+    let mut raw = server.raw().await;
+    raw.send(json!({"t":"hello","v":1,"role":"student","code":CODE,"name":"A","device":"short"})).await;
+    let (end, frames) = raw.until_end().await;
+    assert_eq!(frames[0]["code"], "bad_request");
+    assert!(matches!(end, End::Close(4400, _)));
+    let mut raw = server.raw().await;
+    raw.send(json!({"t":"hello","v":1,"role":"student","code":CODE,"name":"   ","device":device(1)})).await;
+    let (end, frames) = raw.until_end().await;
+    assert_eq!(frames[0]["code"], "bad_request");
+    assert!(matches!(end, End::Close(4400, _)));
+    // Not JSON after hello.
+    let (mut s, _) = server.student("A", &device(2)).await;
+    s.send_text("{\"t\":").await;
+    assert_eq!(s.close_code().await, 4400);
+}
+
+#[tokio::test]
+async fn an_unknown_type_after_hello_is_bad_request_and_the_connection_stays() {
+    let server = TestServer::start().await;
+    let (mut s, _) = server.student("A", &device(1)).await;
+    s.send(json!({"t":"dance","id":7})).await;
+    let err = s.recv_type("error").await;
+    assert_eq!((err["code"].as_str(), err["id"].as_u64()), (Some("bad_request"), Some(7)));
+    s.send(json!({"t":"ping","id":8})).await;
+    assert_eq!(s.recv_type("pong").await["id"], 8);
+}
+
+#[tokio::test]
+async fn the_same_device_joining_again_closes_the_older_connection_4409() {
+    let server = TestServer::start().await;
+    let (mut first, w1) = server.student("A", &device(1)).await;
+    let (_second, w2) = server.student("A", &device(1)).await;
+    assert_eq!(first.close_code().await, 4409);
+    assert_eq!(w1["you"]["id"], w2["you"]["id"], "the same device is the same participant");
+}
+
+#[tokio::test]
+async fn an_unsupported_version_closes_4426() {
+    let server = TestServer::start().await;
+    let mut raw = server.raw().await;
+    raw.send(json!({"t":"hello","v":2,"role":"student","code":CODE,"name":"A","device":device(1)})).await;
+    assert_eq!(raw.close_code().await, 4426);
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_connection_with_4503() {
+    let server = TestServer::start().await;
+    let (mut s, _) = server.student("A", &device(1)).await;
+    let (mut t, _) = server.teacher().await;
+    let mut pending = server.raw().await;
+    let stopping = tokio::spawn(server.stop());
+    assert_eq!(s.close_code().await, 4503);
+    assert_eq!(t.close_code().await, 4503);
+    assert_eq!(pending.close_code().await, 4503, "even before hello");
+    stopping.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_full_room_refuses_with_4029() {
+    let server = TestServer::with(|l, _| l.max_participants = 2).await;
+    let _a = server.student("A", &device(1)).await;
+    let _b = server.student("B", &device(2)).await;
+    let mut c = server.raw().await;
+    c.send(json!({"t":"hello","v":1,"role":"student","code":CODE,"name":"C","device":device(3)})).await;
+    assert_eq!(c.close_code().await, 4029);
+    // The teacher is not counted.
+    let _t = server.teacher().await;
+}

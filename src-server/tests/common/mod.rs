@@ -1,0 +1,203 @@
+//! Shared helpers for the integration tests: a real server on a loopback port 0 with its own temporary
+//! data directory and certificate, stopped when dropped, and a raw client that speaks the protocol frame
+//! by frame so tests can observe exactly what the server sends, close codes included.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use lectern::client::Socket;
+use lectern::config::{Limits, Timing};
+use lectern::serve::{ServeOptions, prepare};
+use lectern::server::{ServerHandle, start};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+/// The join code every test server uses.
+pub const CODE: &str = "482913";
+
+/// How long a test waits for something that should happen promptly before it fails (never a sleep:
+/// the wait ends as soon as the event arrives).
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+/// A running server with its data directory.
+pub struct TestServer {
+    pub handle: Option<ServerHandle>,
+    pub dir: tempfile::TempDir,
+    pub ws: String,
+    pub http: String,
+    pub fingerprint: String,
+    pub teacher_key: String,
+}
+
+impl TestServer {
+    /// A server with default limits.
+    pub async fn start() -> TestServer {
+        TestServer::with(|_, _| {}).await
+    }
+
+    /// A server whose limits and timing `tweak` adjusts.
+    pub async fn with(tweak: impl FnOnce(&mut Limits, &mut Timing)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        TestServer::in_dir(dir, tweak, "127.0.0.1:0").await
+    }
+
+    /// A server on a given data directory and address (restarts).
+    pub async fn in_dir(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Limits, &mut Timing), listen: &str) -> TestServer {
+        let mut limits = Limits::default();
+        let mut timing = Timing::default();
+        tweak(&mut limits, &mut timing);
+        let opts = ServeOptions {
+            data_dir: dir.path().to_path_buf(),
+            code: Some(CODE.into()),
+            limits,
+            timing,
+            ..ServeOptions::default()
+        };
+        let server_opts = prepare(&opts).expect("prepare");
+        let fingerprint = server_opts.identity.fingerprint();
+        let teacher_key = server_opts.teacher_key.clone();
+        let listener = tokio::net::TcpListener::bind(listen).await.expect("bind");
+        let handle = start(listener, server_opts).expect("start");
+        let port = handle.addr().port();
+        TestServer {
+            handle: Some(handle),
+            dir,
+            ws: format!("wss://127.0.0.1:{port}/v1/ws"),
+            http: format!("https://127.0.0.1:{port}"),
+            fingerprint,
+            teacher_key,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.handle.as_ref().map(|h| h.addr().port()).unwrap_or(0)
+    }
+
+    pub fn app(&self) -> &lectern::server::AppState {
+        self.handle.as_ref().expect("running").app()
+    }
+
+    /// Shuts down and waits; returns the data directory for a restart.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(h) = self.handle.take() {
+            h.shutdown();
+            h.wait_stopped().await;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    /// A raw connection (no hello yet).
+    pub async fn raw(&self) -> Raw {
+        Raw { ws: lectern::client::connect(&self.ws, &self.fingerprint).await.expect("connect") }
+    }
+
+    /// A student that said hello and got its welcome.
+    pub async fn student(&self, name: &str, device: &str) -> (Raw, Value) {
+        let mut raw = self.raw().await;
+        raw.send(json!({"t":"hello","v":1,"role":"student","code":CODE,"name":name,"device":device})).await;
+        let welcome = raw.recv_type("welcome").await;
+        (raw, welcome)
+    }
+
+    /// A teacher that said hello and got its welcome.
+    pub async fn teacher(&self) -> (Raw, Value) {
+        let mut raw = self.raw().await;
+        raw.send(json!({"t":"hello","v":1,"role":"teacher","key":self.teacher_key,"device":"teacher-device"})).await;
+        let welcome = raw.recv_type("welcome").await;
+        (raw, welcome)
+    }
+
+    /// `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.app().metrics.render()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(h) = &self.handle {
+            h.shutdown();
+        }
+    }
+}
+
+/// What a raw connection saw when it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// A close frame with this code and reason.
+    Close(u16, String),
+    /// The connection ended with no close frame.
+    Dropped(String),
+}
+
+/// A frame-level client.
+pub struct Raw {
+    pub ws: Socket,
+}
+
+impl Raw {
+    pub async fn send(&mut self, v: Value) {
+        self.ws.send(Message::text(v.to_string())).await.expect("send");
+    }
+
+    pub async fn send_text(&mut self, s: &str) {
+        self.ws.send(Message::text(s.to_string())).await.expect("send");
+    }
+
+    /// The next text frame as JSON; panics on close or after PATIENCE.
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("a frame in time")
+                .expect("connection open")
+                .expect("frame");
+            match msg {
+                Message::Text(t) => return serde_json::from_str(&t).expect("JSON from server"),
+                Message::Close(c) => panic!("closed: {c:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Skips frames until one of type `t`.
+    pub async fn recv_type(&mut self, t: &str) -> Value {
+        loop {
+            let v = self.recv().await;
+            if v["t"] == t {
+                return v;
+            }
+        }
+    }
+
+    /// Reads until the connection ends; returns the close code and every text frame before it.
+    pub async fn until_end(&mut self) -> (End, Vec<Value>) {
+        let mut frames = Vec::new();
+        loop {
+            let next = tokio::time::timeout(PATIENCE, self.ws.next()).await.expect("the connection ends in time");
+            match next {
+                None => return (End::Dropped("eof".into()), frames),
+                Some(Err(e)) => return (End::Dropped(e.to_string()), frames),
+                Some(Ok(Message::Close(Some(c)))) => return (End::Close(u16::from(c.code), c.reason.to_string()), frames),
+                Some(Ok(Message::Close(None))) => return (End::Dropped("close without code".into()), frames),
+                Some(Ok(Message::Text(t))) => frames.push(serde_json::from_str(&t).expect("JSON")),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// The close code the server ends this connection with.
+    pub async fn close_code(&mut self) -> u16 {
+        match self.until_end().await.0 {
+            End::Close(code, _) => code,
+            End::Dropped(why) => panic!("connection dropped without a close frame: {why}"),
+        }
+    }
+}
+
+/// A device id unique to a test.
+pub fn device(n: usize) -> String {
+    format!("test-device-{n:04}")
+}
