@@ -24,6 +24,10 @@ pub struct Limits {
     pub queue_capacity: usize,
     /// Open connections (TLS handshakes included) before the accept loop waits.
     pub max_connections: usize,
+    /// Unsent bytes the kernel may hold per socket (`TCP_NOTSENT_LOWAT`). Without it a slow link hides
+    /// megabytes of stale frames in the kernel, which is seconds of lag no snapshot can skip; with it the
+    /// backlog stays in the outbox, where it is conflated. In-flight data is not limited, so throughput is not.
+    pub unsent_bytes: u32,
 }
 
 impl Default for Limits {
@@ -38,6 +42,7 @@ impl Default for Limits {
             max_participants: 500,
             queue_capacity: 256,
             max_connections: 20_000,
+            unsent_bytes: 16 * 1024,
         }
     }
 }

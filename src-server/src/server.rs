@@ -216,6 +216,12 @@ async fn accept_loop(listener: TcpListener, tls: TlsAcceptor, router: axum::Rout
             },
         };
         let _ = tcp.set_nodelay(true);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if app.limits.unsent_bytes > 0
+            && let Err(e) = socket2::SockRef::from(&tcp).set_tcp_notsent_lowat(app.limits.unsent_bytes)
+        {
+            tracing::debug!(error = %e, "TCP_NOTSENT_LOWAT not set");
+        }
         let tls = tls.clone();
         let router = router.clone();
         let app2 = app.clone();
