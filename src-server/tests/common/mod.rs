@@ -148,8 +148,9 @@ impl Raw {
 
     /// The next text frame as JSON; panics on close or after PATIENCE.
     pub async fn recv(&mut self) -> Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let msg = tokio::time::timeout(PATIENCE, self.ws.next())
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
                 .await
                 .expect("a frame in time")
                 .expect("connection open")
@@ -162,21 +163,25 @@ impl Raw {
         }
     }
 
-    /// Skips frames until one of type `t`.
+    /// Skips frames until one of type `t` (within PATIENCE overall).
     pub async fn recv_type(&mut self, t: &str) -> Value {
-        loop {
-            let v = self.recv().await;
-            if v["t"] == t {
-                return v;
+        let wanted = async {
+            loop {
+                let v = self.recv().await;
+                if v["t"] == t {
+                    return v;
+                }
             }
-        }
+        };
+        tokio::time::timeout(PATIENCE, wanted).await.unwrap_or_else(|_| panic!("no {t:?} frame in time"))
     }
 
     /// Reads until the connection ends; returns the close code and every text frame before it.
     pub async fn until_end(&mut self) -> (End, Vec<Value>) {
         let mut frames = Vec::new();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let next = tokio::time::timeout(PATIENCE, self.ws.next()).await.expect("the connection ends in time");
+            let next = tokio::time::timeout_at(deadline, self.ws.next()).await.expect("the connection ends in time");
             match next {
                 None => return (End::Dropped("eof".into()), frames),
                 Some(Err(e)) => return (End::Dropped(e.to_string()), frames),
