@@ -1,0 +1,147 @@
+//! Protects the server from its peers: no frame a student or teacher can send makes it panic, and after
+//! thousands of malformed, oversized, mistyped and out-of-role frames the lesson still works.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::{TestServer, device};
+use futures_util::SinkExt;
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+fn random_value(rng: &mut rand::rngs::StdRng, depth: u32) -> Value {
+    match rng.random_range(0..if depth > 3 { 6 } else { 8 }) {
+        0 => Value::Null,
+        1 => json!(rng.random::<bool>()),
+        2 => json!(rng.random::<i64>()),
+        3 => json!(rng.random::<f64>() * 1e6 - 5e5),
+        4 => json!(["", "x", "follow", "free", "demo", "p1", "ب", "\u{0}", "🙂"][rng.random_range(0..9)]),
+        5 => json!(u64::MAX),
+        6 => Value::Array((0..rng.random_range(0..4)).map(|_| random_value(rng, depth + 1)).collect()),
+        _ => {
+            let keys = ["t", "id", "v", "patch", "page", "pos", "x", "y", "zoom", "highlight", "doc", "mode", "notice",
+                "ended", "seq", "up", "who", "code", "key", "resume", "name", "device", "role", "w", "h"];
+            let mut m = serde_json::Map::new();
+            for _ in 0..rng.random_range(0..6) {
+                m.insert(keys[rng.random_range(0..keys.len())].into(), random_value(rng, depth + 1));
+            }
+            Value::Object(m)
+        }
+    }
+}
+
+fn random_frame(rng: &mut rand::rngs::StdRng) -> String {
+    // Everything but "end", which legitimately ends the lesson (tested on its own).
+    let types = ["hello", "set", "resync", "ack", "hand", "view", "kick", "ping", "pong", "welcome", ""];
+    match rng.random_range(0..10) {
+        0 => (0..rng.random_range(0..64)).map(|_| rng.random_range(32u8..127) as char).collect(),
+        1 => format!("{}{}", "[".repeat(200), "]".repeat(200)),
+        2 => "{\"t\":\"set\",\"patch\":".repeat(50),
+        _ => {
+            let mut v = random_value(rng, 0);
+            if let Value::Object(m) = &mut v {
+                m.insert("t".into(), json!(types[rng.random_range(0..types.len())]));
+                if rng.random_bool(0.5) {
+                    m.insert("patch".into(), random_value(rng, 1));
+                }
+            }
+            v.to_string()
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_hostile_frames_never_panic_the_server() {
+    let panics = Arc::new(AtomicUsize::new(0));
+    let seen = panics.clone();
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        default_hook(info);
+    }));
+
+    let server = TestServer::with(|l, _| {
+        l.student_rate = 100_000;
+        l.student_burst = 100_000;
+        l.teacher_rate = 100_000;
+        l.teacher_burst = 100_000;
+        l.failed_hellos_per_minute = 100_000;
+    })
+    .await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x1ec7e4);
+    let mut closes = 0;
+    for round in 0..40 {
+        let (mut conn, _) = if round % 2 == 0 {
+            server.teacher().await
+        } else {
+            server.student(&format!("Fuzz {round}"), &device(round)).await
+        };
+        for _ in 0..100 {
+            if conn.ws.feed(Message::text(random_frame(&mut rng))).await.is_err() {
+                break;
+            }
+        }
+        let _ = conn.ws.flush().await;
+        conn.ws.send(Message::text(r#"{"t":"ping","id":424242}"#)).await.ok();
+        let (end, _frames) = {
+            let _ = conn.ws.close(None).await;
+            conn.until_end().await
+        };
+        if matches!(end, common::End::Close(4400 | 4003, _)) {
+            closes += 1;
+        }
+    }
+    // Hellos with random content, before joining.
+    for _ in 0..200 {
+        let mut raw = server.raw().await;
+        let mut hello = random_value(&mut rng, 1);
+        if let Value::Object(m) = &mut hello {
+            m.insert("t".into(), json!("hello"));
+        }
+        raw.send_text(&hello.to_string()).await;
+        let _ = raw.until_end().await;
+    }
+    assert!(closes > 0, "some rounds must have hit protocol violations");
+
+    // The lesson still works: a new student can join and follow a change.
+    let (mut t, _) = server.teacher().await;
+    let (mut s, _) = server.student("After", &device(9999)).await;
+    t.send(json!({"t":"set","id":1,"patch":{"notice":"still here"}})).await;
+    t.recv_type("ok").await;
+    assert_eq!(s.recv_type("patch").await["patch"]["notice"], "still here");
+    assert_eq!(panics.load(Ordering::SeqCst), 0, "the server panicked");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn parsing_any_text_never_panics(s in ".{0,200}") {
+        let _ = lectern::protocol::ClientMsg::parse(&s);
+    }
+
+    #[test]
+    fn validating_any_set_never_panics(page in any::<u32>(), zoom in any::<f64>(), x in any::<f64>(), y in any::<f64>(),
+                                       w in any::<f64>(), h in any::<f64>(), notice in ".{0,300}") {
+        let state = lectern::state::LessonState::new(Some(lectern::state::Doc {
+            id: "d".into(), title: "D".into(), pages: 10, sha256: "00".into() }));
+        let set = lectern::protocol::SetPatch {
+            page: Some(page),
+            zoom: Some(zoom),
+            pos: Some(Some(lectern::state::Pos { x, y })),
+            highlight: Some(Some(lectern::state::Highlight { page, x, y, w, h })),
+            notice: Some(Some(notice)),
+            ..Default::default()
+        };
+        if let Ok(patch) = state.validate(set, |_| None) {
+            let mut s = state.clone();
+            s.apply(&patch);
+            prop_assert!(s.page >= 1 && s.page <= 10);
+            prop_assert!((0.25..=8.0).contains(&s.zoom));
+        }
+    }
+}

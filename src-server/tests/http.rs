@@ -1,0 +1,136 @@
+//! Protects the HTTP side of §9 without a socket (router + `oneshot`): info carries no secret, documents
+//! need a bearer, are served with the sha256 ETag and ranges, uploads are checked to be PDFs, and
+//! health and metrics answer.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use common::TestServer;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+async fn call(server: &TestServer, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let res = lectern::http::router(server.app().clone()).oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+    (status, headers, body)
+}
+
+fn get(uri: &str, bearer: Option<&str>) -> Request<Body> {
+    let mut b = Request::get(uri);
+    if let Some(t) = bearer {
+        b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    b.body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn info_names_the_room_and_fingerprint_and_no_secret() {
+    let server = TestServer::start().await;
+    let (status, _, body) = call(&server, get("/v1/info", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    let info: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(info["v"], 1);
+    assert_eq!(info["needs_code"], true);
+    assert_eq!(info["fingerprint"], server.fingerprint.as_str());
+    let text = String::from_utf8(body).unwrap();
+    assert!(!text.contains(&server.teacher_key) && !text.contains(common::CODE), "{text}");
+}
+
+#[tokio::test]
+async fn documents_need_a_bearer_and_are_cached_by_sha256() {
+    let server = TestServer::start().await;
+    let (status, headers, _) = call(&server, get("/v1/docs/demo", None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+    assert_eq!(call(&server, get("/v1/docs/demo", Some("forged"))).await.0, StatusCode::UNAUTHORIZED);
+
+    // A student's resume token works, as does the teacher key.
+    let (_s, welcome) = server.student("A", &common::device(1)).await;
+    let token = welcome["token"].as_str().unwrap();
+    let (status, headers, body) = call(&server, get("/v1/docs/demo", Some(token))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.starts_with(b"%PDF-"));
+    let sha = welcome["state"]["doc"]["sha256"].as_str().unwrap();
+    assert_eq!(headers[header::ETAG], format!("\"{sha}\"").as_str());
+    assert_eq!(headers[header::CONTENT_TYPE], "application/pdf");
+
+    let cached = Request::get("/v1/docs/demo")
+        .header(header::AUTHORIZATION, format!("Bearer {}", server.teacher_key))
+        .header(header::IF_NONE_MATCH, format!("\"{sha}\""))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&server, cached).await.0, StatusCode::NOT_MODIFIED);
+
+    let ranged = Request::get("/v1/docs/demo")
+        .header(header::AUTHORIZATION, format!("Bearer {}", server.teacher_key))
+        .header(header::RANGE, "bytes=0-7")
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = call(&server, ranged).await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(body.len(), 8);
+
+    assert_eq!(call(&server, get("/v1/docs/nope", Some(&server.teacher_key))).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_teacher_uploads_pdfs_and_a_non_pdf_gets_400_with_the_reason() {
+    let server = TestServer::start().await;
+    let post = |body: Vec<u8>, bearer: &str| {
+        Request::post("/v1/docs?title=Mushaf%20page")
+            .header(header::AUTHORIZATION, format!("Bearer {bearer}"))
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let (status, _, body) = call(&server, post(b"not a pdf".to_vec(), &server.teacher_key)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let err: Value = serde_json::from_slice(&body).unwrap();
+    assert!(err["error"].as_str().unwrap().contains("not a readable PDF"), "{err}");
+
+    let pdf = lectern::demo::demo_pdf().unwrap();
+    let mut other = pdf.clone();
+    other.extend_from_slice(b"\n% a different file\n");
+    let (status, _, body) = call(&server, post(other, &server.teacher_key)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let doc: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(doc["title"], "Mushaf page");
+    assert_eq!(doc["pages"], 12);
+    assert_eq!(doc["sha256"].as_str().unwrap().len(), 64);
+
+    // Students may not upload or list.
+    let (_s, welcome) = server.student("A", &common::device(1)).await;
+    let token = welcome["token"].as_str().unwrap();
+    assert_eq!(call(&server, post(pdf, token)).await.0, StatusCode::FORBIDDEN);
+    let (status, _, body) = call(&server, get("/v1/docs", Some(&server.teacher_key))).await;
+    assert_eq!(status, StatusCode::OK);
+    let list: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(list["docs"].as_array().unwrap().len(), 2);
+    // The uploaded document can be opened by `set`.
+    let (mut t, _) = server.teacher().await;
+    t.send(serde_json::json!({"t":"set","id":1,"patch":{"doc":doc["id"]}})).await;
+    assert_eq!(t.recv_type("patch").await["patch"]["doc"]["title"], "Mushaf page");
+}
+
+#[tokio::test]
+async fn health_and_metrics_answer() {
+    let server = TestServer::start().await;
+    let (status, _, body) = call(&server, get("/healthz", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["status"], "ok");
+    let (_t, _) = server.teacher().await;
+    let (mut t2, _) = server.teacher().await;
+    t2.send(serde_json::json!({"t":"set","id":1,"patch":{"page":2}})).await;
+    t2.recv_type("ok").await;
+    let (status, headers, body) = call(&server, get("/metrics", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain"));
+    let text = String::from_utf8(body).unwrap();
+    for needle in ["lectern_patches_total 1", "lectern_fanout_seconds_bucket", "lectern_connections{role=\"teacher\"}",
+        "lectern_conflations_total", "lectern_rejected_frames_total{reason=\"protocol\"}"] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+}
