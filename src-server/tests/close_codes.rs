@@ -1,5 +1,6 @@
 //! Protects §10's table: every close code the server uses is provoked here and observed by a real client,
 //! because clients decide to stop, retry or ask the user again from these codes alone.
+#![allow(clippy::unwrap_used)] // a test may panic on what it controls
 
 mod common;
 
@@ -16,7 +17,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 async fn a_normal_close_is_answered_with_1000() {
     let server = TestServer::start().await;
     let (mut s, _) = server.student("A", &device(1)).await;
-    s.ws.send(Message::Close(Some(CloseFrame { code: CloseCode::Normal, reason: "bye".into() }))).await.unwrap();
+    s.ws.send(Message::Close(Some(CloseFrame { code: CloseCode::Normal, reason: "bye".into() })))
+        .await
+        .unwrap();
     assert_eq!(s.close_code().await, 1000);
 }
 

@@ -1,6 +1,7 @@
 //! Protects the HTTP side of §9 without a socket (router + `oneshot`): info carries no secret, documents
 //! need a bearer, are served with the sha256 ETag and ranges, uploads are checked to be PDFs, and
 //! health and metrics answer.
+#![allow(clippy::unwrap_used)] // a test may panic on what it controls
 
 mod common;
 
@@ -129,8 +130,13 @@ async fn health_and_metrics_answer() {
     assert_eq!(status, StatusCode::OK);
     assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain"));
     let text = String::from_utf8(body).unwrap();
-    for needle in ["lectern_patches_total 1", "lectern_fanout_seconds_bucket", "lectern_connections{role=\"teacher\"}",
-        "lectern_conflations_total", "lectern_rejected_frames_total{reason=\"protocol\"}"] {
+    for needle in [
+        "lectern_patches_total 1",
+        "lectern_fanout_seconds_bucket",
+        "lectern_connections{role=\"teacher\"}",
+        "lectern_conflations_total",
+        "lectern_rejected_frames_total{reason=\"protocol\"}",
+    ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
 }

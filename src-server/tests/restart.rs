@@ -1,6 +1,7 @@
 //! Protects what a teacher does at the end of the day and after a crash of the app: the real `lectern`
 //! binary closes every socket with 4503 and exits 0 within 2 s on SIGTERM or SIGINT, and students resume
 //! as the same participants when it is started again on the same data directory.
+#![allow(clippy::unwrap_used)] // a test may panic on what it controls
 
 mod common;
 
@@ -56,7 +57,10 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 
 async fn next(client: &mut Client, mut pred: impl FnMut(&Event) -> bool) -> Event {
     loop {
-        let e = tokio::time::timeout(PATIENCE, client.next_event()).await.expect("event in time").expect("running");
+        let e = tokio::time::timeout(PATIENCE, client.next_event())
+            .await
+            .expect("event in time")
+            .expect("running");
         if pred(&e) {
             return e;
         }

@@ -1,6 +1,7 @@
 //! Protects recovery: a student whose link drops comes back as the same participant and is brought to
 //! the current state (snapshot, then newer patches), both frame by frame and with the Rust client, which
 //! also keeps a raised hand given while offline.
+#![allow(clippy::unwrap_used)] // a test may panic on what it controls
 
 mod common;
 
@@ -48,7 +49,10 @@ async fn a_resync_answers_with_a_snapshot() {
 
 async fn wait_for(client: &mut Client, mut pred: impl FnMut(&Event) -> bool) -> Event {
     loop {
-        let e = tokio::time::timeout(PATIENCE, client.next_event()).await.expect("event in time").expect("client running");
+        let e = tokio::time::timeout(PATIENCE, client.next_event())
+            .await
+            .expect("event in time")
+            .expect("client running");
         if pred(&e) {
             return e;
         }

@@ -1,5 +1,6 @@
 //! Protects the fan-out from a slow tablet: a student that stops reading gets one `sync` with the latest
 //! state instead of a backlog, is not disconnected, and the other 29 receive every patch undisturbed.
+#![allow(clippy::unwrap_used)] // a test may panic on what it controls
 
 mod common;
 
@@ -26,7 +27,9 @@ async fn a_stalled_student_gets_a_snapshot_and_the_others_are_unaffected() {
     let tcp = socket.connect(format!("127.0.0.1:{}", server.port()).parse().unwrap()).await.unwrap();
     let ws = lectern::client::connect_over(tcp, &server.ws, &server.fingerprint).await.unwrap();
     let mut stalled = common::Raw { ws };
-    stalled.send(json!({"t":"hello","v":1,"role":"student","code":CODE,"name":"Slow","device":device(99)})).await;
+    stalled
+        .send(json!({"t":"hello","v":1,"role":"student","code":CODE,"name":"Slow","device":device(99)}))
+        .await;
     stalled.recv_type("welcome").await;
 
     let mut readers = Vec::new();
@@ -51,7 +54,9 @@ async fn a_stalled_student_gets_a_snapshot_and_the_others_are_unaffected() {
     let (mut teacher, _) = server.teacher().await;
     let notice = "ن".repeat(270); // large frames fill the stalled socket sooner
     for i in 1..=CHANGES {
-        teacher.send(json!({"t":"set","id":i,"patch":{"page": i % 12 + 1, "notice": format!("{i} {notice}")}})).await;
+        teacher
+            .send(json!({"t":"set","id":i,"patch":{"page": i % 12 + 1, "notice": format!("{i} {notice}")}}))
+            .await;
         teacher.recv_type("ok").await;
     }
     for r in readers {

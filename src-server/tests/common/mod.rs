@@ -43,7 +43,11 @@ impl TestServer {
     }
 
     /// A server on a given data directory and address (restarts).
-    pub async fn in_dir(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Limits, &mut Timing), listen: &str) -> TestServer {
+    pub async fn in_dir(
+        dir: tempfile::TempDir,
+        tweak: impl FnOnce(&mut Limits, &mut Timing),
+        listen: &str,
+    ) -> TestServer {
         let mut limits = Limits::default();
         let mut timing = Timing::default();
         tweak(&mut limits, &mut timing);
@@ -104,7 +108,10 @@ impl TestServer {
     /// A teacher that said hello and got its welcome.
     pub async fn teacher(&self) -> (Raw, Value) {
         let mut raw = self.raw().await;
-        raw.send(json!({"t":"hello","v":1,"role":"teacher","key":self.teacher_key,"device":"teacher-device"})).await;
+        raw.send(
+            json!({"t":"hello","v":1,"role":"teacher","key":self.teacher_key,"device":"teacher-device"}),
+        )
+        .await;
         let welcome = raw.recv_type("welcome").await;
         (raw, welcome)
     }
@@ -181,11 +188,14 @@ impl Raw {
         let mut frames = Vec::new();
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let next = tokio::time::timeout_at(deadline, self.ws.next()).await.expect("the connection ends in time");
+            let next =
+                tokio::time::timeout_at(deadline, self.ws.next()).await.expect("the connection ends in time");
             match next {
                 None => return (End::Dropped("eof".into()), frames),
                 Some(Err(e)) => return (End::Dropped(e.to_string()), frames),
-                Some(Ok(Message::Close(Some(c)))) => return (End::Close(u16::from(c.code), c.reason.to_string()), frames),
+                Some(Ok(Message::Close(Some(c)))) => {
+                    return (End::Close(u16::from(c.code), c.reason.to_string()), frames);
+                }
                 Some(Ok(Message::Close(None))) => return (End::Dropped("close without code".into()), frames),
                 Some(Ok(Message::Text(t))) => frames.push(serde_json::from_str(&t).expect("JSON")),
                 Some(Ok(_)) => {}
