@@ -138,7 +138,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let total = (u64::from(args.rate) * (args.seconds + args.warmup)) as usize;
-    let warm = (u64::from(args.rate) * args.warmup) as u64;
+    let warm = u64::from(args.rate) * args.warmup;
     let base = Instant::now();
     let sent: Arc<Vec<AtomicU64>> = Arc::new((0..=total).map(|_| AtomicU64::new(0)).collect());
 
