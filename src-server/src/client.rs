@@ -522,7 +522,7 @@ async fn live(
                             if options.auto_ack { want_ack = Some(seq); }
                         }
                     }
-                    ServerMsg::Ok { id, seq } => {
+                    ServerMsg::Ok { id, seq, .. } => {
                         if let Some(reply) = id.and_then(|id| pending.remove(&id)) { let _ = reply.send(Ok(seq)); }
                     }
                     ServerMsg::Error { id, code, message } => {

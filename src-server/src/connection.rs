@@ -298,9 +298,9 @@ fn handle(msg: ClientMsg, joined: &Joined, room: &Room, app: &AppState) {
         }
         ClientMsg::Ping { id } => reply(outbox, &ServerMsg::Pong { id, time: now_ms() }),
         ClientMsg::Resync { .. } => outbox.request_sync(),
-        ClientMsg::Set { id, patch } if teacher => room.set(id, patch, outbox),
+        ClientMsg::Set { id, patch } if teacher => room.set(id, patch, &joined.outbox),
         ClientMsg::Kick { id, who } if teacher => room.kick(id, &who, outbox),
-        ClientMsg::End { id } if teacher => room.end(id, outbox),
+        ClientMsg::End { id } if teacher => room.end(id, &joined.outbox),
         ClientMsg::Set { id, .. } => forbidden(app, outbox, id, "only the teacher can change the lesson"),
         ClientMsg::Kick { id, .. } => forbidden(app, outbox, id, "only the teacher can remove a student"),
         ClientMsg::End { id } => forbidden(app, outbox, id, "only the teacher can end the lesson"),

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 
-use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -63,6 +62,9 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/info", get(info))
         .route("/v1/docs", get(list_docs).post(upload_doc).layer(DefaultBodyLimit::max(MAX_DOC_BYTES)))
         .route("/v1/docs/{id}", get(get_doc))
+        .route("/v1/lessons", get(list_lessons).post(new_lesson))
+        .route("/v1/lessons/{id}/attendance.csv", get(attendance_csv))
+        .route("/v1/lessons/{id}/timeline.json", get(timeline_json))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(app)
@@ -122,11 +124,14 @@ struct UploadQuery {
 
 async fn upload_doc(
     State(app): State<AppState>,
-    headers: HeaderMap,
     Query(q): Query<UploadQuery>,
-    body: Bytes,
+    req: Request,
 ) -> Result<(StatusCode, Json<crate::state::Doc>), ApiError> {
-    require(&app, &headers, true)?;
+    // Authenticate before reading a byte of the body: anyone on the LAN can reach this route.
+    require(&app, req.headers(), true)?;
+    let body = axum::body::to_bytes(req.into_body(), MAX_DOC_BYTES).await.map_err(|e| {
+        ApiError::BadRequest(format!("cannot read the upload (at most {} MiB): {e}", MAX_DOC_BYTES >> 20))
+    })?;
     let docs = app.room().docs().clone();
     let title = q.title.unwrap_or_else(|| "Untitled".into());
     let doc = tokio::task::spawn_blocking(move || docs.add(&body, &title, None))
@@ -170,8 +175,11 @@ async fn get_doc(
     Ok(res)
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+async fn healthz(State(app): State<AppState>) -> Json<serde_json::Value> {
+    match app.store.degraded() {
+        None => Json(json!({ "status": "ok" })),
+        Some(reason) => Json(json!({ "status": "degraded", "reason": reason })),
+    }
 }
 
 async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
@@ -181,4 +189,88 @@ async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         "# HELP lectern_room_online Participants online in the current room.\n# TYPE lectern_room_online gauge\nlectern_room_online{{role=\"teacher\"}} {teachers}\nlectern_room_online{{role=\"student\"}} {students}\n"
     ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
+
+/// Runs a report against the session log on a blocking thread.
+async fn report<T: Send + 'static>(
+    app: &AppState,
+    f: impl FnOnce(&rusqlite::Connection) -> crate::error::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let db = app.db.clone().ok_or_else(|| ApiError::NotFound("this server keeps no session log".into()))?;
+    tokio::task::spawn_blocking(move || {
+        let conn = crate::store::sqlite::open_for_reading(&db)?;
+        f(&conn)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+async fn list_lessons(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&app, &headers, true)?;
+    let lessons = report(&app, crate::store::report::lessons).await?;
+    Ok(Json(json!({ "lessons": lessons })))
+}
+
+async fn find_lesson(app: &AppState, id: String) -> Result<crate::store::report::LessonSummary, ApiError> {
+    let key = id.clone();
+    report(app, move |c| crate::store::report::find(c, &key))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no lesson \"{id}\"")))
+}
+
+async fn attendance_csv(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    require(&app, &headers, true)?;
+    let lesson = find_lesson(&app, id).await?;
+    let name = format!("attachment; filename=\"lesson-{}-attendance.csv\"", lesson.id);
+    let csv = report(&app, move |c| {
+        crate::store::report::attendance(c, &lesson).map(|rows| crate::store::report::attendance_csv(&rows))
+    })
+    .await?;
+    let disposition = HeaderValue::from_str(&name).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        csv,
+    )
+        .into_response())
+}
+
+async fn timeline_json(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&app, &headers, true)?;
+    let lesson = find_lesson(&app, id).await?;
+    Ok(Json(report(&app, move |c| crate::store::report::timeline(c, &lesson)).await?))
+}
+
+#[derive(Deserialize)]
+struct NewLesson {
+    title: Option<String>,
+}
+
+async fn new_lesson(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<NewLesson>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    require(&app, &headers, true)?;
+    let lesson = app.new_lesson(q.title);
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({ "room": lesson.room, "title": lesson.title, "code": lesson.code, "fingerprint": app.fingerprint }),
+        ),
+    ))
 }

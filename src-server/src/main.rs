@@ -25,6 +25,46 @@ enum Command {
     Serve(Serve),
     /// Follow a lesson from the terminal, as a student.
     Join(Join),
+    /// Read the session log: lessons, timelines, attendance.
+    Sessions(Sessions),
+}
+
+#[derive(Args, Debug)]
+struct Sessions {
+    /// Where the session log is (the server's data directory).
+    #[arg(long, env = "LECTERN_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: SessionsCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum SessionsCommand {
+    /// List lessons, newest first.
+    List {
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A lesson's timeline and attendance.
+    Show {
+        /// Lesson id (from `list`) or room id.
+        id: String,
+    },
+    /// Export a lesson's attendance (csv) or its whole record (json).
+    Export {
+        /// Lesson id (from `list`) or room id.
+        id: String,
+        /// csv: attendance, one row per student; json: lesson, attendance and timeline.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: Format,
+    },
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum Format {
+    Csv,
+    Json,
 }
 
 #[derive(Args, Debug)]
@@ -50,6 +90,12 @@ struct Serve {
     /// Start a new lesson (new room and join code) instead of continuing the open one.
     #[arg(long)]
     new_lesson: bool,
+    /// Do not log joins, changes, acks and hands (to measure what logging costs).
+    #[arg(long, env = "LECTERN_NO_LOG")]
+    no_log: bool,
+    /// Delete lessons that ended more than this many days ago, at start.
+    #[arg(long, env = "LECTERN_KEEP_DAYS", default_value_t = 365)]
+    keep_days: u32,
     /// Print one JSON line once ready (for scripts); logs go to stderr.
     #[arg(long)]
     json: bool,
@@ -120,6 +166,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Join(args) => join(args).await,
+            Command::Sessions(args) => sessions(args),
         }
     });
     runtime.shutdown_timeout(Duration::from_millis(200));
@@ -152,6 +199,8 @@ async fn serve(args: Serve) -> anyhow::Result<ExitCode> {
         code: args.code,
         name: args.name,
         new_lesson: args.new_lesson,
+        no_log: args.no_log,
+        keep_days: Some(args.keep_days),
         limits,
         timing,
     };
@@ -300,4 +349,40 @@ fn print_event(event: &Event, json: bool) {
             println!("stopped ({}): {reason}", code.map_or("-".into(), |c| c.to_string()))
         }
     }
+}
+
+fn sessions(args: Sessions) -> anyhow::Result<ExitCode> {
+    use lectern::store::report;
+    let dir = args.data_dir.unwrap_or_else(lectern::setup::default_data_dir);
+    let conn = lectern::store::sqlite::open_for_reading(&dir.join("lectern.db"))?;
+    let find = |id: &str| -> anyhow::Result<report::LessonSummary> {
+        report::find(&conn, id)?
+            .with_context(|| format!("no lesson {id:?}; `lectern sessions list` shows them"))
+    };
+    match args.command {
+        SessionsCommand::List { json } => {
+            let lessons = report::lessons(&conn)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&lessons)?);
+            } else {
+                print!("{}", report::list_table(&lessons));
+            }
+        }
+        SessionsCommand::Show { id } => {
+            let lesson = find(&id)?;
+            print!("{}", report::show(&conn, &lesson)?);
+        }
+        SessionsCommand::Export { id, format } => {
+            let lesson = find(&id)?;
+            match format {
+                Format::Csv => print!("{}", report::attendance_csv(&report::attendance(&conn, &lesson)?)),
+                Format::Json => {
+                    let mut v = report::timeline(&conn, &lesson)?;
+                    v["attendance"] = serde_json::to_value(report::attendance(&conn, &lesson)?)?;
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -350,6 +350,10 @@ pub enum ServerMsg {
         /// For `set`: the seq assigned.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seq: Option<u64>,
+        /// `false` when the change is applied and sent but could not be written to the session log yet
+        /// (an addition to §5; absent means it is durable).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        durable: Option<bool>,
     },
     /// Failure of a request, or a complaint about a frame.
     Error {

@@ -23,7 +23,7 @@ use crate::protocol::{
     ErrorCode, Hello, Role, RoomInfo, RosterEntry, ServerMsg, SetPatch, VERSION, You, close, now_ms,
 };
 use crate::state::{LessonState, Patch};
-use crate::store::{LessonRecord, Record, Store};
+use crate::store::{Done, LessonRecord, Record, Store};
 use crate::token::{Claims, TokenKey, constant_time_eq};
 
 /// Why a `hello` was refused; each maps to the close code of §3/§10.
@@ -86,6 +86,8 @@ struct Participant {
     conn: Option<u64>,
     kicked: bool,
     dirty: bool,
+    /// Highest ack written to the log (only acks that cross a significant change are).
+    logged_ack: u64,
 }
 
 impl Participant {
@@ -122,6 +124,8 @@ struct Inner {
     roster_dirty: Vec<String>,
     sync_cache: Option<Utf8Bytes>,
     teachers_online: usize,
+    /// Seqs of significant changes (not pointer moves), for deciding which acks to log.
+    significant: Vec<u64>,
 }
 
 /// A lesson room.
@@ -151,6 +155,8 @@ pub struct RoomParts {
     pub lesson: LessonRecord,
     /// The state to start from.
     pub state: LessonState,
+    /// The seq of that state.
+    pub seq: u64,
     /// The teacher key.
     pub teacher_key: String,
     /// The documents.
@@ -189,8 +195,9 @@ pub fn valid_name(name: &str) -> Result<String, String> {
 impl Room {
     /// A room for this lesson.
     pub fn new(parts: RoomParts) -> Room {
-        let RoomParts { lesson, state, teacher_key, docs, store, metrics, limits, heartbeat_ms } = parts;
+        let RoomParts { lesson, state, seq, teacher_key, docs, store, metrics, limits, heartbeat_ms } = parts;
         let tokens = TokenKey::from_teacher_key(&teacher_key);
+        store.save_lesson(&lesson, Some((seq, &state)));
         Room {
             info: RoomInfo { id: lesson.room.clone(), title: lesson.title.clone() },
             code: lesson.code.clone(),
@@ -204,7 +211,7 @@ impl Room {
             next_conn: AtomicU64::new(1),
             inner: Mutex::new(Inner {
                 state,
-                seq: 0,
+                seq,
                 revoked: lesson.revoked.iter().cloned().collect(),
                 lesson,
                 participants: HashMap::new(),
@@ -212,6 +219,7 @@ impl Room {
                 roster_dirty: Vec::new(),
                 sync_cache: None,
                 teachers_online: 0,
+                significant: Vec::new(),
             }),
         }
     }
@@ -366,6 +374,7 @@ impl Room {
             conn: None,
             kicked: false,
             dirty: false,
+            logged_ack: 0,
         });
         participant.name = claims.name.clone();
         participant.remote = remote;
@@ -390,10 +399,12 @@ impl Room {
             r.sort_by(|a, b| a.name.cmp(&b.name));
             r
         });
+        let token = self.tokens.issue(&claims);
+        let token_hash = crate::store::sqlite::token_hash(&token);
         let welcome = ServerMsg::Welcome {
             v: VERSION,
             you: you.clone(),
-            token: self.tokens.issue(&claims),
+            token,
             room: self.info.clone(),
             seq: inner.seq,
             state: inner.state.clone(),
@@ -407,22 +418,28 @@ impl Room {
             self.mark(&mut inner, &you.id);
             self.flush_roster_locked(&mut inner);
         }
-        self.store.record(Record::Joined {
-            pid: you.id.clone(),
-            role: you.role,
-            name: you.name,
-            device,
-            remote,
-            addr,
-            time: now_ms(),
-        });
+        self.store.record(
+            &self.info.id,
+            Record::Joined {
+                conn,
+                token_hash,
+                pid: you.id.clone(),
+                role: you.role,
+                name: you.name,
+                device,
+                remote,
+                addr,
+                time: now_ms(),
+            },
+        );
         Ok(Joined { conn, pid: you.id, role: claims.role, outbox })
     }
 
-    /// Removes a closed connection. A connection already replaced by a newer one changes nothing.
+    /// Removes a closed connection. A connection already replaced by a newer one changes nothing else.
     pub fn leave(&self, pid: &str, conn: u64) {
         let mut inner = self.lock();
         inner.members.retain(|m| m.conn != conn);
+        self.store.record(&self.info.id, Record::Left { conn, time: now_ms() });
         let Some(p) = inner.participants.get_mut(pid) else { return };
         if p.conn != Some(conn) {
             return;
@@ -441,7 +458,6 @@ impl Room {
                 self.flush_roster_locked(&mut inner);
             }
         }
-        self.store.record(Record::Left { pid: pid.to_string(), time: now_ms() });
     }
 
     fn broadcast_students(&self, inner: &Inner, msg: &ServerMsg) {
@@ -468,8 +484,9 @@ impl Room {
         }
     }
 
-    /// A teacher's `set`: validates, stamps, fans out, and answers `ok` or `error` into `reply`.
-    pub fn set(&self, id: Option<u32>, set: SetPatch, reply: &Outbox) {
+    /// A teacher's `set`: validates, stamps, fans out, and answers `ok` (once the patch is durable, when
+    /// the store confirms) or `error` into `reply`.
+    pub fn set(&self, id: Option<u32>, set: SetPatch, reply: &Arc<Outbox>) {
         let mut inner = self.lock();
         let patch = match inner.state.validate(set, |doc| self.docs.get(doc)) {
             Ok(p) => p,
@@ -483,13 +500,44 @@ impl Room {
         let seq = inner.seq;
         let time = now_ms();
         inner.state.apply(&patch);
-        self.store.record(Record::Patch { seq, time, patch: patch.clone() });
+        if !(patch.pos.is_some() && Patch { pos: None, ..patch.clone() }.is_empty()) {
+            inner.significant.push(seq);
+        }
+        let done = self.ok_when_durable(id, seq, reply, None);
+        self.store.record(&self.info.id, Record::Patch { seq, time, patch: patch.clone(), done });
         self.fan_out(&mut inner, seq, patch, time);
-        reply.push(Item::Msg(encode(&ServerMsg::Ok { id, seq: Some(seq) })));
     }
 
-    /// Ends the lesson: everyone gets the `ended` patch, then is closed with 4000.
-    pub fn end(&self, id: Option<u32>, reply: &Outbox) {
+    /// The `ok` for a patch: now if the store does not confirm, else when it has written the patch.
+    /// `then_close` closes the connection after the `ok` (for `end`).
+    fn ok_when_durable(
+        &self,
+        id: Option<u32>,
+        seq: u64,
+        reply: &Arc<Outbox>,
+        then_close: Option<u16>,
+    ) -> Option<Done> {
+        let send = {
+            let reply = reply.clone();
+            move |durable: bool| {
+                let ok = ServerMsg::Ok { id, seq: Some(seq), durable: (!durable).then_some(false) };
+                reply.push(Item::Msg(encode(&ok)));
+                if let Some(code) = then_close {
+                    reply.close(code, "the lesson has ended");
+                }
+            }
+        };
+        if self.store.confirms() {
+            Some(Done::new(send))
+        } else {
+            send(true);
+            None
+        }
+    }
+
+    /// Ends the lesson: everyone gets the `ended` patch, then is closed with 4000 (the teacher who asked
+    /// once its `ok` is durable).
+    pub fn end(&self, id: Option<u32>, reply: &Arc<Outbox>) {
         let mut inner = self.lock();
         if inner.state.ended {
             reply.push(Item::Msg(encode(&ServerMsg::error(
@@ -499,19 +547,37 @@ impl Room {
             ))));
             return;
         }
+        let seq = self.end_locked(&mut inner, Some(reply));
+        let done = self.ok_when_durable(id, seq, reply, Some(close::ENDED));
+        let patch = Patch { ended: Some(true), ..Patch::default() };
+        self.store.record(&self.info.id, Record::Patch { seq, time: now_ms(), patch, done });
+    }
+
+    /// Ends the lesson with no request (a new lesson replaces it).
+    pub fn end_now(&self) {
+        let mut inner = self.lock();
+        if !inner.state.ended {
+            let seq = self.end_locked(&mut inner, None);
+            let patch = Patch { ended: Some(true), ..Patch::default() };
+            self.store.record(&self.info.id, Record::Patch { seq, time: now_ms(), patch, done: None });
+        }
+    }
+
+    fn end_locked(&self, inner: &mut Inner, asker: Option<&Arc<Outbox>>) -> u64 {
         inner.seq += 1;
         let seq = inner.seq;
         let time = now_ms();
         let patch = Patch { ended: Some(true), ..Patch::default() };
         inner.state.apply(&patch);
         inner.lesson.ended_ms = Some(time);
-        self.store.save_lesson(&inner.lesson);
-        self.store.record(Record::Patch { seq, time, patch: patch.clone() });
-        reply.push(Item::Msg(encode(&ServerMsg::Ok { id, seq: Some(seq) })));
-        self.fan_out(&mut inner, seq, patch, time);
+        self.store.save_lesson(&inner.lesson, None);
+        self.fan_out(inner, seq, patch, time);
         for m in &inner.members {
-            m.outbox.close(close::ENDED, "the lesson has ended");
+            if asker.is_none_or(|a| !Arc::ptr_eq(a, &m.outbox)) {
+                m.outbox.close(close::ENDED, "the lesson has ended");
+            }
         }
+        seq
     }
 
     /// A teacher's `kick`: closes the student with 4003 and revokes its token.
@@ -530,16 +596,17 @@ impl Room {
         let conn = p.conn;
         inner.revoked.insert(who.to_string());
         inner.lesson.revoked.push(who.to_string());
-        self.store.save_lesson(&inner.lesson);
+        self.store.record(&self.info.id, Record::Revoked { pid: who.to_string() });
         if let Some(m) = conn.and_then(|c| inner.members.iter().find(|m| m.conn == c)) {
             m.outbox.close(close::KICKED, "removed from this lesson by the teacher");
         }
         self.mark(&mut inner, who);
         self.flush_roster_locked(&mut inner);
-        reply.push(Item::Msg(encode(&ServerMsg::Ok { id, seq: None })));
+        reply.push(Item::Msg(encode(&ServerMsg::Ok { id, seq: None, durable: None })));
     }
 
-    /// A student's cumulative `ack`.
+    /// A student's cumulative `ack`. It is logged only when it crosses a significant change not yet
+    /// logged for this student, which is all follow times need (pointer moves are not followed).
     pub fn ack(&self, pid: &str, seq: u64, reply: &Outbox) {
         let mut inner = self.lock();
         if seq > inner.seq {
@@ -547,12 +614,18 @@ impl Room {
             reply.push(Item::Msg(encode(&ServerMsg::error(None, ErrorCode::BadRequest, msg))));
             return;
         }
-        let Some(p) = inner.participants.get_mut(pid) else { return };
+        let Inner { participants, significant, .. } = &mut *inner;
+        let Some(p) = participants.get_mut(pid) else { return };
         if p.acked.is_some_and(|a| a >= seq) {
             return;
         }
         p.acked = Some(seq);
-        self.store.record(Record::Ack { pid: pid.to_string(), seq, time: now_ms() });
+        // The newest significant change this ack reaches, if the log has not seen this student reach it.
+        let reached = significant.partition_point(|s| *s <= seq);
+        if reached > 0 && significant.get(reached - 1).is_some_and(|s| *s > p.logged_ack) {
+            p.logged_ack = seq;
+            self.store.record(&self.info.id, Record::Ack { pid: pid.to_string(), seq, time: now_ms() });
+        }
         self.mark(&mut inner, pid);
     }
 
@@ -564,7 +637,7 @@ impl Room {
             return;
         }
         p.hand = up;
-        self.store.record(Record::Hand { pid: pid.to_string(), up, time: now_ms() });
+        self.store.record(&self.info.id, Record::Hand { pid: pid.to_string(), up, time: now_ms() });
         self.mark(&mut inner, pid);
         self.flush_roster_locked(&mut inner);
     }

@@ -16,7 +16,9 @@ use crate::docs::Library;
 use crate::error::{Error, Result};
 use crate::protocol::now_ms;
 use crate::server::ServerOptions;
-use crate::store::{FileStore, LessonRecord, Store};
+use crate::state::LessonState;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{LessonRecord, Store};
 
 /// What `lectern serve` was asked for.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +35,10 @@ pub struct ServeOptions {
     pub name: Option<String>,
     /// Start a new lesson even if one is open.
     pub new_lesson: bool,
+    /// Log joins, patches, acks and hands (off only to measure what logging costs).
+    pub no_log: bool,
+    /// Delete lessons that ended more than this many days ago, at start.
+    pub keep_days: Option<u32>,
     /// Limits.
     pub limits: Limits,
     /// Timing.
@@ -60,21 +66,41 @@ pub fn prepare(opts: &ServeOptions) -> Result<ServerOptions> {
         let doc = docs.add_file(path)?;
         opened.get_or_insert(doc);
     }
-    let store = Arc::new(FileStore::open(dir)?);
-    let lesson = match store.load_lesson()? {
-        Some(mut lesson) if lesson.ended_ms.is_none() && !opts.new_lesson => {
+    let store = Arc::new(SqliteStore::open(&dir.join("lectern.db"), !opts.no_log, opts.keep_days)?);
+    let mut resume = None;
+    let lesson = match store.open_lesson()? {
+        Some(open) if !opts.new_lesson => {
+            let mut lesson = open.lesson;
             if let Some(title) = &opts.title {
                 lesson.title = title.clone();
             }
             if let Some(code) = &opts.code {
                 lesson.code = code.clone();
             }
+            let mut state = open
+                .state
+                .unwrap_or_else(|| LessonState::new(lesson.doc.as_deref().and_then(|d| docs.get(d))));
             if let Some(doc) = &opened {
+                // A document named on the command line is opened, as a teacher's `set` would.
                 lesson.doc = Some(doc.id.clone());
+                if state.doc.as_ref() != Some(doc) {
+                    state.apply(&crate::state::Patch {
+                        doc: Some(Some(doc.clone())),
+                        page: Some(1),
+                        highlight: Some(None),
+                        ..Default::default()
+                    });
+                }
             }
+            resume = Some((open.seq, state));
             lesson
         }
-        _ => {
+        previous => {
+            if let Some(old) = previous {
+                let mut ended = old.lesson;
+                ended.ended_ms = Some(now_ms());
+                store.save_lesson(&ended, None);
+            }
             let doc = opened.clone().unwrap_or(demo);
             LessonRecord {
                 room: crate::setup::room_id(),
@@ -87,15 +113,16 @@ pub fn prepare(opts: &ServeOptions) -> Result<ServerOptions> {
             }
         }
     };
-    store.save_lesson(&lesson);
     let name = opts.name.clone().unwrap_or_else(default_name);
     Ok(ServerOptions {
         identity,
         teacher_key,
         name,
         lesson,
+        resume,
         docs,
         store: store as Arc<dyn Store>,
+        db: Some(dir.join("lectern.db")),
         limits: opts.limits.clone(),
         timing: opts.timing.clone(),
     })

@@ -40,10 +40,14 @@ pub struct ServerOptions {
     pub name: String,
     /// The lesson to serve.
     pub lesson: LessonRecord,
+    /// Its seq and state when the server last stopped (a continued lesson), or none (a new one).
+    pub resume: Option<(u64, LessonState)>,
     /// The documents.
     pub docs: Arc<Library>,
     /// Where the lesson is kept.
     pub store: Arc<dyn Store>,
+    /// The session log database, for reports (none with an in-memory store).
+    pub db: Option<std::path::PathBuf>,
     /// Limits.
     pub limits: Limits,
     /// Timing.
@@ -75,6 +79,10 @@ pub struct Shared {
     pub tracker: TaskTracker,
     /// Where the lesson is kept.
     pub store: Arc<dyn Store>,
+    /// The session log database, for reports.
+    pub db: Option<std::path::PathBuf>,
+    teacher_key: String,
+    docs: Arc<Library>,
 }
 
 impl std::ops::Deref for AppState {
@@ -88,10 +96,13 @@ impl AppState {
     /// Builds the state for these options (no socket yet).
     pub fn new(opts: &ServerOptions) -> AppState {
         let metrics = Metrics::new();
-        let state = LessonState::new(opts.lesson.doc.as_deref().and_then(|id| opts.docs.get(id)));
+        let (seq, state) = opts.resume.clone().unwrap_or_else(|| {
+            (0, LessonState::new(opts.lesson.doc.as_deref().and_then(|id| opts.docs.get(id))))
+        });
         let room = Room::new(RoomParts {
             lesson: opts.lesson.clone(),
             state,
+            seq,
             teacher_key: opts.teacher_key.clone(),
             docs: opts.docs.clone(),
             store: opts.store.clone(),
@@ -100,6 +111,8 @@ impl AppState {
             heartbeat_ms: opts.timing.heartbeat.as_millis() as u64,
         });
         AppState(Arc::new(Shared {
+            teacher_key: opts.teacher_key.clone(),
+            docs: opts.docs.clone(),
             room: RwLock::new(Arc::new(room)),
             name: opts.name.clone(),
             fingerprint: opts.identity.fingerprint(),
@@ -110,12 +123,45 @@ impl AppState {
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
             store: opts.store.clone(),
+            db: opts.db.clone(),
         }))
     }
 
     /// The room of the current lesson.
     pub fn room(&self) -> Arc<Room> {
         self.room.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Ends the current lesson (everyone gets `ended` and is closed with 4000) and starts a new one with
+    /// a new room, join code and the same document, without a restart.
+    pub fn new_lesson(&self, title: Option<String>) -> LessonRecord {
+        let mut slot = self.room.write().unwrap_or_else(|p| p.into_inner());
+        let old = slot.clone();
+        old.end_now();
+        let (_, state) = old.state();
+        let lesson = LessonRecord {
+            room: crate::setup::room_id(),
+            title: title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| old.info().title.clone()),
+            code: crate::setup::join_code(),
+            started_ms: crate::protocol::now_ms(),
+            ended_ms: None,
+            doc: state.doc.as_ref().map(|d| d.id.clone()),
+            revoked: Vec::new(),
+        };
+        let room = Room::new(RoomParts {
+            lesson: lesson.clone(),
+            state: LessonState::new(state.doc.clone()),
+            seq: 0,
+            teacher_key: self.teacher_key.clone(),
+            docs: self.docs.clone(),
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+            limits: self.limits.clone(),
+            heartbeat_ms: self.timing.heartbeat.as_millis() as u64,
+        });
+        *slot = Arc::new(room);
+        tracing::info!(room = %lesson.room, "new lesson");
+        lesson
     }
 }
 
@@ -153,6 +199,11 @@ impl ServerHandle {
         let grace = self.app.timing.shutdown_grace;
         if tokio::time::timeout(grace, self.app.tracker.wait()).await.is_err() {
             tracing::warn!(tasks = self.app.tracker.len(), "some connections did not close in time");
+        }
+        let store = self.app.store.clone();
+        let flushed = tokio::task::spawn_blocking(move || store.flush(Duration::from_millis(400))).await;
+        if !matches!(flushed, Ok(true)) {
+            tracing::warn!("the session log could not be flushed before exit");
         }
     }
 }

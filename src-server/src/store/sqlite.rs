@@ -1,0 +1,620 @@
+//! The SQLite store: numbered migrations applied at open, WAL, one writer thread with group commit.
+//!
+//! The room queues records on a bounded channel and never waits. The writer drains everything queued
+//! into one transaction, commits, then tells the teacher its patches are durable (`ok`). When a commit
+//! fails (disk full, read-only, locked), the lesson goes on from memory: the writer keeps the records,
+//! answers pending `ok`s at once marked not durable, reports "degraded" with the reason (logged once,
+//! not per patch), and retries every second until the disk is back, then writes everything it kept.
+//!
+//! Commits use `synchronous=FULL`: an `ok` is a promise that the patch survives power loss, and group
+//! commit keeps that to one fsync per batch, off the fan-out path.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use super::{LessonRecord, OpenLesson, Record, Store};
+use crate::error::{Error, Result};
+use crate::state::{LessonState, Patch};
+
+/// Migrations, in order; `PRAGMA user_version` is the number applied.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+
+/// Records kept in memory while the disk cannot be written, before pointer moves are dropped.
+const MAX_PENDING: usize = 1_000_000;
+/// Records queued between the room and the writer.
+const CHANNEL: usize = 65_536;
+
+/// The schema version this build writes.
+pub fn schema_version() -> u32 {
+    MIGRATIONS.len() as u32
+}
+
+/// Hex SHA-256 of a token, as stored.
+pub fn token_hash(token: &str) -> String {
+    crate::docs::hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn pragmas(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(2))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn explain(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::File {
+        path: path.to_path_buf(),
+        message: format!(
+            "the session database cannot be used ({e}). If it is damaged, move it aside (for example \
+             `mv {p} {p}.broken`) and start again: a new, empty log is created and the lessons in the old \
+             file stay readable with sqlite3.",
+            p = path.display()
+        ),
+    }
+}
+
+/// Opens (creating if needed) and migrates the database for writing; refuses a newer schema.
+pub fn open_for_writing(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(|e| explain(path, e))?;
+    pragmas(&conn).map_err(|e| explain(path, e))?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(|e| explain(path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(%mode, "WAL is not available for the session database");
+    }
+    conn.pragma_update(None, "synchronous", "FULL").map_err(|e| explain(path, e))?;
+    let check: String =
+        conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(|e| explain(path, e))?;
+    if check != "ok" {
+        return Err(explain(path, format!("integrity check: {check}")));
+    }
+    migrate(&conn).map_err(|e| match e {
+        Error::Config(m) => Error::File { path: path.to_path_buf(), message: m },
+        other => explain(path, other),
+    })?;
+    Ok(conn)
+}
+
+/// Opens the database read-only (reports; works while a server writes).
+pub fn open_for_reading(path: &Path) -> Result<Connection> {
+    if !path.exists() {
+        return Err(Error::File {
+            path: path.into(),
+            message: "no session database here yet; run `lectern serve` first".into(),
+        });
+    }
+    let conn =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(|e| explain(path, e))?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(|e| explain(path, e))?;
+    let version: u32 =
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| explain(path, e))?;
+    if version > schema_version() {
+        return Err(newer(path, version));
+    }
+    Ok(conn)
+}
+
+fn newer(path: &Path, version: u32) -> Error {
+    Error::File {
+        path: path.into(),
+        message: format!(
+            "this session database has schema {version}, written by a newer Lectern; this one knows schema {}. \
+             Upgrade Lectern, or use another --data-dir.",
+            schema_version()
+        ),
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql)?;
+    if version > schema_version() {
+        return Err(Error::Config(format!(
+            "this session database has schema {version}, written by a newer Lectern; this one knows schema {}. \
+             Upgrade Lectern, or use another --data-dir.",
+            schema_version()
+        )));
+    }
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.unchecked_transaction().map_err(sql)?;
+        tx.execute_batch(migration).map_err(sql)?;
+        tx.pragma_update(None, "user_version", i + 1).map_err(sql)?;
+        tx.commit().map_err(sql)?;
+    }
+    Ok(())
+}
+
+fn sql(e: rusqlite::Error) -> Error {
+    Error::Config(e.to_string())
+}
+
+/// Deletes lessons that ended more than `days` ago (and everything they logged). Returns how many.
+pub fn prune(conn: &Connection, days: u32) -> Result<usize> {
+    let cutoff = crate::protocol::now_ms().saturating_sub(u64::from(days) * 86_400_000);
+    conn.execute("DELETE FROM lessons WHERE ended_ms IS NOT NULL AND ended_ms < ?1", [cutoff as i64])
+        .map_err(sql)
+}
+
+enum Msg {
+    Lesson(LessonRecord, Option<(u64, LessonState)>),
+    Record(Arc<str>, Record),
+    Flush(std::sync::mpsc::Sender<bool>),
+}
+
+/// The SQLite store.
+pub struct SqliteStore {
+    path: PathBuf,
+    tx: SyncSender<Msg>,
+    degraded: Arc<Mutex<Option<String>>>,
+    log_events: bool,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens the database at `path` and starts its writer. With `log_events` off, lessons and their state
+    /// are kept but joins, patches, acks and hands are not logged (and `ok` is not delayed).
+    pub fn open(path: &Path, log_events: bool, keep_days: Option<u32>) -> Result<SqliteStore> {
+        let conn = open_for_writing(path)?;
+        if let Some(days) = keep_days {
+            let pruned = prune(&conn, days)?;
+            if pruned > 0 {
+                tracing::info!(pruned, days, "removed lessons older than the retention period");
+            }
+        }
+        close_dangling(&conn).map_err(|e| explain(path, e))?;
+        let (tx, rx) = sync_channel(CHANNEL);
+        let degraded = Arc::new(Mutex::new(None));
+        let writer = Writer {
+            conn,
+            pending: VecDeque::new(),
+            cache: Cache::default(),
+            degraded: degraded.clone(),
+            dropped: 0,
+        };
+        std::thread::Builder::new().name("lectern-store".into()).spawn(move || writer.run(rx))?;
+        Ok(SqliteStore { path: path.to_path_buf(), tx, degraded, log_events })
+    }
+
+    fn send(&self, msg: Msg) {
+        match self.tx.try_send(msg) {
+            Ok(()) => {}
+            Err(TrySendError::Full(msg)) => {
+                // The writer is stuck in a slow disk call with 65k records queued: the lesson must not
+                // wait, so this record is lost; say so loudly, once per burst.
+                if let Msg::Record(_, Record::Patch { done: Some(done), .. }) = msg {
+                    done.call(false);
+                }
+                self.set_degraded("the session log is too far behind the lesson; records were dropped");
+            }
+            Err(TrySendError::Disconnected(_)) => self.set_degraded("the session log writer stopped"),
+        }
+    }
+
+    fn set_degraded(&self, why: &str) {
+        let mut d = self.degraded.lock().unwrap_or_else(|p| p.into_inner());
+        if d.is_none() {
+            tracing::error!(reason = why, "session log degraded");
+            *d = Some(why.to_string());
+        }
+    }
+}
+
+impl Store for SqliteStore {
+    fn open_lesson(&self) -> Result<Option<OpenLesson>> {
+        let conn = open_for_reading(&self.path)?;
+        let row = conn
+            .query_row(
+                "SELECT id, room, title, code, started_ms, opening_doc, seq, state FROM lessons
+                 WHERE ended_ms IS NULL ORDER BY id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, i64>(6)?,
+                        r.get::<_, Option<String>>(7)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| explain(&self.path, e))?;
+        let Some((id, room, title, code, started, doc, seq, state)) = row else { return Ok(None) };
+        let mut stmt = conn
+            .prepare("SELECT id FROM participants WHERE lesson = ?1 AND revoked = 1")
+            .map_err(|e| explain(&self.path, e))?;
+        let revoked = stmt
+            .query_map([id], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| explain(&self.path, e))?;
+        let state = state.and_then(|s| serde_json::from_str::<LessonState>(&s).ok());
+        Ok(Some(OpenLesson {
+            lesson: LessonRecord {
+                room,
+                title,
+                code,
+                started_ms: started as u64,
+                ended_ms: None,
+                doc,
+                revoked,
+            },
+            seq: seq as u64,
+            state,
+        }))
+    }
+
+    fn save_lesson(&self, lesson: &LessonRecord, state: Option<(u64, &LessonState)>) {
+        self.send(Msg::Lesson(lesson.clone(), state.map(|(seq, s)| (seq, s.clone()))));
+    }
+
+    fn record(&self, room: &str, record: Record) {
+        if !self.log_events {
+            if let Record::Patch { done: Some(done), .. } = record {
+                done.call(true);
+            }
+            return;
+        }
+        self.send(Msg::Record(Arc::from(room), record));
+    }
+
+    fn confirms(&self) -> bool {
+        self.log_events
+    }
+
+    fn degraded(&self) -> Option<String> {
+        self.degraded.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn flush(&self, timeout: Duration) -> bool {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if self.tx.send_timeout_compat(Msg::Flush(tx), timeout).is_err() {
+            return false;
+        }
+        rx.recv_timeout(timeout).unwrap_or(false)
+    }
+}
+
+trait SendTimeout {
+    fn send_timeout_compat(&self, msg: Msg, timeout: Duration) -> std::result::Result<(), ()>;
+}
+
+impl SendTimeout for SyncSender<Msg> {
+    fn send_timeout_compat(&self, mut msg: Msg, timeout: Duration) -> std::result::Result<(), ()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.try_send(msg) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Full(m)) if Instant::now() < deadline => {
+                    msg = m;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => return Err(()),
+            }
+        }
+    }
+}
+
+struct Writer {
+    conn: Connection,
+    pending: VecDeque<Msg>,
+    cache: Cache,
+    degraded: Arc<Mutex<Option<String>>>,
+    dropped: u64,
+}
+
+/// What the writer remembers between transactions.
+#[derive(Default)]
+struct Cache {
+    /// Room id to lesson row.
+    lessons: HashMap<Arc<str>, i64>,
+    /// Server connection id to connection row.
+    conns: HashMap<u64, i64>,
+    /// Lesson row to its latest seq and state.
+    states: HashMap<i64, (u64, LessonState)>,
+}
+
+fn is_pointer_only(p: &Patch) -> bool {
+    p.pos.is_some() && Patch { pos: None, ..p.clone() }.is_empty()
+}
+
+fn ten_thousandths(v: f64) -> i64 {
+    (v * 10_000.0).round() as i64
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<Msg>) {
+        let mut flushes: Vec<std::sync::mpsc::Sender<bool>> = Vec::new();
+        loop {
+            let wait = if self.is_degraded() { Duration::from_secs(1) } else { Duration::from_secs(3600) };
+            match rx.recv_timeout(wait) {
+                Ok(msg) => self.take(msg, &mut flushes),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = self.write();
+                    return;
+                }
+            }
+            while let Ok(msg) = rx.try_recv() {
+                self.take(msg, &mut flushes);
+            }
+            let ok = self.pending.is_empty() || self.write();
+            for f in flushes.drain(..) {
+                let _ = f.send(ok);
+            }
+        }
+    }
+
+    fn take(&mut self, msg: Msg, flushes: &mut Vec<std::sync::mpsc::Sender<bool>>) {
+        match msg {
+            Msg::Flush(reply) => flushes.push(reply),
+            msg => {
+                if self.pending.len() >= MAX_PENDING {
+                    self.shed();
+                }
+                self.pending.push_back(msg);
+            }
+        }
+    }
+
+    /// Drops pointer moves (then the oldest records) when the disk has been gone for very long.
+    fn shed(&mut self) {
+        let before = self.pending.len();
+        self.pending
+            .retain(|m| !matches!(m, Msg::Record(_, Record::Patch { patch, .. }) if is_pointer_only(patch)));
+        if self.pending.len() >= MAX_PENDING {
+            self.pending.pop_front();
+        }
+        let dropped = (before - self.pending.len()) as u64;
+        if self.dropped == 0 {
+            tracing::error!(
+                "the session log has been unwritable for too long; pointer moves are being dropped"
+            );
+        }
+        self.dropped += dropped;
+    }
+
+    fn is_degraded(&self) -> bool {
+        self.degraded.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    /// Writes everything pending in one transaction. On failure keeps it and answers `ok`s not durable.
+    fn write(&mut self) -> bool {
+        match self.try_write() {
+            Ok(()) => {
+                for msg in self.pending.drain(..) {
+                    if let Msg::Record(_, Record::Patch { done: Some(done), .. }) = msg {
+                        done.call(true);
+                    }
+                }
+                let mut d = self.degraded.lock().unwrap_or_else(|p| p.into_inner());
+                if d.take().is_some() {
+                    tracing::info!("session log writable again; everything kept in memory is written");
+                }
+                true
+            }
+            Err(e) => {
+                // The transaction rolled back: forget lesson ids it may have assigned.
+                self.cache.lessons.clear();
+                for msg in self.pending.iter_mut() {
+                    if let Msg::Record(_, Record::Patch { done, .. }) = msg
+                        && let Some(done) = done.take()
+                    {
+                        done.call(false);
+                    }
+                }
+                let mut d = self.degraded.lock().unwrap_or_else(|p| p.into_inner());
+                if d.is_none() {
+                    tracing::error!(error = %e, "cannot write the session log; the lesson goes on from memory and it will be written when the disk is back");
+                    *d = Some(format!("session log not writable: {e}"));
+                }
+                false
+            }
+        }
+    }
+
+    fn try_write(&mut self) -> rusqlite::Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        let result = self.cache.write_all(&self.conn, &pending);
+        self.pending = pending;
+        result
+    }
+}
+
+impl Cache {
+    fn lesson_id(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        room: &Arc<str>,
+    ) -> rusqlite::Result<Option<i64>> {
+        if let Some(id) = self.lessons.get(room) {
+            return Ok(Some(*id));
+        }
+        let id: Option<i64> =
+            tx.query_row("SELECT id FROM lessons WHERE room = ?1", [&**room], |r| r.get(0)).optional()?;
+        if let Some(id) = id {
+            self.lessons.insert(room.clone(), id);
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.states.entry(id) {
+                let row: (i64, Option<String>) =
+                    tx.query_row("SELECT seq, state FROM lessons WHERE id = ?1", [id], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?;
+                if let Some(state) = row.1.and_then(|s| serde_json::from_str::<LessonState>(&s).ok()) {
+                    slot.insert((row.0 as u64, state));
+                }
+            }
+        }
+        Ok(id)
+    }
+
+    fn write_all(&mut self, conn: &Connection, pending: &VecDeque<Msg>) -> rusqlite::Result<()> {
+        let tx = conn.unchecked_transaction()?;
+        let mut touched: Vec<i64> = Vec::new();
+        let mut new_conns: Vec<(u64, i64)> = Vec::new();
+        let mut closed: Vec<u64> = Vec::new();
+        for msg in pending {
+            match msg {
+                Msg::Flush(_) => {}
+                Msg::Lesson(l, state) => {
+                    tx.execute(
+                        "INSERT INTO lessons (room, title, code, started_ms, ended_ms, opening_doc) VALUES (?1,?2,?3,?4,?5,?6)
+                         ON CONFLICT(room) DO UPDATE SET title=excluded.title, code=excluded.code, ended_ms=excluded.ended_ms,
+                         opening_doc=excluded.opening_doc",
+                        params![l.room, l.title, l.code, l.started_ms as i64, l.ended_ms.map(|e| e as i64), l.doc],
+                    )?;
+                    let room: Arc<str> = Arc::from(l.room.as_str());
+                    self.lessons.remove(&room);
+                    if let Some(id) = self.lesson_id(&tx, &room)?
+                        && let Some((seq, state)) = state
+                    {
+                        self.states.insert(id, (*seq, state.clone()));
+                        touched.push(id);
+                        if let Some(doc) = &state.doc {
+                            tx.execute(
+                                "INSERT OR IGNORE INTO lesson_docs VALUES (?1,?2,?3,?4,?5,?6)",
+                                params![id, doc.id, doc.title, doc.pages, doc.sha256, l.started_ms as i64],
+                            )?;
+                        }
+                    }
+                }
+                Msg::Record(room, record) => {
+                    let Some(lesson) = self.lesson_id(&tx, room)? else {
+                        tracing::warn!(%room, "a record for an unknown lesson was skipped");
+                        continue;
+                    };
+                    self.write_record(&tx, lesson, record, &mut touched, &mut new_conns, &mut closed)?;
+                }
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for id in touched {
+            if let Some((seq, state)) = self.states.get(&id) {
+                let json = serde_json::to_string(state).unwrap_or_default();
+                tx.execute(
+                    "UPDATE lessons SET seq = ?1, state = ?2 WHERE id = ?3",
+                    params![*seq as i64, json, id],
+                )?;
+            }
+        }
+        tx.commit()?;
+        self.conns.extend(new_conns);
+        for conn in closed {
+            self.conns.remove(&conn);
+        }
+        Ok(())
+    }
+
+    fn write_record(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        lesson: i64,
+        record: &Record,
+        touched: &mut Vec<i64>,
+        new_conns: &mut Vec<(u64, i64)>,
+        closed: &mut Vec<u64>,
+    ) -> rusqlite::Result<()> {
+        match record {
+            Record::Joined { conn, pid, role, name, device, remote, token_hash, addr, time } => {
+                tx.execute(
+                    "INSERT INTO participants (lesson, id, role, name, device, remote, token_hash, first_ms)
+                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8)
+                     ON CONFLICT(lesson, id) DO UPDATE SET name=excluded.name, remote=excluded.remote, token_hash=excluded.token_hash",
+                    params![lesson, pid, role.as_str(), name, device, *remote, token_hash, *time as i64],
+                )?;
+                tx.execute(
+                    "INSERT INTO connections (lesson, participant, joined_ms, addr) VALUES (?1,?2,?3,?4)",
+                    params![lesson, pid, *time as i64, addr.map(|a| a.to_string())],
+                )?;
+                new_conns.push((*conn, tx.last_insert_rowid()));
+            }
+            Record::Left { conn, time } => {
+                let row = self.conns.get(conn).copied().or_else(|| {
+                    new_conns.iter().position(|(c, _)| c == conn).map(|i| new_conns.swap_remove(i).1)
+                });
+                closed.push(*conn);
+                if let Some(row) = row {
+                    tx.execute(
+                        "UPDATE connections SET left_ms = ?1 WHERE id = ?2",
+                        params![*time as i64, row],
+                    )?;
+                }
+            }
+            Record::Patch { seq, time, patch, .. } => {
+                if is_pointer_only(patch) {
+                    let pos = patch.pos.flatten();
+                    tx.execute(
+                        "INSERT OR REPLACE INTO pointer VALUES (?1,?2,?3,?4,?5)",
+                        params![
+                            lesson,
+                            *seq as i64,
+                            *time as i64,
+                            pos.map(|p| ten_thousandths(p.x)),
+                            pos.map(|p| ten_thousandths(p.y))
+                        ],
+                    )?;
+                } else {
+                    let json = serde_json::to_string(patch).unwrap_or_default();
+                    tx.execute(
+                        "INSERT OR REPLACE INTO patches VALUES (?1,?2,?3,?4)",
+                        params![lesson, *seq as i64, *time as i64, json],
+                    )?;
+                    if let Some(Some(doc)) = &patch.doc {
+                        tx.execute(
+                            "INSERT OR IGNORE INTO lesson_docs VALUES (?1,?2,?3,?4,?5,?6)",
+                            params![lesson, doc.id, doc.title, doc.pages, doc.sha256, *time as i64],
+                        )?;
+                    }
+                }
+                let entry = self.states.entry(lesson).or_insert_with(|| (0, LessonState::new(None)));
+                entry.1.apply(patch);
+                entry.0 = *seq;
+                touched.push(lesson);
+            }
+            Record::Ack { pid, seq, time } => {
+                tx.execute(
+                    "INSERT OR IGNORE INTO acks VALUES (?1,?2,?3,?4)",
+                    params![lesson, pid, *seq as i64, *time as i64],
+                )?;
+            }
+            Record::Hand { pid, up, time } => {
+                tx.execute(
+                    "INSERT INTO hands VALUES (?1,?2,?3,?4)",
+                    params![lesson, pid, *time as i64, *up],
+                )?;
+            }
+            Record::Revoked { pid } => {
+                tx.execute(
+                    "UPDATE participants SET revoked = 1 WHERE lesson = ?1 AND id = ?2",
+                    params![lesson, pid],
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Closes connections left open by a server that stopped without saying so (a crash), at the time of the
+/// lesson's last logged event, so attendance does not count the time the server was down.
+fn close_dangling(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE connections SET left_ms = max(joined_ms, coalesce(
+            (SELECT max(time_ms) FROM patches p WHERE p.lesson = connections.lesson),
+            (SELECT max(time_ms) FROM pointer q WHERE q.lesson = connections.lesson), joined_ms))
+         WHERE left_ms IS NULL",
+        [],
+    )
+}
