@@ -343,6 +343,9 @@ struct Session {
     offline: Offline,
 }
 
+/// Longest a TCP connect, TLS handshake and WebSocket upgrade may take together.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn backoff(attempt: u32, max: Duration) -> Duration {
     if attempt == 0 {
         return Duration::ZERO;
@@ -356,7 +359,19 @@ async fn run(options: ClientOptions, mut rx: mpsc::UnboundedReceiver<Command>, e
     let mut session = Session { token: None, seq: 0, state: None, offline: Offline::default() };
     let mut attempt = 0u32;
     loop {
-        let outcome = match connect(&options.url, &options.fingerprint).await {
+        // On dead Wi-Fi a connect can hang for minutes; bound it so the backoff stays meaningful.
+        let connecting = tokio::time::timeout(CONNECT_TIMEOUT, connect(&options.url, &options.fingerprint));
+        tokio::pin!(connecting);
+        let connected = loop {
+            tokio::select! {
+                c = &mut connecting => break c.unwrap_or_else(|_| Err(Error::Client("connecting timed out".into()))),
+                cmd = rx.recv() => match cmd {
+                    None | Some(Command::Close) => return,
+                    Some(cmd) => offline(cmd, &mut session.offline),
+                },
+            }
+        };
+        let outcome = match connected {
             Ok(ws) => live(ws, &options, &mut session, &mut rx, &events, &mut attempt).await,
             Err(e) => {
                 let pinned = e.to_string().contains("fingerprint");
@@ -541,6 +556,10 @@ async fn live(
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { break Outcome::Closed };
                 if !welcomed {
+                    if matches!(cmd, Command::Close) {
+                        let _ = ws.close(None).await;
+                        break Outcome::Closed;
+                    }
                     offline(cmd, &mut s.offline);
                     continue;
                 }

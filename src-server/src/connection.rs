@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::limits::frame_limiter;
 use crate::metrics::Rejected;
-use crate::outbox::{Item, Outbox, Pushed};
+use crate::outbox::{Item, Outbox};
 use crate::protocol::{ClientMsg, ErrorCode, ParseError, Role, ServerMsg, close, now_ms};
 use crate::room::{JoinError, Joined, Room};
 use crate::server::AppState;
@@ -29,6 +29,8 @@ struct Live {
     start: Instant,
     /// Milliseconds since `start` when the peer last sent anything.
     last_seen_ms: AtomicU64,
+    /// Payload (µs since `start`) of the last WebSocket Ping sent; only its Pong counts as a round trip.
+    last_ping_us: AtomicU64,
 }
 
 impl Live {
@@ -163,7 +165,11 @@ pub async fn run(socket: WebSocket, app: AppState, addr: Option<IpAddr>) {
     gauge.increment(1.0);
     tracing::debug!(pid = %joined.pid, role = joined.role.as_str(), "joined");
 
-    let live = Arc::new(Live { start: Instant::now(), last_seen_ms: AtomicU64::new(0) });
+    let live = Arc::new(Live {
+        start: Instant::now(),
+        last_seen_ms: AtomicU64::new(0),
+        last_ping_us: AtomicU64::new(u64::MAX),
+    });
     let conn_cancel = shutdown.child_token();
     let writer = tokio::spawn(write_loop(
         sink,
@@ -182,9 +188,7 @@ pub async fn run(socket: WebSocket, app: AppState, addr: Option<IpAddr>) {
 }
 
 fn reply(outbox: &Outbox, msg: &ServerMsg) {
-    if outbox.push(Item::Msg(Utf8Bytes::from(msg.encode()))) == Pushed::Overflow {
-        outbox.close(close::RATE_LIMITED, "sending faster than reading replies");
-    }
+    outbox.push_or_close(Item::Msg(Utf8Bytes::from(msg.encode())));
 }
 
 async fn read_loop(
@@ -228,26 +232,10 @@ async fn read_loop(
             // Closing: wait for the peer's close reply, ignore anything else.
             continue;
         }
-        let text = match msg {
-            Message::Text(t) => t,
-            Message::Binary(_) => {
-                app.metrics.reject(Rejected::Binary);
-                outbox.close(close::UNSUPPORTED_DATA, "binary frames are not accepted");
-                continue;
-            }
-            Message::Pong(payload) => {
-                if let Ok(sent) = <[u8; 8]>::try_from(payload.as_ref()) {
-                    let sent_us = u64::from_be_bytes(sent);
-                    let now_us = live.start.elapsed().as_micros() as u64;
-                    if now_us >= sent_us {
-                        let rtt_ms = u32::try_from((now_us - sent_us).div_ceil(1000)).unwrap_or(u32::MAX);
-                        room.rtt(&joined.pid, rtt_ms);
-                    }
-                }
-                continue;
-            }
-            Message::Ping(_) | Message::Close(_) => continue,
-        };
+        if matches!(msg, Message::Close(_)) {
+            continue;
+        }
+        // Every frame counts against the rate, control frames included: a Ping flood costs as much.
         if limiter.check().is_err() {
             app.metrics.reject(Rejected::RateLimited);
             refused_in_a_row += 1;
@@ -268,6 +256,28 @@ async fn read_loop(
             }
             continue;
         }
+        let text = match msg {
+            Message::Text(t) => t,
+            Message::Binary(_) => {
+                app.metrics.reject(Rejected::Binary);
+                outbox.close(close::UNSUPPORTED_DATA, "binary frames are not accepted");
+                continue;
+            }
+            Message::Pong(payload) => {
+                // Only the answer to our latest Ping is a round trip; anything else is ignored.
+                if let Ok(sent) = <[u8; 8]>::try_from(payload.as_ref()) {
+                    let sent_us = u64::from_be_bytes(sent);
+                    if live.last_ping_us.swap(u64::MAX, Ordering::Relaxed) == sent_us {
+                        let now_us = live.start.elapsed().as_micros() as u64;
+                        let rtt_ms =
+                            u32::try_from(now_us.saturating_sub(sent_us).div_ceil(1000)).unwrap_or(u32::MAX);
+                        room.rtt(&joined.pid, rtt_ms);
+                    }
+                }
+                continue;
+            }
+            Message::Ping(_) | Message::Close(_) => continue,
+        };
         refused_in_a_row = 0;
         match ClientMsg::parse(&text) {
             Err(ParseError::NotJson(m)) => {
@@ -316,44 +326,41 @@ fn handle(msg: ClientMsg, joined: &Joined, room: &Room, app: &AppState) {
 
 type Sink = SplitSink<WebSocket, Message>;
 
-/// Writes one batch: an optional snapshot, an optional full roster, then the queued frames.
+/// Writes one batch in order, one flush for all. `covered` is the highest seq this connection already
+/// has (from a patch or a snapshot): patches at or below it are skipped, so a snapshot is never followed
+/// by patches it contains.
 async fn write_batch(
     sink: &mut Sink,
     batch: &crate::outbox::Batch,
+    covered: &mut u64,
     room: &Room,
     app: &AppState,
 ) -> Result<(), axum::Error> {
-    let mut covered = 0;
-    if batch.need_sync {
-        let (seq, bytes) = room.sync_frame();
-        covered = seq;
-        app.metrics.syncs.increment(1);
-        sink.feed(Message::Text(bytes)).await?;
-    }
-    if batch.need_roster {
-        sink.feed(Message::Text(room.roster_frame())).await?;
-    }
-    let mut patches = 0u64;
+    let mut sent: Vec<Instant> = Vec::new();
     for item in &batch.items {
         match item {
-            Item::Patch { seq, bytes, .. } => {
-                if *seq > covered {
-                    patches += 1;
+            Item::Patch { seq, bytes, accepted } => {
+                if *seq > *covered {
+                    *covered = *seq;
+                    sent.push(*accepted);
                     sink.feed(Message::Text(bytes.clone())).await?;
                 }
             }
+            Item::Sync => {
+                let (seq, bytes) = room.sync_frame();
+                *covered = (*covered).max(seq);
+                app.metrics.syncs.increment(1);
+                sink.feed(Message::Text(bytes)).await?;
+            }
+            Item::FullRoster => sink.feed(Message::Text(room.roster_frame())).await?,
             Item::Roster(bytes) | Item::Msg(bytes) => sink.feed(Message::Text(bytes.clone())).await?,
         }
     }
     sink.flush().await?;
-    if patches > 0 {
-        app.metrics.deliveries.increment(patches);
-        for item in &batch.items {
-            if let Item::Patch { seq, accepted, .. } = item
-                && *seq > covered
-            {
-                app.metrics.fanout_seconds.record(accepted.elapsed().as_secs_f64());
-            }
+    if !sent.is_empty() {
+        app.metrics.deliveries.increment(sent.len() as u64);
+        for accepted in sent {
+            app.metrics.fanout_seconds.record(accepted.elapsed().as_secs_f64());
         }
     }
     Ok(())
@@ -370,6 +377,31 @@ async fn dead(live: &Live, heartbeat: Duration) {
     }
 }
 
+/// Why a write could not finish.
+enum Stalled {
+    /// The write failed or the connection is being cancelled.
+    Gone,
+    /// The peer neither read nor answered for two heartbeats.
+    Dead,
+}
+
+/// Runs one socket write, giving up when the connection is cancelled, the peer has been silent for two
+/// heartbeats, or the write itself has not finished in two heartbeats (a peer that sends but never
+/// reads). A slow reader that keeps reading is never cut off by this: its backlog is conflated instead.
+async fn guarded<F: std::future::Future<Output = Result<(), axum::Error>>>(
+    write: F,
+    cancel: &CancellationToken,
+    live: &Live,
+    heartbeat: Duration,
+) -> Result<(), Stalled> {
+    tokio::select! {
+        r = write => r.map_err(|_| Stalled::Gone),
+        _ = cancel.cancelled() => Err(Stalled::Gone),
+        _ = dead(live, heartbeat) => Err(Stalled::Dead),
+        _ = tokio::time::sleep(heartbeat * 2) => Err(Stalled::Dead),
+    }
+}
+
 async fn write_loop(
     mut sink: Sink,
     joined: Joined,
@@ -382,6 +414,7 @@ async fn write_loop(
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let outbox = &joined.outbox;
+    let mut covered = 0u64;
     loop {
         tokio::select! {
             biased;
@@ -393,7 +426,7 @@ async fn write_loop(
                 });
                 if let Some((code, reason)) = close {
                     let _ = tokio::time::timeout(Duration::from_millis(500), async {
-                        let _ = write_batch(&mut sink, &batch, &room, &app).await;
+                        let _ = write_batch(&mut sink, &batch, &mut covered, &room, &app).await;
                         sink.send(close_frame(code, &reason)).await
                     }).await;
                 }
@@ -401,14 +434,15 @@ async fn write_loop(
             }
             _ = outbox.wait() => {
                 let batch = outbox.take();
-                let ok = tokio::select! {
-                    r = write_batch(&mut sink, &batch, &room, &app) => r.is_ok(),
-                    _ = cancel.cancelled() => { outbox.close(close::RESTARTING, "server shutting down"); continue }
-                    _ = dead(&live, heartbeat) => false,
-                };
-                if !ok {
-                    cancel.cancel();
-                    return;
+                let written = guarded(write_batch(&mut sink, &batch, &mut covered, &room, &app), &cancel, &live, heartbeat).await;
+                match written {
+                    Ok(()) => {}
+                    Err(Stalled::Gone) if app.shutdown.is_cancelled() => continue,
+                    Err(_) => {
+                        tracing::debug!(pid = %joined.pid, "peer not reading or gone; closing");
+                        cancel.cancel();
+                        return;
+                    }
                 }
                 if let Some((code, reason)) = batch.close {
                     let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close_frame(code, &reason))).await;
@@ -425,9 +459,15 @@ async fn write_loop(
                     return;
                 }
                 let now_us = live.start.elapsed().as_micros() as u64;
-                if sink.send(Message::Ping(now_us.to_be_bytes().to_vec().into())).await.is_err() {
-                    cancel.cancel();
-                    return;
+                live.last_ping_us.store(now_us, Ordering::Relaxed);
+                let ping = sink.send(Message::Ping(now_us.to_be_bytes().to_vec().into()));
+                match guarded(ping, &cancel, &live, heartbeat).await {
+                    Ok(()) => {}
+                    Err(Stalled::Gone) if app.shutdown.is_cancelled() => continue,
+                    Err(_) => {
+                        cancel.cancel();
+                        return;
+                    }
                 }
             }
         }

@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 /// One queued frame.
 #[derive(Debug, Clone)]
 pub enum Item {
-    /// A state patch: droppable, replaced by a snapshot when the queue overflows.
+    /// A state patch: droppable, replaced by a [`Item::Sync`] when the queue overflows.
     Patch {
         /// Its seq, so the writer can skip patches a snapshot already covers.
         seq: u64,
@@ -25,10 +25,23 @@ pub enum Item {
         /// When the room accepted it, for the fan-out latency histogram.
         accepted: Instant,
     },
-    /// A roster update: droppable, replaced by the full roster when the queue overflows.
+    /// A roster update: droppable, replaced by a [`Item::FullRoster`] when the queue overflows.
     Roster(Utf8Bytes),
     /// Anything else (welcome, ok, error, pong, teacher online): never dropped.
     Msg(Utf8Bytes),
+    /// Send a snapshot of the state as it is when the writer gets here (conflated patches, or `resync`).
+    Sync,
+    /// Send the whole roster (conflated roster updates).
+    FullRoster,
+}
+
+impl Item {
+    fn is_patch(&self) -> bool {
+        matches!(self, Item::Patch { .. })
+    }
+    fn is_roster(&self) -> bool {
+        matches!(self, Item::Roster(_))
+    }
 }
 
 /// What the writer takes from the queue in one go.
@@ -36,10 +49,6 @@ pub enum Item {
 pub struct Batch {
     /// Frames in order.
     pub items: Vec<Item>,
-    /// Send a snapshot first: patches were dropped.
-    pub need_sync: bool,
-    /// Send the whole roster: roster updates were dropped.
-    pub need_roster: bool,
     /// Close with this code and reason after sending the items.
     pub close: Option<(u16, String)>,
 }
@@ -47,9 +56,22 @@ pub struct Batch {
 #[derive(Debug, Default)]
 struct Queue {
     items: VecDeque<Item>,
-    need_sync: bool,
-    need_roster: bool,
     close: Option<(u16, String)>,
+}
+
+impl Queue {
+    /// Replaces every item of one kind by a single marker, kept where the first of them was (so a
+    /// snapshot never overtakes a `welcome` queued before the patches it replaces). Returns whether
+    /// anything was dropped.
+    fn conflate(&mut self, kind: fn(&Item) -> bool, marker: Item, is_marker: fn(&Item) -> bool) -> bool {
+        let Some(first) = self.items.iter().position(kind) else { return false };
+        let has_marker = self.items.iter().any(is_marker);
+        self.items.retain(|item| !kind(item));
+        if !has_marker {
+            self.items.insert(first.min(self.items.len()), marker);
+        }
+        true
+    }
 }
 
 /// What a push did.
@@ -57,7 +79,7 @@ struct Queue {
 pub enum Pushed {
     /// Queued.
     Queued,
-    /// The queue was full: droppable frames were replaced by a snapshot or roster flag.
+    /// The queue was full: droppable frames were replaced by a snapshot or roster marker.
     Conflated,
     /// The queue is full of frames that cannot be dropped: the peer sends but does not read.
     Overflow,
@@ -92,39 +114,34 @@ impl Outbox {
             if q.close.is_some() {
                 return Pushed::Closed;
             }
-            let mut result = Pushed::Queued;
-            if q.items.len() >= self.capacity {
-                let before = q.items.len();
-                let mut dropped_patch = false;
-                let mut dropped_roster = false;
-                q.items.retain(|i| match i {
+            if q.items.len() < self.capacity {
+                q.items.push_back(item);
+                Pushed::Queued
+            } else {
+                let patches = q.conflate(Item::is_patch, Item::Sync, |i| matches!(i, Item::Sync));
+                let rosters =
+                    q.conflate(Item::is_roster, Item::FullRoster, |i| matches!(i, Item::FullRoster));
+                match item {
+                    // The new patch is covered by the snapshot marker (added now if there was none).
                     Item::Patch { .. } => {
-                        dropped_patch = true;
-                        false
+                        if !q.items.iter().any(|i| matches!(i, Item::Sync)) {
+                            q.items.push_back(Item::Sync);
+                        }
+                        Pushed::Conflated
                     }
                     Item::Roster(_) => {
-                        dropped_roster = true;
-                        false
+                        if !q.items.iter().any(|i| matches!(i, Item::FullRoster)) {
+                            q.items.push_back(Item::FullRoster);
+                        }
+                        Pushed::Conflated
                     }
-                    Item::Msg(_) => true,
-                });
-                q.need_sync |= dropped_patch;
-                q.need_roster |= dropped_roster;
-                result = if q.items.len() < before { Pushed::Conflated } else { Pushed::Overflow };
-            }
-            match (&item, result) {
-                (Item::Patch { .. }, Pushed::Conflated | Pushed::Overflow) => {
-                    q.need_sync = true;
-                    result = Pushed::Conflated;
+                    item if patches || rosters || q.items.len() < self.capacity => {
+                        q.items.push_back(item);
+                        Pushed::Conflated
+                    }
+                    _ => Pushed::Overflow,
                 }
-                (Item::Roster(_), Pushed::Conflated | Pushed::Overflow) => {
-                    q.need_roster = true;
-                    result = Pushed::Conflated;
-                }
-                (Item::Msg(_), Pushed::Overflow) => {}
-                _ => q.items.push_back(item),
             }
-            result
         };
         if result != Pushed::Overflow {
             self.notify.notify_one();
@@ -132,9 +149,22 @@ impl Outbox {
         result
     }
 
-    /// Asks the writer to send a snapshot (a `resync` answer) at its next turn.
+    /// Queues a frame that must not be dropped; a peer that lets such frames pile up (it sends but never
+    /// reads) is closed with 4029.
+    pub fn push_or_close(&self, item: Item) {
+        if self.push(item) == Pushed::Overflow {
+            self.close(crate::protocol::close::RATE_LIMITED, "sending faster than reading replies");
+        }
+    }
+
+    /// Asks the writer to send a snapshot (a `resync` answer) after what is queued.
     pub fn request_sync(&self) {
-        self.lock().need_sync = true;
+        {
+            let mut q = self.lock();
+            if !matches!(q.items.back(), Some(Item::Sync)) {
+                q.items.push_back(Item::Sync);
+            }
+        }
         self.notify.notify_one();
     }
 
@@ -157,12 +187,7 @@ impl Outbox {
     /// Takes everything queued.
     pub fn take(&self) -> Batch {
         let mut q = self.lock();
-        Batch {
-            items: q.items.drain(..).collect(),
-            need_sync: std::mem::take(&mut q.need_sync),
-            need_roster: std::mem::take(&mut q.need_roster),
-            close: q.close.clone(),
-        }
+        Batch { items: q.items.drain(..).collect(), close: q.close.clone() }
     }
 
     /// Waits until something is queued (or a close requested).
@@ -179,17 +204,33 @@ mod tests {
         Item::Patch { seq, bytes: Utf8Bytes::from(format!("p{seq}")), accepted: Instant::now() }
     }
 
+    fn kinds(b: &Batch) -> Vec<String> {
+        b.items
+            .iter()
+            .map(|i| match i {
+                Item::Patch { seq, .. } => format!("p{seq}"),
+                Item::Msg(m) | Item::Roster(m) => m.to_string(),
+                Item::Sync => "SYNC".into(),
+                Item::FullRoster => "ROSTER".into(),
+            })
+            .collect()
+    }
+
     #[test]
-    fn a_full_queue_of_patches_becomes_one_snapshot() {
+    fn a_full_queue_of_patches_becomes_one_snapshot_where_the_patches_were() {
         let o = Outbox::new(4);
-        for seq in 1..=4 {
+        o.push(Item::Msg(Utf8Bytes::from("welcome")));
+        for seq in 1..=3 {
             assert_eq!(o.push(patch(seq)), Pushed::Queued);
         }
+        assert_eq!(o.push(patch(4)), Pushed::Conflated);
         o.push(Item::Msg(Utf8Bytes::from("pong")));
-        let b = o.take();
-        assert!(b.need_sync);
-        assert_eq!(b.items.len(), 1, "only the pong survives: {:?}", b.items);
-        assert!(matches!(&b.items[0], Item::Msg(m) if m.as_str() == "pong"));
+        o.push(patch(5));
+        assert_eq!(
+            kinds(&o.take()),
+            ["welcome", "SYNC", "pong", "p5"],
+            "the snapshot never overtakes the welcome"
+        );
     }
 
     #[test]
@@ -198,7 +239,17 @@ mod tests {
         o.push(Item::Msg(Utf8Bytes::from("a")));
         o.push(Item::Msg(Utf8Bytes::from("b")));
         assert_eq!(o.push(Item::Msg(Utf8Bytes::from("c"))), Pushed::Overflow);
-        assert_eq!(o.take().items.len(), 2);
+        assert_eq!(o.push(patch(1)), Pushed::Conflated, "a patch still gets a snapshot marker");
+        assert_eq!(kinds(&o.take()), ["a", "b", "SYNC"]);
+    }
+
+    #[test]
+    fn roster_updates_conflate_into_the_full_roster() {
+        let o = Outbox::new(2);
+        o.push(Item::Roster(Utf8Bytes::from("r1")));
+        o.push(Item::Roster(Utf8Bytes::from("r2")));
+        o.push(Item::Roster(Utf8Bytes::from("r3")));
+        assert_eq!(kinds(&o.take()), ["ROSTER"]);
     }
 
     #[test]

@@ -345,6 +345,13 @@ impl Room {
         if inner.revoked.contains(&claims.pid) {
             return Err(if hello.resume.is_some() { JoinError::Credentials } else { JoinError::Kicked });
         }
+        // Known participants are kept for the roster; bound them too, or new device ids could grow the
+        // room without limit.
+        if !inner.participants.contains_key(&claims.pid)
+            && inner.participants.len() >= self.limits.max_participants * 4
+        {
+            return Err(JoinError::Full);
+        }
         let online_students = inner.members.iter().filter(|m| m.role == Role::Student).count();
         let was_online = inner.participants.get(&claims.pid).and_then(|p| p.conn);
         if claims.role == Role::Student
@@ -463,7 +470,7 @@ impl Room {
     fn broadcast_students(&self, inner: &Inner, msg: &ServerMsg) {
         let bytes = encode(msg);
         for m in inner.members.iter().filter(|m| m.role == Role::Student) {
-            m.outbox.push(Item::Msg(bytes.clone()));
+            m.outbox.push_or_close(Item::Msg(bytes.clone()));
         }
     }
 
@@ -492,7 +499,7 @@ impl Room {
             Ok(p) => p,
             Err(message) => {
                 self.metrics.reject(crate::metrics::Rejected::BadRequest);
-                reply.push(Item::Msg(encode(&ServerMsg::error(id, ErrorCode::BadRequest, message))));
+                reply.push_or_close(Item::Msg(encode(&ServerMsg::error(id, ErrorCode::BadRequest, message))));
                 return;
             }
         };
@@ -521,7 +528,7 @@ impl Room {
             let reply = reply.clone();
             move |durable: bool| {
                 let ok = ServerMsg::Ok { id, seq: Some(seq), durable: (!durable).then_some(false) };
-                reply.push(Item::Msg(encode(&ok)));
+                reply.push_or_close(Item::Msg(encode(&ok)));
                 if let Some(code) = then_close {
                     reply.close(code, "the lesson has ended");
                 }
@@ -540,7 +547,7 @@ impl Room {
     pub fn end(&self, id: Option<u32>, reply: &Arc<Outbox>) {
         let mut inner = self.lock();
         if inner.state.ended {
-            reply.push(Item::Msg(encode(&ServerMsg::error(
+            reply.push_or_close(Item::Msg(encode(&ServerMsg::error(
                 id,
                 ErrorCode::BadRequest,
                 "the lesson has ended",
@@ -584,7 +591,7 @@ impl Room {
     pub fn kick(&self, id: Option<u32>, who: &str, reply: &Outbox) {
         let mut inner = self.lock();
         let Some(p) = inner.participants.get_mut(who).filter(|p| p.role == Role::Student) else {
-            reply.push(Item::Msg(encode(&ServerMsg::error(
+            reply.push_or_close(Item::Msg(encode(&ServerMsg::error(
                 id,
                 ErrorCode::NotFound,
                 format!("no student \"{who}\""),
@@ -602,7 +609,7 @@ impl Room {
         }
         self.mark(&mut inner, who);
         self.flush_roster_locked(&mut inner);
-        reply.push(Item::Msg(encode(&ServerMsg::Ok { id, seq: None, durable: None })));
+        reply.push_or_close(Item::Msg(encode(&ServerMsg::Ok { id, seq: None, durable: None })));
     }
 
     /// A student's cumulative `ack`. It is logged only when it crosses a significant change not yet
@@ -611,7 +618,7 @@ impl Room {
         let mut inner = self.lock();
         if seq > inner.seq {
             let msg = format!("ack {seq} is ahead of the lesson (seq {})", inner.seq);
-            reply.push(Item::Msg(encode(&ServerMsg::error(None, ErrorCode::BadRequest, msg))));
+            reply.push_or_close(Item::Msg(encode(&ServerMsg::error(None, ErrorCode::BadRequest, msg))));
             return;
         }
         let Inner { participants, significant, .. } = &mut *inner;
@@ -650,7 +657,7 @@ impl Room {
             && (page == 0 || page > pages)
         {
             let msg = format!("view page {page} is outside 1 to {pages}");
-            reply.push(Item::Msg(encode(&ServerMsg::error(None, ErrorCode::BadRequest, msg))));
+            reply.push_or_close(Item::Msg(encode(&ServerMsg::error(None, ErrorCode::BadRequest, msg))));
             return;
         }
         let Some(p) = inner.participants.get_mut(pid) else { return };
