@@ -38,6 +38,7 @@ async fn thirty_students_follow_two_hundred_changes_in_order() {
         })
         .collect();
 
+    // The teacher pipelines all 200 changes without waiting, as a pointer stream does.
     let (mut teacher, _) = server.teacher().await;
     for i in 1..=200u64 {
         let patch = if i % 2 == 0 {
@@ -46,16 +47,18 @@ async fn thirty_students_follow_two_hundred_changes_in_order() {
             json!({"pos": {"x": (i as f64) / 200.0, "y": 0.5}})
         };
         teacher.send(json!({"t":"set","id":i,"patch":patch})).await;
-        let ok = loop {
-            let v = teacher.recv().await;
-            if v["t"] == "ok" {
-                break v;
-            }
-            assert_ne!(v["t"], "error", "{v}");
-        };
-        assert_eq!(ok["id"], i);
-        assert_eq!(ok["seq"], i);
     }
+    let mut oks = Vec::new();
+    while oks.len() < 200 {
+        let v = teacher.recv().await;
+        assert_ne!(v["t"], "error", "{v}");
+        if v["t"] == "ok" {
+            assert_eq!(v["id"], v["seq"], "each set got the seq of its turn");
+            oks.push(v["seq"].as_u64().unwrap());
+        }
+    }
+    oks.sort_unstable();
+    assert_eq!(oks, (1..=200).collect::<Vec<u64>>());
     for reader in readers {
         let (seen, last) = reader.await.unwrap();
         assert_eq!(seen, (1..=200).collect::<Vec<u64>>(), "every patch, once, in order");
@@ -117,4 +120,20 @@ async fn a_student_cannot_change_the_lesson() {
     let (_t, welcome) = server.teacher().await;
     assert_eq!(welcome["seq"], 0);
     assert_eq!(welcome["state"]["ended"], false);
+}
+
+#[tokio::test]
+async fn the_server_selects_the_lectern_subprotocol() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = TestServer::start().await;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port())).await.unwrap();
+    let config = lectern::tls::pinned_client_config(&server.fingerprint).unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(rustls::pki_types::ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let mut req = server.ws.as_str().into_client_request().unwrap();
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "lectern.v1".parse().unwrap());
+    let (_ws, res) = tokio_tungstenite::client_async(req, tls).await.unwrap();
+    assert_eq!(res.headers()["sec-websocket-protocol"], "lectern.v1");
 }

@@ -46,3 +46,17 @@ async fn a_flooding_student_is_limited_and_the_others_keep_receiving() {
     assert!(pongs <= 150, "at most the burst and the rate were served: {pongs}");
     assert!(server.metrics().await.contains("lectern_rejected_frames_total{reason=\"rate_limited\"}"));
 }
+
+#[tokio::test]
+async fn a_flood_of_websocket_pings_is_rate_limited_too() {
+    let server = TestServer::start().await;
+    let (mut flooder, _) = server.student("Pinger", &device(0)).await;
+    for _ in 0..3000 {
+        if flooder.ws.feed(Message::Ping(vec![1, 2, 3].into())).await.is_err() {
+            break;
+        }
+    }
+    let _ = flooder.ws.flush().await;
+    let (end, _) = flooder.until_end().await;
+    assert!(matches!(end, End::Close(4029, _)), "{end:?}");
+}

@@ -140,3 +140,14 @@ async fn health_and_metrics_answer() {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
 }
+
+#[tokio::test]
+async fn an_upload_without_the_teacher_key_is_refused_before_its_body_is_read() {
+    let server = TestServer::start().await;
+    // A body that fails if anyone reads it: a 401 proves the handler did not.
+    let body = Body::from_stream(futures_util::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other("the body was read"))
+    }));
+    let req = Request::post("/v1/docs").body(body).unwrap();
+    assert_eq!(call(&server, req).await.0, StatusCode::UNAUTHORIZED);
+}

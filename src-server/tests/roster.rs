@@ -111,3 +111,17 @@ async fn acks_are_coalesced_not_forwarded_one_by_one() {
     }
     assert!(roster_frames < 10, "100 acks became {roster_frames} roster frames");
 }
+
+#[tokio::test]
+async fn joins_hands_and_leaves_arrive_at_once_not_on_the_coalescing_timer() {
+    // With the coalescing interval at an hour, only "at once" delivery can pass this test.
+    let server = TestServer::with(|_, t| t.roster_interval = Duration::from_secs(3600)).await;
+    let (mut t, _) = server.teacher().await;
+    let (mut s, sw) = server.student("Now", &device(1)).await;
+    let pid = sw["you"]["id"].clone();
+    until_entry(&mut t, &pid, |e| e["online"] == true).await;
+    s.send(json!({"t":"hand","up":true})).await;
+    until_entry(&mut t, &pid, |e| e["hand"] == true).await;
+    drop(s);
+    until_entry(&mut t, &pid, |e| e["online"] == false).await;
+}
