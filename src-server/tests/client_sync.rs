@@ -1,7 +1,7 @@
 //! Protects the Rust client's state keeping against a server it cannot trust to be perfect: a gap in
 //! seq makes it ask for a snapshot (and not apply the later patch), an old patch is ignored, and a
 //! snapshot brings it back in line. The "server" here is a scripted peer over real pinned TLS.
-#![allow(clippy::unwrap_used)] // a test may panic on what it controls
+#![allow(clippy::unwrap_used, clippy::result_large_err)] // a test may panic on what it controls
 
 use std::sync::Arc;
 
