@@ -1,0 +1,132 @@
+//! Protects a lesson from a crash or power loss of the teacher's device: `kill -9` the real server, start
+//! it again on the same data directory, and the lesson continues with the same room, code, certificate,
+//! key, state and seq; resume tokens still work; every change the teacher got `ok` for is in the log.
+#![allow(clippy::unwrap_used)] // a test may panic on what it controls
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use common::{PATIENCE, Raw};
+use lectern::client::{Client, ClientOptions, Credentials, Event};
+use lectern::serve::Ready;
+use serde_json::{Value, json};
+
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(dir: &std::path::Path, listen: &str) -> (Serve, Ready) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lectern"))
+        .args(["serve", "--json", "--code", "482913", "--listen", listen, "--data-dir"])
+        .arg(dir)
+        .env("LECTERN_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    (Serve(child), serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}")))
+}
+
+async fn connected(c: &mut Client) -> lectern::protocol::You {
+    loop {
+        let e = tokio::time::timeout(PATIENCE, c.next_event()).await.unwrap().unwrap();
+        if let Event::Connected { you, .. } = e {
+            return you;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_nothing_the_teacher_saw_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, ready) = serve(dir.path(), "127.0.0.1:0");
+    let port = ready.ws.rsplit(':').next().unwrap().trim_end_matches("/v1/ws").to_string();
+
+    let mut student = Client::start(ClientOptions::new(
+        ready.ws.clone(),
+        ready.fingerprint.clone(),
+        Credentials::Student { code: ready.code.clone(), name: "Hafsa".into() },
+        "crash-student-0001",
+    ));
+    let you = connected(&mut student).await;
+    let mut teacher = Client::start(ClientOptions::new(
+        ready.ws.clone(),
+        ready.fingerprint.clone(),
+        Credentials::Teacher { key: ready.teacher_key.clone() },
+        "crash-teacher-0001",
+    ));
+    connected(&mut teacher).await;
+    let mut last_ok = 0;
+    for i in 1..=60u32 {
+        let patch = if i % 3 == 0 {
+            json!({"page": i / 3 % 12 + 1, "notice": format!("change {i}")})
+        } else {
+            json!({"pos": {"x": f64::from(i) / 100.0, "y": 0.5}})
+        };
+        last_ok = teacher.set(patch).await.unwrap();
+    }
+    assert_eq!(last_ok, 60);
+
+    // Power cut: no shutdown, no flush.
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    drop(server);
+
+    let (_server, again) = serve(dir.path(), &format!("127.0.0.1:{port}"));
+    assert_eq!(again.room, ready.room);
+    assert_eq!(again.code, ready.code);
+    assert_eq!(again.fingerprint, ready.fingerprint);
+    assert_eq!(again.teacher_key, ready.teacher_key);
+
+    // The state and seq continue where the last ok left them.
+    let ws = lectern::client::connect(&again.ws, &again.fingerprint).await.unwrap();
+    let mut raw = Raw { ws };
+    raw.send(json!({"t":"hello","v":1,"role":"teacher","key":again.teacher_key,"device":"crash-teacher-0002"})).await;
+    let welcome = raw.recv_type("welcome").await;
+    assert!(welcome["seq"].as_u64().unwrap() >= last_ok, "seq went back past an ok: {welcome}");
+    assert_eq!(welcome["state"]["page"], 60 / 3 % 12 + 1);
+    assert_eq!(welcome["state"]["notice"], "change 60");
+    assert_eq!(welcome["state"]["pos"]["x"], 0.59);
+
+    // The student's client resumes on its own with its token: same participant.
+    let back = connected(&mut student).await;
+    assert_eq!(back.id, you.id);
+    raw.send(json!({"t":"set","id":1,"patch":{"page":5}})).await;
+    assert_eq!(raw.recv_type("ok").await["seq"], 61, "seq continues");
+
+    // Every acknowledged change is in the log.
+    let out = Command::new(env!("CARGO_BIN_EXE_lectern"))
+        .args(["sessions", "export", &again.room, "--format", "json", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let log: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut seqs: Vec<u64> = Vec::new();
+    let mut pointer_moves = 0;
+    for e in log["events"].as_array().unwrap() {
+        match e["type"].as_str() {
+            Some("change") => seqs.push(e["seq"].as_u64().unwrap()),
+            Some("pointer") => {
+                pointer_moves += e["moves"].as_u64().unwrap();
+                seqs.extend(e["from_seq"].as_u64().unwrap()..=e["to_seq"].as_u64().unwrap());
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(pointer_moves, 40, "every pointer move the teacher got ok for is logged");
+    seqs.sort_unstable();
+    seqs.dedup();
+    let wanted: Vec<u64> = (1..=60).collect();
+    assert!(wanted.iter().all(|s| seqs.contains(s)), "missing from the log: {:?}", wanted.iter().filter(|s| !seqs.contains(s)).collect::<Vec<_>>());
+    student.close().await;
+    teacher.close().await;
+}
