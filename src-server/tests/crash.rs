@@ -89,7 +89,10 @@ async fn kill_9_loses_nothing_the_teacher_saw_acknowledged() {
     // The state and seq continue where the last ok left them.
     let ws = lectern::client::connect(&again.ws, &again.fingerprint).await.unwrap();
     let mut raw = Raw { ws };
-    raw.send(json!({"t":"hello","v":1,"role":"teacher","key":again.teacher_key,"device":"crash-teacher-0002"})).await;
+    raw.send(
+        json!({"t":"hello","v":1,"role":"teacher","key":again.teacher_key,"device":"crash-teacher-0002"}),
+    )
+    .await;
     let welcome = raw.recv_type("welcome").await;
     assert!(welcome["seq"].as_u64().unwrap() >= last_ok, "seq went back past an ok: {welcome}");
     assert_eq!(welcome["state"]["page"], 60 / 3 % 12 + 1);
@@ -126,7 +129,11 @@ async fn kill_9_loses_nothing_the_teacher_saw_acknowledged() {
     seqs.sort_unstable();
     seqs.dedup();
     let wanted: Vec<u64> = (1..=60).collect();
-    assert!(wanted.iter().all(|s| seqs.contains(s)), "missing from the log: {:?}", wanted.iter().filter(|s| !seqs.contains(s)).collect::<Vec<_>>());
+    assert!(
+        wanted.iter().all(|s| seqs.contains(s)),
+        "missing from the log: {:?}",
+        wanted.iter().filter(|s| !seqs.contains(s)).collect::<Vec<_>>()
+    );
     student.close().await;
     teacher.close().await;
 }

@@ -24,7 +24,8 @@ async fn health(server: &TestServer) -> Value {
 
 fn logged_patches(db: &std::path::Path) -> i64 {
     let conn = rusqlite::Connection::open(db).unwrap();
-    conn.query_row("SELECT (SELECT count(*) FROM patches) + (SELECT count(*) FROM pointer)", [], |r| r.get(0)).unwrap()
+    conn.query_row("SELECT (SELECT count(*) FROM patches) + (SELECT count(*) FROM pointer)", [], |r| r.get(0))
+        .unwrap()
 }
 
 /// Sends changes until one is answered `ok` with `durable: false`; checks students got each at once.
@@ -88,7 +89,11 @@ async fn a_full_disk_degrades_the_log_and_nothing_is_lost_when_space_returns() {
         return;
     }
     let mount = tempfile::tempdir().unwrap();
-    let ok = Command::new("mount").args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"]).arg(mount.path()).status().unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(mount.path())
+        .status()
+        .unwrap();
     assert!(ok.success(), "mount tmpfs");
     let _guard = Tmpfs(mount.path().to_path_buf());
     let data = tempfile::tempdir_in(mount.path()).unwrap();
@@ -127,7 +132,8 @@ fn serve_fails(dir: &std::path::Path) -> String {
 #[test]
 fn a_corrupt_database_gets_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("lectern.db"), b"this is not a database, it was overwritten".repeat(200)).unwrap();
+    std::fs::write(dir.path().join("lectern.db"), b"this is not a database, it was overwritten".repeat(200))
+        .unwrap();
     let stderr = serve_fails(dir.path());
     assert!(stderr.contains("move it aside"), "{stderr}");
 }
@@ -160,6 +166,7 @@ async fn lessons_older_than_keep_days_are_pruned_at_start() {
     };
     let _ = lectern::serve::prepare(&opts).unwrap();
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let old: i64 = conn.query_row("SELECT count(*) FROM lessons WHERE ended_ms = 1000", [], |r| r.get(0)).unwrap();
+    let old: i64 =
+        conn.query_row("SELECT count(*) FROM lessons WHERE ended_ms = 1000", [], |r| r.get(0)).unwrap();
     assert_eq!(old, 0, "the 1970 lesson was pruned");
 }

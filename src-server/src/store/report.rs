@@ -180,7 +180,8 @@ pub fn attendance(conn: &Connection, lesson: &LessonSummary) -> Result<Vec<Atten
             .sum();
         // Closing at the end of the lesson is not a disconnect; leaving before it is.
         let disconnects =
-            spans.iter().filter(|s| s.1.is_some_and(|l| lesson.ended_ms.is_none_or(|e| l < e))).count() as u64;
+            spans.iter().filter(|s| s.1.is_some_and(|l| lesson.ended_ms.is_none_or(|e| l < e))).count()
+                as u64;
         let online = |t: u64| spans.iter().any(|&(j, l)| j <= t && l.is_none_or(|l| t < l));
         let mut follow: Vec<u64> = Vec::new();
         let mut seen = 0u64;

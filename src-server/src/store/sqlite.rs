@@ -27,8 +27,11 @@ const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
 
 /// Records kept in memory while the disk cannot be written, before pointer moves are dropped.
 const MAX_PENDING: usize = 1_000_000;
-/// Records queued between the room and the writer.
-const CHANNEL: usize = 65_536;
+/// Records queued between the room and the writer. The writer moves them to its own queue at once, so
+/// this only absorbs one slow transaction; the channel preallocates every slot, so keep it modest.
+const CHANNEL: usize = 8_192;
+/// How often the lesson's state snapshot is rewritten; a restart replays the patches logged after it.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
 
 /// The schema version this build writes.
 pub fn schema_version() -> u32 {
@@ -143,6 +146,8 @@ pub fn prune(conn: &Connection, days: u32) -> Result<usize> {
 
 enum Msg {
     Lesson(LessonRecord, Option<(u64, LessonState)>),
+    /// Rewrite these lessons' snapshots.
+    Snapshot(Vec<i64>),
     Record(Arc<str>, Record),
     Flush(std::sync::mpsc::Sender<bool>),
 }
@@ -241,7 +246,8 @@ impl Store for SqliteStore {
             .query_map([id], |r| r.get::<_, String>(0))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(|e| explain(&self.path, e))?;
-        let state = state.and_then(|s| serde_json::from_str::<LessonState>(&s).ok());
+        let snapshot = state.and_then(|s| serde_json::from_str::<LessonState>(&s).ok());
+        let (seq, state) = replay(&conn, id, seq as u64, snapshot).map_err(|e| explain(&self.path, e))?;
         Ok(Some(OpenLesson {
             lesson: LessonRecord {
                 room,
@@ -252,7 +258,7 @@ impl Store for SqliteStore {
                 doc,
                 revoked,
             },
-            seq: seq as u64,
+            seq,
             state,
         }))
     }
@@ -325,6 +331,10 @@ struct Cache {
     conns: HashMap<u64, i64>,
     /// Lesson row to its latest seq and state.
     states: HashMap<i64, (u64, LessonState)>,
+    /// When each lesson's snapshot was last written.
+    snapshots: HashMap<i64, Instant>,
+    /// Write every snapshot in the next transaction (flush, shutdown).
+    force_snapshot: bool,
 }
 
 fn is_pointer_only(p: &Patch) -> bool {
@@ -351,7 +361,14 @@ impl Writer {
             while let Ok(msg) = rx.try_recv() {
                 self.take(msg, &mut flushes);
             }
+            if !flushes.is_empty() {
+                // A flush (shutdown) leaves an up-to-date snapshot, so the next start replays nothing.
+                self.cache.force_snapshot = true;
+                let all: Vec<i64> = self.cache.states.keys().copied().collect();
+                self.pending.push_back(Msg::Snapshot(all));
+            }
             let ok = self.pending.is_empty() || self.write();
+            self.cache.force_snapshot = false;
             for f in flushes.drain(..) {
                 let _ = f.send(ok);
             }
@@ -468,6 +485,7 @@ impl Cache {
         for msg in pending {
             match msg {
                 Msg::Flush(_) => {}
+                Msg::Snapshot(ids) => touched.extend(ids),
                 Msg::Lesson(l, state) => {
                     tx.execute(
                         "INSERT INTO lessons (room, title, code, started_ms, ended_ms, opening_doc) VALUES (?1,?2,?3,?4,?5,?6)
@@ -501,16 +519,25 @@ impl Cache {
         }
         touched.sort_unstable();
         touched.dedup();
+        let now = Instant::now();
+        let mut written = Vec::new();
         for id in touched {
-            if let Some((seq, state)) = self.states.get(&id) {
+            let due = self.force_snapshot
+                || self.states.get(&id).is_some_and(|(_, s)| s.ended)
+                || self.snapshots.get(&id).is_none_or(|at| now.duration_since(*at) >= SNAPSHOT_EVERY);
+            if let Some((seq, state)) = self.states.get(&id).filter(|_| due) {
                 let json = serde_json::to_string(state).unwrap_or_default();
                 tx.execute(
                     "UPDATE lessons SET seq = ?1, state = ?2 WHERE id = ?3",
                     params![*seq as i64, json, id],
                 )?;
+                written.push(id);
             }
         }
         tx.commit()?;
+        for id in written {
+            self.snapshots.insert(id, now);
+        }
         self.conns.extend(new_conns);
         for conn in closed {
             self.conns.remove(&conn);
@@ -617,4 +644,39 @@ fn close_dangling(conn: &Connection) -> rusqlite::Result<usize> {
          WHERE left_ms IS NULL",
         [],
     )
+}
+
+/// The lesson's state: its snapshot plus every patch logged after it, in seq order.
+fn replay(
+    conn: &Connection,
+    lesson: i64,
+    snapshot_seq: u64,
+    snapshot: Option<LessonState>,
+) -> rusqlite::Result<(u64, Option<LessonState>)> {
+    let mut newer: Vec<(u64, Patch)> = Vec::new();
+    let mut stmt = conn.prepare("SELECT seq, patch FROM patches WHERE lesson = ?1 AND seq > ?2")?;
+    for row in stmt.query_map(params![lesson, snapshot_seq as i64], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })? {
+        let (seq, json) = row?;
+        if let Ok(patch) = serde_json::from_str::<Patch>(&json) {
+            newer.push((seq as u64, patch));
+        }
+    }
+    let mut stmt = conn.prepare("SELECT seq, x, y FROM pointer WHERE lesson = ?1 AND seq > ?2")?;
+    for row in stmt.query_map(params![lesson, snapshot_seq as i64], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<i64>>(2)?))
+    })? {
+        let (seq, x, y) = row?;
+        let pos = x.zip(y).map(|(x, y)| crate::state::Pos { x: x as f64 / 10_000.0, y: y as f64 / 10_000.0 });
+        newer.push((seq as u64, Patch { pos: Some(pos), ..Patch::default() }));
+    }
+    newer.sort_by_key(|(seq, _)| *seq);
+    let Some(mut state) = snapshot else { return Ok((snapshot_seq, None)) };
+    let mut seq = snapshot_seq;
+    for (s, patch) in newer {
+        state.apply(&patch);
+        seq = s;
+    }
+    Ok((seq, Some(state)))
 }
