@@ -11,7 +11,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,9 +28,10 @@ const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
 
 /// Records kept in memory while the disk cannot be written, before pointer moves are dropped.
 const MAX_PENDING: usize = 1_000_000;
-/// Records queued between the room and the writer. The writer moves them to its own queue at once, so
-/// this only absorbs one slow transaction; the channel preallocates every slot, so keep it modest.
-const CHANNEL: usize = 8_192;
+/// Records queued between the room and the writer (the writer moves them to its own queue between
+/// transactions). The channel grows as needed and preallocates nothing; past this many the writer is
+/// hopelessly behind and records are dropped, loudly.
+const CHANNEL: usize = 1_000_000;
 /// How often the lesson's state snapshot is rewritten; a restart replays the patches logged after it.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
 
@@ -155,7 +157,9 @@ enum Msg {
 /// The SQLite store.
 pub struct SqliteStore {
     path: PathBuf,
-    tx: SyncSender<Msg>,
+    tx: Sender<Msg>,
+    /// Messages sent and not yet taken by the writer.
+    depth: Arc<AtomicUsize>,
     degraded: Arc<Mutex<Option<String>>>,
     log_events: bool,
 }
@@ -178,7 +182,8 @@ impl SqliteStore {
             }
         }
         close_dangling(&conn).map_err(|e| explain(path, e))?;
-        let (tx, rx) = sync_channel(CHANNEL);
+        let (tx, rx) = channel();
+        let depth = Arc::new(AtomicUsize::new(0));
         let degraded = Arc::new(Mutex::new(None));
         let writer = Writer {
             conn,
@@ -186,23 +191,25 @@ impl SqliteStore {
             cache: Cache::default(),
             degraded: degraded.clone(),
             dropped: 0,
+            depth: depth.clone(),
         };
         std::thread::Builder::new().name("lectern-store".into()).spawn(move || writer.run(rx))?;
-        Ok(SqliteStore { path: path.to_path_buf(), tx, degraded, log_events })
+        Ok(SqliteStore { path: path.to_path_buf(), tx, depth, degraded, log_events })
     }
 
     fn send(&self, msg: Msg) {
-        match self.tx.try_send(msg) {
-            Ok(()) => {}
-            Err(TrySendError::Full(msg)) => {
-                // The writer is stuck in a slow disk call with 65k records queued: the lesson must not
-                // wait, so this record is lost; say so loudly, once per burst.
-                if let Msg::Record(_, Record::Patch { done: Some(done), .. }) = msg {
-                    done.call(false);
-                }
-                self.set_degraded("the session log is too far behind the lesson; records were dropped");
+        if self.depth.fetch_add(1, Ordering::Relaxed) >= CHANNEL {
+            self.depth.fetch_sub(1, Ordering::Relaxed);
+            // The writer is stuck with a million records queued: the lesson must not wait, so this
+            // record is lost; say so loudly, once.
+            if let Msg::Record(_, Record::Patch { done: Some(done), .. }) = msg {
+                done.call(false);
             }
-            Err(TrySendError::Disconnected(_)) => self.set_degraded("the session log writer stopped"),
+            self.set_degraded("the session log is too far behind the lesson; records were dropped");
+            return;
+        }
+        if self.tx.send(msg).is_err() {
+            self.set_degraded("the session log writer stopped");
         }
     }
 
@@ -286,31 +293,12 @@ impl Store for SqliteStore {
     }
 
     fn flush(&self, timeout: Duration) -> bool {
-        let (tx, rx) = std::sync::mpsc::channel();
-        if self.tx.send_timeout_compat(Msg::Flush(tx), timeout).is_err() {
+        let (tx, rx) = channel();
+        self.depth.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send(Msg::Flush(tx)).is_err() {
             return false;
         }
         rx.recv_timeout(timeout).unwrap_or(false)
-    }
-}
-
-trait SendTimeout {
-    fn send_timeout_compat(&self, msg: Msg, timeout: Duration) -> std::result::Result<(), ()>;
-}
-
-impl SendTimeout for SyncSender<Msg> {
-    fn send_timeout_compat(&self, mut msg: Msg, timeout: Duration) -> std::result::Result<(), ()> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match self.try_send(msg) {
-                Ok(()) => return Ok(()),
-                Err(TrySendError::Full(m)) if Instant::now() < deadline => {
-                    msg = m;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err(_) => return Err(()),
-            }
-        }
     }
 }
 
@@ -320,6 +308,7 @@ struct Writer {
     cache: Cache,
     degraded: Arc<Mutex<Option<String>>>,
     dropped: u64,
+    depth: Arc<AtomicUsize>,
 }
 
 /// What the writer remembers between transactions.
@@ -376,6 +365,7 @@ impl Writer {
     }
 
     fn take(&mut self, msg: Msg, flushes: &mut Vec<std::sync::mpsc::Sender<bool>>) {
+        self.depth.fetch_sub(1, Ordering::Relaxed);
         match msg {
             Msg::Flush(reply) => flushes.push(reply),
             msg => {

@@ -57,10 +57,9 @@ fn main() -> anyhow::Result<()> {
             &mut records,
         );
     }
-    let mut seq = 0u64;
     for tick in 0..(3600 * 60u64) {
         let time = t0 + tick * 1000 / 60;
-        seq += 1;
+        let seq = tick + 1;
         patches += 1;
         if tick % (30 * 60) == 0 {
             push(
