@@ -43,7 +43,7 @@ pub fn lessons(conn: &Connection) -> Result<Vec<LessonSummary>> {
         .prepare(
             "SELECT l.id, l.room, l.title, l.started_ms, l.ended_ms,
                (SELECT count(*) FROM participants p WHERE p.lesson = l.id AND p.role = 'student'),
-               (SELECT count(*) FROM patches c WHERE c.lesson = l.id AND c.patch != '{"ended":true}'),
+               (SELECT count(*) FROM patches c WHERE c.lesson = l.id AND c.patch != '{\"ended\":true}'),
                (SELECT count(*) FROM pointer q WHERE q.lesson = l.id)
              FROM lessons l ORDER BY l.id DESC",
         )
