@@ -5,50 +5,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use common::{PATIENCE, Raw};
-use lectern::client::{Client, ClientOptions, Credentials, Event};
-use lectern::serve::Ready;
+use common::{Raw, connected, port_of, serve_binary};
+use lectern::client::{Client, ClientOptions, Credentials};
 use serde_json::{Value, json};
-
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(dir: &std::path::Path, listen: &str) -> (Serve, Ready) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lectern"))
-        .args(["serve", "--json", "--code", "482913", "--listen", listen, "--data-dir"])
-        .arg(dir)
-        .env("LECTERN_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    (Serve(child), serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}")))
-}
-
-async fn connected(c: &mut Client) -> lectern::protocol::You {
-    loop {
-        let e = tokio::time::timeout(PATIENCE, c.next_event()).await.unwrap().unwrap();
-        if let Event::Connected { you, .. } = e {
-            return you;
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_nothing_the_teacher_saw_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, ready) = serve(dir.path(), "127.0.0.1:0");
-    let port = ready.ws.rsplit(':').next().unwrap().trim_end_matches("/v1/ws").to_string();
+    let (mut server, ready) = serve_binary(dir.path(), "127.0.0.1:0", &["--code", "482913"]);
+    let port = port_of(&ready);
 
     let mut student = Client::start(ClientOptions::new(
         ready.ws.clone(),
@@ -80,7 +47,7 @@ async fn kill_9_loses_nothing_the_teacher_saw_acknowledged() {
     server.0.wait().unwrap();
     drop(server);
 
-    let (_server, again) = serve(dir.path(), &format!("127.0.0.1:{port}"));
+    let (_server, again) = serve_binary(dir.path(), &format!("127.0.0.1:{port}"), &["--code", "482913"]);
     assert_eq!(again.room, ready.room);
     assert_eq!(again.code, ready.code);
     assert_eq!(again.fingerprint, ready.fingerprint);

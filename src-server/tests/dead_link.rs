@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{PATIENCE, TestServer, device};
+use common::{TestServer, device, wait_for};
 use lectern::client::{Client, ClientOptions, Credentials, Event};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -71,18 +71,6 @@ impl Proxy {
     }
 }
 
-async fn next(client: &mut Client, mut pred: impl FnMut(&Event) -> bool) -> Event {
-    loop {
-        let e = tokio::time::timeout(PATIENCE, client.next_event())
-            .await
-            .expect("event in time")
-            .expect("running");
-        if pred(&e) {
-            return e;
-        }
-    }
-}
-
 #[tokio::test]
 async fn the_client_detects_a_dead_link_and_resumes() {
     let server = TestServer::with(|_, t| t.heartbeat = Duration::from_millis(300)).await;
@@ -93,15 +81,16 @@ async fn the_client_detects_a_dead_link_and_resumes() {
         Credentials::Student { code: common::CODE.into(), name: "Zaid".into() },
         device(1),
     ));
-    let Event::Connected { you, .. } = next(&mut s, |e| matches!(e, Event::Connected { .. })).await else {
+    let Event::Connected { you, .. } = wait_for(&mut s, |e| matches!(e, Event::Connected { .. })).await
+    else {
         unreachable!()
     };
     proxy.freeze_current();
-    let e = next(&mut s, |e| matches!(e, Event::Disconnected { .. })).await;
+    let e = wait_for(&mut s, |e| matches!(e, Event::Disconnected { .. })).await;
     let Event::Disconnected { reason, .. } = e else { unreachable!() };
     assert!(reason.contains("dead link"), "{reason}");
     let Event::Connected { you: again, resumed, .. } =
-        next(&mut s, |e| matches!(e, Event::Connected { .. })).await
+        wait_for(&mut s, |e| matches!(e, Event::Connected { .. })).await
     else {
         unreachable!()
     };

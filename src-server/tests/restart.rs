@@ -5,38 +5,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::PATIENCE;
+use common::{ServeProcess, port_of, serve_binary, wait_for};
 use lectern::client::{Client, ClientOptions, Credentials, Event};
 use lectern::serve::Ready;
 
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(dir: &std::path::Path, listen: &str) -> (Serve, Ready) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lectern"))
-        .args(["serve", "--json", "--code", "482913", "--listen", listen, "--data-dir"])
-        .arg(dir)
-        .env("LECTERN_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn lectern serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("ready line");
-    let ready: Ready = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad ready line {line:?}: {e}"));
-    assert!(ready.ready);
-    (Serve(child), ready)
+fn serve(dir: &std::path::Path, listen: &str) -> (ServeProcess, Ready) {
+    serve_binary(dir, listen, &["--code", "482913"])
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -55,18 +32,6 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
     }
 }
 
-async fn next(client: &mut Client, mut pred: impl FnMut(&Event) -> bool) -> Event {
-    loop {
-        let e = tokio::time::timeout(PATIENCE, client.next_event())
-            .await
-            .expect("event in time")
-            .expect("running");
-        if pred(&e) {
-            return e;
-        }
-    }
-}
-
 fn student(ready: &Ready) -> Client {
     Client::start(ClientOptions::new(
         ready.ws.clone(),
@@ -80,14 +45,15 @@ fn student(ready: &Ready) -> Client {
 async fn sigterm_closes_with_4503_exits_zero_and_students_resume_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let (mut server, ready) = serve(dir.path(), "127.0.0.1:0");
-    let port = ready.ws.rsplit(':').next().and_then(|p| p.split('/').next()).unwrap().to_string();
+    let port = port_of(&ready);
     let mut s = student(&ready);
-    let Event::Connected { you, .. } = next(&mut s, |e| matches!(e, Event::Connected { .. })).await else {
+    let Event::Connected { you, .. } = wait_for(&mut s, |e| matches!(e, Event::Connected { .. })).await
+    else {
         unreachable!()
     };
 
     signal(&server.0, "-TERM");
-    let e = next(&mut s, |e| matches!(e, Event::Disconnected { .. })).await;
+    let e = wait_for(&mut s, |e| matches!(e, Event::Disconnected { .. })).await;
     assert!(matches!(e, Event::Disconnected { code: Some(4503), .. }), "{e:?}");
     let status = wait_exit(&mut server.0, Duration::from_secs(2));
     assert!(status.success(), "{status:?}");
@@ -97,7 +63,7 @@ async fn sigterm_closes_with_4503_exits_zero_and_students_resume_after_restart()
     assert_eq!(ready2.fingerprint, ready.fingerprint);
     assert_eq!(ready2.room, ready.room);
     assert_eq!(ready2.teacher_key, ready.teacher_key);
-    let e = next(&mut s, |e| matches!(e, Event::Connected { .. })).await;
+    let e = wait_for(&mut s, |e| matches!(e, Event::Connected { .. })).await;
     let Event::Connected { you: again, resumed, .. } = e else { unreachable!() };
     assert!(resumed, "the client resumed with its token");
     assert_eq!(again.id, you.id);
@@ -110,9 +76,9 @@ async fn sigint_also_shuts_down_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let (mut server, ready) = serve(dir.path(), "127.0.0.1:0");
     let mut s = student(&ready);
-    next(&mut s, |e| matches!(e, Event::Connected { .. })).await;
+    wait_for(&mut s, |e| matches!(e, Event::Connected { .. })).await;
     signal(&server.0, "-INT");
-    let e = next(&mut s, |e| matches!(e, Event::Disconnected { .. })).await;
+    let e = wait_for(&mut s, |e| matches!(e, Event::Disconnected { .. })).await;
     assert!(matches!(e, Event::Disconnected { code: Some(4503), .. }), "{e:?}");
     assert!(wait_exit(&mut server.0, Duration::from_secs(2)).success());
 }
@@ -122,16 +88,7 @@ async fn a_new_lesson_gets_a_new_room_and_old_tokens_stop_working() {
     let dir = tempfile::tempdir().unwrap();
     let (server, ready) = serve(dir.path(), "127.0.0.1:0");
     drop(server);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lectern"))
-        .args(["serve", "--json", "--new-lesson", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let _guard = Serve(child);
-    let ready2: Ready = serde_json::from_str(&line).unwrap();
+    let (_again, ready2) = serve_binary(dir.path(), "127.0.0.1:0", &["--new-lesson"]);
     assert_ne!(ready2.room, ready.room);
     assert_ne!(ready2.code, ready.code, "a new lesson draws a new join code");
     assert_eq!(ready2.fingerprint, ready.fingerprint, "the certificate is kept");

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{PATIENCE, TestServer, device};
+use common::{TestServer, device, wait_for};
 use lectern::client::{Cause, Client, ClientOptions, Credentials, Event};
 use serde_json::json;
 
@@ -45,18 +45,6 @@ async fn a_resync_answers_with_a_snapshot() {
     let sync = s.recv_type("sync").await;
     assert_eq!(sync["seq"], 1);
     assert_eq!(sync["state"]["page"], 9);
-}
-
-async fn wait_for(client: &mut Client, mut pred: impl FnMut(&Event) -> bool) -> Event {
-    loop {
-        let e = tokio::time::timeout(PATIENCE, client.next_event())
-            .await
-            .expect("event in time")
-            .expect("client running");
-        if pred(&e) {
-            return e;
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -216,3 +216,65 @@ impl Raw {
 pub fn device(n: usize) -> String {
     format!("test-device-{n:04}")
 }
+
+/// Waits (within PATIENCE overall) for the first client event that satisfies `pred`.
+pub async fn wait_for(
+    client: &mut lectern::client::Client,
+    mut pred: impl FnMut(&lectern::client::Event) -> bool,
+) -> lectern::client::Event {
+    let wanted = async {
+        loop {
+            match client.next_event().await {
+                Some(e) if pred(&e) => return e,
+                Some(_) => continue,
+                None => panic!("the client stopped"),
+            }
+        }
+    };
+    tokio::time::timeout(PATIENCE, wanted).await.expect("the event in time")
+}
+
+/// Waits for the client's next `Connected` and returns who it is.
+pub async fn connected(client: &mut lectern::client::Client) -> lectern::protocol::You {
+    match wait_for(client, |e| matches!(e, lectern::client::Event::Connected { .. })).await {
+        lectern::client::Event::Connected { you, .. } => you,
+        _ => unreachable!(),
+    }
+}
+
+/// A `lectern serve` process, killed when dropped.
+pub struct ServeProcess(pub std::process::Child);
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the real binary with `--json` on a data directory and waits for its ready line.
+pub fn serve_binary(
+    dir: &std::path::Path,
+    listen: &str,
+    extra: &[&str],
+) -> (ServeProcess, lectern::serve::Ready) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lectern"))
+        .args(["serve", "--json", "--listen", listen, "--data-dir"])
+        .arg(dir)
+        .args(extra)
+        .env("LECTERN_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn lectern serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).expect("ready line");
+    let ready = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad ready line {line:?}: {e}"));
+    (ServeProcess(child), ready)
+}
+
+/// The port of a ready line's WebSocket URL.
+pub fn port_of(ready: &lectern::serve::Ready) -> u16 {
+    ready.ws.rsplit(':').next().and_then(|p| p.trim_end_matches("/v1/ws").parse().ok()).expect("port")
+}
