@@ -1,48 +1,92 @@
 #!/usr/bin/env bash
-# Measures Lectern on this machine, server and load generator pinned to different cores:
-#   - teacher-to-student latency for N students at a rate, with the session log on and off (alternating,
-#     REPEATS times each), so the cost of logging is seen in one run;
-#   - server memory with 30 and 1,000 idle students;
-#   - the session log's write throughput and size for a simulated hour.
-# Usage: tests/bench/run.sh [students=30] [rate=60] [seconds=10] [repeats=3]
+# The benchmark: Lectern vs the floor (a minimal Rust broadcaster) vs Socket.IO, same machine, same
+# client, same run; servers alternate; server on core 0, load generator on core 1.
+#
+#   tests/bench/run.sh            full run: N = 30, 300, 1,000, 5,000 at 60 changes/s, N = 30 at a
+#                                 1,000/s burst, 3 repeats each, idle memory at 10,000 connections;
+#                                 writes docs/bench/table.md and docs/bench/latency.svg
+#   tests/bench/run.sh --smoke    10 s at N = 30 for each server (CI): fails if a delivery is lost or
+#                                 the report is not written; no timing assertions
+#   tests/bench/run.sh --logging  Lectern alone, session log on and off alternating (issue 3's figure)
+#
+# Environment: REPEATS (3), SECONDS_PER_RUN (10), OUT (docs/bench, or target/bench for --smoke).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+MODE="${1:-full}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lectern-target}"
-N="${1:-30}"; RATE="${2:-60}"; SECS="${3:-10}"; REPEATS="${4:-3}"
-cargo build --release --locked -q -p lectern -p lectern-bench
-BIN="$CARGO_TARGET_DIR/release"
-ulimit -n 65536 2>/dev/null || true
-DATA=$(mktemp -d)
-SERVER=""
-trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
-start_server() {
-  rm -rf "$DATA"/*
-  taskset -c 0 "$BIN/lectern" serve --json --data-dir "$DATA" --listen 127.0.0.1:0 \
-    --teacher-rate 100000 --max-participants 100000 "$@" > "$DATA/ready" 2> "$DATA/server.log" &
-  SERVER=$!
-  for _ in $(seq 200); do [ -s "$DATA/ready" ] && break; sleep 0.05; done
-  READY=$(head -1 "$DATA/ready")
-}
-stop_server() { kill -INT "$SERVER"; wait "$SERVER" || true; SERVER=""; }
+REPEATS="${REPEATS:-3}"; SECS="${SECONDS_PER_RUN:-10}"
+case "$MODE" in
+  --smoke) REPEATS=1; SECS=10; OUT="${OUT:-$CARGO_TARGET_DIR/bench}"; SCENARIOS="30:60"; IDLE="" ;;
+  --logging) OUT="${OUT:-$CARGO_TARGET_DIR/bench-logging}"; SCENARIOS="30:60"; IDLE="" ;;
+  *) OUT="${OUT:-docs/bench}"; SCENARIOS="30:60 30:1000 300:60 1000:60 5000:60"; IDLE="10000" ;;
+esac
+mkdir -p "$OUT"
+RESULTS="$OUT/results.jsonl"; : > "$RESULTS"
 
-echo "== latency: $N students, $RATE changes/s, ${SECS}s, session log on and off, $REPEATS runs each"
+cargo build --release --locked -q -p lectern -p lectern-bench -p lectern-floor
+BIN="$CARGO_TARGET_DIR/release"
+(cd tests/bench/peers/socketio && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+WORK=$(mktemp -d)
+SERVER=""
+cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+wait_ready() { for _ in $(seq 400); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "server did not start" >&2; cat "$WORK/err" >&2; return 1; }
+
+# One Lectern data directory gives all three servers the same certificate.
+"$BIN/lectern" serve --json --data-dir "$WORK/cert" --listen 127.0.0.1:0 > "$WORK/cert.ready" 2>/dev/null & SERVER=$!
+wait_ready "$WORK/cert.ready"; kill -TERM "$SERVER"; wait "$SERVER" || true; SERVER=""
+FP=$(sed -n 's/.*"fingerprint":"\([^"]*\)".*/\1/p' "$WORK/cert.ready")
+
+start() { # target [lectern flags...]
+  local target=$1; shift
+  rm -f "$WORK/ready"
+  case "$target" in
+    lectern)
+      rm -rf "$WORK/data"; cp -r "$WORK/cert" "$WORK/data"
+      taskset -c 0 "$BIN/lectern" serve --json --data-dir "$WORK/data" --listen 127.0.0.1:0 --new-lesson \
+        --teacher-rate 1000000 --max-participants 1000000 "$@" > "$WORK/ready" 2> "$WORK/err" & ;;
+    floor) taskset -c 0 "$BIN/lectern-floor" "$WORK/cert" > "$WORK/ready" 2> "$WORK/err" & ;;
+    socketio) taskset -c 0 node tests/bench/peers/socketio/server.js "$WORK/cert" > "$WORK/ready" 2> "$WORK/err" & ;;
+  esac
+  SERVER=$!
+  wait_ready "$WORK/ready"
+}
+stop() { kill -TERM "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; SERVER=""; }
+
+bench() { # target students rate label [bench flags...]
+  local target=$1 n=$2 rate=$3 label=$4; shift 4
+  taskset -c 1 "$BIN/lectern-bench" --target "$target" --ready "$(head -1 "$WORK/ready")" --fingerprint "$FP" \
+    --server-pid "$SERVER" --students "$n" --rate "$rate" --seconds "$SECS" --label "$label" "$@" >> "$RESULTS"
+}
+
+if [ "$MODE" = "--logging" ]; then
+  for i in $(seq "$REPEATS"); do
+    start lectern; bench lectern 30 60 "log,$i"; stop
+    start lectern --no-log; bench lectern 30 60 "no-log,$i"; stop
+  done
+  cat "$RESULTS"
+  exit 0
+fi
+
 for i in $(seq "$REPEATS"); do
-  for mode in log no-log; do
-    if [ "$mode" = log ]; then start_server; else start_server --no-log; fi
-    printf '%-7s ' "$mode"
-    taskset -c 1 "$BIN/lectern-bench" --ready "$READY" --server-pid "$SERVER" --students "$N" --rate "$RATE" --seconds "$SECS"
-    stop_server
+  for scenario in $SCENARIOS; do
+    n=${scenario%%:*}; rate=${scenario##*:}
+    for target in lectern floor socketio; do
+      start "$target"
+      bench "$target" "$n" "$rate" "$i" || { echo "run failed: $target N=$n rate=$rate" >&2; stop; exit 1; }
+      stop
+    done
+  done
+done
+for n in $IDLE; do
+  for target in lectern floor socketio; do
+    start "$target"; bench "$target" "$n" 60 idle --idle; stop
   done
 done
 
-echo "== idle memory"
-for IDLE in 30 1000; do
-  start_server
-  BASE=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER/status")
-  OUT=$(taskset -c 1 "$BIN/lectern-bench" --ready "$READY" --server-pid "$SERVER" --students "$IDLE" --idle)
-  echo "$IDLE idle students: server RSS $BASE KiB before, after: $OUT"
-  stop_server
-done
-
-echo "== session log: one simulated hour of 30 students with a 60 Hz pointer"
-"$BIN/lectern-store-bench" "$DATA"
+"$BIN/lectern-bench-report" "$RESULTS" "$OUT"
+test -s "$OUT/table.md" && test -s "$OUT/latency.svg"
+echo "benchmark report: $OUT/table.md, $OUT/latency.svg"

@@ -1,28 +1,47 @@
-//! `lectern-bench`: one process, one teacher and N students over TLS against a running Lectern server.
+//! `lectern-bench`: one process, one teacher and N students over TLS, against Lectern, the floor (a
+//! minimal Rust broadcaster) or Socket.IO (Engine.IO v4 over WebSocket), on one process clock.
 //!
-//! The teacher sends `set` at a fixed rate (pointer moves, with a page turn every second); every student
-//! records, for every patch, the time from the teacher's send to its own receipt on this process's clock,
-//! in an HDR histogram. The report gives latency percentiles, deliveries, losses (patches neither
-//! received nor covered by a snapshot), and the server's CPU time and memory read from /proc.
+//! The teacher sends changes at a fixed rate (pointer moves, with a page turn every second); every student
+//! records, for every change, the time from the teacher's send to its own receipt in an HDR histogram.
+//! The report gives latency percentiles, deliveries, losses (changes neither received nor covered by a
+//! snapshot), and the CPU time and memory of the server (from /proc) and of this load generator.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+
+/// Which server is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Target {
+    /// `lectern serve`, speaking PROTOCOL.md.
+    Lectern,
+    /// The minimal broadcaster in `tests/bench/peers/floor`.
+    Floor,
+    /// Socket.IO v4 on Node.js in `tests/bench/peers/socketio`.
+    Socketio,
+}
 
 /// Measure teacher-to-student latency against a running server.
 #[derive(Parser, Debug, Clone)]
 struct Args {
-    /// The server's ready line (`lectern serve --json` output).
+    /// Which server.
+    #[arg(long, value_enum, default_value = "lectern")]
+    target: Target,
+    /// The server's ready line (`lectern serve --json`, or the peers' `{"ready":true,"port":N}`).
     #[arg(long)]
     ready: String,
+    /// Certificate fingerprint to pin (for the peers; Lectern's ready line carries its own).
+    #[arg(long)]
+    fingerprint: Option<String>,
     /// Number of students.
     #[arg(long, default_value_t = 30)]
     students: usize,
@@ -41,27 +60,26 @@ struct Args {
     /// Only connect the students, report the server's memory, and stop.
     #[arg(long)]
     idle: bool,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
+    /// A label carried into the JSON report (for example a repeat number).
+    #[arg(long, default_value = "")]
+    label: String,
 }
 
 #[derive(Deserialize)]
 struct Ready {
-    ws: String,
-    fingerprint: String,
-    code: String,
-    teacher_key: String,
-}
-
-#[derive(Deserialize)]
-struct Frame {
-    t: String,
     #[serde(default)]
-    seq: Option<u64>,
+    ws: Option<String>,
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default)]
+    fingerprint: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    teacher_key: Option<String>,
 }
 
-/// Server resource use from /proc.
+/// Resource use of a process, from /proc.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 struct ProcStat {
     cpu_seconds: f64,
@@ -69,7 +87,7 @@ struct ProcStat {
     peak_rss_kib: u64,
 }
 
-fn proc_stat(pid: u32) -> anyhow::Result<ProcStat> {
+fn proc_stat(pid: &str) -> anyhow::Result<ProcStat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let after = stat.rsplit_once(')').map(|(_, a)| a).context("bad /proc stat")?;
     let fields: Vec<&str> = after.split_whitespace().collect();
@@ -87,21 +105,142 @@ fn proc_stat(pid: u32) -> anyhow::Result<ProcStat> {
     Ok(ProcStat { cpu_seconds: ticks / 100.0, rss_kib: kib("VmRSS:"), peak_rss_kib: kib("VmHWM:") })
 }
 
-async fn hello(ready: &Ready, body: serde_json::Value) -> anyhow::Result<(lectern::client::Socket, u64)> {
-    let mut ws = lectern::client::connect(&ready.ws, &ready.fingerprint).await?;
-    ws.send(Message::text(body.to_string())).await?;
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => {
-                let v: serde_json::Value = serde_json::from_str(&t)?;
-                if v["t"] == "welcome" {
-                    return Ok((ws, v["seq"].as_u64().unwrap_or(0)));
+/// How one server is spoken to.
+struct Peer {
+    target: Target,
+    url: String,
+    fingerprint: String,
+    code: String,
+    teacher_key: String,
+}
+
+/// What a frame a student received means.
+enum Frame {
+    /// Change number `i` (seq, or the teacher's id for the floor).
+    Change(u64),
+    /// A snapshot covering changes up to `i`.
+    Sync(u64),
+    /// An Engine.IO ping to answer.
+    Ping,
+    /// Anything else.
+    Other,
+}
+
+#[derive(Deserialize)]
+struct Small {
+    t: String,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(default)]
+    id: Option<u64>,
+}
+
+impl Peer {
+    fn new(target: Target, ready: &Ready, fingerprint: Option<String>) -> anyhow::Result<Peer> {
+        let url = match (&ready.ws, ready.port) {
+            (Some(ws), _) => ws.clone(),
+            (None, Some(port)) if target == Target::Socketio => {
+                format!("wss://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket")
+            }
+            (None, Some(port)) => format!("wss://127.0.0.1:{port}/"),
+            _ => bail!("the ready line names no address"),
+        };
+        Ok(Peer {
+            target,
+            url,
+            fingerprint: fingerprint.or(ready.fingerprint.clone()).context("no fingerprint to pin")?,
+            code: ready.code.clone().unwrap_or_default(),
+            teacher_key: ready.teacher_key.clone().unwrap_or_default(),
+        })
+    }
+
+    /// Connects and joins; returns the socket and the seq the lesson is at.
+    async fn join(&self, teacher: bool, n: usize) -> anyhow::Result<(lectern::client::Socket, u64)> {
+        let mut ws = lectern::client::connect(&self.url, &self.fingerprint).await?;
+        match self.target {
+            Target::Lectern => {
+                let hello = if teacher {
+                    json!({"t":"hello","v":1,"role":"teacher","key":self.teacher_key,"device":"bench-teacher"})
+                } else {
+                    json!({"t":"hello","v":1,"role":"student","code":self.code,"name":format!("Bench {n}"),
+                        "device":format!("bench-student-{n:06}")})
+                };
+                ws.send(Message::text(hello.to_string())).await?;
+            }
+            Target::Floor | Target::Socketio => {}
+        }
+        loop {
+            let text = match ws.next().await {
+                Some(Ok(Message::Text(t))) => t,
+                Some(Ok(Message::Close(c))) => bail!("closed before joining: {c:?}"),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(e.into()),
+                None => bail!("connection ended before joining"),
+            };
+            match self.target {
+                Target::Lectern => {
+                    let v: Value = serde_json::from_str(&text)?;
+                    if v["t"] == "welcome" {
+                        return Ok((ws, v["seq"].as_u64().unwrap_or(0)));
+                    }
+                }
+                Target::Floor => {
+                    if text.contains("\"welcome\"") {
+                        return Ok((ws, 0));
+                    }
+                }
+                Target::Socketio => {
+                    // Engine.IO open ("0{...}"), then Socket.IO connect ("40"), then our hello event.
+                    if text.starts_with('0') {
+                        ws.send(Message::text("40")).await?;
+                    } else if text.starts_with("40") {
+                        let role = if teacher { "teacher" } else { "student" };
+                        ws.send(Message::text(format!(r#"42["hello","{role}"]"#))).await?;
+                    } else if text == "2" {
+                        ws.send(Message::text("3")).await?;
+                    } else if let Some(body) = text.strip_prefix("42") {
+                        let v: Value = serde_json::from_str(body)?;
+                        if v[0] == "welcome" {
+                            return Ok((ws, v[1]["seq"].as_u64().unwrap_or(0)));
+                        }
+                    }
                 }
             }
-            Some(Ok(Message::Close(c))) => bail!("closed before welcome: {c:?}"),
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(e.into()),
-            None => bail!("connection ended before welcome"),
+        }
+    }
+
+    fn classify(&self, text: &str) -> Frame {
+        match self.target {
+            Target::Lectern => match serde_json::from_str::<Small>(text) {
+                Ok(f) if f.t == "patch" => f.seq.map_or(Frame::Other, Frame::Change),
+                Ok(f) if f.t == "sync" => f.seq.map_or(Frame::Other, Frame::Sync),
+                _ => Frame::Other,
+            },
+            Target::Floor => match serde_json::from_str::<Small>(text) {
+                Ok(f) if f.t == "set" => f.id.map_or(Frame::Other, Frame::Change),
+                _ => Frame::Other,
+            },
+            Target::Socketio => {
+                if text == "2" {
+                    return Frame::Ping;
+                }
+                let Some(body) = text.strip_prefix("42") else { return Frame::Other };
+                match serde_json::from_str::<(String, Value)>(body) {
+                    Ok((event, data)) if event == "patch" => {
+                        data["seq"].as_u64().map_or(Frame::Other, Frame::Change)
+                    }
+                    _ => Frame::Other,
+                }
+            }
+        }
+    }
+
+    fn set(&self, i: u64, patch: Value) -> Message {
+        match self.target {
+            Target::Lectern | Target::Floor => {
+                Message::text(json!({"t":"set","id":i,"patch":patch}).to_string())
+            }
+            Target::Socketio => Message::text(format!("42{}", json!(["set", {"id": i, "patch": patch}]))),
         }
     }
 }
@@ -111,108 +250,138 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let ready: Ready =
         serde_json::from_str(&args.ready).context("--ready must be the server's ready line")?;
-    let ready = Arc::new(ready);
+    let peer = Arc::new(Peer::new(args.target, &ready, args.fingerprint.clone())?);
+    let server_pid = args.server_pid.map(|p| p.to_string());
 
-    let mut students = Vec::with_capacity(args.students);
+    let server_before = server_pid.as_deref().map(proc_stat).transpose()?.unwrap_or_default();
+    // Connect the students, 64 at a time.
     let t0 = Instant::now();
+    let gate = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut joins = Vec::with_capacity(args.students);
     for n in 0..args.students {
-        let body = json!({"t":"hello","v":1,"role":"student","code":ready.code,"name":format!("Bench {n}"),
-            "device":format!("bench-student-{n:06}")});
-        let (ws, _) = hello(&ready, body).await.with_context(|| format!("student {n}"))?;
-        students.push(ws);
+        let (peer, gate) = (peer.clone(), gate.clone());
+        joins.push(tokio::spawn(async move {
+            let _permit = gate.acquire().await;
+            peer.join(false, n).await.with_context(|| format!("student {n}"))
+        }));
+    }
+    let mut students = Vec::with_capacity(args.students);
+    for j in joins {
+        students.push(j.await??);
     }
     let connect_seconds = t0.elapsed().as_secs_f64();
     if args.idle {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let stat = args.server_pid.map(proc_stat).transpose()?.unwrap_or_default();
-        let report = json!({"students": args.students, "connect_seconds": connect_seconds,
-            "server_rss_kib": stat.rss_kib, "server_peak_rss_kib": stat.peak_rss_kib});
+        // Let the server settle (lazy buffers, its timers) before reading its memory.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let stat = server_pid.as_deref().map(proc_stat).transpose()?.unwrap_or_default();
+        let per_connection =
+            (stat.rss_kib as f64 - server_before.rss_kib as f64) / args.students.max(1) as f64;
+        let report = json!({"target": args.target, "idle": true, "students": args.students, "label": args.label,
+            "connect_seconds": connect_seconds, "server_rss_before_kib": server_before.rss_kib,
+            "server_rss_kib": stat.rss_kib, "server_peak_rss_kib": stat.peak_rss_kib,
+            "kib_per_connection": per_connection});
         println!("{report}");
         return Ok(());
     }
 
-    let (teacher, seq0) = hello(
-        &ready,
-        json!({"t":"hello","v":1,"role":"teacher","key":ready.teacher_key,
-        "device":"bench-teacher"}),
-    )
-    .await?;
+    let (teacher, _) = peer.join(true, 0).await?;
     let total = (u64::from(args.rate) * (args.seconds + args.warmup)) as usize;
     let warm = u64::from(args.rate) * args.warmup;
     let base = Instant::now();
     let sent: Arc<Vec<AtomicU64>> = Arc::new((0..=total).map(|_| AtomicU64::new(0)).collect());
 
     let mut tasks = Vec::new();
-    for mut ws in students {
-        let sent = sent.clone();
+    for (mut ws, seq0) in students {
+        let (sent, peer) = (sent.clone(), peer.clone());
         tasks.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
-            let (mut received, mut syncs, mut covered) = (0u64, 0u64, 0u64);
-            let mut last = seq0;
-            let last_seq = seq0 + total as u64;
-            while last < last_seq {
+            let (mut received, mut covered) = (0u64, 0u64);
+            let mut last = 0u64;
+            while last < total as u64 {
                 let Some(Ok(msg)) = ws.next().await else { break };
                 let now = base.elapsed().as_micros() as u64;
                 let Message::Text(t) = msg else { continue };
-                let Ok(f) = serde_json::from_str::<Frame>(&t) else { continue };
-                let Some(seq) = f.seq else { continue };
-                match f.t.as_str() {
-                    "patch" => {
+                match peer.classify(&t) {
+                    Frame::Change(seq) => {
+                        let i = seq.saturating_sub(seq0);
+                        if i <= last {
+                            continue;
+                        }
                         received += 1;
-                        last = seq;
-                        let i = (seq - seq0) as usize;
-                        if (i as u64) > warm
-                            && let Some(at) = sent.get(i)
+                        last = i;
+                        if i > warm
+                            && let Some(at) = sent.get(i as usize)
                         {
                             let _ = hist.record(now.saturating_sub(at.load(Ordering::Acquire)).max(1));
                         }
                     }
-                    "sync" => {
-                        syncs += 1;
-                        covered += seq.saturating_sub(last);
-                        last = seq;
+                    Frame::Sync(seq) => {
+                        let i = seq.saturating_sub(seq0);
+                        covered += i.saturating_sub(last);
+                        last = last.max(i);
                     }
-                    _ => {}
+                    Frame::Ping => {
+                        let _ = ws.send(Message::text("3")).await;
+                    }
+                    Frame::Other => {}
                 }
             }
             let _ = ws.close(None).await;
-            (hist, received, syncs, covered)
+            (hist, received, covered)
         }));
     }
 
-    // The teacher: pipelined sets at the rate; acks of the server are drained by a reader.
+    // The teacher: pipelined changes at the rate; a reader drains (and answers Engine.IO pings).
     let (mut tx, mut rx) = teacher.split();
-    let drain = tokio::spawn(async move { while let Some(Ok(_)) = rx.next().await {} });
-    let before = args.server_pid.map(proc_stat).transpose()?;
+    let (pong_tx, mut pong_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let socketio = args.target == Target::Socketio;
+    let drain = tokio::spawn(async move {
+        while let Some(Ok(m)) = rx.next().await {
+            if socketio && matches!(&m, Message::Text(t) if t.as_str() == "2") {
+                let _ = pong_tx.send(());
+            }
+        }
+    });
+    let me = std::process::id().to_string();
+    let before = server_pid.as_deref().map(proc_stat).transpose()?;
+    let me_before = proc_stat(&me)?;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(args.rate)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let started = Instant::now();
     for i in 1..=total {
         tick.tick().await;
+        while pong_rx.try_recv().is_ok() {
+            tx.send(Message::text("3")).await?;
+        }
         let patch = if i % args.rate as usize == 0 {
             json!({"page": (i / args.rate as usize) % 12 + 1})
         } else {
             let x = (i % 1000) as f64 / 1000.0;
             json!({"pos": {"x": x, "y": 1.0 - x}})
         };
-        let frame = json!({"t":"set","id":i,"patch":patch}).to_string();
+        let frame = peer.set(i as u64, patch);
         if let Some(at) = sent.get(i) {
             at.store(base.elapsed().as_micros() as u64, Ordering::Release);
         }
-        tx.send(Message::text(frame)).await?;
+        tx.send(frame).await?;
     }
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let (mut received, mut syncs, mut covered) = (0u64, 0u64, 0u64);
+    let (mut received, mut covered) = (0u64, 0u64);
+    let deadline = Instant::now() + Duration::from_secs(30);
     for t in tasks {
-        let (h, r, s, c) =
-            tokio::time::timeout(Duration::from_secs(30), t).await.context("students finished")??;
-        hist.add(h)?;
-        received += r;
-        syncs += s;
-        covered += c;
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, t).await {
+            Ok(Ok((h, r, c))) => {
+                hist.add(h)?;
+                received += r;
+                covered += c;
+            }
+            _ => eprintln!("a student did not finish in time"),
+        }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let after = args.server_pid.map(proc_stat).transpose()?;
+    let after = server_pid.as_deref().map(proc_stat).transpose()?;
+    let me_after = proc_stat(&me)?;
     drain.abort();
     let expected = (total * args.students) as u64;
     let lost = expected.saturating_sub(received + covered);
@@ -222,38 +391,31 @@ async fn main() -> anyhow::Result<()> {
     };
     let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
     let report = json!({
-        "students": args.students, "rate": args.rate, "seconds": args.seconds,
+        "target": args.target, "students": args.students, "rate": args.rate, "seconds": args.seconds,
+        "label": args.label,
         "p50_ms": ms(0.5), "p90_ms": ms(0.9), "p99_ms": ms(0.99), "p999_ms": ms(0.999),
         "max_ms": hist.max() as f64 / 1000.0, "samples": hist.len(),
         "deliveries": received, "deliveries_per_s": received as f64 / elapsed,
-        "syncs": syncs, "lost": lost,
+        "covered_by_snapshots": covered, "lost": lost,
         "server_cpu_seconds": cpu,
         "server_cpu_us_per_delivery": cpu * 1e6 / received.max(1) as f64,
         "server_rss_kib": after.map(|a| a.rss_kib), "server_peak_rss_kib": after.map(|a| a.peak_rss_kib),
+        "client_cpu_seconds": me_after.cpu_seconds - me_before.cpu_seconds,
+        "connect_seconds": connect_seconds,
     });
-    if args.json {
-        println!("{report}");
-    } else {
-        println!(
-            "{} students, {}/s for {}s: p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms; \
-             {} deliveries ({:.0}/s), {} lost, {} syncs; server CPU {:.2} s ({:.1} µs/delivery), RSS {} KiB",
-            args.students,
-            args.rate,
-            args.seconds,
-            ms(0.5),
-            ms(0.9),
-            ms(0.99),
-            ms(0.999),
-            hist.max() as f64 / 1000.0,
-            received,
-            received as f64 / elapsed,
-            lost,
-            syncs,
-            cpu,
-            cpu * 1e6 / received.max(1) as f64,
-            after.map(|a| a.rss_kib).unwrap_or(0)
-        );
-    }
+    println!("{report}");
+    eprintln!(
+        "{:?} {} students, {}/s: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; {} deliveries, {} lost; server {:.1} µs/delivery",
+        args.target,
+        args.students,
+        args.rate,
+        ms(0.5),
+        ms(0.99),
+        hist.max() as f64 / 1000.0,
+        received,
+        lost,
+        cpu * 1e6 / received.max(1) as f64
+    );
     if lost > 0 {
         bail!("{lost} deliveries lost");
     }

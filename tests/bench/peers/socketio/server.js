@@ -1,0 +1,36 @@
+// The Socket.IO peer of the benchmark: a teacher's "set" is stamped with the next seq and emitted to the
+// lesson's room with io.to(room).emit, over the websocket transport and TLS, as a team would write it.
+// Usage: node server.js CERT_DIR  -> prints {"ready":true,"port":N}
+"use strict";
+const fs = require("fs");
+const path = require("path");
+const https = require("https");
+const { Server } = require("socket.io");
+
+const dir = process.argv[2];
+const httpsServer = https.createServer({
+  cert: fs.readFileSync(path.join(dir, "cert.pem")),
+  key: fs.readFileSync(path.join(dir, "key.pem")),
+});
+const io = new Server(httpsServer, { transports: ["websocket"], serveClient: false, maxHttpBufferSize: 16 * 1024 });
+let seq = 0;
+const state = { page: 1, pos: null };
+
+io.on("connection", (socket) => {
+  socket.on("hello", (role) => {
+    socket.join("lesson");
+    socket.emit("welcome", { seq, state, role });
+  });
+  socket.on("set", (msg) => {
+    if (!msg || typeof msg !== "object" || typeof msg.patch !== "object") return;
+    seq += 1;
+    Object.assign(state, msg.patch);
+    io.to("lesson").emit("patch", { seq, time: Date.now(), patch: msg.patch });
+  });
+});
+
+httpsServer.listen(0, "127.0.0.1", () => {
+  process.stdout.write(JSON.stringify({ ready: true, port: httpsServer.address().port }) + "\n");
+});
+process.on("SIGINT", () => process.exit(0));
+process.on("SIGTERM", () => process.exit(0));
