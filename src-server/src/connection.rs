@@ -181,6 +181,7 @@ pub async fn run(socket: WebSocket, app: AppState, addr: Option<IpAddr>) {
     ));
     read_loop(stream, &joined, &room, &app, &live, &conn_cancel).await;
     room.leave(&joined.pid, joined.conn);
+    joined.outbox.stop();
     conn_cancel.cancel();
     let _ = writer.await;
     gauge.decrement(1.0);
@@ -211,9 +212,12 @@ async fn read_loop(
     let mut refused_in_a_row = 0u32;
     let mut last_rate_error: Option<Instant> = None;
     let outbox = &joined.outbox;
+    let cancelled = cancel.cancelled();
+    tokio::pin!(cancelled);
     loop {
         let next = tokio::select! {
-            _ = cancel.cancelled() => return,
+            biased;
+            _ = &mut cancelled => return,
             next = stream.next() => next,
         };
         let msg = match next {
@@ -336,13 +340,13 @@ async fn write_batch(
     room: &Room,
     app: &AppState,
 ) -> Result<(), axum::Error> {
-    let mut sent: Vec<Instant> = Vec::new();
+    let mut patches = 0u64;
     for item in &batch.items {
         match item {
-            Item::Patch { seq, bytes, accepted } => {
+            Item::Patch { seq, bytes, .. } => {
                 if *seq > *covered {
                     *covered = *seq;
-                    sent.push(*accepted);
+                    patches += 1;
                     sink.feed(Message::Text(bytes.clone())).await?;
                 }
             }
@@ -357,10 +361,14 @@ async fn write_batch(
         }
     }
     sink.flush().await?;
-    if !sent.is_empty() {
-        app.metrics.deliveries.increment(sent.len() as u64);
-        for accepted in sent {
-            app.metrics.fanout_seconds.record(accepted.elapsed().as_secs_f64());
+    if patches > 0 {
+        app.metrics.deliveries.increment(patches);
+        // One clock read per batch; every patch written now gets its own latency.
+        let now = Instant::now();
+        for item in &batch.items {
+            if let Item::Patch { accepted, .. } = item {
+                app.metrics.fanout_seconds.record(now.saturating_duration_since(*accepted).as_secs_f64());
+            }
         }
     }
     Ok(())
@@ -394,7 +402,15 @@ async fn guarded<F: std::future::Future<Output = Result<(), axum::Error>>>(
     live: &Live,
     heartbeat: Duration,
 ) -> Result<(), Stalled> {
+    let mut write = std::pin::pin!(write);
+    // Almost every write completes at once (the socket has room): arm no timers for those. The first
+    // poll also registers the waker, so a pending write is not lost.
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(write.as_mut().poll(cx))).await;
+    if let std::task::Poll::Ready(r) = first {
+        return r.map_err(|_| Stalled::Gone);
+    }
     tokio::select! {
+        biased;
         r = write => r.map_err(|_| Stalled::Gone),
         _ = cancel.cancelled() => Err(Stalled::Gone),
         _ = dead(live, heartbeat) => Err(Stalled::Dead),
@@ -415,25 +431,26 @@ async fn write_loop(
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let outbox = &joined.outbox;
     let mut covered = 0u64;
+    let mut batch = crate::outbox::Batch::default();
     loop {
         tokio::select! {
             biased;
-            _ = cancel.cancelled() => {
-                // Closing because the reader stopped or the server is shutting down.
-                let batch = outbox.take();
-                let close = batch.close.clone().or_else(|| {
-                    app.shutdown.is_cancelled().then(|| (close::RESTARTING, "server shutting down".to_string()))
-                });
-                if let Some((code, reason)) = close {
-                    let _ = tokio::time::timeout(Duration::from_millis(500), async {
-                        let _ = write_batch(&mut sink, &batch, &mut covered, &room, &app).await;
-                        sink.send(close_frame(code, &reason)).await
-                    }).await;
-                }
-                return;
-            }
             _ = outbox.wait() => {
-                let batch = outbox.take();
+                outbox.take_into(&mut batch);
+                if batch.stop || app.shutdown.is_cancelled() {
+                    // The reader stopped, or the server is shutting down: a last batch and close frame.
+                    let close = batch.close.clone().or_else(|| {
+                        app.shutdown.is_cancelled().then(|| (close::RESTARTING, "server shutting down".to_string()))
+                    });
+                    if let Some((code, reason)) = close {
+                        let _ = tokio::time::timeout(Duration::from_millis(500), async {
+                            let _ = write_batch(&mut sink, &batch, &mut covered, &room, &app).await;
+                            sink.send(close_frame(code, &reason)).await
+                        }).await;
+                    }
+                    cancel.cancel();
+                    return;
+                }
                 let written = guarded(write_batch(&mut sink, &batch, &mut covered, &room, &app), &cancel, &live, heartbeat).await;
                 match written {
                     Ok(()) => {}
@@ -444,7 +461,7 @@ async fn write_loop(
                         return;
                     }
                 }
-                if let Some((code, reason)) = batch.close {
+                if let Some((code, reason)) = batch.close.take() {
                     let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close_frame(code, &reason))).await;
                     // Give the peer a moment to answer the close, then stop the reader.
                     let _ = tokio::time::timeout(Duration::from_secs(1), cancel.cancelled()).await;

@@ -51,12 +51,15 @@ pub struct Batch {
     pub items: Vec<Item>,
     /// Close with this code and reason after sending the items.
     pub close: Option<(u16, String)>,
+    /// The reader has stopped: the writer ends without a close frame of its own.
+    pub stop: bool,
 }
 
 #[derive(Debug, Default)]
 struct Queue {
     items: VecDeque<Item>,
     close: Option<(u16, String)>,
+    stop: bool,
 }
 
 impl Queue {
@@ -179,6 +182,13 @@ impl Outbox {
         self.notify.notify_one();
     }
 
+    /// Tells the writer to end (the connection is gone). Cheaper for the writer to watch than a
+    /// cancellation token, which takes a lock on every poll.
+    pub fn stop(&self) {
+        self.lock().stop = true;
+        self.notify.notify_one();
+    }
+
     /// True once a close was requested.
     pub fn is_closing(&self) -> bool {
         self.lock().close.is_some()
@@ -186,8 +196,18 @@ impl Outbox {
 
     /// Takes everything queued.
     pub fn take(&self) -> Batch {
+        let mut batch = Batch::default();
+        self.take_into(&mut batch);
+        batch
+    }
+
+    /// Takes everything queued into `batch` (cleared first), reusing its allocation.
+    pub fn take_into(&self, batch: &mut Batch) {
+        batch.items.clear();
         let mut q = self.lock();
-        Batch { items: q.items.drain(..).collect(), close: q.close.clone() }
+        batch.items.extend(q.items.drain(..));
+        batch.close.clone_from(&q.close);
+        batch.stop = q.stop;
     }
 
     /// Waits until something is queued (or a close requested).

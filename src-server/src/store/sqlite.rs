@@ -426,7 +426,7 @@ impl Writer {
                 let mut d = self.degraded.lock().unwrap_or_else(|p| p.into_inner());
                 if d.is_none() {
                     tracing::error!(error = %e, "cannot write the session log; the lesson goes on from memory and it will be written when the disk is back");
-                    *d = Some(format!("session log not writable: {e}"));
+                    *d = Some(format!("session log not writable: {}", reason(&e)));
                 }
                 false
             }
@@ -669,4 +669,18 @@ fn replay(
         seq = s;
     }
     Ok((seq, Some(state)))
+}
+
+/// What a failed write means, in words a teacher or a school's IT person can act on.
+fn reason(e: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::DiskFull) => "the disk is full".into(),
+        // SQLite reports some out-of-space writes (of the WAL, say) as plain I/O errors.
+        Some(C::SystemIoFailure) => format!("disk I/O error; is the disk full or removed? ({e})"),
+        Some(C::ReadOnly) => "the disk or file is read-only".into(),
+        Some(C::DatabaseBusy | C::DatabaseLocked) => "the database is locked by another program".into(),
+        Some(C::CannotOpen) => format!("the database file cannot be opened ({e})"),
+        _ => e.to_string(),
+    }
 }
