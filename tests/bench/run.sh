@@ -2,9 +2,11 @@
 # The benchmark: Lectern vs the floor (a minimal Rust broadcaster) vs Socket.IO, same machine, same
 # client, same run; servers alternate; server on core 0, load generator on core 1.
 #
-#   tests/bench/run.sh            full run: N = 30, 300, 1,000, 5,000 at 60 changes/s, N = 30 at a
-#                                 1,000/s burst, 3 repeats each, idle memory at 10,000 connections;
-#                                 writes docs/bench/table.md and docs/bench/latency.svg
+#   tests/bench/run.sh            full run: N = 30, 300 and 1,000 at 60 changes/s, N = 30 at a 1,000/s
+#                                 burst, N = 5,000 at 10/s (60/s would be 300,000 deliveries a second,
+#                                 more than one core can send or the one-core client can read), 3 repeats
+#                                 each, idle memory at 10,000 connections; writes docs/bench/table.md and
+#                                 docs/bench/latency.svg
 #   tests/bench/run.sh --smoke    10 s at N = 30 for each server (CI): fails if a delivery is lost or
 #                                 the report is not written; no timing assertions
 #   tests/bench/run.sh --logging  Lectern alone, session log on and off alternating (issue 3's figure)
@@ -18,7 +20,7 @@ REPEATS="${REPEATS:-3}"; SECS="${SECONDS_PER_RUN:-10}"
 case "$MODE" in
   --smoke) REPEATS=1; SECS=10; OUT="${OUT:-$CARGO_TARGET_DIR/bench}"; SCENARIOS="30:60"; IDLE="" ;;
   --logging) OUT="${OUT:-$CARGO_TARGET_DIR/bench-logging}"; SCENARIOS="30:60"; IDLE="" ;;
-  *) OUT="${OUT:-docs/bench}"; SCENARIOS="30:60 30:1000 300:60 1000:60 5000:60"; IDLE="10000" ;;
+  *) OUT="${OUT:-docs/bench}"; SCENARIOS="30:60 30:1000 300:60 1000:60 5000:10"; IDLE="10000" ;;
 esac
 mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"; : > "$RESULTS"
@@ -76,7 +78,8 @@ for i in $(seq "$REPEATS"); do
     n=${scenario%%:*}; rate=${scenario##*:}
     for target in lectern floor socketio; do
       start "$target"
-      bench "$target" "$n" "$rate" "$i" || { echo "run failed: $target N=$n rate=$rate" >&2; stop; exit 1; }
+      # A run that loses deliveries still reports them (and the report shows it); only --smoke fails.
+      bench "$target" "$n" "$rate" "$i" || echo "run with losses or errors: $target N=$n rate=$rate" >&2
       stop
     done
   done
@@ -89,4 +92,8 @@ done
 
 "$BIN/lectern-bench-report" "$RESULTS" "$OUT"
 test -s "$OUT/table.md" && test -s "$OUT/latency.svg"
+if [ "$MODE" = "--smoke" ]; then
+  runs=$(grep -c '"lost":' "$RESULTS"); clean=$(grep -c '"lost":0[,}]' "$RESULTS")
+  [ "$runs" -eq 3 ] && [ "$runs" -eq "$clean" ] || { echo "smoke: $((runs - clean)) of $runs runs lost deliveries" >&2; exit 1; }
+fi
 echo "benchmark report: $OUT/table.md, $OUT/latency.svg"
