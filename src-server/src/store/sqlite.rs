@@ -477,10 +477,9 @@ impl Cache {
                 Msg::Flush(_) => {}
                 Msg::Snapshot(ids) => touched.extend(ids),
                 Msg::Lesson(l, state) => {
-                    tx.execute(
-                        "INSERT INTO lessons (room, title, code, started_ms, ended_ms, opening_doc) VALUES (?1,?2,?3,?4,?5,?6)
+                    tx.prepare_cached("INSERT INTO lessons (room, title, code, started_ms, ended_ms, opening_doc) VALUES (?1,?2,?3,?4,?5,?6)
                          ON CONFLICT(room) DO UPDATE SET title=excluded.title, code=excluded.code, ended_ms=excluded.ended_ms,
-                         opening_doc=excluded.opening_doc",
+                         opening_doc=excluded.opening_doc")?.execute(
                         params![l.room, l.title, l.code, l.started_ms as i64, l.ended_ms.map(|e| e as i64), l.doc],
                     )?;
                     let room: Arc<str> = Arc::from(l.room.as_str());
@@ -491,10 +490,17 @@ impl Cache {
                         self.states.insert(id, (*seq, state.clone()));
                         touched.push(id);
                         if let Some(doc) = &state.doc {
-                            tx.execute(
+                            tx.prepare_cached(
                                 "INSERT OR IGNORE INTO lesson_docs VALUES (?1,?2,?3,?4,?5,?6)",
-                                params![id, doc.id, doc.title, doc.pages, doc.sha256, l.started_ms as i64],
-                            )?;
+                            )?
+                            .execute(params![
+                                id,
+                                doc.id,
+                                doc.title,
+                                doc.pages,
+                                doc.sha256,
+                                l.started_ms as i64
+                            ])?;
                         }
                     }
                 }
@@ -517,10 +523,8 @@ impl Cache {
                 || self.snapshots.get(&id).is_none_or(|at| now.duration_since(*at) >= SNAPSHOT_EVERY);
             if let Some((seq, state)) = self.states.get(&id).filter(|_| due) {
                 let json = serde_json::to_string(state).unwrap_or_default();
-                tx.execute(
-                    "UPDATE lessons SET seq = ?1, state = ?2 WHERE id = ?3",
-                    params![*seq as i64, json, id],
-                )?;
+                tx.prepare_cached("UPDATE lessons SET seq = ?1, state = ?2 WHERE id = ?3")?
+                    .execute(params![*seq as i64, json, id])?;
                 written.push(id);
             }
         }
@@ -546,16 +550,15 @@ impl Cache {
     ) -> rusqlite::Result<()> {
         match record {
             Record::Joined { conn, pid, role, name, device, remote, token_hash, addr, time } => {
-                tx.execute(
-                    "INSERT INTO participants (lesson, id, role, name, device, remote, token_hash, first_ms)
+                tx.prepare_cached("INSERT INTO participants (lesson, id, role, name, device, remote, token_hash, first_ms)
                      VALUES (?1,?2,?3,?4,?5,?6,?7,?8)
-                     ON CONFLICT(lesson, id) DO UPDATE SET name=excluded.name, remote=excluded.remote, token_hash=excluded.token_hash",
+                     ON CONFLICT(lesson, id) DO UPDATE SET name=excluded.name, remote=excluded.remote, token_hash=excluded.token_hash")?.execute(
                     params![lesson, pid, role.as_str(), name, device, *remote, token_hash, *time as i64],
                 )?;
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO connections (lesson, participant, joined_ms, addr) VALUES (?1,?2,?3,?4)",
-                    params![lesson, pid, *time as i64, addr.map(|a| a.to_string())],
-                )?;
+                )?
+                .execute(params![lesson, pid, *time as i64, addr.map(|a| a.to_string())])?;
                 new_conns.push((*conn, tx.last_insert_rowid()));
             }
             Record::Left { conn, time } => {
@@ -564,17 +567,14 @@ impl Cache {
                 });
                 closed.push(*conn);
                 if let Some(row) = row {
-                    tx.execute(
-                        "UPDATE connections SET left_ms = ?1 WHERE id = ?2",
-                        params![*time as i64, row],
-                    )?;
+                    tx.prepare_cached("UPDATE connections SET left_ms = ?1 WHERE id = ?2")?
+                        .execute(params![*time as i64, row])?;
                 }
             }
             Record::Patch { seq, time, patch, .. } => {
                 if is_pointer_only(patch) {
                     let pos = patch.pos.flatten();
-                    tx.execute(
-                        "INSERT OR REPLACE INTO pointer VALUES (?1,?2,?3,?4,?5)",
+                    tx.prepare_cached("INSERT OR REPLACE INTO pointer VALUES (?1,?2,?3,?4,?5)")?.execute(
                         params![
                             lesson,
                             *seq as i64,
@@ -585,15 +585,18 @@ impl Cache {
                     )?;
                 } else {
                     let json = serde_json::to_string(patch).unwrap_or_default();
-                    tx.execute(
-                        "INSERT OR REPLACE INTO patches VALUES (?1,?2,?3,?4)",
-                        params![lesson, *seq as i64, *time as i64, json],
-                    )?;
+                    tx.prepare_cached("INSERT OR REPLACE INTO patches VALUES (?1,?2,?3,?4)")?
+                        .execute(params![lesson, *seq as i64, *time as i64, json])?;
                     if let Some(Some(doc)) = &patch.doc {
-                        tx.execute(
-                            "INSERT OR IGNORE INTO lesson_docs VALUES (?1,?2,?3,?4,?5,?6)",
-                            params![lesson, doc.id, doc.title, doc.pages, doc.sha256, *time as i64],
-                        )?;
+                        tx.prepare_cached("INSERT OR IGNORE INTO lesson_docs VALUES (?1,?2,?3,?4,?5,?6)")?
+                            .execute(params![
+                                lesson,
+                                doc.id,
+                                doc.title,
+                                doc.pages,
+                                doc.sha256,
+                                *time as i64
+                            ])?;
                     }
                 }
                 let entry = self.states.entry(lesson).or_insert_with(|| (0, LessonState::new(None)));
@@ -602,22 +605,24 @@ impl Cache {
                 touched.push(lesson);
             }
             Record::Ack { pid, seq, time } => {
-                tx.execute(
-                    "INSERT OR IGNORE INTO acks VALUES (?1,?2,?3,?4)",
-                    params![lesson, pid, *seq as i64, *time as i64],
-                )?;
+                tx.prepare_cached("INSERT OR IGNORE INTO acks VALUES (?1,?2,?3,?4)")?.execute(params![
+                    lesson,
+                    pid,
+                    *seq as i64,
+                    *time as i64
+                ])?;
             }
             Record::Hand { pid, up, time } => {
-                tx.execute(
-                    "INSERT INTO hands VALUES (?1,?2,?3,?4)",
-                    params![lesson, pid, *time as i64, *up],
-                )?;
+                tx.prepare_cached("INSERT INTO hands VALUES (?1,?2,?3,?4)")?.execute(params![
+                    lesson,
+                    pid,
+                    *time as i64,
+                    *up
+                ])?;
             }
             Record::Revoked { pid } => {
-                tx.execute(
-                    "UPDATE participants SET revoked = 1 WHERE lesson = ?1 AND id = ?2",
-                    params![lesson, pid],
-                )?;
+                tx.prepare_cached("UPDATE participants SET revoked = 1 WHERE lesson = ?1 AND id = ?2")?
+                    .execute(params![lesson, pid])?;
             }
         }
         Ok(())

@@ -123,7 +123,10 @@ fn main() -> anyhow::Result<()> {
         let max_n = points.iter().flat_map(|(_, p)| p.iter().map(|(n, _)| *n)).max().unwrap_or(30).max(31);
         let max_ms = points.iter().flat_map(|(_, p)| p.iter().map(|(_, s)| s.max)).fold(1.0f64, f64::max);
         let mut chart = ChartBuilder::on(&root)
-            .caption("p99 teacher→student latency, 60 changes/s (10/s at 5,000), TLS, loopback", ("sans-serif", 18))
+            .caption(
+                "p99 teacher→student latency, 60 changes/s (10/s at 5,000), TLS, loopback",
+                ("sans-serif", 18),
+            )
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(64)
