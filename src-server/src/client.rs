@@ -16,10 +16,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::error::{Error, Result};
 use crate::protocol::{ErrorCode, RoomInfo, RosterEntry, SUBPROTOCOL, ServerMsg, VERSION, You, close};
@@ -374,8 +374,11 @@ async fn run(options: ClientOptions, mut rx: mpsc::UnboundedReceiver<Command>, e
         let outcome = match connected {
             Ok(ws) => live(ws, &options, &mut session, &mut rx, &events, &mut attempt).await,
             Err(e) => {
-                let pinned = e.to_string().contains("fingerprint");
-                if pinned { Outcome::Stop(None, e.to_string()) } else { Outcome::Retry(None, e.to_string()) }
+                if is_pin_mismatch(&e) {
+                    Outcome::Stop(None, e.to_string())
+                } else {
+                    Outcome::Retry(None, e.to_string())
+                }
             }
         };
         let wait = match outcome {
@@ -620,9 +623,6 @@ fn text_msg(t: &str, mut body: serde_json::Value) -> Message {
 pub fn is_pin_mismatch(e: &Error) -> bool {
     e.to_string().contains("fingerprint")
 }
-
-/// Re-exported for tests that speak the protocol frame by frame.
-pub use tungstenite::protocol::frame::coding::CloseCode;
 
 #[cfg(test)]
 mod tests {

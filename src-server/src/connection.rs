@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite;
 use tokio_util::sync::CancellationToken;
 
 use crate::limits::frame_limiter;
@@ -60,10 +61,8 @@ fn is_too_big(e: &axum::Error) -> bool {
         }
         source = err.source();
     }
-    e.to_string().contains("Space limit exceeded") || e.to_string().contains("too long")
+    false
 }
-
-use tokio_tungstenite::tungstenite;
 
 /// Sends one frame then closes, for refusals before the connection joins a room.
 async fn refuse(sink: &mut SplitSink<WebSocket, Message>, error: Option<ServerMsg>, code: u16, reason: &str) {
@@ -201,14 +200,11 @@ async fn read_loop(
     cancel: &CancellationToken,
 ) {
     let limits = &app.limits;
-    let limiter = match joined.role {
-        Role::Teacher => frame_limiter(limits.teacher_rate, limits.teacher_burst),
-        Role::Student => frame_limiter(limits.student_rate, limits.student_burst),
+    let (rate, burst) = match joined.role {
+        Role::Teacher => (limits.teacher_rate, limits.teacher_burst),
+        Role::Student => (limits.student_rate, limits.student_burst),
     };
-    let burst = match joined.role {
-        Role::Teacher => limits.teacher_burst,
-        Role::Student => limits.student_burst,
-    };
+    let limiter = frame_limiter(rate, burst);
     let mut refused_in_a_row = 0u32;
     let mut last_rate_error: Option<Instant> = None;
     let outbox = &joined.outbox;
@@ -249,13 +245,13 @@ async fn read_loop(
             }
             if last_rate_error.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
                 last_rate_error = Some(Instant::now());
-                let max = match joined.role {
-                    Role::Teacher => limits.teacher_rate,
-                    Role::Student => limits.student_rate,
-                };
                 reply(
                     outbox,
-                    &ServerMsg::error(None, ErrorCode::RateLimited, format!("at most {max} frames a second")),
+                    &ServerMsg::error(
+                        None,
+                        ErrorCode::RateLimited,
+                        format!("at most {rate} frames a second"),
+                    ),
                 );
             }
             continue;

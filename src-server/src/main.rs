@@ -253,14 +253,9 @@ fn device_id(args: &Join) -> anyhow::Result<String> {
     if let Ok(id) = std::fs::read_to_string(&path) {
         return Ok(id.trim().to_string());
     }
-    let id = format!("cli-{:016x}", rand_u64());
+    let id = format!("cli-{:016x}", rand::random::<u64>());
     std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
     Ok(id)
-}
-
-fn rand_u64() -> u64 {
-    let secret = lectern::setup::random_secret();
-    secret.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
 }
 
 async fn join(args: Join) -> anyhow::Result<ExitCode> {

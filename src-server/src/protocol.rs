@@ -401,6 +401,20 @@ impl ServerMsg {
     }
 }
 
+/// Encodes a `patch` frame from a borrowed patch: the same bytes as [`ServerMsg::Patch`], without
+/// cloning the patch on the fan-out path.
+pub fn patch_frame(seq: u64, time: u64, patch: &Patch) -> String {
+    #[derive(Serialize)]
+    struct Frame<'a> {
+        t: &'static str,
+        seq: u64,
+        time: u64,
+        patch: &'a Patch,
+    }
+    serde_json::to_string(&Frame { t: "patch", seq, time, patch })
+        .unwrap_or_else(|e| format!(r#"{{"t":"error","code":"internal","message":"encoding failed: {e}"}}"#))
+}
+
 /// The server's clock as Unix milliseconds.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -443,6 +457,13 @@ mod tests {
         };
         assert_eq!(patch.pos, Some(None));
         assert_eq!(patch.highlight, None);
+    }
+
+    #[test]
+    fn the_borrowed_patch_frame_is_the_patch_message() {
+        let patch = Patch { page: Some(3), pos: Some(None), ..Patch::default() };
+        let owned = ServerMsg::Patch { seq: 7, time: 9, patch: patch.clone() }.encode();
+        assert_eq!(patch_frame(7, 9, &patch), owned);
     }
 
     #[test]

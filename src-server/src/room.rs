@@ -474,10 +474,10 @@ impl Room {
         }
     }
 
-    /// Fans out an encoded patch to every connection; the caller holds the lock.
-    fn fan_out(&self, inner: &mut Inner, seq: u64, patch: Patch, time: u64) {
+    /// Encodes a patch once and pushes its bytes to every connection; the caller holds the lock.
+    fn fan_out(&self, inner: &mut Inner, seq: u64, patch: &Patch, time: u64) {
         let accepted = Instant::now();
-        let bytes = encode(&ServerMsg::Patch { seq, time, patch });
+        let bytes = Utf8Bytes::from(crate::protocol::patch_frame(seq, time, patch));
         let mut conflated = 0;
         for m in &inner.members {
             if m.outbox.push(Item::Patch { seq, bytes: bytes.clone(), accepted }) == Pushed::Conflated {
@@ -507,12 +507,12 @@ impl Room {
         let seq = inner.seq;
         let time = now_ms();
         inner.state.apply(&patch);
-        if !(patch.pos.is_some() && Patch { pos: None, ..patch.clone() }.is_empty()) {
+        if !patch.is_pointer_only() {
             inner.significant.push(seq);
         }
+        self.fan_out(&mut inner, seq, &patch, time);
         let done = self.ok_when_durable(id, seq, reply, None);
-        self.store.record(&self.info.id, Record::Patch { seq, time, patch: patch.clone(), done });
-        self.fan_out(&mut inner, seq, patch, time);
+        self.store.record(&self.info.id, Record::Patch { seq, time, patch, done });
     }
 
     /// The `ok` for a patch: now if the store does not confirm, else when it has written the patch.
@@ -554,23 +554,20 @@ impl Room {
             ))));
             return;
         }
-        let seq = self.end_locked(&mut inner, Some(reply));
-        let done = self.ok_when_durable(id, seq, reply, Some(close::ENDED));
-        let patch = Patch { ended: Some(true), ..Patch::default() };
-        self.store.record(&self.info.id, Record::Patch { seq, time: now_ms(), patch, done });
+        self.end_locked(&mut inner, Some((id, reply)));
     }
 
     /// Ends the lesson with no request (a new lesson replaces it).
     pub fn end_now(&self) {
         let mut inner = self.lock();
         if !inner.state.ended {
-            let seq = self.end_locked(&mut inner, None);
-            let patch = Patch { ended: Some(true), ..Patch::default() };
-            self.store.record(&self.info.id, Record::Patch { seq, time: now_ms(), patch, done: None });
+            self.end_locked(&mut inner, None);
         }
     }
 
-    fn end_locked(&self, inner: &mut Inner, asker: Option<&Arc<Outbox>>) -> u64 {
+    /// Applies, logs and fans out the `ended` patch and closes everyone with 4000; the teacher who
+    /// asked (`asker`: request id and outbox) is closed after its `ok`.
+    fn end_locked(&self, inner: &mut Inner, asker: Option<(Option<u32>, &Arc<Outbox>)>) {
         inner.seq += 1;
         let seq = inner.seq;
         let time = now_ms();
@@ -578,13 +575,14 @@ impl Room {
         inner.state.apply(&patch);
         inner.lesson.ended_ms = Some(time);
         self.store.save_lesson(&inner.lesson, None);
-        self.fan_out(inner, seq, patch, time);
+        self.fan_out(inner, seq, &patch, time);
         for m in &inner.members {
-            if asker.is_none_or(|a| !Arc::ptr_eq(a, &m.outbox)) {
+            if asker.is_none_or(|(_, a)| !Arc::ptr_eq(a, &m.outbox)) {
                 m.outbox.close(close::ENDED, "the lesson has ended");
             }
         }
-        seq
+        let done = asker.and_then(|(id, reply)| self.ok_when_durable(id, seq, reply, Some(close::ENDED)));
+        self.store.record(&self.info.id, Record::Patch { seq, time, patch, done });
     }
 
     /// A teacher's `kick`: closes the student with 4003 and revokes its token.
@@ -602,7 +600,6 @@ impl Room {
         p.hand = false;
         let conn = p.conn;
         inner.revoked.insert(who.to_string());
-        inner.lesson.revoked.push(who.to_string());
         self.store.record(&self.info.id, Record::Revoked { pid: who.to_string() });
         if let Some(m) = conn.and_then(|c| inner.members.iter().find(|m| m.conn == c)) {
             m.outbox.close(close::KICKED, "removed from this lesson by the teacher");

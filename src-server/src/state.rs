@@ -265,6 +265,19 @@ impl Patch {
     pub fn is_empty(&self) -> bool {
         self == &Patch::default()
     }
+
+    /// True when the patch only moves (or hides) the pointer: the bulk of a lesson, logged compactly
+    /// and not a change students are expected to follow.
+    pub fn is_pointer_only(&self) -> bool {
+        self.pos.is_some()
+            && self.doc.is_none()
+            && self.page.is_none()
+            && self.zoom.is_none()
+            && self.highlight.is_none()
+            && self.mode.is_none()
+            && self.notice.is_none()
+            && self.ended.is_none()
+    }
 }
 
 #[cfg(test)]
@@ -330,6 +343,15 @@ mod tests {
         assert!(s.validate(set(&format!(r#"{{"notice":"{arabic}"}}"#)), lookup).is_ok());
         let long = "ب".repeat(281);
         assert!(s.validate(set(&format!(r#"{{"notice":"{long}"}}"#)), lookup).is_err());
+    }
+
+    #[test]
+    fn only_a_lone_pointer_move_is_pointer_only() {
+        let pos = Some(Some(Pos { x: 0.5, y: 0.5 }));
+        assert!(Patch { pos, ..Patch::default() }.is_pointer_only());
+        assert!(Patch { pos: Some(None), ..Patch::default() }.is_pointer_only());
+        assert!(!Patch { pos, page: Some(2), ..Patch::default() }.is_pointer_only());
+        assert!(!Patch::default().is_pointer_only());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_nothing_the_teacher_saw_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, ready) = serve_binary(dir.path(), "127.0.0.1:0", &["--code", "482913"]);
+    let (server, ready) = serve_binary(dir.path(), "127.0.0.1:0", &["--code", "482913"]);
     let port = port_of(&ready);
 
     let mut student = Client::start(ClientOptions::new(
@@ -43,9 +43,8 @@ async fn kill_9_loses_nothing_the_teacher_saw_acknowledged() {
     assert_eq!(last_ok, 60);
 
     // Power cut: no shutdown, no flush.
-    server.0.kill().unwrap();
-    server.0.wait().unwrap();
-    drop(server);
+    server.signal("-KILL");
+    assert!(!server.wait_exit(std::time::Duration::from_secs(5)).success());
 
     let (_server, again) = serve_binary(dir.path(), &format!("127.0.0.1:{port}"), &["--code", "482913"]);
     assert_eq!(again.room, ready.room);

@@ -5,8 +5,7 @@
 
 mod common;
 
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{ServeProcess, port_of, serve_binary, wait_for};
 use lectern::client::{Client, ClientOptions, Credentials, Event};
@@ -14,22 +13,6 @@ use lectern::serve::Ready;
 
 fn serve(dir: &std::path::Path, listen: &str) -> (ServeProcess, Ready) {
     serve_binary(dir, listen, &["--code", "482913"])
-}
-
-fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill").args([sig, &child.id().to_string()]).status().expect("kill");
-    assert!(status.success());
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        assert!(start.elapsed() < within, "the server did not exit within {within:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn student(ready: &Ready) -> Client {
@@ -44,7 +27,7 @@ fn student(ready: &Ready) -> Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_closes_with_4503_exits_zero_and_students_resume_after_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, ready) = serve(dir.path(), "127.0.0.1:0");
+    let (server, ready) = serve(dir.path(), "127.0.0.1:0");
     let port = port_of(&ready);
     let mut s = student(&ready);
     let Event::Connected { you, .. } = wait_for(&mut s, |e| matches!(e, Event::Connected { .. })).await
@@ -52,10 +35,10 @@ async fn sigterm_closes_with_4503_exits_zero_and_students_resume_after_restart()
         unreachable!()
     };
 
-    signal(&server.0, "-TERM");
+    server.signal("-TERM");
     let e = wait_for(&mut s, |e| matches!(e, Event::Disconnected { .. })).await;
     assert!(matches!(e, Event::Disconnected { code: Some(4503), .. }), "{e:?}");
-    let status = wait_exit(&mut server.0, Duration::from_secs(2));
+    let status = server.wait_exit(Duration::from_secs(2));
     assert!(status.success(), "{status:?}");
 
     // Started again on the same directory and port: same certificate, same lesson, same participant.
@@ -74,13 +57,13 @@ async fn sigterm_closes_with_4503_exits_zero_and_students_resume_after_restart()
 #[tokio::test]
 async fn sigint_also_shuts_down_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, ready) = serve(dir.path(), "127.0.0.1:0");
+    let (server, ready) = serve(dir.path(), "127.0.0.1:0");
     let mut s = student(&ready);
     wait_for(&mut s, |e| matches!(e, Event::Connected { .. })).await;
-    signal(&server.0, "-INT");
+    server.signal("-INT");
     let e = wait_for(&mut s, |e| matches!(e, Event::Disconnected { .. })).await;
     assert!(matches!(e, Event::Disconnected { code: Some(4503), .. }), "{e:?}");
-    assert!(wait_exit(&mut server.0, Duration::from_secs(2)).success());
+    assert!(server.wait_exit(Duration::from_secs(2)).success());
 }
 
 #[tokio::test]

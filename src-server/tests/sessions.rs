@@ -47,6 +47,14 @@ async fn lesson_with_two_students(server: &TestServer) -> (Raw, String) {
     let (mut b, _) = server.student("Bilal", &device(2)).await;
     b.send(json!({"t":"hand","up":true})).await;
     drop(b); // Bilal drops out, and never acks
+    // Changes start once the server has seen him go (the roster says so), so none is made while he is
+    // still counted present.
+    loop {
+        let v = t.recv_type("roster").await;
+        if v["changes"].as_array().unwrap().iter().any(|e| e["name"] == "Bilal" && e["online"] == false) {
+            break;
+        }
+    }
     for (i, page) in [2, 3, 4].iter().enumerate() {
         t.send(json!({"t":"set","id":i,"patch":{"page":page}})).await;
         t.recv_type("ok").await;

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -360,20 +360,6 @@ pub fn timeline(conn: &Connection, lesson: &LessonSummary) -> Result<Value> {
         "lesson": lesson,
         "documents": docs,
         "events": events.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
-    }))
-}
-
-/// The lesson's log size on disk is shared by all lessons; this counts rows of one lesson, for reports.
-pub fn row_counts(conn: &Connection, lesson: i64) -> Result<Value> {
-    let count = |table: &str| -> Result<i64> {
-        conn.query_row(&format!("SELECT count(*) FROM {table} WHERE lesson = ?1"), params![lesson], |r| {
-            r.get(0)
-        })
-        .map_err(sql)
-    };
-    Ok(json!({
-        "patches": count("patches")?, "pointer": count("pointer")?, "acks": count("acks")?,
-        "connections": count("connections")?, "hands": count("hands")?,
     }))
 }
 

@@ -79,10 +79,7 @@ pub fn open_for_writing(path: &Path) -> Result<Connection> {
     if check != "ok" {
         return Err(explain(path, format!("integrity check: {check}")));
     }
-    migrate(&conn).map_err(|e| match e {
-        Error::Config(m) => Error::File { path: path.to_path_buf(), message: m },
-        other => explain(path, other),
-    })?;
+    migrate(&conn, path)?;
     Ok(conn)
 }
 
@@ -117,14 +114,12 @@ fn newer(path: &Path, version: u32) -> Error {
     }
 }
 
-fn migrate(conn: &Connection) -> Result<()> {
+/// Applies the migrations this database lacks, each in its own transaction; refuses a newer schema.
+fn migrate(conn: &Connection, path: &Path) -> Result<()> {
+    let sql = |e| explain(path, e);
     let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql)?;
     if version > schema_version() {
-        return Err(Error::Config(format!(
-            "this session database has schema {version}, written by a newer Lectern; this one knows schema {}. \
-             Upgrade Lectern, or use another --data-dir.",
-            schema_version()
-        )));
+        return Err(newer(path, version));
     }
     for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.unchecked_transaction().map_err(sql)?;
@@ -326,10 +321,6 @@ struct Cache {
     force_snapshot: bool,
 }
 
-fn is_pointer_only(p: &Patch) -> bool {
-    p.pos.is_some() && Patch { pos: None, ..p.clone() }.is_empty()
-}
-
 fn ten_thousandths(v: f64) -> i64 {
     (v * 10_000.0).round() as i64
 }
@@ -381,7 +372,7 @@ impl Writer {
     fn shed(&mut self) {
         let before = self.pending.len();
         self.pending
-            .retain(|m| !matches!(m, Msg::Record(_, Record::Patch { patch, .. }) if is_pointer_only(patch)));
+            .retain(|m| !matches!(m, Msg::Record(_, Record::Patch { patch, .. }) if patch.is_pointer_only()));
         if self.pending.len() >= MAX_PENDING {
             self.pending.pop_front();
         }
@@ -572,7 +563,7 @@ impl Cache {
                 }
             }
             Record::Patch { seq, time, patch, .. } => {
-                if is_pointer_only(patch) {
+                if patch.is_pointer_only() {
                     let pos = patch.pos.flatten();
                     tx.prepare_cached("INSERT OR REPLACE INTO pointer VALUES (?1,?2,?3,?4,?5)")?.execute(
                         params![

@@ -243,12 +243,46 @@ pub async fn connected(client: &mut lectern::client::Client) -> lectern::protoco
 }
 
 /// A `lectern serve` process, killed when dropped.
-pub struct ServeProcess(pub std::process::Child);
+pub struct ServeProcess(Option<std::process::Child>);
+
+impl ServeProcess {
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().map(std::process::Child::id).unwrap_or(0)
+    }
+
+    /// Sends a signal (`-TERM`, `-INT`, `-KILL`) with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let status =
+            std::process::Command::new("kill").args([sig, &self.id().to_string()]).status().expect("kill");
+        assert!(status.success(), "kill {sig}");
+    }
+
+    /// Waits for the process to exit, failing the test (and killing it) after `within`. The wait blocks
+    /// on the process in a thread of its own rather than polling.
+    pub fn wait_exit(mut self, within: std::time::Duration) -> std::process::ExitStatus {
+        let mut child = self.0.take().expect("a running process");
+        let pid = child.id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        match rx.recv_timeout(within) {
+            Ok(status) => status.expect("wait"),
+            Err(_) => {
+                let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                panic!("the server did not exit within {within:?}");
+            }
+        }
+    }
+}
 
 impl Drop for ServeProcess {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -271,7 +305,7 @@ pub fn serve_binary(
     let mut line = String::new();
     std::io::BufReader::new(stdout).read_line(&mut line).expect("ready line");
     let ready = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad ready line {line:?}: {e}"));
-    (ServeProcess(child), ready)
+    (ServeProcess(Some(child)), ready)
 }
 
 /// The port of a ready line's WebSocket URL.
