@@ -75,10 +75,13 @@ async fn refuse(sink: &mut SplitSink<WebSocket, Message>, error: Option<ServerMs
     let _ = tokio::time::timeout(Duration::from_secs(2), send).await;
 }
 
-/// Runs a connection from upgrade to close.
-pub async fn run(socket: WebSocket, app: AppState, addr: Option<IpAddr>) {
-    let _alive = app.tracker.token();
-    let (mut sink, mut stream) = socket.split();
+/// Reads and answers the `hello`: the joined participant and its room, or `None` once refused.
+async fn hello(
+    sink: &mut SplitSink<WebSocket, Message>,
+    stream: &mut SplitStream<WebSocket>,
+    app: &AppState,
+    addr: Option<IpAddr>,
+) -> Option<(Joined, Arc<Room>)> {
     let shutdown = app.shutdown.clone();
     let deadline = tokio::time::Instant::now() + app.timing.hello_timeout;
 
@@ -86,27 +89,33 @@ pub async fn run(socket: WebSocket, app: AppState, addr: Option<IpAddr>) {
     let text = loop {
         let next = tokio::select! {
             _ = shutdown.cancelled() => {
-                return refuse(&mut sink, None, close::RESTARTING, "server shutting down").await;
+                refuse(sink, None, close::RESTARTING, "server shutting down").await;
+                return None;
             }
             next = tokio::time::timeout_at(deadline, stream.next()) => next,
         };
         match next {
             Err(_) => {
                 app.metrics.reject(Rejected::Protocol);
-                return refuse(&mut sink, None, close::HELLO_TIMEOUT, "no hello in time").await;
+                {
+                    refuse(sink, None, close::HELLO_TIMEOUT, "no hello in time").await;
+                    return None;
+                }
             }
-            Ok(None) | Ok(Some(Ok(Message::Close(_)))) => return,
+            Ok(None) | Ok(Some(Ok(Message::Close(_)))) => return None,
             Ok(Some(Err(e))) => {
                 if is_too_big(&e) {
                     app.metrics.reject(Rejected::TooBig);
-                    refuse(&mut sink, None, close::TOO_BIG, "frame over the size limit").await;
+                    refuse(sink, None, close::TOO_BIG, "frame over the size limit").await;
                 }
-                return;
+                return None;
             }
             Ok(Some(Ok(Message::Binary(_)))) => {
                 app.metrics.reject(Rejected::Binary);
-                return refuse(&mut sink, None, close::UNSUPPORTED_DATA, "binary frames are not accepted")
-                    .await;
+                {
+                    refuse(sink, None, close::UNSUPPORTED_DATA, "binary frames are not accepted").await;
+                    return None;
+                }
             }
             Ok(Some(Ok(Message::Text(t)))) => break t,
             Ok(Some(Ok(_))) => continue,
@@ -116,22 +125,32 @@ pub async fn run(socket: WebSocket, app: AppState, addr: Option<IpAddr>) {
         && app.failed_hellos.is_blocked(ip)
     {
         app.metrics.reject(Rejected::Auth);
-        return refuse(&mut sink, None, close::RATE_LIMITED, "too many failed joins; wait a minute").await;
+        refuse(sink, None, close::RATE_LIMITED, "too many failed joins; wait a minute").await;
+        return None;
     }
     let hello = match ClientMsg::parse(&text) {
         Ok(ClientMsg::Hello(h)) => h,
         Ok(_) => {
             app.metrics.reject(Rejected::Protocol);
-            return refuse(&mut sink, None, close::PROTOCOL, "the first frame must be hello").await;
+            {
+                refuse(sink, None, close::PROTOCOL, "the first frame must be hello").await;
+                return None;
+            }
         }
         Err(ParseError::NotJson(m)) => {
             app.metrics.reject(Rejected::Protocol);
-            return refuse(&mut sink, None, close::PROTOCOL, &m).await;
+            {
+                refuse(sink, None, close::PROTOCOL, &m).await;
+                return None;
+            }
         }
         Err(ParseError::BadRequest { id, message }) => {
             app.metrics.reject(Rejected::Protocol);
             let err = ServerMsg::error(id, ErrorCode::BadRequest, message.clone());
-            return refuse(&mut sink, Some(err), close::PROTOCOL, &message).await;
+            {
+                refuse(sink, Some(err), close::PROTOCOL, &message).await;
+                return None;
+            }
         }
     };
     let room = app.room();
@@ -154,8 +173,34 @@ pub async fn run(socket: WebSocket, app: AppState, addr: Option<IpAddr>) {
                 }
                 _ => {}
             }
-            return refuse(&mut sink, error, code, &reason).await;
+            {
+                refuse(sink, error, code, &reason).await;
+                return None;
+            }
         }
+    };
+    Some((joined, room))
+}
+
+/// Runs a connection from upgrade to close.
+pub fn run(socket: WebSocket, app: AppState, addr: Option<IpAddr>) -> impl Future<Output = ()> + Send {
+    // Split before the future is made: an async fn keeps its parameters in the future for its whole
+    // life, and a `WebSocket` is large; the two halves are a pointer each.
+    let (sink, stream) = socket.split();
+    run_split(sink, stream, app, addr)
+}
+
+async fn run_split(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut stream: SplitStream<WebSocket>,
+    app: AppState,
+    addr: Option<IpAddr>,
+) {
+    let _alive = app.tracker.token();
+    // The hello phase's futures are large and used once: boxed, they are freed once the peer joins,
+    // which keeps every idle connection smaller.
+    let Some((joined, room)) = Box::pin(hello(&mut sink, &mut stream, &app, addr)).await else {
+        return;
     };
     let gauge = match joined.role {
         Role::Teacher => &app.metrics.teachers,
@@ -169,7 +214,7 @@ pub async fn run(socket: WebSocket, app: AppState, addr: Option<IpAddr>) {
         last_seen_ms: AtomicU64::new(0),
         last_ping_us: AtomicU64::new(u64::MAX),
     });
-    let conn_cancel = shutdown.child_token();
+    let conn_cancel = app.shutdown.child_token();
     let writer = tokio::spawn(write_loop(
         sink,
         joined.clone(),
@@ -405,13 +450,17 @@ async fn guarded<F: std::future::Future<Output = Result<(), axum::Error>>>(
     if let std::task::Poll::Ready(r) = first {
         return r.map_err(|_| Stalled::Gone);
     }
-    tokio::select! {
-        biased;
-        r = write => r.map_err(|_| Stalled::Gone),
-        _ = cancel.cancelled() => Err(Stalled::Gone),
-        _ = dead(live, heartbeat) => Err(Stalled::Dead),
-        _ = tokio::time::sleep(heartbeat * 2) => Err(Stalled::Dead),
-    }
+    // Rare (the socket is full): boxed, so its timers do not enlarge every idle connection's writer.
+    Box::pin(async move {
+        tokio::select! {
+            biased;
+            r = write => r.map_err(|_| Stalled::Gone),
+            _ = cancel.cancelled() => Err(Stalled::Gone),
+            _ = dead(live, heartbeat) => Err(Stalled::Dead),
+            _ = tokio::time::sleep(heartbeat * 2) => Err(Stalled::Dead),
+        }
+    })
+    .await
 }
 
 async fn write_loop(
@@ -433,21 +482,24 @@ async fn write_loop(
             biased;
             _ = outbox.wait() => {
                 outbox.take_into(&mut batch);
-                if batch.stop || app.shutdown.is_cancelled() {
-                    // The reader stopped, or the server is shutting down: a last batch and close frame.
+                // A shutdown reaches the writer as a close in its outbox (`Room::close_all`).
+                if batch.stop {
+                    // The reader stopped: a last batch and close frame.
                     let close = batch.close.clone().or_else(|| {
                         app.shutdown.is_cancelled().then(|| (close::RESTARTING, "server shutting down".to_string()))
                     });
                     if let Some((code, reason)) = close {
-                        let _ = tokio::time::timeout(Duration::from_millis(500), async {
+                        let _ = Box::pin(tokio::time::timeout(Duration::from_millis(500), async {
                             let _ = write_batch(&mut sink, &batch, &mut covered, &room, &app).await;
                             sink.send(close_frame(code, &reason)).await
-                        }).await;
+                        })).await;
                     }
                     cancel.cancel();
                     return;
                 }
                 let written = guarded(write_batch(&mut sink, &batch, &mut covered, &room, &app), &cancel, &live, heartbeat).await;
+                // Drop the frames now, not at the next batch: an idle connection would keep its welcome.
+                batch.items.clear();
                 match written {
                     Ok(()) => {}
                     Err(Stalled::Gone) if app.shutdown.is_cancelled() => continue,
@@ -458,9 +510,11 @@ async fn write_loop(
                     }
                 }
                 if let Some((code, reason)) = batch.close.take() {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close_frame(code, &reason))).await;
-                    // Give the peer a moment to answer the close, then stop the reader.
-                    let _ = tokio::time::timeout(Duration::from_secs(1), cancel.cancelled()).await;
+                    Box::pin(async {
+                        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close_frame(code, &reason))).await;
+                        // Give the peer a moment to answer the close, then stop the reader.
+                        let _ = tokio::time::timeout(Duration::from_secs(1), cancel.cancelled()).await;
+                    }).await;
                     cancel.cancel();
                     return;
                 }
@@ -474,7 +528,7 @@ async fn write_loop(
                 let now_us = live.start.elapsed().as_micros() as u64;
                 live.last_ping_us.store(now_us, Ordering::Relaxed);
                 let ping = sink.send(Message::Ping(now_us.to_be_bytes().to_vec().into()));
-                match guarded(ping, &cancel, &live, heartbeat).await {
+                match Box::pin(guarded(ping, &cancel, &live, heartbeat)).await {
                     Ok(()) => {}
                     Err(Stalled::Gone) if app.shutdown.is_cancelled() => continue,
                     Err(_) => {

@@ -6,8 +6,13 @@
 //! answers pending `ok`s at once marked not durable, reports "degraded" with the reason (logged once,
 //! not per patch), and retries every second until the disk is back, then writes everything it kept.
 //!
-//! Commits use `synchronous=FULL`: an `ok` is a promise that the patch survives power loss, and group
-//! commit keeps that to one fsync per batch, off the fan-out path.
+//! Durability: a transaction that holds a significant change (page, document, highlight, mode, notice,
+//! end) or a lesson commits with `synchronous=FULL`, so its `ok` promises the change survives power
+//! loss; group commit keeps that to one fsync per batch, off the fan-out path. A batch of pointer moves,
+//! acks, hands and joins alone commits with `synchronous=NORMAL`: in WAL mode that survives a crash of
+//! Lectern at once, and the next FULL commit (at most [`SYNC_EVERY`] later, forced by a timer if nothing
+//! else comes) makes it survive power loss too. Such records also wait up to [`COMMIT_WINDOW`] to share
+//! a transaction. A 60 Hz pointer then costs 20 commits and one fsync a second, not 60 of each.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -34,6 +39,11 @@ const MAX_PENDING: usize = 1_000_000;
 const CHANNEL: usize = 1_000_000;
 /// How often the lesson's state snapshot is rewritten; a restart replays the patches logged after it.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
+/// The longest pointer moves, acks, hands and joins wait to share a transaction (their `ok`, for a
+/// pointer move, comes after it; nothing waits on it). Significant changes commit at once.
+pub const COMMIT_WINDOW: Duration = Duration::from_millis(50);
+/// The longest a commit that was not synced (pointer moves, acks) waits for an fsync.
+pub const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// The schema version this build writes.
 pub fn schema_version() -> u32 {
@@ -187,6 +197,10 @@ impl SqliteStore {
             degraded: degraded.clone(),
             dropped: 0,
             depth: depth.clone(),
+            full: true,
+            unsynced_since: None,
+            pending_since: None,
+            urgent: false,
         };
         std::thread::Builder::new().name("lectern-store".into()).spawn(move || writer.run(rx))?;
         Ok(SqliteStore { path: path.to_path_buf(), tx, depth, degraded, log_events })
@@ -304,6 +318,14 @@ struct Writer {
     degraded: Arc<Mutex<Option<String>>>,
     dropped: u64,
     depth: Arc<AtomicUsize>,
+    /// The `synchronous` mode the connection is in now (`true` for FULL).
+    full: bool,
+    /// When the oldest commit not yet synced to disk was made.
+    unsynced_since: Option<Instant>,
+    /// When the oldest record waiting for a transaction was queued.
+    pending_since: Option<Instant>,
+    /// Something waiting must commit at once (a significant change, a lesson, a flush).
+    urgent: bool,
 }
 
 /// What the writer remembers between transactions.
@@ -329,10 +351,25 @@ impl Writer {
     fn run(mut self, rx: Receiver<Msg>) {
         let mut flushes: Vec<std::sync::mpsc::Sender<bool>> = Vec::new();
         loop {
-            let wait = if self.is_degraded() { Duration::from_secs(1) } else { Duration::from_secs(3600) };
+            let degraded = self.is_degraded();
+            let wait = if degraded {
+                Duration::from_secs(1)
+            } else if let Some(since) = self.pending_since {
+                COMMIT_WINDOW.saturating_sub(since.elapsed())
+            } else if let Some(since) = self.unsynced_since {
+                SYNC_EVERY.saturating_sub(since.elapsed())
+            } else {
+                Duration::from_secs(3600)
+            };
             match rx.recv_timeout(wait) {
                 Ok(msg) => self.take(msg, &mut flushes),
-                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.unsynced_since.is_some() && self.pending.is_empty() {
+                        // Nothing new came: sync what was committed without an fsync, with a snapshot.
+                        self.cache.force_snapshot = true;
+                        self.snapshot_all();
+                    }
+                }
                 Err(RecvTimeoutError::Disconnected) => {
                     let _ = self.write();
                     return;
@@ -344,15 +381,26 @@ impl Writer {
             if !flushes.is_empty() {
                 // A flush (shutdown) leaves an up-to-date snapshot, so the next start replays nothing.
                 self.cache.force_snapshot = true;
-                let all: Vec<i64> = self.cache.states.keys().copied().collect();
-                self.pending.push_back(Msg::Snapshot(all));
+                self.snapshot_all();
             }
-            let ok = self.pending.is_empty() || self.write();
+            // Pointer moves, acks and joins wait up to COMMIT_WINDOW to share a transaction; anything
+            // urgent commits at once, together with whatever waits.
+            let due = self.urgent
+                || degraded
+                || self.pending_since.is_some_and(|since| since.elapsed() >= COMMIT_WINDOW);
+            let ok = self.pending.is_empty() || !due || self.write();
             self.cache.force_snapshot = false;
             for f in flushes.drain(..) {
                 let _ = f.send(ok);
             }
         }
+    }
+
+    /// Queues a rewrite of every lesson's snapshot (a flush, or a sync after a quiet second).
+    fn snapshot_all(&mut self) {
+        let all: Vec<i64> = self.cache.states.keys().copied().collect();
+        self.pending.push_back(Msg::Snapshot(all));
+        self.urgent = true;
     }
 
     fn take(&mut self, msg: Msg, flushes: &mut Vec<std::sync::mpsc::Sender<bool>>) {
@@ -363,6 +411,8 @@ impl Writer {
                 if self.pending.len() >= MAX_PENDING {
                     self.shed();
                 }
+                self.urgent |= needs_sync(&msg);
+                self.pending_since.get_or_insert_with(Instant::now);
                 self.pending.push_back(msg);
             }
         }
@@ -393,6 +443,8 @@ impl Writer {
     fn write(&mut self) -> bool {
         match self.try_write() {
             Ok(()) => {
+                self.urgent = false;
+                self.pending_since = None;
                 for msg in self.pending.drain(..) {
                     if let Msg::Record(_, Record::Patch { done: Some(done), .. }) = msg {
                         done.call(true);
@@ -425,24 +477,85 @@ impl Writer {
     }
 
     fn try_write(&mut self) -> rusqlite::Result<()> {
+        let full = self.cache.force_snapshot
+            || self.unsynced_since.is_some_and(|since| since.elapsed() >= SYNC_EVERY)
+            || self.pending.iter().any(needs_sync);
+        if full != self.full {
+            self.conn.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
+            self.full = full;
+        }
         let pending = std::mem::take(&mut self.pending);
         let result = self.cache.write_all(&self.conn, &pending);
         self.pending = pending;
+        if result.is_ok() {
+            if full {
+                self.unsynced_since = None;
+            } else {
+                self.unsynced_since.get_or_insert_with(Instant::now);
+            }
+        }
         result
     }
 }
 
+/// A transaction whose BEGIN and COMMIT are cached statements, so a commit parses no SQL (rusqlite's
+/// own transaction prepares both every time). Rolls back when dropped uncommitted.
+struct Tx<'c> {
+    conn: &'c Connection,
+    done: bool,
+}
+
+impl<'c> Tx<'c> {
+    fn begin(conn: &'c Connection) -> rusqlite::Result<Tx<'c>> {
+        conn.prepare_cached("BEGIN")?.execute([])?;
+        Ok(Tx { conn, done: false })
+    }
+
+    fn commit(mut self) -> rusqlite::Result<()> {
+        self.done = true;
+        let result = self.conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([]));
+        if result.is_err() {
+            // A failed COMMIT can leave the transaction open (SQLITE_BUSY): do not leave it so.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        result.map(|_| ())
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.conn.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([]));
+        }
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+/// Whether a queued message must reach the disk before its commit returns: significant changes (their
+/// `ok` promises survival of power loss), lessons, and the snapshots of a flush or a forced sync.
+fn needs_sync(msg: &Msg) -> bool {
+    match msg {
+        Msg::Record(_, Record::Patch { patch, .. }) => !patch.is_pointer_only(),
+        Msg::Record(..) => false,
+        Msg::Lesson(..) | Msg::Snapshot(_) | Msg::Flush(_) => true,
+    }
+}
+
 impl Cache {
-    fn lesson_id(
-        &mut self,
-        tx: &rusqlite::Transaction<'_>,
-        room: &Arc<str>,
-    ) -> rusqlite::Result<Option<i64>> {
+    fn lesson_id(&mut self, tx: &Connection, room: &Arc<str>) -> rusqlite::Result<Option<i64>> {
         if let Some(id) = self.lessons.get(room) {
             return Ok(Some(*id));
         }
-        let id: Option<i64> =
-            tx.query_row("SELECT id FROM lessons WHERE room = ?1", [&**room], |r| r.get(0)).optional()?;
+        let id: Option<i64> = tx
+            .prepare_cached("SELECT id FROM lessons WHERE room = ?1")?
+            .query_row([&**room], |r| r.get(0))
+            .optional()?;
         if let Some(id) = id {
             self.lessons.insert(room.clone(), id);
             if let std::collections::hash_map::Entry::Vacant(slot) = self.states.entry(id) {
@@ -459,7 +572,7 @@ impl Cache {
     }
 
     fn write_all(&mut self, conn: &Connection, pending: &VecDeque<Msg>) -> rusqlite::Result<()> {
-        let tx = conn.unchecked_transaction()?;
+        let tx = Tx::begin(conn)?;
         let mut touched: Vec<i64> = Vec::new();
         let mut new_conns: Vec<(u64, i64)> = Vec::new();
         let mut closed: Vec<u64> = Vec::new();
@@ -532,7 +645,7 @@ impl Cache {
 
     fn write_record(
         &mut self,
-        tx: &rusqlite::Transaction<'_>,
+        tx: &Connection,
         lesson: i64,
         record: &Record,
         touched: &mut Vec<i64>,
@@ -678,5 +791,28 @@ fn reason(e: &rusqlite::Error) -> String {
         Some(C::DatabaseBusy | C::DatabaseLocked) => "the database is locked by another program".into(),
         Some(C::CannotOpen) => format!("the database file cannot be opened ({e})"),
         _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Pos;
+
+    fn patch(patch: Patch) -> Msg {
+        Msg::Record(Arc::from("room"), Record::Patch { seq: 1, time: 0, patch, done: None })
+    }
+
+    #[test]
+    fn only_significant_changes_and_lessons_wait_for_an_fsync() {
+        let pos = Some(Some(Pos { x: 0.5, y: 0.5 }));
+        assert!(!needs_sync(&patch(Patch { pos, ..Patch::default() })));
+        assert!(needs_sync(&patch(Patch { page: Some(2), ..Patch::default() })));
+        assert!(needs_sync(&patch(Patch { pos, page: Some(2), ..Patch::default() })));
+        assert!(!needs_sync(&Msg::Record(
+            Arc::from("room"),
+            Record::Hand { pid: "p".into(), up: true, time: 0 }
+        )));
+        assert!(needs_sync(&Msg::Snapshot(vec![1])));
     }
 }
