@@ -226,6 +226,19 @@ pub const CLIENT_TYPES: &[&str] = &["hello", "set", "resync", "ack", "hand", "vi
 impl ClientMsg {
     /// Parses one text frame.
     pub fn parse(text: &str) -> Result<ClientMsg, ParseError> {
+        // Fast path, without a generic JSON value: a well-formed frame of a type that carries `id`
+        // (so `id` was checked by its type). Everything else takes the careful path below, which
+        // says exactly what is wrong.
+        if let Ok(
+            msg @ (ClientMsg::Set { .. }
+            | ClientMsg::Resync { .. }
+            | ClientMsg::Kick { .. }
+            | ClientMsg::End { .. }
+            | ClientMsg::Ping { .. }),
+        ) = serde_json::from_str::<ClientMsg>(text)
+        {
+            return Ok(msg);
+        }
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| ParseError::NotJson(format!("frame is not JSON: {e}")))?;
         let serde_json::Value::Object(obj) = &value else {

@@ -17,7 +17,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -162,6 +162,8 @@ enum Msg {
 /// The SQLite store.
 pub struct SqliteStore {
     path: PathBuf,
+    /// The writer thread, unparked for records that must commit at once.
+    writer: std::thread::Thread,
     tx: Sender<Msg>,
     /// Messages sent and not yet taken by the writer.
     depth: Arc<AtomicUsize>,
@@ -202,8 +204,12 @@ impl SqliteStore {
             pending_since: None,
             urgent: false,
         };
-        std::thread::Builder::new().name("lectern-store".into()).spawn(move || writer.run(rx))?;
-        Ok(SqliteStore { path: path.to_path_buf(), tx, depth, degraded, log_events })
+        let writer = std::thread::Builder::new()
+            .name("lectern-store".into())
+            .spawn(move || writer.run(rx))?
+            .thread()
+            .clone();
+        Ok(SqliteStore { path: path.to_path_buf(), tx, depth, degraded, log_events, writer })
     }
 
     fn send(&self, msg: Msg) {
@@ -217,8 +223,12 @@ impl SqliteStore {
             self.set_degraded("the session log is too far behind the lesson; records were dropped");
             return;
         }
+        let urgent = needs_sync(&msg);
         if self.tx.send(msg).is_err() {
             self.set_degraded("the session log writer stopped");
+        } else if urgent {
+            // The writer may be sleeping out a commit window: this one commits now.
+            self.writer.unpark();
         }
     }
 
@@ -307,6 +317,7 @@ impl Store for SqliteStore {
         if self.tx.send(Msg::Flush(tx)).is_err() {
             return false;
         }
+        self.writer.unpark();
         rx.recv_timeout(timeout).unwrap_or(false)
     }
 }
@@ -352,31 +363,42 @@ impl Writer {
         let mut flushes: Vec<std::sync::mpsc::Sender<bool>> = Vec::new();
         loop {
             let degraded = self.is_degraded();
-            let wait = if degraded {
-                Duration::from_secs(1)
-            } else if let Some(since) = self.pending_since {
-                COMMIT_WINDOW.saturating_sub(since.elapsed())
-            } else if let Some(since) = self.unsynced_since {
-                SYNC_EVERY.saturating_sub(since.elapsed())
+            if let Some(since) = self.pending_since.filter(|_| !degraded && !self.urgent) {
+                // Records are waiting for the window to close. Sleep without being woken by each new
+                // one (a wake-up per pointer move costs more than its insert); urgent records unpark.
+                std::thread::park_timeout(COMMIT_WINDOW.saturating_sub(since.elapsed()));
             } else {
-                Duration::from_secs(3600)
-            };
-            match rx.recv_timeout(wait) {
-                Ok(msg) => self.take(msg, &mut flushes),
-                Err(RecvTimeoutError::Timeout) => {
-                    if self.unsynced_since.is_some() && self.pending.is_empty() {
-                        // Nothing new came: sync what was committed without an fsync, with a snapshot.
-                        self.cache.force_snapshot = true;
-                        self.snapshot_all();
+                let wait = if degraded {
+                    Duration::from_secs(1)
+                } else if let Some(since) = self.unsynced_since {
+                    SYNC_EVERY.saturating_sub(since.elapsed())
+                } else {
+                    Duration::from_secs(3600)
+                };
+                match rx.recv_timeout(wait) {
+                    Ok(msg) => self.take(msg, &mut flushes),
+                    Err(RecvTimeoutError::Timeout) => {
+                        if self.unsynced_since.is_some() && self.pending.is_empty() {
+                            // Nothing new came: sync what was committed without an fsync, with a snapshot.
+                            self.cache.force_snapshot = true;
+                            self.snapshot_all();
+                        }
+                    }
+                    Err(RecvTimeoutError::Disconnected) => {
+                        let _ = self.write();
+                        return;
                     }
                 }
-                Err(RecvTimeoutError::Disconnected) => {
-                    let _ = self.write();
-                    return;
-                }
             }
-            while let Ok(msg) = rx.try_recv() {
-                self.take(msg, &mut flushes);
+            loop {
+                match rx.try_recv() {
+                    Ok(msg) => self.take(msg, &mut flushes),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        let _ = self.write();
+                        return;
+                    }
+                }
             }
             if !flushes.is_empty() {
                 // A flush (shutdown) leaves an up-to-date snapshot, so the next start replays nothing.
