@@ -62,11 +62,13 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/info", get(info))
         .route("/v1/docs", get(list_docs).post(upload_doc).layer(DefaultBodyLimit::max(MAX_DOC_BYTES)))
         .route("/v1/docs/{id}", get(get_doc))
+        .route("/v1/lesson", get(current_lesson))
         .route("/v1/lessons", get(list_lessons).post(new_lesson))
         .route("/v1/lessons/{id}/attendance.csv", get(attendance_csv))
         .route("/v1/lessons/{id}/timeline.json", get(timeline_json))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .fallback(crate::ui::serve)
         .with_state(app)
 }
 
@@ -97,6 +99,22 @@ async fn info(State(app): State<AppState>) -> Json<serde_json::Value> {
         "fingerprint": app.fingerprint,
         "needs_code": true,
     }))
+}
+
+/// The running lesson, for the teacher console: its code and what a join link needs.
+async fn current_lesson(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&app, &headers, true)?;
+    let room = app.room();
+    Ok(Json(json!({
+        "room": room.info().id,
+        "title": room.info().title,
+        "code": room.code(),
+        "fingerprint": app.fingerprint,
+        "name": app.name,
+    })))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

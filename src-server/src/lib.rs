@@ -24,5 +24,6 @@ pub mod state;
 pub mod store;
 pub mod tls;
 pub mod token;
+pub mod ui;
 
 pub use error::{Error, Result};

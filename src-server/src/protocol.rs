@@ -50,7 +50,8 @@ pub mod close {
 }
 
 /// Error codes carried by `{"t":"error"}` (§10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The frame is malformed or a field is invalid.
@@ -66,7 +67,8 @@ pub enum ErrorCode {
 }
 
 /// A participant's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Leads the lesson: sends `set`, `kick`, `end`; sees the roster.
@@ -87,10 +89,12 @@ impl Role {
 
 /// The `hello` a client sends first (§3). Fields are optional here so that the server can answer a
 /// missing one with a precise `bad_request` instead of a generic parse error.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct Hello {
     /// Protocol version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(type = "number")]
     pub v: Option<serde_json::Value>,
     /// `"student"` or `"teacher"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,31 +117,37 @@ pub struct Hello {
 }
 
 /// The teacher's `set` request (§5). `doc` is a document id here, not the document object.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct SetPatch {
     /// The id of a document the server holds, or null to close the document.
     #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub doc: Option<Option<String>>,
     /// 1-based page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page: Option<u32>,
     /// The teacher's pointer, or null.
     #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub pos: Option<Option<crate::state::Pos>>,
     /// Zoom factor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zoom: Option<f64>,
     /// Highlighted rectangle, or null.
     #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub highlight: Option<Option<crate::state::Highlight>>,
     /// Follow or free.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<crate::state::Mode>,
     /// Notice text, or null.
     #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub notice: Option<Option<String>>,
     /// Present only to be refused: `ended` is set by `end`, never by `set`.
     #[serde(default, skip_serializing)]
+    #[ts(skip)]
     pub ended: Option<serde_json::Value>,
 }
 
@@ -151,7 +161,8 @@ where
 }
 
 /// Every frame a client may send after `hello`, typed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum ClientMsg {
     /// First frame of every connection.
@@ -172,6 +183,7 @@ pub enum ClientMsg {
     /// Student: the state at `seq` is on screen.
     Ack {
         /// Highest seq on screen.
+        #[ts(type = "number")]
         seq: u64,
     },
     /// Student: raise or lower the hand.
@@ -268,7 +280,8 @@ impl ClientMsg {
 }
 
 /// `you` in `welcome`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct You {
     /// Participant id, stable for the device during the lesson.
     pub id: String,
@@ -279,7 +292,8 @@ pub struct You {
 }
 
 /// `room` in `welcome`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct RoomInfo {
     /// Room id.
     pub id: String,
@@ -288,7 +302,8 @@ pub struct RoomInfo {
 }
 
 /// One student as the teacher's roster shows it (§6).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct RosterEntry {
     /// Participant id.
     pub id: String,
@@ -299,6 +314,7 @@ pub struct RosterEntry {
     /// Joined through a cloud relay.
     pub remote: bool,
     /// Highest seq the student has on screen, if it acked anything.
+    #[ts(type = "number | null")]
     pub acked: Option<u64>,
     /// Last measured round trip, in ms.
     pub rtt_ms: Option<u32>,
@@ -312,7 +328,8 @@ pub struct RosterEntry {
 }
 
 /// Every frame the server sends.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum ServerMsg {
     /// Answer to a good `hello`.
@@ -326,12 +343,15 @@ pub enum ServerMsg {
         /// The room.
         room: RoomInfo,
         /// Seq of `state`.
+        #[ts(type = "number")]
         seq: u64,
         /// Full snapshot.
         state: LessonState,
         /// Client ping interval.
+        #[ts(type = "number")]
         heartbeat_ms: u64,
         /// Server clock, Unix ms.
+        #[ts(type = "number")]
         time: u64,
         /// Whether a teacher is connected.
         teacher_online: bool,
@@ -342,8 +362,10 @@ pub enum ServerMsg {
     /// An accepted change.
     Patch {
         /// Its seq.
+        #[ts(type = "number")]
         seq: u64,
         /// Server clock when accepted, Unix ms.
+        #[ts(type = "number")]
         time: u64,
         /// The change, with `doc` as the whole document object.
         patch: Patch,
@@ -351,6 +373,7 @@ pub enum ServerMsg {
     /// A snapshot (answer to `resync`, or conflation of a full queue).
     Sync {
         /// Seq of `state`.
+        #[ts(type = "number")]
         seq: u64,
         /// Full state.
         state: LessonState,
@@ -362,6 +385,7 @@ pub enum ServerMsg {
         id: Option<u32>,
         /// For `set`: the seq assigned.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(type = "number | null")]
         seq: Option<u64>,
         /// `false` when the change is applied and sent but could not be written to the session log yet
         /// (an addition to §5; absent means it is durable).
@@ -394,6 +418,7 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<u32>,
         /// Server clock, Unix ms.
+        #[ts(type = "number")]
         time: u64,
     },
 }

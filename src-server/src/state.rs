@@ -16,7 +16,8 @@ pub const MIN_ZOOM: f64 = 0.25;
 pub const MAX_ZOOM: f64 = 8.0;
 
 /// A document the lesson can show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct Doc {
     /// Server-side id, used in `set` and in `/v1/docs/{id}`.
     pub id: String,
@@ -29,7 +30,8 @@ pub struct Doc {
 }
 
 /// The teacher's pointer, normalized to the page.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct Pos {
     /// 0 (left) to 1 (right).
     pub x: f64,
@@ -38,7 +40,8 @@ pub struct Pos {
 }
 
 /// A highlighted rectangle on a page, normalized to the page.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct Highlight {
     /// 1-based page.
     pub page: u32,
@@ -53,7 +56,8 @@ pub struct Highlight {
 }
 
 /// Whether students are locked to the teacher's page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ts_rs::TS)]
+#[ts(export)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Students' views follow the teacher.
@@ -64,7 +68,8 @@ pub enum Mode {
 }
 
 /// The whole lesson state (§4).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct LessonState {
     /// The document on screen.
     pub doc: Option<Doc>,
@@ -232,31 +237,40 @@ fn unit(what: &str, v: f64) -> Result<(), String> {
 }
 
 /// A change to the lesson state as the server broadcasts it: absent fields are unchanged, `null` clears.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct Patch {
     /// New document (whole object), or null.
     #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub doc: Option<Option<Doc>>,
     /// New page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub page: Option<u32>,
     /// New pointer, or null.
     #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub pos: Option<Option<Pos>>,
     /// New zoom.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub zoom: Option<f64>,
     /// New highlight, or null.
     #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub highlight: Option<Option<Highlight>>,
     /// New mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub mode: Option<Mode>,
     /// New notice, or null.
     #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub notice: Option<Option<String>>,
     /// Set to true by `end`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub ended: Option<bool>,
 }
 

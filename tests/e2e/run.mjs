@@ -1,0 +1,291 @@
+// End-to-end: a real `lectern serve`, Debian's Chromium (playwright-core, no downloaded browser), one
+// teacher console and five student pages, each in its own browser context (its own device).
+// Checks: students join by the link; page turns, the pointer and a highlight reach every student; a
+// student whose TCP connection is cut reconnects and catches up; free mode and "return to teacher".
+// Measures, from the pages' own timestamps, how long each page turn takes to be on every student's
+// screen, and reports p50/p99 (the goal is 100 ms). Screenshots go to target/e2e/.
+//
+//   node tests/e2e/run.mjs            (LECTERN_BIN, CHROMIUM and E2E_OUT override the defaults)
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const target = process.env.CARGO_TARGET_DIR ?? path.join(os.homedir(), ".cache/lectern-target");
+const bin = process.env.LECTERN_BIN ?? path.join(target, "release/lectern");
+const out = process.env.E2E_OUT ?? path.join(root, "target/e2e");
+const STUDENTS = 5;
+const TURNS = 20;
+
+let failures = 0;
+function check(ok, what) {
+  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
+  if (!ok) failures++;
+}
+
+async function until(what, fn, timeoutMs = 10000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function startServer(dataDir) {
+  const child = spawn(bin, ["serve", "--json", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--title", "Quran, level 2"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    child.stdout.on("data", (d) => {
+      buf += d;
+      const line = buf.split("\n").find((l) => l.startsWith("{"));
+      if (line) resolve({ child, ready: JSON.parse(line) });
+    });
+    child.on("exit", (code) => reject(new Error(`lectern serve exited with ${code}`)));
+  });
+}
+
+/** A TCP proxy whose connections the test can cut, as a Wi-Fi drop would. */
+function cuttableProxy(port) {
+  const sockets = new Set();
+  let blocked = false;
+  const server = net.createServer((client) => {
+    if (blocked) return client.destroy();
+    const upstream = net.connect(port, "127.0.0.1");
+    client.pipe(upstream).pipe(client);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("error", () => {});
+      s.on("close", () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+  });
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () =>
+      resolve({
+        port: server.address().port,
+        cut() {
+          blocked = true;
+          for (const s of sockets) s.resetAndDestroy ? s.resetAndDestroy() : s.destroy();
+        },
+        restore() {
+          blocked = false;
+        },
+        close: () => server.close(),
+      }),
+    ),
+  );
+}
+
+const pct = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
+};
+
+async function main() {
+  if (!existsSync(bin)) throw new Error(`no lectern binary at ${bin}; run cargo build --release -p lectern`);
+  mkdirSync(out, { recursive: true });
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), "lectern-e2e-"));
+  const { child, ready } = await startServer(dataDir);
+  const port = Number(new URL(ready.http).port);
+  const proxy = await cuttableProxy(port);
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+  });
+  try {
+    // The teacher: a 13-inch laptop in landscape.
+    const tctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1366, height: 860 } });
+    const teacher = await tctx.newPage();
+    teacher.on("pageerror", (e) => check(false, `teacher page error: ${e.message}`));
+    await teacher.goto(`${ready.http}/teacher#key=${ready.teacher_key}`);
+    await teacher.waitForSelector('#status[data-status="connected"]');
+    await teacher.waitForSelector('.page[data-page="1"]');
+    const code = (await teacher.textContent("#code-big")).replace(/\s/g, "");
+    check(code === ready.code, `the console shows the join code (${code})`);
+    const link = await teacher.textContent("#join-link");
+    check(link.includes(`code=${ready.code}`) && link.includes(`fp=${ready.fingerprint}`), "the console shows the join link with code and fingerprint");
+    check((await teacher.getAttribute("#qr", "src"))?.startsWith("data:image/"), "the console shows a QR code");
+
+    // Five students on 10-inch tablets, one of them (the last) in portrait and behind the cuttable proxy.
+    const students = [];
+    for (let i = 0; i < STUDENTS; i++) {
+      const portrait = i === STUDENTS - 1;
+      const ctx = await browser.newContext({
+        ignoreHTTPSErrors: true,
+        viewport: portrait ? { width: 800, height: 1280 } : { width: 1280, height: 800 },
+        hasTouch: true,
+      });
+      const page = await ctx.newPage();
+      page.on("pageerror", (e) => check(false, `student ${i} page error: ${e.message}`));
+      const base = portrait ? `https://127.0.0.1:${proxy.port}` : ready.http;
+      await page.goto(`${base}/join#code=${ready.code}&fp=${ready.fingerprint}`);
+      check((await page.inputValue("#code")) === ready.code, `student ${i}: the code is prefilled from the link`);
+      await page.fill("#name", ["Aisha", "Omar", "Fatima", "Yusuf", "Maryam"][i]);
+      await page.click("#join-button");
+      await page.waitForSelector('.page[data-page="1"]');
+      students.push({ page, ctx });
+    }
+    await until("5 students in the grid", async () => (await teacher.$$(".tile")).length === STUDENTS);
+    check(true, "five students joined by the link and appear in the teacher's grid");
+
+    // Page turns: the teacher's own send time vs when each student's page was drawn.
+    const lat = [];
+    for (let turn = 0; turn < TURNS; turn++) {
+      const want = turn + 2 <= 12 ? turn + 2 : 24 - (turn + 2);
+      const seen = await Promise.all(students.map(({ page }) => page.evaluate(() => window.lectern.marks.length)));
+      const sentAt = await teacher.evaluate((p) => {
+        const before = window.lectern.marks.length;
+        const s = window.lectern;
+        if (document.querySelector(".page").dataset.page !== String(p)) {
+          document.dispatchEvent(new KeyboardEvent("keydown", { key: p > Number(document.querySelector(".page").dataset.page) ? "ArrowRight" : "ArrowLeft" }));
+        }
+        return s.marks.length > before ? s.marks[s.marks.length - 1].at : null;
+      }, want);
+      if (sentAt === null) continue;
+      for (const [i, { page }] of students.entries()) {
+        const at = await until(`student ${i} on page ${want}`, () =>
+          page.evaluate(([p, from]) => window.lectern.marks.slice(from).find((m) => m.page === p)?.at ?? null, [want, seen[i]]),
+        );
+        lat.push(at - sentAt);
+      }
+    }
+    const p50 = pct(lat, 0.5), p99 = pct(lat, 0.99);
+    check(lat.length === TURNS * STUDENTS, `every student showed every page the teacher turned to (${lat.length} page views)`);
+    console.log(`page turn → on every student's screen: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${Math.max(...lat).toFixed(1)} ms over ${lat.length} (goal: 100 ms)`);
+    writeFileSync(path.join(out, "latency.json"), JSON.stringify({ samples: lat.length, p50_ms: p50, p99_ms: p99, max_ms: Math.max(...lat) }, null, 2));
+
+    // The laser pointer and a highlight.
+    await teacher.click("#tool-laser");
+    const box = await teacher.locator(".page").boundingBox();
+    await teacher.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.4);
+    await teacher.mouse.move(box.x + box.width * 0.31, box.y + box.height * 0.41);
+    for (const [i, { page }] of students.entries()) {
+      const pos = await until("pointer on the student's page", () =>
+        page.evaluate(() => {
+          const l = document.querySelector(".laser");
+          return l && !l.hidden ? { x: parseFloat(l.style.left), y: parseFloat(l.style.top) } : null;
+        }),
+      );
+      check(Math.abs(pos.x - 31) < 1.5 && Math.abs(pos.y - 41) < 1.5, `student ${i} sees the pointer where the teacher points (${pos.x.toFixed(1)}%, ${pos.y.toFixed(1)}%)`);
+    }
+    await teacher.click("#tool-mark");
+    await teacher.mouse.move(box.x + box.width * 0.1, box.y + box.height * 0.2);
+    await teacher.mouse.down();
+    await teacher.mouse.move(box.x + box.width * 0.9, box.y + box.height * 0.3, { steps: 5 });
+    await teacher.mouse.up();
+    for (const [i, { page }] of students.entries()) {
+      const w = await until("highlight on the student's page", () =>
+        page.evaluate(() => {
+          const m = document.querySelector(".mark:not(.draft)");
+          return m && !m.hidden ? parseFloat(m.style.width) : null;
+        }),
+      );
+      check(Math.abs(w - 80) < 2, `student ${i} sees the highlight (${w.toFixed(1)}% wide)`);
+    }
+    await teacher.click("#tool-mark");
+
+    // A cut connection: the portrait student loses its TCP connection while the teacher turns pages.
+    const cutStudent = students[STUDENTS - 1].page;
+    proxy.cut();
+    await until("the cut student notices", () => cutStudent.evaluate(() => document.querySelector("#status").dataset.status !== "connected"));
+    const before = await teacher.evaluate(() => Number(document.querySelector(".page").dataset.page));
+    await teacher.click("#next");
+    await teacher.click("#next");
+    const teacherPage = before + 2;
+    await teacher.waitForSelector(`.page[data-page="${teacherPage}"]`);
+    check(Number(await cutStudent.getAttribute(".page", "data-page")) === before, "while cut, the student still shows the old page");
+    await cutStudent.screenshot({ path: path.join(out, "student-reconnecting.png") });
+    proxy.restore();
+    await cutStudent.waitForSelector(`.page[data-page="${teacherPage}"]`, { timeout: 15000 });
+    await cutStudent.waitForSelector('#status[data-status="connected"]');
+    check(true, `after the cut the student reconnected and caught up to page ${teacherPage}`);
+
+    // Free mode and "return to teacher".
+    await teacher.click("#mode-free");
+    const s0 = students[0].page;
+    await s0.waitForFunction(() => !document.querySelector("#next").disabled);
+    await s0.click("#next");
+    await s0.waitForSelector(`.page[data-page="${teacherPage + 1}"]`);
+    check(await s0.isVisible("#return"), "in free mode a student browses ahead and sees \"return to teacher\"");
+    await until("the teacher sees the student's view", async () => (await teacher.textContent(`.tile:has-text("Aisha") .where`)).includes(String(teacherPage + 1)));
+    check(true, "the teacher's grid shows which page a free-browsing student views");
+    await s0.click("#return");
+    await s0.waitForSelector(`.page[data-page="${teacherPage}"]`);
+    check(await s0.isHidden("#return"), "\"return to teacher\" goes back to the teacher's page");
+    await teacher.click("#mode-follow");
+    await s0.waitForFunction(() => document.querySelector("#next").disabled);
+    check(true, "back in follow mode the student's navigation is locked");
+
+    // A raised hand shows on the teacher's tile.
+    await students[1].page.click("#hand");
+    await teacher.waitForSelector('.tile[data-hand="true"]');
+    check(true, "a raised hand shows in the teacher's grid");
+
+    await teacher.fill("#notice-input", "Recite from the top of the page");
+    await teacher.click('#notice-form button[type="submit"]');
+    await s0.waitForSelector("#notice:not([hidden])");
+    check((await s0.textContent("#notice")).includes("Recite"), "the notice reaches students");
+
+    // For the screenshots: a highlight and the pointer on the current page, as in a lesson.
+    const box2 = await teacher.locator(".page").boundingBox();
+    await teacher.click("#tool-mark");
+    await teacher.mouse.move(box2.x + box2.width * 0.07, box2.y + box2.height * 0.655);
+    await teacher.mouse.down();
+    await teacher.mouse.move(box2.x + box2.width * 0.93, box2.y + box2.height * 0.715, { steps: 4 });
+    await teacher.mouse.up();
+    await teacher.click("#tool-laser");
+    await teacher.mouse.move(box2.x + box2.width * 0.62, box2.y + box2.height * 0.69);
+    await s0.waitForSelector(".mark:not(.draft):not([hidden])");
+    await s0.waitForFunction(() => Math.abs(parseFloat(document.querySelector(".laser").style.left) - 62) < 1);
+    await students[STUDENTS - 1].page.waitForFunction(() => !document.querySelector(".laser").hidden);
+    await teacher.screenshot({ path: path.join(out, "teacher-console.png") });
+    await students[0].page.screenshot({ path: path.join(out, "student-landscape.png") });
+    await cutStudent.screenshot({ path: path.join(out, "student-portrait.png") });
+
+    // Arabic, right to left.
+    const arCtx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 }, locale: "ar" });
+    const ar = await arCtx.newPage();
+    await ar.goto(`${ready.http}/join?lang=ar#code=${ready.code}&fp=${ready.fingerprint}`);
+    check((await ar.getAttribute("html", "dir")) === "rtl", "Arabic pages are laid out right to left");
+    await ar.screenshot({ path: path.join(out, "student-join-ar.png") });
+
+    // Every control has an accessible name.
+    for (const [name, page] of [["teacher", teacher], ["student", s0]]) {
+      const unnamed = await page.evaluate(() =>
+        [...document.querySelectorAll("button, input, select")]
+          .filter((el) => el.offsetParent !== null && el.type !== "file")
+          .filter((el) => !(el.getAttribute("aria-label") || el.textContent.trim() || (el.id && document.querySelector(`label[for="${el.id}"]`))))
+          .map((el) => el.id || el.className),
+      );
+      check(unnamed.length === 0, `${name}: every visible control has an accessible name${unnamed.length ? ` (not: ${unnamed.join(", ")})` : ""}`);
+    }
+  } finally {
+    await browser.close();
+    proxy.close();
+    child.kill("SIGTERM");
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  console.log(`screenshots: ${out}`);
+  if (failures) {
+    console.error(`${failures} check(s) failed`);
+    process.exit(1);
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

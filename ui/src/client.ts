@@ -1,0 +1,305 @@
+// The browser's Lectern client (PROTOCOL.md §2–§7): hello or resume, the lesson mirror, resync on a
+// gap, app-level pings with dead-link detection, reconnects with backoff and jitter (first try at once,
+// then up to 5 s apart), and acks, hands and views queued while offline. Used by both pages.
+import type { ClientMsg } from "./generated/ClientMsg";
+import type { ServerMsg } from "./generated/ServerMsg";
+import type { RosterEntry } from "./generated/RosterEntry";
+import type { Patch } from "./generated/Patch";
+import type { LessonState } from "./generated/LessonState";
+import { LessonMirror } from "./lesson";
+
+/** The connection as a person should see it. */
+export type LinkStatus = "connecting" | "connected" | "reconnecting" | "offline" | "stopped";
+
+/** Why the client stopped for good (a close code that says "do not reconnect", §10). */
+export type StopReason = "ended" | "kicked" | "replaced" | "credentials" | "protocol" | "version";
+
+/** What the client tells its page. */
+export interface ClientEvents {
+  /** The state changed (a welcome, a sync or a patch); `patch` is set for a patch. */
+  state(state: LessonState, seq: number, patch?: Patch): void;
+  /** The connection status changed. */
+  status(status: LinkStatus, detail: { lastSync: number | null; stop?: StopReason; attempt: number }): void;
+  /** A welcome arrived: who we are, the room, and (teacher) the roster. */
+  welcome?(msg: Extract<ServerMsg, { t: "welcome" }>): void;
+  /** Roster changes (teacher). */
+  roster?(changes: RosterEntry[]): void;
+  /** The teacher went on or off line. */
+  teacher?(online: boolean): void;
+  /** An error frame from the server. */
+  error?(code: string, message: string, id?: number | null): void;
+  /** A request with an id was answered `ok`. */
+  ok?(id: number, seq: number | null): void;
+}
+
+/** How to say hello the first time (a resume token replaces code or key once we have one). */
+export type Credentials =
+  | { role: "student"; code: string; name: string }
+  | { role: "teacher"; key: string };
+
+/** Where the client keeps what must survive a reload. */
+export interface TokenStore {
+  load(): string | null;
+  save(token: string | null): void;
+}
+
+const STOP_CODES: Record<number, StopReason> = {
+  1000: "ended",
+  4000: "ended",
+  4001: "credentials",
+  4003: "kicked",
+  4400: "protocol",
+  4409: "replaced",
+  4426: "version",
+};
+
+/** Reconnect delay for attempt n (0 = at once), capped at 5 s, with jitter. */
+export function backoff(attempt: number, random: () => number = Math.random): number {
+  if (attempt <= 0) return 0;
+  const base = Math.min(5000, 250 * 2 ** (attempt - 1));
+  return Math.round(base / 2 + (random() * base) / 2);
+}
+
+/** One participant's connection to a lesson. */
+export class LessonClient {
+  readonly mirror = new LessonMirror();
+  status: LinkStatus = "connecting";
+  lastSync: number | null = null;
+  you: { id: string; role: string; name: string } | null = null;
+  teacherOnline = true;
+  private ws: WebSocket | null = null;
+  private attempt = 0;
+  private nextId = 1;
+  private queue: ClientMsg[] = [];
+  private pingTimer: ReturnType<typeof setInterval> | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private awaitingPong: number | null = null;
+  private heartbeatMs = 10000;
+  private stopped = false;
+  private lastAck = 0;
+  private ackTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(
+    private readonly url: string,
+    private readonly device: string,
+    private credentials: Credentials,
+    private readonly tokens: TokenStore,
+    private readonly events: ClientEvents,
+  ) {}
+
+  /** Opens the connection (and keeps it open until `stop`). */
+  start(): void {
+    this.stopped = false;
+    this.connect();
+    window.addEventListener("online", () => this.retryNow());
+  }
+
+  /** Closes for good. */
+  stop(): void {
+    this.stopped = true;
+    this.clearTimers();
+    this.ws?.close(1000);
+    this.setStatus("stopped");
+  }
+
+  /** Drops the socket as a network failure would; the client reconnects and resumes. */
+  dropForTest(): void {
+    this.ws?.close(4999, "dropped");
+  }
+
+  /** Sends a teacher change; resolves with its id (the answer comes as `ok` or `error`). */
+  set(patch: Record<string, unknown>): number {
+    const id = this.nextId++;
+    this.send({ t: "set", id, patch } as unknown as ClientMsg, false);
+    return id;
+  }
+
+  /** Sends any request that carries an id (kick, end, ping). */
+  request(msg: { t: "kick"; who: string } | { t: "end" }): number {
+    const id = this.nextId++;
+    this.send({ ...msg, id } as ClientMsg, false);
+    return id;
+  }
+
+  /** Raises or lowers the hand (queued while offline). */
+  hand(up: boolean): void {
+    this.send({ t: "hand", up }, true);
+  }
+
+  /** Tells the teacher which page a free-browsing student shows (queued while offline). */
+  view(page: number | null): void {
+    this.send({ t: "view", page } as ClientMsg, true);
+  }
+
+  /** Acknowledges the state at `seq` is on screen: cumulative, at most 10 a second (§6). */
+  ack(seq: number): void {
+    if (seq <= this.lastAck) return;
+    this.lastAck = seq;
+    if (this.ackTimer) return;
+    this.send({ t: "ack", seq }, true);
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = null;
+      if (this.lastAck > seq) this.send({ t: "ack", seq: this.lastAck }, true);
+    }, 100);
+  }
+
+  private send(msg: ClientMsg, queueOffline: boolean): void {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN && this.status === "connected") {
+      this.ws.send(JSON.stringify(msg));
+    } else if (queueOffline) {
+      // Only the latest of each kind matters (acks are cumulative; hand and view are states).
+      this.queue = this.queue.filter((m) => m.t !== msg.t);
+      this.queue.push(msg);
+    }
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    this.setStatus(this.attempt === 0 && this.lastSync === null ? "connecting" : "reconnecting");
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(this.url, "lectern.v1");
+    } catch {
+      this.scheduleRetry();
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => ws.send(JSON.stringify(this.hello()));
+    ws.onmessage = (ev) => this.onFrame(typeof ev.data === "string" ? ev.data : "");
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.clearTimers();
+      const stop = STOP_CODES[ev.code];
+      if (stop === "credentials" && this.tokens.load()) {
+        // A stale resume token (a new lesson, say): forget it and try the code or key again.
+        this.tokens.save(null);
+        this.attempt = 0;
+        this.connect();
+        return;
+      }
+      if (stop) {
+        if (stop === "ended" || stop === "kicked") this.tokens.save(null);
+        this.stopped = true;
+        this.setStatus("stopped", stop);
+        return;
+      }
+      this.scheduleRetry();
+    };
+  }
+
+  private hello(): ClientMsg {
+    const token = this.tokens.load();
+    if (token) return { t: "hello", v: 1, role: this.credentials.role, resume: token, device: this.device } as ClientMsg;
+    if (this.credentials.role === "teacher") {
+      return { t: "hello", v: 1, role: "teacher", key: this.credentials.key, device: this.device } as ClientMsg;
+    }
+    const { code, name } = this.credentials;
+    return { t: "hello", v: 1, role: "student", code, name, device: this.device } as ClientMsg;
+  }
+
+  private onFrame(text: string): void {
+    let msg: ServerMsg;
+    try {
+      msg = JSON.parse(text) as ServerMsg;
+    } catch {
+      return;
+    }
+    switch (msg.t) {
+      case "welcome": {
+        this.tokens.save(msg.token);
+        this.you = msg.you;
+        this.heartbeatMs = Number(msg.heartbeat_ms) || 10000;
+        this.teacherOnline = msg.teacher_online;
+        this.mirror.snapshot(Number(msg.seq), msg.state);
+        this.attempt = 0;
+        this.lastSync = Date.now();
+        this.events.welcome?.(msg);
+        this.setStatus("connected");
+        this.events.state(this.mirror.state, this.mirror.seq);
+        for (const queued of this.queue.splice(0)) this.ws?.send(JSON.stringify(queued));
+        this.startPings();
+        break;
+      }
+      case "patch": {
+        const outcome = this.mirror.patch(Number(msg.seq), msg.patch);
+        if (outcome === "applied") {
+          this.lastSync = Date.now();
+          this.events.state(this.mirror.state, this.mirror.seq, msg.patch);
+        } else if (outcome === "gap") {
+          this.ws?.send(JSON.stringify({ t: "resync" }));
+        }
+        break;
+      }
+      case "sync":
+        this.mirror.snapshot(Number(msg.seq), msg.state);
+        this.lastSync = Date.now();
+        this.events.state(this.mirror.state, this.mirror.seq);
+        break;
+      case "roster":
+        this.events.roster?.(msg.changes);
+        break;
+      case "teacher":
+        this.teacherOnline = msg.online;
+        this.events.teacher?.(msg.online);
+        break;
+      case "pong":
+        this.awaitingPong = null;
+        this.lastSync = Date.now();
+        this.emitStatus();
+        break;
+      case "ok":
+        if (msg.id !== undefined && msg.id !== null) this.events.ok?.(msg.id, msg.seq === undefined ? null : Number(msg.seq));
+        break;
+      case "error":
+        this.events.error?.(msg.code, msg.message, msg.id);
+        break;
+    }
+  }
+
+  private startPings(): void {
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = setInterval(() => {
+      if (this.awaitingPong !== null && Date.now() - this.awaitingPong > this.heartbeatMs) {
+        // No pong one heartbeat late: the link is dead even if the socket has not noticed (§7).
+        this.ws?.close(4999, "no pong");
+        return;
+      }
+      if (this.awaitingPong === null) {
+        this.awaitingPong = Date.now();
+        this.ws?.send(JSON.stringify({ t: "ping", id: this.nextId++ }));
+      }
+    }, this.heartbeatMs);
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopped) return;
+    const delay = backoff(this.attempt++);
+    this.setStatus(navigator.onLine === false ? "offline" : "reconnecting");
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  private retryNow(): void {
+    if (this.stopped || this.ws) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.attempt = 0;
+    this.connect();
+  }
+
+  private clearTimers(): void {
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.pingTimer = null;
+    this.retryTimer = null;
+    this.awaitingPong = null;
+  }
+
+  private setStatus(status: LinkStatus, stop?: StopReason): void {
+    this.status = status;
+    this.events.status(status, { lastSync: this.lastSync, stop, attempt: this.attempt });
+  }
+
+  private emitStatus(): void {
+    this.events.status(this.status, { lastSync: this.lastSync, attempt: this.attempt });
+  }
+}

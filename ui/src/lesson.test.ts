@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import { LessonMirror, applyPatch, changesBehind, emptyState, isSignificant, rectFrom } from "./lesson";
+
+const doc = { id: "d1", title: "Mushaf", pages: 604, sha256: "ab" };
+
+describe("applyPatch", () => {
+  it("replaces exactly the fields the patch names, null included", () => {
+    const s = applyPatch({ ...emptyState(), doc, page: 3, pos: { x: 0.1, y: 0.2 } }, { page: 4, pos: null });
+    expect(s.page).toBe(4);
+    expect(s.pos).toBeNull();
+    expect(s.doc).toEqual(doc);
+    expect(s.mode).toBe("follow");
+  });
+  it("does not change the state it was given", () => {
+    const before = emptyState();
+    applyPatch(before, { page: 9 });
+    expect(before.page).toBe(1);
+  });
+});
+
+describe("LessonMirror", () => {
+  it("applies patches in seq order only", () => {
+    const m = new LessonMirror();
+    m.snapshot(10, { ...emptyState(), doc });
+    expect(m.patch(11, { page: 2 })).toBe("applied");
+    expect(m.patch(11, { page: 5 })).toBe("stale");
+    expect(m.patch(9, { page: 5 })).toBe("stale");
+    expect(m.state.page).toBe(2);
+    expect(m.patch(13, { page: 7 })).toBe("gap");
+    expect(m.state.page).toBe(2);
+    expect(m.seq).toBe(11);
+  });
+  it("always adopts a snapshot, even at a lower seq (after a server restart)", () => {
+    const m = new LessonMirror();
+    m.snapshot(50, { ...emptyState(), page: 9 });
+    m.snapshot(48, { ...emptyState(), page: 3 });
+    expect(m.seq).toBe(48);
+    expect(m.patch(49, { page: 4 })).toBe("applied");
+  });
+  it("asks for a snapshot before it has one", () => {
+    expect(new LessonMirror().patch(1, { page: 2 })).toBe("gap");
+  });
+});
+
+describe("students behind", () => {
+  it("counts the significant changes after a student's ack", () => {
+    const sig = [3, 8, 12];
+    expect(changesBehind(sig, 12)).toBe(0);
+    expect(changesBehind(sig, 14)).toBe(0);
+    expect(changesBehind(sig, 8)).toBe(1);
+    expect(changesBehind(sig, 2)).toBe(3);
+    expect(changesBehind(sig, null)).toBeNull();
+  });
+  it("treats pointer moves as insignificant", () => {
+    expect(isSignificant({ pos: { x: 0.5, y: 0.5 } })).toBe(false);
+    expect(isSignificant({ pos: null, page: 2 })).toBe(true);
+  });
+});
+
+describe("highlight rectangles", () => {
+  it("normalizes a drag in any direction and clamps it to the page", () => {
+    expect(rectFrom(4, { x: 0.8, y: 0.5 }, { x: 0.2, y: 0.1 })).toEqual({ page: 4, x: 0.2, y: 0.1, w: 0.6000000000000001, h: 0.4 });
+    const r = rectFrom(1, { x: -0.5, y: 0.5 }, { x: 1.7, y: 0.6 });
+    expect(r.x).toBe(0);
+    expect(r.w).toBe(1);
+  });
+});

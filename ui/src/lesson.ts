@@ -1,0 +1,76 @@
+// The lesson state a client mirrors (PROTOCOL.md §1, §4, §5): apply patches in seq order, ask for a
+// snapshot on a gap, ignore what is stale. Pure, so it is unit-tested without a browser or a server.
+import type { LessonState } from "./generated/LessonState";
+import type { Patch } from "./generated/Patch";
+
+/** What became of a patch offered to the mirror. */
+export type PatchOutcome = "applied" | "stale" | "gap";
+
+/** The state a client starts with before its first welcome. */
+export function emptyState(): LessonState {
+  return { doc: null, page: 1, pos: null, zoom: 1, highlight: null, mode: "follow", notice: null, ended: false };
+}
+
+/** Applies a patch to a state, as the server does: a field present in the patch replaces the state's. */
+export function applyPatch(state: LessonState, patch: Patch): LessonState {
+  const next = { ...state };
+  if (patch.doc !== undefined) next.doc = patch.doc;
+  if (patch.page !== undefined) next.page = patch.page;
+  if (patch.pos !== undefined) next.pos = patch.pos;
+  if (patch.zoom !== undefined) next.zoom = patch.zoom;
+  if (patch.highlight !== undefined) next.highlight = patch.highlight;
+  if (patch.mode !== undefined) next.mode = patch.mode;
+  if (patch.notice !== undefined) next.notice = patch.notice;
+  if (patch.ended !== undefined) next.ended = patch.ended;
+  return next;
+}
+
+/** Whether a patch changes more than the pointer (what students acknowledge, §6). */
+export function isSignificant(patch: Patch): boolean {
+  return Object.keys(patch).some((k) => k !== "pos");
+}
+
+/** A client's copy of the lesson: the state at `seq`. */
+export class LessonMirror {
+  seq = 0;
+  state: LessonState = emptyState();
+  /** Whether any snapshot has arrived yet. */
+  synced = false;
+
+  /** Takes a welcome's or a sync's snapshot: always adopted, whatever the seq (§5). */
+  snapshot(seq: number, state: LessonState): void {
+    this.seq = seq;
+    this.state = state;
+    this.synced = true;
+  }
+
+  /** Offers a patch: applied only when it is the one after ours. */
+  patch(seq: number, patch: Patch): PatchOutcome {
+    if (!this.synced || seq <= this.seq) return this.synced ? "stale" : "gap";
+    if (seq !== this.seq + 1) return "gap";
+    this.state = applyPatch(this.state, patch);
+    this.seq = seq;
+    return "applied";
+  }
+}
+
+/** How many significant changes (`significant`, ascending seqs) a student who acked `acked` lacks;
+ * null before its first ack. Pointer moves are never acked, so they never count. */
+export function changesBehind(significant: readonly number[], acked: number | null | undefined): number | null {
+  if (acked === null || acked === undefined) return null;
+  let n = 0;
+  for (let i = significant.length - 1; i >= 0 && significant[i] > acked; i--) n++;
+  return n;
+}
+
+/** Limits a normalized coordinate to the page. */
+export function clampUnit(v: number): number {
+  return Math.min(1, Math.max(0, Number.isFinite(v) ? v : 0));
+}
+
+/** A normalized rectangle from two corners dragged in any direction. */
+export function rectFrom(page: number, a: { x: number; y: number }, b: { x: number; y: number }) {
+  const x = clampUnit(Math.min(a.x, b.x));
+  const y = clampUnit(Math.min(a.y, b.y));
+  return { page, x, y, w: clampUnit(Math.max(a.x, b.x)) - x, h: clampUnit(Math.max(a.y, b.y)) - y };
+}

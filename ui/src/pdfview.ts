@@ -1,0 +1,186 @@
+// Renders one page of a PDF with pdf.js, fitted to its box, with the teacher's pointer and highlight
+// drawn over it in page-normalized coordinates (0..1), so every screen shows them at the same spot.
+import * as pdfjs from "pdfjs-dist";
+import workerUrl from "pdfjs-dist/build/pdf.worker.min.mjs?url";
+import type { PDFDocumentProxy, RenderTask } from "pdfjs-dist";
+
+pdfjs.GlobalWorkerOptions.workerSrc = workerUrl;
+
+/** A normalized point on the page. */
+export interface Point {
+  x: number;
+  y: number;
+}
+
+/** A page view: a canvas, a pointer dot and a highlight box in one positioned box. */
+export class PdfView {
+  readonly root: HTMLElement;
+  private canvas: HTMLCanvasElement;
+  /** Pages drawn at the current size: the one shown and its neighbours. */
+  private readonly ahead = new Map<number, HTMLCanvasElement>();
+  private readonly tasks = new Set<RenderTask>();
+  private readonly pointer: HTMLElement;
+  private readonly mark: HTMLElement;
+  private readonly draft: HTMLElement;
+  private doc: PDFDocumentProxy | null = null;
+  private docKey: string | null = null;
+  private page = 0;
+  private renderSerial = 0;
+  /** The page on screen once its pixels are drawn (for tests and acks). */
+  shownPage = 0;
+  /** Called after a page is drawn. */
+  onRendered: (page: number) => void = () => {};
+
+  constructor(container: HTMLElement) {
+    this.root = document.createElement("div");
+    this.root.className = "page";
+    this.canvas = document.createElement("canvas");
+    this.canvas.setAttribute("role", "img");
+    this.pointer = document.createElement("div");
+    this.pointer.className = "laser";
+    this.pointer.hidden = true;
+    this.mark = document.createElement("div");
+    this.mark.className = "mark";
+    this.mark.hidden = true;
+    this.draft = document.createElement("div");
+    this.draft.className = "mark draft";
+    this.draft.hidden = true;
+    this.root.append(this.canvas, this.mark, this.draft, this.pointer);
+    container.append(this.root);
+    new ResizeObserver(() => this.rerender()).observe(container);
+  }
+
+  /** Loads a document (no-op when the same key is loaded). */
+  async load(key: string, bytes: ArrayBuffer): Promise<void> {
+    if (this.docKey === key) return;
+    for (const task of this.tasks) task.cancel();
+    this.ahead.clear();
+    void this.doc?.destroy();
+    this.doc = await pdfjs.getDocument({ data: new Uint8Array(bytes.slice(0)) }).promise;
+    this.docKey = key;
+    this.page = 0;
+    this.shownPage = 0;
+  }
+
+  /** Whether a document is loaded. */
+  get loaded(): boolean {
+    return this.doc !== null;
+  }
+
+  /** Shows a page (1-based). A page drawn ahead of time is swapped in at once. */
+  async show(page: number, label: string): Promise<void> {
+    if (!this.doc) return;
+    const n = Math.min(Math.max(1, page), this.doc.numPages);
+    this.canvas.setAttribute("aria-label", label);
+    if (n === this.page && this.shownPage === n) return;
+    this.page = n;
+    await this.render();
+  }
+
+  private rerender(): void {
+    this.ahead.clear();
+    if (this.doc && this.page) void this.render();
+  }
+
+  /** The scale that fits a page of this size in the box, times the screen's pixel ratio. */
+  private scaleFor(width: number, height: number): number {
+    const box = this.root.parentElement?.getBoundingClientRect();
+    const fit = box && box.width > 0 && box.height > 0 ? Math.min(box.width / width, box.height / height) : 1;
+    return fit * (window.devicePixelRatio || 1);
+  }
+
+  /** Draws a page into a new canvas at the current fit; null if a newer request superseded it. */
+  private async draw(n: number): Promise<HTMLCanvasElement | null> {
+    const doc = this.doc;
+    if (!doc) return null;
+    const page = await doc.getPage(n);
+    const base = page.getViewport({ scale: 1 });
+    const viewport = page.getViewport({ scale: this.scaleFor(base.width, base.height) });
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.floor(viewport.width);
+    canvas.height = Math.floor(viewport.height);
+    const task = page.render({ canvas, canvasContext: canvas.getContext("2d")!, viewport });
+    this.tasks.add(task);
+    try {
+      await task.promise;
+    } catch {
+      return null; // cancelled
+    } finally {
+      this.tasks.delete(task);
+    }
+    return doc === this.doc ? canvas : null;
+  }
+
+  private async render(): Promise<void> {
+    const serial = ++this.renderSerial;
+    const n = this.page;
+    let canvas = this.ahead.get(n) ?? null;
+    if (!canvas) canvas = await this.draw(n);
+    if (!canvas || serial !== this.renderSerial) return;
+    // Swap the finished canvas in, so a page turn never shows a blank page.
+    const dpr = window.devicePixelRatio || 1;
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", this.canvas.getAttribute("aria-label") ?? "");
+    this.canvas.replaceWith(canvas);
+    this.canvas = canvas;
+    this.root.style.width = `${Math.floor(canvas.width / dpr)}px`;
+    this.root.style.height = `${Math.floor(canvas.height / dpr)}px`;
+    this.shownPage = n;
+    this.root.dataset.page = String(n);
+    this.onRendered(n);
+    this.drawAhead(n, serial);
+  }
+
+  /** Draws the pages either side of `n` while the reader reads, so the next turn is instant. */
+  private drawAhead(n: number, serial: number): void {
+    const doc = this.doc;
+    if (!doc) return;
+    const keep = [n, n + 1, n - 1, n + 2].filter((p) => p >= 1 && p <= doc.numPages);
+    for (const p of [...this.ahead.keys()]) if (!keep.includes(p)) this.ahead.delete(p);
+    this.ahead.set(n, this.canvas);
+    void (async () => {
+      for (const p of keep) {
+        if (this.ahead.has(p)) continue;
+        await new Promise((r) => setTimeout(r, 0));
+        if (serial !== this.renderSerial) return;
+        const c = await this.draw(p);
+        if (c && serial === this.renderSerial) this.ahead.set(p, c);
+      }
+    })();
+  }
+
+  /** Places the laser pointer, or hides it. */
+  setPointer(pos: Point | null): void {
+    this.pointer.hidden = !pos;
+    if (pos) {
+      this.pointer.style.left = `${pos.x * 100}%`;
+      this.pointer.style.top = `${pos.y * 100}%`;
+    }
+  }
+
+  /** Draws the highlight when it is on the page shown, or hides it. */
+  setHighlight(h: { page: number; x: number; y: number; w: number; h: number } | null): void {
+    place(this.mark, h && h.page === this.page ? h : null);
+  }
+
+  /** Draws the rectangle being dragged (teacher), or hides it. */
+  setDraft(h: { x: number; y: number; w: number; h: number } | null): void {
+    place(this.draft, h);
+  }
+
+  /** A pointer event's position, normalized to the page. */
+  toPage(ev: { clientX: number; clientY: number }): Point {
+    const r = this.root.getBoundingClientRect();
+    const clamp = (v: number) => Math.min(1, Math.max(0, v));
+    return { x: clamp((ev.clientX - r.left) / r.width), y: clamp((ev.clientY - r.top) / r.height) };
+  }
+}
+
+function place(el: HTMLElement, h: { x: number; y: number; w: number; h: number } | null): void {
+  el.hidden = !h;
+  if (!h) return;
+  el.style.left = `${h.x * 100}%`;
+  el.style.top = `${h.y * 100}%`;
+  el.style.width = `${h.w * 100}%`;
+  el.style.height = `${h.h * 100}%`;
+}
