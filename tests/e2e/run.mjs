@@ -7,7 +7,7 @@
 //
 //   node tests/e2e/run.mjs            (LECTERN_BIN, CHROMIUM and E2E_OUT override the defaults)
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -86,6 +86,33 @@ function cuttableProxy(port) {
       }),
     ),
   );
+}
+
+/** A small valid PDF with `n` pages, each saying its number, as a teacher's own file would be. */
+function tinyPdf(n) {
+  const objs = [];
+  const kids = [];
+  objs[1] = "<< /Type /Catalog /Pages 2 0 R >>";
+  objs[3] = "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>";
+  for (let i = 0; i < n; i++) {
+    const page = 4 + i * 2;
+    const content = `BT /F1 48 Tf 72 700 Td (Surah page ${i + 1}) Tj ET`;
+    objs[page] = `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> /Contents ${page + 1} 0 R >>`;
+    objs[page + 1] = `<< /Length ${content.length} >>\nstream\n${content}\nendstream`;
+    kids.push(`${page} 0 R`);
+  }
+  objs[2] = `<< /Type /Pages /Kids [${kids.join(" ")}] /Count ${n} >>`;
+  let pdf = "%PDF-1.4\n";
+  const offsets = [];
+  for (let i = 1; i < objs.length; i++) {
+    offsets[i] = pdf.length;
+    pdf += `${i} 0 obj\n${objs[i]}\nendobj\n`;
+  }
+  const xref = pdf.length;
+  pdf += `xref\n0 ${objs.length}\n0000000000 65535 f \n`;
+  for (let i = 1; i < objs.length; i++) pdf += `${String(offsets[i]).padStart(10, "0")} 00000 n \n`;
+  pdf += `trailer\n<< /Size ${objs.length} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(pdf, "latin1");
 }
 
 const pct = (xs, q) => {
@@ -272,6 +299,39 @@ async function main() {
       );
       check(unnamed.length === 0, `${name}: every visible control has an accessible name${unnamed.length ? ` (not: ${unnamed.join(", ")})` : ""}`);
     }
+
+    // The console on a tablet in portrait: the student grid goes under the document.
+    const draws = await teacher.getAttribute(".page", "data-draws");
+    await teacher.setViewportSize({ width: 800, height: 1280 });
+    await teacher.waitForFunction((d) => document.querySelector(".page").dataset.draws !== d, draws);
+    await teacher.screenshot({ path: path.join(out, "teacher-portrait.png"), fullPage: false });
+    await teacher.setViewportSize({ width: 1366, height: 860 });
+
+    // The teacher opens a PDF from the device: it is uploaded, chosen, and every student gets it.
+    await teacher.setInputFiles("#file", { name: "Al-Fatiha.pdf", mimeType: "application/pdf", buffer: tinyPdf(3) });
+    for (const [i, { page }] of students.entries()) {
+      const shown = await page
+        .waitForFunction(() => document.querySelector("#page-label").textContent.endsWith("of 3") && document.querySelector(".page").dataset.page === "1", null, { timeout: 15000 })
+        .then(() => true, () => false);
+      check(shown, `student ${i} shows page 1 of the uploaded document`);
+    }
+    check((await teacher.$eval("#doc-select", (s) => [...s.options].some((o) => o.text.startsWith("Al-Fatiha")))), "the uploaded document is listed among the lesson's documents");
+
+    // Session history and attendance export from the console.
+    await until("the history lists this lesson", async () => (await teacher.$$("#history li")).length > 0);
+    const [download] = await Promise.all([teacher.waitForEvent("download"), teacher.click("#history li button")]);
+    const csv = readFileSync(await download.path(), "utf8");
+    check(["Aisha", "Omar", "Fatima", "Yusuf", "Maryam"].every((n) => csv.includes(n)), "the attendance CSV downloaded from the console lists every student");
+
+    // Removing a student, then ending the lesson (the console asks first; the test accepts).
+    teacher.on("dialog", (d) => d.accept());
+    await teacher.click('.tile:has-text("Yusuf") .kick');
+    await students[3].page.waitForSelector("#stopped:not([hidden])");
+    check((await students[3].page.textContent("#stopped-text")).includes("removed"), "a removed student is told so and stops");
+    await until("the removed student leaves the grid", async () => (await teacher.$$(".tile")).length === STUDENTS - 1);
+    await teacher.click("#end");
+    for (const i of [0, 1, 2, 4]) await students[i].page.waitForSelector("#stopped:not([hidden])");
+    check((await s0.textContent("#stopped-text")).includes("ended"), "ending the lesson tells every student");
   } finally {
     await browser.close();
     proxy.close();

@@ -127,6 +127,7 @@ export class PdfView {
     this.root.style.height = `${Math.floor(canvas.height / dpr)}px`;
     this.shownPage = n;
     this.root.dataset.page = String(n);
+    this.root.dataset.draws = String(Number(this.root.dataset.draws ?? 0) + 1);
     this.onRendered(n);
     this.drawAhead(n, serial);
   }
