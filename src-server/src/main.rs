@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use lectern::client::{Cause, Client, ClientOptions, Credentials, Event, JoinLink};
 use lectern::config::{Limits, Timing};
+use lectern::mdns::{Found, Interfaces};
 use lectern::serve::{Ready, ServeOptions};
 
 /// Lectern keeps a class on the same page.
@@ -27,6 +28,36 @@ enum Command {
     Join(Join),
     /// Read the session log: lessons, timelines, attendance.
     Sessions(Sessions),
+    /// List the classrooms announced on this network (mDNS).
+    Discover(Discover),
+    /// Check what commonly breaks discovery and joining in a classroom, and say what to change.
+    Doctor(Doctor),
+}
+
+#[derive(Args, Debug)]
+struct Discover {
+    /// How long to listen.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// One JSON array (or, with --watch, one JSON object per event).
+    #[arg(long)]
+    json: bool,
+    /// Print classrooms as they appear and leave, until the timeout.
+    #[arg(long)]
+    watch: bool,
+    /// Browse only on this interface (repeatable; default: every usable one).
+    #[arg(long = "mdns-interface", value_name = "NAME")]
+    mdns_interfaces: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct Doctor {
+    /// The address `lectern serve` would listen on.
+    #[arg(long, env = "LECTERN_LISTEN", default_value = "0.0.0.0:7443")]
+    listen: SocketAddr,
+    /// Check only this interface (repeatable; default: every usable one).
+    #[arg(long = "mdns-interface", value_name = "NAME")]
+    mdns_interfaces: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -120,12 +151,29 @@ struct Serve {
     /// Frames queued per connection before it is sent one snapshot instead.
     #[arg(long, env = "LECTERN_QUEUE_CAPACITY", default_value_t = 256)]
     queue_capacity: usize,
+    /// Do not announce the classroom on the network (mDNS).
+    #[arg(long, env = "LECTERN_NO_MDNS")]
+    no_mdns: bool,
+    /// Announce only on this interface (repeatable; default: every usable one, without loopback
+    /// and virtual interfaces).
+    #[arg(long = "mdns-interface", value_name = "NAME")]
+    mdns_interfaces: Vec<String>,
 }
 
 #[derive(Args, Debug)]
 struct Join {
     /// The join link (https://HOST:PORT/join#code=…&fp=…), a wss:// URL, or HOST:PORT.
-    url: String,
+    #[arg(required_unless_present = "discover")]
+    url: Option<String>,
+    /// Find the classroom on the network instead of a link: by name, or the only one found.
+    #[arg(long, num_args = 0..=1, value_name = "NAME", conflicts_with = "url")]
+    discover: Option<Option<String>>,
+    /// How long --discover looks.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Browse only on this interface (repeatable).
+    #[arg(long = "mdns-interface", value_name = "NAME")]
+    mdns_interfaces: Vec<String>,
     /// The join code (if the link does not carry it).
     #[arg(long)]
     code: Option<String>,
@@ -167,6 +215,8 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Join(args) => join(args).await,
             Command::Sessions(args) => sessions(args),
+            Command::Discover(args) => discover(args).await,
+            Command::Doctor(args) => lectern::doctor::run(args.listen, &args.mdns_interfaces).await,
         }
     });
     runtime.shutdown_timeout(Duration::from_millis(200));
@@ -212,14 +262,32 @@ async fn serve(args: Serve) -> anyhow::Result<ExitCode> {
     let ready = Ready::new(addr, &server_opts);
     let banner = lectern::serve::banner(addr, &server_opts);
     let server = lectern::server::start(listener, server_opts)?;
+    let stop_mdns = tokio_util::sync::CancellationToken::new();
+    if addr.ip().is_loopback() && !args.no_mdns {
+        tracing::info!("listening on loopback only: not announcing on the network");
+    }
+    let mdns = (!args.no_mdns && !addr.ip().is_loopback()).then(|| {
+        let (app, stop) = (server.app().clone(), stop_mdns.clone());
+        let interfaces = Interfaces::from_names(&args.mdns_interfaces);
+        tokio::spawn(async move {
+            if let Err(e) = lectern::mdns::announce(app, addr.port(), interfaces, stop.cancelled_owned()).await {
+                tracing::warn!(error = %e, "not announcing on the network; students need the join link or QR code");
+            }
+        })
+    });
     if args.json {
         println!("{}", serde_json::to_string(&ready)?);
     } else {
         println!("{banner}");
     }
     shutdown_signal().await;
+    // Say goodbye on the network while the connections close.
+    stop_mdns.cancel();
     server.shutdown();
     server.wait_stopped().await;
+    if let Some(task) = mdns {
+        let _ = task.await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -258,8 +326,69 @@ fn device_id(args: &Join) -> anyhow::Result<String> {
     Ok(id)
 }
 
+async fn discover(args: Discover) -> anyhow::Result<ExitCode> {
+    let interfaces = Interfaces::from_names(&args.mdns_interfaces);
+    if args.watch {
+        let mut browser = tokio::task::block_in_place(|| lectern::mdns::Browser::start(&interfaces))?;
+        let deadline = std::time::Instant::now() + args.timeout;
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        while let Some(event) = browser.next(deadline).await {
+            let line = if args.json {
+                serde_json::to_string(&event)?
+            } else {
+                match event {
+                    Found::Resolved(c) => {
+                        format!("+ {}  \"{}\"  {}", c.name, c.title, c.ws_url().unwrap_or_default())
+                    }
+                    Found::Removed { fullname } => format!("- {}", lectern::mdns::instance_name(&fullname)),
+                }
+            };
+            // The reader went away (a closed pipe): stop quietly.
+            if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                break;
+            }
+        }
+        tokio::task::block_in_place(|| browser.stop());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let found = lectern::mdns::discover(&interfaces, args.timeout).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&found)?);
+    } else if found.is_empty() {
+        println!("No classroom found in {} s. Run `lectern doctor` to see why.", args.timeout.as_secs_f32());
+    } else {
+        for c in &found {
+            let addrs: Vec<String> = c.addresses.iter().map(|a| a.to_string()).collect();
+            println!(
+                "{}\n  lesson: {}\n  join:   {}\n  at:     {} port {}\n  fp:     {}",
+                c.name,
+                c.title,
+                c.ws_url().unwrap_or_default(),
+                addrs.join(", "),
+                c.port,
+                c.fingerprint
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn join(args: Join) -> anyhow::Result<ExitCode> {
-    let link = JoinLink::parse(&args.url)?;
+    let link = match (&args.url, &args.discover) {
+        (Some(url), _) => JoinLink::parse(url)?,
+        (None, Some(name)) => {
+            let interfaces = Interfaces::from_names(&args.mdns_interfaces);
+            let room = lectern::mdns::find(&interfaces, name.as_deref(), args.timeout).await?;
+            eprintln!("found \"{}\" ({}) at {}", room.name, room.title, room.ws_url().unwrap_or_default());
+            JoinLink {
+                ws_url: room.ws_url().context("the classroom announced no address")?,
+                code: None,
+                fingerprint: Some(room.fingerprint),
+            }
+        }
+        (None, None) => anyhow::bail!("give a join link or --discover"),
+    };
     let code = args.code.clone().or(link.code).context("no join code: give --code or a join link")?;
     let fp = args.fp.clone().or(link.fingerprint).context("no fingerprint: give --fp or a join link")?;
     anyhow::ensure!(lectern::tls::is_fingerprint(&fp), "--fp must be a 43-character fingerprint");

@@ -81,6 +81,8 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     /// The session log database, for reports.
     pub db: Option<std::path::PathBuf>,
+    /// Bumped when a new lesson starts (the mDNS announcement follows it).
+    pub lesson_changed: tokio::sync::watch::Sender<u64>,
     teacher_key: String,
     docs: Arc<Library>,
 }
@@ -124,6 +126,7 @@ impl AppState {
             tracker: TaskTracker::new(),
             store: opts.store.clone(),
             db: opts.db.clone(),
+            lesson_changed: tokio::sync::watch::Sender::new(0),
         }))
     }
 
@@ -160,6 +163,7 @@ impl AppState {
             heartbeat_ms: self.timing.heartbeat.as_millis() as u64,
         });
         *slot = Arc::new(room);
+        self.lesson_changed.send_modify(|generation| *generation += 1);
         tracing::info!(room = %lesson.room, "new lesson");
         lesson
     }

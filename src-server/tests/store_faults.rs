@@ -120,7 +120,7 @@ async fn a_full_disk_degrades_the_log_and_nothing_is_lost_when_space_returns() {
 
 fn serve_fails(dir: &std::path::Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_lectern"))
-        .args(["serve", "--json", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--json", "--no-mdns", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .output()
         .unwrap();

@@ -38,7 +38,7 @@ trap cleanup EXIT
 wait_ready() { for _ in $(seq 400); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "server did not start" >&2; cat "$WORK/err" >&2; return 1; }
 
 # One Lectern data directory gives all three servers the same certificate.
-"$BIN/lectern" serve --json --data-dir "$WORK/cert" --listen 127.0.0.1:0 > "$WORK/cert.ready" 2>/dev/null & SERVER=$!
+"$BIN/lectern" serve --json --no-mdns --data-dir "$WORK/cert" --listen 127.0.0.1:0 > "$WORK/cert.ready" 2>/dev/null & SERVER=$!
 wait_ready "$WORK/cert.ready"; kill -TERM "$SERVER"; wait "$SERVER" || true; SERVER=""
 FP=$(sed -n 's/.*"fingerprint":"\([^"]*\)".*/\1/p' "$WORK/cert.ready")
 
@@ -48,7 +48,7 @@ start() { # target [lectern flags...]
   case "$target" in
     lectern)
       rm -rf "$WORK/data"; cp -r "$WORK/cert" "$WORK/data"
-      taskset -c 0 "$BIN/lectern" serve --json --data-dir "$WORK/data" --listen 127.0.0.1:0 --new-lesson \
+      taskset -c 0 "$BIN/lectern" serve --json --no-mdns --data-dir "$WORK/data" --listen 127.0.0.1:0 --new-lesson \
         --teacher-rate 1000000 --max-participants 1000000 "$@" > "$WORK/ready" 2> "$WORK/err" & ;;
     floor) taskset -c 0 "$BIN/lectern-floor" "$WORK/cert" > "$WORK/ready" 2> "$WORK/err" & ;;
     socketio) taskset -c 0 node tests/bench/peers/socketio/server.js "$WORK/cert" > "$WORK/ready" 2> "$WORK/err" & ;;

@@ -39,7 +39,7 @@ async function until(what, fn, timeoutMs = 10000) {
 }
 
 function startServer(dataDir) {
-  const child = spawn(bin, ["serve", "--json", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--title", "Quran, level 2"], {
+  const child = spawn(bin, ["serve", "--json", "--no-mdns", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--title", "Quran, level 2"], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   return new Promise((resolve, reject) => {

@@ -292,20 +292,27 @@ pub fn serve_binary(
     listen: &str,
     extra: &[&str],
 ) -> (ServeProcess, lectern::serve::Ready) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lectern"))
-        .args(["serve", "--json", "--listen", listen, "--data-dir"])
-        .arg(dir)
-        .args(extra)
-        .env("LECTERN_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn lectern serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    std::io::BufReader::new(stdout).read_line(&mut line).expect("ready line");
-    let ready = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad ready line {line:?}: {e}"));
-    (ServeProcess(Some(child)), ready)
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lectern"));
+    // No mDNS: tests send packets only to loopback or into namespaces they made (tests/mdns.rs).
+    cmd.args(["serve", "--json", "--no-mdns", "--listen", listen, "--data-dir"]).arg(dir).args(extra);
+    ServeProcess::spawn(cmd)
+}
+
+impl ServeProcess {
+    /// Runs a prepared `lectern serve --json …` command and waits for its ready line.
+    pub fn spawn(mut cmd: std::process::Command) -> (ServeProcess, lectern::serve::Ready) {
+        use std::io::BufRead;
+        let mut child = cmd
+            .env("LECTERN_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn lectern serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line).expect("ready line");
+        let ready = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad ready line {line:?}: {e}"));
+        (ServeProcess(Some(child)), ready)
+    }
 }
 
 /// The port of a ready line's WebSocket URL.
