@@ -177,8 +177,8 @@ struct Join {
     /// The join code (if the link does not carry it).
     #[arg(long)]
     code: Option<String>,
-    /// The server's certificate fingerprint (if the link does not carry it).
-    #[arg(long)]
+    /// The server's certificate fingerprint (if the link does not carry it). It may start with `-`.
+    #[arg(long, allow_hyphen_values = true)]
     fp: Option<String>,
     /// Your name, as the teacher sees it.
     #[arg(long)]

@@ -60,7 +60,7 @@ stop() { kill -TERM "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null ||
 
 bench() { # target students rate label [bench flags...]
   local target=$1 n=$2 rate=$3 label=$4; shift 4
-  taskset -c 1 "$BIN/lectern-bench" --target "$target" --ready "$(head -1 "$WORK/ready")" --fingerprint "$FP" \
+  taskset -c 1 "$BIN/lectern-bench" --target "$target" --ready "$(head -1 "$WORK/ready")" --fingerprint="$FP" \
     --server-pid "$SERVER" --students "$n" --rate "$rate" --seconds "$SECS" --label "$label" "$@" >> "$RESULTS"
 }
 

@@ -84,8 +84,15 @@ export class PdfView {
 
   /** The scale that fits a page of this size in the box, times the screen's pixel ratio. */
   private scaleFor(width: number, height: number): number {
-    const box = this.root.parentElement?.getBoundingClientRect();
-    const fit = box && box.width > 0 && box.height > 0 ? Math.min(box.width / width, box.height / height) : 1;
+    // The box's content area: its padding is the margin around the page.
+    const box = this.root.parentElement;
+    let fit = 1;
+    if (box) {
+      const cs = getComputedStyle(box);
+      const w = box.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+      const h = box.clientHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom);
+      if (w > 0 && h > 0) fit = Math.min(w / width, h / height);
+    }
     return fit * (window.devicePixelRatio || 1);
   }
 

@@ -40,7 +40,7 @@ struct Args {
     #[arg(long)]
     ready: String,
     /// Certificate fingerprint to pin (for the peers; Lectern's ready line carries its own).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     fingerprint: Option<String>,
     /// Number of students.
     #[arg(long, default_value_t = 30)]
