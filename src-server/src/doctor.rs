@@ -125,11 +125,14 @@ pub fn check_multicast(found: &[(String, IpAddr)]) -> Check {
 }
 
 /// The port: free to listen on, or already served by Lectern.
-pub async fn check_port(listen: SocketAddr) -> (Check, Option<tokio::net::TcpListener>) {
+pub async fn check_port(
+    listen: SocketAddr,
+    data_dir: &std::path::Path,
+) -> (Check, Option<tokio::net::TcpListener>) {
     match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => (Check::pass(format!("port {} is free", listen.port())), Some(l)),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            let lectern = is_lectern(listen.port()).await;
+            let lectern = is_lectern(listen.port(), data_dir).await;
             let check = if lectern {
                 Check::pass(format!("port {} is in use by a running Lectern", listen.port()))
             } else {
@@ -156,10 +159,10 @@ pub async fn check_port(listen: SocketAddr) -> (Check, Option<tokio::net::TcpLis
     }
 }
 
-/// Whether the Lectern of this machine's default data directory serves this port: a WebSocket
-/// handshake pinned to its certificate succeeds.
-async fn is_lectern(port: u16) -> bool {
-    let Ok(identity) = crate::tls::Identity::load(&crate::setup::default_data_dir()) else {
+/// Whether the Lectern of this data directory serves this port: a WebSocket handshake pinned to its
+/// certificate succeeds.
+async fn is_lectern(port: u16, data_dir: &std::path::Path) -> bool {
+    let Ok(identity) = crate::tls::Identity::load(data_dir) else {
         return false;
     };
     let url = format!("wss://127.0.0.1:{port}/v1/ws");
@@ -247,7 +250,11 @@ pub async fn check_mdns(interfaces: &Interfaces, port: u16) -> Check {
 }
 
 /// Runs every check and prints the results; exit code 1 when something needs changing.
-pub async fn run(listen: SocketAddr, names: &[String]) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    listen: SocketAddr,
+    names: &[String],
+    data_dir: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
     let interfaces = Interfaces::from_names(names);
     let mut checks = Vec::new();
     let (c, found) = check_interfaces(&interfaces);
@@ -255,7 +262,7 @@ pub async fn run(listen: SocketAddr, names: &[String]) -> anyhow::Result<ExitCod
     if !found.is_empty() {
         checks.push(check_multicast(&found));
     }
-    let (c, listener) = check_port(listen).await;
+    let (c, listener) = check_port(listen, data_dir).await;
     let port_checked = c.ok;
     checks.push(c);
     if port_checked && !found.is_empty() {

@@ -58,6 +58,9 @@ struct Doctor {
     /// Check only this interface (repeatable; default: every usable one).
     #[arg(long = "mdns-interface", value_name = "NAME")]
     mdns_interfaces: Vec<String>,
+    /// The server's data directory, to recognise it on the port.
+    #[arg(long, env = "LECTERN_DATA_DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -216,7 +219,10 @@ fn main() -> ExitCode {
             Command::Join(args) => join(args).await,
             Command::Sessions(args) => sessions(args),
             Command::Discover(args) => discover(args).await,
-            Command::Doctor(args) => lectern::doctor::run(args.listen, &args.mdns_interfaces).await,
+            Command::Doctor(args) => {
+                let dir = args.data_dir.unwrap_or_else(lectern::setup::default_data_dir);
+                lectern::doctor::run(args.listen, &args.mdns_interfaces, &dir).await
+            }
         }
     });
     runtime.shutdown_timeout(Duration::from_millis(200));

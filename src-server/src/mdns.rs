@@ -21,6 +21,8 @@ pub const SERVICE_TYPE: &str = "_lectern._tcp.local.";
 pub const WS_PATH: &str = "/v1/ws";
 /// The longest `title` in TXT, in bytes (§8).
 pub const MAX_TITLE_BYTES: usize = 64;
+/// The longest DNS label (the instance name), in bytes.
+pub const MAX_LABEL_BYTES: usize = 63;
 /// How often the interface choice is re-applied.
 const RESCAN: Duration = Duration::from_secs(5);
 
@@ -182,7 +184,12 @@ impl Announcer {
 
     fn register(&mut self, a: &Announcement) -> Result<()> {
         let host = format!("{}.local.", host_label());
-        let info = ServiceInfo::new(SERVICE_TYPE, &a.name, &host, (), a.port, &a.txt()[..])
+        // The instance name is one DNS label: at most 63 bytes, or mdns-sd silently sends nothing.
+        let name = cut(&a.name, MAX_LABEL_BYTES);
+        if name.len() < a.name.len() {
+            tracing::warn!(name = %a.name, announced = %name, "the classroom name is cut to 63 bytes for mDNS");
+        }
+        let info = ServiceInfo::new(SERVICE_TYPE, name, &host, (), a.port, &a.txt()[..])
             .map_err(mdns_error)?
             .enable_addr_auto();
         self.fullname = info.get_fullname().to_string();
@@ -376,7 +383,8 @@ impl Browser {
                     let get = |k: &str| props.get_property_val_str(k).unwrap_or_default().to_string();
                     let fingerprint = get("fp");
                     if get("v") != "1" || !crate::tls::is_fingerprint(&fingerprint) {
-                        continue; // not a Lectern v1 server we can pin
+                        self.pending.remove(&r.fullname);
+                        continue; // not a Lectern v1 server we can pin; do not ask again
                     }
                     let mut addresses: Vec<IpAddr> = r
                         .addresses
@@ -402,6 +410,7 @@ impl Browser {
                         fullname: r.fullname.clone(),
                     };
                     if room.addresses.is_empty() || self.known.get(&r.fullname) == Some(&room) {
+                        self.pending.remove(&r.fullname);
                         continue;
                     }
                     self.pending.remove(&r.fullname);

@@ -77,6 +77,8 @@ export class LessonClient {
   private heartbeatMs = 10000;
   private stopped = false;
   private lastAck = 0;
+  /** A resync was asked for and its snapshot has not come yet. */
+  private resyncPending = false;
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
@@ -169,6 +171,7 @@ export class LessonClient {
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      this.resyncPending = false;
       this.clearTimers();
       const stop = STOP_CODES[ev.code];
       if (stop === "credentials" && this.tokens.load()) {
@@ -207,6 +210,7 @@ export class LessonClient {
     }
     switch (msg.t) {
       case "welcome": {
+        this.resyncPending = false;
         this.tokens.save(msg.token);
         this.you = msg.you;
         this.heartbeatMs = Number(msg.heartbeat_ms) || 10000;
@@ -226,12 +230,14 @@ export class LessonClient {
         if (outcome === "applied") {
           this.lastSync = Date.now();
           this.events.state(this.mirror.state, this.mirror.seq, msg.patch);
-        } else if (outcome === "gap") {
+        } else if (outcome === "gap" && !this.resyncPending) {
+          this.resyncPending = true;
           this.ws?.send(JSON.stringify({ t: "resync" }));
         }
         break;
       }
       case "sync":
+        this.resyncPending = false;
         this.mirror.snapshot(Number(msg.seq), msg.state);
         this.lastSync = Date.now();
         this.events.state(this.mirror.state, this.mirror.seq);
@@ -259,17 +265,25 @@ export class LessonClient {
 
   private startPings(): void {
     if (this.pingTimer) clearInterval(this.pingTimer);
+    let lastPing = 0;
     this.pingTimer = setInterval(() => {
-      if (this.awaitingPong !== null && Date.now() - this.awaitingPong > this.heartbeatMs) {
+      const now = Date.now();
+      if (this.awaitingPong !== null && now - this.awaitingPong >= this.heartbeatMs) {
         // No pong one heartbeat late: the link is dead even if the socket has not noticed (§7).
-        this.ws?.close(4999, "no pong");
+        // A close handshake cannot finish on a dead link, so do not wait for it: reconnect now.
+        const dead = this.ws;
+        this.ws = null;
+        this.clearTimers();
+        dead?.close(4999, "no pong");
+        this.scheduleRetry();
         return;
       }
-      if (this.awaitingPong === null) {
-        this.awaitingPong = Date.now();
+      if (this.awaitingPong === null && now - lastPing >= this.heartbeatMs) {
+        lastPing = now;
+        this.awaitingPong = now;
         this.ws?.send(JSON.stringify({ t: "ping", id: this.nextId++ }));
       }
-    }, this.heartbeatMs);
+    }, Math.max(100, this.heartbeatMs / 4));
   }
 
   private scheduleRetry(): void {

@@ -24,6 +24,9 @@ export class PdfView {
   private readonly draft: HTMLElement;
   private doc: PDFDocumentProxy | null = null;
   private docKey: string | null = null;
+  private wantedKey: string | null = null;
+  /** The draw of `page` under way, if any. */
+  private inflight: Promise<void> | null = null;
   private page = 0;
   private renderSerial = 0;
   /** The page on screen once its pixels are drawn (for tests and acks). */
@@ -50,16 +53,30 @@ export class PdfView {
     new ResizeObserver(() => this.rerender()).observe(container);
   }
 
-  /** Loads a document (no-op when the same key is loaded). */
+  /** Loads a document (no-op when the same key is loaded). When loads overlap, the last one asked
+   * for wins and the others are destroyed. */
   async load(key: string, bytes: ArrayBuffer): Promise<void> {
     if (this.docKey === key) return;
+    this.wantedKey = key;
+    const doc = await pdfjs.getDocument({ data: new Uint8Array(bytes.slice(0)) }).promise;
+    if (this.wantedKey !== key) {
+      void doc.destroy(); // a newer document was asked for meanwhile
+      return;
+    }
     for (const task of this.tasks) task.cancel();
     this.ahead.clear();
-    void this.doc?.destroy();
-    this.doc = await pdfjs.getDocument({ data: new Uint8Array(bytes.slice(0)) }).promise;
+    const old = this.doc;
+    this.doc = doc;
     this.docKey = key;
     this.page = 0;
     this.shownPage = 0;
+    this.inflight = null;
+    void old?.destroy();
+  }
+
+  /** The key of the document loaded now. */
+  get key(): string | null {
+    return this.docKey;
   }
 
   /** Whether a document is loaded. */
@@ -73,13 +90,27 @@ export class PdfView {
     const n = Math.min(Math.max(1, page), this.doc.numPages);
     this.canvas.setAttribute("aria-label", label);
     if (n === this.page && this.shownPage === n) return;
+    // The same page is being drawn already (pointer moves arrive while it draws): wait for it.
+    if (n === this.page && this.inflight) return this.inflight;
     this.page = n;
-    await this.render();
+    const drawing = this.render();
+    this.inflight = drawing;
+    try {
+      await drawing;
+    } finally {
+      if (this.inflight === drawing) this.inflight = null;
+    }
   }
 
   private rerender(): void {
     this.ahead.clear();
-    if (this.doc && this.page) void this.render();
+    if (this.doc && this.page) {
+      const drawing = this.render();
+      this.inflight = drawing;
+      void drawing.finally(() => {
+        if (this.inflight === drawing) this.inflight = null;
+      });
+    }
   }
 
   /** The scale that fits a page of this size in the box, times the screen's pixel ratio. */

@@ -41,6 +41,8 @@ let seq = 0;
 let ownPage: number | null = null;
 let handUp = false;
 let pendingAck = 0;
+/** The document being fetched and parsed, shared by every render that needs it. */
+let docLoading: { sha: string; done: Promise<void> } | null = null;
 const marks = probe();
 
 function tokenStore(code: string) {
@@ -73,17 +75,24 @@ async function render(): Promise<void> {
     pageLabel.textContent = "";
     return;
   }
-  if (!view.loaded || view.root.dataset.doc !== doc.sha256) {
+  if (view.key !== doc.sha256) {
     placeholder.textContent = t("loadingDoc");
     placeholder.hidden = false;
-    try {
+    // One download per document, however many changes arrive while it loads.
+    if (docLoading?.sha !== doc.sha256) {
       const token = platform.get("student.token") ?? "";
-      await view.load(doc.sha256, await loadDoc(doc, token, platform));
-      view.root.dataset.doc = doc.sha256;
+      const sha = doc.sha256;
+      docLoading = { sha, done: loadDoc(doc, token, platform).then((bytes) => view.load(sha, bytes)) };
+    }
+    const loading = docLoading;
+    try {
+      await loading.done;
     } catch (e) {
+      if (docLoading === loading) docLoading = null; // the next change tries again
       placeholder.textContent = `${t("loadingDoc")} (${String(e)})`;
       return;
     }
+    if (state.doc?.sha256 !== doc.sha256 || view.key !== doc.sha256) return; // a newer document won
   }
   placeholder.hidden = true;
   view.root.hidden = false;
@@ -138,7 +147,11 @@ function stopText(stop: StopReason | undefined): string {
 }
 
 function start(code: string, name: string): void {
-  joinForm.querySelector<HTMLButtonElement>("#join-button")!.textContent = t("joining");
+  // One connection per device: a second tap (or a tap after the automatic rejoin) replaces it.
+  client?.stop();
+  const button = joinForm.querySelector<HTMLButtonElement>("#join-button")!;
+  button.textContent = t("joining");
+  button.disabled = true;
   const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/ws`;
   client = new LessonClient(wsUrl, deviceId("student"), { role: "student", code, name }, tokenStore(code), {
     welcome(msg) {
@@ -150,10 +163,11 @@ function start(code: string, name: string): void {
       document.title = `${msg.room.title} · Lectern`;
     },
     state(next, nextSeq, patch) {
-      const turned = !state || next.page !== state.page || next.doc?.sha256 !== state.doc?.sha256;
+      const newDoc = next.doc?.sha256 !== state?.doc?.sha256;
+      const turned = !state || next.page !== state.page || newDoc;
       state = next;
       seq = nextSeq;
-      if (!canBrowse()) ownPage = null;
+      if (!canBrowse() || newDoc) ownPage = null;
       if (!patch || isSignificant(patch)) {
         // Ack once the change is on screen: at once unless a new page must be drawn first.
         if (turned && !canBrowse()) pendingAck = nextSeq;
@@ -172,7 +186,8 @@ function start(code: string, name: string): void {
           viewer.hidden = true;
           $("#join").hidden = false;
           joinError.textContent = t("badCode");
-          joinForm.querySelector<HTMLButtonElement>("#join-button")!.textContent = t("join");
+          button.textContent = t("join");
+          button.disabled = false;
           return;
         }
         $("#stopped-text").textContent = stopText(detail.stop);

@@ -42,8 +42,11 @@ let state: LessonState | null = null;
 let seq = 0;
 /** Seqs of significant changes, ascending: a student's ack tells how many it lacks. */
 const significant: number[] = [];
+let lastRoom: string | null = null;
 const roster = new Map<string, RosterEntry>();
 let tool: "none" | "laser" | "mark" = "none";
+/** The document being fetched and parsed, shared by every render that needs it. */
+let docLoading: { sha: string; done: Promise<void> } | null = null;
 
 async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
   const res = await fetch(path, { ...init, headers: { ...auth, ...(init.headers ?? {}) } });
@@ -111,8 +114,7 @@ $<HTMLInputElement>("#file").addEventListener("change", async (ev) => {
   const input = ev.target as HTMLInputElement;
   const file = input.files?.[0];
   if (!file) return;
-  placeholder.hidden = false;
-  placeholder.textContent = t("uploading");
+  toast(t("uploading"));
   try {
     const title = file.name.replace(/\.pdf$/i, "");
     const doc = await api<Doc>(`/v1/docs?title=${encodeURIComponent(title)}`, {
@@ -124,11 +126,21 @@ $<HTMLInputElement>("#file").addEventListener("change", async (ev) => {
     await loadDocs(doc.id);
     client.set({ doc: doc.id });
   } catch (e) {
-    placeholder.textContent = t("uploadFailed", { reason: e instanceof Error ? e.message : String(e) });
+    toast(t("uploadFailed", { reason: e instanceof Error ? e.message : String(e) }));
   } finally {
     input.value = "";
   }
 });
+
+/** Shows a short message over the document for a few seconds (errors, uploads). */
+let toastTimer: ReturnType<typeof setTimeout> | null = null;
+function toast(message: string): void {
+  const el = $("#toast");
+  el.textContent = message;
+  el.hidden = false;
+  if (toastTimer) clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (el.hidden = true), 5000);
+}
 
 // --- the page --------------------------------------------------------------------------------------
 
@@ -142,11 +154,22 @@ async function render(): Promise<void> {
     pageLabel.textContent = "";
     return;
   }
-  if (view.root.dataset.doc !== doc.sha256) {
+  if (view.key !== doc.sha256) {
     placeholder.hidden = false;
     placeholder.textContent = t("loadingDoc");
-    await view.load(doc.sha256, await loadDoc(doc, key!, platform));
-    view.root.dataset.doc = doc.sha256;
+    if (docLoading?.sha !== doc.sha256) {
+      const sha = doc.sha256;
+      docLoading = { sha, done: loadDoc(doc, key!, platform).then((bytes) => view.load(sha, bytes)) };
+    }
+    const loading = docLoading;
+    try {
+      await loading.done;
+    } catch (e) {
+      if (docLoading === loading) docLoading = null;
+      placeholder.textContent = `${t("loadingDoc")} (${e instanceof Error ? e.message : String(e)})`;
+      return;
+    }
+    if (state.doc?.sha256 !== doc.sha256 || view.key !== doc.sha256) return;
   }
   placeholder.hidden = true;
   view.root.hidden = false;
@@ -325,11 +348,15 @@ async function loadHistory(): Promise<void> {
       b.textContent = t("attendance");
       b.onclick = async () => {
         const res = await fetch(`/v1/lessons/${l.id}/attendance.csv`, { headers: auth });
+        if (!res.ok) {
+          toast(`${t("attendance")}: ${res.status} ${res.statusText}`);
+          return;
+        }
         const a = document.createElement("a");
         a.href = URL.createObjectURL(await res.blob());
         a.download = `lesson-${l.id}-attendance.csv`;
         a.click();
-        URL.revokeObjectURL(a.href);
+        setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
       };
       return li;
     }),
@@ -345,6 +372,12 @@ const client = new LessonClient(
   { load: () => platform.get("teacher.token"), save: (v) => platform.set("teacher.token", v) },
   {
     welcome(msg) {
+      if (msg.room.id !== lastRoom) {
+        // A new lesson (the server restarted with --new-lesson, say): new join code and QR code.
+        lastRoom = msg.room.id;
+        void loadJoinInfo().catch((e) => console.error(e));
+        void loadHistory().catch((e) => console.error(e));
+      }
       roster.clear();
       for (const e of msg.roster ?? []) roster.set(e.id, e);
       significant.length = 0;
@@ -367,8 +400,7 @@ const client = new LessonClient(
       renderStatus($("#status"), status, detail.lastSync, detail.stop);
     },
     error(_code, message) {
-      placeholder.hidden = false;
-      placeholder.textContent = message;
+      toast(message);
     },
   },
 );
@@ -376,6 +408,4 @@ const client = new LessonClient(
 (marks as Record<string, unknown>).seq = () => seq;
 client.start();
 translate(document.body);
-void loadJoinInfo().catch((e) => console.error(e));
 void loadDocs().catch((e) => console.error(e));
-void loadHistory().catch((e) => console.error(e));
