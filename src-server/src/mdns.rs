@@ -330,14 +330,16 @@ pub enum Found {
 
 /// A found service that has not resolved after this long is asked for again.
 const RESOLVE_RETRY: Duration = Duration::from_millis(1200);
+/// How many times a service that does not resolve is asked for again before it is left alone.
+const MAX_RESOLVE_RETRIES: u32 = 8;
 
 /// Browses for classrooms, de-duplicating by full name and merging records as they fill in.
 pub struct Browser {
     daemon: ServiceDaemon,
     rx: mdns_sd::Receiver<ServiceEvent>,
     known: HashMap<String, Classroom>,
-    /// Found (PTR) but not resolved yet, since when.
-    pending: HashMap<String, Instant>,
+    /// Found (PTR) but not resolved yet: since when, and how many times asked again.
+    pending: HashMap<String, (Instant, u32)>,
 }
 
 impl Browser {
@@ -359,8 +361,9 @@ impl Browser {
             let retry = self
                 .pending
                 .values()
+                .map(|(since, _)| *since)
                 .min()
-                .map(|since| (*since + RESOLVE_RETRY).saturating_duration_since(Instant::now()));
+                .map(|since| (since + RESOLVE_RETRY).saturating_duration_since(Instant::now()));
             let wait = retry.map_or(left, |r| r.min(left));
             let event = match tokio::time::timeout(wait, self.rx.recv_async()).await {
                 Ok(Ok(event)) => event,
@@ -370,13 +373,17 @@ impl Browser {
                     let _ = self.daemon.stop_browse(SERVICE_TYPE);
                     self.rx = self.daemon.browse(SERVICE_TYPE).ok()?;
                     let now = Instant::now();
-                    self.pending.values_mut().for_each(|since| *since = now);
+                    self.pending.retain(|_, (since, tries)| {
+                        *since = now;
+                        *tries += 1;
+                        *tries <= MAX_RESOLVE_RETRIES
+                    });
                     continue;
                 }
             };
             match event {
                 ServiceEvent::ServiceFound(_, fullname) if !self.known.contains_key(&fullname) => {
-                    self.pending.entry(fullname).or_insert_with(Instant::now);
+                    self.pending.entry(fullname).or_insert_with(|| (Instant::now(), 0));
                 }
                 ServiceEvent::ServiceResolved(r) => {
                     let props = &r.txt_properties;
@@ -409,7 +416,10 @@ impl Browser {
                         path,
                         fullname: r.fullname.clone(),
                     };
-                    if room.addresses.is_empty() || self.known.get(&r.fullname) == Some(&room) {
+                    if room.addresses.is_empty() {
+                        continue; // its address records are still missing: stays pending
+                    }
+                    if self.known.get(&r.fullname) == Some(&room) {
                         self.pending.remove(&r.fullname);
                         continue;
                     }
