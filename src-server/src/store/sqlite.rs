@@ -481,17 +481,20 @@ impl Writer {
             Err(e) => {
                 // The transaction rolled back: forget lesson ids it may have assigned.
                 self.cache.lessons.clear();
+                // Degraded first, then the answers: a teacher told "not durable" finds /healthz saying why.
+                {
+                    let mut d = self.degraded.lock().unwrap_or_else(|p| p.into_inner());
+                    if d.is_none() {
+                        tracing::error!(error = %e, "cannot write the session log; the lesson goes on from memory and it will be written when the disk is back");
+                        *d = Some(format!("session log not writable: {}", reason(&e)));
+                    }
+                }
                 for msg in self.pending.iter_mut() {
                     if let Msg::Record(_, Record::Patch { done, .. }) = msg
                         && let Some(done) = done.take()
                     {
                         done.call(false);
                     }
-                }
-                let mut d = self.degraded.lock().unwrap_or_else(|p| p.into_inner());
-                if d.is_none() {
-                    tracing::error!(error = %e, "cannot write the session log; the lesson goes on from memory and it will be written when the disk is back");
-                    *d = Some(format!("session log not writable: {}", reason(&e)));
                 }
                 false
             }
