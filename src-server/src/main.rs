@@ -325,7 +325,13 @@ fn device_id(args: &Join) -> anyhow::Result<String> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join("device-id");
     if let Ok(id) = std::fs::read_to_string(&path) {
-        return Ok(id.trim().to_string());
+        let id = id.trim();
+        // A valid id (PROTOCOL.md §3); an empty or damaged file gets a new one.
+        if (8..=64).contains(&id.len())
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Ok(id.to_string());
+        }
     }
     let id = format!("cli-{:016x}", rand::random::<u64>());
     std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;

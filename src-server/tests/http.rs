@@ -151,3 +151,29 @@ async fn an_upload_without_the_teacher_key_is_refused_before_its_body_is_read() 
     let req = Request::post("/v1/docs").body(body).unwrap();
     assert_eq!(call(&server, req).await.0, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn the_web_ui_is_served_with_its_pages_a_policy_and_revalidation() {
+    let server = TestServer::start().await;
+    for path in ["/", "/join", "/teacher"] {
+        let (status, headers, body) = call(&server, get(path, None)).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"), "{path}");
+        assert!(headers.contains_key(header::CONTENT_SECURITY_POLICY), "{path}");
+        assert_eq!(headers[header::CACHE_CONTROL], "no-cache", "{path}");
+        assert!(String::from_utf8(body).unwrap().contains("<title>"), "{path}");
+        // A browser's revalidation gets 304 with the same ETag and caching policy.
+        let etag = headers[header::ETAG].to_str().unwrap().to_string();
+        let again = Request::get(path).header(header::IF_NONE_MATCH, &etag).body(Body::empty()).unwrap();
+        let (status, headers, body) = call(&server, again).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "{path}");
+        assert_eq!(headers[header::ETAG].to_str().unwrap(), etag);
+        assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
+        assert!(body.is_empty());
+    }
+    let (status, _, _) = call(&server, get("/assets/nothing-here.js", None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The API is not shadowed by the UI.
+    let (status, _, _) = call(&server, get("/v1/info", None)).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -19,8 +19,12 @@ export const web: Platform = {
   set(key, value) {
     const s = storage();
     if (!s) return;
-    if (value === null) s.removeItem(`lectern.${key}`);
-    else s.setItem(`lectern.${key}`, value);
+    try {
+      if (value === null) s.removeItem(`lectern.${key}`);
+      else s.setItem(`lectern.${key}`, value);
+    } catch {
+      // Storage full or refused: the lesson goes on; only a rejoin after a reload is lost.
+    }
   },
   async cachedDoc(sha256) {
     if (!("caches" in window)) return null;
