@@ -97,10 +97,8 @@ async fn hello(
         match next {
             Err(_) => {
                 app.metrics.reject(Rejected::Protocol);
-                {
-                    refuse(sink, None, close::HELLO_TIMEOUT, "no hello in time").await;
-                    return None;
-                }
+                refuse(sink, None, close::HELLO_TIMEOUT, "no hello in time").await;
+                return None;
             }
             Ok(None) | Ok(Some(Ok(Message::Close(_)))) => return None,
             Ok(Some(Err(e))) => {
@@ -112,10 +110,8 @@ async fn hello(
             }
             Ok(Some(Ok(Message::Binary(_)))) => {
                 app.metrics.reject(Rejected::Binary);
-                {
-                    refuse(sink, None, close::UNSUPPORTED_DATA, "binary frames are not accepted").await;
-                    return None;
-                }
+                refuse(sink, None, close::UNSUPPORTED_DATA, "binary frames are not accepted").await;
+                return None;
             }
             Ok(Some(Ok(Message::Text(t)))) => break t,
             Ok(Some(Ok(_))) => continue,
@@ -132,25 +128,19 @@ async fn hello(
         Ok(ClientMsg::Hello(h)) => h,
         Ok(_) => {
             app.metrics.reject(Rejected::Protocol);
-            {
-                refuse(sink, None, close::PROTOCOL, "the first frame must be hello").await;
-                return None;
-            }
+            refuse(sink, None, close::PROTOCOL, "the first frame must be hello").await;
+            return None;
         }
         Err(ParseError::NotJson(m)) => {
             app.metrics.reject(Rejected::Protocol);
-            {
-                refuse(sink, None, close::PROTOCOL, &m).await;
-                return None;
-            }
+            refuse(sink, None, close::PROTOCOL, &m).await;
+            return None;
         }
         Err(ParseError::BadRequest { id, message }) => {
             app.metrics.reject(Rejected::Protocol);
             let err = ServerMsg::error(id, ErrorCode::BadRequest, message.clone());
-            {
-                refuse(sink, Some(err), close::PROTOCOL, &message).await;
-                return None;
-            }
+            refuse(sink, Some(err), close::PROTOCOL, &message).await;
+            return None;
         }
     };
     let room = app.room();
@@ -173,10 +163,8 @@ async fn hello(
                 }
                 _ => {}
             }
-            {
-                refuse(sink, error, code, &reason).await;
-                return None;
-            }
+            refuse(sink, error, code, &reason).await;
+            return None;
         }
     };
     Some((joined, room))
