@@ -185,10 +185,15 @@ async function render(): Promise<void> {
   if (docSelect.value !== doc.id) docSelect.value = doc.id;
 }
 
+/** The page last asked for and not yet confirmed by its patch: quick taps count from it. */
+let wantedPage: number | null = null;
+
 function turn(delta: number): void {
   if (!state?.doc) return;
-  const page = Math.min(Math.max(1, state.page + delta), state.doc.pages);
-  if (page === state.page) return;
+  const from = wantedPage ?? state.page;
+  const page = Math.min(Math.max(1, from + delta), state.doc.pages);
+  if (page === from) return;
+  wantedPage = page;
   marks.marks.push({ page, at: now() });
   client.set({ page, highlight: null });
 }
@@ -385,6 +390,7 @@ const client = new LessonClient(
       renderGrid();
     },
     state(next, nextSeq, patch) {
+      if (!patch || next.page === wantedPage) wantedPage = null;
       state = next;
       seq = nextSeq;
       if (patch && isSignificant(patch)) significant.push(nextSeq);
@@ -400,6 +406,7 @@ const client = new LessonClient(
       renderStatus($("#status"), status, detail.lastSync, detail.stop);
     },
     error(_code, message) {
+      wantedPage = null;
       toast(message);
     },
   },
