@@ -11,7 +11,7 @@ use std::sync::RwLock;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::state::Doc;
+use crate::protocol::Doc;
 
 /// Largest document accepted, in bytes (§9).
 pub const MAX_DOC_BYTES: usize = 200 * 1024 * 1024;
@@ -125,7 +125,7 @@ impl Library {
         let doc = Doc { id: id.clone(), title, pages, sha256 };
         docs.insert(id, doc.clone());
         let index: Vec<&Doc> = docs.values().collect();
-        let json = serde_json::to_vec_pretty(&index).map_err(|e| Error::Config(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&index).map_err(|e| Error::Invalid(e.to_string()))?;
         let index_path = self.dir.join("index.json");
         let tmp = self.dir.join("index.json.part");
         std::fs::write(&tmp, json)?;

@@ -1,9 +1,13 @@
-//! The library's error types: one enum for setup and I/O failures, kept apart from protocol errors (which
-//! close a socket) and validation errors (which answer `bad_request` and keep it).
+//! The library's error type for starting and running a server, reading the session log, and discovery.
+//! Kept apart from the errors callers react to differently: protocol refusals close a socket
+//! ([`JoinError`](crate::engine::room::join::JoinError)), validation errors answer `bad_request`,
+//! connecting errors tell a pin mismatch from an unreachable server
+//! ([`ConnectError`](crate::client::ConnectError)), and configuration errors name the key
+//! ([`ConfigError`](crate::config::ConfigError)).
 
 use std::path::PathBuf;
 
-/// A failure to set up or run a server, client or command.
+/// A failure to set up or run a server, read the log, or find a classroom.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file or socket operation failed.
@@ -23,12 +27,21 @@ pub enum Error {
     /// A document could not be read as a PDF.
     #[error("not a readable PDF: {0}")]
     Pdf(String),
-    /// A configuration value is invalid.
+    /// A setting is invalid.
     #[error("configuration: {0}")]
-    Config(String),
-    /// A client could not reach or talk to a server.
+    Config(#[from] crate::config::ConfigError),
+    /// A value given to the server is invalid (a join code of the wrong form, say).
     #[error("{0}")]
-    Client(String),
+    Invalid(String),
+    /// The session log could not be read or written.
+    #[error("session log: {0}")]
+    Log(String),
+    /// mDNS could not start or answer.
+    #[error("mDNS: {0}")]
+    Mdns(String),
+    /// Discovery found no classroom, or not the one asked for; the message says what was found.
+    #[error("{0}")]
+    NotFound(String),
 }
 
 /// The library's result type.

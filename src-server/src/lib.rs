@@ -1,31 +1,34 @@
-//! Lectern keeps a class on the same page: a TLS WebSocket server that fans out a teacher's page turns,
-//! pointer and highlights to every student, and the Rust client that follows it.
+//! Lectern keeps a class on the same page: the engine that fans a teacher's page turns, pointer and
+//! highlights out to every student, the TLS server around it, the session log, discovery on the LAN,
+//! and the Rust client that follows a lesson.
 //!
-//! The server is started with [`server::start`] on a bound listener; the wire contract is PROTOCOL.md,
-//! typed in [`protocol`] and [`state`]; the student side is [`client`].
+//! Three shells embed this library: the `lectern` CLI, the Tauri app and (later) the relay. Each starts
+//! a [`server::Server`] on a bound listener with a [`config::Config`] and stops it through the handle,
+//! which owns everything it started. The library never prints; errors are typed ([`error`]). The wire
+//! contract is the `lectern-protocol` crate, re-exported as [`protocol`]. docs/ARCHITECTURE.md draws
+//! the modules and how a patch travels.
 
 pub mod client;
 pub mod config;
-pub mod connection;
 pub mod demo;
+pub mod discovery;
 pub mod docs;
-pub mod doctor;
+pub mod engine;
 pub mod error;
-pub mod http;
-pub mod limits;
-pub mod mdns;
+pub mod files;
 pub mod metrics;
 pub mod net;
-pub mod outbox;
-pub mod protocol;
-pub mod room;
-pub mod serve;
 pub mod server;
-pub mod setup;
-pub mod state;
 pub mod store;
 pub mod tls;
-pub mod token;
-pub mod ui;
 
 pub use error::{Error, Result};
+pub use lectern_protocol as protocol;
+
+/// The server's clock as Unix milliseconds (the `time` of frames and of the session log).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

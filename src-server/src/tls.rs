@@ -28,10 +28,7 @@ pub fn fingerprint(der: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(der))
 }
 
-/// Whether a string has the shape of a fingerprint.
-pub fn is_fingerprint(s: &str) -> bool {
-    s.len() == 43 && URL_SAFE_NO_PAD.decode(s).is_ok_and(|b| b.len() == 32)
-}
+pub use crate::protocol::link::is_fingerprint;
 
 /// A certificate and its private key.
 pub struct Identity {
@@ -109,7 +106,7 @@ impl Identity {
     pub fn save(&self, dir: &Path) -> Result<()> {
         let cert = pem("CERTIFICATE", &self.cert);
         let key = pem("PRIVATE KEY", self.key.secret_der());
-        crate::setup::write_private(&dir.join("key.pem"), key.as_bytes())?;
+        crate::files::write_private(&dir.join("key.pem"), key.as_bytes())?;
         std::fs::write(dir.join("cert.pem"), cert)?;
         Ok(())
     }
@@ -166,13 +163,13 @@ impl ServerCertVerifier for PinnedVerifier {
         _now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
         let seen = fingerprint(end_entity);
-        if crate::token::constant_time_eq(&seen, &self.fingerprint) {
+        if crate::engine::token::constant_time_eq(&seen, &self.fingerprint) {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::General(format!(
-                "certificate fingerprint {seen} is not the pinned {}",
-                self.fingerprint
-            )))
+            let mismatch = PinMismatch { expected: self.fingerprint.clone(), seen };
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
+                Arc::new(mismatch),
+            ))))
         }
     }
 
@@ -197,6 +194,27 @@ impl ServerCertVerifier for PinnedVerifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
     }
+}
+
+/// A certificate that is not the pinned one: carried inside rustls's error so that callers match on
+/// it as a type (see [`pin_mismatch`]) instead of searching the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("certificate fingerprint {seen} is not the pinned {expected}")]
+pub struct PinMismatch {
+    /// The pinned fingerprint.
+    pub expected: String,
+    /// The server's.
+    pub seen: String,
+}
+
+/// The pin mismatch inside a failed TLS handshake's error, if that is what failed.
+pub fn pin_mismatch(e: &std::io::Error) -> Option<&PinMismatch> {
+    let rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) =
+        e.get_ref()?.downcast_ref::<rustls::Error>()?
+    else {
+        return None;
+    };
+    other.0.downcast_ref::<PinMismatch>()
 }
 
 /// A rustls client config that trusts only the certificate with this fingerprint.

@@ -9,6 +9,7 @@ use std::process::Command;
 
 use common::{Raw, connected, port_of, serve_binary};
 use lectern::client::{Client, ClientOptions, Credentials};
+use lectern::protocol::{Pos, SetPatch};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,9 +35,13 @@ async fn kill_9_loses_nothing_the_teacher_saw_acknowledged() {
     let mut last_ok = 0;
     for i in 1..=60u32 {
         let patch = if i % 3 == 0 {
-            json!({"page": i / 3 % 12 + 1, "notice": format!("change {i}")})
+            SetPatch {
+                page: Some(i / 3 % 12 + 1),
+                notice: Some(Some(format!("change {i}"))),
+                ..SetPatch::default()
+            }
         } else {
-            json!({"pos": {"x": f64::from(i) / 100.0, "y": 0.5}})
+            SetPatch { pos: Some(Some(Pos { x: f64::from(i) / 100.0, y: 0.5 })), ..SetPatch::default() }
         };
         last_ok = teacher.set(patch).await.unwrap();
     }

@@ -153,13 +153,13 @@ proptest! {
     #[test]
     fn validating_any_set_never_panics(page in any::<u32>(), zoom in any::<f64>(), x in any::<f64>(), y in any::<f64>(),
                                        w in any::<f64>(), h in any::<f64>(), notice in ".{0,300}") {
-        let state = lectern::state::LessonState::new(Some(lectern::state::Doc {
+        let state = lectern::protocol::LessonState::new(Some(lectern::protocol::Doc {
             id: "d".into(), title: "D".into(), pages: 10, sha256: "00".into() }));
         let set = lectern::protocol::SetPatch {
             page: Some(page),
             zoom: Some(zoom),
-            pos: Some(Some(lectern::state::Pos { x, y })),
-            highlight: Some(Some(lectern::state::Highlight { page, x, y, w, h })),
+            pos: Some(Some(lectern::protocol::Pos { x, y })),
+            highlight: Some(Some(lectern::protocol::Highlight { page, x, y, w, h })),
             notice: Some(Some(notice)),
             ..Default::default()
         };

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 async fn call(server: &TestServer, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
-    let res = lectern::http::router(server.app().clone()).oneshot(req).await.unwrap();
+    let res = lectern::server::http::router(server.app().clone()).oneshot(req).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
     let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();

@@ -88,7 +88,7 @@ impl NetPair {
     }
 
     /// `lectern serve` in namespace a, announcing on its veth end only.
-    fn serve(&self, dir: &std::path::Path, name: &str) -> (ServeProcess, lectern::serve::Ready) {
+    fn serve(&self, dir: &std::path::Path, name: &str) -> (ServeProcess, lectern::protocol::http::Ready) {
         let mut cmd = self.exec(&self.a, BIN);
         cmd.args([
             "serve",

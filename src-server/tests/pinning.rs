@@ -12,7 +12,10 @@ async fn a_client_with_the_wrong_fingerprint_refuses_to_connect() {
     let server = TestServer::start().await;
     let other = lectern::tls::Identity::generate(&["localhost".into()], &[]).unwrap().fingerprint();
     let err = lectern::client::connect(&server.ws, &other).await.unwrap_err();
-    assert!(lectern::client::is_pin_mismatch(&err), "{err}");
+    assert!(
+        matches!(&err, lectern::client::ConnectError::PinMismatch { expected, seen } if *expected == other && *seen == server.fingerprint),
+        "{err}"
+    );
 
     let mut client = Client::start(ClientOptions::new(
         server.ws.clone(),

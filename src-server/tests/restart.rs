@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{ServeProcess, port_of, serve_binary, wait_for};
 use lectern::client::{Client, ClientOptions, Credentials, Event};
-use lectern::serve::Ready;
+use lectern::protocol::http::Ready;
 
 fn serve(dir: &std::path::Path, listen: &str) -> (ServeProcess, Ready) {
     serve_binary(dir, listen, &["--code", "482913"])

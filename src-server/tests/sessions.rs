@@ -20,7 +20,7 @@ async fn get(server: &TestServer, uri: &str) -> (StatusCode, String) {
         .header(header::AUTHORIZATION, format!("Bearer {}", server.teacher_key))
         .body(Body::empty())
         .unwrap();
-    let res = lectern::http::router(server.app().clone()).oneshot(req).await.unwrap();
+    let res = lectern::server::http::router(server.app().clone()).oneshot(req).await.unwrap();
     let status = res.status();
     let body = res.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8(body.to_vec()).unwrap())
@@ -82,7 +82,7 @@ async fn attendance_and_timeline_over_https() {
             .header(header::AUTHORIZATION, format!("Bearer {}", late["token"].as_str().unwrap()))
             .body(Body::empty())
             .unwrap();
-        let res = lectern::http::router(server.app().clone()).oneshot(req).await.unwrap();
+        let res = lectern::server::http::router(server.app().clone()).oneshot(req).await.unwrap();
         (res.status(), ())
     };
     assert_eq!(status, StatusCode::FORBIDDEN, "students may not read the log");
@@ -160,7 +160,7 @@ async fn a_new_lesson_starts_without_a_restart() {
         .header(header::AUTHORIZATION, format!("Bearer {}", server.teacher_key))
         .body(Body::empty())
         .unwrap();
-    let res = lectern::http::router(server.app().clone()).oneshot(req).await.unwrap();
+    let res = lectern::server::http::router(server.app().clone()).oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     let body: Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
     let code = body["code"].as_str().unwrap().to_string();

@@ -18,7 +18,7 @@ use tower::ServiceExt;
 
 async fn health(server: &TestServer) -> Value {
     let req = Request::get("/healthz").body(Body::empty()).unwrap();
-    let res = lectern::http::router(server.app().clone()).oneshot(req).await.unwrap();
+    let res = lectern::server::http::router(server.app().clone()).oneshot(req).await.unwrap();
     serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap()
 }
 
@@ -160,12 +160,8 @@ async fn lessons_older_than_keep_days_are_pruned_at_start() {
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute("UPDATE lessons SET ended_ms = 1000, started_ms = 500", []).unwrap();
     drop(conn);
-    let opts = lectern::serve::ServeOptions {
-        data_dir: dir.path().to_path_buf(),
-        keep_days: Some(365),
-        ..Default::default()
-    };
-    let _ = lectern::serve::prepare(&opts).unwrap();
+    let config = lectern::config::Config { data_dir: Some(dir.path().to_path_buf()), ..Default::default() };
+    let _ = lectern::server::setup::prepare(&config).unwrap();
     let conn = rusqlite::Connection::open(&db).unwrap();
     let old: i64 =
         conn.query_row("SELECT count(*) FROM lessons WHERE ended_ms = 1000", [], |r| r.get(0)).unwrap();

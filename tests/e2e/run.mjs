@@ -308,7 +308,9 @@ async function main() {
     await teacher.setViewportSize({ width: 1366, height: 860 });
 
     // The teacher opens a PDF from the device: it is uploaded, chosen, and every student gets it.
-    await teacher.setInputFiles("#file", { name: "Al-Fatiha.pdf", mimeType: "application/pdf", buffer: tinyPdf(3) });
+    // The console asks its platform for a file; in a browser that is a file chooser opened by the click.
+    const [chooser] = await Promise.all([teacher.waitForEvent("filechooser"), teacher.click("#open-doc")]);
+    await chooser.setFiles({ name: "Al-Fatiha.pdf", mimeType: "application/pdf", buffer: tinyPdf(3) });
     for (const [i, { page }] of students.entries()) {
       const shown = await page
         .waitForFunction(() => document.querySelector("#page-label").textContent.endsWith("of 3") && document.querySelector(".page").dataset.page === "1", null, { timeout: 15000 })

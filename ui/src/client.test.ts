@@ -1,5 +1,130 @@
-import { describe, expect, it } from "vitest";
-import { backoff } from "./client";
+// The lesson client over a fake Transport: hello, welcome, patches in order, resync on a gap,
+// reconnect and resume, offline queues, stop codes, dead-link detection. No browser, no server.
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { LessonClient, backoff, type ClientEvents, type Credentials, type LinkStatus, type StopReason } from "./client";
+import type { ClientMsg } from "./generated/ClientMsg";
+import type { LessonState } from "./generated/LessonState";
+import type { ServerMsg } from "./generated/ServerMsg";
+import { emptyState } from "./lesson";
+import type { Network, Transport } from "./platform";
+
+/** A connection the test drives: it opens, delivers frames and closes when told to. */
+class FakeTransport implements Transport {
+  readonly sent: ClientMsg[] = [];
+  isOpen = false;
+  closedWith: number | null = null;
+  private opened = () => {};
+  private received: (frame: ServerMsg) => void = () => {};
+  private closed: (code: number, reason: string) => void = () => {};
+
+  constructor(readonly url: string | undefined) {}
+  send(frame: ClientMsg): boolean {
+    if (!this.isOpen) return false;
+    this.sent.push(frame);
+    return true;
+  }
+  close(code = 1000): void {
+    this.closedWith = code;
+    this.isOpen = false;
+  }
+  onOpen(cb: () => void): void {
+    this.opened = cb;
+  }
+  onFrame(cb: (frame: ServerMsg) => void): void {
+    this.received = cb;
+  }
+  onClose(cb: (code: number, reason: string) => void): void {
+    this.closed = cb;
+  }
+  open(): void {
+    this.isOpen = true;
+    this.opened();
+  }
+  deliver(frame: ServerMsg): void {
+    this.received(frame);
+  }
+  serverClose(code: number): void {
+    this.isOpen = false;
+    this.closed(code, "");
+  }
+}
+
+class FakeNetwork implements Pick<Network, "connect" | "online" | "onOnline"> {
+  readonly transports: FakeTransport[] = [];
+  up = true;
+  private listeners: (() => void)[] = [];
+  connect(url?: string): Transport {
+    const t = new FakeTransport(url);
+    this.transports.push(t);
+    return t;
+  }
+  online(): boolean {
+    return this.up;
+  }
+  onOnline(cb: () => void): () => void {
+    this.listeners.push(cb);
+    return () => (this.listeners = this.listeners.filter((l) => l !== cb));
+  }
+  comeBack(): void {
+    this.up = true;
+    for (const l of this.listeners) l();
+  }
+  get last(): FakeTransport {
+    return this.transports[this.transports.length - 1];
+  }
+}
+
+const doc = { id: "d1", title: "Mushaf", pages: 604, sha256: "ab" };
+
+function welcome(seq: number, state: Partial<LessonState> = {}, token = "tok-1"): ServerMsg {
+  return {
+    t: "welcome",
+    v: 1,
+    you: { id: "p7", role: "student", name: "Aisha" },
+    token,
+    room: { id: "r1", title: "Quran, level 2" },
+    seq,
+    state: { ...emptyState(), doc, ...state },
+    heartbeat_ms: 10000,
+    time: 0,
+    teacher_online: true,
+  };
+}
+
+function setup(credentials: Credentials = { role: "student", code: "482913", name: "Aisha" }, stored: string | null = null) {
+  const network = new FakeNetwork();
+  const saved: (string | null)[] = [];
+  let token = stored;
+  const states: { state: LessonState; seq: number; patch: boolean }[] = [];
+  const statuses: { status: LinkStatus; stop?: StopReason }[] = [];
+  const events: ClientEvents = {
+    state: (state, seq, patch) => states.push({ state, seq, patch: !!patch }),
+    status: (status, detail) => statuses.push({ status, stop: detail.stop }),
+  };
+  const client = new LessonClient(
+    {
+      network,
+      device: "student-tab-0007",
+      credentials,
+      tokens: {
+        load: async () => token,
+        save: async (t) => {
+          token = t;
+          saved.push(t);
+        },
+      },
+    },
+    events,
+  );
+  return { client, network, saved, states, statuses, token: () => token };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe("reconnect backoff", () => {
   it("tries at once, then grows with jitter and never waits more than 5 s", () => {
@@ -10,5 +135,191 @@ describe("reconnect backoff", () => {
       for (const r of [0, 0.5, 0.999]) expect(backoff(a, () => r)).toBeLessThanOrEqual(5000);
     }
     expect(backoff(30, () => 0)).toBe(2500);
+  });
+});
+
+describe("LessonClient over a Transport", () => {
+  it("says hello with the code, mirrors the lesson, resyncs on a gap and resumes after a drop", async () => {
+    const { client, network, saved, states, statuses } = setup();
+    await client.start();
+    const first = network.last;
+    expect(first.url).toBeUndefined(); // the platform's default: this server's /v1/ws
+    first.open();
+    expect(first.sent).toEqual([{ t: "hello", v: 1, role: "student", code: "482913", name: "Aisha", device: "student-tab-0007" }]);
+
+    first.deliver(welcome(10, { page: 3 }));
+    expect(client.status).toBe("connected");
+    expect(client.token).toBe("tok-1");
+    expect(saved).toEqual(["tok-1"]);
+    expect(states.at(-1)).toMatchObject({ seq: 10, patch: false, state: { page: 3 } });
+
+    first.deliver({ t: "patch", seq: 11, time: 0, patch: { page: 4 } });
+    expect(states.at(-1)).toMatchObject({ seq: 11, patch: true, state: { page: 4 } });
+    first.deliver({ t: "patch", seq: 11, time: 0, patch: { page: 9 } }); // stale: ignored
+    expect(client.mirror.state.page).toBe(4);
+
+    // A gap asks for one snapshot, however many patches arrive before it.
+    first.deliver({ t: "patch", seq: 13, time: 0, patch: { page: 6 } });
+    first.deliver({ t: "patch", seq: 14, time: 0, patch: { page: 7 } });
+    expect(first.sent.filter((m) => m.t === "resync")).toEqual([{ t: "resync" }]);
+    expect(client.mirror.state.page).toBe(4);
+    first.deliver({ t: "sync", seq: 14, state: { ...emptyState(), doc, page: 7 } });
+    expect(states.at(-1)).toMatchObject({ seq: 14, patch: false, state: { page: 7 } });
+
+    // The link drops: the client says so, reconnects at once and resumes with its token.
+    first.serverClose(1006);
+    expect(statuses.at(-1)?.status).toBe("reconnecting");
+    await vi.advanceTimersByTimeAsync(0);
+    expect(network.transports).toHaveLength(2);
+    const second = network.last;
+    second.open();
+    expect(second.sent).toEqual([{ t: "hello", v: 1, role: "student", resume: "tok-1", device: "student-tab-0007" }]);
+    // Frames from the dead connection no longer count.
+    first.deliver({ t: "patch", seq: 15, time: 0, patch: { page: 99 } });
+    expect(client.mirror.seq).toBe(14);
+    second.deliver(welcome(20, { page: 8 }));
+    expect(statuses.at(-1)?.status).toBe("connected");
+    expect(client.mirror.state.page).toBe(8);
+  });
+
+  it("resumes with a stored token from the start", async () => {
+    const { client, network } = setup({ role: "teacher", key: "k".repeat(32) }, "tok-9");
+    await client.start();
+    network.last.open();
+    expect(network.last.sent[0]).toEqual({ t: "hello", v: 1, role: "teacher", resume: "tok-9", device: "student-tab-0007" });
+  });
+
+  it("queues acks, hands and views while offline and sends only the latest of each once welcomed", async () => {
+    const { client, network } = setup();
+    await client.start();
+    client.ack(3);
+    client.ack(5);
+    await vi.advanceTimersByTimeAsync(100); // the ack throttle lets the later one through
+    client.hand(true);
+    client.hand(false);
+    client.view(12);
+    const t = network.last;
+    t.open();
+    expect(t.sent.map((m) => m.t)).toEqual(["hello"]);
+    t.deliver(welcome(5));
+    expect(t.sent.slice(1)).toEqual([{ t: "ack", seq: 5 }, { t: "hand", up: false }, { t: "view", page: 12 }]);
+  });
+
+  it("sends acks at most ten a second, cumulatively", async () => {
+    const { client, network } = setup();
+    await client.start();
+    const t = network.last;
+    t.open();
+    t.deliver(welcome(1));
+    client.ack(2);
+    client.ack(3);
+    client.ack(4);
+    client.ack(4);
+    expect(t.sent.filter((m) => m.t === "ack")).toEqual([{ t: "ack", seq: 2 }]);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(t.sent.filter((m) => m.t === "ack")).toEqual([{ t: "ack", seq: 2 }, { t: "ack", seq: 4 }]);
+  });
+
+  it("sends typed teacher requests with fresh ids", async () => {
+    const { client, network } = setup({ role: "teacher", key: "k".repeat(32) });
+    await client.start();
+    const t = network.last;
+    t.open();
+    expect(t.sent[0]).toEqual({ t: "hello", v: 1, role: "teacher", key: "k".repeat(32), device: "student-tab-0007" });
+    t.deliver(welcome(1));
+    const a = client.set({ page: 2, highlight: null });
+    const b = client.request({ t: "kick", who: "p7" });
+    const c = client.request({ t: "end" });
+    expect(new Set([a, b, c]).size).toBe(3);
+    expect(t.sent.slice(1)).toEqual([
+      { t: "set", id: a, patch: { page: 2, highlight: null } },
+      { t: "kick", id: b, who: "p7" },
+      { t: "end", id: c },
+    ]);
+  });
+
+  it("forgets a stale token and tries the code again; stops and forgets it when kicked", async () => {
+    const { client, network, statuses, token } = setup(undefined, "old-token");
+    await client.start();
+    network.last.open();
+    network.last.serverClose(4001);
+    expect(token()).toBeNull();
+    const again = network.last;
+    expect(network.transports).toHaveLength(2);
+    again.open();
+    expect(again.sent[0]).toMatchObject({ t: "hello", code: "482913" });
+    again.deliver(welcome(1, {}, "new-token"));
+    expect(token()).toBe("new-token");
+    again.serverClose(4003);
+    expect(statuses.at(-1)).toEqual({ status: "stopped", stop: "kicked" });
+    expect(token()).toBeNull();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(network.transports).toHaveLength(2);
+  });
+
+  it("stops on a bad code without a token, and on a replaced connection", async () => {
+    const bad = setup();
+    await bad.client.start();
+    bad.network.last.serverClose(4001);
+    expect(bad.statuses.at(-1)).toEqual({ status: "stopped", stop: "credentials" });
+    const replaced = setup();
+    await replaced.client.start();
+    replaced.network.last.open();
+    replaced.network.last.deliver(welcome(1));
+    replaced.network.last.serverClose(4409);
+    expect(replaced.statuses.at(-1)).toEqual({ status: "stopped", stop: "replaced" });
+    expect(replaced.token()).toBe("tok-1"); // kept: only an end or a kick revokes it
+  });
+
+  it("treats a missing pong as a dead link and reconnects without waiting for the close", async () => {
+    const { client, network } = setup();
+    await client.start();
+    const t = network.last;
+    t.open();
+    t.deliver(welcome(1));
+    await vi.advanceTimersByTimeAsync(10_000);
+    const ping = t.sent.find((m) => m.t === "ping");
+    expect(ping).toBeDefined();
+    t.deliver({ t: "pong", id: ping && "id" in ping ? ping.id : null, time: 0 });
+    await vi.advanceTimersByTimeAsync(10_000); // the next ping goes out, and no pong comes
+    expect(t.sent.filter((m) => m.t === "ping")).toHaveLength(2);
+    expect(network.transports).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(t.closedWith).toBe(4999);
+    expect(network.transports.length).toBeGreaterThanOrEqual(2);
+    expect(client.status).toBe("reconnecting");
+  });
+
+  it("says offline while the network is down and retries at once when it is back", async () => {
+    const { client, network, statuses } = setup();
+    await client.start();
+    network.last.open();
+    network.last.deliver(welcome(1));
+    for (let i = 0; i < 4; i++) {
+      network.up = false;
+      network.last.serverClose(1006);
+      await vi.advanceTimersByTimeAsync(0);
+    }
+    expect(statuses.at(-1)?.status).toBe("offline");
+    const before = network.transports.length;
+    network.comeBack();
+    expect(network.transports).toHaveLength(before + 1);
+    expect(client.status).toBe("reconnecting");
+  });
+
+  it("stops for good: closes with 1000, ignores the close that follows, never reconnects", async () => {
+    const { client, network, statuses, token } = setup();
+    await client.start();
+    const t = network.last;
+    t.open();
+    t.deliver(welcome(1));
+    client.stop();
+    expect(t.closedWith).toBe(1000);
+    t.serverClose(1000);
+    expect(statuses.at(-1)).toEqual({ status: "stopped", stop: undefined });
+    expect(token()).toBe("tok-1");
+    network.comeBack();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(network.transports).toHaveLength(1);
   });
 });

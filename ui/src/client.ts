@@ -1,12 +1,17 @@
-// The browser's Lectern client (PROTOCOL.md §2–§7): hello or resume, the lesson mirror, resync on a
-// gap, app-level pings with dead-link detection, reconnects with backoff and jitter (first try at once,
-// then up to 5 s apart), and acks, hands and views queued while offline. Used by both pages.
+// The Lectern client (PROTOCOL.md §2–§7): hello or resume, the lesson mirror, resync on a gap,
+// app-level pings with dead-link detection, reconnects with backoff and jitter (first try at once,
+// then up to 5 s apart), and acks, hands and views queued while offline. Used by both pages; it
+// speaks typed frames over the platform's `Transport`, so it runs the same over a WebSocket, over
+// the app's IPC, or over a test's fake.
 import type { ClientMsg } from "./generated/ClientMsg";
 import type { ServerMsg } from "./generated/ServerMsg";
 import type { RosterEntry } from "./generated/RosterEntry";
 import type { Patch } from "./generated/Patch";
 import type { LessonState } from "./generated/LessonState";
+import type { SetPatch } from "./generated/SetPatch";
+import type { You } from "./generated/You";
 import { LessonMirror } from "./lesson";
+import type { Network, Transport } from "./platform";
 
 /** The connection as a person should see it. */
 export type LinkStatus = "connecting" | "connected" | "reconnecting" | "offline" | "stopped";
@@ -37,10 +42,22 @@ export type Credentials =
   | { role: "student"; code: string; name: string }
   | { role: "teacher"; key: string };
 
-/** Where the client keeps what must survive a reload. */
+/** Where the client keeps its resume token, so that it survives a reload. */
 export interface TokenStore {
-  load(): string | null;
-  save(token: string | null): void;
+  load(): Promise<string | null>;
+  save(token: string | null): Promise<void>;
+}
+
+/** What a client is made of. */
+export interface ClientOptions {
+  /** Opens connections and says when the network comes back. */
+  network: Pick<Network, "connect" | "online" | "onOnline">;
+  /** The lesson's WebSocket URL; the network's default when absent. */
+  url?: string;
+  /** This device's id (§3). */
+  device: string;
+  credentials: Credentials;
+  tokens: TokenStore;
 }
 
 const STOP_CODES: Record<number, StopReason> = {
@@ -65,9 +82,10 @@ export class LessonClient {
   readonly mirror = new LessonMirror();
   status: LinkStatus = "connecting";
   lastSync: number | null = null;
-  you: { id: string; role: string; name: string } | null = null;
+  you: You | null = null;
   teacherOnline = true;
-  private ws: WebSocket | null = null;
+  private transport: Transport | null = null;
+  private resume: string | null = null;
   private attempt = 0;
   private nextId = 1;
   private queue: ClientMsg[] = [];
@@ -80,46 +98,57 @@ export class LessonClient {
   /** A resync was asked for and its snapshot has not come yet. */
   private resyncPending = false;
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
+  private unlisten: (() => void) | null = null;
 
   constructor(
-    private readonly url: string,
-    private readonly device: string,
-    private credentials: Credentials,
-    private readonly tokens: TokenStore,
+    private readonly options: ClientOptions,
     private readonly events: ClientEvents,
   ) {}
 
-  /** Opens the connection (and keeps it open until `stop`). */
-  start(): void {
+  /** The resume token this participant holds now (the bearer for documents), or null. */
+  get token(): string | null {
+    return this.resume;
+  }
+
+  /** Opens the connection (and keeps it open until `stop`), resuming with a stored token if any. */
+  async start(): Promise<void> {
     this.stopped = false;
+    this.resume = await this.options.tokens.load();
+    if (this.stopped) return;
+    this.unlisten?.();
+    this.unlisten = this.options.network.onOnline(() => this.retryNow());
     this.connect();
-    window.addEventListener("online", () => this.retryNow());
   }
 
   /** Closes for good. */
   stop(): void {
     this.stopped = true;
+    this.unlisten?.();
+    this.unlisten = null;
     this.clearTimers();
-    this.ws?.close(1000);
+    // Detach first: the close that follows is ours, not the server's word that the lesson ended.
+    const transport = this.transport;
+    this.transport = null;
+    transport?.close(1000);
     this.setStatus("stopped");
   }
 
-  /** Drops the socket as a network failure would; the client reconnects and resumes. */
+  /** Drops the connection as a network failure would; the client reconnects and resumes. */
   dropForTest(): void {
-    this.ws?.close(4999, "dropped");
+    this.transport?.close(4999, "dropped");
   }
 
-  /** Sends a teacher change; resolves with its id (the answer comes as `ok` or `error`). */
-  set(patch: Record<string, unknown>): number {
+  /** Sends a teacher change; returns its id (the answer comes as `ok` or `error`). */
+  set(patch: SetPatch): number {
     const id = this.nextId++;
-    this.send({ t: "set", id, patch } as unknown as ClientMsg, false);
+    this.send({ t: "set", id, patch }, false);
     return id;
   }
 
-  /** Sends any request that carries an id (kick, end, ping). */
+  /** Sends a teacher command that carries an id; returns the id. */
   request(msg: { t: "kick"; who: string } | { t: "end" }): number {
     const id = this.nextId++;
-    this.send({ ...msg, id } as ClientMsg, false);
+    this.send(msg.t === "kick" ? { t: "kick", id, who: msg.who } : { t: "end", id }, false);
     return id;
   }
 
@@ -130,7 +159,7 @@ export class LessonClient {
 
   /** Tells the teacher which page a free-browsing student shows (queued while offline). */
   view(page: number | null): void {
-    this.send({ t: "view", page } as ClientMsg, true);
+    this.send({ t: "view", page }, true);
   }
 
   /** Acknowledges the state at `seq` is on screen: cumulative, at most 10 a second (§6). */
@@ -146,99 +175,97 @@ export class LessonClient {
   }
 
   private send(msg: ClientMsg, queueOffline: boolean): void {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN && this.status === "connected") {
-      this.ws.send(JSON.stringify(msg));
-    } else if (queueOffline) {
+    const sent = this.status === "connected" && !!this.transport?.send(msg);
+    if (!sent && queueOffline) {
       // Only the latest of each kind matters (acks are cumulative; hand and view are states).
       this.queue = this.queue.filter((m) => m.t !== msg.t);
       this.queue.push(msg);
     }
   }
 
+  private saveToken(token: string | null): void {
+    this.resume = token;
+    void this.options.tokens.save(token);
+  }
+
   private connect(): void {
     if (this.stopped) return;
     this.setStatus(this.attempt === 0 && this.lastSync === null ? "connecting" : "reconnecting");
-    let ws: WebSocket;
-    try {
-      ws = new WebSocket(this.url, "lectern.v1");
-    } catch {
-      this.scheduleRetry();
+    const transport = this.options.network.connect(this.options.url);
+    this.transport = transport;
+    transport.onOpen(() => {
+      if (this.transport === transport) transport.send(this.hello());
+    });
+    transport.onFrame((frame) => {
+      if (this.transport === transport) this.onFrame(frame);
+    });
+    transport.onClose((code) => this.onClose(transport, code));
+  }
+
+  private onClose(transport: Transport, code: number): void {
+    if (this.transport !== transport) return;
+    this.transport = null;
+    this.resyncPending = false;
+    this.clearTimers();
+    const stop = STOP_CODES[code];
+    if (stop === "credentials" && this.resume) {
+      // A stale resume token (a new lesson, say): forget it and try the code or key again.
+      this.saveToken(null);
+      this.attempt = 0;
+      this.connect();
       return;
     }
-    this.ws = ws;
-    ws.onopen = () => ws.send(JSON.stringify(this.hello()));
-    ws.onmessage = (ev) => this.onFrame(typeof ev.data === "string" ? ev.data : "");
-    ws.onclose = (ev) => {
-      if (this.ws !== ws) return;
-      this.ws = null;
-      this.resyncPending = false;
-      this.clearTimers();
-      const stop = STOP_CODES[ev.code];
-      if (stop === "credentials" && this.tokens.load()) {
-        // A stale resume token (a new lesson, say): forget it and try the code or key again.
-        this.tokens.save(null);
-        this.attempt = 0;
-        this.connect();
-        return;
-      }
-      if (stop) {
-        if (stop === "ended" || stop === "kicked") this.tokens.save(null);
-        this.stopped = true;
-        this.setStatus("stopped", stop);
-        return;
-      }
-      this.scheduleRetry();
-    };
+    if (stop) {
+      if (stop === "ended" || stop === "kicked") this.saveToken(null);
+      this.stopped = true;
+      this.unlisten?.();
+      this.unlisten = null;
+      this.setStatus("stopped", stop);
+      return;
+    }
+    this.scheduleRetry();
   }
 
   private hello(): ClientMsg {
-    const token = this.tokens.load();
-    if (token) return { t: "hello", v: 1, role: this.credentials.role, resume: token, device: this.device } as ClientMsg;
-    if (this.credentials.role === "teacher") {
-      return { t: "hello", v: 1, role: "teacher", key: this.credentials.key, device: this.device } as ClientMsg;
-    }
-    const { code, name } = this.credentials;
-    return { t: "hello", v: 1, role: "student", code, name, device: this.device } as ClientMsg;
+    const { device, credentials } = this.options;
+    if (this.resume) return { t: "hello", v: 1, role: credentials.role, resume: this.resume, device };
+    if (credentials.role === "teacher") return { t: "hello", v: 1, role: "teacher", key: credentials.key, device };
+    const { code, name } = credentials;
+    return { t: "hello", v: 1, role: "student", code, name, device };
   }
 
-  private onFrame(text: string): void {
-    let msg: ServerMsg;
-    try {
-      msg = JSON.parse(text) as ServerMsg;
-    } catch {
-      return;
-    }
+  private onFrame(msg: ServerMsg): void {
     switch (msg.t) {
       case "welcome": {
         this.resyncPending = false;
-        this.tokens.save(msg.token);
+        this.saveToken(msg.token);
         this.you = msg.you;
         this.heartbeatMs = Number(msg.heartbeat_ms) || 10000;
         this.teacherOnline = msg.teacher_online;
-        this.mirror.snapshot(Number(msg.seq), msg.state);
+        this.mirror.snapshot(msg.seq, msg.state);
         this.attempt = 0;
         this.lastSync = Date.now();
         this.events.welcome?.(msg);
         this.setStatus("connected");
         this.events.state(this.mirror.state, this.mirror.seq);
-        for (const queued of this.queue.splice(0)) this.ws?.send(JSON.stringify(queued));
+        for (const queued of this.queue.splice(0)) this.transport?.send(queued);
         this.startPings();
         break;
       }
       case "patch": {
-        const outcome = this.mirror.patch(Number(msg.seq), msg.patch);
+        const outcome = this.mirror.patch(msg.seq, msg.patch);
         if (outcome === "applied") {
           this.lastSync = Date.now();
           this.events.state(this.mirror.state, this.mirror.seq, msg.patch);
         } else if (outcome === "gap" && !this.resyncPending) {
           this.resyncPending = true;
-          this.ws?.send(JSON.stringify({ t: "resync" }));
+          this.transport?.send({ t: "resync" });
         }
         break;
       }
       case "sync":
         this.resyncPending = false;
-        this.mirror.snapshot(Number(msg.seq), msg.state);
+        this.mirror.snapshot(msg.seq, msg.state);
         this.lastSync = Date.now();
         this.events.state(this.mirror.state, this.mirror.seq);
         break;
@@ -255,7 +282,7 @@ export class LessonClient {
         this.emitStatus();
         break;
       case "ok":
-        if (msg.id !== undefined && msg.id !== null) this.events.ok?.(msg.id, msg.seq === undefined ? null : Number(msg.seq));
+        if (msg.id !== undefined && msg.id !== null) this.events.ok?.(msg.id, msg.seq ?? null);
         break;
       case "error":
         this.events.error?.(msg.code, msg.message, msg.id);
@@ -271,8 +298,8 @@ export class LessonClient {
       if (this.awaitingPong !== null && now - this.awaitingPong >= this.heartbeatMs) {
         // No pong one heartbeat late: the link is dead even if the socket has not noticed (§7).
         // A close handshake cannot finish on a dead link, so do not wait for it: reconnect now.
-        const dead = this.ws;
-        this.ws = null;
+        const dead = this.transport;
+        this.transport = null;
         this.clearTimers();
         dead?.close(4999, "no pong");
         this.scheduleRetry();
@@ -281,7 +308,7 @@ export class LessonClient {
       if (this.awaitingPong === null && now - lastPing >= this.heartbeatMs) {
         lastPing = now;
         this.awaitingPong = now;
-        this.ws?.send(JSON.stringify({ t: "ping", id: this.nextId++ }));
+        this.transport?.send({ t: "ping", id: this.nextId++ });
       }
     }, Math.max(100, this.heartbeatMs / 4));
   }
@@ -289,12 +316,12 @@ export class LessonClient {
   private scheduleRetry(): void {
     if (this.stopped) return;
     const delay = backoff(this.attempt++);
-    this.setStatus(navigator.onLine === false ? "offline" : "reconnecting");
+    this.setStatus(this.options.network.online() ? "reconnecting" : "offline");
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
   private retryNow(): void {
-    if (this.stopped || this.ws) return;
+    if (this.stopped || this.transport) return;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.attempt = 0;
     this.connect();

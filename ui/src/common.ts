@@ -1,11 +1,12 @@
-// Shared by both pages: the language switch, the device id, the status pill, the test hooks.
-import { platform } from "./platform";
-import { pickLang, setLang, t, lang, type StringKey } from "./strings";
+// Shared by both pages: the language switch, the status pill, the test probes, small DOM helpers.
 import type { LinkStatus, StopReason } from "./client";
+import type { KeyValueStore, Platform } from "./platform";
+import { pickLang, setLang, t, lang, type StringKey } from "./strings";
 
-/** Sets the page's language from `?lang=`, the stored choice or the browser, and fills static strings. */
-export function initLang(): void {
-  setLang(pickLang(location.search, platform.get("lang"), navigator.languages ?? [navigator.language]));
+/** Sets the page's language from `?lang=`, the stored choice or the person's, and fills static strings. */
+export async function initLang(platform: Platform): Promise<void> {
+  const { query, languages } = platform.launch();
+  setLang(pickLang(query.toString(), await platform.store.get("lang"), languages));
   translate(document.body);
 }
 
@@ -22,29 +23,12 @@ export function translate(root: ParentNode): void {
     .forEach((el) => (el.placeholder = t(el.dataset.tPh as StringKey)));
 }
 
-/** Switches between English and Arabic and reloads the strings. */
-export function toggleLang(): void {
+/** Switches between English and Arabic, reloads the strings, and remembers the choice. */
+export function toggleLang(store: KeyValueStore): void {
   const next = lang() === "ar" ? "en" : "ar";
-  platform.set("lang", next);
   setLang(next);
   translate(document.body);
-}
-
-/** This device's stable id (PROTOCOL.md §3: 8 to 64 of [A-Za-z0-9_-]). */
-export function deviceId(role: string): string {
-  const key = `device.${role}`;
-  let id = platform.get(key);
-  if (!id || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
-    const rand = crypto.getRandomValues(new Uint8Array(12));
-    id = `${role}-${Array.from(rand, (b) => b.toString(16).padStart(2, "0")).join("")}`;
-    platform.set(key, id);
-  }
-  return id;
-}
-
-/** The values of a URL fragment such as `#code=482913&fp=…`. */
-export function fragment(): URLSearchParams {
-  return new URLSearchParams(location.hash.replace(/^#/, ""));
+  void store.set("lang", next);
 }
 
 /** Shows the link status honestly: connected, reconnecting or offline, with the last sync time. */
@@ -71,18 +55,24 @@ export function renderStatus(el: HTMLElement, status: LinkStatus, lastSync: numb
   }
 }
 
-/** Timestamps the pages expose for the end-to-end test (page-own clocks, §issue 5). */
+/** Timestamps the pages expose for the end-to-end test (page-own clocks). */
 export interface Probe {
   /** Teacher: when each page turn was sent. Student: when each page was on screen. */
   marks: { page: number; at: number; seq?: number }[];
   [k: string]: unknown;
 }
 
-/** The page's probe, on `window.lectern`. */
+declare global {
+  interface Window {
+    /** The page's probe (see `probe`). */
+    lectern?: Probe;
+  }
+}
+
+/** The page's probe, on `window.lectern` (tests/e2e/run.mjs reads it). */
 export function probe(): Probe {
-  const w = window as unknown as { lectern?: Probe };
-  w.lectern ??= { marks: [] };
-  return w.lectern;
+  window.lectern ??= { marks: [] };
+  return window.lectern;
 }
 
 /** Wall-clock time in ms with sub-ms precision, comparable across pages of one machine. */
@@ -95,4 +85,9 @@ export function $<T extends HTMLElement = HTMLElement>(sel: string, root: Parent
   const el = root.querySelector<T>(sel);
   if (!el) throw new Error(`missing ${sel}`);
   return el;
+}
+
+/** An error's message, for a person. */
+export function reason(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }

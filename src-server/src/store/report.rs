@@ -11,30 +11,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
+pub use crate::protocol::http::LessonSummary;
 
 fn sql(e: rusqlite::Error) -> Error {
-    Error::Config(format!("reading the session log: {e}"))
-}
-
-/// One lesson in the list.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct LessonSummary {
-    /// Log id (what `lectern sessions show` takes).
-    pub id: i64,
-    /// Room id.
-    pub room: String,
-    /// Title.
-    pub title: String,
-    /// Start, Unix ms.
-    pub started_ms: u64,
-    /// End, Unix ms.
-    pub ended_ms: Option<u64>,
-    /// Students who joined.
-    pub students: u64,
-    /// Significant teacher changes (ending the lesson is not counted).
-    pub changes: u64,
-    /// Pointer moves.
-    pub pointer_moves: u64,
+    Error::Log(format!("reading the session log: {e}"))
 }
 
 /// Every lesson, newest first.
@@ -114,7 +94,7 @@ fn percentile(sorted: &[u64], q: f64) -> Option<u64> {
 
 /// Attendance of every student of a lesson, by name.
 pub fn attendance(conn: &Connection, lesson: &LessonSummary) -> Result<Vec<Attendance>> {
-    let now = crate::protocol::now_ms();
+    let now = crate::now_ms();
     let end = lesson.ended_ms.unwrap_or(now);
     let mut stmt = conn
         .prepare("SELECT seq, time_ms, patch FROM patches WHERE lesson = ?1 ORDER BY seq")

@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use lectern::client::Socket;
-use lectern::config::{Limits, Timing};
-use lectern::serve::{ServeOptions, prepare};
-use lectern::server::{ServerHandle, start};
+use lectern::config::{Config, Limits, Timing};
+use lectern::server::Server;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -20,9 +19,22 @@ pub const CODE: &str = "482913";
 /// the wait ends as soon as the event arrives).
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
+/// The configuration every test server uses: its own data directory, the fixed join code, no mDNS.
+pub fn test_config(dir: &std::path::Path, limits: Limits, timing: Timing) -> Config {
+    let mut config = Config {
+        data_dir: Some(dir.to_path_buf()),
+        code: Some(CODE.into()),
+        limits,
+        timing,
+        ..Config::default()
+    };
+    config.mdns.disabled = true;
+    config
+}
+
 /// A running server with its data directory.
 pub struct TestServer {
-    pub handle: Option<ServerHandle>,
+    pub handle: Option<Server>,
     pub dir: tempfile::TempDir,
     pub ws: String,
     pub http: String,
@@ -51,18 +63,11 @@ impl TestServer {
         let mut limits = Limits::default();
         let mut timing = Timing::default();
         tweak(&mut limits, &mut timing);
-        let opts = ServeOptions {
-            data_dir: dir.path().to_path_buf(),
-            code: Some(CODE.into()),
-            limits,
-            timing,
-            ..ServeOptions::default()
-        };
-        let server_opts = prepare(&opts).expect("prepare");
-        let fingerprint = server_opts.identity.fingerprint();
-        let teacher_key = server_opts.teacher_key.clone();
+        let config = test_config(dir.path(), limits, timing);
         let listener = tokio::net::TcpListener::bind(listen).await.expect("bind");
-        let handle = start(listener, server_opts).expect("start");
+        let handle = Server::start(&config, listener).expect("start");
+        let fingerprint = handle.ready().fingerprint.clone();
+        let teacher_key = handle.ready().teacher_key.clone();
         let port = handle.addr().port();
         TestServer {
             handle: Some(handle),
@@ -291,7 +296,7 @@ pub fn serve_binary(
     dir: &std::path::Path,
     listen: &str,
     extra: &[&str],
-) -> (ServeProcess, lectern::serve::Ready) {
+) -> (ServeProcess, lectern::protocol::http::Ready) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lectern"));
     // No mDNS: tests send packets only to loopback or into namespaces they made (tests/mdns.rs).
     cmd.args(["serve", "--json", "--no-mdns", "--listen", listen, "--data-dir"]).arg(dir).args(extra);
@@ -300,7 +305,7 @@ pub fn serve_binary(
 
 impl ServeProcess {
     /// Runs a prepared `lectern serve --json …` command and waits for its ready line.
-    pub fn spawn(mut cmd: std::process::Command) -> (ServeProcess, lectern::serve::Ready) {
+    pub fn spawn(mut cmd: std::process::Command) -> (ServeProcess, lectern::protocol::http::Ready) {
         use std::io::BufRead;
         let mut child = cmd
             .env("LECTERN_LOG", "warn")
@@ -316,6 +321,6 @@ impl ServeProcess {
 }
 
 /// The port of a ready line's WebSocket URL.
-pub fn port_of(ready: &lectern::serve::Ready) -> u16 {
+pub fn port_of(ready: &lectern::protocol::http::Ready) -> u16 {
     ready.ws.rsplit(':').next().and_then(|p| p.trim_end_matches("/v1/ws").parse().ok()).expect("port")
 }

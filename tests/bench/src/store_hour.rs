@@ -8,10 +8,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use lectern::engine::report::{Event as Record, LessonRecord, Report, ReportSink};
 use lectern::protocol::Role;
-use lectern::state::{LessonState, Patch, Pos};
-use lectern::store::sqlite::SqliteStore;
-use lectern::store::{LessonRecord, Record, Store};
+use lectern::protocol::{LessonState, Patch, Pos};
+use lectern::store::SqliteStore;
 
 fn main() -> anyhow::Result<()> {
     let dir = std::env::args().nth(1).map(std::path::PathBuf::from).unwrap_or_else(std::env::temp_dir);
@@ -34,7 +34,9 @@ fn main() -> anyhow::Result<()> {
     let mut records = 0u64;
     let mut patches = 0u64;
     let push = |r: Record, records: &mut u64| {
-        store.record(room, r);
+        if store.offer(Report { room: std::sync::Arc::from(room), event: r }).is_err() {
+            panic!("the store refused a record");
+        }
         *records += 1;
         if (*records).is_multiple_of(20_000) {
             // Stay under the queue's bound: this measures the writer, not the queue.

@@ -1,16 +1,109 @@
 // What the pages need from the device, behind one interface: the browser build uses `web.ts`; the
-// Tauri app will add `tauri.ts` (the only file allowed to import @tauri-apps/*).
+// Tauri app will add `tauri.ts` (the only file allowed to import @tauri-apps/*), where Rust holds the
+// lesson's socket and the TLS pin and frames cross IPC instead of a WebSocket.
+//
+// What belongs here: every API that is not the same in a browser tab and in the app's webview, or
+// that the app must do in Rust. That is the network (WebSocket, fetch, online/offline events), the
+// server's address, persistent storage and the document cache, what the page was opened with (the
+// URL's query and fragment, the preferred languages), dialogs (confirm, alert, choosing a file,
+// saving a file) and the clipboard. Outside this folder the pages build and draw the DOM, listen to
+// input events, and use timers, `requestAnimationFrame`, `devicePixelRatio`, `performance` and
+// `crypto.getRandomValues`: a webview has those everywhere, and none of them reaches the network
+// or the disk.
+import type { ClientMsg } from "../generated/ClientMsg";
+import type { Doc } from "../generated/Doc";
+import type { ServerMsg } from "../generated/ServerMsg";
+import { webPlatform } from "./web";
+
+/** One connection to a lesson (PROTOCOL.md §2): typed frames each way, never raw text. Events
+ * arrive asynchronously, never during `connect`, so handlers set right after it miss nothing. Each
+ * `on…` sets the one handler for its event (a connection has one owner). */
+export interface Transport {
+  /** Sends a frame; false when the connection is not open (the frame is dropped). */
+  send(frame: ClientMsg): boolean;
+  /** Closes the connection; `onClose` still follows, with the code the close ended with. */
+  close(code?: number, reason?: string): void;
+  /** The connection is open: the client says `hello` now. */
+  onOpen(cb: () => void): void;
+  /** A frame from the server. Frames that are not JSON objects with a `t` never get here. */
+  onFrame(cb: (frame: ServerMsg) => void): void;
+  /** The connection is over (also when it never opened): a close code of §10, or 1006. */
+  onClose(cb: (code: number, reason: string) => void): void;
+}
+
+/** The device's network, as far as a lesson's connection cares. */
+export interface Network {
+  /** Opens a connection to a lesson; `url` defaults to this server's `/v1/ws`. */
+  connect(url?: string): Transport;
+  /** False when the device knows it has no network (the status then says "offline"). */
+  online(): boolean;
+  /** Calls `cb` whenever the network comes back; returns what stops that. */
+  onOnline(cb: () => void): () => void;
+}
+
+/** The lesson's server over HTTPS (PROTOCOL.md §9). Each call takes the bearer it needs: a
+ * participant's resume token or the teacher key. Failures reject with an Error whose message says
+ * why (the server's own reason when it gave one). */
+export interface Server {
+  /** Its origin, such as `https://192.168.1.20:8443`: join links are made from it. */
+  readonly baseUrl: string;
+  /** GETs a JSON answer. */
+  getJson<T>(path: string, bearer: string): Promise<T>;
+  /** GETs bytes (an attendance export, say). */
+  getBytes(path: string, bearer: string): Promise<ArrayBuffer>;
+  /** A document's bytes: from the cache when its sha256 is there, else downloaded once and kept. */
+  fetchDoc(doc: Doc, bearer: string): Promise<ArrayBuffer>;
+  /** Uploads a PDF (teacher) and keeps its bytes in the cache; resolves with the stored document. */
+  uploadDoc(title: string, bytes: ArrayBuffer, bearer: string): Promise<Doc>;
+}
+
+/** A small persistent key-value store (device id, resume token, language, teacher key). It never
+ * rejects: a store that is full or refused loses the value, and the lesson goes on. */
+export interface KeyValueStore {
+  get(key: string): Promise<string | null>;
+  /** Stores a value, or with null removes it. */
+  set(key: string, value: string | null): Promise<void>;
+}
+
+/** A file the person chose. */
+export interface PickedFile {
+  name: string;
+  bytes: ArrayBuffer;
+}
+
+/** What needs the person's answer or hands them something, the device's way. */
+export interface Dialogs {
+  /** Asks yes or no. */
+  confirm(message: string): Promise<boolean>;
+  /** Tells something that needs no answer. */
+  alert(message: string): Promise<void>;
+  /** Lets the person choose a PDF; null when they cancel. Call it straight from the click that
+   * asks for it (a browser opens a file chooser only while it is handling a click). */
+  pickPdf(): Promise<PickedFile | null>;
+  /** Hands a file to the person (a download in a browser, a save dialog in the app). */
+  saveFile(name: string, bytes: ArrayBuffer, mime: string): Promise<void>;
+}
+
+/** What the page was opened with: in a browser its URL; in the app, the link Rust was given. */
+export interface LaunchParams {
+  /** The query (`?lang=ar`). */
+  query: URLSearchParams;
+  /** The fragment's values (`#code=482913&fp=…`, `#key=…`): they never reach a server log. */
+  fragment: URLSearchParams;
+  /** The person's languages, best first. */
+  languages: readonly string[];
+}
+
+/** Everything device-specific the pages use. */
 export interface Platform {
-  /** A small persistent key-value store (device id, resume token, language). */
-  get(key: string): string | null;
-  /** Stores (or with null, removes) a value. */
-  set(key: string, value: string | null): void;
-  /** A cached document's bytes by sha256, if present. */
-  cachedDoc(sha256: string): Promise<ArrayBuffer | null>;
-  /** Keeps a document's bytes under its sha256. */
-  cacheDoc(sha256: string, bytes: ArrayBuffer): Promise<void>;
+  readonly network: Network;
+  readonly server: Server;
+  readonly store: KeyValueStore;
+  readonly dialogs: Dialogs;
+  launch(): LaunchParams;
   /** Copies text to the clipboard; false when not allowed. */
   copy(text: string): Promise<boolean>;
 }
 
-export { web as platform } from "./web";
+/** The platform this build runs on. */
+export const platform: Platform = webPlatform();

@@ -1,54 +1,183 @@
-// The browser's platform: localStorage for small values, the Cache API for documents (kept by sha256,
-// so a document is fetched once however many lessons use it).
-import type { Platform } from "./index";
+// The browser's platform: WebSockets and fetch to the server that served the page, localStorage for
+// small values, the Cache API for documents (kept by sha256, so a document is fetched once however
+// many lessons use it), window.confirm and alert, an <input type=file> and a download link.
+import type { ApiError } from "../generated/ApiError";
+import type { Doc } from "../generated/Doc";
+import type { Dialogs, KeyValueStore, Platform, Server } from "./index";
+import { webNetwork } from "./websocket";
 
 const CACHE = "lectern-docs-v1";
 
-function storage(): Storage | null {
+/** The platform of a page served by a Lectern server. Touches no browser API until used. */
+export function webPlatform(): Platform {
+  const baseUrl = () => location.origin;
+  return {
+    network: webNetwork(baseUrl),
+    server: webServer(baseUrl),
+    store: webStore(),
+    dialogs: webDialogs(),
+    launch: () => ({
+      query: new URLSearchParams(location.search),
+      fragment: new URLSearchParams(location.hash.replace(/^#/, "")),
+      languages: navigator.languages ?? [navigator.language],
+    }),
+    async copy(text) {
+      try {
+        await navigator.clipboard.writeText(text);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+/** localStorage under `lectern.` keys; storage that is missing or refused loses values quietly. */
+export function webStore(): KeyValueStore {
+  const storage = (): Storage | null => {
+    try {
+      return globalThis.localStorage ?? null;
+    } catch {
+      return null; // private mode, or storage disabled
+    }
+  };
+  return {
+    async get(key) {
+      try {
+        return storage()?.getItem(`lectern.${key}`) ?? null;
+      } catch {
+        return null;
+      }
+    },
+    async set(key, value) {
+      const s = storage();
+      if (!s) return;
+      try {
+        if (value === null) s.removeItem(`lectern.${key}`);
+        else s.setItem(`lectern.${key}`, value);
+      } catch {
+        // Storage full or refused: the lesson goes on; only a rejoin after a reload is lost.
+      }
+    },
+  };
+}
+
+/** Why a response failed: the server's `{"error": …}` when it sent one, else its status. */
+async function failure(res: Response): Promise<Error> {
+  let reason = `${res.status} ${res.statusText}`.trim();
   try {
-    return window.localStorage;
+    const body: unknown = await res.json();
+    if (isApiError(body)) reason = body.error;
   } catch {
-    return null; // private mode, or storage disabled
+    /* not JSON */
+  }
+  return new Error(reason);
+}
+
+function isApiError(body: unknown): body is ApiError {
+  return typeof body === "object" && body !== null && "error" in body && typeof body.error === "string";
+}
+
+/** fetch against the page's own server, with the Cache API in front of documents. */
+export function webServer(baseUrl: () => string): Server {
+  const get = async (path: string, bearer: string): Promise<Response> => {
+    const res = await fetch(`${baseUrl()}${path}`, { headers: { Authorization: `Bearer ${bearer}` } });
+    if (!res.ok) throw await failure(res);
+    return res;
+  };
+  return {
+    get baseUrl() {
+      return baseUrl();
+    },
+    async getJson<T>(path: string, bearer: string): Promise<T> {
+      return (await get(path, bearer)).json();
+    },
+    async getBytes(path, bearer) {
+      return (await get(path, bearer)).arrayBuffer();
+    },
+    async fetchDoc(doc, bearer) {
+      const cached = await cachedDoc(doc.sha256);
+      if (cached) return cached;
+      const bytes = await (await get(`/v1/docs/${encodeURIComponent(doc.id)}`, bearer)).arrayBuffer();
+      await cacheDoc(doc.sha256, bytes);
+      return bytes;
+    },
+    async uploadDoc(title, bytes, bearer) {
+      const res = await fetch(`${baseUrl()}/v1/docs?title=${encodeURIComponent(title)}`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${bearer}`, "Content-Type": "application/pdf" },
+        body: bytes,
+      });
+      if (!res.ok) throw await failure(res);
+      const doc: Doc = await res.json();
+      await cacheDoc(doc.sha256, bytes);
+      return doc;
+    },
+  };
+}
+
+/** A cached document's bytes by sha256, if present. */
+async function cachedDoc(sha256: string): Promise<ArrayBuffer | null> {
+  if (typeof caches === "undefined") return null;
+  try {
+    const hit = await (await caches.open(CACHE)).match(`/lectern-doc/${sha256}`);
+    return hit ? await hit.arrayBuffer() : null;
+  } catch {
+    return null;
   }
 }
 
-export const web: Platform = {
-  get(key) {
-    return storage()?.getItem(`lectern.${key}`) ?? null;
-  },
-  set(key, value) {
-    const s = storage();
-    if (!s) return;
-    try {
-      if (value === null) s.removeItem(`lectern.${key}`);
-      else s.setItem(`lectern.${key}`, value);
-    } catch {
-      // Storage full or refused: the lesson goes on; only a rejoin after a reload is lost.
-    }
-  },
-  async cachedDoc(sha256) {
-    if (!("caches" in window)) return null;
-    try {
-      const hit = await (await caches.open(CACHE)).match(`/lectern-doc/${sha256}`);
-      return hit ? await hit.arrayBuffer() : null;
-    } catch {
-      return null;
-    }
-  },
-  async cacheDoc(sha256, bytes) {
-    if (!("caches" in window)) return;
-    try {
-      await (await caches.open(CACHE)).put(`/lectern-doc/${sha256}`, new Response(bytes.slice(0)));
-    } catch {
-      // A full or disabled cache only costs a download next time.
-    }
-  },
-  async copy(text) {
-    try {
-      await navigator.clipboard.writeText(text);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-};
+/** Keeps a document's bytes under its sha256. */
+async function cacheDoc(sha256: string, bytes: ArrayBuffer): Promise<void> {
+  if (typeof caches === "undefined") return;
+  try {
+    await (await caches.open(CACHE)).put(`/lectern-doc/${sha256}`, new Response(bytes.slice(0)));
+  } catch {
+    // A full or disabled cache only costs a download next time.
+  }
+}
+
+/** window.confirm and alert, a file input, and a download link. */
+export function webDialogs(): Dialogs {
+  /** Settles the file choice still open, if any (a browser may never say it was cancelled). */
+  let abandon: (() => void) | null = null;
+  return {
+    confirm: async (message) => window.confirm(message),
+    alert: async (message) => window.alert(message),
+    pickPdf() {
+      abandon?.();
+      return new Promise((resolve, reject) => {
+        const input = document.createElement("input");
+        input.type = "file";
+        input.accept = "application/pdf,.pdf";
+        input.hidden = true;
+        const settle = () => {
+          input.remove();
+          if (abandon === cancel) abandon = null;
+        };
+        const cancel = () => {
+          settle();
+          resolve(null);
+        };
+        input.addEventListener("change", () => {
+          settle();
+          const file = input.files?.[0];
+          if (!file) return resolve(null);
+          file.arrayBuffer().then((bytes) => resolve({ name: file.name, bytes }), reject);
+        });
+        input.addEventListener("cancel", cancel);
+        abandon = cancel;
+        // In the document while it is open, so that automation sees a page's own file chooser.
+        document.body.append(input);
+        input.click();
+      });
+    },
+    async saveFile(name, bytes, mime) {
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(new Blob([bytes], { type: mime }));
+      a.download = name;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+    },
+  };
+}

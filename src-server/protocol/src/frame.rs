@@ -1,0 +1,427 @@
+//! Every frame a client or server sends (PROTOCOL.md §3 to §7), and the error codes of §10.
+//!
+//! Parsing of client frames is two-step (a generic JSON object first,
+//! then the typed body) so that "not JSON" (close 4400) and "JSON with a bad field" (`bad_request`) stay
+//! distinguishable, as §2 and §10 require.
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::{LessonState, Patch, SetPatch};
+
+/// Error codes carried by `{"t":"error"}` (§10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is malformed or a field is invalid.
+    BadRequest,
+    /// The sender's role may not do this.
+    Forbidden,
+    /// The sender is over its frame rate.
+    RateLimited,
+    /// The named thing does not exist.
+    NotFound,
+    /// The server failed; nothing the client did.
+    Internal,
+}
+
+/// A participant's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Leads the lesson: sends `set`, `kick`, `end`; sees the roster.
+    Teacher,
+    /// Follows the lesson: sends `ack`, `hand`, `view`.
+    Student,
+}
+
+impl Role {
+    /// The role's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Teacher => "teacher",
+            Role::Student => "student",
+        }
+    }
+}
+
+/// The `hello` a client sends first (§3). Fields are optional here so that the server can answer a
+/// missing one with a precise `bad_request` instead of a generic parse error.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct Hello {
+    /// Protocol version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub v: Option<serde_json::Value>,
+    /// `"student"` or `"teacher"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The room's join code (students).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The teacher key (teachers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// A resume token from an earlier `welcome`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<String>,
+    /// The participant's display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A stable per-device identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
+/// Every frame a client may send after `hello`, typed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// First frame of every connection.
+    Hello(Hello),
+    /// Teacher: change the lesson state.
+    Set {
+        /// Request id.
+        id: Option<u32>,
+        /// The change.
+        patch: SetPatch,
+    },
+    /// Any client: ask for a snapshot.
+    Resync {
+        /// Optional request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+    },
+    /// Student: the state at `seq` is on screen.
+    Ack {
+        /// Highest seq on screen.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        seq: u64,
+    },
+    /// Student: raise or lower the hand.
+    Hand {
+        /// Raised?
+        up: bool,
+    },
+    /// Student: the page shown in free mode.
+    View {
+        /// The page, or null.
+        page: Option<u32>,
+    },
+    /// Teacher: remove a student.
+    Kick {
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        /// Participant id.
+        who: String,
+    },
+    /// Teacher: end the lesson.
+    End {
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+    },
+    /// Any client: liveness probe.
+    Ping {
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+    },
+}
+
+/// Why a client frame could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not a JSON object with a string `t`: a protocol violation (close 4400).
+    NotJson(String),
+    /// A JSON object whose `t` or fields are wrong: `bad_request`, the connection stays.
+    BadRequest {
+        /// The request id, when one could be read.
+        id: Option<u32>,
+        /// What to fix.
+        message: String,
+    },
+}
+
+/// The message types a client may send, in the order §3–§7 introduce them.
+pub const CLIENT_TYPES: &[&str] = &["hello", "set", "resync", "ack", "hand", "view", "kick", "end", "ping"];
+
+impl ClientMsg {
+    /// Parses one text frame.
+    pub fn parse(text: &str) -> Result<ClientMsg, ParseError> {
+        // Fast path, without a generic JSON value: a well-formed frame of a type that carries `id`
+        // (so `id` was checked by its type). Everything else takes the careful path below, which
+        // says exactly what is wrong.
+        if let Ok(
+            msg @ (ClientMsg::Set { .. }
+            | ClientMsg::Resync { .. }
+            | ClientMsg::Kick { .. }
+            | ClientMsg::End { .. }
+            | ClientMsg::Ping { .. }),
+        ) = serde_json::from_str::<ClientMsg>(text)
+        {
+            return Ok(msg);
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ParseError::NotJson(format!("frame is not JSON: {e}")))?;
+        let serde_json::Value::Object(obj) = &value else {
+            return Err(ParseError::NotJson("frame is not a JSON object".into()));
+        };
+        let id = obj.get("id").and_then(|v| v.as_u64()).and_then(|v| u32::try_from(v).ok());
+        let Some(t) = obj.get("t").and_then(|t| t.as_str()) else {
+            return Err(ParseError::BadRequest {
+                id,
+                message: "every frame needs a string field \"t\"".into(),
+            });
+        };
+        if !CLIENT_TYPES.contains(&t) {
+            return Err(ParseError::BadRequest { id, message: format!("unknown message type \"{t}\"") });
+        }
+        if let Some(raw) = obj.get("id")
+            && id.is_none()
+        {
+            return Err(ParseError::BadRequest {
+                id: None,
+                message: format!("\"id\" must be a u32, not {raw}"),
+            });
+        }
+        let t = t.to_owned();
+        serde_json::from_value(value).map_err(|e| ParseError::BadRequest { id, message: format!("{t}: {e}") })
+    }
+}
+
+/// `you` in `welcome`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct You {
+    /// Participant id, stable for the device during the lesson.
+    pub id: String,
+    /// Role.
+    pub role: Role,
+    /// Display name.
+    pub name: String,
+}
+
+/// `room` in `welcome`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct RoomInfo {
+    /// Room id.
+    pub id: String,
+    /// Lesson title.
+    pub title: String,
+}
+
+/// One student as the teacher's roster shows it (§6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct RosterEntry {
+    /// Participant id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Connected now.
+    pub online: bool,
+    /// Joined through a cloud relay.
+    pub remote: bool,
+    /// Highest seq the student has on screen, if it acked anything.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub acked: Option<u64>,
+    /// Last measured round trip, in ms.
+    pub rtt_ms: Option<u32>,
+    /// Hand raised.
+    pub hand: bool,
+    /// Page shown in free mode.
+    pub view: Option<u32>,
+    /// Removed by the teacher (an addition to §6: lets a console grey the tile out).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kicked: bool,
+}
+
+/// Every frame the server sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// Answer to a good `hello`.
+    Welcome {
+        /// Protocol version.
+        v: u32,
+        /// Who the client is.
+        you: You,
+        /// Resume token.
+        token: String,
+        /// The room.
+        room: RoomInfo,
+        /// Seq of `state`.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        seq: u64,
+        /// Full snapshot.
+        state: LessonState,
+        /// Client ping interval.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        heartbeat_ms: u64,
+        /// Server clock, Unix ms.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        time: u64,
+        /// Whether a teacher is connected.
+        teacher_online: bool,
+        /// Teachers only: every student.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        roster: Option<Vec<RosterEntry>>,
+    },
+    /// An accepted change.
+    Patch {
+        /// Its seq.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        seq: u64,
+        /// Server clock when accepted, Unix ms.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        time: u64,
+        /// The change, with `doc` as the whole document object.
+        patch: Patch,
+    },
+    /// A snapshot (answer to `resync`, or conflation of a full queue).
+    Sync {
+        /// Seq of `state`.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        seq: u64,
+        /// Full state.
+        state: LessonState,
+    },
+    /// Success of a request.
+    Ok {
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        /// For `set`: the seq assigned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+        seq: Option<u64>,
+        /// `false` when the change is applied and sent but could not be written to the session log yet
+        /// (an addition to §5; absent means it is durable).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        durable: Option<bool>,
+    },
+    /// Failure of a request, or a complaint about a frame.
+    Error {
+        /// Request id, when the frame had one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        /// Machine-readable code.
+        code: ErrorCode,
+        /// What to fix.
+        message: String,
+    },
+    /// Roster changes, for teachers.
+    Roster {
+        /// Upserts by participant id.
+        changes: Vec<RosterEntry>,
+    },
+    /// Whether a teacher is connected.
+    Teacher {
+        /// Online?
+        online: bool,
+    },
+    /// Answer to `ping`.
+    Pong {
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        /// Server clock, Unix ms.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        time: u64,
+    },
+}
+
+impl ServerMsg {
+    /// Encodes the message as one text frame.
+    pub fn encode(&self) -> String {
+        // Serializing these types cannot fail: every map key is a string and every float is finite
+        // (validated on the way in), so the fallback is unreachable in practice but never panics.
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(r#"{{"t":"error","code":"internal","message":"encoding failed: {e}"}}"#)
+        })
+    }
+
+    /// Builds an `error` frame.
+    pub fn error(id: Option<u32>, code: ErrorCode, message: impl Into<String>) -> ServerMsg {
+        ServerMsg::Error { id, code, message: message.into() }
+    }
+}
+
+/// Encodes a `patch` frame from a borrowed patch: the same bytes as [`ServerMsg::Patch`], without
+/// cloning the patch on the fan-out path.
+pub fn patch_frame(seq: u64, time: u64, patch: &Patch) -> String {
+    #[derive(Serialize)]
+    struct Frame<'a> {
+        t: &'static str,
+        seq: u64,
+        time: u64,
+        patch: &'a Patch,
+    }
+    serde_json::to_string(&Frame { t: "patch", seq, time, patch })
+        .unwrap_or_else(|e| format!(r#"{{"t":"error","code":"internal","message":"encoding failed: {e}"}}"#))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_json_is_a_protocol_violation() {
+        assert!(matches!(ClientMsg::parse("{nope"), Err(ParseError::NotJson(_))));
+        assert!(matches!(ClientMsg::parse("[1,2]"), Err(ParseError::NotJson(_))));
+    }
+
+    #[test]
+    fn unknown_type_is_bad_request_with_id() {
+        let err = ClientMsg::parse(r#"{"t":"dance","id":4}"#).unwrap_err();
+        assert_eq!(
+            err,
+            ParseError::BadRequest { id: Some(4), message: "unknown message type \"dance\"".into() }
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let msg = ClientMsg::parse(r#"{"t":"hand","up":true,"future":{"x":1}}"#).unwrap();
+        assert!(matches!(msg, ClientMsg::Hand { up: true }));
+    }
+
+    #[test]
+    fn null_and_absent_differ_in_set() {
+        let ClientMsg::Set { patch, .. } =
+            ClientMsg::parse(r#"{"t":"set","id":1,"patch":{"pos":null}}"#).unwrap()
+        else {
+            panic!("not a set")
+        };
+        assert_eq!(patch.pos, Some(None));
+        assert_eq!(patch.highlight, None);
+    }
+
+    #[test]
+    fn the_borrowed_patch_frame_is_the_patch_message() {
+        let patch = Patch { page: Some(3), pos: Some(None), ..Patch::default() };
+        let owned = ServerMsg::Patch { seq: 7, time: 9, patch: patch.clone() }.encode();
+        assert_eq!(patch_frame(7, 9, &patch), owned);
+    }
+
+    #[test]
+    fn bad_field_type_is_bad_request() {
+        let err = ClientMsg::parse(r#"{"t":"set","id":2,"patch":{"page":"two"}}"#).unwrap_err();
+        assert!(matches!(err, ParseError::BadRequest { id: Some(2), .. }), "{err:?}");
+    }
+}

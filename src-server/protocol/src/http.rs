@@ -1,0 +1,134 @@
+//! The bodies of the HTTP API (PROTOCOL.md §9 and the additions in docs/) and the ready line that
+//! `lectern serve --json` and the app print for scripts.
+//!
+//! Each is a plain serde type, so the server writes them and every client reads them from one
+//! definition; the console's TypeScript types are generated from the same ones.
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::Doc;
+
+/// `GET /v1/info`: what anyone may know about a classroom before joining. Holds no secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct Info {
+    /// The classroom's name (the mDNS instance name).
+    pub name: String,
+    /// The running lesson's room id.
+    pub room: String,
+    /// The running lesson's title.
+    pub title: String,
+    /// Protocol version.
+    pub v: u32,
+    /// The certificate fingerprint to pin.
+    pub fingerprint: String,
+    /// Students need a join code (always true in v1).
+    pub needs_code: bool,
+}
+
+/// `GET /v1/lesson` (teacher): the running lesson and what a join link or QR code needs.
+/// `POST /v1/lessons` answers the same body for the lesson it started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct Lesson {
+    /// Room id.
+    pub room: String,
+    /// Title.
+    pub title: String,
+    /// Join code.
+    pub code: String,
+    /// Certificate fingerprint.
+    pub fingerprint: String,
+    /// The classroom's name.
+    pub name: String,
+}
+
+/// `GET /v1/docs` (teacher): the documents the server holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct DocList {
+    /// Every document, by title.
+    pub docs: Vec<Doc>,
+}
+
+/// One lesson of the session log, as `GET /v1/lessons` and `lectern sessions list --json` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct LessonSummary {
+    /// Log id (what `lectern sessions show` and the attendance URL take).
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub id: i64,
+    /// Room id.
+    pub room: String,
+    /// Title.
+    pub title: String,
+    /// Start, Unix ms.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub started_ms: u64,
+    /// End, Unix ms, once ended.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub ended_ms: Option<u64>,
+    /// Students who joined.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub students: u64,
+    /// Significant teacher changes (ending the lesson is not counted).
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub changes: u64,
+    /// Pointer moves.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub pointer_moves: u64,
+}
+
+/// `GET /v1/lessons` (teacher): every lesson, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct LessonList {
+    /// The lessons.
+    pub lessons: Vec<LessonSummary>,
+}
+
+/// `GET /healthz`: `ok`, or `degraded` with the reason (the session log cannot write, say).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct Health {
+    /// `"ok"` or `"degraded"`.
+    pub status: String,
+    /// Why it is degraded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The body of every 4xx and 5xx answer: what to fix (4xx), or nothing internal (5xx).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct ApiError {
+    /// The message.
+    pub error: String,
+}
+
+/// The one JSON line a server prints once it accepts connections (`lectern serve --json`, and the
+/// app's `--json` in teacher mode), for scripts and tests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ready {
+    /// Always true.
+    pub ready: bool,
+    /// WebSocket URL on this machine.
+    pub ws: String,
+    /// HTTPS base URL on this machine.
+    pub http: String,
+    /// Certificate fingerprint.
+    pub fingerprint: String,
+    /// Join code.
+    pub code: String,
+    /// Teacher key.
+    pub teacher_key: String,
+    /// Room id.
+    pub room: String,
+}

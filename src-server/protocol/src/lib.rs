@@ -1,0 +1,25 @@
+//! Lectern's wire contract, PROTOCOL.md v1, in one place: the frames a client and a server exchange, the
+//! lesson state and the rules for changing it, the HTTP bodies, join links, the mDNS TXT keys and the
+//! fingerprint format.
+//!
+//! The server, the relay, the Rust client, the app and the benchmark all speak through these types, and
+//! the UI's TypeScript types are generated from them (feature `ts`), so a change here is a change to the
+//! protocol everywhere at once. The crate depends on serde (and serde_json, its JSON format) only.
+
+pub mod close;
+pub mod frame;
+pub mod http;
+pub mod link;
+pub mod state;
+
+pub use frame::{ClientMsg, ErrorCode, Hello, ParseError, Role, RoomInfo, RosterEntry, ServerMsg, You};
+pub use state::{Doc, Highlight, LessonState, Mode, Patch, Pos, SetPatch};
+
+/// The protocol version this crate speaks.
+pub const VERSION: u32 = 1;
+/// The WebSocket subprotocol clients offer and the server selects.
+pub const SUBPROTOCOL: &str = "lectern.v1";
+/// The WebSocket path on every Lectern server.
+pub const WS_PATH: &str = "/v1/ws";
+/// The port a Lectern server listens on unless told otherwise, and the one a link without a port means.
+pub const DEFAULT_PORT: u16 = 7443;

@@ -1,0 +1,166 @@
+//! `lectern join`: follow a lesson from the terminal as a student, by link or by discovery.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use lectern::client::{Cause, Client, ClientOptions, Credentials, Event, JoinLink};
+use lectern::discovery::Interfaces;
+
+#[derive(Args, Debug)]
+pub struct Join {
+    /// The join link (https://HOST:PORT/join#code=…&fp=…), a wss:// URL, or HOST:PORT.
+    #[arg(required_unless_present = "discover")]
+    pub url: Option<String>,
+    /// Find the classroom on the network instead of a link: by name, or the only one found.
+    #[arg(long, num_args = 0..=1, value_name = "NAME", conflicts_with = "url")]
+    pub discover: Option<Option<String>>,
+    /// How long --discover looks.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Browse only on this interface (repeatable).
+    #[arg(long = "mdns-interface", value_name = "NAME")]
+    pub mdns_interfaces: Vec<String>,
+    /// The join code (if the link does not carry it).
+    #[arg(long)]
+    pub code: Option<String>,
+    /// The server's certificate fingerprint (if the link does not carry it). It may start with `-`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub fp: Option<String>,
+    /// Your name, as the teacher sees it.
+    #[arg(long)]
+    pub name: String,
+    /// This device's id (default: one kept in the data directory).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Where the device id is kept.
+    #[arg(long, env = "LECTERN_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print one JSON object per event.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn device_id(args: &Join) -> anyhow::Result<String> {
+    if let Some(d) = &args.device {
+        return Ok(d.clone());
+    }
+    let dir = args.data_dir.clone().unwrap_or_else(lectern::files::default_data_dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("device-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        // A valid id (PROTOCOL.md §3); an empty or damaged file gets a new one.
+        if (8..=64).contains(&id.len())
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Ok(id.to_string());
+        }
+    }
+    let id = format!("cli-{:016x}", rand::random::<u64>());
+    std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
+}
+
+pub async fn join(args: Join) -> anyhow::Result<ExitCode> {
+    let link = match (&args.url, &args.discover) {
+        (Some(url), _) => JoinLink::parse(url)?,
+        (None, Some(name)) => {
+            let interfaces = Interfaces::from_names(&args.mdns_interfaces);
+            let room = lectern::discovery::find(&interfaces, name.as_deref(), args.timeout).await?;
+            eprintln!("found \"{}\" ({}) at {}", room.name, room.title, room.ws_url().unwrap_or_default());
+            JoinLink {
+                ws_url: room.ws_url().context("the classroom announced no address")?,
+                code: None,
+                fingerprint: Some(room.fingerprint),
+            }
+        }
+        (None, None) => anyhow::bail!("give a join link or --discover"),
+    };
+    let code = args.code.clone().or(link.code).context("no join code: give --code or a join link")?;
+    let fp = args.fp.clone().or(link.fingerprint).context("no fingerprint: give --fp or a join link")?;
+    anyhow::ensure!(lectern::protocol::link::is_fingerprint(&fp), "--fp must be a 43-character fingerprint");
+    let device = device_id(&args)?;
+    let mut client = Client::start(ClientOptions::new(
+        link.ws_url,
+        fp,
+        Credentials::Student { code, name: args.name.clone() },
+        device,
+    ));
+    loop {
+        let event = tokio::select! {
+            e = client.next_event() => e,
+            _ = crate::signal::shutdown() => {
+                client.close().await;
+                return Ok(ExitCode::SUCCESS);
+            }
+        };
+        let Some(event) = event else { return Ok(ExitCode::SUCCESS) };
+        print_event(&event, args.json);
+        if let Event::Stopped { code, .. } = event {
+            let ok = matches!(code, Some(1000) | Some(4000));
+            return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
+    }
+}
+
+fn print_event(event: &Event, json: bool) {
+    if json {
+        let v = match event {
+            Event::Connected { you, room, resumed, teacher_online, .. } => serde_json::json!({
+                "event":"connected","you":you,"room":room,"resumed":resumed,"teacher_online":teacher_online}),
+            Event::State { seq, state, cause } => serde_json::json!({
+                "event":"state","seq":seq,"cause":format!("{cause:?}").to_lowercase(),"state":state}),
+            Event::Roster(changes) => serde_json::json!({"event":"roster","changes":changes}),
+            Event::Teacher { online } => serde_json::json!({"event":"teacher","online":online}),
+            Event::Error { code, message } => {
+                serde_json::json!({"event":"error","code":code,"message":message})
+            }
+            Event::Disconnected { code, reason } => {
+                serde_json::json!({"event":"disconnected","code":code,"reason":reason})
+            }
+            Event::Stopped { code, reason } => {
+                serde_json::json!({"event":"stopped","code":code,"reason":reason})
+            }
+        };
+        println!("{v}");
+        return;
+    }
+    match event {
+        Event::Connected { you, room, resumed, teacher_online, .. } => println!(
+            "{} \"{}\" as {} ({}){}",
+            if *resumed { "rejoined" } else { "joined" },
+            room.title,
+            you.name,
+            you.id,
+            if *teacher_online { "" } else { ", teacher offline" }
+        ),
+        Event::State { seq, state, cause } => {
+            let doc = state.doc.as_ref().map(|d| format!("{} p{}/{}", d.title, state.page, d.pages));
+            let pos = state.pos.map(|p| format!("{:.2},{:.2}", p.x, p.y)).unwrap_or_else(|| "-".into());
+            let hl =
+                state.highlight.map(|h| format!("p{} {:.2},{:.2} {:.2}x{:.2}", h.page, h.x, h.y, h.w, h.h));
+            println!(
+                "seq {seq} {}{} | pointer {pos} | zoom {} | {:?} | highlight {} | notice {}{}",
+                doc.unwrap_or_else(|| "no document".into()),
+                if *cause == Cause::Sync { " (resynced)" } else { "" },
+                state.zoom,
+                state.mode,
+                hl.unwrap_or_else(|| "-".into()),
+                state.notice.as_deref().unwrap_or("-"),
+                if state.ended { " | ENDED" } else { "" },
+            );
+        }
+        Event::Roster(_) => {}
+        Event::Teacher { online } => println!("teacher {}", if *online { "back online" } else { "offline" }),
+        Event::Error { code, message } => println!("error {code:?}: {message}"),
+        Event::Disconnected { code, reason } => {
+            println!("disconnected ({}): {reason}; reconnecting", code.map_or("-".into(), |c| c.to_string()))
+        }
+        Event::Stopped { code, reason } => {
+            println!("stopped ({}): {reason}", code.map_or("-".into(), |c| c.to_string()))
+        }
+    }
+}

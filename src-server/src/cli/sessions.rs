@@ -1,0 +1,81 @@
+//! `lectern sessions`: read the session log: lessons, timelines and attendance.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+#[derive(Args, Debug)]
+pub struct Sessions {
+    /// Where the session log is (the server's data directory).
+    #[arg(long, env = "LECTERN_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: SessionsCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SessionsCommand {
+    /// List lessons, newest first.
+    List {
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A lesson's timeline and attendance.
+    Show {
+        /// Lesson id (from `list`) or room id.
+        id: String,
+    },
+    /// Export a lesson's attendance (csv) or its whole record (json).
+    Export {
+        /// Lesson id (from `list`) or room id.
+        id: String,
+        /// csv: attendance, one row per student; json: lesson, attendance and timeline.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: Format,
+    },
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+pub fn sessions(args: Sessions) -> anyhow::Result<ExitCode> {
+    use lectern::store::report;
+    let dir = args.data_dir.unwrap_or_else(lectern::files::default_data_dir);
+    let conn = lectern::store::schema::open_for_reading(&dir.join("lectern.db"))?;
+    let find = |id: &str| -> anyhow::Result<report::LessonSummary> {
+        report::find(&conn, id)?
+            .with_context(|| format!("no lesson {id:?}; `lectern sessions list` shows them"))
+    };
+    match args.command {
+        SessionsCommand::List { json } => {
+            let lessons = report::lessons(&conn)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&lessons)?);
+            } else {
+                print!("{}", report::list_table(&lessons));
+            }
+        }
+        SessionsCommand::Show { id } => {
+            let lesson = find(&id)?;
+            print!("{}", report::show(&conn, &lesson)?);
+        }
+        SessionsCommand::Export { id, format } => {
+            let lesson = find(&id)?;
+            match format {
+                Format::Csv => print!("{}", report::attendance_csv(&report::attendance(&conn, &lesson)?)),
+                Format::Json => {
+                    let mut v = report::timeline(&conn, &lesson)?;
+                    v["attendance"] = serde_json::to_value(report::attendance(&conn, &lesson)?)?;
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

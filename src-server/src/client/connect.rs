@@ -1,0 +1,103 @@
+//! Opening a WebSocket to a classroom over TLS pinned to its certificate fingerprint (§8), with typed
+//! errors: a caller stops on a pin mismatch and retries an unreachable server.
+
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::protocol::SUBPROTOCOL;
+
+/// A WebSocket over pinned TLS.
+pub type Socket = WebSocketStream<TlsStream<TcpStream>>;
+
+/// Why a connection to a classroom could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL or host is malformed.
+    #[error("bad address: {0}")]
+    BadUrl(String),
+    /// No TCP connection (the server is down, or the network does not reach it).
+    #[error("cannot reach {addr}: {source}")]
+    Unreachable {
+        /// `host:port`.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server's certificate is not the pinned one: another machine, or a new certificate.
+    #[error(
+        "the server's certificate fingerprint {seen} is not the pinned {expected}: this is not the classroom in the \
+         link, or its certificate changed (ask the teacher for a new link)"
+    )]
+    PinMismatch {
+        /// The fingerprint pinned.
+        expected: String,
+        /// The fingerprint the server showed.
+        seen: String,
+    },
+    /// TLS failed for another reason.
+    #[error("{0}")]
+    Tls(String),
+    /// The server did not accept the WebSocket upgrade.
+    #[error("WebSocket upgrade failed: {0}")]
+    Upgrade(String),
+    /// Connecting took too long.
+    #[error("connecting timed out")]
+    Timeout,
+}
+
+impl ConnectError {
+    /// Whether trying again cannot help (a pin mismatch, a malformed address).
+    pub fn is_final(&self) -> bool {
+        matches!(self, ConnectError::PinMismatch { .. } | ConnectError::BadUrl(_))
+    }
+}
+
+/// Opens a WebSocket to `ws_url`, trusting only the certificate with `fingerprint`.
+pub async fn connect(ws_url: &str, fingerprint: &str) -> Result<Socket, ConnectError> {
+    let url = url::Url::parse(ws_url).map_err(|e| ConnectError::BadUrl(format!("{ws_url:?}: {e}")))?;
+    let host =
+        url.host_str().ok_or_else(|| ConnectError::BadUrl(format!("no host in {ws_url:?}")))?.to_string();
+    let port = url.port().unwrap_or(7443);
+    let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let tcp = TcpStream::connect((bare.as_str(), port))
+        .await
+        .map_err(|source| ConnectError::Unreachable { addr: format!("{host}:{port}"), source })?;
+    connect_over(tcp, ws_url, fingerprint).await
+}
+
+/// Like [`connect`], over a TCP stream the caller opened (to set socket options, say).
+pub async fn connect_over(tcp: TcpStream, ws_url: &str, fingerprint: &str) -> Result<Socket, ConnectError> {
+    let url = url::Url::parse(ws_url).map_err(|e| ConnectError::BadUrl(format!("{ws_url:?}: {e}")))?;
+    let host =
+        url.host_str().ok_or_else(|| ConnectError::BadUrl(format!("no host in {ws_url:?}")))?.to_string();
+    let port = url.port().unwrap_or(7443);
+    let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let _ = tcp.set_nodelay(true);
+    let config =
+        crate::tls::pinned_client_config(fingerprint).map_err(|e| ConnectError::Tls(e.to_string()))?;
+    let name = rustls::pki_types::ServerName::try_from(bare.clone())
+        .map_err(|e| ConnectError::BadUrl(format!("bad host name {bare:?}: {e}")))?;
+    let tls = TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(|e| {
+        match crate::tls::pin_mismatch(&e) {
+            Some(m) => ConnectError::PinMismatch { expected: m.expected.clone(), seen: m.seen.clone() },
+            None => ConnectError::Tls(format!("TLS with {bare}:{port} failed: {e}")),
+        }
+    })?;
+    let mut request = ws_url.into_client_request().map_err(|e| ConnectError::BadUrl(format!("{e}")))?;
+    request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(SUBPROTOCOL));
+    let config = WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .max_message_size(Some(64 << 20))
+        .max_frame_size(Some(64 << 20));
+    let (ws, _) = tokio_tungstenite::client_async_with_config(request, tls, Some(config))
+        .await
+        .map_err(|e| ConnectError::Upgrade(e.to_string()))?;
+    Ok(ws)
+}

@@ -1,0 +1,394 @@
+//! The client's session task: connect with the pin, say hello (or resume), follow the lesson, reconnect
+//! with backoff when the link dies, and keep what the user does while offline (§5 to §7).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::connect::{ConnectError, Socket, connect};
+use super::types::{Cause, ClientOptions, Command, Credentials, Event, Reply, RequestError};
+use crate::protocol::{ClientMsg, Hello, LessonState, ServerMsg, VERSION, close};
+
+/// What the user did while offline, sent once the client is back.
+#[derive(Default)]
+struct Offline {
+    hand: Option<bool>,
+    view: Option<Option<u32>>,
+    ack: Option<u64>,
+}
+
+enum Outcome {
+    Retry(Option<u16>, String),
+    Stop(Option<u16>, String),
+    BadResume,
+    Closed,
+}
+
+/// What survives a reconnect: the resume token, the state and its seq, and offline actions.
+struct Session {
+    token: Option<String>,
+    seq: u64,
+    state: Option<LessonState>,
+    offline: Offline,
+}
+
+/// Longest a TCP connect, TLS handshake and WebSocket upgrade may take together.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long to wait before reconnection attempt `attempt` (0: at once), with jitter so a class of 30
+/// does not reconnect in lock-step.
+pub(crate) fn backoff(attempt: u32, max: Duration) -> Duration {
+    if attempt == 0 {
+        return Duration::ZERO;
+    }
+    let base = Duration::from_millis(250).saturating_mul(1 << attempt.min(6).saturating_sub(1)).min(max);
+    base.mul_f64(rand::random_range(0.5..=1.0))
+}
+
+/// Runs a client until it is closed or stops for good.
+pub(crate) async fn run(
+    options: ClientOptions,
+    mut rx: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::Sender<Event>,
+) {
+    let mut session = Session { token: None, seq: 0, state: None, offline: Offline::default() };
+    let mut attempt = 0u32;
+    loop {
+        // On dead Wi-Fi a connect can hang for minutes; bound it so the backoff stays meaningful.
+        let connecting = tokio::time::timeout(CONNECT_TIMEOUT, connect(&options.url, &options.fingerprint));
+        tokio::pin!(connecting);
+        let connected = loop {
+            tokio::select! {
+                c = &mut connecting => break c.unwrap_or(Err(ConnectError::Timeout)),
+                cmd = rx.recv() => match cmd {
+                    None | Some(Command::Close) => return,
+                    Some(cmd) => offline(cmd, &mut session.offline),
+                },
+            }
+        };
+        let outcome = match connected {
+            Ok(ws) => live(ws, &options, &mut session, &mut rx, &events, &mut attempt).await,
+            Err(e) if e.is_final() => Outcome::Stop(None, e.to_string()),
+            Err(e) => Outcome::Retry(None, e.to_string()),
+        };
+        let wait = match outcome {
+            Outcome::Closed => return,
+            Outcome::Stop(code, reason) => {
+                let _ = events.send(Event::Stopped { code, reason }).await;
+                return;
+            }
+            Outcome::BadResume => {
+                session.token = None;
+                Duration::ZERO
+            }
+            Outcome::Retry(code, reason) => {
+                let _ = events.send(Event::Disconnected { code, reason }).await;
+                let mut wait = backoff(attempt, options.max_backoff);
+                if code == Some(close::RATE_LIMITED) {
+                    wait = wait.max(Duration::from_secs(1));
+                }
+                attempt += 1;
+                wait
+            }
+        };
+        // While waiting, keep what the user does for later, and fail requests at once.
+        let sleep = tokio::time::sleep(wait);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => break,
+                cmd = rx.recv() => match cmd {
+                    None | Some(Command::Close) => return,
+                    Some(cmd) => offline(cmd, &mut session.offline),
+                },
+            }
+        }
+    }
+}
+
+fn offline(cmd: Command, o: &mut Offline) {
+    match cmd {
+        Command::Request { reply, .. } => {
+            let _ = reply.send(Err(RequestError::Offline));
+        }
+        Command::Ack(seq) => o.ack = Some(seq.max(o.ack.unwrap_or(0))),
+        Command::Hand(up) => o.hand = Some(up),
+        Command::View(page) => o.view = Some(page),
+        Command::Resync | Command::Close => {}
+    }
+}
+
+fn frame(msg: &ClientMsg) -> Message {
+    // Serializing these types cannot fail (string keys, finite numbers); an empty frame would be
+    // answered with 4400 rather than panic.
+    Message::text(serde_json::to_string(msg).unwrap_or_default())
+}
+
+/// The `hello` for this client: a resume when it has a token, else the code or key.
+fn hello(options: &ClientOptions, token: Option<&String>) -> ClientMsg {
+    let mut hello = Hello {
+        v: Some(VERSION.into()),
+        device: Some(options.device.clone()),
+        resume: token.cloned(),
+        ..Hello::default()
+    };
+    match &options.credentials {
+        Credentials::Student { code, name } => {
+            hello.role = Some("student".into());
+            if token.is_none() {
+                hello.code = Some(code.clone());
+                hello.name = Some(name.clone());
+            }
+        }
+        Credentials::Teacher { key } => {
+            hello.role = Some("teacher".into());
+            if token.is_none() {
+                hello.key = Some(key.clone());
+            }
+        }
+    }
+    ClientMsg::Hello(hello)
+}
+
+/// One connection's loop state.
+struct Link {
+    resumed: bool,
+    welcomed: bool,
+    heartbeat: Duration,
+    pending: HashMap<u32, Reply>,
+    next_id: u32,
+    ping_outstanding: Option<u32>,
+    ping: tokio::time::Interval,
+    acked: u64,
+    want_ack: Option<u64>,
+    resync_sent: bool,
+}
+
+impl Link {
+    fn next_id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        id
+    }
+}
+
+async fn live(
+    mut ws: Socket,
+    options: &ClientOptions,
+    s: &mut Session,
+    rx: &mut mpsc::UnboundedReceiver<Command>,
+    events: &mpsc::Sender<Event>,
+    attempt: &mut u32,
+) -> Outcome {
+    if let Err(e) = ws.send(frame(&hello(options, s.token.as_ref()))).await {
+        return Outcome::Retry(None, format!("sending hello: {e}"));
+    }
+    let heartbeat = Duration::from_secs(10);
+    let mut link = Link {
+        resumed: s.token.is_some(),
+        welcomed: false,
+        heartbeat,
+        pending: HashMap::new(),
+        next_id: 1,
+        ping_outstanding: None,
+        ping: tokio::time::interval(heartbeat),
+        acked: 0,
+        want_ack: None,
+        resync_sent: false,
+    };
+    let mut ack_tick = tokio::time::interval(Duration::from_millis(100));
+    let welcome_deadline = tokio::time::sleep(Duration::from_secs(10));
+    tokio::pin!(welcome_deadline);
+
+    let outcome = loop {
+        tokio::select! {
+            _ = &mut welcome_deadline, if !link.welcomed => break Outcome::Retry(None, "no welcome in time".into()),
+            msg = ws.next() => {
+                let msg = match msg {
+                    None => break Outcome::Retry(None, "connection closed".into()),
+                    Some(Err(e)) => break Outcome::Retry(None, e.to_string()),
+                    Some(Ok(m)) => m,
+                };
+                let body = match msg {
+                    Message::Text(t) => t,
+                    Message::Close(close_frame) => break closed(close_frame, link.resumed),
+                    _ => continue,
+                };
+                let Ok(msg) = serde_json::from_str::<ServerMsg>(&body) else { continue };
+                if let Err(e) = on_frame(msg, &mut ws, &mut link, s, options, events, attempt).await {
+                    break Outcome::Retry(None, e.to_string());
+                }
+            }
+            cmd = rx.recv() => {
+                let Some(cmd) = cmd else { break Outcome::Closed };
+                if matches!(cmd, Command::Close) {
+                    let _ = ws.close(None).await;
+                    break Outcome::Closed;
+                }
+                if !link.welcomed {
+                    offline(cmd, &mut s.offline);
+                    continue;
+                }
+                let msg = match cmd {
+                    Command::Close => continue,
+                    Command::Request { request, reply } => {
+                        let id = link.next_id();
+                        link.pending.insert(id, reply);
+                        request.frame(id)
+                    }
+                    Command::Ack(seq) => { link.want_ack = Some(seq.min(s.seq)); continue; }
+                    Command::Hand(up) => ClientMsg::Hand { up },
+                    Command::View(page) => ClientMsg::View { page },
+                    Command::Resync => ClientMsg::Resync { id: None },
+                };
+                if let Err(e) = ws.send(frame(&msg)).await {
+                    break Outcome::Retry(None, e.to_string());
+                }
+            }
+            _ = link.ping.tick(), if link.welcomed => {
+                if link.ping_outstanding.is_some() {
+                    break Outcome::Retry(None, format!("no pong within {} ms: dead link", link.heartbeat.as_millis()));
+                }
+                let id = link.next_id();
+                link.ping_outstanding = Some(id);
+                if let Err(e) = ws.send(frame(&ClientMsg::Ping { id: Some(id) })).await {
+                    break Outcome::Retry(None, e.to_string());
+                }
+            }
+            _ = ack_tick.tick(), if link.welcomed => {
+                if let Some(seq) = link.want_ack.take() && (seq > link.acked || link.acked == 0) {
+                    link.acked = seq;
+                    if let Err(e) = ws.send(frame(&ClientMsg::Ack { seq })).await {
+                        break Outcome::Retry(None, e.to_string());
+                    }
+                }
+            }
+        }
+    };
+    for (_, reply) in link.pending.drain() {
+        let _ = reply.send(Err(RequestError::Lost));
+    }
+    outcome
+}
+
+/// What a close frame from the server means for the client (§10's table).
+fn closed(frame: Option<tokio_tungstenite::tungstenite::protocol::CloseFrame>, resumed: bool) -> Outcome {
+    let (code, reason) =
+        frame.map(|f| (Some(u16::from(f.code)), f.reason.to_string())).unwrap_or((None, String::new()));
+    match code {
+        Some(close::BAD_CREDENTIALS) if resumed => Outcome::BadResume,
+        Some(c) if close::should_reconnect(c) => Outcome::Retry(code, reason),
+        None => Outcome::Retry(None, reason),
+        Some(_) => Outcome::Stop(code, reason),
+    }
+}
+
+/// Applies one server frame; an error is a failed send (the link is gone).
+async fn on_frame(
+    msg: ServerMsg,
+    ws: &mut Socket,
+    link: &mut Link,
+    s: &mut Session,
+    options: &ClientOptions,
+    events: &mpsc::Sender<Event>,
+    attempt: &mut u32,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    match msg {
+        ServerMsg::Welcome { you, token, room, seq, state, heartbeat_ms, teacher_online, roster, .. } => {
+            link.welcomed = true;
+            *attempt = 0;
+            s.token = Some(token);
+            s.seq = seq;
+            s.state = Some(state.clone());
+            link.heartbeat = Duration::from_millis(heartbeat_ms.clamp(100, 120_000));
+            link.ping =
+                tokio::time::interval_at(tokio::time::Instant::now() + link.heartbeat, link.heartbeat);
+            let resumed = link.resumed;
+            let _ = events.send(Event::Connected { you, room, resumed, teacher_online, roster }).await;
+            let _ = events.send(Event::State { seq, state, cause: Cause::Welcome }).await;
+            if options.auto_ack {
+                link.want_ack = Some(seq);
+            }
+            let o = std::mem::take(&mut s.offline);
+            if let Some(up) = o.hand {
+                ws.feed(frame(&ClientMsg::Hand { up })).await?;
+            }
+            if let Some(page) = o.view {
+                ws.feed(frame(&ClientMsg::View { page })).await?;
+            }
+            if let Some(a) = o.ack {
+                link.want_ack = Some(link.want_ack.unwrap_or(0).max(a.min(seq)));
+            }
+            ws.flush().await?;
+        }
+        ServerMsg::Patch { seq, patch, .. } => {
+            let Some(state) = s.state.as_mut() else { return Ok(()) };
+            if seq <= s.seq {
+                return Ok(());
+            }
+            if seq == s.seq + 1 {
+                state.apply(&patch);
+                s.seq = seq;
+                let _ = events.send(Event::State { seq, state: state.clone(), cause: Cause::Patch }).await;
+                if options.auto_ack {
+                    link.want_ack = Some(seq);
+                }
+            } else if !link.resync_sent {
+                link.resync_sent = true;
+                ws.send(frame(&ClientMsg::Resync { id: None })).await?;
+            }
+        }
+        ServerMsg::Sync { seq, state } => {
+            if seq >= s.seq {
+                link.resync_sent = false;
+                s.seq = seq;
+                s.state = Some(state.clone());
+                let _ = events.send(Event::State { seq, state, cause: Cause::Sync }).await;
+                if options.auto_ack {
+                    link.want_ack = Some(seq);
+                }
+            }
+        }
+        ServerMsg::Ok { id, seq, .. } => {
+            if let Some(reply) = id.and_then(|id| link.pending.remove(&id)) {
+                let _ = reply.send(Ok(seq));
+            }
+        }
+        ServerMsg::Error { id, code, message } => match id.and_then(|id| link.pending.remove(&id)) {
+            Some(reply) => {
+                let _ = reply.send(Err(RequestError::Refused { code, message }));
+            }
+            None => {
+                let _ = events.send(Event::Error { code, message }).await;
+            }
+        },
+        ServerMsg::Roster { changes } => {
+            let _ = events.send(Event::Roster(changes)).await;
+        }
+        ServerMsg::Teacher { online } => {
+            let _ = events.send(Event::Teacher { online }).await;
+        }
+        ServerMsg::Pong { id, .. } => {
+            if id.is_some() && id == link.ping_outstanding {
+                link.ping_outstanding = None;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_starts_at_once_and_stays_under_the_cap() {
+        assert_eq!(backoff(0, Duration::from_secs(5)), Duration::ZERO);
+        for n in 1..20 {
+            assert!(backoff(n, Duration::from_secs(5)) <= Duration::from_secs(5));
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Building a [`Config`] from its layers: defaults, a TOML file, environment variables, then flags.
+//!
+//! Every layer is merged as a TOML table over the one before, so a file may set any subset of keys and
+//! a flag or variable overrides exactly one. Values from the environment and from flags are read as TOML
+//! scalars of the type the key has by default (`"7443"` for a number, `true` for a switch, a list for a
+//! list), so `LECTERN_STUDENT_RATE=abc` is refused with the key's name, not ignored.
+
+use std::path::{Path, PathBuf};
+
+use toml::{Table, Value};
+
+use super::Config;
+use super::keys::KEYS;
+
+/// A configuration that cannot be used: which source and key, and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The named config file could not be read.
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A source holds a key or value Lectern does not understand.
+    #[error("{source_name}: {message}")]
+    Invalid {
+        /// Which source (the file's path, an environment variable, a flag).
+        source_name: String,
+        /// What to fix.
+        message: String,
+    },
+}
+
+/// Where the settings come from, lowest precedence first.
+#[derive(Debug, Default)]
+pub struct Source<'a> {
+    /// A config file that must exist (`--config`); else `lectern.toml` in the data directory, if any.
+    pub file: Option<&'a Path>,
+    /// Environment variables (name, value); only the names in [`KEYS`] are read.
+    pub env: Vec<(String, String)>,
+    /// Flags given on the command line, as (dotted key, TOML value).
+    pub flags: Vec<(&'static str, Value)>,
+}
+
+impl Config {
+    /// Builds the configuration in effect from its sources.
+    pub fn load(source: &Source<'_>) -> Result<Config, ConfigError> {
+        let invalid = |source_name: &str, message: String| ConfigError::Invalid {
+            source_name: source_name.to_string(),
+            message,
+        };
+        let defaults = Table::try_from(Config::default()).map_err(|e| invalid("defaults", e.to_string()))?;
+        let mut table = defaults.clone();
+        let mut env = Vec::new();
+        for (name, raw) in &source.env {
+            if let Some(key) = KEYS.iter().find(|k| k.env == name) {
+                let value = scalar(&defaults, key.path, raw).map_err(|m| invalid(name, m))?;
+                env.push((key.path, value));
+            }
+        }
+        // The data directory decides where the default file is, so it is taken from the flags and the
+        // environment before any file is read.
+        let data_dir = source
+            .flags
+            .iter()
+            .chain(env.iter())
+            .rev()
+            .find(|(k, _)| *k == "data_dir")
+            .and_then(|(_, v)| v.as_str().map(PathBuf::from))
+            .unwrap_or_else(crate::files::default_data_dir);
+        let file = match source.file {
+            Some(path) => Some(read(path)?),
+            None => {
+                let path = Config::default_file(&data_dir);
+                path.exists().then(|| read(&path)).transpose()?
+            }
+        };
+        if let Some((path, file)) = file {
+            merge(&mut table, file);
+            Config::try_from_table(&table).map_err(|m| invalid(&path.display().to_string(), m))?;
+        }
+        for (key, value) in env.into_iter().chain(source.flags.iter().cloned()) {
+            set(&mut table, key, value);
+        }
+        Config::try_from_table(&table).map_err(|m| invalid("environment or flags", m))
+    }
+
+    fn try_from_table(table: &Table) -> Result<Config, String> {
+        Value::Table(table.clone()).try_into().map_err(|e: toml::de::Error| e.message().to_string())
+    }
+}
+
+fn read(path: &Path) -> Result<(PathBuf, Table), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let table = text.parse::<Table>().map_err(|e| ConfigError::Invalid {
+        source_name: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    Ok((path.to_path_buf(), table))
+}
+
+/// Merges `over` into `base`, table by table; other values are replaced.
+fn merge(base: &mut Table, over: Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(Value::Table(b)), Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+fn set(table: &mut Table, path: &str, value: Value) {
+    let mut parts = path.split('.').peekable();
+    let mut here = table;
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            here.insert(part.to_string(), value);
+            return;
+        }
+        let next = here.entry(part.to_string()).or_insert_with(|| Value::Table(Table::new()));
+        let Value::Table(t) = next else { return };
+        here = t;
+    }
+}
+
+fn get<'t>(table: &'t Table, path: &str) -> Option<&'t Value> {
+    let mut parts = path.split('.');
+    let mut value = table.get(parts.next()?)?;
+    for part in parts {
+        value = value.as_table()?.get(part)?;
+    }
+    Some(value)
+}
+
+/// Reads an environment value as the type the key has by default. Keys whose default is absent
+/// (`data_dir`, `name`, `title`, `code`) are strings.
+fn scalar(defaults: &Table, path: &str, raw: &str) -> Result<Value, String> {
+    let expected = |what: &str| format!("{path} must be {what}, not {raw:?}");
+    Ok(match get(defaults, path) {
+        Some(Value::Integer(_)) => {
+            Value::Integer(raw.trim().parse().map_err(|_| expected("a whole number"))?)
+        }
+        Some(Value::Float(_)) => Value::Float(raw.trim().parse().map_err(|_| expected("a number"))?),
+        Some(Value::Boolean(_)) => Value::Boolean(match raw.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" | "" => false,
+            _ => return Err(expected("true or false")),
+        }),
+        Some(Value::Array(_)) => Value::Array(
+            raw.split([':', ',']).filter(|s| !s.is_empty()).map(|s| Value::String(s.into())).collect(),
+        ),
+        _ => Value::String(raw.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn each_layer_overrides_the_one_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("l.toml");
+        std::fs::write(&file, "title = \"From file\"\n[limits]\nstudent_rate = 7\nteacher_rate = 9\n")
+            .unwrap();
+        let source = Source {
+            file: Some(&file),
+            env: env(&[("LECTERN_STUDENT_RATE", "8"), ("HOME", "/x")]),
+            flags: vec![("limits.teacher_rate", Value::Integer(11))],
+        };
+        let c = Config::load(&source).unwrap();
+        assert_eq!(c.title.as_deref(), Some("From file"));
+        assert_eq!((c.limits.student_rate, c.limits.teacher_rate), (8, 11));
+        assert_eq!(c.limits.max_participants, 500, "untouched keys keep their default");
+    }
+
+    #[test]
+    fn the_default_file_is_read_from_the_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("lectern.toml"), "[timing]\nheartbeat_ms = 2500\n").unwrap();
+        let source = Source {
+            env: env(&[("LECTERN_DATA_DIR", &dir.path().display().to_string())]),
+            ..Source::default()
+        };
+        assert_eq!(Config::load(&source).unwrap().timing.heartbeat.as_millis(), 2500);
+    }
+
+    #[test]
+    fn mistakes_name_their_source_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "[limits]\nstudent_rat = 7\n").unwrap();
+        let err = Config::load(&Source { file: Some(&file), ..Source::default() }).unwrap_err().to_string();
+        assert!(err.contains("bad.toml") && err.contains("student_rat"), "{err}");
+        let err =
+            Config::load(&Source { env: env(&[("LECTERN_STUDENT_RATE", "fast")]), ..Source::default() })
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("LECTERN_STUDENT_RATE") && err.contains("limits.student_rate"), "{err}");
+    }
+
+    #[test]
+    fn every_key_has_a_row_and_every_row_a_key() {
+        let defaults = Table::try_from(Config::default()).unwrap();
+        let mut leaves = Vec::new();
+        fn walk(prefix: &str, t: &Table, out: &mut Vec<String>) {
+            for (k, v) in t {
+                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                match v {
+                    Value::Table(t) => walk(&path, t, out),
+                    _ => out.push(path),
+                }
+            }
+        }
+        walk("", &defaults, &mut leaves);
+        // Keys whose default is "none" do not appear in the defaults' table.
+        leaves.extend(["data_dir", "name", "title", "code"].map(String::from));
+        leaves.sort();
+        let mut documented: Vec<String> = KEYS.iter().map(|k| k.path.to_string()).collect();
+        documented.sort();
+        assert_eq!(leaves, documented);
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        for k in KEYS {
+            assert!(
+                readme.contains(&format!("`{}`", k.path)) && readme.contains(k.env),
+                "README lacks {}",
+                k.path
+            );
+        }
+    }
+}

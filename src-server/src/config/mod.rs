@@ -1,0 +1,209 @@
+//! Configuration in one place: every setting, its one default, and the order in which sources override
+//! it: the defaults here, then a TOML file, then environment variables, then command-line flags.
+//!
+//! Every key has a dotted path (`limits.student_rate`) that is the same in the file, in
+//! [`keys::KEYS`] (which names its environment variable and documents it) and in `lectern config`'s
+//! output. The README's table of keys is checked against [`keys::KEYS`] by a test, so a key cannot be
+//! added without being documented.
+
+pub mod keys;
+mod layer;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use layer::{ConfigError, Source};
+
+/// The name of the config file looked for in the data directory when `--config` is not given.
+pub const FILE_NAME: &str = "lectern.toml";
+
+/// Everything a Lectern server can be told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the certificate, teacher key, documents and session log are kept (default: the
+    /// platform's data directory, see [`crate::files::default_data_dir`]).
+    pub data_dir: Option<PathBuf>,
+    /// The address to listen on. `[::]` accepts IPv4 and IPv6 alike (dual stack).
+    pub listen: SocketAddr,
+    /// The classroom's name, as students see it (default: "Lectern on HOST").
+    pub name: Option<String>,
+    /// The lesson's title (default: the opening document's).
+    pub title: Option<String>,
+    /// A fixed join code (4 to 12 digits), for demos and tests (default: random per lesson).
+    pub code: Option<String>,
+    /// PDFs to add to the lesson at start; the first is opened.
+    pub docs: Vec<PathBuf>,
+    /// Start a new lesson (new room and join code) instead of continuing the open one.
+    pub new_lesson: bool,
+    /// The session log.
+    pub log: LogConfig,
+    /// Discovery on the local network.
+    pub mdns: MdnsConfig,
+    /// Limits of PROTOCOL.md §10.
+    pub limits: Limits,
+    /// Timing of §3 and §7.
+    pub timing: Timing,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: None,
+            listen: SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, lectern_protocol::DEFAULT_PORT)),
+            name: None,
+            title: None,
+            code: None,
+            docs: Vec::new(),
+            new_lesson: false,
+            log: LogConfig::default(),
+            mdns: MdnsConfig::default(),
+            limits: Limits::default(),
+            timing: Timing::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The data directory in effect.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(crate::files::default_data_dir)
+    }
+
+    /// The config file read when none is named: `lectern.toml` in the data directory.
+    pub fn default_file(data_dir: &Path) -> PathBuf {
+        data_dir.join(FILE_NAME)
+    }
+
+    /// This configuration as TOML, with secrets masked, for `lectern config`.
+    pub fn to_masked_toml(&self) -> String {
+        let mut shown = self.clone();
+        if shown.code.is_some() {
+            shown.code = Some("******".into());
+        }
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+    }
+}
+
+/// The session log (SQLite).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Log joins, changes, acks and hands (off only to measure what logging costs).
+    pub events: bool,
+    /// Delete lessons that ended more than this many days ago, at start.
+    pub keep_days: u32,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { events: true, keep_days: 365 }
+    }
+}
+
+/// Announcing the classroom by mDNS.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MdnsConfig {
+    /// Do not announce (students then need the join link or QR code).
+    pub disabled: bool,
+    /// Announce only on these interfaces (default: every usable one, without loopback and virtual ones).
+    pub interfaces: Vec<String>,
+}
+
+/// Per-connection and per-room limits. The defaults are the protocol's; benchmarks raise them by
+/// configuration, never by changing the defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest client frame, in bytes (close 1009 above it).
+    pub max_frame_bytes: usize,
+    /// Student frames per second.
+    pub student_rate: u32,
+    /// Student burst.
+    pub student_burst: u32,
+    /// Teacher frames per second.
+    pub teacher_rate: u32,
+    /// Teacher burst.
+    pub teacher_burst: u32,
+    /// Failed hellos per address per minute before 4029.
+    pub failed_hellos_per_minute: u32,
+    /// Students online in one room.
+    pub max_participants: usize,
+    /// Frames queued per connection before conflation.
+    pub queue_capacity: usize,
+    /// Open connections (TLS handshakes included) before the accept loop waits.
+    pub max_connections: usize,
+    /// Unsent bytes the kernel may hold per socket (`TCP_NOTSENT_LOWAT`). Without it a slow link hides
+    /// megabytes of stale frames in the kernel, which is seconds of lag no snapshot can skip; with it the
+    /// backlog stays in the outbox, where it is conflated. In-flight data is not limited, so throughput is not.
+    pub unsent_bytes: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 16 * 1024,
+            student_rate: 50,
+            student_burst: 100,
+            teacher_rate: 240,
+            teacher_burst: 240,
+            failed_hellos_per_minute: 10,
+            max_participants: 500,
+            queue_capacity: 256,
+            max_connections: 20_000,
+            unsent_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// Timing of the handshake and of liveness. Durations are written in milliseconds (`*_ms`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timing {
+    /// How long a client has to send `hello` (close 4008 after).
+    #[serde(rename = "hello_timeout_ms", with = "millis")]
+    pub hello_timeout: Duration,
+    /// Ping interval, told to clients as `heartbeat_ms`; a connection silent for two is closed.
+    #[serde(rename = "heartbeat_ms", with = "millis")]
+    pub heartbeat: Duration,
+    /// How long a TLS handshake may take.
+    #[serde(rename = "tls_handshake_timeout_ms", with = "millis")]
+    pub tls_handshake_timeout: Duration,
+    /// How long shutdown waits for connections to close.
+    #[serde(rename = "shutdown_grace_ms", with = "millis")]
+    pub shutdown_grace: Duration,
+    /// How often acks and round trips are folded into one roster update (≤ 10 a second by default).
+    #[serde(rename = "roster_interval_ms", with = "millis")]
+    pub roster_interval: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            hello_timeout: Duration::from_secs(5),
+            heartbeat: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_millis(1500),
+            roster_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Durations as whole milliseconds in config files.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}

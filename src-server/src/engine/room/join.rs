@@ -1,0 +1,263 @@
+//! Admission to a room: checking a `hello` (§3), and seating the participant it proves.
+//!
+//! Checking is pure (no lock): the version, role, device and name, then the credentials (a resume token,
+//! the teacher key or the join code). Seating takes the room's lock once: revocations, the limits, a
+//! newer connection of the same participant replacing the older one (4409), and the `welcome` queued as
+//! the connection's first frame, so it is followed exactly by the first patch it does not contain.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::participant::Participant;
+use super::{Inner, Member, Room, encode};
+use crate::engine::outbox::{Item, Outbox};
+use crate::engine::report::Event;
+use crate::engine::token::{Claims, constant_time_eq, token_hash};
+use crate::now_ms;
+use crate::protocol::{Hello, Role, RosterEntry, ServerMsg, VERSION, You, close};
+
+/// Why a `hello` was refused; each maps to the close code of §3/§10.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    /// A field is missing or malformed: `error` `bad_request`, then close 4400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Unsupported protocol version: close 4426.
+    #[error("{0}")]
+    Version(String),
+    /// Wrong code, key or token: close 4001.
+    #[error("wrong join code, teacher key or token")]
+    Credentials,
+    /// The device was kicked from this lesson: close 4003.
+    #[error("removed from this lesson by the teacher")]
+    Kicked,
+    /// The room is full: close 4029.
+    #[error("the room is full")]
+    Full,
+    /// The lesson has ended: close 4000.
+    #[error("the lesson has ended")]
+    Ended,
+}
+
+impl JoinError {
+    /// The close code for this refusal (the reason is the error's text).
+    pub fn close_code(&self) -> u16 {
+        match self {
+            JoinError::BadRequest(_) => close::PROTOCOL,
+            JoinError::Version(_) => close::VERSION,
+            JoinError::Credentials => close::BAD_CREDENTIALS,
+            JoinError::Kicked => close::KICKED,
+            JoinError::Full => close::RATE_LIMITED,
+            JoinError::Ended => close::ENDED,
+        }
+    }
+}
+
+/// A connection admitted to the room.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    /// Connection id, unique within the server's life.
+    pub conn: u64,
+    /// Participant id.
+    pub pid: String,
+    /// Role.
+    pub role: Role,
+    /// The connection's send queue; the welcome is already in it.
+    pub outbox: Arc<Outbox>,
+}
+
+fn valid_device(d: &str) -> bool {
+    (8..=64).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Checks a display name (§3): 1 to 64 characters after trimming, no control characters.
+pub fn valid_name(name: &str) -> Result<String, String> {
+    let name = name.trim();
+    let n = name.chars().count();
+    if n == 0 || n > 64 {
+        return Err(format!("name must be 1 to 64 characters, not {n}"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("name may not contain control characters".into());
+    }
+    Ok(name.to_string())
+}
+
+fn bad(m: &str) -> JoinError {
+    JoinError::BadRequest(m.to_string())
+}
+
+/// The fields every `hello` needs, checked.
+struct Checked<'h> {
+    role: Role,
+    device: &'h str,
+    name: Option<String>,
+}
+
+fn check_fields(hello: &Hello) -> Result<Checked<'_>, JoinError> {
+    let v = hello.v.as_ref().ok_or_else(|| bad("hello needs \"v\", the protocol version"))?;
+    let v = v.as_u64().ok_or_else(|| bad("\"v\" must be an integer"))?;
+    if v != u64::from(VERSION) {
+        return Err(JoinError::Version(format!(
+            "protocol version {v} is not supported; this server speaks 1"
+        )));
+    }
+    let role = match hello.role.as_deref() {
+        Some("student") => Role::Student,
+        Some("teacher") => Role::Teacher,
+        Some(other) => return Err(bad(&format!("role must be \"student\" or \"teacher\", not \"{other}\""))),
+        None => return Err(bad("hello needs \"role\"")),
+    };
+    let device = hello.device.as_deref().ok_or_else(|| bad("hello needs \"device\""))?;
+    if !valid_device(device) {
+        return Err(bad("device must be 8 to 64 characters of A-Z, a-z, 0-9, _ and -"));
+    }
+    let name = hello.name.as_deref().map(valid_name).transpose().map_err(JoinError::BadRequest)?;
+    Ok(Checked { role, device, name })
+}
+
+impl Room {
+    /// Admits a connection that said `hello`, queueing its `welcome`.
+    pub fn join(&self, hello: Hello, addr: Option<IpAddr>, remote: bool) -> Result<Joined, JoinError> {
+        let claims = self.claims(&hello)?;
+        let mut inner = self.lock();
+        let (conn, replaced) = self.seat(&mut inner, &claims, hello.resume.is_some())?;
+        let outbox = Arc::new(Outbox::new(self.limits.queue_capacity));
+        let participant = inner
+            .participants
+            .entry(claims.pid.clone())
+            .or_insert_with(|| Participant::new(claims.pid.clone(), claims.role, claims.name.clone()));
+        participant.name = claims.name.clone();
+        participant.remote = remote;
+        participant.conn = Some(conn);
+        let you = You { id: participant.id.clone(), role: participant.role, name: participant.name.clone() };
+        inner.members.push(Member { conn, role: claims.role, outbox: outbox.clone() });
+        if claims.role == Role::Teacher && !replaced {
+            inner.teachers_online += 1;
+            if inner.teachers_online == 1 {
+                self.broadcast_students(&inner, &ServerMsg::Teacher { online: true });
+            }
+        }
+        let token = self.tokens.issue(&claims);
+        let token_hash = token_hash(&token);
+        outbox.push(Item::Msg(encode(&self.welcome(&inner, you.clone(), token))));
+        if claims.role == Role::Student {
+            self.mark(&mut inner, &you.id);
+            self.flush_roster_locked(&mut inner);
+        }
+        self.report(Event::Joined {
+            conn,
+            token_hash,
+            pid: you.id.clone(),
+            role: you.role,
+            name: you.name,
+            device: claims.device,
+            remote,
+            addr,
+            time: now_ms(),
+        });
+        Ok(Joined { conn, pid: you.id, role: claims.role, outbox })
+    }
+
+    /// Who a `hello` proves to be: the participant of a resume token, or a new claim by key or code.
+    fn claims(&self, hello: &Hello) -> Result<Claims, JoinError> {
+        let Checked { role, device, name } = check_fields(hello)?;
+        if let Some(token) = hello.resume.as_deref() {
+            let claims = self.tokens.verify(token).ok_or(JoinError::Credentials)?;
+            if claims.room != self.info.id {
+                return Err(JoinError::Credentials);
+            }
+            return Ok(Claims { name: name.unwrap_or(claims.name.clone()), ..claims });
+        }
+        match role {
+            Role::Teacher => {
+                let key = hello
+                    .key
+                    .as_deref()
+                    .ok_or_else(|| bad("a teacher's hello needs \"key\" or \"resume\""))?;
+                if !constant_time_eq(key, &self.teacher_key) {
+                    return Err(JoinError::Credentials);
+                }
+            }
+            Role::Student => {
+                let code = hello
+                    .code
+                    .as_deref()
+                    .ok_or_else(|| bad("a student's hello needs \"code\" or \"resume\""))?;
+                if name.is_none() {
+                    return Err(bad("a student's hello needs \"name\""));
+                }
+                if !constant_time_eq(code.trim(), &self.code) {
+                    return Err(JoinError::Credentials);
+                }
+            }
+        }
+        Ok(Claims {
+            room: self.info.id.clone(),
+            pid: self.tokens.participant_id(&self.info.id, role, device),
+            role,
+            device: device.to_string(),
+            name: name.unwrap_or_else(|| "Teacher".to_string()),
+        })
+    }
+
+    /// Checks the room can seat this participant and gives it a connection id; an older connection
+    /// of the same participant is closed with 4409 (`true` when one was).
+    fn seat(&self, inner: &mut Inner, claims: &Claims, resumed: bool) -> Result<(u64, bool), JoinError> {
+        if inner.state.ended {
+            return Err(JoinError::Ended);
+        }
+        if inner.revoked.contains(&claims.pid) {
+            return Err(if resumed { JoinError::Credentials } else { JoinError::Kicked });
+        }
+        // Known participants are kept for the roster; bound them too, or new device ids could grow the
+        // room without limit.
+        if !inner.participants.contains_key(&claims.pid)
+            && inner.participants.len() >= self.limits.max_participants * 4
+        {
+            return Err(JoinError::Full);
+        }
+        let online_students = inner.members.iter().filter(|m| m.role == Role::Student).count();
+        let was_online = inner.participants.get(&claims.pid).and_then(|p| p.conn);
+        if claims.role == Role::Student
+            && was_online.is_none()
+            && online_students >= self.limits.max_participants
+        {
+            return Err(JoinError::Full);
+        }
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        if let Some(old) = was_online {
+            if let Some(m) = inner.members.iter().find(|m| m.conn == old) {
+                m.outbox.close(close::REPLACED, "replaced by a newer connection of the same device");
+            }
+            inner.members.retain(|m| m.conn != old);
+        }
+        Ok((conn, was_online.is_some()))
+    }
+
+    fn welcome(&self, inner: &Inner, you: You, token: String) -> ServerMsg {
+        let roster = (you.role == Role::Teacher).then(|| {
+            let mut r: Vec<RosterEntry> = inner
+                .participants
+                .values()
+                .filter(|p| p.role == Role::Student)
+                .map(Participant::entry)
+                .collect();
+            r.sort_by(|a, b| a.name.cmp(&b.name));
+            r
+        });
+        ServerMsg::Welcome {
+            v: VERSION,
+            you,
+            token,
+            room: self.info.clone(),
+            seq: inner.seq,
+            state: inner.state.clone(),
+            heartbeat_ms: self.heartbeat_ms,
+            time: now_ms(),
+            teacher_online: inner.teachers_online > 0,
+            roster,
+        }
+    }
+}

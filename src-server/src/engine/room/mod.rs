@@ -1,0 +1,372 @@
+//! A lesson room: the state and its seq, the participants, and the fan-out.
+//!
+//! One std mutex guards the room; every operation is short and never awaits. A patch is validated,
+//! stamped with the next seq, encoded once, and its bytes pushed into every connection's [`Outbox`] while
+//! the lock is held, so every connection sees patches in seq order and a joiner's welcome snapshot is
+//! exactly followed by the first patch it does not contain. Slow consumers cost the room nothing: a
+//! push never waits (conflation is the outbox's job). What happens is reported through a [`Reporter`],
+//! which never waits either: the session log and, later, the Redis bridge consume the reports.
+
+pub mod join;
+mod participant;
+mod roster;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use axum::extract::ws::Utf8Bytes;
+
+use self::participant::Participant;
+use crate::config::Limits;
+use crate::docs::Library;
+use crate::engine::outbox::{Item, Outbox, Pushed};
+use crate::engine::report::{Done, Event, LessonRecord, Reporter};
+use crate::engine::token::{TokenKey, constant_time_eq};
+use crate::metrics::Metrics;
+use crate::now_ms;
+use crate::protocol::{ErrorCode, LessonState, Patch, Role, RoomInfo, ServerMsg, SetPatch, close};
+
+#[derive(Debug)]
+struct Member {
+    conn: u64,
+    role: Role,
+    outbox: Arc<Outbox>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: LessonState,
+    seq: u64,
+    lesson: LessonRecord,
+    revoked: HashSet<String>,
+    participants: HashMap<String, Participant>,
+    members: Vec<Member>,
+    roster_dirty: Vec<String>,
+    sync_cache: Option<Utf8Bytes>,
+    teachers_online: usize,
+    /// Seqs of significant changes (not pointer moves), for deciding which acks to log.
+    significant: Vec<u64>,
+}
+
+/// A lesson room.
+pub struct Room {
+    inner: Mutex<Inner>,
+    /// The room id, shared by every report.
+    id: Arc<str>,
+    info: RoomInfo,
+    code: String,
+    teacher_key: String,
+    tokens: TokenKey,
+    docs: Arc<Library>,
+    reporter: Reporter,
+    metrics: Metrics,
+    limits: Limits,
+    heartbeat_ms: u64,
+    next_conn: AtomicU64,
+}
+
+impl std::fmt::Debug for Room {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Room").field("id", &self.info.id).finish_non_exhaustive()
+    }
+}
+
+/// Everything a room is made of.
+pub struct RoomParts {
+    /// The lesson's identity.
+    pub lesson: LessonRecord,
+    /// The state to start from.
+    pub state: LessonState,
+    /// The seq of that state.
+    pub seq: u64,
+    /// The teacher key.
+    pub teacher_key: String,
+    /// The documents.
+    pub docs: Arc<Library>,
+    /// Where reports go.
+    pub reporter: Reporter,
+    /// Where counts go.
+    pub metrics: Metrics,
+    /// Limits.
+    pub limits: Limits,
+    /// Heartbeat told to clients.
+    pub heartbeat_ms: u64,
+}
+
+fn encode(msg: &ServerMsg) -> Utf8Bytes {
+    Utf8Bytes::from(msg.encode())
+}
+
+impl Room {
+    /// A room for this lesson.
+    pub fn new(parts: RoomParts) -> Room {
+        let RoomParts { lesson, state, seq, teacher_key, docs, reporter, metrics, limits, heartbeat_ms } =
+            parts;
+        let tokens = TokenKey::from_teacher_key(&teacher_key);
+        let id: Arc<str> = Arc::from(lesson.room.as_str());
+        reporter.emit(&id, Event::Lesson { lesson: lesson.clone(), state: Some((seq, state.clone())) });
+        Room {
+            id,
+            info: RoomInfo { id: lesson.room.clone(), title: lesson.title.clone() },
+            code: lesson.code.clone(),
+            teacher_key,
+            tokens,
+            docs,
+            reporter,
+            metrics,
+            limits,
+            heartbeat_ms,
+            next_conn: AtomicU64::new(1),
+            inner: Mutex::new(Inner {
+                state,
+                seq,
+                revoked: lesson.revoked.iter().cloned().collect(),
+                lesson,
+                participants: HashMap::new(),
+                members: Vec::new(),
+                roster_dirty: Vec::new(),
+                sync_cache: None,
+                teachers_online: 0,
+                significant: Vec::new(),
+            }),
+        }
+    }
+
+    fn report(&self, event: Event) {
+        self.reporter.emit(&self.id, event);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every critical section leaves the room consistent between statements that can panic only on
+        // allocation failure, so a poisoned lock is recovered rather than taking the lesson down.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Room id and title.
+    pub fn info(&self) -> &RoomInfo {
+        &self.info
+    }
+
+    /// The join code.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The document library.
+    pub fn docs(&self) -> &Arc<Library> {
+        &self.docs
+    }
+
+    /// The current seq and state.
+    pub fn state(&self) -> (u64, LessonState) {
+        let inner = self.lock();
+        (inner.seq, inner.state.clone())
+    }
+
+    /// Whether a bearer secret is the teacher key or a live participant's token (for `/v1/docs/{id}`).
+    pub fn authorize_bearer(&self, secret: &str) -> Option<Role> {
+        if constant_time_eq(secret, &self.teacher_key) {
+            return Some(Role::Teacher);
+        }
+        let claims = self.tokens.verify(secret)?;
+        let inner = self.lock();
+        (claims.room == self.info.id && !inner.revoked.contains(&claims.pid) && !inner.state.ended)
+            .then_some(claims.role)
+    }
+
+    /// Removes a closed connection. A connection already replaced by a newer one changes nothing else.
+    pub fn leave(&self, pid: &str, conn: u64) {
+        let mut inner = self.lock();
+        inner.members.retain(|m| m.conn != conn);
+        self.report(Event::Left { conn, time: now_ms() });
+        let Some(p) = inner.participants.get_mut(pid) else { return };
+        if p.conn != Some(conn) {
+            return;
+        }
+        p.conn = None;
+        let role = p.role;
+        match role {
+            Role::Teacher => {
+                inner.teachers_online = inner.teachers_online.saturating_sub(1);
+                if inner.teachers_online == 0 && !inner.state.ended {
+                    self.broadcast_students(&inner, &ServerMsg::Teacher { online: false });
+                }
+            }
+            Role::Student => {
+                self.mark(&mut inner, pid);
+                self.flush_roster_locked(&mut inner);
+            }
+        }
+    }
+
+    fn broadcast_students(&self, inner: &Inner, msg: &ServerMsg) {
+        let bytes = encode(msg);
+        for m in inner.members.iter().filter(|m| m.role == Role::Student) {
+            m.outbox.push_or_close(Item::Msg(bytes.clone()));
+        }
+    }
+
+    /// Encodes a patch once and pushes its bytes to every connection; the caller holds the lock.
+    fn fan_out(&self, inner: &mut Inner, seq: u64, patch: &Patch, time: u64) {
+        let accepted = Instant::now();
+        let bytes = Utf8Bytes::from(crate::protocol::frame::patch_frame(seq, time, patch));
+        let mut conflated = 0;
+        for m in &inner.members {
+            if m.outbox.push(Item::Patch { seq, bytes: bytes.clone(), accepted }) == Pushed::Conflated {
+                conflated += 1;
+            }
+        }
+        inner.sync_cache = None;
+        self.metrics.patches.increment(1);
+        if conflated > 0 {
+            self.metrics.conflations.increment(conflated);
+        }
+    }
+
+    /// A teacher's `set`: validates, stamps, fans out, and answers `ok` (once the patch is durable, when
+    /// the store confirms) or `error` into `reply`.
+    pub fn set(&self, id: Option<u32>, set: SetPatch, reply: &Arc<Outbox>) {
+        let mut inner = self.lock();
+        let patch = match inner.state.validate(set, |doc| self.docs.get(doc)) {
+            Ok(p) => p,
+            Err(message) => {
+                self.metrics.reject(crate::metrics::Rejected::BadRequest);
+                reply.push_or_close(Item::Msg(encode(&ServerMsg::error(id, ErrorCode::BadRequest, message))));
+                return;
+            }
+        };
+        inner.seq += 1;
+        let seq = inner.seq;
+        let time = now_ms();
+        inner.state.apply(&patch);
+        if !patch.is_pointer_only() {
+            inner.significant.push(seq);
+        }
+        self.fan_out(&mut inner, seq, &patch, time);
+        let done = self.ok_when_durable(id, seq, reply, None);
+        self.report(Event::Patch { seq, time, patch, done });
+    }
+
+    /// The `ok` for a patch: now if the store does not confirm, else when it has written the patch.
+    /// `then_close` closes the connection after the `ok` (for `end`).
+    fn ok_when_durable(
+        &self,
+        id: Option<u32>,
+        seq: u64,
+        reply: &Arc<Outbox>,
+        then_close: Option<u16>,
+    ) -> Option<Done> {
+        let send = {
+            let reply = reply.clone();
+            move |durable: bool| {
+                let ok = ServerMsg::Ok { id, seq: Some(seq), durable: (!durable).then_some(false) };
+                reply.push_or_close(Item::Msg(encode(&ok)));
+                if let Some(code) = then_close {
+                    reply.close(code, "the lesson has ended");
+                }
+            }
+        };
+        if self.reporter.confirms() {
+            Some(Done::new(send))
+        } else {
+            send(true);
+            None
+        }
+    }
+
+    /// Ends the lesson: everyone gets the `ended` patch, then is closed with 4000 (the teacher who asked
+    /// once its `ok` is durable).
+    pub fn end(&self, id: Option<u32>, reply: &Arc<Outbox>) {
+        let mut inner = self.lock();
+        if inner.state.ended {
+            reply.push_or_close(Item::Msg(encode(&ServerMsg::error(
+                id,
+                ErrorCode::BadRequest,
+                "the lesson has ended",
+            ))));
+            return;
+        }
+        self.end_locked(&mut inner, Some((id, reply)));
+    }
+
+    /// Ends the lesson with no request (a new lesson replaces it).
+    pub fn end_now(&self) {
+        let mut inner = self.lock();
+        if !inner.state.ended {
+            self.end_locked(&mut inner, None);
+        }
+    }
+
+    /// Applies, logs and fans out the `ended` patch and closes everyone with 4000; the teacher who
+    /// asked (`asker`: request id and outbox) is closed after its `ok`.
+    fn end_locked(&self, inner: &mut Inner, asker: Option<(Option<u32>, &Arc<Outbox>)>) {
+        inner.seq += 1;
+        let seq = inner.seq;
+        let time = now_ms();
+        let patch = Patch { ended: Some(true), ..Patch::default() };
+        inner.state.apply(&patch);
+        inner.lesson.ended_ms = Some(time);
+        self.report(Event::Lesson { lesson: inner.lesson.clone(), state: None });
+        self.fan_out(inner, seq, &patch, time);
+        for m in &inner.members {
+            if asker.is_none_or(|(_, a)| !Arc::ptr_eq(a, &m.outbox)) {
+                m.outbox.close(close::ENDED, "the lesson has ended");
+            }
+        }
+        let done = asker.and_then(|(id, reply)| self.ok_when_durable(id, seq, reply, Some(close::ENDED)));
+        self.report(Event::Patch { seq, time, patch, done });
+    }
+
+    /// A teacher's `kick`: closes the student with 4003 and revokes its token.
+    pub fn kick(&self, id: Option<u32>, who: &str, reply: &Outbox) {
+        let mut inner = self.lock();
+        let Some(p) = inner.participants.get_mut(who).filter(|p| p.role == Role::Student) else {
+            reply.push_or_close(Item::Msg(encode(&ServerMsg::error(
+                id,
+                ErrorCode::NotFound,
+                format!("no student \"{who}\""),
+            ))));
+            return;
+        };
+        p.kicked = true;
+        p.hand = false;
+        let conn = p.conn;
+        inner.revoked.insert(who.to_string());
+        self.report(Event::Revoked { pid: who.to_string() });
+        if let Some(m) = conn.and_then(|c| inner.members.iter().find(|m| m.conn == c)) {
+            m.outbox.close(close::KICKED, "removed from this lesson by the teacher");
+        }
+        self.mark(&mut inner, who);
+        self.flush_roster_locked(&mut inner);
+        reply.push_or_close(Item::Msg(encode(&ServerMsg::Ok { id, seq: None, durable: None })));
+    }
+
+    /// The `sync` frame for the current state (cached until the next patch).
+    pub fn sync_frame(&self) -> (u64, Utf8Bytes) {
+        let mut inner = self.lock();
+        let seq = inner.seq;
+        if let Some(bytes) = &inner.sync_cache {
+            return (seq, bytes.clone());
+        }
+        let bytes = encode(&ServerMsg::Sync { seq, state: inner.state.clone() });
+        inner.sync_cache = Some(bytes.clone());
+        (seq, bytes)
+    }
+
+    /// Closes every connection with this code (server shutdown).
+    pub fn close_all(&self, code: u16, reason: &str) {
+        let inner = self.lock();
+        for m in &inner.members {
+            m.outbox.close(code, reason);
+        }
+    }
+
+    /// Online connections by role: (teachers, students).
+    pub fn online(&self) -> (usize, usize) {
+        let inner = self.lock();
+        let teachers = inner.members.iter().filter(|m| m.role == Role::Teacher).count();
+        (teachers, inner.members.len() - teachers)
+    }
+}

@@ -1,0 +1,53 @@
+//! What a room knows of one participant, online or not, and how the teacher's roster shows it.
+
+use crate::protocol::{Role, RosterEntry};
+
+#[derive(Debug)]
+pub(crate) struct Participant {
+    pub(crate) id: String,
+    pub(crate) role: Role,
+    pub(crate) name: String,
+    pub(crate) remote: bool,
+    pub(crate) acked: Option<u64>,
+    pub(crate) rtt_ms: Option<u32>,
+    pub(crate) hand: bool,
+    pub(crate) view: Option<u32>,
+    pub(crate) conn: Option<u64>,
+    pub(crate) kicked: bool,
+    pub(crate) dirty: bool,
+    /// Highest ack written to the log (only acks that cross a significant change are).
+    pub(crate) logged_ack: u64,
+}
+
+impl Participant {
+    pub(crate) fn new(id: String, role: Role, name: String) -> Participant {
+        Participant {
+            id,
+            role,
+            name,
+            remote: false,
+            acked: None,
+            rtt_ms: None,
+            hand: false,
+            view: None,
+            conn: None,
+            kicked: false,
+            dirty: false,
+            logged_ack: 0,
+        }
+    }
+
+    pub(crate) fn entry(&self) -> RosterEntry {
+        RosterEntry {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            online: self.conn.is_some(),
+            remote: self.remote,
+            acked: self.acked,
+            rtt_ms: self.rtt_ms,
+            hand: self.hand,
+            view: self.view,
+            kicked: self.kicked,
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The accept loop and the server's periodic upkeep.
+//!
+//! Connections are capped by a semaphore (handshakes included); accept errors are classified (a peer's
+//! reset is skipped, running out of descriptors backs off); every connection is a tracked task that
+//! watches the shutdown token.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use super::AppState;
+
+/// Binds a listener. The unspecified IPv6 address (`[::]`, the default) is bound dual-stack, so IPv4
+/// and IPv6 students alike can connect; where the system has no IPv6 at all, it falls back to
+/// `0.0.0.0` on the same port.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = |addr: SocketAddr| -> std::io::Result<TcpListener> {
+        let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+        if addr.is_ipv6() {
+            s.set_only_v6(false)?;
+        }
+        s.set_reuse_address(true)?;
+        s.set_nonblocking(true)?;
+        s.bind(&addr.into())?;
+        s.listen(1024)?;
+        TcpListener::from_std(s.into())
+    };
+    match socket(addr) {
+        Err(e)
+            if addr.ip() == std::net::IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED)
+                && e.kind() != std::io::ErrorKind::AddrInUse =>
+        {
+            tracing::info!(error = %e, "no IPv6 here; listening on IPv4 only");
+            socket(SocketAddr::from(([0, 0, 0, 0], addr.port())))
+        }
+        r => r,
+    }
+}
+
+/// Runs the periodic upkeep: roster coalescing, metrics upkeep, forgetting old failed hellos.
+pub(super) fn spawn_upkeep(app: &AppState) {
+    let a = app.clone();
+    app.tracker.spawn(async move {
+        let mut tick = tokio::time::interval(a.timing.roster_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut n = 0u64;
+        loop {
+            tokio::select! {
+                _ = a.shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            a.rooms.flush_rosters();
+            n += 1;
+            if n.is_multiple_of(50) {
+                a.metrics.upkeep();
+                a.failed_hellos.prune();
+            }
+        }
+    });
+}
+
+/// Accepts connections until shutdown: TLS, then HTTP/1.1 with upgrades (the WebSocket).
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    tls: TlsAcceptor,
+    router: axum::Router,
+    app: AppState,
+) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(app.limits.max_connections));
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let permit = tokio::select! {
+            _ = app.shutdown.cancelled() => return,
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+        };
+        let (tcp, peer) = tokio::select! {
+            _ = app.shutdown.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(c) => { backoff = Duration::from_millis(5); c }
+                Err(e) => {
+                    // Per-connection errors (reset before accept) are the peer's; resource errors (out of
+                    // file descriptors) are ours: back off instead of spinning.
+                    if matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) {
+                        continue;
+                    }
+                    tracing::warn!(error = %e, "accept failed; backing off");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if app.limits.unsent_bytes > 0
+            && let Err(e) = socket2::SockRef::from(&tcp).set_tcp_notsent_lowat(app.limits.unsent_bytes)
+        {
+            tracing::debug!(error = %e, "TCP_NOTSENT_LOWAT not set");
+        }
+        let tls = tls.clone();
+        let router = router.clone();
+        let app2 = app.clone();
+        app.tracker.spawn(async move {
+            let _permit = permit;
+            let handshake = tokio::time::timeout(app2.timing.tls_handshake_timeout, tls.accept(tcp));
+            let stream = match handshake.await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let svc = router.map_request(move |mut req: hyper::Request<Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            });
+            let svc = TowerToHyperService::new(svc);
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // An idle or trickling HTTP connection must not hold a connection slot for ever.
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => { if let Err(e) = r { tracing::debug!(%peer, error = %e, "http connection"); } }
+                _ = app2.shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
+                }
+            }
+        });
+    }
+}

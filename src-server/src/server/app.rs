@@ -1,0 +1,185 @@
+//! The state every request and connection of a running server shares: the rooms, the lesson being
+//! taught, limits, metrics and the shutdown tree. Cheap to clone (one `Arc`).
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Limits, Timing};
+use crate::docs::Library;
+use crate::engine::rate::FailedHellos;
+use crate::engine::registry::Registry;
+use crate::engine::report::{LessonRecord, Reporter};
+use crate::engine::room::{Room, RoomParts};
+use crate::engine::token::TokenKey;
+use crate::metrics::Metrics;
+use crate::protocol::{Hello, LessonState};
+use crate::store::SqliteStore;
+
+/// Shared state of a running server.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// What `AppState` points to.
+pub struct Shared {
+    /// Every room this server hosts, by id.
+    pub rooms: Registry,
+    current: RwLock<Arc<Room>>,
+    /// Classroom name.
+    pub name: String,
+    /// Certificate fingerprint.
+    pub fingerprint: String,
+    /// Limits.
+    pub limits: Limits,
+    /// Timing.
+    pub timing: Timing,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Failed hellos per address.
+    pub failed_hellos: FailedHellos,
+    /// Cancelled when the server shuts down.
+    pub shutdown: CancellationToken,
+    /// Every task of the server.
+    pub tracker: TaskTracker,
+    /// The session log.
+    pub store: Arc<SqliteStore>,
+    /// The session log database, for reports.
+    pub db: PathBuf,
+    /// The running lesson's (room id, title); the mDNS announcement follows it.
+    pub lesson: tokio::sync::watch::Sender<(String, String)>,
+    reporter: Reporter,
+    tokens: TokenKey,
+    teacher_key: String,
+    docs: Arc<Library>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// Everything an [`AppState`] is made from.
+pub struct AppParts {
+    /// Classroom name.
+    pub name: String,
+    /// Certificate fingerprint.
+    pub fingerprint: String,
+    /// The teacher key.
+    pub teacher_key: String,
+    /// The lesson to serve.
+    pub lesson: LessonRecord,
+    /// Its seq and state when the server last stopped (a continued lesson), or none (a new one).
+    pub resume: Option<(u64, LessonState)>,
+    /// The documents.
+    pub docs: Arc<Library>,
+    /// The session log.
+    pub store: Arc<SqliteStore>,
+    /// Its database file.
+    pub db: PathBuf,
+    /// Limits.
+    pub limits: Limits,
+    /// Timing.
+    pub timing: Timing,
+}
+
+impl AppState {
+    /// Builds the state, and the room of the lesson, for these parts (no socket yet).
+    pub fn new(parts: AppParts) -> AppState {
+        let metrics = Metrics::new();
+        let reporter = Reporter::new(vec![parts.store.clone()]);
+        let (seq, state) = parts.resume.unwrap_or_else(|| {
+            (0, LessonState::new(parts.lesson.doc.as_deref().and_then(|id| parts.docs.get(id))))
+        });
+        let room = Arc::new(Room::new(RoomParts {
+            lesson: parts.lesson.clone(),
+            state,
+            seq,
+            teacher_key: parts.teacher_key.clone(),
+            docs: parts.docs.clone(),
+            reporter: reporter.clone(),
+            metrics: metrics.clone(),
+            limits: parts.limits.clone(),
+            heartbeat_ms: parts.timing.heartbeat.as_millis() as u64,
+        }));
+        let rooms = Registry::default();
+        rooms.insert(room.clone());
+        AppState(Arc::new(Shared {
+            rooms,
+            current: RwLock::new(room),
+            tokens: TokenKey::from_teacher_key(&parts.teacher_key),
+            teacher_key: parts.teacher_key,
+            docs: parts.docs,
+            name: parts.name,
+            fingerprint: parts.fingerprint,
+            failed_hellos: FailedHellos::new(parts.limits.failed_hellos_per_minute),
+            limits: parts.limits,
+            timing: parts.timing,
+            metrics,
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            store: parts.store,
+            db: parts.db,
+            lesson: tokio::sync::watch::Sender::new((parts.lesson.room, parts.lesson.title)),
+            reporter,
+        }))
+    }
+
+    /// The teacher key (for the ready line a script reads; never logged).
+    pub fn teacher_key(&self) -> &str {
+        &self.teacher_key
+    }
+
+    /// The room of the lesson being taught.
+    pub fn room(&self) -> Arc<Room> {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The room a `hello` asks for: the one its resume token names, else the lesson being taught.
+    pub fn room_for(&self, hello: &Hello) -> Arc<Room> {
+        hello
+            .resume
+            .as_deref()
+            .and_then(|token| self.tokens.verify(token))
+            .and_then(|claims| self.rooms.get(&claims.room))
+            .unwrap_or_else(|| self.room())
+    }
+
+    /// Ends the current lesson (everyone gets `ended` and is closed with 4000) and starts a new one with
+    /// a new room, join code and the same document, without a restart.
+    pub fn new_lesson(&self, title: Option<String>) -> LessonRecord {
+        let mut slot = self.current.write().unwrap_or_else(|p| p.into_inner());
+        let old = slot.clone();
+        old.end_now();
+        self.rooms.remove(&old.info().id);
+        let (_, state) = old.state();
+        let lesson = LessonRecord {
+            room: crate::server::setup::room_id(),
+            title: title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| old.info().title.clone()),
+            code: crate::server::setup::join_code(),
+            started_ms: crate::now_ms(),
+            ended_ms: None,
+            doc: state.doc.as_ref().map(|d| d.id.clone()),
+            revoked: Vec::new(),
+        };
+        let room = Arc::new(Room::new(RoomParts {
+            lesson: lesson.clone(),
+            state: LessonState::new(state.doc.clone()),
+            seq: 0,
+            teacher_key: self.teacher_key.clone(),
+            docs: self.docs.clone(),
+            reporter: self.reporter.clone(),
+            metrics: self.metrics.clone(),
+            limits: self.limits.clone(),
+            heartbeat_ms: self.timing.heartbeat.as_millis() as u64,
+        }));
+        self.rooms.insert(room.clone());
+        *slot = room;
+        self.lesson.send_replace((lesson.room.clone(), lesson.title.clone()));
+        tracing::info!(room = %lesson.room, "new lesson");
+        lesson
+    }
+}

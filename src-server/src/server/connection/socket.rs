@@ -1,0 +1,48 @@
+//! What a connection's phases share: its liveness clock, close frames, and how an oversized frame shows
+//! up in the WebSocket library's errors.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite;
+
+/// Liveness shared by a connection's reader and writer.
+#[derive(Debug)]
+pub(super) struct Live {
+    pub(super) start: Instant,
+    /// Milliseconds since `start` when the peer last sent anything.
+    pub(super) last_seen_ms: AtomicU64,
+    /// Payload (µs since `start`) of the last WebSocket Ping sent; only its Pong counts as a round trip.
+    pub(super) last_ping_us: AtomicU64,
+}
+
+impl Live {
+    pub(super) fn touch(&self) {
+        self.last_seen_ms.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+    pub(super) fn silent_for(&self) -> Duration {
+        let last = self.last_seen_ms.load(Ordering::Relaxed);
+        Duration::from_millis((self.start.elapsed().as_millis() as u64).saturating_sub(last))
+    }
+}
+
+pub(super) fn close_frame(code: u16, reason: &str) -> Message {
+    // A close reason may hold at most 123 bytes.
+    let mut end = reason.len().min(120);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(&reason[..end]) }))
+}
+
+pub(super) fn is_too_big(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(tungstenite::Error::Capacity(_)) = err.downcast_ref::<tungstenite::Error>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}

@@ -1,0 +1,290 @@
+//! HTTP routes (§9) and the WebSocket upgrade, as a plain `Router` so handlers are testable with
+//! `oneshot` and no socket.
+
+use std::net::SocketAddr;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+
+use crate::docs::MAX_DOC_BYTES;
+use crate::protocol::http::{self as body, DocList, Health, Info, LessonList, LessonSummary};
+use crate::protocol::{Doc, Role, SUBPROTOCOL, VERSION, WS_PATH};
+use crate::server::app::AppState;
+use crate::store::report;
+
+/// An HTTP error: 4xx bodies say what to fix, 5xx bodies say nothing internal.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400 with the reason.
+    BadRequest(String),
+    /// 401: missing or wrong bearer.
+    Unauthorized,
+    /// 403: authenticated, but not allowed.
+    Forbidden(&'static str),
+    /// 404.
+    NotFound(String),
+    /// 500; the cause is logged here, once.
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::Unauthorized => {
+                (StatusCode::UNAUTHORIZED, "send Authorization: Bearer <token or teacher key>".into())
+            }
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m.into()),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+            }
+        };
+        let mut res = (status, Json(body::ApiError { error: message })).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+/// Builds the router for a server.
+pub fn router(app: AppState) -> Router {
+    Router::new()
+        .route(WS_PATH, get(ws))
+        .route("/v1/info", get(info))
+        .route("/v1/docs", get(list_docs).post(upload_doc).layer(DefaultBodyLimit::max(MAX_DOC_BYTES)))
+        .route("/v1/docs/{id}", get(get_doc))
+        .route("/v1/lesson", get(current_lesson))
+        .route("/v1/lessons", get(list_lessons).post(new_lesson))
+        .route("/v1/lessons/{id}/attendance.csv", get(attendance_csv))
+        .route("/v1/lessons/{id}/timeline.json", get(timeline_json))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(crate::server::ui::serve)
+        .with_state(app)
+}
+
+async fn ws(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let limit = app.limits.max_frame_bytes;
+    upgrade
+        .protocols([SUBPROTOCOL])
+        // Students send tiny frames, and tungstenite zero-fills its whole read chunk before every read:
+        // a small chunk saves memory on every idle connection and time on every read. Larger frames
+        // (up to the limit) still assemble, over several reads.
+        .read_buffer_size(1024)
+        .max_frame_size(limit)
+        .max_message_size(limit)
+        .on_upgrade(move |socket| crate::server::connection::run(socket, app, Some(peer.ip())))
+}
+
+async fn info(State(app): State<AppState>) -> Json<Info> {
+    let room = app.room();
+    Json(Info {
+        name: app.name.clone(),
+        room: room.info().id.clone(),
+        title: room.info().title.clone(),
+        v: VERSION,
+        fingerprint: app.fingerprint.clone(),
+        needs_code: true,
+    })
+}
+
+fn lesson_body(app: &AppState, room: &str, title: &str, code: &str) -> body::Lesson {
+    body::Lesson {
+        room: room.into(),
+        title: title.into(),
+        code: code.into(),
+        fingerprint: app.fingerprint.clone(),
+        name: app.name.clone(),
+    }
+}
+
+/// The running lesson, for the teacher console: its code and what a join link needs.
+async fn current_lesson(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<body::Lesson>, ApiError> {
+    require(&app, &headers, true)?;
+    let room = app.room();
+    Ok(Json(lesson_body(&app, &room.info().id, &room.info().title, room.code())))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+fn require(app: &AppState, headers: &HeaderMap, teacher_only: bool) -> Result<Role, ApiError> {
+    let secret = bearer(headers).ok_or(ApiError::Unauthorized)?;
+    let role = app.room().authorize_bearer(secret).ok_or(ApiError::Unauthorized)?;
+    if teacher_only && role != Role::Teacher {
+        return Err(ApiError::Forbidden("only the teacher may do this"));
+    }
+    Ok(role)
+}
+
+async fn list_docs(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<DocList>, ApiError> {
+    require(&app, &headers, true)?;
+    Ok(Json(DocList { docs: app.room().docs().list() }))
+}
+
+#[derive(Deserialize)]
+struct UploadQuery {
+    title: Option<String>,
+}
+
+async fn upload_doc(
+    State(app): State<AppState>,
+    Query(q): Query<UploadQuery>,
+    req: Request,
+) -> Result<(StatusCode, Json<Doc>), ApiError> {
+    // Authenticate before reading a byte of the body: anyone on the LAN can reach this route.
+    require(&app, req.headers(), true)?;
+    let body = axum::body::to_bytes(req.into_body(), MAX_DOC_BYTES).await.map_err(|e| {
+        ApiError::BadRequest(format!("cannot read the upload (at most {} MiB): {e}", MAX_DOC_BYTES >> 20))
+    })?;
+    let docs = app.room().docs().clone();
+    let title = q.title.unwrap_or_else(|| "Untitled".into());
+    let doc = tokio::task::spawn_blocking(move || docs.add(&body, &title, None))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| match e {
+            crate::error::Error::Pdf(m) => ApiError::BadRequest(format!("not a readable PDF: {m}")),
+            other => ApiError::Internal(other.to_string()),
+        })?;
+    Ok((StatusCode::CREATED, Json(doc)))
+}
+
+async fn get_doc(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    require(&app, req.headers(), false)?;
+    let room = app.room();
+    let doc = room.docs().get(&id).ok_or_else(|| ApiError::NotFound(format!("no document \"{id}\"")))?;
+    let etag = format!("\"{}\"", doc.sha256);
+    let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let cached = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if cached {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());
+    }
+    let path = room.docs().path(&doc);
+    let mut res = ServeFile::new(path)
+        .oneshot(req)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .into_response();
+    let headers = res.headers_mut();
+    headers.insert(header::ETAG, etag_value);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+    Ok(res)
+}
+
+async fn healthz(State(app): State<AppState>) -> Json<Health> {
+    Json(match app.store.degraded() {
+        None => Health { status: "ok".into(), reason: None },
+        Some(reason) => Health { status: "degraded".into(), reason: Some(reason) },
+    })
+}
+
+async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    let (teachers, students) = app.room().online();
+    let mut body = app.metrics.render();
+    body.push_str(&format!(
+        "# HELP lectern_room_online Participants online in the current room.\n# TYPE lectern_room_online gauge\nlectern_room_online{{role=\"teacher\"}} {teachers}\nlectern_room_online{{role=\"student\"}} {students}\n"
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
+
+/// Runs a report against the session log on a blocking thread.
+async fn run_report<T: Send + 'static>(
+    app: &AppState,
+    f: impl FnOnce(&rusqlite::Connection) -> crate::error::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let db = app.db.clone();
+    tokio::task::spawn_blocking(move || {
+        let conn = crate::store::schema::open_for_reading(&db)?;
+        f(&conn)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+async fn list_lessons(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<LessonList>, ApiError> {
+    require(&app, &headers, true)?;
+    let lessons = run_report(&app, report::lessons).await?;
+    Ok(Json(LessonList { lessons }))
+}
+
+async fn find_lesson(app: &AppState, id: String) -> Result<LessonSummary, ApiError> {
+    let key = id.clone();
+    run_report(app, move |c| report::find(c, &key))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no lesson \"{id}\"")))
+}
+
+async fn attendance_csv(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    require(&app, &headers, true)?;
+    let lesson = find_lesson(&app, id).await?;
+    let name = format!("attachment; filename=\"lesson-{}-attendance.csv\"", lesson.id);
+    let csv =
+        run_report(&app, move |c| report::attendance(c, &lesson).map(|rows| report::attendance_csv(&rows)))
+            .await?;
+    let disposition = HeaderValue::from_str(&name).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        csv,
+    )
+        .into_response())
+}
+
+async fn timeline_json(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&app, &headers, true)?;
+    let lesson = find_lesson(&app, id).await?;
+    Ok(Json(run_report(&app, move |c| report::timeline(c, &lesson)).await?))
+}
+
+#[derive(Deserialize)]
+struct NewLesson {
+    title: Option<String>,
+}
+
+async fn new_lesson(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<NewLesson>,
+) -> Result<(StatusCode, Json<body::Lesson>), ApiError> {
+    require(&app, &headers, true)?;
+    let lesson = app.new_lesson(q.title);
+    Ok((StatusCode::CREATED, Json(lesson_body(&app, &lesson.room, &lesson.title, &lesson.code))))
+}

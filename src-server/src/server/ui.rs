@@ -1,0 +1,58 @@
+//! The web UI (`ui/`, built by Vite) embedded in the binary: `/` and `/join` are the student view,
+//! `/teacher` the console, `/assets/*` their scripts and styles. HTML is never cached (a new server
+//! version must show at once); hashed assets are cached for a year.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rust_embed::Embed;
+
+/// The built UI, staged by `build.rs`.
+#[derive(Embed)]
+#[folder = "$OUT_DIR/ui"]
+struct Assets;
+
+/// What a page may load: only this server, plus data/blob images (the QR code, rendered pages) and
+/// the pdf.js worker.
+const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; worker-src 'self' blob:; \
+    style-src 'self' 'unsafe-inline'; font-src 'self' data:; connect-src 'self'; object-src 'none'; \
+    base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// Serves a UI path, or 404.
+pub async fn serve(req: Request) -> Response {
+    let path = req.uri().path();
+    let file = match path {
+        "/" | "/join" | "/join/" | "/index.html" => "index.html",
+        "/teacher" | "/teacher/" | "/teacher.html" => "teacher.html",
+        p => p.trim_start_matches('/'),
+    };
+    let Some(content) = Assets::get(file) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let etag = format!("\"{}\"", crate::docs::hex(&content.metadata.sha256_hash()));
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, v);
+    }
+    let cache = if file.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    let mime = content.metadata.mimetype();
+    if let Ok(v) = HeaderValue::from_str(mime) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if file.ends_with(".html") {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    }
+    (headers, Body::from(content.data.into_owned())).into_response()
+}

@@ -1,0 +1,247 @@
+// The student view: join with a code and a name (prefilled from the link's fragment), then follow the
+// teacher's page, pointer and highlight; browse freely when the teacher allows it (or is offline).
+import { LessonClient, type ClientEvents, type StopReason } from "../client";
+import { $, initLang, now, probe, renderStatus, toggleLang, type Probe } from "../common";
+import { deviceId, studentTokens } from "../device";
+import { DocPane } from "../docpane";
+import type { LessonState } from "../generated/LessonState";
+import { isSignificant } from "../lesson";
+import { bindPageKeys, bindSwipe } from "../nav";
+import type { Platform } from "../platform";
+import { t } from "../strings";
+
+/** Opens the student view; rejoins at once when this device holds a token for the linked code. */
+export async function startStudent(platform: Platform): Promise<void> {
+  const page = new StudentView(platform);
+  await initLang(platform);
+  await page.restore();
+}
+
+/** Why the lesson stopped, for the student. */
+function stopText(stop: StopReason | undefined): string {
+  switch (stop) {
+    case "ended":
+      return t("ended");
+    case "kicked":
+      return t("kicked");
+    case "replaced":
+      return t("replaced");
+    default:
+      return t("stopped");
+  }
+}
+
+/** The student page's state and behaviour; the DOM is index.html's. */
+export class StudentView {
+  private readonly joinForm = $<HTMLFormElement>("#join-form");
+  private readonly codeInput = $<HTMLInputElement>("#code");
+  private readonly nameInput = $<HTMLInputElement>("#name");
+  private readonly joinButton = $<HTMLButtonElement>("#join-button");
+  private readonly joinError = $("#join-error");
+  private readonly viewer = $("#viewer");
+  private readonly returnButton = $<HTMLButtonElement>("#return");
+  private readonly handButton = $<HTMLButtonElement>("#hand");
+  private readonly pane: DocPane;
+  private readonly marks: Probe = probe();
+  private readonly linkCode: string | null;
+  /** This device's id, read (or made) once. */
+  private readonly device: Promise<string>;
+  private client: LessonClient | null = null;
+  private state: LessonState | null = null;
+  private seq = 0;
+  /** The page this student looks at while browsing freely; null while following. */
+  private ownPage: number | null = null;
+  private handUp = false;
+  /** A seq to acknowledge once its page is drawn (0: none). */
+  private pendingAck = 0;
+  /** Joins asked for so far: the latest wins. */
+  private joins = 0;
+
+  constructor(private readonly platform: Platform) {
+    this.pane = new DocPane(
+      { stage: $("#stage"), placeholder: $("#placeholder"), pageLabel: $("#page-label") },
+      (doc) => platform.server.fetchDoc(doc, this.client?.token ?? ""),
+    );
+    this.device = deviceId(platform.store, "student");
+    this.linkCode = platform.launch().fragment.get("code");
+    if (this.linkCode) this.codeInput.value = this.linkCode;
+    this.pane.view.onRendered = (page) => {
+      this.marks.marks.push({ page, at: now(), seq: this.seq });
+      if (this.pendingAck && this.state && page === this.state.page) {
+        this.client?.ack(this.pendingAck);
+        this.pendingAck = 0;
+      }
+    };
+    this.bind();
+  }
+
+  /** Fills the form from what this device remembers, and rejoins when it holds a token for the code. */
+  async restore(): Promise<void> {
+    const store = this.platform.store;
+    const storedCode = await store.get("student.code");
+    if (!this.codeInput.value) this.codeInput.value = storedCode ?? "";
+    if (!this.nameInput.value) this.nameInput.value = (await store.get("student.name")) ?? "";
+    const code = this.linkCode ?? storedCode;
+    const resumable = !!code && !!(await studentTokens(store, code).load());
+    if (resumable && code && this.nameInput.value) void this.join(code, this.nameInput.value);
+    else (this.codeInput.value ? this.nameInput : this.codeInput).focus();
+  }
+
+  private bind(): void {
+    document.querySelectorAll(".lang-toggle").forEach((b) => b.addEventListener("click", () => toggleLang(this.platform.store)));
+    this.joinForm.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const code = this.codeInput.value.replace(/\D/g, "");
+      const name = this.nameInput.value.trim();
+      this.joinError.textContent = "";
+      if (code.length !== 6) {
+        this.joinError.textContent = t("needCode");
+        this.codeInput.focus();
+        return;
+      }
+      if (!name) {
+        this.joinError.textContent = t("needName");
+        this.nameInput.focus();
+        return;
+      }
+      void this.join(code, name);
+    });
+    this.handButton.addEventListener("click", () => {
+      this.handUp = !this.handUp;
+      this.handButton.setAttribute("aria-pressed", String(this.handUp));
+      const label = this.handUp ? t("lowerHand") : t("raiseHand");
+      this.handButton.setAttribute("aria-label", label);
+      $(".hand-label", this.handButton).textContent = label;
+      this.client?.hand(this.handUp);
+    });
+    $("#prev").addEventListener("click", () => this.browse(-1));
+    $("#next").addEventListener("click", () => this.browse(1));
+    this.returnButton.addEventListener("click", () => this.returnToTeacher());
+    bindPageKeys((delta) => this.browse(delta), { enabled: () => !this.viewer.hidden });
+    bindSwipe($("#stage"), (delta) => this.browse(delta));
+  }
+
+  /** Joins with a code and a name. One connection per device: a second join replaces the first. */
+  private async join(code: string, name: string): Promise<void> {
+    const serial = ++this.joins;
+    const old = this.client;
+    this.client = null; // first, so that the old client's last events are ignored
+    old?.stop();
+    this.joinButton.textContent = t("joining");
+    this.joinButton.disabled = true;
+    const device = await this.device;
+    if (serial !== this.joins) return; // a newer join replaced this one meanwhile
+    const client: LessonClient = new LessonClient(
+      {
+        network: this.platform.network,
+        device,
+        credentials: { role: "student", code, name },
+        tokens: studentTokens(this.platform.store, code),
+      },
+      this.events(code, name, () => this.client === client),
+    );
+    this.client = client;
+    this.marks.client = client;
+    await client.start();
+  }
+
+  /** What the page does with a client's news; `current` says whether that client is still ours. */
+  private events(code: string, name: string, current: () => boolean): ClientEvents {
+    const store = this.platform.store;
+    return {
+      welcome: (msg) => {
+        if (!current()) return;
+        void store.set("student.code", code);
+        void store.set("student.name", name);
+        $("#join").hidden = true;
+        this.viewer.hidden = false;
+        $("#room-title").textContent = msg.room.title;
+        document.title = `${msg.room.title} · Lectern`;
+      },
+      state: (next, nextSeq, patch) => {
+        if (!current()) return;
+        const newDoc = next.doc?.sha256 !== this.state?.doc?.sha256;
+        const turned = !this.state || next.page !== this.state.page || newDoc;
+        this.state = next;
+        this.seq = nextSeq;
+        if (!this.canBrowse() || newDoc) this.ownPage = null;
+        if (!patch || isSignificant(patch)) {
+          // Ack once the change is on screen: at once unless a new page must be drawn first.
+          if (turned && !this.canBrowse()) this.pendingAck = nextSeq;
+          else this.client?.ack(nextSeq);
+        }
+        void this.render();
+      },
+      teacher: () => {
+        if (!current()) return;
+        if (!this.canBrowse()) this.ownPage = null;
+        void this.render();
+      },
+      status: (status, detail) => {
+        if (!current()) return;
+        renderStatus($("#status"), status, detail.lastSync, detail.stop);
+        if (status !== "stopped") return;
+        if (detail.stop === "credentials") {
+          this.viewer.hidden = true;
+          $("#join").hidden = false;
+          this.joinError.textContent = t("badCode");
+          this.joinButton.textContent = t("join");
+          this.joinButton.disabled = false;
+          return;
+        }
+        $("#stopped-text").textContent = stopText(detail.stop);
+        $("#stopped").hidden = false;
+      },
+      error: (_code, message) => {
+        if (current()) this.joinError.textContent = message;
+      },
+    };
+  }
+
+  private canBrowse(): boolean {
+    return !!this.state && (this.state.mode === "free" || !(this.client?.teacherOnline ?? true));
+  }
+
+  private shownPage(): number {
+    return (this.canBrowse() && this.ownPage !== null ? this.ownPage : this.state?.page) ?? 1;
+  }
+
+  private async render(): Promise<void> {
+    const doc = this.state?.doc ?? null;
+    if (!this.state || !(await this.pane.ready(doc)) || !doc) return;
+    if (this.state.doc?.sha256 !== doc.sha256) return; // a newer document won
+    const page = Math.min(this.shownPage(), doc.pages);
+    await this.pane.showPage(page, doc.pages);
+    const state = this.state;
+    const following = page === state.page;
+    this.pane.view.setPointer(following ? state.pos : null);
+    this.pane.view.setHighlight(state.highlight);
+    const browsing = this.canBrowse();
+    $("#mode-label").textContent = browsing
+      ? this.client?.teacherOnline === false
+        ? t("teacherOffline")
+        : t("freeBrowsing")
+      : t("following");
+    this.returnButton.hidden = !browsing || following;
+    $<HTMLButtonElement>("#prev").disabled = !browsing || page <= 1;
+    $<HTMLButtonElement>("#next").disabled = !browsing || page >= doc.pages;
+    const notice = $("#notice");
+    notice.hidden = !state.notice;
+    notice.textContent = state.notice ?? "";
+  }
+
+  private browse(delta: number): void {
+    const pages = this.state?.doc?.pages;
+    if (!this.canBrowse() || !this.state || !pages) return;
+    const next = Math.min(Math.max(1, this.shownPage() + delta), pages);
+    this.ownPage = next === this.state.page ? null : next;
+    this.client?.view(this.ownPage);
+    void this.render();
+  }
+
+  private returnToTeacher(): void {
+    this.ownPage = null;
+    this.client?.view(null);
+    void this.render();
+  }
+}

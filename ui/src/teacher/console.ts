@@ -1,0 +1,295 @@
+// The teacher console: the document (open or choose, pdf.js, pages by buttons, keys and swipes,
+// laser pointer, highlight), follow/free, a notice, the student grid and ending the lesson, around
+// one LessonClient. The join code and history are in `lessoninfo.ts`, the grid in `grid.ts`.
+import { LessonClient } from "../client";
+import { $, initLang, now, probe, reason, renderStatus, toggleLang, translate, type Probe } from "../common";
+import { deviceId, teacherTokens } from "../device";
+import { DocPane } from "../docpane";
+import type { DocList } from "../generated/DocList";
+import type { LessonState } from "../generated/LessonState";
+import type { RosterEntry } from "../generated/RosterEntry";
+import type { SetPatch } from "../generated/SetPatch";
+import { isSignificant, rectFrom } from "../lesson";
+import { bindPageKeys, bindSwipe } from "../nav";
+import type { Point } from "../pdfview";
+import type { PickedFile, Platform } from "../platform";
+import { t } from "../strings";
+import { renderGrid } from "./grid";
+import { bindPresent, showHistory, showJoinInfo } from "./lessoninfo";
+
+/** Opens the console: with the key from the link (or the one this device kept), else says how. */
+export async function startTeacher(platform: Platform): Promise<void> {
+  let opened: TeacherConsole | null = null;
+  document.querySelectorAll(".lang-toggle").forEach((b) =>
+    b.addEventListener("click", () => {
+      toggleLang(platform.store);
+      opened?.redraw();
+    }),
+  );
+  await initLang(platform);
+  const key = platform.launch().fragment.get("key") ?? (await platform.store.get("teacher.key"));
+  if (!key) {
+    $("#console").hidden = true;
+    $("#no-key").hidden = false;
+    return;
+  }
+  await platform.store.set("teacher.key", key);
+  opened = new TeacherConsole(platform, key, await deviceId(platform.store, "teacher"));
+  await opened.start();
+}
+
+type Tool = "none" | "laser" | "mark";
+
+/** The console's state and behaviour; the DOM is teacher.html's. */
+export class TeacherConsole {
+  private readonly client: LessonClient;
+  private readonly pane: DocPane;
+  private readonly docSelect = $<HTMLSelectElement>("#doc-select");
+  private readonly marks: Probe = probe();
+  private state: LessonState | null = null;
+  private seq = 0;
+  /** Seqs of significant changes, ascending: a student's ack tells how many it lacks. */
+  private readonly significant: number[] = [];
+  private lastRoom: string | null = null;
+  private readonly roster = new Map<string, RosterEntry>();
+  private tool: Tool = "none";
+  /** The page last asked for and not yet confirmed by its patch: quick taps count from it. */
+  private wantedPage: number | null = null;
+  private toastTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(
+    private readonly platform: Platform,
+    private readonly key: string,
+    device: string,
+  ) {
+    this.pane = new DocPane(
+      { stage: $("#stage"), placeholder: $("#placeholder"), pageLabel: $("#page-label") },
+      (doc) => platform.server.fetchDoc(doc, key),
+    );
+    this.client = new LessonClient(
+      { network: platform.network, device, credentials: { role: "teacher", key }, tokens: teacherTokens(platform.store) },
+      {
+        welcome: (msg) => {
+          if (msg.room.id !== this.lastRoom) {
+            // A new lesson (the server restarted with --new-lesson, say): new join code and QR code.
+            this.lastRoom = msg.room.id;
+            void showJoinInfo(platform, key).catch((e) => console.error(e));
+            void showHistory(platform, key, (m) => this.toast(m)).catch((e) => console.error(e));
+          }
+          this.roster.clear();
+          for (const e of msg.roster ?? []) this.roster.set(e.id, e);
+          this.significant.length = 0;
+          this.significant.push(msg.seq);
+          this.renderGrid();
+        },
+        state: (next, nextSeq, patch) => {
+          if (!patch || next.page === this.wantedPage) this.wantedPage = null;
+          this.state = next;
+          this.seq = nextSeq;
+          if (patch && isSignificant(patch)) this.significant.push(nextSeq);
+          if (this.significant.length > 500) this.significant.splice(0, this.significant.length - 500);
+          void this.render();
+          if (patch && isSignificant(patch)) this.renderGrid();
+        },
+        roster: (changes) => {
+          for (const e of changes) this.roster.set(e.id, { ...this.roster.get(e.id), ...e });
+          this.renderGrid();
+        },
+        status: (status, detail) => renderStatus($("#status"), status, detail.lastSync, detail.stop),
+        error: (_code, message) => {
+          this.wantedPage = null;
+          this.toast(message);
+        },
+      },
+    );
+    this.marks.client = this.client;
+    this.marks.seq = () => this.seq;
+    this.bindDocuments();
+    this.bindNavigation();
+    this.bindTools();
+    this.bindLesson();
+  }
+
+  /** Connects, and lists the documents. */
+  async start(): Promise<void> {
+    await this.client.start();
+    translate(document.body);
+    void this.loadDocs().catch((e) => console.error(e));
+  }
+
+  /** Draws everything again (after the language changed). */
+  redraw(): void {
+    this.renderGrid();
+    void this.render();
+  }
+
+  private set(patch: SetPatch): void {
+    this.client.set(patch);
+  }
+
+  // --- documents ---------------------------------------------------------------------------------
+
+  private async loadDocs(selected?: string): Promise<void> {
+    const { docs } = await this.platform.server.getJson<DocList>("/v1/docs", this.key);
+    this.docSelect.replaceChildren(
+      new Option(t("chooseDocument"), ""),
+      ...docs.map((d) => new Option(`${d.title} (${d.pages})`, d.id)),
+    );
+    this.docSelect.value = selected ?? this.state?.doc?.id ?? "";
+  }
+
+  private bindDocuments(): void {
+    this.docSelect.addEventListener("change", () => {
+      if (this.docSelect.value) this.set({ doc: this.docSelect.value });
+    });
+    // The file chooser opens only from the click itself: ask for it before anything is awaited.
+    $("#open-doc").addEventListener("click", () => void this.upload(this.platform.dialogs.pickPdf()));
+  }
+
+  /** Uploads the PDF the teacher chose, lists it and shows it. */
+  private async upload(picked: Promise<PickedFile | null>): Promise<void> {
+    try {
+      const file = await picked;
+      if (!file) return;
+      this.toast(t("uploading"));
+      const title = file.name.replace(/\.pdf$/i, "");
+      const doc = await this.platform.server.uploadDoc(title, file.bytes, this.key);
+      await this.loadDocs(doc.id);
+      this.set({ doc: doc.id });
+    } catch (e) {
+      this.toast(t("uploadFailed", { reason: reason(e) }));
+    }
+  }
+
+  /** Shows a short message over the document for a few seconds (errors, uploads). */
+  private toast(message: string): void {
+    const el = $("#toast");
+    el.textContent = message;
+    el.hidden = false;
+    if (this.toastTimer) clearTimeout(this.toastTimer);
+    this.toastTimer = setTimeout(() => (el.hidden = true), 5000);
+  }
+
+  // --- the page ----------------------------------------------------------------------------------
+
+  private async render(): Promise<void> {
+    const doc = this.state?.doc ?? null;
+    if (!this.state || !(await this.pane.ready(doc)) || !doc) return;
+    if (this.state.doc?.sha256 !== doc.sha256) return; // a newer document won
+    await this.pane.showPage(this.state.page, doc.pages);
+    const state = this.state;
+    const view = this.pane.view;
+    view.setPointer(state.pos);
+    view.setHighlight(state.highlight);
+    $<HTMLButtonElement>("#prev").disabled = state.page <= 1;
+    $<HTMLButtonElement>("#next").disabled = state.page >= doc.pages;
+    $("#mode-follow").setAttribute("aria-pressed", String(state.mode === "follow"));
+    $("#mode-free").setAttribute("aria-pressed", String(state.mode === "free"));
+    if (this.docSelect.value !== doc.id) this.docSelect.value = doc.id;
+  }
+
+  private turn(delta: number): void {
+    const pages = this.state?.doc?.pages;
+    if (!this.state || !pages) return;
+    const from = this.wantedPage ?? this.state.page;
+    const page = Math.min(Math.max(1, from + delta), pages);
+    if (page === from) return;
+    this.wantedPage = page;
+    this.marks.marks.push({ page, at: now() });
+    this.set({ page, highlight: null });
+  }
+
+  private bindNavigation(): void {
+    $("#prev").addEventListener("click", () => this.turn(-1));
+    $("#next").addEventListener("click", () => this.turn(1));
+    bindPageKeys((delta) => this.turn(delta), { space: true });
+    bindSwipe(this.pane.view.root, (delta) => this.turn(delta), () => this.tool === "none");
+    bindPresent();
+  }
+
+  // --- pointer and highlight ---------------------------------------------------------------------
+
+  private setTool(next: Tool): void {
+    this.tool = this.tool === next ? "none" : next;
+    $("#tool-laser").setAttribute("aria-pressed", String(this.tool === "laser"));
+    $("#tool-mark").setAttribute("aria-pressed", String(this.tool === "mark"));
+    $("#stage").dataset.tool = this.tool;
+    if (this.tool !== "laser" && this.state?.pos) this.set({ pos: null });
+  }
+
+  private bindTools(): void {
+    $("#tool-laser").addEventListener("click", () => this.setTool("laser"));
+    $("#tool-mark").addEventListener("click", () => this.setTool("mark"));
+    $("#clear-mark").addEventListener("click", () => this.set({ highlight: null }));
+    $("#mode-follow").addEventListener("click", () => this.set({ mode: "follow" }));
+    $("#mode-free").addEventListener("click", () => this.set({ mode: "free" }));
+
+    // The laser pointer: the latest position is sent once per frame the display draws.
+    let pendingPos: Point | null | undefined;
+    let frameQueued = false;
+    const sendPos = (pos: Point | null) => {
+      pendingPos = pos;
+      if (frameQueued) return;
+      frameQueued = true;
+      requestAnimationFrame(() => {
+        frameQueued = false;
+        if (pendingPos !== undefined) this.set({ pos: pendingPos });
+        pendingPos = undefined;
+      });
+    };
+
+    const view = this.pane.view;
+    let dragFrom: Point | null = null;
+    view.root.addEventListener("pointerdown", (ev) => {
+      if (this.tool === "mark") {
+        dragFrom = view.toPage(ev);
+        view.root.setPointerCapture(ev.pointerId);
+      } else if (this.tool === "laser") {
+        sendPos(view.toPage(ev));
+      }
+    });
+    view.root.addEventListener("pointermove", (ev) => {
+      if (this.tool === "laser" && (ev.pointerType === "mouse" || ev.buttons)) sendPos(view.toPage(ev));
+      if (this.tool === "mark" && dragFrom && this.state) view.setDraft(rectFrom(this.state.page, dragFrom, view.toPage(ev)));
+    });
+    view.root.addEventListener("pointerup", (ev) => {
+      if (this.tool !== "mark" || !dragFrom || !this.state) return;
+      const r = rectFrom(this.state.page, dragFrom, view.toPage(ev));
+      dragFrom = null;
+      view.setDraft(null);
+      if (r.w > 0.005 && r.h > 0.005) this.set({ highlight: r });
+    });
+    view.root.addEventListener("pointerleave", () => {
+      if (this.tool === "laser") sendPos(null);
+    });
+  }
+
+  // --- notice, students, end ---------------------------------------------------------------------
+
+  private renderGrid(): void {
+    renderGrid(this.roster.values(), {
+      significant: this.significant,
+      free: this.state?.mode === "free",
+      kick: (e) => void this.kick(e),
+    });
+  }
+
+  private async kick(e: RosterEntry): Promise<void> {
+    if (await this.platform.dialogs.confirm(t("kickConfirm", { name: e.name }))) this.client.request({ t: "kick", who: e.id });
+  }
+
+  private bindLesson(): void {
+    const input = $<HTMLInputElement>("#notice-input");
+    $<HTMLFormElement>("#notice-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      this.set({ notice: input.value.trim() || null });
+    });
+    $("#notice-clear").addEventListener("click", () => {
+      input.value = "";
+      this.set({ notice: null });
+    });
+    $("#end").addEventListener("click", async () => {
+      if (await this.platform.dialogs.confirm(t("endConfirm"))) this.client.request({ t: "end" });
+    });
+  }
+}

@@ -1,0 +1,79 @@
+// The console's lesson panel: the join code (big enough for a projector, and full screen on a tap)
+// with its link and QR code, and the session history with each lesson's attendance export.
+import qrcode from "qrcode-generator";
+import { $, reason } from "../common";
+import type { Lesson } from "../generated/Lesson";
+import type { LessonList } from "../generated/LessonList";
+import type { Platform } from "../platform";
+import { t } from "../strings";
+
+/** The join link a student's device opens (PROTOCOL.md §8): the fragment never reaches a log. */
+export function joinLink(baseUrl: string, code: string, fingerprint: string): string {
+  return `${baseUrl}/join#code=${code}&fp=${fingerprint}`;
+}
+
+function qrDataUrl(text: string): string {
+  const qr = qrcode(0, "M");
+  qr.addData(text);
+  qr.make();
+  return qr.createDataURL(8, 2);
+}
+
+/** Lets the code open full screen, and a tap or Escape close it. */
+export function bindPresent(): void {
+  const present = $("#present");
+  $("#code-big").addEventListener("click", () => (present.hidden = false));
+  present.addEventListener("click", () => (present.hidden = true));
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key !== "Escape" || present.hidden) return;
+    present.hidden = true;
+    ev.preventDefault();
+  });
+}
+
+/** Shows the lesson's join code, link and QR code, and the title. */
+export async function showJoinInfo(platform: Platform, key: string): Promise<void> {
+  const info = await platform.server.getJson<Lesson>("/v1/lesson", key);
+  const link = joinLink(platform.server.baseUrl, info.code, info.fingerprint);
+  const spaced = `${info.code.slice(0, 3)} ${info.code.slice(3)}`;
+  $("#code-big").textContent = spaced;
+  $("#present-code").textContent = spaced;
+  $("#join-link").textContent = link;
+  $("#present-link").textContent = link;
+  const url = qrDataUrl(link);
+  for (const id of ["#qr", "#present-qr"]) {
+    const img = $<HTMLImageElement>(id);
+    img.src = url;
+    img.alt = t("qrAlt");
+  }
+  $("#lesson-title").textContent = info.title;
+  document.title = `${info.title} · Lectern`;
+  $("#copy").onclick = async () => {
+    if (await platform.copy(link)) $("#copy").textContent = t("copied");
+  };
+}
+
+/** Lists the last lessons, each with its attendance export. */
+export async function showHistory(platform: Platform, key: string, toast: (message: string) => void): Promise<void> {
+  const { lessons } = await platform.server.getJson<LessonList>("/v1/lessons", key);
+  $("#history").replaceChildren(
+    ...lessons.slice(0, 20).map((l) => {
+      const li = document.createElement("li");
+      const when = new Date(l.started_ms).toLocaleString(document.documentElement.lang);
+      li.innerHTML = `<span class="h-title"></span><span class="muted h-when"></span><button class="small link"></button>`;
+      $(".h-title", li).textContent = l.title;
+      $(".h-when", li).textContent = when;
+      const b = $<HTMLButtonElement>("button", li);
+      b.textContent = t("attendance");
+      b.onclick = async () => {
+        try {
+          const csv = await platform.server.getBytes(`/v1/lessons/${l.id}/attendance.csv`, key);
+          await platform.dialogs.saveFile(`lesson-${l.id}-attendance.csv`, csv, "text/csv");
+        } catch (e) {
+          toast(`${t("attendance")}: ${reason(e)}`);
+        }
+      };
+      return li;
+    }),
+  );
+}
