@@ -1,19 +1,12 @@
 //! Files under the data directory: where it is, and how secrets are written (mode 0600, atomically).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::error::{Error, Result};
-
-/// The platform's data directory for Lectern (for example `~/.local/share/lectern` on Linux).
-pub fn default_data_dir() -> PathBuf {
-    directories::ProjectDirs::from("org", "Lectern", "lectern")
-        .map(|d| d.data_dir().to_path_buf())
-        .unwrap_or_else(|| PathBuf::from("lectern-data"))
-}
 
 /// Writes a file readable only by its owner, atomically (write then rename).
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -47,7 +47,7 @@ fn device_id(args: &Join) -> anyhow::Result<String> {
     if let Some(d) = &args.device {
         return Ok(d.clone());
     }
-    let dir = args.data_dir.clone().unwrap_or_else(lectern::files::default_data_dir);
+    let dir = args.data_dir.clone().unwrap_or_else(lectern::config::default_data_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join("device-id");
     if let Ok(id) = std::fs::read_to_string(&path) {

@@ -46,7 +46,7 @@ pub enum Format {
 
 pub fn sessions(args: Sessions) -> anyhow::Result<ExitCode> {
     use lectern::store::report;
-    let dir = args.data_dir.unwrap_or_else(lectern::files::default_data_dir);
+    let dir = args.data_dir.unwrap_or_else(lectern::config::default_data_dir);
     let conn = lectern::store::schema::open_for_reading(&dir.join("lectern.db"))?;
     let find = |id: &str| -> anyhow::Result<report::LessonSummary> {
         report::find(&conn, id)?

@@ -69,7 +69,7 @@ impl Config {
             .rev()
             .find(|(k, _)| *k == "data_dir")
             .and_then(|(_, v)| v.as_str().map(PathBuf::from))
-            .unwrap_or_else(crate::files::default_data_dir);
+            .unwrap_or_else(super::default_data_dir);
         let file = match source.file {
             Some(path) => Some(read(path)?),
             None => {

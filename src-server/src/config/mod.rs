@@ -17,6 +17,13 @@ use serde::{Deserialize, Serialize};
 
 pub use layer::{ConfigError, Source};
 
+/// The platform's data directory for Lectern (for example `~/.local/share/lectern` on Linux).
+pub fn default_data_dir() -> PathBuf {
+    directories::ProjectDirs::from("org", "Lectern", "lectern")
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("lectern-data"))
+}
+
 /// The name of the config file looked for in the data directory when `--config` is not given.
 pub const FILE_NAME: &str = "lectern.toml";
 
@@ -25,7 +32,7 @@ pub const FILE_NAME: &str = "lectern.toml";
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Where the certificate, teacher key, documents and session log are kept (default: the
-    /// platform's data directory, see [`crate::files::default_data_dir`]).
+    /// platform's data directory, see [`default_data_dir`]).
     pub data_dir: Option<PathBuf>,
     /// The address to listen on. `[::]` accepts IPv4 and IPv6 alike (dual stack).
     pub listen: SocketAddr,
@@ -70,7 +77,7 @@ impl Default for Config {
 impl Config {
     /// The data directory in effect.
     pub fn data_dir(&self) -> PathBuf {
-        self.data_dir.clone().unwrap_or_else(crate::files::default_data_dir)
+        self.data_dir.clone().unwrap_or_else(default_data_dir)
     }
 
     /// The config file read when none is named: `lectern.toml` in the data directory.

@@ -6,6 +6,7 @@
 //! the session log (and later the Redis bridge) what happens through [`report`]; [`token`] signs resume
 //! tokens and [`rate`] limits frames and failed joins.
 
+pub mod lesson;
 pub mod outbox;
 pub mod rate;
 pub mod registry;

@@ -10,28 +10,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
+pub use super::lesson::LessonRecord;
 use crate::protocol::{LessonState, Patch, Role};
-
-/// What identifies a lesson across restarts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LessonRecord {
-    /// Room id.
-    pub room: String,
-    /// Lesson title.
-    pub title: String,
-    /// Join code.
-    pub code: String,
-    /// Start, Unix ms.
-    pub started_ms: u64,
-    /// End, Unix ms, once ended.
-    pub ended_ms: Option<u64>,
-    /// The document the lesson opened on.
-    pub doc: Option<String>,
-    /// Participants kicked by the teacher: their tokens are refused and their devices may not rejoin.
-    pub revoked: Vec<String>,
-}
 
 /// Called once a patch is durable (`true`), or at once with `false` when it cannot be made durable now.
 pub struct Done(Box<dyn FnOnce(bool) + Send>);

@@ -157,9 +157,9 @@ impl AppState {
         self.rooms.remove(&old.info().id);
         let (_, state) = old.state();
         let lesson = LessonRecord {
-            room: crate::server::setup::room_id(),
+            room: crate::engine::lesson::room_id(),
             title: title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| old.info().title.clone()),
-            code: crate::server::setup::join_code(),
+            code: crate::engine::lesson::join_code(),
             started_ms: crate::now_ms(),
             ended_ms: None,
             doc: state.doc.as_ref().map(|d| d.id.clone()),

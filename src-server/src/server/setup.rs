@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::docs::Library;
-use crate::engine::report::LessonRecord;
+use crate::engine::lesson::{LessonRecord, is_valid_code, join_code, room_id};
 use crate::error::{Error, Result};
 use crate::files::{random_secret, write_private};
 use crate::now_ms;
@@ -153,22 +153,6 @@ pub fn identity(dir: &Path) -> Result<Identity> {
     Ok(id)
 }
 
-/// A random 6-digit join code.
-pub fn join_code() -> String {
-    format!("{:06}", rand::random_range(0..1_000_000u32))
-}
-
-/// A random room id.
-pub fn room_id() -> String {
-    let n: u32 = rand::random();
-    format!("r{n:08x}")
-}
-
-/// Whether a join code has the form the server accepts from `--code`: 4 to 12 digits.
-pub fn is_valid_code(code: &str) -> bool {
-    (4..=12).contains(&code.len()) && code.chars().all(|c| c.is_ascii_digit())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,14 +168,6 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(dir.path().join("teacher.key")).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
-        }
-    }
-
-    #[test]
-    fn join_codes_are_six_digits() {
-        for _ in 0..100 {
-            let c = join_code();
-            assert!(c.len() == 6 && is_valid_code(&c), "{c}");
         }
     }
 }

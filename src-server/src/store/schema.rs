@@ -138,3 +138,42 @@ pub(crate) fn reason(e: &rusqlite::Error) -> String {
         _ => e.to_string(),
     }
 }
+
+/// A transaction whose BEGIN and COMMIT are cached statements, so a commit parses no SQL (rusqlite's
+/// own transaction prepares both every time). Rolls back when dropped uncommitted.
+pub(crate) struct Tx<'c> {
+    conn: &'c Connection,
+    done: bool,
+}
+
+impl<'c> Tx<'c> {
+    pub(crate) fn begin(conn: &'c Connection) -> rusqlite::Result<Tx<'c>> {
+        conn.prepare_cached("BEGIN")?.execute([])?;
+        Ok(Tx { conn, done: false })
+    }
+
+    pub(crate) fn commit(mut self) -> rusqlite::Result<()> {
+        self.done = true;
+        let result = self.conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([]));
+        if result.is_err() {
+            // A failed COMMIT can leave the transaction open (SQLITE_BUSY): do not leave it so.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        result.map(|_| ())
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.conn.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([]));
+        }
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}

@@ -1,0 +1,51 @@
+//! A lesson's identity: its room id and join code, and the record that carries them across restarts.
+
+use serde::{Deserialize, Serialize};
+
+/// What identifies a lesson across restarts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LessonRecord {
+    /// Room id.
+    pub room: String,
+    /// Lesson title.
+    pub title: String,
+    /// Join code.
+    pub code: String,
+    /// Start, Unix ms.
+    pub started_ms: u64,
+    /// End, Unix ms, once ended.
+    pub ended_ms: Option<u64>,
+    /// The document the lesson opened on.
+    pub doc: Option<String>,
+    /// Participants kicked by the teacher: their tokens are refused and their devices may not rejoin.
+    pub revoked: Vec<String>,
+}
+
+/// A random 6-digit join code.
+pub fn join_code() -> String {
+    format!("{:06}", rand::random_range(0..1_000_000u32))
+}
+
+/// A random room id.
+pub fn room_id() -> String {
+    let n: u32 = rand::random();
+    format!("r{n:08x}")
+}
+
+/// Whether a join code has the form the server accepts from `--code`: 4 to 12 digits.
+pub fn is_valid_code(code: &str) -> bool {
+    (4..=12).contains(&code.len()) && code.chars().all(|c| c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_codes_are_six_digits() {
+        for _ in 0..100 {
+            let c = join_code();
+            assert!(c.len() == 6 && is_valid_code(&c), "{c}");
+        }
+    }
+}
