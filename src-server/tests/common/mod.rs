@@ -8,8 +8,9 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use lectern::client::Socket;
 use lectern::config::{Config, Limits, Timing};
+use lectern::protocol::{ClientMsg, Hello};
 use lectern::server::Server;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
 /// The join code every test server uses.
@@ -30,6 +31,16 @@ pub fn test_config(dir: &std::path::Path, limits: Limits, timing: Timing) -> Con
     };
     config.mdns.disabled = true;
     config
+}
+
+/// A `hello` of protocol version 1 with nothing else set.
+pub fn hello() -> Hello {
+    Hello { v: Some(lectern::protocol::VERSION.into()), ..Hello::default() }
+}
+
+/// The value of one Prometheus sample (`name{labels}`), or 0 when it is absent.
+pub fn metric(text: &str, sample: &str) -> f64 {
+    text.lines().find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
 }
 
 /// A running server with its data directory.
@@ -105,7 +116,14 @@ impl TestServer {
     /// A student that said hello and got its welcome.
     pub async fn student(&self, name: &str, device: &str) -> (Raw, Value) {
         let mut raw = self.raw().await;
-        raw.send(json!({"t":"hello","v":1,"role":"student","code":CODE,"name":name,"device":device})).await;
+        let hello = Hello {
+            role: Some("student".into()),
+            code: Some(CODE.into()),
+            name: Some(name.into()),
+            device: Some(device.into()),
+            ..hello()
+        };
+        raw.send_msg(&ClientMsg::Hello(hello)).await;
         let welcome = raw.recv_type("welcome").await;
         (raw, welcome)
     }
@@ -113,10 +131,13 @@ impl TestServer {
     /// A teacher that said hello and got its welcome.
     pub async fn teacher(&self) -> (Raw, Value) {
         let mut raw = self.raw().await;
-        raw.send(
-            json!({"t":"hello","v":1,"role":"teacher","key":self.teacher_key,"device":"teacher-device"}),
-        )
-        .await;
+        let hello = Hello {
+            role: Some("teacher".into()),
+            key: Some(self.teacher_key.clone()),
+            device: Some("teacher-device".into()),
+            ..hello()
+        };
+        raw.send_msg(&ClientMsg::Hello(hello)).await;
         let welcome = raw.recv_type("welcome").await;
         (raw, welcome)
     }
@@ -150,6 +171,11 @@ pub struct Raw {
 }
 
 impl Raw {
+    /// Sends a typed frame.
+    pub async fn send_msg(&mut self, msg: &ClientMsg) {
+        self.send_text(&serde_json::to_string(msg).expect("frames serialize")).await;
+    }
+
     pub async fn send(&mut self, v: Value) {
         self.ws.send(Message::text(v.to_string())).await.expect("send");
     }

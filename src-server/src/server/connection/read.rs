@@ -19,6 +19,46 @@ use crate::now_ms;
 use crate::protocol::{ClientMsg, ErrorCode, ParseError, Role, ServerMsg, close};
 use crate::server::app::AppState;
 
+/// A connection's frame rate limit (§10): every frame counts, control frames included, since a Ping
+/// flood costs as much as a text flood. A refused frame gets one `rate_limited` error a second; more
+/// refusals in a row than the burst close the connection with 4029.
+struct RateGate {
+    limiter: governor::DefaultDirectRateLimiter,
+    rate: u32,
+    burst: u32,
+    refused_in_a_row: u32,
+    last_error: Option<Instant>,
+}
+
+impl RateGate {
+    fn new(role: Role, app: &AppState) -> RateGate {
+        let limits = &app.limits;
+        let (rate, burst) = match role {
+            Role::Teacher => (limits.teacher_rate, limits.teacher_burst),
+            Role::Student => (limits.student_rate, limits.student_burst),
+        };
+        RateGate { limiter: frame_limiter(rate, burst), rate, burst, refused_in_a_row: 0, last_error: None }
+    }
+
+    /// Whether this frame may be handled; a refusal is answered (or the connection closed) here.
+    fn admit(&mut self, outbox: &Outbox, app: &AppState) -> bool {
+        if self.limiter.check().is_ok() {
+            return true;
+        }
+        app.metrics.reject(Rejected::RateLimited);
+        self.refused_in_a_row += 1;
+        if self.refused_in_a_row > self.burst {
+            outbox.close(close::RATE_LIMITED, "too many frames; slow down");
+        } else if self.last_error.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            self.last_error = Some(Instant::now());
+            let message = format!("at most {} frames a second", self.rate);
+            reply(outbox, &ServerMsg::error(None, ErrorCode::RateLimited, message));
+        }
+        false
+    }
+}
+
+/// Reads frames until the peer goes, the connection is cancelled, or a violation closes it.
 pub(super) async fn read_loop(
     mut stream: SplitStream<WebSocket>,
     joined: &Joined,
@@ -27,14 +67,7 @@ pub(super) async fn read_loop(
     live: &Live,
     cancel: &CancellationToken,
 ) {
-    let limits = &app.limits;
-    let (rate, burst) = match joined.role {
-        Role::Teacher => (limits.teacher_rate, limits.teacher_burst),
-        Role::Student => (limits.student_rate, limits.student_burst),
-    };
-    let limiter = frame_limiter(rate, burst);
-    let mut refused_in_a_row = 0u32;
-    let mut last_rate_error: Option<Instant> = None;
+    let mut gate = RateGate::new(joined.role, app);
     let outbox = &joined.outbox;
     let cancelled = cancel.cancelled();
     tokio::pin!(cancelled);
@@ -56,68 +89,47 @@ pub(super) async fn read_loop(
             Some(Ok(m)) => m,
         };
         live.touch();
-        if outbox.is_closing() {
-            // Closing: wait for the peer's close reply, ignore anything else.
+        // Closing: wait for the peer's close reply, ignore anything else.
+        if outbox.is_closing() || matches!(msg, Message::Close(_)) || !gate.admit(outbox, app) {
             continue;
         }
-        if matches!(msg, Message::Close(_)) {
-            continue;
-        }
-        // Every frame counts against the rate, control frames included: a Ping flood costs as much.
-        if limiter.check().is_err() {
-            app.metrics.reject(Rejected::RateLimited);
-            refused_in_a_row += 1;
-            if refused_in_a_row > burst {
-                outbox.close(close::RATE_LIMITED, "too many frames; slow down");
-                continue;
+        match msg {
+            Message::Text(text) => {
+                gate.refused_in_a_row = 0;
+                on_text(&text, joined, room, app);
             }
-            if last_rate_error.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                last_rate_error = Some(Instant::now());
-                reply(
-                    outbox,
-                    &ServerMsg::error(
-                        None,
-                        ErrorCode::RateLimited,
-                        format!("at most {rate} frames a second"),
-                    ),
-                );
-            }
-            continue;
-        }
-        let text = match msg {
-            Message::Text(t) => t,
             Message::Binary(_) => {
                 app.metrics.reject(Rejected::Binary);
                 outbox.close(close::UNSUPPORTED_DATA, "binary frames are not accepted");
-                continue;
             }
-            Message::Pong(payload) => {
-                // Only the answer to our latest Ping is a round trip; anything else is ignored.
-                if let Ok(sent) = <[u8; 8]>::try_from(payload.as_ref()) {
-                    let sent_us = u64::from_be_bytes(sent);
-                    if live.last_ping_us.swap(u64::MAX, Ordering::Relaxed) == sent_us {
-                        let now_us = live.start.elapsed().as_micros() as u64;
-                        let rtt_ms =
-                            u32::try_from(now_us.saturating_sub(sent_us).div_ceil(1000)).unwrap_or(u32::MAX);
-                        room.rtt(&joined.pid, rtt_ms);
-                    }
-                }
-                continue;
-            }
-            Message::Ping(_) | Message::Close(_) => continue,
-        };
-        refused_in_a_row = 0;
-        match ClientMsg::parse(&text) {
-            Err(ParseError::NotJson(m)) => {
-                app.metrics.reject(Rejected::Protocol);
-                outbox.close(close::PROTOCOL, m);
-            }
-            Err(ParseError::BadRequest { id, message }) => {
-                app.metrics.reject(Rejected::BadRequest);
-                reply(outbox, &ServerMsg::error(id, ErrorCode::BadRequest, message));
-            }
-            Ok(msg) => handle(msg, joined, room, app),
+            Message::Pong(payload) => on_pong(&payload, live, room, &joined.pid),
+            Message::Ping(_) | Message::Close(_) => {}
         }
+    }
+}
+
+/// Only the answer to our latest Ping is a round trip; anything else is ignored.
+fn on_pong(payload: &[u8], live: &Live, room: &Room, pid: &str) {
+    let Ok(sent) = <[u8; 8]>::try_from(payload) else { return };
+    let sent_us = u64::from_be_bytes(sent);
+    if live.last_ping_us.swap(u64::MAX, Ordering::Relaxed) == sent_us {
+        let now_us = live.start.elapsed().as_micros() as u64;
+        let rtt_ms = u32::try_from(now_us.saturating_sub(sent_us).div_ceil(1000)).unwrap_or(u32::MAX);
+        room.rtt(pid, rtt_ms);
+    }
+}
+
+fn on_text(text: &str, joined: &Joined, room: &Room, app: &AppState) {
+    match ClientMsg::parse(text) {
+        Err(ParseError::NotJson(m)) => {
+            app.metrics.reject(Rejected::Protocol);
+            joined.outbox.close(close::PROTOCOL, m);
+        }
+        Err(ParseError::BadRequest { id, message }) => {
+            app.metrics.reject(Rejected::BadRequest);
+            reply(&joined.outbox, &ServerMsg::error(id, ErrorCode::BadRequest, message));
+        }
+        Ok(msg) => handle(msg, joined, room, app),
     }
 }
 
