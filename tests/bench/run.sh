@@ -10,6 +10,9 @@
 #   tests/bench/run.sh --smoke    10 s at N = 30 for each server (CI): fails if a delivery is lost or
 #                                 the report is not written; no timing assertions
 #   tests/bench/run.sh --logging  Lectern alone, session log on and off alternating (issue 3's figure)
+#   tests/bench/run.sh --compare DIR
+#                                 Lectern before and after a change, alternating in one run: DIR holds the
+#                                 `lectern` binary built from the old commit; N = 30 and 1,000 at 60/s
 #
 # Environment: REPEATS (3), SECONDS_PER_RUN (10), OUT (docs/bench, or target/bench for --smoke).
 set -euo pipefail
@@ -20,6 +23,7 @@ REPEATS="${REPEATS:-3}"; SECS="${SECONDS_PER_RUN:-10}"
 case "$MODE" in
   --smoke) REPEATS=1; SECS=10; OUT="${OUT:-$CARGO_TARGET_DIR/bench}"; SCENARIOS="30:60"; IDLE="" ;;
   --logging) OUT="${OUT:-$CARGO_TARGET_DIR/bench-logging}"; SCENARIOS="30:60"; IDLE="" ;;
+  --compare) OUT="${OUT:-$CARGO_TARGET_DIR/bench-compare}"; SCENARIOS="30:60 1000:60"; IDLE=""; BEFORE="$2" ;;
   *) OUT="${OUT:-docs/bench}"; SCENARIOS="30:60 30:1000 300:60 1000:60 5000:10"; IDLE="10000" ;;
 esac
 mkdir -p "$OUT"
@@ -46,9 +50,10 @@ start() { # target [lectern flags...]
   local target=$1; shift
   rm -f "$WORK/ready"
   case "$target" in
-    lectern)
+    lectern|before)
+      local bin="$BIN/lectern"; [ "$target" = before ] && bin="$BEFORE/lectern"
       rm -rf "$WORK/data"; cp -r "$WORK/cert" "$WORK/data"
-      taskset -c 0 "$BIN/lectern" serve --json --no-mdns --data-dir "$WORK/data" --listen 127.0.0.1:0 --new-lesson \
+      taskset -c 0 "$bin" serve --json --no-mdns --data-dir "$WORK/data" --listen 127.0.0.1:0 --new-lesson \
         --teacher-rate 1000000 --max-participants 1000000 "$@" > "$WORK/ready" 2> "$WORK/err" & ;;
     floor) taskset -c 0 "$BIN/lectern-floor" "$WORK/cert" > "$WORK/ready" 2> "$WORK/err" & ;;
     socketio) taskset -c 0 node tests/bench/peers/socketio/server.js "$WORK/cert" > "$WORK/ready" 2> "$WORK/err" & ;;
@@ -60,6 +65,7 @@ stop() { kill -TERM "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null ||
 
 bench() { # target students rate label [bench flags...]
   local target=$1 n=$2 rate=$3 label=$4; shift 4
+  [ "$target" = before ] && { target=lectern; label="before,$label"; }
   taskset -c 1 "$BIN/lectern-bench" --target "$target" --ready "$(head -1 "$WORK/ready")" --fingerprint="$FP" \
     --server-pid "$SERVER" --students "$n" --rate "$rate" --seconds "$SECS" --label "$label" "$@" >> "$RESULTS"
 }
@@ -68,6 +74,19 @@ if [ "$MODE" = "--logging" ]; then
   for i in $(seq "$REPEATS"); do
     start lectern; bench lectern 30 60 "log,$i"; stop
     start lectern --no-log; bench lectern 30 60 "no-log,$i"; stop
+  done
+  cat "$RESULTS"
+  exit 0
+fi
+
+if [ "$MODE" = "--compare" ]; then
+  for i in $(seq "$REPEATS"); do
+    for scenario in $SCENARIOS; do
+      n=${scenario%%:*}; rate=${scenario##*:}
+      for target in before lectern; do
+        start "$target"; bench "$target" "$n" "$rate" "$i" || echo "run with losses: $target N=$n" >&2; stop
+      done
+    done
   done
   cat "$RESULTS"
   exit 0

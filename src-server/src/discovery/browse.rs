@@ -85,83 +85,93 @@ impl Browser {
     pub async fn next(&mut self, deadline: Instant) -> Option<Found> {
         loop {
             let left = deadline.checked_duration_since(Instant::now())?;
-            // A resolve query can go unanswered: a responder multicasts a record at most once a second,
-            // and later browse queries carry the pointer as a known answer, so nothing asks again.
-            // Browsing anew after a while asks for the missing records again.
-            let retry = self
-                .pending
-                .values()
-                .map(|(since, _)| *since)
-                .min()
-                .map(|since| (since + RESOLVE_RETRY).saturating_duration_since(Instant::now()));
-            let wait = retry.map_or(left, |r| r.min(left));
+            let wait = self.until_retry().map_or(left, |r| r.min(left));
             let event = match tokio::time::timeout(wait, self.rx.recv_async()).await {
                 Ok(Ok(event)) => event,
                 Ok(Err(_)) => return None,
                 Err(_) if Instant::now() >= deadline => return None,
                 Err(_) => {
-                    let _ = self.daemon.stop_browse(SERVICE_TYPE);
-                    self.rx = self.daemon.browse(SERVICE_TYPE).ok()?;
-                    let now = Instant::now();
-                    self.pending.retain(|_, (since, tries)| {
-                        *since = now;
-                        *tries += 1;
-                        *tries <= MAX_RESOLVE_RETRIES
-                    });
+                    self.browse_again()?;
                     continue;
                 }
             };
-            match event {
+            let found = match event {
                 ServiceEvent::ServiceFound(_, fullname) if !self.known.contains_key(&fullname) => {
                     self.pending.entry(fullname).or_insert_with(|| (Instant::now(), 0));
+                    None
                 }
-                ServiceEvent::ServiceResolved(r) => {
-                    let props = &r.txt_properties;
-                    let Some(txt) = Txt::read(|k| props.get_property_val_str(k).map(str::to_string)) else {
-                        self.pending.remove(&r.fullname);
-                        continue; // not a Lectern v1 server we can pin; do not ask again
-                    };
-                    let mut addresses: Vec<IpAddr> = r
-                        .addresses
-                        .iter()
-                        .map(|a| a.to_ip_addr())
-                        .filter(|a| !a.is_unspecified() && !is_link_local_v6(a))
-                        .collect();
-                    if let Some(old) = self.known.get(&r.fullname) {
-                        addresses.extend(old.addresses.iter().copied());
-                    }
-                    addresses.sort_by_key(|a| (a.is_ipv6(), a.is_loopback(), *a));
-                    addresses.dedup();
-                    let room = Classroom {
-                        name: instance_name(&r.fullname),
-                        title: txt.title,
-                        room: txt.room,
-                        addresses,
-                        port: r.port,
-                        fingerprint: txt.fingerprint,
-                        path: txt.path,
-                        fullname: r.fullname.clone(),
-                    };
-                    if room.addresses.is_empty() {
-                        continue; // its address records are still missing: stays pending
-                    }
-                    if self.known.get(&r.fullname) == Some(&room) {
-                        self.pending.remove(&r.fullname);
-                        continue;
-                    }
-                    self.pending.remove(&r.fullname);
-                    self.known.insert(r.fullname.clone(), room.clone());
-                    return Some(Found::Resolved(room));
-                }
+                ServiceEvent::ServiceResolved(r) => self.resolved(&r),
                 ServiceEvent::ServiceRemoved(_, fullname) => {
                     self.pending.remove(&fullname);
-                    if self.known.remove(&fullname).is_some() {
-                        return Some(Found::Removed { fullname });
-                    }
+                    self.known.remove(&fullname).map(|_| Found::Removed { fullname })
                 }
-                _ => {}
+                _ => None,
+            };
+            if found.is_some() {
+                return found;
             }
         }
+    }
+
+    /// How long until the oldest unresolved service is asked for again.
+    fn until_retry(&self) -> Option<Duration> {
+        // A resolve query can go unanswered: a responder multicasts a record at most once a second,
+        // and later browse queries carry the pointer as a known answer, so nothing asks again.
+        // Browsing anew after a while asks for the missing records again.
+        let oldest = self.pending.values().map(|(since, _)| *since).min()?;
+        Some((oldest + RESOLVE_RETRY).saturating_duration_since(Instant::now()))
+    }
+
+    fn browse_again(&mut self) -> Option<()> {
+        let _ = self.daemon.stop_browse(SERVICE_TYPE);
+        self.rx = self.daemon.browse(SERVICE_TYPE).ok()?;
+        let now = Instant::now();
+        self.pending.retain(|_, (since, tries)| {
+            *since = now;
+            *tries += 1;
+            *tries <= MAX_RESOLVE_RETRIES
+        });
+        Some(())
+    }
+
+    /// A resolved service: a new or changed classroom, or nothing (not Lectern, no address yet, or
+    /// unchanged).
+    fn resolved(&mut self, r: &mdns_sd::ResolvedService) -> Option<Found> {
+        let props = &r.txt_properties;
+        let Some(txt) = Txt::read(|k| props.get_property_val_str(k).map(str::to_string)) else {
+            self.pending.remove(&r.fullname);
+            return None; // not a Lectern v1 server we can pin; do not ask again
+        };
+        let mut addresses: Vec<IpAddr> = r
+            .addresses
+            .iter()
+            .map(|a| a.to_ip_addr())
+            .filter(|a| !a.is_unspecified() && !is_link_local_v6(a))
+            .collect();
+        if let Some(old) = self.known.get(&r.fullname) {
+            addresses.extend(old.addresses.iter().copied());
+        }
+        addresses.sort_by_key(|a| (a.is_ipv6(), a.is_loopback(), *a));
+        addresses.dedup();
+        if addresses.is_empty() {
+            return None; // its address records are still missing: stays pending
+        }
+        let room = Classroom {
+            name: instance_name(&r.fullname),
+            title: txt.title,
+            room: txt.room,
+            addresses,
+            port: r.port,
+            fingerprint: txt.fingerprint,
+            path: txt.path,
+            fullname: r.fullname.clone(),
+        };
+        self.pending.remove(&r.fullname);
+        if self.known.get(&r.fullname) == Some(&room) {
+            return None;
+        }
+        self.known.insert(r.fullname.clone(), room.clone());
+        Some(Found::Resolved(room))
     }
 
     /// Starts browsing from async code, without blocking the runtime's thread (mdns-sd starts a

@@ -13,9 +13,9 @@ use crate::engine::lesson::{LessonRecord, is_valid_code, join_code, room_id};
 use crate::error::{Error, Result};
 use crate::files::{random_secret, write_private};
 use crate::now_ms;
-use crate::protocol::LessonState;
+use crate::protocol::{Doc, LessonState, Patch};
 use crate::server::app::AppParts;
-use crate::store::SqliteStore;
+use crate::store::{OpenLesson, SqliteStore};
 use crate::tls::Identity;
 
 /// What a server is made of, read or created from its data directory.
@@ -49,33 +49,10 @@ pub fn prepare(config: &Config) -> Result<Prepared> {
     }
     let store =
         Arc::new(SqliteStore::open(&dir.join("lectern.db"), config.log.events, Some(config.log.keep_days))?);
-    let mut resume = None;
-    let lesson = match store.open_lesson()? {
+    let (lesson, resume) = match store.open_lesson()? {
         Some(open) if !config.new_lesson => {
-            let mut lesson = open.lesson;
-            if let Some(title) = &config.title {
-                lesson.title = title.clone();
-            }
-            if let Some(code) = &config.code {
-                lesson.code = code.clone();
-            }
-            let mut state = open
-                .state
-                .unwrap_or_else(|| LessonState::new(lesson.doc.as_deref().and_then(|d| docs.get(d))));
-            if let Some(doc) = &opened {
-                // A document named on the command line is opened, as a teacher's `set` would.
-                lesson.doc = Some(doc.id.clone());
-                if state.doc.as_ref() != Some(doc) {
-                    state.apply(&crate::protocol::Patch {
-                        doc: Some(Some(doc.clone())),
-                        page: Some(1),
-                        highlight: Some(None),
-                        ..Default::default()
-                    });
-                }
-            }
-            resume = Some((open.seq, state));
-            lesson
+            let (lesson, resumed) = continue_lesson(open, config, &docs, opened.as_ref());
+            (lesson, Some(resumed))
         }
         previous => {
             if let Some(old) = previous {
@@ -83,16 +60,7 @@ pub fn prepare(config: &Config) -> Result<Prepared> {
                 ended.ended_ms = Some(now_ms());
                 store.save_lesson(&ended, None);
             }
-            let doc = opened.clone().unwrap_or(demo);
-            LessonRecord {
-                room: room_id(),
-                title: config.title.clone().unwrap_or_else(|| doc.title.clone()),
-                code: config.code.clone().unwrap_or_else(join_code),
-                started_ms: now_ms(),
-                ended_ms: None,
-                doc: Some(doc.id),
-                revoked: Vec::new(),
-            }
+            (begin_lesson(config, opened.unwrap_or(demo)), None)
         }
     };
     let name = config.name.clone().unwrap_or_else(default_name);
@@ -109,6 +77,50 @@ pub fn prepare(config: &Config) -> Result<Prepared> {
         timing: config.timing.clone(),
     };
     Ok(Prepared { identity, parts })
+}
+
+/// The lesson that was open when the server stopped, continued with its room, code and tokens; the
+/// config may retitle it, change its code, or open a document (as a teacher's `set` would).
+fn continue_lesson(
+    open: OpenLesson,
+    config: &Config,
+    docs: &Library,
+    opened: Option<&Doc>,
+) -> (LessonRecord, (u64, LessonState)) {
+    let mut lesson = open.lesson;
+    if let Some(title) = &config.title {
+        lesson.title = title.clone();
+    }
+    if let Some(code) = &config.code {
+        lesson.code = code.clone();
+    }
+    let mut state =
+        open.state.unwrap_or_else(|| LessonState::new(lesson.doc.as_deref().and_then(|d| docs.get(d))));
+    if let Some(doc) = opened {
+        lesson.doc = Some(doc.id.clone());
+        if state.doc.as_ref() != Some(doc) {
+            state.apply(&Patch {
+                doc: Some(Some(doc.clone())),
+                page: Some(1),
+                highlight: Some(None),
+                ..Patch::default()
+            });
+        }
+    }
+    (lesson, (open.seq, state))
+}
+
+/// A new lesson on `doc`, with a new room and (unless configured) a new join code.
+fn begin_lesson(config: &Config, doc: Doc) -> LessonRecord {
+    LessonRecord {
+        room: room_id(),
+        title: config.title.clone().unwrap_or_else(|| doc.title.clone()),
+        code: config.code.clone().unwrap_or_else(join_code),
+        started_ms: now_ms(),
+        ended_ms: None,
+        doc: Some(doc.id),
+        revoked: Vec::new(),
+    }
 }
 
 /// The classroom's default name: the host's name.

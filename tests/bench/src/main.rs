@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
+use lectern::protocol::{ClientMsg, Hello, Pos, SetPatch};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -159,13 +160,24 @@ impl Peer {
         let mut ws = lectern::client::connect(&self.url, &self.fingerprint).await?;
         match self.target {
             Target::Lectern => {
+                let base = Hello { v: Some(lectern::protocol::VERSION.into()), ..Hello::default() };
                 let hello = if teacher {
-                    json!({"t":"hello","v":1,"role":"teacher","key":self.teacher_key,"device":"bench-teacher"})
+                    Hello {
+                        role: Some("teacher".into()),
+                        key: Some(self.teacher_key.clone()),
+                        device: Some("bench-teacher".into()),
+                        ..base
+                    }
                 } else {
-                    json!({"t":"hello","v":1,"role":"student","code":self.code,"name":format!("Bench {n}"),
-                        "device":format!("bench-student-{n:06}")})
+                    Hello {
+                        role: Some("student".into()),
+                        code: Some(self.code.clone()),
+                        name: Some(format!("Bench {n}")),
+                        device: Some(format!("bench-student-{n:06}")),
+                        ..base
+                    }
                 };
-                ws.send(Message::text(hello.to_string())).await?;
+                ws.send(Message::text(serde_json::to_string(&ClientMsg::Hello(hello))?)).await?;
             }
             Target::Floor | Target::Socketio => {}
         }
@@ -235,13 +247,21 @@ impl Peer {
         }
     }
 
-    fn set(&self, i: u64, patch: Value) -> Message {
-        match self.target {
+    fn set(&self, i: u64, patch: SetPatch) -> anyhow::Result<Message> {
+        let id = u32::try_from(i).unwrap_or(u32::MAX);
+        Ok(match self.target {
             Target::Lectern | Target::Floor => {
-                Message::text(json!({"t":"set","id":i,"patch":patch}).to_string())
+                Message::text(serde_json::to_string(&ClientMsg::Set { id: Some(id), patch })?)
             }
-            Target::Socketio => Message::text(format!("42{}", json!(["set", {"id": i, "patch": patch}]))),
-        }
+            Target::Socketio => {
+                #[derive(serde::Serialize)]
+                struct Args {
+                    id: u32,
+                    patch: SetPatch,
+                }
+                Message::text(format!("42{}", serde_json::to_string(&("set", Args { id, patch }))?))
+            }
+        })
     }
 }
 
@@ -354,12 +374,12 @@ async fn main() -> anyhow::Result<()> {
             tx.send(Message::text("3")).await?;
         }
         let patch = if i % args.rate as usize == 0 {
-            json!({"page": (i / args.rate as usize) % 12 + 1})
+            SetPatch { page: Some(((i / args.rate as usize) % 12 + 1) as u32), ..SetPatch::default() }
         } else {
             let x = (i % 1000) as f64 / 1000.0;
-            json!({"pos": {"x": x, "y": 1.0 - x}})
+            SetPatch { pos: Some(Some(Pos { x, y: 1.0 - x })), ..SetPatch::default() }
         };
-        let frame = peer.set(i as u64, patch);
+        let frame = peer.set(i as u64, patch)?;
         if let Some(at) = sent.get(i) {
             at.store(base.elapsed().as_micros() as u64, Ordering::Release);
         }
