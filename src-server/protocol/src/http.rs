@@ -132,3 +132,97 @@ pub struct Ready {
     /// Room id.
     pub room: String,
 }
+
+/// `GET /v1/lessons/{id}/timeline.json` (teacher): what was shown when, who came and went, and hands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct Timeline {
+    /// The lesson.
+    pub lesson: LessonSummary,
+    /// The documents shown, in the order first shown.
+    pub documents: Vec<Doc>,
+    /// Every event, in time order.
+    pub events: Vec<TimelineEvent>,
+}
+
+/// One event of a lesson's timeline. Times are Unix ms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TimelineEvent {
+    /// A participant connected.
+    Join {
+        /// When.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        time: u64,
+        /// Participant id.
+        participant: String,
+        /// Name.
+        name: String,
+        /// Network address, when known.
+        addr: Option<String>,
+    },
+    /// A participant's connection ended.
+    Leave {
+        /// When.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        time: u64,
+        /// Participant id.
+        participant: String,
+        /// Name.
+        name: String,
+    },
+    /// A change the teacher made (pointer moves are summarized instead).
+    Change {
+        /// When.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        time: u64,
+        /// Its seq.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        seq: u64,
+        /// The patch as logged.
+        patch: crate::state::Patch,
+    },
+    /// The pointer moves of one 10-second window.
+    Pointer {
+        /// The first move's time.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        time: u64,
+        /// The first move's seq.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        from_seq: u64,
+        /// The last move's seq.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        to_seq: u64,
+        /// How many moves.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        moves: u64,
+    },
+    /// A hand raised or lowered.
+    Hand {
+        /// When.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        time: u64,
+        /// Participant id.
+        participant: String,
+        /// Name.
+        name: String,
+        /// Raised?
+        up: bool,
+    },
+}
+
+impl TimelineEvent {
+    /// When it happened.
+    pub fn time(&self) -> u64 {
+        match self {
+            TimelineEvent::Join { time, .. }
+            | TimelineEvent::Leave { time, .. }
+            | TimelineEvent::Change { time, .. }
+            | TimelineEvent::Pointer { time, .. }
+            | TimelineEvent::Hand { time, .. } => *time,
+        }
+    }
+}

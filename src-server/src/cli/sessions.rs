@@ -70,7 +70,7 @@ pub fn sessions(args: Sessions) -> anyhow::Result<ExitCode> {
             match format {
                 Format::Csv => print!("{}", report::attendance_csv(&report::attendance(&conn, &lesson)?)),
                 Format::Json => {
-                    let mut v = report::timeline(&conn, &lesson)?;
+                    let mut v = serde_json::to_value(lectern::store::timeline::timeline(&conn, &lesson)?)?;
                     v["attendance"] = serde_json::to_value(report::attendance(&conn, &lesson)?)?;
                     println!("{}", serde_json::to_string_pretty(&v)?);
                 }

@@ -268,10 +268,10 @@ async fn timeline_json(
     State(app): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<crate::protocol::http::Timeline>, ApiError> {
     require(&app, &headers, true)?;
     let lesson = find_lesson(&app, id).await?;
-    Ok(Json(run_report(&app, move |c| report::timeline(c, &lesson)).await?))
+    Ok(Json(run_report(&app, move |c| crate::store::timeline::timeline(c, &lesson)).await?))
 }
 
 #[derive(Deserialize)]

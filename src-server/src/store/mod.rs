@@ -9,6 +9,7 @@
 pub mod report;
 pub mod schema;
 mod sqlite;
+pub mod timeline;
 mod writer;
 
 pub use sqlite::{OpenLesson, SqliteStore};

@@ -8,14 +8,12 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
-use serde_json::{Value, json};
 
-use crate::error::{Error, Result};
+use super::schema::sql;
+use crate::error::Result;
 pub use crate::protocol::http::LessonSummary;
+use crate::protocol::http::TimelineEvent;
 
-fn sql(e: rusqlite::Error) -> Error {
-    Error::Log(format!("reading the session log: {e}"))
-}
 
 /// Every lesson, newest first.
 pub fn lessons(conn: &Connection) -> Result<Vec<LessonSummary>> {
@@ -94,50 +92,19 @@ fn percentile(sorted: &[u64], q: f64) -> Option<u64> {
 
 /// Attendance of every student of a lesson, by name.
 pub fn attendance(conn: &Connection, lesson: &LessonSummary) -> Result<Vec<Attendance>> {
-    let now = crate::now_ms();
-    let end = lesson.ended_ms.unwrap_or(now);
-    let mut stmt = conn
-        .prepare("SELECT seq, time_ms, patch FROM patches WHERE lesson = ?1 ORDER BY seq")
-        .map_err(sql)?;
-    let changes: Vec<(u64, u64)> = stmt
-        .query_map([lesson.id], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get::<_, String>(2)?))
-        })
-        .map_err(sql)?
-        .filter_map(|r| r.ok())
-        .filter(|(_, _, p)| p != r#"{"ended":true}"#)
-        .map(|(s, t, _)| (s, t))
-        .collect();
-
-    let mut conns: HashMap<String, Vec<(u64, Option<u64>)>> = HashMap::new();
-    let mut stmt = conn
-        .prepare(
-            "SELECT participant, joined_ms, left_ms FROM connections WHERE lesson = ?1 ORDER BY joined_ms",
-        )
-        .map_err(sql)?;
-    for row in stmt
-        .query_map([lesson.id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, Option<i64>>(2)?))
-        })
-        .map_err(sql)?
-    {
-        let (pid, joined, left) = row.map_err(sql)?;
-        conns.entry(pid).or_default().push((joined, left.map(|l| l as u64)));
-    }
-    let mut acks: HashMap<String, Vec<(u64, u64)>> = HashMap::new();
-    let mut stmt = conn
-        .prepare("SELECT participant, seq, time_ms FROM acks WHERE lesson = ?1 ORDER BY participant, seq")
-        .map_err(sql)?;
-    for row in stmt
-        .query_map([lesson.id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64))
-        })
-        .map_err(sql)?
-    {
-        let (pid, seq, time) = row.map_err(sql)?;
-        acks.entry(pid).or_default().push((seq, time));
-    }
-
+    let changes = significant_changes(conn, lesson.id)?;
+    let mut spans = by_participant(
+        conn,
+        lesson.id,
+        "SELECT participant, joined_ms, left_ms FROM connections WHERE lesson = ?1 ORDER BY joined_ms",
+        |r| Ok((r.get::<_, i64>(1)? as u64, r.get::<_, Option<i64>>(2)?.map(|l| l as u64))),
+    )?;
+    let mut acks = by_participant(
+        conn,
+        lesson.id,
+        "SELECT participant, seq, time_ms FROM acks WHERE lesson = ?1 ORDER BY participant, seq",
+        |r| Ok((r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64)),
+    )?;
     let mut stmt = conn
         .prepare("SELECT id, name, device FROM participants WHERE lesson = ?1 AND role = 'student' ORDER BY name, id")
         .map_err(sql)?;
@@ -146,52 +113,90 @@ pub fn attendance(conn: &Connection, lesson: &LessonSummary) -> Result<Vec<Atten
         .map_err(sql)?
         .collect::<rusqlite::Result<_>>()
         .map_err(sql)?;
+    Ok(students
+        .into_iter()
+        .map(|(id, name, device)| {
+            let (spans, acked) =
+                (spans.remove(&id).unwrap_or_default(), acks.remove(&id).unwrap_or_default());
+            let mut a = attendance_of(lesson, &spans, &acked, &changes);
+            (a.id, a.name, a.device) = (id, name, device);
+            a
+        })
+        .collect())
+}
 
-    let mut out = Vec::with_capacity(students.len());
-    for (pid, name, device) in students {
-        let spans = conns.remove(&pid).unwrap_or_default();
-        let acked = acks.remove(&pid).unwrap_or_default();
-        let first_join = spans.iter().map(|s| s.0).min().unwrap_or(lesson.started_ms);
-        let still_here = spans.iter().any(|s| s.1.is_none());
-        let last_leave = if still_here { None } else { spans.iter().filter_map(|s| s.1).max() };
-        let present_ms: u64 = spans
-            .iter()
-            .map(|&(j, l)| l.unwrap_or(end).min(end).saturating_sub(j.max(lesson.started_ms)))
-            .sum();
-        // Closing at the end of the lesson is not a disconnect; leaving before it is.
-        let disconnects =
-            spans.iter().filter(|s| s.1.is_some_and(|l| lesson.ended_ms.is_none_or(|e| l < e))).count()
-                as u64;
-        let online = |t: u64| spans.iter().any(|&(j, l)| j <= t && l.is_none_or(|l| t < l));
-        let mut follow: Vec<u64> = Vec::new();
-        let mut seen = 0u64;
-        for &(seq, time) in &changes {
-            if !online(time) {
-                continue;
-            }
-            seen += 1;
-            let i = acked.partition_point(|a| a.0 < seq);
-            if let Some(&(_, at)) = acked.get(i) {
-                follow.push(at.saturating_sub(time));
-            }
-        }
-        let within = follow.iter().filter(|f| **f <= 1_000).count();
-        follow.sort_unstable();
-        out.push(Attendance {
-            id: pid,
-            name,
-            device,
-            first_join_ms: first_join,
-            last_leave_ms: last_leave,
-            minutes_present: (present_ms as f64 / 60_000.0 * 10.0).round() / 10.0,
-            disconnects,
-            changes: seen,
-            followed_within_1s: (seen > 0).then(|| within as f64 / seen as f64),
-            median_follow_ms: percentile(&follow, 0.5),
-            p95_follow_ms: percentile(&follow, 0.95),
-        });
+/// The (seq, time) of every significant change (ending the lesson is not one).
+fn significant_changes(conn: &Connection, lesson: i64) -> Result<Vec<(u64, u64)>> {
+    let mut stmt = conn
+        .prepare("SELECT seq, time_ms, patch FROM patches WHERE lesson = ?1 ORDER BY seq")
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map([lesson], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get::<_, String>(2)?))
+        })
+        .map_err(sql)?;
+    Ok(rows
+        .filter_map(|r| r.ok())
+        .filter(|(_, _, p)| p != r#"{"ended":true}"#)
+        .map(|(s, t, _)| (s, t))
+        .collect())
+}
+
+/// Rows of a per-participant query (participant id first), grouped by participant.
+fn by_participant<T>(
+    conn: &Connection,
+    lesson: i64,
+    query: &str,
+    row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<HashMap<String, Vec<T>>> {
+    let mut out: HashMap<String, Vec<T>> = HashMap::new();
+    let mut stmt = conn.prepare(query).map_err(sql)?;
+    let rows = stmt.query_map([lesson], |r| Ok((r.get::<_, String>(0)?, row(r)?))).map_err(sql)?;
+    for r in rows {
+        let (pid, value) = r.map_err(sql)?;
+        out.entry(pid).or_default().push(value);
     }
     Ok(out)
+}
+
+/// One student's attendance from their connections (joined, left) and acks (seq, time).
+fn attendance_of(
+    lesson: &LessonSummary,
+    spans: &[(u64, Option<u64>)],
+    acked: &[(u64, u64)],
+    changes: &[(u64, u64)],
+) -> Attendance {
+    let end = lesson.ended_ms.unwrap_or_else(crate::now_ms);
+    let still_here = spans.iter().any(|s| s.1.is_none());
+    let present_ms: u64 =
+        spans.iter().map(|&(j, l)| l.unwrap_or(end).min(end).saturating_sub(j.max(lesson.started_ms))).sum();
+    // Closing at the end of the lesson is not a disconnect; leaving before it is.
+    let disconnects =
+        spans.iter().filter(|s| s.1.is_some_and(|l| lesson.ended_ms.is_none_or(|e| l < e))).count() as u64;
+    let online = |t: u64| spans.iter().any(|&(j, l)| j <= t && l.is_none_or(|l| t < l));
+    let mut follow: Vec<u64> = Vec::new();
+    let mut seen = 0u64;
+    for &(seq, time) in changes.iter().filter(|(_, time)| online(*time)) {
+        seen += 1;
+        if let Some(&(_, at)) = acked.get(acked.partition_point(|a| a.0 < seq)) {
+            follow.push(at.saturating_sub(time));
+        }
+    }
+    let within = follow.iter().filter(|f| **f <= 1_000).count();
+    follow.sort_unstable();
+    Attendance {
+        id: String::new(),
+        name: String::new(),
+        device: String::new(),
+        first_join_ms: spans.iter().map(|s| s.0).min().unwrap_or(lesson.started_ms),
+        last_leave_ms: if still_here { None } else { spans.iter().filter_map(|s| s.1).max() },
+        minutes_present: (present_ms as f64 / 60_000.0 * 10.0).round() / 10.0,
+        disconnects,
+        changes: seen,
+        followed_within_1s: (seen > 0).then(|| within as f64 / seen as f64),
+        median_follow_ms: percentile(&follow, 0.5),
+        p95_follow_ms: percentile(&follow, 0.95),
+    }
 }
 
 /// RFC 3339 UTC time of a Unix-ms instant.
@@ -232,115 +237,6 @@ pub fn attendance_csv(rows: &[Attendance]) -> String {
         ));
     }
     out
-}
-
-/// What was shown when, who came and went, and hands; pointer moves are summarized per 10 seconds.
-pub fn timeline(conn: &Connection, lesson: &LessonSummary) -> Result<Value> {
-    let mut events: Vec<(u64, Value)> = Vec::new();
-    let mut names: HashMap<String, String> = HashMap::new();
-    let mut stmt = conn.prepare("SELECT id, name, role FROM participants WHERE lesson = ?1").map_err(sql)?;
-    for row in stmt
-        .query_map([lesson.id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-        })
-        .map_err(sql)?
-    {
-        let (id, name, _role) = row.map_err(sql)?;
-        names.insert(id, name);
-    }
-    let name = |pid: &str| names.get(pid).cloned().unwrap_or_default();
-    let mut stmt = conn
-        .prepare("SELECT participant, joined_ms, left_ms, addr FROM connections WHERE lesson = ?1")
-        .map_err(sql)?;
-    for row in stmt
-        .query_map([lesson.id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)? as u64,
-                r.get::<_, Option<i64>>(2)?,
-                r.get::<_, Option<String>>(3)?,
-            ))
-        })
-        .map_err(sql)?
-    {
-        let (pid, joined, left, addr) = row.map_err(sql)?;
-        events.push((
-            joined,
-            json!({"time": joined, "type": "join", "participant": pid, "name": name(&pid), "addr": addr}),
-        ));
-        if let Some(left) = left {
-            events.push((
-                left as u64,
-                json!({"time": left, "type": "leave", "participant": pid, "name": name(&pid)}),
-            ));
-        }
-    }
-    let mut stmt = conn
-        .prepare("SELECT seq, time_ms, patch FROM patches WHERE lesson = ?1 ORDER BY seq")
-        .map_err(sql)?;
-    for row in stmt
-        .query_map([lesson.id], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, String>(2)?))
-        })
-        .map_err(sql)?
-    {
-        let (seq, time, patch) = row.map_err(sql)?;
-        let patch: Value = serde_json::from_str(&patch).unwrap_or(Value::Null);
-        events.push((time, json!({"time": time, "type": "change", "seq": seq, "patch": patch})));
-    }
-    let mut stmt = conn
-        .prepare(
-            "SELECT time_ms / 10000, min(time_ms), min(seq), max(seq), count(*) FROM pointer WHERE lesson = ?1
-             GROUP BY time_ms / 10000 ORDER BY 1",
-        )
-        .map_err(sql)?;
-    for row in stmt
-        .query_map([lesson.id], |r| {
-            Ok((r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?))
-        })
-        .map_err(sql)?
-    {
-        let (time, from, to, n) = row.map_err(sql)?;
-        events.push((
-            time,
-            json!({"time": time, "type": "pointer", "from_seq": from, "to_seq": to, "moves": n}),
-        ));
-    }
-    let mut stmt =
-        conn.prepare("SELECT participant, time_ms, up FROM hands WHERE lesson = ?1").map_err(sql)?;
-    for row in stmt
-        .query_map([lesson.id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, bool>(2)?))
-        })
-        .map_err(sql)?
-    {
-        let (pid, time, up) = row.map_err(sql)?;
-        events.push((
-            time,
-            json!({"time": time, "type": "hand", "participant": pid, "name": name(&pid), "up": up}),
-        ));
-    }
-    events.sort_by_key(|(t, _)| *t);
-    let mut docs = Vec::new();
-    let mut stmt = conn
-        .prepare(
-            "SELECT doc_id, title, pages, sha256 FROM lesson_docs WHERE lesson = ?1 ORDER BY first_shown_ms",
-        )
-        .map_err(sql)?;
-    for row in stmt
-        .query_map([lesson.id], |r| {
-            Ok(json!({"id": r.get::<_, String>(0)?, "title": r.get::<_, String>(1)?, "pages": r.get::<_, i64>(2)?,
-                "sha256": r.get::<_, String>(3)?}))
-        })
-        .map_err(sql)?
-    {
-        docs.push(row.map_err(sql)?);
-    }
-    Ok(json!({
-        "lesson": lesson,
-        "documents": docs,
-        "events": events.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
-    }))
 }
 
 fn minutes(ms: u64) -> String {
@@ -388,24 +284,22 @@ pub fn show(conn: &Connection, lesson: &LessonSummary) -> Result<String> {
             .map(|e| format!(", ended {} ({} long)", iso(e), minutes(e.saturating_sub(lesson.started_ms))))
             .unwrap_or_else(|| ", still open".into()),
     );
-    let timeline = timeline(conn, lesson)?;
     let mut pointer_moves = 0;
-    for e in timeline["events"].as_array().map(Vec::as_slice).unwrap_or_default() {
-        let at = minutes(e["time"].as_u64().unwrap_or(0).saturating_sub(lesson.started_ms));
-        let line = match e["type"].as_str().unwrap_or_default() {
-            "join" => format!("{} joined", e["name"].as_str().unwrap_or("?")),
-            "leave" => format!("{} left", e["name"].as_str().unwrap_or("?")),
-            "hand" => format!(
-                "{} {} a hand",
-                e["name"].as_str().unwrap_or("?"),
-                if e["up"] == true { "raised" } else { "lowered" }
-            ),
-            "change" => format!("change {}: {}", e["seq"], e["patch"]),
-            "pointer" => {
-                pointer_moves += e["moves"].as_u64().unwrap_or(0);
+    for e in super::timeline::timeline(conn, lesson)?.events {
+        let at = minutes(e.time().saturating_sub(lesson.started_ms));
+        let line = match e {
+            TimelineEvent::Join { name, .. } => format!("{name} joined"),
+            TimelineEvent::Leave { name, .. } => format!("{name} left"),
+            TimelineEvent::Hand { name, up, .. } => {
+                format!("{name} {} a hand", if up { "raised" } else { "lowered" })
+            }
+            TimelineEvent::Change { seq, patch, .. } => {
+                format!("change {seq}: {}", serde_json::to_string(&patch).unwrap_or_default())
+            }
+            TimelineEvent::Pointer { moves, .. } => {
+                pointer_moves += moves;
                 continue;
             }
-            _ => continue,
         };
         out.push_str(&format!("  {at}  {line}\n"));
     }

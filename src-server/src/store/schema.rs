@@ -102,7 +102,8 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn sql(e: rusqlite::Error) -> Error {
+/// A failed read or write of the session log, as the library's error.
+pub(crate) fn sql(e: rusqlite::Error) -> Error {
     Error::Log(e.to_string())
 }
 
