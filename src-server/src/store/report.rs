@@ -14,7 +14,6 @@ use crate::error::Result;
 pub use crate::protocol::http::LessonSummary;
 use crate::protocol::http::TimelineEvent;
 
-
 /// Every lesson, newest first.
 pub fn lessons(conn: &Connection) -> Result<Vec<LessonSummary>> {
     let mut stmt = conn
