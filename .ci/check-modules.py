@@ -7,7 +7,7 @@ A module "imports" another when its file names it in a path (`use crate::a::b`, 
 are not imports. The binary's modules (src/main.rs and src/cli/) form their own tree."""
 import os, re, sys
 
-ROOTS = {"src-server/src": "lectern", "src-server/protocol/src": "lectern_protocol"}
+ROOTS = {"src-server/src": "lectern", "src-server/protocol/src": "lectern_protocol", "src-tauri/src": "lectern_app"}
 MAX_LINES = 500
 
 def modules(root):

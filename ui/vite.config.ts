@@ -10,7 +10,12 @@ export default defineConfig({
     target: "es2022",
     chunkSizeWarningLimit: 2048,
     rollupOptions: {
-      input: { index: resolve(__dirname, "index.html"), teacher: resolve(__dirname, "teacher.html") },
+      input: {
+        index: resolve(__dirname, "index.html"),
+        teacher: resolve(__dirname, "teacher.html"),
+        // The app's start page (teach or join); the browser never loads it.
+        app: resolve(__dirname, "app.html"),
+      },
     },
   },
   test: { include: ["src/**/*.test.ts"] },

@@ -160,6 +160,11 @@ async function main() {
       const base = portrait ? `https://127.0.0.1:${proxy.port}` : ready.http;
       await page.goto(`${base}/join#code=${ready.code}&fp=${ready.fingerprint}`);
       check((await page.inputValue("#code")) === ready.code, `student ${i}: the code is prefilled from the link`);
+      if (i === 0) {
+        check(!(await page.isVisible("#code")), "a link that carries the code asks only for the name");
+        await page.waitForFunction(() => document.querySelector("#join-title")?.textContent !== "Join your class");
+        check((await page.textContent("#join-title")).length > 0, "the join page shows the class's title");
+      }
       await page.fill("#name", ["Aisha", "Omar", "Fatima", "Yusuf", "Maryam"][i]);
       await page.click("#join-button");
       await page.waitForSelector('.page[data-page="1"]');

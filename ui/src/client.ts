@@ -17,7 +17,7 @@ import type { Network, Transport } from "./platform";
 export type LinkStatus = "connecting" | "connected" | "reconnecting" | "offline" | "stopped";
 
 /** Why the client stopped for good (a close code that says "do not reconnect", §10). */
-export type StopReason = "ended" | "kicked" | "replaced" | "credentials" | "protocol" | "version";
+export type StopReason = "ended" | "kicked" | "replaced" | "credentials" | "protocol" | "version" | "untrusted";
 
 /** What the client tells its page. */
 export interface ClientEvents {
@@ -63,6 +63,8 @@ export interface ClientOptions {
 const STOP_CODES: Record<number, StopReason> = {
   1000: "ended",
   4000: "ended",
+  // The app's bridge closes with 1015 when the certificate is not the pinned one.
+  1015: "untrusted",
   4001: "credentials",
   4003: "kicked",
   4400: "protocol",

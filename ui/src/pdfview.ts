@@ -31,6 +31,10 @@ export class PdfView {
   private renderSerial = 0;
   /** The page on screen once its pixels are drawn (for tests and acks). */
   shownPage = 0;
+  /** How a page is sized: whole in the box (the teacher's console), or as wide as the box when the
+   * box is wider than the page's shape (a student's landscape tablet), scrolling down the page and
+   * keeping the teacher's pointer and highlight in view. */
+  fit: "page" | "width" = "page";
   /** Called after a page is drawn. */
   onRendered: (page: number) => void = () => {};
 
@@ -122,7 +126,7 @@ export class PdfView {
       const cs = getComputedStyle(box);
       const w = box.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
       const h = box.clientHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom);
-      if (w > 0 && h > 0) fit = Math.min(w / width, h / height);
+      if (w > 0 && h > 0) fit = this.fit === "width" && w > h ? w / width : Math.min(w / width, h / height);
     }
     return fit * (window.devicePixelRatio || 1);
   }
@@ -194,12 +198,14 @@ export class PdfView {
     if (pos) {
       this.pointer.style.left = `${pos.x * 100}%`;
       this.pointer.style.top = `${pos.y * 100}%`;
+      if (this.fit === "width") this.pointer.scrollIntoView?.({ block: "nearest" });
     }
   }
 
   /** Draws the highlight when it is on the page shown, or hides it. */
   setHighlight(h: { page: number; x: number; y: number; w: number; h: number } | null): void {
     place(this.mark, h && h.page === this.page ? h : null);
+    if (this.fit === "width" && !this.mark.hidden) this.mark.scrollIntoView?.({ block: "nearest" });
   }
 
   /** Draws the rectangle being dragged (teacher), or hides it. */

@@ -59,37 +59,58 @@ impl ConnectError {
     }
 }
 
-/// Opens a WebSocket to `ws_url`, trusting only the certificate with `fingerprint`.
-pub async fn connect(ws_url: &str, fingerprint: &str) -> Result<Socket, ConnectError> {
-    let url = url::Url::parse(ws_url).map_err(|e| ConnectError::BadUrl(format!("{ws_url:?}: {e}")))?;
+/// Where a URL points: the host as written (brackets kept for IPv6), the bare host, and the port.
+fn target(url: &str) -> Result<(String, String, u16), ConnectError> {
+    let parsed = url::Url::parse(url).map_err(|e| ConnectError::BadUrl(format!("{url:?}: {e}")))?;
     let host =
-        url.host_str().ok_or_else(|| ConnectError::BadUrl(format!("no host in {ws_url:?}")))?.to_string();
-    let port = url.port().unwrap_or(7443);
+        parsed.host_str().ok_or_else(|| ConnectError::BadUrl(format!("no host in {url:?}")))?.to_string();
+    let port = parsed.port().unwrap_or(lectern_protocol::DEFAULT_PORT);
     let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    Ok((host, bare, port))
+}
+
+/// Opens a TCP connection and a TLS session to `url`'s host, trusting only the certificate with
+/// `fingerprint`.
+pub async fn tls(url: &str, fingerprint: &str) -> Result<TlsStream<TcpStream>, ConnectError> {
+    let (host, bare, port) = target(url)?;
     let tcp = TcpStream::connect((bare.as_str(), port))
         .await
         .map_err(|source| ConnectError::Unreachable { addr: format!("{host}:{port}"), source })?;
-    connect_over(tcp, ws_url, fingerprint).await
+    tls_over(tcp, url, fingerprint).await
 }
 
-/// Like [`connect`], over a TCP stream the caller opened (to set socket options, say).
-pub async fn connect_over(tcp: TcpStream, ws_url: &str, fingerprint: &str) -> Result<Socket, ConnectError> {
-    let url = url::Url::parse(ws_url).map_err(|e| ConnectError::BadUrl(format!("{ws_url:?}: {e}")))?;
-    let host =
-        url.host_str().ok_or_else(|| ConnectError::BadUrl(format!("no host in {ws_url:?}")))?.to_string();
-    let port = url.port().unwrap_or(7443);
-    let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
+async fn tls_over(
+    tcp: TcpStream,
+    url: &str,
+    fingerprint: &str,
+) -> Result<TlsStream<TcpStream>, ConnectError> {
+    let (_, bare, port) = target(url)?;
     let _ = tcp.set_nodelay(true);
     let config =
         crate::tls::pinned_client_config(fingerprint).map_err(|e| ConnectError::Tls(e.to_string()))?;
     let name = rustls::pki_types::ServerName::try_from(bare.clone())
         .map_err(|e| ConnectError::BadUrl(format!("bad host name {bare:?}: {e}")))?;
-    let tls = TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(|e| {
-        match crate::tls::pin_mismatch(&e) {
-            Some(m) => ConnectError::PinMismatch { expected: m.expected.clone(), seen: m.seen.clone() },
-            None => ConnectError::Tls(format!("TLS with {bare}:{port} failed: {e}")),
-        }
-    })?;
+    TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(|e| match crate::tls::pin_mismatch(
+        &e,
+    ) {
+        Some(m) => ConnectError::PinMismatch { expected: m.expected.clone(), seen: m.seen.clone() },
+        None => ConnectError::Tls(format!("TLS with {bare}:{port} failed: {e}")),
+    })
+}
+
+/// Opens a WebSocket to `ws_url`, trusting only the certificate with `fingerprint`.
+pub async fn connect(ws_url: &str, fingerprint: &str) -> Result<Socket, ConnectError> {
+    let tls = tls(ws_url, fingerprint).await?;
+    upgrade(tls, ws_url).await
+}
+
+/// Like [`connect`], over a TCP stream the caller opened (to set socket options, say).
+pub async fn connect_over(tcp: TcpStream, ws_url: &str, fingerprint: &str) -> Result<Socket, ConnectError> {
+    let tls = tls_over(tcp, ws_url, fingerprint).await?;
+    upgrade(tls, ws_url).await
+}
+
+async fn upgrade(tls: TlsStream<TcpStream>, ws_url: &str) -> Result<Socket, ConnectError> {
     let mut request = ws_url.into_client_request().map_err(|e| ConnectError::BadUrl(format!("{e}")))?;
     request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(SUBPROTOCOL));
     let config = WebSocketConfig::default()

@@ -7,12 +7,13 @@
 //! a dead link, and reconnects with backoff. The handle sends requests and reads [`Event`]s.
 
 mod connect;
+pub mod fetch;
 mod session;
 mod types;
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use self::connect::{ConnectError, Socket, connect, connect_over};
+pub use self::connect::{ConnectError, Socket, connect, connect_over, tls};
 pub use self::types::{Cause, ClientOptions, Credentials, Event, RequestError};
 use self::types::{Command, Request};
 use crate::protocol::SetPatch;

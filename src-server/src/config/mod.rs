@@ -16,6 +16,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use layer::{ConfigError, Source};
+/// A configuration value, as flags and embedders pass them to [`Source::flags`].
+pub use toml::Value;
 
 /// The platform's data directory for Lectern (for example `~/.local/share/lectern` on Linux).
 pub fn default_data_dir() -> PathBuf {

@@ -13,6 +13,7 @@
 import type { ClientMsg } from "../generated/ClientMsg";
 import type { Doc } from "../generated/Doc";
 import type { ServerMsg } from "../generated/ServerMsg";
+import { inApp, tauriPlatform } from "./tauri";
 import { webPlatform } from "./web";
 
 /** One connection to a lesson (PROTOCOL.md §2): typed frames each way, never raw text. Events
@@ -105,5 +106,5 @@ export interface Platform {
   copy(text: string): Promise<boolean>;
 }
 
-/** The platform this build runs on. */
-export const platform: Platform = webPlatform();
+/** The platform this page runs on: the app's webview, or a browser. */
+export const platform: Platform = inApp() ? tauriPlatform() : webPlatform();

@@ -1,5 +1,6 @@
 // The student view: join with a code and a name (prefilled from the link's fragment), then follow the
 // teacher's page, pointer and highlight; browse freely when the teacher allows it (or is offline).
+import type { Info } from "../generated/Info";
 import { LessonClient, type ClientEvents, type StopReason } from "../client";
 import { $, initLang, now, probe, renderStatus, toggleLang, type Probe } from "../common";
 import { deviceId, studentTokens } from "../device";
@@ -26,6 +27,8 @@ function stopText(stop: StopReason | undefined): string {
       return t("kicked");
     case "replaced":
       return t("replaced");
+    case "untrusted":
+      return t("untrusted");
     default:
       return t("stopped");
   }
@@ -62,9 +65,28 @@ export class StudentView {
       { stage: $("#stage"), placeholder: $("#placeholder"), pageLabel: $("#page-label") },
       (doc) => platform.server.fetchDoc(doc, this.client?.token ?? ""),
     );
+    // A landscape tablet shows the page as wide as the screen (a Mushaf line stays readable), and
+    // pinch-zoom works on it.
+    this.pane.view.fit = "width";
+    $("#stage").classList.add("fit-width");
     this.device = deviceId(platform.store, "student");
     this.linkCode = platform.launch().fragment.get("code");
-    if (this.linkCode) this.codeInput.value = this.linkCode;
+    if (this.linkCode) {
+      // The link carries the code: ask only for the name, under the class's title.
+      this.codeInput.value = this.linkCode;
+      this.joinForm.classList.add("has-code");
+      platform.server.getJson<Info>("/v1/info", "").then(
+        (info) => {
+          const title = $("#join-title");
+          title.removeAttribute("data-t");
+          title.textContent = info.title;
+          const hint = $(".hint", this.joinForm);
+          hint.removeAttribute("data-t");
+          hint.textContent = t("joinWithName", { name: info.name });
+        },
+        () => {}, // the title is a courtesy; the form works without it
+      );
+    }
     this.pane.view.onRendered = (page) => {
       this.marks.marks.push({ page, at: now(), seq: this.seq });
       if (this.pendingAck && this.state && page === this.state.page) {

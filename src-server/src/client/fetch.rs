@@ -1,0 +1,79 @@
+//! HTTPS requests to a classroom over the same pinned TLS as its WebSocket: documents, uploads and the
+//! teacher's reports, for clients that cannot trust the server's self-signed certificate any other way
+//! (the app's webview cannot; its Rust side fetches for it).
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::Request;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper_util::rt::TokioIo;
+
+use super::connect::{ConnectError, tls};
+
+/// The most a response body may hold: the largest document a server accepts (§9) and a little.
+pub const MAX_BODY: usize = 210 << 20;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// No pinned connection (unreachable, wrong certificate, bad address).
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The HTTP exchange failed or the body was too large.
+    #[error("HTTP: {0}")]
+    Http(String),
+}
+
+/// An answer: its status and body.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// HTTP status code.
+    pub status: u16,
+    /// The body.
+    pub body: Bytes,
+    /// Its content type, if given.
+    pub content_type: Option<String>,
+}
+
+/// Sends one request to `url` (`https://HOST:PORT/path`) over TLS pinned to `fingerprint`.
+pub async fn request(
+    method: &str,
+    url: &str,
+    fingerprint: &str,
+    bearer: Option<&str>,
+    body: Option<Bytes>,
+) -> Result<Answer, FetchError> {
+    let parsed = url::Url::parse(url).map_err(|e| ConnectError::BadUrl(format!("{url:?}: {e}")))?;
+    let stream = tls(url, fingerprint).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| FetchError::Http(e.to_string()))?;
+    let driver = tokio::spawn(conn);
+    let host = parsed.host_str().unwrap_or_default();
+    let authority = match parsed.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    let path = match parsed.query() {
+        Some(q) => format!("{}?{q}", parsed.path()),
+        None => parsed.path().to_string(),
+    };
+    let mut req = Request::builder().method(method).uri(path).header(HOST, authority);
+    if let Some(token) = bearer {
+        req = req.header(AUTHORIZATION, format!("Bearer {token}"));
+    }
+    if body.is_some() {
+        req = req.header(CONTENT_TYPE, "application/pdf");
+    }
+    let req = req.body(Full::new(body.unwrap_or_default())).map_err(|e| FetchError::Http(e.to_string()))?;
+    let res = sender.send_request(req).await.map_err(|e| FetchError::Http(e.to_string()))?;
+    let status = res.status().as_u16();
+    let content_type = res.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body = Limited::new(res.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| FetchError::Http(e.to_string()))?
+        .to_bytes();
+    driver.abort();
+    Ok(Answer { status, body, content_type })
+}

@@ -1,0 +1,201 @@
+//! The Tauri commands: thin adapters from IPC to the app's state, the bridge and the engine.
+
+use lectern::discovery::Found;
+use lectern::protocol::Doc;
+use lectern::protocol::http::Ready;
+use serde::Serialize;
+use tauri::ipc::{Channel, InvokeBody, Request, Response};
+use tauri::{AppHandle, State};
+use tauri_plugin_dialog::DialogExt;
+
+use crate::bridge::LinkEvent;
+use crate::error::CommandError;
+use crate::settings::Mode;
+use crate::state::{AppState, JoinTarget};
+
+type Result<T> = std::result::Result<T, CommandError>;
+
+/// What the view needs to start: the remembered mode, the classroom when teaching, a link the app was
+/// opened with, the student's name and the device id.
+#[derive(Debug, Serialize)]
+pub struct Launch {
+    mode: Option<Mode>,
+    teacher: Option<Ready>,
+    /// `https://LAN-ADDRESS:PORT`: where students reach this device's classroom (for the join link).
+    lan: Option<String>,
+    link: Option<JoinTarget>,
+    name: Option<String>,
+    device: String,
+}
+
+fn launch_info(state: &AppState) -> Result<Launch> {
+    let (mode, name, device) = {
+        let file = state.settings.lock().unwrap_or_else(|p| p.into_inner());
+        (file.settings.mode, file.settings.name.clone(), file.settings.device.clone())
+    };
+    let teacher = if mode == Some(Mode::Teacher) { Some(state.teach()?) } else { None };
+    let lan = state.lan_base();
+    let link = state.link.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Ok(Launch { mode, teacher, lan, link, name, device })
+}
+
+// Commands that start tasks are async: they run on the app's tokio runtime, where the engine and
+// the bridge spawn theirs.
+#[tauri::command]
+pub async fn launch(state: State<'_, AppState>) -> Result<Launch> {
+    launch_info(&state)
+}
+
+#[tauri::command]
+pub async fn choose_mode(state: State<'_, AppState>, mode: Option<Mode>) -> Result<Launch> {
+    match mode {
+        Some(m) => state.set_mode(m)?,
+        None => {
+            state.stop_teaching().await;
+            let mut file = state.settings.lock().unwrap_or_else(|p| p.into_inner());
+            file.settings.mode = None;
+            file.save()?;
+        }
+    }
+    launch_info(&state)
+}
+
+#[tauri::command]
+pub fn open_link(state: State<'_, AppState>, link: String) -> Result<JoinTarget> {
+    let target = JoinTarget::parse(&link)?;
+    *state.link.lock().unwrap_or_else(|p| p.into_inner()) = Some(target.clone());
+    Ok(target)
+}
+
+#[tauri::command]
+pub fn remember_name(state: State<'_, AppState>, name: String) -> Result<()> {
+    let mut file = state.settings.lock().unwrap_or_else(|p| p.into_inner());
+    file.settings.name = Some(name);
+    Ok(file.save()?)
+}
+
+#[tauri::command]
+pub async fn browse(state: State<'_, AppState>, on_event: Channel<Found>) -> Result<()> {
+    state.browse(move |found| {
+        let _ = on_event.send(found);
+    });
+    Ok(())
+}
+
+#[tauri::command]
+pub fn stop_browse(state: State<'_, AppState>) {
+    state.stop_browsing();
+}
+
+#[tauri::command]
+pub async fn connect(
+    state: State<'_, AppState>,
+    url: String,
+    fingerprint: String,
+    on_event: Channel<LinkEvent>,
+) -> Result<u32> {
+    Ok(state.bridge.connect(url, fingerprint, move |event| {
+        let _ = on_event.send(event);
+    }))
+}
+
+#[tauri::command]
+pub fn send(state: State<'_, AppState>, id: u32, frame: String) -> Result<()> {
+    Ok(state.bridge.send(id, frame)?)
+}
+
+#[tauri::command]
+pub fn disconnect(state: State<'_, AppState>, id: u32, code: u16, reason: String) {
+    state.bridge.close(id, code, reason);
+}
+
+#[tauri::command]
+pub async fn fetch_doc(
+    state: State<'_, AppState>,
+    base: String,
+    fingerprint: String,
+    bearer: String,
+    doc: Doc,
+) -> Result<Response> {
+    Ok(Response::new(state.docs.get(&base, &fingerprint, &bearer, &doc).await?))
+}
+
+/// One HTTPS request to the classroom, pinned; the body is the request's raw bytes (an upload) and
+/// the answer is the status (header `status`) and the body.
+#[tauri::command]
+pub async fn http(request: Request<'_>) -> Result<Response> {
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (method, url, fingerprint) = match (header("method"), header("url"), header("fingerprint")) {
+        (Some(m), Some(u), Some(f)) => (m, u, f),
+        _ => return Err(CommandError::Invalid("http needs method, url and fingerprint headers".into())),
+    };
+    let body = match request.body() {
+        InvokeBody::Raw(bytes) if !bytes.is_empty() => Some(bytes::Bytes::copy_from_slice(bytes)),
+        _ => None,
+    };
+    let bearer = header("bearer");
+    let answer =
+        lectern::client::fetch::request(&method, &url, &fingerprint, bearer.as_deref(), body).await?;
+    if !(200..300).contains(&answer.status) {
+        let message = String::from_utf8_lossy(&answer.body).into_owned();
+        return Err(CommandError::Invalid(format!("{} {message}", answer.status)));
+    }
+    Ok(Response::new(answer.body.to_vec()))
+}
+
+/// A PDF the user picked: its file name and bytes.
+#[derive(Debug, Serialize)]
+pub struct Picked {
+    name: String,
+    path: String,
+}
+
+#[tauri::command]
+pub async fn pick_pdf(app: AppHandle) -> Result<Option<Picked>> {
+    let picked = tokio::task::spawn_blocking(move || {
+        app.dialog().file().add_filter("PDF", &["pdf"]).blocking_pick_file()
+    })
+    .await
+    .map_err(|e| CommandError::Invalid(e.to_string()))?;
+    let Some(path) = picked.and_then(|p| p.into_path().ok()) else { return Ok(None) };
+    let name =
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "document.pdf".into());
+    Ok(Some(Picked { name, path: path.display().to_string() }))
+}
+
+#[tauri::command]
+pub async fn read_picked(path: String) -> Result<Response> {
+    Ok(Response::new(tokio::fs::read(path).await?))
+}
+
+#[tauri::command]
+pub async fn save_file(app: AppHandle, request: Request<'_>) -> Result<bool> {
+    let name =
+        request.headers().get("name").and_then(|v| v.to_str().ok()).unwrap_or("lectern.csv").to_string();
+    let InvokeBody::Raw(bytes) = request.body() else {
+        return Err(CommandError::Invalid("no file contents".into()));
+    };
+    let bytes = bytes.clone();
+    let target =
+        tokio::task::spawn_blocking(move || app.dialog().file().set_file_name(&name).blocking_save_file())
+            .await
+            .map_err(|e| CommandError::Invalid(e.to_string()))?;
+    let Some(path) = target.and_then(|p| p.into_path().ok()) else { return Ok(false) };
+    tokio::fs::write(path, bytes).await?;
+    Ok(true)
+}
+
+#[tauri::command]
+pub fn store_get(state: State<'_, AppState>, key: String) -> Option<String> {
+    state.settings.lock().unwrap_or_else(|p| p.into_inner()).settings.store.get(&key).cloned()
+}
+
+#[tauri::command]
+pub fn store_set(state: State<'_, AppState>, key: String, value: Option<String>) -> Result<()> {
+    let mut file = state.settings.lock().unwrap_or_else(|p| p.into_inner());
+    match value {
+        Some(v) => file.settings.store.insert(key, v),
+        None => file.settings.store.remove(&key),
+    };
+    Ok(file.save()?)
+}

@@ -1,0 +1,127 @@
+//! The Lectern app (Tauri 2). Teacher mode runs the same classroom server as `lectern serve` inside
+//! the app; student mode finds classrooms by mDNS and follows one. The view is the `ui/` build; it
+//! never opens a socket to a classroom (a webview cannot pin a self-signed certificate): PROTOCOL.md
+//! frames cross IPC to [`bridge`], which holds the pinned connection, and documents come through
+//! [`docs`]. Everything else here is native glue: windows, dialogs, settings, links.
+
+pub mod bridge;
+mod commands;
+pub mod docs;
+pub mod error;
+pub mod settings;
+pub mod state;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tauri::{Emitter, Manager, RunEvent};
+
+use crate::settings::Mode;
+use crate::state::{AppState, JoinTarget};
+
+/// The app's command line, for scripts, school IT and tests.
+#[derive(Parser, Debug)]
+#[command(name = "lectern-app", version, about = "Lectern: keeps a class on the same page")]
+struct Args {
+    /// Start in this mode (and remember it), instead of asking.
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
+    /// Where the app keeps its settings, cache and classroom (default: the platform's app data folder).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// In teacher mode, print the classroom's ready line (as `lectern serve --json`) once it serves.
+    #[arg(long)]
+    json: bool,
+    /// A join link to open (`lectern://…` or `https://…/join#code=…&fp=…`).
+    link: Option<String>,
+}
+
+/// Runs the app until its window closes.
+pub fn run() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LECTERN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let builder = tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            // A second launch focuses this window and hands over a link it was given.
+            if let Some(window) = app.get_webview_window("main") {
+                let _ = window.unminimize();
+                let _ = window.set_focus();
+            }
+            if let Some(target) = argv.iter().skip(1).find_map(|a| JoinTarget::parse(a).ok()) {
+                let _ = app.emit("lectern://link", target);
+            }
+        }))
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_deep_link::init())
+        .setup(move |app| {
+            let data_dir = match &args.data_dir {
+                Some(d) => d.clone(),
+                None => app.path().app_data_dir()?,
+            };
+            std::fs::create_dir_all(&data_dir)?;
+            let state = AppState::new(data_dir);
+            if let Some(link) = args.link.as_deref().and_then(|l| JoinTarget::parse(l).ok()) {
+                *state.link.lock().unwrap_or_else(|p| p.into_inner()) = Some(link);
+            }
+            if let Some(mode) = args.mode {
+                state.set_mode(mode)?;
+            }
+            let teaching =
+                state.settings.lock().unwrap_or_else(|p| p.into_inner()).settings.mode == Some(Mode::Teacher);
+            if teaching {
+                let ready = tauri::async_runtime::block_on(async { state.teach() })?;
+                if args.json {
+                    println!("{}", serde_json::to_string(&ready)?);
+                }
+            }
+            app.manage(state);
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::launch,
+            commands::choose_mode,
+            commands::open_link,
+            commands::remember_name,
+            commands::browse,
+            commands::stop_browse,
+            commands::connect,
+            commands::send,
+            commands::disconnect,
+            commands::fetch_doc,
+            commands::http,
+            commands::pick_pdf,
+            commands::read_picked,
+            commands::save_file,
+            commands::store_get,
+            commands::store_set,
+        ]);
+    let app = match builder.build(tauri::generate_context!()) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("lectern-app: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    app.run(|handle, event| {
+        if let RunEvent::Exit = event {
+            // Students get 4503 and the mDNS goodbye; the session log is flushed.
+            let state = handle.state::<AppState>();
+            state.bridge.close_all();
+            tauri::async_runtime::block_on(state.stop_teaching());
+        }
+    });
+    ExitCode::SUCCESS
+}

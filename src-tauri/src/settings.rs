@@ -1,0 +1,95 @@
+//! What the app remembers on this device: teach or join, the student's name (typed once), the device
+//! id, and the view's small key-value store. One JSON file in the app's data folder, written
+//! atomically; a damaged file is set aside and the app starts fresh rather than failing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Teach or join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// This device serves the lesson.
+    Teacher,
+    /// This device follows a lesson.
+    Student,
+}
+
+/// The remembered settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// The last choice, asked on first start.
+    pub mode: Option<Mode>,
+    /// The student's name.
+    pub name: Option<String>,
+    /// This device's id (PROTOCOL.md §3), made on first start.
+    pub device: String,
+    /// The view's own values (language, resume tokens).
+    pub store: BTreeMap<String, String>,
+}
+
+/// The settings file and its contents.
+#[derive(Debug)]
+pub struct SettingsFile {
+    path: PathBuf,
+    /// The settings now.
+    pub settings: Settings,
+}
+
+impl SettingsFile {
+    /// Loads `settings.json` from `dir`, or starts fresh (with a new device id).
+    pub fn load(dir: &Path) -> SettingsFile {
+        let path = dir.join("settings.json");
+        let mut settings = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<Settings>(&bytes).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "settings.json is damaged; starting fresh");
+                let _ = std::fs::rename(&path, path.with_extension("json.broken"));
+                Settings::default()
+            }),
+            Err(_) => Settings::default(),
+        };
+        let valid = (8..=64).contains(&settings.device.len())
+            && settings.device.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            let n: u64 = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            settings.device = format!("app-{:016x}", n ^ u64::from(std::process::id()).rotate_left(32));
+        }
+        SettingsFile { path, settings }
+    }
+
+    /// Writes the settings (atomically).
+    pub fn save(&self) -> std::io::Result<()> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = self.path.with_extension("part");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&self.settings).unwrap_or_default())?;
+        std::fs::rename(&tmp, &self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_survive_a_restart_and_a_damaged_file_starts_fresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = SettingsFile::load(dir.path());
+        file.settings.mode = Some(Mode::Student);
+        file.settings.name = Some("Aisha".into());
+        file.save().unwrap();
+        let again = SettingsFile::load(dir.path());
+        assert_eq!(again.settings, file.settings);
+        std::fs::write(dir.path().join("settings.json"), "{not json").unwrap();
+        let fresh = SettingsFile::load(dir.path());
+        assert_eq!(fresh.settings.mode, None);
+        assert!(fresh.settings.device.len() >= 8);
+    }
+}

@@ -1,0 +1,175 @@
+//! The app's shared state: the lesson connections (the bridge), the document cache, the settings,
+//! the classroom server while teaching, and the classroom browser while looking for a class.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use lectern::config::{Config, Source};
+use lectern::discovery::{Browser, Found, Interfaces};
+use lectern::protocol::http::Ready;
+use lectern::server::Server;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::bridge::Bridge;
+use crate::docs::DocCache;
+use crate::error::CommandError;
+use crate::settings::{Mode, SettingsFile};
+
+/// A join link the app was opened with (deep link, pasted link, or the command line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JoinTarget {
+    /// `wss://HOST:PORT/v1/ws`.
+    pub ws: String,
+    /// `https://HOST:PORT`.
+    pub http: String,
+    /// Join code, if the link carried it.
+    pub code: Option<String>,
+    /// Fingerprint to pin.
+    pub fingerprint: String,
+}
+
+impl JoinTarget {
+    /// Reads a `lectern://join?…`, `https://HOST:PORT/join#code=…&fp=…` or similar link.
+    pub fn parse(link: &str) -> Result<JoinTarget, CommandError> {
+        // lectern://HOST:PORT/join#code=…&fp=… is the https link with another scheme.
+        let link = link
+            .trim()
+            .strip_prefix("lectern://")
+            .map_or(link.trim().to_string(), |rest| format!("https://{rest}"));
+        let parsed = lectern::protocol::link::JoinLink::parse(&link)
+            .map_err(|e| CommandError::Invalid(e.to_string()))?;
+        let fingerprint =
+            parsed.fingerprint.filter(|fp| lectern::protocol::link::is_fingerprint(fp)).ok_or_else(|| {
+                CommandError::Invalid("the link carries no certificate fingerprint (fp=…)".into())
+            })?;
+        let http = parsed
+            .ws_url
+            .replacen("wss://", "https://", 1)
+            .trim_end_matches(lectern::protocol::WS_PATH)
+            .to_string();
+        Ok(JoinTarget { ws: parsed.ws_url, http, code: parsed.code, fingerprint })
+    }
+}
+
+fn toml_string(path: &std::path::Path) -> lectern::config::Value {
+    lectern::config::Value::String(path.display().to_string())
+}
+
+/// Everything the app holds.
+pub struct AppState {
+    /// The view's lesson connections.
+    pub bridge: Bridge,
+    /// Documents by SHA-256.
+    pub docs: DocCache,
+    /// What the app remembers.
+    pub settings: Mutex<SettingsFile>,
+    /// The classroom server, while teaching.
+    pub teaching: Mutex<Option<Server>>,
+    /// Stops the classroom browser.
+    pub browsing: Mutex<Option<CancellationToken>>,
+    /// Where the teacher's classroom keeps its data.
+    pub data_dir: PathBuf,
+    /// A link the app was opened with, until the view takes it.
+    pub link: Mutex<Option<JoinTarget>>,
+}
+
+impl AppState {
+    /// The app's state over `data_dir`.
+    pub fn new(data_dir: PathBuf) -> AppState {
+        AppState {
+            bridge: Bridge::default(),
+            docs: DocCache::new(data_dir.join("docs-cache")),
+            settings: Mutex::new(SettingsFile::load(&data_dir)),
+            teaching: Mutex::new(None),
+            browsing: Mutex::new(None),
+            link: Mutex::new(None),
+            data_dir,
+        }
+    }
+
+    /// Starts the classroom server (once) and returns its ready line. The server listens on
+    /// `[::]:7443`, or on a free port when another program holds it; mDNS carries the port.
+    pub fn teach(&self) -> Result<Ready, CommandError> {
+        let mut slot = self.teaching.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(server) = slot.as_ref() {
+            return Ok(server.ready().clone());
+        }
+        // The same settings as `lectern serve`: a lectern.toml in the classroom's folder and the
+        // LECTERN_* environment (LECTERN_NO_MDNS, LECTERN_LISTEN, …) apply.
+        let dir = self.data_dir.join("classroom");
+        let flags = vec![("data_dir", toml_string(&dir))];
+        let config = Config::load(&Source { file: None, env: std::env::vars().collect(), flags })
+            .map_err(|e| CommandError::Serve(e.into()))?;
+        let listener = match lectern::server::bind(config.listen) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                lectern::server::bind(std::net::SocketAddr::new(config.listen.ip(), 0))?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let server = Server::start(&config, listener)?;
+        let ready = server.ready().clone();
+        *slot = Some(server);
+        Ok(ready)
+    }
+
+    /// The classroom's base URL on the LAN (`https://LAN-ADDRESS:PORT`), while teaching.
+    pub fn lan_base(&self) -> Option<String> {
+        let port = self.teaching.lock().unwrap_or_else(|p| p.into_inner()).as_ref()?.addr().port();
+        let host = lectern::net::lan_address();
+        Some(if host.is_ipv6() {
+            format!("https://[{host}]:{port}")
+        } else {
+            format!("https://{host}:{port}")
+        })
+    }
+
+    /// Stops the classroom server: 4503 to every student, the mDNS goodbye, the log flushed.
+    pub async fn stop_teaching(&self) {
+        let server = self.teaching.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(server) = server {
+            server.wait_stopped().await;
+        }
+    }
+
+    /// Remembers the mode.
+    pub fn set_mode(&self, mode: Mode) -> Result<(), CommandError> {
+        let mut file = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+        file.settings.mode = Some(mode);
+        Ok(file.save()?)
+    }
+
+    /// Browses for classrooms until [`AppState::stop_browsing`], reporting each change.
+    pub fn browse(&self, report: impl Fn(Found) + Send + 'static) {
+        let stop = CancellationToken::new();
+        if let Some(old) = self.browsing.lock().unwrap_or_else(|p| p.into_inner()).replace(stop.clone()) {
+            old.cancel();
+        }
+        tokio::spawn(async move {
+            let mut browser = match Browser::open(&Interfaces::Usable).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot look for classrooms on this network");
+                    return;
+                }
+            };
+            loop {
+                // Browse in slices, so a stop is noticed within a second.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    found = browser.next(deadline) => if let Some(found) = found { report(found) },
+                }
+            }
+            browser.close().await;
+        });
+    }
+
+    /// Stops looking for classrooms.
+    pub fn stop_browsing(&self) {
+        if let Some(stop) = self.browsing.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            stop.cancel();
+        }
+    }
+}

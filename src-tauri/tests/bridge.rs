@@ -1,0 +1,140 @@
+//! Protects the app's IPC bridge without a window: the view's frames reach a real classroom server
+//! through Rust over TLS pinned to its fingerprint, the server's frames come back in order, a server
+//! with another certificate is refused with 1015 (the view then stops and says why), frames that are
+//! not PROTOCOL.md are refused before they leave the device, and documents are fetched with the pin,
+//! checked against their SHA-256 and served from the disk cache afterwards.
+#![allow(clippy::unwrap_used)] // a test may panic on what it controls
+
+use std::time::Duration;
+
+use lectern::config::Config;
+use lectern::protocol::{Doc, ServerMsg};
+use lectern::server::Server;
+use lectern_app::bridge::{Bridge, BridgeError, LinkEvent, PIN_MISMATCH};
+use lectern_app::docs::{DocCache, DocError};
+use tokio::sync::mpsc;
+
+const PATIENCE: Duration = Duration::from_secs(15);
+
+async fn server(dir: &std::path::Path) -> Server {
+    let mut config = Config { data_dir: Some(dir.into()), code: Some("482913".into()), ..Config::default() };
+    config.mdns.disabled = true;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    Server::start(&config, listener).unwrap()
+}
+
+struct Link {
+    id: u32,
+    events: mpsc::UnboundedReceiver<LinkEvent>,
+}
+
+impl Link {
+    fn open(bridge: &Bridge, url: &str, fingerprint: &str) -> Link {
+        let (tx, events) = mpsc::unbounded_channel();
+        let id = bridge.connect(url.into(), fingerprint.into(), move |e| {
+            let _ = tx.send(e);
+        });
+        Link { id, events }
+    }
+
+    async fn next(&mut self) -> LinkEvent {
+        tokio::time::timeout(PATIENCE, self.events.recv()).await.unwrap().unwrap()
+    }
+
+    /// The next frame from the server, parsed.
+    async fn frame(&mut self) -> ServerMsg {
+        match self.next().await {
+            LinkEvent::Frame { text } => serde_json::from_str(&text).unwrap(),
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn frames_cross_the_bridge_in_order_over_the_pinned_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let ready = server.ready().clone();
+    let bridge = Bridge::default();
+    let mut link = Link::open(&bridge, &ready.ws, &ready.fingerprint);
+    assert_eq!(link.next().await, LinkEvent::Open);
+    let hello = format!(
+        r#"{{"t":"hello","v":1,"role":"teacher","key":"{}","device":"app-teacher-1"}}"#,
+        ready.teacher_key
+    );
+    bridge.send(link.id, hello).unwrap();
+    assert!(matches!(link.frame().await, ServerMsg::Welcome { .. }));
+    for page in 2..=6 {
+        bridge.send(link.id, format!(r#"{{"t":"set","id":{page},"patch":{{"page":{page}}}}}"#)).unwrap();
+    }
+    let mut seqs = Vec::new();
+    while seqs.len() < 5 {
+        if let ServerMsg::Patch { seq, .. } = link.frame().await {
+            seqs.push(seq);
+        }
+    }
+    assert_eq!(seqs, [1, 2, 3, 4, 5], "patches arrive in seq order");
+    assert!(matches!(bridge.send(link.id, "{\"t\":\"dance\"}".into()), Err(BridgeError::BadFrame(_))));
+    assert!(matches!(bridge.send(link.id, "not json".into()), Err(BridgeError::BadFrame(_))));
+    bridge.close(link.id, 1000, "bye".into());
+    loop {
+        if let LinkEvent::Closed { code, .. } = link.next().await {
+            assert_eq!(code, 1000);
+            break;
+        }
+    }
+    assert_eq!(bridge.send(link.id, r#"{"t":"ping"}"#.into()), Err(BridgeError::Closed));
+    server.wait_stopped().await;
+}
+
+#[tokio::test]
+async fn a_server_with_another_certificate_is_refused_with_1015() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = server(a.path()).await;
+    let other = lectern::tls::Identity::generate(&["localhost".into()], &[]).unwrap().fingerprint();
+    let bridge = Bridge::default();
+    let mut link = Link::open(&bridge, &server.ready().ws, &other);
+    match link.next().await {
+        LinkEvent::Closed { code, reason } => {
+            assert_eq!(code, PIN_MISMATCH);
+            assert!(reason.contains(&other), "the reason names the pinned fingerprint: {reason}");
+        }
+        e => panic!("expected a refusal, got {e:?}"),
+    }
+    let (_, online) = server.app().room().online();
+    assert_eq!(online, 0, "nothing reached the impostor's room");
+    drop(b);
+    server.wait_stopped().await;
+}
+
+#[tokio::test]
+async fn documents_are_fetched_with_the_pin_checked_and_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let ready = server.ready().clone();
+    let (_, state) = server.app().room().state();
+    let doc: Doc = state.doc.unwrap();
+    let cache = DocCache::new(cache_dir.path());
+    assert!(cache.cached(&doc).is_none());
+    let bytes = cache.get(&ready.http, &ready.fingerprint, &ready.teacher_key, &doc).await.unwrap();
+    assert!(bytes.starts_with(b"%PDF"));
+    assert_eq!(cache.cached(&doc).as_deref(), Some(&bytes[..]), "kept on disk by sha256");
+
+    // A document whose bytes do not match its announced hash is refused, not shown.
+    let forged = Doc { sha256: "00".repeat(32), ..doc.clone() };
+    assert!(matches!(
+        cache.get(&ready.http, &ready.fingerprint, &ready.teacher_key, &forged).await,
+        Err(DocError::Mismatch)
+    ));
+    // A wrong bearer gets the server's refusal.
+    let fresh = DocCache::new(tempfile::tempdir().unwrap().path());
+    assert!(matches!(
+        fresh.get(&ready.http, &ready.fingerprint, "not-a-token", &doc).await,
+        Err(DocError::Status { status: 401, .. })
+    ));
+    server.wait_stopped().await;
+    // The classroom is gone: the cached document is still there for this device.
+    let again = cache.get(&ready.http, &ready.fingerprint, &ready.teacher_key, &doc).await.unwrap();
+    assert_eq!(again, bytes);
+}

@@ -1,0 +1,123 @@
+// The app's start page: teach or join (asked once, remembered, changeable); in teacher mode it opens
+// the console on the classroom this device serves; in student mode it lists the classes announced on
+// the network (mDNS, found by Rust) and opens the student view on the one tapped, pinned to the
+// certificate its announcement carries. A pasted or opened join link works where multicast is blocked.
+import { initLang, toggleLang, $ } from "../common";
+import { platform } from "../platform";
+import { appShell, type AppLaunch, type Found, type JoinTarget } from "../platform/tauri";
+import { t } from "../strings";
+
+type Resolved = Extract<Found, { event: "resolved" }>;
+
+function show(id: "choose" | "starting" | "classes"): void {
+  for (const s of ["choose", "starting", "classes"]) $(`#${s}`).hidden = s !== id;
+}
+
+/** The WebSocket and HTTPS bases of an announced classroom: IPv4 first, as announced. */
+export function targetOf(c: Resolved): JoinTarget | null {
+  const addr = c.addresses[0];
+  if (!addr) return null;
+  const host = addr.includes(":") ? `[${addr}]` : addr;
+  return { ws: `wss://${host}:${c.port}${c.path}`, http: `https://${host}:${c.port}`, code: null, fingerprint: c.fingerprint };
+}
+
+/** The fragment that tells a page which classroom to talk to (platform/tauri.ts reads it). */
+export function fragmentOf(params: Record<string, string | null | undefined>): string {
+  const f = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v) f.set(k, v);
+  return f.toString();
+}
+
+function teach(info: AppLaunch): void {
+  const c = info.teacher;
+  if (!c) return;
+  location.replace(`teacher.html#${fragmentOf({ key: c.teacher_key, ws: c.ws, http: c.http, fp: c.fingerprint, lan: info.lan })}`);
+}
+
+function join(target: JoinTarget): void {
+  const fragment = fragmentOf({ ws: target.ws, http: target.http, fp: target.fingerprint, code: target.code });
+  location.replace(`index.html#${fragment}`);
+}
+
+function listClasses(): void {
+  show("classes");
+  const list = $("#class-list");
+  const found = new Map<string, Resolved>();
+  const render = () => {
+    list.replaceChildren();
+    for (const c of found.values()) {
+      const target = targetOf(c);
+      if (!target) continue;
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "class-item";
+      button.dataset.room = c.room;
+      const title = document.createElement("strong");
+      title.textContent = c.title || c.name;
+      const who = document.createElement("span");
+      who.textContent = c.name;
+      const tap = document.createElement("span");
+      tap.className = "tap";
+      tap.textContent = t("tapToJoin");
+      button.append(title, who, tap);
+      button.addEventListener("click", () => {
+        stop();
+        join(target);
+      });
+      li.append(button);
+      list.append(li);
+    }
+    $("#looking").textContent = found.size ? "" : t("noClassesYet");
+  };
+  const stop = appShell.browse((ev) => {
+    if (ev.event === "resolved") found.set(ev.fullname, ev);
+    else found.delete(ev.fullname);
+    render();
+  });
+  setTimeout(() => render(), 4000);
+  $<HTMLFormElement>("#link-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const link = $<HTMLInputElement>("#link").value;
+    appShell.openLink(link).then(
+      (target) => {
+        stop();
+        join(target);
+      },
+      () => ($("#link-error").textContent = t("badLink")),
+    );
+  });
+  $("#change-mode").addEventListener("click", async () => {
+    stop();
+    start(await appShell.chooseMode(null));
+  });
+}
+
+function start(info: AppLaunch): void {
+  if (info.mode === "teacher") {
+    show("starting");
+    teach(info);
+  } else if (info.mode === "student") {
+    if (info.link) join(info.link);
+    else listClasses();
+  } else {
+    show("choose");
+  }
+}
+
+async function main(): Promise<void> {
+  await initLang(platform);
+  document.querySelectorAll(".lang-toggle").forEach((b) => b.addEventListener("click", () => toggleLang(platform.store)));
+  $("#choose-teach").addEventListener("click", async () => {
+    show("starting");
+    try {
+      start(await appShell.chooseMode("teacher"));
+    } catch (e) {
+      $("#start-error").textContent = String(e);
+    }
+  });
+  $("#choose-join").addEventListener("click", async () => start(await appShell.chooseMode("student")));
+  start(await appShell.launch());
+}
+
+void main();
