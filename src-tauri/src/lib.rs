@@ -53,9 +53,11 @@ pub fn run() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let builder = tauri::Builder::default()
-        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
-            // A second launch focuses this window and hands over a link it was given.
+    let mut builder = tauri::Builder::default();
+    // One app at a time: a second launch focuses this window and hands over a link it was given. An
+    // explicit --data-dir is a profile of its own (school IT, tests), which runs beside the others.
+    if args.data_dir.is_none() {
+        builder = builder.plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
             if let Some(window) = app.get_webview_window("main") {
                 let _ = window.unminimize();
                 let _ = window.set_focus();
@@ -63,7 +65,9 @@ pub fn run() -> ExitCode {
             if let Some(target) = argv.iter().skip(1).find_map(|a| JoinTarget::parse(a).ok()) {
                 let _ = app.emit("lectern://link", target);
             }
-        }))
+        }));
+    }
+    let builder = builder
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_deep_link::init())
         .setup(move |app| {

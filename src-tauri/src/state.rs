@@ -116,8 +116,10 @@ impl AppState {
 
     /// The classroom's base URL on the LAN (`https://LAN-ADDRESS:PORT`), while teaching.
     pub fn lan_base(&self) -> Option<String> {
-        let port = self.teaching.lock().unwrap_or_else(|p| p.into_inner()).as_ref()?.addr().port();
-        let host = lectern::net::lan_address();
+        let addr = self.teaching.lock().unwrap_or_else(|p| p.into_inner()).as_ref()?.addr();
+        let port = addr.port();
+        // A classroom on one address (loopback in tests, or a chosen interface) is reached there.
+        let host = if addr.ip().is_unspecified() { lectern::net::lan_address() } else { addr.ip() };
         Some(if host.is_ipv6() {
             format!("https://[{host}]:{port}")
         } else {

@@ -6,87 +6,18 @@
 // screen, and reports p50/p99 (the goal is 100 ms). Screenshots go to target/e2e/.
 //
 //   node tests/e2e/run.mjs            (LECTERN_BIN, CHROMIUM and E2E_OUT override the defaults)
-import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { bin, check, cuttableProxy, failed, pct, startServer, until } from "./lib.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
-const target = process.env.CARGO_TARGET_DIR ?? path.join(os.homedir(), ".cache/lectern-target");
-const bin = process.env.LECTERN_BIN ?? path.join(target, "release/lectern");
 const out = process.env.E2E_OUT ?? path.join(root, "target/e2e");
 const STUDENTS = 5;
 const TURNS = 20;
-
-let failures = 0;
-function check(ok, what) {
-  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
-  if (!ok) failures++;
-}
-
-async function until(what, fn, timeoutMs = 10000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function startServer(dataDir) {
-  const child = spawn(bin, ["serve", "--json", "--no-mdns", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--title", "Quran, level 2"], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    child.stdout.on("data", (d) => {
-      buf += d;
-      const line = buf.split("\n").find((l) => l.startsWith("{"));
-      if (line) resolve({ child, ready: JSON.parse(line) });
-    });
-    child.on("exit", (code) => reject(new Error(`lectern serve exited with ${code}`)));
-  });
-}
-
-/** A TCP proxy whose connections the test can cut, as a Wi-Fi drop would. */
-function cuttableProxy(port) {
-  const sockets = new Set();
-  let blocked = false;
-  const server = net.createServer((client) => {
-    if (blocked) return client.destroy();
-    const upstream = net.connect(port, "127.0.0.1");
-    client.pipe(upstream).pipe(client);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on("error", () => {});
-      s.on("close", () => {
-        sockets.delete(s);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-  });
-  return new Promise((resolve) =>
-    server.listen(0, "127.0.0.1", () =>
-      resolve({
-        port: server.address().port,
-        cut() {
-          blocked = true;
-          for (const s of sockets) s.resetAndDestroy ? s.resetAndDestroy() : s.destroy();
-        },
-        restore() {
-          blocked = false;
-        },
-        close: () => server.close(),
-      }),
-    ),
-  );
-}
 
 /** A small valid PDF with `n` pages, each saying its number, as a teacher's own file would be. */
 function tinyPdf(n) {
@@ -114,11 +45,6 @@ function tinyPdf(n) {
   pdf += `trailer\n<< /Size ${objs.length} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
   return Buffer.from(pdf, "latin1");
 }
-
-const pct = (xs, q) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
-};
 
 async function main() {
   if (!existsSync(bin)) throw new Error(`no lectern binary at ${bin}; run cargo build --release -p lectern`);
@@ -346,8 +272,8 @@ async function main() {
     rmSync(dataDir, { recursive: true, force: true });
   }
   console.log(`screenshots: ${out}`);
-  if (failures) {
-    console.error(`${failures} check(s) failed`);
+  if (failed()) {
+    console.error(`${failed()} check(s) failed`);
     process.exit(1);
   }
 }

@@ -167,6 +167,9 @@ export class PdfView {
     this.canvas = canvas;
     this.root.style.width = `${Math.floor(canvas.width / dpr)}px`;
     this.root.style.height = `${Math.floor(canvas.height / dpr)}px`;
+    // A new page scrolled as wide as the screen starts at its top (the pointer, if any, then
+    // scrolls it to where the teacher is).
+    if (this.fit === "width" && n !== this.shownPage && this.root.parentElement) this.root.parentElement.scrollTop = 0;
     this.shownPage = n;
     this.root.dataset.page = String(n);
     this.root.dataset.draws = String(Number(this.root.dataset.draws ?? 0) + 1);

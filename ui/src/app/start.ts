@@ -117,6 +117,7 @@ async function main(): Promise<void> {
     }
   });
   $("#choose-join").addEventListener("click", async () => start(await appShell.chooseMode("student")));
+  appShell.onLink((target) => join(target));
   start(await appShell.launch());
 }
 

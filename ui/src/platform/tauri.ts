@@ -7,6 +7,7 @@
 // `#ws=wss://…&http=https://…&fp=…` (plus `code` for a student, `key` for the teacher, and
 // `lan=https://LAN-ADDRESS:PORT`, the address students use, for the teacher's join link).
 import { Channel, invoke } from "@tauri-apps/api/core";
+import { listen } from "@tauri-apps/api/event";
 import type { Doc } from "../generated/Doc";
 import type { ServerMsg } from "../generated/ServerMsg";
 import type { Dialogs, KeyValueStore, Network, Platform, Server, Transport } from "./index";
@@ -42,6 +43,11 @@ export function ipcTransport(url: string, fingerprint: string): Transport {
       opened();
     } else if (ev.kind === "frame") {
       const frame = parseFrame(ev.text);
+      if (frame?.t === "patch") {
+        // For the end-to-end test: when each patch crossed IPC (the page's own clock).
+        const probe = (window.lectern ??= { marks: [] }) as { ipc?: { seq: number; at: number }[] };
+        (probe.ipc ??= []).push({ seq: frame.seq, at: performance.timeOrigin + performance.now() });
+      }
       if (frame) received(frame);
     } else {
       open = false;
@@ -213,6 +219,10 @@ export const appShell = {
   chooseMode: (mode: "teacher" | "student" | null) => invoke<AppLaunch>("choose_mode", { mode }),
   openLink: (link: string) => invoke<JoinTarget>("open_link", { link }),
   rememberName: (name: string) => invoke<void>("remember_name", { name }),
+  /** Calls `cb` with each join link the app is handed while it runs (a second launch, a deep link). */
+  onLink(cb: (target: JoinTarget) => void): void {
+    void listen<JoinTarget>("lectern://link", (ev) => cb(ev.payload));
+  },
   /** Reports classrooms as they come and go until the returned function is called. */
   browse(onFound: (found: Found) => void): () => void {
     const events = new Channel<Found>();

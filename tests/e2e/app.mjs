@@ -1,0 +1,306 @@
+// End-to-end test of the Lectern app (Tauri 2): the real app windows under Xvfb, driven through
+// WebDriver (tauri-driver + WebKitWebDriver from Debian's webkit2gtk-driver).
+//
+// - The teacher app (teacher mode, its own data folder) serves the lesson in-process. Three protocol
+//   students (`lectern join --json`), one Chromium student and one student app join it; page turns,
+//   the pointer and the highlight reach all of them.
+// - Latency: from the teacher app's key press to the page drawn in the student app, over 100 turns,
+//   from the pages' own clocks (both webviews run on this machine's clock). Written to
+//   target/e2e/app-latency.json.
+// - The student app's link is cut (a proxy the test controls); it reconnects and catches up.
+// - A student app pinned to another certificate refuses the server and says why.
+// - Screenshots of both modes, in English and Arabic, and of the first-start choice, in target/e2e/.
+//
+//   node tests/e2e/app.mjs   (APP_BIN, LECTERN_BIN, CHROMIUM, TAURI_DRIVER and E2E_OUT override)
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { bin, check, cuttableProxy, failed, pct, target, until } from "./lib.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const appBin = process.env.APP_BIN ?? path.join(target, "debug/lectern-app");
+const driverBin = process.env.TAURI_DRIVER ?? path.join(os.homedir(), ".cargo/bin/tauri-driver");
+const out = process.env.E2E_OUT ?? path.join(root, "target/e2e");
+const TURNS = 100;
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+const children = [];
+
+/** A tauri-driver on `port`, launching apps with `env` (the app reads LECTERN_* like the CLI). */
+async function driver(port, env) {
+  const child = spawn(driverBin, ["--port", String(port), "--native-port", String(port + 1)], {
+    stdio: ["ignore", "ignore", "inherit"],
+    env: { ...process.env, ...env },
+  });
+  children.push(child);
+  await until(`tauri-driver on ${port}`, async () => {
+    try {
+      return (await fetch(`http://127.0.0.1:${port}/status`)).ok;
+    } catch {
+      return false;
+    }
+  });
+  return port;
+}
+
+/** A WebDriver session: one app window. */
+class App {
+  static async open(port, args) {
+    const app = new App(port);
+    const caps = { capabilities: { alwaysMatch: { "tauri:options": { application: appBin, args } } } };
+    const session = await app.call("POST", "/session", caps);
+    app.sid = session.sessionId;
+    return app;
+  }
+  constructor(port) {
+    this.base = `http://127.0.0.1:${port}`;
+  }
+  async call(method, p, body) {
+    const url = this.sid && !p.startsWith("/session") ? `${this.base}/session/${this.sid}${p}` : `${this.base}${p}`;
+    const res = await fetch(url, { method, headers: { "content-type": "application/json" }, body: body ? JSON.stringify(body) : undefined });
+    const json = await res.json();
+    if (json.value && json.value.error) throw new Error(`${method} ${p}: ${json.value.error}: ${json.value.message}`);
+    return json.value;
+  }
+  exec(script, ...args) {
+    return this.call("POST", "/execute/sync", { script, args });
+  }
+  /** Like `exec`, for polling: a page that is navigating answers null instead of failing. */
+  async poll(script) {
+    try {
+      return await this.exec(script);
+    } catch (e) {
+      if (/no such frame|unload|no such window|JavaScript error/.test(String(e))) return null;
+      throw e;
+    }
+  }
+  async find(css) {
+    return (await this.call("POST", "/element", { using: "css selector", value: css }))[ELEMENT];
+  }
+  async click(css) {
+    await this.call("POST", `/element/${await this.find(css)}/click`, {});
+  }
+  async type(css, text) {
+    await this.call("POST", `/element/${await this.find(css)}/value`, { text });
+  }
+  async key(key) {
+    const actions = [{ type: "key", id: "keyboard", actions: [{ type: "keyDown", value: key }, { type: "keyUp", value: key }] }];
+    await this.call("POST", "/actions", { actions });
+  }
+  /** Drags the mouse across an element, from and to fractions of its size. */
+  async drag(css, [x0, y0], [x1, y1]) {
+    const el = await this.find(css);
+    const rect = await this.call("GET", `/element/${el}/rect`);
+    const at = (fx, fy) => ({ x: Math.round(rect.x + rect.width * fx), y: Math.round(rect.y + rect.height * fy) });
+    const moves = [
+      { type: "pointerMove", duration: 0, origin: "viewport", ...at(x0, y0) },
+      { type: "pointerDown", button: 0 },
+      { type: "pointerMove", duration: 200, origin: "viewport", ...at(x1, y1) },
+      { type: "pointerUp", button: 0 },
+    ];
+    await this.call("POST", "/actions", { actions: [{ type: "pointer", id: "mouse", parameters: { pointerType: "mouse" }, actions: moves }] });
+  }
+  async screenshot(name) {
+    const png = await this.call("GET", "/screenshot");
+    writeFileSync(path.join(out, name), Buffer.from(png, "base64"));
+  }
+  close() {
+    return this.call("DELETE", "").catch(() => {});
+  }
+}
+
+/** A protocol student: `lectern join --json`, its latest state kept. */
+function cliStudent(link, name) {
+  const child = spawn(bin, ["join", link, "--name", name, "--json", "--data-dir", mkdtempSync(path.join(os.tmpdir(), "lectern-cli-"))], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  children.push(child);
+  const s = { name, state: null };
+  let buf = "";
+  child.stdout.on("data", (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        const ev = JSON.parse(line);
+        if (ev.event === "state") s.state = ev.state;
+      } catch {
+        // not an event line
+      }
+    }
+  });
+  return s;
+}
+
+const studentPage = "return document.querySelector('#viewer') && !document.querySelector('#viewer').hidden ? (window.lectern?.marks ?? []) : null";
+
+async function main() {
+  for (const [what, p] of [["app", appBin], ["lectern", bin], ["tauri-driver", driverBin]]) {
+    if (!existsSync(p)) throw new Error(`no ${what} at ${p}`);
+  }
+  mkdirSync(out, { recursive: true });
+  const env = { LECTERN_NO_MDNS: "1", LECTERN_LISTEN: "127.0.0.1:0", LECTERN_LOG: "warn" };
+  const teacherPort = await driver(4444, env);
+  const studentPort = await driver(4446, env);
+  const dirs = [0, 1, 2, 3].map(() => mkdtempSync(path.join(os.tmpdir(), "lectern-app-")));
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+  });
+  let teacher;
+  let student;
+  try {
+    // The first start asks: teach or join.
+    const fresh = await App.open(teacherPort, ["--data-dir", dirs[2]]);
+    await until("the first-start choice", () => fresh.poll("return !document.querySelector('#choose')?.hidden"));
+    await fresh.screenshot("app-start-en.png");
+    await fresh.close();
+
+    // The teacher app serves the lesson.
+    teacher = await App.open(teacherPort, ["--mode", "teacher", "--data-dir", dirs[0]]);
+    const link = await until("the teacher console shows its join link", () =>
+      teacher.poll("const l = document.querySelector('#join-link')?.textContent; return document.querySelector('#status')?.dataset.status === 'connected' && l ? l : null"),
+    20000);
+    const url = new URL(link.replace("/join#", "/join?"));
+    const code = url.searchParams.get("code");
+    const fp = url.searchParams.get("fp");
+    const port = Number(url.port);
+    check(/^\d{6}$/.test(code) && fp.length === 43, "the teacher app serves a lesson with a join code and its fingerprint");
+    const direct = `https://127.0.0.1:${port}/join#code=${code}&fp=${fp}`;
+    const proxy = await cuttableProxy(port);
+
+    // Three protocol students, one Chromium student, one student app (through a cuttable proxy).
+    const cli = ["Bilal", "Hana", "Zayd"].map((n) => cliStudent(direct, n));
+    const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1024, height: 768 }, hasTouch: true });
+    const web = await ctx.newPage();
+    await web.goto(direct);
+    await web.fill("#name", "Salma");
+    await web.click("#join-button");
+    await web.waitForSelector('.page[data-page="1"]');
+    student = await App.open(studentPort, ["--mode", "student", "--data-dir", dirs[1], `https://127.0.0.1:${proxy.port}/join#code=${code}&fp=${fp}`]);
+    await until("the student app shows its join form with only the name", () =>
+      student.poll("const f = document.querySelector('#join-form'); return f && !document.querySelector('#join').hidden && f.classList.contains('has-code')"),
+    20000);
+    await student.type("#name", "Maryam");
+    await student.click("#join-button");
+    await until("the student app follows the lesson", () => student.poll(studentPage), 20000);
+    await until("5 students in the teacher's grid", () => teacher.poll("return document.querySelectorAll('.tile').length === 5"), 20000);
+    check(true, "three protocol students, a Chromium student and a student app joined the teacher app");
+
+    // Page turns from the teacher app's keyboard; every student follows; latency to the student app.
+    const lat = [];
+    const webLat = [];
+    const ipcLat = [];
+    const pages = 12;
+    for (let turn = 0; turn < TURNS; turn++) {
+      const forward = Math.floor(turn / (pages - 1)) % 2 === 0;
+      const want = forward ? (turn % (pages - 1)) + 2 : pages - 1 - (turn % (pages - 1));
+      const before = (await student.exec(studentPage)).length;
+      const webBefore = await web.evaluate(() => window.lectern.marks.length);
+      await teacher.key(forward ? "\uE014" : "\uE012"); // ArrowRight / ArrowLeft
+      const marks = await until(`turn ${turn}: the student app draws page ${want}`, async () => {
+        const m = await student.exec(studentPage);
+        return m && m.length > before && m.some((x, i) => i >= before && x.page === want) ? m : null;
+      });
+      const sent = await teacher.exec("return (window.lectern?.marks ?? []).slice(-1)[0]");
+      const drawn = marks.slice(before).find((x) => x.page === want);
+      if (sent && drawn && sent.page === want) {
+        lat.push(drawn.at - sent.at);
+        const ipc = await student.exec("return (window.lectern?.ipc ?? []).slice(-1)[0]");
+        if (ipc) ipcLat.push(ipc.at - sent.at);
+      }
+      const webDrawn = await until(`turn ${turn}: Chromium draws page ${want}`, () =>
+        web.evaluate(([b, w]) => window.lectern.marks.slice(b).find((x) => x.page === w), [webBefore, want]));
+      if (sent && sent.page === want) webLat.push(webDrawn.at - sent.at);
+      if (turn === 0 || turn === TURNS - 1) {
+        await until(`turn ${turn}: every other student is on page ${want}`, async () =>
+          cli.every((s) => s.state?.page === want) && (await web.evaluate(() => window.lectern.marks.at(-1)?.page)) === want);
+      }
+    }
+    check(lat.length >= TURNS * 0.9, `latency measured for ${lat.length} of ${TURNS} turns`);
+    const report = {
+      turns: lat.length,
+      p50_ms: pct(lat, 0.5),
+      p99_ms: pct(lat, 0.99),
+      max_ms: Math.max(...lat),
+      to_student_app_over_ipc_p50_ms: pct(ipcLat, 0.5),
+      to_student_app_over_ipc_p99_ms: pct(ipcLat, 0.99),
+      chromium_student_p50_ms: pct(webLat, 0.5),
+      chromium_student_p99_ms: pct(webLat, 0.99),
+    };
+    writeFileSync(path.join(out, "app-latency.json"), JSON.stringify(report, null, 2));
+    console.log(`teacher app key press → page drawn in the student app: p50 ${report.p50_ms.toFixed(1)} ms, p99 ${report.p99_ms.toFixed(1)} ms (${lat.length} turns); the patch crossed IPC at p50 ${report.to_student_app_over_ipc_p50_ms.toFixed(1)} ms; in Chromium: p50 ${report.chromium_student_p50_ms.toFixed(1)} ms, p99 ${report.chromium_student_p99_ms.toFixed(1)} ms`);
+
+    // The pointer and a highlight, drawn in the teacher app, reach everyone.
+    await teacher.click("#tool-laser");
+    await teacher.drag("#stage .page", [0.3, 0.3], [0.6, 0.5]);
+    await until("the pointer reaches the protocol students", () => cli.every((s) => s.state?.pos));
+    await until("the pointer shows in the student app", () => student.poll("return !document.querySelector('.laser')?.hidden"));
+    await teacher.click("#tool-mark");
+    await teacher.drag("#stage .page", [0.1, 0.2], [0.8, 0.3]);
+    await until("the highlight reaches the protocol students", () => cli.every((s) => s.state?.highlight));
+    await until("the highlight shows in the student app", () => student.poll("return !document.querySelector('.mark:not(.draft)')?.hidden"));
+    await until("the highlight shows in Chromium", () => web.evaluate(() => !document.querySelector(".mark:not(.draft)")?.hidden));
+    check(true, "the pointer and the highlight reach the protocol, Chromium and app students");
+
+    // The student app's link is cut; it says so, reconnects, and catches up.
+    proxy.cut();
+    await until("the student app says it is reconnecting", () => student.poll("return document.querySelector('#status')?.dataset.status !== 'connected'"));
+    await teacher.key("\uE014");
+    const now = await until("the teacher's page", () => teacher.poll("return (window.lectern?.marks ?? []).slice(-1)[0]?.page"));
+    proxy.restore();
+    await until("the student app reconnects and shows the teacher's page", async () => {
+      const m = await student.exec(studentPage);
+      return m && m.at(-1)?.page === now && (await student.exec("return document.querySelector('#status')?.dataset.status")) === "connected";
+    }, 20000);
+    check(true, "a student app whose link was cut reconnects and catches up");
+
+    // Screenshots of both modes, in English and Arabic.
+    await teacher.screenshot("app-teacher-en.png");
+    await student.screenshot("app-student-en.png");
+    await teacher.click(".lang-toggle");
+    // The student view's language switch is on its join form; the viewer follows the stored choice.
+    await student.exec("document.querySelector('.lang-toggle').click()");
+    await until("Arabic, right to left", () => teacher.poll("return document.documentElement.dir === 'rtl'"));
+    await teacher.screenshot("app-teacher-ar.png");
+    await student.screenshot("app-student-ar.png");
+    await student.close();
+    student = null;
+
+    // A student app pinned to another certificate refuses the server, and says why.
+    const wrong = `${fp.slice(0, 42)}${fp[42] === "A" ? "E" : "A"}`;
+    student = await App.open(studentPort, ["--mode", "student", "--data-dir", dirs[3], `https://127.0.0.1:${port}/join#code=${code}&fp=${wrong}`]);
+    await until("the join form", () => student.poll("return !!document.querySelector('#join-form.has-code')"), 20000);
+    await student.type("#name", "Impostor test");
+    await student.click("#join-button");
+    const refused = await until("the student app refuses the certificate", () =>
+      student.poll("const s = document.querySelector('#stopped'); return s && !s.hidden ? document.querySelector('#stopped-text').textContent : null"),
+    20000);
+    check(/certificate/.test(refused), `a server with another certificate is refused: "${refused}"`);
+    const joined = await teacher.exec("return document.querySelector('#grid').textContent.includes('Impostor test')");
+    check(!joined, "the refused app never joined the class");
+    proxy.close();
+  } finally {
+    await student?.close();
+    await teacher?.close();
+    await browser.close();
+    for (const c of children) c.kill("SIGTERM");
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+  console.log(`screenshots: ${out}`);
+  if (failed()) {
+    console.error(`${failed()} check(s) failed`);
+    process.exit(1);
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  for (const c of children) c.kill("SIGTERM");
+  process.exit(1);
+});
