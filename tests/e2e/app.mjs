@@ -18,7 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { bin, check, cuttableProxy, failed, pct, target, until } from "./lib.mjs";
+import { bin, check, cuttableProxy, finish, pct, target, until } from "./lib.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -292,11 +292,7 @@ async function main() {
     for (const c of children) c.kill("SIGTERM");
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
-  console.log(`screenshots: ${out}`);
-  if (failed()) {
-    console.error(`${failed()} check(s) failed`);
-    process.exit(1);
-  }
+  finish(out);
 }
 
 main().catch((e) => {

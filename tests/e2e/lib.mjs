@@ -8,9 +8,6 @@ export const target = process.env.CARGO_TARGET_DIR ?? path.join(os.homedir(), ".
 export const bin = process.env.LECTERN_BIN ?? path.join(target, "release/lectern");
 
 let failures = 0;
-/** How many checks failed so far. */
-export const failed = () => failures;
-
 /** Records and prints one check. */
 export function check(ok, what) {
   console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
@@ -85,3 +82,12 @@ export const pct = (xs, q) => {
   return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
 };
 
+
+/** Says where the screenshots are, and exits 1 if any check failed. */
+export function finish(out) {
+  console.log(`screenshots: ${out}`);
+  if (failures) {
+    console.error(`${failures} check(s) failed`);
+    process.exit(1);
+  }
+}

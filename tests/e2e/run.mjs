@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { bin, check, cuttableProxy, failed, pct, startServer, until } from "./lib.mjs";
+import { bin, check, cuttableProxy, finish, pct, startServer, until } from "./lib.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -271,11 +271,7 @@ async function main() {
     child.kill("SIGTERM");
     rmSync(dataDir, { recursive: true, force: true });
   }
-  console.log(`screenshots: ${out}`);
-  if (failed()) {
-    console.error(`${failed()} check(s) failed`);
-    process.exit(1);
-  }
+  finish(out);
 }
 
 main().catch((e) => {

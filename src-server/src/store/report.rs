@@ -126,19 +126,8 @@ pub fn attendance(conn: &Connection, lesson: &LessonSummary) -> Result<Vec<Atten
 
 /// The (seq, time) of every significant change (ending the lesson is not one).
 fn significant_changes(conn: &Connection, lesson: i64) -> Result<Vec<(u64, u64)>> {
-    let mut stmt = conn
-        .prepare("SELECT seq, time_ms, patch FROM patches WHERE lesson = ?1 ORDER BY seq")
-        .map_err(sql)?;
-    let rows = stmt
-        .query_map([lesson], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get::<_, String>(2)?))
-        })
-        .map_err(sql)?;
-    Ok(rows
-        .filter_map(|r| r.ok())
-        .filter(|(_, _, p)| p != r#"{"ended":true}"#)
-        .map(|(s, t, _)| (s, t))
-        .collect())
+    let all = super::timeline::patches(conn, lesson)?;
+    Ok(all.into_iter().filter(|(_, _, p)| p != r#"{"ended":true}"#).map(|(s, t, _)| (s, t)).collect())
 }
 
 /// Rows of a per-participant query (participant id first), grouped by participant.

@@ -61,7 +61,8 @@ fn connections(conn: &Connection, lesson: i64, names: &Names, events: &mut Vec<T
     Ok(())
 }
 
-fn changes(conn: &Connection, lesson: i64, events: &mut Vec<TimelineEvent>) -> Result<()> {
+/// Every logged patch of a lesson as (seq, time, patch JSON), in seq order.
+pub(crate) fn patches(conn: &Connection, lesson: i64) -> Result<Vec<(u64, u64, String)>> {
     let mut stmt = conn
         .prepare("SELECT seq, time_ms, patch FROM patches WHERE lesson = ?1 ORDER BY seq")
         .map_err(sql)?;
@@ -70,8 +71,11 @@ fn changes(conn: &Connection, lesson: i64, events: &mut Vec<TimelineEvent>) -> R
             Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get::<_, String>(2)?))
         })
         .map_err(sql)?;
-    for row in rows {
-        let (seq, time, patch) = row.map_err(sql)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql)
+}
+
+fn changes(conn: &Connection, lesson: i64, events: &mut Vec<TimelineEvent>) -> Result<()> {
+    for (seq, time, patch) in patches(conn, lesson)? {
         let patch = serde_json::from_str::<Patch>(&patch).unwrap_or_default();
         events.push(TimelineEvent::Change { time, seq, patch });
     }

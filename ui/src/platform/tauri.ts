@@ -11,6 +11,7 @@ import { listen } from "@tauri-apps/api/event";
 import type { Doc } from "../generated/Doc";
 import type { ServerMsg } from "../generated/ServerMsg";
 import type { Dialogs, KeyValueStore, Network, Platform, Server, Transport } from "./index";
+import { copyText } from "./web";
 import { parseFrame } from "./websocket";
 
 /** What Rust reports about one lesson connection, in order (src-tauri/src/bridge.rs). */
@@ -156,14 +157,7 @@ export function tauriPlatform(): Platform {
       fragment: fragment(),
       languages: navigator.languages ?? [navigator.language],
     }),
-    async copy(text) {
-      try {
-        await navigator.clipboard.writeText(text);
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    copy: copyText,
   };
 }
 

@@ -21,15 +21,18 @@ export function webPlatform(): Platform {
       fragment: new URLSearchParams(location.hash.replace(/^#/, "")),
       languages: navigator.languages ?? [navigator.language],
     }),
-    async copy(text) {
-      try {
-        await navigator.clipboard.writeText(text);
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    copy: copyText,
   };
+}
+
+/** Copies text to the clipboard; false when the page may not. */
+export async function copyText(text: string): Promise<boolean> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** localStorage under `lectern.` keys; storage that is missing or refused loses values quietly. */
