@@ -18,99 +18,13 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { bin, check, cuttableProxy, finish, pct, target, until } from "./lib.mjs";
+import { bin, check, cuttableProxy, finish, pct, until } from "./lib.mjs";
+import { App, appBin, children, driver, driverBin, screenshotsTo } from "./webdriver.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
-const appBin = process.env.APP_BIN ?? path.join(target, "debug/lectern-app");
-const driverBin = process.env.TAURI_DRIVER ?? path.join(os.homedir(), ".cargo/bin/tauri-driver");
 const out = process.env.E2E_OUT ?? path.join(root, "target/e2e");
 const TURNS = 100;
-const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
-const children = [];
-
-/** A tauri-driver on `port`, launching apps with `env` (the app reads LECTERN_* like the CLI). */
-async function driver(port, env) {
-  const child = spawn(driverBin, ["--port", String(port), "--native-port", String(port + 1)], {
-    stdio: ["ignore", "ignore", "inherit"],
-    env: { ...process.env, ...env },
-  });
-  children.push(child);
-  await until(`tauri-driver on ${port}`, async () => {
-    try {
-      return (await fetch(`http://127.0.0.1:${port}/status`)).ok;
-    } catch {
-      return false;
-    }
-  });
-  return port;
-}
-
-/** A WebDriver session: one app window. */
-class App {
-  static async open(port, args) {
-    const app = new App(port);
-    const caps = { capabilities: { alwaysMatch: { "tauri:options": { application: appBin, args } } } };
-    const session = await app.call("POST", "/session", caps);
-    app.sid = session.sessionId;
-    return app;
-  }
-  constructor(port) {
-    this.base = `http://127.0.0.1:${port}`;
-  }
-  async call(method, p, body) {
-    const url = this.sid && !p.startsWith("/session") ? `${this.base}/session/${this.sid}${p}` : `${this.base}${p}`;
-    const res = await fetch(url, { method, headers: { "content-type": "application/json" }, body: body ? JSON.stringify(body) : undefined });
-    const json = await res.json();
-    if (json.value && json.value.error) throw new Error(`${method} ${p}: ${json.value.error}: ${json.value.message}`);
-    return json.value;
-  }
-  exec(script, ...args) {
-    return this.call("POST", "/execute/sync", { script, args });
-  }
-  /** Like `exec`, for polling: a page that is navigating answers null instead of failing. */
-  async poll(script) {
-    try {
-      return await this.exec(script);
-    } catch (e) {
-      if (/no such frame|unload|no such window|JavaScript error/.test(String(e))) return null;
-      throw e;
-    }
-  }
-  async find(css) {
-    return (await this.call("POST", "/element", { using: "css selector", value: css }))[ELEMENT];
-  }
-  async click(css) {
-    await this.call("POST", `/element/${await this.find(css)}/click`, {});
-  }
-  async type(css, text) {
-    await this.call("POST", `/element/${await this.find(css)}/value`, { text });
-  }
-  async key(key) {
-    const actions = [{ type: "key", id: "keyboard", actions: [{ type: "keyDown", value: key }, { type: "keyUp", value: key }] }];
-    await this.call("POST", "/actions", { actions });
-  }
-  /** Drags the mouse across an element, from and to fractions of its size. */
-  async drag(css, [x0, y0], [x1, y1]) {
-    const el = await this.find(css);
-    const rect = await this.call("GET", `/element/${el}/rect`);
-    const at = (fx, fy) => ({ x: Math.round(rect.x + rect.width * fx), y: Math.round(rect.y + rect.height * fy) });
-    const moves = [
-      { type: "pointerMove", duration: 0, origin: "viewport", ...at(x0, y0) },
-      { type: "pointerDown", button: 0 },
-      { type: "pointerMove", duration: 200, origin: "viewport", ...at(x1, y1) },
-      { type: "pointerUp", button: 0 },
-    ];
-    await this.call("POST", "/actions", { actions: [{ type: "pointer", id: "mouse", parameters: { pointerType: "mouse" }, actions: moves }] });
-  }
-  async screenshot(name) {
-    const png = await this.call("GET", "/screenshot");
-    writeFileSync(path.join(out, name), Buffer.from(png, "base64"));
-  }
-  close() {
-    return this.call("DELETE", "").catch(() => {});
-  }
-}
 
 /** A protocol student: `lectern join --json`, its latest state kept. */
 function cliStudent(link, name) {
@@ -144,6 +58,7 @@ async function main() {
     if (!existsSync(p)) throw new Error(`no ${what} at ${p}`);
   }
   mkdirSync(out, { recursive: true });
+  screenshotsTo(out);
   const env = { LECTERN_NO_MDNS: "1", LECTERN_LISTEN: "127.0.0.1:0", LECTERN_LOG: "warn" };
   const teacherPort = await driver(4444, env);
   const studentPort = await driver(4446, env);

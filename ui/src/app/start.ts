@@ -2,6 +2,7 @@
 // the console on the classroom this device serves; in student mode it lists the classes announced on
 // the network (mDNS, found by Rust) and opens the student view on the one tapped, pinned to the
 // certificate its announcement carries. A pasted or opened join link works where multicast is blocked.
+import "../style.css";
 import { initLang, toggleLang, $ } from "../common";
 import { platform } from "../platform";
 import { appShell, type AppLaunch, type Found, type JoinTarget } from "../platform/tauri";

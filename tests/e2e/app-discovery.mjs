@@ -1,0 +1,110 @@
+// The student app finds a classroom by mDNS and joins it, with real multicast packets between two
+// network namespaces this test makes (and removes): `lectern serve` announces in one, and the student
+// app (its WebDriver, its window on the root namespace's Xvfb) browses in the other. No packet leaves
+// the two namespaces. Needs root (CI runs as root); elsewhere it says so and skips.
+//
+//   node tests/e2e/app-discovery.mjs
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { bin, check, finish, until } from "./lib.mjs";
+import { App, children, driver, screenshotsTo } from "./webdriver.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const out = process.env.E2E_OUT ?? path.resolve(here, "../../target/e2e");
+const ip = (...args) => execFileSync("ip", args, { stdio: "ignore" });
+
+/** Two namespaces joined by a veth pair: `a` serves, `b` is the student's device. */
+function netPair() {
+  const id = process.pid % 10000;
+  const subnet = (process.pid % 200) + 20;
+  const p = { a: `lcapp${id}a`, b: `lcapp${id}b`, va: `lva${id}`, vb: `lvb${id}`, addrA: `10.214.${subnet}.1`, addrB: `10.214.${subnet}.2` };
+  ip("netns", "add", p.a);
+  ip("netns", "add", p.b);
+  ip("link", "add", p.va, "netns", p.a, "type", "veth", "peer", "name", p.vb, "netns", p.b);
+  ip("-n", p.a, "addr", "add", `${p.addrA}/24`, "dev", p.va);
+  ip("-n", p.b, "addr", "add", `${p.addrB}/24`, "dev", p.vb);
+  for (const [ns, dev] of [[p.a, p.va], [p.b, p.vb], [p.a, "lo"], [p.b, "lo"]]) ip("-n", ns, "link", "set", dev, "up");
+  p.remove = () => {
+    for (const ns of [p.a, p.b]) {
+      try {
+        ip("netns", "del", ns);
+      } catch {
+        // already gone
+      }
+    }
+  };
+  return p;
+}
+
+async function main() {
+  if (process.getuid?.() !== 0) {
+    console.log("skipping: network namespaces need root (CI runs as root)");
+    return;
+  }
+  mkdirSync(out, { recursive: true });
+  screenshotsTo(out);
+  const net = netPair();
+  const dirs = [0, 1].map(() => mkdtempSync(path.join(os.tmpdir(), "lectern-disc-")));
+  let app;
+  try {
+    // The classroom, announcing on its veth end only.
+    const server = spawn("ip", ["netns", "exec", net.a, bin, "serve", "--json", "--data-dir", dirs[0], "--listen", `${net.addrA}:0`,
+      "--mdns-interface", net.va, "--name", "Room 12", "--title", "Quran, level 2"], { stdio: ["ignore", "pipe", "inherit"] });
+    children.push(server);
+    const ready = await new Promise((resolve, reject) => {
+      let buf = "";
+      server.stdout.on("data", (d) => {
+        buf += d;
+        const line = buf.split("\n").find((l) => l.startsWith("{"));
+        if (line) resolve(JSON.parse(line));
+      });
+      server.on("exit", (c) => reject(new Error(`lectern serve exited with ${c}`)));
+    });
+
+    // The student app in the other namespace: its tauri-driver listens there, so this test talks to
+    // it through a forwarder the namespace runs (`ip netns exec` + node's own TCP relay).
+    const port = 4460;
+    const relay = spawn("ip", ["netns", "exec", net.b, process.execPath, "-e", `
+      const net = require("node:net");
+      net.createServer((c) => { const u = net.connect(${port}, "127.0.0.1"); c.pipe(u).pipe(c); u.on("error", () => c.destroy()); c.on("error", () => u.destroy()); })
+        .listen("/tmp/lectern-wd-${process.pid}.sock");
+    `], { stdio: "ignore" });
+    children.push(relay);
+    const sock = `/tmp/lectern-wd-${process.pid}.sock`;
+    await driver(port, { LECTERN_LOG: "warn" }, ["ip", "netns", "exec", net.b], sock);
+    app = await App.open(port, ["--mode", "student", "--data-dir", dirs[1]], sock);
+    const found = await until("the student app lists the classroom found by mDNS", () =>
+      app.poll("const b = document.querySelector('.class-item'); return b ? b.textContent : null"), 30000);
+    check(found.includes("Quran, level 2") && found.includes("Room 12"), `the class list shows the lesson and the classroom: "${found}"`);
+    await app.screenshot("app-student-classes-en.png");
+    await app.click(".class-item");
+    await until("the join form", () => app.poll("return !document.querySelector('#join')?.hidden && !!document.querySelector('#code')"), 20000);
+    await app.type("#code", ready.code);
+    await app.type("#name", "Yusuf");
+    await app.click("#join-button");
+    await until("the student app follows the lesson, pinned to the announced fingerprint", () =>
+      app.poll("return document.querySelector('#status')?.dataset.status === 'connected' && document.querySelector('.page')?.dataset.page === '1'"), 30000)
+      .catch(async (e) => {
+        await app.screenshot("app-discovery-failed.png");
+        console.error("join error:", await app.poll("return document.querySelector('#join-error')?.textContent + ' | ' + document.querySelector('#status')?.dataset.status + ' | ' + location.href"));
+        throw e;
+      });
+    check(true, "the student app found the classroom in another namespace and joined it");
+  } finally {
+    await app?.close();
+    for (const c of children) c.kill("SIGTERM");
+    net.remove();
+    rmSync(`/tmp/lectern-wd-${process.pid}.sock`, { force: true });
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+  finish(out);
+}
+
+main().catch((e) => {
+  console.error(e);
+  for (const c of children) c.kill("SIGTERM");
+  process.exit(1);
+});

@@ -1,0 +1,125 @@
+// A small W3C WebDriver client for the Lectern app's windows (tauri-driver in front of Debian's
+// WebKitWebDriver), shared by the app's end-to-end tests.
+import { spawn } from "node:child_process";
+import http from "node:http";
+import { writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { target, until } from "./lib.mjs";
+
+export const appBin = process.env.APP_BIN ?? path.join(target, "debug/lectern-app");
+export const driverBin = process.env.TAURI_DRIVER ?? path.join(os.homedir(), ".cargo/bin/tauri-driver");
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+/** Every process the tests started, stopped at the end. */
+export const children = [];
+let out = "";
+
+/** Where screenshots go. */
+export function screenshotsTo(dir) {
+  out = dir;
+}
+
+/** One WebDriver HTTP exchange with a driver on a local port, or through a Unix socket relay. */
+function request(to, method, p, body) {
+  const data = body ? JSON.stringify(body) : undefined;
+  const where = to.socketPath ? { socketPath: to.socketPath } : { host: "127.0.0.1", port: to.port };
+  return new Promise((resolve, reject) => {
+    const req = http.request({ ...where, method, path: p, headers: { "content-type": "application/json", ...(data ? { "content-length": Buffer.byteLength(data) } : {}) } }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => (text += d));
+      res.on("end", () => {
+        try {
+          resolve(JSON.parse(text));
+        } catch {
+          reject(new Error(`${method} ${p}: not JSON: ${text.slice(0, 200)}`));
+        }
+      });
+    });
+    req.on("error", reject);
+    if (data) req.write(data);
+    req.end();
+  });
+}
+
+/** A tauri-driver on `port`, launching apps with `env` (the app reads LECTERN_* like the CLI);
+ * `prefix` runs it under another command (`ip netns exec NS`), `socketPath` reaches it from here. */
+export async function driver(port, env, prefix = [], socketPath = undefined) {
+  const cmd = [...prefix, driverBin, "--port", String(port), "--native-port", String(port + 1)];
+  const child = spawn(cmd[0], cmd.slice(1), { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, ...env } });
+  children.push(child);
+  await until(`tauri-driver on ${port}`, async () => {
+    try {
+      return !!(await request({ port, socketPath }, "GET", "/status"));
+    } catch {
+      return false;
+    }
+  });
+  return port;
+}
+
+/** A WebDriver session: one app window. */
+export class App {
+  static async open(port, args, socketPath = undefined) {
+    const app = new App(port, socketPath);
+    const caps = { capabilities: { alwaysMatch: { "tauri:options": { application: appBin, args } } } };
+    const session = await app.call("POST", "/session", caps);
+    app.sid = session.sessionId;
+    return app;
+  }
+  constructor(port, socketPath) {
+    this.to = { port, socketPath };
+  }
+  async call(method, p, body) {
+    const full = this.sid && !p.startsWith("/session") ? `/session/${this.sid}${p}` : p;
+    const json = await request(this.to, method, full, body);
+    if (json.value && json.value.error) throw new Error(`${method} ${p}: ${json.value.error}: ${json.value.message}`);
+    return json.value;
+  }
+  exec(script, ...args) {
+    return this.call("POST", "/execute/sync", { script, args });
+  }
+  /** Like `exec`, for polling: a page that is navigating answers null instead of failing. */
+  async poll(script) {
+    try {
+      return await this.exec(script);
+    } catch (e) {
+      if (/no such frame|unload|no such window|JavaScript error/.test(String(e))) return null;
+      throw e;
+    }
+  }
+  async find(css) {
+    return (await this.call("POST", "/element", { using: "css selector", value: css }))[ELEMENT];
+  }
+  async click(css) {
+    await this.call("POST", `/element/${await this.find(css)}/click`, {});
+  }
+  async type(css, text) {
+    await this.call("POST", `/element/${await this.find(css)}/value`, { text });
+  }
+  async key(key) {
+    const actions = [{ type: "key", id: "keyboard", actions: [{ type: "keyDown", value: key }, { type: "keyUp", value: key }] }];
+    await this.call("POST", "/actions", { actions });
+  }
+  /** Drags the mouse across an element, from and to fractions of its size. */
+  async drag(css, [x0, y0], [x1, y1]) {
+    const el = await this.find(css);
+    const rect = await this.call("GET", `/element/${el}/rect`);
+    const at = (fx, fy) => ({ x: Math.round(rect.x + rect.width * fx), y: Math.round(rect.y + rect.height * fy) });
+    const moves = [
+      { type: "pointerMove", duration: 0, origin: "viewport", ...at(x0, y0) },
+      { type: "pointerDown", button: 0 },
+      { type: "pointerMove", duration: 200, origin: "viewport", ...at(x1, y1) },
+      { type: "pointerUp", button: 0 },
+    ];
+    await this.call("POST", "/actions", { actions: [{ type: "pointer", id: "mouse", parameters: { pointerType: "mouse" }, actions: moves }] });
+  }
+  async screenshot(name) {
+    const png = await this.call("GET", "/screenshot");
+    writeFileSync(path.join(out, name), Buffer.from(png, "base64"));
+  }
+  close() {
+    return this.call("DELETE", "").catch(() => {});
+  }
+}
+
