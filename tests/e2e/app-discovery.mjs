@@ -47,7 +47,7 @@ async function main() {
   mkdirSync(out, { recursive: true });
   screenshotsTo(out);
   const net = netPair();
-  const dirs = [0, 1].map(() => mkdtempSync(path.join(os.tmpdir(), "lectern-disc-")));
+  const dirs = [0, 1, 2].map(() => mkdtempSync(path.join(os.tmpdir(), "lectern-disc-")));
   let app;
   try {
     // The classroom, announcing on its veth end only.
@@ -81,7 +81,7 @@ async function main() {
     check(found.includes("Quran, level 2") && found.includes("Room 12"), `the class list shows the lesson and the classroom: "${found}"`);
     await app.screenshot("app-student-classes-en.png");
     await app.click(".class-item");
-    await until("the join form", () => app.poll("return !document.querySelector('#join')?.hidden && !!document.querySelector('#code')"), 20000);
+    await until("the join form", () => app.poll("return !document.querySelector('#join')?.hidden && !!document.querySelector('#code')"), 60000);
     await app.type("#code", ready.code);
     await app.type("#name", "Yusuf");
     await app.click("#join-button");
@@ -93,6 +93,18 @@ async function main() {
         throw e;
       });
     check(true, "the student app found the classroom in another namespace and joined it");
+
+    // An impostor takes the classroom's name, address and port with another certificate (the real
+    // server is gone). The student app, pinned to the announced fingerprint, refuses it and says why.
+    server.kill("SIGTERM");
+    await until("the student app notices the classroom is gone", () =>
+      app.poll("return document.querySelector('#status')?.dataset.status !== 'connected'"), 30000);
+    const impostor = spawn("ip", ["netns", "exec", net.a, bin, "serve", "--json", "--data-dir", dirs[2], "--listen",
+      new URL(ready.http).host, "--mdns-interface", net.va, "--name", "Room 12", "--title", "Quran, level 2"], { stdio: ["ignore", "ignore", "inherit"] });
+    children.push(impostor);
+    const said = await until("the student app refuses the impostor's certificate", () =>
+      app.poll("const s = document.querySelector('#stopped'); return s && !s.hidden ? document.querySelector('#stopped-text').textContent : null"), 60000);
+    check(/certificate/.test(said), `a server announcing the same name with another certificate is refused: "${said}"`);
   } finally {
     await app?.close();
     for (const c of children) c.kill("SIGTERM");

@@ -25,6 +25,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
 const out = process.env.E2E_OUT ?? path.join(root, "target/e2e");
 const TURNS = 100;
+/** A teacher turns a page every few seconds; the test turns one every PACE ms, enough for the
+ * student's view to draw the neighbouring pages ahead, as it would between real turns. */
+const PACE = Number(process.env.APP_TURN_PACE_MS ?? 400);
 
 /** A protocol student: `lectern join --json`, its latest state kept. */
 function cliStudent(link, name) {
@@ -80,7 +83,7 @@ async function main() {
     teacher = await App.open(teacherPort, ["--mode", "teacher", "--data-dir", dirs[0]]);
     const link = await until("the teacher console shows its join link", () =>
       teacher.poll("const l = document.querySelector('#join-link')?.textContent; return document.querySelector('#status')?.dataset.status === 'connected' && l ? l : null"),
-    20000);
+    60000);
     const url = new URL(link.replace("/join#", "/join?"));
     const code = url.searchParams.get("code");
     const fp = url.searchParams.get("fp");
@@ -100,11 +103,11 @@ async function main() {
     student = await App.open(studentPort, ["--mode", "student", "--data-dir", dirs[1], `https://127.0.0.1:${proxy.port}/join#code=${code}&fp=${fp}`]);
     await until("the student app shows its join form with only the name", () =>
       student.poll("const f = document.querySelector('#join-form'); return f && !document.querySelector('#join').hidden && f.classList.contains('has-code')"),
-    20000);
+    60000);
     await student.type("#name", "Maryam");
     await student.click("#join-button");
-    await until("the student app follows the lesson", () => student.poll(studentPage), 20000);
-    await until("5 students in the teacher's grid", () => teacher.poll("return document.querySelectorAll('.tile').length === 5"), 20000);
+    await until("the student app follows the lesson", () => student.poll(studentPage), 60000);
+    await until("5 students in the teacher's grid", () => teacher.poll("return document.querySelectorAll('.tile').length === 5"), 60000);
     check(true, "three protocol students, a Chromium student and a student app joined the teacher app");
 
     // Page turns from the teacher app's keyboard; every student follows; latency to the student app.
@@ -113,6 +116,7 @@ async function main() {
     const ipcLat = [];
     const pages = 12;
     for (let turn = 0; turn < TURNS; turn++) {
+      await new Promise((r) => setTimeout(r, PACE)); // pacing the load, not waiting for a result
       const forward = Math.floor(turn / (pages - 1)) % 2 === 0;
       const want = forward ? (turn % (pages - 1)) + 2 : pages - 1 - (turn % (pages - 1));
       const before = (await student.exec(studentPage)).length;
@@ -172,7 +176,7 @@ async function main() {
     await until("the student app reconnects and shows the teacher's page", async () => {
       const m = await student.exec(studentPage);
       return m && m.at(-1)?.page === now && (await student.exec("return document.querySelector('#status')?.dataset.status")) === "connected";
-    }, 20000);
+    }, 60000);
     check(true, "a student app whose link was cut reconnects and catches up");
 
     // Screenshots of both modes, in English and Arabic.
@@ -190,12 +194,12 @@ async function main() {
     // A student app pinned to another certificate refuses the server, and says why.
     const wrong = `${fp.slice(0, 42)}${fp[42] === "A" ? "E" : "A"}`;
     student = await App.open(studentPort, ["--mode", "student", "--data-dir", dirs[3], `https://127.0.0.1:${port}/join#code=${code}&fp=${wrong}`]);
-    await until("the join form", () => student.poll("return !!document.querySelector('#join-form.has-code')"), 20000);
+    await until("the join form", () => student.poll("return !!document.querySelector('#join-form.has-code')"), 60000);
     await student.type("#name", "Impostor test");
     await student.click("#join-button");
     const refused = await until("the student app refuses the certificate", () =>
       student.poll("const s = document.querySelector('#stopped'); return s && !s.hidden ? document.querySelector('#stopped-text').textContent : null"),
-    20000);
+    60000);
     check(/certificate/.test(refused), `a server with another certificate is refused: "${refused}"`);
     const joined = await teacher.exec("return document.querySelector('#grid').textContent.includes('Impostor test')");
     check(!joined, "the refused app never joined the class");
