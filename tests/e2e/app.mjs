@@ -81,6 +81,7 @@ async function main() {
 
     // The teacher app serves the lesson.
     teacher = await App.open(teacherPort, ["--mode", "teacher", "--data-dir", dirs[0]]);
+    await teacher.place(0, 0, 1280, 800);
     const link = await until("the teacher console shows its join link", () =>
       teacher.poll("const l = document.querySelector('#join-link')?.textContent; return document.querySelector('#status')?.dataset.status === 'connected' && l ? l : null"),
     60000);
@@ -101,6 +102,7 @@ async function main() {
     await web.click("#join-button");
     await web.waitForSelector('.page[data-page="1"]');
     student = await App.open(studentPort, ["--mode", "student", "--data-dir", dirs[1], `https://127.0.0.1:${proxy.port}/join#code=${code}&fp=${fp}`]);
+    await student.place(1280, 0, 1024, 768); // a landscape tablet
     await until("the student app shows its join form with only the name", () =>
       student.poll("const f = document.querySelector('#join-form'); return f && !document.querySelector('#join').hidden && f.classList.contains('has-code')"),
     60000);
@@ -179,6 +181,11 @@ async function main() {
     }, 60000);
     check(true, "a student app whose link was cut reconnects and catches up");
 
+    // The student app's page is really drawn (pixels, not a blank canvas).
+    const inked = await student.exec(`const c = document.querySelector('.page canvas'); const d = c.getContext('2d').getImageData(0, 0, c.width, Math.min(120, c.height)).data;
+      let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 200) n++; return n`);
+    check(inked > 1000, `the student app's page is drawn (${inked} dark pixels at its top)`);
+
     // Screenshots of both modes, in English and Arabic.
     await teacher.screenshot("app-teacher-en.png");
     await student.screenshot("app-student-en.png");
@@ -186,6 +193,10 @@ async function main() {
     // The student view's language switch is on its join form; the viewer follows the stored choice.
     await student.exec("document.querySelector('.lang-toggle').click()");
     await until("Arabic, right to left", () => teacher.poll("return document.documentElement.dir === 'rtl'"));
+    // A page turn redraws the labels that are made as the lesson changes (page, status) in Arabic.
+    const shown = (await student.exec(studentPage)).length;
+    await teacher.exec("const p = Number(document.querySelector('.page').dataset.page); document.querySelector(p > 1 ? '#prev' : '#next').click()");
+    await until("the student app draws the page turned in Arabic", async () => ((await student.poll(studentPage)) ?? []).length > shown);
     await teacher.screenshot("app-teacher-ar.png");
     await student.screenshot("app-student-ar.png");
     await student.close();

@@ -72,7 +72,9 @@ export class App {
   }
   async call(method, p, body) {
     const full = this.sid && !p.startsWith("/session") ? `/session/${this.sid}${p}` : p;
-    const json = await request(this.to, method, full, body);
+    const json = await request(this.to, method, full, body).catch((e) => {
+      throw new Error(`${method} ${full}: ${e.message}`);
+    });
     if (json.value && json.value.error) throw new Error(`${method} ${p}: ${json.value.error}: ${json.value.message}`);
     return json.value;
   }
@@ -113,6 +115,11 @@ export class App {
       { type: "pointerUp", button: 0 },
     ];
     await this.call("POST", "/actions", { actions: [{ type: "pointer", id: "mouse", parameters: { pointerType: "mouse" }, actions: moves }] });
+  }
+  /** Places the window: two app windows share the test's screen, side by side (an X server with no
+   * window manager, where an occluded window is not painted). */
+  async place(x, y, width, height) {
+    await this.call("POST", "/window/rect", { x, y, width, height });
   }
   async screenshot(name) {
     const png = await this.call("GET", "/screenshot");

@@ -46,7 +46,11 @@ export function renderStatus(el: HTMLElement, status: LinkStatus, lastSync: numb
   el.dataset.status = status;
   const label = el.querySelector(".status-label");
   const when = el.querySelector(".status-when");
-  if (label) label.textContent = t(key);
+  if (label) {
+    // Keyed, so a language switch re-translates it with the page's static strings.
+    (label as HTMLElement).dataset.t = key;
+    label.textContent = t(key);
+  }
   if (when) {
     when.textContent =
       lastSync && status !== "connected"

@@ -106,7 +106,10 @@ export class PdfView {
     }
   }
 
-  private rerender(): void {
+  /** Draws the shown page again into a new canvas (after the window was resized, or when the
+   * webview may have lost the old canvas's pixels: WebKitGTK on software GL can leave a canvas
+   * unpainted after the page animated while reconnecting). */
+  rerender(): void {
     this.ahead.clear();
     if (this.doc && this.page) {
       const drawing = this.render();

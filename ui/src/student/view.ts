@@ -59,6 +59,8 @@ export class StudentView {
   private pendingAck = 0;
   /** Joins asked for so far: the latest wins. */
   private joins = 0;
+  /** The link was down (reconnecting or offline) at the last status. */
+  private away = false;
 
   constructor(private readonly platform: Platform) {
     this.pane = new DocPane(
@@ -201,6 +203,9 @@ export class StudentView {
       },
       status: (status, detail) => {
         if (!current()) return;
+        const wasAway = this.away;
+        this.away = status !== "connected";
+        if (wasAway && !this.away) this.pane.view.rerender();
         renderStatus($("#status"), status, detail.lastSync, detail.stop);
         if (status !== "stopped") return;
         if (detail.stop === "credentials") {
