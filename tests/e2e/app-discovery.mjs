@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { bin, check, finish, until } from "./lib.mjs";
-import { App, children, driver, screenshotsTo } from "./webdriver.mjs";
+import { App, children, driver, runTest, screenshotsTo, stopAll } from "./webdriver.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = process.env.E2E_OUT ?? path.resolve(here, "../../target/e2e");
@@ -107,7 +107,7 @@ async function main() {
     check(/certificate/.test(said), `a server announcing the same name with another certificate is refused: "${said}"`);
   } finally {
     await app?.close();
-    for (const c of children) c.kill("SIGTERM");
+    stopAll();
     net.remove();
     rmSync(`/tmp/lectern-wd-${process.pid}.sock`, { force: true });
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -115,8 +115,4 @@ async function main() {
   finish(out);
 }
 
-main().catch((e) => {
-  console.error(e);
-  for (const c of children) c.kill("SIGTERM");
-  process.exit(1);
-});
+runTest(main);

@@ -19,7 +19,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { bin, check, cuttableProxy, finish, pct, until } from "./lib.mjs";
-import { App, appBin, children, driver, driverBin, screenshotsTo } from "./webdriver.mjs";
+import { App, appBin, children, driver, driverBin, runTest, screenshotsTo, stopAll } from "./webdriver.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -219,14 +219,10 @@ async function main() {
     await student?.close();
     await teacher?.close();
     await browser.close();
-    for (const c of children) c.kill("SIGTERM");
+    stopAll();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
   finish(out);
 }
 
-main().catch((e) => {
-  console.error(e);
-  for (const c of children) c.kill("SIGTERM");
-  process.exit(1);
-});
+runTest(main);

@@ -130,3 +130,17 @@ export class App {
   }
 }
 
+
+/** Stops every process the test started. */
+export function stopAll() {
+  for (const c of children) c.kill("SIGTERM");
+}
+
+/** Runs a test's main; on any failure, says why, stops what it started and exits 1. */
+export function runTest(main) {
+  main().catch((e) => {
+    console.error(e);
+    stopAll();
+    process.exit(1);
+  });
+}
