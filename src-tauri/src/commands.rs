@@ -151,7 +151,7 @@ pub struct Picked {
 }
 
 #[tauri::command]
-pub async fn pick_pdf(app: AppHandle) -> Result<Option<Picked>> {
+pub async fn pick_pdf(app: AppHandle, state: State<'_, AppState>) -> Result<Option<Picked>> {
     let picked = tokio::task::spawn_blocking(move || {
         app.dialog().file().add_filter("PDF", &["pdf"]).blocking_pick_file()
     })
@@ -160,11 +160,18 @@ pub async fn pick_pdf(app: AppHandle) -> Result<Option<Picked>> {
     let Some(path) = picked.and_then(|p| p.into_path().ok()) else { return Ok(None) };
     let name =
         path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "document.pdf".into());
+    state.picked.lock().unwrap_or_else(|p| p.into_inner()).insert(path.clone());
     Ok(Some(Picked { name, path: path.display().to_string() }))
 }
 
+/// The bytes of a file the person just picked; any other path is refused, so the view can never
+/// read the device's files on its own.
 #[tauri::command]
-pub async fn read_picked(path: String) -> Result<Response> {
+pub async fn read_picked(state: State<'_, AppState>, path: String) -> Result<Response> {
+    let path = std::path::PathBuf::from(path);
+    if !state.picked.lock().unwrap_or_else(|p| p.into_inner()).remove(&path) {
+        return Err(CommandError::Invalid("only a file chosen in the file dialog can be read".into()));
+    }
     Ok(Response::new(tokio::fs::read(path).await?))
 }
 

@@ -94,6 +94,15 @@ pub fn run() -> ExitCode {
             app.manage(state);
             Ok(())
         })
+        .on_page_load(|webview, payload| {
+            // A page's lesson connections end with the page: a reload or a move to another page
+            // must not leave sockets open that nothing reads.
+            if payload.event() == tauri::webview::PageLoadEvent::Started
+                && let Some(state) = webview.try_state::<AppState>()
+            {
+                state.bridge.close_all();
+            }
+        })
         .invoke_handler(tauri::generate_handler![
             commands::launch,
             commands::choose_mode,

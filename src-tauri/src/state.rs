@@ -72,6 +72,8 @@ pub struct AppState {
     pub data_dir: PathBuf,
     /// A link the app was opened with, until the view takes it.
     pub link: Mutex<Option<JoinTarget>>,
+    /// Files the person chose in the file dialog: the only ones the view may have read.
+    pub picked: Mutex<std::collections::HashSet<PathBuf>>,
 }
 
 impl AppState {
@@ -84,6 +86,7 @@ impl AppState {
             teaching: Mutex::new(None),
             browsing: Mutex::new(None),
             link: Mutex::new(None),
+            picked: Mutex::new(std::collections::HashSet::new()),
             data_dir,
         }
     }
