@@ -11,6 +11,17 @@ use lectern::config::{Limits, Timing};
 use lectern::server::Server;
 use tokio_tungstenite::tungstenite::Message;
 
+fn fd_targets() -> Vec<String> {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .map(|p| p.display().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn count(dir: &str) -> usize {
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
 }
@@ -53,15 +64,27 @@ fn twenty_starts_and_stops_leave_nothing_behind() {
         drop(rt);
         seq
     };
-    // The first start creates the certificate, key and database; count from after it.
+    // The first start creates the certificate, key and database; count from after it. A thread of
+    // the runtime's blocking pool may still be on its way out when a count is taken (one at most);
+    // anything a server leaves behind would pile up over twenty starts instead.
     let mut last = run(dir.path());
     let threads = count("/proc/self/task");
     let fds = count("/proc/self/fd");
-    for _ in 0..20 {
+    for i in 0..20 {
         let seq = run(dir.path());
         assert_eq!(seq, last + 1, "each start continues the lesson the last one flushed");
         last = seq;
-        assert_eq!(count("/proc/self/task"), threads, "a thread outlived its server");
-        assert_eq!(count("/proc/self/fd"), fds, "a file descriptor outlived its server");
+        let (t, f) = (count("/proc/self/task"), count("/proc/self/fd"));
+        assert!(
+            t <= threads + 1,
+            "after {} stops, {t} threads (from {threads}): a thread outlived its server",
+            i + 1
+        );
+        assert!(
+            f <= fds + 1,
+            "after {} stops, {f} descriptors (from {fds}): one outlived its server: {:?}",
+            i + 1,
+            fd_targets()
+        );
     }
 }

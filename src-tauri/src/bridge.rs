@@ -23,6 +23,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 pub const PIN_MISMATCH: u16 = 1015;
 /// The close code for a connection that never opened or dropped without a close frame.
 pub const ABNORMAL: u16 = 1006;
+/// The longest a TCP connect, TLS handshake and WebSocket upgrade may take together.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What a link reports to the view, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -99,6 +101,8 @@ impl Bridge {
 
     /// Closes a link (a `Closed` event follows); closing one already gone is not an error.
     pub fn close(&self, id: u32, code: u16, reason: String) {
+        // Only codes an endpoint may send (1000, or 3000 to 4999); reserved ones become 1000.
+        let code = if code == 1000 || (3000..5000).contains(&code) { code } else { 1000 };
         if let Some(link) = self.links.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
             let _ = link.send(Down::Close(code, reason));
         }
@@ -118,10 +122,20 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<Down>,
     report: &(impl Fn(LinkEvent) + Send + Sync),
 ) -> (u16, String) {
-    let mut ws = match lectern::client::connect(ws_url, fingerprint).await {
-        Ok(ws) => ws,
-        Err(e @ ConnectError::PinMismatch { .. }) => return (PIN_MISMATCH, e.to_string()),
-        Err(e) => return (ABNORMAL, e.to_string()),
+    // A connect on dead Wi-Fi can hang for minutes: bound it, and let the view close it meanwhile.
+    let connecting = tokio::time::timeout(CONNECT_TIMEOUT, lectern::client::connect(ws_url, fingerprint));
+    let connected = tokio::select! {
+        c = connecting => c,
+        down = rx.recv() => return match down {
+            Some(Down::Close(code, reason)) => (code, reason),
+            _ => (1000, String::new()),
+        },
+    };
+    let mut ws = match connected {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e @ ConnectError::PinMismatch { .. })) => return (PIN_MISMATCH, e.to_string()),
+        Ok(Err(e)) => return (ABNORMAL, e.to_string()),
+        Err(_) => return (ABNORMAL, "connecting timed out".into()),
     };
     report(LinkEvent::Open);
     loop {

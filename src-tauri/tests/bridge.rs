@@ -67,13 +67,17 @@ async fn frames_cross_the_bridge_in_order_over_the_pinned_connection() {
     for page in 2..=6 {
         bridge.send(link.id, format!(r#"{{"t":"set","id":{page},"patch":{{"page":{page}}}}}"#)).unwrap();
     }
-    let mut seqs = Vec::new();
-    while seqs.len() < 5 {
-        if let ServerMsg::Patch { seq, .. } = link.frame().await {
-            seqs.push(seq);
+    let mut seen = Vec::new();
+    while seen.len() < 5 {
+        if let ServerMsg::Patch { seq, patch, .. } = link.frame().await {
+            seen.push((seq, patch.page.unwrap_or(0)));
         }
     }
-    assert_eq!(seqs, [1, 2, 3, 4, 5], "patches arrive in seq order");
+    assert_eq!(
+        seen,
+        [(1, 2), (2, 3), (3, 4), (4, 5), (5, 6)],
+        "the view's frames arrive in the order sent, and so do the patches"
+    );
     assert!(matches!(bridge.send(link.id, "{\"t\":\"dance\"}".into()), Err(BridgeError::BadFrame(_))));
     assert!(matches!(bridge.send(link.id, "not json".into()), Err(BridgeError::BadFrame(_))));
     bridge.close(link.id, 1000, "bye".into());

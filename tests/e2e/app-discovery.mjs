@@ -81,7 +81,10 @@ async function main() {
     check(found.includes("Quran, level 2") && found.includes("Room 12"), `the class list shows the lesson and the classroom: "${found}"`);
     await app.screenshot("app-student-classes-en.png");
     await app.click(".class-item");
-    await until("the join form", () => app.poll("return !document.querySelector('#join')?.hidden && !!document.querySelector('#code')"), 60000);
+    // The form puts the cursor in the code field once it has read what the device remembers; typing
+    // before that could land in the wrong field.
+    await until("the join form, ready for the code", () =>
+      app.poll("return !document.querySelector('#join')?.hidden && document.activeElement?.id === 'code'"), 60000);
     await app.type("#code", ready.code);
     await app.type("#name", "Yusuf");
     await app.click("#join-button");

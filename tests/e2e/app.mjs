@@ -106,6 +106,7 @@ async function main() {
     await until("the student app shows its join form with only the name", () =>
       student.poll("const f = document.querySelector('#join-form'); return f && !document.querySelector('#join').hidden && f.classList.contains('has-code')"),
     60000);
+    await until("the name field has the cursor", () => student.poll("return document.activeElement?.id === 'name'"), 60000);
     await student.type("#name", "Maryam");
     await student.click("#join-button");
     await until("the student app follows the lesson", () => student.poll(studentPage), 60000);
@@ -206,6 +207,7 @@ async function main() {
     const wrong = `${fp.slice(0, 42)}${fp[42] === "A" ? "E" : "A"}`;
     student = await App.open(studentPort, ["--mode", "student", "--data-dir", dirs[3], `https://127.0.0.1:${port}/join#code=${code}&fp=${wrong}`]);
     await until("the join form", () => student.poll("return !!document.querySelector('#join-form.has-code')"), 60000);
+    await until("the name field has the cursor", () => student.poll("return document.activeElement?.id === 'name'"), 60000);
     await student.type("#name", "Impostor test");
     await student.click("#join-button");
     const refused = await until("the student app refuses the certificate", () =>

@@ -129,7 +129,7 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
+            b'%' if i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit() => {
                 match std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
                 {
                     Some(v) => {
@@ -241,6 +241,11 @@ mod tests {
         }
         assert_eq!(JoinLink::parse("h#code=%4").unwrap().code.as_deref(), Some("%4"));
         assert_eq!(JoinLink::parse("h#code=%34%38").unwrap().code.as_deref(), Some("48"));
+        assert_eq!(
+            JoinLink::parse("h#code=%+5").unwrap().code.as_deref(),
+            Some("% 5"),
+            "a sign is not a hex digit"
+        );
     }
 
     #[test]

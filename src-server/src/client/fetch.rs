@@ -35,6 +35,10 @@ pub struct Answer {
     pub content_type: Option<String>,
 }
 
+/// The longest a request may take to connect and get its answer's head; the body then has as long
+/// as it needs (a large document on a slow link).
+pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Sends one request to `url` (`https://HOST:PORT/path`) over TLS pinned to `fingerprint`.
 pub async fn request(
     method: &str,
@@ -44,7 +48,8 @@ pub async fn request(
     body: Option<Bytes>,
 ) -> Result<Answer, FetchError> {
     let parsed = url::Url::parse(url).map_err(|e| ConnectError::BadUrl(format!("{url:?}: {e}")))?;
-    let stream = tls(url, fingerprint).await?;
+    let stream =
+        tokio::time::timeout(TIMEOUT, tls(url, fingerprint)).await.map_err(|_| ConnectError::Timeout)??;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| FetchError::Http(e.to_string()))?;
@@ -66,7 +71,10 @@ pub async fn request(
         req = req.header(CONTENT_TYPE, "application/pdf");
     }
     let req = req.body(Full::new(body.unwrap_or_default())).map_err(|e| FetchError::Http(e.to_string()))?;
-    let res = sender.send_request(req).await.map_err(|e| FetchError::Http(e.to_string()))?;
+    let res = tokio::time::timeout(TIMEOUT, sender.send_request(req))
+        .await
+        .map_err(|_| FetchError::Http("no answer in time".into()))?
+        .map_err(|e| FetchError::Http(e.to_string()))?;
     let status = res.status().as_u16();
     let content_type = res.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
     let body = Limited::new(res.into_body(), MAX_BODY)

@@ -62,10 +62,9 @@ impl Config {
         }
         // The data directory decides where the default file is, so it is taken from the flags and the
         // environment before any file is read.
-        let data_dir = source
-            .flags
+        let data_dir = env
             .iter()
-            .chain(env.iter())
+            .chain(source.flags.iter())
             .rev()
             .find(|(k, _)| *k == "data_dir")
             .and_then(|(_, v)| v.as_str().map(PathBuf::from))
@@ -84,7 +83,37 @@ impl Config {
         for (key, value) in env.into_iter().chain(source.flags.iter().cloned()) {
             set(&mut table, key, value);
         }
-        Config::try_from_table(&table).map_err(|m| invalid("environment or flags", m))
+        let config = Config::try_from_table(&table).map_err(|m| invalid("environment or flags", m))?;
+        config.check().map_err(|m| invalid("configuration", m))?;
+        Ok(config)
+    }
+
+    /// Refuses values the server cannot run with (a zero interval would stop every connection).
+    fn check(&self) -> Result<(), String> {
+        let (t, l) = (&self.timing, &self.limits);
+        let at_least = |what: &str, ms: u128, min: u128| {
+            if ms < min { Err(format!("{what} must be at least {min} ms, not {ms}")) } else { Ok(()) }
+        };
+        at_least("timing.heartbeat_ms", t.heartbeat.as_millis(), 100)?;
+        at_least("timing.roster_interval_ms", t.roster_interval.as_millis(), 10)?;
+        at_least("timing.hello_timeout_ms", t.hello_timeout.as_millis(), 100)?;
+        at_least("timing.tls_handshake_timeout_ms", t.tls_handshake_timeout.as_millis(), 100)?;
+        for (what, n) in [
+            ("limits.queue_capacity", l.queue_capacity),
+            ("limits.max_connections", l.max_connections),
+            ("limits.max_participants", l.max_participants),
+            ("limits.max_frame_bytes", l.max_frame_bytes),
+        ] {
+            if n == 0 {
+                return Err(format!("{what} must be at least 1"));
+            }
+        }
+        if l.student_rate == 0 || l.teacher_rate == 0 {
+            return Err(
+                "limits.student_rate and limits.teacher_rate must be at least 1 frame a second".into()
+            );
+        }
+        Ok(())
     }
 
     fn try_from_table(table: &Table) -> Result<Config, String> {
@@ -192,6 +221,34 @@ mod tests {
             ..Source::default()
         };
         assert_eq!(Config::load(&source).unwrap().timing.heartbeat.as_millis(), 2500);
+    }
+
+    #[test]
+    fn a_data_dir_flag_beats_the_environment_for_the_default_file_too() {
+        let (flag_dir, env_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::write(flag_dir.path().join("lectern.toml"), "title = \"flag\"\n").unwrap();
+        std::fs::write(env_dir.path().join("lectern.toml"), "title = \"env\"\n").unwrap();
+        let source = Source {
+            env: env(&[("LECTERN_DATA_DIR", &env_dir.path().display().to_string())]),
+            flags: vec![("data_dir", Value::String(flag_dir.path().display().to_string()))],
+            ..Source::default()
+        };
+        let c = Config::load(&source).unwrap();
+        assert_eq!((c.title.as_deref(), c.data_dir.as_deref()), (Some("flag"), Some(flag_dir.path())));
+    }
+
+    #[test]
+    fn zero_intervals_and_capacities_are_refused() {
+        for (var, value) in [
+            ("LECTERN_HEARTBEAT_MS", "0"),
+            ("LECTERN_ROSTER_INTERVAL_MS", "0"),
+            ("LECTERN_QUEUE_CAPACITY", "0"),
+        ] {
+            let err = Config::load(&Source { env: env(&[(var, value)]), ..Source::default() })
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("at least"), "{var}: {err}");
+        }
     }
 
     #[test]

@@ -30,6 +30,10 @@ use crate::protocol::http::Ready;
 pub use accept::bind;
 pub use app::AppState;
 
+/// The longest shutdown waits for the session log to reach the disk: an fsync takes milliseconds,
+/// but a stalled disk must not keep the app from quitting.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
@@ -102,7 +106,7 @@ impl Server {
             tracing::warn!(tasks = self.app.tracker.len(), "some connections did not close in time");
         }
         let store = self.app.store.clone();
-        let closed = tokio::task::spawn_blocking(move || store.close(Duration::from_millis(400))).await;
+        let closed = tokio::task::spawn_blocking(move || store.close(CLOSE_TIMEOUT)).await;
         if !matches!(closed, Ok(true)) {
             tracing::warn!("the session log could not be flushed before exit");
         }

@@ -37,11 +37,13 @@ export function ipcTransport(url: string, fingerprint: string): Transport {
   let open = false;
   let id: number | null = null;
   let pendingClose: [number, string] | null = null;
+  let sending: Promise<unknown> = Promise.resolve();
   const events = new Channel<LinkEvent>();
   events.onmessage = (ev) => {
     if (ev.kind === "open") {
       open = true;
-      opened();
+      // The connection's id may not be back yet: "open" counts once both are here.
+      if (id !== null) opened();
     } else if (ev.kind === "frame") {
       const frame = parseFrame(ev.text);
       if (frame?.t === "patch") {
@@ -59,13 +61,17 @@ export function ipcTransport(url: string, fingerprint: string): Transport {
     (n) => {
       id = n;
       if (pendingClose) void invoke("disconnect", { id, code: pendingClose[0], reason: pendingClose[1] });
+      else if (open) opened();
     },
     (e) => closed(1006, String(e)),
   );
   return {
     send(frame) {
       if (!open || id === null) return false;
-      invoke("send", { id, frame: JSON.stringify(frame) }).catch(() => {});
+      // One send after another: separate invokes are not promised to run in order.
+      const link = id;
+      const text = JSON.stringify(frame);
+      sending = sending.then(() => invoke("send", { id: link, frame: text })).catch(() => {});
       return true;
     },
     close(code = 1000, reason = "") {

@@ -214,7 +214,7 @@ impl Room {
         // Known participants are kept for the roster; bound them too, or new device ids could grow the
         // room without limit.
         if !inner.participants.contains_key(&claims.pid)
-            && inner.participants.len() >= self.limits.max_participants * 4
+            && inner.participants.len() >= self.limits.max_participants.saturating_mul(4)
         {
             return Err(JoinError::Full);
         }
