@@ -16,7 +16,7 @@ use crate::state::{AppState, JoinTarget};
 type Result<T> = std::result::Result<T, CommandError>;
 
 /// What the view needs to start: the remembered mode, the classroom when teaching, a link the app was
-/// opened with, the student's name and the device id.
+/// opened with.
 #[derive(Debug, Serialize)]
 pub struct Launch {
     mode: Option<Mode>,
@@ -24,19 +24,14 @@ pub struct Launch {
     /// `https://LAN-ADDRESS:PORT`: where students reach this device's classroom (for the join link).
     lan: Option<String>,
     link: Option<JoinTarget>,
-    name: Option<String>,
-    device: String,
 }
 
 fn launch_info(state: &AppState) -> Result<Launch> {
-    let (mode, name, device) = {
-        let file = state.settings.lock().unwrap_or_else(|p| p.into_inner());
-        (file.settings.mode, file.settings.name.clone(), file.settings.device.clone())
-    };
+    let mode = state.settings.lock().unwrap_or_else(|p| p.into_inner()).settings.mode;
     let teacher = if mode == Some(Mode::Teacher) { Some(state.teach()?) } else { None };
     let lan = state.lan_base();
     let link = state.link.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    Ok(Launch { mode, teacher, lan, link, name, device })
+    Ok(Launch { mode, teacher, lan, link })
 }
 
 // Commands that start tasks are async: they run on the app's tokio runtime, where the engine and
@@ -65,13 +60,6 @@ pub fn open_link(state: State<'_, AppState>, link: String) -> Result<JoinTarget>
     let target = JoinTarget::parse(&link)?;
     *state.link.lock().unwrap_or_else(|p| p.into_inner()) = Some(target.clone());
     Ok(target)
-}
-
-#[tauri::command]
-pub fn remember_name(state: State<'_, AppState>, name: String) -> Result<()> {
-    let mut file = state.settings.lock().unwrap_or_else(|p| p.into_inner());
-    file.settings.name = Some(name);
-    Ok(file.save()?)
 }
 
 #[tauri::command]
@@ -143,7 +131,7 @@ pub async fn http(request: Request<'_>) -> Result<Response> {
     Ok(Response::new(answer.body.to_vec()))
 }
 
-/// A PDF the user picked: its file name and bytes.
+/// A PDF the user picked: its file name, and the path `read_picked` reads it from.
 #[derive(Debug, Serialize)]
 pub struct Picked {
     name: String,

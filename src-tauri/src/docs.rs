@@ -2,7 +2,7 @@
 //! 604-page Mushaf crosses the classroom's Wi-Fi once per device, not once per lesson. A cached file
 //! is checked against its hash before it is used; a download that does not match is refused.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use lectern::client::fetch::{FetchError, request};
 use lectern_protocol::Doc;
@@ -99,10 +99,5 @@ impl DocCache {
         let tmp = path.with_extension("part");
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, &path)
-    }
-
-    /// Where the cache lives.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }

@@ -107,7 +107,6 @@ pub fn run() -> ExitCode {
             commands::launch,
             commands::choose_mode,
             commands::open_link,
-            commands::remember_name,
             commands::browse,
             commands::stop_browse,
             commands::connect,

@@ -1,5 +1,5 @@
-//! What the app remembers on this device: teach or join, the student's name (typed once), the device
-//! id, and the view's small key-value store. One JSON file in the app's data folder, written
+//! What the app remembers on this device: teach or join, and the view's small key-value store (the
+//! student's name, typed once, the device id, resume tokens, the language). One JSON file in the app's data folder, written
 //! atomically; a damaged file is set aside and the app starts fresh rather than failing.
 
 use std::collections::BTreeMap;
@@ -23,10 +23,6 @@ pub enum Mode {
 pub struct Settings {
     /// The last choice, asked on first start.
     pub mode: Option<Mode>,
-    /// The student's name.
-    pub name: Option<String>,
-    /// This device's id (PROTOCOL.md §3), made on first start.
-    pub device: String,
     /// The view's own values (language, resume tokens).
     pub store: BTreeMap<String, String>,
 }
@@ -40,10 +36,10 @@ pub struct SettingsFile {
 }
 
 impl SettingsFile {
-    /// Loads `settings.json` from `dir`, or starts fresh (with a new device id).
+    /// Loads `settings.json` from `dir`, or starts fresh.
     pub fn load(dir: &Path) -> SettingsFile {
         let path = dir.join("settings.json");
-        let mut settings = match std::fs::read(&path) {
+        let settings = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice::<Settings>(&bytes).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "settings.json is damaged; starting fresh");
                 let _ = std::fs::rename(&path, path.with_extension("json.broken"));
@@ -51,15 +47,6 @@ impl SettingsFile {
             }),
             Err(_) => Settings::default(),
         };
-        let valid = (8..=64).contains(&settings.device.len())
-            && settings.device.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !valid {
-            let n: u64 = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(0);
-            settings.device = format!("app-{:016x}", n ^ u64::from(std::process::id()).rotate_left(32));
-        }
         SettingsFile { path, settings }
     }
 
@@ -83,13 +70,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut file = SettingsFile::load(dir.path());
         file.settings.mode = Some(Mode::Student);
-        file.settings.name = Some("Aisha".into());
+        file.settings.store.insert("student.name".into(), "Aisha".into());
         file.save().unwrap();
         let again = SettingsFile::load(dir.path());
         assert_eq!(again.settings, file.settings);
         std::fs::write(dir.path().join("settings.json"), "{not json").unwrap();
         let fresh = SettingsFile::load(dir.path());
-        assert_eq!(fresh.settings.mode, None);
-        assert!(fresh.settings.device.len() >= 8);
+        assert_eq!(fresh.settings, Settings::default());
     }
 }

@@ -160,6 +160,9 @@ pub trait ReportSink: Send + Sync {
 #[derive(Clone, Default)]
 pub struct Reporter {
     sinks: Arc<[Arc<dyn ReportSink>]>,
+    /// The sink that gets a patch's `Done`: the confirming one, else the last.
+    owner: usize,
+    confirms: bool,
 }
 
 impl std::fmt::Debug for Reporter {
@@ -171,19 +174,20 @@ impl std::fmt::Debug for Reporter {
 impl Reporter {
     /// Reports to these sinks; at most one of them should confirm.
     pub fn new(sinks: Vec<Arc<dyn ReportSink>>) -> Reporter {
-        Reporter { sinks: sinks.into() }
+        let confirming = sinks.iter().position(|s| s.confirms());
+        let owner = confirming.unwrap_or(sinks.len().saturating_sub(1));
+        Reporter { sinks: sinks.into(), owner, confirms: confirming.is_some() }
     }
 
     /// Whether some sink confirms durability (else a room answers `ok` at once).
     pub fn confirms(&self) -> bool {
-        self.sinks.iter().any(|s| s.confirms())
+        self.confirms
     }
 
     /// Offers an event to every sink, without waiting. The confirming sink gets the `Done`; a `Done`
     /// that no sink takes is called with `false` (not durable).
     pub fn emit(&self, room: &Arc<str>, event: Event) {
-        let owner =
-            self.sinks.iter().position(|s| s.confirms()).unwrap_or(self.sinks.len().saturating_sub(1));
+        let owner = self.owner;
         for (i, sink) in self.sinks.iter().enumerate() {
             if i != owner {
                 // An observer that cannot keep up loses this report; the lesson does not wait for it.

@@ -167,7 +167,6 @@ export function tauriPlatform(): Platform {
   };
 }
 
-export { invoke, Channel };
 
 /** The classroom this device serves (the ready line of `lectern serve --json`, and the LAN base). */
 export interface Teaching {
@@ -194,8 +193,6 @@ export interface AppLaunch {
   teacher: Teaching | null;
   lan: string | null;
   link: JoinTarget | null;
-  name: string | null;
-  device: string;
 }
 
 /** A classroom announced on the network (lectern::discovery::Found). */
@@ -218,7 +215,6 @@ export const appShell = {
   launch: () => invoke<AppLaunch>("launch"),
   chooseMode: (mode: "teacher" | "student" | null) => invoke<AppLaunch>("choose_mode", { mode }),
   openLink: (link: string) => invoke<JoinTarget>("open_link", { link }),
-  rememberName: (name: string) => invoke<void>("remember_name", { name }),
   /** Calls `cb` with each join link the app is handed while it runs (a second launch, a deep link). */
   onLink(cb: (target: JoinTarget) => void): void {
     void listen<JoinTarget>("lectern://link", (ev) => cb(ev.payload));
