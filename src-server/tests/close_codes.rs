@@ -164,12 +164,14 @@ async fn an_unknown_type_after_hello_is_bad_request_and_the_connection_stays() {
 }
 
 #[tokio::test]
-async fn the_same_device_joining_again_closes_the_older_connection_4409() {
+async fn the_same_participant_resuming_again_closes_the_older_connection_4409() {
     let server = TestServer::start().await;
     let (mut first, w1) = server.student("A", &device(1)).await;
-    let (_second, w2) = server.student("A", &device(1)).await;
+    let mut second = server.raw().await;
+    second.send(json!({"t":"hello","v":1,"role":"student","resume":w1["token"],"device":device(1)})).await;
+    let w2 = second.recv_type("welcome").await;
     assert_eq!(first.close_code().await, 4409);
-    assert_eq!(w1["you"]["id"], w2["you"]["id"], "the same device is the same participant");
+    assert_eq!(w1["you"]["id"], w2["you"]["id"], "the token is the same participant");
 }
 
 #[tokio::test]

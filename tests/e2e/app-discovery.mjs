@@ -1,7 +1,9 @@
-// The student app finds a classroom by mDNS and joins it, with real multicast packets between two
-// network namespaces this test makes (and removes): `lectern serve` announces in one, and the student
-// app (its WebDriver, its window on the root namespace's Xvfb) browses in the other. No packet leaves
-// the two namespaces. Needs root (CI runs as root); elsewhere it says so and skips.
+// The student app finds a classroom by mDNS and joins it with one tap, with real multicast packets
+// between two network namespaces this test makes (and removes): `lectern serve` announces in one, and
+// the student app (its WebDriver, its window on the root namespace's Xvfb) browses in the other. The
+// student types only a name, once; the teacher (a protocol-level bot in the server's namespace) lets
+// them in. No packet leaves the two namespaces. Needs root (CI runs as root); elsewhere it says so and
+// skips.
 //
 //   node tests/e2e/app-discovery.mjs
 import { execFileSync, spawn } from "node:child_process";
@@ -11,6 +13,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { bin, check, finish, until } from "./lib.mjs";
 import { App, children, driver, runTest, screenshotsTo, stopAll } from "./webdriver.mjs";
+
+const NAME = "Yusuf";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = process.env.E2E_OUT ?? path.resolve(here, "../../target/e2e");
@@ -80,14 +84,24 @@ async function main() {
       app.poll("const b = document.querySelector('.class-item'); return b ? b.textContent : null"), 30000);
     check(found.includes("Quran, level 2") && found.includes("Room 12"), `the class list shows the lesson and the classroom: "${found}"`);
     await app.screenshot("app-student-classes-en.png");
+    // The teacher, in the classroom's namespace, lets in whoever asks under the student's name.
+    const bot = spawn("ip", ["netns", "exec", net.a, process.execPath, path.join(here, "teacher-bot.mjs"), ready.ws,
+      ready.fingerprint, ready.teacher_key, NAME], { stdio: ["ignore", "pipe", "inherit"] });
+    children.push(bot);
+    const botSaid = [];
+    bot.stdout.on("data", (d) => botSaid.push(...String(d).split("\n").filter(Boolean).map((l) => JSON.parse(l))));
+    await until("the teacher is in", () => botSaid.some((e) => e.event === "welcome"), 15000);
+
     await app.click(".class-item");
-    // The form puts the cursor in the code field once it has read what the device remembers; typing
-    // before that could land in the wrong field.
-    await until("the join form, ready for the code", () =>
-      app.poll("return !document.querySelector('#join')?.hidden && document.activeElement?.id === 'code'"), 60000);
-    await app.type("#code", ready.code);
-    await app.type("#name", "Yusuf");
+    // The form puts the cursor in the name field once it has read what the device remembers; typing
+    // before that could land in the wrong field. There is no code to type.
+    await until("the join form, asking only for a name", () =>
+      app.poll("return !document.querySelector('#join')?.hidden && document.activeElement?.id === 'name'"), 60000);
+    check(!(await app.poll("return document.querySelector('#code').offsetParent !== null")), "joining a class found on the network asks for no code");
+    await app.type("#name", NAME);
     await app.click("#join-button");
+    await until("the teacher lets the student in", () => botSaid.some((e) => e.event === "admitted" && e.name === NAME), 30000);
+    check(true, "the student asked to join and the teacher let them in");
     await until("the student app follows the lesson, pinned to the announced fingerprint", () =>
       app.poll("return document.querySelector('#status')?.dataset.status === 'connected' && document.querySelector('.page')?.dataset.page === '1'"), 30000)
       .catch(async (e) => {
@@ -96,6 +110,16 @@ async function main() {
         throw e;
       });
     check(true, "the student app found the classroom in another namespace and joined it");
+
+    // The name is typed once: back at the class list, one tap rejoins, with nothing to type.
+    await app.close();
+    app = await App.open(port, ["--mode", "student", "--data-dir", dirs[1]], sock);
+    await until("the class list again", () => app.poll("return document.querySelector('.class-item') ? true : null"), 30000);
+    await app.click(".class-item");
+    await until("one tap rejoins the lesson", () =>
+      app.poll("return document.querySelector('#status')?.dataset.status === 'connected' && document.querySelector('.page')?.dataset.page === '1'"), 30000);
+    const asked = botSaid.filter((e) => e.event === "admitted").length;
+    check(asked === 1, `a second visit joins with one tap and nothing typed, by its token, without asking again (${asked} knock)`);
 
     // An impostor takes the classroom's name, address and port with another certificate (the real
     // server is gone). The student app, pinned to the announced fingerprint, refuses it and says why.

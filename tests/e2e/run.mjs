@@ -256,12 +256,39 @@ async function main() {
     const csv = readFileSync(await download.path(), "utf8");
     check(["Aisha", "Omar", "Fatima", "Yusuf", "Maryam"].every((n) => csv.includes(n)), "the attendance CSV downloaded from the console lists every student");
 
+    // Without the code: a student asks to join, and the teacher lets her in; another is turned away.
+    const knockCtx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+    const knocker = await knockCtx.newPage();
+    knocker.on("pageerror", (e) => check(false, `knocking student page error: ${e.message}`));
+    await knocker.goto(`${ready.http}/join`);
+    await knocker.fill("#name", "Khadija");
+    await knocker.click("#join-button");
+    await knocker.waitForFunction(() => document.querySelector("#join-button").dataset.t === "waiting");
+    check(true, "a student with no code asks to join and is told she waits for the teacher");
+    await teacher.waitForSelector('#knocks:not([hidden]) .knock:has-text("Khadija")');
+    check(true, "the teacher sees who asks to join");
+    await teacher.screenshot({ path: path.join(out, "teacher-knock.png") });
+    await teacher.click('.knock:has-text("Khadija") .admit');
+    await knocker.waitForSelector('.page[data-page="1"]');
+    await teacher.waitForSelector("#knocks[hidden]", { state: "attached" });
+    check(true, "once let in, she follows the lesson and the knock leaves the teacher's list");
+    await until("the admitted student in the grid", async () => (await teacher.$$(".tile")).length === STUDENTS + 1);
+    const awayCtx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+    const turnedAway = await awayCtx.newPage();
+    await turnedAway.goto(`${ready.http}/join`);
+    await turnedAway.fill("#name", "Stranger");
+    await turnedAway.click("#join-button");
+    await teacher.click('.knock:has-text("Stranger") .deny');
+    await turnedAway.waitForFunction(() => document.querySelector("#join-error").textContent.includes("did not let you in"));
+    check(!(await turnedAway.isDisabled("#join-button")), "a student turned away is told so and may ask again");
+    await awayCtx.close();
+
     // Removing a student, then ending the lesson (the console asks first; the test accepts).
     teacher.on("dialog", (d) => d.accept());
     await teacher.click('.tile:has-text("Yusuf") .kick');
     await students[3].page.waitForSelector("#stopped:not([hidden])");
     check((await students[3].page.textContent("#stopped-text")).includes("removed"), "a removed student is told so and stops");
-    await until("the removed student leaves the grid", async () => (await teacher.$$(".tile")).length === STUDENTS - 1);
+    await until("the removed student leaves the grid", async () => (await teacher.$$(".tile")).length === STUDENTS);
     await teacher.click("#end");
     for (const i of [0, 1, 2, 4]) await students[i].page.waitForSelector("#stopped:not([hidden])");
     check((await s0.textContent("#stopped-text")).includes("ended"), "ending the lesson tells every student");

@@ -323,3 +323,63 @@ describe("LessonClient over a Transport", () => {
     expect(network.transports).toHaveLength(1);
   });
 });
+
+describe("asking to join without a code", () => {
+  it("knocks, says it waits, joins once let in, and knocks again if the link dies while waiting", async () => {
+    const { client, network, statuses } = setup({ role: "student", code: null, name: "Aisha" });
+    await client.start();
+    network.last.open();
+    expect(network.last.sent).toEqual([{ t: "hello", v: 1, role: "student", knock: true, name: "Aisha", device: "student-tab-0007" }]);
+    network.last.deliver({ t: "waiting", heartbeat_ms: 1000 });
+    expect(client.status).toBe("waiting");
+    // The server repeats `waiting` every heartbeat; the client keeps waiting as long as it hears it.
+    await vi.advanceTimersByTimeAsync(1500);
+    network.last.deliver({ t: "waiting", heartbeat_ms: 1000 });
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(network.transports).toHaveLength(1);
+    // Two heartbeats of silence: the link is dead; it reconnects and knocks again.
+    await vi.advanceTimersByTimeAsync(600);
+    expect(network.transports[0].closedWith).toBe(4999);
+    expect(statuses.map((s) => s.status)).toContain("reconnecting");
+    expect(network.transports).toHaveLength(2);
+    network.last.open();
+    expect(network.last.sent[0]).toMatchObject({ knock: true, name: "Aisha" });
+    network.last.deliver({ t: "waiting", heartbeat_ms: 1000 });
+    network.last.deliver(welcome(3));
+    expect(client.status).toBe("connected");
+    // Once in, no wait timer is left to kill a live link.
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(network.transports).toHaveLength(2);
+  });
+
+  it("stops with 'denied' when the teacher turns the knock away", async () => {
+    const { client, network, statuses } = setup({ role: "student", code: null, name: "Aisha" });
+    await client.start();
+    network.last.open();
+    network.last.deliver({ t: "waiting", heartbeat_ms: 10000 });
+    network.last.serverClose(4003);
+    expect(statuses.at(-1)).toEqual({ status: "stopped", stop: "denied" });
+    expect(client.status).toBe("stopped");
+  });
+
+  it("lets a teacher see who waits and let them in", async () => {
+    const seen: string[][] = [];
+    const network = new FakeNetwork();
+    const client = new LessonClient(
+      {
+        network,
+        device: "teacher-device",
+        credentials: { role: "teacher", key: "k" },
+        tokens: { load: async () => null, save: async () => {} },
+      },
+      { state: () => {}, status: () => {}, knocks: (list) => seen.push(list.map((k) => k.name)) },
+    );
+    await client.start();
+    network.last.open();
+    network.last.deliver(welcome(1));
+    network.last.deliver({ t: "knocks", knocks: [{ id: "k1", name: "Aisha", device: "dev-00001" }] });
+    expect(seen).toEqual([["Aisha"]]);
+    const id = client.request({ t: "admit", knocks: ["k1"] });
+    expect(network.last.sent.at(-1)).toEqual({ t: "admit", knocks: ["k1"], id });
+  });
+});

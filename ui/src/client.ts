@@ -5,6 +5,7 @@
 // the app's IPC, or over a test's fake.
 import type { ClientMsg } from "./generated/ClientMsg";
 import type { ServerMsg } from "./generated/ServerMsg";
+import type { KnockEntry } from "./generated/KnockEntry";
 import type { RosterEntry } from "./generated/RosterEntry";
 import type { Patch } from "./generated/Patch";
 import type { LessonState } from "./generated/LessonState";
@@ -14,10 +15,18 @@ import { LessonMirror } from "./lesson";
 import type { Network, Transport } from "./platform";
 
 /** The connection as a person should see it. */
-export type LinkStatus = "connecting" | "connected" | "reconnecting" | "offline" | "stopped";
+export type LinkStatus = "connecting" | "waiting" | "connected" | "reconnecting" | "offline" | "stopped";
 
 /** Why the client stopped for good (a close code that says "do not reconnect", §10). */
-export type StopReason = "ended" | "kicked" | "replaced" | "credentials" | "protocol" | "version" | "untrusted";
+export type StopReason =
+  | "ended"
+  | "kicked"
+  | "denied"
+  | "replaced"
+  | "credentials"
+  | "protocol"
+  | "version"
+  | "untrusted";
 
 /** What the client tells its page. */
 export interface ClientEvents {
@@ -29,6 +38,8 @@ export interface ClientEvents {
   welcome?(msg: Extract<ServerMsg, { t: "welcome" }>): void;
   /** Roster changes (teacher). */
   roster?(changes: RosterEntry[]): void;
+  /** Everyone waiting to be let in, whenever the list changes (teacher). */
+  knocks?(list: KnockEntry[]): void;
   /** The teacher went on or off line. */
   teacher?(online: boolean): void;
   /** An error frame from the server. */
@@ -37,9 +48,12 @@ export interface ClientEvents {
   ok?(id: number, seq: number | null): void;
 }
 
-/** How to say hello the first time (a resume token replaces code or key once we have one). */
+/**
+ * How to say hello the first time (a resume token replaces code or key once we have one). A student
+ * without a code (`null`) knocks and waits for the teacher to let it in.
+ */
 export type Credentials =
-  | { role: "student"; code: string; name: string }
+  | { role: "student"; code: string | null; name: string }
   | { role: "teacher"; key: string };
 
 /** Where the client keeps its resume token, so that it survives a reload. */
@@ -100,6 +114,8 @@ export class LessonClient {
   /** A resync was asked for and its snapshot has not come yet. */
   private resyncPending = false;
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
+  /** While waiting to be let in: fires when the server has said nothing for two heartbeats. */
+  private waitTimer: ReturnType<typeof setTimeout> | null = null;
   private unlisten: (() => void) | null = null;
 
   constructor(
@@ -148,9 +164,11 @@ export class LessonClient {
   }
 
   /** Sends a teacher command that carries an id; returns the id. */
-  request(msg: { t: "kick"; who: string } | { t: "end" }): number {
+  request(
+    msg: { t: "kick"; who: string } | { t: "end" } | { t: "admit"; knocks: string[] } | { t: "deny"; knocks: string[] },
+  ): number {
     const id = this.nextId++;
-    this.send(msg.t === "kick" ? { t: "kick", id, who: msg.who } : { t: "end", id }, false);
+    this.send({ ...msg, id }, false);
     return id;
   }
 
@@ -209,7 +227,9 @@ export class LessonClient {
     this.transport = null;
     this.resyncPending = false;
     this.clearTimers();
-    const stop = STOP_CODES[code];
+    const wasWaiting = this.status === "waiting";
+    let stop = STOP_CODES[code];
+    if (stop === "kicked" && wasWaiting) stop = "denied";
     if (stop === "credentials" && this.resume) {
       // A stale resume token (a new lesson, say): forget it and try the code or key again.
       this.saveToken(null);
@@ -233,12 +253,14 @@ export class LessonClient {
     if (this.resume) return { t: "hello", v: 1, role: credentials.role, resume: this.resume, device };
     if (credentials.role === "teacher") return { t: "hello", v: 1, role: "teacher", key: credentials.key, device };
     const { code, name } = credentials;
+    if (code === null) return { t: "hello", v: 1, role: "student", knock: true, name, device };
     return { t: "hello", v: 1, role: "student", code, name, device };
   }
 
   private onFrame(msg: ServerMsg): void {
     switch (msg.t) {
       case "welcome": {
+        this.clearWaitTimer();
         this.resyncPending = false;
         this.saveToken(msg.token);
         this.you = msg.you;
@@ -274,6 +296,12 @@ export class LessonClient {
       case "roster":
         this.events.roster?.(msg.changes);
         break;
+      case "knocks":
+        this.events.knocks?.(msg.knocks);
+        break;
+      case "waiting":
+        this.onWaiting(Number(msg.heartbeat_ms) || 10000);
+        break;
       case "teacher":
         this.teacherOnline = msg.online;
         this.events.teacher?.(msg.online);
@@ -290,6 +318,25 @@ export class LessonClient {
         this.events.error?.(msg.code, msg.message, msg.id);
         break;
     }
+  }
+
+  /** The server holds our knock: say so, and treat two silent heartbeats as a dead link. */
+  private onWaiting(heartbeatMs: number): void {
+    if (this.status !== "waiting") this.setStatus("waiting");
+    this.clearWaitTimer();
+    this.waitTimer = setTimeout(() => {
+      this.waitTimer = null;
+      const dead = this.transport;
+      this.transport = null;
+      this.clearTimers();
+      dead?.close(4999, "silent while waiting");
+      this.scheduleRetry();
+    }, 2 * heartbeatMs);
+  }
+
+  private clearWaitTimer(): void {
+    if (this.waitTimer) clearTimeout(this.waitTimer);
+    this.waitTimer = null;
   }
 
   private startPings(): void {
@@ -335,6 +382,7 @@ export class LessonClient {
     this.pingTimer = null;
     this.retryTimer = null;
     this.awaitingPong = null;
+    this.clearWaitTimer();
   }
 
   private setStatus(status: LinkStatus, stop?: StopReason): void {

@@ -37,8 +37,8 @@ export function renderStatus(el: HTMLElement, status: LinkStatus, lastSync: numb
     status === "stopped"
       ? stop === "ended"
         ? "lessonEnded"
-        : stop === "kicked"
-          ? "kicked"
+        : stop === "kicked" || stop === "denied"
+          ? stop
           : stop === "replaced"
             ? "replaced"
             : "stopped"

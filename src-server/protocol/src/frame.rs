@@ -76,6 +76,10 @@ pub struct Hello {
     /// A stable per-device identifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// Students without a code: ask the teacher to be let in (docs/PROTOCOL-ADDITIONS.md, "Asking to
+    /// join"). A `code` or `resume` in the same hello wins.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub knock: bool,
 }
 
 /// Every frame a client may send after `hello`, typed.
@@ -135,6 +139,22 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<u32>,
     },
+    /// Teacher: let in students who knocked.
+    Admit {
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        /// Knock ids, from `knocks`; ids no longer waiting are ignored.
+        knocks: Vec<String>,
+    },
+    /// Teacher: turn away students who knocked.
+    Deny {
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        /// Knock ids, from `knocks`; ids no longer waiting are ignored.
+        knocks: Vec<String>,
+    },
 }
 
 /// Why a client frame could not be understood.
@@ -152,7 +172,8 @@ pub enum ParseError {
 }
 
 /// The message types a client may send, in the order §3–§7 introduce them.
-pub const CLIENT_TYPES: &[&str] = &["hello", "set", "resync", "ack", "hand", "view", "kick", "end", "ping"];
+pub const CLIENT_TYPES: &[&str] =
+    &["hello", "set", "resync", "ack", "hand", "view", "kick", "end", "ping", "admit", "deny"];
 
 impl ClientMsg {
     /// Parses one text frame.
@@ -165,7 +186,9 @@ impl ClientMsg {
             | ClientMsg::Resync { .. }
             | ClientMsg::Kick { .. }
             | ClientMsg::End { .. }
-            | ClientMsg::Ping { .. }),
+            | ClientMsg::Ping { .. }
+            | ClientMsg::Admit { .. }
+            | ClientMsg::Deny { .. }),
         ) = serde_json::from_str::<ClientMsg>(text)
         {
             return Ok(msg);
@@ -247,6 +270,19 @@ pub struct RosterEntry {
     /// Removed by the teacher (an addition to §6: lets a console grey the tile out).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub kicked: bool,
+}
+
+/// A student waiting to be let in, as the teacher sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct KnockEntry {
+    /// Knock id, for `admit` and `deny`.
+    pub id: String,
+    /// The name the student gave.
+    pub name: String,
+    /// The student's device id (not a secret, and not proof of anything).
+    pub device: String,
 }
 
 /// Every frame the server sends.
@@ -334,6 +370,17 @@ pub enum ServerMsg {
     Teacher {
         /// Online?
         online: bool,
+    },
+    /// To a student that knocked: still waiting for the teacher (sent at once, then every heartbeat).
+    Waiting {
+        /// How often this frame repeats while waiting, in ms.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        heartbeat_ms: u64,
+    },
+    /// To teachers: every student waiting to be let in, in knock order (whenever it changes).
+    Knocks {
+        /// The whole list.
+        knocks: Vec<KnockEntry>,
     },
     /// Answer to `ping`.
     Pong {

@@ -25,6 +25,9 @@ pub struct Info {
     pub fingerprint: String,
     /// Students need a join code (always true in v1).
     pub needs_code: bool,
+    /// Students without a code may knock and wait for the teacher (docs/PROTOCOL-ADDITIONS.md).
+    #[serde(default)]
+    pub knock: bool,
 }
 
 /// `GET /v1/lesson` (teacher): the running lesson and what a join link or QR code needs.

@@ -12,7 +12,9 @@ pub mod http;
 pub mod link;
 pub mod state;
 
-pub use frame::{ClientMsg, ErrorCode, Hello, ParseError, Role, RoomInfo, RosterEntry, ServerMsg, You};
+pub use frame::{
+    ClientMsg, ErrorCode, Hello, KnockEntry, ParseError, Role, RoomInfo, RosterEntry, ServerMsg, You,
+};
 pub use state::{Doc, Highlight, LessonState, Mode, Patch, Pos, SetPatch};
 
 /// The protocol version this crate speaks.

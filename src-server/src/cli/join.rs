@@ -23,7 +23,7 @@ pub struct Join {
     /// Browse only on this interface (repeatable).
     #[arg(long = "mdns-interface", value_name = "NAME")]
     pub mdns_interfaces: Vec<String>,
-    /// The join code (if the link does not carry it).
+    /// The join code (if the link does not carry it). Without one, ask the teacher to let you in.
     #[arg(long)]
     pub code: Option<String>,
     /// The server's certificate fingerprint (if the link does not carry it). It may start with `-`.
@@ -79,16 +79,15 @@ pub async fn join(args: Join) -> anyhow::Result<ExitCode> {
         }
         (None, None) => anyhow::bail!("give a join link or --discover"),
     };
-    let code = args.code.clone().or(link.code).context("no join code: give --code or a join link")?;
+    let credentials = match args.code.clone().or(link.code) {
+        Some(code) => Credentials::Student { code, name: args.name.clone() },
+        None => Credentials::Knock { name: args.name.clone() },
+    };
     let fp = args.fp.clone().or(link.fingerprint).context("no fingerprint: give --fp or a join link")?;
     anyhow::ensure!(lectern::protocol::link::is_fingerprint(&fp), "--fp must be a 43-character fingerprint");
     let device = device_id(&args)?;
-    let mut client = Client::start(ClientOptions::new(
-        link.ws_url,
-        fp,
-        Credentials::Student { code, name: args.name.clone() },
-        device,
-    ));
+    let mut client = Client::start(ClientOptions::new(link.ws_url, fp, credentials, device));
+    let mut waiting_said = false;
     loop {
         let event = tokio::select! {
             e = client.next_event() => e,
@@ -98,6 +97,13 @@ pub async fn join(args: Join) -> anyhow::Result<ExitCode> {
             }
         };
         let Some(event) = event else { return Ok(ExitCode::SUCCESS) };
+        // `waiting` repeats every heartbeat; a person needs to read it once per knock.
+        match (&event, waiting_said) {
+            (Event::Waiting, false) if !args.json => println!("waiting for the teacher to let you in"),
+            (Event::Connected { .. } | Event::Disconnected { .. }, _) => waiting_said = false,
+            _ => {}
+        }
+        waiting_said |= matches!(event, Event::Waiting);
         print_event(&event, args.json);
         if let Event::Stopped { code, .. } = event {
             let ok = matches!(code, Some(1000) | Some(4000));
@@ -114,6 +120,8 @@ fn print_event(event: &Event, json: bool) {
             Event::State { seq, state, cause } => serde_json::json!({
                 "event":"state","seq":seq,"cause":format!("{cause:?}").to_lowercase(),"state":state}),
             Event::Roster(changes) => serde_json::json!({"event":"roster","changes":changes}),
+            Event::Waiting => serde_json::json!({"event":"waiting"}),
+            Event::Knocks(knocks) => serde_json::json!({"event":"knocks","knocks":knocks}),
             Event::Teacher { online } => serde_json::json!({"event":"teacher","online":online}),
             Event::Error { code, message } => {
                 serde_json::json!({"event":"error","code":code,"message":message})
@@ -153,7 +161,7 @@ fn print_event(event: &Event, json: bool) {
                 if state.ended { " | ENDED" } else { "" },
             );
         }
-        Event::Roster(_) => {}
+        Event::Roster(_) | Event::Knocks(_) | Event::Waiting => {}
         Event::Teacher { online } => println!("teacher {}", if *online { "back online" } else { "offline" }),
         Event::Error { code, message } => println!("error {code:?}: {message}"),
         Event::Disconnected { code, reason } => {

@@ -62,6 +62,16 @@ impl Client {
         self.request(Request::Kick(who.to_string())).await.map(|_| ())
     }
 
+    /// Teacher: lets in students who knocked (ids from [`Event::Knocks`]).
+    pub async fn admit(&self, knocks: Vec<String>) -> Result<(), RequestError> {
+        self.request(Request::Admit(knocks)).await.map(|_| ())
+    }
+
+    /// Teacher: turns away students who knocked.
+    pub async fn deny(&self, knocks: Vec<String>) -> Result<(), RequestError> {
+        self.request(Request::Deny(knocks)).await.map(|_| ())
+    }
+
     /// Teacher: ends the lesson.
     pub async fn end(&self) -> Result<(), RequestError> {
         self.request(Request::End).await.map(|_| ())

@@ -143,6 +143,13 @@ fn hello(options: &ClientOptions, token: Option<&String>) -> ClientMsg {
                 hello.name = Some(name.clone());
             }
         }
+        Credentials::Knock { name } => {
+            hello.role = Some("student".into());
+            if token.is_none() {
+                hello.knock = true;
+                hello.name = Some(name.clone());
+            }
+        }
         Credentials::Teacher { key } => {
             hello.role = Some("teacher".into());
             if token.is_none() {
@@ -165,6 +172,8 @@ struct Link {
     acked: u64,
     want_ack: Option<u64>,
     resync_sent: bool,
+    /// A `waiting` frame came: the welcome may take this long more.
+    waiting_until: Option<tokio::time::Instant>,
 }
 
 impl Link {
@@ -198,6 +207,7 @@ async fn live(
         acked: 0,
         want_ack: None,
         resync_sent: false,
+        waiting_until: None,
     };
     let mut ack_tick = tokio::time::interval(Duration::from_millis(100));
     let welcome_deadline = tokio::time::sleep(Duration::from_secs(10));
@@ -220,6 +230,9 @@ async fn live(
                 let Ok(msg) = serde_json::from_str::<ServerMsg>(&body) else { continue };
                 if let Err(e) = on_frame(msg, &mut ws, &mut link, s, options, events, attempt).await {
                     break Outcome::Retry(None, e.to_string());
+                }
+                if let Some(until) = link.waiting_until.take() {
+                    welcome_deadline.as_mut().reset(until);
                 }
             }
             cmd = rx.recv() => {
@@ -370,6 +383,15 @@ async fn on_frame(
         }
         ServerMsg::Teacher { online } => {
             let _ = events.send(Event::Teacher { online }).await;
+        }
+        ServerMsg::Waiting { heartbeat_ms } => {
+            // Two heartbeats without a word while waiting is as dead as two without a pong.
+            let beat = Duration::from_millis(heartbeat_ms.clamp(100, 120_000));
+            link.waiting_until = Some(tokio::time::Instant::now() + 2 * beat);
+            let _ = events.send(Event::Waiting).await;
+        }
+        ServerMsg::Knocks { knocks } => {
+            let _ = events.send(Event::Knocks(knocks)).await;
         }
         ServerMsg::Pong { id, .. } => {
             if id.is_some() && id == link.ping_outstanding {

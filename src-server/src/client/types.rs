@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::protocol::{ClientMsg, ErrorCode, LessonState, RoomInfo, RosterEntry, SetPatch, You};
+use crate::protocol::{ClientMsg, ErrorCode, KnockEntry, LessonState, RoomInfo, RosterEntry, SetPatch, You};
 
 /// How a client proves who it is.
 #[derive(Debug, Clone)]
@@ -14,6 +14,11 @@ pub enum Credentials {
     Student {
         /// Join code.
         code: String,
+        /// Display name.
+        name: String,
+    },
+    /// A student without the code, who asks the teacher to be let in (a knock) and waits.
+    Knock {
         /// Display name.
         name: String,
     },
@@ -98,6 +103,10 @@ pub enum Event {
     },
     /// Roster changes (teachers).
     Roster(Vec<RosterEntry>),
+    /// A knock is on the teacher's list and waits (students who knocked; repeated every heartbeat).
+    Waiting,
+    /// Every student waiting to be let in (teachers; the whole list, whenever it changes).
+    Knocks(Vec<KnockEntry>),
     /// The teacher came or went.
     Teacher {
         /// Online?
@@ -151,6 +160,8 @@ pub(crate) enum Request {
     Set(SetPatch),
     Kick(String),
     End,
+    Admit(Vec<String>),
+    Deny(Vec<String>),
 }
 
 impl Request {
@@ -160,6 +171,8 @@ impl Request {
             Request::Set(patch) => ClientMsg::Set { id: Some(id), patch },
             Request::Kick(who) => ClientMsg::Kick { id: Some(id), who },
             Request::End => ClientMsg::End { id: Some(id) },
+            Request::Admit(knocks) => ClientMsg::Admit { id: Some(id), knocks },
+            Request::Deny(knocks) => ClientMsg::Deny { id: Some(id), knocks },
         }
     }
 }

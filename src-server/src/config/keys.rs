@@ -89,6 +89,11 @@ pub const KEYS: &[Key] = &[
         "How long a client has to say hello (close 4008 after).",
     ),
     key(
+        "timing.knock_timeout_ms",
+        "LECTERN_KNOCK_TIMEOUT_MS",
+        "How long a student who asked to join waits for the teacher (close 4008 after).",
+    ),
+    key(
         "timing.heartbeat_ms",
         "LECTERN_HEARTBEAT_MS",
         "Ping interval; a connection silent for two is closed.",

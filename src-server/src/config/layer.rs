@@ -97,6 +97,7 @@ impl Config {
         at_least("timing.heartbeat_ms", t.heartbeat.as_millis(), 100)?;
         at_least("timing.roster_interval_ms", t.roster_interval.as_millis(), 10)?;
         at_least("timing.hello_timeout_ms", t.hello_timeout.as_millis(), 100)?;
+        at_least("timing.knock_timeout_ms", t.knock_timeout.as_millis(), 100)?;
         at_least("timing.tls_handshake_timeout_ms", t.tls_handshake_timeout.as_millis(), 100)?;
         for (what, n) in [
             ("limits.queue_capacity", l.queue_capacity),

@@ -176,6 +176,9 @@ pub struct Timing {
     /// How long a client has to send `hello` (close 4008 after).
     #[serde(rename = "hello_timeout_ms", with = "millis")]
     pub hello_timeout: Duration,
+    /// How long a student who knocked waits for a teacher before the knock lapses (close 4008).
+    #[serde(rename = "knock_timeout_ms", with = "millis")]
+    pub knock_timeout: Duration,
     /// Ping interval, told to clients as `heartbeat_ms`; a connection silent for two is closed.
     #[serde(rename = "heartbeat_ms", with = "millis")]
     pub heartbeat: Duration,
@@ -194,6 +197,7 @@ impl Default for Timing {
     fn default() -> Self {
         Timing {
             hello_timeout: Duration::from_secs(5),
+            knock_timeout: Duration::from_secs(600),
             heartbeat: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_millis(1500),

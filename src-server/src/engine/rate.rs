@@ -16,6 +16,22 @@ fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
+/// The part of an address one household or device controls: the address itself for IPv4 (and
+/// IPv4-mapped IPv6), the /64 prefix for IPv6, where one device may pick any of 2^64 addresses.
+pub fn address_bucket(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_ipv6_mapped().octets(),
+            None => {
+                let mut o = v6.octets();
+                o[8..].fill(0);
+                o
+            }
+        },
+    }
+}
+
 /// A connection's frame limiter.
 pub fn frame_limiter(per_second: u32, burst: u32) -> DefaultDirectRateLimiter {
     RateLimiter::direct(Quota::per_second(nz(per_second)).allow_burst(nz(burst)))
@@ -76,6 +92,20 @@ impl FailedHellos {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_slash_64_is_one_bucket_and_mapped_ipv4_is_ipv4() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_bucket(a), address_bucket(b));
+        assert_ne!(address_bucket(a), address_bucket(c));
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        let other: IpAddr = "192.0.2.8".parse().unwrap();
+        assert_eq!(address_bucket(v4), address_bucket(mapped));
+        assert_ne!(address_bucket(v4), address_bucket(other));
+    }
 
     #[test]
     fn an_address_is_blocked_after_its_quota_and_others_are_not() {

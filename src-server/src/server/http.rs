@@ -99,6 +99,7 @@ async fn info(State(app): State<AppState>) -> Json<Info> {
         v: VERSION,
         fingerprint: app.fingerprint.clone(),
         needs_code: true,
+        knock: true,
     })
 }
 

@@ -45,4 +45,20 @@ id?: number | null, } | { "t": "ping",
 /**
  * Request id.
  */
-id?: number | null, };
+id?: number | null, } | { "t": "admit", 
+/**
+ * Request id.
+ */
+id?: number | null, 
+/**
+ * Knock ids, from `knocks`; ids no longer waiting are ignored.
+ */
+knocks: Array<string>, } | { "t": "deny", 
+/**
+ * Request id.
+ */
+id?: number | null, 
+/**
+ * Knock ids, from `knocks`; ids no longer waiting are ignored.
+ */
+knocks: Array<string>, };

@@ -32,4 +32,9 @@ name?: string | null,
 /**
  * A stable per-device identifier.
  */
-device?: string | null, };
+device?: string | null, 
+/**
+ * Students without a code: ask the teacher to be let in (docs/PROTOCOL-ADDITIONS.md, "Asking to
+ * join"). A `code` or `resume` in the same hello wins.
+ */
+knock?: boolean, };

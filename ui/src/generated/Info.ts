@@ -27,4 +27,8 @@ fingerprint: string,
 /**
  * Students need a join code (always true in v1).
  */
-needs_code: boolean, };
+needs_code: boolean, 
+/**
+ * Students without a code may knock and wait for the teacher (docs/PROTOCOL-ADDITIONS.md).
+ */
+knock: boolean, };

@@ -1,5 +1,7 @@
-// The student view: join with a code and a name (prefilled from the link's fragment), then follow the
-// teacher's page, pointer and highlight; browse freely when the teacher allows it (or is offline).
+// The student view: join with a code and a name (prefilled from the link's fragment), or without a
+// code by asking the teacher to be let in (a knock: the app's tap on a class found on the network);
+// then follow the teacher's page, pointer and highlight; browse freely when the teacher allows it (or
+// is offline).
 import type { Info } from "../generated/Info";
 import { LessonClient, type ClientEvents, type StopReason } from "../client";
 import { $, initLang, now, probe, renderStatus, toggleLang, type Probe } from "../common";
@@ -47,6 +49,10 @@ export class StudentView {
   private readonly pane: DocPane;
   private readonly marks: Probe = probe();
   private readonly linkCode: string | null;
+  /** Opened on a class found on the network (a pinned fingerprint, no code): knock, ask only the name. */
+  private readonly knockOnly: boolean;
+  /** Where this server's knock token is kept (a knock has no code to key it by). */
+  private readonly knockKey: string;
   /** This device's id, read (or made) once. */
   private readonly device: Promise<string>;
   private client: LessonClient | null = null;
@@ -72,11 +78,24 @@ export class StudentView {
     this.pane.view.fit = "width";
     $("#stage").classList.add("fit-width");
     this.device = deviceId(platform.store, "student");
-    this.linkCode = platform.launch().fragment.get("code");
-    if (this.linkCode) {
-      // The link carries the code: ask only for the name, under the class's title.
-      this.codeInput.value = this.linkCode;
+    const fragment = platform.launch().fragment;
+    this.linkCode = fragment.get("code");
+    this.knockOnly = !this.linkCode && !!fragment.get("fp");
+    this.knockKey = `knock@${fragment.get("fp") ?? location.host}`;
+    if (!this.linkCode && !this.knockOnly) {
+      const hint = $(".hint", this.joinForm);
+      hint.dataset.t = "noCodeHint";
+      hint.textContent = t("noCodeHint");
+    }
+    if (this.linkCode || this.knockOnly) {
+      // The link carries the code, or the class was found on the network: ask only for the name,
+      // under the class's title.
+      this.codeInput.value = this.linkCode ?? "";
       this.joinForm.classList.add("has-code");
+      if (this.knockOnly) {
+        this.joinButton.dataset.t = "askToJoin";
+        this.joinButton.textContent = t("askToJoin");
+      }
       platform.server.getJson<Info>("/v1/info", "").then(
         (info) => {
           const title = $("#join-title");
@@ -105,9 +124,16 @@ export class StudentView {
     const storedCode = await store.get("student.code");
     if (!this.codeInput.value) this.codeInput.value = storedCode ?? "";
     if (!this.nameInput.value) this.nameInput.value = (await store.get("student.name")) ?? "";
+    const name = this.nameInput.value;
+    if (this.knockOnly) {
+      // One tap: a name this device already gave is all a knock needs.
+      if (name) void this.join(null, name);
+      else this.nameInput.focus();
+      return;
+    }
     const code = this.linkCode ?? storedCode;
     const resumable = !!code && !!(await studentTokens(store, code).load());
-    if (resumable && code && this.nameInput.value) void this.join(code, this.nameInput.value);
+    if (resumable && code && name) void this.join(code, name);
     else (this.codeInput.value ? this.nameInput : this.codeInput).focus();
   }
 
@@ -115,10 +141,10 @@ export class StudentView {
     document.querySelectorAll(".lang-toggle").forEach((b) => b.addEventListener("click", () => toggleLang(this.platform.store)));
     this.joinForm.addEventListener("submit", (ev) => {
       ev.preventDefault();
-      const code = this.codeInput.value.replace(/\D/g, "");
+      const code = this.knockOnly ? "" : this.codeInput.value.replace(/\D/g, "");
       const name = this.nameInput.value.trim();
       this.joinError.textContent = "";
-      if (code.length !== 6) {
+      if (code.length !== 6 && code.length !== 0) {
         this.joinError.textContent = t("needCode");
         this.codeInput.focus();
         return;
@@ -128,7 +154,8 @@ export class StudentView {
         this.nameInput.focus();
         return;
       }
-      void this.join(code, name);
+      // No code: ask the teacher to let us in.
+      void this.join(code || null, name);
     });
     this.handButton.addEventListener("click", () => {
       this.handUp = !this.handUp;
@@ -145,13 +172,15 @@ export class StudentView {
     bindSwipe($("#stage"), (delta) => this.browse(delta));
   }
 
-  /** Joins with a code and a name. One connection per device: a second join replaces the first. */
-  private async join(code: string, name: string): Promise<void> {
+  /** Joins with a code (or knocks, without one) and a name. One connection per device: a second join
+   * replaces the first. */
+  private async join(code: string | null, name: string): Promise<void> {
     const serial = ++this.joins;
     const old = this.client;
     this.client = null; // first, so that the old client's last events are ignored
     old?.stop();
     this.joinButton.textContent = t("joining");
+    this.joinButton.dataset.t = "joining";
     this.joinButton.disabled = true;
     const device = await this.device;
     if (serial !== this.joins) return; // a newer join replaced this one meanwhile
@@ -160,7 +189,7 @@ export class StudentView {
         network: this.platform.network,
         device,
         credentials: { role: "student", code, name },
-        tokens: studentTokens(this.platform.store, code),
+        tokens: studentTokens(this.platform.store, code ?? this.knockKey),
       },
       this.events(code, name, () => this.client === client),
     );
@@ -170,12 +199,12 @@ export class StudentView {
   }
 
   /** What the page does with a client's news; `current` says whether that client is still ours. */
-  private events(code: string, name: string, current: () => boolean): ClientEvents {
+  private events(code: string | null, name: string, current: () => boolean): ClientEvents {
     const store = this.platform.store;
     return {
       welcome: (msg) => {
         if (!current()) return;
-        void store.set("student.code", code);
+        if (code) void store.set("student.code", code);
         void store.set("student.name", name);
         $("#join").hidden = true;
         this.viewer.hidden = false;
@@ -207,12 +236,18 @@ export class StudentView {
         this.away = status !== "connected";
         if (wasAway && !this.away) this.pane.view.rerender();
         renderStatus($("#status"), status, detail.lastSync, detail.stop);
+        if (status === "waiting") {
+          this.joinButton.textContent = t("waiting");
+          this.joinButton.dataset.t = "waiting";
+        }
         if (status !== "stopped") return;
-        if (detail.stop === "credentials") {
+        if (detail.stop === "credentials" || detail.stop === "denied") {
           this.viewer.hidden = true;
           $("#join").hidden = false;
-          this.joinError.textContent = t("badCode");
-          this.joinButton.textContent = t("join");
+          this.joinError.textContent = t(detail.stop === "denied" ? "denied" : "badCode");
+          const again = this.knockOnly ? "askToJoin" : "join";
+          this.joinButton.dataset.t = again;
+          this.joinButton.textContent = t(again);
           this.joinButton.disabled = false;
           return;
         }

@@ -15,6 +15,7 @@ import type { Point } from "../pdfview";
 import type { PickedFile, Platform } from "../platform";
 import { t } from "../strings";
 import { renderGrid } from "./grid";
+import { KnockPanel } from "./knocks";
 import { bindPresent, showHistory, showJoinInfo } from "./lessoninfo";
 
 /** Opens the console: with the key from the link (or the one this device kept), else says how. */
@@ -56,6 +57,7 @@ export class TeacherConsole {
   /** The page last asked for and not yet confirmed by its patch: quick taps count from it. */
   private wantedPage: number | null = null;
   private toastTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly knocks: KnockPanel;
 
   constructor(
     private readonly platform: Platform,
@@ -66,6 +68,11 @@ export class TeacherConsole {
       { stage: $("#stage"), placeholder: $("#placeholder"), pageLabel: $("#page-label") },
       (doc) => platform.server.fetchDoc(doc, key),
     );
+    this.knocks = new KnockPanel({
+      admit: (ids) => this.client.request({ t: "admit", knocks: ids }),
+      deny: (ids) => this.client.request({ t: "deny", knocks: ids }),
+      arrived: (k) => this.toast(t("asksToJoin", { name: k.name })),
+    });
     this.client = new LessonClient(
       { network: platform.network, device, credentials: { role: "teacher", key }, tokens: teacherTokens(platform.store) },
       {
@@ -77,6 +84,7 @@ export class TeacherConsole {
             void showHistory(platform, key, (m) => this.toast(m)).catch((e) => console.error(e));
           }
           this.roster.clear();
+          this.knocks.update([]); // a welcome is followed by the list when anyone waits
           for (const e of msg.roster ?? []) this.roster.set(e.id, e);
           this.significant.length = 0;
           this.significant.push(msg.seq);
@@ -91,6 +99,7 @@ export class TeacherConsole {
           void this.render();
           if (patch && isSignificant(patch)) this.renderGrid();
         },
+        knocks: (list) => this.knocks.update(list),
         roster: (changes) => {
           for (const e of changes) this.roster.set(e.id, { ...this.roster.get(e.id), ...e });
           this.renderGrid();
@@ -120,6 +129,7 @@ export class TeacherConsole {
   /** Draws everything again (after the language changed). */
   redraw(): void {
     this.renderGrid();
+    this.knocks.render();
     void this.render();
   }
 

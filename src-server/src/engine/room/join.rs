@@ -89,13 +89,13 @@ fn bad(m: &str) -> JoinError {
 }
 
 /// The fields every `hello` needs, checked.
-struct Checked<'h> {
-    role: Role,
-    device: &'h str,
-    name: Option<String>,
+pub(super) struct Checked<'h> {
+    pub(super) role: Role,
+    pub(super) device: &'h str,
+    pub(super) name: Option<String>,
 }
 
-fn check_fields(hello: &Hello) -> Result<Checked<'_>, JoinError> {
+pub(super) fn check_fields(hello: &Hello) -> Result<Checked<'_>, JoinError> {
     let v = hello.v.as_ref().ok_or_else(|| bad("hello needs \"v\", the protocol version"))?;
     let v = v.as_u64().ok_or_else(|| bad("\"v\" must be an integer"))?;
     if v != u64::from(VERSION) {
@@ -117,12 +117,34 @@ fn check_fields(hello: &Hello) -> Result<Checked<'_>, JoinError> {
     Ok(Checked { role, device, name })
 }
 
+/// How many participants one device id may be at once: a new claim never takes over a student who is
+/// online (§3), so a second join from the same device id becomes a twin with its own id.
+const MAX_TWINS: usize = 8;
+
 impl Room {
     /// Admits a connection that said `hello`, queueing its `welcome`.
     pub fn join(&self, hello: Hello, addr: Option<IpAddr>, remote: bool) -> Result<Joined, JoinError> {
         let claims = self.claims(&hello)?;
+        self.enter(claims, hello.resume.is_some(), addr, remote)
+    }
+
+    /// Seats a participant whose claims are proven (a resume token, the key, the code, or a knock the
+    /// teacher let in), and queues its `welcome`.
+    pub(super) fn enter(
+        &self,
+        mut claims: Claims,
+        resumed: bool,
+        addr: Option<IpAddr>,
+        remote: bool,
+    ) -> Result<Joined, JoinError> {
         let mut inner = self.lock();
-        let (conn, replaced) = self.seat(&mut inner, &claims, hello.resume.is_some())?;
+        if inner.revoked.contains(&claims.pid) {
+            return Err(if resumed { JoinError::Credentials } else { JoinError::Kicked });
+        }
+        if !resumed {
+            claims.pid = self.free_pid(&inner, &claims)?;
+        }
+        let (conn, replaced) = self.seat(&mut inner, &claims)?;
         let outbox = Arc::new(Outbox::new(self.limits.queue_capacity));
         let participant = inner
             .participants
@@ -142,6 +164,9 @@ impl Room {
         let token = self.tokens.issue(&claims);
         let token_hash = token_hash(&token);
         outbox.push(Item::Msg(encode(&self.welcome(&inner, you.clone(), token))));
+        if claims.role == Role::Teacher && !inner.knocks.is_empty() {
+            outbox.push(Item::Msg(encode(&Room::knocks_frame(&inner))));
+        }
         if claims.role == Role::Student {
             self.mark(&mut inner, &you.id);
             self.flush_roster_locked(&mut inner);
@@ -158,6 +183,22 @@ impl Room {
             time: now_ms(),
         });
         Ok(Joined { conn, pid: you.id, role: claims.role, outbox })
+    }
+
+    /// The participant id for a new claim: the device's own, unless that participant is online as a
+    /// student, then the first of its twins that is not. A teacher's key claim replaces (the key is
+    /// the proof).
+    fn free_pid(&self, inner: &Inner, claims: &Claims) -> Result<String, JoinError> {
+        let online = |pid: &str| inner.participants.get(pid).is_some_and(|p| p.conn.is_some());
+        if claims.role == Role::Teacher || !online(&claims.pid) {
+            return Ok(claims.pid.clone());
+        }
+        (1..MAX_TWINS)
+            .map(|k| {
+                self.tokens.participant_id(&self.info.id, claims.role, &format!("{}~{k}", claims.device))
+            })
+            .find(|pid| !online(pid) && !inner.revoked.contains(pid))
+            .ok_or(JoinError::Full)
     }
 
     /// Who a `hello` proves to be: the participant of a resume token, or a new claim by key or code.
@@ -203,13 +244,11 @@ impl Room {
     }
 
     /// Checks the room can seat this participant and gives it a connection id; an older connection
-    /// of the same participant is closed with 4409 (`true` when one was).
-    fn seat(&self, inner: &mut Inner, claims: &Claims, resumed: bool) -> Result<(u64, bool), JoinError> {
+    /// of the same participant (a resume, or the teacher's key) is closed with 4409 (`true` when one
+    /// was).
+    fn seat(&self, inner: &mut Inner, claims: &Claims) -> Result<(u64, bool), JoinError> {
         if inner.state.ended {
             return Err(JoinError::Ended);
-        }
-        if inner.revoked.contains(&claims.pid) {
-            return Err(if resumed { JoinError::Credentials } else { JoinError::Kicked });
         }
         // Known participants are kept for the roster; bound them too, or new device ids could grow the
         // room without limit.

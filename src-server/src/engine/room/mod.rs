@@ -8,6 +8,7 @@
 //! which never waits either: the session log and, later, the Redis bridge consume the reports.
 
 pub mod join;
+pub mod knock;
 mod participant;
 mod roster;
 
@@ -48,6 +49,10 @@ struct Inner {
     teachers_online: usize,
     /// Seqs of significant changes (not pointer moves), for deciding which acks to log.
     significant: Vec<u64>,
+    /// Students waiting to be let in, in knock order.
+    knocks: Vec<knock::Knock>,
+    /// The last knock id given.
+    next_knock: u64,
 }
 
 /// A lesson room.
@@ -130,6 +135,8 @@ impl Room {
                 sync_cache: None,
                 teachers_online: 0,
                 significant: Vec::new(),
+                knocks: Vec::new(),
+                next_knock: 0,
             }),
         }
     }
@@ -315,6 +322,7 @@ impl Room {
                 m.outbox.close(close::ENDED, "the lesson has ended");
             }
         }
+        self.end_knocks(inner);
         let done = asker.and_then(|(id, reply)| self.ok_when_durable(id, seq, reply, Some(close::ENDED)));
         self.report(Event::Patch { seq, time, patch, done });
     }

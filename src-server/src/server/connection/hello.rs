@@ -3,46 +3,19 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 
-use super::socket::{close_frame, is_too_big};
+use super::knock;
+use super::refusal::{Refusal, join_refusal, refusal};
+use super::socket::is_too_big;
 use crate::engine::room::Room;
-use crate::engine::room::join::{JoinError, Joined};
+use crate::engine::room::join::Joined;
 use crate::metrics::Rejected;
 use crate::protocol::{ClientMsg, ErrorCode, Hello, ParseError, ServerMsg, close};
 use crate::server::app::AppState;
-
-/// Sends one frame then closes, for refusals before the connection joins a room.
-async fn refuse(sink: &mut SplitSink<WebSocket, Message>, error: Option<ServerMsg>, code: u16, reason: &str) {
-    let send = async {
-        if let Some(e) = error {
-            sink.send(Message::Text(e.encode().into())).await?;
-        }
-        sink.send(close_frame(code, reason)).await
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(2), send).await;
-}
-
-/// Why the hello phase ends without a participant: what to count, say and close with. `None` where
-/// the peer left on its own and there is nobody to tell.
-struct Refusal {
-    counted: Option<Rejected>,
-    error: Option<ServerMsg>,
-    code: u16,
-    reason: String,
-}
-
-fn refusal(
-    counted: impl Into<Option<Rejected>>,
-    code: u16,
-    reason: impl Into<String>,
-) -> Option<Box<Refusal>> {
-    Some(Box::new(Refusal { counted: counted.into(), error: None, code, reason: reason.into() }))
-}
 
 /// Reads and answers the `hello`: the joined participant and its room, or `None` once refused.
 pub(super) async fn hello(
@@ -53,6 +26,11 @@ pub(super) async fn hello(
 ) -> Option<(Joined, Arc<Room>)> {
     let outcome = match first_text(stream, app).await {
         Ok(text) => match parse(&text, app, addr) {
+            Ok(hello)
+                if hello.knock && hello.code.is_none() && hello.key.is_none() && hello.resume.is_none() =>
+            {
+                Box::pin(knock::wait(sink, stream, hello, app, addr)).await
+            }
             Ok(hello) => admit(hello, app, addr),
             Err(r) => Err(r),
         },
@@ -65,7 +43,7 @@ pub(super) async fn hello(
             if let Some(counted) = r.counted {
                 app.metrics.reject(counted);
             }
-            refuse(sink, r.error, r.code, &r.reason).await;
+            r.send(sink).await;
             None
         }
     }
@@ -116,7 +94,7 @@ fn parse(text: &str, app: &AppState, addr: Option<IpAddr>) -> Result<Hello, Opti
     }
 }
 
-/// Joins the room the hello asks for; a wrong secret counts against the address.
+/// Joins the room the hello asks for.
 fn admit(
     hello: Hello,
     app: &AppState,
@@ -125,16 +103,6 @@ fn admit(
     let room = app.room_for(&hello);
     match room.join(hello, addr, false) {
         Ok(joined) => Ok((joined, room)),
-        Err(JoinError::BadRequest(m)) => Err(Some(Box::new(Refusal {
-            counted: Some(Rejected::BadRequest),
-            error: Some(ServerMsg::error(None, ErrorCode::BadRequest, m.clone())),
-            code: close::PROTOCOL,
-            reason: m,
-        }))),
-        Err(JoinError::Credentials) if addr.is_some_and(|ip| app.failed_hellos.fail(ip)) => {
-            Err(refusal(Rejected::Auth, close::RATE_LIMITED, "too many failed joins; wait a minute"))
-        }
-        Err(e @ JoinError::Credentials) => Err(refusal(Rejected::Auth, e.close_code(), e.to_string())),
-        Err(e) => Err(refusal(None, e.close_code(), e.to_string())),
+        Err(e) => Err(join_refusal(e, app, addr)),
     }
 }

@@ -16,7 +16,9 @@ use futures_util::StreamExt;
 use futures_util::stream::{SplitSink, SplitStream};
 
 mod hello;
+mod knock;
 mod read;
+mod refusal;
 mod socket;
 mod write;
 

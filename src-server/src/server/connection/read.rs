@@ -14,6 +14,7 @@ use crate::engine::outbox::{Item, Outbox};
 use crate::engine::rate::frame_limiter;
 use crate::engine::room::Room;
 use crate::engine::room::join::Joined;
+use crate::engine::room::knock::Verdict;
 use crate::metrics::Rejected;
 use crate::now_ms;
 use crate::protocol::{ClientMsg, ErrorCode, ParseError, Role, ServerMsg, close};
@@ -155,6 +156,11 @@ fn handle(msg: ClientMsg, joined: &Joined, room: &Room, app: &AppState) {
         ClientMsg::Set { id, patch } if teacher => room.set(id, patch, &joined.outbox),
         ClientMsg::Kick { id, who } if teacher => room.kick(id, &who, outbox),
         ClientMsg::End { id } if teacher => room.end(id, &joined.outbox),
+        ClientMsg::Admit { id, knocks } if teacher => room.decide(id, &knocks, Verdict::Admitted, outbox),
+        ClientMsg::Deny { id, knocks } if teacher => room.decide(id, &knocks, Verdict::Denied, outbox),
+        ClientMsg::Admit { id, .. } | ClientMsg::Deny { id, .. } => {
+            forbidden(app, outbox, id, "only the teacher can let students in")
+        }
         ClientMsg::Set { id, .. } => forbidden(app, outbox, id, "only the teacher can change the lesson"),
         ClientMsg::Kick { id, .. } => forbidden(app, outbox, id, "only the teacher can remove a student"),
         ClientMsg::End { id } => forbidden(app, outbox, id, "only the teacher can end the lesson"),

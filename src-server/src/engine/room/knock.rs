@@ -1,0 +1,186 @@
+//! Asking to join without a code (docs/PROTOCOL-ADDITIONS.md, "Asking to join"): a student that found
+//! the class on the network knocks, and a teacher lets it in or turns it away.
+//!
+//! A knock holds no seat and proves nothing. It waits in the room's list, which every teacher gets
+//! whole whenever it changes, until a teacher decides, the student leaves, or the lesson ends. The list
+//! is bounded per room, per device (a new knock replaces the older one) and per address (an IPv6 /64
+//! counts as one address), so a student who can see the class cannot bury the teacher's screen in
+//! knocks.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::join::{JoinError, Joined, check_fields};
+use super::{Inner, Room, encode};
+use crate::engine::outbox::{Item, Outbox};
+use crate::engine::rate::address_bucket;
+use crate::engine::token::Claims;
+use crate::protocol::{Hello, KnockEntry, Role, ServerMsg, close};
+
+/// At most this many knocks wait in a room.
+pub const MAX_WAITING: usize = 32;
+/// At most this many knocks wait from one address (an IPv6 /64 is one address).
+pub const MAX_PER_ADDRESS: usize = 3;
+
+/// What became of a knock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A teacher let the student in.
+    Admitted,
+    /// A teacher turned the student away.
+    Denied,
+    /// The same device knocked again.
+    Replaced,
+    /// The lesson ended.
+    Ended,
+}
+
+impl Verdict {
+    /// The close code and reason for a knock that was not let in.
+    pub fn close(self) -> (u16, &'static str) {
+        match self {
+            Verdict::Admitted => (close::NORMAL, "let in"),
+            Verdict::Denied => (close::KICKED, "the teacher did not let you in"),
+            Verdict::Replaced => (close::REPLACED, "replaced by a newer knock from the same device"),
+            Verdict::Ended => (close::ENDED, "the lesson has ended"),
+        }
+    }
+}
+
+/// A knock in the room's list.
+#[derive(Debug)]
+pub(super) struct Knock {
+    entry: KnockEntry,
+    bucket: Option<[u8; 16]>,
+    verdict: oneshot::Sender<Verdict>,
+}
+
+/// A student's knock while it waits. Dropping it (the student left) takes it off the teacher's list.
+#[derive(Debug)]
+pub struct Waiting {
+    room: Arc<Room>,
+    id: String,
+    claims: Claims,
+    verdict: oneshot::Receiver<Verdict>,
+}
+
+impl Waiting {
+    /// Waits for a teacher's decision (or the end of the lesson).
+    pub async fn verdict(&mut self) -> Verdict {
+        (&mut self.verdict).await.unwrap_or(Verdict::Ended)
+    }
+
+    /// Seats a student a teacher let in, as a code would have; its `welcome` is queued.
+    pub fn enter(&self, addr: Option<IpAddr>, remote: bool) -> Result<Joined, JoinError> {
+        self.room.enter(self.claims.clone(), false, addr, remote)
+    }
+
+    /// The room knocked at.
+    pub fn room(&self) -> &Arc<Room> {
+        &self.room
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.room.withdraw(&self.id);
+    }
+}
+
+impl Room {
+    /// Puts a student's knock on the teacher's list. Refused at once when the lesson has ended, the
+    /// device was removed, or the room or the address has too many knocks waiting.
+    pub fn knock(self: &Arc<Self>, hello: &Hello, addr: Option<IpAddr>) -> Result<Waiting, JoinError> {
+        let checked = check_fields(hello)?;
+        if checked.role != Role::Student {
+            return Err(JoinError::BadRequest("only a student may knock".into()));
+        }
+        let name = checked.name.ok_or_else(|| JoinError::BadRequest("a knock needs \"name\"".into()))?;
+        let device = checked.device.to_string();
+        let claims = Claims {
+            room: self.info.id.clone(),
+            pid: self.tokens.participant_id(&self.info.id, Role::Student, &device),
+            role: Role::Student,
+            device: device.clone(),
+            name: name.clone(),
+        };
+        let bucket = addr.map(address_bucket);
+        let mut inner = self.lock();
+        if inner.state.ended {
+            return Err(JoinError::Ended);
+        }
+        if inner.revoked.contains(&claims.pid) {
+            return Err(JoinError::Kicked);
+        }
+        let replaced = inner.knocks.iter().position(|k| k.entry.device == device);
+        if let Some(i) = replaced {
+            let old = inner.knocks.remove(i);
+            let _ = old.verdict.send(Verdict::Replaced);
+        }
+        let from_here = inner.knocks.iter().filter(|k| bucket.is_some() && k.bucket == bucket).count();
+        if from_here >= MAX_PER_ADDRESS || inner.knocks.len() >= MAX_WAITING {
+            if replaced.is_some() {
+                self.send_knocks(&inner);
+            }
+            return Err(JoinError::Full);
+        }
+        inner.next_knock += 1;
+        let id = format!("k{}", inner.next_knock);
+        let (tx, rx) = oneshot::channel();
+        inner.knocks.push(Knock { entry: KnockEntry { id: id.clone(), name, device }, bucket, verdict: tx });
+        self.send_knocks(&inner);
+        Ok(Waiting { room: self.clone(), id, claims, verdict: rx })
+    }
+
+    /// A teacher's `admit` or `deny`: tells each waiting knock, and answers `ok`. Ids no longer
+    /// waiting (the student left, or another teacher decided first) are skipped.
+    pub fn decide(&self, id: Option<u32>, knocks: &[String], verdict: Verdict, reply: &Outbox) {
+        let mut inner = self.lock();
+        let before = inner.knocks.len();
+        let mut i = 0;
+        while i < inner.knocks.len() {
+            if knocks.contains(&inner.knocks[i].entry.id) {
+                let k = inner.knocks.remove(i);
+                let _ = k.verdict.send(verdict);
+            } else {
+                i += 1;
+            }
+        }
+        if inner.knocks.len() != before {
+            self.send_knocks(&inner);
+        }
+        reply.push_or_close(Item::Msg(encode(&ServerMsg::Ok { id, seq: None, durable: None })));
+    }
+
+    /// Takes a knock off the list once its student has gone.
+    fn withdraw(&self, id: &str) {
+        let mut inner = self.lock();
+        let before = inner.knocks.len();
+        inner.knocks.retain(|k| k.entry.id != id);
+        if inner.knocks.len() != before {
+            self.send_knocks(&inner);
+        }
+    }
+
+    /// Tells every knock the lesson has ended; the caller holds the lock.
+    pub(super) fn end_knocks(&self, inner: &mut Inner) {
+        for k in inner.knocks.drain(..) {
+            let _ = k.verdict.send(Verdict::Ended);
+        }
+    }
+
+    /// The `knocks` frame for the list as it is now.
+    pub(super) fn knocks_frame(inner: &Inner) -> ServerMsg {
+        ServerMsg::Knocks { knocks: inner.knocks.iter().map(|k| k.entry.clone()).collect() }
+    }
+
+    /// Sends the whole list to every teacher; the caller holds the lock.
+    fn send_knocks(&self, inner: &Inner) {
+        let bytes = encode(&Room::knocks_frame(inner));
+        for m in inner.members.iter().filter(|m| m.role == Role::Teacher) {
+            m.outbox.push_or_close(Item::Msg(bytes.clone()));
+        }
+    }
+}

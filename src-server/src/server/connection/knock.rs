@@ -1,0 +1,75 @@
+//! A student that knocked waits here, before it has a seat or an outbox: `waiting` goes out at once
+//! and every heartbeat (so its client knows the link lives), until a teacher decides, the student
+//! leaves, the knock lapses, or the server stops. Frames the student sends meanwhile are ignored, up
+//! to a bound.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+
+use super::refusal::{Refusal, join_refusal, refusal};
+use crate::engine::room::Room;
+use crate::engine::room::join::Joined;
+use crate::engine::room::knock::Verdict;
+use crate::metrics::Rejected;
+use crate::protocol::{Hello, ServerMsg, close};
+use crate::server::app::AppState;
+
+/// Frames a waiting student may send (all ignored) before it is closed for flooding.
+const MAX_FRAMES_WHILE_WAITING: u32 = 64;
+
+/// Knocks, and waits for the teacher: the joined student once let in, else the refusal.
+pub(super) async fn wait(
+    sink: &mut SplitSink<WebSocket, Message>,
+    stream: &mut SplitStream<WebSocket>,
+    hello: Hello,
+    app: &AppState,
+    addr: Option<IpAddr>,
+) -> Result<(Joined, Arc<Room>), Option<Box<Refusal>>> {
+    let room = app.room_for(&hello);
+    let mut waiting = room.knock(&hello, addr).map_err(|e| join_refusal(e, app, addr))?;
+    let heartbeat_ms = u64::try_from(app.timing.heartbeat.as_millis()).unwrap_or(u64::MAX);
+    let frame = ServerMsg::Waiting { heartbeat_ms }.encode();
+    let deadline = tokio::time::Instant::now() + app.timing.knock_timeout;
+    let mut beat = tokio::time::interval(app.timing.heartbeat);
+    let mut frames = 0u32;
+    loop {
+        tokio::select! {
+            _ = app.shutdown.cancelled() => return Err(refusal(None, close::RESTARTING, "server shutting down")),
+            _ = tokio::time::sleep_until(deadline) => {
+                return Err(refusal(None, close::HELLO_TIMEOUT, "nobody let you in in time; ask again"));
+            }
+            verdict = waiting.verdict() => {
+                return match verdict {
+                    Verdict::Admitted => match waiting.enter(addr, false) {
+                        Ok(joined) => Ok((joined, waiting.room().clone())),
+                        Err(e) => Err(join_refusal(e, app, addr)),
+                    },
+                    other => {
+                        let (code, reason) = other.close();
+                        Err(refusal(None, code, reason))
+                    }
+                };
+            }
+            _ = beat.tick() => {
+                let send = sink.send(Message::Text(frame.clone().into()));
+                if !matches!(tokio::time::timeout(Duration::from_secs(2), send).await, Ok(Ok(()))) {
+                    return Err(None);
+                }
+            }
+            next = stream.next() => match next {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Err(None),
+                Some(Ok(_)) => {
+                    frames += 1;
+                    if frames > MAX_FRAMES_WHILE_WAITING {
+                        return Err(refusal(Rejected::RateLimited, close::RATE_LIMITED, "wait for the teacher"));
+                    }
+                }
+            },
+        }
+    }
+}

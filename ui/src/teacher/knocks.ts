@@ -1,0 +1,64 @@
+// Students asking to join without a code (a knock from the app's class list, or a browser without
+// the code): the console lists them, and the teacher lets each in, turns each away, or lets everyone
+// in at once. The list arrives whole from the server whenever it changes.
+import { $ } from "../common";
+import type { KnockEntry } from "../generated/KnockEntry";
+import { t } from "../strings";
+
+/** What the knock panel asks of the console. */
+export interface KnockActions {
+  admit(ids: string[]): void;
+  deny(ids: string[]): void;
+  /** Someone new knocked (for a toast). */
+  arrived(entry: KnockEntry): void;
+}
+
+/** The knock panel: renders each list the server sends and announces newcomers. */
+export class KnockPanel {
+  private list: KnockEntry[] = [];
+  private seen = new Set<string>();
+
+  constructor(private readonly actions: KnockActions) {
+    $("#admit-all").addEventListener("click", () => {
+      if (this.list.length) this.actions.admit(this.list.map((k) => k.id));
+    });
+  }
+
+  /** Shows the server's current list. */
+  update(list: KnockEntry[]): void {
+    for (const k of list) if (!this.seen.has(k.id)) this.actions.arrived(k);
+    this.seen = new Set(list.map((k) => k.id));
+    this.list = list;
+    this.render();
+  }
+
+  /** Draws the panel again (after the language changed). */
+  render(): void {
+    $("#knocks").hidden = this.list.length === 0;
+    $("#knock-count").textContent = String(this.list.length);
+    $("#admit-all").hidden = this.list.length < 2;
+    $("#knock-list").replaceChildren(...this.list.map((k) => this.item(k)));
+  }
+
+  private item(k: KnockEntry): HTMLLIElement {
+    const li = document.createElement("li");
+    li.className = "knock";
+    li.dataset.knock = k.id;
+    const name = document.createElement("span");
+    name.className = "knock-name";
+    name.textContent = k.name;
+    name.title = k.device;
+    const admit = document.createElement("button");
+    admit.type = "button";
+    admit.className = "primary small admit";
+    admit.textContent = t("letIn");
+    admit.addEventListener("click", () => this.actions.admit([k.id]));
+    const deny = document.createElement("button");
+    deny.type = "button";
+    deny.className = "small deny";
+    deny.textContent = t("turnAway");
+    deny.addEventListener("click", () => this.actions.deny([k.id]));
+    li.append(name, admit, deny);
+    return li;
+  }
+}
