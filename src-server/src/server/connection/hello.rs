@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
-use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::StreamExt;
+use futures_util::stream::{SplitSink, SplitStream};
 
 use super::knock;
 use super::refusal::{Refusal, join_refusal, refusal};
