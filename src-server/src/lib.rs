@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod net;
 pub mod server;
 pub mod store;
+pub mod tcp;
 pub mod tls;
 
 pub use error::{Error, Result};

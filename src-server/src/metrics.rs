@@ -67,6 +67,8 @@ pub struct Metrics {
     pub conflations: Counter,
     /// Snapshots sent (resync answers and conflations).
     pub syncs: Counter,
+    /// Tail probes sent (a tiny frame after a change nothing followed; docs/WIFI.md).
+    pub tail_probes: Counter,
     rejected: [Counter; 7],
 }
 
@@ -108,6 +110,7 @@ impl Metrics {
         describe("lectern_fanout_seconds", "Time from a patch's acceptance to its write on a socket.");
         describe("lectern_conflations_total", "Send queues that were full and replaced by one snapshot.");
         describe("lectern_syncs_total", "Snapshots sent to clients.");
+        describe("lectern_tail_probes_total", "Tail probes sent after a change nothing followed.");
         describe("lectern_rejected_frames_total", "Client frames refused, by reason.");
         let rejected = Rejected::ALL
             .map(|r| counter("lectern_rejected_frames_total", vec![Label::new("reason", r.label())]));
@@ -121,6 +124,7 @@ impl Metrics {
                 .register_histogram(&Key::from_parts("lectern_fanout_seconds", Vec::<Label>::new()), &meta),
             conflations: counter("lectern_conflations_total", vec![]),
             syncs: counter("lectern_syncs_total", vec![]),
+            tail_probes: counter("lectern_tail_probes_total", vec![]),
             rejected,
         }
     }

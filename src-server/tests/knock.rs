@@ -215,3 +215,46 @@ async fn the_rust_client_knocks_waits_and_joins_once_let_in() {
     teacher.admit(vec![list[0].id.clone()]).await.unwrap();
     assert_eq!(connected(&mut student).await.name, "Iman");
 }
+
+#[tokio::test]
+async fn knocking_and_leaving_in_a_loop_is_bounded_per_address() {
+    let server = TestServer::start().await;
+    let (mut t, _) = server.teacher().await;
+    for n in 0..10 {
+        let mut k = knock(&server, "Loop", &device(30 + n)).await;
+        assert_eq!(k.recv().await["t"], "waiting");
+    }
+    // Ten knocks this minute from 127.0.0.1 (all withdrawn by now): the eleventh is refused.
+    let mut more = knock(&server, "Loop", &device(40)).await;
+    assert_eq!(more.until_end().await.0, End::Close(4029, "too many requests to join; wait a minute".into()));
+    // The teacher's list never grew past what was waiting, and the teacher is still connected.
+    t.send(json!({"t":"ping","id":1})).await;
+    assert_eq!(t.recv_type("pong").await["id"], 1);
+}
+
+#[tokio::test]
+async fn removing_a_twin_removes_every_twin_of_its_device_and_its_waiting_knock_but_not_the_owner() {
+    let server = TestServer::start().await;
+    let (mut t, _) = server.teacher().await;
+    let (_aisha, a) = server.student("Aisha", &device(1)).await;
+    // A second join from the same device id is a twin; the teacher removes the twin.
+    let (mut twin, w) = server.student("Twin", &device(1)).await;
+    let mut waiting = knock(&server, "Twin again", &device(1)).await;
+    assert_eq!(waiting.recv().await["t"], "waiting");
+    t.send(json!({"t":"kick","id":2,"who":w["you"]["id"]})).await;
+    assert_eq!(twin.close_code().await, 4003);
+    assert_eq!(waiting.close_code().await, 4003, "the device's waiting knock is turned away");
+    // The device cannot come back under another of its ids, by code or by knock.
+    let mut raw = server.raw().await;
+    raw.send(
+        json!({"t":"hello","v":1,"role":"student","code":common::CODE,"name":"Back","device":device(1)}),
+    )
+    .await;
+    assert_eq!(raw.close_code().await, 4003);
+    let mut back = knock(&server, "Back", &device(1)).await;
+    assert_eq!(back.close_code().await, 4003);
+    // Aisha, who holds the device's own id, is not removed with the classmate who borrowed it.
+    let mut aisha = server.raw().await;
+    aisha.send(json!({"t":"hello","v":1,"role":"student","resume":a["token"],"device":device(1)})).await;
+    assert_eq!(aisha.recv_type("welcome").await["you"]["id"], a["you"]["id"]);
+}

@@ -15,78 +15,12 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use common::ServeProcess;
+use common::netns::{NetPair, sh};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lectern");
 
-/// Two namespaces joined by a veth pair, deleted on drop.
-struct NetPair {
-    a: String,
-    b: String,
-    veth_a: String,
-    veth_b: String,
-    addr_a: String,
-    addr_b: String,
-}
-
-fn sh(args: &[&str]) -> bool {
-    Command::new(args[0])
-        .args(&args[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 impl NetPair {
-    /// The pair, or `None` (with a message) where namespaces cannot be made.
-    fn create(tag: &str) -> Option<NetPair> {
-        let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-        if !root || !sh(&["ip", "-V"]) {
-            eprintln!("skipping: network namespaces need root and iproute2 (CI runs as root)");
-            return None;
-        }
-        let id = std::process::id() % 10_000;
-        let subnet = (std::process::id() % 200) + 20;
-        let p = NetPair {
-            a: format!("lct{tag}{id}a"),
-            b: format!("lct{tag}{id}b"),
-            veth_a: format!("lv{tag}{id}a"),
-            veth_b: format!("lv{tag}{id}b"),
-            addr_a: format!("10.213.{subnet}.1"),
-            addr_b: format!("10.213.{subnet}.2"),
-        };
-        let steps: Vec<Vec<String>> = vec![
-            vec!["ip", "netns", "add", &p.a],
-            vec!["ip", "netns", "add", &p.b],
-            vec![
-                "ip", "link", "add", &p.veth_a, "netns", &p.a, "type", "veth", "peer", "name", &p.veth_b,
-                "netns", &p.b,
-            ],
-            vec!["ip", "-n", &p.a, "addr", "add", &format!("{}/24", p.addr_a), "dev", &p.veth_a],
-            vec!["ip", "-n", &p.b, "addr", "add", &format!("{}/24", p.addr_b), "dev", &p.veth_b],
-            vec!["ip", "-n", &p.a, "link", "set", &p.veth_a, "up"],
-            vec!["ip", "-n", &p.b, "link", "set", &p.veth_b, "up"],
-            vec!["ip", "-n", &p.a, "link", "set", "lo", "up"],
-            vec!["ip", "-n", &p.b, "link", "set", "lo", "up"],
-        ]
-        .into_iter()
-        .map(|v| v.into_iter().map(String::from).collect())
-        .collect();
-        for step in &steps {
-            let args: Vec<&str> = step.iter().map(String::as_str).collect();
-            assert!(sh(&args), "could not set up the namespaces: {}", step.join(" "));
-        }
-        Some(p)
-    }
-
-    /// A command run inside namespace `ns`.
-    fn exec(&self, ns: &str, program: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", ns, program]);
-        c
-    }
-
     /// `lectern serve` in namespace a, announcing on its veth end only.
     fn serve(&self, dir: &std::path::Path, name: &str) -> (ServeProcess, lectern::protocol::http::Ready) {
         let mut cmd = self.exec(&self.a, BIN);
@@ -127,13 +61,6 @@ impl NetPair {
             }
         });
         (child, rx)
-    }
-}
-
-impl Drop for NetPair {
-    fn drop(&mut self) {
-        sh(&["ip", "netns", "del", &self.a]);
-        sh(&["ip", "netns", "del", &self.b]);
     }
 }
 

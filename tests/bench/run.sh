@@ -10,11 +10,16 @@
 #   tests/bench/run.sh --smoke    10 s at N = 30 for each server (CI): fails if a delivery is lost or
 #                                 the report is not written; no timing assertions
 #   tests/bench/run.sh --logging  Lectern alone, session log on and off alternating (issue 3's figure)
+#   tests/bench/run.sh --wifi     weak Wi-Fi (tests/wifi/rig.sh, root): server and students in two network
+#                                 namespaces, random loss of 0, 1, 5 and 10% of the packets to the students,
+#                                 sparse (4/s) and dense (60/s) changes, N = 30, the three servers
+#                                 alternating; then Lectern's tail measures one at a time at 5% loss, sparse;
+#                                 writes docs/bench/wifi.md and docs/bench/wifi.svg
 #   tests/bench/run.sh --compare DIR
 #                                 Lectern before and after a change, alternating in one run: DIR holds the
 #                                 `lectern` binary built from the old commit; N = 30 and 1,000 at 60/s
 #
-# Environment: REPEATS (3), SECONDS_PER_RUN (10), OUT (docs/bench, or target/bench for --smoke).
+# Environment: REPEATS (3; --wifi: WIFI_REPEATS, 1), SECONDS_PER_RUN (10; --wifi: 20), OUT (docs/bench, or target/bench for --smoke).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MODE="${1:-full}"
@@ -23,11 +28,13 @@ REPEATS="${REPEATS:-3}"; SECS="${SECONDS_PER_RUN:-10}"
 case "$MODE" in
   --smoke) REPEATS=1; SECS=10; OUT="${OUT:-$CARGO_TARGET_DIR/bench}"; SCENARIOS="30:60"; IDLE="" ;;
   --logging) OUT="${OUT:-$CARGO_TARGET_DIR/bench-logging}"; SCENARIOS="30:60"; IDLE="" ;;
+  --wifi) OUT="${OUT:-docs/bench}"; SECS="${SECONDS_PER_RUN:-20}"; REPEATS="${WIFI_REPEATS:-1}"; IDLE="" ;;
   --compare) OUT="${OUT:-$CARGO_TARGET_DIR/bench-compare}"; SCENARIOS="30:60 1000:60"; IDLE=""; BEFORE="$2" ;;
   *) OUT="${OUT:-docs/bench}"; SCENARIOS="30:60 30:1000 300:60 1000:60 5000:10"; IDLE="10000" ;;
 esac
 mkdir -p "$OUT"
-RESULTS="$OUT/results.jsonl"; : > "$RESULTS"
+RESULTS="$OUT/results.jsonl"; [ "$MODE" = --wifi ] && RESULTS="$OUT/wifi.jsonl"
+: > "$RESULTS"
 
 cargo build --release --locked -q -p lectern -p lectern-bench -p lectern-floor
 BIN="$CARGO_TARGET_DIR/release"
@@ -36,7 +43,17 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 WORK=$(mktemp -d)
 SERVER=""
-cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
+# Where the servers listen and the load generator runs: loopback, or the rig's two namespaces.
+HOST=127.0.0.1; IN_SRV=(); IN_CLI=(); COUNT=()
+if [ "$MODE" = --wifi ]; then
+  source tests/wifi/rig.sh
+  wifi_up
+  HOST="$WIFI_ADDR_S"; IN_SRV=(ip netns exec "$WIFI_SRV"); IN_CLI=(ip netns exec "$WIFI_CLI"); COUNT=(--count-dev "$WIFI_VC")
+fi
+cleanup() {
+  [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"
+  if [ "$MODE" = --wifi ]; then wifi_down; fi
+}
 trap cleanup EXIT
 
 wait_ready() { for _ in $(seq 400); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "server did not start" >&2; cat "$WORK/err" >&2; return 1; }
@@ -53,10 +70,10 @@ start() { # target [lectern flags...]
     lectern|before)
       local bin="$BIN/lectern"; [ "$target" = before ] && bin="$BEFORE/lectern"
       rm -rf "$WORK/data"; cp -r "$WORK/cert" "$WORK/data"
-      taskset -c 0 "$bin" serve --json --no-mdns --data-dir "$WORK/data" --listen 127.0.0.1:0 --new-lesson \
+      "${IN_SRV[@]}" taskset -c 0 "$bin" serve --json --no-mdns --data-dir "$WORK/data" --listen "$HOST:0" --new-lesson \
         --teacher-rate 1000000 --max-participants 1000000 "$@" > "$WORK/ready" 2> "$WORK/err" & ;;
-    floor) taskset -c 0 "$BIN/lectern-floor" "$WORK/cert" > "$WORK/ready" 2> "$WORK/err" & ;;
-    socketio) taskset -c 0 node tests/bench/peers/socketio/server.js "$WORK/cert" > "$WORK/ready" 2> "$WORK/err" & ;;
+    floor) "${IN_SRV[@]}" taskset -c 0 "$BIN/lectern-floor" "$WORK/cert" "$HOST" > "$WORK/ready" 2> "$WORK/err" & ;;
+    socketio) "${IN_SRV[@]}" taskset -c 0 node tests/bench/peers/socketio/server.js "$WORK/cert" "$HOST" > "$WORK/ready" 2> "$WORK/err" & ;;
   esac
   SERVER=$!
   wait_ready "$WORK/ready"
@@ -66,7 +83,7 @@ stop() { kill -TERM "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null ||
 bench() { # target students rate label [bench flags...]
   local target=$1 n=$2 rate=$3 label=$4; shift 4
   [ "$target" = before ] && { target=lectern; label="before,$label"; }
-  taskset -c 1 "$BIN/lectern-bench" --target "$target" --ready "$(head -1 "$WORK/ready")" --fingerprint="$FP" \
+  "${IN_CLI[@]}" taskset -c 1 "$BIN/lectern-bench" "${COUNT[@]}" --target "$target" --ready "$(head -1 "$WORK/ready")" --fingerprint="$FP" \
     --server-pid "$SERVER" --students "$n" --rate "$rate" --seconds "$SECS" --label "$label" "$@" >> "$RESULTS"
 }
 
@@ -76,6 +93,29 @@ if [ "$MODE" = "--logging" ]; then
     start lectern --no-log; bench lectern 30 60 "no-log,$i"; stop
   done
   cat "$RESULTS"
+  exit 0
+fi
+
+if [ "$MODE" = "--wifi" ]; then
+  for i in $(seq "$REPEATS"); do
+    for loss in 0 0.01 0.05 0.10; do
+      wifi_loss "$loss"
+      for rate in 4 60; do
+        for target in lectern floor socketio; do
+          start "$target"; bench "$target" 30 "$rate" "loss=$loss,$i" || true; stop
+        done
+      done
+    done
+    # What each of Lectern's measures buys on its own, at 5% loss, sparse changes.
+    wifi_loss 0.05
+    for variant in "none:0:0" "rto-min:5:0" "tail-probe:0:2" "both:5:2"; do
+      IFS=: read -r name rto probe <<< "$variant"
+      LECTERN_RTO_MIN_MS="$rto" LECTERN_TAIL_PROBE_MS="$probe" start lectern
+      bench lectern 30 4 "measure=$name,loss=0.05,$i" || true; stop
+    done
+  done
+  "$BIN/lectern-bench-report" --wifi "$RESULTS" "$OUT"
+  echo "weak Wi-Fi report: $OUT/wifi.md, $OUT/wifi.svg"
   exit 0
 fi
 

@@ -290,6 +290,25 @@ describe("LessonClient over a Transport", () => {
     expect(client.status).toBe("reconnecting");
   });
 
+  it("tells a lossy link from a dead one: a late pong while patches arrive is loss; silence is death within two heartbeats", async () => {
+    const { client, network } = setup();
+    await client.start();
+    const t = network.last;
+    t.open();
+    t.deliver(welcome(1));
+    // A ping goes out at 10 s; its pong is held up by loss, but patches keep arriving.
+    for (let i = 0; i < 16; i++) {
+      await vi.advanceTimersByTimeAsync(2_500);
+      t.deliver({ t: "patch", seq: 2 + i, time: 0, patch: { page: 2 + (i % 5) } });
+    }
+    expect(t.closedWith).toBeNull();
+    expect(network.transports).toHaveLength(1);
+    // Then nothing at all: the link is declared dead within two heartbeats of the last frame.
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(t.closedWith).toBe(4999);
+    expect(client.status).toBe("reconnecting");
+  });
+
   it("says offline while the network is down and retries at once when it is back", async () => {
     const { client, network, statuses } = setup();
     await client.start();

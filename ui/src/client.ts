@@ -108,6 +108,8 @@ export class LessonClient {
   private pingTimer: ReturnType<typeof setInterval> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private awaitingPong: number | null = null;
+  /** When the server was last heard from (any frame): a delayed pong behind other frames is loss, not death. */
+  private lastHeard = 0;
   private heartbeatMs = 10000;
   private stopped = false;
   private lastAck = 0;
@@ -217,7 +219,9 @@ export class LessonClient {
       if (this.transport === transport) transport.send(this.hello());
     });
     transport.onFrame((frame) => {
-      if (this.transport === transport) this.onFrame(frame);
+      if (this.transport !== transport) return;
+      this.lastHeard = Date.now();
+      this.onFrame(frame);
     });
     transport.onClose((code) => this.onClose(transport, code));
   }
@@ -344,8 +348,13 @@ export class LessonClient {
     let lastPing = 0;
     this.pingTimer = setInterval(() => {
       const now = Date.now();
-      if (this.awaitingPong !== null && now - this.awaitingPong >= this.heartbeatMs) {
-        // No pong one heartbeat late: the link is dead even if the socket has not noticed (§7).
+      if (
+        this.awaitingPong !== null &&
+        now - this.awaitingPong >= this.heartbeatMs &&
+        now - this.lastHeard >= this.heartbeatMs
+      ) {
+        // No pong one heartbeat late, and nothing else heard for as long: the link is dead even if
+        // the socket has not noticed (§7). A pong held up by loss while frames still arrive is not.
         // A close handshake cannot finish on a dead link, so do not wait for it: reconnect now.
         const dead = this.transport;
         this.transport = null;
@@ -359,7 +368,7 @@ export class LessonClient {
         this.awaitingPong = now;
         this.transport?.send({ t: "ping", id: this.nextId++ });
       }
-    }, Math.max(100, this.heartbeatMs / 4));
+    }, Math.max(100, this.heartbeatMs / 10));
   }
 
   private scheduleRetry(): void {

@@ -174,6 +174,9 @@ struct Link {
     resync_sent: bool,
     /// A `waiting` frame came: the welcome may take this long more.
     waiting_until: Option<tokio::time::Instant>,
+    /// Something arrived since the last ping tick: a pong held up by loss while frames still arrive
+    /// is a lossy link, not a dead one.
+    heard: bool,
 }
 
 impl Link {
@@ -208,6 +211,7 @@ async fn live(
         want_ack: None,
         resync_sent: false,
         waiting_until: None,
+        heard: false,
     };
     let mut ack_tick = tokio::time::interval(Duration::from_millis(100));
     let welcome_deadline = tokio::time::sleep(Duration::from_secs(10));
@@ -222,6 +226,7 @@ async fn live(
                     Some(Err(e)) => break Outcome::Retry(None, e.to_string()),
                     Some(Ok(m)) => m,
                 };
+                link.heard = true;
                 let body = match msg {
                     Message::Text(t) => t,
                     Message::Close(close_frame) => break closed(close_frame, link.resumed),
@@ -262,8 +267,12 @@ async fn live(
                 }
             }
             _ = link.ping.tick(), if link.welcomed => {
+                let heard = std::mem::take(&mut link.heard);
                 if link.ping_outstanding.is_some() {
-                    break Outcome::Retry(None, format!("no pong within {} ms: dead link", link.heartbeat.as_millis()));
+                    if heard {
+                        continue; // the pong is late, but the link lives
+                    }
+                    break Outcome::Retry(None, format!("nothing heard for {} ms: dead link", link.heartbeat.as_millis()));
                 }
                 let id = link.next_id();
                 link.ping_outstanding = Some(id);

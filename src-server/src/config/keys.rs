@@ -99,6 +99,16 @@ pub const KEYS: &[Key] = &[
         "Ping interval; a connection silent for two is closed.",
     ),
     key(
+        "timing.rto_min_ms",
+        "LECTERN_RTO_MIN_MS",
+        "Minimum TCP retransmission timeout of lesson sockets (Linux 6.15+); 0 keeps the system's 200 ms.",
+    ),
+    key(
+        "timing.tail_probe_ms",
+        "LECTERN_TAIL_PROBE_MS",
+        "A tiny frame this long after a change nothing follows, so a lost segment is resent within a round trip; 0: off.",
+    ),
+    key(
         "timing.tls_handshake_timeout_ms",
         "LECTERN_TLS_HANDSHAKE_TIMEOUT_MS",
         "How long a TLS handshake may take.",

@@ -188,6 +188,14 @@ pub struct Timing {
     /// How long shutdown waits for connections to close.
     #[serde(rename = "shutdown_grace_ms", with = "millis")]
     pub shutdown_grace: Duration,
+    /// The minimum TCP retransmission timeout of lesson sockets (Linux 6.15 and later; elsewhere the
+    /// system's is kept). 0 keeps the system's (200 ms on Linux).
+    #[serde(rename = "rto_min_ms", with = "millis")]
+    pub rto_min: Duration,
+    /// After a change goes out and nothing follows it, a tiny frame this much later lets a lost last
+    /// segment be detected from acknowledgements in one round trip instead of a 200 ms timer. 0: off.
+    #[serde(rename = "tail_probe_ms", with = "millis")]
+    pub tail_probe: Duration,
     /// How often acks and round trips are folded into one roster update (≤ 10 a second by default).
     #[serde(rename = "roster_interval_ms", with = "millis")]
     pub roster_interval: Duration,
@@ -202,6 +210,8 @@ impl Default for Timing {
             tls_handshake_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_millis(1500),
             roster_interval: Duration::from_millis(100),
+            rto_min: Duration::from_millis(5),
+            tail_probe: Duration::from_millis(2),
         }
     }
 }

@@ -33,6 +33,8 @@ pub enum Item {
     Sync,
     /// Send the whole roster (conflated roster updates).
     FullRoster,
+    /// Send the list of students waiting to be let in, as it is when the writer gets here.
+    Knocks,
 }
 
 impl Item {
@@ -160,6 +162,21 @@ impl Outbox {
         }
     }
 
+    /// Queues a marker the writer renders from current state ([`Item::Knocks`]), unless one is
+    /// already waiting: a marker is never dropped and never piles up.
+    pub fn push_marker(&self, marker: Item) {
+        {
+            let mut q = self.lock();
+            if q.close.is_some()
+                || q.items.iter().any(|i| std::mem::discriminant(i) == std::mem::discriminant(&marker))
+            {
+                return;
+            }
+            q.items.push_back(marker);
+        }
+        self.notify.notify_one();
+    }
+
     /// Asks the writer to send a snapshot (a `resync` answer) after what is queued.
     pub fn request_sync(&self) {
         {
@@ -232,6 +249,7 @@ mod tests {
                 Item::Msg(m) | Item::Roster(m) => m.to_string(),
                 Item::Sync => "SYNC".into(),
                 Item::FullRoster => "ROSTER".into(),
+                Item::Knocks => "KNOCKS".into(),
             })
             .collect()
     }

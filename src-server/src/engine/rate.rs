@@ -16,17 +16,18 @@ fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
-/// The part of an address one household or device controls: the address itself for IPv4 (and
-/// IPv4-mapped IPv6), the /64 prefix for IPv6, where one device may pick any of 2^64 addresses.
-pub fn address_bucket(ip: IpAddr) -> [u8; 16] {
+/// The part of an address one device controls, which limits count as one: the address itself for
+/// IPv4 (and IPv4-mapped IPv6), the /64 prefix for IPv6, where one device may pick any of 2^64
+/// addresses (so a student cannot escape a limit by rotating them).
+pub fn address_bucket(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_ipv6_mapped().octets(),
+            Some(v4) => IpAddr::V4(v4),
             None => {
                 let mut o = v6.octets();
                 o[8..].fill(0);
-                o
+                IpAddr::V6(o.into())
             }
         },
     }
@@ -37,7 +38,7 @@ pub fn frame_limiter(per_second: u32, burst: u32) -> DefaultDirectRateLimiter {
     RateLimiter::direct(Quota::per_second(nz(per_second)).allow_burst(nz(burst)))
 }
 
-/// Tracks failed hellos per address.
+/// Counts events (failed hellos, knocks) per address bucket and blocks a bucket over its quota.
 #[derive(Debug)]
 pub struct FailedHellos {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
@@ -55,8 +56,9 @@ impl FailedHellos {
         }
     }
 
-    /// Whether the address is blocked now.
+    /// Whether the address (its bucket, see [`address_bucket`]) is blocked now.
     pub fn is_blocked(&self, ip: IpAddr) -> bool {
+        let ip = address_bucket(ip);
         let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
         match blocked.get(&ip) {
             Some(until) if *until > Instant::now() => true,
@@ -70,6 +72,7 @@ impl FailedHellos {
 
     /// Records a failure; returns true when the address is now over its quota (and blocked).
     pub fn fail(&self, ip: IpAddr) -> bool {
+        let ip = address_bucket(ip);
         match self.limiter.check_key(&ip) {
             Ok(()) => false,
             Err(not_until) => {
@@ -116,5 +119,16 @@ mod tests {
         assert!(f.fail(a));
         assert!(f.is_blocked(a));
         assert!(!f.is_blocked(IpAddr::from([10, 0, 0, 2])));
+    }
+
+    #[test]
+    fn rotating_ipv6_addresses_in_one_slash_64_does_not_escape_the_quota() {
+        let f = FailedHellos::new(3);
+        let addr = |n: u16| IpAddr::from([0x2001, 0xdb8, 1, 2, n, n, n, n]);
+        for n in 0..3 {
+            assert!(!f.fail(addr(n)));
+        }
+        assert!(f.fail(addr(99)), "the fourth guess from the same /64 is over the quota");
+        assert!(f.is_blocked(addr(1234)));
     }
 }

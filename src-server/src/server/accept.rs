@@ -63,6 +63,7 @@ pub(super) fn spawn_upkeep(app: &AppState) {
             if n.is_multiple_of(50) {
                 a.metrics.upkeep();
                 a.failed_hellos.prune();
+                a.knocks.prune();
             }
         }
     });
@@ -100,6 +101,12 @@ pub(super) async fn accept_loop(
             },
         };
         let _ = tcp.set_nodelay(true);
+        if !app.timing.rto_min.is_zero()
+            && let Err(e) = crate::tcp::set_rto_min(&tcp, app.timing.rto_min)
+        {
+            // An older kernel or another system: the writer's tail probe still shortens the tail.
+            tracing::debug!(error = %e, "TCP_RTO_MIN_US not set");
+        }
         #[cfg(any(target_os = "linux", target_os = "android"))]
         if app.limits.unsent_bytes > 0
             && let Err(e) = socket2::SockRef::from(&tcp).set_tcp_notsent_lowat(app.limits.unsent_bytes)

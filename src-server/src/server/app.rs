@@ -39,6 +39,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Failed hellos per address.
     pub failed_hellos: FailedHellos,
+    /// Knocks per address: asking to join, however often it is withdrawn, is bounded too.
+    pub knocks: FailedHellos,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
     /// Every task of the server.
@@ -116,6 +118,7 @@ impl AppState {
             name: parts.name,
             fingerprint: parts.fingerprint,
             failed_hellos: FailedHellos::new(parts.limits.failed_hellos_per_minute),
+            knocks: FailedHellos::new(crate::engine::room::knock::KNOCKS_PER_MINUTE),
             limits: parts.limits,
             timing: parts.timing,
             metrics,

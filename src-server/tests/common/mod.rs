@@ -3,6 +3,8 @@
 //! by frame so tests can observe exactly what the server sends, close codes included.
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};

@@ -61,6 +61,10 @@ struct Args {
     /// Only connect the students, report the server's memory, and stop.
     #[arg(long)]
     idle: bool,
+    /// A network device whose received bytes and packets are what the server sent this load generator
+    /// (the veth end in the students' namespace of the lossy-link rig); reported per change.
+    #[arg(long)]
+    count_dev: Option<String>,
     /// A label carried into the JSON report (for example a repeat number).
     #[arg(long, default_value = "")]
     label: String,
@@ -70,6 +74,8 @@ struct Args {
 struct Ready {
     #[serde(default)]
     ws: Option<String>,
+    #[serde(default)]
+    host: Option<String>,
     #[serde(default)]
     port: Option<u16>,
     #[serde(default)]
@@ -106,6 +112,15 @@ fn proc_stat(pid: &str) -> anyhow::Result<ProcStat> {
     Ok(ProcStat { cpu_seconds: ticks / 100.0, rss_kib: kib("VmRSS:"), peak_rss_kib: kib("VmHWM:") })
 }
 
+/// Bytes and packets a network device has received so far.
+fn dev_counters(dev: &str) -> anyhow::Result<(u64, u64)> {
+    let read = |what: &str| -> anyhow::Result<u64> {
+        let path = format!("/sys/class/net/{dev}/statistics/{what}");
+        Ok(std::fs::read_to_string(&path).with_context(|| path.clone())?.trim().parse()?)
+    };
+    Ok((read("rx_bytes")?, read("rx_packets")?))
+}
+
 /// How one server is spoken to.
 struct Peer {
     target: Target,
@@ -138,12 +153,13 @@ struct Small {
 
 impl Peer {
     fn new(target: Target, ready: &Ready, fingerprint: Option<String>) -> anyhow::Result<Peer> {
+        let host = ready.host.as_deref().unwrap_or("127.0.0.1");
         let url = match (&ready.ws, ready.port) {
             (Some(ws), _) => ws.clone(),
             (None, Some(port)) if target == Target::Socketio => {
-                format!("wss://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket")
+                format!("wss://{host}:{port}/socket.io/?EIO=4&transport=websocket")
             }
-            (None, Some(port)) => format!("wss://127.0.0.1:{port}/"),
+            (None, Some(port)) => format!("wss://{host}:{port}/"),
             _ => bail!("the ready line names no address"),
         };
         Ok(Peer {
@@ -365,6 +381,7 @@ async fn main() -> anyhow::Result<()> {
     let me = std::process::id().to_string();
     let before = server_pid.as_deref().map(proc_stat).transpose()?;
     let me_before = proc_stat(&me)?;
+    let wire_before = args.count_dev.as_deref().map(dev_counters).transpose()?;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(args.rate)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let started = Instant::now();
@@ -404,6 +421,7 @@ async fn main() -> anyhow::Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     let after = server_pid.as_deref().map(proc_stat).transpose()?;
     let me_after = proc_stat(&me)?;
+    let wire_after = args.count_dev.as_deref().map(dev_counters).transpose()?;
     drain.abort();
     for mut ws in sockets {
         let _ = ws.close(None).await;
@@ -415,6 +433,14 @@ async fn main() -> anyhow::Result<()> {
         _ => f64::NAN,
     };
     let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    // Per change delivered to one student, the teacher's own traffic included (it is one of N + 1).
+    let per_delivery = |i: usize| match (wire_before, wire_after) {
+        (Some(b), Some(a)) => {
+            let (b, a) = if i == 0 { (b.0, a.0) } else { (b.1, a.1) };
+            Some(a.saturating_sub(b) as f64 / (total * args.students).max(1) as f64)
+        }
+        _ => None,
+    };
     let report = json!({
         "target": args.target, "students": args.students, "rate": args.rate, "seconds": args.seconds,
         "label": args.label,
@@ -426,6 +452,7 @@ async fn main() -> anyhow::Result<()> {
         "server_cpu_us_per_delivery": cpu * 1e6 / received.max(1) as f64,
         "server_rss_kib": after.map(|a| a.rss_kib), "server_peak_rss_kib": after.map(|a| a.peak_rss_kib),
         "client_cpu_seconds": me_after.cpu_seconds - me_before.cpu_seconds,
+        "wire_bytes_per_delivery": per_delivery(0), "wire_packets_per_delivery": per_delivery(1),
         "connect_seconds": connect_seconds,
     });
     println!("{report}");

@@ -1,12 +1,15 @@
 //! `lectern-bench-report RESULTS.jsonl OUT_DIR`: folds the runs of `tests/bench/run.sh` into the
 //! benchmark table (median and min–max of each figure over the repeats, Lectern vs the floor vs
-//! Socket.IO) and a latency plot, `OUT_DIR/table.md` and `OUT_DIR/latency.svg`.
+//! Socket.IO) and a latency plot, `OUT_DIR/table.md` and `OUT_DIR/latency.svg`. With `--wifi` first,
+//! it folds `run.sh --wifi` instead (see `wifi.rs`).
 
 use std::collections::BTreeMap;
 
 use anyhow::Context;
 use plotters::prelude::*;
 use serde_json::Value;
+
+mod wifi;
 
 const TARGETS: [&str; 3] = ["lectern", "floor", "socketio"];
 
@@ -37,14 +40,18 @@ fn fmt(s: Option<Spread>, unit: &str, digits: usize) -> String {
 }
 
 fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let input = args.next().context("usage: lectern-bench-report RESULTS.jsonl OUT_DIR")?;
+    let mut args = std::env::args().skip(1).peekable();
+    let lossy = args.next_if(|a| a == "--wifi").is_some();
+    let input = args.next().context("usage: lectern-bench-report [--wifi] RESULTS.jsonl OUT_DIR")?;
     let out =
         std::path::PathBuf::from(args.next().context("usage: lectern-bench-report RESULTS.jsonl OUT_DIR")?);
     std::fs::create_dir_all(&out)?;
     let runs: Vec<Value> =
         std::fs::read_to_string(&input)?.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     anyhow::ensure!(!runs.is_empty(), "no runs in {input}");
+    if lossy {
+        return wifi::report(&runs, &out);
+    }
 
     // (students, rate) -> target -> runs
     let mut scenarios: BTreeMap<(u64, u64), BTreeMap<String, Vec<&Value>>> = BTreeMap::new();

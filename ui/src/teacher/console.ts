@@ -71,7 +71,8 @@ export class TeacherConsole {
     this.knocks = new KnockPanel({
       admit: (ids) => this.client.request({ t: "admit", knocks: ids }),
       deny: (ids) => this.client.request({ t: "deny", knocks: ids }),
-      arrived: (k) => this.toast(t("asksToJoin", { name: k.name })),
+      arrived: (ks) =>
+        this.toast(ks.length === 1 ? t("asksToJoin", { name: ks[0].name }) : t("manyAskToJoin", { count: ks.length })),
     });
     this.client = new LessonClient(
       { network: platform.network, device, credentials: { role: "teacher", key }, tokens: teacherTokens(platform.store) },

@@ -9,25 +9,34 @@ import { t } from "../strings";
 export interface KnockActions {
   admit(ids: string[]): void;
   deny(ids: string[]): void;
-  /** Someone new knocked (for a toast). */
-  arrived(entry: KnockEntry): void;
+  /** Someone new knocked since the last list (for one toast, however many came). */
+  arrived(entries: KnockEntry[]): void;
 }
+
+/** "Let everyone in" admits only the students shown at least this long: not one who knocked just
+ * before the tap, whom the teacher never saw. */
+const SEEN_FOR_MS = 1000;
 
 /** The knock panel: renders each list the server sends and announces newcomers. */
 export class KnockPanel {
   private list: KnockEntry[] = [];
-  private seen = new Set<string>();
+  /** When each knock on the list was first shown. */
+  private shownAt = new Map<string, number>();
 
   constructor(private readonly actions: KnockActions) {
     $("#admit-all").addEventListener("click", () => {
-      if (this.list.length) this.actions.admit(this.list.map((k) => k.id));
+      const now = Date.now();
+      const ids = this.list.filter((k) => now - (this.shownAt.get(k.id) ?? now) >= SEEN_FOR_MS).map((k) => k.id);
+      if (ids.length) this.actions.admit(ids);
     });
   }
 
   /** Shows the server's current list. */
   update(list: KnockEntry[]): void {
-    for (const k of list) if (!this.seen.has(k.id)) this.actions.arrived(k);
-    this.seen = new Set(list.map((k) => k.id));
+    const now = Date.now();
+    const fresh = list.filter((k) => !this.shownAt.has(k.id));
+    this.shownAt = new Map(list.map((k) => [k.id, this.shownAt.get(k.id) ?? now]));
+    if (fresh.length) this.actions.arrived(fresh);
     this.list = list;
     this.render();
   }
@@ -47,7 +56,6 @@ export class KnockPanel {
     const name = document.createElement("span");
     name.className = "knock-name";
     name.textContent = k.name;
-    name.title = k.device;
     const admit = document.createElement("button");
     admit.type = "button";
     admit.className = "primary small admit";

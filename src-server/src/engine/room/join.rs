@@ -146,10 +146,9 @@ impl Room {
         }
         let (conn, replaced) = self.seat(&mut inner, &claims)?;
         let outbox = Arc::new(Outbox::new(self.limits.queue_capacity));
-        let participant = inner
-            .participants
-            .entry(claims.pid.clone())
-            .or_insert_with(|| Participant::new(claims.pid.clone(), claims.role, claims.name.clone()));
+        let participant = inner.participants.entry(claims.pid.clone()).or_insert_with(|| {
+            Participant::new(claims.pid.clone(), claims.role, claims.name.clone(), claims.device.clone())
+        });
         participant.name = claims.name.clone();
         participant.remote = remote;
         participant.conn = Some(conn);
@@ -165,7 +164,7 @@ impl Room {
         let token_hash = token_hash(&token);
         outbox.push(Item::Msg(encode(&self.welcome(&inner, you.clone(), token))));
         if claims.role == Role::Teacher && !inner.knocks.is_empty() {
-            outbox.push(Item::Msg(encode(&Room::knocks_frame(&inner))));
+            outbox.push_marker(Item::Knocks);
         }
         if claims.role == Role::Student {
             self.mark(&mut inner, &you.id);
@@ -193,12 +192,21 @@ impl Room {
         if claims.role == Role::Teacher || !online(&claims.pid) {
             return Ok(claims.pid.clone());
         }
+        let mut removed = false;
+        for pid in self.twins(&claims.device) {
+            if inner.revoked.contains(&pid) {
+                removed = true;
+            } else if !online(&pid) {
+                return Ok(pid);
+            }
+        }
+        Err(if removed { JoinError::Kicked } else { JoinError::Full })
+    }
+
+    /// The participant ids a student device may have besides its own (see `MAX_TWINS`).
+    pub(super) fn twins<'a>(&'a self, device: &'a str) -> impl Iterator<Item = String> + 'a {
         (1..MAX_TWINS)
-            .map(|k| {
-                self.tokens.participant_id(&self.info.id, claims.role, &format!("{}~{k}", claims.device))
-            })
-            .find(|pid| !online(pid) && !inner.revoked.contains(pid))
-            .ok_or(JoinError::Full)
+            .map(move |k| self.tokens.participant_id(&self.info.id, Role::Student, &format!("{device}~{k}")))
     }
 
     /// Who a `hello` proves to be: the participant of a resume token, or a new claim by key or code.

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::join::{JoinError, Joined, check_fields};
+use axum::extract::ws::Utf8Bytes;
+
 use super::{Inner, Room, encode};
 use crate::engine::outbox::{Item, Outbox};
 use crate::engine::rate::address_bucket;
@@ -23,6 +25,9 @@ use crate::protocol::{Hello, KnockEntry, Role, ServerMsg, close};
 pub const MAX_WAITING: usize = 32;
 /// At most this many knocks wait from one address (an IPv6 /64 is one address).
 pub const MAX_PER_ADDRESS: usize = 3;
+/// At most this many knocks a minute from one address, withdrawn ones included: a student who
+/// knocks and leaves in a loop cannot flood the teacher's screen.
+pub const KNOCKS_PER_MINUTE: u32 = 10;
 
 /// What became of a knock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +58,7 @@ impl Verdict {
 #[derive(Debug)]
 pub(super) struct Knock {
     entry: KnockEntry,
-    bucket: Option<[u8; 16]>,
+    bucket: Option<IpAddr>,
     verdict: oneshot::Sender<Verdict>,
 }
 
@@ -111,8 +116,14 @@ impl Room {
         if inner.state.ended {
             return Err(JoinError::Ended);
         }
-        if inner.revoked.contains(&claims.pid) {
+        if inner.revoked.contains(&claims.pid) || self.twins(&device).any(|pid| inner.revoked.contains(&pid))
+        {
             return Err(JoinError::Kicked);
+        }
+        // Only from the same address: a device id is no secret, and a classmate must not be able to
+        // cancel someone else's knock with it.
+        if inner.knocks.iter().any(|k| k.entry.device == device && k.bucket != bucket) {
+            return Err(JoinError::Full);
         }
         let replaced = inner.knocks.iter().position(|k| k.entry.device == device);
         if let Some(i) = replaced {
@@ -164,6 +175,20 @@ impl Room {
         }
     }
 
+    /// Turns away every knock of a device that was just removed; the caller holds the lock.
+    pub(super) fn deny_device(&self, inner: &mut Inner, device: &str) {
+        let before = inner.knocks.len();
+        let (gone, kept): (Vec<Knock>, Vec<Knock>) =
+            std::mem::take(&mut inner.knocks).into_iter().partition(|k| k.entry.device == device);
+        inner.knocks = kept;
+        for k in gone {
+            let _ = k.verdict.send(Verdict::Denied);
+        }
+        if inner.knocks.len() != before {
+            self.send_knocks(inner);
+        }
+    }
+
     /// Tells every knock the lesson has ended; the caller holds the lock.
     pub(super) fn end_knocks(&self, inner: &mut Inner) {
         for k in inner.knocks.drain(..) {
@@ -171,16 +196,17 @@ impl Room {
         }
     }
 
-    /// The `knocks` frame for the list as it is now.
-    pub(super) fn knocks_frame(inner: &Inner) -> ServerMsg {
-        ServerMsg::Knocks { knocks: inner.knocks.iter().map(|k| k.entry.clone()).collect() }
+    /// The `knocks` frame for the list as it is now (the writer renders [`Item::Knocks`] with it).
+    pub fn knocks_frame(&self) -> Utf8Bytes {
+        let inner = self.lock();
+        encode(&ServerMsg::Knocks { knocks: inner.knocks.iter().map(|k| k.entry.clone()).collect() })
     }
 
-    /// Sends the whole list to every teacher; the caller holds the lock.
-    fn send_knocks(&self, inner: &Inner) {
-        let bytes = encode(&Room::knocks_frame(inner));
+    /// Tells every teacher the list changed. The marker is rendered when the teacher's writer gets to
+    /// it and queued at most once, so knocks however fast never fill a teacher's queue.
+    pub(super) fn send_knocks(&self, inner: &Inner) {
         for m in inner.members.iter().filter(|m| m.role == Role::Teacher) {
-            m.outbox.push_or_close(Item::Msg(bytes.clone()));
+            m.outbox.push_marker(Item::Knocks);
         }
     }
 }

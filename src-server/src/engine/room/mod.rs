@@ -327,7 +327,8 @@ impl Room {
         self.report(Event::Patch { seq, time, patch, done });
     }
 
-    /// A teacher's `kick`: closes the student with 4003 and revokes its token.
+    /// A teacher's `kick`: closes the student with 4003, revokes its token, and removes its device
+    /// (every participant id it may take, and its waiting knocks).
     pub fn kick(&self, id: Option<u32>, who: &str, reply: &Outbox) {
         let mut inner = self.lock();
         let Some(p) = inner.participants.get_mut(who).filter(|p| p.role == Role::Student) else {
@@ -341,8 +342,18 @@ impl Room {
         p.kicked = true;
         p.hand = false;
         let conn = p.conn;
-        inner.revoked.insert(who.to_string());
-        self.report(Event::Revoked { pid: who.to_string() });
+        let device = p.device.clone();
+        // This id and every twin id of its device are revoked, and the device's waiting knocks turned
+        // away, so that it cannot come straight back under another twin. The device's own id stays
+        // with whoever holds it, unless that is who was removed: a device id is no secret, and a
+        // classmate who borrowed it must not get its owner removed.
+        let ids: Vec<String> = std::iter::once(who.to_string()).chain(self.twins(&device)).collect();
+        for pid in ids {
+            if inner.revoked.insert(pid.clone()) {
+                self.report(Event::Revoked { pid });
+            }
+        }
+        self.deny_device(&mut inner, &device);
         if let Some(m) = conn.and_then(|c| inner.members.iter().find(|m| m.conn == c)) {
             m.outbox.close(close::KICKED, "removed from this lesson by the teacher");
         }

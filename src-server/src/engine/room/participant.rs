@@ -7,6 +7,8 @@ pub(crate) struct Participant {
     pub(crate) id: String,
     pub(crate) role: Role,
     pub(crate) name: String,
+    /// The device id it joined from (a twin's is its device's), so a removal covers the device.
+    pub(crate) device: String,
     pub(crate) remote: bool,
     pub(crate) acked: Option<u64>,
     pub(crate) rtt_ms: Option<u32>,
@@ -20,11 +22,12 @@ pub(crate) struct Participant {
 }
 
 impl Participant {
-    pub(crate) fn new(id: String, role: Role, name: String) -> Participant {
+    pub(crate) fn new(id: String, role: Role, name: String, device: String) -> Participant {
         Participant {
             id,
             role,
             name,
+            device,
             remote: false,
             acked: None,
             rtt_ms: None,

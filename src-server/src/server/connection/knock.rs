@@ -12,6 +12,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 
 use super::refusal::{Refusal, join_refusal, refusal};
+use super::socket::is_too_big;
 use crate::engine::room::Room;
 use crate::engine::room::join::Joined;
 use crate::engine::room::knock::Verdict;
@@ -30,6 +31,13 @@ pub(super) async fn wait(
     app: &AppState,
     addr: Option<IpAddr>,
 ) -> Result<(Joined, Arc<Room>), Option<Box<Refusal>>> {
+    if addr.is_some_and(|ip| app.knocks.is_blocked(ip) || app.knocks.fail(ip)) {
+        return Err(refusal(
+            Rejected::RateLimited,
+            close::RATE_LIMITED,
+            "too many requests to join; wait a minute",
+        ));
+    }
     let room = app.room_for(&hello);
     let mut waiting = room.knock(&hello, addr).map_err(|e| join_refusal(e, app, addr))?;
     let heartbeat_ms = u64::try_from(app.timing.heartbeat.as_millis()).unwrap_or(u64::MAX);
@@ -62,7 +70,13 @@ pub(super) async fn wait(
                 }
             }
             next = stream.next() => match next {
+                Some(Err(e)) if is_too_big(&e) => {
+                    return Err(refusal(Rejected::TooBig, close::TOO_BIG, "frame over the size limit"));
+                }
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Err(None),
+                Some(Ok(Message::Binary(_))) => {
+                    return Err(refusal(Rejected::Binary, close::UNSUPPORTED_DATA, "binary frames are not accepted"));
+                }
                 Some(Ok(_)) => {
                     frames += 1;
                     if frames > MAX_FRAMES_WHILE_WAITING {

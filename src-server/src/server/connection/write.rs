@@ -20,6 +20,60 @@ use crate::server::app::AppState;
 
 type Sink = SplitSink<WebSocket, Message>;
 
+/// The tail probe (docs/WIFI.md): a WebSocket Pong, unsolicited (RFC 6455 §5.5.3: no answer is
+/// expected), `after` the last write that nothing has followed. If that write's last segment was lost,
+/// the probe's segment arrives instead, its acknowledgement reports the hole, and TCP resends at once
+/// rather than after its loss-probe or retransmission timer, which with a single segment in flight
+/// wait at least 200 ms on every common system. A busy connection (pointer moves many times a
+/// second) waits longer than its usual gap between writes, so only the last write of a burst is
+/// probed: the next change is its own probe.
+struct TailProbe {
+    after: Duration,
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    armed: bool,
+    last_write: Option<tokio::time::Instant>,
+}
+
+/// Writes closer together than this make a burst (60 pointer moves a second are 17 ms apart).
+const BURST_GAP: Duration = Duration::from_millis(50);
+
+impl TailProbe {
+    fn new(after: Duration) -> TailProbe {
+        TailProbe { after, sleep: None, armed: false, last_write: None }
+    }
+
+    /// A write went out: probe `after` from now unless another write comes first.
+    fn arm(&mut self) {
+        if self.after.is_zero() {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        let gap = self.last_write.map(|t| now.saturating_duration_since(t));
+        self.last_write = Some(now);
+        // In a burst, wait out one and a half usual gaps: the next write normally comes first.
+        let wait = match gap {
+            Some(g) if g < BURST_GAP => self.after.max(g * 3 / 2),
+            _ => self.after,
+        };
+        let at = now + wait;
+        match &mut self.sleep {
+            Some(s) => s.as_mut().reset(at),
+            // Made on the first write, so an idle connection's writer stays small.
+            None => self.sleep = Some(Box::pin(tokio::time::sleep_until(at))),
+        }
+        self.armed = true;
+    }
+
+    /// Resolves when the probe is due (never while disarmed).
+    async fn due(&mut self) {
+        match (&mut self.sleep, self.armed) {
+            (Some(s), true) => s.as_mut().await,
+            _ => std::future::pending().await,
+        }
+        self.armed = false;
+    }
+}
+
 /// Writes one batch in order, one flush for all. `covered` is the highest seq this connection already
 /// has (from a patch or a snapshot): patches at or below it are skipped, so a snapshot is never followed
 /// by patches it contains.
@@ -47,6 +101,7 @@ async fn write_batch(
                 sink.feed(Message::Text(bytes)).await?;
             }
             Item::FullRoster => sink.feed(Message::Text(room.roster_frame())).await?,
+            Item::Knocks => sink.feed(Message::Text(room.knocks_frame())).await?,
             Item::Roster(bytes) | Item::Msg(bytes) => sink.feed(Message::Text(bytes.clone())).await?,
         }
     }
@@ -126,6 +181,7 @@ pub(super) async fn write_loop(
     let outbox = &joined.outbox;
     let mut covered = 0u64;
     let mut batch = Batch::default();
+    let mut probe = TailProbe::new(app.timing.tail_probe);
     loop {
         tokio::select! {
             biased;
@@ -146,10 +202,13 @@ pub(super) async fn write_loop(
                     cancel.cancel();
                     return;
                 }
+                let wrote = !batch.items.is_empty();
                 let written = guarded(write_batch(&mut sink, &batch, &mut covered, &room, &app), &cancel, &live, heartbeat).await;
                 // Drop the frames now, not at the next batch: an idle connection would keep its welcome.
                 batch.items.clear();
                 match written {
+                    // A wakeup can find nothing to send: only a real write is probed.
+                    Ok(()) if wrote => probe.arm(),
                     Ok(()) => {}
                     Err(Stalled::Gone) if app.shutdown.is_cancelled() => continue,
                     Err(_) => {
@@ -166,6 +225,18 @@ pub(super) async fn write_loop(
                     }).await;
                     cancel.cancel();
                     return;
+                }
+            }
+            _ = probe.due() => {
+                app.metrics.tail_probes.increment(1);
+                let pong = sink.send(Message::Pong(axum::body::Bytes::new()));
+                match Box::pin(guarded(pong, &cancel, &live, heartbeat)).await {
+                    Ok(()) => {}
+                    Err(Stalled::Gone) if app.shutdown.is_cancelled() => continue,
+                    Err(_) => {
+                        cancel.cancel();
+                        return;
+                    }
                 }
             }
             _ = ping.tick() => {

@@ -1,6 +1,6 @@
 // The Socket.IO peer of the benchmark: a teacher's "set" is stamped with the next seq and emitted to the
 // lesson's room with io.to(room).emit, over the websocket transport and TLS, as a team would write it.
-// Usage: node server.js CERT_DIR  -> prints {"ready":true,"port":N}
+// Usage: node server.js CERT_DIR [HOST]  -> prints {"ready":true,"host":H,"port":N} (HOST: 127.0.0.1)
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -8,6 +8,7 @@ const https = require("https");
 const { Server } = require("socket.io");
 
 const dir = process.argv[2];
+const host = process.argv[3] ?? "127.0.0.1";
 const httpsServer = https.createServer({
   cert: fs.readFileSync(path.join(dir, "cert.pem")),
   key: fs.readFileSync(path.join(dir, "key.pem")),
@@ -29,8 +30,8 @@ io.on("connection", (socket) => {
   });
 });
 
-httpsServer.listen(0, "127.0.0.1", () => {
-  process.stdout.write(JSON.stringify({ ready: true, port: httpsServer.address().port }) + "\n");
+httpsServer.listen(0, host, () => {
+  process.stdout.write(JSON.stringify({ ready: true, host, port: httpsServer.address().port }) + "\n");
 });
 process.on("SIGINT", () => process.exit(0));
 process.on("SIGTERM", () => process.exit(0));

@@ -1,7 +1,8 @@
 //! The floor: what one TLS WebSocket broadcast costs on this stack (tokio, tokio-tungstenite, rustls)
 //! before Lectern adds a protocol, validation, rooms, a roster or a log. Every text frame any client
-//! sends is sent to every client, the sender included, from one list; a new client gets `{"t":"welcome"}`. Usage: `lectern-floor CERT_DIR`
-//! (a Lectern data directory, for the same certificate); prints `{"ready":true,"port":N}`.
+//! sends is sent to every client, the sender included, from one list; a new client gets `{"t":"welcome"}`. Usage: `lectern-floor CERT_DIR [HOST]`
+//! (a Lectern data directory, for the same certificate; HOST defaults to 127.0.0.1); prints
+//! `{"ready":true,"host":H,"port":N}`.
 
 use std::sync::{Arc, Mutex};
 
@@ -27,8 +28,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    println!("{{\"ready\":true,\"port\":{}}}", listener.local_addr()?.port());
+    let host = std::env::args().nth(2).unwrap_or_else(|| "127.0.0.1".into());
+    let listener = tokio::net::TcpListener::bind((host.as_str(), 0)).await?;
+    println!("{{\"ready\":true,\"host\":\"{host}\",\"port\":{}}}", listener.local_addr()?.port());
     let clients: Clients = Arc::default();
     let mut next_id = 0u64;
     loop {
