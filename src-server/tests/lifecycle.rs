@@ -44,7 +44,8 @@ async fn one_lesson(dir: &std::path::Path) -> u64 {
     let set = r#"{"t":"set","id":1,"patch":{"notice":"again"}}"#;
     ws.send(Message::text(set)).await.unwrap();
     let seq = loop {
-        let Some(Ok(Message::Text(t))) = ws.next().await else { panic!("connection ended before the ok") };
+        let Some(Ok(msg)) = ws.next().await else { panic!("connection ended before the ok") };
+        let Message::Text(t) = msg else { continue }; // pings and tail probes
         if let Ok(lectern::protocol::ServerMsg::Ok { seq: Some(seq), .. }) = serde_json::from_str(&t) {
             break seq;
         }

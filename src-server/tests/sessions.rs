@@ -31,7 +31,9 @@ fn diligent(mut raw: Raw) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         use futures_util::StreamExt;
         use tokio_tungstenite::tungstenite::Message;
-        while let Some(Ok(Message::Text(t))) = raw.ws.next().await {
+        while let Some(Ok(msg)) = raw.ws.next().await {
+            // Control frames (the server's pings and tail probes) are not lesson news.
+            let Message::Text(t) = msg else { continue };
             let v: Value = serde_json::from_str(&t).unwrap();
             if v["t"] == "patch" {
                 raw.send(json!({"t":"ack","seq":v["seq"]})).await;

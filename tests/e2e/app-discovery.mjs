@@ -6,43 +6,19 @@
 // skips.
 //
 //   node tests/e2e/app-discovery.mjs
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { bin, check, finish, until } from "./lib.mjs";
+import { netPair } from "./netns.mjs";
 import { App, children, driver, runTest, screenshotsTo, stopAll } from "./webdriver.mjs";
 
 const NAME = "Yusuf";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = process.env.E2E_OUT ?? path.resolve(here, "../../target/e2e");
-const ip = (...args) => execFileSync("ip", args, { stdio: "ignore" });
-
-/** Two namespaces joined by a veth pair: `a` serves, `b` is the student's device. */
-function netPair() {
-  const id = process.pid % 10000;
-  const subnet = (process.pid % 200) + 20;
-  const p = { a: `lcapp${id}a`, b: `lcapp${id}b`, va: `lva${id}`, vb: `lvb${id}`, addrA: `10.214.${subnet}.1`, addrB: `10.214.${subnet}.2` };
-  ip("netns", "add", p.a);
-  ip("netns", "add", p.b);
-  ip("link", "add", p.va, "netns", p.a, "type", "veth", "peer", "name", p.vb, "netns", p.b);
-  ip("-n", p.a, "addr", "add", `${p.addrA}/24`, "dev", p.va);
-  ip("-n", p.b, "addr", "add", `${p.addrB}/24`, "dev", p.vb);
-  for (const [ns, dev] of [[p.a, p.va], [p.b, p.vb], [p.a, "lo"], [p.b, "lo"]]) ip("-n", ns, "link", "set", dev, "up");
-  p.remove = () => {
-    for (const ns of [p.a, p.b]) {
-      try {
-        ip("netns", "del", ns);
-      } catch {
-        // already gone
-      }
-    }
-  };
-  return p;
-}
-
 async function main() {
   if (process.getuid?.() !== 0) {
     console.log("skipping: network namespaces need root (CI runs as root)");
@@ -50,7 +26,7 @@ async function main() {
   }
   mkdirSync(out, { recursive: true });
   screenshotsTo(out);
-  const net = netPair();
+  const net = netPair("ap", 214);
   const dirs = [0, 1, 2].map(() => mkdtempSync(path.join(os.tmpdir(), "lectern-disc-")));
   let app;
   try {

@@ -6,54 +6,22 @@
 // runs as root); elsewhere it says so and skips.
 //
 //   node tests/e2e/lossy.mjs
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
 import { bin, check, finish, until } from "./lib.mjs";
+import { netPair } from "./netns.mjs";
 
 const HEARTBEAT_MS = 1000;
-const ip = (...args) => execFileSync("ip", args, { stdio: "ignore" });
-const inNs = (ns, ...cmd) => execFileSync("ip", ["netns", "exec", ns, ...cmd], { stdio: "ignore" });
-
-function netPair() {
-  const id = process.pid % 10000;
-  const subnet = (process.pid % 200) + 20;
-  const p = { a: `lclo${id}a`, b: `lclo${id}b`, va: `llo${id}a`, vb: `llo${id}b`, addrA: `10.216.${subnet}.1` };
-  ip("netns", "add", p.a);
-  ip("netns", "add", p.b);
-  ip("link", "add", p.va, "netns", p.a, "type", "veth", "peer", "name", p.vb, "netns", p.b);
-  ip("-n", p.a, "addr", "add", `${p.addrA}/24`, "dev", p.va);
-  ip("-n", p.b, "addr", "add", `10.216.${subnet}.2/24`, "dev", p.vb);
-  for (const [ns, dev] of [[p.a, p.va], [p.b, p.vb], [p.a, "lo"], [p.b, "lo"]]) ip("-n", ns, "link", "set", dev, "up");
-  for (const [ns, dev] of [[p.a, p.va], [p.b, p.vb]]) inNs(ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off");
-  p.loss = (prob) => {
-    inNs(p.b, "iptables", "-F", "INPUT");
-    inNs(p.b, "iptables", "-A", "INPUT", "-i", p.vb, "-m", "statistic", "--mode", "random", "--probability", String(prob), "-j", "DROP");
-  };
-  p.blackhole = () => {
-    inNs(p.b, "iptables", "-F", "INPUT");
-    inNs(p.b, "iptables", "-A", "INPUT", "-i", p.vb, "-j", "DROP");
-  };
-  p.remove = () => {
-    for (const ns of [p.a, p.b]) {
-      try {
-        ip("netns", "del", ns);
-      } catch {
-        // already gone
-      }
-    }
-  };
-  return p;
-}
-
 async function main() {
   if (process.getuid?.() !== 0) {
     console.log("skipping: network namespaces need root (CI runs as root)");
     return;
   }
-  const net = netPair();
+  const net = netPair("lo", 216);
+  net.offloadsOff();
   const dir = mkdtempSync(path.join(os.tmpdir(), "lectern-lossy-"));
   // Chromium runs inside the students' namespace: the wrapper keeps playwright's pipe descriptors.
   const wrapper = path.join(dir, "chromium-in-namespace");

@@ -35,6 +35,9 @@ pub enum JoinError {
     /// The room is full: close 4029.
     #[error("the room is full")]
     Full,
+    /// Too many knocks wait (in the room, or from this address, or for this device elsewhere): 4029.
+    #[error("too many are waiting to be let in; try again in a moment")]
+    TooManyWaiting,
     /// The lesson has ended: close 4000.
     #[error("the lesson has ended")]
     Ended,
@@ -48,7 +51,7 @@ impl JoinError {
             JoinError::Version(_) => close::VERSION,
             JoinError::Credentials => close::BAD_CREDENTIALS,
             JoinError::Kicked => close::KICKED,
-            JoinError::Full => close::RATE_LIMITED,
+            JoinError::Full | JoinError::TooManyWaiting => close::RATE_LIMITED,
             JoinError::Ended => close::ENDED,
         }
     }

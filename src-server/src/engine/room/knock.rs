@@ -123,7 +123,7 @@ impl Room {
         // Only from the same address: a device id is no secret, and a classmate must not be able to
         // cancel someone else's knock with it.
         if inner.knocks.iter().any(|k| k.entry.device == device && k.bucket != bucket) {
-            return Err(JoinError::Full);
+            return Err(JoinError::TooManyWaiting);
         }
         let replaced = inner.knocks.iter().position(|k| k.entry.device == device);
         if let Some(i) = replaced {
@@ -135,7 +135,7 @@ impl Room {
             if replaced.is_some() {
                 self.send_knocks(&inner);
             }
-            return Err(JoinError::Full);
+            return Err(JoinError::TooManyWaiting);
         }
         inner.next_knock += 1;
         let id = format!("k{}", inner.next_knock);
