@@ -108,6 +108,47 @@ pub async fn fetch_doc(
     Ok(Response::new(state.docs.get(&base, &fingerprint, &bearer, &doc).await?))
 }
 
+/// A document's cached bytes, or an empty answer when this device does not hold it yet.
+#[tauri::command]
+pub fn cached_doc(state: State<'_, AppState>, doc: Doc) -> Response {
+    Response::new(state.docs.cached(&doc).unwrap_or_default())
+}
+
+/// Bytes `[begin, end)` of a document, pinned (or from the cache): the answer is the document's whole
+/// length as 8 big-endian bytes, then the bytes. A chunked view asks for what a page needs first.
+#[tauri::command]
+pub async fn doc_range(
+    state: State<'_, AppState>,
+    base: String,
+    fingerprint: String,
+    bearer: String,
+    doc: Doc,
+    begin: u64,
+    end: u64,
+) -> Result<Response> {
+    let (bytes, total) = state.docs.range(&base, &fingerprint, &bearer, &doc, begin, end).await?;
+    let mut answer = Vec::with_capacity(8 + bytes.len());
+    answer.extend_from_slice(&total.to_be_bytes());
+    answer.extend_from_slice(&bytes);
+    Ok(Response::new(answer))
+}
+
+/// Keeps a document the view put together from ranges (the raw body), once it matches its SHA-256;
+/// the document arrives as JSON in the `doc` header.
+#[tauri::command]
+pub fn keep_doc(state: State<'_, AppState>, request: Request<'_>) -> Result<()> {
+    let doc: Doc = request
+        .headers()
+        .get("doc")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| serde_json::from_str(v).ok())
+        .ok_or_else(|| CommandError::Invalid("keep_doc needs the document in the doc header".into()))?;
+    let InvokeBody::Raw(bytes) = request.body() else {
+        return Err(CommandError::Invalid("keep_doc needs the document's bytes as the body".into()));
+    };
+    Ok(state.docs.keep_checked(&doc, bytes)?)
+}
+
 /// One HTTPS request to the classroom, pinned; the body is the request's raw bytes (an upload) and
 /// the answer is the status (header `status`) and the body.
 #[tauri::command]

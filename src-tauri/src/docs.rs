@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use lectern::client::fetch::{FetchError, request};
+use lectern::client::fetch::{FetchError, get_range, request};
 use lectern_protocol::Doc;
 use sha2::{Digest, Sha256};
 
@@ -38,6 +38,10 @@ pub struct DocCache {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn doc_url(base: &str, doc: &Doc) -> String {
+    format!("{base}/v1/docs/{}", url::form_urlencoded::byte_serialize(doc.id.as_bytes()).collect::<String>())
 }
 
 fn valid_sha(s: &str) -> bool {
@@ -75,11 +79,7 @@ impl DocCache {
         if let Some(bytes) = self.cached(doc) {
             return Ok(bytes);
         }
-        let url = format!(
-            "{base}/v1/docs/{}",
-            url::form_urlencoded::byte_serialize(doc.id.as_bytes()).collect::<String>()
-        );
-        let answer = request("GET", &url, fingerprint, Some(bearer), None).await?;
+        let answer = request("GET", &doc_url(base, doc), fingerprint, Some(bearer), None).await?;
         if answer.status != 200 {
             let message = String::from_utf8_lossy(&answer.body).chars().take(300).collect();
             return Err(DocError::Status { status: answer.status, message });
@@ -91,6 +91,42 @@ impl DocCache {
             tracing::warn!(error = %e, "could not cache a document");
         }
         Ok(answer.body.to_vec())
+    }
+
+    /// Bytes `[begin, end)` of a document and its whole length, for a view that loads a document in
+    /// chunks (the first page after only the bytes it needs): from the cache when it is there, else one
+    /// pinned range request with the participant's bearer.
+    pub async fn range(
+        &self,
+        base: &str,
+        fingerprint: &str,
+        bearer: &str,
+        doc: &Doc,
+        begin: u64,
+        end: u64,
+    ) -> Result<(Vec<u8>, u64), DocError> {
+        if let Some(bytes) = self.cached(doc) {
+            let total = bytes.len() as u64;
+            let (b, e) = (begin.min(total) as usize, end.min(total) as usize);
+            return Ok((bytes[b..e.max(b)].to_vec(), total));
+        }
+        let answer = get_range(&doc_url(base, doc), fingerprint, Some(bearer), begin, end).await?;
+        match (answer.status, answer.total) {
+            (206, Some(total)) => Ok((answer.body.to_vec(), total)),
+            (200, _) => Ok((answer.body.to_vec(), answer.body.len() as u64)),
+            (status, _) => {
+                let message = String::from_utf8_lossy(&answer.body).chars().take(300).collect();
+                Err(DocError::Status { status, message })
+            }
+        }
+    }
+
+    /// Keeps a document the view put together from ranges, once its bytes match its SHA-256.
+    pub fn keep_checked(&self, doc: &Doc, bytes: &[u8]) -> Result<(), DocError> {
+        if !valid_sha(&doc.sha256) || hex(&Sha256::digest(bytes)) != doc.sha256.to_ascii_lowercase() {
+            return Err(DocError::Mismatch);
+        }
+        Ok(self.keep(&doc.sha256, bytes)?)
     }
 
     fn keep(&self, sha256: &str, bytes: &[u8]) -> std::io::Result<()> {

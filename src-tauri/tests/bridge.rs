@@ -142,3 +142,33 @@ async fn documents_are_fetched_with_the_pin_checked_and_cached() {
     let again = cache.get(&ready.http, &ready.fingerprint, &ready.teacher_key, &doc).await.unwrap();
     assert_eq!(again, bytes);
 }
+
+#[tokio::test]
+async fn a_document_comes_in_pinned_ranges_and_is_kept_only_once_whole_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let ready = server.ready().clone();
+    let (_, state) = server.app().room().state();
+    let doc: Doc = state.doc.unwrap();
+    let cache = DocCache::new(tempfile::tempdir().unwrap().path());
+    let (key, http, fp) = (&ready.teacher_key, &ready.http, &ready.fingerprint);
+    // The first range says how long the document is; later ones are just those bytes.
+    let (head, total) = cache.range(http, fp, key, &doc, 0, 100).await.unwrap();
+    assert_eq!(head.len(), 100);
+    assert!(head.starts_with(b"%PDF"));
+    let (tail, again) = cache.range(http, fp, key, &doc, total - 50, total).await.unwrap();
+    assert_eq!((tail.len(), again), (50, total));
+    assert!(cache.cached(&doc).is_none(), "ranges alone are not kept");
+    // The view put the whole together: kept only when it matches the sha256.
+    let (whole, _) = cache.range(http, fp, key, &doc, 0, total).await.unwrap();
+    let mut wrong = whole.clone();
+    wrong[10] ^= 1;
+    assert!(matches!(cache.keep_checked(&doc, &wrong), Err(DocError::Mismatch)));
+    assert!(cache.cached(&doc).is_none());
+    cache.keep_checked(&doc, &whole).unwrap();
+    assert_eq!(cache.cached(&doc).as_deref(), Some(&whole[..]));
+    // Kept: the classroom is no longer needed for it.
+    server.wait_stopped().await;
+    let (from_disk, _) = cache.range(http, fp, key, &doc, total - 50, total).await.unwrap();
+    assert_eq!(from_disk, tail);
+}

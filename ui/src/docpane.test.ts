@@ -30,7 +30,7 @@ const doc = (sha: string) => ({ id: sha, title: "Mushaf", pages: 604, sha256: sh
 function pane(fetchDoc: (d: { sha256: string }) => Promise<ArrayBuffer>) {
   setLang("en");
   const els = { stage, placeholder: el(), pageLabel: el() };
-  return { els, pane: new DocPane(els, fetchDoc) };
+  return { els, pane: new DocPane(els, async (d) => ({ bytes: await fetchDoc(d) })) };
 }
 
 describe("DocPane", () => {

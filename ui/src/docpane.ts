@@ -3,6 +3,7 @@
 // document is downloaded and parsed once, however many changes arrive while it loads.
 import { reason } from "./common";
 import type { Doc } from "./generated/Doc";
+import type { DocSource } from "./docfetch";
 import { PdfView } from "./pdfview";
 import { t } from "./strings";
 
@@ -23,8 +24,8 @@ export class DocPane {
 
   constructor(
     private readonly els: PaneElements,
-    /** A document's bytes (the platform's cached download, with this participant's bearer). */
-    private readonly fetchDoc: (doc: Doc) => Promise<ArrayBuffer>,
+    /** A document (the platform's cached bytes, or a chunked download, with this participant's bearer). */
+    private readonly openDoc: (doc: Doc) => Promise<DocSource>,
   ) {
     this.view = new PdfView(els.stage);
   }
@@ -45,7 +46,7 @@ export class DocPane {
     placeholder.textContent = t("loadingDoc");
     if (this.loading?.sha !== doc.sha256) {
       const sha = doc.sha256;
-      this.loading = { sha, done: this.fetchDoc(doc).then((bytes) => this.view.load(sha, bytes)) };
+      this.loading = { sha, done: this.openDoc(doc).then((source) => this.view.load(sha, source)) };
     }
     const loading = this.loading;
     try {

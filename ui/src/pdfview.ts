@@ -3,8 +3,34 @@
 import * as pdfjs from "pdfjs-dist";
 import workerUrl from "pdfjs-dist/build/pdf.worker.min.mjs?url";
 import type { PDFDocumentProxy, RenderTask } from "pdfjs-dist";
+import type { ChunkedDoc, DocSource } from "./docfetch";
 
 pdfjs.GlobalWorkerOptions.workerSrc = workerUrl;
+
+/** pdf.js's worker, started with the first page view rather than with the first document, so that
+ * its script loads while a student types a name, not after the join. Every document shares it. */
+let sharedWorker: pdfjs.PDFWorker | null = null;
+
+/** How long after a document opens its neighbouring pages start being drawn ahead. */
+const DRAW_AHEAD_AFTER_MS = 5000;
+function worker(): pdfjs.PDFWorker {
+  sharedWorker ??= new pdfjs.PDFWorker();
+  return sharedWorker;
+}
+
+/** Hands pdf.js the ranges it asks for from a chunked download (every byte fetched once). */
+class ChunkedTransport extends pdfjs.PDFDataRangeTransport {
+  constructor(private readonly chunks: ChunkedDoc) {
+    super(chunks.total, chunks.prefix);
+  }
+
+  override requestDataRange(begin: number, end: number): void {
+    this.chunks.ensure(begin, end).then(
+      (bytes) => this.onDataRange(begin, bytes.slice()),
+      (e) => console.error(`fetching bytes ${begin}-${end}:`, e),
+    );
+  }
+}
 
 /** A normalized point on the page. */
 export interface Point {
@@ -29,6 +55,8 @@ export class PdfView {
   private inflight: Promise<void> | null = null;
   private page = 0;
   private renderSerial = 0;
+  /** When the document was loaded: drawing ahead waits a little after that (see `drawAhead`). */
+  private loadedAt = 0;
   /** The page on screen once its pixels are drawn (for tests and acks). */
   shownPage = 0;
   /** How a page is sized: whole in the box (the teacher's console), or as wide as the box when the
@@ -39,6 +67,7 @@ export class PdfView {
   onRendered: (page: number) => void = () => {};
 
   constructor(container: HTMLElement) {
+    worker();
     this.root = document.createElement("div");
     this.root.className = "page";
     this.canvas = document.createElement("canvas");
@@ -59,10 +88,22 @@ export class PdfView {
 
   /** Loads a document (no-op when the same key is loaded). When loads overlap, the last one asked
    * for wins and the others are destroyed. */
-  async load(key: string, bytes: ArrayBuffer): Promise<void> {
+  async load(key: string, source: DocSource): Promise<void> {
     if (this.docKey === key) return;
     this.wantedKey = key;
-    const doc = await pdfjs.getDocument({ data: new Uint8Array(bytes.slice(0)) }).promise;
+    const params =
+      "bytes" in source
+        ? { data: new Uint8Array(source.bytes.slice(0)), worker: worker() }
+        : {
+            worker: worker(),
+            range: new ChunkedTransport(source.chunks),
+            length: source.chunks.total,
+            rangeChunkSize: source.chunks.chunkSize,
+            // Only what a page needs: the rest is the chunked download's to fetch, at its pace.
+            disableAutoFetch: true,
+            disableStream: true,
+          };
+    const doc = await pdfjs.getDocument(params).promise;
     if (this.wantedKey !== key) {
       void doc.destroy(); // a newer document was asked for meanwhile
       return;
@@ -72,6 +113,8 @@ export class PdfView {
     const old = this.doc;
     this.doc = doc;
     this.docKey = key;
+    // Only a document still coming over the network waits: drawing ahead from bytes here costs none.
+    this.loadedAt = "chunks" in source ? Date.now() : 0;
     this.page = 0;
     this.shownPage = 0;
     this.inflight = null;
@@ -188,6 +231,10 @@ export class PdfView {
     for (const p of [...this.ahead.keys()]) if (!keep.includes(p)) this.ahead.delete(p);
     this.ahead.set(n, this.canvas);
     void (async () => {
+      // Right after a document opens, a class is fetching its first pages together over one access
+      // point: the neighbours wait until that is over.
+      const settle = this.loadedAt + DRAW_AHEAD_AFTER_MS - Date.now();
+      if (settle > 0) await new Promise((r) => setTimeout(r, settle));
       for (const p of keep) {
         if (this.ahead.has(p)) continue;
         await new Promise((r) => setTimeout(r, 0));

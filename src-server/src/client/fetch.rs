@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::Request;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{AUTHORIZATION, CONTENT_RANGE, CONTENT_TYPE, HOST, RANGE};
 use hyper_util::rt::TokioIo;
 
 use super::connect::{ConnectError, tls};
@@ -33,6 +33,8 @@ pub struct Answer {
     pub body: Bytes,
     /// Its content type, if given.
     pub content_type: Option<String>,
+    /// The document's whole length, from `Content-Range` (an answer to a range request).
+    pub total: Option<u64>,
 }
 
 /// The longest a request may take to connect and get its answer's head; the body then has as long
@@ -46,6 +48,29 @@ pub async fn request(
     fingerprint: &str,
     bearer: Option<&str>,
     body: Option<Bytes>,
+) -> Result<Answer, FetchError> {
+    exchange(method, url, fingerprint, bearer, body, None).await
+}
+
+/// GETs bytes `[begin, end)` of `url` over TLS pinned to `fingerprint`: `206` with the document's
+/// whole length in [`Answer::total`], or `200` with all of it from a server that ignores ranges.
+pub async fn get_range(
+    url: &str,
+    fingerprint: &str,
+    bearer: Option<&str>,
+    begin: u64,
+    end: u64,
+) -> Result<Answer, FetchError> {
+    exchange("GET", url, fingerprint, bearer, None, Some((begin, end))).await
+}
+
+async fn exchange(
+    method: &str,
+    url: &str,
+    fingerprint: &str,
+    bearer: Option<&str>,
+    body: Option<Bytes>,
+    range: Option<(u64, u64)>,
 ) -> Result<Answer, FetchError> {
     let parsed = url::Url::parse(url).map_err(|e| ConnectError::BadUrl(format!("{url:?}: {e}")))?;
     let stream =
@@ -70,6 +95,9 @@ pub async fn request(
     if body.is_some() {
         req = req.header(CONTENT_TYPE, "application/pdf");
     }
+    if let Some((begin, end)) = range.filter(|(b, e)| e > b) {
+        req = req.header(RANGE, format!("bytes={begin}-{}", end - 1));
+    }
     let req = req.body(Full::new(body.unwrap_or_default())).map_err(|e| FetchError::Http(e.to_string()))?;
     let res = tokio::time::timeout(TIMEOUT, sender.send_request(req))
         .await
@@ -77,11 +105,18 @@ pub async fn request(
         .map_err(|e| FetchError::Http(e.to_string()))?;
     let status = res.status().as_u16();
     let content_type = res.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    // `bytes 0-65535/52428800`: the length after the slash.
+    let total = res
+        .headers()
+        .get(CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit_once('/'))
+        .and_then(|(_, n)| n.parse().ok());
     let body = Limited::new(res.into_body(), MAX_BODY)
         .collect()
         .await
         .map_err(|e| FetchError::Http(e.to_string()))?
         .to_bytes();
     driver.abort();
-    Ok(Answer { status, body, content_type })
+    Ok(Answer { status, body, content_type, total })
 }

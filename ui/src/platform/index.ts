@@ -13,6 +13,7 @@
 import type { ClientMsg } from "../generated/ClientMsg";
 import type { Doc } from "../generated/Doc";
 import type { ServerMsg } from "../generated/ServerMsg";
+import type { DocSource } from "../docfetch";
 import { inApp, tauriPlatform } from "./tauri";
 import { webPlatform } from "./web";
 
@@ -52,8 +53,10 @@ export interface Server {
   getJson<T>(path: string, bearer: string): Promise<T>;
   /** GETs bytes (an attendance export, say). */
   getBytes(path: string, bearer: string): Promise<ArrayBuffer>;
-  /** A document's bytes: from the cache when its sha256 is there, else downloaded once and kept. */
-  fetchDoc(doc: Doc, bearer: string): Promise<ArrayBuffer>;
+  /** A document: its bytes from the cache when its sha256 is there; else a chunked download that
+   * fetches what pages ask for first and the rest in the background, and keeps it once whole (the
+   * app's Rust side downloads and keeps it whole, pinned). */
+  openDoc(doc: Doc, bearer: string): Promise<DocSource>;
   /** Uploads a PDF (teacher) and keeps its bytes in the cache; resolves with the stored document. */
   uploadDoc(title: string, bytes: ArrayBuffer, bearer: string): Promise<Doc>;
 }

@@ -8,6 +8,7 @@
 // `lan=https://LAN-ADDRESS:PORT`, the address students use, for the teacher's join link).
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
+import { openChunked, type RangeFetch } from "../docfetch";
 import type { Doc } from "../generated/Doc";
 import type { ServerMsg } from "../generated/ServerMsg";
 import type { Dialogs, KeyValueStore, Network, Platform, Server, Transport } from "./index";
@@ -111,7 +112,21 @@ function tauriServer(): Server {
       return JSON.parse(new TextDecoder().decode(bytes)) as T;
     },
     getBytes: (path, bearer) => http("GET", `${api}${path}`, fp, bearer),
-    fetchDoc: (doc: Doc, bearer) => invoke<ArrayBuffer>("fetch_doc", { base: api, fingerprint: fp, bearer, doc }),
+    async openDoc(doc: Doc, bearer) {
+      // Kept on disk by Rust, checked against its sha256: a Mushaf crosses the Wi-Fi once per device.
+      const cached = await invoke<ArrayBuffer>("cached_doc", { doc });
+      if (cached.byteLength > 0) return { bytes: cached };
+      const fetchRange: RangeFetch = async (begin, end) => {
+        // The whole length in 8 big-endian bytes, then the bytes (see `doc_range`).
+        const answer = new Uint8Array(await invoke<ArrayBuffer>("doc_range", { base: api, fingerprint: fp, bearer, doc, begin, end }));
+        const total = Number(new DataView(answer.buffer, answer.byteOffset, 8).getBigUint64(0));
+        return { bytes: answer.subarray(8), total };
+      };
+      const keep = async (bytes: Uint8Array) => {
+        await invoke("keep_doc", bytes, { headers: { doc: JSON.stringify(doc) } }).catch((e) => console.error(e));
+      };
+      return openChunked(fetchRange, keep);
+    },
     async uploadDoc(title, bytes, bearer) {
       const answer = await http("POST", `${api}/v1/docs?title=${encodeURIComponent(title)}`, fp, bearer, bytes);
       return JSON.parse(new TextDecoder().decode(answer)) as Doc;

@@ -136,20 +136,28 @@ describe("web server", () => {
     });
     return entries;
   }
-  const doc = { id: "d 1", title: "Mushaf", pages: 3, sha256: "abc" };
+  // The sha256 of the bytes 1, 2, 3: a document is kept only once its bytes are checked against it.
+  const doc = { id: "d 1", title: "Mushaf", pages: 3, sha256: "039058c6f2c0cb492c533b0a4d14ef77cc0f78abccced5287d84a1a2011cfb81" };
+  const key = `/lectern-doc/${doc.sha256}`;
 
-  it("downloads a document once with the bearer, then serves it from the cache", async () => {
+  it("downloads a small document once with the bearer, checks it, then serves it from the cache", async () => {
     const entries = fakeCache();
-    const fetch = vi.fn(async () => new Response(new Uint8Array([1, 2, 3])));
+    const fetch = vi.fn(async () => new Response(new Uint8Array([1, 2, 3]), { status: 206, headers: { "Content-Range": "bytes 0-2/3" } }));
     vi.stubGlobal("fetch", fetch);
     const server = webServer(() => "https://h:1");
-    const first = await server.fetchDoc(doc, "tok");
-    expect(new Uint8Array(first)).toEqual(new Uint8Array([1, 2, 3]));
-    expect(fetch).toHaveBeenCalledWith("https://h:1/v1/docs/d%201", { headers: { Authorization: "Bearer tok" } });
-    expect(entries.has("/lectern-doc/abc")).toBe(true);
-    const again = await server.fetchDoc(doc, "tok");
-    expect(new Uint8Array(again)).toEqual(new Uint8Array([1, 2, 3]));
+    const first = await server.openDoc(doc, "tok");
+    expect("bytes" in first && new Uint8Array(first.bytes)).toEqual(new Uint8Array([1, 2, 3]));
+    expect(fetch).toHaveBeenCalledWith("https://h:1/v1/docs/d%201", { headers: { Authorization: "Bearer tok", Range: "bytes=0-16383" } });
+    expect(entries.has(key)).toBe(true);
+    const again = await server.openDoc(doc, "tok");
+    expect("bytes" in again && new Uint8Array(again.bytes)).toEqual(new Uint8Array([1, 2, 3]));
     expect(fetch).toHaveBeenCalledTimes(1);
+  });
+  it("does not keep a document whose bytes do not match its sha256", async () => {
+    const entries = fakeCache();
+    vi.stubGlobal("fetch", async () => new Response(new Uint8Array([6, 6, 6])));
+    await webServer(() => "https://h:1").openDoc(doc, "tok");
+    expect(entries.has(key)).toBe(false);
   });
   it("keeps an uploaded document's bytes, so that showing it downloads nothing", async () => {
     const entries = fakeCache();
@@ -158,8 +166,8 @@ describe("web server", () => {
     const server = webServer(() => "https://h:1");
     expect(await server.uploadDoc("Al Fatiha", new Uint8Array([9]).buffer, "key")).toEqual(doc);
     expect(fetch).toHaveBeenCalledWith("https://h:1/v1/docs?title=Al%20Fatiha", expect.objectContaining({ method: "POST" }));
-    expect(entries.has("/lectern-doc/abc")).toBe(true);
-    await server.fetchDoc(doc, "key");
+    expect(entries.has(key)).toBe(true);
+    await server.openDoc(doc, "key");
     expect(fetch).toHaveBeenCalledTimes(1);
   });
   it("rejects with the server's reason", async () => {

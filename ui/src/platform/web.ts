@@ -1,8 +1,10 @@
 // The browser's platform: WebSockets and fetch to the server that served the page, localStorage for
-// small values, the Cache API for documents (kept by sha256, so a document is fetched once however
-// many lessons use it), window.confirm and alert, an <input type=file> and a download link.
+// small values, documents fetched in chunks (the first page after only the bytes it needs) and kept
+// in the Cache API by sha256 once whole (so a document is fetched once however many lessons use it),
+// window.confirm and alert, an <input type=file> and a download link.
 import type { ApiError } from "../generated/ApiError";
 import type { Doc } from "../generated/Doc";
+import { openChunked, type RangeFetch } from "../docfetch";
 import type { Dialogs, KeyValueStore, Platform, Server } from "./index";
 import { webNetwork } from "./websocket";
 
@@ -98,12 +100,11 @@ export function webServer(baseUrl: () => string): Server {
     async getBytes(path, bearer) {
       return (await get(path, bearer)).arrayBuffer();
     },
-    async fetchDoc(doc, bearer) {
+    async openDoc(doc, bearer) {
       const cached = await cachedDoc(doc.sha256);
-      if (cached) return cached;
-      const bytes = await (await get(`/v1/docs/${encodeURIComponent(doc.id)}`, bearer)).arrayBuffer();
-      await cacheDoc(doc.sha256, bytes);
-      return bytes;
+      if (cached) return { bytes: cached };
+      const url = `${baseUrl()}/v1/docs/${encodeURIComponent(doc.id)}`;
+      return openChunked(rangeFetch(url, bearer), (bytes) => keepChecked(doc, bytes));
     },
     async uploadDoc(title, bytes, bearer) {
       const res = await fetch(`${baseUrl()}/v1/docs?title=${encodeURIComponent(title)}`, {
@@ -117,6 +118,29 @@ export function webServer(baseUrl: () => string): Server {
       return doc;
     },
   };
+}
+
+/** Fetches byte ranges of one document with the bearer: `206` with `Content-Range` says the
+ * document's length; a server that sends the whole document (`200`) is taken at its word. */
+export function rangeFetch(url: string, bearer: string): RangeFetch {
+  return async (begin, end) => {
+    const res = await fetch(url, { headers: { Authorization: `Bearer ${bearer}`, Range: `bytes=${begin}-${end - 1}` } });
+    if (!res.ok) throw await failure(res);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    if (res.status !== 206) return { bytes, total: bytes.length };
+    const total = Number(/\/(\d+)$/.exec(res.headers.get("Content-Range") ?? "")?.[1]);
+    if (!Number.isSafeInteger(total)) throw new Error("the server's Content-Range names no length");
+    return { bytes, total };
+  };
+}
+
+/** Keeps a whole document under its sha256, once its bytes are checked against it. */
+async function keepChecked(doc: Doc, bytes: Uint8Array): Promise<void> {
+  if (typeof crypto?.subtle === "undefined") return;
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes.slice()));
+  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  if (hex === doc.sha256) await cacheDoc(doc.sha256, bytes.slice().buffer);
+  else console.error(`document ${doc.id}: its bytes do not match its sha256; not kept`);
 }
 
 /** A cached document's bytes by sha256, if present. */

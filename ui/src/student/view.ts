@@ -71,7 +71,7 @@ export class StudentView {
   constructor(private readonly platform: Platform) {
     this.pane = new DocPane(
       { stage: $("#stage"), placeholder: $("#placeholder"), pageLabel: $("#page-label") },
-      (doc) => platform.server.fetchDoc(doc, this.client?.token ?? ""),
+      (doc) => platform.server.openDoc(doc, this.client?.token ?? ""),
     );
     // A landscape tablet shows the page as wide as the screen (a Mushaf line stays readable), and
     // pinch-zoom works on it.

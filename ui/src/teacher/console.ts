@@ -66,7 +66,7 @@ export class TeacherConsole {
   ) {
     this.pane = new DocPane(
       { stage: $("#stage"), placeholder: $("#placeholder"), pageLabel: $("#page-label") },
-      (doc) => platform.server.fetchDoc(doc, key),
+      (doc) => platform.server.openDoc(doc, key),
     );
     this.knocks = new KnockPanel({
       admit: (ids) => this.client.request({ t: "admit", knocks: ids }),

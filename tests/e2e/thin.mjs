@@ -1,0 +1,113 @@
+// Documents on a thin link (docs/WIFI.md): a scanned book of 600 pages of about 50 MB (one JPEG per
+// page, as a scanned Mushaf is), the server's side of the link limited to 20 Mbit/s with tbf, and 30
+// browser students (one Chromium, launched inside the students' network namespace) joining together.
+// It reports the time from each student's join to its first page drawn (p50, p95) and the bytes
+// the class moved in the first minute, to target/e2e/thin.json. A benchmark, not a timed test: its
+// only checks are that every student drew its page and that the class fetched far less than the
+// whole book. Needs root (network namespaces).
+//
+//   node tests/e2e/thin.mjs                       the figure: 30 students, 600 pages, a minute
+//   THIN_STUDENTS=3 THIN_PAGES=60 THIN_SECONDS=0 node tests/e2e/thin.mjs     a quick check (CI)
+import { execFileSync, spawn } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { scannedBook } from "./book.mjs";
+import { bin, check, finish, pct } from "./lib.mjs";
+import { netPair } from "./netns.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const out = process.env.E2E_OUT ?? path.resolve(here, "../../target/e2e");
+const STUDENTS = Number(process.env.THIN_STUDENTS ?? 30);
+const PAGES = Number(process.env.THIN_PAGES ?? 600);
+const SECONDS = Number(process.env.THIN_SECONDS ?? 60);
+const RATE = process.env.THIN_RATE ?? "20mbit";
+
+const rxBytes = (ns, dev) => Number(execFileSync("ip", ["netns", "exec", ns, "cat", `/sys/class/net/${dev}/statistics/rx_bytes`]).toString());
+
+async function main() {
+  if (process.getuid?.() !== 0) {
+    console.log("skipping: network namespaces need root (CI runs as root)");
+    return;
+  }
+  mkdirSync(out, { recursive: true });
+  const dir = mkdtempSync(path.join(os.tmpdir(), "lectern-thin-"));
+  const jpegFile = path.join(dir, "scan.jpg");
+  execFileSync("/usr/bin/convert", ["-size", "1050x1480", "plasma:wheat-tan", "-blur", "0x1", "-quality", "65", jpegFile]);
+  const book = path.join(dir, "mushaf.pdf");
+  const size = scannedBook(book, PAGES, readFileSync(jpegFile), 1050, 1480);
+  console.log(`the book: ${PAGES} pages, ${(size / 1e6).toFixed(1)} MB`);
+
+  const net = netPair("th", 217);
+  net.offloadsOff();
+  execFileSync("ip", ["netns", "exec", net.a, "tc", "qdisc", "replace", "dev", net.va, "root", "tbf", "rate", RATE, "burst", "32kb", "latency", "400ms"]);
+  const wrapper = path.join(dir, "chromium-in-namespace");
+  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${net.b} ${process.env.CHROMIUM ?? "/usr/bin/chromium"} "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  let server;
+  let browser;
+  try {
+    server = spawn("ip", ["netns", "exec", net.a, bin, "serve", "--json", "--no-mdns", "--data-dir", path.join(dir, "data"), "--listen", `${net.addrA}:0`,
+      "--doc", book, "--title", "Mushaf"], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, LECTERN_LOG: "warn" } });
+    const ready = await new Promise((resolve, reject) => {
+      let buf = "";
+      server.stdout.on("data", (d) => {
+        buf += d;
+        const line = buf.split("\n").find((l) => l.startsWith("{"));
+        if (line) resolve(JSON.parse(line));
+      });
+      server.on("exit", (c) => reject(new Error(`lectern serve exited with ${c}`)));
+    });
+    browser = await chromium.launch({
+      executablePath: wrapper,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+    });
+    // Every student's join page, open and named, before anyone joins: the class joins together.
+    const pages = [];
+    for (let i = 0; i < STUDENTS; i++) {
+      const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 800, height: 600 } });
+      const page = await ctx.newPage();
+      await page.goto(`${ready.http}/join#code=${ready.code}&fp=${ready.fingerprint}`);
+      await page.fill("#name", `Student ${i + 1}`);
+      pages.push(page);
+    }
+    const before = rxBytes(net.b, net.vb);
+    const joined = Date.now();
+    const times = await Promise.all(pages.map(async (page) => {
+      const at = Date.now();
+      await page.click("#join-button");
+      await page.waitForSelector('.page[data-page="1"]', { timeout: 120_000 });
+      return Date.now() - at;
+    }));
+    const firstPages = rxBytes(net.b, net.vb) - before;
+    const rest = Math.max(0, joined + SECONDS * 1000 - Date.now());
+    await new Promise((r) => setTimeout(r, rest)); // the minute is measured, not awaited for a result
+    const minute = rxBytes(net.b, net.vb) - before;
+    const report = {
+      students: STUDENTS, pages: PAGES, book_bytes: size, link: RATE,
+      first_page_p50_ms: pct(times, 0.5), first_page_p95_ms: pct(times, 0.95), first_page_max_ms: Math.max(...times),
+      bytes_until_every_first_page: firstPages, seconds_measured: SECONDS, bytes_in_window: minute,
+      share_of_one_book: minute / size,
+    };
+    writeFileSync(path.join(out, "thin.json"), JSON.stringify(report, null, 2));
+    console.log(JSON.stringify(report));
+    check(times.length === STUDENTS, `every student drew page 1 (p50 ${report.first_page_p50_ms} ms, p95 ${report.first_page_p95_ms} ms)`);
+    check(minute < size * STUDENTS * 0.2, `the class fetched ${(minute / 1e6).toFixed(1)} MB, not ${STUDENTS} × ${(size / 1e6).toFixed(1)} MB`);
+  } finally {
+    await browser?.close().catch(() => {});
+    server?.kill("SIGTERM");
+    net.remove();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => finish(out),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,84 @@
+// The chunked download over a fake range server: the first page needs only its chunks, each byte
+// crosses the network once, the rest follows at the pace asked, and the whole is the document.
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { ChunkedDoc } from "./docfetch";
+
+const CHUNK = 1000;
+const doc = Uint8Array.from({ length: 10_500 }, (_, i) => i % 251);
+
+/** A server that answers ranges of `doc` and records what it was asked for. */
+function server() {
+  const asked: [number, number][] = [];
+  const fetch = async (begin: number, end: number) => {
+    asked.push([begin, end]);
+    await Promise.resolve();
+    return { bytes: doc.slice(begin, Math.min(end, doc.length)), total: doc.length };
+  };
+  return { asked, fetch };
+}
+
+beforeEach(() => vi.useFakeTimers());
+afterEach(() => vi.useRealTimers());
+
+describe("ChunkedDoc", () => {
+  it("opens with one chunk, fetches what a page asks for in one request per run, and never twice", async () => {
+    const s = server();
+    const d = await ChunkedDoc.open(s.fetch, CHUNK);
+    expect(d.total).toBe(doc.length);
+    expect(s.asked).toEqual([[0, 1000]]);
+    expect(d.prefix.length).toBe(1000);
+    // A page's objects at the end of the file, and its image in the middle.
+    const [tail, image] = await Promise.all([d.ensure(10_000, 10_500), d.ensure(3_500, 6_200)]);
+    expect(tail).toEqual(doc.slice(10_000, 10_500));
+    expect(image).toEqual(doc.slice(3_500, 6_200));
+    expect(s.asked).toEqual([[0, 1000], [10_000, 10_500], [3_000, 7_000]]);
+    // The same ranges again, and one that overlaps: only the missing chunk is fetched.
+    await d.ensure(3_500, 6_200);
+    await d.ensure(6_500, 7_500);
+    expect(s.asked.at(-1)).toEqual([7_000, 8_000]);
+    expect(d.fetched).toBe(1000 + 500 + 4000 + 1000);
+    expect(d.complete).toBe(false);
+  });
+
+  it("shares a request in flight instead of asking again", async () => {
+    const s = server();
+    const d = await ChunkedDoc.open(s.fetch, CHUNK);
+    await Promise.all([d.ensure(2_000, 4_000), d.ensure(2_500, 3_500), d.ensure(3_000, 5_000)]);
+    expect(s.asked).toEqual([[0, 1000], [2_000, 4_000], [4_000, 5_000]]);
+  });
+
+  it("fetches the rest in the background at the pace asked, and ends with the whole document", async () => {
+    const s = server();
+    const d = await ChunkedDoc.open(s.fetch, CHUNK);
+    await d.ensure(5_000, 6_000);
+    const done = d.background({ startAfterMs: 60_000, bytesPerSecond: 1000 });
+    await vi.advanceTimersByTimeAsync(59_000);
+    expect(s.asked).toHaveLength(2); // nothing in the first minute
+    await vi.advanceTimersByTimeAsync(1_000 + 2_500);
+    const early = s.asked.length;
+    expect(early).toBeGreaterThanOrEqual(4);
+    expect(early).toBeLessThanOrEqual(6); // about a chunk a second
+    await vi.advanceTimersByTimeAsync(20_000);
+    await done;
+    expect(d.complete).toBe(true);
+    expect(d.bytes).toEqual(doc);
+    expect(d.fetched).toBe(doc.length); // every byte once
+  });
+
+  it("stops when told (another document was chosen)", async () => {
+    const s = server();
+    const d = await ChunkedDoc.open(s.fetch, CHUNK);
+    const done = d.background({ startAfterMs: 0, bytesPerSecond: 1000 });
+    await vi.advanceTimersByTimeAsync(1_500);
+    d.stop();
+    await vi.advanceTimersByTimeAsync(20_000);
+    await done;
+    expect(d.complete).toBe(false);
+    expect(s.asked.length).toBeLessThanOrEqual(4);
+  });
+
+  it("refuses a server that sends more than the document holds", async () => {
+    const d = await ChunkedDoc.open(async (b, e) => ({ bytes: new Uint8Array(e - b + (b ? 5000 : 0)), total: 3000 }), CHUNK);
+    await expect(d.ensure(2000, 3000)).rejects.toThrow("more than the document holds");
+  });
+});

@@ -1,0 +1,168 @@
+// A document fetched in chunks, so that the first page appears after only the bytes it needs
+// (docs/WIFI.md, "Documents on a thin link"). pdf.js asks for the ranges a page needs; those come
+// first, in as few requests as possible. The rest follows in the background, one chunk at a time,
+// paced so that a class joining together does not fill the classroom's link. Every byte crosses the
+// network once: chunks fetched for a page are never fetched again. When the whole document is in,
+// the caller checks its sha256 and keeps it, so the next lesson loads it from the device.
+
+/** What a document is loaded from: its bytes, or a chunked download that pdf.js reads as it needs. */
+export type DocSource = { bytes: ArrayBuffer } | { chunks: ChunkedDoc };
+
+/** Fetches bytes [begin, end) of the document; resolves with them and the document's length. */
+export type RangeFetch = (begin: number, end: number) => Promise<{ bytes: Uint8Array; total: number }>;
+
+/** How the background fetch is paced. */
+export interface Pace {
+  /** Wait this long after opening before fetching what no page asked for. */
+  startAfterMs: number;
+  /** Then at most this many bytes a second. */
+  bytesPerSecond: number;
+}
+
+/** Chunks of one document: which are here, and the bytes of those that are. */
+export class ChunkedDoc {
+  readonly total: number;
+  private readonly have: Uint8Array;
+  private readonly data: Uint8Array;
+  /** Chunks being fetched, by index: a second ask waits for the same request. */
+  private readonly inflight = new Map<number, Promise<void>>();
+  private stopped = false;
+  /** Bytes that crossed the network for this document. */
+  fetched = 0;
+
+  private constructor(
+    private readonly fetchRange: RangeFetch,
+    readonly chunkSize: number,
+    first: { bytes: Uint8Array; total: number },
+  ) {
+    this.total = first.total;
+    this.have = new Uint8Array(Math.ceil(first.total / chunkSize));
+    this.data = new Uint8Array(first.total);
+    this.store(0, first.bytes);
+    this.fetched = first.bytes.length;
+  }
+
+  /** Fetches the first chunk, which says how long the document is. */
+  static async open(fetchRange: RangeFetch, chunkSize: number): Promise<ChunkedDoc> {
+    const first = await fetchRange(0, chunkSize);
+    return new ChunkedDoc(fetchRange, chunkSize, first);
+  }
+
+  /** The bytes fetched so far from the start, contiguous (pdf.js's initial data). */
+  get prefix(): Uint8Array {
+    let n = 0;
+    while (n < this.have.length && this.have[n]) n++;
+    return this.data.subarray(0, Math.min(n * this.chunkSize, this.total));
+  }
+
+  /** Whether every chunk is here. */
+  get complete(): boolean {
+    return this.have.every((h) => h === 1);
+  }
+
+  /** The whole document, once complete. */
+  get bytes(): Uint8Array | null {
+    return this.complete ? this.data : null;
+  }
+
+  /** Makes sure bytes [begin, end) are here: the missing chunks, in one request per run of them. */
+  async ensure(begin: number, end: number): Promise<Uint8Array> {
+    const first = Math.floor(begin / this.chunkSize);
+    const last = Math.min(this.have.length, Math.ceil(Math.min(end, this.total) / this.chunkSize));
+    const waits: Promise<void>[] = [];
+    let run = -1;
+    const flush = (upTo: number) => {
+      if (run >= 0) waits.push(this.fetchRun(run, upTo));
+      run = -1;
+    };
+    for (let c = first; c < last; c++) {
+      const pending = this.inflight.get(c);
+      if (this.have[c]) flush(c);
+      else if (pending) {
+        flush(c);
+        waits.push(pending);
+      } else if (run < 0) run = c;
+    }
+    flush(last);
+    await Promise.all(waits);
+    return this.data.subarray(begin, Math.min(end, this.total));
+  }
+
+  /** Fetches the chunks nobody asked for, from the start, at the given pace; resolves once the
+   * document is complete (or the fetch was stopped). `onChunk` hears of each chunk that arrives. */
+  async background(pace: Pace, onChunk: (begin: number) => void = () => {}): Promise<void> {
+    await sleep(pace.startAfterMs);
+    for (let c = 0; c < this.have.length && !this.stopped; c++) {
+      if (this.have[c]) continue;
+      const started = Date.now();
+      await this.ensure(c * this.chunkSize, (c + 1) * this.chunkSize);
+      onChunk(c * this.chunkSize);
+      const budgetMs = (this.chunkSize / Math.max(1, pace.bytesPerSecond)) * 1000;
+      await sleep(Math.max(0, budgetMs - (Date.now() - started)));
+    }
+  }
+
+  /** Stops the background fetch (another document was chosen). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private fetchRun(firstChunk: number, endChunk: number): Promise<void> {
+    const begin = firstChunk * this.chunkSize;
+    const end = Math.min(endChunk * this.chunkSize, this.total);
+    const done = this.fetchRange(begin, end).then(({ bytes }) => {
+      this.fetched += bytes.length;
+      this.store(begin, bytes);
+    });
+    const settled = done.finally(() => {
+      for (let c = firstChunk; c < endChunk; c++) if (this.inflight.get(c) === settled) this.inflight.delete(c);
+    });
+    for (let c = firstChunk; c < endChunk; c++) this.inflight.set(c, settled);
+    return settled;
+  }
+
+  private store(begin: number, bytes: Uint8Array): void {
+    if (begin + bytes.length > this.total) throw new Error("the server sent more than the document holds");
+    this.data.set(bytes, begin);
+    const from = Math.floor(begin / this.chunkSize);
+    const to = begin + bytes.length === this.total ? this.have.length : Math.floor((begin + bytes.length) / this.chunkSize);
+    for (let c = from; c < to; c++) this.have[c] = 1;
+  }
+}
+
+/** Range size. Small, because pdf.js reads many small objects spread through a book (checking the
+ * last page walks the page dictionaries before it, each next to its page's image): a 64 KiB range
+ * for each would move most of those images for nothing. */
+export const CHUNK = 16 * 1024;
+
+/** The background fetch of the rest of a document waits out the first minute of a lesson, when a
+ * class joins together, then takes at most this much of the link per device (30 tablets: about
+ * 6 Mbit/s of a classroom access point). Pages asked for are fetched at once, whatever the pace. */
+export const BACKGROUND: Pace = { startAfterMs: 60_000, bytesPerSecond: 24 * 1024 };
+
+/** The document whose rest is being fetched in the background (one at a time). */
+let inBackground: ChunkedDoc | null = null;
+
+/** Opens a document that is not on this device yet: whole when it fits in one chunk, else chunked,
+ * with the rest fetched in the background and handed to `keep` once whole (which checks it against
+ * its sha256 before keeping it). */
+export async function openChunked(fetchRange: RangeFetch, keep: (bytes: Uint8Array) => Promise<void>, pace = BACKGROUND): Promise<DocSource> {
+  inBackground?.stop(); // another document: the old one's rest is not needed now
+  inBackground = null;
+  const chunks = await ChunkedDoc.open(fetchRange, CHUNK);
+  const whole = chunks.bytes;
+  if (whole) {
+    await keep(whole);
+    return { bytes: whole.slice().buffer };
+  }
+  inBackground = chunks;
+  void chunks.background(pace).then(async () => {
+    const bytes = chunks.bytes;
+    if (bytes) await keep(bytes);
+  });
+  return { chunks };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
