@@ -108,10 +108,15 @@ pub async fn fetch_doc(
     Ok(Response::new(state.docs.get(&base, &fingerprint, &bearer, &doc).await?))
 }
 
-/// A document's cached bytes, or an empty answer when this device does not hold it yet.
+/// A document's cached bytes, or an empty answer when this device does not hold it yet (read and
+/// checked off the main thread: a book is tens of megabytes).
 #[tauri::command]
-pub fn cached_doc(state: State<'_, AppState>, doc: Doc) -> Response {
-    Response::new(state.docs.cached(&doc).unwrap_or_default())
+pub async fn cached_doc(state: State<'_, AppState>, doc: Doc) -> Result<Response> {
+    let docs = state.docs.clone();
+    let bytes = tauri::async_runtime::spawn_blocking(move || docs.cached(&doc).unwrap_or_default())
+        .await
+        .map_err(|e| CommandError::Invalid(e.to_string()))?;
+    Ok(Response::new(bytes))
 }
 
 /// Bytes `[begin, end)` of a document, pinned (or from the cache): the answer is the document's whole
@@ -133,20 +138,24 @@ pub async fn doc_range(
     Ok(Response::new(answer))
 }
 
-/// Keeps a document the view put together from ranges (the raw body), once it matches its SHA-256;
-/// the document arrives as JSON in the `doc` header.
+/// Keeps a document the view put together from ranges (the raw body), once it matches the SHA-256
+/// in the `sha256` header (checked and written off the main thread).
 #[tauri::command]
-pub fn keep_doc(state: State<'_, AppState>, request: Request<'_>) -> Result<()> {
-    let doc: Doc = request
+pub async fn keep_doc(state: State<'_, AppState>, request: Request<'_>) -> Result<()> {
+    let sha256 = request
         .headers()
-        .get("doc")
+        .get("sha256")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| serde_json::from_str(v).ok())
-        .ok_or_else(|| CommandError::Invalid("keep_doc needs the document in the doc header".into()))?;
+        .map(str::to_string)
+        .ok_or_else(|| CommandError::Invalid("keep_doc needs the sha256 header".into()))?;
     let InvokeBody::Raw(bytes) = request.body() else {
         return Err(CommandError::Invalid("keep_doc needs the document's bytes as the body".into()));
     };
-    Ok(state.docs.keep_checked(&doc, bytes)?)
+    let (docs, bytes) = (state.docs.clone(), bytes.clone());
+    tauri::async_runtime::spawn_blocking(move || docs.keep_checked(&sha256, &bytes))
+        .await
+        .map_err(|e| CommandError::Invalid(e.to_string()))??;
+    Ok(())
 }
 
 /// One HTTPS request to the classroom, pinned; the body is the request's raw bytes (an upload) and

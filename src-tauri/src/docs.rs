@@ -112,7 +112,12 @@ impl DocCache {
         }
         let answer = get_range(&doc_url(base, doc), fingerprint, Some(bearer), begin, end).await?;
         match (answer.status, answer.total) {
-            (206, Some(total)) => Ok((answer.body.to_vec(), total)),
+            (206, Some(total)) if answer.body.len() as u64 <= end.saturating_sub(begin) => {
+                Ok((answer.body.to_vec(), total))
+            }
+            (206, _) => {
+                Err(DocError::Status { status: 206, message: "a range answer of the wrong size".into() })
+            }
             (200, _) => Ok((answer.body.to_vec(), answer.body.len() as u64)),
             (status, _) => {
                 let message = String::from_utf8_lossy(&answer.body).chars().take(300).collect();
@@ -122,11 +127,11 @@ impl DocCache {
     }
 
     /// Keeps a document the view put together from ranges, once its bytes match its SHA-256.
-    pub fn keep_checked(&self, doc: &Doc, bytes: &[u8]) -> Result<(), DocError> {
-        if !valid_sha(&doc.sha256) || hex(&Sha256::digest(bytes)) != doc.sha256.to_ascii_lowercase() {
+    pub fn keep_checked(&self, sha256: &str, bytes: &[u8]) -> Result<(), DocError> {
+        if !valid_sha(sha256) || hex(&Sha256::digest(bytes)) != sha256.to_ascii_lowercase() {
             return Err(DocError::Mismatch);
         }
-        Ok(self.keep(&doc.sha256, bytes)?)
+        Ok(self.keep(sha256, bytes)?)
     }
 
     fn keep(&self, sha256: &str, bytes: &[u8]) -> std::io::Result<()> {

@@ -163,9 +163,9 @@ async fn a_document_comes_in_pinned_ranges_and_is_kept_only_once_whole_and_check
     let (whole, _) = cache.range(http, fp, key, &doc, 0, total).await.unwrap();
     let mut wrong = whole.clone();
     wrong[10] ^= 1;
-    assert!(matches!(cache.keep_checked(&doc, &wrong), Err(DocError::Mismatch)));
+    assert!(matches!(cache.keep_checked(&doc.sha256, &wrong), Err(DocError::Mismatch)));
     assert!(cache.cached(&doc).is_none());
-    cache.keep_checked(&doc, &whole).unwrap();
+    cache.keep_checked(&doc.sha256, &whole).unwrap();
     assert_eq!(cache.cached(&doc).as_deref(), Some(&whole[..]));
     // Kept: the classroom is no longer needed for it.
     server.wait_stopped().await;

@@ -77,8 +77,39 @@ describe("ChunkedDoc", () => {
     expect(s.asked.length).toBeLessThanOrEqual(4);
   });
 
-  it("refuses a server that sends more than the document holds", async () => {
+  it("refuses a range answer that is not what was asked, and does not believe a huge length", async () => {
     const d = await ChunkedDoc.open(async (b, e) => ({ bytes: new Uint8Array(e - b + (b ? 5000 : 0)), total: 3000 }), CHUNK);
-    await expect(d.ensure(2000, 3000)).rejects.toThrow("more than the document holds");
+    await expect(d.ensure(2000, 3000)).rejects.toThrow("asked for bytes 2000-3000 of 3000, got 6000 of 3000");
+    expect(d.complete).toBe(false);
+    const other = await ChunkedDoc.open(async (b, e) => ({ bytes: new Uint8Array(e - b), total: b ? 9999 : 3000 }), CHUNK);
+    await expect(other.ensure(2000, 3000)).rejects.toThrow("got 1000 of 9999");
+    await expect(ChunkedDoc.open(async () => ({ bytes: new Uint8Array(10), total: 2 ** 40 }), CHUNK)).rejects.toThrow("document length");
+  });
+
+  it("takes a whole document from a server that ignores ranges", async () => {
+    let calls = 0;
+    const d = await ChunkedDoc.open(async (b, e) => {
+      calls++;
+      return calls === 1 ? { bytes: doc.slice(b, e), total: doc.length } : { bytes: doc.slice(), total: doc.length, whole: true };
+    }, CHUNK);
+    await d.ensure(5_000, 6_000);
+    expect(d.complete).toBe(true);
+    expect(d.bytes).toEqual(doc);
+  });
+
+  it("comes back to a chunk that failed in the background", async () => {
+    const s = server();
+    let failOnce = true;
+    const d = await ChunkedDoc.open(async (b, e) => {
+      if (b === 3_000 && failOnce) {
+        failOnce = false;
+        throw new Error("link down");
+      }
+      return s.fetch(b, e);
+    }, CHUNK);
+    const done = d.background({ startAfterMs: 0, bytesPerSecond: 1_000_000 });
+    await vi.advanceTimersByTimeAsync(10_000);
+    await done;
+    expect(d.bytes).toEqual(doc);
   });
 });

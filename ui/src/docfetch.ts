@@ -8,8 +8,12 @@
 /** What a document is loaded from: its bytes, or a chunked download that pdf.js reads as it needs. */
 export type DocSource = { bytes: ArrayBuffer } | { chunks: ChunkedDoc };
 
-/** Fetches bytes [begin, end) of the document; resolves with them and the document's length. */
-export type RangeFetch = (begin: number, end: number) => Promise<{ bytes: Uint8Array; total: number }>;
+/** Fetches bytes [begin, end) of the document; resolves with them and the document's length, or
+ * with the whole document (`whole`) from a server that ignores ranges. */
+export type RangeFetch = (begin: number, end: number) => Promise<{ bytes: Uint8Array; total: number; whole?: boolean }>;
+
+/** The largest document a server accepts (PROTOCOL.md §9): a length beyond it is not believed. */
+export const MAX_DOC_BYTES = 200 * 1024 * 1024;
 
 /** How the background fetch is paced. */
 export interface Pace {
@@ -35,6 +39,9 @@ export class ChunkedDoc {
     readonly chunkSize: number,
     first: { bytes: Uint8Array; total: number },
   ) {
+    if (!Number.isSafeInteger(first.total) || first.total < first.bytes.length || first.total > MAX_DOC_BYTES) {
+      throw new Error(`the server gave a document length of ${first.total} bytes`);
+    }
     this.total = first.total;
     this.have = new Uint8Array(Math.ceil(first.total / chunkSize));
     this.data = new Uint8Array(first.total);
@@ -85,6 +92,7 @@ export class ChunkedDoc {
     }
     flush(last);
     await Promise.all(waits);
+    for (let c = first; c < last; c++) if (!this.have[c]) throw new Error(`bytes ${begin}-${end} did not arrive`);
     return this.data.subarray(begin, Math.min(end, this.total));
   }
 
@@ -95,7 +103,14 @@ export class ChunkedDoc {
     for (let c = 0; c < this.have.length && !this.stopped; c++) {
       if (this.have[c]) continue;
       const started = Date.now();
-      await this.ensure(c * this.chunkSize, (c + 1) * this.chunkSize);
+      try {
+        await this.ensure(c * this.chunkSize, (c + 1) * this.chunkSize);
+      } catch {
+        // The link dropped or the server refused: come back to this chunk after a pause.
+        await sleep(RETRY_MS);
+        c--;
+        continue;
+      }
       onChunk(c * this.chunkSize);
       const budgetMs = (this.chunkSize / Math.max(1, pace.bytesPerSecond)) * 1000;
       await sleep(Math.max(0, budgetMs - (Date.now() - started)));
@@ -110,8 +125,13 @@ export class ChunkedDoc {
   private fetchRun(firstChunk: number, endChunk: number): Promise<void> {
     const begin = firstChunk * this.chunkSize;
     const end = Math.min(endChunk * this.chunkSize, this.total);
-    const done = this.fetchRange(begin, end).then(({ bytes }) => {
+    const done = this.fetchRange(begin, end).then(({ bytes, total, whole }) => {
       this.fetched += bytes.length;
+      if (whole && bytes.length === this.total) return this.store(0, bytes);
+      // Exactly what was asked, of the same document: anything else would hand pdf.js wrong bytes.
+      if (total !== this.total || bytes.length !== end - begin) {
+        throw new Error(`asked for bytes ${begin}-${end} of ${this.total}, got ${bytes.length} of ${total}`);
+      }
       this.store(begin, bytes);
     });
     const settled = done.finally(() => {
@@ -162,6 +182,9 @@ export async function openChunked(fetchRange: RangeFetch, keep: (bytes: Uint8Arr
   });
   return { chunks };
 }
+
+/** How long a failed range waits before it is asked for again. */
+export const RETRY_MS = 2000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -3,7 +3,7 @@
 import * as pdfjs from "pdfjs-dist";
 import workerUrl from "pdfjs-dist/build/pdf.worker.min.mjs?url";
 import type { PDFDocumentProxy, RenderTask } from "pdfjs-dist";
-import type { ChunkedDoc, DocSource } from "./docfetch";
+import { RETRY_MS, type ChunkedDoc, type DocSource } from "./docfetch";
 
 pdfjs.GlobalWorkerOptions.workerSrc = workerUrl;
 
@@ -20,15 +20,33 @@ function worker(): pdfjs.PDFWorker {
 
 /** Hands pdf.js the ranges it asks for from a chunked download (every byte fetched once). */
 class ChunkedTransport extends pdfjs.PDFDataRangeTransport {
+  private aborted = false;
+
   constructor(private readonly chunks: ChunkedDoc) {
     super(chunks.total, chunks.prefix);
   }
 
+  /** pdf.js waits for every range it asked for, so a failed one is asked for again (the link comes
+   * back, or the document is closed and this transport aborted). */
   override requestDataRange(begin: number, end: number): void {
-    this.chunks.ensure(begin, end).then(
-      (bytes) => this.onDataRange(begin, bytes.slice()),
-      (e) => console.error(`fetching bytes ${begin}-${end}:`, e),
-    );
+    const attempt = (tries: number) => {
+      if (this.aborted) return;
+      this.chunks.ensure(begin, end).then(
+        (bytes) => {
+          if (!this.aborted) this.onDataRange(begin, bytes.slice());
+        },
+        (e) => {
+          console.error(`fetching bytes ${begin}-${end}:`, e);
+          setTimeout(() => attempt(tries + 1), Math.min(10_000, RETRY_MS * 2 ** Math.min(tries, 3)));
+        },
+      );
+    };
+    attempt(0);
+  }
+
+  override abort(): void {
+    this.aborted = true;
+    this.chunks.stop();
   }
 }
 

@@ -123,7 +123,8 @@ function tauriServer(): Server {
         return { bytes: answer.subarray(8), total };
       };
       const keep = async (bytes: Uint8Array) => {
-        await invoke("keep_doc", bytes, { headers: { doc: JSON.stringify(doc) } }).catch((e) => console.error(e));
+        // Only the (ASCII) sha256 in a header: a title may not survive one.
+        await invoke("keep_doc", bytes, { headers: { sha256: doc.sha256 } }).catch((e) => console.error(e));
       };
       return openChunked(fetchRange, keep);
     },

@@ -127,10 +127,10 @@ export function rangeFetch(url: string, bearer: string): RangeFetch {
     const res = await fetch(url, { headers: { Authorization: `Bearer ${bearer}`, Range: `bytes=${begin}-${end - 1}` } });
     if (!res.ok) throw await failure(res);
     const bytes = new Uint8Array(await res.arrayBuffer());
-    if (res.status !== 206) return { bytes, total: bytes.length };
-    const total = Number(/\/(\d+)$/.exec(res.headers.get("Content-Range") ?? "")?.[1]);
-    if (!Number.isSafeInteger(total)) throw new Error("the server's Content-Range names no length");
-    return { bytes, total };
+    if (res.status !== 206) return { bytes, total: bytes.length, whole: true };
+    const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers.get("Content-Range") ?? "");
+    if (!range || Number(range[1]) !== begin) throw new Error(`the server answered bytes ${begin}- with ${res.headers.get("Content-Range")}`);
+    return { bytes, total: Number(range[3]) };
   };
 }
 
