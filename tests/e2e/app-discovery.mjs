@@ -12,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { bin, check, finish, until } from "./lib.mjs";
-import { netPair } from "./netns.mjs";
+import { netPair, serveIn } from "./netns.mjs";
 import { App, children, driver, runTest, screenshotsTo, stopAll } from "./webdriver.mjs";
 
 const NAME = "Yusuf";
@@ -31,18 +31,11 @@ async function main() {
   let app;
   try {
     // The classroom, announcing on its veth end only.
-    const server = spawn("ip", ["netns", "exec", net.a, bin, "serve", "--json", "--data-dir", dirs[0], "--listen", `${net.addrA}:0`,
-      "--mdns-interface", net.va, "--name", "Room 12", "--title", "Quran, level 2"], { stdio: ["ignore", "pipe", "inherit"] });
+    const served = serveIn(net.a, ["--data-dir", dirs[0], "--listen", `${net.addrA}:0`, "--mdns-interface", net.va,
+      "--name", "Room 12", "--title", "Quran, level 2"]);
+    const server = served.child;
     children.push(server);
-    const ready = await new Promise((resolve, reject) => {
-      let buf = "";
-      server.stdout.on("data", (d) => {
-        buf += d;
-        const line = buf.split("\n").find((l) => l.startsWith("{"));
-        if (line) resolve(JSON.parse(line));
-      });
-      server.on("exit", (c) => reject(new Error(`lectern serve exited with ${c}`)));
-    });
+    const ready = await served.ready;
 
     // The student app in the other namespace: its tauri-driver listens there, so this test talks to
     // it through a forwarder the namespace runs (`ip netns exec` + node's own TCP relay).

@@ -6,13 +6,11 @@
 // runs as root); elsewhere it says so and skips.
 //
 //   node tests/e2e/lossy.mjs
-import { spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { chromium } from "playwright-core";
-import { bin, check, finish, until } from "./lib.mjs";
-import { netPair } from "./netns.mjs";
+import { check, finish, until } from "./lib.mjs";
+import { chromiumIn, netPair, serveIn } from "./netns.mjs";
 
 const HEARTBEAT_MS = 1000;
 async function main() {
@@ -23,29 +21,14 @@ async function main() {
   const net = netPair("lo", 216);
   net.offloadsOff();
   const dir = mkdtempSync(path.join(os.tmpdir(), "lectern-lossy-"));
-  // Chromium runs inside the students' namespace: the wrapper keeps playwright's pipe descriptors.
-  const wrapper = path.join(dir, "chromium-in-namespace");
-  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${net.b} ${process.env.CHROMIUM ?? "/usr/bin/chromium"} "$@"\n`);
-  chmodSync(wrapper, 0o755);
   let server;
   let browser;
   try {
-    server = spawn("ip", ["netns", "exec", net.a, bin, "serve", "--json", "--no-mdns", "--data-dir", path.join(dir, "data"),
-      "--listen", `${net.addrA}:0`], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, LECTERN_HEARTBEAT_MS: String(HEARTBEAT_MS), LECTERN_LOG: "warn" } });
-    const ready = await new Promise((resolve, reject) => {
-      let buf = "";
-      server.stdout.on("data", (d) => {
-        buf += d;
-        const line = buf.split("\n").find((l) => l.startsWith("{"));
-        if (line) resolve(JSON.parse(line));
-      });
-      server.on("exit", (c) => reject(new Error(`lectern serve exited with ${c}`)));
-    });
-    browser = await chromium.launch({
-      executablePath: wrapper,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
-    });
+    const served = serveIn(net.a, ["--no-mdns", "--data-dir", path.join(dir, "data"), "--listen", `${net.addrA}:0`], { LECTERN_HEARTBEAT_MS: String(HEARTBEAT_MS) });
+    server = served.child;
+    const ready = await served.ready;
+    // Chromium runs inside the students' namespace.
+    browser = await chromiumIn(net.b, dir);
     const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1024, height: 700 } });
     const page = await ctx.newPage();
     await page.goto(`${ready.http}/join#code=${ready.code}&fp=${ready.fingerprint}`);

@@ -2,7 +2,11 @@
 // `a` serves, `b` is the students' side. Offloads are off on both ends, so that one dropped packet is
 // one lost segment, and `loss`/`blackhole` drop packets where they arrive in `b` (never in a sender's
 // OUTPUT chain: TCP would see a local error, which no radio loss is).
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { chmodSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { bin } from "./lib.mjs";
 
 const ip = (...args) => execFileSync("ip", args, { stdio: "ignore" });
 const inNs = (ns, ...cmd) => execFileSync("ip", ["netns", "exec", ns, ...cmd], { stdio: "ignore" });
@@ -41,4 +45,35 @@ export function netPair(tag, net) {
     }
   };
   return p;
+}
+
+/** `lectern serve --json` inside namespace `ns`; resolves with the child and its ready line. */
+export function serveIn(ns, args, env = {}) {
+  const child = spawn("ip", ["netns", "exec", ns, bin, "serve", "--json", ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, LECTERN_LOG: "warn", ...env },
+  });
+  const ready = new Promise((resolve, reject) => {
+    let buf = "";
+    child.stdout.on("data", (d) => {
+      buf += d;
+      const line = buf.split("\n").find((l) => l.startsWith("{"));
+      if (line) resolve(JSON.parse(line));
+    });
+    child.on("exit", (c) => reject(new Error(`lectern serve exited with ${c}`)));
+  });
+  return { child, ready };
+}
+
+/** Debian's Chromium launched inside namespace `ns` (through a wrapper in `dir` that keeps
+ * playwright's pipe descriptors), headless. */
+export function chromiumIn(ns, dir) {
+  const wrapper = path.join(dir, "chromium-in-namespace");
+  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${ns} ${process.env.CHROMIUM ?? "/usr/bin/chromium"} "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  return chromium.launch({
+    executablePath: wrapper,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+  });
 }

@@ -8,15 +8,14 @@
 //
 //   node tests/e2e/thin.mjs                       the figure: 30 students, 600 pages, a minute
 //   THIN_STUDENTS=3 THIN_PAGES=60 THIN_SECONDS=0 node tests/e2e/thin.mjs     a quick check (CI)
-import { execFileSync, spawn } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
 import { scannedBook } from "./book.mjs";
-import { bin, check, finish, pct } from "./lib.mjs";
-import { netPair } from "./netns.mjs";
+import { check, finish, pct } from "./lib.mjs";
+import { chromiumIn, netPair, serveIn } from "./netns.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = process.env.E2E_OUT ?? path.resolve(here, "../../target/e2e");
@@ -43,28 +42,13 @@ async function main() {
   const net = netPair("th", 217);
   net.offloadsOff();
   execFileSync("ip", ["netns", "exec", net.a, "tc", "qdisc", "replace", "dev", net.va, "root", "tbf", "rate", RATE, "burst", "32kb", "latency", "400ms"]);
-  const wrapper = path.join(dir, "chromium-in-namespace");
-  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${net.b} ${process.env.CHROMIUM ?? "/usr/bin/chromium"} "$@"\n`);
-  chmodSync(wrapper, 0o755);
   let server;
   let browser;
   try {
-    server = spawn("ip", ["netns", "exec", net.a, bin, "serve", "--json", "--no-mdns", "--data-dir", path.join(dir, "data"), "--listen", `${net.addrA}:0`,
-      "--doc", book, "--title", "Mushaf"], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, LECTERN_LOG: "warn" } });
-    const ready = await new Promise((resolve, reject) => {
-      let buf = "";
-      server.stdout.on("data", (d) => {
-        buf += d;
-        const line = buf.split("\n").find((l) => l.startsWith("{"));
-        if (line) resolve(JSON.parse(line));
-      });
-      server.on("exit", (c) => reject(new Error(`lectern serve exited with ${c}`)));
-    });
-    browser = await chromium.launch({
-      executablePath: wrapper,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
-    });
+    const served = serveIn(net.a, ["--no-mdns", "--data-dir", path.join(dir, "data"), "--listen", `${net.addrA}:0`, "--doc", book, "--title", "Mushaf"]);
+    server = served.child;
+    const ready = await served.ready;
+    browser = await chromiumIn(net.b, dir);
     // Every student's join page, open and named, before anyone joins: the class joins together.
     const pages = [];
     for (let i = 0; i < STUDENTS; i++) {
