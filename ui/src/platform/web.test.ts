@@ -147,7 +147,7 @@ describe("web server", () => {
     const server = webServer(() => "https://h:1");
     const first = await server.openDoc(doc, "tok");
     expect("bytes" in first && new Uint8Array(first.bytes)).toEqual(new Uint8Array([1, 2, 3]));
-    expect(fetch).toHaveBeenCalledWith("https://h:1/v1/docs/d%201", { headers: { Authorization: "Bearer tok", Range: "bytes=0-16383" } });
+    expect(fetch).toHaveBeenCalledWith("https://h:1/v1/docs/d%201", { headers: { Authorization: "Bearer tok", Range: "bytes=0-4095" } });
     expect(entries.has(key)).toBe(true);
     const again = await server.openDoc(doc, "tok");
     expect("bytes" in again && new Uint8Array(again.bytes)).toEqual(new Uint8Array([1, 2, 3]));
