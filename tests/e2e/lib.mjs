@@ -83,6 +83,14 @@ export const pct = (xs, q) => {
 };
 
 
+/** Runs a test's `main` (which ends with `finish`): a thrown error fails the test. */
+export function run(main) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
+
 /** Says where the screenshots are and exits: 1 if any check failed. It exits either way, so a
  * socket or a child left open cannot keep a finished test (and CI) waiting. */
 export function finish(out) {

@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { check, finish, until } from "./lib.mjs";
+import { check, finish, run, until } from "./lib.mjs";
 import { chromiumIn, netPair, serveIn } from "./netns.mjs";
 
 const HEARTBEAT_MS = 1000;
@@ -60,12 +60,7 @@ async function main() {
     net.remove();
     rmSync(dir, { recursive: true, force: true });
   }
+  finish(path.join(path.dirname(new URL(import.meta.url).pathname), "../../target/e2e"));
 }
 
-main().then(
-  () => finish(path.join(path.dirname(new URL(import.meta.url).pathname), "../../target/e2e")),
-  (e) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+run(main);

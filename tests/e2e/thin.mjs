@@ -14,7 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { scannedBook } from "./book.mjs";
-import { check, finish, pct } from "./lib.mjs";
+import { check, finish, pct, run } from "./lib.mjs";
 import { chromiumIn, netPair, serveIn } from "./netns.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -86,12 +86,7 @@ async function main() {
     net.remove();
     rmSync(dir, { recursive: true, force: true });
   }
+  finish(out);
 }
 
-main().then(
-  () => finish(out),
-  (e) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+run(main);

@@ -167,6 +167,22 @@ async fn guarded<F: std::future::Future<Output = Result<(), axum::Error>>>(
     .await
 }
 
+/// Sends one control frame (a ping or a tail probe); false when the connection must end (during a
+/// shutdown a failed send is the shutdown's doing, and the close comes through the outbox).
+async fn send_control(
+    sink: &mut Sink,
+    msg: Message,
+    cancel: &CancellationToken,
+    live: &Live,
+    app: &AppState,
+) -> bool {
+    match Box::pin(guarded(sink.send(msg), cancel, live, app.timing.heartbeat)).await {
+        Ok(()) => true,
+        Err(Stalled::Gone) => app.shutdown.is_cancelled(),
+        Err(Stalled::Dead) => false,
+    }
+}
+
 pub(super) async fn write_loop(
     mut sink: Sink,
     joined: Joined,
@@ -229,14 +245,9 @@ pub(super) async fn write_loop(
             }
             _ = probe.due() => {
                 app.metrics.tail_probes.increment(1);
-                let pong = sink.send(Message::Pong(axum::body::Bytes::new()));
-                match Box::pin(guarded(pong, &cancel, &live, heartbeat)).await {
-                    Ok(()) => {}
-                    Err(Stalled::Gone) if app.shutdown.is_cancelled() => continue,
-                    Err(_) => {
-                        cancel.cancel();
-                        return;
-                    }
+                if !send_control(&mut sink, Message::Pong(axum::body::Bytes::new()), &cancel, &live, &app).await {
+                    cancel.cancel();
+                    return;
                 }
             }
             _ = ping.tick() => {
@@ -247,14 +258,10 @@ pub(super) async fn write_loop(
                 }
                 let now_us = live.start.elapsed().as_micros() as u64;
                 live.last_ping_us.store(now_us, Ordering::Relaxed);
-                let ping = sink.send(Message::Ping(now_us.to_be_bytes().to_vec().into()));
-                match Box::pin(guarded(ping, &cancel, &live, heartbeat)).await {
-                    Ok(()) => {}
-                    Err(Stalled::Gone) if app.shutdown.is_cancelled() => continue,
-                    Err(_) => {
-                        cancel.cancel();
-                        return;
-                    }
+                let ping = Message::Ping(now_us.to_be_bytes().to_vec().into());
+                if !send_control(&mut sink, ping, &cancel, &live, &app).await {
+                    cancel.cancel();
+                    return;
                 }
             }
         }
