@@ -177,3 +177,113 @@ async fn the_web_ui_is_served_with_its_pages_a_policy_and_revalidation() {
     let (status, _, _) = call(&server, get("/v1/info", None)).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// A two-page scanned book: page 1 one full-page JPEG (its bytes `jpeg`), page 2 a drawn line.
+fn scanned_book(jpeg: &[u8]) -> Vec<u8> {
+    use lopdf::{Document, Object, Stream, dictionary};
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let image = dictionary! {
+        "Type" => "XObject", "Subtype" => "Image", "Width" => 4, "Height" => 4,
+        "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8, "Filter" => "DCTDecode",
+    };
+    let image = doc.add_object(Stream::new(image, jpeg.to_vec()).with_compression(false));
+    let mut kids: Vec<Object> = Vec::new();
+    for content in ["q 595 0 0 842 0 0 cm /Im Do Q", "0 0 m 595 842 l S"] {
+        let content = doc.add_object(Stream::new(dictionary! {}, content.as_bytes().to_vec()));
+        let page = doc.add_object(dictionary! {
+            "Type" => "Page", "Parent" => pages_id, "Contents" => content, "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+            "Resources" => dictionary! { "XObject" => dictionary! { "Im" => image } },
+        });
+        kids.push(page.into());
+    }
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => 2 }),
+    );
+    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).unwrap();
+    out
+}
+
+#[tokio::test]
+async fn a_student_learns_which_pages_are_scans_and_fetches_a_scan_as_its_jpeg_range() {
+    let server = TestServer::start().await;
+    let jpeg = [0xff, 0xd8, 0xff, 0xe0, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0xff, 0xd9];
+    let upload = Request::post("/v1/docs?title=Scans")
+        .header(header::AUTHORIZATION, format!("Bearer {}", server.teacher_key))
+        .body(Body::from(scanned_book(&jpeg)))
+        .unwrap();
+    let (status, _, body) = call(&server, upload).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = serde_json::from_slice::<Value>(&body).unwrap()["id"].as_str().unwrap().to_string();
+    let scan = format!("/v1/docs/{id}/scan");
+    assert_eq!(call(&server, get(&scan, None)).await.0, StatusCode::UNAUTHORIZED);
+
+    let (_s, welcome) = server.student("A", &common::device(1)).await;
+    let token = welcome["token"].as_str().unwrap();
+    let (status, _, body) = call(&server, get(&scan, Some(token))).await;
+    assert_eq!(status, StatusCode::OK);
+    let index: Value = serde_json::from_slice(&body).unwrap();
+    // A browser gets it gzipped.
+    let zipped = Request::get(&scan)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Body::empty())
+        .unwrap();
+    let (_, headers, zipped) = call(&server, zipped).await;
+    assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(zipped.as_slice()), &mut unpacked).unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&unpacked).unwrap(), index);
+    let pages = index["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 2);
+    assert!(pages[1].is_null(), "a drawn page is pdf.js's: {index}");
+    let [offset, length, width, height] = [0, 1, 2, 3].map(|i| pages[0][i].as_u64().unwrap());
+    assert_eq!((width, height), (595, 842));
+    // The page's JPEG is that range of the document, fetched like any other range.
+    let ranged = Request::get(format!("/v1/docs/{id}"))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::RANGE, format!("bytes={offset}-{}", offset + length - 1))
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = call(&server, ranged).await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(body, jpeg);
+
+    // The demo lesson is drawn, not scanned.
+    let (_, _, body) = call(&server, get("/v1/docs/demo/scan", Some(token))).await;
+    let demo: Value = serde_json::from_slice(&body).unwrap();
+    assert!(demo["pages"].as_array().unwrap().iter().all(Value::is_null), "{demo}");
+    assert_eq!(call(&server, get("/v1/docs/nope/scan", Some(token))).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_ui_scripts_are_sent_compressed_to_a_browser_that_takes_it() {
+    use std::io::Read;
+    let server = TestServer::start().await;
+    let (_, _, html) = call(&server, get("/", None)).await;
+    let html = String::from_utf8(html).unwrap();
+    let script =
+        html.split("src=\"").nth(1).and_then(|s| s.split('"').next()).expect("the built UI has a script");
+    let (status, plain_headers, plain) = call(&server, get(script, None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!plain_headers.contains_key(header::CONTENT_ENCODING));
+    for (accept, coding) in [("gzip, deflate, br", "br"), ("gzip", "gzip"), ("br;q=0, gzip", "gzip")] {
+        let req = Request::get(script).header(header::ACCEPT_ENCODING, accept).body(Body::empty()).unwrap();
+        let (status, headers, body) = call(&server, req).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[header::CONTENT_ENCODING], coding, "{accept}");
+        assert_eq!(headers[header::VARY], "accept-encoding");
+        assert!(headers[header::CONTENT_TYPE].to_str().unwrap().contains("javascript"));
+        assert_ne!(headers[header::ETAG], plain_headers[header::ETAG], "each form has its own tag");
+        assert!(body.len() < plain.len() / 2, "{coding}: {} of {} bytes", body.len(), plain.len());
+        if coding == "gzip" {
+            let mut unpacked = Vec::new();
+            flate2::read::GzDecoder::new(body.as_slice()).read_to_end(&mut unpacked).unwrap();
+            assert_eq!(unpacked, plain);
+        }
+    }
+}

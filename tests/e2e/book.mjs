@@ -1,10 +1,10 @@
 // A scanned book for tests and benchmarks: a PDF whose every page is one full-page JPEG (the same
-// scan's bytes, as its own object per page) and its page number in text, the shape and size of a
+// scan's bytes, as its own object per page) and its page number as invisible (OCR) text, the shape and size of a
 // scanned Mushaf.
 import { writeFileSync } from "node:fs";
 
 /** A PDF of `pages` pages, each one full-page JPEG (the same scan's bytes, as its own object per
- * page) and its page number in text: a scanned book's shape and size. */
+ * page) and its page number as invisible text: a scanned book's shape and size. */
 export function scannedBook(file, pages, jpeg, width, height) {
   const parts = [];
   const offsets = [];
@@ -54,7 +54,8 @@ export function scannedBook(file, pages, jpeg, width, height) {
   for (const { ref, page } of leaves) {
     const [content, image] = [alloc(), alloc()];
     obj(ref, `<< /Type /Page /Parent ${parentOf.get(ref)} 0 R /MediaBox [0 0 595 842] /Contents ${content} 0 R /Resources << /XObject << /Im ${image} 0 R >> /Font << /F ${font} 0 R >> >> >>`);
-    const draw = `q 595 0 0 842 0 0 cm /Im Do Q BT /F 28 Tf 250 40 Td (Page ${page + 1}) Tj ET`;
+    // The page number as an invisible text layer, as OCR leaves under a scan.
+    const draw = `q 595 0 0 842 0 0 cm /Im Do Q BT 3 Tr /F 28 Tf 250 40 Td (Page ${page + 1}) Tj ET`;
     obj(content, `<< /Length ${draw.length} >>\nstream\n${draw}\nendstream`);
     obj(image, [`<< /Type /XObject /Subtype /Image /Width ${width} /Height ${height} /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /DCTDecode /Length ${jpeg.length} >>\nstream\n`, jpeg, "\nendstream"]);
   }

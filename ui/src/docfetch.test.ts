@@ -1,7 +1,7 @@
 // The chunked download over a fake range server: the first page needs only its chunks, each byte
 // crosses the network once, the rest follows at the pace asked, and the whole is the document.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { ChunkedDoc } from "./docfetch";
+import { ChunkedDoc, checkScans } from "./docfetch";
 
 const CHUNK = 1000;
 const doc = Uint8Array.from({ length: 10_500 }, (_, i) => i % 251);
@@ -111,5 +111,24 @@ describe("ChunkedDoc", () => {
     await vi.advanceTimersByTimeAsync(10_000);
     await done;
     expect(d.bytes).toEqual(doc);
+  });
+});
+
+describe("checkScans", () => {
+  it("takes a list of scanned pages that fits the document", () => {
+    const index = { pages: [[100, 50, 595, 842], null, [200, 10, 595, 842]] };
+    expect(checkScans(index, 3, 1000)).toEqual(index);
+  });
+  it("draws every page with pdf.js when the list does not fit the document", () => {
+    const page = [100, 50, 595, 842];
+    expect(checkScans({ pages: [page] }, 2, 1000)).toBeNull(); // another page count
+    expect(checkScans({ pages: [[990, 50, 595, 842]] }, 1, 1000)).toBeNull(); // past the end
+    expect(checkScans({ pages: [[-1, 50, 595, 842]] }, 1, 1000)).toBeNull();
+    expect(checkScans({ pages: [[0, 0, 595, 842]] }, 1, 1000)).toBeNull(); // no bytes
+    expect(checkScans({ pages: [[0, 50, 0, 842]] }, 1, 1000)).toBeNull(); // no width
+    expect(checkScans({ pages: [[0, 50, 595]] }, 1, 1000)).toBeNull();
+    expect(checkScans({ pages: [["0", 50, 595, 842]] }, 1, 1000)).toBeNull();
+    expect(checkScans({ error: "no such document" }, 1, 1000)).toBeNull();
+    expect(checkScans(null, 1, 1000)).toBeNull();
   });
 });

@@ -5,8 +5,34 @@
 // network once: chunks fetched for a page are never fetched again. When the whole document is in,
 // the caller checks its sha256 and keeps it, so the next lesson loads it from the device.
 
-/** What a document is loaded from: its bytes, or a chunked download that pdf.js reads as it needs. */
-export type DocSource = { bytes: ArrayBuffer } | { chunks: ChunkedDoc };
+import type { ScanIndex } from "./generated/ScanIndex";
+
+/** What a document is loaded from: its bytes, or a chunked download that pdf.js reads as it needs,
+ * with the pages that are one full-page JPEG (drawn from that image's bytes alone) when known. */
+export type DocSource = { bytes: ArrayBuffer } | { chunks: ChunkedDoc; scans?: ScanIndex | null };
+
+/** The largest page image believed (as the server's limit). */
+const MAX_SCAN_BYTES = 32 * 1024 * 1024;
+
+/** The server's list of scanned pages (PROTOCOL-ADDITIONS.md, section D), if it fits a document of
+ * `pages` pages and `total` bytes; null (draw every page with pdf.js) if it does not. */
+export function checkScans(index: unknown, pages: number, total: number): ScanIndex | null {
+  const list = (index as Partial<ScanIndex> | null)?.pages;
+  if (!Array.isArray(list) || list.length !== pages) return null;
+  const fits = (e: unknown) =>
+    e === null ||
+    (Array.isArray(e) &&
+      e.length === 4 &&
+      e.every((v) => Number.isSafeInteger(v) && v >= 0) &&
+      e[0] + e[1] <= total &&
+      e[1] > 0 &&
+      e[1] <= MAX_SCAN_BYTES &&
+      e[2] >= 1 &&
+      e[3] >= 1 &&
+      e[2] <= 14_400 &&
+      e[3] <= 14_400);
+  return list.every(fits) ? { pages: list } : null;
+}
 
 /** Fetches bytes [begin, end) of the document; resolves with them and the document's length, or
  * with the whole document (`whole`) from a server that ignores ranges. */
@@ -167,7 +193,12 @@ let inBackground: ChunkedDoc | null = null;
 /** Opens a document that is not on this device yet: whole when it fits in one chunk, else chunked,
  * with the rest fetched in the background and handed to `keep` once whole (which checks it against
  * its sha256 before keeping it). */
-export async function openChunked(fetchRange: RangeFetch, keep: (bytes: Uint8Array) => Promise<void>, pace = BACKGROUND): Promise<DocSource> {
+export async function openChunked(
+  fetchRange: RangeFetch,
+  keep: (bytes: Uint8Array) => Promise<void>,
+  pace = BACKGROUND,
+  scans: (total: number) => Promise<ScanIndex | null> = async () => null,
+): Promise<DocSource> {
   inBackground?.stop(); // another document: the old one's rest is not needed now
   inBackground = null;
   const chunks = await ChunkedDoc.open(fetchRange, CHUNK);
@@ -181,7 +212,7 @@ export async function openChunked(fetchRange: RangeFetch, keep: (bytes: Uint8Arr
     const bytes = chunks.bytes;
     if (bytes) await keep(bytes);
   });
-  return { chunks };
+  return { chunks, scans: await scans(chunks.total).catch(() => null) };
 }
 
 /** How long a failed range waits before it is asked for again. */

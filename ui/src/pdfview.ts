@@ -3,7 +3,8 @@
 import * as pdfjs from "pdfjs-dist";
 import workerUrl from "pdfjs-dist/build/pdf.worker.min.mjs?url";
 import type { PDFDocumentProxy, RenderTask } from "pdfjs-dist";
-import { RETRY_MS, type ChunkedDoc, type DocSource } from "./docfetch";
+import { BACKGROUND, RETRY_MS, type ChunkedDoc, type DocSource } from "./docfetch";
+import type { ScanIndex } from "./generated/ScanIndex";
 
 pdfjs.GlobalWorkerOptions.workerSrc = workerUrl;
 
@@ -11,8 +12,12 @@ pdfjs.GlobalWorkerOptions.workerSrc = workerUrl;
  * its script loads while a student types a name, not after the join. Every document shares it. */
 let sharedWorker: pdfjs.PDFWorker | null = null;
 
-/** How long after a document opens its neighbouring pages start being drawn ahead. */
-const DRAW_AHEAD_AFTER_MS = 5000;
+/** How long after a document opens over the network its neighbouring pages start being drawn
+ * ahead: as long as its background download waits, the minute in which a class joins together over
+ * one access point (a turn in that minute fetches its page then, about 1 s for 30 tablets on
+ * 20 Mbit/s, instead of every tablet fetching the next page while the others fetch their first). */
+const DRAW_AHEAD_AFTER_MS = BACKGROUND.startAfterMs;
+
 function worker(): pdfjs.PDFWorker {
   sharedWorker ??= new pdfjs.PDFWorker();
   return sharedWorker;
@@ -50,6 +55,23 @@ class ChunkedTransport extends pdfjs.PDFDataRangeTransport {
   }
 }
 
+/** Opens a document with pdf.js: from its bytes, or reading a chunked download's ranges as it needs. */
+function open(source: DocSource): Promise<PDFDocumentProxy> {
+  const params =
+    "bytes" in source
+      ? { data: new Uint8Array(source.bytes.slice(0)), worker: worker() }
+      : {
+          worker: worker(),
+          range: new ChunkedTransport(source.chunks),
+          length: source.chunks.total,
+          rangeChunkSize: source.chunks.chunkSize,
+          // Only what a page needs: the rest is the chunked download's to fetch, at its pace.
+          disableAutoFetch: true,
+          disableStream: true,
+        };
+  return pdfjs.getDocument(params).promise;
+}
+
 /** A normalized point on the page. */
 export interface Point {
   x: number;
@@ -67,6 +89,12 @@ export class PdfView {
   private readonly mark: HTMLElement;
   private readonly draft: HTMLElement;
   private doc: PDFDocumentProxy | null = null;
+  /** pdf.js opening a document whose shown pages so far were scans. */
+  private opening: Promise<PDFDocumentProxy> | null = null;
+  private source: DocSource | null = null;
+  /** The loaded document's scanned pages, drawn from their JPEGs (chunked documents only). */
+  private scans: ScanIndex | null = null;
+  private numPages = 0;
   private docKey: string | null = null;
   private wantedKey: string | null = null;
   /** The draw of `page` under way, if any. */
@@ -105,31 +133,26 @@ export class PdfView {
   }
 
   /** Loads a document (no-op when the same key is loaded). When loads overlap, the last one asked
-   * for wins and the others are destroyed. */
+   * for wins and the others are destroyed. A chunked document whose pages are scans is ready at
+   * once: its pages are drawn from their own JPEGs, and pdf.js opens it only for a page that is not. */
   async load(key: string, source: DocSource): Promise<void> {
     if (this.docKey === key) return;
     this.wantedKey = key;
-    const params =
-      "bytes" in source
-        ? { data: new Uint8Array(source.bytes.slice(0)), worker: worker() }
-        : {
-            worker: worker(),
-            range: new ChunkedTransport(source.chunks),
-            length: source.chunks.total,
-            rangeChunkSize: source.chunks.chunkSize,
-            // Only what a page needs: the rest is the chunked download's to fetch, at its pace.
-            disableAutoFetch: true,
-            disableStream: true,
-          };
-    const doc = await pdfjs.getDocument(params).promise;
+    const scans = "chunks" in source && source.scans ? source.scans : null;
+    const doc = scans ? null : await open(source);
     if (this.wantedKey !== key) {
-      void doc.destroy(); // a newer document was asked for meanwhile
+      void doc?.destroy(); // a newer document was asked for meanwhile
       return;
     }
     for (const task of this.tasks) task.cancel();
     this.ahead.clear();
     const old = this.doc;
+    void this.opening?.then((d) => d.destroy(), () => {});
+    this.opening = null;
     this.doc = doc;
+    this.source = source;
+    this.scans = scans;
+    this.numPages = doc?.numPages ?? scans?.pages.length ?? 0;
     this.docKey = key;
     // Only a document still coming over the network waits: drawing ahead from bytes here costs none.
     this.loadedAt = "chunks" in source ? Date.now() : 0;
@@ -139,6 +162,19 @@ export class PdfView {
     void old?.destroy();
   }
 
+  /** pdf.js's view of the loaded document, opened on first need when its pages were scans. */
+  private async pdf(): Promise<PDFDocumentProxy | null> {
+    if (this.doc) return this.doc;
+    const source = this.source;
+    const key = this.docKey;
+    if (!source) return null;
+    this.opening ??= open(source);
+    const doc = await this.opening;
+    if (key !== this.docKey) return null;
+    this.doc = doc;
+    return doc;
+  }
+
   /** The key of the document loaded now. */
   get key(): string | null {
     return this.docKey;
@@ -146,13 +182,13 @@ export class PdfView {
 
   /** Whether a document is loaded. */
   get loaded(): boolean {
-    return this.doc !== null;
+    return this.docKey !== null;
   }
 
   /** Shows a page (1-based). A page drawn ahead of time is swapped in at once. */
   async show(page: number, label: string): Promise<void> {
-    if (!this.doc) return;
-    const n = Math.min(Math.max(1, page), this.doc.numPages);
+    if (!this.numPages) return;
+    const n = Math.min(Math.max(1, page), this.numPages);
     this.canvas.setAttribute("aria-label", label);
     if (n === this.page && this.shownPage === n) return;
     // The same page is being drawn already (pointer moves arrive while it draws): wait for it.
@@ -172,7 +208,7 @@ export class PdfView {
    * unpainted after the page animated while reconnecting). */
   rerender(): void {
     this.ahead.clear();
-    if (this.doc && this.page) {
+    if (this.numPages && this.page) {
       const drawing = this.render();
       this.inflight = drawing;
       void drawing.finally(() => {
@@ -197,7 +233,16 @@ export class PdfView {
 
   /** Draws a page into a new canvas at the current fit; null if a newer request superseded it. */
   private async draw(n: number): Promise<HTMLCanvasElement | null> {
-    const doc = this.doc;
+    const scan = this.scans?.pages[n - 1];
+    if (scan && this.source && "chunks" in this.source) {
+      const canvas = await this.drawScan(this.source.chunks, scan).catch((e) => {
+        console.error(`page ${n} from its image:`, e);
+        return null; // pdf.js draws it instead
+      });
+      if (canvas) return canvas;
+    }
+    const key = this.docKey;
+    const doc = await this.pdf();
     if (!doc) return null;
     const page = await doc.getPage(n);
     const base = page.getViewport({ scale: 1 });
@@ -214,7 +259,26 @@ export class PdfView {
     } finally {
       this.tasks.delete(task);
     }
-    return doc === this.doc ? canvas : null;
+    return key === this.docKey ? canvas : null;
+  }
+
+  /** Draws a scanned page from its JPEG's bytes in the document (fetched once, kept with the rest). */
+  private async drawScan(chunks: ChunkedDoc, [offset, length, width, height]: [number, number, number, number]): Promise<HTMLCanvasElement | null> {
+    const key = this.docKey;
+    const bytes = await chunks.ensure(offset, offset + length);
+    const image = await createImageBitmap(new Blob([bytes.slice()], { type: "image/jpeg" }));
+    try {
+      const scale = this.scaleFor(width, height);
+      const canvas = document.createElement("canvas");
+      canvas.width = Math.floor(width * scale);
+      canvas.height = Math.floor(height * scale);
+      const ctx = canvas.getContext("2d")!;
+      ctx.imageSmoothingQuality = "high";
+      ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
+      return key === this.docKey ? canvas : null;
+    } finally {
+      image.close();
+    }
   }
 
   private async render(): Promise<void> {
@@ -243,14 +307,16 @@ export class PdfView {
 
   /** Draws the pages either side of `n` while the reader reads, so the next turn is instant. */
   private drawAhead(n: number, serial: number): void {
-    const doc = this.doc;
-    if (!doc) return;
-    const keep = [n, n + 1, n - 1, n + 2].filter((p) => p >= 1 && p <= doc.numPages);
+    const pages = this.numPages;
+    // A document still coming over the network draws only the next page ahead (a class turns
+    // forward, and every neighbour is bytes on a shared link); one on this device draws both sides.
+    const near = this.loadedAt ? [n, n + 1] : [n, n + 1, n - 1, n + 2];
+    const keep = near.filter((p) => p >= 1 && p <= pages);
     for (const p of [...this.ahead.keys()]) if (!keep.includes(p)) this.ahead.delete(p);
     this.ahead.set(n, this.canvas);
     void (async () => {
       // Right after a document opens, a class is fetching its first pages together over one access
-      // point: the neighbours wait until that is over.
+      // point: the neighbours wait until that is over (DRAW_AHEAD_AFTER_MS).
       const settle = this.loadedAt + DRAW_AHEAD_AFTER_MS - Date.now();
       if (settle > 0) await new Promise((r) => setTimeout(r, settle));
       for (const p of keep) {

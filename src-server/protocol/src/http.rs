@@ -57,6 +57,18 @@ pub struct DocList {
     pub docs: Vec<Doc>,
 }
 
+/// `GET /v1/docs/{id}/scan`: the pages of a document that are one full-page JPEG, so a device can
+/// draw them from that image's bytes alone (docs/PROTOCOL-ADDITIONS.md, section D).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct ScanIndex {
+    /// One entry per page, in order: `[offset, length, width, height]` of the page's JPEG (its
+    /// byte range in the document, and the page's size in points), or null when pdf.js must draw it.
+    #[cfg_attr(feature = "ts", ts(type = "Array<[number, number, number, number] | null>"))]
+    pub pages: Vec<Option<[u64; 4]>>,
+}
+
 /// One lesson of the session log, as `GET /v1/lessons` and `lectern sessions list --json` show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

@@ -63,6 +63,8 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/info", get(info))
         .route("/v1/docs", get(list_docs).post(upload_doc).layer(DefaultBodyLimit::max(MAX_DOC_BYTES)))
         .route("/v1/docs/{id}", get(get_doc))
+        // 600 pages' ranges are 15 kB of JSON, 4 kB gzipped: thirty tablets ask for it at once.
+        .route("/v1/docs/{id}/scan", get(scan_index).layer(tower_http::compression::CompressionLayer::new()))
         .route("/v1/lesson", get(current_lesson))
         .route("/v1/lessons", get(list_lessons).post(new_lesson))
         .route("/v1/lessons/{id}/attendance.csv", get(attendance_csv))
@@ -197,6 +199,21 @@ async fn get_doc(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
     Ok(res)
+}
+
+/// Which pages of a document a device may draw from their own JPEG (section D of
+/// docs/PROTOCOL-ADDITIONS.md). Anyone who may fetch the document may fetch this.
+async fn scan_index(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require(&app, &headers, false)?;
+    let room = app.room();
+    let doc = room.docs().get(&id).ok_or_else(|| ApiError::NotFound(format!("no document \"{id}\"")))?;
+    let index = room.docs().scan_index(&doc).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let cache = HeaderValue::from_static("private, max-age=31536000, immutable");
+    Ok(([(header::CACHE_CONTROL, cache)], Json(index.as_ref().clone())).into_response())
 }
 
 async fn healthz(State(app): State<AppState>) -> Json<Health> {

@@ -1,6 +1,7 @@
 //! The web UI (`ui/`, built by Vite) embedded in the binary: `/` and `/join` are the student view,
 //! `/teacher` the console, `/assets/*` their scripts and styles. HTML is never cached (a new server
-//! version must show at once); hashed assets are cached for a year.
+//! version must show at once); hashed assets are cached for a year. Text files are sent in the
+//! brotli or gzip form the build made beside them when the browser takes it.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -30,8 +31,23 @@ pub async fn serve(req: Request) -> Response {
     let Some(content) = Assets::get(file) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
+    let mime = content.metadata.mimetype().to_string();
+    let accepted = req.headers().get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let encoded = [("br", "br"), ("gzip", "gz")]
+        .into_iter()
+        .filter(|(coding, _)| accepts(accepted, coding))
+        .find_map(|(coding, ext)| Some((coding, Assets::get(&format!("{file}.{ext}"))?)));
+    let (content, coding) = match encoded {
+        Some((coding, encoded)) => (encoded, Some(coding)),
+        None => (content, None),
+    };
+    // Each form is its own representation: its own tag.
     let etag = format!("\"{}\"", crate::docs::hex(&content.metadata.sha256_hash()));
     let mut headers = HeaderMap::new();
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if let Some(coding) = coding {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+    }
     if let Ok(v) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, v);
     }
@@ -45,8 +61,7 @@ pub async fn serve(req: Request) -> Response {
     {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
-    let mime = content.metadata.mimetype();
-    if let Ok(v) = HeaderValue::from_str(mime) {
+    if let Ok(v) = HeaderValue::from_str(&mime) {
         headers.insert(header::CONTENT_TYPE, v);
     }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -55,4 +70,31 @@ pub async fn serve(req: Request) -> Response {
         headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     }
     (headers, Body::from(content.data.into_owned())).into_response()
+}
+
+/// Whether an `Accept-Encoding` value takes `coding` (named, and not with `q=0`).
+fn accepts(header: &str, coding: &str) -> bool {
+    header.split(',').any(|part| {
+        let mut fields = part.split(';').map(str::trim);
+        let named = fields.next().is_some_and(|name| name.eq_ignore_ascii_case(coding));
+        let refused = fields.any(|f| {
+            f.strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()).is_some_and(|q| q <= 0.0)
+        });
+        named && !refused
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts;
+
+    #[test]
+    fn accept_encoding_is_read_with_its_weights() {
+        assert!(accepts("gzip, deflate, br, zstd", "br"));
+        assert!(accepts("gzip;q=0.5", "gzip"));
+        assert!(!accepts("gzip;q=0, br;q=0", "br"));
+        assert!(!accepts("gzip;q=0", "gzip"));
+        assert!(!accepts("", "br"));
+        assert!(!accepts("brotli", "br"));
+    }
 }

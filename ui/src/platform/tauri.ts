@@ -8,7 +8,7 @@
 // `lan=https://LAN-ADDRESS:PORT`, the address students use, for the teacher's join link).
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
-import { openChunked, type RangeFetch } from "../docfetch";
+import { BACKGROUND, checkScans, openChunked, type RangeFetch } from "../docfetch";
 import type { Doc } from "../generated/Doc";
 import type { ServerMsg } from "../generated/ServerMsg";
 import type { Dialogs, KeyValueStore, Network, Platform, Server, Transport } from "./index";
@@ -126,7 +126,12 @@ function tauriServer(): Server {
         // Only the (ASCII) sha256 in a header: a title may not survive one.
         await invoke("keep_doc", bytes, { headers: { sha256: doc.sha256 } }).catch((e) => console.error(e));
       };
-      return openChunked(fetchRange, keep);
+      // Asked for alongside the first chunk: which pages can be drawn from their own JPEG.
+      const index = http("GET", `${api}/v1/docs/${encodeURIComponent(doc.id)}/scan`, fp, bearer)
+        .then((bytes) => JSON.parse(new TextDecoder().decode(bytes)) as unknown)
+        .catch(() => null);
+      const scans = async (total: number) => checkScans(await index, doc.pages, total);
+      return openChunked(fetchRange, keep, BACKGROUND, scans);
     },
     async uploadDoc(title, bytes, bearer) {
       const answer = await http("POST", `${api}/v1/docs?title=${encodeURIComponent(title)}`, fp, bearer, bytes);

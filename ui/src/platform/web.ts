@@ -4,7 +4,7 @@
 // window.confirm and alert, an <input type=file> and a download link.
 import type { ApiError } from "../generated/ApiError";
 import type { Doc } from "../generated/Doc";
-import { openChunked, type RangeFetch } from "../docfetch";
+import { BACKGROUND, checkScans, openChunked, type RangeFetch } from "../docfetch";
 import type { Dialogs, KeyValueStore, Platform, Server } from "./index";
 import { webNetwork } from "./websocket";
 
@@ -104,7 +104,10 @@ export function webServer(baseUrl: () => string): Server {
       const cached = await cachedDoc(doc.sha256);
       if (cached) return { bytes: cached };
       const url = `${baseUrl()}/v1/docs/${encodeURIComponent(doc.id)}`;
-      return openChunked(rangeFetch(url, bearer), (bytes) => keepChecked(doc, bytes));
+      // Asked for alongside the first chunk: which pages can be drawn from their own JPEG.
+      const index = get(`/v1/docs/${encodeURIComponent(doc.id)}/scan`, bearer).then((r) => r.json()).catch(() => null);
+      const scans = async (total: number) => checkScans(await index, doc.pages, total);
+      return openChunked(rangeFetch(url, bearer), (bytes) => keepChecked(doc, bytes), BACKGROUND, scans);
     },
     async uploadDoc(title, bytes, bearer) {
       const res = await fetch(`${baseUrl()}/v1/docs?title=${encodeURIComponent(title)}`, {

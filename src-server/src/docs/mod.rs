@@ -4,14 +4,18 @@
 //! hash. Adding the same bytes twice returns the existing document. Every file is checked to be a readable
 //! PDF with at least one page before it is accepted.
 
-use std::collections::BTreeMap;
+pub mod scan;
+
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, RwLock};
 
 use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
 
 use crate::error::{Error, Result};
 use crate::protocol::Doc;
+use crate::protocol::http::ScanIndex;
 
 /// Largest document accepted, in bytes (§9).
 pub const MAX_DOC_BYTES: usize = 200 * 1024 * 1024;
@@ -21,10 +25,17 @@ pub const MAX_DOC_BYTES: usize = 200 * 1024 * 1024;
 pub struct Library {
     dir: PathBuf,
     docs: RwLock<BTreeMap<String, Doc>>,
+    /// Each document's scanned pages, found once (on first asking) by sha256.
+    scans: Mutex<HashMap<String, Arc<OnceCell<Arc<ScanIndex>>>>>,
 }
 
 /// Counts the pages of a PDF, or says why it is not readable.
 pub fn count_pages(bytes: &[u8]) -> Result<u32> {
+    parse(bytes).map(|(_, pages)| pages)
+}
+
+/// Parses a PDF that must have at least one page.
+fn parse(bytes: &[u8]) -> Result<(lopdf::Document, u32)> {
     if !bytes.starts_with(b"%PDF-") {
         return Err(Error::Pdf("the file does not start with %PDF-".into()));
     }
@@ -33,7 +44,7 @@ pub fn count_pages(bytes: &[u8]) -> Result<u32> {
     if pages == 0 {
         return Err(Error::Pdf("the PDF has no pages".into()));
     }
-    Ok(pages)
+    Ok((doc, pages))
 }
 
 fn slug(title: &str) -> String {
@@ -70,7 +81,7 @@ impl Library {
             .filter(|d| dir.join(format!("{}.pdf", d.sha256)).is_file())
             .map(|d| (d.id.clone(), d))
             .collect();
-        Ok(Library { dir: dir.to_path_buf(), docs: RwLock::new(docs) })
+        Ok(Library { dir: dir.to_path_buf(), docs: RwLock::new(docs), scans: Mutex::default() })
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Doc>> {
@@ -92,6 +103,48 @@ impl Library {
         self.dir.join(format!("{}.pdf", doc.sha256))
     }
 
+    /// The scanned pages of a document (see [`scan`]): found when it was added, or, for a document
+    /// added by an older version, on a blocking thread the first time they are asked for, and kept
+    /// beside it. Callers asking meanwhile wait for the same search.
+    pub async fn scan_index(&self, doc: &Doc) -> Result<Arc<ScanIndex>> {
+        let cell = self.cell(&doc.sha256);
+        let path = self.path(doc);
+        let kept = self.dir.join(format!("{}.scan.json", doc.sha256));
+        let index = cell
+            .get_or_try_init(|| async move {
+                tokio::task::spawn_blocking(move || {
+                    if let Some(index) =
+                        std::fs::read(&kept).ok().and_then(|b| serde_json::from_slice(&b).ok())
+                    {
+                        return Ok(Arc::new(index));
+                    }
+                    let bytes = std::fs::read(&path)?;
+                    let parsed = lopdf::Document::load_mem(&bytes).map_err(|e| Error::Pdf(e.to_string()))?;
+                    let index = scan::index(&parsed, &bytes);
+                    if let Ok(json) = serde_json::to_vec(&index) {
+                        write_atomic(&kept, &json).ok();
+                    }
+                    Ok::<_, Error>(Arc::new(index))
+                })
+                .await
+                .map_err(|e| Error::Invalid(format!("finding scanned pages: {e}")))?
+            })
+            .await?;
+        Ok(index.clone())
+    }
+
+    fn cell(&self, sha256: &str) -> Arc<OnceCell<Arc<ScanIndex>>> {
+        let mut scans = self.scans.lock().unwrap_or_else(|p| p.into_inner());
+        scans.entry(sha256.to_string()).or_default().clone()
+    }
+
+    /// Keeps a document's scanned pages beside it (losing them only costs a parse later).
+    fn keep_scans(&self, sha256: &str, scans: &ScanIndex) {
+        if let Ok(json) = serde_json::to_vec(scans) {
+            write_atomic(&self.dir.join(format!("{sha256}.scan.json")), &json).ok();
+        }
+    }
+
     /// Adds a PDF from memory. `id` is a preferred id (kept if free); otherwise one is made from the title.
     /// Blocking: call from a blocking thread for large files.
     pub fn add(&self, bytes: &[u8], title: &str, id: Option<&str>) -> Result<Doc> {
@@ -106,7 +159,11 @@ impl Library {
         if let Some(doc) = self.read().values().find(|d| d.sha256 == sha256) {
             return Ok(doc.clone());
         }
-        let pages = count_pages(bytes)?;
+        let (parsed, pages) = parse(bytes)?;
+        // Its scanned pages are found now, while it is parsed anyway, so the first student to open
+        // it does not wait for a second parse (a 50 MB book takes seconds).
+        let scans = scan::index(&parsed, bytes);
+        drop(parsed);
         let title = title.trim();
         let title = if title.is_empty() { "Untitled" } else { title };
         let title: String = title.chars().take(200).collect();
@@ -114,6 +171,8 @@ impl Library {
         let tmp = self.dir.join(format!("{sha256}.pdf.part"));
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, &path)?;
+        self.keep_scans(&sha256, &scans);
+        self.cell(&sha256).set(Arc::new(scans)).ok();
         let mut docs = self.docs.write().unwrap_or_else(|p| p.into_inner());
         let base = id.map(str::to_string).unwrap_or_else(|| slug(&title));
         let mut id = base.clone();
@@ -141,6 +200,14 @@ impl Library {
             path.file_stem().map(|s| s.to_string_lossy().replace(['_', '-'], " ")).unwrap_or_default();
         self.add(&bytes, &title, None).map_err(|e| Error::File { path: path.into(), message: e.to_string() })
     }
+}
+
+/// Writes a file whole or not at all (a `.part` beside it, renamed).
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".part");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
 }
 
 /// Lower-case hex of bytes.
