@@ -18,6 +18,7 @@ pub mod error;
 pub mod files;
 pub mod metrics;
 pub mod net;
+pub mod relay;
 pub mod server;
 pub mod store;
 pub mod tcp;

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::signed::Signed;
+
 use crate::state::{LessonState, Patch, SetPatch};
 
 /// Error codes carried by `{"t":"error"}` (§10).
@@ -76,6 +78,9 @@ pub struct Hello {
     /// A stable per-device identifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// Behind a relay: the room to join (a relay serves many). The teacher's server ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
     /// Students without a code: ask the teacher to be let in (docs/PROTOCOL-ADDITIONS.md, "Asking to
     /// join"). A `code` or `resume` in the same hello wins.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -317,6 +322,9 @@ pub enum ServerMsg {
         /// Teachers only: every student.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         roster: Option<Vec<RosterEntry>>,
+        /// Behind a relay: the teacher's server's signature of `state` (PROTOCOL-ADDITIONS.md, E).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signed: Option<Signed>,
     },
     /// An accepted change.
     Patch {
@@ -328,6 +336,9 @@ pub enum ServerMsg {
         time: u64,
         /// The change, with `doc` as the whole document object.
         patch: Patch,
+        /// Behind a relay: the signature of the state this patch leads to (PROTOCOL-ADDITIONS.md, E).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signed: Option<Signed>,
     },
     /// A snapshot (answer to `resync`, or conflation of a full queue).
     Sync {
@@ -336,6 +347,21 @@ pub enum ServerMsg {
         seq: u64,
         /// Full state.
         state: LessonState,
+        /// Behind a relay: the teacher's server's signature of `state` (PROTOCOL-ADDITIONS.md, E).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signed: Option<Signed>,
+    },
+    /// Behind a relay, every heartbeat: the teacher's server's latest seq, signed with a counter that
+    /// only grows, so a client notices a relay that withholds changes (PROTOCOL-ADDITIONS.md, E).
+    Beat {
+        /// The latest seq.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        seq: u64,
+        /// The beat's counter.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        n: u64,
+        /// The signature of (seq, counter, the state at seq).
+        signed: Signed,
     },
     /// Success of a request.
     Ok {
@@ -462,7 +488,7 @@ mod tests {
     #[test]
     fn the_borrowed_patch_frame_is_the_patch_message() {
         let patch = Patch { page: Some(3), pos: Some(None), ..Patch::default() };
-        let owned = ServerMsg::Patch { seq: 7, time: 9, patch: patch.clone() }.encode();
+        let owned = ServerMsg::Patch { seq: 7, time: 9, patch: patch.clone(), signed: None }.encode();
         assert_eq!(patch_frame(7, 9, &patch), owned);
     }
 

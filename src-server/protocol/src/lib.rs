@@ -10,11 +10,13 @@ pub mod close;
 pub mod frame;
 pub mod http;
 pub mod link;
+pub mod signed;
 pub mod state;
 
 pub use frame::{
     ClientMsg, ErrorCode, Hello, KnockEntry, ParseError, Role, RoomInfo, RosterEntry, ServerMsg, You,
 };
+pub use signed::Signed;
 pub use state::{Doc, Highlight, LessonState, Mode, Patch, Pos, SetPatch};
 
 /// The protocol version this crate speaks.

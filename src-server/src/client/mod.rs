@@ -9,12 +9,14 @@
 mod connect;
 pub mod fetch;
 mod session;
+mod trust;
 mod types;
 
 use tokio::sync::{mpsc, oneshot};
 
 pub use self::connect::{ConnectError, Socket, connect, connect_over, tls};
-pub use self::types::{Cause, ClientOptions, Credentials, Event, RequestError};
+pub use self::trust::RelayCheck;
+pub use self::types::{Cause, ClientOptions, Credentials, Event, RelayTrust, RequestError};
 use self::types::{Command, Request};
 use crate::protocol::SetPatch;
 pub use crate::protocol::link::JoinLink;

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::connect::{ConnectError, Socket, connect};
+use super::trust::RelayCheck;
 use super::types::{Cause, ClientOptions, Command, Credentials, Event, Reply, RequestError};
 use crate::protocol::{ClientMsg, Hello, LessonState, ServerMsg, VERSION, close};
 
@@ -33,6 +34,8 @@ struct Session {
     seq: u64,
     state: Option<LessonState>,
     offline: Offline,
+    /// Behind a relay: the teacher's key, and what the relay has shown so far.
+    relay: Option<RelayCheck>,
 }
 
 /// Longest a TCP connect, TLS handshake and WebSocket upgrade may take together.
@@ -54,7 +57,8 @@ pub(crate) async fn run(
     mut rx: mpsc::UnboundedReceiver<Command>,
     events: mpsc::Sender<Event>,
 ) {
-    let mut session = Session { token: None, seq: 0, state: None, offline: Offline::default() };
+    let relay = options.relay.as_ref().and_then(|r| RelayCheck::new(&r.pk, &r.room));
+    let mut session = Session { token: None, seq: 0, state: None, offline: Offline::default(), relay };
     let mut attempt = 0u32;
     loop {
         // On dead Wi-Fi a connect can hang for minutes; bound it so the backoff stays meaningful.
@@ -133,6 +137,7 @@ fn hello(options: &ClientOptions, token: Option<&String>) -> ClientMsg {
         v: Some(VERSION.into()),
         device: Some(options.device.clone()),
         resume: token.cloned(),
+        room: options.relay.as_ref().map(|r| r.room.clone()),
         ..Hello::default()
     };
     match &options.credentials {
@@ -233,6 +238,11 @@ async fn live(
                     _ => continue,
                 };
                 let Ok(msg) = serde_json::from_str::<ServerMsg>(&body) else { continue };
+                if let Some(check) = s.relay.as_mut()
+                    && let Err(reason) = check.check(&msg, s.seq, s.state.as_ref())
+                {
+                    break Outcome::Retry(None, reason);
+                }
                 if let Err(e) = on_frame(msg, &mut ws, &mut link, s, options, events, attempt).await {
                     break Outcome::Retry(None, e.to_string());
                 }
@@ -267,6 +277,9 @@ async fn live(
                 }
             }
             _ = link.ping.tick(), if link.welcomed => {
+                if let Some(reason) = s.relay.as_ref().and_then(|c| c.withholding(link.heartbeat)) {
+                    break Outcome::Retry(None, reason);
+                }
                 let heard = std::mem::take(&mut link.heard);
                 if link.ping_outstanding.is_some() {
                     if heard {
@@ -363,7 +376,7 @@ async fn on_frame(
                 ws.send(frame(&ClientMsg::Resync { id: None })).await?;
             }
         }
-        ServerMsg::Sync { seq, state } => {
+        ServerMsg::Sync { seq, state, .. } => {
             if seq >= s.seq {
                 link.resync_sent = false;
                 s.seq = seq;
@@ -402,6 +415,7 @@ async fn on_frame(
         ServerMsg::Knocks { knocks } => {
             let _ = events.send(Event::Knocks(knocks)).await;
         }
+        ServerMsg::Beat { .. } => {} // checked before (see `trust`)
         ServerMsg::Pong { id, .. } => {
             if id.is_some() && id == link.ping_outstanding {
                 link.ping_outstanding = None;

@@ -44,6 +44,18 @@ pub struct ClientOptions {
     pub auto_ack: bool,
     /// Longest wait between reconnection attempts.
     pub max_backoff: Duration,
+    /// Joining through a relay: the room, and the teacher's public key every state must be signed
+    /// with (docs/PROTOCOL-ADDITIONS.md, section E).
+    pub relay: Option<RelayTrust>,
+}
+
+/// What a client behind a relay checks the relay against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayTrust {
+    /// The room on the teacher's server.
+    pub room: String,
+    /// The teacher's server's Ed25519 public key, base64url (`pk` in a join link).
+    pub pk: String,
 }
 
 impl ClientOptions {
@@ -61,6 +73,7 @@ impl ClientOptions {
             device: device.into(),
             auto_ack: true,
             max_backoff: Duration::from_secs(5),
+            relay: None,
         }
     }
 }

@@ -106,6 +106,7 @@ impl AppState {
             metrics: metrics.clone(),
             limits: parts.limits.clone(),
             heartbeat_ms: parts.timing.heartbeat.as_millis() as u64,
+            mirror: false,
         }));
         let rooms = Registry::default();
         rooms.insert(room.clone());
@@ -178,6 +179,7 @@ impl AppState {
             metrics: self.metrics.clone(),
             limits: self.limits.clone(),
             heartbeat_ms: self.timing.heartbeat.as_millis() as u64,
+            mirror: false,
         }));
         self.rooms.insert(room.clone());
         *slot = room;

@@ -9,6 +9,7 @@
 
 pub mod join;
 pub mod knock;
+pub mod mirror;
 mod participant;
 mod roster;
 
@@ -53,6 +54,8 @@ struct Inner {
     knocks: Vec<knock::Knock>,
     /// The last knock id given.
     next_knock: u64,
+    /// A mirror's (a relay's room): the teacher's server's signature of `state` at `seq`.
+    signed: Option<crate::protocol::Signed>,
 }
 
 /// A lesson room.
@@ -70,6 +73,9 @@ pub struct Room {
     limits: Limits,
     heartbeat_ms: u64,
     next_conn: AtomicU64,
+    /// A relay's copy of a room on a teacher's server: no teacher joins it, and its changes come
+    /// signed from Redis (see `mirror`).
+    mirror: bool,
 }
 
 impl std::fmt::Debug for Room {
@@ -98,6 +104,8 @@ pub struct RoomParts {
     pub limits: Limits,
     /// Heartbeat told to clients.
     pub heartbeat_ms: u64,
+    /// Whether this is a relay's copy of a room on a teacher's server (see `mirror`).
+    pub mirror: bool,
 }
 
 fn encode(msg: &ServerMsg) -> Utf8Bytes {
@@ -107,8 +115,18 @@ fn encode(msg: &ServerMsg) -> Utf8Bytes {
 impl Room {
     /// A room for this lesson.
     pub fn new(parts: RoomParts) -> Room {
-        let RoomParts { lesson, state, seq, teacher_key, docs, reporter, metrics, limits, heartbeat_ms } =
-            parts;
+        let RoomParts {
+            lesson,
+            state,
+            seq,
+            teacher_key,
+            docs,
+            reporter,
+            metrics,
+            limits,
+            heartbeat_ms,
+            mirror,
+        } = parts;
         let tokens = TokenKey::from_teacher_key(&teacher_key);
         let id: Arc<str> = Arc::from(lesson.room.as_str());
         reporter.emit(&id, Event::Lesson { lesson: lesson.clone(), state: Some((seq, state.clone())) });
@@ -124,6 +142,7 @@ impl Room {
             limits,
             heartbeat_ms,
             next_conn: AtomicU64::new(1),
+            mirror,
             inner: Mutex::new(Inner {
                 state,
                 seq,
@@ -133,10 +152,12 @@ impl Room {
                 members: Vec::new(),
                 roster_dirty: Vec::new(),
                 sync_cache: None,
-                teachers_online: 0,
                 significant: Vec::new(),
                 knocks: Vec::new(),
                 next_knock: 0,
+                signed: None,
+                // A relay's students hear of the teacher through the teacher's server's changes.
+                teachers_online: usize::from(mirror),
             }),
         }
     }
@@ -369,7 +390,8 @@ impl Room {
         if let Some(bytes) = &inner.sync_cache {
             return (seq, bytes.clone());
         }
-        let bytes = encode(&ServerMsg::Sync { seq, state: inner.state.clone() });
+        let bytes =
+            encode(&ServerMsg::Sync { seq, state: inner.state.clone(), signed: inner.signed.clone() });
         inner.sync_cache = Some(bytes.clone());
         (seq, bytes)
     }

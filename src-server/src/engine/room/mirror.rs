@@ -1,0 +1,87 @@
+//! A relay's copy of a room on a teacher's server (docs/RELAY.md).
+//!
+//! Its students join it like any room (the same hello, limits, close codes and writer), but nobody
+//! changes it here: its changes arrive from Redis as the teacher's server made and signed them, and
+//! are applied in seq order, with the signature of the state they lead to kept for the `welcome` and
+//! `sync` frames made here. A gap in the seqs is refused, and the caller starts again from the
+//! teacher's latest snapshot.
+
+use std::time::Instant;
+
+use axum::extract::ws::Utf8Bytes;
+
+use super::{Room, encode};
+use crate::engine::outbox::Item;
+use crate::protocol::{LessonState, Patch, ServerMsg, Signed, close};
+
+/// A mirror's change did not follow its last one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the relay's copy is at seq {have}; seq {got} does not follow it")]
+pub struct Gap {
+    /// The copy's seq.
+    pub have: u64,
+    /// The change's.
+    pub got: u64,
+}
+
+impl Room {
+    /// Whether this room is a relay's copy (see [`crate::engine::room::RoomParts::mirror`]).
+    pub fn is_mirror(&self) -> bool {
+        self.mirror
+    }
+
+    /// Applies a signed change from the teacher's server and sends it, byte for byte as signed, to
+    /// every member. A seq already applied is ignored; one that skips ahead is refused.
+    pub fn mirror_patch(&self, seq: u64, time: u64, patch: Patch, signed: Signed) -> Result<(), Gap> {
+        let mut inner = self.lock();
+        if seq <= inner.seq {
+            return Ok(());
+        }
+        if seq != inner.seq + 1 || inner.signed.as_ref().is_some_and(|s| s.epoch != signed.epoch) {
+            return Err(Gap { have: inner.seq, got: seq });
+        }
+        inner.state.apply(&patch);
+        inner.seq = seq;
+        let ended = inner.state.ended;
+        let bytes = encode(&ServerMsg::Patch { seq, time, patch, signed: Some(signed.clone()) });
+        inner.signed = Some(signed);
+        inner.sync_cache = None;
+        let accepted = Instant::now();
+        for m in &inner.members {
+            m.outbox.push(Item::Patch { seq, bytes: bytes.clone(), accepted });
+            if ended {
+                m.outbox.close(close::ENDED, "the lesson has ended");
+            }
+        }
+        self.metrics.patches.increment(1);
+        Ok(())
+    }
+
+    /// Starts again from a signed snapshot (a new epoch, or after a gap): every member gets it as a
+    /// `sync`.
+    pub fn mirror_reset(&self, seq: u64, state: LessonState, signed: Signed) {
+        let mut inner = self.lock();
+        let bytes = encode(&ServerMsg::Sync { seq, state: state.clone(), signed: Some(signed.clone()) });
+        inner.state = state;
+        inner.seq = seq;
+        inner.signed = Some(signed);
+        inner.sync_cache = Some(bytes.clone());
+        for m in &inner.members {
+            m.outbox.push_or_close(Item::Msg(bytes.clone()));
+        }
+    }
+
+    /// Sends a frame from the teacher's server (a signed `beat`) to every member.
+    pub fn mirror_send(&self, bytes: Utf8Bytes) {
+        let inner = self.lock();
+        for m in &inner.members {
+            m.outbox.push_or_close(Item::Msg(bytes.clone()));
+        }
+    }
+
+    /// The copy's seq and epoch, to know where its feed stands.
+    pub fn mirror_position(&self) -> (u64, Option<u64>) {
+        let inner = self.lock();
+        (inner.seq, inner.signed.as_ref().map(|s| s.epoch))
+    }
+}

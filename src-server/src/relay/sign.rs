@@ -1,0 +1,157 @@
+//! The teacher's server's signing key, and the checks every client behind a relay makes
+//! (docs/PROTOCOL-ADDITIONS.md, section E; the layout is [`crate::protocol::signed::message`]).
+//!
+//! The key is Ed25519, made on first use and kept in the data directory (`signing.key`, mode 0600).
+//! Its public half travels with the certificate fingerprint: in the TXT record, the QR code and the
+//! join link, as `pk`. What is signed is a room's **state** at a seq, hashed as canonical JSON
+//! (RFC 8785), so any client that holds the same state computes the same bytes, whatever JSON
+//! library it uses; a browser does it with `JSON.stringify` over sorted keys.
+
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::protocol::signed::{Kind, message};
+use crate::protocol::{LessonState, Signed};
+
+/// The file under the data directory that holds the signing key's 32 secret bytes.
+pub const KEY_FILE: &str = "signing.key";
+
+/// SHA-256 of a state's canonical JSON (RFC 8785).
+pub fn state_hash(state: &LessonState) -> [u8; 32] {
+    // Serializing plain data cannot fail; an empty hash would only ever fail to verify.
+    let canonical = serde_jcs::to_vec(state).unwrap_or_default();
+    Sha256::digest(canonical).into()
+}
+
+/// Signs a room's states for the relays' clients.
+#[derive(Clone)]
+pub struct Signer {
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer").field("public", &self.public()).finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// The key kept in `dir`, made (and kept, mode 0600) if there is none.
+    pub fn load_or_create(dir: &Path) -> Result<Signer> {
+        let path = dir.join(KEY_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let secret: [u8; 32] = bytes.as_slice().try_into().map_err(|_| Error::File {
+                    path: path.clone(),
+                    message: "a signing key is 32 bytes; move the file aside to make a new key".into(),
+                })?;
+                Ok(Signer { key: SigningKey::from_bytes(&secret) })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let secret: [u8; 32] = rand::random();
+                crate::files::write_private(&path, &secret)?;
+                Ok(Signer { key: SigningKey::from_bytes(&secret) })
+            }
+            Err(e) => Err(Error::File { path, message: e.to_string() }),
+        }
+    }
+
+    /// A signer with this secret (tests, and the benchmark).
+    pub fn from_secret(secret: [u8; 32]) -> Signer {
+        Signer { key: SigningKey::from_bytes(&secret) }
+    }
+
+    /// The public key as it travels (`pk`): base64url without padding, 43 characters.
+    pub fn public(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.key.verifying_key().as_bytes())
+    }
+
+    /// Signs `state` at `seq` (with counter `n` for a beat, else 0).
+    pub fn sign(&self, kind: Kind, room: &str, epoch: u64, seq: u64, n: u64, state: &LessonState) -> Signed {
+        let sig = match message(kind, room, epoch, seq, n, &state_hash(state)) {
+            Some(m) => URL_SAFE_NO_PAD.encode(self.key.sign(&m).to_bytes()),
+            None => String::new(), // a room id over 255 bytes is never made; nothing would verify
+        };
+        Signed { epoch, sig }
+    }
+}
+
+/// Checks signatures against one teacher's public key, for one room.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    key: VerifyingKey,
+    room: String,
+}
+
+impl Verifier {
+    /// A verifier for the key given as `pk` (base64url, 32 bytes), or `None` if it is not one.
+    pub fn new(pk: &str, room: &str) -> Option<Verifier> {
+        let bytes: [u8; 32] = URL_SAFE_NO_PAD.decode(pk.trim()).ok()?.try_into().ok()?;
+        Some(Verifier { key: VerifyingKey::from_bytes(&bytes).ok()?, room: room.to_string() })
+    }
+
+    /// Whether `signed` is the teacher's signature of `state` at `seq` in this room
+    /// (`verify_strict`: no malleable or small-order signatures).
+    pub fn check(&self, kind: Kind, seq: u64, n: u64, state: &LessonState, signed: &Signed) -> bool {
+        let Ok(bytes) = URL_SAFE_NO_PAD.decode(&signed.sig) else { return false };
+        let Ok(sig) = Signature::from_slice(&bytes) else { return false };
+        let Some(m) = message(kind, &self.room, signed.epoch, seq, n, &state_hash(state)) else {
+            return false;
+        };
+        self.key.verify_strict(&m, &sig).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Patch, Pos};
+
+    #[test]
+    fn a_signature_holds_for_its_room_seq_epoch_and_state_only() {
+        let signer = Signer::from_secret([9; 32]);
+        let v = Verifier::new(&signer.public(), "r1").unwrap();
+        let mut state = LessonState::new(None);
+        let s = signer.sign(Kind::State, "r1", 5, 10, 0, &state);
+        assert!(v.check(Kind::State, 10, 0, &state, &s));
+        assert!(!v.check(Kind::State, 11, 0, &state, &s), "another seq");
+        assert!(!v.check(Kind::Beat, 10, 0, &state, &s), "another kind");
+        assert!(!v.check(Kind::State, 10, 0, &state, &Signed { epoch: 6, ..s.clone() }), "another epoch");
+        assert!(!Verifier::new(&signer.public(), "r2").unwrap().check(Kind::State, 10, 0, &state, &s));
+        let other = Signer::from_secret([8; 32]);
+        assert!(!Verifier::new(&other.public(), "r1").unwrap().check(Kind::State, 10, 0, &state, &s));
+        state.apply(&Patch { page: Some(2), ..Patch::default() });
+        assert!(!v.check(Kind::State, 10, 0, &state, &s), "another state");
+        assert!(!v.check(Kind::State, 10, 0, &state, &Signed { epoch: 5, sig: "!!".into() }));
+    }
+
+    #[test]
+    fn the_hash_is_of_canonical_json_with_javascript_numbers() {
+        let mut state = LessonState::new(None);
+        state.apply(&Patch { pos: Some(Some(Pos { x: 0.5, y: 1.0 })), ..Patch::default() });
+        let text = String::from_utf8(serde_jcs::to_vec(&state).unwrap()).unwrap();
+        // Keys sorted, and 1.0 written as JavaScript writes it.
+        assert!(text.contains(r#""pos":{"x":0.5,"y":1}"#), "{text}");
+        assert!(text.find("\"doc\"") < text.find("\"ended\""), "{text}");
+    }
+
+    #[test]
+    fn the_key_is_kept_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Signer::load_or_create(dir.path()).unwrap();
+        let b = Signer::load_or_create(dir.path()).unwrap();
+        assert_eq!(a.public(), b.public());
+        assert_eq!(a.public().len(), 43);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
