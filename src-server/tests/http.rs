@@ -211,7 +211,8 @@ fn scanned_book(jpeg: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn a_student_learns_which_pages_are_scans_and_fetches_a_scan_as_its_jpeg_range() {
     let server = TestServer::start().await;
-    let jpeg = [0xff, 0xd8, 0xff, 0xe0, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0xff, 0xd9];
+    // A JPEG's shape: start of image, a frame of one (grey) component, a scan, the end.
+    let jpeg = [0xff, 0xd8, 0xff, 0xc0, 0, 8, 8, 0, 4, 0, 4, 1, 0xff, 0xda, 0, 2, 9, 8, 7, 0xff, 0xd9];
     let upload = Request::post("/v1/docs?title=Scans")
         .header(header::AUTHORIZATION, format!("Bearer {}", server.teacher_key))
         .body(Body::from(scanned_book(&jpeg)))

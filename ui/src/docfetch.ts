@@ -212,8 +212,13 @@ export async function openChunked(
     const bytes = chunks.bytes;
     if (bytes) await keep(bytes);
   });
-  return { chunks, scans: await scans(chunks.total).catch(() => null) };
+  // The list of scanned pages is a help, not a need: a server slow to make it is not waited for.
+  const timeout = sleep(SCAN_WAIT_MS).then(() => null);
+  return { chunks, scans: await Promise.race([scans(chunks.total).catch(() => null), timeout]) };
 }
+
+/** How long the first page waits for the list of scanned pages before pdf.js draws it instead. */
+const SCAN_WAIT_MS = 1500;
 
 /** How long a failed range waits before it is asked for again. */
 export const RETRY_MS = 2000;

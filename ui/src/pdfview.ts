@@ -91,9 +91,11 @@ export class PdfView {
   private doc: PDFDocumentProxy | null = null;
   /** pdf.js opening a document whose shown pages so far were scans. */
   private opening: Promise<PDFDocumentProxy> | null = null;
+  /** Where the loaded document's bytes come from. */
   private source: DocSource | null = null;
   /** The loaded document's scanned pages, drawn from their JPEGs (chunked documents only). */
   private scans: ScanIndex | null = null;
+  /** The loaded document's page count (pdf.js's, or the scan list's before pdf.js opens it). */
   private numPages = 0;
   private docKey: string | null = null;
   private wantedKey: string | null = null;
@@ -168,7 +170,11 @@ export class PdfView {
     const source = this.source;
     const key = this.docKey;
     if (!source) return null;
-    this.opening ??= open(source);
+    // A failed open is forgotten, so the next page that needs pdf.js tries again.
+    this.opening ??= open(source).catch((e: unknown) => {
+      this.opening = null;
+      throw e;
+    });
     const doc = await this.opening;
     if (key !== this.docKey) return null;
     this.doc = doc;
@@ -233,17 +239,23 @@ export class PdfView {
 
   /** Draws a page into a new canvas at the current fit; null if a newer request superseded it. */
   private async draw(n: number): Promise<HTMLCanvasElement | null> {
+    const key = this.docKey;
     const scan = this.scans?.pages[n - 1];
     if (scan && this.source && "chunks" in this.source) {
-      const canvas = await this.drawScan(this.source.chunks, scan).catch((e) => {
+      try {
+        return await this.drawScan(this.source.chunks, scan, key);
+      } catch (e) {
+        // The image does not decode here: this page is pdf.js's from now on.
         console.error(`page ${n} from its image:`, e);
-        return null; // pdf.js draws it instead
-      });
-      if (canvas) return canvas;
+        if (key !== this.docKey) return null;
+        this.scans = this.scans && { pages: this.scans.pages.map((p, i) => (i === n - 1 ? null : p)) };
+      }
     }
-    const key = this.docKey;
-    const doc = await this.pdf();
-    if (!doc) return null;
+    const doc = await this.pdf().catch((e) => {
+      console.error("opening the document:", e);
+      return null;
+    });
+    if (!doc || key !== this.docKey || n > doc.numPages) return null;
     const page = await doc.getPage(n);
     const base = page.getViewport({ scale: 1 });
     const viewport = page.getViewport({ scale: this.scaleFor(base.width, base.height) });
@@ -262,10 +274,16 @@ export class PdfView {
     return key === this.docKey ? canvas : null;
   }
 
-  /** Draws a scanned page from its JPEG's bytes in the document (fetched once, kept with the rest). */
-  private async drawScan(chunks: ChunkedDoc, [offset, length, width, height]: [number, number, number, number]): Promise<HTMLCanvasElement | null> {
-    const key = this.docKey;
-    const bytes = await chunks.ensure(offset, offset + length);
+  /** Draws a scanned page from its JPEG's bytes in the document (fetched once, kept with the rest):
+   * a failed fetch is tried again until it comes or the document changes (null); an image that
+   * does not decode throws. */
+  private async drawScan(chunks: ChunkedDoc, [offset, length, width, height]: [number, number, number, number], key: string | null): Promise<HTMLCanvasElement | null> {
+    let bytes: Uint8Array | null = null;
+    for (let tries = 0; !bytes; tries++) {
+      bytes = await chunks.ensure(offset, offset + length).catch(() => null);
+      if (key !== this.docKey) return null;
+      if (!bytes) await new Promise((r) => setTimeout(r, Math.min(10_000, RETRY_MS * 2 ** Math.min(tries, 3))));
+    }
     const image = await createImageBitmap(new Blob([bytes.slice()], { type: "image/jpeg" }));
     try {
       const scale = this.scaleFor(width, height);
@@ -310,7 +328,8 @@ export class PdfView {
     const pages = this.numPages;
     // A document still coming over the network draws only the next page ahead (a class turns
     // forward, and every neighbour is bytes on a shared link); one on this device draws both sides.
-    const near = this.loadedAt ? [n, n + 1] : [n, n + 1, n - 1, n + 2];
+    const coming = this.source !== null && "chunks" in this.source && !this.source.chunks.complete;
+    const near = coming ? [n, n + 1] : [n, n + 1, n - 1, n + 2];
     const keep = near.filter((p) => p >= 1 && p <= pages);
     for (const p of [...this.ahead.keys()]) if (!keep.includes(p)) this.ahead.delete(p);
     this.ahead.set(n, this.canvas);

@@ -59,7 +59,7 @@ pub struct DocList {
 
 /// `GET /v1/docs/{id}/scan`: the pages of a document that are one full-page JPEG, so a device can
 /// draw them from that image's bytes alone (docs/PROTOCOL-ADDITIONS.md, section D).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "ts", ts(export))]
 pub struct ScanIndex {

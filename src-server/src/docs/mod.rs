@@ -8,10 +8,11 @@ pub mod scan;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use sha2::{Digest, Sha256};
-use tokio::sync::OnceCell;
+use tokio::sync::{Semaphore, watch};
 
 use crate::error::{Error, Result};
 use crate::protocol::Doc;
@@ -26,7 +27,7 @@ pub struct Library {
     dir: PathBuf,
     docs: RwLock<BTreeMap<String, Doc>>,
     /// Each document's scanned pages, found once (on first asking) by sha256.
-    scans: Mutex<HashMap<String, Arc<OnceCell<Arc<ScanIndex>>>>>,
+    scans: Mutex<HashMap<String, Arc<ScanSlot>>>,
 }
 
 /// Counts the pages of a PDF, or says why it is not readable.
@@ -104,45 +105,36 @@ impl Library {
     }
 
     /// The scanned pages of a document (see [`scan`]): found when it was added, or, for a document
-    /// added by an older version, on a blocking thread the first time they are asked for, and kept
-    /// beside it. Callers asking meanwhile wait for the same search.
-    pub async fn scan_index(&self, doc: &Doc) -> Result<Arc<ScanIndex>> {
-        let cell = self.cell(&doc.sha256);
-        let path = self.path(doc);
-        let kept = self.dir.join(format!("{}.scan.json", doc.sha256));
-        let index = cell
-            .get_or_try_init(|| async move {
-                tokio::task::spawn_blocking(move || {
-                    if let Some(index) =
-                        std::fs::read(&kept).ok().and_then(|b| serde_json::from_slice(&b).ok())
-                    {
-                        return Ok(Arc::new(index));
-                    }
-                    let bytes = std::fs::read(&path)?;
-                    let parsed = lopdf::Document::load_mem(&bytes).map_err(|e| Error::Pdf(e.to_string()))?;
-                    let index = scan::index(&parsed, &bytes);
-                    if let Ok(json) = serde_json::to_vec(&index) {
-                        write_atomic(&kept, &json).ok();
-                    }
-                    Ok::<_, Error>(Arc::new(index))
-                })
-                .await
-                .map_err(|e| Error::Invalid(format!("finding scanned pages: {e}")))?
-            })
-            .await?;
-        Ok(index.clone())
+    /// added by an older version, kept beside it once found. Finding them is one parse of the whole
+    /// file, so it runs once per document, detached from the request that asked (a student who
+    /// hangs up does not start another), and one document at a time. A document that cannot be
+    /// searched has no scanned pages.
+    pub async fn scan_index(&self, doc: &Doc) -> Arc<ScanIndex> {
+        let slot = self.slot(&doc.sha256);
+        let mut ready = slot.ready.subscribe();
+        if !slot.started.swap(true, Ordering::SeqCst) {
+            let (path, kept, pages) = (self.path(doc), self.kept_scans(&doc.sha256), doc.pages as usize);
+            let slot = slot.clone();
+            tokio::spawn(async move {
+                let _one_at_a_time = SCANS_AT_ONCE.acquire().await;
+                let found = tokio::task::spawn_blocking(move || find_scans(&path, &kept, pages)).await;
+                let index = found.unwrap_or_else(|_| ScanIndex { pages: vec![None; pages] });
+                slot.ready.send_replace(Some(Arc::new(index)));
+            });
+        }
+        match ready.wait_for(Option::is_some).await {
+            Ok(index) => index.clone().unwrap_or_default(),
+            Err(_) => Arc::new(ScanIndex { pages: vec![None; doc.pages as usize] }),
+        }
     }
 
-    fn cell(&self, sha256: &str) -> Arc<OnceCell<Arc<ScanIndex>>> {
+    fn slot(&self, sha256: &str) -> Arc<ScanSlot> {
         let mut scans = self.scans.lock().unwrap_or_else(|p| p.into_inner());
         scans.entry(sha256.to_string()).or_default().clone()
     }
 
-    /// Keeps a document's scanned pages beside it (losing them only costs a parse later).
-    fn keep_scans(&self, sha256: &str, scans: &ScanIndex) {
-        if let Ok(json) = serde_json::to_vec(scans) {
-            write_atomic(&self.dir.join(format!("{sha256}.scan.json")), &json).ok();
-        }
+    fn kept_scans(&self, sha256: &str) -> PathBuf {
+        self.dir.join(format!("{sha256}.scan.json"))
     }
 
     /// Adds a PDF from memory. `id` is a preferred id (kept if free); otherwise one is made from the title.
@@ -171,8 +163,10 @@ impl Library {
         let tmp = self.dir.join(format!("{sha256}.pdf.part"));
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, &path)?;
-        self.keep_scans(&sha256, &scans);
-        self.cell(&sha256).set(Arc::new(scans)).ok();
+        keep_scans(&self.kept_scans(&sha256), &scans);
+        let slot = self.slot(&sha256);
+        slot.started.store(true, Ordering::SeqCst);
+        slot.ready.send_replace(Some(Arc::new(scans)));
         let mut docs = self.docs.write().unwrap_or_else(|p| p.into_inner());
         let base = id.map(str::to_string).unwrap_or_else(|| slug(&title));
         let mut id = base.clone();
@@ -199,6 +193,69 @@ impl Library {
         let title =
             path.file_stem().map(|s| s.to_string_lossy().replace(['_', '-'], " ")).unwrap_or_default();
         self.add(&bytes, &title, None).map_err(|e| Error::File { path: path.into(), message: e.to_string() })
+    }
+}
+
+/// Documents searched for scanned pages at once (each search parses a whole file).
+static SCANS_AT_ONCE: Semaphore = Semaphore::const_new(1);
+
+/// Bumped whenever the scanned-page rules change, so indexes kept by an older version are found
+/// again.
+const SCAN_VERSION: u32 = 2;
+
+/// One document's scanned pages: whether the search began, and its result once done.
+#[derive(Debug)]
+struct ScanSlot {
+    started: AtomicBool,
+    ready: watch::Sender<Option<Arc<ScanIndex>>>,
+}
+
+impl Default for ScanSlot {
+    fn default() -> ScanSlot {
+        ScanSlot { started: AtomicBool::new(false), ready: watch::Sender::new(None) }
+    }
+}
+
+/// An index as kept beside its document.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Kept {
+    v: u32,
+    #[serde(flatten)]
+    index: ScanIndex,
+}
+
+/// The scanned pages of the document at `path` (of `pages` pages): as kept at `kept` when that was
+/// written by this version and fits the document, else found again and kept.
+fn find_scans(path: &Path, kept: &Path, pages: usize) -> ScanIndex {
+    let none = || ScanIndex { pages: vec![None; pages] };
+    let Ok(bytes) = std::fs::read(path) else { return none() };
+    let fits = |index: &ScanIndex| {
+        index.pages.len() == pages
+            && index
+                .pages
+                .iter()
+                .flatten()
+                .all(|[o, l, _, _]| o.checked_add(*l).is_some_and(|e| e <= bytes.len() as u64))
+    };
+    if let Some(Kept { v: SCAN_VERSION, index }) =
+        std::fs::read(kept).ok().and_then(|b| serde_json::from_slice(&b).ok())
+        && fits(&index)
+    {
+        return index;
+    }
+    let index = match lopdf::Document::load_mem(&bytes) {
+        Ok(parsed) => scan::index(&parsed, &bytes),
+        Err(_) => none(),
+    };
+    let index = if fits(&index) { index } else { none() };
+    keep_scans(kept, &index);
+    index
+}
+
+/// Keeps a document's scanned pages beside it (losing them only costs a parse later).
+fn keep_scans(path: &Path, index: &ScanIndex) {
+    if let Ok(json) = serde_json::to_vec(&Kept { v: SCAN_VERSION, index: index.clone() }) {
+        write_atomic(path, &json).ok();
     }
 }
 
@@ -241,6 +298,24 @@ mod tests {
         let err = lib.add(b"%PDF-1.5\ngarbage", "x", None).unwrap_err();
         assert!(err.to_string().starts_with("not a readable PDF"), "{err}");
         assert!(lib.list().is_empty());
+    }
+
+    #[tokio::test]
+    async fn scanned_pages_are_kept_beside_a_document_and_found_again_when_the_rules_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = Library::open(dir.path()).unwrap();
+        let doc = lib.add(&crate::demo::demo_pdf().unwrap(), "Demo", Some("demo")).unwrap();
+        let kept = dir.path().join(format!("{}.scan.json", doc.sha256));
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&kept).unwrap()).unwrap();
+        assert_eq!(json["v"], SCAN_VERSION);
+        assert_eq!(json["pages"].as_array().unwrap().len(), doc.pages as usize);
+        // An index from an older version (or a tampered one) is not believed: found again.
+        std::fs::write(&kept, r#"{"v":1,"pages":[[0,99999999,595,842]]}"#).unwrap();
+        let lib = Library::open(dir.path()).unwrap();
+        let index = lib.scan_index(&doc).await;
+        assert_eq!(index.pages, vec![None; doc.pages as usize]);
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&kept).unwrap()).unwrap();
+        assert_eq!(json["v"], SCAN_VERSION);
     }
 
     #[test]

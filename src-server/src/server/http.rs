@@ -211,8 +211,9 @@ async fn scan_index(
     require(&app, &headers, false)?;
     let room = app.room();
     let doc = room.docs().get(&id).ok_or_else(|| ApiError::NotFound(format!("no document \"{id}\"")))?;
-    let index = room.docs().scan_index(&doc).await.map_err(|e| ApiError::Internal(e.to_string()))?;
-    let cache = HeaderValue::from_static("private, max-age=31536000, immutable");
+    let index = room.docs().scan_index(&doc).await;
+    // A newer server may find more (or fewer) scanned pages in the same document: never cached.
+    let cache = HeaderValue::from_static("no-cache");
     Ok(([(header::CACHE_CONTROL, cache)], Json(index.as_ref().clone())).into_response())
 }
 

@@ -45,9 +45,6 @@ pub async fn serve(req: Request) -> Response {
     let etag = format!("\"{}\"", crate::docs::hex(&content.metadata.sha256_hash()));
     let mut headers = HeaderMap::new();
     headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    if let Some(coding) = coding {
-        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
-    }
     if let Ok(v) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, v);
     }
@@ -60,6 +57,10 @@ pub async fn serve(req: Request) -> Response {
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
     {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    // Only a body has an encoding (a 304 has none).
+    if let Some(coding) = coding {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
     }
     if let Ok(v) = HeaderValue::from_str(&mime) {
         headers.insert(header::CONTENT_TYPE, v);
@@ -78,7 +79,8 @@ fn accepts(header: &str, coding: &str) -> bool {
         let mut fields = part.split(';').map(str::trim);
         let named = fields.next().is_some_and(|name| name.eq_ignore_ascii_case(coding));
         let refused = fields.any(|f| {
-            f.strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()).is_some_and(|q| q <= 0.0)
+            let (name, value) = f.split_once('=').unwrap_or((f, ""));
+            name.trim().eq_ignore_ascii_case("q") && value.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
         });
         named && !refused
     })
@@ -94,6 +96,7 @@ mod tests {
         assert!(accepts("gzip;q=0.5", "gzip"));
         assert!(!accepts("gzip;q=0, br;q=0", "br"));
         assert!(!accepts("gzip;q=0", "gzip"));
+        assert!(!accepts("br;Q=0", "br"), "the parameter's name is case-insensitive");
         assert!(!accepts("", "br"));
         assert!(!accepts("brotli", "br"));
     }

@@ -13,7 +13,9 @@
 //! mode 3, as OCR leaves it). The image must be a plain baseline-decodable JPEG in RGB or grey, with no
 //! mask or decode array, and the page must not be rotated. Anything else is left to pdf.js.
 
-use lopdf::content::Content;
+mod content;
+mod jpeg;
+
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
 use crate::protocol::http::ScanIndex;
@@ -27,10 +29,20 @@ const MAX_DEPTH: usize = 32;
 /// The largest image accepted as a page (a 600 dpi A3 scan is well under this).
 const MAX_IMAGE_BYTES: usize = 32 * 1024 * 1024;
 
-/// Finds the scanned pages of a parsed PDF whose file bytes are `file`.
+/// Finds the scanned pages of a parsed PDF whose file bytes are `file`. All pages are left to pdf.js
+/// when the page tree does not count its pages as lopdf found them (pdf.js numbers pages by the
+/// tree's counts, so the index could point at another page's image).
 pub fn index(doc: &Document, file: &[u8]) -> ScanIndex {
     let pages = doc.get_pages();
     let mut out = vec![None; pages.len()];
+    let counted = doc
+        .catalog()
+        .ok()
+        .and_then(|c| doc.dereference(c.get(b"Pages").ok()?).ok())
+        .and_then(|(_, p)| p.as_dict().ok()?.get(b"Count").ok()?.as_i64().ok());
+    if counted != Some(pages.len() as i64) {
+        return ScanIndex { pages: out };
+    }
     for (n, id) in pages {
         let slot = (n as usize).checked_sub(1).and_then(|i| out.get_mut(i));
         if let (Some(slot), Some(scan)) = (slot, scanned(doc, id, file)) {
@@ -43,37 +55,102 @@ pub fn index(doc: &Document, file: &[u8]) -> ScanIndex {
 /// `[offset, length, width, height]` of page `id`'s JPEG when the page is a scan.
 fn scanned(doc: &Document, id: ObjectId, file: &[u8]) -> Option<[u64; 4]> {
     let page = doc.get_dictionary(id).ok()?;
-    let rotate = inherited(doc, page, b"Rotate").and_then(|o| o.as_i64().ok()).unwrap_or(0);
-    if rotate.rem_euclid(360) != 0 {
-        return None;
+    // Rotated (however the rotation is written), annotated pages are pdf.js's to draw.
+    if let Some(rotate) = inherited(doc, page, b"Rotate") {
+        let rotate = number(doc, rotate)?;
+        if rotate.rem_euclid(360.0) != 0.0 {
+            return None;
+        }
     }
-    let media = inherited(doc, page, b"MediaBox")?;
-    let media: Vec<f32> =
-        doc.dereference(media).ok()?.1.as_array().ok()?.iter().filter_map(|o| number(doc, o)).collect();
-    let [x0, y0, x1, y1] = <[f32; 4]>::try_from(media).ok()?;
-    let (width, height) = ((x1 - x0).abs(), (y1 - y0).abs());
-    if !(1.0..=14_400.0).contains(&width) || !(1.0..=14_400.0).contains(&height) {
-        return None;
-    }
-    let name = placed_image(doc, id, [x0.min(x1), y0.min(y1), width, height])?;
-    let resources = inherited(doc, page, b"Resources")?;
-    let resources = doc.dereference(resources).ok()?.1.as_dict().ok()?;
-    let xobjects = doc.dereference(resources.get(b"XObject").ok()?).ok()?.1.as_dict().ok()?;
-    let (Some(image_id), image) = doc.dereference(xobjects.get(&name).ok()?).ok()? else {
-        return None;
-    };
-    let image = image.as_stream().ok()?;
-    let jpeg = image.content.as_slice();
-    if !plain_jpeg(doc, &image.dict) || jpeg.len() > MAX_IMAGE_BYTES || !jpeg.starts_with(&[0xff, 0xd8, 0xff])
+    if let Ok(annots) = page.get(b"Annots")
+        && !doc.dereference(annots).ok()?.1.as_array().ok()?.is_empty()
     {
         return None;
     }
-    // A JPEG ends with its end-of-image marker (some writers pad a byte or two after it).
-    if !jpeg.windows(2).rev().take(8).any(|w| w == [0xff, 0xd9]) {
+    let [x0, y0, x1, y1] = page_box(doc, inherited(doc, page, b"MediaBox")?)?;
+    // pdf.js shows the crop box: it must be the media box, or the JPEG would show what is cut away.
+    if let Some(crop) = inherited(doc, page, b"CropBox") {
+        let crop = page_box(doc, crop)?;
+        if crop.iter().zip([x0, y0, x1, y1]).any(|(c, m)| (c - m).abs() > SLACK) {
+            return None;
+        }
+    }
+    let (width, height) = (x1 - x0, y1 - y0);
+    if !(1.0..=14_400.0).contains(&width) || !(1.0..=14_400.0).contains(&height) {
         return None;
     }
-    let start = stream_data(doc, image_id, jpeg, file)?;
-    Some([start as u64, jpeg.len() as u64, width.round() as u64, height.round() as u64])
+    let placed = content::placed_image(&page_content(doc, id)?)?;
+    let [a, b, c, d, e, f] = placed.ctm;
+    let near = |p: f32, q: f32| (p - q).abs() <= SLACK;
+    if !(near(a, width) && near(d, height) && near(b, 0.0) && near(c, 0.0) && near(e, x0) && near(f, y0)) {
+        return None;
+    }
+    let resources = inherited(doc, page, b"Resources")?;
+    let resources = doc.dereference(resources).ok()?.1.as_dict().ok()?;
+    let xobjects = doc.dereference(resources.get(b"XObject").ok()?).ok()?.1.as_dict().ok()?;
+    let (Some(image_id), image) = doc.dereference(xobjects.get(&placed.name).ok()?).ok()? else {
+        return None;
+    };
+    let image = image.as_stream().ok()?;
+    let bytes = image.content.as_slice();
+    let components = plain_jpeg(doc, &image.dict)?;
+    if bytes.len() > MAX_IMAGE_BYTES || !jpeg::plain(bytes, components) {
+        return None;
+    }
+    // A JPEG ends with its end-of-image marker (some writers pad a byte or two after it).
+    if !bytes.windows(2).rev().take(8).any(|w| w == [0xff, 0xd9]) {
+        return None;
+    }
+    let start = stream_data(doc, image_id, bytes, file)?;
+    Some([start as u64, bytes.len() as u64, width.round() as u64, height.round() as u64])
+}
+
+/// A page box `[x0 y0 x1 y1]`, normalized so that x0 < x1 and y0 < y1.
+fn page_box(doc: &Document, o: &Object) -> Option<[f32; 4]> {
+    let v: Vec<f32> =
+        doc.dereference(o).ok()?.1.as_array().ok()?.iter().map(|o| number(doc, o)).collect::<Option<_>>()?;
+    let [x0, y0, x1, y1] = <[f32; 4]>::try_from(v).ok()?;
+    Some([x0.min(x1), y0.min(y1), x0.max(x1), y0.max(y1)])
+}
+
+/// The page's content streams, decoded and joined, when every one is plain or Flate-compressed and
+/// together they stay under [`content::MAX_CONTENT_BYTES`]. (lopdf would hand back the raw bytes of
+/// a stream it cannot decode, which pdf.js may decode into something else.)
+fn page_content(doc: &Document, page: ObjectId) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let ids = doc.get_page_contents(page);
+    if ids.is_empty() || ids.len() > 16 {
+        return None;
+    }
+    let mut out = Vec::new();
+    for id in ids {
+        let stream = doc.get_object(id).ok()?.as_stream().ok()?;
+        if stream.dict.has(b"DecodeParms") {
+            return None;
+        }
+        let room = content::MAX_CONTENT_BYTES.saturating_sub(out.len());
+        match stream.dict.get(b"Filter").ok().map(|f| doc.dereference(f).map(|(_, f)| f)) {
+            None => out.extend_from_slice(stream.content.get(..stream.content.len().min(room + 1))?),
+            Some(Ok(Object::Name(n))) if n == b"FlateDecode" => {
+                flate2::read::ZlibDecoder::new(stream.content.as_slice())
+                    .take(room as u64 + 1)
+                    .read_to_end(&mut out)
+                    .ok()?;
+            }
+            Some(Ok(Object::Array(a))) if matches!(a.as_slice(), [Object::Name(n)] if n == b"FlateDecode") => {
+                flate2::read::ZlibDecoder::new(stream.content.as_slice())
+                    .take(room as u64 + 1)
+                    .read_to_end(&mut out)
+                    .ok()?;
+            }
+            _ => return None,
+        }
+        if out.len() > content::MAX_CONTENT_BYTES {
+            return None;
+        }
+        out.push(b'\n');
+    }
+    Some(out)
 }
 
 /// Where in the file the data of stream object `id` starts, checked to be exactly `data`.
@@ -94,7 +171,11 @@ fn stream_data(doc: &Document, id: ObjectId, data: &[u8], file: &[u8]) -> Option
             _ => 0,
         };
         let start = *offset as usize + keyword + eol;
-        if eol > 0 && file.get(start..start.checked_add(data.len())?) == Some(data) {
+        let end = start.checked_add(data.len())?;
+        // Cheap first: `endstream` must follow the data (after an end of line, perhaps).
+        let after = file.get(end..end + 11).unwrap_or_default();
+        let closes = [0, 1, 2].iter().any(|&k| after.get(k..).is_some_and(|a| a.starts_with(b"endstream")));
+        if eol > 0 && closes && file.get(start..end) == Some(data) {
             return Some(start);
         }
         from = keyword;
@@ -122,66 +203,26 @@ fn number(doc: &Document, o: &Object) -> Option<f32> {
     doc.dereference(o).ok()?.1.as_float().ok()
 }
 
-/// The name of the one image the page's content draws, when it covers `[x, y, w, h]` and nothing
-/// else visible is drawn.
-fn placed_image(doc: &Document, page: ObjectId, [x, y, w, h]: [f32; 4]) -> Option<Vec<u8>> {
-    let content = Content::decode(&doc.get_page_content(page).ok()?).ok()?;
-    let mut stack: Vec<[f32; 6]> = Vec::new();
-    let mut ctm = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0];
-    let mut invisible_text = false;
-    let mut image = None;
-    for op in &content.operations {
-        let nums = || op.operands.iter().map(|o| number(doc, o)).collect::<Option<Vec<f32>>>();
-        match op.operator.as_str() {
-            "q" => stack.push(ctm),
-            "Q" => ctm = stack.pop()?,
-            "cm" => ctm = multiply(<[f32; 6]>::try_from(nums()?).ok()?, ctm),
-            "Do" if image.is_none() => {
-                let [a, b, c, d, e, f] = ctm;
-                let near = |p: f32, q: f32| (p - q).abs() <= SLACK;
-                if !(near(a, w) && near(d, h) && near(b, 0.0) && near(c, 0.0) && near(e, x) && near(f, y)) {
-                    return None;
-                }
-                image = Some(op.operands.first()?.as_name().ok()?.to_vec());
-            }
-            // Text is allowed only when it cannot be seen: OCR's layer under a scan.
-            "BT" => invisible_text = false,
-            "Tr" => invisible_text = nums()?.first() == Some(&3.0),
-            "ET" | "Tf" | "Td" | "TD" | "Tm" | "T*" | "Tc" | "Tw" | "Tz" | "TL" | "Ts" => {}
-            "Tj" | "TJ" | "'" | "\"" if invisible_text => {}
-            _ => return None,
-        }
-    }
-    image
-}
-
-/// `m × ctm`, the PDF way (row vectors).
-fn multiply([a, b, c, d, e, f]: [f32; 6], [a2, b2, c2, d2, e2, f2]: [f32; 6]) -> [f32; 6] {
-    [
-        a * a2 + b * c2,
-        a * b2 + b * d2,
-        c * a2 + d * c2,
-        c * b2 + d * d2,
-        e * a2 + f * c2 + e2,
-        e * b2 + f * d2 + f2,
-    ]
-}
-
-/// Whether an image dictionary is a JPEG a browser draws exactly as a PDF reader would.
-fn plain_jpeg(doc: &Document, dict: &Dictionary) -> bool {
+/// The number of colour components of an image a browser draws exactly as a PDF reader would (a
+/// plain `DCTDecode` image, 8 bits, RGB or grey, with no mask, decode array, parameters or optional
+/// content), or `None`.
+fn plain_jpeg(doc: &Document, dict: &Dictionary) -> Option<u8> {
     let name = |key: &[u8]| dict.get(key).ok().and_then(|o| doc.dereference(o).ok()).map(|(_, o)| o);
     let filter_ok = match name(b"Filter") {
         Some(Object::Name(n)) => n == b"DCTDecode",
         Some(Object::Array(a)) => matches!(a.as_slice(), [Object::Name(n)] if n == b"DCTDecode"),
         _ => false,
     };
-    let space_ok =
-        matches!(name(b"ColorSpace"), Some(Object::Name(n)) if n == b"DeviceRGB" || n == b"DeviceGray");
+    let components = match name(b"ColorSpace") {
+        Some(Object::Name(n)) if n == b"DeviceRGB" => 3,
+        Some(Object::Name(n)) if n == b"DeviceGray" => 1,
+        _ => return None,
+    };
     let bits_ok = matches!(name(b"BitsPerComponent"), Some(Object::Integer(8)));
     let subtype_ok = matches!(name(b"Subtype"), Some(Object::Name(n)) if n == b"Image");
     let plain =
-        ["SMask", "Mask", "Decode", "ImageMask", "DecodeParms"].iter().all(|k| !dict.has(k.as_bytes()));
-    filter_ok && space_ok && bits_ok && subtype_ok && plain
+        ["SMask", "Mask", "Decode", "ImageMask", "DecodeParms", "OC"].iter().all(|k| !dict.has(k.as_bytes()));
+    (filter_ok && bits_ok && subtype_ok && plain).then_some(components)
 }
 
 #[cfg(test)]
@@ -190,12 +231,22 @@ mod tests {
 
     use super::*;
 
-    /// Not a picture, but a JPEG's shape: start and end markers around some bytes.
-    const JPEG: &[u8] = &[0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4, 5, 6, 7, 8, 0xff, 0xd9];
+    /// Not a picture, but a JPEG's shape: start of image, a frame of 3 components, a scan, the end.
+    const JPEG: &[u8] =
+        &[0xff, 0xd8, 0xff, 0xc0, 0, 8, 8, 0, 10, 0, 10, 3, 0xff, 0xda, 0, 2, 1, 2, 3, 0xff, 0xd9];
 
     /// A PDF of pages whose contents are these, each with the image `Im` (its dictionary changed by
     /// `image`), on A4.
     fn book(contents: &[&str], image: impl Fn(&mut Dictionary)) -> Vec<u8> {
+        book_with(contents, image, |_| {})
+    }
+
+    /// As `book`, with each page's dictionary changed by `page`.
+    fn book_with(
+        contents: &[&str],
+        image: impl Fn(&mut Dictionary),
+        page: impl Fn(&mut Dictionary),
+    ) -> Vec<u8> {
         let mut doc = Document::with_version("1.5");
         let pages_id = doc.new_object_id();
         let mut kids: Vec<Object> = Vec::new();
@@ -209,11 +260,12 @@ mod tests {
             stream.allows_compression = false;
             let image_id = doc.add_object(stream);
             let content_id = doc.add_object(Stream::new(dictionary! {}, content.as_bytes().to_vec()));
-            let page = doc.add_object(dictionary! {
+            let mut dict = dictionary! {
                 "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
                 "Resources" => dictionary! { "XObject" => dictionary! { "Im" => image_id } },
-            });
-            kids.push(page.into());
+            };
+            page(&mut dict);
+            kids.push(doc.add_object(dict).into());
         }
         let count = kids.len() as i64;
         doc.objects.insert(
@@ -270,6 +322,39 @@ mod tests {
         assert_eq!(scan(&book(&full, |d| d.set("Filter", "FlateDecode"))), vec![None]);
         assert_eq!(scan(&book(&full, |d| d.set("SMask", Object::Reference((1, 0))))), vec![None]);
         assert_eq!(scan(&book(&full, |d| d.set("Decode", vec![1.into(), 0.into()]))), vec![None]);
+        assert_eq!(
+            scan(&book(&full, |d| d.set("OC", Object::Reference((1, 0))))),
+            vec![None],
+            "optional content"
+        );
+        assert_eq!(
+            scan(&book(&full, |d| d.set("ColorSpace", "DeviceGray"))),
+            vec![None],
+            "3 components, grey"
+        );
+    }
+
+    #[test]
+    fn a_rotated_cropped_or_annotated_page_is_left_to_pdf_js() {
+        let full = ["q 595 0 0 842 0 0 cm /Im Do Q"];
+        let with = |f: &dyn Fn(&mut Dictionary)| scan(&book_with(&full, |_| {}, f));
+        assert!(with(&|_| {})[0].is_some());
+        assert_eq!(with(&|p| p.set("Rotate", 90)), vec![None]);
+        assert_eq!(with(&|p| p.set("Rotate", Object::Real(90.0))), vec![None], "a real number");
+        assert!(with(&|p| p.set("Rotate", 360))[0].is_some());
+        let crop = vec![10.into(), 10.into(), 585.into(), 832.into()];
+        assert_eq!(with(&|p| p.set("CropBox", crop.clone())), vec![None]);
+        let same = vec![0.into(), 0.into(), 595.into(), 842.into()];
+        assert!(with(&|p| p.set("CropBox", same.clone()))[0].is_some());
+        assert_eq!(with(&|p| p.set("Annots", vec![Object::Dictionary(Dictionary::new())])), vec![None]);
+    }
+
+    #[test]
+    fn a_page_tree_that_miscounts_its_pages_is_left_to_pdf_js() {
+        let mut pdf = book(&["q 595 0 0 842 0 0 cm /Im Do Q"], |_| {});
+        let at = pdf.windows(8).position(|w| w == b"/Count 1").unwrap();
+        pdf[at + 7] = b'2';
+        assert_eq!(scan(&pdf), vec![None]);
     }
 
     #[test]
