@@ -34,6 +34,10 @@ name?: string | null,
  */
 device?: string | null, 
 /**
+ * Behind a relay: the room to join (a relay serves many). The teacher's server ignores it.
+ */
+room?: string | null, 
+/**
  * Students without a code: ask the teacher to be let in (docs/PROTOCOL-ADDITIONS.md, "Asking to
  * join"). A `code` or `resume` in the same hello wins.
  */

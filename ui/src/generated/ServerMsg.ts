@@ -5,6 +5,7 @@ import type { LessonState } from "./LessonState";
 import type { Patch } from "./Patch";
 import type { RoomInfo } from "./RoomInfo";
 import type { RosterEntry } from "./RosterEntry";
+import type { Signed } from "./Signed";
 import type { You } from "./You";
 
 /**
@@ -50,7 +51,11 @@ teacher_online: boolean,
 /**
  * Teachers only: every student.
  */
-roster?: Array<RosterEntry> | null, } | { "t": "patch", 
+roster?: Array<RosterEntry> | null, 
+/**
+ * Behind a relay: the teacher's server's signature of `state` (PROTOCOL-ADDITIONS.md, E).
+ */
+signed?: Signed | null, } | { "t": "patch", 
 /**
  * Its seq.
  */
@@ -62,7 +67,11 @@ time: number,
 /**
  * The change, with `doc` as the whole document object.
  */
-patch: Patch, } | { "t": "sync", 
+patch: Patch, 
+/**
+ * Behind a relay: the signature of the state this patch leads to (PROTOCOL-ADDITIONS.md, E).
+ */
+signed?: Signed | null, } | { "t": "sync", 
 /**
  * Seq of `state`.
  */
@@ -70,7 +79,23 @@ seq: number,
 /**
  * Full state.
  */
-state: LessonState, } | { "t": "ok", 
+state: LessonState, 
+/**
+ * Behind a relay: the teacher's server's signature of `state` (PROTOCOL-ADDITIONS.md, E).
+ */
+signed?: Signed | null, } | { "t": "beat", 
+/**
+ * The latest seq.
+ */
+seq: number, 
+/**
+ * The beat's counter.
+ */
+n: number, 
+/**
+ * The signature of (seq, counter, the state at seq).
+ */
+signed: Signed, } | { "t": "ok", 
 /**
  * Request id.
  */
