@@ -58,7 +58,7 @@ pub(super) fn spawn_upkeep(app: &AppState) {
                 _ = a.shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            a.rooms.flush_rosters();
+            a.rooms().flush_rosters();
             n += 1;
             if n.is_multiple_of(50) {
                 a.metrics.upkeep();

@@ -4,47 +4,31 @@
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
 use crate::config::{Limits, Timing};
 use crate::docs::Library;
-use crate::engine::rate::FailedHellos;
 use crate::engine::registry::Registry;
 use crate::engine::report::{LessonRecord, Reporter};
 use crate::engine::room::{Room, RoomParts};
 use crate::engine::token::TokenKey;
 use crate::metrics::Metrics;
 use crate::protocol::{Hello, LessonState};
+use crate::server::host::{Host, RoomFuture, Rooms};
 use crate::store::SqliteStore;
 
 /// Shared state of a running server.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
-/// What `AppState` points to.
+/// What `AppState` points to. The limits, counters and lifetime its connections share are in its
+/// [`Host`] (reached through `Deref`).
 pub struct Shared {
-    /// Every room this server hosts, by id.
-    pub rooms: Registry,
-    current: RwLock<Arc<Room>>,
+    /// What connections share: limits, timing, metrics, shutdown, and where rooms are found.
+    pub host: Arc<Host>,
+    local: Arc<LocalRooms>,
     /// Classroom name.
     pub name: String,
     /// Certificate fingerprint.
     pub fingerprint: String,
-    /// Limits.
-    pub limits: Limits,
-    /// Timing.
-    pub timing: Timing,
-    /// Metrics.
-    pub metrics: Metrics,
-    /// Failed hellos per address.
-    pub failed_hellos: FailedHellos,
-    /// Knocks per address: asking to join, however often it is withdrawn, is bounded too.
-    pub knocks: FailedHellos,
-    /// Cancelled when the server shuts down.
-    pub shutdown: CancellationToken,
-    /// Every task of the server.
-    pub tracker: TaskTracker,
     /// The session log.
     pub store: Arc<SqliteStore>,
     /// The session log database, for reports.
@@ -52,15 +36,47 @@ pub struct Shared {
     /// The running lesson's (room id, title); the mDNS announcement follows it.
     pub lesson: tokio::sync::watch::Sender<(String, String)>,
     reporter: Reporter,
-    tokens: TokenKey,
     teacher_key: String,
     docs: Arc<Library>,
+}
+
+/// The rooms of a teacher's server: the lesson being taught, and the rooms its tokens name.
+struct LocalRooms {
+    rooms: Registry,
+    current: RwLock<Arc<Room>>,
+    tokens: TokenKey,
+}
+
+impl LocalRooms {
+    fn current(&self) -> Arc<Room> {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Rooms for LocalRooms {
+    fn room_for<'a>(&'a self, hello: &'a Hello) -> RoomFuture<'a> {
+        // The one its resume token names, else the lesson being taught.
+        let room = hello
+            .resume
+            .as_deref()
+            .and_then(|token| self.tokens.verify(token))
+            .and_then(|claims| self.rooms.get(&claims.room))
+            .unwrap_or_else(|| self.current());
+        Box::pin(std::future::ready(Some(room)))
+    }
 }
 
 impl std::ops::Deref for AppState {
     type Target = Shared;
     fn deref(&self) -> &Shared {
         &self.0
+    }
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Host;
+    fn deref(&self) -> &Host {
+        &self.host
     }
 }
 
@@ -110,21 +126,19 @@ impl AppState {
         }));
         let rooms = Registry::default();
         rooms.insert(room.clone());
-        AppState(Arc::new(Shared {
+        let local = Arc::new(LocalRooms {
             rooms,
             current: RwLock::new(room),
             tokens: TokenKey::from_teacher_key(&parts.teacher_key),
+        });
+        let host = Arc::new(Host::new(parts.limits, parts.timing, metrics, local.clone()));
+        AppState(Arc::new(Shared {
+            host,
+            local,
             teacher_key: parts.teacher_key,
             docs: parts.docs,
             name: parts.name,
             fingerprint: parts.fingerprint,
-            failed_hellos: FailedHellos::new(parts.limits.failed_hellos_per_minute),
-            knocks: FailedHellos::new(crate::engine::room::knock::KNOCKS_PER_MINUTE),
-            limits: parts.limits,
-            timing: parts.timing,
-            metrics,
-            shutdown: CancellationToken::new(),
-            tracker: TaskTracker::new(),
             store: parts.store,
             db: parts.db,
             lesson: tokio::sync::watch::Sender::new((parts.lesson.room, parts.lesson.title)),
@@ -139,26 +153,21 @@ impl AppState {
 
     /// The room of the lesson being taught.
     pub fn room(&self) -> Arc<Room> {
-        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.local.current()
     }
 
-    /// The room a `hello` asks for: the one its resume token names, else the lesson being taught.
-    pub fn room_for(&self, hello: &Hello) -> Arc<Room> {
-        hello
-            .resume
-            .as_deref()
-            .and_then(|token| self.tokens.verify(token))
-            .and_then(|claims| self.rooms.get(&claims.room))
-            .unwrap_or_else(|| self.room())
+    /// Every room this server hosts, by id.
+    pub fn rooms(&self) -> &Registry {
+        &self.local.rooms
     }
 
     /// Ends the current lesson (everyone gets `ended` and is closed with 4000) and starts a new one with
     /// a new room, join code and the same document, without a restart.
     pub fn new_lesson(&self, title: Option<String>) -> LessonRecord {
-        let mut slot = self.current.write().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.local.current.write().unwrap_or_else(|p| p.into_inner());
         let old = slot.clone();
         old.end_now();
-        self.rooms.remove(&old.info().id);
+        self.local.rooms.remove(&old.info().id);
         let (_, state) = old.state();
         let lesson = LessonRecord {
             room: crate::engine::lesson::room_id(),
@@ -181,7 +190,7 @@ impl AppState {
             heartbeat_ms: self.timing.heartbeat.as_millis() as u64,
             mirror: false,
         }));
-        self.rooms.insert(room.clone());
+        self.local.rooms.insert(room.clone());
         *slot = room;
         self.lesson.send_replace((lesson.room.clone(), lesson.title.clone()));
         tracing::info!(room = %lesson.room, "new lesson");

@@ -15,7 +15,7 @@ use tower_http::services::ServeFile;
 
 use crate::docs::MAX_DOC_BYTES;
 use crate::protocol::http::{self as body, DocList, Health, Info, LessonList, LessonSummary};
-use crate::protocol::{Doc, Role, SUBPROTOCOL, VERSION, WS_PATH};
+use crate::protocol::{Doc, Role, VERSION, WS_PATH};
 use crate::server::app::AppState;
 use crate::store::report;
 
@@ -80,16 +80,7 @@ async fn ws(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let limit = app.limits.max_frame_bytes;
-    upgrade
-        .protocols([SUBPROTOCOL])
-        // Students send tiny frames, and tungstenite zero-fills its whole read chunk before every read:
-        // a small chunk saves memory on every idle connection and time on every read. Larger frames
-        // (up to the limit) still assemble, over several reads.
-        .read_buffer_size(1024)
-        .max_frame_size(limit)
-        .max_message_size(limit)
-        .on_upgrade(move |socket| crate::server::connection::run(socket, app, Some(peer.ip())))
+    crate::server::connection::upgrade(upgrade, app.host.clone(), peer.ip())
 }
 
 async fn info(State(app): State<AppState>) -> Json<Info> {

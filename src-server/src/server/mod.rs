@@ -11,6 +11,7 @@
 mod accept;
 pub mod app;
 pub mod connection;
+pub mod host;
 pub mod http;
 pub mod setup;
 mod ui;
@@ -87,7 +88,7 @@ impl Server {
     pub fn shutdown(&self) {
         if !self.app.shutdown.is_cancelled() {
             tracing::info!("shutting down");
-            self.app.rooms.close_all(close::RESTARTING, "server shutting down");
+            self.app.rooms().close_all(close::RESTARTING, "server shutting down");
             self.app.shutdown.cancel();
         }
     }

@@ -15,13 +15,13 @@ use crate::engine::room::Room;
 use crate::engine::room::join::Joined;
 use crate::metrics::Rejected;
 use crate::protocol::{ClientMsg, ErrorCode, Hello, ParseError, ServerMsg, close};
-use crate::server::app::AppState;
+use crate::server::host::Host;
 
 /// Reads and answers the `hello`: the joined participant and its room, or `None` once refused.
 pub(super) async fn hello(
     sink: &mut SplitSink<WebSocket, Message>,
     stream: &mut SplitStream<WebSocket>,
-    app: &AppState,
+    app: &Host,
     addr: Option<IpAddr>,
 ) -> Option<(Joined, Arc<Room>)> {
     let outcome = match first_text(stream, app).await {
@@ -31,7 +31,7 @@ pub(super) async fn hello(
             {
                 Box::pin(knock::wait(sink, stream, hello, app, addr)).await
             }
-            Ok(hello) => admit(hello, app, addr),
+            Ok(hello) => admit(hello, app, addr).await,
             Err(r) => Err(r),
         },
         Err(r) => Err(r),
@@ -52,7 +52,7 @@ pub(super) async fn hello(
 /// The first data frame, which must come within the hello timeout and be text.
 async fn first_text(
     stream: &mut SplitStream<WebSocket>,
-    app: &AppState,
+    app: &Host,
 ) -> Result<Utf8Bytes, Option<Box<Refusal>>> {
     let deadline = tokio::time::Instant::now() + app.timing.hello_timeout;
     loop {
@@ -77,7 +77,7 @@ async fn first_text(
 }
 
 /// The `hello` in the first frame, unless the address is locked out or the frame is not a hello.
-fn parse(text: &str, app: &AppState, addr: Option<IpAddr>) -> Result<Hello, Option<Box<Refusal>>> {
+fn parse(text: &str, app: &Host, addr: Option<IpAddr>) -> Result<Hello, Option<Box<Refusal>>> {
     if addr.is_some_and(|ip| app.failed_hellos.is_blocked(ip)) {
         return Err(refusal(Rejected::Auth, close::RATE_LIMITED, "too many failed joins; wait a minute"));
     }
@@ -95,13 +95,17 @@ fn parse(text: &str, app: &AppState, addr: Option<IpAddr>) -> Result<Hello, Opti
 }
 
 /// Joins the room the hello asks for.
-fn admit(
+async fn admit(
     hello: Hello,
-    app: &AppState,
+    app: &Host,
     addr: Option<IpAddr>,
 ) -> Result<(Joined, Arc<Room>), Option<Box<Refusal>>> {
-    let room = app.room_for(&hello);
-    match room.join(hello, addr, false) {
+    let Some(room) = app.rooms.room_for(&hello).await else {
+        return Err(join_refusal(crate::engine::room::join::JoinError::Credentials, app, addr));
+    };
+    // A relay's students are remote to the lesson.
+    let remote = room.is_mirror();
+    match room.join(hello, addr, remote) {
         Ok(joined) => Ok((joined, room)),
         Err(e) => Err(join_refusal(e, app, addr)),
     }

@@ -18,7 +18,7 @@ use crate::engine::room::join::Joined;
 use crate::engine::room::knock::Verdict;
 use crate::metrics::Rejected;
 use crate::protocol::{Hello, ServerMsg, close};
-use crate::server::app::AppState;
+use crate::server::host::Host;
 
 /// Frames a waiting student may send (all ignored) before it is closed for flooding.
 const MAX_FRAMES_WHILE_WAITING: u32 = 64;
@@ -28,7 +28,7 @@ pub(super) async fn wait(
     sink: &mut SplitSink<WebSocket, Message>,
     stream: &mut SplitStream<WebSocket>,
     hello: Hello,
-    app: &AppState,
+    app: &Host,
     addr: Option<IpAddr>,
 ) -> Result<(Joined, Arc<Room>), Option<Box<Refusal>>> {
     if addr.is_some_and(|ip| app.knocks.is_blocked(ip) || app.knocks.fail(ip)) {
@@ -38,7 +38,10 @@ pub(super) async fn wait(
             "too many requests to join; wait a minute",
         ));
     }
-    let room = app.room_for(&hello);
+    // A relay's room has no teacher to let anyone in.
+    let Some(room) = app.rooms.room_for(&hello).await.filter(|r| !r.is_mirror()) else {
+        return Err(join_refusal(crate::engine::room::join::JoinError::Credentials, app, addr));
+    };
     let mut waiting = room.knock(&hello, addr).map_err(|e| join_refusal(e, app, addr))?;
     let heartbeat_ms = u64::try_from(app.timing.heartbeat.as_millis()).unwrap_or(u64::MAX);
     let frame = ServerMsg::Waiting { heartbeat_ms }.encode();

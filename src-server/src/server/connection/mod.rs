@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
 use futures_util::StreamExt;
 use futures_util::stream::{SplitSink, SplitStream};
 
@@ -24,10 +25,24 @@ mod write;
 
 use self::socket::Live;
 use crate::protocol::Role;
-use crate::server::app::AppState;
+use crate::server::host::Host;
+
+/// Answers a WebSocket upgrade (§2) with a lesson connection on `host`.
+pub fn upgrade(upgrade: WebSocketUpgrade, host: Arc<Host>, peer: IpAddr) -> Response {
+    let limit = host.limits.max_frame_bytes;
+    upgrade
+        .protocols([crate::protocol::SUBPROTOCOL])
+        // Students send tiny frames, and tungstenite zero-fills its whole read chunk before every read:
+        // a small chunk saves memory on every idle connection and time on every read. Larger frames
+        // (up to the limit) still assemble, over several reads.
+        .read_buffer_size(1024)
+        .max_frame_size(limit)
+        .max_message_size(limit)
+        .on_upgrade(move |socket| run(socket, host, Some(peer)))
+}
 
 /// Runs a connection from upgrade to close.
-pub fn run(socket: WebSocket, app: AppState, addr: Option<IpAddr>) -> impl Future<Output = ()> + Send {
+pub fn run(socket: WebSocket, app: Arc<Host>, addr: Option<IpAddr>) -> impl Future<Output = ()> + Send {
     // Split before the future is made: an async fn keeps its parameters in the future for its whole
     // life, and a `WebSocket` is large; the two halves are a pointer each.
     let (sink, stream) = socket.split();
@@ -37,7 +52,7 @@ pub fn run(socket: WebSocket, app: AppState, addr: Option<IpAddr>) -> impl Futur
 async fn run_split(
     mut sink: SplitSink<WebSocket, Message>,
     mut stream: SplitStream<WebSocket>,
-    app: AppState,
+    app: Arc<Host>,
     addr: Option<IpAddr>,
 ) {
     let _alive = app.tracker.token();

@@ -18,7 +18,7 @@ use crate::engine::room::knock::Verdict;
 use crate::metrics::Rejected;
 use crate::now_ms;
 use crate::protocol::{ClientMsg, ErrorCode, ParseError, Role, ServerMsg, close};
-use crate::server::app::AppState;
+use crate::server::host::Host;
 
 /// A connection's frame rate limit (§10): every frame counts, control frames included, since a Ping
 /// flood costs as much as a text flood. A refused frame gets one `rate_limited` error a second; more
@@ -32,7 +32,7 @@ struct RateGate {
 }
 
 impl RateGate {
-    fn new(role: Role, app: &AppState) -> RateGate {
+    fn new(role: Role, app: &Host) -> RateGate {
         let limits = &app.limits;
         let (rate, burst) = match role {
             Role::Teacher => (limits.teacher_rate, limits.teacher_burst),
@@ -42,7 +42,7 @@ impl RateGate {
     }
 
     /// Whether this frame may be handled; a refusal is answered (or the connection closed) here.
-    fn admit(&mut self, outbox: &Outbox, app: &AppState) -> bool {
+    fn admit(&mut self, outbox: &Outbox, app: &Host) -> bool {
         if self.limiter.check().is_ok() {
             return true;
         }
@@ -64,7 +64,7 @@ pub(super) async fn read_loop(
     mut stream: SplitStream<WebSocket>,
     joined: &Joined,
     room: &Room,
-    app: &AppState,
+    app: &Host,
     live: &Live,
     cancel: &CancellationToken,
 ) {
@@ -120,7 +120,7 @@ fn on_pong(payload: &[u8], live: &Live, room: &Room, pid: &str) {
     }
 }
 
-fn on_text(text: &str, joined: &Joined, room: &Room, app: &AppState) {
+fn on_text(text: &str, joined: &Joined, room: &Room, app: &Host) {
     match ClientMsg::parse(text) {
         Err(ParseError::NotJson(m)) => {
             app.metrics.reject(Rejected::Protocol);
@@ -138,12 +138,12 @@ fn reply(outbox: &Outbox, msg: &ServerMsg) {
     outbox.push_or_close(Item::Msg(Utf8Bytes::from(msg.encode())));
 }
 
-fn forbidden(app: &AppState, outbox: &Outbox, id: Option<u32>, what: &str) {
+fn forbidden(app: &Host, outbox: &Outbox, id: Option<u32>, what: &str) {
     app.metrics.reject(Rejected::Forbidden);
     reply(outbox, &ServerMsg::error(id, ErrorCode::Forbidden, what));
 }
 
-fn handle(msg: ClientMsg, joined: &Joined, room: &Room, app: &AppState) {
+fn handle(msg: ClientMsg, joined: &Joined, room: &Room, app: &Host) {
     let outbox = &joined.outbox;
     let teacher = joined.role == Role::Teacher;
     match msg {

@@ -12,7 +12,7 @@ use super::socket::close_frame;
 use crate::engine::room::join::JoinError;
 use crate::metrics::Rejected;
 use crate::protocol::{ErrorCode, ServerMsg, close};
-use crate::server::app::AppState;
+use crate::server::host::Host;
 
 /// Why the hello phase ends without a participant: what to count, say and close with. `None` where
 /// the peer left on its own and there is nobody to tell.
@@ -46,7 +46,7 @@ pub(super) fn refusal(
 }
 
 /// What to count, say and close with for a refused join; a wrong secret counts against the address.
-pub(super) fn join_refusal(e: JoinError, app: &AppState, addr: Option<IpAddr>) -> Option<Box<Refusal>> {
+pub(super) fn join_refusal(e: JoinError, app: &Host, addr: Option<IpAddr>) -> Option<Box<Refusal>> {
     match e {
         JoinError::BadRequest(m) => Some(Box::new(Refusal {
             counted: Some(Rejected::BadRequest),

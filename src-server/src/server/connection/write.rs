@@ -16,7 +16,7 @@ use crate::engine::outbox::{Batch, Item};
 use crate::engine::room::Room;
 use crate::engine::room::join::Joined;
 use crate::protocol::close;
-use crate::server::app::AppState;
+use crate::server::host::Host;
 
 type Sink = SplitSink<WebSocket, Message>;
 
@@ -82,7 +82,7 @@ async fn write_batch(
     batch: &Batch,
     covered: &mut u64,
     room: &Room,
-    app: &AppState,
+    app: &Host,
 ) -> Result<(), axum::Error> {
     let mut patches = 0u64;
     for item in &batch.items {
@@ -174,7 +174,7 @@ async fn send_control(
     msg: Message,
     cancel: &CancellationToken,
     live: &Live,
-    app: &AppState,
+    app: &Host,
 ) -> bool {
     match Box::pin(guarded(sink.send(msg), cancel, live, app.timing.heartbeat)).await {
         Ok(()) => true,
@@ -187,7 +187,7 @@ pub(super) async fn write_loop(
     mut sink: Sink,
     joined: Joined,
     room: Arc<Room>,
-    app: AppState,
+    app: Arc<Host>,
     live: Arc<Live>,
     cancel: CancellationToken,
 ) {

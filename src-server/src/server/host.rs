@@ -1,0 +1,60 @@
+//! What a lesson connection needs from the process that accepted it, whichever shell that is: the
+//! teacher's server (its lesson and the rooms its tokens name) or a relay (mirrors of rooms on
+//! teachers' servers, fetched from Redis on first asking). The connection code sees only this.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Limits, Timing};
+use crate::engine::rate::FailedHellos;
+use crate::engine::room::Room;
+use crate::metrics::Metrics;
+use crate::protocol::Hello;
+
+/// A future that a [`Rooms`] answers with.
+pub type RoomFuture<'a> = Pin<Box<dyn Future<Output = Option<Arc<Room>>> + Send + 'a>>;
+
+/// Finds the room a `hello` asks for.
+pub trait Rooms: Send + Sync {
+    /// The room for this hello, or `None` when there is no such room (close 4001).
+    fn room_for<'a>(&'a self, hello: &'a Hello) -> RoomFuture<'a>;
+}
+
+/// The limits, counters and lifetime every connection of one process shares, and its rooms.
+pub struct Host {
+    /// Limits.
+    pub limits: Limits,
+    /// Timing.
+    pub timing: Timing,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Failed hellos per address.
+    pub failed_hellos: FailedHellos,
+    /// Knocks per address: asking to join, however often it is withdrawn, is bounded too.
+    pub knocks: FailedHellos,
+    /// Cancelled when the process shuts down.
+    pub shutdown: CancellationToken,
+    /// Every task of the process.
+    pub tracker: TaskTracker,
+    /// Where a hello's room is found.
+    pub rooms: Arc<dyn Rooms>,
+}
+
+impl Host {
+    /// A host with these limits and timings, fresh counters, and these rooms.
+    pub fn new(limits: Limits, timing: Timing, metrics: Metrics, rooms: Arc<dyn Rooms>) -> Host {
+        Host {
+            failed_hellos: FailedHellos::new(limits.failed_hellos_per_minute),
+            knocks: FailedHellos::new(crate::engine::room::knock::KNOCKS_PER_MINUTE),
+            limits,
+            timing,
+            metrics,
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            rooms,
+        }
+    }
+}
