@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 mod discover;
 #[path = "cli/join.rs"]
 mod join;
+#[path = "cli/relay.rs"]
+mod relay;
 #[path = "cli/serve.rs"]
 mod serve;
 #[path = "cli/sessions.rs"]
@@ -29,6 +31,8 @@ struct Cli {
 enum Command {
     /// Run the classroom server (teacher's device).
     Serve(serve::Serve),
+    /// Serve remote students the lessons bridged to a Redis (stateless; run as many as needed).
+    Relay(relay::RelayArgs),
     /// Print the configuration in effect (defaults, config file, environment, flags), secrets masked.
     Config(serve::ShowConfig),
     /// Follow a lesson from the terminal, as a student.
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::serve(args).await,
+            Command::Relay(args) => relay::relay(args).await,
             Command::Config(args) => serve::show(args),
             Command::Join(args) => join::join(args).await,
             Command::Sessions(args) => sessions::sessions(args),

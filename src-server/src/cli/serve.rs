@@ -74,6 +74,9 @@ pub struct ServeFlags {
     /// Announce only on this interface (repeatable; default: every usable one).
     #[arg(long = "mdns-interface", value_name = "NAME")]
     pub mdns_interfaces: Vec<String>,
+    /// Bridge the lesson to this Redis (redis:// or rediss://) for remote students on relays.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
 }
 
 fn int(v: impl Into<u64>) -> Value {
@@ -98,7 +101,9 @@ impl ServeFlags {
         if !self.docs.is_empty() {
             o.push(("docs", strings(&self.docs.iter().map(|d| d.display()).collect::<Vec<_>>())));
         }
-        for (key, v) in [("title", &self.title), ("code", &self.code), ("name", &self.name)] {
+        for (key, v) in
+            [("title", &self.title), ("code", &self.code), ("name", &self.name), ("redis", &self.redis)]
+        {
             if let Some(v) = v {
                 o.push((key, Value::String(v.clone())));
             }

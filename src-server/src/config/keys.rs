@@ -38,6 +38,11 @@ pub const KEYS: &[Key] = &[
     ),
     key("new_lesson", "LECTERN_NEW_LESSON", "Start a new lesson instead of continuing the open one."),
     key(
+        "redis",
+        "LECTERN_REDIS",
+        "Bridge the lesson to this Redis (`redis://` or `rediss://`) for remote students on relays.",
+    ),
+    key(
         "log.events",
         "LECTERN_LOG_EVENTS",
         "Log joins, changes, acks and hands (false only to measure what logging costs).",

@@ -56,6 +56,9 @@ pub struct Config {
     pub limits: Limits,
     /// Timing of §3 and §7.
     pub timing: Timing,
+    /// Bridge the lesson to this Redis (`redis://` or `rediss://`, with a password if it needs one),
+    /// for remote students on `lectern relay` (docs/RELAY.md). Default: no bridge.
+    pub redis: Option<String>,
 }
 
 impl Default for Config {
@@ -72,6 +75,7 @@ impl Default for Config {
             mdns: MdnsConfig::default(),
             limits: Limits::default(),
             timing: Timing::default(),
+            redis: None,
         }
     }
 }

@@ -85,6 +85,12 @@ impl Library {
         Ok(Library { dir: dir.to_path_buf(), docs: RwLock::new(docs), scans: Mutex::default() })
     }
 
+    /// A library with no documents and no folder (a relay's rooms: their documents are the
+    /// teacher's).
+    pub fn empty() -> Library {
+        Library { dir: PathBuf::new(), docs: RwLock::default(), scans: Mutex::default() }
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Doc>> {
         self.docs.read().unwrap_or_else(|p| p.into_inner())
     }

@@ -99,6 +99,26 @@ impl TokenKey {
     }
 }
 
+/// The room a token names, read without checking it: a relay needs the room to find the key that
+/// checks the token. Nothing else may be trusted from it.
+pub fn unchecked_room(token: &str) -> Option<String> {
+    if token.len() > 1024 {
+        return None;
+    }
+    let payload = URL_SAFE_NO_PAD.decode(token.split_once('.')?.0).ok()?;
+    serde_json::from_slice::<Claims>(&payload).ok().map(|c| c.room)
+}
+
+/// The secret the relays' copies of room `room` issue resume tokens under: derived from the teacher
+/// key for that room alone, so every relay derives nothing it is not given, and the teacher's server
+/// (whose tokens come from the teacher key itself) never accepts a relay's token.
+pub fn relay_secret(teacher_key: &str, room: &str) -> String {
+    let mut mac = mac_with(teacher_key.as_bytes());
+    mac.update(b"lectern relay room v1\0");
+    mac.update(room.as_bytes());
+    crate::docs::hex(&mac.finalize().into_bytes())
+}
+
 fn mac_with(key: &[u8]) -> HmacSha256 {
     #[allow(clippy::expect_used)]
     <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes keys of any length")

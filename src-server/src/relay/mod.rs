@@ -6,4 +6,11 @@
 //! - [`bridge`]: the teacher's side, publishing the room and reading back what remote students do.
 //! - [`mirror`]: the relay's side, a room fed from Redis that its students join like any other.
 
+pub mod bridge;
+pub mod connect;
+pub mod keys;
+pub mod mirrors;
+pub mod serve;
 pub mod sign;
+pub mod upsink;
+pub mod upstream;

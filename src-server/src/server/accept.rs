@@ -18,6 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use super::AppState;
+use super::host::Host;
 
 /// Binds a listener. The unspecified IPv6 address (`[::]`, the default) is bound dual-stack, so IPv4
 /// and IPv6 students alike can connect; where the system has no IPv6 at all, it falls back to
@@ -70,11 +71,11 @@ pub(super) fn spawn_upkeep(app: &AppState) {
 }
 
 /// Accepts connections until shutdown: TLS, then HTTP/1.1 with upgrades (the WebSocket).
-pub(super) async fn accept_loop(
+pub(crate) async fn accept_loop(
     listener: TcpListener,
     tls: TlsAcceptor,
     router: axum::Router,
-    app: AppState,
+    app: Arc<Host>,
 ) {
     let permits = Arc::new(tokio::sync::Semaphore::new(app.limits.max_connections));
     let mut backoff = Duration::from_millis(5);

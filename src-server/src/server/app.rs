@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use crate::config::{Limits, Timing};
 use crate::docs::Library;
 use crate::engine::registry::Registry;
-use crate::engine::report::{LessonRecord, Reporter};
+use crate::engine::report::{LessonRecord, ReportSink, Reporter};
 use crate::engine::room::{Room, RoomParts};
 use crate::engine::token::TokenKey;
 use crate::metrics::Metrics;
@@ -102,13 +102,17 @@ pub struct AppParts {
     pub limits: Limits,
     /// Timing.
     pub timing: Timing,
+    /// Consumers of the rooms' reports besides the session log (the Redis bridge).
+    pub sinks: Vec<Arc<dyn ReportSink>>,
 }
 
 impl AppState {
     /// Builds the state, and the room of the lesson, for these parts (no socket yet).
     pub fn new(parts: AppParts) -> AppState {
         let metrics = Metrics::new();
-        let reporter = Reporter::new(vec![parts.store.clone()]);
+        let mut sinks: Vec<Arc<dyn ReportSink>> = vec![parts.store.clone()];
+        sinks.extend(parts.sinks);
+        let reporter = Reporter::new(sinks);
         let (seq, state) = parts.resume.unwrap_or_else(|| {
             (0, LessonState::new(parts.lesson.doc.as_deref().and_then(|id| parts.docs.get(id))))
         });

@@ -8,13 +8,13 @@
 //! network; [`Server::wait_stopped`] returns once all of it has finished and the writer thread is
 //! joined. It runs on any tokio runtime, the current-thread one included.
 
-mod accept;
+pub(crate) mod accept;
 pub mod app;
 pub mod connection;
 pub mod host;
 pub mod http;
 pub mod setup;
-mod ui;
+pub(crate) mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,14 +48,34 @@ impl Server {
     /// Prepares the data directory (first run: certificate, teacher key, demo lesson) and starts
     /// serving on `listener`. mDNS is announced unless disabled or the listener is on loopback.
     pub fn start(config: &Config, listener: TcpListener) -> Result<Server> {
-        let prepared = setup::prepare(config)?;
+        let mut prepared = setup::prepare(config)?;
         let addr = listener.local_addr()?;
         let tls = TlsAcceptor::from(Arc::new(prepared.identity.server_config(false)?));
+        let bridge = match &config.redis {
+            Some(url) => {
+                let (sink, queue) = crate::relay::bridge::channel();
+                prepared.parts.sinks.push(sink);
+                Some((crate::relay::connect::client(url)?, queue))
+            }
+            None => None,
+        };
         let app = AppState::new(prepared.parts);
+        if let Some((client, queue)) = bridge {
+            let find_in = app.clone();
+            let parts = crate::relay::bridge::BridgeParts {
+                client,
+                signer: crate::relay::sign::Signer::load_or_create(&config.data_dir())?,
+                teacher_key: app.teacher_key().to_string(),
+                heartbeat: app.timing.heartbeat,
+                find: Arc::new(move |id: &str| find_in.rooms().get(id)),
+                shutdown: app.shutdown.clone(),
+            };
+            app.tracker.spawn(crate::relay::bridge::run(parts, queue));
+        }
         let ready = ready_line(addr, &app);
         let router = http::router(app.clone());
         accept::spawn_upkeep(&app);
-        let accept = tokio::spawn(accept::accept_loop(listener, tls, router, app.clone()));
+        let accept = tokio::spawn(accept::accept_loop(listener, tls, router, app.host.clone()));
         let mdns = if config.mdns.disabled {
             None
         } else if addr.ip().is_loopback() {

@@ -75,6 +75,7 @@ pub fn prepare(config: &Config) -> Result<Prepared> {
         db: dir.join("lectern.db"),
         limits: config.limits.clone(),
         timing: config.timing.clone(),
+        sinks: Vec::new(),
     };
     Ok(Prepared { identity, parts })
 }

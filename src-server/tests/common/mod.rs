@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod netns;
+pub mod redis;
 
 use std::time::Duration;
 
@@ -77,6 +78,11 @@ impl TestServer {
         let mut timing = Timing::default();
         tweak(&mut limits, &mut timing);
         let config = test_config(dir.path(), limits, timing);
+        TestServer::from_config(dir, config, listen).await
+    }
+
+    /// A server with this configuration (its data directory is `dir`).
+    pub async fn from_config(dir: tempfile::TempDir, config: Config, listen: &str) -> TestServer {
         let listener = tokio::net::TcpListener::bind(listen).await.expect("bind");
         let handle = Server::start(&config, listener).expect("start");
         let fingerprint = handle.ready().fingerprint.clone();

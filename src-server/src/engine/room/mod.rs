@@ -11,6 +11,7 @@ pub mod join;
 pub mod knock;
 pub mod mirror;
 mod participant;
+pub mod remote;
 mod roster;
 
 use std::collections::{HashMap, HashSet};
@@ -56,6 +57,8 @@ struct Inner {
     next_knock: u64,
     /// A mirror's (a relay's room): the teacher's server's signature of `state` at `seq`.
     signed: Option<crate::protocol::Signed>,
+    /// Remote students' open connections on relays, by participant id.
+    remote_conns: HashMap<String, u32>,
 }
 
 /// A lesson room.
@@ -156,6 +159,7 @@ impl Room {
                 knocks: Vec::new(),
                 next_knock: 0,
                 signed: None,
+                remote_conns: HashMap::new(),
                 // A relay's students hear of the teacher through the teacher's server's changes.
                 teachers_online: usize::from(mirror),
             }),

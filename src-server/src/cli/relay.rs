@@ -1,0 +1,58 @@
+//! `lectern relay`: serves remote students the rooms that teachers' servers bridge to Redis
+//! (docs/RELAY.md). Stateless: run as many as the load needs, behind one load balancer.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use lectern::config::{Limits, Timing};
+use lectern::relay::serve::{Relay, RelayConfig};
+use lectern::tls::Identity;
+
+/// Flags of `relay`.
+#[derive(Args, Debug)]
+pub struct RelayArgs {
+    /// The Redis the teachers' servers bridge to (redis:// or rediss://, with a password if needed).
+    #[arg(long, env = "LECTERN_REDIS", value_name = "URL")]
+    redis: String,
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "[::]:7443")]
+    listen: SocketAddr,
+    /// A folder holding the relay's certificate and key (`cert.pem`, `key.pem`). A relay faces the
+    /// internet: give it a real certificate. Without one it makes a self-signed one (for tests).
+    #[arg(long, env = "LECTERN_RELAY_TLS", value_name = "DIR")]
+    tls: Option<PathBuf>,
+    /// Print one JSON line when ready (address, certificate fingerprint), for scripts.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the relay until SIGINT or SIGTERM.
+pub async fn relay(args: RelayArgs) -> anyhow::Result<ExitCode> {
+    let identity = match &args.tls {
+        Some(dir) => {
+            Identity::load(dir).with_context(|| format!("reading the certificate in {}", dir.display()))?
+        }
+        None => Identity::generate_for_this_host()?,
+    };
+    let fingerprint = identity.fingerprint();
+    let listener =
+        lectern::server::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
+    let config =
+        RelayConfig { redis: args.redis, identity, limits: Limits::default(), timing: Timing::default() };
+    let relay = Relay::start(config, listener)?;
+    let addr = relay.addr();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"ready": true, "addr": addr.to_string(), "fingerprint": fingerprint})
+        );
+    } else {
+        println!("Lectern relay on {addr} (certificate fingerprint {fingerprint})");
+    }
+    crate::signal::shutdown().await;
+    relay.stop().await;
+    Ok(ExitCode::SUCCESS)
+}

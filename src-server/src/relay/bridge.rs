@@ -1,0 +1,364 @@
+//! The teacher's server's side of the relay (docs/RELAY.md): it publishes each room to Redis, signed,
+//! and takes back what remote students do.
+//!
+//! The bridge is one more consumer of the rooms' reports, beside the session log. Its sink never
+//! waits: a report it cannot queue is dropped, and the bridge then starts a new epoch from the
+//! room's own state, so nothing wrong is ever published. The same happens whenever its Redis
+//! connection is lost and found again. For each room it keeps the join details (`meta`), the latest
+//! signed snapshot, and a stream of signed frames (`down`); a task per room reads the relays' `up`
+//! stream with a blocking `XREAD` on a connection of its own, without a response timeout.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::keys::{self, Meta, Snapshot};
+use super::sign::Signer;
+use crate::engine::lesson::LessonRecord;
+use crate::engine::report::{Event, Report, ReportSink};
+use crate::engine::room::Room;
+use crate::protocol::signed::Kind;
+use crate::protocol::{LessonState, ServerMsg};
+
+/// Reports the bridge may hold before it drops one (and starts a new epoch).
+const QUEUE: usize = 4096;
+
+/// How a bridge finds a room by id (the teacher's server's registry).
+pub type FindRoom = Arc<dyn Fn(&str) -> Option<Arc<Room>> + Send + Sync>;
+
+/// The bridge's end of the reports: queues them, never waits.
+pub struct BridgeSink {
+    tx: mpsc::Sender<Report>,
+    lost: Arc<AtomicBool>,
+}
+
+impl ReportSink for BridgeSink {
+    fn offer(&self, report: Report) -> Result<(), Report> {
+        self.tx.try_send(report).map_err(|e| {
+            self.lost.store(true, Ordering::Relaxed);
+            match e {
+                mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
+            }
+        })
+    }
+
+    fn confirms(&self) -> bool {
+        false
+    }
+}
+
+/// What a bridge is made of.
+pub struct BridgeParts {
+    /// `redis://…` or `rediss://…`.
+    pub client: redis::Client,
+    /// The teacher's server's signing key.
+    pub signer: Signer,
+    /// The teacher key (relay token secrets are derived from it).
+    pub teacher_key: String,
+    /// Heartbeat: how often beats are published.
+    pub heartbeat: Duration,
+    /// Finds a room, to read its state when continuity is lost and to apply remote students.
+    pub find: FindRoom,
+    /// Ends the bridge.
+    pub shutdown: CancellationToken,
+}
+
+/// The reports a bridge has yet to publish (the receiving end of its sink).
+pub struct Queue {
+    rx: mpsc::Receiver<Report>,
+    lost: Arc<AtomicBool>,
+}
+
+/// A sink for the rooms' reporter, and the queue a bridge started later reads (rooms report from
+/// the moment they are made, before the bridge can be given a way to find them).
+pub fn channel() -> (Arc<BridgeSink>, Queue) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let lost = Arc::new(AtomicBool::new(false));
+    (Arc::new(BridgeSink { tx, lost: lost.clone() }), Queue { rx, lost })
+}
+
+/// One room as published.
+struct Feed {
+    lesson: LessonRecord,
+    seq: u64,
+    state: LessonState,
+    epoch: u64,
+    beat: u64,
+    reader: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Runs a bridge until shutdown: publishes what `queue` receives, and reconnects to Redis whenever
+/// it is lost.
+pub async fn run(parts: BridgeParts, queue: Queue) {
+    let Queue { mut rx, lost } = queue;
+    let mut feeds: HashMap<String, Feed> = HashMap::new();
+    let mut attempt = 0u32;
+    loop {
+        let conn = tokio::select! {
+            _ = parts.shutdown.cancelled() => break,
+            c = parts.client.get_multiplexed_async_connection() => c,
+        };
+        let mut conn = match conn {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "redis unreachable; the class carries on without remote students");
+                drain(&mut rx, &mut feeds);
+                attempt += 1;
+                let wait = retry_after(attempt);
+                tokio::select! {
+                    _ = parts.shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(wait) => continue,
+                }
+            }
+        };
+        attempt = 0;
+        // Whatever relays saw before is not known to continue: every room starts a new epoch.
+        lost.store(false, Ordering::Relaxed);
+        for (room, feed) in feeds.iter_mut() {
+            restart(&parts, room, feed);
+        }
+        let mut ok = true;
+        for (room, feed) in feeds.iter_mut() {
+            ok &= publish_all(&mut conn, &parts, room, feed).await.is_ok();
+        }
+        if ok {
+            tracing::info!("bridged to redis");
+            ok = serve(&mut conn, &parts, &mut rx, &lost, &mut feeds).await;
+        }
+        if !ok && !parts.shutdown.is_cancelled() {
+            tracing::warn!("lost redis; remote students will catch up when it is back");
+            for (room, feed) in feeds.iter_mut() {
+                if let Some(r) = feed.reader.take() {
+                    r.abort();
+                }
+                if let Some(r) = (parts.find)(room) {
+                    r.remote_all_left();
+                }
+            }
+            continue;
+        }
+        break;
+    }
+    for feed in feeds.values_mut() {
+        if let Some(r) = feed.reader.take() {
+            r.abort();
+        }
+    }
+}
+
+/// Publishes until Redis fails (false) or the bridge is shut down (true).
+async fn serve(
+    conn: &mut MultiplexedConnection,
+    parts: &BridgeParts,
+    rx: &mut mpsc::Receiver<Report>,
+    lost: &AtomicBool,
+    feeds: &mut HashMap<String, Feed>,
+) -> bool {
+    let mut beat = tokio::time::interval(parts.heartbeat);
+    loop {
+        let result = tokio::select! {
+            _ = parts.shutdown.cancelled() => return true,
+            report = rx.recv() => match report {
+                None => return true,
+                Some(report) => on_report(conn, parts, feeds, report).await,
+            },
+            _ = beat.tick() => beats(conn, parts, feeds).await,
+        };
+        if result.is_err() {
+            return false;
+        }
+        if lost.swap(false, Ordering::Relaxed) {
+            // A report was dropped: what was published may miss a change. Start again from the rooms.
+            tracing::warn!("the bridge fell behind; starting a new epoch");
+            for (room, feed) in feeds.iter_mut() {
+                restart(parts, room, feed);
+                if publish_all(conn, parts, room, feed).await.is_err() {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// Reports lost while Redis is away: keep only what the next connection needs (which rooms exist).
+fn drain(rx: &mut mpsc::Receiver<Report>, feeds: &mut HashMap<String, Feed>) {
+    while let Ok(report) = rx.try_recv() {
+        if let Event::Lesson { lesson, state } = report.event {
+            let feed =
+                feeds.entry(lesson.room.clone()).or_insert_with(|| new_feed(lesson.clone(), state.clone()));
+            feed.lesson = lesson;
+        }
+    }
+}
+
+fn new_feed(lesson: LessonRecord, state: Option<(u64, LessonState)>) -> Feed {
+    let (seq, state) = state.unwrap_or_else(|| (0, LessonState::new(None)));
+    Feed { lesson, seq, state, epoch: rand::random(), beat: 0, reader: None }
+}
+
+/// A new epoch from the room's own state (continuity with what relays saw is not known).
+fn restart(parts: &BridgeParts, room: &str, feed: &mut Feed) {
+    if let Some(r) = (parts.find)(room) {
+        (feed.seq, feed.state) = r.state();
+    }
+    feed.epoch = rand::random();
+}
+
+async fn on_report(
+    conn: &mut MultiplexedConnection,
+    parts: &BridgeParts,
+    feeds: &mut HashMap<String, Feed>,
+    report: Report,
+) -> redis::RedisResult<()> {
+    let room = report.room.to_string();
+    match report.event {
+        Event::Lesson { lesson, state: Some(state) } => {
+            let mut feed = new_feed(lesson, Some(state));
+            if let Some(old) = feeds.remove(&room).and_then(|f| f.reader) {
+                old.abort();
+            }
+            publish_all(conn, parts, &room, &mut feed).await?;
+            feeds.insert(room, feed);
+        }
+        Event::Lesson { lesson, state: None } => {
+            if let Some(feed) = feeds.get_mut(&room) {
+                feed.lesson = lesson;
+                publish_meta(conn, parts, &room, feed).await?;
+            }
+        }
+        Event::Patch { seq, time, patch, .. } => {
+            let Some(feed) = feeds.get_mut(&room) else { return Ok(()) };
+            if seq != feed.seq + 1 {
+                return Ok(()); // an older report (already in a snapshot)
+            }
+            feed.state.apply(&patch);
+            feed.seq = seq;
+            let signed = parts.signer.sign(Kind::State, &room, feed.epoch, seq, 0, &feed.state);
+            let snapshot = Snapshot { seq, state: feed.state.clone(), signed: signed.clone() };
+            let frame = ServerMsg::Patch { seq, time, patch, signed: Some(signed) }.encode();
+            // One transaction: a relay that reads the snapshot has every entry before it in it.
+            redis::pipe()
+                .atomic()
+                .cmd("XADD")
+                .arg(keys::down(&room))
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(keys::STREAM_LEN)
+                .arg("*")
+                .arg("k")
+                .arg("patch")
+                .arg("f")
+                .arg(frame)
+                .ignore()
+                .set(keys::snapshot(&room), json(&snapshot))
+                .ignore()
+                .exec_async(conn)
+                .await?;
+            if feed.state.ended {
+                publish_meta(conn, parts, &room, feed).await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A signed beat for every room.
+async fn beats(
+    conn: &mut MultiplexedConnection,
+    parts: &BridgeParts,
+    feeds: &mut HashMap<String, Feed>,
+) -> redis::RedisResult<()> {
+    let mut pipe = redis::pipe();
+    for (room, feed) in feeds.iter_mut().filter(|(_, f)| !f.state.ended) {
+        feed.beat += 1;
+        let signed = parts.signer.sign(Kind::Beat, room, feed.epoch, feed.seq, feed.beat, &feed.state);
+        let frame = ServerMsg::Beat { seq: feed.seq, n: feed.beat, signed }.encode();
+        pipe.cmd("XADD")
+            .arg(keys::down(room))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(keys::STREAM_LEN)
+            .arg("*")
+            .arg("k")
+            .arg("beat")
+            .arg("f")
+            .arg(frame)
+            .ignore();
+    }
+    pipe.exec_async(conn).await
+}
+
+/// The room's join details, its snapshot, and a `sync` in its stream for relays already following;
+/// then its reader of remote students, if it has none.
+async fn publish_all(
+    conn: &mut MultiplexedConnection,
+    parts: &BridgeParts,
+    room: &str,
+    feed: &mut Feed,
+) -> redis::RedisResult<()> {
+    let signed = parts.signer.sign(Kind::State, room, feed.epoch, feed.seq, 0, &feed.state);
+    let snapshot = Snapshot { seq: feed.seq, state: feed.state.clone(), signed: signed.clone() };
+    let frame = ServerMsg::Sync { seq: feed.seq, state: feed.state.clone(), signed: Some(signed) }.encode();
+    redis::pipe()
+        .atomic()
+        .set(keys::snapshot(room), json(&snapshot))
+        .ignore()
+        .cmd("XADD")
+        .arg(keys::down(room))
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(keys::STREAM_LEN)
+        .arg("*")
+        .arg("k")
+        .arg("sync")
+        .arg("f")
+        .arg(frame)
+        .ignore()
+        .exec_async(conn)
+        .await?;
+    publish_meta(conn, parts, room, feed).await?;
+    if feed.reader.as_ref().is_none_or(|r| r.is_finished()) {
+        feed.reader = Some(tokio::spawn(super::upstream::read(
+            parts.client.clone(),
+            room.to_string(),
+            parts.find.clone(),
+            parts.shutdown.clone(),
+        )));
+    }
+    Ok(())
+}
+
+async fn publish_meta(
+    conn: &mut MultiplexedConnection,
+    parts: &BridgeParts,
+    room: &str,
+    feed: &Feed,
+) -> redis::RedisResult<()> {
+    let meta = Meta {
+        title: feed.lesson.title.clone(),
+        code: feed.lesson.code.clone(),
+        pk: parts.signer.public(),
+        secret: crate::engine::token::relay_secret(&parts.teacher_key, room),
+        heartbeat_ms: u64::try_from(parts.heartbeat.as_millis()).unwrap_or(u64::MAX),
+        epoch: feed.epoch,
+        ended: feed.state.ended || feed.lesson.ended_ms.is_some(),
+    };
+    redis::cmd("SET").arg(keys::meta(room)).arg(json(&meta)).exec_async(conn).await
+}
+
+/// How long to wait before connecting again: doubling from 250 ms to 5 s, with jitter.
+pub(crate) fn retry_after(attempt: u32) -> Duration {
+    let base = Duration::from_millis(250).saturating_mul(1 << attempt.min(5)).min(Duration::from_secs(5));
+    base.mul_f64(rand::random_range(0.5..=1.0))
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    // Plain data with string keys: serializing cannot fail.
+    serde_json::to_string(value).unwrap_or_default()
+}

@@ -1,0 +1,72 @@
+//! A room's keys in Redis. Every key of one room carries the room id as its hash tag (`{r1}`), so a
+//! room lives on one Redis Cluster slot and its commands never cross slots; rooms spread over the
+//! cluster by their ids.
+
+/// The room's join details, as JSON ([`Meta`]): what a relay needs to admit students.
+pub fn meta(room: &str) -> String {
+    format!("lectern:{{{room}}}:meta")
+}
+
+/// The latest signed snapshot, as JSON ([`Snapshot`]).
+pub fn snapshot(room: &str) -> String {
+    format!("lectern:{{{room}}}:snap")
+}
+
+/// The stream of what the teacher's server sends the room's students: signed patches, beats and
+/// fresh snapshots (field `k`: `patch`, `beat` or `sync`; field `f`: the frame as sent).
+pub fn down(room: &str) -> String {
+    format!("lectern:{{{room}}}:down")
+}
+
+/// The stream of what remote students do, written by relays (field `k`: `join`, `leave`, `hand`
+/// or `ack`; `pid`, and `name`, `device`, `up` or `seq`).
+pub fn up(room: &str) -> String {
+    format!("lectern:{{{room}}}:up")
+}
+
+/// About how many entries a stream keeps (`XADD … MAXLEN ~`): a relay that falls further behind
+/// starts again from the snapshot.
+pub const STREAM_LEN: usize = 2000;
+
+/// A room's join details, published by the teacher's server.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Meta {
+    /// Lesson title.
+    pub title: String,
+    /// Join code: a relay admits with it. (Whoever runs Redis can read it; see docs/RELAY.md.)
+    pub code: String,
+    /// The teacher's server's public key (base64url), for the relay's join links.
+    pub pk: String,
+    /// The key a relay's room issues resume tokens under, derived from the teacher key for this room
+    /// only (so every relay accepts them and the teacher's server never does).
+    pub secret: String,
+    /// Heartbeat, ms.
+    pub heartbeat_ms: u64,
+    /// The current epoch.
+    pub epoch: u64,
+    /// Whether the lesson has ended.
+    pub ended: bool,
+}
+
+/// A signed snapshot of a room's state.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    /// Its seq.
+    pub seq: u64,
+    /// The state.
+    pub state: crate::protocol::LessonState,
+    /// The teacher's signature of it.
+    pub signed: crate::protocol::Signed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_of_a_room_shares_its_hash_tag() {
+        for key in [meta("r1"), snapshot("r1"), down("r1"), up("r1")] {
+            assert!(key.contains("{r1}"), "{key}");
+        }
+    }
+}

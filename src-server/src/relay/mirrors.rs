@@ -1,0 +1,224 @@
+//! A relay's rooms (docs/RELAY.md): each is a mirror of a room on a teacher's server, made from Redis
+//! when its first student says hello, and fed from the room's `down` stream for as long as it has
+//! students. A relay keeps nothing else, so any relay can serve any room and a restart loses nothing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::AsyncConnectionConfig;
+use redis::aio::MultiplexedConnection;
+use redis::streams::StreamReadReply;
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+use super::keys::{self, Meta, Snapshot};
+use crate::config::Limits;
+use crate::docs::Library;
+use crate::engine::lesson::LessonRecord;
+use crate::engine::registry::Registry;
+use crate::engine::report::{ReportSink, Reporter};
+use crate::engine::room::{Room, RoomParts};
+use crate::metrics::Metrics;
+use crate::protocol::{Hello, ServerMsg, close};
+use crate::server::host::{RoomFuture, Rooms};
+
+/// How long a blocking read of a room's stream waits before it is made again.
+const BLOCK: Duration = Duration::from_secs(5);
+/// How long a mirror with no students is kept before the relay lets it go.
+const IDLE: Duration = Duration::from_secs(60);
+
+/// The rooms a relay serves.
+pub struct Mirrors {
+    client: redis::Client,
+    rooms: Registry,
+    loading: Mutex<HashMap<String, Arc<OnceCell<Option<Arc<Room>>>>>>,
+    limits: Limits,
+    metrics: Metrics,
+    up: Arc<dyn ReportSink>,
+    shutdown: CancellationToken,
+}
+
+impl Mirrors {
+    /// Rooms from this Redis, reporting what their students do to `up`.
+    pub fn new(
+        client: redis::Client,
+        limits: Limits,
+        metrics: Metrics,
+        up: Arc<dyn ReportSink>,
+        shutdown: CancellationToken,
+    ) -> Mirrors {
+        Mirrors {
+            client,
+            rooms: Registry::default(),
+            loading: Mutex::default(),
+            limits,
+            metrics,
+            up,
+            shutdown,
+        }
+    }
+
+    /// Every room served now.
+    pub fn rooms(&self) -> &Registry {
+        &self.rooms
+    }
+
+    /// The mirror of room `id`: the one served, or a new one from Redis (shared by every hello that
+    /// asks meanwhile). `None` when Redis does not know the room, or cannot be reached.
+    async fn mirror(self: &Arc<Self>, id: &str) -> Option<Arc<Room>> {
+        if let Some(room) = self.rooms.get(id) {
+            return Some(room);
+        }
+        let cell =
+            self.loading.lock().unwrap_or_else(|p| p.into_inner()).entry(id.to_string()).or_default().clone();
+        let this = self.clone();
+        let room = cell.get_or_init(|| async move { this.load(id).await }).await.clone();
+        self.loading.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        room
+    }
+
+    async fn load(self: &Arc<Self>, id: &str) -> Option<Arc<Room>> {
+        let mut conn = self.client.get_multiplexed_async_connection().await.ok()?;
+        // Where the stream stands before the snapshot is read: the snapshot is at least as new as
+        // every entry up to here (the bridge writes an entry and its snapshot in one transaction).
+        let last = last_id(&mut conn, &keys::down(id)).await.ok()?;
+        let (meta, snap): (Option<String>, Option<String>) =
+            redis::pipe().get(keys::meta(id)).get(keys::snapshot(id)).query_async(&mut conn).await.ok()?;
+        let meta: Meta = serde_json::from_str(&meta?).ok()?;
+        let snap: Snapshot = serde_json::from_str(&snap?).ok()?;
+        if meta.ended {
+            return None;
+        }
+        let lesson = LessonRecord {
+            room: id.to_string(),
+            title: meta.title.clone(),
+            code: meta.code.clone(),
+            started_ms: crate::now_ms(),
+            ended_ms: None,
+            doc: None,
+            revoked: Vec::new(),
+        };
+        let room = Arc::new(Room::new(RoomParts {
+            lesson,
+            state: snap.state.clone(),
+            seq: snap.seq,
+            teacher_key: meta.secret.clone(),
+            docs: Arc::new(Library::empty()),
+            reporter: Reporter::new(vec![self.up.clone()]),
+            metrics: self.metrics.clone(),
+            limits: self.limits.clone(),
+            heartbeat_ms: meta.heartbeat_ms,
+            mirror: true,
+        }));
+        room.mirror_reset(snap.seq, snap.state, snap.signed);
+        self.rooms.insert(room.clone());
+        tokio::spawn(follow(self.clone(), room.clone(), last));
+        tracing::info!(room = %id, "serving a room from redis");
+        Some(room)
+    }
+
+    /// Lets a room go: its students are closed with 4503 (they reconnect, perhaps elsewhere).
+    fn drop_room(&self, room: &Room, reason: &str) {
+        room.close_all(close::RESTARTING, reason);
+        self.rooms.remove(&room.info().id);
+    }
+}
+
+impl Rooms for Arc<Mirrors> {
+    fn room_for<'a>(&'a self, hello: &'a Hello) -> RoomFuture<'a> {
+        Box::pin(async move {
+            let id = match hello.resume.as_deref() {
+                Some(token) => crate::engine::token::unchecked_room(token)?,
+                None => hello.room.clone()?,
+            };
+            if id.is_empty() || id.len() > 64 {
+                return None;
+            }
+            self.mirror(&id).await
+        })
+    }
+}
+
+/// The newest entry's id in a stream, or `0` for an empty one.
+async fn last_id(conn: &mut MultiplexedConnection, key: &str) -> redis::RedisResult<String> {
+    let newest: Vec<(String, Vec<(String, String)>)> =
+        redis::cmd("XREVRANGE").arg(key).arg("+").arg("-").arg("COUNT").arg(1).query_async(conn).await?;
+    Ok(newest.into_iter().next().map_or_else(|| "0".to_string(), |(id, _)| id))
+}
+
+/// Feeds a mirror from its room's stream until it has had no students for a while, or Redis fails;
+/// then lets it go.
+async fn follow(mirrors: Arc<Mirrors>, room: Arc<Room>, mut last: String) {
+    let id = room.info().id.clone();
+    let key = keys::down(&id);
+    let config = AsyncConnectionConfig::new().set_response_timeout(None);
+    let Ok(mut conn) = mirrors.client.get_multiplexed_async_connection_with_config(&config).await else {
+        mirrors.drop_room(&room, "the relay lost the lesson; reconnecting");
+        return;
+    };
+    let mut idle_since = None;
+    loop {
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT")
+            .arg(512)
+            .arg("BLOCK")
+            .arg(BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&key)
+            .arg(&last);
+        let reply = tokio::select! {
+            _ = mirrors.shutdown.cancelled() => return,
+            r = cmd.query_async::<Option<StreamReadReply>>(&mut conn) => r,
+        };
+        let Ok(reply) = reply else {
+            tracing::warn!(room = %id, "lost redis; the room's students reconnect");
+            mirrors.drop_room(&room, "the relay lost the lesson; reconnecting");
+            return;
+        };
+        for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
+            last = entry.id.clone();
+            let Some(frame) = entry.get::<String>("f") else { continue };
+            if !apply(&mirrors, &room, &frame).await {
+                mirrors.drop_room(&room, "the relay lost the lesson; reconnecting");
+                return;
+            }
+        }
+        let (teachers, students) = room.online();
+        if teachers + students > 0 {
+            idle_since = None;
+        } else if idle_since.get_or_insert_with(tokio::time::Instant::now).elapsed() > IDLE {
+            mirrors.drop_room(&room, "no students");
+            return;
+        }
+        if room.state().1.ended {
+            mirrors.drop_room(&room, "the lesson has ended");
+            return;
+        }
+    }
+}
+
+/// Applies one frame of the room's stream; false when the mirror cannot continue.
+async fn apply(mirrors: &Mirrors, room: &Room, frame: &str) -> bool {
+    match serde_json::from_str::<ServerMsg>(frame) {
+        Ok(ServerMsg::Patch { seq, time, patch, signed: Some(signed) }) => {
+            if room.mirror_patch(seq, time, patch, signed).is_err() {
+                // Entries went missing (the stream was trimmed, or a new epoch began): the snapshot.
+                return reload(mirrors, room).await;
+            }
+        }
+        Ok(ServerMsg::Sync { seq, state, signed: Some(signed) }) => room.mirror_reset(seq, state, signed),
+        Ok(ServerMsg::Beat { .. }) => room.mirror_send(frame.to_string().into()),
+        _ => {} // not for students: the relay passes on only what the teacher's server signed
+    }
+    true
+}
+
+async fn reload(mirrors: &Mirrors, room: &Room) -> bool {
+    let Ok(mut conn) = mirrors.client.get_multiplexed_async_connection().await else { return false };
+    let snap: Option<String> =
+        redis::cmd("GET").arg(keys::snapshot(&room.info().id)).query_async(&mut conn).await.ok().flatten();
+    let Some(snap) = snap.and_then(|s| serde_json::from_str::<Snapshot>(&s).ok()) else { return false };
+    room.mirror_reset(snap.seq, snap.state, snap.signed);
+    true
+}

@@ -1,0 +1,189 @@
+//! `lectern relay`: a stateless server for remote students (docs/RELAY.md). It serves the rooms that
+//! teachers' servers publish to Redis, with the same connection code, limits and close codes as a
+//! teacher's server, and keeps nothing of its own: any relay serves any room, and a student whose
+//! relay goes away resumes on another.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use super::mirrors::Mirrors;
+use crate::config::{Limits, Timing};
+use crate::error::Result;
+use crate::metrics::Metrics;
+use crate::protocol::{WS_PATH, close};
+use crate::server::host::Host;
+use crate::tls::Identity;
+
+/// How often the health canary goes through Redis, and how stale it may be before `/healthz` fails.
+const CANARY_EVERY: Duration = Duration::from_secs(2);
+
+/// What a relay is started with.
+pub struct RelayConfig {
+    /// `redis://` or `rediss://`.
+    pub redis: String,
+    /// The relay's certificate (a real one in production; self-signed for tests).
+    pub identity: Identity,
+    /// Limits, as on a teacher's server.
+    pub limits: Limits,
+    /// Timing.
+    pub timing: Timing,
+}
+
+/// A running relay.
+pub struct Relay {
+    addr: SocketAddr,
+    host: Arc<Host>,
+    mirrors: Arc<Mirrors>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct RelayState {
+    host: Arc<Host>,
+    /// When the canary last went through Redis and back, ms since the relay started (0: never).
+    canary_ms: Arc<AtomicU64>,
+    started: tokio::time::Instant,
+}
+
+impl Relay {
+    /// Starts serving on `listener`; Redis is reached on first need, not now.
+    pub fn start(config: RelayConfig, listener: TcpListener) -> Result<Relay> {
+        let client = super::connect::client(&config.redis)?;
+        let addr = listener.local_addr()?;
+        let tls = TlsAcceptor::from(Arc::new(config.identity.server_config(false)?));
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let metrics = Metrics::new();
+        let (up, _) = super::upsink::start(client.clone(), shutdown.clone());
+        let mirrors = Arc::new(Mirrors::new(
+            client.clone(),
+            config.limits.clone(),
+            metrics.clone(),
+            up,
+            shutdown.clone(),
+        ));
+        let mut host = Host::new(config.limits, config.timing, metrics, Arc::new(mirrors.clone()));
+        host.shutdown = shutdown;
+        let host = Arc::new(host);
+        let state = RelayState {
+            host: host.clone(),
+            canary_ms: Arc::default(),
+            started: tokio::time::Instant::now(),
+        };
+        tokio::spawn(canary(client, state.clone()));
+        let router = Router::new()
+            .route(WS_PATH, get(ws))
+            .route("/healthz", get(healthz))
+            .fallback(crate::server::ui::serve)
+            .with_state(state);
+        let accept = tokio::spawn(crate::server::accept::accept_loop(listener, tls, router, host.clone()));
+        tracing::info!(%addr, "relay serving");
+        Ok(Relay { addr, host, mirrors, accept })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The rooms served now.
+    pub fn mirrors(&self) -> &Mirrors {
+        &self.mirrors
+    }
+
+    /// Closes every student with 4503 (they resume on another relay) and stops.
+    pub async fn stop(self) {
+        self.mirrors.rooms().close_all(close::RESTARTING, "relay shutting down");
+        self.host.shutdown.cancel();
+        self.host.tracker.close();
+        let _ = self.accept.await;
+        let _ = tokio::time::timeout(self.host.timing.shutdown_grace, self.host.tracker.wait()).await;
+    }
+}
+
+async fn ws(
+    State(s): State<RelayState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    crate::server::connection::upgrade(upgrade, s.host.clone(), peer.ip())
+}
+
+/// 200 while the canary goes through Redis and back; 503 once it has not for three rounds.
+async fn healthz(State(s): State<RelayState>) -> Response {
+    let last = s.canary_ms.load(Ordering::Relaxed);
+    let now = s.started.elapsed().as_millis() as u64;
+    if last > 0 && now.saturating_sub(last) <= 3 * CANARY_EVERY.as_millis() as u64 {
+        (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response()
+    } else {
+        let body = serde_json::json!({"status": "degraded", "reason": "redis is not delivering"});
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+    }
+}
+
+/// Publishes a canary to a stream of its own and reads it back with a blocking read on another
+/// connection, as the rooms' feeds are read: a Redis that answers pings but delivers nothing fails.
+async fn canary(client: redis::Client, s: RelayState) {
+    let key = format!("lectern:{{canary-{:016x}}}", rand::random::<u64>());
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    let mut beat = tokio::time::interval(CANARY_EVERY);
+    loop {
+        tokio::select! {
+            _ = s.host.shutdown.cancelled() => return,
+            _ = beat.tick() => {}
+        }
+        let round = async {
+            let mut writer = client.get_multiplexed_async_connection().await.ok()?;
+            let mut reader = client.get_multiplexed_async_connection_with_config(&config).await.ok()?;
+            let token = rand::random::<u64>().to_string();
+            let id: String = redis::cmd("XADD")
+                .arg(&key)
+                .arg("MAXLEN")
+                .arg(10)
+                .arg("*")
+                .arg("t")
+                .arg(&token)
+                .query_async(&mut writer)
+                .await
+                .ok()?;
+            let _: () = redis::cmd("EXPIRE").arg(&key).arg(60).query_async(&mut writer).await.ok()?;
+            // Read from just before the entry written: it must come back.
+            let before = before(&id)?;
+            let reply: redis::streams::StreamReadReply = redis::cmd("XREAD")
+                .arg("BLOCK")
+                .arg(1000)
+                .arg("STREAMS")
+                .arg(&key)
+                .arg(before)
+                .query_async(&mut reader)
+                .await
+                .ok()?;
+            reply
+                .keys
+                .into_iter()
+                .flat_map(|k| k.ids)
+                .any(|e| e.get::<String>("t").as_deref() == Some(token.as_str()))
+                .then_some(())
+        };
+        if tokio::time::timeout(CANARY_EVERY, round).await.ok().flatten().is_some() {
+            s.canary_ms.store(s.started.elapsed().as_millis().max(1) as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The stream id just before `id` (`ms-seq`).
+fn before(id: &str) -> Option<String> {
+    let (ms, seq) = id.split_once('-')?;
+    let (ms, seq): (u64, u64) = (ms.parse().ok()?, seq.parse().ok()?);
+    Some(if seq > 0 { format!("{ms}-{}", seq - 1) } else { format!("{}-{}", ms.checked_sub(1)?, u64::MAX) })
+}

@@ -1,0 +1,85 @@
+//! What remote students do, read back by the teacher's server: one task per room follows the relays'
+//! `up` stream with a blocking `XREAD` on a connection of its own (no response timeout: the crate's
+//! 500 ms default would cut every block short) and applies each entry to the room
+//! ([`Room::remote_joined`] and the rest). It starts from the stream's end: what happened while
+//! nobody was reading is reported again by the relays' students when they reconnect.
+
+use std::time::Duration;
+
+use redis::AsyncConnectionConfig;
+use redis::streams::{StreamId, StreamReadReply};
+
+use super::bridge::FindRoom;
+use super::keys;
+
+/// How long one blocking read waits before it is made again (and the task can notice shutdown).
+const BLOCK: Duration = Duration::from_secs(5);
+
+/// Follows room `room`'s `up` stream until shutdown; reconnects on its own after a failure.
+pub async fn read(
+    client: redis::Client,
+    room: String,
+    find: FindRoom,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let key = keys::up(&room);
+    let mut last = "$".to_string();
+    let mut attempt = 0u32;
+    while !shutdown.is_cancelled() {
+        let config = AsyncConnectionConfig::new().set_response_timeout(None);
+        let mut conn = match client.get_multiplexed_async_connection_with_config(&config).await {
+            Ok(c) => c,
+            Err(_) => {
+                attempt += 1;
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(super::bridge::retry_after(attempt)) => continue,
+                }
+            }
+        };
+        attempt = 0;
+        loop {
+            let mut cmd = redis::cmd("XREAD");
+            cmd.arg("COUNT")
+                .arg(512)
+                .arg("BLOCK")
+                .arg(BLOCK.as_millis() as u64)
+                .arg("STREAMS")
+                .arg(&key)
+                .arg(&last);
+            let read = cmd.query_async::<Option<StreamReadReply>>(&mut conn);
+            let reply = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = read => r,
+            };
+            let Ok(reply) = reply else { break };
+            let Some(room) = find(&room) else { return };
+            for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
+                last = entry.id.clone();
+                apply(&room, &entry);
+            }
+        }
+    }
+}
+
+/// Applies one entry; an entry that is not understood is skipped (a relay is not trusted to write
+/// well-formed entries).
+fn apply(room: &crate::engine::room::Room, entry: &StreamId) {
+    let text = |field: &str| entry.get::<String>(field);
+    let Some(pid) = text("pid").filter(|p| !p.is_empty() && p.len() <= 64) else { return };
+    match text("k").as_deref() {
+        Some("join") => {
+            let name = text("name").unwrap_or_default();
+            let device = text("device").unwrap_or_default().chars().take(64).collect::<String>();
+            room.remote_joined(&pid, &name, &device);
+        }
+        Some("leave") => room.remote_left(&pid),
+        Some("hand") => room.remote_hand(&pid, text("up").as_deref() == Some("1")),
+        Some("ack") => {
+            if let Some(seq) = entry.get::<u64>("seq") {
+                room.remote_ack(&pid, seq);
+            }
+        }
+        _ => {}
+    }
+}
