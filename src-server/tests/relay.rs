@@ -108,3 +108,175 @@ async fn a_remote_student_follows_signed_changes_and_its_hand_reaches_the_teache
     roster_where(&mut teacher, |e| e["remote"] == true && e["online"] == false).await;
     relay.stop().await;
 }
+
+/// How a tampering relay changes what it passes on.
+#[derive(Clone, Copy, Debug)]
+enum Tamper {
+    /// Every patch's page is changed.
+    Alter,
+    /// The first patch is sent again after the second, renumbered to look like the next one.
+    Replay,
+    /// Each pair of patches is sent in the wrong order.
+    Reorder,
+}
+
+/// A relay built for the test: it sits between a student and the real relay at `upstream` and
+/// tampers with the teacher's patches. Returns its URL and certificate fingerprint.
+async fn tampering_relay(upstream: String, upstream_fp: String, how: Tamper) -> (String, String) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    let identity = Identity::generate(&["localhost".into()], &[IpAddr::from([127, 0, 0, 1])]).unwrap();
+    let fingerprint = identity.fingerprint();
+    let tls = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(identity.server_config(false).unwrap()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("wss://127.0.0.1:{}/v1/ws", listener.local_addr().unwrap().port());
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (tls, upstream, upstream_fp) = (tls.clone(), upstream.clone(), upstream_fp.clone());
+            tokio::spawn(async move {
+                let stream = tls.accept(tcp).await.unwrap();
+                let pick = |_: &Request, mut res: Response| {
+                    res.headers_mut().insert("sec-websocket-protocol", "lectern.v1".parse().unwrap());
+                    Ok(res)
+                };
+                let down = tokio_tungstenite::accept_hdr_async(stream, pick).await.unwrap();
+                let up = lectern::client::connect(&upstream, &upstream_fp).await.unwrap();
+                let (mut down_tx, mut down_rx) = down.split();
+                let (mut up_tx, mut up_rx) = up.split();
+                tokio::spawn(async move {
+                    while let Some(Ok(m)) = down_rx.next().await {
+                        if up_tx.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let mut first: Option<Value> = None;
+                let mut held: Option<Message> = None;
+                let mut patches = 0;
+                while let Some(Ok(m)) = up_rx.next().await {
+                    let mut out = vec![m.clone()];
+                    if let Message::Text(t) = &m
+                        && let Ok(mut v) = serde_json::from_str::<Value>(t)
+                        && v["t"] == "patch"
+                    {
+                        patches += 1;
+                        out = match how {
+                            Tamper::Alter => {
+                                if let Some(p) = v["patch"]["page"].as_u64() {
+                                    v["patch"]["page"] = json!(p + 1);
+                                }
+                                vec![Message::text(v.to_string())]
+                            }
+                            Tamper::Replay => {
+                                let seq = v["seq"].as_u64().unwrap();
+                                let mut again = vec![m.clone()];
+                                match &first {
+                                    None => first = Some(v.clone()),
+                                    Some(f) if patches == 2 => {
+                                        let mut f = f.clone();
+                                        f["seq"] = json!(seq + 1);
+                                        again.push(Message::text(f.to_string()));
+                                    }
+                                    Some(_) => {}
+                                }
+                                again
+                            }
+                            Tamper::Reorder => match held.take() {
+                                None => {
+                                    held = Some(m.clone());
+                                    vec![]
+                                }
+                                Some(h) => vec![m.clone(), h],
+                            },
+                        };
+                    }
+                    for m in out {
+                        if down_tx.send(m).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, fingerprint)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_alters_replays_or_reorders_patches_is_refused_by_the_client() {
+    let redis = RedisServer::start().await;
+    let server = bridged(&redis).await;
+    let (relay, ws, fingerprint) = relay(&redis).await;
+    let (mut teacher, _) = server.teacher().await;
+    // Each round turns three pages further on (the demo lesson has 12), so pages only ever grow.
+    for (round, how) in [Tamper::Alter, Tamper::Replay, Tamper::Reorder].into_iter().enumerate() {
+        let pages: Vec<u32> = (0..3).map(|k| 2 + 3 * round as u32 + k).collect();
+        let (bad, bad_fp) = tampering_relay(ws.clone(), fingerprint.clone(), how).await;
+        let mut student = remote_student(&server, &bad, &bad_fp, &format!("{how:?}"));
+        let (_, first) = state_where(&mut student, |_| true).await;
+        let last = *pages.last().unwrap();
+        // The student sees each state only as the teacher had it, in order, and the tampering drops
+        // the link.
+        for page in &pages {
+            teacher.send(json!({"t":"set","patch":{"page":page}})).await;
+        }
+        let mut seen = vec![first.page];
+        let reason = tokio::time::timeout(PATIENCE, async {
+            loop {
+                match student.next_event().await.unwrap() {
+                    Event::State { state, .. } => seen.push(state.page),
+                    Event::Disconnected { reason, .. } => return Some(reason),
+                    _ => {}
+                }
+                if seen.last() == Some(&last) {
+                    return None;
+                }
+            }
+        })
+        .await
+        .expect("an outcome in time");
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{how:?}: pages out of order: {seen:?}");
+        assert!(
+            seen.iter().all(|p| *p <= last && (*p < pages[0] || pages.contains(p))),
+            "{how:?}: a page the teacher never set: {seen:?}"
+        );
+        match how {
+            Tamper::Alter | Tamper::Replay => {
+                let reason =
+                    reason.unwrap_or_else(|| panic!("{how:?}: the tampering went unnoticed: {seen:?}"));
+                assert!(reason.contains("did not sign"), "{how:?}: {reason}");
+            }
+            // Out of order, a patch is never applied; the client asks for a signed snapshot.
+            Tamper::Reorder => assert!(reason.is_none_or(|r| r.contains("did not sign")), "{how:?}"),
+        }
+        student.close().await;
+    }
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_with_another_teachers_key_refuses_the_lesson() {
+    let redis = RedisServer::start().await;
+    let server = bridged(&redis).await;
+    let (relay, ws, fingerprint) = relay(&redis).await;
+    let room = server.handle.as_ref().unwrap().ready().room.clone();
+    let credentials = Credentials::Student { code: CODE.into(), name: "Maryam".into() };
+    let mut options = ClientOptions::new(ws, fingerprint, credentials, "remote-maryam-device");
+    options.relay = Some(RelayTrust { room, pk: Signer::from_secret([3; 32]).public() });
+    let mut student = Client::start(options);
+    let reason = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match student.next_event().await.unwrap() {
+                Event::State { .. } => panic!("took a lesson another teacher signed"),
+                Event::Disconnected { reason, .. } => return reason,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(reason.contains("did not sign"), "{reason}");
+    student.close().await;
+    relay.stop().await;
+}

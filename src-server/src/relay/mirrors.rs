@@ -13,6 +13,7 @@ use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 use super::keys::{self, Meta, Snapshot};
+use super::sign::Verifier;
 use crate::config::Limits;
 use crate::docs::Library;
 use crate::engine::lesson::LessonRecord;
@@ -20,6 +21,7 @@ use crate::engine::registry::Registry;
 use crate::engine::report::{ReportSink, Reporter};
 use crate::engine::room::{Room, RoomParts};
 use crate::metrics::Metrics;
+use crate::protocol::signed::Kind;
 use crate::protocol::{Hello, ServerMsg, close};
 use crate::server::host::{RoomFuture, Rooms};
 
@@ -111,9 +113,16 @@ impl Mirrors {
             heartbeat_ms: meta.heartbeat_ms,
             mirror: true,
         }));
+        // The relay checks what it passes on, as its students will: a frame someone else wrote into
+        // Redis is dropped here rather than poisoning the room for every student.
+        let verifier = Verifier::new(&meta.pk, id)?;
+        if !verifier.check(Kind::State, snap.seq, 0, &snap.state, &snap.signed) {
+            tracing::warn!(room = %id, "the room's snapshot in redis is not signed by its teacher");
+            return None;
+        }
         room.mirror_reset(snap.seq, snap.state, snap.signed);
         self.rooms.insert(room.clone());
-        tokio::spawn(follow(self.clone(), room.clone(), last));
+        tokio::spawn(follow(self.clone(), room.clone(), last, verifier));
         tracing::info!(room = %id, "serving a room from redis");
         Some(room)
     }
@@ -149,7 +158,7 @@ async fn last_id(conn: &mut MultiplexedConnection, key: &str) -> redis::RedisRes
 
 /// Feeds a mirror from its room's stream until it has had no students for a while, or Redis fails;
 /// then lets it go.
-async fn follow(mirrors: Arc<Mirrors>, room: Arc<Room>, mut last: String) {
+async fn follow(mirrors: Arc<Mirrors>, room: Arc<Room>, mut last: String, verifier: Verifier) {
     let id = room.info().id.clone();
     let key = keys::down(&id);
     let config = AsyncConnectionConfig::new().set_response_timeout(None);
@@ -179,7 +188,7 @@ async fn follow(mirrors: Arc<Mirrors>, room: Arc<Room>, mut last: String) {
         for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
             last = entry.id.clone();
             let Some(frame) = entry.get::<String>("f") else { continue };
-            if !apply(&mirrors, &room, &frame).await {
+            if !apply(&mirrors, &room, &verifier, &frame).await {
                 mirrors.drop_room(&room, "the relay lost the lesson; reconnecting");
                 return;
             }
@@ -198,27 +207,44 @@ async fn follow(mirrors: Arc<Mirrors>, room: Arc<Room>, mut last: String) {
     }
 }
 
-/// Applies one frame of the room's stream; false when the mirror cannot continue.
-async fn apply(mirrors: &Mirrors, room: &Room, frame: &str) -> bool {
+/// Applies one frame of the room's stream, if the teacher signed it; false when the mirror cannot
+/// continue.
+async fn apply(mirrors: &Mirrors, room: &Room, verifier: &Verifier, frame: &str) -> bool {
     match serde_json::from_str::<ServerMsg>(frame) {
         Ok(ServerMsg::Patch { seq, time, patch, signed: Some(signed) }) => {
+            let (have, mut after) = room.state();
+            if seq <= have {
+                return true;
+            }
+            after.apply(&patch);
+            if seq == have + 1 && !verifier.check(Kind::State, seq, 0, &after, &signed) {
+                tracing::warn!(room = %room.info().id, seq, "dropped a change its teacher did not sign");
+                return reload(mirrors, room, verifier).await;
+            }
             if room.mirror_patch(seq, time, patch, signed).is_err() {
                 // Entries went missing (the stream was trimmed, or a new epoch began): the snapshot.
-                return reload(mirrors, room).await;
+                return reload(mirrors, room, verifier).await;
             }
         }
-        Ok(ServerMsg::Sync { seq, state, signed: Some(signed) }) => room.mirror_reset(seq, state, signed),
+        Ok(ServerMsg::Sync { seq, state, signed: Some(signed) }) => {
+            if verifier.check(Kind::State, seq, 0, &state, &signed) {
+                room.mirror_reset(seq, state, signed);
+            }
+        }
         Ok(ServerMsg::Beat { .. }) => room.mirror_send(frame.to_string().into()),
         _ => {} // not for students: the relay passes on only what the teacher's server signed
     }
     true
 }
 
-async fn reload(mirrors: &Mirrors, room: &Room) -> bool {
+async fn reload(mirrors: &Mirrors, room: &Room, verifier: &Verifier) -> bool {
     let Ok(mut conn) = mirrors.client.get_multiplexed_async_connection().await else { return false };
     let snap: Option<String> =
         redis::cmd("GET").arg(keys::snapshot(&room.info().id)).query_async(&mut conn).await.ok().flatten();
     let Some(snap) = snap.and_then(|s| serde_json::from_str::<Snapshot>(&s).ok()) else { return false };
+    if !verifier.check(Kind::State, snap.seq, 0, &snap.state, &snap.signed) {
+        return false;
+    }
     room.mirror_reset(snap.seq, snap.state, snap.signed);
     true
 }
