@@ -280,3 +280,58 @@ async fn a_client_with_another_teachers_key_refuses_the_lesson() {
     student.close().await;
     relay.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_redis_dies_the_local_class_carries_on_and_remote_students_catch_up_once_it_is_back() {
+    let mut redis = RedisServer::start().await;
+    let port = redis.port;
+    let server = bridged(&redis).await;
+    let (relay, ws, fingerprint) = relay(&redis).await;
+    let (mut teacher, _) = server.teacher().await;
+    let (mut local, _) = server.student("Local", &common::device(1)).await;
+    let mut remote = remote_student(&server, &ws, &fingerprint, "Far");
+    state_where(&mut remote, |_| true).await;
+    teacher.send(json!({"t":"set","id":1,"patch":{"page":2}})).await;
+    state_where(&mut remote, |s| s.page == 2).await;
+
+    redis.kill();
+    // The class in the room: every change is answered and arrives, as if nothing happened.
+    for (id, page) in [(2, 3), (3, 4)] {
+        teacher.send(json!({"t":"set","id":id,"patch":{"page":page}})).await;
+        while teacher.recv_type("ok").await["id"] != id {}
+        loop {
+            let patch = local.recv_type("patch").await;
+            if patch["patch"]["page"] == page {
+                break;
+            }
+        }
+    }
+    // The remote student is told honestly that the teacher is out of reach.
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(Event::Teacher { online: false }) = remote.next_event().await {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("told the teacher is away");
+    // Redis stays down for 30 s, while the teacher keeps pointing and the room keeps following.
+    let outage = std::time::Instant::now();
+    let mut id = 10;
+    while outage.elapsed() < std::time::Duration::from_secs(30) {
+        id += 1;
+        let x = f64::from(id % 10) / 10.0;
+        teacher.send(json!({"t":"set","id":id,"patch":{"pos":{"x":x,"y":0.5}}})).await;
+        while teacher.recv_type("ok").await["id"] != id {}
+        while local.recv_type("patch").await["patch"]["pos"]["x"] != json!(x) {}
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await; // the teacher's pace
+    }
+    let _redis = RedisServer::on(port).await;
+    let back = std::time::Instant::now();
+    state_where(&mut remote, |s| s.page == 4).await;
+    println!("remote student on the current page {} ms after redis came back", back.elapsed().as_millis());
+    teacher.send(json!({"t":"set","patch":{"page":5}})).await;
+    state_where(&mut remote, |s| s.page == 5).await;
+    relay.stop().await;
+}

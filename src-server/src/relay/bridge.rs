@@ -106,7 +106,11 @@ pub async fn run(parts: BridgeParts, queue: Queue) {
         let mut conn = match conn {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!(error = %e, "redis unreachable; the class carries on without remote students");
+                if attempt == 0 {
+                    tracing::warn!(error = %e, "redis unreachable; the class carries on without remote students");
+                } else {
+                    tracing::debug!(error = %e, attempt, "redis still unreachable");
+                }
                 drain(&mut rx, &mut feeds);
                 attempt += 1;
                 let wait = retry_after(attempt);
@@ -352,9 +356,10 @@ async fn publish_meta(
     redis::cmd("SET").arg(keys::meta(room)).arg(json(&meta)).exec_async(conn).await
 }
 
-/// How long to wait before connecting again: doubling from 250 ms to 5 s, with jitter.
+/// How long to wait before connecting to Redis again: doubling from 125 ms to 1 s, with jitter (a
+/// connection attempt costs Redis little, and remote students wait for the next one that works).
 pub(crate) fn retry_after(attempt: u32) -> Duration {
-    let base = Duration::from_millis(250).saturating_mul(1 << attempt.min(5)).min(Duration::from_secs(5));
+    let base = Duration::from_millis(125).saturating_mul(1 << attempt.min(3)).min(Duration::from_secs(1));
     base.mul_f64(rand::random_range(0.5..=1.0))
 }
 

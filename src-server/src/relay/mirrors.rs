@@ -23,10 +23,12 @@ use crate::engine::room::{Room, RoomParts};
 use crate::metrics::Metrics;
 use crate::protocol::signed::Kind;
 use crate::protocol::{Hello, ServerMsg, close};
-use crate::server::host::{RoomFuture, Rooms};
+use crate::server::host::{NoRoom, RoomFuture, Rooms};
 
 /// How long a blocking read of a room's stream waits before it is made again.
 const BLOCK: Duration = Duration::from_secs(5);
+/// How soon a lost Redis is tried again.
+const RETRY: Duration = Duration::from_millis(250);
 /// How long a mirror with no students is kept before the relay lets it go.
 const IDLE: Duration = Duration::from_secs(60);
 
@@ -34,7 +36,7 @@ const IDLE: Duration = Duration::from_secs(60);
 pub struct Mirrors {
     client: redis::Client,
     rooms: Registry,
-    loading: Mutex<HashMap<String, Arc<OnceCell<Option<Arc<Room>>>>>>,
+    loading: Mutex<HashMap<String, Arc<OnceCell<Result<Arc<Room>, NoRoom>>>>>,
     limits: Limits,
     metrics: Metrics,
     up: Arc<dyn ReportSink>,
@@ -67,10 +69,10 @@ impl Mirrors {
     }
 
     /// The mirror of room `id`: the one served, or a new one from Redis (shared by every hello that
-    /// asks meanwhile). `None` when Redis does not know the room, or cannot be reached.
-    async fn mirror(self: &Arc<Self>, id: &str) -> Option<Arc<Room>> {
+    /// asks meanwhile).
+    async fn mirror(self: &Arc<Self>, id: &str) -> Result<Arc<Room>, NoRoom> {
         if let Some(room) = self.rooms.get(id) {
-            return Some(room);
+            return Ok(room);
         }
         let cell =
             self.loading.lock().unwrap_or_else(|p| p.into_inner()).entry(id.to_string()).or_default().clone();
@@ -80,17 +82,23 @@ impl Mirrors {
         room
     }
 
-    async fn load(self: &Arc<Self>, id: &str) -> Option<Arc<Room>> {
-        let mut conn = self.client.get_multiplexed_async_connection().await.ok()?;
+    async fn load(self: &Arc<Self>, id: &str) -> Result<Arc<Room>, NoRoom> {
+        let unavailable = |_| NoRoom::Unavailable;
+        let mut conn = self.client.get_multiplexed_async_connection().await.map_err(unavailable)?;
         // Where the stream stands before the snapshot is read: the snapshot is at least as new as
         // every entry up to here (the bridge writes an entry and its snapshot in one transaction).
-        let last = last_id(&mut conn, &keys::down(id)).await.ok()?;
-        let (meta, snap): (Option<String>, Option<String>) =
-            redis::pipe().get(keys::meta(id)).get(keys::snapshot(id)).query_async(&mut conn).await.ok()?;
-        let meta: Meta = serde_json::from_str(&meta?).ok()?;
-        let snap: Snapshot = serde_json::from_str(&snap?).ok()?;
+        let last = last_id(&mut conn, &keys::down(id)).await.map_err(unavailable)?;
+        let (meta, snap): (Option<String>, Option<String>) = redis::pipe()
+            .get(keys::meta(id))
+            .get(keys::snapshot(id))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let parse = |text: Option<String>| text.ok_or(NoRoom::Unknown);
+        let meta: Meta = serde_json::from_str(&parse(meta)?).map_err(|_| NoRoom::Unknown)?;
+        let snap: Snapshot = serde_json::from_str(&parse(snap)?).map_err(|_| NoRoom::Unknown)?;
         if meta.ended {
-            return None;
+            return Err(NoRoom::Unknown);
         }
         let lesson = LessonRecord {
             room: id.to_string(),
@@ -115,16 +123,16 @@ impl Mirrors {
         }));
         // The relay checks what it passes on, as its students will: a frame someone else wrote into
         // Redis is dropped here rather than poisoning the room for every student.
-        let verifier = Verifier::new(&meta.pk, id)?;
+        let verifier = Verifier::new(&meta.pk, id).ok_or(NoRoom::Unknown)?;
         if !verifier.check(Kind::State, snap.seq, 0, &snap.state, &snap.signed) {
             tracing::warn!(room = %id, "the room's snapshot in redis is not signed by its teacher");
-            return None;
+            return Err(NoRoom::Unknown);
         }
         room.mirror_reset(snap.seq, snap.state, snap.signed);
         self.rooms.insert(room.clone());
         tokio::spawn(follow(self.clone(), room.clone(), last, verifier));
         tracing::info!(room = %id, "serving a room from redis");
-        Some(room)
+        Ok(room)
     }
 
     /// Lets a room go: its students are closed with 4503 (they reconnect, perhaps elsewhere).
@@ -138,12 +146,10 @@ impl Rooms for Arc<Mirrors> {
     fn room_for<'a>(&'a self, hello: &'a Hello) -> RoomFuture<'a> {
         Box::pin(async move {
             let id = match hello.resume.as_deref() {
-                Some(token) => crate::engine::token::unchecked_room(token)?,
-                None => hello.room.clone()?,
+                Some(token) => crate::engine::token::unchecked_room(token),
+                None => hello.room.clone(),
             };
-            if id.is_empty() || id.len() > 64 {
-                return None;
-            }
+            let id = id.filter(|id| !id.is_empty() && id.len() <= 64).ok_or(NoRoom::Unknown)?;
             self.mirror(&id).await
         })
     }
@@ -156,43 +162,17 @@ async fn last_id(conn: &mut MultiplexedConnection, key: &str) -> redis::RedisRes
     Ok(newest.into_iter().next().map_or_else(|| "0".to_string(), |(id, _)| id))
 }
 
-/// Feeds a mirror from its room's stream until it has had no students for a while, or Redis fails;
-/// then lets it go.
+/// Feeds a mirror from its room's stream until it has had no students for a while; then lets it go.
+/// While Redis is away, its students are told the teacher is away and stay connected; once Redis is
+/// back, the bridge's fresh snapshot brings them up to date.
 async fn follow(mirrors: Arc<Mirrors>, room: Arc<Room>, mut last: String, verifier: Verifier) {
     let id = room.info().id.clone();
     let key = keys::down(&id);
     let config = AsyncConnectionConfig::new().set_response_timeout(None);
-    let Ok(mut conn) = mirrors.client.get_multiplexed_async_connection_with_config(&config).await else {
-        mirrors.drop_room(&room, "the relay lost the lesson; reconnecting");
-        return;
-    };
     let mut idle_since = None;
+    let mut conn = None;
+    let mut lost = false;
     loop {
-        let mut cmd = redis::cmd("XREAD");
-        cmd.arg("COUNT")
-            .arg(512)
-            .arg("BLOCK")
-            .arg(BLOCK.as_millis() as u64)
-            .arg("STREAMS")
-            .arg(&key)
-            .arg(&last);
-        let reply = tokio::select! {
-            _ = mirrors.shutdown.cancelled() => return,
-            r = cmd.query_async::<Option<StreamReadReply>>(&mut conn) => r,
-        };
-        let Ok(reply) = reply else {
-            tracing::warn!(room = %id, "lost redis; the room's students reconnect");
-            mirrors.drop_room(&room, "the relay lost the lesson; reconnecting");
-            return;
-        };
-        for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
-            last = entry.id.clone();
-            let Some(frame) = entry.get::<String>("f") else { continue };
-            if !apply(&mirrors, &room, &verifier, &frame).await {
-                mirrors.drop_room(&room, "the relay lost the lesson; reconnecting");
-                return;
-            }
-        }
         let (teachers, students) = room.online();
         if teachers + students > 0 {
             idle_since = None;
@@ -203,6 +183,48 @@ async fn follow(mirrors: Arc<Mirrors>, room: Arc<Room>, mut last: String, verifi
         if room.state().1.ended {
             mirrors.drop_room(&room, "the lesson has ended");
             return;
+        }
+        if conn.is_none() {
+            conn = mirrors.client.get_multiplexed_async_connection_with_config(&config).await.ok();
+        }
+        let Some(c) = conn.as_mut() else {
+            if !lost {
+                lost = true;
+                tracing::warn!(room = %id, "lost redis; the room's students wait for it");
+                room.mirror_send(ServerMsg::Teacher { online: false }.encode().into());
+            }
+            tokio::select! {
+                _ = mirrors.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(RETRY) => continue,
+            }
+        };
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT")
+            .arg(512)
+            .arg("BLOCK")
+            .arg(BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&key)
+            .arg(&last);
+        let reply = tokio::select! {
+            _ = mirrors.shutdown.cancelled() => return,
+            r = cmd.query_async::<Option<StreamReadReply>>(c) => r,
+        };
+        let Ok(reply) = reply else {
+            conn = None;
+            continue;
+        };
+        if std::mem::take(&mut lost) {
+            tracing::info!(room = %id, "redis is back");
+            room.mirror_send(ServerMsg::Teacher { online: true }.encode().into());
+        }
+        for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
+            last = entry.id.clone();
+            let Some(frame) = entry.get::<String>("f") else { continue };
+            if !apply(&mirrors, &room, &verifier, &frame).await {
+                conn = None;
+                break;
+            }
         }
     }
 }

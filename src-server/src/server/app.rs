@@ -62,7 +62,7 @@ impl Rooms for LocalRooms {
             .and_then(|token| self.tokens.verify(token))
             .and_then(|claims| self.rooms.get(&claims.room))
             .unwrap_or_else(|| self.current());
-        Box::pin(std::future::ready(Some(room)))
+        Box::pin(std::future::ready(Ok(room)))
     }
 }
 

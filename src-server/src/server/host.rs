@@ -14,12 +14,21 @@ use crate::engine::room::Room;
 use crate::metrics::Metrics;
 use crate::protocol::Hello;
 
+/// Why no room was found for a hello.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoRoom {
+    /// There is no such room: close 4001, as for a wrong code.
+    Unknown,
+    /// It cannot be reached now (a relay without Redis): close 4503, and the client tries again.
+    Unavailable,
+}
+
 /// A future that a [`Rooms`] answers with.
-pub type RoomFuture<'a> = Pin<Box<dyn Future<Output = Option<Arc<Room>>> + Send + 'a>>;
+pub type RoomFuture<'a> = Pin<Box<dyn Future<Output = Result<Arc<Room>, NoRoom>> + Send + 'a>>;
 
 /// Finds the room a `hello` asks for.
 pub trait Rooms: Send + Sync {
-    /// The room for this hello, or `None` when there is no such room (close 4001).
+    /// The room for this hello.
     fn room_for<'a>(&'a self, hello: &'a Hello) -> RoomFuture<'a>;
 }
 

@@ -12,10 +12,10 @@ use super::knock;
 use super::refusal::{Refusal, join_refusal, refusal};
 use super::socket::is_too_big;
 use crate::engine::room::Room;
-use crate::engine::room::join::Joined;
+use crate::engine::room::join::{JoinError, Joined};
 use crate::metrics::Rejected;
 use crate::protocol::{ClientMsg, ErrorCode, Hello, ParseError, ServerMsg, close};
-use crate::server::host::Host;
+use crate::server::host::{Host, NoRoom};
 
 /// Reads and answers the `hello`: the joined participant and its room, or `None` once refused.
 pub(super) async fn hello(
@@ -100,8 +100,16 @@ async fn admit(
     app: &Host,
     addr: Option<IpAddr>,
 ) -> Result<(Joined, Arc<Room>), Option<Box<Refusal>>> {
-    let Some(room) = app.rooms.room_for(&hello).await else {
-        return Err(join_refusal(crate::engine::room::join::JoinError::Credentials, app, addr));
+    let room = match app.rooms.room_for(&hello).await {
+        Ok(room) => room,
+        Err(NoRoom::Unknown) => return Err(join_refusal(JoinError::Credentials, app, addr)),
+        Err(NoRoom::Unavailable) => {
+            return Err(refusal(
+                None,
+                close::RESTARTING,
+                "the relay cannot reach the lesson now; trying again",
+            ));
+        }
     };
     // A relay's students are remote to the lesson.
     let remote = room.is_mirror();

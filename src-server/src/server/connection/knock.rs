@@ -39,7 +39,7 @@ pub(super) async fn wait(
         ));
     }
     // A relay's room has no teacher to let anyone in.
-    let Some(room) = app.rooms.room_for(&hello).await.filter(|r| !r.is_mirror()) else {
+    let Some(room) = app.rooms.room_for(&hello).await.ok().filter(|r| !r.is_mirror()) else {
         return Err(join_refusal(crate::engine::room::join::JoinError::Credentials, app, addr));
     };
     let mut waiting = room.knock(&hello, addr).map_err(|e| join_refusal(e, app, addr))?;
