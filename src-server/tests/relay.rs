@@ -8,6 +8,7 @@ mod common;
 use std::net::IpAddr;
 
 use common::redis::RedisServer;
+use common::relays::{Tamper, load_balancer, tampering_relay};
 use common::{CODE, PATIENCE, TestServer, test_config};
 use lectern::client::{Client, ClientOptions, Credentials, Event, RelayTrust};
 use lectern::config::{Limits, Timing};
@@ -27,7 +28,12 @@ async fn bridged(redis: &RedisServer) -> TestServer {
 
 /// A relay on loopback with a self-signed certificate: its address and fingerprint.
 async fn relay(redis: &RedisServer) -> (Relay, String, String) {
-    let identity = Identity::generate(&["localhost".into()], &[IpAddr::from([127, 0, 0, 1])]).unwrap();
+    relay_with(redis, Identity::generate(&["localhost".into()], &[IpAddr::from([127, 0, 0, 1])]).unwrap())
+        .await
+}
+
+/// A relay with this certificate (relays behind one load balancer share theirs).
+async fn relay_with(redis: &RedisServer, identity: Identity) -> (Relay, String, String) {
     let fingerprint = identity.fingerprint();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config =
@@ -107,100 +113,6 @@ async fn a_remote_student_follows_signed_changes_and_its_hand_reaches_the_teache
     student.close().await;
     roster_where(&mut teacher, |e| e["remote"] == true && e["online"] == false).await;
     relay.stop().await;
-}
-
-/// How a tampering relay changes what it passes on.
-#[derive(Clone, Copy, Debug)]
-enum Tamper {
-    /// Every patch's page is changed.
-    Alter,
-    /// The first patch is sent again after the second, renumbered to look like the next one.
-    Replay,
-    /// Each pair of patches is sent in the wrong order.
-    Reorder,
-}
-
-/// A relay built for the test: it sits between a student and the real relay at `upstream` and
-/// tampers with the teacher's patches. Returns its URL and certificate fingerprint.
-async fn tampering_relay(upstream: String, upstream_fp: String, how: Tamper) -> (String, String) {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
-    let identity = Identity::generate(&["localhost".into()], &[IpAddr::from([127, 0, 0, 1])]).unwrap();
-    let fingerprint = identity.fingerprint();
-    let tls = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(identity.server_config(false).unwrap()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("wss://127.0.0.1:{}/v1/ws", listener.local_addr().unwrap().port());
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (tls, upstream, upstream_fp) = (tls.clone(), upstream.clone(), upstream_fp.clone());
-            tokio::spawn(async move {
-                let stream = tls.accept(tcp).await.unwrap();
-                let pick = |_: &Request, mut res: Response| {
-                    res.headers_mut().insert("sec-websocket-protocol", "lectern.v1".parse().unwrap());
-                    Ok(res)
-                };
-                let down = tokio_tungstenite::accept_hdr_async(stream, pick).await.unwrap();
-                let up = lectern::client::connect(&upstream, &upstream_fp).await.unwrap();
-                let (mut down_tx, mut down_rx) = down.split();
-                let (mut up_tx, mut up_rx) = up.split();
-                tokio::spawn(async move {
-                    while let Some(Ok(m)) = down_rx.next().await {
-                        if up_tx.send(m).await.is_err() {
-                            break;
-                        }
-                    }
-                });
-                let mut first: Option<Value> = None;
-                let mut held: Option<Message> = None;
-                let mut patches = 0;
-                while let Some(Ok(m)) = up_rx.next().await {
-                    let mut out = vec![m.clone()];
-                    if let Message::Text(t) = &m
-                        && let Ok(mut v) = serde_json::from_str::<Value>(t)
-                        && v["t"] == "patch"
-                    {
-                        patches += 1;
-                        out = match how {
-                            Tamper::Alter => {
-                                if let Some(p) = v["patch"]["page"].as_u64() {
-                                    v["patch"]["page"] = json!(p + 1);
-                                }
-                                vec![Message::text(v.to_string())]
-                            }
-                            Tamper::Replay => {
-                                let seq = v["seq"].as_u64().unwrap();
-                                let mut again = vec![m.clone()];
-                                match &first {
-                                    None => first = Some(v.clone()),
-                                    Some(f) if patches == 2 => {
-                                        let mut f = f.clone();
-                                        f["seq"] = json!(seq + 1);
-                                        again.push(Message::text(f.to_string()));
-                                    }
-                                    Some(_) => {}
-                                }
-                                again
-                            }
-                            Tamper::Reorder => match held.take() {
-                                None => {
-                                    held = Some(m.clone());
-                                    vec![]
-                                }
-                                Some(h) => vec![m.clone(), h],
-                            },
-                        };
-                    }
-                    for m in out {
-                        if down_tx.send(m).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    (url, fingerprint)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,4 +246,103 @@ async fn when_redis_dies_the_local_class_carries_on_and_remote_students_catch_up
     teacher.send(json!({"t":"set","patch":{"page":5}})).await;
     state_where(&mut remote, |s| s.page == 5).await;
     relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relays_twenty_remote_and_ten_local_students_follow_and_the_roster_is_right() {
+    let redis = RedisServer::start().await;
+    let server = bridged(&redis).await;
+    let (relay_a, ws_a, fp_a) = relay(&redis).await;
+    let (relay_b, ws_b, fp_b) = relay(&redis).await;
+    let (mut teacher, _) = server.teacher().await;
+    let mut remote: Vec<Client> = (0..20)
+        .map(|i| {
+            let (ws, fp) = if i % 2 == 0 { (&ws_a, &fp_a) } else { (&ws_b, &fp_b) };
+            remote_student(&server, ws, fp, &format!("Remote{i:02}"))
+        })
+        .collect();
+    let mut local: Vec<Client> = (0..10)
+        .map(|i| {
+            let credentials = Credentials::Student { code: CODE.into(), name: format!("Local{i:02}") };
+            Client::start(ClientOptions::new(&server.ws, &server.fingerprint, credentials, common::device(i)))
+        })
+        .collect();
+    for c in remote.iter_mut().chain(local.iter_mut()) {
+        state_where(c, |_| true).await;
+    }
+    // The roster: 30 students, the 20 remote ones marked so, all online.
+    let mut roster: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
+    let settled = |r: &std::collections::HashMap<String, Value>| {
+        r.values().filter(|e| e["online"] == true && e["remote"] == true).count() == 20
+            && r.values().filter(|e| e["online"] == true && e["remote"] == false).count() == 10
+    };
+    tokio::time::timeout(PATIENCE, async {
+        while !settled(&roster) {
+            for e in teacher.recv_type("roster").await["changes"].as_array().unwrap() {
+                roster.insert(e["id"].as_str().unwrap().to_string(), e.clone());
+            }
+        }
+    })
+    .await
+    .expect("the roster in time");
+    // A page turn and the pointer reach all 30.
+    teacher.send(json!({"t":"set","patch":{"page":7,"pos":{"x":0.5,"y":0.75}}})).await;
+    for c in remote.iter_mut().chain(local.iter_mut()) {
+        state_where(c, |s| s.page == 7 && s.pos.is_some_and(|p| p.y == 0.75)).await;
+    }
+    // Hands from both relays reach the teacher.
+    for c in remote.iter().take(4) {
+        c.hand(true);
+    }
+    tokio::time::timeout(PATIENCE, async {
+        while roster.values().filter(|e| e["hand"] == true && e["remote"] == true).count() < 4 {
+            for e in teacher.recv_type("roster").await["changes"].as_array().unwrap() {
+                roster.insert(e["id"].as_str().unwrap().to_string(), e.clone());
+            }
+        }
+    })
+    .await
+    .expect("the hands in time");
+    for c in remote.into_iter().chain(local) {
+        c.close().await;
+    }
+    relay_a.stop().await;
+    relay_b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_relay_dies_its_students_resume_on_the_other() {
+    let redis = RedisServer::start().await;
+    let server = bridged(&redis).await;
+    // Two relays behind one load balancer, with one certificate, as a district would run them.
+    let identity = Identity::generate(&["localhost".into()], &[IpAddr::from([127, 0, 0, 1])]).unwrap();
+    let (relay_a, _, fingerprint) = relay_with(&redis, identity.clone()).await;
+    let (relay_b, _, _) = relay_with(&redis, identity).await;
+    let port = load_balancer(vec![relay_a.addr(), relay_b.addr()]).await;
+    let ws = format!("wss://127.0.0.1:{port}/v1/ws");
+    let (mut teacher, _) = server.teacher().await;
+    let mut student = remote_student(&server, &ws, &fingerprint, "Hafsa");
+    state_where(&mut student, |_| true).await;
+    let first = roster_where(&mut teacher, |e| e["remote"] == true && e["online"] == true).await;
+    assert_eq!(relay_a.mirrors().rooms().rooms().len(), 1, "the student is on the first relay");
+
+    relay_a.stop().await;
+    // The client comes back through the balancer, now to the other relay, as the same participant.
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(Event::Connected { resumed, .. }) = student.next_event().await {
+                assert!(resumed, "resumed with its token, not joined anew");
+                return;
+            }
+        }
+    })
+    .await
+    .expect("back in time");
+    let again = roster_where(&mut teacher, |e| e["id"] == first["id"] && e["online"] == true).await;
+    assert_eq!(again["name"], "Hafsa");
+    teacher.send(json!({"t":"set","patch":{"page":9}})).await;
+    state_where(&mut student, |s| s.page == 9).await;
+    assert_eq!(relay_b.mirrors().rooms().rooms().len(), 1);
+    student.close().await;
+    relay_b.stop().await;
 }

@@ -19,17 +19,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::keys::{self, Meta, Snapshot};
 use super::sign::Signer;
+use super::upstream::FindRoom;
 use crate::engine::lesson::LessonRecord;
 use crate::engine::report::{Event, Report, ReportSink};
-use crate::engine::room::Room;
 use crate::protocol::signed::Kind;
 use crate::protocol::{LessonState, ServerMsg};
 
 /// Reports the bridge may hold before it drops one (and starts a new epoch).
 const QUEUE: usize = 4096;
-
-/// How a bridge finds a room by id (the teacher's server's registry).
-pub type FindRoom = Arc<dyn Fn(&str) -> Option<Arc<Room>> + Send + Sync>;
 
 /// The bridge's end of the reports: queues them, never waits.
 pub struct BridgeSink {
@@ -113,7 +110,7 @@ pub async fn run(parts: BridgeParts, queue: Queue) {
                 }
                 drain(&mut rx, &mut feeds);
                 attempt += 1;
-                let wait = retry_after(attempt);
+                let wait = super::backoff::retry_after(attempt);
                 tokio::select! {
                     _ = parts.shutdown.cancelled() => break,
                     _ = tokio::time::sleep(wait) => continue,
@@ -354,13 +351,6 @@ async fn publish_meta(
         ended: feed.state.ended || feed.lesson.ended_ms.is_some(),
     };
     redis::cmd("SET").arg(keys::meta(room)).arg(json(&meta)).exec_async(conn).await
-}
-
-/// How long to wait before connecting to Redis again: doubling from 125 ms to 1 s, with jitter (a
-/// connection attempt costs Redis little, and remote students wait for the next one that works).
-pub(crate) fn retry_after(attempt: u32) -> Duration {
-    let base = Duration::from_millis(125).saturating_mul(1 << attempt.min(3)).min(Duration::from_secs(1));
-    base.mul_f64(rand::random_range(0.5..=1.0))
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {

@@ -32,11 +32,14 @@ const RETRY: Duration = Duration::from_millis(250);
 /// How long a mirror with no students is kept before the relay lets it go.
 const IDLE: Duration = Duration::from_secs(60);
 
+/// A room being fetched from Redis, shared by every hello that asks meanwhile.
+type Loading = OnceCell<Result<Arc<Room>, NoRoom>>;
+
 /// The rooms a relay serves.
 pub struct Mirrors {
     client: redis::Client,
     rooms: Registry,
-    loading: Mutex<HashMap<String, Arc<OnceCell<Result<Arc<Room>, NoRoom>>>>>,
+    loading: Mutex<HashMap<String, Arc<Loading>>>,
     limits: Limits,
     metrics: Metrics,
     up: Arc<dyn ReportSink>,
@@ -248,10 +251,10 @@ async fn apply(mirrors: &Mirrors, room: &Room, verifier: &Verifier, frame: &str)
                 return reload(mirrors, room, verifier).await;
             }
         }
-        Ok(ServerMsg::Sync { seq, state, signed: Some(signed) }) => {
-            if verifier.check(Kind::State, seq, 0, &state, &signed) {
-                room.mirror_reset(seq, state, signed);
-            }
+        Ok(ServerMsg::Sync { seq, state, signed: Some(signed) })
+            if verifier.check(Kind::State, seq, 0, &state, &signed) =>
+        {
+            room.mirror_reset(seq, state, signed);
         }
         Ok(ServerMsg::Beat { .. }) => room.mirror_send(frame.to_string().into()),
         _ => {} // not for students: the relay passes on only what the teacher's server signed

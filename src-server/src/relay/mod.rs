@@ -6,6 +6,7 @@
 //! - [`bridge`]: the teacher's side, publishing the room and reading back what remote students do.
 //! - [`mirror`]: the relay's side, a room fed from Redis that its students join like any other.
 
+pub mod backoff;
 pub mod bridge;
 pub mod connect;
 pub mod keys;

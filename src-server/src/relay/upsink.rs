@@ -75,7 +75,7 @@ async fn write(client: redis::Client, mut rx: mpsc::Receiver<Report>, shutdown: 
                 Err(_) => {
                     attempt += 1;
                     tokio::time::sleep(
-                        super::bridge::retry_after(attempt).min(std::time::Duration::from_millis(500)),
+                        super::backoff::retry_after(attempt).min(std::time::Duration::from_millis(500)),
                     )
                     .await;
                     continue;

@@ -9,8 +9,11 @@ use std::time::Duration;
 use redis::AsyncConnectionConfig;
 use redis::streams::{StreamId, StreamReadReply};
 
-use super::bridge::FindRoom;
 use super::keys;
+use crate::engine::room::Room;
+
+/// How the teacher's server finds a room by id (its registry).
+pub type FindRoom = std::sync::Arc<dyn Fn(&str) -> Option<std::sync::Arc<Room>> + Send + Sync>;
 
 /// How long one blocking read waits before it is made again (and the task can notice shutdown).
 const BLOCK: Duration = Duration::from_secs(5);
@@ -33,7 +36,7 @@ pub async fn read(
                 attempt += 1;
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(super::bridge::retry_after(attempt)) => continue,
+                    _ = tokio::time::sleep(super::backoff::retry_after(attempt)) => continue,
                 }
             }
         };
@@ -64,7 +67,7 @@ pub async fn read(
 
 /// Applies one entry; an entry that is not understood is skipped (a relay is not trusted to write
 /// well-formed entries).
-fn apply(room: &crate::engine::room::Room, entry: &StreamId) {
+fn apply(room: &Room, entry: &StreamId) {
     let text = |field: &str| entry.get::<String>(field);
     let Some(pid) = text("pid").filter(|p| !p.is_empty() && p.len() <= 64) else { return };
     match text("k").as_deref() {

@@ -5,6 +5,7 @@
 
 pub mod netns;
 pub mod redis;
+pub mod relays;
 
 use std::time::Duration;
 

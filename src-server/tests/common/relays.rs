@@ -1,0 +1,122 @@
+//! Parts of the relay tests that stand in for the world: a relay that tampers with what it passes on,
+//! and a load balancer in front of relays.
+
+use std::net::IpAddr;
+
+use lectern::tls::Identity;
+use serde_json::{Value, json};
+
+/// How a tampering relay changes what it passes on.
+#[derive(Clone, Copy, Debug)]
+pub enum Tamper {
+    /// Every patch's page is changed.
+    Alter,
+    /// The first patch is sent again after the second, renumbered to look like the next one.
+    Replay,
+    /// Each pair of patches is sent in the wrong order.
+    Reorder,
+}
+
+/// A relay built for the test: it sits between a student and the real relay at `upstream` and
+/// tampers with the teacher's patches. Returns its URL and certificate fingerprint.
+pub async fn tampering_relay(upstream: String, upstream_fp: String, how: Tamper) -> (String, String) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    let identity = Identity::generate(&["localhost".into()], &[IpAddr::from([127, 0, 0, 1])]).unwrap();
+    let fingerprint = identity.fingerprint();
+    let tls = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(identity.server_config(false).unwrap()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("wss://127.0.0.1:{}/v1/ws", listener.local_addr().unwrap().port());
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (tls, upstream, upstream_fp) = (tls.clone(), upstream.clone(), upstream_fp.clone());
+            tokio::spawn(async move {
+                let stream = tls.accept(tcp).await.unwrap();
+                #[allow(clippy::result_large_err)] // tungstenite's callback type
+                let pick = |_: &Request, mut res: Response| {
+                    res.headers_mut().insert("sec-websocket-protocol", "lectern.v1".parse().unwrap());
+                    Ok(res)
+                };
+                let down = tokio_tungstenite::accept_hdr_async(stream, pick).await.unwrap();
+                let up = lectern::client::connect(&upstream, &upstream_fp).await.unwrap();
+                let (mut down_tx, mut down_rx) = down.split();
+                let (mut up_tx, mut up_rx) = up.split();
+                tokio::spawn(async move {
+                    while let Some(Ok(m)) = down_rx.next().await {
+                        if up_tx.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let mut first: Option<Value> = None;
+                let mut held: Option<Message> = None;
+                let mut patches = 0;
+                while let Some(Ok(m)) = up_rx.next().await {
+                    let mut out = vec![m.clone()];
+                    if let Message::Text(t) = &m
+                        && let Ok(mut v) = serde_json::from_str::<Value>(t)
+                        && v["t"] == "patch"
+                    {
+                        patches += 1;
+                        out = match how {
+                            Tamper::Alter => {
+                                if let Some(p) = v["patch"]["page"].as_u64() {
+                                    v["patch"]["page"] = json!(p + 1);
+                                }
+                                vec![Message::text(v.to_string())]
+                            }
+                            Tamper::Replay => {
+                                let seq = v["seq"].as_u64().unwrap();
+                                let mut again = vec![m.clone()];
+                                match &first {
+                                    None => first = Some(v.clone()),
+                                    Some(f) if patches == 2 => {
+                                        let mut f = f.clone();
+                                        f["seq"] = json!(seq + 1);
+                                        again.push(Message::text(f.to_string()));
+                                    }
+                                    Some(_) => {}
+                                }
+                                again
+                            }
+                            Tamper::Reorder => match held.take() {
+                                None => {
+                                    held = Some(m.clone());
+                                    vec![]
+                                }
+                                Some(h) => vec![m.clone(), h],
+                            },
+                        };
+                    }
+                    for m in out {
+                        if down_tx.send(m).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, fingerprint)
+}
+
+/// A TCP load balancer for the test: each connection goes to the first of `backends` that accepts it.
+pub async fn load_balancer(backends: Vec<std::net::SocketAddr>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut down, _)) = listener.accept().await {
+            let backends = backends.clone();
+            tokio::spawn(async move {
+                for b in backends {
+                    if let Ok(mut up) = tokio::net::TcpStream::connect(b).await {
+                        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
