@@ -23,6 +23,7 @@ async fn bridged(redis: &RedisServer) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path(), Limits::default(), Timing::default());
     config.redis = Some(redis.url());
+    config.redis_ca = redis.ca();
     TestServer::from_config(dir, config, "127.0.0.1:0").await
 }
 
@@ -36,8 +37,13 @@ async fn relay(redis: &RedisServer) -> (Relay, String, String) {
 async fn relay_with(redis: &RedisServer, identity: Identity) -> (Relay, String, String) {
     let fingerprint = identity.fingerprint();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config =
-        RelayConfig { redis: redis.url(), identity, limits: Limits::default(), timing: Timing::default() };
+    let config = RelayConfig {
+        redis: redis.url(),
+        redis_ca: redis.ca(),
+        identity,
+        limits: Limits::default(),
+        timing: Timing::default(),
+    };
     let relay = Relay::start(config, listener).unwrap();
     let ws = format!("wss://127.0.0.1:{}/v1/ws", relay.addr().port());
     (relay, ws, fingerprint)
@@ -345,4 +351,26 @@ async fn when_a_relay_dies_its_students_resume_on_the_other() {
     assert_eq!(relay_b.mirrors().rooms().rooms().len(), 1);
     student.close().await;
     relay_b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridge_and_relays_reach_redis_over_tls_with_a_password() {
+    let redis = RedisServer::with_tls("correct horse battery staple").await;
+    assert!(redis.url().starts_with("rediss://"));
+    let server = bridged(&redis).await;
+    let (relay, ws, fingerprint) = relay(&redis).await;
+    let (mut teacher, _) = server.teacher().await;
+    let mut student = remote_student(&server, &ws, &fingerprint, "Zainab");
+    state_where(&mut student, |_| true).await;
+    teacher.send(json!({"t":"set","patch":{"page":4}})).await;
+    state_where(&mut student, |s| s.page == 4).await;
+    student.hand(true);
+    roster_where(&mut teacher, |e| e["remote"] == true && e["hand"] == true).await;
+    student.close().await;
+    relay.stop().await;
+
+    // A wrong password is not a way in.
+    let wrong = redis.url().replace("correct horse", "wrong horse");
+    let client = lectern::relay::connect::client(&wrong, redis.ca().as_deref()).unwrap();
+    assert!(client.get_multiplexed_async_connection().await.is_err());
 }

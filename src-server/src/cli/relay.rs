@@ -17,6 +17,9 @@ pub struct RelayArgs {
     /// The Redis the teachers' servers bridge to (redis:// or rediss://, with a password if needed).
     #[arg(long, env = "LECTERN_REDIS", value_name = "URL")]
     redis: String,
+    /// For rediss://: a PEM file of the certificates to check Redis's against (default: the system's).
+    #[arg(long, env = "LECTERN_REDIS_CA", value_name = "FILE")]
+    redis_ca: Option<PathBuf>,
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, default_value = "[::]:7443")]
     listen: SocketAddr,
@@ -40,8 +43,13 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<ExitCode> {
     let fingerprint = identity.fingerprint();
     let listener =
         lectern::server::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
-    let config =
-        RelayConfig { redis: args.redis, identity, limits: Limits::default(), timing: Timing::default() };
+    let config = RelayConfig {
+        redis: args.redis,
+        redis_ca: args.redis_ca,
+        identity,
+        limits: Limits::default(),
+        timing: Timing::default(),
+    };
     let relay = Relay::start(config, listener)?;
     let addr = relay.addr();
     if args.json {

@@ -43,6 +43,11 @@ pub const KEYS: &[Key] = &[
         "Bridge the lesson to this Redis (`redis://` or `rediss://`) for remote students on relays.",
     ),
     key(
+        "redis_ca",
+        "LECTERN_REDIS_CA",
+        "For `rediss://`: a PEM file of the certificates to check Redis's against (default: the system's).",
+    ),
+    key(
         "log.events",
         "LECTERN_LOG_EVENTS",
         "Log joins, changes, acks and hands (false only to measure what logging costs).",

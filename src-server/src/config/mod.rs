@@ -59,6 +59,9 @@ pub struct Config {
     /// Bridge the lesson to this Redis (`redis://` or `rediss://`, with a password if it needs one),
     /// for remote students on `lectern relay` (docs/RELAY.md). Default: no bridge.
     pub redis: Option<String>,
+    /// For a `rediss://` Redis whose certificate the system does not trust: a PEM file of the
+    /// certificates to check it against.
+    pub redis_ca: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -76,6 +79,7 @@ impl Default for Config {
             limits: Limits::default(),
             timing: Timing::default(),
             redis: None,
+            redis_ca: None,
         }
     }
 }
@@ -97,7 +101,16 @@ impl Config {
         if shown.code.is_some() {
             shown.code = Some("******".into());
         }
+        shown.redis = shown.redis.as_deref().map(redact_url);
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+    }
+}
+
+/// A URL with its user and password masked, for what is printed and logged.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_string(),
     }
 }
 
@@ -232,5 +245,23 @@ mod millis {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shown_configuration_masks_the_code_and_the_redis_password() {
+        let config = Config {
+            code: Some("482913".into()),
+            redis: Some("rediss://:s3cret@redis.example:6380".into()),
+            ..Config::default()
+        };
+        let shown = config.to_masked_toml();
+        assert!(!shown.contains("482913") && !shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("rediss://***@redis.example:6380"), "{shown}");
+        assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
     }
 }

@@ -32,6 +32,9 @@ const CANARY_EVERY: Duration = Duration::from_secs(2);
 pub struct RelayConfig {
     /// `redis://` or `rediss://`.
     pub redis: String,
+    /// For `rediss://`: a PEM file of the certificates to check the server's against (default: the
+    /// system's trust store).
+    pub redis_ca: Option<std::path::PathBuf>,
     /// The relay's certificate (a real one in production; self-signed for tests).
     pub identity: Identity,
     /// Limits, as on a teacher's server.
@@ -59,7 +62,7 @@ struct RelayState {
 impl Relay {
     /// Starts serving on `listener`; Redis is reached on first need, not now.
     pub fn start(config: RelayConfig, listener: TcpListener) -> Result<Relay> {
-        let client = super::connect::client(&config.redis)?;
+        let client = super::connect::client(&config.redis, config.redis_ca.as_deref())?;
         let addr = listener.local_addr()?;
         let tls = TlsAcceptor::from(Arc::new(config.identity.server_config(false)?));
         let shutdown = tokio_util::sync::CancellationToken::new();

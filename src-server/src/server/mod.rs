@@ -55,7 +55,7 @@ impl Server {
             Some(url) => {
                 let (sink, queue) = crate::relay::bridge::channel();
                 prepared.parts.sinks.push(sink);
-                Some((crate::relay::connect::client(url)?, queue))
+                Some((crate::relay::connect::client(url, config.redis_ca.as_deref())?, queue))
             }
             None => None,
         };

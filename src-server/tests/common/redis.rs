@@ -8,7 +8,9 @@ use std::time::Duration;
 pub struct RedisServer {
     child: Child,
     pub port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    /// Over TLS with this password (its certificate is `dir/cert.pem`).
+    tls: Option<String>,
 }
 
 impl RedisServer {
@@ -20,16 +22,44 @@ impl RedisServer {
 
     /// Starts one on this port (to restart one that was killed) and waits until it answers.
     pub async fn on(port: u16) -> RedisServer {
+        RedisServer::spawn(port, None).await
+    }
+
+    /// Starts one that speaks only TLS (a self-signed certificate) and wants this password.
+    pub async fn with_tls(password: &str) -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        RedisServer::spawn(port, Some(password.to_string())).await
+    }
+
+    async fn spawn(port: u16, tls: Option<String>) -> RedisServer {
         let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]).arg("--dir").arg(dir.path());
+        match &tls {
+            None => {
+                cmd.args(["--port", &port.to_string()]);
+            }
+            Some(password) => {
+                let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+                let identity = lectern::tls::Identity::generate(&["localhost".into()], &[ip]).unwrap();
+                identity.save(dir.path()).unwrap();
+                let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+                cmd.args(["--port", "0", "--tls-port", &port.to_string(), "--tls-auth-clients", "no"])
+                    .arg("--tls-cert-file")
+                    .arg(&cert)
+                    .arg("--tls-key-file")
+                    .arg(&key)
+                    .arg("--tls-ca-cert-file")
+                    .arg(&cert)
+                    .args(["--requirepass", password]);
+            }
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (apt install redis-server)");
-        let server = RedisServer { child, port, _dir: dir };
-        let client = redis::Client::open(server.url()).unwrap();
+        let server = RedisServer { child, port, dir, tls };
+        let client = lectern::relay::connect::client(&server.url(), server.ca().as_deref()).unwrap();
         let deadline = tokio::time::Instant::now() + super::PATIENCE;
         loop {
             if let Ok(mut c) = client.get_multiplexed_async_connection().await
@@ -43,7 +73,15 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match &self.tls {
+            None => format!("redis://127.0.0.1:{}", self.port),
+            Some(password) => format!("rediss://:{password}@127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// The certificate to trust it by, when it speaks TLS.
+    pub fn ca(&self) -> Option<std::path::PathBuf> {
+        self.tls.as_ref().map(|_| self.dir.path().join("cert.pem"))
     }
 
     /// Kills it at once (as a crash would).
