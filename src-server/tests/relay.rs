@@ -20,10 +20,15 @@ use serde_json::{Value, json};
 
 /// A teacher's server bridged to `redis`.
 async fn bridged(redis: &RedisServer) -> TestServer {
+    bridged_to(redis.url(), redis.ca()).await
+}
+
+/// A teacher's server bridged to the Redis at `url`.
+async fn bridged_to(url: String, ca: Option<std::path::PathBuf>) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path(), Limits::default(), Timing::default());
-    config.redis = Some(redis.url());
-    config.redis_ca = redis.ca();
+    config.redis = Some(url);
+    config.redis_ca = ca;
     TestServer::from_config(dir, config, "127.0.0.1:0").await
 }
 
@@ -35,11 +40,20 @@ async fn relay(redis: &RedisServer) -> (Relay, String, String) {
 
 /// A relay with this certificate (relays behind one load balancer share theirs).
 async fn relay_with(redis: &RedisServer, identity: Identity) -> (Relay, String, String) {
+    relay_to(redis.url(), redis.ca(), identity).await
+}
+
+/// A relay on the Redis at `url`, with this certificate.
+async fn relay_to(
+    url: String,
+    ca: Option<std::path::PathBuf>,
+    identity: Identity,
+) -> (Relay, String, String) {
     let fingerprint = identity.fingerprint();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = RelayConfig {
-        redis: redis.url(),
-        redis_ca: redis.ca(),
+        redis: url,
+        redis_ca: ca,
         identity,
         limits: Limits::default(),
         timing: Timing::default(),
@@ -372,5 +386,24 @@ async fn the_bridge_and_relays_reach_redis_over_tls_with_a_password() {
     // A wrong password is not a way in.
     let wrong = redis.url().replace("correct horse", "wrong horse");
     let client = lectern::relay::connect::client(&wrong, redis.ca().as_deref()).unwrap();
-    assert!(client.get_multiplexed_async_connection().await.is_err());
+    assert!(client.connect().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_flow_works_on_a_three_node_redis_cluster() {
+    let cluster = common::redis::RedisCluster::start().await;
+    let server = bridged_to(cluster.url(), None).await;
+    let identity = Identity::generate(&["localhost".into()], &[IpAddr::from([127, 0, 0, 1])]).unwrap();
+    let (relay, ws, fingerprint) = relay_to(cluster.url(), None, identity).await;
+    let (mut teacher, _) = server.teacher().await;
+    let mut student = remote_student(&server, &ws, &fingerprint, "Idris");
+    state_where(&mut student, |_| true).await;
+    for page in 2..=5 {
+        teacher.send(json!({"t":"set","patch":{"page":page}})).await;
+    }
+    state_where(&mut student, |s| s.page == 5).await;
+    student.hand(true);
+    roster_where(&mut teacher, |e| e["remote"] == true && e["hand"] == true).await;
+    student.close().await;
+    relay.stop().await;
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use super::connect::{Conn, Redis};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -52,7 +52,7 @@ impl ReportSink for BridgeSink {
 /// What a bridge is made of.
 pub struct BridgeParts {
     /// `redis://…` or `rediss://…`.
-    pub client: redis::Client,
+    pub client: Redis,
     /// The teacher's server's signing key.
     pub signer: Signer,
     /// The teacher key (relay token secrets are derived from it).
@@ -98,7 +98,7 @@ pub async fn run(parts: BridgeParts, queue: Queue) {
     loop {
         let conn = tokio::select! {
             _ = parts.shutdown.cancelled() => break,
-            c = parts.client.get_multiplexed_async_connection() => c,
+            c = parts.client.connect() => c,
         };
         let mut conn = match conn {
             Ok(c) => c,
@@ -154,7 +154,7 @@ pub async fn run(parts: BridgeParts, queue: Queue) {
 
 /// Publishes until Redis fails (false) or the bridge is shut down (true).
 async fn serve(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     parts: &BridgeParts,
     rx: &mut mpsc::Receiver<Report>,
     lost: &AtomicBool,
@@ -211,7 +211,7 @@ fn restart(parts: &BridgeParts, room: &str, feed: &mut Feed) {
 }
 
 async fn on_report(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     parts: &BridgeParts,
     feeds: &mut HashMap<String, Feed>,
     report: Report,
@@ -271,7 +271,7 @@ async fn on_report(
 
 /// A signed beat for every room.
 async fn beats(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     parts: &BridgeParts,
     feeds: &mut HashMap<String, Feed>,
 ) -> redis::RedisResult<()> {
@@ -298,7 +298,7 @@ async fn beats(
 /// The room's join details, its snapshot, and a `sync` in its stream for relays already following;
 /// then its reader of remote students, if it has none.
 async fn publish_all(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     parts: &BridgeParts,
     room: &str,
     feed: &mut Feed,
@@ -336,7 +336,7 @@ async fn publish_all(
 }
 
 async fn publish_meta(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     parts: &BridgeParts,
     room: &str,
     feed: &Feed,

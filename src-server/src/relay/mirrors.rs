@@ -6,8 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::AsyncConnectionConfig;
-use redis::aio::MultiplexedConnection;
+use super::connect::{Conn, Redis};
 use redis::streams::StreamReadReply;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
@@ -37,7 +36,7 @@ type Loading = OnceCell<Result<Arc<Room>, NoRoom>>;
 
 /// The rooms a relay serves.
 pub struct Mirrors {
-    client: redis::Client,
+    client: Redis,
     rooms: Registry,
     loading: Mutex<HashMap<String, Arc<Loading>>>,
     limits: Limits,
@@ -49,7 +48,7 @@ pub struct Mirrors {
 impl Mirrors {
     /// Rooms from this Redis, reporting what their students do to `up`.
     pub fn new(
-        client: redis::Client,
+        client: Redis,
         limits: Limits,
         metrics: Metrics,
         up: Arc<dyn ReportSink>,
@@ -87,7 +86,7 @@ impl Mirrors {
 
     async fn load(self: &Arc<Self>, id: &str) -> Result<Arc<Room>, NoRoom> {
         let unavailable = |_| NoRoom::Unavailable;
-        let mut conn = self.client.get_multiplexed_async_connection().await.map_err(unavailable)?;
+        let mut conn = self.client.connect().await.map_err(unavailable)?;
         // Where the stream stands before the snapshot is read: the snapshot is at least as new as
         // every entry up to here (the bridge writes an entry and its snapshot in one transaction).
         let last = last_id(&mut conn, &keys::down(id)).await.map_err(unavailable)?;
@@ -159,7 +158,7 @@ impl Rooms for Arc<Mirrors> {
 }
 
 /// The newest entry's id in a stream, or `0` for an empty one.
-async fn last_id(conn: &mut MultiplexedConnection, key: &str) -> redis::RedisResult<String> {
+async fn last_id(conn: &mut Conn, key: &str) -> redis::RedisResult<String> {
     let newest: Vec<(String, Vec<(String, String)>)> =
         redis::cmd("XREVRANGE").arg(key).arg("+").arg("-").arg("COUNT").arg(1).query_async(conn).await?;
     Ok(newest.into_iter().next().map_or_else(|| "0".to_string(), |(id, _)| id))
@@ -171,7 +170,6 @@ async fn last_id(conn: &mut MultiplexedConnection, key: &str) -> redis::RedisRes
 async fn follow(mirrors: Arc<Mirrors>, room: Arc<Room>, mut last: String, verifier: Verifier) {
     let id = room.info().id.clone();
     let key = keys::down(&id);
-    let config = AsyncConnectionConfig::new().set_response_timeout(None);
     let mut idle_since = None;
     let mut conn = None;
     let mut lost = false;
@@ -188,7 +186,7 @@ async fn follow(mirrors: Arc<Mirrors>, room: Arc<Room>, mut last: String, verifi
             return;
         }
         if conn.is_none() {
-            conn = mirrors.client.get_multiplexed_async_connection_with_config(&config).await.ok();
+            conn = mirrors.client.connect_blocking().await.ok();
         }
         let Some(c) = conn.as_mut() else {
             if !lost {
@@ -263,7 +261,7 @@ async fn apply(mirrors: &Mirrors, room: &Room, verifier: &Verifier, frame: &str)
 }
 
 async fn reload(mirrors: &Mirrors, room: &Room, verifier: &Verifier) -> bool {
-    let Ok(mut conn) = mirrors.client.get_multiplexed_async_connection().await else { return false };
+    let Ok(mut conn) = mirrors.client.connect().await else { return false };
     let snap: Option<String> =
         redis::cmd("GET").arg(keys::snapshot(&room.info().id)).query_async(&mut conn).await.ok().flatten();
     let Some(snap) = snap.and_then(|s| serde_json::from_str::<Snapshot>(&s).ok()) else { return false };

@@ -17,6 +17,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use super::connect::Redis;
 use super::mirrors::Mirrors;
 use crate::config::{Limits, Timing};
 use crate::error::Result;
@@ -136,9 +137,8 @@ async fn healthz(State(s): State<RelayState>) -> Response {
 
 /// Publishes a canary to a stream of its own and reads it back with a blocking read on another
 /// connection, as the rooms' feeds are read: a Redis that answers pings but delivers nothing fails.
-async fn canary(client: redis::Client, s: RelayState) {
+async fn canary(client: Redis, s: RelayState) {
     let key = format!("lectern:{{canary-{:016x}}}", rand::random::<u64>());
-    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
     let mut beat = tokio::time::interval(CANARY_EVERY);
     loop {
         tokio::select! {
@@ -146,8 +146,8 @@ async fn canary(client: redis::Client, s: RelayState) {
             _ = beat.tick() => {}
         }
         let round = async {
-            let mut writer = client.get_multiplexed_async_connection().await.ok()?;
-            let mut reader = client.get_multiplexed_async_connection_with_config(&config).await.ok()?;
+            let mut writer = client.connect().await.ok()?;
+            let mut reader = client.connect_blocking().await.ok()?;
             let token = rand::random::<u64>().to_string();
             let id: String = redis::cmd("XADD")
                 .arg(&key)

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::connect::Redis;
 use super::keys;
 use crate::engine::report::{Event, Report, ReportSink};
 
@@ -32,15 +33,12 @@ impl ReportSink for UpSink {
 }
 
 /// A sink, and the task that writes what it gets to Redis until shutdown.
-pub fn start(
-    client: redis::Client,
-    shutdown: CancellationToken,
-) -> (Arc<UpSink>, tokio::task::JoinHandle<()>) {
+pub fn start(client: Redis, shutdown: CancellationToken) -> (Arc<UpSink>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE);
     (Arc::new(UpSink { tx }), tokio::spawn(write(client, rx, shutdown)))
 }
 
-async fn write(client: redis::Client, mut rx: mpsc::Receiver<Report>, shutdown: CancellationToken) {
+async fn write(client: Redis, mut rx: mpsc::Receiver<Report>, shutdown: CancellationToken) {
     // Which participant each connection is, to say who left.
     let mut conns: HashMap<u64, String> = HashMap::new();
     let mut conn = None;
@@ -67,7 +65,7 @@ async fn write(client: redis::Client, mut rx: mpsc::Receiver<Report>, shutdown: 
             _ => continue,
         };
         if conn.is_none() {
-            match client.get_multiplexed_async_connection().await {
+            match client.connect().await {
                 Ok(c) => {
                     conn = Some(c);
                     attempt = 0;

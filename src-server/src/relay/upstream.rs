@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use redis::AsyncConnectionConfig;
 use redis::streams::{StreamId, StreamReadReply};
 
+use super::connect::Redis;
 use super::keys;
 use crate::engine::room::Room;
 
@@ -20,7 +20,7 @@ const BLOCK: Duration = Duration::from_secs(5);
 
 /// Follows room `room`'s `up` stream until shutdown; reconnects on its own after a failure.
 pub async fn read(
-    client: redis::Client,
+    client: Redis,
     room: String,
     find: FindRoom,
     shutdown: tokio_util::sync::CancellationToken,
@@ -29,8 +29,7 @@ pub async fn read(
     let mut last = "$".to_string();
     let mut attempt = 0u32;
     while !shutdown.is_cancelled() {
-        let config = AsyncConnectionConfig::new().set_response_timeout(None);
-        let mut conn = match client.get_multiplexed_async_connection_with_config(&config).await {
+        let mut conn = match client.connect_blocking().await {
             Ok(c) => c,
             Err(_) => {
                 attempt += 1;

@@ -62,7 +62,7 @@ impl RedisServer {
         let client = lectern::relay::connect::client(&server.url(), server.ca().as_deref()).unwrap();
         let deadline = tokio::time::Instant::now() + super::PATIENCE;
         loop {
-            if let Ok(mut c) = client.get_multiplexed_async_connection().await
+            if let Ok(mut c) = client.connect().await
                 && redis::cmd("PING").query_async::<String>(&mut c).await.is_ok()
             {
                 return server;
@@ -94,5 +94,79 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A three-node Redis Cluster on loopback (no replicas), made with `redis-cli --cluster create`.
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts three nodes, joins them into a cluster, and waits until it serves every slot.
+    pub async fn start() -> RedisCluster {
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let dir = tempfile::tempdir().unwrap();
+            let child = Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server must be installed (apt install redis-server)");
+            nodes.push(RedisServer { child, port, dir, tls: None });
+        }
+        for node in &nodes {
+            let client = redis::Client::open(node.url()).unwrap();
+            let deadline = tokio::time::Instant::now() + super::PATIENCE;
+            while client.get_multiplexed_async_connection().await.is_err() {
+                assert!(tokio::time::Instant::now() < deadline, "a cluster node did not start");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let mut create = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-cli");
+        assert!(create.wait().unwrap().success(), "redis-cli --cluster create failed");
+        let cluster = RedisCluster { nodes };
+        // Every node must agree the cluster is whole before the test uses it.
+        let deadline = tokio::time::Instant::now() + super::PATIENCE;
+        for node in &cluster.nodes {
+            let client = redis::Client::open(node.url()).unwrap();
+            let mut c = client.get_multiplexed_async_connection().await.unwrap();
+            loop {
+                let info: String = redis::cmd("CLUSTER").arg("INFO").query_async(&mut c).await.unwrap();
+                if info.contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "the cluster did not come up: {info}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        cluster
+    }
+
+    /// The seed URLs, comma-separated, as Lectern takes a cluster.
+    pub fn url(&self) -> String {
+        self.nodes.iter().map(RedisServer::url).collect::<Vec<_>>().join(",")
     }
 }
