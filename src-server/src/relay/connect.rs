@@ -24,21 +24,17 @@ const BLOCKING_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub enum Redis {
     /// One server.
-    Single(redis::Client),
-    /// A Redis Cluster, for ordinary commands and for blocking reads.
-    Cluster {
-        /// Ordinary commands (the crate's response timeout).
-        client: ClusterClient,
-        /// Blocking reads.
-        blocking: ClusterClient,
-    },
+    Single(Box<redis::Client>),
+    /// A Redis Cluster: one client for ordinary commands (the crate's response timeout), one for
+    /// blocking reads.
+    Cluster(Box<(ClusterClient, ClusterClient)>),
 }
 
 impl std::fmt::Debug for Redis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Redis::Single(_) => "Redis::Single",
-            Redis::Cluster { .. } => "Redis::Cluster",
+            Redis::Cluster(_) => "Redis::Cluster",
         })
     }
 }
@@ -84,7 +80,7 @@ impl Redis {
     pub async fn connect(&self) -> redis::RedisResult<Conn> {
         match self {
             Redis::Single(c) => c.get_multiplexed_async_connection().await.map(Conn::Single),
-            Redis::Cluster { client, .. } => client.get_async_connection().await.map(Conn::Cluster),
+            Redis::Cluster(clients) => clients.0.get_async_connection().await.map(Conn::Cluster),
         }
     }
 
@@ -95,7 +91,7 @@ impl Redis {
                 let config = AsyncConnectionConfig::new().set_response_timeout(Some(BLOCKING_TIMEOUT));
                 c.get_multiplexed_async_connection_with_config(&config).await.map(Conn::Single)
             }
-            Redis::Cluster { blocking, .. } => blocking.get_async_connection().await.map(Conn::Cluster),
+            Redis::Cluster(clients) => clients.1.get_async_connection().await.map(Conn::Cluster),
         }
     }
 }
@@ -122,8 +118,10 @@ pub fn client(url: &str, ca: Option<&Path>) -> Result<Redis> {
     };
     if let [one] = urls.as_slice() {
         return match certs {
-            None => redis::Client::open(*one).map(Redis::Single).map_err(invalid),
-            Some(certs) => redis::Client::build_with_tls(*one, certs).map(Redis::Single).map_err(invalid),
+            None => redis::Client::open(*one).map(|c| Redis::Single(Box::new(c))).map_err(invalid),
+            Some(certs) => redis::Client::build_with_tls(*one, certs)
+                .map(|c| Redis::Single(Box::new(c)))
+                .map_err(invalid),
         };
     }
     let build = |timeout: Option<Duration>| {
@@ -136,7 +134,7 @@ pub fn client(url: &str, ca: Option<&Path>) -> Result<Redis> {
         }
         b.build().map_err(invalid)
     };
-    Ok(Redis::Cluster { client: build(None)?, blocking: build(Some(BLOCKING_TIMEOUT))? })
+    Ok(Redis::Cluster(Box::new((build(None)?, build(Some(BLOCKING_TIMEOUT))?))))
 }
 
 #[cfg(test)]
@@ -148,7 +146,7 @@ mod tests {
         assert!(matches!(client("redis://127.0.0.1:6379", None), Ok(Redis::Single(_))));
         assert!(matches!(
             client("redis://127.0.0.1:7000, redis://127.0.0.1:7001", None),
-            Ok(Redis::Cluster { .. })
+            Ok(Redis::Cluster(_))
         ));
         let err = client("http://:s3cret@x", None).unwrap_err().to_string();
         assert!(!err.contains("s3cret"), "{err}");
