@@ -407,3 +407,42 @@ async fn the_same_flow_works_on_a_three_node_redis_cluster() {
     student.close().await;
     relay.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_student_the_teacher_removes_is_closed_and_kept_out_by_every_relay() {
+    let redis = RedisServer::start().await;
+    let server = bridged(&redis).await;
+    let (relay_a, ws_a, fp_a) = relay(&redis).await;
+    let (mut teacher, _) = server.teacher().await;
+    let mut student = remote_student(&server, &ws_a, &fp_a, "Bored");
+    state_where(&mut student, |_| true).await;
+    let entry = roster_where(&mut teacher, |e| e["remote"] == true && e["online"] == true).await;
+    teacher.send(json!({"t":"kick","id":7,"who":entry["id"]})).await;
+    let stopped = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(Event::Stopped { code, .. }) = student.next_event().await {
+                return code;
+            }
+        }
+    })
+    .await
+    .expect("closed in time");
+    assert_eq!(stopped, Some(lectern::protocol::close::KICKED));
+    // Not through another relay either, with the code and the same device.
+    relay_a.stop().await;
+    let (relay_b, ws_b, fp_b) = relay(&redis).await;
+    let mut again = remote_student(&server, &ws_b, &fp_b, "Bored");
+    let refused = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match again.next_event().await {
+                Some(Event::Stopped { code, .. }) => return code,
+                Some(Event::State { .. }) => panic!("a removed student came back"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("refused in time");
+    assert_eq!(refused, Some(lectern::protocol::close::KICKED));
+    relay_b.stop().await;
+}

@@ -86,6 +86,8 @@ struct Feed {
     state: LessonState,
     epoch: u64,
     beat: u64,
+    /// Remote students removed (their relay ids).
+    revoked: Vec<String>,
     reader: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -199,7 +201,12 @@ fn drain(rx: &mut mpsc::Receiver<Report>, feeds: &mut HashMap<String, Feed>) {
 
 fn new_feed(lesson: LessonRecord, state: Option<(u64, LessonState)>) -> Feed {
     let (seq, state) = state.unwrap_or_else(|| (0, LessonState::new(None)));
-    Feed { lesson, seq, state, epoch: rand::random(), beat: 0, reader: None }
+    let revoked = lesson
+        .revoked
+        .iter()
+        .filter_map(|p| p.strip_prefix(crate::engine::room::remote::REMOTE_PREFIX).map(str::to_string))
+        .collect();
+    Feed { lesson, seq, state, epoch: rand::random(), beat: 0, revoked, reader: None }
 }
 
 /// A new epoch from the room's own state (continuity with what relays saw is not known).
@@ -263,6 +270,27 @@ async fn on_report(
             if feed.state.ended {
                 publish_meta(conn, parts, &room, feed).await?;
             }
+        }
+        Event::Revoked { pid } => {
+            // A remote student removed by the teacher: every relay closes it and keeps it out.
+            let Some(feed) = feeds.get_mut(&room) else { return Ok(()) };
+            let Some(relay_pid) = pid.strip_prefix(crate::engine::room::remote::REMOTE_PREFIX) else {
+                return Ok(());
+            };
+            feed.revoked.push(relay_pid.to_string());
+            redis::cmd("XADD")
+                .arg(keys::down(&room))
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(keys::STREAM_LEN)
+                .arg("*")
+                .arg("k")
+                .arg("kick")
+                .arg("pid")
+                .arg(relay_pid)
+                .exec_async(conn)
+                .await?;
+            publish_meta(conn, parts, &room, feed).await?;
         }
         _ => {}
     }
@@ -349,6 +377,7 @@ async fn publish_meta(
         heartbeat_ms: u64::try_from(parts.heartbeat.as_millis()).unwrap_or(u64::MAX),
         epoch: feed.epoch,
         ended: feed.state.ended || feed.lesson.ended_ms.is_some(),
+        revoked: feed.revoked.clone(),
     };
     redis::cmd("SET").arg(keys::meta(room)).arg(json(&meta)).exec_async(conn).await
 }

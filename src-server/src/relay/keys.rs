@@ -13,7 +13,8 @@ pub fn snapshot(room: &str) -> String {
 }
 
 /// The stream of what the teacher's server sends the room's students: signed patches, beats and
-/// fresh snapshots (field `k`: `patch`, `beat` or `sync`; field `f`: the frame as sent).
+/// fresh snapshots (field `k`: `patch`, `beat` or `sync`; field `f`: the frame as sent), and the
+/// removal of a remote student (`k`: `kick`, `pid`: its id on the relays).
 pub fn down(room: &str) -> String {
     format!("lectern:{{{room}}}:down")
 }
@@ -46,6 +47,9 @@ pub struct Meta {
     pub epoch: u64,
     /// Whether the lesson has ended.
     pub ended: bool,
+    /// Remote students the teacher removed (their ids on the relays): no relay lets them back in.
+    #[serde(default)]
+    pub revoked: Vec<String>,
 }
 
 /// A signed snapshot of a room's state.

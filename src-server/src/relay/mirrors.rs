@@ -109,7 +109,7 @@ impl Mirrors {
             started_ms: crate::now_ms(),
             ended_ms: None,
             doc: None,
-            revoked: Vec::new(),
+            revoked: meta.revoked.clone(),
         };
         let room = Arc::new(Room::new(RoomParts {
             lesson,
@@ -221,6 +221,12 @@ async fn follow(mirrors: Arc<Mirrors>, room: Arc<Room>, mut last: String, verifi
         }
         for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
             last = entry.id.clone();
+            if entry.get::<String>("k").as_deref() == Some("kick") {
+                if let Some(pid) = entry.get::<String>("pid") {
+                    room.mirror_kick(&pid);
+                }
+                continue;
+            }
             let Some(frame) = entry.get::<String>("f") else { continue };
             if !apply(&mirrors, &room, &verifier, &frame).await {
                 conn = None;

@@ -79,6 +79,23 @@ impl Room {
         }
     }
 
+    /// The teacher removed this student (its id on this relay): it is closed with 4003, and neither
+    /// it nor another id of its device may join this copy again.
+    pub fn mirror_kick(&self, pid: &str) {
+        let mut inner = self.lock();
+        let Some(p) = inner.participants.get_mut(pid) else {
+            inner.revoked.insert(pid.to_string());
+            return;
+        };
+        p.kicked = true;
+        let (conn, device) = (p.conn, p.device.clone());
+        let ids: Vec<String> = std::iter::once(pid.to_string()).chain(self.twins(&device)).collect();
+        inner.revoked.extend(ids);
+        if let Some(m) = conn.and_then(|c| inner.members.iter().find(|m| m.conn == c)) {
+            m.outbox.close(close::KICKED, "removed from this lesson by the teacher");
+        }
+    }
+
     /// The copy's seq and epoch, to know where its feed stands.
     pub fn mirror_position(&self) -> (u64, Option<u64>) {
         let inner = self.lock();
