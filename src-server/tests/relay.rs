@@ -73,6 +73,26 @@ fn remote_student(server: &TestServer, ws: &str, fingerprint: &str, name: &str) 
     Client::start(options)
 }
 
+/// The attendance of the running lesson, as the teacher downloads it.
+async fn attendance(server: &TestServer) -> String {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let bearer = format!("Bearer {}", server.teacher_key);
+    let get = |uri: String| {
+        axum::http::Request::get(uri)
+            .header("authorization", bearer.clone())
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let router = || lectern::server::http::router(server.app().clone());
+    let body =
+        router().oneshot(get("/v1/lessons".into())).await.unwrap().into_body().collect().await.unwrap();
+    let lessons: Value = serde_json::from_slice(&body.to_bytes()).unwrap();
+    let id = lessons["lessons"][0]["id"].as_i64().unwrap();
+    let res = router().oneshot(get(format!("/v1/lessons/{id}/attendance.csv"))).await.unwrap();
+    String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
+
 /// Waits for the client's state to satisfy `want`.
 async fn state_where(client: &mut Client, want: impl Fn(&LessonState) -> bool) -> (u64, LessonState) {
     tokio::time::timeout(PATIENCE, async {
@@ -129,6 +149,17 @@ async fn a_remote_student_follows_signed_changes_and_its_hand_reaches_the_teache
     student.hand(true);
     let entry = roster_where(&mut teacher, |e| e["remote"] == true && e["hand"] == true).await;
     assert_eq!(entry["name"], "Yusuf");
+
+    // The session log knows the student followed from outside the room (the `ok` of a later change
+    // says the log has everything before it).
+    teacher.send(json!({"t":"set","id":99,"patch":{"page":7}})).await;
+    while teacher.recv_type("ok").await["id"] != 99 {}
+    let csv = attendance(&server).await;
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let remote_col = header.iter().position(|h| *h == "remote").expect("a remote column");
+    let row: Vec<&str> =
+        csv.lines().find(|l| l.starts_with("Yusuf,")).expect("Yusuf attended").split(',').collect();
+    assert_eq!(row[remote_col], "yes", "{csv}");
 
     student.close().await;
     roster_where(&mut teacher, |e| e["remote"] == true && e["online"] == false).await;

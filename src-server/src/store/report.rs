@@ -79,6 +79,8 @@ pub struct Attendance {
     pub median_follow_ms: Option<u64>,
     /// 95th percentile follow time, ms.
     pub p95_follow_ms: Option<u64>,
+    /// Followed through a relay, from outside the room.
+    pub remote: bool,
 }
 
 fn percentile(sorted: &[u64], q: f64) -> Option<u64> {
@@ -105,20 +107,22 @@ pub fn attendance(conn: &Connection, lesson: &LessonSummary) -> Result<Vec<Atten
         |r| Ok((r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64)),
     )?;
     let mut stmt = conn
-        .prepare("SELECT id, name, device FROM participants WHERE lesson = ?1 AND role = 'student' ORDER BY name, id")
+        .prepare(
+            "SELECT id, name, device, remote FROM participants WHERE lesson = ?1 AND role = 'student' ORDER BY name, id",
+        )
         .map_err(sql)?;
-    let students: Vec<(String, String, String)> = stmt
-        .query_map([lesson.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    let students: Vec<(String, String, String, bool)> = stmt
+        .query_map([lesson.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .map_err(sql)?
         .collect::<rusqlite::Result<_>>()
         .map_err(sql)?;
     Ok(students
         .into_iter()
-        .map(|(id, name, device)| {
+        .map(|(id, name, device, remote)| {
             let (spans, acked) =
                 (spans.remove(&id).unwrap_or_default(), acks.remove(&id).unwrap_or_default());
             let mut a = attendance_of(lesson, &spans, &acked, &changes);
-            (a.id, a.name, a.device) = (id, name, device);
+            (a.id, a.name, a.device, a.remote) = (id, name, device, remote);
             a
         })
         .collect())
@@ -184,6 +188,7 @@ fn attendance_of(
         followed_within_1s: (seen > 0).then(|| within as f64 / seen as f64),
         median_follow_ms: percentile(&follow, 0.5),
         p95_follow_ms: percentile(&follow, 0.95),
+        remote: false,
     }
 }
 
@@ -206,12 +211,12 @@ fn csv_field(s: &str) -> String {
 /// Attendance as CSV, one row per student.
 pub fn attendance_csv(rows: &[Attendance]) -> String {
     let mut out = String::from(
-        "name,device,first_join,last_leave,minutes_present,disconnects,changes,followed_within_1s,median_follow_ms,p95_follow_ms\n",
+        "name,device,first_join,last_leave,minutes_present,disconnects,changes,followed_within_1s,median_follow_ms,p95_follow_ms,remote\n",
     );
     for r in rows {
         let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
         out.push_str(&format!(
-            "{},{},{},{},{:.1},{},{},{},{},{}\n",
+            "{},{},{},{},{:.1},{},{},{},{},{},{}\n",
             csv_field(&r.name),
             csv_field(&r.device),
             iso(r.first_join_ms),
@@ -222,6 +227,7 @@ pub fn attendance_csv(rows: &[Attendance]) -> String {
             r.followed_within_1s.map(|f| format!("{f:.3}")).unwrap_or_default(),
             opt(r.median_follow_ms),
             opt(r.p95_follow_ms),
+            if r.remote { "yes" } else { "no" },
         ));
     }
     out
