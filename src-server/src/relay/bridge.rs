@@ -59,6 +59,8 @@ pub struct BridgeParts {
     pub teacher_key: String,
     /// Heartbeat: how often beats are published.
     pub heartbeat: Duration,
+    /// The most students online in a room, which relays keep too.
+    pub max_participants: usize,
     /// Finds a room, to read its state when continuity is lost and to apply remote students.
     pub find: FindRoom,
     /// Ends the bridge.
@@ -378,6 +380,7 @@ async fn publish_meta(
         epoch: feed.epoch,
         ended: feed.state.ended || feed.lesson.ended_ms.is_some(),
         revoked: feed.revoked.clone(),
+        max_participants: parts.max_participants,
     };
     redis::cmd("SET").arg(keys::meta(room)).arg(json(&meta)).exec_async(conn).await
 }

@@ -47,6 +47,10 @@ pub struct Meta {
     pub epoch: u64,
     /// Whether the lesson has ended.
     pub ended: bool,
+    /// The most students online in the room (the teacher's server's limit, which each relay's copy
+    /// of the room keeps too).
+    #[serde(default)]
+    pub max_participants: usize,
     /// Remote students the teacher removed (their ids on the relays): no relay lets them back in.
     #[serde(default)]
     pub revoked: Vec<String>,

@@ -119,7 +119,14 @@ impl Mirrors {
             docs: Arc::new(Library::empty()),
             reporter: Reporter::new(vec![self.up.clone()]),
             metrics: self.metrics.clone(),
-            limits: self.limits.clone(),
+            limits: {
+                // The teacher's server says how large the class may be.
+                let mut limits = self.limits.clone();
+                if meta.max_participants > 0 {
+                    limits.max_participants = meta.max_participants;
+                }
+                limits
+            },
             heartbeat_ms: meta.heartbeat_ms,
             mirror: true,
         }));

@@ -67,6 +67,7 @@ impl Server {
                 signer: crate::relay::sign::Signer::load_or_create(&config.data_dir())?,
                 teacher_key: app.teacher_key().to_string(),
                 heartbeat: app.timing.heartbeat,
+                max_participants: app.limits.max_participants,
                 find: Arc::new(move |id: &str| find_in.rooms().get(id)),
                 shutdown: app.shutdown.clone(),
             };

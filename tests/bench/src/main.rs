@@ -6,6 +6,8 @@
 //! The report gives latency percentiles, deliveries, losses (changes neither received nor covered by a
 //! snapshot), and the CPU time and memory of the server (from /proc) and of this load generator.
 
+mod procfs;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,6 +19,8 @@ use hdrhistogram::Histogram;
 use lectern::protocol::{ClientMsg, Hello, Pos, SetPatch};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use crate::procfs::proc_stat;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Which server is measured.
@@ -84,32 +88,6 @@ struct Ready {
     code: Option<String>,
     #[serde(default)]
     teacher_key: Option<String>,
-}
-
-/// Resource use of a process, from /proc.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
-struct ProcStat {
-    cpu_seconds: f64,
-    rss_kib: u64,
-    peak_rss_kib: u64,
-}
-
-fn proc_stat(pid: &str) -> anyhow::Result<ProcStat> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after = stat.rsplit_once(')').map(|(_, a)| a).context("bad /proc stat")?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    Ok(ProcStat { cpu_seconds: ticks / 100.0, rss_kib: kib("VmRSS:"), peak_rss_kib: kib("VmHWM:") })
 }
 
 /// Bytes and packets a network device has received so far.

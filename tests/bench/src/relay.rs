@@ -1,0 +1,293 @@
+//! The relay benchmark (docs/RELAY.md): one teacher on `lectern serve --redis`, local students on it,
+//! and remote students on `lectern relay`s, all in one run, so the relay hop's cost is read against
+//! the local students' latency from the same changes. Each change is a pointer move whose `x` names
+//! it; the latency is from just before the teacher sends it to when a student has read (and, behind a
+//! relay with `--verify`, checked) it. Also measures what signing and checking cost per change.
+//!
+//!   lectern-bench-relay --server READY --data-dir DIR --relay READY --relay READY [--relay-pid P ...]
+//!       [--local 30] [--remote 30] [--rate 10] [--seconds 20] [--verify] [--label NAME]
+//!
+//! `tests/bench/relay.sh` starts Redis, the server and the relays, and runs the scenarios.
+
+mod procfs;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use lectern::client::RelayCheck;
+use lectern::protocol::signed::Kind;
+use lectern::protocol::{LessonState, Patch, Pos, ServerMsg};
+use lectern::relay::sign::{Signer, Verifier};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::procfs::{ProcStat, proc_stat};
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// The teacher's server's ready line (`lectern serve --json`).
+    #[arg(long)]
+    server: String,
+    /// The teacher's server's data directory (its public key is read from it).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// A relay's ready line (`lectern relay --json`); remote students are spread over them.
+    #[arg(long = "relay")]
+    relays: Vec<String>,
+    /// The relays' pids, to read their CPU and memory.
+    #[arg(long = "relay-pid")]
+    relay_pids: Vec<u32>,
+    /// The teacher's server's pid.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Students on the teacher's server.
+    #[arg(long, default_value_t = 30)]
+    local: usize,
+    /// Students on the relays.
+    #[arg(long, default_value_t = 30)]
+    remote: usize,
+    /// Changes a second.
+    #[arg(long, default_value_t = 10)]
+    rate: u32,
+    /// Seconds of changes.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Remote students check every signature, as Lectern's clients do.
+    #[arg(long)]
+    verify: bool,
+    /// A name for this run in the report.
+    #[arg(long, default_value = "run")]
+    label: String,
+}
+
+/// Latencies of one group of students, in µs, and how many deliveries arrived.
+struct Group {
+    histogram: Histogram<u64>,
+    received: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let server: Value =
+        serde_json::from_str(&args.server).context("--server must be lectern serve's ready line")?;
+    let field = |v: &Value, k: &str| {
+        v[k].as_str().map(str::to_string).with_context(|| format!("ready line lacks {k}"))
+    };
+    let (ws, fp, code, key, room) = (
+        field(&server, "ws")?,
+        field(&server, "fingerprint")?,
+        field(&server, "code")?,
+        field(&server, "teacher_key")?,
+        field(&server, "room")?,
+    );
+    let pk = Signer::load_or_create(&args.data_dir)?.public();
+    let relays: Vec<(String, String)> = args
+        .relays
+        .iter()
+        .map(|r| {
+            let v: Value = serde_json::from_str(r)?;
+            Ok((format!("wss://{}/v1/ws", field(&v, "addr")?), field(&v, "fingerprint")?))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let total = (u64::from(args.rate) * args.seconds) as usize;
+    let t0 = Instant::now();
+    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..total).map(|_| AtomicU64::new(0)).collect());
+
+    // The teacher first, then the students, 64 connecting at a time.
+    let (mut teacher, _) =
+        connect(&ws, &fp, json!({"t":"hello","v":1,"role":"teacher","key":key,"device":"bench-teacher"}))
+            .await?;
+    let gate = Arc::new(tokio::sync::Semaphore::new(64));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut students = Vec::new();
+    for n in 0..args.local + args.remote {
+        let remote = n >= args.local;
+        let (url, pin) = if remote { relays[n % relays.len()].clone() } else { (ws.clone(), fp.clone()) };
+        let mut hello = json!({"t":"hello","v":1,"role":"student","code":code,"name":format!("S{n}"),"device":format!("bench-student-{n:05}")});
+        if remote {
+            hello["room"] = json!(room);
+        }
+        let check = (remote && args.verify).then(|| RelayCheck::new(&pk, &room)).flatten();
+        let (gate, sent, stop) = (gate.clone(), sent.clone(), stop_rx.clone());
+        students.push((
+            remote,
+            tokio::spawn(async move {
+                let socket = {
+                    let _permit = gate.acquire().await;
+                    connect(&url, &pin, hello).await
+                };
+                let (socket, welcome) = socket?;
+                student(socket, welcome, stop, check, sent, t0, total).await
+            }),
+        ));
+    }
+    // Every student is in once its welcome came (the tasks read on); wait a moment for the last.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before: Vec<ProcStat> =
+        pids(&args).iter().map(|p| proc_stat(&p.to_string()).unwrap_or_default()).collect();
+    let started = Instant::now();
+    let drain = tokio::spawn(async move { while let Some(Ok(_)) = teacher.next().await {} });
+    let mut sink = connect_sink(&ws, &fp, &key).await?;
+    for k in 0..total {
+        tokio::time::sleep_until((started + Duration::from_secs_f64(k as f64 / f64::from(args.rate))).into())
+            .await;
+        let x = (k + 1) as f64 / 1_000_000.0;
+        sent[k].store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        sink.send(Message::text(json!({"t":"set","patch":{"pos":{"x":x,"y":0.5}}}).to_string())).await?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let after: Vec<ProcStat> =
+        pids(&args).iter().map(|p| proc_stat(&p.to_string()).unwrap_or_default()).collect();
+    drain.abort();
+    let _ = stop_tx.send(true);
+
+    let mut local = Group { histogram: Histogram::new(3)?, received: 0 };
+    let mut remote = Group { histogram: Histogram::new(3)?, received: 0 };
+    for (is_remote, task) in students {
+        // Told to stop, a student hands over what it read (a student that failed counts nothing).
+        let Ok(Ok((h, n))) = task.await else { continue };
+        let g = if is_remote { &mut remote } else { &mut local };
+        g.histogram.add(&h)?;
+        g.received += n;
+    }
+    let (sign_us, verify_us) = signing_cost();
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let procs: Vec<Value> = pids(&args)
+        .iter()
+        .zip(before.iter().zip(&after))
+        .map(|(pid, (b, a))| {
+            json!({"pid": pid, "cpu_percent": (a.cpu_seconds - b.cpu_seconds) / elapsed * 100.0, "rss_mib": a.rss_kib as f64 / 1024.0})
+        })
+        .collect();
+    let line = json!({
+        "label": args.label, "rate": args.rate, "seconds": args.seconds, "verify": args.verify,
+        "local": {"students": args.local, "expected": total * args.local, "received": local.received,
+                  "p50_ms": ms(&local.histogram, 0.5), "p99_ms": ms(&local.histogram, 0.99), "max_ms": ms(&local.histogram, 1.0)},
+        "remote": {"students": args.remote, "expected": total * args.remote, "received": remote.received,
+                   "p50_ms": ms(&remote.histogram, 0.5), "p99_ms": ms(&remote.histogram, 0.99), "max_ms": ms(&remote.histogram, 1.0)},
+        "processes": procs, "sign_us": sign_us, "verify_us": verify_us,
+    });
+    println!("{line}");
+    Ok(())
+}
+
+/// The processes measured: the server, then the relays.
+fn pids(args: &Args) -> Vec<u32> {
+    args.server_pid.into_iter().chain(args.relay_pids.iter().copied()).collect()
+}
+
+type Socket = lectern::client::Socket;
+
+/// Connects, says hello, and waits for the welcome (returned with the socket: it holds the state a
+/// student checks the next changes from).
+async fn connect(url: &str, fp: &str, hello: Value) -> anyhow::Result<(Socket, String)> {
+    let mut s = lectern::client::connect(url, fp).await?;
+    s.send(Message::text(hello.to_string())).await?;
+    while let Some(m) = s.next().await {
+        if let Message::Text(t) = m? {
+            let v: Value = serde_json::from_str(&t)?;
+            match v["t"].as_str() {
+                Some("welcome") => return Ok((s, t.to_string())),
+                Some("error") => anyhow::bail!("refused: {v}"),
+                _ => {}
+            }
+        }
+    }
+    anyhow::bail!("closed before the welcome")
+}
+
+/// A second teacher connection that only sends (the first one's reader drains replies).
+async fn connect_sink(url: &str, fp: &str, key: &str) -> anyhow::Result<Socket> {
+    let hello = json!({"t":"hello","v":1,"role":"teacher","key":key,"device":"bench-teacher-2"});
+    Ok(connect(url, fp, hello).await?.0)
+}
+
+/// Reads a student's frames until aborted: the latency of every pointer move, in µs.
+async fn student(
+    mut socket: Socket,
+    welcome: String,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut check: Option<RelayCheck>,
+    sent: Arc<Vec<AtomicU64>>,
+    t0: Instant,
+    total: usize,
+) -> anyhow::Result<(Histogram<u64>, u64)> {
+    let mut histogram = Histogram::<u64>::new(3)?;
+    let mut received = 0u64;
+    let mut seq = 0u64;
+    let mut state: Option<LessonState> = None;
+    let mut first = Some(welcome);
+    loop {
+        let text = match first.take() {
+            Some(w) => w,
+            None => {
+                let next = tokio::select! {
+                    _ = stop.changed() => break,
+                    m = socket.next() => m,
+                };
+                match next {
+                    None => break,
+                    Some(m) => match m? {
+                        Message::Text(t) => t.to_string(),
+                        _ => continue,
+                    },
+                }
+            }
+        };
+        let Ok(msg) = serde_json::from_str::<ServerMsg>(&text) else { continue };
+        if let Some(c) = check.as_mut()
+            && let Err(reason) = c.check(&msg, seq, state.as_ref())
+        {
+            anyhow::bail!("{reason}");
+        }
+        match msg {
+            ServerMsg::Welcome { seq: s, state: st, .. } | ServerMsg::Sync { seq: s, state: st, .. } => {
+                seq = s;
+                state = Some(st);
+            }
+            ServerMsg::Patch { seq: s, patch, .. } => {
+                if let Some(st) = state.as_mut() {
+                    st.apply(&patch);
+                }
+                seq = s;
+                if let Some(Some(Pos { x, .. })) = patch.pos {
+                    let k = (x * 1_000_000.0).round() as usize;
+                    if (1..=total).contains(&k) {
+                        let at = sent[k - 1].load(Ordering::Relaxed);
+                        let now = t0.elapsed().as_nanos() as u64;
+                        histogram.record(now.saturating_sub(at) / 1000)?;
+                        received += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((histogram, received))
+}
+
+/// Microseconds to sign a change, and to check one, on this machine (2,000 of each).
+fn signing_cost() -> (f64, f64) {
+    let signer = Signer::from_secret([7; 32]);
+    let verifier = Verifier::new(&signer.public(), "room").unwrap_or_else(|| unreachable!());
+    let mut state = LessonState::new(None);
+    state.apply(&Patch { page: Some(12), pos: Some(Some(Pos { x: 0.25, y: 0.5 })), ..Patch::default() });
+    let n = 2000;
+    let t = Instant::now();
+    let sigs: Vec<_> = (0..n).map(|i| signer.sign(Kind::State, "room", 1, i, 0, &state)).collect();
+    let sign = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let t = Instant::now();
+    let ok =
+        sigs.iter().enumerate().filter(|(i, s)| verifier.check(Kind::State, *i as u64, 0, &state, s)).count();
+    let verify = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    assert_eq!(ok, n as usize);
+    (sign, verify)
+}
