@@ -91,7 +91,11 @@ function welcome(seq: number, state: Partial<LessonState> = {}, token = "tok-1")
   };
 }
 
-function setup(credentials: Credentials = { role: "student", code: "482913", name: "Aisha" }, stored: string | null = null) {
+function setup(
+  credentials: Credentials = { role: "student", code: "482913", name: "Aisha" },
+  stored: string | null = null,
+  relay?: { room: string; pk: string },
+) {
   const network = new FakeNetwork();
   const saved: (string | null)[] = [];
   let token = stored;
@@ -104,6 +108,7 @@ function setup(credentials: Credentials = { role: "student", code: "482913", nam
   const client = new LessonClient(
     {
       network,
+      relay,
       device: "student-tab-0007",
       credentials,
       tokens: {
@@ -400,5 +405,47 @@ describe("asking to join without a code", () => {
     expect(seen).toEqual([["Aisha"]]);
     const id = client.request({ t: "admit", knocks: ["k1"] });
     expect(network.last.sent.at(-1)).toEqual({ t: "admit", knocks: ["k1"], id });
+  });
+});
+
+describe("behind a relay", () => {
+  // The teacher's signature of page 2 with the pointer at (0.25, 0.5), made in Rust (see
+  // relaycheck.test.ts and src-server/src/relay/sign.rs).
+  const PK = "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw";
+  const SIG = "3zDqsshS5hisIAfX8e1e-2CnTyRoe4Qm_iNW9rcW6diXJQ00MhhEKRnE2dTEqLUX_RR8T7dEzV2JFF5nfBqnDQ";
+  const signedWelcome = (sig: string): ServerMsg => ({
+    ...welcome(3, { doc: null, page: 2, pos: { x: 0.25, y: 0.5 } }),
+    signed: { epoch: 5, sig },
+  }) as ServerMsg;
+
+  it("names the room in its hello, takes a signed welcome, and drops a relay that forges a change", async () => {
+    vi.useRealTimers();
+    const errors: string[] = [];
+    const { client, network, states } = setup(undefined, null, { room: "r1", pk: PK });
+    (client as unknown as { events: ClientEvents }).events.error = (code) => errors.push(code);
+    await client.start();
+    network.last.open();
+    expect(network.last.sent[0]).toMatchObject({ t: "hello", code: "482913", room: "r1" });
+    network.last.deliver(signedWelcome(SIG));
+    await vi.waitFor(() => expect(states.at(-1)?.state.page).toBe(2));
+    // A patch whose signature is not the teacher's is never applied, and the relay is dropped.
+    const first = network.last;
+    first.deliver({ t: "patch", seq: 4, time: 0, patch: { page: 9 }, signed: { epoch: 5, sig: SIG } } as ServerMsg);
+    await vi.waitFor(() => expect(first.closedWith).toBe(4999));
+    expect(states.every((s) => s.state.page !== 9)).toBe(true);
+    expect(errors).toContain("untrusted");
+    client.stop();
+  });
+
+  it("refuses a welcome the teacher did not sign", async () => {
+    vi.useRealTimers();
+    const { client, network, states } = setup(undefined, null, { room: "r1", pk: PK });
+    await client.start();
+    network.last.open();
+    const first = network.last;
+    first.deliver(signedWelcome(SIG.replace("3z", "4z")));
+    await vi.waitFor(() => expect(first.closedWith).toBe(4999));
+    expect(states).toHaveLength(0);
+    client.stop();
   });
 });

@@ -12,21 +12,14 @@ import type { LessonState } from "./generated/LessonState";
 import type { SetPatch } from "./generated/SetPatch";
 import type { You } from "./generated/You";
 import { LessonMirror } from "./lesson";
+import { RelayCheck } from "./relaycheck";
+import { STOP_CODES, backoff, type StopReason } from "./reconnect";
+
+export { backoff, type StopReason } from "./reconnect";
 import type { Network, Transport } from "./platform";
 
 /** The connection as a person should see it. */
 export type LinkStatus = "connecting" | "waiting" | "connected" | "reconnecting" | "offline" | "stopped";
-
-/** Why the client stopped for good (a close code that says "do not reconnect", §10). */
-export type StopReason =
-  | "ended"
-  | "kicked"
-  | "denied"
-  | "replaced"
-  | "credentials"
-  | "protocol"
-  | "version"
-  | "untrusted";
 
 /** What the client tells its page. */
 export interface ClientEvents {
@@ -72,25 +65,9 @@ export interface ClientOptions {
   device: string;
   credentials: Credentials;
   tokens: TokenStore;
-}
-
-const STOP_CODES: Record<number, StopReason> = {
-  1000: "ended",
-  4000: "ended",
-  // The app's bridge closes with 1015 when the certificate is not the pinned one.
-  1015: "untrusted",
-  4001: "credentials",
-  4003: "kicked",
-  4400: "protocol",
-  4409: "replaced",
-  4426: "version",
-};
-
-/** Reconnect delay for attempt n (0 = at once), capped at 5 s, with jitter. */
-export function backoff(attempt: number, random: () => number = Math.random): number {
-  if (attempt <= 0) return 0;
-  const base = Math.min(5000, 250 * 2 ** (attempt - 1));
-  return Math.round(base / 2 + (random() * base) / 2);
+  /** Joining through a relay (PROTOCOL-ADDITIONS.md, section E): the room on the teacher's server,
+   * and the teacher's public key every state must be signed with. */
+  relay?: { room: string; pk: string };
 }
 
 /** One participant's connection to a lesson. */
@@ -119,11 +96,15 @@ export class LessonClient {
   /** While waiting to be let in: fires when the server has said nothing for two heartbeats. */
   private waitTimer: ReturnType<typeof setTimeout> | null = null;
   private unlisten: (() => void) | null = null;
+  /** Behind a relay: what every frame is checked against. */
+  private readonly relay: RelayCheck | null;
 
   constructor(
     private readonly options: ClientOptions,
     private readonly events: ClientEvents,
-  ) {}
+  ) {
+    this.relay = options.relay ? new RelayCheck(options.relay.pk, options.relay.room) : null;
+  }
 
   /** The resume token this participant holds now (the bearer for documents), or null. */
   get token(): string | null {
@@ -221,7 +202,13 @@ export class LessonClient {
     transport.onFrame((frame) => {
       if (this.transport !== transport) return;
       this.lastHeard = Date.now();
-      this.onFrame(frame);
+      if (!this.relay) return this.onFrame(frame);
+      this.relay.pass(frame, this.mirror, () => this.transport === transport, (f) => this.onFrame(f), (refused) => {
+        // Never applied: drop this relay and try again (perhaps another, behind a load balancer).
+        this.events.error?.("untrusted", refused, undefined);
+        transport.close(4999, "untrusted relay");
+        this.onClose(transport, 4999);
+      });
     });
     transport.onClose((code) => this.onClose(transport, code));
   }
@@ -254,11 +241,12 @@ export class LessonClient {
 
   private hello(): ClientMsg {
     const { device, credentials } = this.options;
-    if (this.resume) return { t: "hello", v: 1, role: credentials.role, resume: this.resume, device };
+    if (this.resume) return { t: "hello", v: 1, role: credentials.role, resume: this.resume, device, room: this.options.relay?.room };
     if (credentials.role === "teacher") return { t: "hello", v: 1, role: "teacher", key: credentials.key, device };
     const { code, name } = credentials;
-    if (code === null) return { t: "hello", v: 1, role: "student", knock: true, name, device };
-    return { t: "hello", v: 1, role: "student", code, name, device };
+    const room = this.options.relay?.room;
+    if (code === null) return { t: "hello", v: 1, role: "student", knock: true, name, device, room };
+    return { t: "hello", v: 1, role: "student", code, name, device, room };
   }
 
   private onFrame(msg: ServerMsg): void {
@@ -346,8 +334,20 @@ export class LessonClient {
   private startPings(): void {
     if (this.pingTimer) clearInterval(this.pingTimer);
     let lastPing = 0;
+    this.relay?.linked();
     this.pingTimer = setInterval(() => {
       const now = Date.now();
+      const withheld = this.relay?.withholding(this.heartbeatMs) ?? null;
+      if (withheld) {
+        // The relay stopped passing on the teacher's signed beats, or holds back changes: try again.
+        console.error(withheld);
+        const held = this.transport;
+        this.transport = null;
+        this.clearTimers();
+        held?.close(4999, "withholding relay");
+        this.scheduleRetry();
+        return;
+      }
       if (
         this.awaitingPong !== null &&
         now - this.awaitingPong >= this.heartbeatMs &&

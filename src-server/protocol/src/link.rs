@@ -43,6 +43,10 @@ pub struct JoinLink {
     pub code: Option<String>,
     /// Fingerprint from the fragment, if any.
     pub fingerprint: Option<String>,
+    /// Through a relay (PROTOCOL-ADDITIONS.md, section E): the room on the teacher's server.
+    pub room: Option<String>,
+    /// Through a relay: the teacher's public key every state must be signed with.
+    pub pk: Option<String>,
 }
 
 impl JoinLink {
@@ -67,15 +71,22 @@ impl JoinLink {
         let authority = before_fragment.split(['/', '?']).next().unwrap_or_default();
         let (host, port) = split_authority(authority).map_err(|why| bad(&why))?;
         let mut link =
-            JoinLink { ws_url: format!("wss://{host}:{port}{WS_PATH}"), code: None, fingerprint: None };
+            JoinLink { ws_url: String::new(), code: None, fingerprint: None, room: None, pk: None };
         for pair in fragment.unwrap_or_default().split('&') {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             match k {
                 "code" => link.code = Some(percent_decode(v)),
                 "fp" => link.fingerprint = Some(percent_decode(v)),
+                "room" => link.room = Some(percent_decode(v)),
+                "pk" => link.pk = Some(percent_decode(v)),
                 _ => {}
             }
         }
+        // A relay faces the internet on HTTPS's own port; a classroom server listens on 7443.
+        let explicit =
+            !authority.ends_with(']') && authority.rsplit_once(':').is_some_and(|(_, p)| !p.is_empty());
+        let port = if link.room.is_some() && !explicit { 443 } else { port };
+        link.ws_url = format!("wss://{host}:{port}{WS_PATH}");
         Ok(link)
     }
 
@@ -216,6 +227,21 @@ mod tests {
         assert_eq!(JoinLink::parse("localhost:9000").unwrap().ws_url, "wss://localhost:9000/v1/ws");
         assert_eq!(JoinLink::parse("classroom.local").unwrap().ws_url, "wss://classroom.local:7443/v1/ws");
         assert_eq!(JoinLink::parse("wss://[fd00::2]:9/v1/ws").unwrap().ws_url, "wss://[fd00::2]:9/v1/ws");
+    }
+
+    #[test]
+    fn a_relay_link_names_the_room_and_the_teachers_key_and_means_port_443() {
+        let pk = "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw";
+        let l = JoinLink::parse(&format!("https://relay.example/join#room=r1&code=482913&fp={FP}&pk={pk}"))
+            .unwrap();
+        assert_eq!(l.ws_url, "wss://relay.example:443/v1/ws");
+        assert_eq!((l.room.as_deref(), l.pk.as_deref()), (Some("r1"), Some(pk)));
+        let l = JoinLink::parse("https://relay.example:8443/join#room=r1").unwrap();
+        assert_eq!(l.ws_url, "wss://relay.example:8443/v1/ws");
+        assert_eq!(
+            JoinLink::parse("https://[fd00::2]/join#room=r1").unwrap().ws_url,
+            "wss://[fd00::2]:443/v1/ws"
+        );
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub async fn join(args: Join) -> anyhow::Result<ExitCode> {
                 ws_url: room.ws_url().context("the classroom announced no address")?,
                 code: None,
                 fingerprint: Some(room.fingerprint),
+                room: None,
+                pk: None,
             }
         }
         (None, None) => anyhow::bail!("give a join link or --discover"),
@@ -86,7 +88,12 @@ pub async fn join(args: Join) -> anyhow::Result<ExitCode> {
     let fp = args.fp.clone().or(link.fingerprint).context("no fingerprint: give --fp or a join link")?;
     anyhow::ensure!(lectern::protocol::link::is_fingerprint(&fp), "--fp must be a 43-character fingerprint");
     let device = device_id(&args)?;
-    let mut client = Client::start(ClientOptions::new(link.ws_url, fp, credentials, device));
+    let mut options = ClientOptions::new(link.ws_url, fp, credentials, device);
+    // Through a relay, every state must carry the teacher's signature (PROTOCOL-ADDITIONS.md, E).
+    if let (Some(room), Some(pk)) = (link.room, link.pk) {
+        options.relay = Some(lectern::client::RelayTrust { room, pk });
+    }
+    let mut client = Client::start(options);
     let mut waiting_said = false;
     loop {
         let event = tokio::select! {

@@ -201,6 +201,12 @@ fn drain(rx: &mut mpsc::Receiver<Report>, feeds: &mut HashMap<String, Feed>) {
     }
 }
 
+/// A new epoch: random, and within JavaScript's exact integers (a browser reads it as a number and
+/// must sign-check the same value).
+fn new_epoch() -> u64 {
+    rand::random::<u64>() >> 11
+}
+
 fn new_feed(lesson: LessonRecord, state: Option<(u64, LessonState)>) -> Feed {
     let (seq, state) = state.unwrap_or_else(|| (0, LessonState::new(None)));
     let revoked = lesson
@@ -208,7 +214,7 @@ fn new_feed(lesson: LessonRecord, state: Option<(u64, LessonState)>) -> Feed {
         .iter()
         .filter_map(|p| p.strip_prefix(crate::engine::room::remote::REMOTE_PREFIX).map(str::to_string))
         .collect();
-    Feed { lesson, seq, state, epoch: rand::random(), beat: 0, revoked, reader: None }
+    Feed { lesson, seq, state, epoch: new_epoch(), beat: 0, revoked, reader: None }
 }
 
 /// A new epoch from the room's own state (continuity with what relays saw is not known).
@@ -216,7 +222,7 @@ fn restart(parts: &BridgeParts, room: &str, feed: &mut Feed) {
     if let Some(r) = (parts.find)(room) {
         (feed.seq, feed.state) = r.state();
     }
-    feed.epoch = rand::random();
+    feed.epoch = new_epoch();
 }
 
 async fn on_report(

@@ -140,6 +140,20 @@ mod tests {
         assert!(text.find("\"doc\"") < text.find("\"ended\""), "{text}");
     }
 
+    /// The same values are checked by the browser's code (ui/src/relaycheck.test.ts): a change to
+    /// the layout or the canonical JSON on either side fails one of the two.
+    #[test]
+    fn a_known_signature_stays_the_same_so_browsers_keep_checking_it() {
+        let signer = Signer::from_secret([7; 32]);
+        let mut state = LessonState::new(None);
+        state.apply(&Patch { page: Some(2), pos: Some(Some(Pos { x: 0.25, y: 0.5 })), ..Patch::default() });
+        assert_eq!(signer.public(), "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw");
+        assert_eq!(
+            signer.sign(Kind::State, "r1", 5, 3, 0, &state).sig,
+            "3zDqsshS5hisIAfX8e1e-2CnTyRoe4Qm_iNW9rcW6diXJQ00MhhEKRnE2dTEqLUX_RR8T7dEzV2JFF5nfBqnDQ"
+        );
+    }
+
     #[test]
     fn the_key_is_kept_private_and_reused() {
         let dir = tempfile::tempdir().unwrap();

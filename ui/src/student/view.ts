@@ -51,6 +51,8 @@ export class StudentView {
   private readonly linkCode: string | null;
   /** Opened on a class found on the network (a pinned fingerprint, no code): knock, ask only the name. */
   private readonly knockOnly: boolean;
+  /** Joining through a relay: the room and the teacher's key to check every state against. */
+  private readonly relay: { room: string; pk: string } | undefined;
   /** Where this server's knock token is kept (a knock has no code to key it by). */
   private readonly knockKey: string;
   /** This device's id, read (or made) once. */
@@ -80,6 +82,10 @@ export class StudentView {
     this.device = deviceId(platform.store, "student");
     const fragment = platform.launch().fragment;
     this.linkCode = fragment.get("code");
+    // A relay's link names the room on the teacher's server and the teacher's key
+    // (PROTOCOL-ADDITIONS.md, section E): every state must then be signed with it.
+    const [room, pk] = [fragment.get("room"), fragment.get("pk")];
+    this.relay = room && pk ? { room, pk } : undefined;
     this.knockOnly = !this.linkCode && !!fragment.get("fp");
     this.knockKey = `knock@${fragment.get("fp") ?? location.host}`;
     if (!this.linkCode && !this.knockOnly) {
@@ -190,6 +196,7 @@ export class StudentView {
         device,
         credentials: { role: "student", code, name },
         tokens: studentTokens(this.platform.store, code ?? this.knockKey),
+        relay: this.relay,
       },
       this.events(code, name, () => this.client === client),
     );

@@ -1,0 +1,34 @@
+// When a lesson connection ends: which close codes end it for good (§10), and how long to wait
+// before trying again otherwise.
+
+/** Why the client stopped for good (a close code that says "do not reconnect", §10). */
+export type StopReason =
+  | "ended"
+  | "kicked"
+  | "denied"
+  | "replaced"
+  | "credentials"
+  | "protocol"
+  | "version"
+  | "untrusted";
+
+/** Close codes after which the client does not reconnect, and what each means to the page. */
+export const STOP_CODES: Record<number, StopReason> = {
+  1000: "ended",
+  4000: "ended",
+  // The app's bridge closes with 1015 when the certificate is not the pinned one.
+  1015: "untrusted",
+  4001: "credentials",
+  4003: "kicked",
+  4400: "protocol",
+  4409: "replaced",
+  4426: "version",
+};
+
+/** Reconnect delay for attempt n (0 = at once), capped at 5 s, with jitter. */
+export function backoff(attempt: number, random: () => number = Math.random): number {
+  if (attempt <= 0) return 0;
+  const base = Math.min(5000, 250 * 2 ** (attempt - 1));
+  return Math.round(base / 2 + (random() * base) / 2);
+}
+

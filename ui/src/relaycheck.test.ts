@@ -1,0 +1,85 @@
+// The browser's checks of a relay against signatures made by the teacher's server in Rust: the
+// known signature below is asserted on the Rust side too (src-server/src/relay/sign.rs), so the two
+// cannot drift apart.
+import { describe, expect, it } from "vitest";
+import { RelayCheck, canonicalJson, signedMessage } from "./relaycheck";
+import type { LessonState } from "./generated/LessonState";
+import type { ServerMsg } from "./generated/ServerMsg";
+
+const subtle = globalThis.crypto.subtle;
+const base64url = (bytes: ArrayBuffer) =>
+  btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+
+/** Page 2 of no document, the pointer at (0.25, 0.5): the state the Rust test signs. */
+const STATE: LessonState = { doc: null, page: 2, pos: { x: 0.25, y: 0.5 }, zoom: 1, highlight: null, mode: "follow", notice: null, ended: false };
+/** Signer::from_secret([7; 32]).public(), and its signature of STATE in room "r1", epoch 5, seq 3. */
+const PK = "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw";
+const SIG = "3zDqsshS5hisIAfX8e1e-2CnTyRoe4Qm_iNW9rcW6diXJQ00MhhEKRnE2dTEqLUX_RR8T7dEzV2JFF5nfBqnDQ";
+
+const welcome = (seq: number, state: LessonState, sig: string, epoch = 5): ServerMsg =>
+  ({ t: "welcome", v: 1, you: { id: "p1", role: "student", name: "A" }, token: "t", room: { id: "r1", title: "T" }, seq, state, heartbeat_ms: 10000, time: 0, teacher_online: true, signed: { epoch, sig } }) as ServerMsg;
+
+describe("canonical JSON", () => {
+  it("sorts keys and writes numbers as RFC 8785 (and Rust's serde_jcs) do", () => {
+    expect(canonicalJson(STATE)).toBe('{"doc":null,"ended":false,"highlight":null,"mode":"follow","notice":null,"page":2,"pos":{"x":0.25,"y":0.5},"zoom":1}');
+    expect(canonicalJson({ b: [1, { d: 1e21, c: "é\u2028" }], a: undefined })).toBe('{"b":[1,{"c":"é\u2028","d":1e+21}]}');
+  });
+});
+
+describe("the signed layout", () => {
+  it("binds kind, room, epoch, seq, counter and the state's hash in that order", () => {
+    const m = signedMessage(1, "r1", 2, 3, 0, new Uint8Array(32).fill(7));
+    expect(Array.from(m.slice(0, 18))).toEqual([...new TextEncoder().encode("lectern-sig-v1"), 1, 2, 114, 49]);
+    expect(Array.from(m.slice(18, 42))).toEqual([0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(m.length).toBe(18 + 24 + 32);
+  });
+});
+
+describe("RelayCheck", () => {
+  it("takes the state the teacher's server signed in Rust, and nothing else", async () => {
+    const check = new RelayCheck(PK, "r1", subtle);
+    expect(await check.check(welcome(3, STATE, SIG), 0, null)).toBeNull();
+    expect(await check.check(welcome(4, STATE, SIG), 0, null)).toMatch(/did not sign/);
+    expect(await check.check(welcome(3, { ...STATE, page: 3 }, SIG), 0, null)).toMatch(/did not sign/);
+    expect(await check.check(welcome(3, STATE, SIG, 6), 0, null)).toMatch(/did not sign/);
+    expect(await new RelayCheck(PK, "r2", subtle).check(welcome(3, STATE, SIG), 0, null)).toMatch(/did not sign/);
+  });
+
+  it("takes a patch only if the state it leads to is signed for the next seq of the same epoch", async () => {
+    const { publicKey, privateKey } = (await subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
+    const pk = base64url(await subtle.exportKey("raw", publicKey));
+    const sign = async (seq: number, state: LessonState, epoch = 9) => {
+      const hash = new Uint8Array(await subtle.digest("SHA-256", new TextEncoder().encode(canonicalJson(state))));
+      const sig = await subtle.sign({ name: "Ed25519" }, privateKey, signedMessage(1, "r1", epoch, seq, 0, hash).slice());
+      return { epoch, sig: base64url(sig) };
+    };
+    const check = new RelayCheck(pk, "r1", subtle);
+    const first = await sign(3, STATE);
+    expect(await check.check(welcome(3, STATE, first.sig, 9), 0, null)).toBeNull();
+    const next = { ...STATE, page: 5 };
+    const good: ServerMsg = { t: "patch", seq: 4, time: 0, patch: { page: 5 }, signed: await sign(4, next) };
+    expect(await check.check(good, 3, STATE)).toBeNull();
+    // Altered, replayed under another seq, of another epoch, or unsigned: refused.
+    expect(await check.check({ ...good, patch: { page: 6 } } as ServerMsg, 3, STATE)).toMatch(/did not sign/);
+    expect(await check.check({ ...good, seq: 5 } as ServerMsg, 4, next)).toMatch(/did not sign/);
+    expect(await check.check({ ...good, signed: await sign(4, next, 10) } as ServerMsg, 3, STATE)).toMatch(/did not sign/);
+    expect(await check.check({ ...good, signed: null } as ServerMsg, 3, STATE)).toMatch(/did not sign/);
+  });
+
+  it("notices a relay that withholds beats or stays behind them", async () => {
+    let now = 0;
+    const check = new RelayCheck(PK, "r1", subtle, () => now);
+    await check.check(welcome(3, STATE, SIG), 0, null);
+    now = 25_000;
+    expect(check.withholding(10_000)).toBeNull();
+    now = 31_000;
+    expect(check.withholding(10_000)).toMatch(/heartbeats/);
+    // A beat ahead of the client: the relay must deliver within two heartbeats.
+    const ahead: ServerMsg = { t: "beat", seq: 9, n: 1, signed: { epoch: 5, sig: "x" } };
+    const fresh = new RelayCheck(PK, "r1", subtle, () => now);
+    await fresh.check(welcome(3, STATE, SIG), 0, null);
+    expect(await fresh.check(ahead, 3, STATE)).toBeNull();
+    now += 21_000;
+    expect(fresh.withholding(10_000)).toMatch(/holding back/);
+  });
+});

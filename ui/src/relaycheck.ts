@@ -1,0 +1,166 @@
+// Checking a relay (docs/PROTOCOL-ADDITIONS.md, section E), as the Rust client does
+// (src-server/src/client/trust.rs): behind a relay, every state taken must carry the teacher's
+// Ed25519 signature, for the next seq of the same epoch, and the signed beats must keep coming and
+// must not run ahead of what the relay delivers. What is signed is the state's canonical JSON
+// (RFC 8785), which `JSON.stringify` over sorted keys writes exactly, numbers included.
+import type { LessonState } from "./generated/LessonState";
+import type { ServerMsg } from "./generated/ServerMsg";
+import type { Signed } from "./generated/Signed";
+import { applyPatch } from "./lesson";
+
+/** The canonical JSON of a value (RFC 8785): object keys sorted by UTF-16 code units, no spaces,
+ * numbers and strings as `JSON.stringify` writes them. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** What a signature covers: the layout of section E (kind 1: a state; 2: a beat). */
+export function signedMessage(kind: 1 | 2, room: string, epoch: number, seq: number, n: number, stateHash: Uint8Array): Uint8Array {
+  const roomBytes = new TextEncoder().encode(room);
+  const tag = new TextEncoder().encode("lectern-sig-v1");
+  const out = new Uint8Array(tag.length + 2 + roomBytes.length + 24 + 32);
+  out.set(tag, 0);
+  let at = tag.length;
+  out[at++] = kind;
+  out[at++] = roomBytes.length;
+  out.set(roomBytes, at);
+  at += roomBytes.length;
+  const view = new DataView(out.buffer);
+  for (const v of [epoch, seq, n]) {
+    view.setBigUint64(at, BigInt(v));
+    at += 8;
+  }
+  out.set(stateHash, at);
+  return out;
+}
+
+function fromBase64Url(text: string): Uint8Array {
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
+  const bin = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
+
+/** A client's copy of the lesson, as far as checking needs it. */
+interface Mirror {
+  seq: number;
+  state: LessonState;
+  synced: boolean;
+}
+
+/** Beats a relay may miss before it counts as withholding them, and heartbeats it may stay behind. */
+const MISSED_BEATS = 3;
+const BEHIND_BEATS = 2;
+
+/** The teacher's key and room a client checks a relay against, and what it has seen so far. */
+export class RelayCheck {
+  private key: Promise<CryptoKey>;
+  private epoch: number | null = null;
+  private beat = 0;
+  private heardBeat: number;
+  private behindSince: number | null = null;
+
+  constructor(
+    pk: string,
+    private readonly room: string,
+    private readonly subtle: SubtleCrypto = crypto.subtle,
+    private readonly now: () => number = Date.now,
+  ) {
+    // A browser without Ed25519 in WebCrypto cannot check anything: every state is then refused.
+    this.key = subtle.importKey("raw", fromBase64Url(pk).slice(), { name: "Ed25519" }, false, ["verify"]);
+    this.key.catch(() => {});
+    this.heardBeat = now();
+  }
+
+  /** A new link: beats are counted from now. */
+  linked(): void {
+    this.heardBeat = this.now();
+    this.behindSince = null;
+  }
+
+  private async verify(kind: 1 | 2, seq: number, n: number, state: LessonState, signed: Signed | null | undefined): Promise<boolean> {
+    if (!signed || this.room.length > 255) return false;
+    try {
+      const hash = new Uint8Array(await this.subtle.digest("SHA-256", new TextEncoder().encode(canonicalJson(state))));
+      const message = signedMessage(kind, this.room, Number(signed.epoch), seq, n, hash);
+      return await this.subtle.verify({ name: "Ed25519" }, await this.key, fromBase64Url(signed.sig).slice(), message.slice());
+    } catch {
+      return false;
+    }
+  }
+
+  private inbox: Promise<void> = Promise.resolve();
+
+  /** Checks frames one at a time, in the order they came, against the mirror as it stands when
+   * each is reached: `apply` takes a good one, `refuse` gets the reason for a bad one (which is never
+   * applied). Nothing happens once `live` says the link is gone. */
+  pass(frame: ServerMsg, mirror: Mirror, live: () => boolean, apply: (f: ServerMsg) => void, refuse: (reason: string) => void): void {
+    this.inbox = this.inbox.then(async () => {
+      if (!live()) return;
+      const refused = await this.check(frame, mirror.seq, mirror.synced ? mirror.state : null);
+      if (!live()) return;
+      if (refused) {
+        console.error(refused);
+        refuse(refused);
+      } else {
+        apply(frame);
+      }
+    });
+  }
+
+  /** Checks a frame before it is applied, given the client's seq and state: the reason it must be
+   * refused, or null. */
+  async check(msg: ServerMsg, seq: number, state: LessonState | null): Promise<string | null> {
+    const forged = (what: string) => `the relay sent ${what} that the teacher's server did not sign`;
+    switch (msg.t) {
+      case "welcome":
+      case "sync": {
+        const s = Number(msg.seq);
+        if (!(await this.verify(1, s, 0, msg.state, msg.signed))) return forged("a lesson state");
+        this.epoch = Number(msg.signed!.epoch);
+        this.behindSince = null;
+        return null;
+      }
+      case "patch": {
+        const next = Number(msg.seq);
+        if (next !== seq + 1 || !state) return null; // old: ignored; a gap: a sync is asked for
+        const after = applyPatch(state, msg.patch);
+        if (!msg.signed || this.epoch !== Number(msg.signed.epoch) || !(await this.verify(1, next, 0, after, msg.signed))) {
+          return forged("a change");
+        }
+        return null;
+      }
+      case "beat": {
+        const [at, n] = [Number(msg.seq), Number(msg.n)];
+        if (n <= this.beat || (this.epoch !== null && this.epoch !== Number(msg.signed.epoch))) return null;
+        if (at > seq) {
+          this.behindSince ??= this.now(); // the relay says it is behind; it must catch up soon
+          return null;
+        }
+        if (at === seq) {
+          if (!state) return null;
+          if (!(await this.verify(2, at, n, state, msg.signed))) return forged("a heartbeat");
+          this.behindSince = null;
+        }
+        this.beat = n;
+        this.heardBeat = this.now();
+        return null;
+      }
+      default:
+        return null;
+    }
+  }
+
+  /** Whether the relay is withholding: no good beat for three heartbeats, or behind for two. */
+  withholding(heartbeatMs: number): string | null {
+    const now = this.now();
+    if (now - this.heardBeat > MISSED_BEATS * heartbeatMs) return "the relay stopped passing on the teacher's heartbeats";
+    if (this.behindSince !== null && now - this.behindSince > BEHIND_BEATS * heartbeatMs) return "the relay is holding back the teacher's changes";
+    return null;
+  }
+}
