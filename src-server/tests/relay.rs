@@ -477,3 +477,49 @@ async fn a_remote_student_the_teacher_removes_is_closed_and_kept_out_by_every_re
     assert_eq!(refused, Some(lectern::protocol::close::KICKED));
     relay_b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_student_gets_the_lessons_document_from_the_relay_and_nothing_else() {
+    use lectern::client::fetch::{get_range, request};
+    let redis = RedisServer::start().await;
+    let server = bridged(&redis).await;
+    let (relay, ws, fingerprint) = relay(&redis).await;
+    let room = server.handle.as_ref().unwrap().ready().room.clone();
+    // A raw remote student, for its token (the bearer for documents).
+    let mut raw = common::Raw { ws: lectern::client::connect(&ws, &fingerprint).await.unwrap() };
+    raw.send(json!({"t":"hello","v":1,"role":"student","code":CODE,"name":"Reader","device":"remote-reader-01","room":room}))
+        .await;
+    let welcome = raw.recv_type("welcome").await;
+    let token = welcome["token"].as_str().unwrap().to_string();
+    let doc = welcome["state"]["doc"].clone();
+    let (id, sha) = (doc["id"].as_str().unwrap(), doc["sha256"].as_str().unwrap());
+    let base = format!("https://127.0.0.1:{}", relay.addr().port());
+    let whole_on_server = std::fs::read(server.dir.path().join("docs").join(format!("{sha}.pdf"))).unwrap();
+
+    // The bridge puts the document into Redis in the background: wait for it to be served.
+    let url = format!("{base}/v1/docs/{id}");
+    let whole = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let answer = request("GET", &url, &fingerprint, Some(&token), None).await.unwrap();
+            if answer.status == 200 {
+                return answer.body;
+            }
+            assert_eq!(answer.status, 503, "not there yet is the only other answer");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the document in time");
+    assert_eq!(whole.as_ref(), whole_on_server.as_slice());
+    let part = get_range(&url, &fingerprint, Some(&token), 10, 20).await.unwrap();
+    assert_eq!((part.status, part.total), (206, Some(whole_on_server.len() as u64)));
+    assert_eq!(part.body.as_ref(), &whole_on_server[10..20]);
+    let scan = request("GET", &format!("{url}/scan"), &fingerprint, Some(&token), None).await.unwrap();
+    assert_eq!(scan.status, 200);
+    // Only with the room's token, and only the lesson's document.
+    assert_eq!(request("GET", &url, &fingerprint, None, None).await.unwrap().status, 401);
+    assert_eq!(request("GET", &url, &fingerprint, Some("forged.token"), None).await.unwrap().status, 401);
+    let other = format!("{base}/v1/docs/another");
+    assert_eq!(request("GET", &other, &fingerprint, Some(&token), None).await.unwrap().status, 404);
+    relay.stop().await;
+}

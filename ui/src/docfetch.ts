@@ -217,6 +217,15 @@ export async function openChunked(
   return { chunks, scans: await Promise.race([scans(chunks.total).catch(() => null), timeout]) };
 }
 
+/** A document's bytes if they are the ones its sha256 names; else an error (a relay, or anyone in
+ * between, changed them), and nothing is drawn from them. */
+export async function checkedWhole(bytes: ArrayBuffer, sha256: string): Promise<{ bytes: ArrayBuffer }> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes.slice(0)));
+  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  if (hex !== sha256) throw new Error("the document's bytes are not the ones the teacher chose");
+  return { bytes };
+}
+
 /** How long the first page waits for the list of scanned pages before pdf.js draws it instead. */
 const SCAN_WAIT_MS = 1500;
 

@@ -90,6 +90,8 @@ struct Feed {
     beat: u64,
     /// Remote students removed (their relay ids).
     revoked: Vec<String>,
+    /// The sha256 of the document last put into Redis for this room.
+    doc_published: Option<String>,
     reader: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -214,7 +216,7 @@ fn new_feed(lesson: LessonRecord, state: Option<(u64, LessonState)>) -> Feed {
         .iter()
         .filter_map(|p| p.strip_prefix(crate::engine::room::remote::REMOTE_PREFIX).map(str::to_string))
         .collect();
-    Feed { lesson, seq, state, epoch: new_epoch(), beat: 0, revoked, reader: None }
+    Feed { lesson, seq, state, epoch: new_epoch(), beat: 0, revoked, doc_published: None, reader: None }
 }
 
 /// A new epoch from the room's own state (continuity with what relays saw is not known).
@@ -223,6 +225,7 @@ fn restart(parts: &BridgeParts, room: &str, feed: &mut Feed) {
         (feed.seq, feed.state) = r.state();
     }
     feed.epoch = new_epoch();
+    feed.doc_published = None; // Redis may have lost it: checked again
 }
 
 async fn on_report(
@@ -278,6 +281,7 @@ async fn on_report(
             if feed.state.ended {
                 publish_meta(conn, parts, &room, feed).await?;
             }
+            publish_doc(parts, &room, feed);
         }
         Event::Revoked { pid } => {
             // A remote student removed by the teacher: every relay closes it and keeps it out.
@@ -360,6 +364,7 @@ async fn publish_all(
         .exec_async(conn)
         .await?;
     publish_meta(conn, parts, room, feed).await?;
+    publish_doc(parts, room, feed);
     if feed.reader.as_ref().is_none_or(|r| r.is_finished()) {
         feed.reader = Some(tokio::spawn(super::upstream::read(
             parts.client.clone(),
@@ -369,6 +374,17 @@ async fn publish_all(
         )));
     }
     Ok(())
+}
+
+/// Puts the room's document into Redis (in the background) when it is not the one put there last.
+fn publish_doc(parts: &BridgeParts, room: &str, feed: &mut Feed) {
+    let Some(doc) = feed.state.doc.clone() else { return };
+    if feed.doc_published.as_deref() == Some(doc.sha256.as_str()) {
+        return;
+    }
+    let Some(r) = (parts.find)(room) else { return };
+    feed.doc_published = Some(doc.sha256.clone());
+    tokio::spawn(super::docs::publish(parts.client.clone(), r, doc));
 }
 
 async fn publish_meta(

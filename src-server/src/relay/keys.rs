@@ -25,6 +25,21 @@ pub fn up(room: &str) -> String {
     format!("lectern:{{{room}}}:up")
 }
 
+/// A document's bytes, for the room's remote students (one Redis string; documents are at most
+/// 200 MiB, under Redis's 512 MB).
+pub fn doc(room: &str, sha256: &str) -> String {
+    format!("lectern:{{{room}}}:doc:{sha256}")
+}
+
+/// A document's scanned pages (`GET /v1/docs/{id}/scan`), as JSON.
+pub fn scan(room: &str, sha256: &str) -> String {
+    format!("lectern:{{{room}}}:scan:{sha256}")
+}
+
+/// How long a document stays in Redis after it was last published (a day: the next lesson that
+/// shows it publishes it again).
+pub const DOC_TTL_SECONDS: u64 = 24 * 3600;
+
 /// About how many entries a stream keeps (`XADD … MAXLEN ~`): a relay that falls further behind
 /// starts again from the snapshot.
 pub const STREAM_LEN: usize = 2000;
@@ -73,7 +88,7 @@ mod tests {
 
     #[test]
     fn every_key_of_a_room_shares_its_hash_tag() {
-        for key in [meta("r1"), snapshot("r1"), down("r1"), up("r1")] {
+        for key in [meta("r1"), snapshot("r1"), down("r1"), up("r1"), doc("r1", "ab"), scan("r1", "ab")] {
             assert!(key.contains("{r1}"), "{key}");
         }
     }

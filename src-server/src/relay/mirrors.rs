@@ -65,6 +65,11 @@ impl Mirrors {
         }
     }
 
+    /// The Redis the rooms come from.
+    pub fn redis(&self) -> &Redis {
+        &self.client
+    }
+
     /// Every room served now.
     pub fn rooms(&self) -> &Registry {
         &self.rooms

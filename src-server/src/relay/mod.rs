@@ -9,6 +9,7 @@
 pub mod backoff;
 pub mod bridge;
 pub mod connect;
+pub mod docs;
 pub mod keys;
 pub mod mirrors;
 pub mod serve;

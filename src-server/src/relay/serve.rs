@@ -85,11 +85,16 @@ impl Relay {
             started: tokio::time::Instant::now(),
         };
         tokio::spawn(canary(client, state.clone()));
+        let documents = Router::new()
+            .route("/v1/docs/{id}", get(super::docs::get_doc))
+            .route("/v1/docs/{id}/scan", get(super::docs::get_scan))
+            .with_state(mirrors.clone());
         let router = Router::new()
             .route(WS_PATH, get(ws))
             .route("/healthz", get(healthz))
-            .fallback(crate::server::ui::serve)
-            .with_state(state);
+            .with_state(state)
+            .merge(documents)
+            .fallback(crate::server::ui::serve);
         let accept = tokio::spawn(crate::server::accept::accept_loop(listener, tls, router, host.clone()));
         tracing::info!(%addr, "relay serving");
         Ok(Relay { addr, host, mirrors, accept })

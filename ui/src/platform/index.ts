@@ -53,10 +53,10 @@ export interface Server {
   getJson<T>(path: string, bearer: string): Promise<T>;
   /** GETs bytes (an attendance export, say). */
   getBytes(path: string, bearer: string): Promise<ArrayBuffer>;
-  /** A document: its bytes from the cache when its sha256 is there; else a chunked download that
-   * fetches what pages ask for first and the rest in the background, and keeps it once whole (the
-   * app's Rust side downloads and keeps it whole, pinned). */
-  openDoc(doc: Doc, bearer: string): Promise<DocSource>;
+  /** A document: from this device's cache, or else fetched (in chunks, so the first page comes
+   * early; or, with `whole`, only whole and checked against its sha256 before anything is drawn from
+   * it, as a relay's students must, since a relay could change a page's bytes). */
+  openDoc(doc: Doc, bearer: string, whole?: boolean): Promise<DocSource>;
   /** Uploads a PDF (teacher) and keeps its bytes in the cache; resolves with the stored document. */
   uploadDoc(title: string, bytes: ArrayBuffer, bearer: string): Promise<Doc>;
 }

@@ -8,7 +8,7 @@
 // `lan=https://LAN-ADDRESS:PORT`, the address students use, for the teacher's join link).
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
-import { BACKGROUND, checkScans, openChunked, type RangeFetch } from "../docfetch";
+import { BACKGROUND, checkScans, checkedWhole, openChunked, type RangeFetch } from "../docfetch";
 import type { Doc } from "../generated/Doc";
 import type { ServerMsg } from "../generated/ServerMsg";
 import type { Dialogs, KeyValueStore, Network, Platform, Server, Transport } from "./index";
@@ -112,10 +112,16 @@ function tauriServer(): Server {
       return JSON.parse(new TextDecoder().decode(bytes)) as T;
     },
     getBytes: (path, bearer) => http("GET", `${api}${path}`, fp, bearer),
-    async openDoc(doc: Doc, bearer) {
+    async openDoc(doc: Doc, bearer, whole) {
       // Kept on disk by Rust, checked against its sha256: a Mushaf crosses the Wi-Fi once per device.
       const cached = await invoke<ArrayBuffer>("cached_doc", { doc });
       if (cached.byteLength > 0) return { bytes: cached };
+      if (whole) {
+        const bytes = await http("GET", `${api}/v1/docs/${encodeURIComponent(doc.id)}`, fp, bearer);
+        const checked = await checkedWhole(bytes, doc.sha256);
+        await invoke("keep_doc", new Uint8Array(bytes), { headers: { sha256: doc.sha256 } }).catch((e) => console.error(e));
+        return checked;
+      }
       const fetchRange: RangeFetch = async (begin, end) => {
         // The whole length in 8 big-endian bytes, then the bytes (see `doc_range`).
         const answer = new Uint8Array(await invoke<ArrayBuffer>("doc_range", { base: api, fingerprint: fp, bearer, doc, begin, end }));

@@ -161,6 +161,18 @@ describe("web server", () => {
     await webServer(() => "https://h:1").openDoc(doc, "tok");
     expect(entries.has(key)).toBe(false);
   });
+  it("behind a relay, takes a document only whole and only if its bytes are the teacher's", async () => {
+    const entries = fakeCache();
+    vi.stubGlobal("fetch", async () => new Response(new Uint8Array([6, 6, 6])));
+    await expect(webServer(() => "https://h:1").openDoc(doc, "tok", true)).rejects.toThrow(/not the ones the teacher chose/);
+    expect(entries.has(key)).toBe(false);
+    const fetch = vi.fn(async () => new Response(new Uint8Array([1, 2, 3])));
+    vi.stubGlobal("fetch", fetch);
+    const got = await webServer(() => "https://h:1").openDoc(doc, "tok", true);
+    expect("bytes" in got && new Uint8Array(got.bytes)).toEqual(new Uint8Array([1, 2, 3]));
+    expect(fetch).toHaveBeenCalledWith("https://h:1/v1/docs/d%201", { headers: { Authorization: "Bearer tok" } });
+    expect(entries.has(key)).toBe(true);
+  });
   it("keeps an uploaded document's bytes, so that showing it downloads nothing", async () => {
     const entries = fakeCache();
     const fetch = vi.fn(async () => Response.json(doc));

@@ -4,7 +4,7 @@
 // window.confirm and alert, an <input type=file> and a download link.
 import type { ApiError } from "../generated/ApiError";
 import type { Doc } from "../generated/Doc";
-import { BACKGROUND, checkScans, openChunked, type RangeFetch } from "../docfetch";
+import { BACKGROUND, checkScans, checkedWhole, openChunked, type RangeFetch } from "../docfetch";
 import type { Dialogs, KeyValueStore, Platform, Server } from "./index";
 import { webNetwork } from "./websocket";
 
@@ -100,9 +100,15 @@ export function webServer(baseUrl: () => string): Server {
     async getBytes(path, bearer) {
       return (await get(path, bearer)).arrayBuffer();
     },
-    async openDoc(doc, bearer) {
+    async openDoc(doc, bearer, whole) {
       const cached = await cachedDoc(doc.sha256);
       if (cached) return { bytes: cached };
+      if (whole) {
+        const bytes = await (await get(`/v1/docs/${encodeURIComponent(doc.id)}`, bearer)).arrayBuffer();
+        const checked = await checkedWhole(bytes, doc.sha256);
+        await cacheDoc(doc.sha256, bytes);
+        return checked;
+      }
       const url = `${baseUrl()}/v1/docs/${encodeURIComponent(doc.id)}`;
       // Asked for alongside the first chunk: which pages can be drawn from their own JPEG.
       const index = get(`/v1/docs/${encodeURIComponent(doc.id)}/scan`, bearer).then((r) => r.json()).catch(() => null);
