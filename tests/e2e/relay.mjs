@@ -1,0 +1,116 @@
+// A browser student through a relay (docs/RELAY.md), in a real Chromium: a real redis-server,
+// `lectern serve --redis`, and `lectern relay`. The student opens the relay's join link (room, code
+// and the teacher's public key), follows a page turn that the teacher's server signed, and draws the
+// lesson's PDF from the relay, taken whole and checked. A second student whose link carries another
+// key refuses the lesson and draws nothing.
+import { spawn } from "node:child_process";
+import { createPrivateKey, createPublicKey } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import WebSocket from "ws";
+import { bin, check, finish, run, startServer } from "./lib.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const out = process.env.E2E_OUT ?? path.resolve(here, "../../target/e2e");
+
+/** A free loopback port. */
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+/** The teacher's public key (base64url), from the signing key in its data directory. */
+function publicKey(dataDir) {
+  const seed = readFileSync(path.join(dataDir, "signing.key"));
+  const der = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]);
+  return createPublicKey(createPrivateKey({ key: der, format: "der", type: "pkcs8" })).export({ format: "jwk" }).x;
+}
+
+/** A child's first JSON line on stdout. */
+function readyLine(child) {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    child.stdout.on("data", (d) => {
+      buf += d;
+      const line = buf.split("\n").find((l) => l.startsWith("{"));
+      if (line) resolve(JSON.parse(line));
+    });
+    child.on("exit", (c) => reject(new Error(`exited with ${c}`)));
+  });
+}
+
+async function main() {
+  mkdirSync(out, { recursive: true });
+  const dir = mkdtempSync(path.join(os.tmpdir(), "lectern-relay-e2e-"));
+  const children = [];
+  let browser;
+  try {
+    const port = await freePort();
+    const redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], { stdio: "ignore" });
+    children.push(redis);
+    const url = `redis://127.0.0.1:${port}`;
+    for (let i = 0; i < 100; i++) {
+      if (await new Promise((r) => net.connect(port, "127.0.0.1").on("connect", function () { this.end(); r(true); }).on("error", () => r(false)))) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const teacherDir = path.join(dir, "teacher");
+    const { child: server, ready } = await startServer(teacherDir, ["--redis", url]);
+    children.push(server);
+    const relay = spawn(bin, ["relay", "--json", "--redis", url, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
+    children.push(relay);
+    const relayReady = await readyLine(relay);
+    const base = `https://${relayReady.addr}`;
+    const pk = publicKey(teacherDir);
+
+    // The teacher, over the protocol: turns to page 3 once a student is in.
+    const teacher = new WebSocket(ready.ws, "lectern.v1", { rejectUnauthorized: false });
+    await new Promise((r) => teacher.on("open", r));
+    teacher.send(JSON.stringify({ t: "hello", v: 1, role: "teacher", key: ready.teacher_key, device: "e2e-teacher-01" }));
+
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+      args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage"],
+    });
+    const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 900, height: 700 } });
+    const page = await ctx.newPage();
+    page.on("pageerror", (e) => check(false, `page error: ${e.message}`));
+    await page.goto(`${base}/join#room=${ready.room}&code=${ready.code}&pk=${pk}`);
+    await page.fill("#name", "Remote Amina");
+    await page.click("#join-button");
+    await page.waitForSelector('#status[data-status="connected"]', { timeout: 20_000 });
+    await page.waitForSelector('.page[data-page="1"]', { timeout: 20_000 });
+    check(true, "a browser student joins through the relay and draws the lesson's PDF, taken whole and checked");
+    teacher.send(JSON.stringify({ t: "set", id: 1, patch: { page: 3 } }));
+    await page.waitForSelector('.page[data-page="3"]', { timeout: 20_000 });
+    check(true, "the teacher's signed page turn reaches the browser through the relay");
+    await page.screenshot({ path: path.join(out, "relay-student.png") });
+
+    // A link with another teacher's key: every state is refused, nothing is drawn.
+    const other = createPublicKey(createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), Buffer.alloc(32, 3)]), format: "der", type: "pkcs8" })).export({ format: "jwk" }).x;
+    const bad = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
+    const refused = [];
+    bad.on("console", (m) => m.type() === "error" && refused.push(m.text()));
+    await bad.goto(`${base}/join#room=${ready.room}&code=${ready.code}&pk=${other}`);
+    await bad.fill("#name", "Other Key");
+    await bad.click("#join-button");
+    const deadline = Date.now() + 10_000;
+    while (!refused.some((t) => t.includes("did not sign")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    check(refused.some((t) => t.includes("did not sign")), "a student whose link carries another key refuses the lesson");
+    check((await bad.$(".page[data-page]")) === null, "and draws nothing");
+    teacher.close();
+  } finally {
+    await browser?.close().catch(() => {});
+    for (const c of children.reverse()) c.kill("SIGTERM");
+    rmSync(dir, { recursive: true, force: true });
+  }
+  finish(out);
+}
+
+run(main);
