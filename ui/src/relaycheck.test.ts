@@ -66,6 +66,28 @@ describe("RelayCheck", () => {
     expect(await check.check({ ...good, signed: null } as ServerMsg, 3, STATE)).toMatch(/did not sign/);
   });
 
+  it("refuses an older state again, even signed, and a frame it cannot read", async () => {
+    const check = new RelayCheck(PK, "r1", subtle);
+    expect(await check.check(welcome(3, STATE, SIG), 0, null)).toBeNull();
+    // The client is at seq 4 now: the signed state at seq 3 is a replay.
+    expect(await check.check(welcome(3, STATE, SIG), 4, STATE)).toMatch(/older lesson state/);
+    expect(await check.check({ t: "patch", seq: 5, time: 0 } as unknown as ServerMsg, 4, STATE)).toMatch(/did not sign/);
+  });
+
+  it("counts only beats it could check: a made-up beat behind the client keeps nothing alive", async () => {
+    let now = 0;
+    const check = new RelayCheck(PK, "r1", subtle, () => now);
+    await check.check(welcome(3, STATE, SIG), 0, null);
+    for (let n = 1; n <= 10; n++) {
+      now += 9_000;
+      expect(await check.check({ t: "beat", seq: 0, n, signed: { epoch: 5, sig: "x" } }, 3, STATE)).toBeNull();
+    }
+    expect(check.withholding(10_000)).toMatch(/heartbeats/);
+    // And a relay's heartbeat of an hour is held to 30 s.
+    now = 91_000;
+    expect(check.withholding(3_600_000)).toMatch(/heartbeats/);
+  });
+
   it("notices a relay that withholds beats or stays behind them", async () => {
     let now = 0;
     const check = new RelayCheck(PK, "r1", subtle, () => now);

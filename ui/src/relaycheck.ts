@@ -56,6 +56,7 @@ interface Mirror {
 /** Beats a relay may miss before it counts as withholding them, and heartbeats it may stay behind. */
 const MISSED_BEATS = 3;
 const BEHIND_BEATS = 2;
+const MAX_HEARTBEAT_MS = 30_000;
 
 /** The teacher's key and room a client checks a relay against, and what it has seen so far. */
 export class RelayCheck {
@@ -71,8 +72,9 @@ export class RelayCheck {
     private readonly subtle: SubtleCrypto = crypto.subtle,
     private readonly now: () => number = Date.now,
   ) {
-    // A browser without Ed25519 in WebCrypto cannot check anything: every state is then refused.
-    this.key = subtle.importKey("raw", fromBase64Url(pk).slice(), { name: "Ed25519" }, false, ["verify"]);
+    // A browser without Ed25519 in WebCrypto, or a malformed key, checks nothing: every state is then
+    // refused.
+    this.key = (async () => subtle.importKey("raw", fromBase64Url(pk).slice(), { name: "Ed25519" }, false, ["verify"]))();
     this.key.catch(() => {});
     this.heardBeat = now();
   }
@@ -84,7 +86,7 @@ export class RelayCheck {
   }
 
   private async verify(kind: 1 | 2, seq: number, n: number, state: LessonState, signed: Signed | null | undefined): Promise<boolean> {
-    if (!signed || this.room.length > 255) return false;
+    if (!signed || new TextEncoder().encode(this.room).length > 255) return false;
     try {
       const hash = new Uint8Array(await this.subtle.digest("SHA-256", new TextEncoder().encode(canonicalJson(state))));
       const message = signedMessage(kind, this.room, Number(signed.epoch), seq, n, hash);
@@ -102,13 +104,21 @@ export class RelayCheck {
   pass(frame: ServerMsg, mirror: Mirror, live: () => boolean, apply: (f: ServerMsg) => void, refuse: (reason: string) => void): void {
     this.inbox = this.inbox.then(async () => {
       if (!live()) return;
-      const refused = await this.check(frame, mirror.seq, mirror.synced ? mirror.state : null);
+      // A frame that breaks the check (a patch without its patch, say) is refused like a forged one,
+      // and the chain goes on: one bad frame must not stop every later one.
+      const refused = await this.check(frame, mirror.seq, mirror.synced ? mirror.state : null).catch(
+        (e: unknown) => `the relay sent a frame that cannot be checked (${String(e)})`,
+      );
       if (!live()) return;
       if (refused) {
         console.error(refused);
         refuse(refused);
-      } else {
+        return;
+      }
+      try {
         apply(frame);
+      } catch (e) {
+        console.error(e);
       }
     });
   }
@@ -120,15 +130,23 @@ export class RelayCheck {
     switch (msg.t) {
       case "welcome":
       case "sync": {
-        const s = Number(msg.seq);
-        if (!(await this.verify(1, s, 0, msg.state, msg.signed))) return forged("a lesson state");
-        this.epoch = Number(msg.signed!.epoch);
+        const at = Number(msg.seq);
+        if (!(await this.verify(1, at, 0, msg.state, msg.signed))) return forged("a lesson state");
+        const epoch = Number(msg.signed!.epoch);
+        // Epochs only grow, and within one the seq only grows: an older state, however well signed,
+        // is a replay.
+        if (this.epoch !== null && (epoch < this.epoch || (epoch === this.epoch && at < seq))) {
+          return "the relay sent an older lesson state again";
+        }
+        if (epoch !== this.epoch) this.beat = 0; // a new epoch counts its beats afresh
+        this.epoch = epoch;
         this.behindSince = null;
         return null;
       }
       case "patch": {
         const next = Number(msg.seq);
         if (next !== seq + 1 || !state) return null; // old: ignored; a gap: a sync is asked for
+        if (typeof msg.patch !== "object" || msg.patch === null) return forged("a change");
         const after = applyPatch(state, msg.patch);
         if (!msg.signed || this.epoch !== Number(msg.signed.epoch) || !(await this.verify(1, next, 0, after, msg.signed))) {
           return forged("a change");
@@ -137,16 +155,15 @@ export class RelayCheck {
       }
       case "beat": {
         const [at, n] = [Number(msg.seq), Number(msg.n)];
-        if (n <= this.beat || (this.epoch !== null && this.epoch !== Number(msg.signed.epoch))) return null;
+        if (n <= this.beat || this.epoch !== Number(msg.signed?.epoch) || at < seq) return null; // proves nothing
         if (at > seq) {
           this.behindSince ??= this.now(); // the relay says it is behind; it must catch up soon
           return null;
         }
-        if (at === seq) {
-          if (!state) return null;
-          if (!(await this.verify(2, at, n, state, msg.signed))) return forged("a heartbeat");
-          this.behindSince = null;
-        }
+        if (!state) return null;
+        if (!(await this.verify(2, at, n, state, msg.signed))) return forged("a heartbeat");
+        // Only a beat checked against this client's own state counts as heard.
+        this.behindSince = null;
         this.beat = n;
         this.heardBeat = this.now();
         return null;
@@ -156,8 +173,10 @@ export class RelayCheck {
     }
   }
 
-  /** Whether the relay is withholding: no good beat for three heartbeats, or behind for two. */
+  /** Whether the relay is withholding: no good beat for three heartbeats, or behind for two. The
+   * heartbeat is the relay's word, so it is held to at most 30 s. */
   withholding(heartbeatMs: number): string | null {
+    heartbeatMs = Math.min(heartbeatMs, MAX_HEARTBEAT_MS);
     const now = this.now();
     if (now - this.heardBeat > MISSED_BEATS * heartbeatMs) return "the relay stopped passing on the teacher's heartbeats";
     if (this.behindSince !== null && now - this.behindSince > BEHIND_BEATS * heartbeatMs) return "the relay is holding back the teacher's changes";

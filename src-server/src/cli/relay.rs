@@ -15,7 +15,7 @@ use lectern::tls::Identity;
 #[derive(Args, Debug)]
 pub struct RelayArgs {
     /// The Redis the teachers' servers bridge to (redis:// or rediss://, with a password if needed).
-    #[arg(long, env = "LECTERN_REDIS", value_name = "URL")]
+    #[arg(long, env = "LECTERN_REDIS", value_name = "URL", hide_env_values = true)]
     redis: String,
     /// For rediss://: a PEM file of the certificates to check Redis's against (default: the system's).
     #[arg(long, env = "LECTERN_REDIS_CA", value_name = "FILE")]

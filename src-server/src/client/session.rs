@@ -238,10 +238,13 @@ async fn live(
                     _ => continue,
                 };
                 let Ok(msg) = serde_json::from_str::<ServerMsg>(&body) else { continue };
-                if let Some(check) = s.relay.as_mut()
-                    && let Err(reason) = check.check(&msg, s.seq, s.state.as_ref())
-                {
-                    break Outcome::Retry(None, reason);
+                if let Some(check) = s.relay.as_mut() {
+                    if let Err(reason) = check.check(&msg, s.seq, s.state.as_ref()) {
+                        break Outcome::Retry(None, reason);
+                    }
+                    if matches!(msg, ServerMsg::Welcome { .. }) {
+                        check.linked();
+                    }
                 }
                 if let Err(e) = on_frame(msg, &mut ws, &mut link, s, options, events, attempt).await {
                     break Outcome::Retry(None, e.to_string());

@@ -32,6 +32,9 @@ pub struct RelayCheck {
 const MISSED_BEATS: u32 = 3;
 /// Heartbeats a relay may stay behind a beat before it counts as withholding changes.
 const BEHIND_BEATS: u32 = 2;
+/// The longest heartbeat a relay's welcome is believed for (a relay could name an hour, to withhold
+/// unnoticed).
+const MAX_HEARTBEAT: Duration = Duration::from_secs(30);
 
 impl RelayCheck {
     /// Checks against public key `pk` (base64url) for room `room`; `None` if `pk` is not a key.
@@ -57,10 +60,24 @@ impl RelayCheck {
         let forged =
             |what: &str| Err(format!("the relay sent {what} that the teacher's server did not sign"));
         match msg {
-            ServerMsg::Welcome { seq, state, signed, .. } | ServerMsg::Sync { seq, state, signed } => {
+            ServerMsg::Welcome { seq: at, state, signed, .. }
+            | ServerMsg::Sync { seq: at, state, signed } => {
                 let Some(signed) = signed else { return forged("a lesson state") };
-                if !self.verifier.check(Kind::State, *seq, 0, state, signed) {
+                if !self.verifier.check(Kind::State, *at, 0, state, signed) {
                     return forged("a lesson state");
+                }
+                // Epochs only grow, and within one the seq only grows: an older state, however well
+                // signed, is a replay.
+                let older = match self.epoch {
+                    Some(e) if signed.epoch < e => true,
+                    Some(e) if signed.epoch == e => *at < seq,
+                    _ => false,
+                };
+                if older {
+                    return Err("the relay sent an older lesson state again".into());
+                }
+                if self.epoch != Some(signed.epoch) {
+                    self.beat = 0; // a new epoch counts its beats afresh
                 }
                 self.epoch = Some(signed.epoch);
                 self.behind_since = None;
@@ -80,21 +97,21 @@ impl RelayCheck {
                 }
             }
             ServerMsg::Beat { seq: at, n, signed } => {
-                if *n <= self.beat || self.epoch.is_some_and(|e| e != signed.epoch) {
-                    return Ok(()); // an old beat, or one of another epoch: it proves nothing
+                if *n <= self.beat || self.epoch != Some(signed.epoch) || *at < seq {
+                    return Ok(()); // old, of another epoch, or behind us: it proves nothing
                 }
-                if *at == seq {
-                    let Some(state) = state else { return Ok(()) };
-                    if !self.verifier.check(Kind::Beat, *at, *n, state, signed) {
-                        return forged("a heartbeat");
-                    }
-                    self.behind_since = None;
-                } else if *at > seq {
+                if *at > seq {
                     // Signed over a state this client does not have yet: it cannot be checked, and
                     // counts only as a claim that the relay is behind. The claim must resolve soon.
                     self.behind_since.get_or_insert_with(Instant::now);
                     return Ok(());
                 }
+                let Some(state) = state else { return Ok(()) };
+                if !self.verifier.check(Kind::Beat, *at, *n, state, signed) {
+                    return forged("a heartbeat");
+                }
+                // Only a beat checked against this client's own state counts as heard.
+                self.behind_since = None;
                 self.beat = *n;
                 self.heard_beat = Instant::now();
             }
@@ -104,7 +121,9 @@ impl RelayCheck {
     }
 
     /// Whether the relay is withholding: no good beat for three heartbeats, or behind a beat for two.
+    /// The heartbeat is the relay's word, so it is held to at most [`MAX_HEARTBEAT`].
     pub fn withholding(&self, heartbeat: Duration) -> Option<String> {
+        let heartbeat = heartbeat.min(MAX_HEARTBEAT);
         let now = Instant::now();
         if now.duration_since(self.heard_beat) > heartbeat * MISSED_BEATS {
             return Some("the relay stopped passing on the teacher's heartbeats".into());

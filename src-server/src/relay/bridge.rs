@@ -6,20 +6,20 @@
 //! room's own state, so nothing wrong is ever published. The same happens whenever its Redis
 //! connection is lost and found again. For each room it keeps the join details (`meta`), the latest
 //! signed snapshot, and a stream of signed frames (`down`); a task per room reads the relays' `up`
-//! stream with a blocking `XREAD` on a connection of its own, without a response timeout.
+//! stream with a blocking `XREAD` on a connection of its own (whose response timeout outlasts the
+//! block; see `connect`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-use super::connect::{Conn, Redis};
+use super::connect::Conn;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-use super::keys::{self, Meta, Snapshot};
-use super::sign::Signer;
-use super::upstream::FindRoom;
+pub use super::feed::BridgeParts;
+use super::feed::Feed;
+use super::keys::{self, Snapshot};
+use super::publish::{beats, json, publish_all, publish_doc, publish_meta};
 use crate::engine::lesson::LessonRecord;
 use crate::engine::report::{Event, Report, ReportSink};
 use crate::protocol::signed::Kind;
@@ -36,6 +36,10 @@ pub struct BridgeSink {
 
 impl ReportSink for BridgeSink {
     fn offer(&self, report: Report) -> Result<(), Report> {
+        // Only what relays need: the class's own joins, hands and acks stay in the room.
+        if !matches!(report.event, Event::Lesson { .. } | Event::Patch { .. } | Event::Revoked { .. }) {
+            return Ok(());
+        }
         self.tx.try_send(report).map_err(|e| {
             self.lost.store(true, Ordering::Relaxed);
             match e {
@@ -47,24 +51,6 @@ impl ReportSink for BridgeSink {
     fn confirms(&self) -> bool {
         false
     }
-}
-
-/// What a bridge is made of.
-pub struct BridgeParts {
-    /// `redis://…` or `rediss://…`.
-    pub client: Redis,
-    /// The teacher's server's signing key.
-    pub signer: Signer,
-    /// The teacher key (relay token secrets are derived from it).
-    pub teacher_key: String,
-    /// Heartbeat: how often beats are published.
-    pub heartbeat: Duration,
-    /// The most students online in a room, which relays keep too.
-    pub max_participants: usize,
-    /// Finds a room, to read its state when continuity is lost and to apply remote students.
-    pub find: FindRoom,
-    /// Ends the bridge.
-    pub shutdown: CancellationToken,
 }
 
 /// The reports a bridge has yet to publish (the receiving end of its sink).
@@ -79,20 +65,6 @@ pub fn channel() -> (Arc<BridgeSink>, Queue) {
     let (tx, rx) = mpsc::channel(QUEUE);
     let lost = Arc::new(AtomicBool::new(false));
     (Arc::new(BridgeSink { tx, lost: lost.clone() }), Queue { rx, lost })
-}
-
-/// One room as published.
-struct Feed {
-    lesson: LessonRecord,
-    seq: u64,
-    state: LessonState,
-    epoch: u64,
-    beat: u64,
-    /// Remote students removed (their relay ids).
-    revoked: Vec<String>,
-    /// The sha256 of the document last put into Redis for this room.
-    doc_published: Option<String>,
-    reader: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Runs a bridge until shutdown: publishes what `queue` receives, and reconnects to Redis whenever
@@ -195,18 +167,30 @@ async fn serve(
 /// Reports lost while Redis is away: keep only what the next connection needs (which rooms exist).
 fn drain(rx: &mut mpsc::Receiver<Report>, feeds: &mut HashMap<String, Feed>) {
     while let Ok(report) = rx.try_recv() {
-        if let Event::Lesson { lesson, state } = report.event {
-            let feed =
-                feeds.entry(lesson.room.clone()).or_insert_with(|| new_feed(lesson.clone(), state.clone()));
-            feed.lesson = lesson;
+        match report.event {
+            Event::Lesson { lesson, state } => {
+                let feed = feeds
+                    .entry(lesson.room.clone())
+                    .or_insert_with(|| new_feed(lesson.clone(), state.clone()));
+                feed.lesson = lesson;
+            }
+            // A removal made while Redis is away must still reach the relays' join details.
+            Event::Revoked { pid } => {
+                let relay_pid = pid.strip_prefix(crate::engine::room::remote::REMOTE_PREFIX);
+                if let (Some(feed), Some(relay_pid)) = (feeds.get_mut(report.room.as_ref()), relay_pid) {
+                    feed.revoked.push(relay_pid.to_string());
+                }
+            }
+            _ => {}
         }
     }
 }
 
-/// A new epoch: random, and within JavaScript's exact integers (a browser reads it as a number and
-/// must sign-check the same value).
+/// A new epoch: later epochs are larger (the clock's milliseconds, then 10 random bits), so a client
+/// refuses an older epoch's state as a replay; and within JavaScript's exact integers (below 2^53),
+/// since a browser checks the same value.
 fn new_epoch() -> u64 {
-    rand::random::<u64>() >> 11
+    ((crate::now_ms() << 10) | rand::random_range(0..1024u64)) & ((1 << 53) - 1)
 }
 
 fn new_feed(lesson: LessonRecord, state: Option<(u64, LessonState)>) -> Feed {
@@ -237,12 +221,12 @@ async fn on_report(
     let room = report.room.to_string();
     match report.event {
         Event::Lesson { lesson, state: Some(state) } => {
-            let mut feed = new_feed(lesson, Some(state));
             if let Some(old) = feeds.remove(&room).and_then(|f| f.reader) {
                 old.abort();
             }
-            publish_all(conn, parts, &room, &mut feed).await?;
-            feeds.insert(room, feed);
+            // Kept before it is published: if Redis fails now, the reconnection publishes it.
+            let feed = feeds.entry(room.clone()).or_insert(new_feed(lesson, Some(state)));
+            publish_all(conn, parts, &room, feed).await?;
         }
         Event::Lesson { lesson, state: None } => {
             if let Some(feed) = feeds.get_mut(&room) {
@@ -307,107 +291,4 @@ async fn on_report(
         _ => {}
     }
     Ok(())
-}
-
-/// A signed beat for every room.
-async fn beats(
-    conn: &mut Conn,
-    parts: &BridgeParts,
-    feeds: &mut HashMap<String, Feed>,
-) -> redis::RedisResult<()> {
-    let mut pipe = redis::pipe();
-    for (room, feed) in feeds.iter_mut().filter(|(_, f)| !f.state.ended) {
-        feed.beat += 1;
-        let signed = parts.signer.sign(Kind::Beat, room, feed.epoch, feed.seq, feed.beat, &feed.state);
-        let frame = ServerMsg::Beat { seq: feed.seq, n: feed.beat, signed }.encode();
-        pipe.cmd("XADD")
-            .arg(keys::down(room))
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(keys::STREAM_LEN)
-            .arg("*")
-            .arg("k")
-            .arg("beat")
-            .arg("f")
-            .arg(frame)
-            .ignore();
-    }
-    pipe.exec_async(conn).await
-}
-
-/// The room's join details, its snapshot, and a `sync` in its stream for relays already following;
-/// then its reader of remote students, if it has none.
-async fn publish_all(
-    conn: &mut Conn,
-    parts: &BridgeParts,
-    room: &str,
-    feed: &mut Feed,
-) -> redis::RedisResult<()> {
-    let signed = parts.signer.sign(Kind::State, room, feed.epoch, feed.seq, 0, &feed.state);
-    let snapshot = Snapshot { seq: feed.seq, state: feed.state.clone(), signed: signed.clone() };
-    let frame = ServerMsg::Sync { seq: feed.seq, state: feed.state.clone(), signed: Some(signed) }.encode();
-    redis::pipe()
-        .atomic()
-        .set(keys::snapshot(room), json(&snapshot))
-        .ignore()
-        .cmd("XADD")
-        .arg(keys::down(room))
-        .arg("MAXLEN")
-        .arg("~")
-        .arg(keys::STREAM_LEN)
-        .arg("*")
-        .arg("k")
-        .arg("sync")
-        .arg("f")
-        .arg(frame)
-        .ignore()
-        .exec_async(conn)
-        .await?;
-    publish_meta(conn, parts, room, feed).await?;
-    publish_doc(parts, room, feed);
-    if feed.reader.as_ref().is_none_or(|r| r.is_finished()) {
-        feed.reader = Some(tokio::spawn(super::upstream::read(
-            parts.client.clone(),
-            room.to_string(),
-            parts.find.clone(),
-            parts.shutdown.clone(),
-        )));
-    }
-    Ok(())
-}
-
-/// Puts the room's document into Redis (in the background) when it is not the one put there last.
-fn publish_doc(parts: &BridgeParts, room: &str, feed: &mut Feed) {
-    let Some(doc) = feed.state.doc.clone() else { return };
-    if feed.doc_published.as_deref() == Some(doc.sha256.as_str()) {
-        return;
-    }
-    let Some(r) = (parts.find)(room) else { return };
-    feed.doc_published = Some(doc.sha256.clone());
-    tokio::spawn(super::docs::publish(parts.client.clone(), r, doc));
-}
-
-async fn publish_meta(
-    conn: &mut Conn,
-    parts: &BridgeParts,
-    room: &str,
-    feed: &Feed,
-) -> redis::RedisResult<()> {
-    let meta = Meta {
-        title: feed.lesson.title.clone(),
-        code: feed.lesson.code.clone(),
-        pk: parts.signer.public(),
-        secret: crate::engine::token::relay_secret(&parts.teacher_key, room),
-        heartbeat_ms: u64::try_from(parts.heartbeat.as_millis()).unwrap_or(u64::MAX),
-        epoch: feed.epoch,
-        ended: feed.state.ended || feed.lesson.ended_ms.is_some(),
-        revoked: feed.revoked.clone(),
-        max_participants: parts.max_participants,
-    };
-    redis::cmd("SET").arg(keys::meta(room)).arg(json(&meta)).exec_async(conn).await
-}
-
-fn json<T: serde::Serialize>(value: &T) -> String {
-    // Plain data with string keys: serializing cannot fail.
-    serde_json::to_string(value).unwrap_or_default()
 }

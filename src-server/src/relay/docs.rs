@@ -60,7 +60,8 @@ pub async fn publish(redis: Redis, room: Arc<Room>, doc: Doc) {
 
 /// The room a relay's bearer belongs to, and the lesson's document if it is `id`; or the answer.
 fn document(mirrors: &Mirrors, headers: &HeaderMap, id: &str) -> Result<(String, Doc), Box<Response>> {
-    let unauthorized = || Box::new((StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")]).into_response());
+    let unauthorized =
+        || Box::new((StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")]).into_response());
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

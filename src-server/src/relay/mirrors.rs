@@ -85,7 +85,10 @@ impl Mirrors {
             self.loading.lock().unwrap_or_else(|p| p.into_inner()).entry(id.to_string()).or_default().clone();
         let this = self.clone();
         let room = cell.get_or_init(|| async move { this.load(id).await }).await.clone();
-        self.loading.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        let mut loading = self.loading.lock().unwrap_or_else(|p| p.into_inner());
+        if loading.get(id).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            loading.remove(id);
+        }
         room
     }
 
@@ -149,10 +152,13 @@ impl Mirrors {
         Ok(room)
     }
 
-    /// Lets a room go: its students are closed with 4503 (they reconnect, perhaps elsewhere).
-    fn drop_room(&self, room: &Room, reason: &str) {
+    /// Lets a room go: its students are closed with 4503 (they reconnect, perhaps elsewhere). Only
+    /// this room: a newer copy of the same id stays.
+    fn drop_room(&self, room: &Arc<Room>, reason: &str) {
         room.close_all(close::RESTARTING, reason);
-        self.rooms.remove(&room.info().id);
+        if self.rooms.get(&room.info().id).is_some_and(|r| Arc::ptr_eq(&r, room)) {
+            self.rooms.remove(&room.info().id);
+        }
     }
 }
 
@@ -224,7 +230,9 @@ async fn follow(mirrors: Arc<Mirrors>, room: Arc<Room>, mut last: String, verifi
             r = cmd.query_async::<Option<StreamReadReply>>(c) => r,
         };
         let Ok(reply) = reply else {
+            // Back off first: an error that comes back at once must not spin the relay.
             conn = None;
+            tokio::time::sleep(RETRY).await;
             continue;
         };
         if std::mem::take(&mut lost) {
@@ -270,12 +278,40 @@ async fn apply(mirrors: &Mirrors, room: &Room, verifier: &Verifier, frame: &str)
         Ok(ServerMsg::Sync { seq, state, signed: Some(signed) })
             if verifier.check(Kind::State, seq, 0, &state, &signed) =>
         {
-            room.mirror_reset(seq, state, signed);
+            // A new epoch: the teacher's server may have lost who is here (Redis went away); say it.
+            let here = room.mirror_reset(seq, state, signed).unwrap_or_default();
+            if !here.is_empty() {
+                announce(mirrors, &room.info().id, &here).await;
+            }
         }
         Ok(ServerMsg::Beat { .. }) => room.mirror_send(frame.to_string().into()),
         _ => {} // not for students: the relay passes on only what the teacher's server signed
     }
     true
+}
+
+/// Tells the teacher's server who is here (`k`: `here`), on the room's `up` stream.
+async fn announce(mirrors: &Mirrors, room: &str, here: &[(String, String, String)]) {
+    let Ok(mut conn) = mirrors.client.connect().await else { return };
+    let mut pipe = redis::pipe();
+    for (pid, name, device) in here {
+        pipe.cmd("XADD")
+            .arg(keys::up(room))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(keys::STREAM_LEN)
+            .arg("*")
+            .arg("k")
+            .arg("here")
+            .arg("pid")
+            .arg(pid)
+            .arg("name")
+            .arg(name)
+            .arg("device")
+            .arg(device)
+            .ignore();
+    }
+    let _: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
 }
 
 async fn reload(mirrors: &Mirrors, room: &Room, verifier: &Verifier) -> bool {

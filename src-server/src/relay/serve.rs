@@ -113,10 +113,12 @@ impl Relay {
     /// Closes every student with 4503 (they resume on another relay) and stops.
     pub async fn stop(self) {
         self.mirrors.rooms().close_all(close::RESTARTING, "relay shutting down");
-        self.host.shutdown.cancel();
+        // The connections end first, so that their leaves are queued for the teacher's server
+        // before the rest stops (what is queued is still written).
         self.host.tracker.close();
-        let _ = self.accept.await;
         let _ = tokio::time::timeout(self.host.timing.shutdown_grace, self.host.tracker.wait()).await;
+        self.host.shutdown.cancel();
+        let _ = self.accept.await;
     }
 }
 

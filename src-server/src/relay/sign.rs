@@ -2,8 +2,7 @@
 //! (docs/PROTOCOL-ADDITIONS.md, section E; the layout is [`crate::protocol::signed::message`]).
 //!
 //! The key is Ed25519, made on first use and kept in the data directory (`signing.key`, mode 0600).
-//! Its public half travels with the certificate fingerprint: in the TXT record, the QR code and the
-//! join link, as `pk`. What is signed is a room's **state** at a seq, hashed as canonical JSON
+//! Its public half travels in a relay's join links, as `pk`. What is signed is a room's **state** at a seq, hashed as canonical JSON
 //! (RFC 8785), so any client that holds the same state computes the same bytes, whatever JSON
 //! library it uses; a browser does it with `JSON.stringify` over sorted keys.
 

@@ -39,22 +39,24 @@ pub fn start(client: Redis, shutdown: CancellationToken) -> (Arc<UpSink>, tokio:
 }
 
 async fn write(client: Redis, mut rx: mpsc::Receiver<Report>, shutdown: CancellationToken) {
-    // Which participant each connection is, to say who left.
-    let mut conns: HashMap<u64, String> = HashMap::new();
+    // Which participant each connection is, to say who left (connection ids count per room).
+    let mut conns: HashMap<(String, u64), String> = HashMap::new();
     let mut conn = None;
     let mut attempt = 0u32;
     loop {
+        // At shutdown, what is queued (the leaves of a stopping relay) is still written.
         let report = tokio::select! {
-            _ = shutdown.cancelled() => return,
+            biased;
             r = rx.recv() => match r { Some(r) => r, None => return },
+            _ = shutdown.cancelled() => return,
         };
         let room = report.room.to_string();
         let fields: Vec<(&str, String)> = match report.event {
             Event::Joined { conn: c, pid, name, device, .. } => {
-                conns.insert(c, pid.clone());
+                conns.insert((room.clone(), c), pid.clone());
                 vec![("k", "join".into()), ("pid", pid), ("name", name), ("device", device)]
             }
-            Event::Left { conn: c, .. } => match conns.remove(&c) {
+            Event::Left { conn: c, .. } => match conns.remove(&(room.clone(), c)) {
                 Some(pid) => vec![("k", "leave".into()), ("pid", pid)],
                 None => continue,
             },

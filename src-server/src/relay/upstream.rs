@@ -1,8 +1,8 @@
 //! What remote students do, read back by the teacher's server: one task per room follows the relays'
 //! `up` stream with a blocking `XREAD` on a connection of its own (no response timeout: the crate's
-//! 500 ms default would cut every block short) and applies each entry to the room
-//! ([`Room::remote_joined`] and the rest). It starts from the stream's end: what happened while
-//! nobody was reading is reported again by the relays' students when they reconnect.
+//! 500 ms default would cut every block short; see `connect`) and applies each entry to the room
+//! ([`Room::remote_joined`] and the rest). It starts from the stream's end: whoever is online then is
+//! announced again by the relays when they see the new epoch the bridge starts.
 
 use std::time::Duration;
 
@@ -39,11 +39,10 @@ pub async fn read(
                 }
             }
         };
-        attempt = 0;
         loop {
             let mut cmd = redis::cmd("XREAD");
             cmd.arg("COUNT")
-                .arg(512)
+                .arg(128)
                 .arg("BLOCK")
                 .arg(BLOCK.as_millis() as u64)
                 .arg("STREAMS")
@@ -54,10 +53,17 @@ pub async fn read(
                 _ = shutdown.cancelled() => return,
                 r = read => r,
             };
-            let Ok(reply) = reply else { break };
             let Some(room) = find(&room) else { return };
+            let Ok(reply) = reply else {
+                // Back off before reconnecting: an error that comes back at once (a key of the wrong
+                // type, say) must not spin the teacher's device.
+                attempt += 1;
+                tokio::time::sleep(super::backoff::retry_after(attempt)).await;
+                break;
+            };
             for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
                 last = entry.id.clone();
+                attempt = 0;
                 apply(&room, &entry);
             }
         }
@@ -73,6 +79,12 @@ fn apply(room: &Room, entry: &StreamId) {
         Some("join") => {
             let name = text("name").unwrap_or_default();
             let device = text("device").unwrap_or_default().chars().take(64).collect::<String>();
+            room.remote_joined(&pid, &name, &device);
+        }
+        // A relay saying who is still here after a new epoch: a join only for who is not online.
+        Some("here") if !room.remote_online(&pid) => {
+            let name = text("name").unwrap_or_default();
+            let device = text("device").unwrap_or_default();
             room.remote_joined(&pid, &name, &device);
         }
         Some("leave") => room.remote_left(&pid),

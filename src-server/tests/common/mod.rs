@@ -6,6 +6,7 @@
 pub mod netns;
 pub mod redis;
 pub mod relays;
+pub mod remote;
 
 use std::time::Duration;
 

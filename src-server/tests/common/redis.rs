@@ -107,7 +107,15 @@ impl RedisCluster {
     pub async fn start() -> RedisCluster {
         let mut nodes = Vec::new();
         for _ in 0..3 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            // A cluster node also listens on its port + 10000 (the cluster bus): keep both free and
+            // under 65536.
+            let port = loop {
+                let p = rand::random_range(20_000..45_000u16);
+                let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+                if free(p) && free(p + 10_000) {
+                    break p;
+                }
+            };
             let dir = tempfile::tempdir().unwrap();
             let child = Command::new("redis-server")
                 .args([

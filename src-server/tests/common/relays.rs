@@ -11,10 +11,12 @@ use serde_json::{Value, json};
 pub enum Tamper {
     /// Every patch's page is changed.
     Alter,
-    /// The first patch is sent again after the second, renumbered to look like the next one.
+    /// The first patch is sent again right after it, renumbered to look like the next one.
     Replay,
     /// Each pair of patches is sent in the wrong order.
     Reorder,
+    /// After the first patch, the welcome's older (signed) state is sent again as a `sync`.
+    Rewind,
 }
 
 /// A relay built for the test: it sits between a student and the real relay at `upstream` and
@@ -50,10 +52,17 @@ pub async fn tampering_relay(upstream: String, upstream_fp: String, how: Tamper)
                     }
                 });
                 let mut first: Option<Value> = None;
+                let mut welcome: Option<Value> = None;
                 let mut held: Option<Message> = None;
                 let mut patches = 0;
                 while let Some(Ok(m)) = up_rx.next().await {
                     let mut out = vec![m.clone()];
+                    if let Message::Text(t) = &m
+                        && let Ok(v) = serde_json::from_str::<Value>(t)
+                        && v["t"] == "welcome"
+                    {
+                        welcome = Some(v);
+                    }
                     if let Message::Text(t) = &m
                         && let Ok(mut v) = serde_json::from_str::<Value>(t)
                         && v["t"] == "patch"
@@ -69,16 +78,21 @@ pub async fn tampering_relay(upstream: String, upstream_fp: String, how: Tamper)
                             Tamper::Replay => {
                                 let seq = v["seq"].as_u64().unwrap();
                                 let mut again = vec![m.clone()];
-                                match &first {
-                                    None => first = Some(v.clone()),
-                                    Some(f) if patches == 2 => {
-                                        let mut f = f.clone();
-                                        f["seq"] = json!(seq + 1);
-                                        again.push(Message::text(f.to_string()));
-                                    }
-                                    Some(_) => {}
+                                let f = first.get_or_insert_with(|| v.clone()).clone();
+                                if patches == 1 {
+                                    let mut f = f;
+                                    f["seq"] = json!(seq + 1);
+                                    again.push(Message::text(f.to_string()));
                                 }
                                 again
+                            }
+                            Tamper::Rewind => {
+                                let mut out = vec![m.clone()];
+                                if let (1, Some(w)) = (patches, &welcome) {
+                                    let sync = json!({"t":"sync","seq":w["seq"],"state":w["state"],"signed":w["signed"]});
+                                    out.push(Message::text(sync.to_string()));
+                                }
+                                out
                             }
                             Tamper::Reorder => match held.take() {
                                 None => {

@@ -264,8 +264,10 @@ impl Room {
         }
         // Known participants are kept for the roster; bound them too, or new device ids could grow the
         // room without limit.
+        // Remote students (from relays) have a table of their own: only the room's own count here.
         if !inner.participants.contains_key(&claims.pid)
-            && inner.participants.len() >= self.limits.max_participants.saturating_mul(4)
+            && inner.participants.values().filter(|p| !p.remote).count()
+                >= self.limits.max_participants.saturating_mul(4)
         {
             return Err(JoinError::Full);
         }

@@ -58,9 +58,22 @@ impl Room {
     }
 
     /// Starts again from a signed snapshot (a new epoch, or after a gap): every member gets it as a
-    /// `sync`.
-    pub fn mirror_reset(&self, seq: u64, state: LessonState, signed: Signed) {
+    /// `sync`. An older snapshot (an older epoch, or a lower seq in this one) is ignored: `None`.
+    /// Otherwise the students online now, as (id, name, device), when the epoch is new, for the
+    /// teacher's server to hear of again (it may have lost them), or none.
+    pub fn mirror_reset(
+        &self,
+        seq: u64,
+        state: LessonState,
+        signed: Signed,
+    ) -> Option<Vec<(String, String, String)>> {
         let mut inner = self.lock();
+        if let Some(current) = &inner.signed
+            && (signed.epoch < current.epoch || (signed.epoch == current.epoch && seq < inner.seq))
+        {
+            return None;
+        }
+        let new_epoch = inner.signed.as_ref().is_some_and(|c| c.epoch != signed.epoch);
         let bytes = encode(&ServerMsg::Sync { seq, state: state.clone(), signed: Some(signed.clone()) });
         inner.state = state;
         inner.seq = seq;
@@ -69,6 +82,13 @@ impl Room {
         for m in &inner.members {
             m.outbox.push_or_close(Item::Msg(bytes.clone()));
         }
+        let here = inner
+            .participants
+            .values()
+            .filter(|p| new_epoch && p.conn.is_some() && p.role == crate::protocol::Role::Student)
+            .map(|p| (p.id.clone(), p.name.clone(), p.device.clone()))
+            .collect();
+        Some(here)
     }
 
     /// Sends a frame from the teacher's server (a signed `beat`) to every member.

@@ -15,6 +15,9 @@ use crate::engine::report::Event;
 use crate::now_ms;
 use crate::protocol::Role;
 
+/// The most connections one remote student is counted with (relays, devices).
+const MAX_REMOTE_CONNS: u32 = 8;
+
 /// The prefix of every remote student's participant id on the teacher's server.
 pub const REMOTE_PREFIX: &str = "r-";
 
@@ -29,27 +32,41 @@ impl Room {
     pub fn remote_joined(&self, relay_pid: &str, name: &str, device: &str) -> bool {
         let pid = remote_pid(relay_pid);
         let mut inner = self.lock();
-        let online = inner.members.iter().filter(|m| m.role == Role::Student).count()
-            + inner.participants.values().filter(|p| p.remote && p.conn.is_some()).count();
-        let known = inner.participants.get(&pid);
-        let was_online = known.is_some_and(|p| p.conn.is_some());
+        // Already online: one more of its connections (another relay, say), up to a few; nothing to
+        // show or log, so a relay repeating a join costs the room nothing.
+        if let Some(count) = inner.remote_conns.get_mut(&pid) {
+            if *count < MAX_REMOTE_CONNS {
+                *count += 1;
+            }
+            return true;
+        }
+        let online =
+            inner.members.iter().filter(|m| m.role == Role::Student).count() + inner.remote_conns.len();
+        // Remote students have a table of their own size, so that entries from relays can never
+        // crowd out the students in the room (whose table counts only them, see `seat`).
+        let remote_known = inner.participants.values().filter(|p| p.remote).count();
+        let known = inner.participants.contains_key(&pid);
         if inner.state.ended
             || inner.revoked.contains(&pid)
-            || (known.is_none() && inner.participants.len() >= self.limits.max_participants.saturating_mul(4))
-            || (!was_online && online >= self.limits.max_participants)
+            || (!known && remote_known >= self.limits.max_participants.saturating_mul(4))
+            || online >= self.limits.max_participants
         {
             return false;
         }
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let name: String = name.trim().chars().filter(|c| !c.is_control()).take(64).collect();
         let name = if name.is_empty() { "?".to_string() } else { name };
-        let p = inner.participants.entry(pid.clone()).or_insert_with(|| {
-            Participant::new(pid.clone(), Role::Student, name.clone(), device.to_string())
-        });
+        // A relay's device id is namespaced too: removing a remote student must not touch a device
+        // in the room that happens to share its id.
+        let device = format!("{REMOTE_PREFIX}{}", device.chars().take(64).collect::<String>());
+        let p = inner
+            .participants
+            .entry(pid.clone())
+            .or_insert_with(|| Participant::new(pid.clone(), Role::Student, name.clone(), device.clone()));
         p.name = name.clone();
         p.remote = true;
         p.conn = Some(conn);
-        *inner.remote_conns.entry(pid.clone()).or_default() += 1;
+        inner.remote_conns.insert(pid.clone(), 1);
         self.mark(&mut inner, &pid);
         self.flush_roster_locked(&mut inner);
         self.report(Event::Joined {
@@ -57,13 +74,18 @@ impl Room {
             pid,
             role: Role::Student,
             name,
-            device: device.to_string(),
+            device,
             remote: true,
             token_hash: String::new(),
             addr: None,
             time: now_ms(),
         });
         true
+    }
+
+    /// Whether a remote student is online through some relay.
+    pub fn remote_online(&self, relay_pid: &str) -> bool {
+        self.lock().remote_conns.contains_key(&remote_pid(relay_pid))
     }
 
     /// One of a remote student's connections closed; it goes offline with its last.

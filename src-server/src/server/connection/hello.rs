@@ -102,6 +102,11 @@ async fn admit(
 ) -> Result<(Joined, Arc<Room>), Option<Box<Refusal>>> {
     let room = match app.rooms.room_for(&hello).await {
         Ok(room) => room,
+        // A resume token for a room that is gone (a lesson that ended) is common behind one address
+        // (a load balancer, a school's NAT) and guesses nothing: refused, not counted.
+        Err(NoRoom::Unknown) if hello.resume.is_some() => {
+            return Err(refusal(None, close::BAD_CREDENTIALS, "that lesson is not here"));
+        }
         Err(NoRoom::Unknown) => return Err(join_refusal(JoinError::Credentials, app, addr)),
         Err(NoRoom::Unavailable) => {
             return Err(refusal(

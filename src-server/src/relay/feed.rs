@@ -1,0 +1,43 @@
+//! What the bridge keeps: how it was made, and each room as it published it.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::connect::Redis;
+use super::sign::Signer;
+use super::upstream::FindRoom;
+use crate::engine::lesson::LessonRecord;
+use crate::protocol::LessonState;
+
+/// What a bridge is made of.
+pub struct BridgeParts {
+    /// `redis://…` or `rediss://…`.
+    pub client: Redis,
+    /// The teacher's server's signing key.
+    pub signer: Signer,
+    /// The teacher key (relay token secrets are derived from it).
+    pub teacher_key: String,
+    /// Heartbeat: how often beats are published.
+    pub heartbeat: Duration,
+    /// The most students online in a room, which relays keep too.
+    pub max_participants: usize,
+    /// Finds a room, to read its state when continuity is lost and to apply remote students.
+    pub find: FindRoom,
+    /// Ends the bridge.
+    pub shutdown: CancellationToken,
+}
+
+/// One room as published.
+pub(super) struct Feed {
+    pub(super) lesson: LessonRecord,
+    pub(super) seq: u64,
+    pub(super) state: LessonState,
+    pub(super) epoch: u64,
+    pub(super) beat: u64,
+    /// Remote students removed (their relay ids).
+    pub(super) revoked: Vec<String>,
+    /// The sha256 of the document last put into Redis for this room.
+    pub(super) doc_published: Option<String>,
+    pub(super) reader: Option<tokio::task::JoinHandle<()>>,
+}

@@ -1,0 +1,113 @@
+//! What the bridge writes to Redis for a room besides its changes: the join details, the snapshot a
+//! new epoch starts from, the signed beats, and the document (see `bridge`).
+
+use std::collections::HashMap;
+
+use super::connect::Conn;
+use super::feed::{BridgeParts, Feed};
+use super::keys::{self, Meta, Snapshot};
+use crate::protocol::ServerMsg;
+use crate::protocol::signed::Kind;
+
+/// A signed beat for every room.
+pub(super) async fn beats(
+    conn: &mut Conn,
+    parts: &BridgeParts,
+    feeds: &mut HashMap<String, Feed>,
+) -> redis::RedisResult<()> {
+    let mut pipe = redis::pipe();
+    for (room, feed) in feeds.iter_mut().filter(|(_, f)| !f.state.ended) {
+        feed.beat += 1;
+        let signed = parts.signer.sign(Kind::Beat, room, feed.epoch, feed.seq, feed.beat, &feed.state);
+        let frame = ServerMsg::Beat { seq: feed.seq, n: feed.beat, signed }.encode();
+        pipe.cmd("XADD")
+            .arg(keys::down(room))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(keys::STREAM_LEN)
+            .arg("*")
+            .arg("k")
+            .arg("beat")
+            .arg("f")
+            .arg(frame)
+            .ignore();
+    }
+    pipe.exec_async(conn).await
+}
+
+/// The room's join details, its snapshot, and a `sync` in its stream for relays already following;
+/// then its reader of remote students, if it has none.
+pub(super) async fn publish_all(
+    conn: &mut Conn,
+    parts: &BridgeParts,
+    room: &str,
+    feed: &mut Feed,
+) -> redis::RedisResult<()> {
+    let signed = parts.signer.sign(Kind::State, room, feed.epoch, feed.seq, 0, &feed.state);
+    let snapshot = Snapshot { seq: feed.seq, state: feed.state.clone(), signed: signed.clone() };
+    let frame = ServerMsg::Sync { seq: feed.seq, state: feed.state.clone(), signed: Some(signed) }.encode();
+    redis::pipe()
+        .atomic()
+        .set(keys::snapshot(room), json(&snapshot))
+        .ignore()
+        .cmd("XADD")
+        .arg(keys::down(room))
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(keys::STREAM_LEN)
+        .arg("*")
+        .arg("k")
+        .arg("sync")
+        .arg("f")
+        .arg(frame)
+        .ignore()
+        .exec_async(conn)
+        .await?;
+    publish_meta(conn, parts, room, feed).await?;
+    publish_doc(parts, room, feed);
+    if feed.reader.as_ref().is_none_or(|r| r.is_finished()) {
+        feed.reader = Some(tokio::spawn(super::upstream::read(
+            parts.client.clone(),
+            room.to_string(),
+            parts.find.clone(),
+            parts.shutdown.clone(),
+        )));
+    }
+    Ok(())
+}
+
+/// Puts the room's document into Redis (in the background) when it is not the one put there last.
+pub(super) fn publish_doc(parts: &BridgeParts, room: &str, feed: &mut Feed) {
+    let Some(doc) = feed.state.doc.clone() else { return };
+    if feed.doc_published.as_deref() == Some(doc.sha256.as_str()) {
+        return;
+    }
+    let Some(r) = (parts.find)(room) else { return };
+    feed.doc_published = Some(doc.sha256.clone());
+    tokio::spawn(super::docs::publish(parts.client.clone(), r, doc));
+}
+
+pub(super) async fn publish_meta(
+    conn: &mut Conn,
+    parts: &BridgeParts,
+    room: &str,
+    feed: &Feed,
+) -> redis::RedisResult<()> {
+    let meta = Meta {
+        title: feed.lesson.title.clone(),
+        code: feed.lesson.code.clone(),
+        pk: parts.signer.public(),
+        secret: crate::engine::token::relay_secret(&parts.teacher_key, room),
+        heartbeat_ms: u64::try_from(parts.heartbeat.as_millis()).unwrap_or(u64::MAX),
+        epoch: feed.epoch,
+        ended: feed.state.ended || feed.lesson.ended_ms.is_some(),
+        revoked: feed.revoked.clone(),
+        max_participants: parts.max_participants,
+    };
+    redis::cmd("SET").arg(keys::meta(room)).arg(json(&meta)).exec_async(conn).await
+}
+
+pub(super) fn json<T: serde::Serialize>(value: &T) -> String {
+    // Plain data with string keys: serializing cannot fail.
+    serde_json::to_string(value).unwrap_or_default()
+}

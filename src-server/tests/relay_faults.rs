@@ -1,0 +1,153 @@
+//! Remote students when things fail (docs/RELAY.md, "Faults"): Redis killed for 30 s, a relay that
+//! dies behind a load balancer, Redis over TLS with a password, and a three-node Redis Cluster.
+#![allow(clippy::unwrap_used)] // a test may panic on what it controls
+
+mod common;
+
+use std::net::IpAddr;
+
+use common::PATIENCE;
+use common::redis::RedisServer;
+use common::relays::load_balancer;
+use common::remote::*;
+use lectern::client::Event;
+use lectern::tls::Identity;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_redis_dies_the_local_class_carries_on_and_remote_students_catch_up_once_it_is_back() {
+    let mut redis = RedisServer::start().await;
+    let port = redis.port;
+    let server = bridged(&redis).await;
+    let (relay, ws, fingerprint) = relay(&redis).await;
+    let (mut teacher, _) = server.teacher().await;
+    let (mut local, _) = server.student("Local", &common::device(1)).await;
+    let mut remote = remote_student(&server, &ws, &fingerprint, "Far");
+    state_where(&mut remote, |_| true).await;
+    teacher.send(json!({"t":"set","id":1,"patch":{"page":2}})).await;
+    state_where(&mut remote, |s| s.page == 2).await;
+
+    redis.kill();
+    // The class in the room: every change is answered and arrives, as if nothing happened.
+    for (id, page) in [(2, 3), (3, 4)] {
+        teacher.send(json!({"t":"set","id":id,"patch":{"page":page}})).await;
+        while teacher.recv_type("ok").await["id"] != id {}
+        loop {
+            let patch = local.recv_type("patch").await;
+            if patch["patch"]["page"] == page {
+                break;
+            }
+        }
+    }
+    // The remote student is told honestly that the teacher is out of reach.
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(Event::Teacher { online: false }) = remote.next_event().await {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("told the teacher is away");
+    // Redis stays down for 30 s, while the teacher keeps pointing and the room keeps following.
+    let outage = std::time::Instant::now();
+    let mut id = 10;
+    while outage.elapsed() < std::time::Duration::from_secs(30) {
+        id += 1;
+        let x = f64::from(id % 10) / 10.0;
+        teacher.send(json!({"t":"set","id":id,"patch":{"pos":{"x":x,"y":0.5}}})).await;
+        while teacher.recv_type("ok").await["id"] != id {}
+        while local.recv_type("patch").await["patch"]["pos"]["x"] != json!(x) {}
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await; // the teacher's pace
+    }
+    let _redis = RedisServer::on(port).await;
+    let back = std::time::Instant::now();
+    state_where(&mut remote, |s| s.page == 4).await;
+    println!("remote student on the current page {} ms after redis came back", back.elapsed().as_millis());
+    // The relay tells the teacher's server who is still here (it had lost them with Redis).
+    let entry = on_roster(&server, |e| e["remote"] == true && e["online"] == true).await;
+    assert_eq!(entry["name"], "Far");
+    teacher.send(json!({"t":"set","patch":{"page":5}})).await;
+    state_where(&mut remote, |s| s.page == 5).await;
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_relay_dies_its_students_resume_on_the_other() {
+    let redis = RedisServer::start().await;
+    let server = bridged(&redis).await;
+    // Two relays behind one load balancer, with one certificate, as a district would run them.
+    let identity = Identity::generate(&["localhost".into()], &[IpAddr::from([127, 0, 0, 1])]).unwrap();
+    let (relay_a, _, fingerprint) = relay_with(&redis, identity.clone()).await;
+    let (relay_b, _, _) = relay_with(&redis, identity).await;
+    let port = load_balancer(vec![relay_a.addr(), relay_b.addr()]).await;
+    let ws = format!("wss://127.0.0.1:{port}/v1/ws");
+    let (mut teacher, _) = server.teacher().await;
+    let mut student = remote_student(&server, &ws, &fingerprint, "Hafsa");
+    state_where(&mut student, |_| true).await;
+    let first = roster_where(&mut teacher, |e| e["remote"] == true && e["online"] == true).await;
+    assert_eq!(relay_a.mirrors().rooms().rooms().len(), 1, "the student is on the first relay");
+
+    relay_a.stop().await;
+    // The client comes back through the balancer, now to the other relay, as the same participant.
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(Event::Connected { resumed, .. }) = student.next_event().await {
+                assert!(resumed, "resumed with its token, not joined anew");
+                return;
+            }
+        }
+    })
+    .await
+    .expect("back in time");
+    // On the teacher's roster the student is online, under the same id (whether its leave from the
+    // first relay or its join through the second reached the teacher's server first).
+    let again = on_roster(&server, |e| e["id"] == first["id"] && e["online"] == true).await;
+    assert_eq!(again["name"], "Hafsa");
+    teacher.send(json!({"t":"set","patch":{"page":9}})).await;
+    state_where(&mut student, |s| s.page == 9).await;
+    assert_eq!(relay_b.mirrors().rooms().rooms().len(), 1);
+    student.close().await;
+    relay_b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridge_and_relays_reach_redis_over_tls_with_a_password() {
+    let redis = RedisServer::with_tls("correct horse battery staple").await;
+    assert!(redis.url().starts_with("rediss://"));
+    let server = bridged(&redis).await;
+    let (relay, ws, fingerprint) = relay(&redis).await;
+    let (mut teacher, _) = server.teacher().await;
+    let mut student = remote_student(&server, &ws, &fingerprint, "Zainab");
+    state_where(&mut student, |_| true).await;
+    teacher.send(json!({"t":"set","patch":{"page":4}})).await;
+    state_where(&mut student, |s| s.page == 4).await;
+    student.hand(true);
+    roster_where(&mut teacher, |e| e["remote"] == true && e["hand"] == true).await;
+    student.close().await;
+    relay.stop().await;
+
+    // A wrong password is not a way in.
+    let wrong = redis.url().replace("correct horse", "wrong horse");
+    let client = lectern::relay::connect::client(&wrong, redis.ca().as_deref()).unwrap();
+    assert!(client.connect().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_flow_works_on_a_three_node_redis_cluster() {
+    let cluster = common::redis::RedisCluster::start().await;
+    let server = bridged_to(cluster.url(), None).await;
+    let identity = Identity::generate(&["localhost".into()], &[IpAddr::from([127, 0, 0, 1])]).unwrap();
+    let (relay, ws, fingerprint) = relay_to(cluster.url(), None, identity).await;
+    let (mut teacher, _) = server.teacher().await;
+    let mut student = remote_student(&server, &ws, &fingerprint, "Idris");
+    state_where(&mut student, |_| true).await;
+    for page in 2..=5 {
+        teacher.send(json!({"t":"set","patch":{"page":page}})).await;
+    }
+    state_where(&mut student, |s| s.page == 5).await;
+    student.hand(true);
+    roster_where(&mut teacher, |e| e["remote"] == true && e["hand"] == true).await;
+    student.close().await;
+    relay.stop().await;
+}
