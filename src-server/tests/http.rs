@@ -42,6 +42,18 @@ async fn info_names_the_room_and_fingerprint_and_no_secret() {
 }
 
 #[tokio::test]
+async fn the_consoles_lesson_carries_the_key_that_signs_for_relays() {
+    let server = TestServer::start().await;
+    assert_eq!(call(&server, get("/v1/lesson", None)).await.0, StatusCode::UNAUTHORIZED);
+    let (status, _, body) = call(&server, get("/v1/lesson", Some(&server.teacher_key))).await;
+    assert_eq!(status, StatusCode::OK);
+    let lesson: Value = serde_json::from_slice(&body).unwrap();
+    let pk = lectern::relay::sign::Signer::load_or_create(server.dir.path()).unwrap().public();
+    assert_eq!(lesson["pk"], pk.as_str(), "the key kept in the data directory");
+    assert_eq!(lesson["fingerprint"], server.fingerprint.as_str());
+}
+
+#[tokio::test]
 async fn documents_need_a_bearer_and_are_cached_by_sha256() {
     let server = TestServer::start().await;
     let (status, headers, _) = call(&server, get("/v1/docs/demo", None)).await;

@@ -46,6 +46,8 @@ pub struct Lesson {
     pub fingerprint: String,
     /// The classroom's name.
     pub name: String,
+    /// The teacher's server's signing key (base64url), for relays' join links (PROTOCOL-ADDITIONS.md, E).
+    pub pk: String,
 }
 
 /// `GET /v1/docs` (teacher): the documents the server holds.

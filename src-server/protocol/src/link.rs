@@ -90,10 +90,11 @@ impl JoinLink {
         Ok(link)
     }
 
-    /// The join link a person scans or clicks: `https://HOST:PORT/join#code=…&fp=…` (the fragment
-    /// never reaches a server log). `base` is `https://HOST:PORT`.
-    pub fn format(base: &str, code: &str, fingerprint: &str) -> String {
-        format!("{base}/join#code={code}&fp={fingerprint}")
+    /// The join link a person scans or clicks: `https://HOST:PORT/join#code=…&fp=…&pk=…` (the
+    /// fragment never reaches a server log; `pk`, the teacher's signing key, travels with the
+    /// fingerprint). `base` is `https://HOST:PORT`.
+    pub fn format(base: &str, code: &str, fingerprint: &str, pk: &str) -> String {
+        format!("{base}/join#code={code}&fp={fingerprint}&pk={pk}")
     }
 }
 
@@ -177,6 +178,8 @@ pub struct Txt {
     pub title: String,
     /// WebSocket path (`path`).
     pub path: String,
+    /// The teacher's server's signing key (`pk`, PROTOCOL-ADDITIONS.md section E), if announced.
+    pub pk: Option<String>,
 }
 
 impl Txt {
@@ -189,6 +192,9 @@ impl Txt {
             ("title".into(), cut(&self.title, MAX_TITLE_BYTES).to_string()),
             ("path".into(), self.path.clone()),
         ]
+        .into_iter()
+        .chain(self.pk.clone().map(|pk| ("pk".into(), pk)))
+        .collect()
     }
 
     /// Reads a record found on the network; `None` unless it is v1 with a fingerprint a client can pin.
@@ -208,6 +214,8 @@ impl Txt {
             room: get("room").unwrap_or_default(),
             title: cut(&title, MAX_TITLE_BYTES).into(),
             path,
+            // A key is 32 bytes in base64url: 43 characters, as a fingerprint is.
+            pk: get("pk").filter(|pk| is_fingerprint(pk)),
         })
     }
 }
@@ -246,7 +254,7 @@ mod tests {
 
     #[test]
     fn a_formatted_link_parses_back() {
-        let link = JoinLink::format("https://[fd00::2]:7443", "482913", FP);
+        let link = JoinLink::format("https://[fd00::2]:7443", "482913", FP, FP);
         let l = JoinLink::parse(&link).unwrap();
         assert_eq!((l.ws_url.as_str(), l.code.as_deref()), ("wss://[fd00::2]:7443/v1/ws", Some("482913")));
     }
@@ -285,14 +293,24 @@ mod tests {
 
     #[test]
     fn txt_has_the_protocol_keys_and_reads_back() {
-        let t =
-            Txt { fingerprint: FP.into(), room: "r1".into(), title: "ق".repeat(40), path: WS_PATH.into() };
+        let t = Txt {
+            fingerprint: FP.into(),
+            room: "r1".into(),
+            title: "ق".repeat(40),
+            path: WS_PATH.into(),
+            pk: Some(FP.into()),
+        };
         let pairs = t.pairs();
         let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["v", "fp", "room", "title", "path"]);
+        assert_eq!(keys, ["v", "fp", "room", "title", "path", "pk"]);
         assert_eq!(pairs[3].1.len(), 64);
         let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-        assert_eq!(Txt::read(get).map(|r| r.room), Some("r1".into()));
+        assert_eq!(Txt::read(get).map(|r| (r.room, r.pk)), Some(("r1".into(), Some(FP.into()))));
+        // A key that is not one is not believed; the record still is.
+        assert_eq!(
+            Txt::read(|k| if k == "pk" { Some("x".into()) } else { get(k) }).map(|r| r.pk),
+            Some(None)
+        );
         assert!(Txt::read(|k| if k == "v" { Some("2".into()) } else { get(k) }).is_none());
         assert!(Txt::read(|k| if k == "fp" { Some("x".into()) } else { get(k) }).is_none());
     }

@@ -203,7 +203,7 @@ fn links(server: &Server) -> (String, String) {
     let base = format!("https://{host}:{}", addr.port());
     let ready = server.ready();
     let teacher = format!("{base}/teacher#key={}", ready.teacher_key);
-    (teacher, JoinLink::format(&base, &ready.code, &ready.fingerprint))
+    (teacher, JoinLink::format(&base, &ready.code, &ready.fingerprint, &server.app().pk))
 }
 
 /// A QR code of `text`, drawn with Unicode half blocks for a terminal.

@@ -29,6 +29,8 @@ pub struct Announcement {
     pub room: String,
     /// Lesson title (`title`, cut to 64 bytes).
     pub title: String,
+    /// The teacher's server's signing key (`pk`).
+    pub pk: Option<String>,
 }
 
 impl Announcement {
@@ -39,6 +41,7 @@ impl Announcement {
             room: self.room.clone(),
             title: self.title.clone(),
             path: WS_PATH.into(),
+            pk: self.pk.clone(),
         }
         .pairs()
     }
@@ -182,9 +185,11 @@ mod tests {
             fingerprint: "f".repeat(43),
             room: "r1".into(),
             title: "ق".repeat(40),
+            pk: Some("p".repeat(43)),
         };
         let txt: HashMap<String, String> = a.txt().into_iter().collect();
         assert_eq!(txt["v"], "1");
+        assert_eq!(txt["pk"], "p".repeat(43));
         assert_eq!(txt["path"], "/v1/ws");
         assert_eq!(txt["room"], "r1");
         assert!(txt["title"].len() <= MAX_TITLE_BYTES);

@@ -225,6 +225,7 @@ pub async fn check_mdns(interfaces: &Interfaces, port: u16) -> Check {
         fingerprint: "A".repeat(43),
         room: "doctor".into(),
         title: "lectern doctor".into(),
+        pk: None,
     };
     let announcer = {
         let (a, i) = (announcement.clone(), interfaces.clone());

@@ -29,6 +29,8 @@ pub struct Shared {
     pub name: String,
     /// Certificate fingerprint.
     pub fingerprint: String,
+    /// The teacher's server's signing key (base64url), which travels with the fingerprint.
+    pub pk: String,
     /// The session log.
     pub store: Arc<SqliteStore>,
     /// The session log database, for reports.
@@ -86,6 +88,8 @@ pub struct AppParts {
     pub name: String,
     /// Certificate fingerprint.
     pub fingerprint: String,
+    /// The teacher's server's signing key (base64url).
+    pub pk: String,
     /// The teacher key.
     pub teacher_key: String,
     /// The lesson to serve.
@@ -143,6 +147,7 @@ impl AppState {
             docs: parts.docs,
             name: parts.name,
             fingerprint: parts.fingerprint,
+            pk: parts.pk,
             store: parts.store,
             db: parts.db,
             lesson: tokio::sync::watch::Sender::new((parts.lesson.room, parts.lesson.title)),

@@ -103,6 +103,7 @@ fn lesson_body(app: &AppState, room: &str, title: &str, code: &str) -> body::Les
         code: code.into(),
         fingerprint: app.fingerprint.clone(),
         name: app.name.clone(),
+        pk: app.pk.clone(),
     }
 }
 

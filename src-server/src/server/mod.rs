@@ -137,8 +137,14 @@ impl Server {
 
 fn announce(app: &AppState, port: u16, interfaces: Interfaces) -> tokio::task::JoinHandle<()> {
     let (room, title) = app.lesson.borrow().clone();
-    let announcement =
-        Announcement { name: app.name.clone(), port, fingerprint: app.fingerprint.clone(), room, title };
+    let announcement = Announcement {
+        name: app.name.clone(),
+        port,
+        fingerprint: app.fingerprint.clone(),
+        room,
+        title,
+        pk: Some(app.pk.clone()),
+    };
     let lessons = app.lesson.subscribe();
     let stop = app.shutdown.clone().cancelled_owned();
     tokio::spawn(async move {

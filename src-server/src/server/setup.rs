@@ -67,6 +67,7 @@ pub fn prepare(config: &Config) -> Result<Prepared> {
     let parts = AppParts {
         name,
         fingerprint: identity.fingerprint(),
+        pk: crate::relay::sign::Signer::load_or_create(dir)?.public(),
         teacher_key,
         lesson,
         resume,

@@ -24,4 +24,8 @@ fingerprint: string,
 /**
  * The classroom's name.
  */
-name: string, };
+name: string, 
+/**
+ * The teacher's server's signing key (base64url), for relays' join links (PROTOCOL-ADDITIONS.md, E).
+ */
+pk: string, };

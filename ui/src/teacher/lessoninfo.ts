@@ -7,9 +7,10 @@ import type { LessonList } from "../generated/LessonList";
 import type { Platform } from "../platform";
 import { t } from "../strings";
 
-/** The join link a student's device opens (PROTOCOL.md §8): the fragment never reaches a log. */
-export function joinLink(baseUrl: string, code: string, fingerprint: string): string {
-  return `${baseUrl}/join#code=${code}&fp=${fingerprint}`;
+/** The join link a student's device opens (PROTOCOL.md §8): the fragment never reaches a log. The
+ * teacher's signing key travels with the fingerprint (PROTOCOL-ADDITIONS.md, section E). */
+export function joinLink(baseUrl: string, code: string, fingerprint: string, pk?: string): string {
+  return `${baseUrl}/join#code=${code}&fp=${fingerprint}${pk ? `&pk=${pk}` : ""}`;
 }
 
 function qrDataUrl(text: string): string {
@@ -34,7 +35,7 @@ export function bindPresent(): void {
 /** Shows the lesson's join code, link and QR code, and the title. */
 export async function showJoinInfo(platform: Platform, key: string): Promise<void> {
   const info = await platform.server.getJson<Lesson>("/v1/lesson", key);
-  const link = joinLink(platform.server.baseUrl, info.code, info.fingerprint);
+  const link = joinLink(platform.server.baseUrl, info.code, info.fingerprint, info.pk);
   const spaced = `${info.code.slice(0, 3)} ${info.code.slice(3)}`;
   $("#code-big").textContent = spaced;
   $("#present-code").textContent = spaced;
