@@ -129,7 +129,8 @@ async fn a_client_with_another_teachers_key_refuses_the_lesson() {
         loop {
             match student.next_event().await.unwrap() {
                 Event::State { .. } => panic!("took a lesson another teacher signed"),
-                Event::Disconnected { reason, .. } => return reason,
+                // (A relay asked before the bridge published the room says "try again": 4503.)
+                Event::Disconnected { reason, .. } if reason.contains("did not sign") => return reason,
                 _ => {}
             }
         }

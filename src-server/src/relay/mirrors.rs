@@ -104,11 +104,13 @@ impl Mirrors {
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        let parse = |text: Option<String>| text.ok_or(NoRoom::Unknown);
+        // Not in Redis (yet): the teacher's server may be about to publish it, or be reconnecting;
+        // the student tries again. A lesson that ended says so.
+        let parse = |text: Option<String>| text.ok_or(NoRoom::Unavailable);
         let meta: Meta = serde_json::from_str(&parse(meta)?).map_err(|_| NoRoom::Unknown)?;
         let snap: Snapshot = serde_json::from_str(&parse(snap)?).map_err(|_| NoRoom::Unknown)?;
         if meta.ended {
-            return Err(NoRoom::Unknown);
+            return Err(NoRoom::Ended);
         }
         let lesson = LessonRecord {
             room: id.to_string(),

@@ -19,8 +19,11 @@ use crate::protocol::Hello;
 pub enum NoRoom {
     /// There is no such room: close 4001, as for a wrong code.
     Unknown,
-    /// It cannot be reached now (a relay without Redis): close 4503, and the client tries again.
+    /// It cannot be reached now (a relay without Redis, or a room not published yet): close 4503,
+    /// and the client tries again.
     Unavailable,
+    /// Its lesson has ended: close 4000.
+    Ended,
 }
 
 /// A future that a [`Rooms`] answers with.

@@ -108,6 +108,7 @@ async fn admit(
             return Err(refusal(None, close::BAD_CREDENTIALS, "that lesson is not here"));
         }
         Err(NoRoom::Unknown) => return Err(join_refusal(JoinError::Credentials, app, addr)),
+        Err(NoRoom::Ended) => return Err(refusal(None, close::ENDED, "the lesson has ended")),
         Err(NoRoom::Unavailable) => {
             return Err(refusal(
                 None,
