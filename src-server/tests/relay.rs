@@ -288,3 +288,30 @@ async fn a_remote_student_gets_the_lessons_document_from_the_relay_and_nothing_e
     assert_eq!(request("GET", &other, &fingerprint, Some(&token), None).await.unwrap().status, 404);
     relay.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_student_over_the_class_size_is_refused_by_the_relay_too() {
+    let redis = RedisServer::start().await;
+    let limits = lectern::config::Limits { max_participants: 1, ..lectern::config::Limits::default() };
+    let server = bridged_with(redis.url(), None, limits).await;
+    let (relay, ws, fingerprint) = relay(&redis).await;
+    // The one seat goes to a student in the room.
+    let (_local, _) = server.student("Local", &common::device(1)).await;
+    // A remote student joins its relay's copy of the room, but the teacher's server has no seat:
+    // the relay closes it as the teacher's server would have (4029, try again later).
+    let mut remote = remote_student(&server, &ws, &fingerprint, "Extra");
+    let code = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(Event::Disconnected { code: Some(code), .. }) = remote.next_event().await
+                && code == lectern::protocol::close::RATE_LIMITED
+            {
+                return code;
+            }
+        }
+    })
+    .await
+    .expect("refused in time");
+    assert_eq!(code, 4029);
+    remote.close().await;
+    relay.stop().await;
+}

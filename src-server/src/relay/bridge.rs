@@ -262,10 +262,19 @@ async fn on_report(
                 .ignore()
                 .exec_async(conn)
                 .await?;
+            publish_doc(parts, &room, feed);
             if feed.state.ended {
                 publish_meta(conn, parts, &room, feed).await?;
+                // The lesson is over: its keys go a day later, and the bridge forgets it now.
+                let mut pipe = redis::pipe();
+                for key in [keys::meta(&room), keys::snapshot(&room), keys::down(&room), keys::up(&room)] {
+                    pipe.cmd("EXPIRE").arg(key).arg(keys::DOC_TTL_SECONDS).ignore();
+                }
+                pipe.exec_async(conn).await?;
+                if let Some(reader) = feeds.remove(&room).and_then(|f| f.reader) {
+                    reader.abort();
+                }
             }
-            publish_doc(parts, &room, feed);
         }
         Event::Revoked { pid } => {
             // A remote student removed by the teacher: every relay closes it and keeps it out.

@@ -44,6 +44,15 @@ pub const DOC_TTL_SECONDS: u64 = 24 * 3600;
 /// starts again from the snapshot.
 pub const STREAM_LEN: usize = 2000;
 
+/// Adds one entry to a stream in `pipe` (`XADD stream MAXLEN ~ STREAM_LEN * field value …`).
+pub fn add_entry(pipe: &mut redis::Pipeline, stream: &str, fields: &[(&str, &str)]) {
+    let cmd = pipe.cmd("XADD").arg(stream).arg("MAXLEN").arg("~").arg(STREAM_LEN).arg("*");
+    for (field, value) in fields {
+        cmd.arg(*field).arg(*value);
+    }
+    cmd.ignore();
+}
+
 /// A room's join details, published by the teacher's server.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Meta {

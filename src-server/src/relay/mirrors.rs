@@ -243,11 +243,16 @@ async fn follow(mirrors: Arc<Mirrors>, room: Arc<Room>, mut last: String, verifi
         }
         for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
             last = entry.id.clone();
-            if entry.get::<String>("k").as_deref() == Some("kick") {
-                if let Some(pid) = entry.get::<String>("pid") {
+            match (entry.get::<String>("k").as_deref(), entry.get::<String>("pid")) {
+                (Some("kick"), Some(pid)) => {
                     room.mirror_kick(&pid);
+                    continue;
                 }
-                continue;
+                (Some("refuse"), Some(pid)) => {
+                    room.mirror_refuse(&pid);
+                    continue;
+                }
+                _ => {}
             }
             let Some(frame) = entry.get::<String>("f") else { continue };
             if !apply(&mirrors, &room, &verifier, &frame).await {
@@ -286,7 +291,14 @@ async fn apply(mirrors: &Mirrors, room: &Room, verifier: &Verifier, frame: &str)
                 announce(mirrors, &room.info().id, &here).await;
             }
         }
-        Ok(ServerMsg::Beat { .. }) => room.mirror_send(frame.to_string().into()),
+        // A beat is passed on only if it is the teacher's, for the state here, and re-encoded: a
+        // frame someone else wrote into Redis never reaches the students.
+        Ok(ServerMsg::Beat { seq, n, signed }) => {
+            let (have, state) = room.state();
+            if seq == have && verifier.check(Kind::Beat, seq, n, &state, &signed) {
+                room.mirror_send(ServerMsg::Beat { seq, n, signed }.encode().into());
+            }
+        }
         _ => {} // not for students: the relay passes on only what the teacher's server signed
     }
     true
@@ -297,21 +309,11 @@ async fn announce(mirrors: &Mirrors, room: &str, here: &[(String, String, String
     let Ok(mut conn) = mirrors.client.connect().await else { return };
     let mut pipe = redis::pipe();
     for (pid, name, device) in here {
-        pipe.cmd("XADD")
-            .arg(keys::up(room))
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(keys::STREAM_LEN)
-            .arg("*")
-            .arg("k")
-            .arg("here")
-            .arg("pid")
-            .arg(pid)
-            .arg("name")
-            .arg(name)
-            .arg("device")
-            .arg(device)
-            .ignore();
+        keys::add_entry(
+            &mut pipe,
+            &keys::up(room),
+            &[("k", "here"), ("pid", pid), ("name", name), ("device", device)],
+        );
     }
     let _: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
 }

@@ -20,17 +20,7 @@ pub(super) async fn beats(
         feed.beat += 1;
         let signed = parts.signer.sign(Kind::Beat, room, feed.epoch, feed.seq, feed.beat, &feed.state);
         let frame = ServerMsg::Beat { seq: feed.seq, n: feed.beat, signed }.encode();
-        pipe.cmd("XADD")
-            .arg(keys::down(room))
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(keys::STREAM_LEN)
-            .arg("*")
-            .arg("k")
-            .arg("beat")
-            .arg("f")
-            .arg(frame)
-            .ignore();
+        keys::add_entry(&mut pipe, &keys::down(room), &[("k", "beat"), ("f", &frame)]);
     }
     pipe.exec_async(conn).await
 }

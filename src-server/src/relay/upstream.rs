@@ -61,25 +61,42 @@ pub async fn read(
                 tokio::time::sleep(super::backoff::retry_after(attempt)).await;
                 break;
             };
+            let mut refused = Vec::new();
             for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
                 last = entry.id.clone();
                 attempt = 0;
-                apply(&room, &entry);
+                refused.extend(apply(&room, &entry));
+            }
+            if !refused.is_empty() {
+                refuse(&client, room.info().id.as_str(), &refused).await;
             }
         }
     }
 }
 
+/// Tells the relays to close students the room refused (`k`: `refuse`, on the room's stream), as
+/// the teacher's server would have closed them itself (4029).
+async fn refuse(client: &Redis, room: &str, pids: &[String]) {
+    let Ok(mut conn) = client.connect().await else { return };
+    let mut pipe = redis::pipe();
+    for pid in pids {
+        keys::add_entry(&mut pipe, &keys::down(room), &[("k", "refuse"), ("pid", pid)]);
+    }
+    let _: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
+}
+
 /// Applies one entry; an entry that is not understood is skipped (a relay is not trusted to write
-/// well-formed entries).
-fn apply(room: &Room, entry: &StreamId) {
+/// well-formed entries). The relay id of a student the room refused, if it did.
+fn apply(room: &Room, entry: &StreamId) -> Option<String> {
     let text = |field: &str| entry.get::<String>(field);
-    let Some(pid) = text("pid").filter(|p| !p.is_empty() && p.len() <= 64) else { return };
+    let pid = text("pid").filter(|p| !p.is_empty() && p.len() <= 64)?;
     match text("k").as_deref() {
         Some("join") => {
             let name = text("name").unwrap_or_default();
             let device = text("device").unwrap_or_default().chars().take(64).collect::<String>();
-            room.remote_joined(&pid, &name, &device);
+            if !room.remote_joined(&pid, &name, &device) {
+                return Some(pid); // refused here (full, removed, ended): the relay must close it too
+            }
         }
         // A relay saying who is still here after a new epoch: a join only for who is not online.
         Some("here") if !room.remote_online(&pid) => {
@@ -96,4 +113,5 @@ fn apply(room: &Room, entry: &StreamId) {
         }
         _ => {}
     }
+    None
 }

@@ -21,8 +21,13 @@ pub async fn bridged(redis: &RedisServer) -> TestServer {
 
 /// A teacher's server bridged to the Redis at `url`.
 pub async fn bridged_to(url: String, ca: Option<std::path::PathBuf>) -> TestServer {
+    bridged_with(url, ca, Limits::default()).await
+}
+
+/// A teacher's server bridged to the Redis at `url`, with these limits.
+pub async fn bridged_with(url: String, ca: Option<std::path::PathBuf>, limits: Limits) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path(), Limits::default(), Timing::default());
+    let mut config = test_config(dir.path(), limits, Timing::default());
     config.redis = Some(url);
     config.redis_ca = ca;
     TestServer::from_config(dir, config, "127.0.0.1:0").await

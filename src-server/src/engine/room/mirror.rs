@@ -116,6 +116,16 @@ impl Room {
         }
     }
 
+    /// The teacher's server refused this student (its room is full, say): it is closed with 4029
+    /// and may try again later.
+    pub fn mirror_refuse(&self, pid: &str) {
+        let inner = self.lock();
+        let conn = inner.participants.get(pid).and_then(|p| p.conn);
+        if let Some(m) = conn.and_then(|c| inner.members.iter().find(|m| m.conn == c)) {
+            m.outbox.close(close::RATE_LIMITED, "the room is full");
+        }
+    }
+
     /// The copy's seq and epoch, to know where its feed stands.
     pub fn mirror_position(&self) -> (u64, Option<u64>) {
         let inner = self.lock();
