@@ -341,11 +341,7 @@ export class LessonClient {
       if (withheld) {
         // The relay stopped passing on the teacher's signed beats, or holds back changes: try again.
         console.error(withheld);
-        const held = this.transport;
-        this.transport = null;
-        this.clearTimers();
-        held?.close(4999, "withholding relay");
-        this.scheduleRetry();
+        this.abandonLink("withholding relay");
         return;
       }
       if (
@@ -356,11 +352,7 @@ export class LessonClient {
         // No pong one heartbeat late, and nothing else heard for as long: the link is dead even if
         // the socket has not noticed (§7). A pong held up by loss while frames still arrive is not.
         // A close handshake cannot finish on a dead link, so do not wait for it: reconnect now.
-        const dead = this.transport;
-        this.transport = null;
-        this.clearTimers();
-        dead?.close(4999, "no pong");
-        this.scheduleRetry();
+        this.abandonLink("no pong");
         return;
       }
       if (this.awaitingPong === null && now - lastPing >= this.heartbeatMs) {
@@ -369,6 +361,15 @@ export class LessonClient {
         this.transport?.send({ t: "ping", id: this.nextId++ });
       }
     }, Math.max(100, this.heartbeatMs / 10));
+  }
+
+  /** Drops the link without waiting for its close handshake, and tries again. */
+  private abandonLink(reason: string): void {
+    const dropped = this.transport;
+    this.transport = null;
+    this.clearTimers();
+    dropped?.close(4999, reason);
+    this.scheduleRetry();
   }
 
   private scheduleRetry(): void {

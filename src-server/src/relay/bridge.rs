@@ -245,23 +245,9 @@ async fn on_report(
             let snapshot = Snapshot { seq, state: feed.state.clone(), signed: signed.clone() };
             let frame = ServerMsg::Patch { seq, time, patch, signed: Some(signed) }.encode();
             // One transaction: a relay that reads the snapshot has every entry before it in it.
-            redis::pipe()
-                .atomic()
-                .cmd("XADD")
-                .arg(keys::down(&room))
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(keys::STREAM_LEN)
-                .arg("*")
-                .arg("k")
-                .arg("patch")
-                .arg("f")
-                .arg(frame)
-                .ignore()
-                .set(keys::snapshot(&room), json(&snapshot))
-                .ignore()
-                .exec_async(conn)
-                .await?;
+            let mut pipe = redis::pipe();
+            keys::add_entry(pipe.atomic(), &keys::down(&room), &[("k", "patch"), ("f", &frame)]);
+            pipe.set(keys::snapshot(&room), json(&snapshot)).ignore().exec_async(conn).await?;
             publish_doc(parts, &room, feed);
             if feed.state.ended {
                 publish_meta(conn, parts, &room, feed).await?;
@@ -283,18 +269,9 @@ async fn on_report(
                 return Ok(());
             };
             feed.revoked.push(relay_pid.to_string());
-            redis::cmd("XADD")
-                .arg(keys::down(&room))
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(keys::STREAM_LEN)
-                .arg("*")
-                .arg("k")
-                .arg("kick")
-                .arg("pid")
-                .arg(relay_pid)
-                .exec_async(conn)
-                .await?;
+            let mut pipe = redis::pipe();
+            keys::add_entry(&mut pipe, &keys::down(&room), &[("k", "kick"), ("pid", relay_pid)]);
+            pipe.exec_async(conn).await?;
             publish_meta(conn, parts, &room, feed).await?;
         }
         _ => {}

@@ -13,7 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::connect::Redis;
+use super::connect::{Conn, Redis};
 use super::keys;
 use super::mirrors::Mirrors;
 use crate::engine::room::Room;
@@ -78,20 +78,34 @@ fn document(mirrors: &Mirrors, headers: &HeaderMap, id: &str) -> Result<(String,
     }
 }
 
+/// [`document`], and a connection to the Redis that holds it.
+async fn opened(
+    mirrors: &Mirrors,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<(String, Doc, Conn), Box<Response>> {
+    let (room, doc) = document(mirrors, headers, id)?;
+    let conn = mirrors
+        .redis()
+        .connect()
+        .await
+        .map_err(|_| Box::new(StatusCode::SERVICE_UNAVAILABLE.into_response()))?;
+    Ok((room, doc, conn))
+}
+
 /// `GET /v1/docs/{id}` on a relay: the bytes, whole or one range.
 pub async fn get_doc(
     State(mirrors): State<Arc<Mirrors>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let (room, doc) = match document(&mirrors, &headers, &id) {
+    let (room, doc, mut conn) = match opened(&mirrors, &headers, &id).await {
         Ok(found) => found,
         Err(answer) => return *answer,
     };
     let key = keys::doc(&room, &doc.sha256);
     let unavailable =
         || (StatusCode::SERVICE_UNAVAILABLE, "the document is not on this relay yet").into_response();
-    let Ok(mut conn) = mirrors.redis().connect().await else { return unavailable() };
     let total: u64 = redis::cmd("STRLEN").arg(&key).query_async(&mut conn).await.unwrap_or(0);
     if total == 0 {
         return unavailable();
@@ -127,12 +141,9 @@ pub async fn get_scan(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let (room, doc) = match document(&mirrors, &headers, &id) {
+    let (room, doc, mut conn) = match opened(&mirrors, &headers, &id).await {
         Ok(found) => found,
         Err(answer) => return *answer,
-    };
-    let Ok(mut conn) = mirrors.redis().connect().await else {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let json: Option<String> =
         redis::cmd("GET").arg(keys::scan(&room, &doc.sha256)).query_async(&mut conn).await.unwrap_or(None);

@@ -53,6 +53,19 @@ pub fn add_entry(pipe: &mut redis::Pipeline, stream: &str, fields: &[(&str, &str
     cmd.ignore();
 }
 
+/// A blocking read of a stream after entry `last`: at most `count` entries, waiting up to `block`.
+pub fn read_after(stream: &str, last: &str, count: usize, block: std::time::Duration) -> redis::Cmd {
+    let mut cmd = redis::cmd("XREAD");
+    cmd.arg("COUNT")
+        .arg(count)
+        .arg("BLOCK")
+        .arg(block.as_millis() as u64)
+        .arg("STREAMS")
+        .arg(stream)
+        .arg(last);
+    cmd
+}
+
 /// A room's join details, published by the teacher's server.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Meta {

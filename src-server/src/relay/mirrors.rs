@@ -219,14 +219,7 @@ async fn follow(mirrors: Arc<Mirrors>, room: Arc<Room>, mut last: String, verifi
                 _ = tokio::time::sleep(RETRY) => continue,
             }
         };
-        let mut cmd = redis::cmd("XREAD");
-        cmd.arg("COUNT")
-            .arg(512)
-            .arg("BLOCK")
-            .arg(BLOCK.as_millis() as u64)
-            .arg("STREAMS")
-            .arg(&key)
-            .arg(&last);
+        let cmd = keys::read_after(&key, &last, 512, BLOCK);
         let reply = tokio::select! {
             _ = mirrors.shutdown.cancelled() => return,
             r = cmd.query_async::<Option<StreamReadReply>>(c) => r,

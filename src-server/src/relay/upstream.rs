@@ -40,14 +40,7 @@ pub async fn read(
             }
         };
         loop {
-            let mut cmd = redis::cmd("XREAD");
-            cmd.arg("COUNT")
-                .arg(128)
-                .arg("BLOCK")
-                .arg(BLOCK.as_millis() as u64)
-                .arg("STREAMS")
-                .arg(&key)
-                .arg(&last);
+            let cmd = keys::read_after(&key, &last, 128, BLOCK);
             let read = cmd.query_async::<Option<StreamReadReply>>(&mut conn);
             let reply = tokio::select! {
                 _ = shutdown.cancelled() => return,
