@@ -69,6 +69,9 @@ pub struct Metrics {
     pub syncs: Counter,
     /// Tail probes sent (a tiny frame after a change nothing followed; docs/WIFI.md).
     pub tail_probes: Counter,
+    /// On a relay: entries about its students that could not be written while Redis was away (it
+    /// says whom it has again once Redis is back).
+    pub relay_lost: Counter,
     rejected: [Counter; 7],
 }
 
@@ -111,6 +114,7 @@ impl Metrics {
         describe("lectern_conflations_total", "Send queues that were full and replaced by one snapshot.");
         describe("lectern_syncs_total", "Snapshots sent to clients.");
         describe("lectern_tail_probes_total", "Tail probes sent after a change nothing followed.");
+        describe("lectern_relay_lost_entries_total", "Relay: entries lost while Redis was away.");
         describe("lectern_rejected_frames_total", "Client frames refused, by reason.");
         let rejected = Rejected::ALL
             .map(|r| counter("lectern_rejected_frames_total", vec![Label::new("reason", r.label())]));
@@ -125,6 +129,7 @@ impl Metrics {
             conflations: counter("lectern_conflations_total", vec![]),
             syncs: counter("lectern_syncs_total", vec![]),
             tail_probes: counter("lectern_tail_probes_total", vec![]),
+            relay_lost: counter("lectern_relay_lost_entries_total", vec![]),
             rejected,
         }
     }

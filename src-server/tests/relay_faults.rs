@@ -1,5 +1,5 @@
 //! Remote students when things fail (docs/RELAY.md, "Faults"): Redis killed for 30 s, a relay that
-//! dies behind a load balancer, Redis over TLS with a password, and a three-node Redis Cluster.
+//! dies behind a load balancer, a relay that crashes, a relay cut off from Redis for a moment, Redis over TLS with a password, and a three-node Redis Cluster.
 #![allow(clippy::unwrap_used)] // a test may panic on what it controls
 
 mod common;
@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use common::PATIENCE;
 use common::redis::RedisServer;
-use common::relays::load_balancer;
+use common::relays::{CutProxy, load_balancer, relay_process};
 use common::remote::*;
 use lectern::client::Event;
 use lectern::tls::Identity;
@@ -109,6 +109,62 @@ async fn when_a_relay_dies_its_students_resume_on_the_other() {
     assert_eq!(relay_b.mirrors().rooms().rooms().len(), 1);
     student.close().await;
     relay_b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_crashes_takes_its_students_off_the_teachers_roster() {
+    let redis = RedisServer::start().await;
+    let server = bridged(&redis).await;
+    let (relay, ws, fingerprint) = relay_process(&redis.url(), 500);
+    let (mut teacher, _) = server.teacher().await;
+    let mut student = remote_student(&server, &ws, &fingerprint, "Ghost");
+    state_where(&mut student, |_| true).await;
+    let online = roster_where(&mut teacher, |e| e["remote"] == true && e["online"] == true).await;
+
+    // The relay dies without a word: no leave reaches the teacher's server, and the student, with
+    // no other relay to go to, is away. The roster must not show it online for the rest of the lesson.
+    relay.signal("-KILL");
+    let crashed = std::time::Instant::now();
+    roster_where(&mut teacher, |e| e["id"] == online["id"] && e["online"] == false).await;
+    println!("offline on the roster {} ms after its relay crashed", crashed.elapsed().as_millis());
+    let csv = attendance(&server).await;
+    assert!(csv.contains("Ghost"), "{csv}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_cut_off_from_redis_for_a_moment_settles_who_left_meanwhile() {
+    let redis = RedisServer::start().await;
+    let server = bridged(&redis).await;
+    // The relay reaches Redis through a link the test can cut; the teacher's server does not.
+    let proxy = CutProxy::start(([127, 0, 0, 1], redis.port).into()).await;
+    let identity = Identity::generate(&["localhost".into()], &[IpAddr::from([127, 0, 0, 1])]).unwrap();
+    let (relay, ws, fingerprint) =
+        relay_to(format!("redis://127.0.0.1:{}", proxy.port), None, identity).await;
+    let (mut teacher, _) = server.teacher().await;
+    let mut stays = remote_student(&server, &ws, &fingerprint, "Stays");
+    let mut leaves = remote_student(&server, &ws, &fingerprint, "Leaves");
+    state_where(&mut stays, |_| true).await;
+    state_where(&mut leaves, |_| true).await;
+    let gone = roster_where(&mut teacher, |e| e["name"] == "Leaves" && e["online"] == true).await;
+
+    // While the relay cannot reach Redis, one student leaves: its leave cannot be written.
+    proxy.cut();
+    leaves.close().await;
+    tokio::time::timeout(PATIENCE, async {
+        while common::metric(&relay.metrics(), "lectern_relay_lost_entries_total") < 1.0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await; // polled, not waited out
+        }
+    })
+    .await
+    .expect("the relay noticed it lost an entry");
+    proxy.mend();
+    // Once back, the relay says whom it has: the one who left goes offline, the other stays online.
+    on_roster(&server, |e| e["id"] == gone["id"] && e["online"] == false).await;
+    let stayed = on_roster(&server, |e| e["name"] == "Stays").await;
+    assert_eq!(stayed["online"], true, "{stayed}");
+    teacher.send(json!({"t":"set","patch":{"page":3}})).await;
+    state_where(&mut stays, |s| s.page == 3).await;
+    relay.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

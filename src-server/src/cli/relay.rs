@@ -27,6 +27,10 @@ pub struct RelayArgs {
     /// internet: give it a real certificate. Without one it makes a self-signed one (for tests).
     #[arg(long, env = "LECTERN_RELAY_TLS", value_name = "DIR")]
     tls: Option<PathBuf>,
+    /// How often to tell teachers' servers this relay is alive, in ms. A teacher's server takes the
+    /// students of a relay silent for 3.5 of these as gone (it crashed, or lost Redis).
+    #[arg(long, default_value_t = 10_000, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    alive_ms: u64,
     /// Print one JSON line when ready (address, certificate fingerprint), for scripts.
     #[arg(long)]
     json: bool,
@@ -49,6 +53,7 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<ExitCode> {
         identity,
         limits: Limits::default(),
         timing: Timing::default(),
+        alive: std::time::Duration::from_millis(args.alive_ms),
     };
     let relay = Relay::start(config, listener)?;
     let addr = relay.addr();

@@ -19,8 +19,9 @@ pub fn down(room: &str) -> String {
     format!("lectern:{{{room}}}:down")
 }
 
-/// The stream of what remote students do, written by relays (field `k`: `join`, `leave`, `hand`
-/// or `ack`; `pid`, and `name`, `device`, `up` or `seq`).
+/// The stream of what remote students do, written by relays (field `k`: `join`, `leave`, `hand`,
+/// `ack`, or the relay's presence, `alive`, `reset`, `here`, `synced`; `relay`, the writer's id;
+/// `pid`, and `name`, `device`, `up`, `seq`, `n` or `every`). See `presence`.
 pub fn up(room: &str) -> String {
     format!("lectern:{{{room}}}:up")
 }

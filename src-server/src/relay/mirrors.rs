@@ -13,11 +13,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::keys::{self, Meta, Snapshot};
 use super::sign::Verifier;
+use super::upsink::UpSink;
 use crate::config::Limits;
 use crate::docs::Library;
 use crate::engine::lesson::LessonRecord;
 use crate::engine::registry::Registry;
-use crate::engine::report::{ReportSink, Reporter};
+use crate::engine::report::Reporter;
 use crate::engine::room::{Room, RoomParts};
 use crate::metrics::Metrics;
 use crate::protocol::signed::Kind;
@@ -41,7 +42,7 @@ pub struct Mirrors {
     loading: Mutex<HashMap<String, Arc<Loading>>>,
     limits: Limits,
     metrics: Metrics,
-    up: Arc<dyn ReportSink>,
+    up: Arc<UpSink>,
     shutdown: CancellationToken,
 }
 
@@ -51,7 +52,7 @@ impl Mirrors {
         client: Redis,
         limits: Limits,
         metrics: Metrics,
-        up: Arc<dyn ReportSink>,
+        up: Arc<UpSink>,
         shutdown: CancellationToken,
     ) -> Mirrors {
         Mirrors {
@@ -281,7 +282,7 @@ async fn apply(mirrors: &Mirrors, room: &Room, verifier: &Verifier, frame: &str)
             // A new epoch: the teacher's server may have lost who is here (Redis went away); say it.
             let here = room.mirror_reset(seq, state, signed).unwrap_or_default();
             if !here.is_empty() {
-                announce(mirrors, &room.info().id, &here).await;
+                mirrors.up.announce(&room.info().id);
             }
         }
         // A beat is passed on only if it is the teacher's, for the state here, and re-encoded: a
@@ -295,20 +296,6 @@ async fn apply(mirrors: &Mirrors, room: &Room, verifier: &Verifier, frame: &str)
         _ => {} // not for students: the relay passes on only what the teacher's server signed
     }
     true
-}
-
-/// Tells the teacher's server who is here (`k`: `here`), on the room's `up` stream.
-async fn announce(mirrors: &Mirrors, room: &str, here: &[(String, String, String)]) {
-    let Ok(mut conn) = mirrors.client.connect().await else { return };
-    let mut pipe = redis::pipe();
-    for (pid, name, device) in here {
-        keys::add_entry(
-            &mut pipe,
-            &keys::up(room),
-            &[("k", "here"), ("pid", pid), ("name", name), ("device", device)],
-        );
-    }
-    let _: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
 }
 
 async fn reload(mirrors: &Mirrors, room: &Room, verifier: &Verifier) -> bool {

@@ -20,6 +20,7 @@ pub mod docs;
 mod feed;
 pub mod keys;
 pub mod mirrors;
+pub mod presence;
 mod publish;
 pub mod serve;
 pub mod sign;

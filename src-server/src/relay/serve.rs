@@ -42,6 +42,9 @@ pub struct RelayConfig {
     pub limits: Limits,
     /// Timing.
     pub timing: Timing,
+    /// How often the relay tells teachers' servers it is alive (they take its students as gone
+    /// after 3.5 of these without a word).
+    pub alive: std::time::Duration,
 }
 
 /// A running relay.
@@ -68,7 +71,11 @@ impl Relay {
         let tls = TlsAcceptor::from(Arc::new(config.identity.server_config(false)?));
         let shutdown = tokio_util::sync::CancellationToken::new();
         let metrics = Metrics::new();
-        let (up, _) = super::upsink::start(client.clone(), shutdown.clone());
+        // A name for this relay in the rooms' `up` streams, new at each start: the teacher's server
+        // follows each relay's students by it, and notices when it goes silent.
+        let relay_id = format!("{:016x}", rand::random::<u64>());
+        let (up, _) =
+            super::upsink::start(client.clone(), relay_id, config.alive, metrics.clone(), shutdown.clone());
         let mirrors = Arc::new(Mirrors::new(
             client.clone(),
             config.limits.clone(),
@@ -103,6 +110,11 @@ impl Relay {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Its metrics (Prometheus text).
+    pub fn metrics(&self) -> String {
+        self.host.metrics.render()
     }
 
     /// The rooms served now.

@@ -1,9 +1,15 @@
 //! What a relay's students do, written to each room's `up` stream for the teacher's server to read
-//! (see `upstream`). A sink of the relay's rooms' reports: it never holds up a room, and an entry
-//! that cannot be written while Redis is away is dropped (the students' next join says it again).
+//! (see `upstream`). A sink of the relay's rooms' reports: it never holds up a room. Every entry names
+//! the relay, and at a set interval (`alive`, with `every`: the interval) the relay says it is alive in each room it has students in, so the
+//! teacher's server notices a relay that crashed (see `presence`).
+//!
+//! Entries that could not be written (Redis was away) are not replayed one by one: once Redis is
+//! back, the relay says whom it has in every room (`reset`, `here` for each, `synced`), which also
+//! settles the leaves that were lost.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -11,13 +17,20 @@ use tokio_util::sync::CancellationToken;
 use super::connect::Redis;
 use super::keys;
 use crate::engine::report::{Event, Report, ReportSink};
+use crate::metrics::Metrics;
+use crate::protocol::Role;
 
 /// Reports waiting to be written.
 const QUEUE: usize = 8192;
 
-/// The relay rooms' end of the reports.
+/// The most entries written in one round trip.
+const BATCH: usize = 256;
+
+/// The relay rooms' end of the reports, and the way a room asks for its students to be announced
+/// again.
 pub struct UpSink {
     tx: mpsc::Sender<Report>,
+    resync: mpsc::Sender<String>,
 }
 
 impl ReportSink for UpSink {
@@ -32,64 +45,190 @@ impl ReportSink for UpSink {
     }
 }
 
-/// A sink, and the task that writes what it gets to Redis until shutdown.
-pub fn start(client: Redis, shutdown: CancellationToken) -> (Arc<UpSink>, tokio::task::JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel(QUEUE);
-    (Arc::new(UpSink { tx }), tokio::spawn(write(client, rx, shutdown)))
+impl UpSink {
+    /// Says again whom this relay has in `room` (the teacher's server began a new epoch and may have
+    /// lost them).
+    pub fn announce(&self, room: &str) {
+        let _ = self.resync.try_send(room.to_string());
+    }
 }
 
-async fn write(client: Redis, mut rx: mpsc::Receiver<Report>, shutdown: CancellationToken) {
-    // Which participant each connection is, to say who left (connection ids count per room).
-    let mut conns: HashMap<(String, u64), String> = HashMap::new();
-    let mut conn = None;
-    let mut attempt = 0u32;
-    loop {
-        // At shutdown, what is queued (the leaves of a stopping relay) is still written.
-        let report = tokio::select! {
-            biased;
-            r = rx.recv() => match r { Some(r) => r, None => return },
-            _ = shutdown.cancelled() => return,
-        };
+/// A sink for relay `relay`, which says it is alive every `alive`, and the task that writes what it
+/// gets to Redis until shutdown.
+pub fn start(
+    client: Redis,
+    relay: String,
+    alive: Duration,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) -> (Arc<UpSink>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let (resync, resync_rx) = mpsc::channel(1024);
+    let writer = Writer { relay, every: alive.as_millis().to_string(), online: HashMap::new(), metrics };
+    let task = tokio::spawn(writer.run(client, alive, rx, resync_rx, shutdown));
+    (Arc::new(UpSink { tx, resync }), task)
+}
+
+/// A student connected to this relay: its id, name and device.
+struct Online {
+    pid: String,
+    name: String,
+    device: String,
+}
+
+struct Writer {
+    relay: String,
+    /// How often it says it is alive, ms (on the entries that begin a relay's life in a room).
+    every: String,
+    /// Who is connected, by room and connection (connection ids count per room).
+    online: HashMap<(String, u64), Online>,
+    metrics: Metrics,
+}
+
+impl Writer {
+    async fn run(
+        mut self,
+        client: Redis,
+        every: Duration,
+        mut rx: mpsc::Receiver<Report>,
+        mut resync: mpsc::Receiver<String>,
+        shutdown: CancellationToken,
+    ) {
+        let mut conn = None;
+        let mut attempt = 0u32;
+        // Rooms whose students must be announced again; all of them after Redis was lost.
+        let mut again: BTreeSet<String> = BTreeSet::new();
+        let mut lost = false;
+        let mut alive = tokio::time::interval(every);
+        alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let mut pipe = redis::pipe();
+            // At shutdown, what is queued (the leaves of a stopping relay) is still written.
+            tokio::select! {
+                biased;
+                r = rx.recv() => {
+                    let Some(report) = r else { return };
+                    self.add(&mut pipe, report);
+                    for _ in 1..BATCH {
+                        let Ok(report) = rx.try_recv() else { break };
+                        self.add(&mut pipe, report);
+                    }
+                }
+                Some(room) = resync.recv() => {
+                    again.insert(room);
+                }
+                _ = alive.tick() => {
+                    let rooms: BTreeSet<&String> = self.online.keys().map(|(room, _)| room).collect();
+                    for room in rooms {
+                        let fields = [("k", "alive"), ("relay", &self.relay), ("every", &self.every)];
+                        keys::add_entry(&mut pipe, &keys::up(room), &fields);
+                    }
+                }
+                _ = shutdown.cancelled() => return,
+            }
+            if conn.is_none() {
+                match client.connect().await {
+                    Ok(c) => {
+                        conn = Some(c);
+                        attempt = 0;
+                    }
+                    Err(_) => {
+                        lost = true;
+                        self.metrics.relay_lost.increment(pipe.len() as u64);
+                        attempt += 1;
+                        let wait = super::backoff::retry_after(attempt).min(Duration::from_millis(500));
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                }
+            }
+            let Some(c) = conn.as_mut() else { continue };
+            if std::mem::take(&mut lost) {
+                again.extend(self.online.keys().map(|(room, _)| room.clone()));
+            }
+            let mut announced = redis::pipe();
+            for room in &again {
+                self.announce(&mut announced, room);
+            }
+            let mut ok = true;
+            for batch in [&announced, &pipe].into_iter().filter(|p| !p.is_empty()) {
+                ok = ok && batch.query_async::<()>(c).await.is_ok();
+            }
+            if ok {
+                again.clear();
+            } else {
+                conn = None;
+                lost = true;
+                self.metrics.relay_lost.increment(pipe.len() as u64);
+            }
+        }
+    }
+
+    /// Adds the entry for one report, and notes who is connected.
+    fn add(&mut self, pipe: &mut redis::Pipeline, report: Report) {
         let room = report.room.to_string();
-        let fields: Vec<(&str, String)> = match report.event {
-            Event::Joined { conn: c, pid, name, device, .. } => {
-                conns.insert((room.clone(), c), pid.clone());
-                vec![("k", "join".into()), ("pid", pid), ("name", name), ("device", device)]
+        let relay = self.relay.as_str();
+        match report.event {
+            Event::Joined { conn, pid, name, device, role: Role::Student, .. } => {
+                let fields = [
+                    ("k", "join"),
+                    ("relay", relay),
+                    ("every", &self.every),
+                    ("pid", &pid),
+                    ("name", &name),
+                    ("device", &device),
+                ];
+                keys::add_entry(pipe, &keys::up(&room), &fields);
+                self.online.insert((room, conn), Online { pid, name, device });
             }
-            Event::Left { conn: c, .. } => match conns.remove(&(room.clone(), c)) {
-                Some(pid) => vec![("k", "leave".into()), ("pid", pid)],
-                None => continue,
-            },
+            Event::Left { conn, .. } => {
+                if let Some(gone) = self.online.remove(&(room.clone(), conn)) {
+                    let fields = [("k", "leave"), ("relay", relay), ("pid", gone.pid.as_str())];
+                    keys::add_entry(pipe, &keys::up(&room), &fields);
+                }
+            }
             Event::Hand { pid, up, .. } => {
-                vec![("k", "hand".into()), ("pid", pid), ("up", u8::from(up).to_string())]
+                let up = if up { "1" } else { "0" };
+                keys::add_entry(
+                    pipe,
+                    &keys::up(&room),
+                    &[("k", "hand"), ("relay", relay), ("pid", &pid), ("up", up)],
+                );
             }
-            Event::Ack { pid, seq, .. } => vec![("k", "ack".into()), ("pid", pid), ("seq", seq.to_string())],
-            _ => continue,
-        };
-        if conn.is_none() {
-            match client.connect().await {
-                Ok(c) => {
-                    conn = Some(c);
-                    attempt = 0;
-                }
-                Err(_) => {
-                    attempt += 1;
-                    tokio::time::sleep(
-                        super::backoff::retry_after(attempt).min(std::time::Duration::from_millis(500)),
-                    )
-                    .await;
-                    continue;
-                }
+            Event::Ack { pid, seq, .. } => {
+                let seq = seq.to_string();
+                keys::add_entry(
+                    pipe,
+                    &keys::up(&room),
+                    &[("k", "ack"), ("relay", relay), ("pid", &pid), ("seq", &seq)],
+                );
             }
+            _ => {}
         }
-        let Some(c) = conn.as_mut() else { continue };
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(keys::up(&room)).arg("MAXLEN").arg("~").arg(keys::STREAM_LEN).arg("*");
-        for (k, v) in fields {
-            cmd.arg(k).arg(v);
+    }
+
+    /// Adds the entries that say whom this relay has in `room`: `reset`, `here` for each (with its
+    /// number of connections), `synced`.
+    fn announce(&self, pipe: &mut redis::Pipeline, room: &str) {
+        let stream = keys::up(room);
+        let relay = self.relay.as_str();
+        let mut here: HashMap<&str, (&Online, u32)> = HashMap::new();
+        for ((_, _), online) in self.online.iter().filter(|((r, _), _)| r == room) {
+            here.entry(online.pid.as_str()).or_insert((online, 0)).1 += 1;
         }
-        if cmd.exec_async(c).await.is_err() {
-            conn = None;
+        keys::add_entry(pipe, &stream, &[("k", "reset"), ("relay", relay), ("every", &self.every)]);
+        for (pid, (online, n)) in here {
+            let n = n.to_string();
+            let fields = [
+                ("k", "here"),
+                ("relay", relay),
+                ("pid", pid),
+                ("name", &online.name),
+                ("device", &online.device),
+                ("n", &n),
+            ];
+            keys::add_entry(pipe, &stream, &fields);
         }
+        keys::add_entry(pipe, &stream, &[("k", "synced"), ("relay", relay)]);
     }
 }

@@ -10,13 +10,14 @@ use redis::streams::{StreamId, StreamReadReply};
 
 use super::connect::Redis;
 use super::keys;
+use super::presence::Presence;
 use crate::engine::room::Room;
 
 /// How the teacher's server finds a room by id (its registry).
 pub type FindRoom = std::sync::Arc<dyn Fn(&str) -> Option<std::sync::Arc<Room>> + Send + Sync>;
 
 /// How long one blocking read waits before it is made again (and the task can notice shutdown).
-const BLOCK: Duration = Duration::from_secs(5);
+const BLOCK: Duration = Duration::from_secs(2);
 
 /// Follows room `room`'s `up` stream until shutdown; reconnects on its own after a failure.
 pub async fn read(
@@ -28,6 +29,7 @@ pub async fn read(
     let key = keys::up(&room);
     let mut last = "$".to_string();
     let mut attempt = 0u32;
+    let mut presence = Presence::default();
     while !shutdown.is_cancelled() {
         let mut conn = match client.connect_blocking().await {
             Ok(c) => c,
@@ -58,8 +60,9 @@ pub async fn read(
             for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
                 last = entry.id.clone();
                 attempt = 0;
-                refused.extend(apply(&room, &entry));
+                refused.extend(apply(&room, &mut presence, &entry));
             }
+            presence.sweep(&room);
             if !refused.is_empty() {
                 refuse(&client, room.info().id.as_str(), &refused).await;
             }
@@ -80,26 +83,39 @@ async fn refuse(client: &Redis, room: &str, pids: &[String]) {
 
 /// Applies one entry; an entry that is not understood is skipped (a relay is not trusted to write
 /// well-formed entries). The relay id of a student the room refused, if it did.
-fn apply(room: &Room, entry: &StreamId) -> Option<String> {
+fn apply(room: &Room, presence: &mut Presence, entry: &StreamId) -> Option<String> {
     let text = |field: &str| entry.get::<String>(field);
-    let pid = text("pid").filter(|p| !p.is_empty() && p.len() <= 64)?;
-    match text("k").as_deref() {
-        Some("join") => {
-            let name = text("name").unwrap_or_default();
-            let device = text("device").unwrap_or_default().chars().take(64).collect::<String>();
-            if !room.remote_joined(&pid, &name, &device) {
+    let relay = text("relay").unwrap_or_default();
+    if !presence.heard(&relay, entry.get::<u64>("every")) {
+        return None;
+    }
+    let pid = text("pid").filter(|p| !p.is_empty() && p.len() <= 64);
+    let details = || {
+        let name = text("name").unwrap_or_default();
+        (name, text("device").unwrap_or_default().chars().take(64).collect::<String>())
+    };
+    match (text("k").as_deref(), pid) {
+        (Some("alive"), _) => {}
+        (Some("reset"), _) => presence.reset(room, &relay),
+        (Some("synced"), _) => presence.synced(room, &relay),
+        (Some("join"), Some(pid)) => {
+            let (name, device) = details();
+            if !room.remote_joined(&relay, &pid, &name, &device) {
                 return Some(pid); // refused here (full, removed, ended): the relay must close it too
             }
         }
-        // A relay saying who is still here after a new epoch: a join only for who is not online.
-        Some("here") if !room.remote_online(&pid) => {
-            let name = text("name").unwrap_or_default();
-            let device = text("device").unwrap_or_default();
-            room.remote_joined(&pid, &name, &device);
+        // A relay saying who it has (after a new epoch, or after it lost Redis for a while).
+        (Some("here"), Some(pid)) => {
+            presence.here(&relay, &pid);
+            let (name, device) = details();
+            let n = entry.get::<u32>("n").unwrap_or(1);
+            if !room.remote_here(&relay, &pid, &name, &device, n) {
+                return Some(pid);
+            }
         }
-        Some("leave") => room.remote_left(&pid),
-        Some("hand") => room.remote_hand(&pid, text("up").as_deref() == Some("1")),
-        Some("ack") => {
+        (Some("leave"), Some(pid)) => room.remote_left(&relay, &pid),
+        (Some("hand"), Some(pid)) => room.remote_hand(&pid, text("up").as_deref() == Some("1")),
+        (Some("ack"), Some(pid)) => {
             if let Some(seq) = entry.get::<u64>("seq") {
                 room.remote_ack(&pid, seq);
             }

@@ -134,3 +134,66 @@ pub async fn load_balancer(backends: Vec<std::net::SocketAddr>) -> u16 {
     });
     port
 }
+
+/// A real `lectern relay` process on the Redis at `url`, saying it is alive every `alive_ms`:
+/// the process, its WebSocket URL and its certificate fingerprint.
+pub fn relay_process(url: &str, alive_ms: u64) -> (super::ServeProcess, String, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lectern"))
+        .args(["relay", "--json", "--listen", "127.0.0.1:0", "--redis", url])
+        .args(["--alive-ms", &alive_ms.to_string()])
+        .env("LECTERN_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn lectern relay");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).expect("ready line");
+    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad ready line {line:?}: {e}"));
+    let ws = format!("wss://{}/v1/ws", ready["addr"].as_str().expect("addr"));
+    (super::ServeProcess(Some(child)), ws, ready["fingerprint"].as_str().expect("fingerprint").to_string())
+}
+
+/// A TCP proxy to one backend that the test can cut (every connection through it drops, and new
+/// ones are refused) and mend: a network that fails between a relay and Redis only.
+pub struct CutProxy {
+    /// The port to connect to instead of the backend's.
+    pub port: u16,
+    open: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl CutProxy {
+    /// A proxy to `backend`, open.
+    pub async fn start(backend: std::net::SocketAddr) -> CutProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = std::sync::Arc::new(tokio::sync::watch::Sender::new(true));
+        let state = open.clone();
+        tokio::spawn(async move {
+            while let Ok((mut down, _)) = listener.accept().await {
+                if !*state.borrow() {
+                    continue; // dropped: refused
+                }
+                let mut cut = state.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut up) = tokio::net::TcpStream::connect(backend).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut down, &mut up) => {}
+                        _ = cut.wait_for(|open| !open) => {}
+                    }
+                });
+            }
+        });
+        CutProxy { port, open }
+    }
+
+    /// Drops every connection through it and refuses new ones.
+    pub fn cut(&self) {
+        self.open.send_replace(false);
+    }
+
+    /// Lets connections through again.
+    pub fn mend(&self) {
+        self.open.send_replace(true);
+    }
+}

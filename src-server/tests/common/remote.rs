@@ -58,6 +58,7 @@ pub async fn relay_to(
         identity,
         limits: Limits::default(),
         timing: Timing::default(),
+        alive: std::time::Duration::from_secs(2),
     };
     let relay = Relay::start(config, listener).unwrap();
     let ws = format!("wss://127.0.0.1:{}/v1/ws", relay.addr().port());

@@ -58,8 +58,8 @@ struct Inner {
     next_knock: u64,
     /// A mirror's (a relay's room): the teacher's server's signature of `state` at `seq`.
     signed: Option<crate::protocol::Signed>,
-    /// Remote students' open connections on relays, by participant id.
-    remote_conns: HashMap<String, u32>,
+    /// Remote students' open connections: by participant id, how many on each relay (by relay id).
+    remote_conns: HashMap<String, HashMap<String, u32>>,
 }
 
 /// A lesson room.
