@@ -1,6 +1,7 @@
 // A browser student through a relay (docs/RELAY.md), in a real Chromium: a real redis-server,
-// `lectern serve --redis`, and `lectern relay`. The student opens the relay's join link (room, code
-// and the teacher's public key), follows a page turn that the teacher's server signed, and draws the
+// `lectern serve --redis --relay-url`, and `lectern relay`. The teacher's console shows the link for
+// students at home; the student opens it (the relay's address, room, code and the teacher's public
+// key), follows a page turn that the teacher's server signed, and draws the
 // lesson's PDF from the relay, taken whole and checked. A second student whose link carries another
 // key refuses the lesson and draws nothing.
 import { spawn } from "node:child_process";
@@ -60,13 +61,13 @@ async function main() {
       if (await new Promise((r) => net.connect(port, "127.0.0.1").on("connect", function () { this.end(); r(true); }).on("error", () => r(false)))) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    const teacherDir = path.join(dir, "teacher");
-    const { child: server, ready } = await startServer(teacherDir, ["--redis", url]);
-    children.push(server);
     const relay = spawn(bin, ["relay", "--json", "--redis", url, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
     children.push(relay);
     const relayReady = await readyLine(relay);
     const base = `https://${relayReady.addr}`;
+    const teacherDir = path.join(dir, "teacher");
+    const { child: server, ready } = await startServer(teacherDir, ["--redis", url, "--relay-url", base]);
+    children.push(server);
     const pk = publicKey(teacherDir);
 
     // The teacher, over the protocol: turns to page 3 once a student is in.
@@ -78,10 +79,19 @@ async function main() {
       executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
       args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage"],
     });
+    // The console shows the link for students at home; that is the link the student opens.
+    const consoleCtx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1200, height: 800 } });
+    const teacherPage = await consoleCtx.newPage();
+    await teacherPage.goto(`${ready.http}/teacher#key=${ready.teacher_key}`);
+    await teacherPage.waitForSelector("#remote-row:not([hidden])", { timeout: 20_000 });
+    const remote = (await teacherPage.textContent("#remote-link")).trim();
+    check(remote === `${base}/join#room=${ready.room}&code=${ready.code}&pk=${pk}`, `the console shows the link for students at home: ${remote}`);
+    await teacherPage.locator(".join-info").screenshot({ path: path.join(out, "relay-console-link.png") });
+    await consoleCtx.close();
     const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 900, height: 700 } });
     const page = await ctx.newPage();
     page.on("pageerror", (e) => check(false, `page error: ${e.message}`));
-    await page.goto(`${base}/join#room=${ready.room}&code=${ready.code}&pk=${pk}`);
+    await page.goto(remote);
     await page.fill("#name", "Remote Amina");
     await page.click("#join-button");
     await page.waitForSelector('#status[data-status="connected"]', { timeout: 20_000 });

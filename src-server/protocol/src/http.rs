@@ -48,6 +48,12 @@ pub struct Lesson {
     pub name: String,
     /// The teacher's server's signing key (base64url), for relays' join links (PROTOCOL-ADDITIONS.md, E).
     pub pk: String,
+    /// Where remote students reach the relays (`https://HOST[:PORT]`, with `#fp=…` when the relays'
+    /// fingerprint is configured), when the lesson is bridged to Redis and the address is configured:
+    /// the console makes the remote join link from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub relay_url: Option<String>,
 }
 
 /// `GET /v1/docs` (teacher): the documents the server holds.

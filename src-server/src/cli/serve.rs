@@ -77,6 +77,9 @@ pub struct ServeFlags {
     /// Bridge the lesson to this Redis (redis:// or rediss://) for remote students on relays.
     #[arg(long, value_name = "URL")]
     pub redis: Option<String>,
+    /// Where remote students reach the relays (https://HOST[:PORT]), for the console's remote join link.
+    #[arg(long, value_name = "URL")]
+    pub relay_url: Option<String>,
 }
 
 fn int(v: impl Into<u64>) -> Value {
@@ -101,9 +104,13 @@ impl ServeFlags {
         if !self.docs.is_empty() {
             o.push(("docs", strings(&self.docs.iter().map(|d| d.display()).collect::<Vec<_>>())));
         }
-        for (key, v) in
-            [("title", &self.title), ("code", &self.code), ("name", &self.name), ("redis", &self.redis)]
-        {
+        for (key, v) in [
+            ("title", &self.title),
+            ("code", &self.code),
+            ("name", &self.name),
+            ("redis", &self.redis),
+            ("relay_url", &self.relay_url),
+        ] {
             if let Some(v) = v {
                 o.push((key, Value::String(v.clone())));
             }

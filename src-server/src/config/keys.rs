@@ -48,6 +48,16 @@ pub const KEYS: &[Key] = &[
         "For `rediss://`: a PEM file of the certificates to check Redis's against (default: the system's).",
     ),
     key(
+        "relay_url",
+        "LECTERN_RELAY_URL",
+        "Where remote students reach the relays (`https://relay.example.org`), for the console's remote join link.",
+    ),
+    key(
+        "relay_fp",
+        "LECTERN_RELAY_FP",
+        "The relays' certificate fingerprint, put in the remote join link for apps to pin (browsers need none).",
+    ),
+    key(
         "log.events",
         "LECTERN_LOG_EVENTS",
         "Log joins, changes, acks and hands (false only to measure what logging costs).",

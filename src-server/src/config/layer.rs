@@ -168,7 +168,7 @@ fn get<'t>(table: &'t Table, path: &str) -> Option<&'t Value> {
 }
 
 /// Reads an environment value as the type the key has by default. Keys whose default is absent
-/// (`data_dir`, `name`, `title`, `code`, `redis`, `redis_ca`) are strings.
+/// (`data_dir`, `name`, `title`, `code`, `redis`, `redis_ca`, `relay_url`, `relay_fp`) are strings.
 fn scalar(defaults: &Table, path: &str, raw: &str) -> Result<Value, String> {
     let expected = |what: &str| format!("{path} must be {what}, not {raw:?}");
     Ok(match get(defaults, path) {
@@ -281,7 +281,10 @@ mod tests {
         }
         walk("", &defaults, &mut leaves);
         // Keys whose default is "none" do not appear in the defaults' table.
-        leaves.extend(["data_dir", "name", "title", "code", "redis", "redis_ca"].map(String::from));
+        leaves.extend(
+            ["data_dir", "name", "title", "code", "redis", "redis_ca", "relay_url", "relay_fp"]
+                .map(String::from),
+        );
         leaves.sort();
         let mut documented: Vec<String> = KEYS.iter().map(|k| k.path.to_string()).collect();
         documented.sort();

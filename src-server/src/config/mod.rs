@@ -62,6 +62,12 @@ pub struct Config {
     /// For a `rediss://` Redis whose certificate the system does not trust: a PEM file of the
     /// certificates to check it against.
     pub redis_ca: Option<PathBuf>,
+    /// Where remote students reach the relays (`https://relay.example.org`), for the console's
+    /// remote join link. Only with `redis`.
+    pub relay_url: Option<String>,
+    /// The relays' certificate fingerprint, for the remote join link: apps and `lectern join` pin
+    /// it (browsers check the relays' certificate as any web site's).
+    pub relay_fp: Option<String>,
 }
 
 impl Default for Config {
@@ -80,11 +86,30 @@ impl Default for Config {
             timing: Timing::default(),
             redis: None,
             redis_ca: None,
+            relay_url: None,
+            relay_fp: None,
         }
     }
 }
 
 impl Config {
+    /// The relays' address for remote join links, checked: `https://HOST[:PORT]` with nothing after
+    /// it, and `#fp=…` when `relay_fp` is set. None without a bridge.
+    pub fn relay_base(&self) -> Result<Option<String>, String> {
+        let (Some(_), Some(url)) = (&self.redis, &self.relay_url) else { return Ok(None) };
+        let url = url.trim().trim_end_matches('/');
+        let authority = url.strip_prefix("https://").unwrap_or_default();
+        let host_ok = |c: char| c.is_ascii_alphanumeric() || "-.:[]".contains(c);
+        if authority.is_empty() || !authority.chars().all(host_ok) {
+            return Err(format!("relay_url must be https://HOST[:PORT], not {url:?}"));
+        }
+        match self.relay_fp.as_deref().map(str::trim) {
+            None | Some("") => Ok(Some(url.to_string())),
+            Some(fp) if lectern_protocol::link::is_fingerprint(fp) => Ok(Some(format!("{url}#fp={fp}"))),
+            Some(fp) => Err(format!("relay_fp must be a 43-character fingerprint, not {fp:?}")),
+        }
+    }
+
     /// The data directory in effect.
     pub fn data_dir(&self) -> PathBuf {
         self.data_dir.clone().unwrap_or_else(default_data_dir)
@@ -263,5 +288,34 @@ mod tests {
         assert!(!shown.contains("482913") && !shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("rediss://***@redis.example:6380"), "{shown}");
         assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+
+    #[test]
+    fn the_relays_address_for_remote_links_is_checked_and_needs_a_bridge() {
+        let fp = "A".repeat(43);
+        let with = |url: &str, fp: Option<&str>, redis: bool| Config {
+            redis: redis.then(|| "redis://127.0.0.1:6379".into()),
+            relay_url: Some(url.into()),
+            relay_fp: fp.map(String::from),
+            ..Config::default()
+        };
+        assert_eq!(
+            with("https://relay.example.org/", None, true).relay_base(),
+            Ok(Some("https://relay.example.org".into()))
+        );
+        assert_eq!(
+            with("https://relay.example.org:8443", Some(&fp), true).relay_base(),
+            Ok(Some(format!("https://relay.example.org:8443#fp={fp}")))
+        );
+        assert_eq!(with("https://relay.example.org", None, false).relay_base(), Ok(None));
+        for bad in [
+            "http://relay.example.org",
+            "https://relay.example.org/x#code=1",
+            "https://",
+            "relay.example.org",
+        ] {
+            assert!(with(bad, None, true).relay_base().is_err(), "{bad}");
+        }
+        assert!(with("https://relay.example.org", Some("short"), true).relay_base().is_err());
     }
 }

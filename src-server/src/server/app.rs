@@ -31,6 +31,8 @@ pub struct Shared {
     pub fingerprint: String,
     /// The teacher's server's signing key (base64url), which travels with the fingerprint.
     pub pk: String,
+    /// Where remote students reach the relays, when the lesson is bridged and it is set.
+    pub relay_url: Option<String>,
     /// The session log.
     pub store: Arc<SqliteStore>,
     /// The session log database, for reports.
@@ -90,6 +92,8 @@ pub struct AppParts {
     pub fingerprint: String,
     /// The teacher's server's signing key (base64url).
     pub pk: String,
+    /// Where remote students reach the relays (`https://…`), when the lesson is bridged.
+    pub relay_url: Option<String>,
     /// The teacher key.
     pub teacher_key: String,
     /// The lesson to serve.
@@ -148,6 +152,7 @@ impl AppState {
             name: parts.name,
             fingerprint: parts.fingerprint,
             pk: parts.pk,
+            relay_url: parts.relay_url,
             store: parts.store,
             db: parts.db,
             lesson: tokio::sync::watch::Sender::new((parts.lesson.room, parts.lesson.title)),

@@ -104,6 +104,7 @@ fn lesson_body(app: &AppState, room: &str, title: &str, code: &str) -> body::Les
         fingerprint: app.fingerprint.clone(),
         name: app.name.clone(),
         pk: app.pk.clone(),
+        relay_url: app.relay_url.clone(),
     }
 }
 

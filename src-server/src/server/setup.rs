@@ -68,6 +68,7 @@ pub fn prepare(config: &Config) -> Result<Prepared> {
         name,
         fingerprint: identity.fingerprint(),
         pk: crate::relay::sign::Signer::load_or_create(dir)?.public(),
+        relay_url: config.relay_base().map_err(crate::Error::Invalid)?,
         teacher_key,
         lesson,
         resume,

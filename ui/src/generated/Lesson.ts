@@ -28,4 +28,10 @@ name: string,
 /**
  * The teacher's server's signing key (base64url), for relays' join links (PROTOCOL-ADDITIONS.md, E).
  */
-pk: string, };
+pk: string, 
+/**
+ * Where remote students reach the relays (`https://HOST[:PORT]`, with `#fp=…` when the relays'
+ * fingerprint is configured), when the lesson is bridged to Redis and the address is configured:
+ * the console makes the remote join link from it.
+ */
+relay_url?: string, };

@@ -13,6 +13,14 @@ export function joinLink(baseUrl: string, code: string, fingerprint: string, pk?
   return `${baseUrl}/join#code=${code}&fp=${fingerprint}${pk ? `&pk=${pk}` : ""}`;
 }
 
+/** The join link for students at home (PROTOCOL-ADDITIONS.md, section E): a relay's address, the
+ * room on this server, and the teacher's key every state is checked against. `relayUrl` is
+ * `https://HOST[:PORT]`, with `#fp=…` when the relays' fingerprint is configured (apps pin it). */
+export function remoteLink(relayUrl: string, room: string, code: string, pk: string): string {
+  const [base, fp] = relayUrl.split("#fp=");
+  return `${base}/join#room=${room}&code=${code}&pk=${pk}${fp ? `&fp=${fp}` : ""}`;
+}
+
 function qrDataUrl(text: string): string {
   const qr = qrcode(0, "M");
   qr.addData(text);
@@ -51,6 +59,13 @@ export async function showJoinInfo(platform: Platform, key: string): Promise<voi
   document.title = `${info.title} · Lectern`;
   $("#copy").onclick = async () => {
     if (await platform.copy(link)) $("#copy").textContent = t("copied");
+  };
+  // Students at home, when the lesson is bridged and the relays' address is configured.
+  const remote = info.relay_url ? remoteLink(info.relay_url, info.room, info.code, info.pk) : null;
+  $("#remote-row").hidden = remote === null;
+  $("#remote-link").textContent = remote ?? "";
+  $("#copy-remote").onclick = async () => {
+    if (remote && (await platform.copy(remote))) $("#copy-remote").textContent = t("copied");
   };
 }
 
