@@ -43,6 +43,21 @@ enum Command {
     Discover(discover::Discover),
     /// Check what commonly breaks discovery and joining in a classroom, and say what to change.
     Doctor(discover::Doctor),
+    /// Write the manual pages (lectern(1), lectern-serve(1), …) into a folder, for packages.
+    #[command(hide = true)]
+    Manpages {
+        /// The folder to write them into.
+        dir: std::path::PathBuf,
+    },
+}
+
+/// Writes lectern(1) and a page per subcommand, from the same definitions as `--help`.
+fn manpages(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)?;
+    let command = Cli::command();
+    clap_mangen::generate_to(command, dir)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
@@ -70,6 +85,7 @@ fn main() -> ExitCode {
             Command::Sessions(args) => sessions::sessions(args),
             Command::Discover(args) => discover::discover(args).await,
             Command::Doctor(args) => discover::doctor(args).await,
+            Command::Manpages { dir } => manpages(&dir),
         }
     });
     runtime.shutdown_timeout(Duration::from_millis(200));

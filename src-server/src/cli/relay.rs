@@ -21,7 +21,7 @@ pub struct RelayArgs {
     #[arg(long, env = "LECTERN_REDIS_CA", value_name = "FILE")]
     redis_ca: Option<PathBuf>,
     /// Address to listen on (port 0 picks a free one).
-    #[arg(long, default_value = "[::]:7443")]
+    #[arg(long, env = "LECTERN_RELAY_LISTEN", default_value = "[::]:7443")]
     listen: SocketAddr,
     /// A folder holding the relay's certificate and key (`cert.pem`, `key.pem`). A relay faces the
     /// internet: give it a real certificate. Without one it makes a self-signed one (for tests).
@@ -29,7 +29,7 @@ pub struct RelayArgs {
     tls: Option<PathBuf>,
     /// How often to tell teachers' servers this relay is alive, in ms. A teacher's server takes the
     /// students of a relay silent for 3.5 of these as gone (it crashed, or lost Redis).
-    #[arg(long, default_value_t = 10_000, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    #[arg(long, env = "LECTERN_RELAY_ALIVE_MS", default_value_t = 10_000, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..=60_000))]
     alive_ms: u64,
     /// Print one JSON line when ready (address, certificate fingerprint), for scripts.
     #[arg(long)]
