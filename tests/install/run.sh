@@ -12,12 +12,17 @@
 # The clean root is cached as a tarball in ~/.cache/lectern-install (and apt's downloads beside it), so
 # repeat runs take about a minute. Network: only the Debian mirror apt is configured with.
 set -euo pipefail
+# Every mount below stays in a mount namespace of this test's own: nothing it binds or mounts can
+# reach the host's /dev, even if the test is killed before it cleans up.
+if [ -z "${LECTERN_INSTALL_UNSHARED:-}" ]; then
+  [ "$(id -u)" -eq 0 ] || { echo "install test: needs root (debootstrap, chroot)" >&2; exit 1; }
+  exec unshare --mount --propagation private env LECTERN_INSTALL_UNSHARED=1 bash "$0" "$@"
+fi
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 pkgs="$repo/target/packages"
 out="$repo/target/install"
 cache="${LECTERN_INSTALL_CACHE:-$HOME/.cache/lectern-install}"
-host_bin="${CARGO_TARGET_DIR:-$HOME/.cache/lectern-target}/release/lectern"
-[ "$(id -u)" -eq 0 ] || { echo "install test: needs root (debootstrap, chroot)" >&2; exit 1; }
+host_bin="${LECTERN_HOST_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/lectern-target}/release/lectern}"
 ls "$pkgs"/lectern_*.deb "$pkgs"/lectern-app_*.deb "$pkgs"/lectern-app-*.rpm >/dev/null
 mkdir -p "$cache/apt-archives/partial" "$out"
 
@@ -25,16 +30,19 @@ pass=0
 ok() { pass=$((pass + 1)); echo "ok   $*"; }
 fail() { echo "FAIL $*" >&2; exit 1; }
 
-# The mirror apt on this machine already uses: never a host of our own choosing.
-mirror="$(grep -hoE '^URIs: *\S+' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1)"
-[ -n "$mirror" ] || mirror="$(grep -hoE '^deb +\S+' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | head -1)"
+# The Debian mirror apt on this machine already uses (its debian.sources or sources.list), never a
+# host of our own choosing; LECTERN_DEBIAN_MIRROR to name one.
+mirror="${LECTERN_DEBIAN_MIRROR:-}"
+[ -n "$mirror" ] || mirror="$(grep -hoE '^URIs: *\S+' /etc/apt/sources.list.d/debian.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1)"
+[ -n "$mirror" ] || mirror="$(grep -hoE '^deb +\S+' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | grep -v security | head -1)"
 [ -n "$mirror" ] || fail "no Debian mirror configured in apt's sources"
 
 tarball="$cache/bookworm-minbase.tar.gz"
 if [ ! -s "$tarball" ]; then
   echo "install test: debootstrap bookworm from $mirror (once; cached in $tarball)"
   boot="$(mktemp -d /tmp/lectern-debootstrap.XXXXXX)"
-  debootstrap --variant=minbase bookworm "$boot" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
+  debootstrap --variant=minbase --keyring=/usr/share/keyrings/debian-archive-keyring.gpg bookworm "$boot" "$mirror" \
+    >"$cache/debootstrap.log" 2>&1 ||
     { tail -20 "$cache/debootstrap.log" >&2; fail "debootstrap"; }
   tar -C "$boot" -czf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
   rm -rf "$boot"
@@ -47,13 +55,18 @@ pids=()
 display=""
 for n in $(seq 90 120); do [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ] || { display=":$n"; break; }; done
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
   # Whatever still runs inside the root (the app's helpers) goes too, before the unmounts.
   for p in /proc/[0-9]*; do
     [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && kill -9 "${p#/proc/}" 2>/dev/null || true
   done
   for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount -l "${mounts[$i]}" 2>/dev/null || true; done
-  rm -rf "$work"
+  # Never delete through a mount that is still there.
+  if findmnt -R "$root" >/dev/null 2>&1; then
+    echo "install test: mounts left under $root; not deleting it" >&2
+  else
+    rm -rf --one-file-system "$work"
+  fi
 }
 trap cleanup EXIT
 mkdir -p "$root"
@@ -91,17 +104,31 @@ in_root man -w lectern-serve >/dev/null 2>&1 || [ -f "$root/usr/share/man/man1/l
 ok "/var/lib/lectern is 0700 lectern, /etc/lectern/lectern.toml a 0640 conffile, lectern-serve(1) installed"
 
 # The server as the service runs it (its user, its config, its data folder), on loopback.
-in_root runuser -u lectern -- env LECTERN_LOG=warn lectern serve --json --no-mdns --listen 127.0.0.1:0 \
+setsid chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 LECTERN_LOG=warn \
+  runuser -u lectern -- lectern serve --json --no-mdns --listen 127.0.0.1:0 \
   --config /etc/lectern/lectern.toml --data-dir /var/lib/lectern >"$work/serve.out" 2>"$out/serve.err" &
-pids+=($!)
+serve_pid=$!
+pids+=($serve_pid)
 for _ in $(seq 1 200); do grep -q '"ready"' "$work/serve.out" 2>/dev/null && break; sleep 0.05; done
 http="$(grep -m1 '"ready"' "$work/serve.out" || true)"
 http="$(echo "$http" | sed -E 's/.*"http":"([^"]+)".*/\1/')"
 [ -n "$http" ] || { cat "$out/serve.err" >&2; fail "lectern serve --json printed no ready line"; }
 curl -sfk "$http/healthz" | grep -q '"status":"ok"' || fail "/healthz at $http"
 ok "lectern serve --json starts as the lectern user and /healthz answers ok ($http)"
-kill "${pids[-1]}" && wait "${pids[-1]}" 2>/dev/null || true
+kill -TERM -- "-$serve_pid" 2>/dev/null || true
+wait "$serve_pid" 2>/dev/null || true
+for _ in $(seq 1 100); do pgrep -s "$serve_pid" >/dev/null || break; sleep 0.05; done
+pgrep -s "$serve_pid" >/dev/null && { ps -o pid,stat,args -s "$serve_pid" >&2; fail "lectern serve did not stop on SIGTERM"; }
 [ -f "$root/var/lib/lectern/lectern.db" ] || fail "the server kept no session log"
+
+# Installing the same packages again (a repair) keeps the data, the modes and the conffile.
+echo 'name = "Room 12"' >>"$root/etc/lectern/lectern.toml"
+in_root sh -c 'cd /tmp/pkgs && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall -o Dpkg::Options::=--force-confold ./lectern_*.deb' \
+  >>"$out/apt-install.log" 2>&1 || fail "apt-get install --reinstall"
+grep -q 'Room 12' "$root/etc/lectern/lectern.toml" || fail "a reinstall replaced the edited config file"
+[ "$(in_root stat -c '%a %U' /var/lib/lectern)" = "700 lectern" ] && [ -f "$root/var/lib/lectern/lectern.db" ] ||
+  fail "a reinstall changed the data folder"
+ok "a reinstall keeps the edited config file, the data and its modes"
 
 # The units, checked by systemd itself (installed for the check only; man-db so that their
 # Documentation= pages are checked too).
@@ -121,7 +148,7 @@ pids+=($!)
 for _ in $(seq 1 100); do [ -S "/tmp/.X11-unix/X${display#:}" ] && break; sleep 0.05; done
 bind /tmp/.X11-unix /tmp/.X11-unix
 mkdir -p "$root/tmp/app" "$root/tmp/xdg" && chmod 0700 "$root/tmp/xdg"
-chroot "$root" env -i PATH=/usr/bin:/bin HOME=/tmp/app LANG=C.UTF-8 DISPLAY="$display" XDG_RUNTIME_DIR=/tmp/xdg \
+setsid chroot "$root" env -i PATH=/usr/bin:/bin HOME=/tmp/app LANG=C.UTF-8 DISPLAY="$display" XDG_RUNTIME_DIR=/tmp/xdg \
   LECTERN_NO_MDNS=1 LECTERN_LISTEN=127.0.0.1:0 LECTERN_LOG=warn \
   lectern-app --mode teacher --data-dir /tmp/app/data --json >"$work/app.out" 2>"$out/app.err" &
 pids+=($!)
@@ -146,7 +173,7 @@ for _ in $(seq 1 300); do
 done
 drawn || fail "the app's window stayed blank ($out/app.png)"
 ok "a screenshot of the installed app's window: $out/app.png"
-for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
 pids=()
 
 # Remove keeps the lessons; purge deletes them.
