@@ -26,6 +26,33 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Makes `dir` (and its parents) if needed, and leaves it readable by its owner only (0700), an
+/// existing one too: the data directory holds the join code, device ids, names and addresses.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Leaves each of `paths` that exists readable by its owner only (0600).
+pub fn private_files(paths: &[&Path]) -> std::io::Result<()> {
+    #[cfg(unix)]
+    for path in paths {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = paths;
+    Ok(())
+}
+
 /// 256 random bits, base64url without padding.
 pub fn random_secret() -> String {
     let bytes: [u8; 32] = rand::random();

@@ -16,6 +16,7 @@ pub mod docs;
 pub mod engine;
 pub mod error;
 pub mod files;
+pub mod logfilter;
 pub mod metrics;
 pub mod net;
 pub mod relay;

@@ -64,8 +64,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LECTERN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            // Secrets never reach a log: the frame loggers are held at debug (`logfilter`).
+            tracing_subscriber::EnvFilter::try_new(lectern::logfilter::directives(
+                std::env::var("LECTERN_LOG").ok().as_deref(),
+            ))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(lectern::logfilter::directives(None))),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -206,3 +206,32 @@ async fn a_full_room_refuses_with_4029() {
     // The teacher is not counted.
     let _t = server.teacher().await;
 }
+
+/// A frame that breaks the WebSocket protocol itself, written under the client library.
+async fn write_raw(raw: &mut common::Raw, bytes: &[u8]) {
+    use tokio::io::AsyncWriteExt;
+    let stream = raw.ws.get_mut();
+    stream.write_all(bytes).await.unwrap();
+    stream.flush().await.unwrap();
+}
+
+#[tokio::test]
+async fn websocket_protocol_violations_close_4400_instead_of_dropping_the_line() {
+    let server = TestServer::start().await;
+    let mut oversized_ping = vec![0x89, 0x80 | 126, 0, 126, 0, 0, 0, 0];
+    oversized_ping.extend([b'x'; 126]);
+    let violations: [(&str, Vec<u8>); 3] = [
+        ("an unmasked frame", vec![0x81, 0x05, b'h', b'e', b'l', b'l', b'o']),
+        ("a control frame over 125 bytes", oversized_ping),
+        ("text that is not UTF-8", vec![0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe]),
+    ];
+    for (n, (what, bytes)) in violations.iter().enumerate() {
+        let (mut s, _) = server.student("A", &device(n)).await;
+        write_raw(&mut s, bytes).await;
+        assert_eq!(s.close_code().await, 4400, "{what}, after hello");
+    }
+    // Before hello too.
+    let mut raw = server.raw().await;
+    write_raw(&mut raw, &violations[0].1).await;
+    assert_eq!(raw.close_code().await, 4400, "an unmasked frame before hello");
+}

@@ -5,14 +5,21 @@
 
 mod common;
 
+use std::net::SocketAddr;
+
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use common::TestServer;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
-async fn call(server: &TestServer, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+/// Sends `req` as if from this machine (unless it names another peer).
+async fn call(server: &TestServer, mut req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    if req.extensions().get::<ConnectInfo<SocketAddr>>().is_none() {
+        req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 50000))));
+    }
     let res = lectern::server::http::router(server.app().clone()).oneshot(req).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
@@ -154,6 +161,26 @@ async fn health_and_metrics_answer() {
 }
 
 #[tokio::test]
+async fn metrics_answer_only_this_machine_or_the_teacher_by_default() {
+    let server = TestServer::start().await;
+    let from_lan = |bearer: Option<&str>| {
+        let mut req = get("/metrics", bearer);
+        req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([192, 168, 1, 23], 40000))));
+        req
+    };
+    let (status, _, body) = call(&server, from_lan(None)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a stranger on the LAN reads the metrics");
+    assert!(!String::from_utf8_lossy(&body).contains("lectern_"), "and no metric leaks in the refusal");
+    let (_, welcome) = server.student("Curious", &common::device(3)).await;
+    let token = welcome["token"].as_str().unwrap();
+    let (status, _, _) = call(&server, from_lan(Some(token))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a student's token is not enough");
+    let (status, _, body) = call(&server, from_lan(Some(&server.teacher_key))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8(body).unwrap().contains("lectern_patches_total"));
+}
+
+#[tokio::test]
 async fn an_upload_without_the_teacher_key_is_refused_before_its_body_is_read() {
     let server = TestServer::start().await;
     // A body that fails if anyone reads it: a 401 proves the handler did not.
@@ -162,6 +189,23 @@ async fn an_upload_without_the_teacher_key_is_refused_before_its_body_is_read() 
     }));
     let req = Request::post("/v1/docs").body(body).unwrap();
     assert_eq!(call(&server, req).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn an_upload_that_says_it_is_too_large_gets_413_before_its_body_is_read() {
+    let server = TestServer::start().await;
+    // The teacher's own key, 300 MiB declared, and a body that fails if anyone reads it.
+    let body = Body::from_stream(futures_util::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other("the body was read"))
+    }));
+    let req = Request::post("/v1/docs")
+        .header(header::AUTHORIZATION, format!("Bearer {}", server.teacher_key))
+        .header(header::CONTENT_LENGTH, (300u64 << 20).to_string())
+        .body(body)
+        .unwrap();
+    let (status, _, body) = call(&server, req).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(String::from_utf8(body).unwrap().contains("at most 200 MiB"));
 }
 
 #[tokio::test]
@@ -237,6 +281,12 @@ async fn a_student_learns_which_pages_are_scans_and_fetches_a_scan_as_its_jpeg_r
 
     let (_s, welcome) = server.student("A", &common::device(1)).await;
     let token = welcome["token"].as_str().unwrap();
+    // A student's token fetches only the document the lesson shows, not the teacher's library.
+    assert_eq!(call(&server, get(&scan, Some(token))).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(call(&server, get(&format!("/v1/docs/{id}"), Some(token))).await.0, StatusCode::FORBIDDEN);
+    let (mut teacher, _) = server.teacher().await;
+    teacher.send(serde_json::json!({"t":"set","id":1,"patch":{"doc":id}})).await;
+    teacher.recv_type("ok").await;
     let (status, _, body) = call(&server, get(&scan, Some(token))).await;
     assert_eq!(status, StatusCode::OK);
     let index: Value = serde_json::from_slice(&body).unwrap();
@@ -267,10 +317,11 @@ async fn a_student_learns_which_pages_are_scans_and_fetches_a_scan_as_its_jpeg_r
     assert_eq!(body, jpeg);
 
     // The demo lesson is drawn, not scanned.
-    let (_, _, body) = call(&server, get("/v1/docs/demo/scan", Some(token))).await;
+    let (_, _, body) = call(&server, get("/v1/docs/demo/scan", Some(&server.teacher_key))).await;
     let demo: Value = serde_json::from_slice(&body).unwrap();
     assert!(demo["pages"].as_array().unwrap().iter().all(Value::is_null), "{demo}");
-    assert_eq!(call(&server, get("/v1/docs/nope/scan", Some(token))).await.0, StatusCode::NOT_FOUND);
+    let nope = get("/v1/docs/nope/scan", Some(&server.teacher_key));
+    assert_eq!(call(&server, nope).await.0, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

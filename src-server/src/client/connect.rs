@@ -79,7 +79,8 @@ pub async fn tls(url: &str, fingerprint: &str) -> Result<TlsStream<TcpStream>, C
     tls_over(tcp, url, fingerprint).await
 }
 
-async fn tls_over(
+/// Like [`tls`], over a TCP stream the caller opened (from a chosen source address, say).
+pub async fn tls_over(
     tcp: TcpStream,
     url: &str,
     fingerprint: &str,

@@ -14,7 +14,7 @@ mod types;
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use self::connect::{ConnectError, Socket, connect, connect_over, tls};
+pub use self::connect::{ConnectError, Socket, connect, connect_over, tls, tls_over};
 pub use self::trust::RelayCheck;
 pub use self::types::{Cause, ClientOptions, Credentials, Event, RelayTrust, RequestError};
 use self::types::{Command, Request};

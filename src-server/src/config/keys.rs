@@ -58,6 +58,11 @@ pub const KEYS: &[Key] = &[
         "The relays' certificate fingerprint, put in the remote join link for apps to pin (browsers need none).",
     ),
     key(
+        "metrics",
+        "LECTERN_METRICS",
+        "Who may read /metrics: `local` (this machine, or with the teacher key), `open` (anyone) or `off`.",
+    ),
+    key(
         "log.events",
         "LECTERN_LOG_EVENTS",
         "Log joins, changes, acks and hands (false only to measure what logging costs).",
@@ -89,6 +94,11 @@ pub const KEYS: &[Key] = &[
     ),
     key("limits.max_participants", "LECTERN_MAX_PARTICIPANTS", "Students online in one room."),
     key(
+        "limits.max_students_per_address",
+        "LECTERN_MAX_STUDENTS_PER_ADDRESS",
+        "Students online in one room from one address (an IPv6 /64), so one device cannot fill the class.",
+    ),
+    key(
         "limits.queue_capacity",
         "LECTERN_QUEUE_CAPACITY",
         "Frames queued per connection before it gets one snapshot instead.",
@@ -97,6 +107,11 @@ pub const KEYS: &[Key] = &[
         "limits.max_connections",
         "LECTERN_MAX_CONNECTIONS",
         "Open connections (handshakes included) before new ones wait.",
+    ),
+    key(
+        "limits.max_connections_per_address",
+        "LECTERN_MAX_CONNECTIONS_PER_ADDRESS",
+        "Open connections from one address (one IPv6 /64) before its new ones are closed at once.",
     ),
     key(
         "limits.unsent_bytes",
@@ -132,6 +147,11 @@ pub const KEYS: &[Key] = &[
         "timing.tls_handshake_timeout_ms",
         "LECTERN_TLS_HANDSHAKE_TIMEOUT_MS",
         "How long a TLS handshake may take.",
+    ),
+    key(
+        "timing.idle_timeout_ms",
+        "LECTERN_IDLE_TIMEOUT_MS",
+        "How long an HTTP connection may wait for a request's headers, idle between requests included.",
     ),
     key(
         "timing.shutdown_grace_ms",

@@ -125,9 +125,19 @@ impl Config {
 fn read(path: &Path) -> Result<(PathBuf, Table), ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-    let table = text.parse::<Table>().map_err(|e| ConfigError::Invalid {
-        source_name: path.display().to_string(),
-        message: e.to_string(),
+    // The parser's own text quotes the offending line, which may hold a password or a join code
+    // (it reaches the journal under systemd): say where and what, never the line itself.
+    let table = text.parse::<Table>().map_err(|e| {
+        let at = e.span().map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: ")
+        });
+        ConfigError::Invalid {
+            source_name: path.display().to_string(),
+            message: format!("{}{}", at.unwrap_or_default(), e.message().trim()),
+        }
     })?;
     Ok((path.to_path_buf(), table))
 }
@@ -211,6 +221,17 @@ mod tests {
         assert_eq!(c.title.as_deref(), Some("From file"));
         assert_eq!((c.limits.student_rate, c.limits.teacher_rate), (8, 11));
         assert_eq!(c.limits.max_participants, 500, "untouched keys keep their default");
+    }
+
+    #[test]
+    fn a_file_that_is_not_toml_is_refused_without_quoting_its_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("l.toml");
+        std::fs::write(&file, "title = \"Room 12\"\nredis = rediss://:S3CRETpw@redis.example:6380\n")
+            .unwrap();
+        let err = Config::load(&Source { file: Some(&file), ..Source::default() }).unwrap_err().to_string();
+        assert!(!err.contains("S3CRETpw"), "{err}");
+        assert!(err.contains("line 2"), "says where: {err}");
     }
 
     #[test]

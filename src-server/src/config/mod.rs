@@ -52,6 +52,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Discovery on the local network.
     pub mdns: MdnsConfig,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsAccess,
     /// Limits of PROTOCOL.md §10.
     pub limits: Limits,
     /// Timing of §3 and §7.
@@ -82,6 +84,7 @@ impl Default for Config {
             new_lesson: false,
             log: LogConfig::default(),
             mdns: MdnsConfig::default(),
+            metrics: MetricsAccess::default(),
             limits: Limits::default(),
             timing: Timing::default(),
             redis: None,
@@ -139,6 +142,20 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Who may read `/metrics` (counts of connections, frames and refusals: what a stranger planning a
+/// flood would like to watch).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsAccess {
+    /// This machine (loopback), or a request with the teacher key.
+    #[default]
+    Local,
+    /// Anyone who can reach the server (a monitoring system on the school network).
+    Open,
+    /// No one: `/metrics` answers 404.
+    Off,
+}
+
 /// The session log (SQLite).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -184,10 +201,17 @@ pub struct Limits {
     pub failed_hellos_per_minute: u32,
     /// Students online in one room.
     pub max_participants: usize,
+    /// Students online in one room from one address (an IPv6 /64): a device with the join code cannot
+    /// fill the class with fake students. Enough for a class behind one NAT address.
+    pub max_students_per_address: usize,
     /// Frames queued per connection before conflation.
     pub queue_capacity: usize,
     /// Open connections (TLS handshakes included) before the accept loop waits.
     pub max_connections: usize,
+    /// Open connections from one address (one IPv6 /64) before its new ones are closed at once: a
+    /// flood from one device cannot take the class's connections. High enough for a whole school
+    /// behind one NAT address.
+    pub max_connections_per_address: usize,
     /// Unsent bytes the kernel may hold per socket (`TCP_NOTSENT_LOWAT`). Without it a slow link hides
     /// megabytes of stale frames in the kernel, which is seconds of lag no snapshot can skip; with it the
     /// backlog stays in the outbox, where it is conflated. In-flight data is not limited, so throughput is not.
@@ -204,8 +228,10 @@ impl Default for Limits {
             teacher_burst: 240,
             failed_hellos_per_minute: 10,
             max_participants: 500,
+            max_students_per_address: 64,
             queue_capacity: 256,
             max_connections: 20_000,
+            max_connections_per_address: 512,
             unsent_bytes: 16 * 1024,
         }
     }
@@ -227,6 +253,10 @@ pub struct Timing {
     /// How long a TLS handshake may take.
     #[serde(rename = "tls_handshake_timeout_ms", with = "millis")]
     pub tls_handshake_timeout: Duration,
+    /// How long an HTTP connection may wait for a request's headers, idle between requests included
+    /// (a WebSocket's liveness is the heartbeat's).
+    #[serde(rename = "idle_timeout_ms", with = "millis")]
+    pub idle_timeout: Duration,
     /// How long shutdown waits for connections to close.
     #[serde(rename = "shutdown_grace_ms", with = "millis")]
     pub shutdown_grace: Duration,
@@ -250,6 +280,7 @@ impl Default for Timing {
             knock_timeout: Duration::from_secs(600),
             heartbeat: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_millis(1500),
             roster_interval: Duration::from_millis(100),
             rto_min: Duration::from_millis(5),

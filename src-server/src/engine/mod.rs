@@ -7,6 +7,7 @@
 //! tokens and [`rate`] limits frames and failed joins.
 
 pub mod lesson;
+pub mod names;
 pub mod outbox;
 pub mod rate;
 pub mod registry;

@@ -1,8 +1,10 @@
 //! The accept loop and the server's periodic upkeep.
 //!
-//! Connections are capped by a semaphore (handshakes included); accept errors are classified (a peer's
-//! reset is skipped, running out of descriptors backs off); every connection is a tracked task that
-//! watches the shutdown token.
+//! Connections are capped by a semaphore (handshakes included), below the descriptor limit, and per
+//! address (`slots`); accept errors are classified (a peer's reset is skipped, running out of
+//! descriptors backs off); every connection is a tracked task that watches the shutdown token. Only
+//! HTTP/1.1 is spoken (TLS offers nothing else), and an HTTP connection idle for `idle_timeout`
+//! is closed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,8 +12,7 @@ use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -77,7 +78,8 @@ pub(crate) async fn accept_loop(
     router: axum::Router,
     app: Arc<Host>,
 ) {
-    let permits = Arc::new(tokio::sync::Semaphore::new(app.limits.max_connections));
+    let permits = Arc::new(tokio::sync::Semaphore::new(super::slots::total_cap(app.limits.max_connections)));
+    let per_address = super::slots::PerAddress::new(app.limits.max_connections_per_address);
     let mut backoff = Duration::from_millis(5);
     loop {
         let permit = tokio::select! {
@@ -101,6 +103,11 @@ pub(crate) async fn accept_loop(
                 }
             },
         };
+        // One address's flood waits for nothing and holds nothing: over its share, closed at once.
+        let Some(slot) = per_address.take(peer.ip()) else {
+            tracing::debug!(%peer, "over the connections allowed per address; closed");
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         if !app.timing.rto_min.is_zero()
             && let Err(e) = crate::tcp::set_rto_min(&tcp, app.timing.rto_min)
@@ -118,7 +125,7 @@ pub(crate) async fn accept_loop(
         let router = router.clone();
         let app2 = app.clone();
         app.tracker.spawn(async move {
-            let _permit = permit;
+            let (_permit, _slot) = (permit, slot);
             let handshake = tokio::time::timeout(app2.timing.tls_handshake_timeout, tls.accept(tcp));
             let stream = match handshake.await {
                 Ok(Ok(s)) => s,
@@ -133,10 +140,14 @@ pub(crate) async fn accept_loop(
                 req
             });
             let svc = TowerToHyperService::new(svc);
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            // An idle or trickling HTTP connection must not hold a connection slot for ever.
-            builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+            // HTTP/1.1 only, as TLS announces (hyper-util's auto builder would still speak HTTP/2 to
+            // a raw preface, and keep it for ever): a preface is a parse error, and the connection
+            // closes. An idle or trickling connection must not hold a slot for ever either.
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(app2.timing.idle_timeout)
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades();
             tokio::pin!(conn);
             tokio::select! {
                 r = conn.as_mut() => { if let Err(e) = r { tracing::debug!(%peer, error = %e, "http connection"); } }

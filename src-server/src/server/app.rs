@@ -33,6 +33,8 @@ pub struct Shared {
     pub pk: String,
     /// Where remote students reach the relays, when the lesson is bridged and it is set.
     pub relay_url: Option<String>,
+    /// Who may read `/metrics`.
+    pub metrics_access: crate::config::MetricsAccess,
     /// The session log.
     pub store: Arc<SqliteStore>,
     /// The session log database, for reports.
@@ -108,6 +110,8 @@ pub struct AppParts {
     pub db: PathBuf,
     /// Limits.
     pub limits: Limits,
+    /// Who may read `/metrics`.
+    pub metrics_access: crate::config::MetricsAccess,
     /// Timing.
     pub timing: Timing,
     /// Consumers of the rooms' reports besides the session log (the Redis bridge).
@@ -152,6 +156,7 @@ impl AppState {
             name: parts.name,
             fingerprint: parts.fingerprint,
             pk: parts.pk,
+            metrics_access: parts.metrics_access,
             relay_url: parts.relay_url,
             store: parts.store,
             db: parts.db,

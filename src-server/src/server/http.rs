@@ -30,6 +30,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     /// 404.
     NotFound(String),
+    /// 413: the body is (or says it is) over the limit.
+    TooLarge(String),
     /// 500; the cause is logged here, once.
     Internal(String),
 }
@@ -43,6 +45,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m.into()),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
@@ -131,6 +134,18 @@ fn require(app: &AppState, headers: &HeaderMap, teacher_only: bool) -> Result<Ro
     Ok(role)
 }
 
+/// A document the bearer may fetch: the teacher any in the library, a student only the one the lesson
+/// shows now (a token is not a key to the teacher's whole library).
+fn fetchable(app: &AppState, headers: &HeaderMap, id: &str) -> Result<Doc, ApiError> {
+    let role = require(app, headers, false)?;
+    let room = app.room();
+    let missing = || ApiError::NotFound(format!("no document \"{id}\""));
+    if role == Role::Student && room.state().1.doc.as_ref().is_none_or(|d| d.id != id) {
+        return Err(ApiError::Forbidden("a student may fetch only the document the lesson shows"));
+    }
+    room.docs().get(id).ok_or_else(missing)
+}
+
 async fn list_docs(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<DocList>, ApiError> {
     require(&app, &headers, true)?;
     Ok(Json(DocList { docs: app.room().docs().list() }))
@@ -148,8 +163,20 @@ async fn upload_doc(
 ) -> Result<(StatusCode, Json<Doc>), ApiError> {
     // Authenticate before reading a byte of the body: anyone on the LAN can reach this route.
     require(&app, req.headers(), true)?;
+    // A body that says it is too large is refused before a byte of it is read.
+    let too_large = || ApiError::TooLarge(format!("a document may be at most {} MiB", MAX_DOC_BYTES >> 20));
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+    if declared.and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|n| n > MAX_DOC_BYTES as u64) {
+        return Err(too_large());
+    }
     let body = axum::body::to_bytes(req.into_body(), MAX_DOC_BYTES).await.map_err(|e| {
-        ApiError::BadRequest(format!("cannot read the upload (at most {} MiB): {e}", MAX_DOC_BYTES >> 20))
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        let mut over = false;
+        while let Some(c) = cause {
+            over |= c.is::<http_body_util::LengthLimitError>();
+            cause = c.source();
+        }
+        if over { too_large() } else { ApiError::BadRequest(format!("cannot read the upload: {e}")) }
     })?;
     let docs = app.room().docs().clone();
     let title = q.title.unwrap_or_else(|| "Untitled".into());
@@ -168,9 +195,8 @@ async fn get_doc(
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    require(&app, req.headers(), false)?;
+    let doc = fetchable(&app, req.headers(), &id)?;
     let room = app.room();
-    let doc = room.docs().get(&id).ok_or_else(|| ApiError::NotFound(format!("no document \"{id}\"")))?;
     let etag = format!("\"{}\"", doc.sha256);
     let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.to_string()))?;
     let cached = req
@@ -201,9 +227,8 @@ async fn scan_index(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    require(&app, &headers, false)?;
+    let doc = fetchable(&app, &headers, &id)?;
     let room = app.room();
-    let doc = room.docs().get(&id).ok_or_else(|| ApiError::NotFound(format!("no document \"{id}\"")))?;
     let index = room.docs().scan_index(&doc).await;
     // A newer server may find more (or fewer) scanned pages in the same document: never cached.
     let cache = HeaderValue::from_static("no-cache");
@@ -217,13 +242,30 @@ async fn healthz(State(app): State<AppState>) -> Json<Health> {
     })
 }
 
-async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+async fn metrics(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    use crate::config::MetricsAccess;
+    let local = peer.ip().to_canonical().is_loopback();
+    match app.metrics_access {
+        MetricsAccess::Off => {
+            return Err(ApiError::NotFound("metrics are off (`metrics` in the config)".into()));
+        }
+        MetricsAccess::Local if !local && require(&app, &headers, true).is_err() => {
+            return Err(ApiError::Forbidden(
+                "metrics answer this machine or the teacher key (`metrics = \"open\"` for anyone)",
+            ));
+        }
+        _ => {}
+    }
     let (teachers, students) = app.room().online();
     let mut body = app.metrics.render();
     body.push_str(&format!(
         "# HELP lectern_room_online Participants online in the current room.\n# TYPE lectern_room_online gauge\nlectern_room_online{{role=\"teacher\"}} {teachers}\nlectern_room_online{{role=\"student\"}} {students}\n"
     ));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }
 
 /// Runs a report against the session log on a blocking thread.

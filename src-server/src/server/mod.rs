@@ -14,6 +14,7 @@ pub mod connection;
 pub mod host;
 pub mod http;
 pub mod setup;
+pub mod slots;
 pub(crate) mod ui;
 
 use std::net::SocketAddr;

@@ -29,7 +29,7 @@ pub struct Prepared {
 /// Prepares the data directory and returns what the server needs.
 pub fn prepare(config: &Config) -> Result<Prepared> {
     let dir = &config.data_dir();
-    std::fs::create_dir_all(dir).map_err(|e| Error::File {
+    crate::files::private_dir(dir).map_err(|e| Error::File {
         path: dir.to_path_buf(),
         message: format!("cannot create the data directory ({e}); choose another with --data-dir"),
     })?;
@@ -76,6 +76,7 @@ pub fn prepare(config: &Config) -> Result<Prepared> {
         store,
         db: dir.join("lectern.db"),
         limits: config.limits.clone(),
+        metrics_access: config.metrics,
         timing: config.timing.clone(),
         sinks: Vec::new(),
     };

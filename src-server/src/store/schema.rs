@@ -37,6 +37,28 @@ pub(crate) fn explain(path: &Path, e: impl std::fmt::Display) -> Error {
 
 /// Opens (creating if needed) and migrates the database for writing; refuses a newer schema.
 pub fn open_for_writing(path: &Path) -> Result<Connection> {
+    // Readable by the server's user only, an existing database too: it holds the join code, device
+    // ids, names and addresses. SQLite gives its -wal and -shm files the database's mode.
+    let beside = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    let (wal, shm) = (beside("-wal"), beside("-shm"));
+    let private = || {
+        crate::files::private_files(&[path, &wal, &shm]).map_err(|e| Error::File {
+            path: path.to_path_buf(),
+            message: format!("cannot make the session database private (mode 0600): {e}"),
+        })
+    };
+    if !path.exists() {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(path).map_err(|e| explain(path, e))?;
+    }
+    private()?;
     let conn = Connection::open(path).map_err(|e| explain(path, e))?;
     pragmas(&conn).map_err(|e| explain(path, e))?;
     let mode: String = conn
@@ -52,6 +74,7 @@ pub fn open_for_writing(path: &Path) -> Result<Connection> {
         return Err(explain(path, format!("integrity check: {check}")));
     }
     migrate(&conn, path)?;
+    private()?;
     Ok(conn)
 }
 

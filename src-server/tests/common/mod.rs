@@ -343,11 +343,10 @@ impl ServeProcess {
     /// Runs a prepared `lectern serve --json …` command and waits for its ready line.
     pub fn spawn(mut cmd: std::process::Command) -> (ServeProcess, lectern::protocol::http::Ready) {
         use std::io::BufRead;
-        let mut child = cmd
-            .env("LECTERN_LOG", "warn")
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn lectern serve");
+        if !cmd.get_envs().any(|(k, _)| k == "LECTERN_LOG") {
+            cmd.env("LECTERN_LOG", "warn");
+        }
+        let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().expect("spawn lectern serve");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         std::io::BufReader::new(stdout).read_line(&mut line).expect("ready line");

@@ -38,6 +38,9 @@ pub enum JoinError {
     /// Too many knocks wait (in the room, or from this address, or for this device elsewhere): 4029.
     #[error("too many are waiting to be let in; try again in a moment")]
     TooManyWaiting,
+    /// This address already holds `limits.max_students_per_address` seats: close 4029.
+    #[error("too many students are joined from this address")]
+    TooManyFromAddress,
     /// The lesson has ended: close 4000.
     #[error("the lesson has ended")]
     Ended,
@@ -51,7 +54,9 @@ impl JoinError {
             JoinError::Version(_) => close::VERSION,
             JoinError::Credentials => close::BAD_CREDENTIALS,
             JoinError::Kicked => close::KICKED,
-            JoinError::Full | JoinError::TooManyWaiting => close::RATE_LIMITED,
+            JoinError::Full | JoinError::TooManyWaiting | JoinError::TooManyFromAddress => {
+                close::RATE_LIMITED
+            }
             JoinError::Ended => close::ENDED,
         }
     }
@@ -74,17 +79,13 @@ fn valid_device(d: &str) -> bool {
     (8..=64).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// Checks a display name (§3): 1 to 64 characters after trimming, no control characters.
-pub fn valid_name(name: &str) -> Result<String, String> {
-    let name = name.trim();
-    let n = name.chars().count();
-    if n == 0 || n > 64 {
-        return Err(format!("name must be 1 to 64 characters, not {n}"));
+/// Checks a display name (§3) and cleans it for showing: 1 to 64 characters, at least one visible,
+/// no direction overrides ([`crate::engine::names`]); a student's may not be one kept for the teacher.
+pub fn valid_name(name: &str, role: Role) -> Result<String, String> {
+    match role {
+        Role::Teacher => crate::engine::names::clean(name),
+        Role::Student => crate::engine::names::student(name),
     }
-    if name.chars().any(char::is_control) {
-        return Err("name may not contain control characters".into());
-    }
-    Ok(name.to_string())
 }
 
 fn bad(m: &str) -> JoinError {
@@ -116,7 +117,8 @@ pub(super) fn check_fields(hello: &Hello) -> Result<Checked<'_>, JoinError> {
     if !valid_device(device) {
         return Err(bad("device must be 8 to 64 characters of A-Z, a-z, 0-9, _ and -"));
     }
-    let name = hello.name.as_deref().map(valid_name).transpose().map_err(JoinError::BadRequest)?;
+    let name =
+        hello.name.as_deref().map(|n| valid_name(n, role)).transpose().map_err(JoinError::BadRequest)?;
     Ok(Checked { role, device, name })
 }
 
@@ -147,7 +149,9 @@ impl Room {
         if !resumed {
             claims.pid = self.free_pid(&inner, &claims)?;
         }
-        let (conn, replaced) = self.seat(&mut inner, &claims)?;
+        // This machine's own connections (loopback) are not counted per address.
+        let addr = addr.map(crate::engine::rate::address_bucket).filter(|a| !a.is_loopback());
+        let (conn, replaced) = self.seat(&mut inner, &claims, addr)?;
         let outbox = Arc::new(Outbox::new(self.limits.queue_capacity));
         let participant = inner.participants.entry(claims.pid.clone()).or_insert_with(|| {
             Participant::new(claims.pid.clone(), claims.role, claims.name.clone(), claims.device.clone())
@@ -156,7 +160,7 @@ impl Room {
         participant.remote = remote;
         participant.conn = Some(conn);
         let you = You { id: participant.id.clone(), role: participant.role, name: participant.name.clone() };
-        inner.members.push(Member { conn, role: claims.role, outbox: outbox.clone() });
+        inner.members.push(Member { conn, role: claims.role, outbox: outbox.clone(), addr });
         if claims.role == Role::Teacher && !replaced {
             inner.teachers_online += 1;
             if inner.teachers_online == 1 {
@@ -258,18 +262,31 @@ impl Room {
     /// Checks the room can seat this participant and gives it a connection id; an older connection
     /// of the same participant (a resume, or the teacher's key) is closed with 4409 (`true` when one
     /// was).
-    fn seat(&self, inner: &mut Inner, claims: &Claims) -> Result<(u64, bool), JoinError> {
+    fn seat(
+        &self,
+        inner: &mut Inner,
+        claims: &Claims,
+        addr: Option<IpAddr>,
+    ) -> Result<(u64, bool), JoinError> {
         if inner.state.ended {
             return Err(JoinError::Ended);
         }
         // Known participants are kept for the roster; bound them too, or new device ids could grow the
-        // room without limit.
+        // room without limit. When the table is full, the student who left longest ago is forgotten
+        // (never one online, nor one the teacher removed): departed devices never lock a class out.
         // Remote students (from relays) have a table of their own: only the room's own count here.
         if !inner.participants.contains_key(&claims.pid)
             && inner.participants.values().filter(|p| !p.remote).count()
                 >= self.limits.max_participants.saturating_mul(4)
         {
-            return Err(JoinError::Full);
+            let departed = inner
+                .participants
+                .values()
+                .filter(|p| !p.remote && p.role == Role::Student && p.conn.is_none() && !p.kicked)
+                .min_by_key(|p| p.left_ms)
+                .map(|p| p.id.clone());
+            let Some(departed) = departed else { return Err(JoinError::Full) };
+            inner.participants.remove(&departed);
         }
         let online_students = inner.members.iter().filter(|m| m.role == Role::Student).count();
         let was_online = inner.participants.get(&claims.pid).and_then(|p| p.conn);
@@ -278,6 +295,15 @@ impl Room {
             && online_students >= self.limits.max_participants
         {
             return Err(JoinError::Full);
+        }
+        // One address (one device, or one NAT) holds at most so many students' seats: a student with
+        // the code cannot fill the class with fakes from one machine.
+        let from_here = |m: &&Member| m.role == Role::Student && addr.is_some() && m.addr == addr;
+        if claims.role == Role::Student
+            && was_online.is_none()
+            && inner.members.iter().filter(from_here).count() >= self.limits.max_students_per_address
+        {
+            return Err(JoinError::TooManyFromAddress);
         }
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         if let Some(old) = was_online {

@@ -37,6 +37,8 @@ struct Member {
     conn: u64,
     role: Role,
     outbox: Arc<Outbox>,
+    /// The address it connected from, as limits count it (an IPv6 /64 is one).
+    addr: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug)]
@@ -219,6 +221,7 @@ impl Room {
             return;
         }
         p.conn = None;
+        p.left_ms = now_ms();
         let role = p.role;
         match role {
             Role::Teacher => {

@@ -19,6 +19,8 @@ pub(crate) struct Participant {
     pub(crate) dirty: bool,
     /// Highest ack written to the log (only acks that cross a significant change are).
     pub(crate) logged_ack: u64,
+    /// When it last went offline (ms since the epoch; 0: never, or not since this server started).
+    pub(crate) left_ms: u64,
 }
 
 impl Participant {
@@ -37,6 +39,7 @@ impl Participant {
             kicked: false,
             dirty: false,
             logged_ack: 0,
+            left_ms: 0,
         }
     }
 

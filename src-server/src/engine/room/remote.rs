@@ -98,8 +98,9 @@ impl Room {
             return false;
         }
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let name: String = name.trim().chars().filter(|c| !c.is_control()).take(64).collect();
-        let name = if name.is_empty() { "?".to_string() } else { name };
+        // The same cleaning as in the room; a name it refuses is shown as "?" rather than refusing a
+        // student the relay let in.
+        let name = crate::engine::names::student(name).unwrap_or_else(|_| "?".to_string());
         // A relay's device id is namespaced too: removing a remote student must not touch a device
         // in the room that happens to share its id.
         let device = format!("{REMOTE_PREFIX}{}", device.chars().take(64).collect::<String>());

@@ -10,7 +10,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 
 use super::knock;
 use super::refusal::{Refusal, join_refusal, refusal};
-use super::socket::is_too_big;
+use super::socket::{is_malformed, is_too_big};
 use crate::engine::room::Room;
 use crate::engine::room::join::{JoinError, Joined};
 use crate::metrics::Rejected;
@@ -65,6 +65,9 @@ async fn first_text(
             Ok(None) | Ok(Some(Ok(Message::Close(_)))) => Err(None),
             Ok(Some(Err(e))) if is_too_big(&e) => {
                 Err(refusal(Rejected::TooBig, close::TOO_BIG, "frame over the size limit"))
+            }
+            Ok(Some(Err(e))) if is_malformed(&e) => {
+                Err(refusal(Rejected::Protocol, close::PROTOCOL, "malformed WebSocket frame"))
             }
             Ok(Some(Err(_))) => Err(None),
             Ok(Some(Ok(Message::Binary(_)))) => {

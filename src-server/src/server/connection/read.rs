@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
 use tokio_util::sync::CancellationToken;
 
-use super::socket::{Live, is_too_big};
+use super::socket::{Live, is_malformed, is_too_big};
 use crate::engine::outbox::{Item, Outbox};
 use crate::engine::rate::frame_limiter;
 use crate::engine::room::Room;
@@ -84,6 +84,9 @@ pub(super) async fn read_loop(
                 if is_too_big(&e) {
                     app.metrics.reject(Rejected::TooBig);
                     outbox.close(close::TOO_BIG, "frame over the size limit");
+                } else if is_malformed(&e) {
+                    app.metrics.reject(Rejected::Protocol);
+                    outbox.close(close::PROTOCOL, "malformed WebSocket frame");
                 }
                 return;
             }

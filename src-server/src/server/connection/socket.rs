@@ -36,13 +36,24 @@ pub(super) fn close_frame(code: u16, reason: &str) -> Message {
     Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(&reason[..end]) }))
 }
 
-pub(super) fn is_too_big(e: &axum::Error) -> bool {
+/// The WebSocket library's error under `e`, if it is one.
+fn ws_error(e: &axum::Error) -> Option<&tungstenite::Error> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = source {
-        if let Some(tungstenite::Error::Capacity(_)) = err.downcast_ref::<tungstenite::Error>() {
-            return true;
+        if let Some(ws) = err.downcast_ref::<tungstenite::Error>() {
+            return Some(ws);
         }
         source = err.source();
     }
-    false
+    None
+}
+
+pub(super) fn is_too_big(e: &axum::Error) -> bool {
+    matches!(ws_error(e), Some(tungstenite::Error::Capacity(_)))
+}
+
+/// A frame that breaks the WebSocket protocol itself (an unmasked frame, a control frame over 125
+/// bytes, text that is not UTF-8, reserved bits): answered with close 4400 (§10), not a dropped line.
+pub(super) fn is_malformed(e: &axum::Error) -> bool {
+    matches!(ws_error(e), Some(tungstenite::Error::Protocol(_) | tungstenite::Error::Utf8(_)))
 }
