@@ -27,13 +27,20 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Makes `dir` (and its parents) if needed, and leaves it readable by its owner only (0700), an
-/// existing one too: the data directory holds the join code, device ids, names and addresses.
+/// existing one too: the data directory holds the join code, device ids, names and addresses. Where
+/// that cannot be done (a file system without modes, a folder of someone else's), it says so in the
+/// log and carries on.
 pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0
+            && let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))
+        {
+            tracing::warn!(dir = %dir.display(), error = %e, "the data directory stays readable by others");
+        }
     }
     Ok(())
 }

@@ -235,3 +235,18 @@ async fn websocket_protocol_violations_close_4400_instead_of_dropping_the_line()
     write_raw(&mut raw, &violations[0].1).await;
     assert_eq!(raw.close_code().await, 4400, "an unmasked frame before hello");
 }
+
+#[tokio::test]
+async fn a_students_token_in_a_teachers_hello_is_refused_and_cannot_take_the_teachers_name() {
+    let server = TestServer::start().await;
+    let (_s, welcome) = server.student("Bored", &device(1)).await;
+    let token = welcome["token"].as_str().unwrap();
+    let mut raw = server.raw().await;
+    raw.send(json!({"t":"hello","v":1,"role":"teacher","resume":token,"name":"Teacher","device":device(1)}))
+        .await;
+    assert_eq!(raw.close_code().await, 4400, "a student's token is no teacher's");
+    let mut raw = server.raw().await;
+    raw.send(json!({"t":"hello","v":1,"role":"student","resume":token,"name":"Teacher","device":device(1)}))
+        .await;
+    assert_eq!(raw.close_code().await, 4400, "nor does a resume let a student take the teacher's name");
+}

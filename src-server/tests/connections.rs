@@ -43,27 +43,43 @@ async fn a_raw_http2_preface_or_an_idle_connection_is_not_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_connections_from_one_address_leaves_the_class_its_own() {
-    let server = TestServer::with(|limits, _| {
+    let server = TestServer::with(|limits, timing| {
         limits.max_connections = 64;
         limits.max_connections_per_address = 8;
+        timing.hello_timeout = PATIENCE * 4; // the flood's WebSockets stay, saying nothing
     })
     .await;
     let (mut teacher, _) = server.teacher().await;
     let (mut student, _) = server.student("In class", &device(1)).await;
 
-    // 100 TLS sessions from another address (127.0.0.2) that never say anything.
+    // From another address (127.0.0.2): 100 TLS sessions that never say anything, then 100
+    // WebSockets that never say hello (a WebSocket is counted for its whole life, not only while it
+    // was HTTP).
     let target = std::net::SocketAddr::from(([127, 0, 0, 1], server.port()));
-    let mut flood = Vec::new();
-    for _ in 0..100 {
+    let from_elsewhere = || async {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.bind(([127, 0, 0, 2], 0).into()).unwrap();
-        let Ok(tcp) = socket.connect(target).await else { continue };
+        socket.connect(target).await
+    };
+    let mut flood = Vec::new();
+    for _ in 0..100 {
+        let Ok(tcp) = from_elsewhere().await else { continue };
         let handshake = lectern::client::tls_over(tcp, &server.ws, &server.fingerprint);
         if let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(2), handshake).await {
             flood.push(tls);
         }
     }
-    assert!(flood.len() <= 8, "{} connections from one address were kept", flood.len());
+    assert!(flood.len() <= 8, "{} TLS sessions from one address were kept", flood.len());
+    drop(flood);
+    let mut sockets = Vec::new();
+    for _ in 0..100 {
+        let Ok(tcp) = from_elsewhere().await else { continue };
+        let upgrade = lectern::client::connect_over(tcp, &server.ws, &server.fingerprint);
+        if let Ok(Ok(ws)) = tokio::time::timeout(Duration::from_secs(2), upgrade).await {
+            sockets.push(ws);
+        }
+    }
+    assert!(sockets.len() <= 8, "{} WebSockets from one address were kept", sockets.len());
 
     // The class keeps going, and a new student still joins.
     let (mut late, _) = tokio::time::timeout(PATIENCE, server.student("Late", &device(2)))
@@ -73,5 +89,5 @@ async fn a_flood_of_connections_from_one_address_leaves_the_class_its_own() {
     for s in [&mut student, &mut late] {
         while s.recv_type("patch").await["patch"]["page"] != 4 {}
     }
-    drop(flood);
+    drop(sockets);
 }

@@ -315,6 +315,10 @@ async fn a_student_learns_which_pages_are_scans_and_fetches_a_scan_as_its_jpeg_r
     let (status, _, body) = call(&server, ranged).await;
     assert_eq!(status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(body, jpeg);
+    // When the teacher turns back to the demo, a download of the scans under way is not cut off.
+    teacher.send(serde_json::json!({"t":"set","id":2,"patch":{"doc":"demo"}})).await;
+    teacher.recv_type("ok").await;
+    assert_eq!(call(&server, get(&format!("/v1/docs/{id}"), Some(token))).await.0, StatusCode::OK);
 
     // The demo lesson is drawn, not scanned.
     let (_, _, body) = call(&server, get("/v1/docs/demo/scan", Some(&server.teacher_key))).await;

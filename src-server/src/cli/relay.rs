@@ -55,6 +55,7 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<ExitCode> {
             // Behind a load balancer every student comes from its address (no PROXY protocol yet):
             // a per-address cap would cut a district to 64 students. Wrong codes are still counted.
             max_students_per_address: usize::MAX,
+            max_connections_per_address: usize::MAX,
             ..Limits::default()
         },
         timing: Timing::default(),

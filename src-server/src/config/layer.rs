@@ -118,7 +118,23 @@ impl Config {
     }
 
     fn try_from_table(table: &Table) -> Result<Config, String> {
-        Value::Table(table.clone()).try_into().map_err(|e: toml::de::Error| e.message().to_string())
+        Value::Table(table.clone()).try_into().map_err(|e: toml::de::Error| without_value(e.message()))
+    }
+}
+
+/// A type error's message without the value it quotes ("invalid type: integer `482913`, expected a
+/// string" would print a join code, or a password, into the journal).
+fn without_value(message: &str) -> String {
+    let Some(kind) = ["invalid type: ", "invalid value: "].iter().find_map(|p| message.find(p)) else {
+        return message.to_string();
+    };
+    let end = message[kind..].find(", expected").map_or(message.len(), |e| kind + e);
+    let segment = &message[kind..end];
+    match (segment.find('`'), segment.rfind('`')) {
+        (Some(a), Some(b)) if b > a => {
+            format!("{}{}…{}{}", &message[..kind], &segment[..=a], &segment[b..], &message[end..])
+        }
+        _ => message.to_string(),
     }
 }
 
@@ -129,9 +145,11 @@ fn read(path: &Path) -> Result<(PathBuf, Table), ConfigError> {
     // (it reaches the journal under systemd): say where and what, never the line itself.
     let table = text.parse::<Table>().map_err(|e| {
         let at = e.span().map(|span| {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            let bytes = text.as_bytes();
+            let before = bytes.get(..span.start).unwrap_or(bytes);
+            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+            let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
             format!("line {line}, column {column}: ")
         });
         ConfigError::Invalid {
@@ -232,6 +250,10 @@ mod tests {
         let err = Config::load(&Source { file: Some(&file), ..Source::default() }).unwrap_err().to_string();
         assert!(!err.contains("S3CRETpw"), "{err}");
         assert!(err.contains("line 2"), "says where: {err}");
+        // A value of the wrong type is not quoted either.
+        std::fs::write(&file, "code = 482913\n").unwrap();
+        let err = Config::load(&Source { file: Some(&file), ..Source::default() }).unwrap_err().to_string();
+        assert!(!err.contains("482913") && err.contains("invalid type"), "{err}");
     }
 
     #[test]

@@ -4,54 +4,93 @@
 //! the teacher: names like "Teacher" or "المعلم" are kept for the teacher.
 
 use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
 
 /// The longest name, in characters, after cleaning.
 pub const MAX_CHARS: usize = 64;
 
-/// Names a student may not take (compared without case, spaces or punctuation).
-const RESERVED: [&str; 9] =
-    ["teacher", "theteacher", "lectern", "admin", "administrator", "معلم", "المعلم", "المعلمة", "الأستاذ"];
+/// Names a student may not take (compared in their [`bare`] form).
+const RESERVED: [&str; 10] = [
+    "teacher",
+    "theteacher",
+    "lectern",
+    "admin",
+    "administrator",
+    "معلم",
+    "المعلم",
+    "المعلمه",
+    "الاستاذ",
+    "استاذ",
+];
+
+/// The most combining marks kept on one character (Arabic takes a vowel and a shadda; more only
+/// spills over the roster's rows).
+const MAX_MARKS: usize = 3;
 
 /// Characters that show nothing but change how text around them is drawn: bidirectional
-/// embeddings, overrides and isolates, invisible operators, fillers, and the like.
+/// embeddings, overrides and isolates, invisible operators, fillers, blanks, and the like.
 fn invisible(c: char) -> bool {
     matches!(c,
         '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
-        | '\u{180B}'..='\u{180F}' | '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{180E}' | '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{2800}' | '\u{3164}' | '\u{FEFF}' | '\u{FFA0}'
         | '\u{FFF9}'..='\u{FFFB}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E007F}')
 }
 
-/// Joiners: kept between visible characters, dropped elsewhere.
-fn joiner(c: char) -> bool {
-    matches!(c, '\u{200C}' | '\u{200D}')
+/// Characters that only join or vary the one before them (zero-width joiners, variation selectors,
+/// including Mongolian's): kept after a visible character, dropped elsewhere.
+fn attached(c: char) -> bool {
+    matches!(c, '\u{200C}' | '\u{200D}' | '\u{FE00}'..='\u{FE0F}' | '\u{180B}'..='\u{180D}' | '\u{180F}')
 }
 
 /// A student's name cleaned for showing, or why it cannot be one: as [`clean`], and not one of the
 /// names kept for the teacher.
 pub fn student(raw: &str) -> Result<String, String> {
     let name = clean(raw)?;
-    let bare: String = name.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
-    if RESERVED.contains(&bare.as_str()) {
+    if RESERVED.contains(&bare(&name).as_str()) {
         return Err("that name is kept for the teacher; use your own".into());
     }
     Ok(name)
 }
 
+/// A name reduced for comparing: compatibility forms (full-width, mathematical letters) folded,
+/// marks, tatweel and everything but letters and digits dropped, lower case, and the Arabic alef
+/// and teh marbuta forms folded.
+fn bare(name: &str) -> String {
+    name.nfkc()
+        .filter(|c| c.is_alphanumeric() && !is_combining_mark(*c) && *c != '\u{0640}')
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'أ' | 'إ' | 'آ' | 'ٱ' => 'ا',
+            'ة' => 'ه',
+            c => c,
+        })
+        .collect()
+}
+
 /// A name cleaned for showing, or why it cannot be one.
 pub fn clean(raw: &str) -> Result<String, String> {
+    // What shows nothing goes first, then the text is normalized (so what is left is NFC).
+    let kept: String = raw.chars().filter(|c| !c.is_control() && !invisible(*c)).collect();
     let mut out = String::new();
     let mut pending_space = false;
-    for c in raw.nfc() {
-        if c.is_control() || invisible(c) {
-            continue;
-        }
+    let mut marks = 0;
+    for c in kept.nfc() {
         if c.is_whitespace() {
             pending_space = !out.is_empty();
             continue;
         }
-        if joiner(c) && (out.is_empty() || pending_space) {
+        let base_before = !out.is_empty() && !pending_space;
+        if (attached(c) || is_combining_mark(c)) && !base_before {
             continue;
+        }
+        if is_combining_mark(c) {
+            marks += 1;
+            if marks > MAX_MARKS {
+                continue;
+            }
+        } else if !attached(c) {
+            marks = 0;
         }
         if pending_space {
             out.push(' ');
@@ -59,8 +98,9 @@ pub fn clean(raw: &str) -> Result<String, String> {
         }
         out.push(c);
     }
-    let out = out.trim_end_matches(joiner).to_string();
-    let visible = out.chars().filter(|c| !joiner(*c) && !c.is_whitespace()).count();
+    let out = out.trim_end_matches(['\u{200C}', '\u{200D}']).to_string();
+    let visible =
+        out.chars().filter(|c| !attached(*c) && !c.is_whitespace() && !is_combining_mark(*c)).count();
     if visible == 0 {
         return Err("name must have at least one visible character".into());
     }
@@ -100,11 +140,33 @@ mod tests {
 
     #[test]
     fn a_student_cannot_pass_as_the_teacher() {
-        for raw in ["Teacher", "TEACHER", "the teacher", "T.e.a.c.h.e.r", "المعلم", "Teacher\u{200B}"] {
+        for raw in [
+            "Teacher",
+            "TEACHER",
+            "the teacher",
+            "T.e.a.c.h.e.r",
+            "المعلم",
+            "Teacher\u{200B}",
+            "Ｔｅａｃｈｅｒ",
+            "𝐓𝐞𝐚𝐜𝐡𝐞𝐫",
+            "المعلّم",
+            "المعـلم",
+            "الأستاذ",
+            "الاستاذ",
+            "المعلمة",
+        ] {
             assert!(student(raw).is_err(), "{raw:?}");
         }
         assert!(student("Teacher's helper").is_ok());
         assert_eq!(clean("Teacher").unwrap(), "Teacher", "the teacher may call itself so");
+    }
+
+    #[test]
+    fn emoji_and_their_variation_selectors_stay_and_stacked_marks_are_cut() {
+        assert_eq!(clean("Hafsa ❤\u{FE0F}").unwrap(), "Hafsa ❤\u{FE0F}");
+        assert_eq!(clean("\u{FE0F}Hafsa").unwrap(), "Hafsa");
+        assert_eq!(clean(&format!("Z{}", "\u{0301}".repeat(60))).unwrap().chars().count(), 1 + 3);
+        assert!(clean("\u{2800}\u{2800}").is_err(), "braille blanks show nothing");
     }
 
     #[test]

@@ -78,8 +78,11 @@ pub(crate) async fn accept_loop(
     router: axum::Router,
     app: Arc<Host>,
 ) {
-    let permits = Arc::new(tokio::sync::Semaphore::new(super::slots::total_cap(app.limits.max_connections)));
-    let per_address = super::slots::PerAddress::new(app.limits.max_connections_per_address);
+    let total = super::slots::total_cap(app.limits.max_connections);
+    let permits = Arc::new(tokio::sync::Semaphore::new(total));
+    // One address never holds more than an eighth of all the connections there can be.
+    let per_address =
+        super::slots::PerAddress::new(app.limits.max_connections_per_address.min(total / 8).max(1));
     let mut backoff = Duration::from_millis(5);
     loop {
         let permit = tokio::select! {
@@ -125,7 +128,6 @@ pub(crate) async fn accept_loop(
         let router = router.clone();
         let app2 = app.clone();
         app.tracker.spawn(async move {
-            let (_permit, _slot) = (permit, slot);
             let handshake = tokio::time::timeout(app2.timing.tls_handshake_timeout, tls.accept(tcp));
             let stream = match handshake.await {
                 Ok(Ok(s)) => s,
@@ -146,7 +148,9 @@ pub(crate) async fn accept_loop(
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(app2.timing.idle_timeout)
-                .serve_connection(TokioIo::new(stream), svc)
+                // The connection's permit and per-address slot travel with its stream, so a
+                // WebSocket holds them for its whole life, after the upgrade too.
+                .serve_connection(TokioIo::new(super::slots::Held::new(stream, (permit, slot))), svc)
                 .with_upgrades();
             tokio::pin!(conn);
             tokio::select! {

@@ -135,12 +135,12 @@ fn require(app: &AppState, headers: &HeaderMap, teacher_only: bool) -> Result<Ro
 }
 
 /// A document the bearer may fetch: the teacher any in the library, a student only the one the lesson
-/// shows now (a token is not a key to the teacher's whole library).
+/// shows (or the few shown just before it): a token is not a key to the teacher's whole library.
 fn fetchable(app: &AppState, headers: &HeaderMap, id: &str) -> Result<Doc, ApiError> {
     let role = require(app, headers, false)?;
     let room = app.room();
     let missing = || ApiError::NotFound(format!("no document \"{id}\""));
-    if role == Role::Student && room.state().1.doc.as_ref().is_none_or(|d| d.id != id) {
+    if role == Role::Student && !room.student_may_fetch(id) {
         return Err(ApiError::Forbidden("a student may fetch only the document the lesson shows"));
     }
     room.docs().get(id).ok_or_else(missing)

@@ -4,8 +4,13 @@
 //! once, and the total stays well below the process's descriptor limit.
 
 use std::collections::HashMap;
+use std::io;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::engine::rate::address_bucket;
 
@@ -15,7 +20,9 @@ const RESERVED_DESCRIPTORS: u64 = 256;
 /// The connection cap for this process: `wanted`, lowered to stay below the descriptor limit (which
 /// is raised first to the hard limit the system allows). Said in the log when lowered.
 pub fn total_cap(wanted: usize) -> usize {
-    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let limit = rlimit::increase_nofile_limit(u64::MAX)
+        .or_else(|_| rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft))
+        .unwrap_or(1024);
     let fits = usize::try_from(limit.saturating_sub(RESERVED_DESCRIPTORS) * 3 / 4).unwrap_or(usize::MAX);
     if fits < wanted {
         tracing::warn!(
@@ -61,6 +68,53 @@ impl PerAddress {
     /// Connections open from `ip`'s address now.
     pub fn open(&self, ip: IpAddr) -> usize {
         self.open.lock().unwrap_or_else(|p| p.into_inner()).get(&address_bucket(ip)).copied().unwrap_or(0)
+    }
+}
+
+/// A connection's stream, holding what the connection counts against (its permit of the total, its
+/// slot of its address) until the stream itself is dropped: after an HTTP upgrade the WebSocket owns
+/// the stream, so a WebSocket is counted for its whole life, not only while it was HTTP.
+pub struct Held<S, G> {
+    stream: S,
+    _guards: G,
+}
+
+impl<S, G> Held<S, G> {
+    /// `stream`, holding `guards` for as long as it lives.
+    pub fn new(stream: S, guards: G) -> Held<S, G> {
+        Held { stream, _guards: guards }
+    }
+}
+
+impl<S: AsyncRead + Unpin, G: Unpin> AsyncRead for Held<S, G> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin, G: Unpin> AsyncWrite for Held<S, G> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
 

@@ -150,7 +150,7 @@ impl Room {
             claims.pid = self.free_pid(&inner, &claims)?;
         }
         // This machine's own connections (loopback) are not counted per address.
-        let addr = addr.map(crate::engine::rate::address_bucket).filter(|a| !a.is_loopback());
+        let addr = addr.filter(|a| !a.to_canonical().is_loopback()).map(crate::engine::rate::address_bucket);
         let (conn, replaced) = self.seat(&mut inner, &claims, addr)?;
         let outbox = Arc::new(Outbox::new(self.limits.queue_capacity));
         let participant = inner.participants.entry(claims.pid.clone()).or_insert_with(|| {
@@ -224,7 +224,16 @@ impl Room {
             if claims.room != self.info.id || (self.mirror && claims.role == Role::Teacher) {
                 return Err(JoinError::Credentials);
             }
-            return Ok(Claims { name: name.unwrap_or(claims.name.clone()), ..claims });
+            // The token decides the role: a student's token in a teacher's hello is no teacher, and
+            // its name is held to a student's rules (the one in an older token too).
+            if claims.role != role {
+                return Err(bad("\"role\" is not the one this resume token was issued to"));
+            }
+            let name = match name {
+                Some(name) => name,
+                None => valid_name(&claims.name, claims.role).map_err(JoinError::BadRequest)?,
+            };
+            return Ok(Claims { name, ..claims });
         }
         match role {
             Role::Teacher => {
@@ -275,18 +284,16 @@ impl Room {
         // room without limit. When the table is full, the student who left longest ago is forgotten
         // (never one online, nor one the teacher removed): departed devices never lock a class out.
         // Remote students (from relays) have a table of their own: only the room's own count here.
-        if !inner.participants.contains_key(&claims.pid)
+        let table_full = !inner.participants.contains_key(&claims.pid)
             && inner.participants.values().filter(|p| !p.remote).count()
-                >= self.limits.max_participants.saturating_mul(4)
-        {
-            let departed = inner
-                .participants
-                .values()
-                .filter(|p| !p.remote && p.role == Role::Student && p.conn.is_none() && !p.kicked)
-                .min_by_key(|p| p.left_ms)
-                .map(|p| p.id.clone());
-            let Some(departed) = departed else { return Err(JoinError::Full) };
-            inner.participants.remove(&departed);
+                >= self.limits.max_participants.saturating_mul(4);
+        let departed = table_full.then(|| {
+            let gone =
+                |p: &&Participant| !p.remote && p.role == Role::Student && p.conn.is_none() && !p.kicked;
+            inner.participants.values().filter(gone).min_by_key(|p| p.left_ms).map(|p| p.id.clone())
+        });
+        if departed.as_ref().is_some_and(Option::is_none) {
+            return Err(JoinError::Full);
         }
         let online_students = inner.members.iter().filter(|m| m.role == Role::Student).count();
         let was_online = inner.participants.get(&claims.pid).and_then(|p| p.conn);
@@ -304,6 +311,10 @@ impl Room {
             && inner.members.iter().filter(from_here).count() >= self.limits.max_students_per_address
         {
             return Err(JoinError::TooManyFromAddress);
+        }
+        // Only a join that is going ahead forgets a departed student (see above).
+        if let Some(Some(departed)) = departed {
+            inner.participants.remove(&departed);
         }
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         if let Some(old) = was_online {

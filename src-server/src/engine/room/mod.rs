@@ -60,9 +60,14 @@ struct Inner {
     next_knock: u64,
     /// A mirror's (a relay's room): the teacher's server's signature of `state` at `seq`.
     signed: Option<crate::protocol::Signed>,
+    /// The documents shown before the current one, the latest last (at most [`RECENT_DOCS`]).
+    recent_docs: Vec<String>,
     /// Remote students' open connections: by participant id, how many on each relay (by relay id).
     remote_conns: HashMap<String, HashMap<String, u32>>,
 }
+
+/// How many documents shown before the current one a student may still fetch.
+const RECENT_DOCS: usize = 3;
 
 /// A lesson room.
 pub struct Room {
@@ -163,6 +168,7 @@ impl Room {
                 next_knock: 0,
                 signed: None,
                 remote_conns: HashMap::new(),
+                recent_docs: Vec::new(),
                 // A relay's students hear of the teacher through the teacher's server's changes.
                 teachers_online: usize::from(mirror),
             }),
@@ -192,6 +198,13 @@ impl Room {
     /// The document library.
     pub fn docs(&self) -> &Arc<Library> {
         &self.docs
+    }
+
+    /// Whether a student may fetch document `id`: the one shown now, or one of the few shown just
+    /// before it (so a download under way when the teacher turns to another is not cut off).
+    pub fn student_may_fetch(&self, id: &str) -> bool {
+        let inner = self.lock();
+        inner.state.doc.as_ref().is_some_and(|d| d.id == id) || inner.recent_docs.iter().any(|d| d == id)
     }
 
     /// The current seq and state.
@@ -276,7 +289,17 @@ impl Room {
         inner.seq += 1;
         let seq = inner.seq;
         let time = now_ms();
+        let before = inner.state.doc.as_ref().map(|d| d.id.clone());
         inner.state.apply(&patch);
+        // The documents shown lately stay fetchable by students for a while: a download under way
+        // when the teacher turns to another document is not cut off.
+        if let Some(before) = before.filter(|b| inner.state.doc.as_ref().is_none_or(|d| d.id != *b)) {
+            inner.recent_docs.retain(|d| *d != before);
+            inner.recent_docs.push(before);
+            if inner.recent_docs.len() > RECENT_DOCS {
+                inner.recent_docs.remove(0);
+            }
+        }
         if !patch.is_pointer_only() {
             inner.significant.push(seq);
         }

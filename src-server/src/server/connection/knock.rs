@@ -12,7 +12,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 
 use super::refusal::{Refusal, join_refusal, refusal};
-use super::socket::is_too_big;
+use super::socket::{is_malformed, is_too_big};
 use crate::engine::room::Room;
 use crate::engine::room::join::Joined;
 use crate::engine::room::knock::Verdict;
@@ -75,6 +75,9 @@ pub(super) async fn wait(
             next = stream.next() => match next {
                 Some(Err(e)) if is_too_big(&e) => {
                     return Err(refusal(Rejected::TooBig, close::TOO_BIG, "frame over the size limit"));
+                }
+                Some(Err(e)) if is_malformed(&e) => {
+                    return Err(refusal(Rejected::Protocol, close::PROTOCOL, "malformed WebSocket frame"));
                 }
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Err(None),
                 Some(Ok(Message::Binary(_))) => {

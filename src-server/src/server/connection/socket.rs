@@ -55,5 +55,23 @@ pub(super) fn is_too_big(e: &axum::Error) -> bool {
 /// A frame that breaks the WebSocket protocol itself (an unmasked frame, a control frame over 125
 /// bytes, text that is not UTF-8, reserved bits): answered with close 4400 (§10), not a dropped line.
 pub(super) fn is_malformed(e: &axum::Error) -> bool {
-    matches!(ws_error(e), Some(tungstenite::Error::Protocol(_) | tungstenite::Error::Utf8(_)))
+    use tungstenite::error::ProtocolError as P;
+    match ws_error(e) {
+        Some(tungstenite::Error::Utf8(_)) => true,
+        Some(tungstenite::Error::Protocol(p)) => matches!(
+            p,
+            P::NonZeroReservedBits
+                | P::UnmaskedFrameFromClient
+                | P::FragmentedControlFrame
+                | P::ControlFrameTooBig
+                | P::UnknownControlFrameType(_)
+                | P::UnknownDataFrameType(_)
+                | P::UnexpectedContinueFrame
+                | P::ExpectedFragment(_)
+                | P::InvalidCloseSequence
+                | P::InvalidOpcode(_)
+        ),
+        // A line that ends without a close frame (a tablet that went away) is no violation.
+        _ => false,
+    }
 }
