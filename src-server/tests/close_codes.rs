@@ -108,20 +108,14 @@ async fn no_hello_in_time_closes_4008() {
 }
 
 #[tokio::test]
-async fn too_many_failed_hellos_from_one_address_close_4029_even_with_the_right_code() {
-    let server = TestServer::with(|l, _| l.failed_hellos_per_minute = 3).await;
-    let bad = json!({"t":"hello","v":1,"role":"student","code":"111111","name":"A","device":device(1)});
-    for _ in 0..3 {
-        let mut raw = server.raw().await;
-        raw.send(bad.clone()).await;
-        assert_eq!(raw.close_code().await, 4001);
-    }
+async fn students_over_the_class_size_close_4029() {
+    let server = TestServer::with(|l, _| l.max_participants = 1).await;
+    let _first = server.student("A", &device(1)).await;
     let mut raw = server.raw().await;
-    raw.send(bad).await;
+    raw.send(json!({"t":"hello","v":1,"role":"student","code":CODE,"name":"B","device":device(2)})).await;
     assert_eq!(raw.close_code().await, 4029);
-    let mut raw = server.raw().await;
-    raw.send(json!({"t":"hello","v":1,"role":"student","code":CODE,"name":"A","device":device(1)})).await;
-    assert_eq!(raw.close_code().await, 4029, "a blocked address is refused before its code is checked");
+    // (Wrong codes no longer close 4029: past a quota, a code claim waits for the teacher instead;
+    // tests/guessing.rs.)
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import WebSocket from "ws";
 import { bin, check, cuttableProxy, finish, pct, startServer, until } from "./lib.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -282,6 +283,22 @@ async function main() {
     await turnedAway.waitForFunction(() => document.querySelector("#join-error").textContent.includes("did not let you in"));
     check(!(await turnedAway.isDisabled("#join-button")), "a student turned away is told so and may ask again");
     await awayCtx.close();
+
+    // Someone tries wrong codes: the console says so; a new code in one tap, and the class stays.
+    for (let i = 0; i < 5; i++) {
+      const guess = new WebSocket(ready.ws, "lectern.v1", { rejectUnauthorized: false });
+      await new Promise((r) => guess.on("open", r));
+      guess.send(JSON.stringify({ t: "hello", v: 1, role: "student", code: ready.code === "000000" ? "111111" : "000000", name: "Guess", device: `e2e-guess-${i}000` }));
+      await new Promise((r) => guess.on("close", r));
+    }
+    await teacher.waitForSelector("#guessing:not([hidden])");
+    check(true, "the console tells the teacher someone is trying wrong join codes");
+    await teacher.locator(".join-info").screenshot({ path: path.join(out, "teacher-guessing.png") });
+    const oldCode = (await teacher.textContent("#code-big")).replace(/\s/g, "");
+    await teacher.click("#new-code");
+    await until("a new join code on the console", async () => (await teacher.textContent("#code-big")).replace(/\s/g, "") !== oldCode);
+    check(await teacher.$eval("#guessing", (e) => e.hidden), "a new code clears the warning");
+    check((await students[0].page.$('#status[data-status="connected"]')) !== null, "students already in stay after a new code");
 
     // Removing a student, then ending the lesson (the console asks first; the test accepts).
     teacher.on("dialog", (d) => d.accept());

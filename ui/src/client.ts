@@ -35,6 +35,8 @@ export interface ClientEvents {
   knocks?(list: KnockEntry[]): void;
   /** The teacher went on or off line. */
   teacher?(online: boolean): void;
+  /** Someone is trying wrong join codes (teacher): how many, and whether code joins now wait. */
+  guessing?(wrong: number, waitingRoom: boolean): void;
   /** An error frame from the server. */
   error?(code: string, message: string, id?: number | null): void;
   /** A request with an id was answered `ok`. */
@@ -148,7 +150,12 @@ export class LessonClient {
 
   /** Sends a teacher command that carries an id; returns the id. */
   request(
-    msg: { t: "kick"; who: string } | { t: "end" } | { t: "admit"; knocks: string[] } | { t: "deny"; knocks: string[] },
+    msg:
+      | { t: "kick"; who: string }
+      | { t: "end" }
+      | { t: "admit"; knocks: string[] }
+      | { t: "deny"; knocks: string[] }
+      | { t: "new_code" },
   ): number {
     const id = this.nextId++;
     this.send({ ...msg, id }, false);
@@ -293,6 +300,9 @@ export class LessonClient {
         break;
       case "waiting":
         this.onWaiting(Number(msg.heartbeat_ms) || 10000);
+        break;
+      case "guessing":
+        this.events.guessing?.(Number(msg.wrong), msg.waiting_room);
         break;
       case "teacher":
         this.teacherOnline = msg.online;

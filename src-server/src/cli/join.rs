@@ -129,6 +129,9 @@ fn print_event(event: &Event, json: bool) {
             Event::Roster(changes) => serde_json::json!({"event":"roster","changes":changes}),
             Event::Waiting => serde_json::json!({"event":"waiting"}),
             Event::Knocks(knocks) => serde_json::json!({"event":"knocks","knocks":knocks}),
+            Event::Guessing { wrong, waiting_room } => {
+                serde_json::json!({"event":"guessing","wrong":wrong,"waiting_room":waiting_room})
+            }
             Event::Teacher { online } => serde_json::json!({"event":"teacher","online":online}),
             Event::Error { code, message } => {
                 serde_json::json!({"event":"error","code":code,"message":message})
@@ -168,7 +171,7 @@ fn print_event(event: &Event, json: bool) {
                 if state.ended { " | ENDED" } else { "" },
             );
         }
-        Event::Roster(_) | Event::Knocks(_) | Event::Waiting => {}
+        Event::Roster(_) | Event::Knocks(_) | Event::Waiting | Event::Guessing { .. } => {}
         Event::Teacher { online } => println!("teacher {}", if *online { "back online" } else { "offline" }),
         Event::Error { code, message } => println!("error {code:?}: {message}"),
         Event::Disconnected { code, reason } => {

@@ -418,6 +418,9 @@ async fn on_frame(
         ServerMsg::Knocks { knocks } => {
             let _ = events.send(Event::Knocks(knocks)).await;
         }
+        ServerMsg::Guessing { wrong, waiting_room } => {
+            let _ = events.send(Event::Guessing { wrong, waiting_room }).await;
+        }
         ServerMsg::Beat { .. } => {} // checked before (see `trust`)
         ServerMsg::Pong { id, .. } => {
             if id.is_some() && id == link.ping_outstanding {

@@ -120,6 +120,13 @@ pub enum Event {
     Waiting,
     /// Every student waiting to be let in (teachers; the whole list, whenever it changes).
     Knocks(Vec<KnockEntry>),
+    /// Someone is trying wrong join codes (teachers; PROTOCOL-ADDITIONS.md, G).
+    Guessing {
+        /// Wrong codes since the code was set.
+        wrong: u64,
+        /// Whether students joining with the code now wait to be let in.
+        waiting_room: bool,
+    },
     /// The teacher came or went.
     Teacher {
         /// Online?

@@ -118,7 +118,7 @@ async fn current_lesson(
 ) -> Result<Json<body::Lesson>, ApiError> {
     require(&app, &headers, true)?;
     let room = app.room();
-    Ok(Json(lesson_body(&app, &room.info().id, &room.info().title, room.code())))
+    Ok(Json(lesson_body(&app, &room.info().id, &room.info().title, &room.code())))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

@@ -169,7 +169,7 @@ fn ready_line(addr: SocketAddr, app: &AppState) -> Ready {
         ws: format!("wss://{host}:{}{}", addr.port(), crate::protocol::WS_PATH),
         http: format!("https://{host}:{}", addr.port()),
         fingerprint: app.fingerprint.clone(),
-        code: room.code().to_string(),
+        code: room.code(),
         teacher_key: app.teacher_key().to_string(),
         room: room.info().id.clone(),
     }

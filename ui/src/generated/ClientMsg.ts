@@ -61,4 +61,8 @@ id?: number | null,
 /**
  * Knock ids, from `knocks`; ids no longer waiting are ignored.
  */
-knocks: Array<string>, };
+knocks: Array<string>, } | { "t": "new_code", 
+/**
+ * Request id.
+ */
+id?: number | null, };

@@ -132,7 +132,16 @@ online: boolean, } | { "t": "waiting",
 /**
  * How often this frame repeats while waiting, in ms.
  */
-heartbeat_ms: number, } | { "t": "knocks", 
+heartbeat_ms: number, } | { "t": "guessing", 
+/**
+ * Wrong codes since the lesson's code was last set.
+ */
+wrong: number, 
+/**
+ * Whether students joining with the code now wait for the teacher (the room's budget of
+ * wrong codes is spent) instead of being let in.
+ */
+waiting_room: boolean, } | { "t": "knocks", 
 /**
  * The whole list.
  */

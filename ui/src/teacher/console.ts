@@ -16,7 +16,7 @@ import type { PickedFile, Platform } from "../platform";
 import { t } from "../strings";
 import { renderGrid } from "./grid";
 import { KnockPanel } from "./knocks";
-import { bindPresent, showHistory, showJoinInfo } from "./lessoninfo";
+import { bindPresent, showGuessing, showHistory, showJoinInfo } from "./lessoninfo";
 
 /** Opens the console: with the key from the link (or the one this device kept), else says how. */
 export async function startTeacher(platform: Platform): Promise<void> {
@@ -58,6 +58,8 @@ export class TeacherConsole {
   private wantedPage: number | null = null;
   private toastTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly knocks: KnockPanel;
+  /** The id of a `new_code` awaiting its `ok`. */
+  private newCodeRequest: number | null = null;
 
   constructor(
     private readonly platform: Platform,
@@ -110,6 +112,14 @@ export class TeacherConsole {
           this.wantedPage = null;
           this.toast(message);
         },
+        guessing: (wrong, waitingRoom) => showGuessing(wrong, waitingRoom),
+        ok: (id) => {
+          if (id !== this.newCodeRequest) return;
+          this.newCodeRequest = null;
+          showGuessing(0, false);
+          void showJoinInfo(platform, key).catch((e) => console.error(e));
+          this.toast(t("newCodeDone"));
+        },
       },
     );
     this.marks.client = this.client;
@@ -118,6 +128,10 @@ export class TeacherConsole {
     this.bindNavigation();
     this.bindTools();
     this.bindLesson();
+    // A new join code in one tap: students already in stay, the old code lets no one else in.
+    $("#new-code").addEventListener("click", () => {
+      this.newCodeRequest = this.client.request({ t: "new_code" });
+    });
   }
 
   /** Connects, and lists the documents. */

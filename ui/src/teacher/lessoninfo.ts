@@ -69,6 +69,13 @@ export async function showJoinInfo(platform: Platform, key: string): Promise<voi
   };
 }
 
+/** Tells the teacher someone is trying wrong join codes (none: hides it), with what happens now. */
+export function showGuessing(wrong: number, waitingRoom: boolean): void {
+  const box = $("#guessing");
+  box.hidden = wrong === 0;
+  $("#guessing-text").textContent = wrong === 0 ? "" : t(waitingRoom ? "guessingWaiting" : "guessing", { count: wrong });
+}
+
 /** Lists the last lessons, each with its attendance export. */
 export async function showHistory(platform: Platform, key: string, toast: (message: string) => void): Promise<void> {
   const { lessons } = await platform.server.getJson<LessonList>("/v1/lessons", key);

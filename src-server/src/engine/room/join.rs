@@ -41,6 +41,10 @@ pub enum JoinError {
     /// This address already holds `limits.max_students_per_address` seats: close 4029.
     #[error("too many students are joined from this address")]
     TooManyFromAddress,
+    /// The room's budget of wrong join codes is spent: a student with a code must knock (the server
+    /// turns the hello into a knock where it can; elsewhere, a relay say, 4029).
+    #[error("too many wrong join codes have been tried; ask your teacher")]
+    WaitingRoom,
     /// The lesson has ended: close 4000.
     #[error("the lesson has ended")]
     Ended,
@@ -54,9 +58,10 @@ impl JoinError {
             JoinError::Version(_) => close::VERSION,
             JoinError::Credentials => close::BAD_CREDENTIALS,
             JoinError::Kicked => close::KICKED,
-            JoinError::Full | JoinError::TooManyWaiting | JoinError::TooManyFromAddress => {
-                close::RATE_LIMITED
-            }
+            JoinError::Full
+            | JoinError::TooManyWaiting
+            | JoinError::TooManyFromAddress
+            | JoinError::WaitingRoom => close::RATE_LIMITED,
             JoinError::Ended => close::ENDED,
         }
     }
@@ -254,8 +259,10 @@ impl Room {
                 if name.is_none() {
                     return Err(bad("a student's hello needs \"name\""));
                 }
-                if !constant_time_eq(code.trim(), &self.code) {
-                    return Err(JoinError::Credentials);
+                match self.check_code(code) {
+                    Some(true) => {}
+                    Some(false) => return Err(JoinError::Credentials),
+                    None => return Err(JoinError::WaitingRoom),
                 }
             }
         }

@@ -8,6 +8,7 @@
 //! which never waits either: the session log and, later, the Redis bridge consume the reports.
 
 mod ending;
+mod guard;
 pub mod join;
 pub mod knock;
 pub mod mirror;
@@ -62,6 +63,8 @@ struct Inner {
     signed: Option<crate::protocol::Signed>,
     /// The documents shown before the current one, the latest last (at most [`RECENT_DOCS`]).
     recent_docs: Vec<String>,
+    /// The budget of wrong join codes (`guard`).
+    guard: guard::Guard,
     /// Remote students' open connections: by participant id, how many on each relay (by relay id).
     remote_conns: HashMap<String, HashMap<String, u32>>,
 }
@@ -75,7 +78,6 @@ pub struct Room {
     /// The room id, shared by every report.
     id: Arc<str>,
     info: RoomInfo,
-    code: String,
     teacher_key: String,
     tokens: TokenKey,
     docs: Arc<Library>,
@@ -144,7 +146,6 @@ impl Room {
         Room {
             id,
             info: RoomInfo { id: lesson.room.clone(), title: lesson.title.clone() },
-            code: lesson.code.clone(),
             teacher_key,
             tokens,
             docs,
@@ -155,6 +156,7 @@ impl Room {
             next_conn: AtomicU64::new(1),
             mirror,
             inner: Mutex::new(Inner {
+                guard: guard::Guard::new(lesson.code.len()),
                 state,
                 seq,
                 revoked: lesson.revoked.iter().cloned().collect(),
@@ -190,9 +192,9 @@ impl Room {
         &self.info
     }
 
-    /// The join code.
-    pub fn code(&self) -> &str {
-        &self.code
+    /// The join code (the teacher may change it: `new_code`).
+    pub fn code(&self) -> String {
+        self.lock().lesson.code.clone()
     }
 
     /// The document library.

@@ -25,10 +25,16 @@ pub(super) async fn hello(
     addr: Option<IpAddr>,
 ) -> Option<(Joined, Arc<Room>)> {
     let outcome = match first_text(stream, app).await {
-        Ok(text) => match parse(&text, app, addr) {
+        Ok(text) => match parse(&text) {
             Ok(hello)
                 if hello.knock && hello.code.is_none() && hello.key.is_none() && hello.resume.is_none() =>
             {
+                Box::pin(knock::wait(sink, stream, hello, app, addr)).await
+            }
+            // Someone is guessing (from this address, or the room's budget of wrong codes is spent):
+            // a code is not checked now, right or wrong; the student waits for the teacher instead.
+            Ok(hello) if is_code_claim(&hello) && !codes_checked(&hello, app, addr).await => {
+                let hello = Hello { knock: true, code: None, ..hello };
                 Box::pin(knock::wait(sink, stream, hello, app, addr)).await
             }
             Ok(hello) => admit(hello, app, addr).await,
@@ -79,11 +85,23 @@ async fn first_text(
     }
 }
 
-/// The `hello` in the first frame, unless the address is locked out or the frame is not a hello.
-fn parse(text: &str, app: &Host, addr: Option<IpAddr>) -> Result<Hello, Option<Box<Refusal>>> {
+/// A hello that claims a seat with the join code (not a resume token, not the teacher key: wrong
+/// codes never keep those out).
+fn is_code_claim(hello: &Hello) -> bool {
+    hello.code.is_some() && hello.resume.is_none() && hello.key.is_none()
+}
+
+/// Whether this code claim's code is checked now: not while its address is over its quota of wrong
+/// codes, nor while the room's budget of wrong codes is spent (docs/PROTOCOL-ADDITIONS.md, G).
+async fn codes_checked(hello: &Hello, app: &Host, addr: Option<IpAddr>) -> bool {
     if addr.is_some_and(|ip| app.failed_hellos.is_blocked(ip)) {
-        return Err(refusal(Rejected::Auth, close::RATE_LIMITED, "too many failed joins; wait a minute"));
+        return false;
     }
+    app.rooms.room_for(hello).await.map_or(true, |room| room.code_checks_open())
+}
+
+/// The `hello` in the first frame, unless the frame is not a hello.
+fn parse(text: &str) -> Result<Hello, Option<Box<Refusal>>> {
     match ClientMsg::parse(text) {
         Ok(ClientMsg::Hello(h)) => Ok(h),
         Ok(_) => Err(refusal(Rejected::Protocol, close::PROTOCOL, "the first frame must be hello")),
@@ -110,7 +128,9 @@ async fn admit(
         Err(NoRoom::Unknown) if hello.resume.is_some() => {
             return Err(refusal(None, close::BAD_CREDENTIALS, "that lesson is not here"));
         }
-        Err(NoRoom::Unknown) => return Err(join_refusal(JoinError::Credentials, app, addr)),
+        Err(NoRoom::Unknown) => {
+            return Err(join_refusal(JoinError::Credentials, app, addr, is_code_claim(&hello)));
+        }
         Err(NoRoom::Ended) => return Err(refusal(None, close::ENDED, "the lesson has ended")),
         Err(NoRoom::Unavailable) => {
             return Err(refusal(
@@ -122,8 +142,9 @@ async fn admit(
     };
     // A relay's students are remote to the lesson.
     let remote = room.is_mirror();
+    let code_claim = is_code_claim(&hello);
     match room.join(hello, addr, remote) {
         Ok(joined) => Ok((joined, room)),
-        Err(e) => Err(join_refusal(e, app, addr)),
+        Err(e) => Err(join_refusal(e, app, addr, code_claim)),
     }
 }

@@ -40,9 +40,9 @@ pub(super) async fn wait(
     }
     // A relay's room has no teacher to let anyone in.
     let Some(room) = app.rooms.room_for(&hello).await.ok().filter(|r| !r.is_mirror()) else {
-        return Err(join_refusal(crate::engine::room::join::JoinError::Credentials, app, addr));
+        return Err(join_refusal(crate::engine::room::join::JoinError::Credentials, app, addr, false));
     };
-    let mut waiting = room.knock(&hello, addr).map_err(|e| join_refusal(e, app, addr))?;
+    let mut waiting = room.knock(&hello, addr).map_err(|e| join_refusal(e, app, addr, false))?;
     let heartbeat_ms = u64::try_from(app.timing.heartbeat.as_millis()).unwrap_or(u64::MAX);
     let frame = ServerMsg::Waiting { heartbeat_ms }.encode();
     let deadline = tokio::time::Instant::now() + app.timing.knock_timeout;
@@ -58,7 +58,7 @@ pub(super) async fn wait(
                 return match verdict {
                     Verdict::Admitted => match waiting.enter(addr, false) {
                         Ok(joined) => Ok((joined, waiting.room().clone())),
-                        Err(e) => Err(join_refusal(e, app, addr)),
+                        Err(e) => Err(join_refusal(e, app, addr, false)),
                     },
                     other => {
                         let (code, reason) = other.close();

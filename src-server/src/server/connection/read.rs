@@ -161,6 +161,8 @@ fn handle(msg: ClientMsg, joined: &Joined, room: &Room, app: &Host) {
         ClientMsg::End { id } if teacher => room.end(id, &joined.outbox),
         ClientMsg::Admit { id, knocks } if teacher => room.decide(id, &knocks, Verdict::Admitted, outbox),
         ClientMsg::Deny { id, knocks } if teacher => room.decide(id, &knocks, Verdict::Denied, outbox),
+        ClientMsg::NewCode { id } if teacher => room.new_code(id, outbox),
+        ClientMsg::NewCode { id } => forbidden(app, outbox, id, "only the teacher can change the join code"),
         ClientMsg::Admit { id, .. } | ClientMsg::Deny { id, .. } => {
             forbidden(app, outbox, id, "only the teacher can let students in")
         }

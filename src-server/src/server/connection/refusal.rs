@@ -45,8 +45,14 @@ pub(super) fn refusal(
     Some(Box::new(Refusal { counted: counted.into(), error: None, code, reason: reason.into() }))
 }
 
-/// What to count, say and close with for a refused join; a wrong secret counts against the address.
-pub(super) fn join_refusal(e: JoinError, app: &Host, addr: Option<IpAddr>) -> Option<Box<Refusal>> {
+/// What to count, say and close with for a refused join; a wrong code (`code_claim`) counts against
+/// the address: past its quota, its next code claims wait for the teacher instead of being checked.
+pub(super) fn join_refusal(
+    e: JoinError,
+    app: &Host,
+    addr: Option<IpAddr>,
+    code_claim: bool,
+) -> Option<Box<Refusal>> {
     match e {
         JoinError::BadRequest(m) => Some(Box::new(Refusal {
             counted: Some(Rejected::BadRequest),
@@ -54,10 +60,12 @@ pub(super) fn join_refusal(e: JoinError, app: &Host, addr: Option<IpAddr>) -> Op
             code: close::PROTOCOL,
             reason: m,
         })),
-        JoinError::Credentials if addr.is_some_and(|ip| app.failed_hellos.fail(ip)) => {
-            refusal(Rejected::Auth, close::RATE_LIMITED, "too many failed joins; wait a minute")
+        e @ JoinError::Credentials => {
+            if code_claim && let Some(ip) = addr {
+                app.failed_hellos.fail(ip);
+            }
+            refusal(Rejected::Auth, e.close_code(), e.to_string())
         }
-        e @ JoinError::Credentials => refusal(Rejected::Auth, e.close_code(), e.to_string()),
         e => refusal(None, e.close_code(), e.to_string()),
     }
 }
