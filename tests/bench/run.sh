@@ -70,6 +70,8 @@ start() { # target [lectern flags...]
     lectern|before)
       local bin="$BIN/lectern"; [ "$target" = before ] && bin="$BEFORE/lectern"
       rm -rf "$WORK/data"; cp -r "$WORK/cert" "$WORK/data"
+      # Every simulated student comes from this one machine: the per-address limits are lifted.
+      LECTERN_MAX_CONNECTIONS_PER_ADDRESS=1000000 LECTERN_MAX_STUDENTS_PER_ADDRESS=1000000 \
       "${IN_SRV[@]}" taskset -c 0 "$bin" serve --json --no-mdns --data-dir "$WORK/data" --listen "$HOST:0" --new-lesson \
         --teacher-rate 1000000 --max-participants 1000000 "$@" > "$WORK/ready" 2> "$WORK/err" & ;;
     floor) "${IN_SRV[@]}" taskset -c 0 "$BIN/lectern-floor" "$WORK/cert" "$HOST" > "$WORK/ready" 2> "$WORK/err" & ;;

@@ -80,9 +80,12 @@ pub(crate) async fn accept_loop(
 ) {
     let total = super::slots::total_cap(app.limits.max_connections);
     let permits = Arc::new(tokio::sync::Semaphore::new(total));
-    // One address never holds more than an eighth of all the connections there can be.
-    let per_address =
-        super::slots::PerAddress::new(app.limits.max_connections_per_address.min(total / 8).max(1));
+    // By default one address never holds more than an eighth of all the connections there can be;
+    // a value set in the configuration (a benchmark from one machine, say) is kept, within the total.
+    let asked = app.limits.max_connections_per_address;
+    let default = crate::config::Limits::default().max_connections_per_address;
+    let share = if asked == default { total / 8 } else { total };
+    let per_address = super::slots::PerAddress::new(asked.min(share).max(1));
     let mut backoff = Duration::from_millis(5);
     loop {
         let permit = tokio::select! {
