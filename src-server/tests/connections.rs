@@ -25,6 +25,17 @@ async fn closed_by_server(stream: &mut (impl AsyncReadExt + Unpin)) -> bool {
     .is_ok()
 }
 
+/// Opens `n` connections with `open`, each given 2 s: those that opened (the others were refused).
+async fn kept<T, F: std::future::Future<Output = Option<T>>>(n: usize, open: impl Fn() -> F) -> Vec<T> {
+    let mut kept = Vec::new();
+    for _ in 0..n {
+        if let Ok(Some(c)) = tokio::time::timeout(Duration::from_secs(2), open()).await {
+            kept.push(c);
+        }
+    }
+    kept
+}
+
 #[tokio::test]
 async fn a_raw_http2_preface_or_an_idle_connection_is_not_kept() {
     let server = TestServer::with(|_, timing| timing.idle_timeout = Duration::from_millis(300)).await;
@@ -61,24 +72,18 @@ async fn a_flood_of_connections_from_one_address_leaves_the_class_its_own() {
         socket.bind(([127, 0, 0, 2], 0).into()).unwrap();
         socket.connect(target).await
     };
-    let mut flood = Vec::new();
-    for _ in 0..100 {
-        let Ok(tcp) = from_elsewhere().await else { continue };
-        let handshake = lectern::client::tls_over(tcp, &server.ws, &server.fingerprint);
-        if let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(2), handshake).await {
-            flood.push(tls);
-        }
-    }
+    let flood = kept(100, || async {
+        let tcp = from_elsewhere().await.ok()?;
+        lectern::client::tls_over(tcp, &server.ws, &server.fingerprint).await.ok()
+    })
+    .await;
     assert!(flood.len() <= 8, "{} TLS sessions from one address were kept", flood.len());
     drop(flood);
-    let mut sockets = Vec::new();
-    for _ in 0..100 {
-        let Ok(tcp) = from_elsewhere().await else { continue };
-        let upgrade = lectern::client::connect_over(tcp, &server.ws, &server.fingerprint);
-        if let Ok(Ok(ws)) = tokio::time::timeout(Duration::from_secs(2), upgrade).await {
-            sockets.push(ws);
-        }
-    }
+    let sockets = kept(100, || async {
+        let tcp = from_elsewhere().await.ok()?;
+        lectern::client::connect_over(tcp, &server.ws, &server.fingerprint).await.ok()
+    })
+    .await;
     assert!(sockets.len() <= 8, "{} WebSockets from one address were kept", sockets.len());
 
     // The class keeps going, and a new student still joins.

@@ -23,7 +23,8 @@ pub fn total_cap(wanted: usize) -> usize {
     let limit = rlimit::increase_nofile_limit(u64::MAX)
         .or_else(|_| rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft))
         .unwrap_or(1024);
-    let fits = usize::try_from(limit.saturating_sub(RESERVED_DESCRIPTORS) * 3 / 4).unwrap_or(usize::MAX);
+    // (An unlimited limit is u64::MAX: divided before it is multiplied, so it cannot overflow.)
+    let fits = usize::try_from(limit.saturating_sub(RESERVED_DESCRIPTORS) / 4 * 3).unwrap_or(usize::MAX);
     if fits < wanted {
         tracing::warn!(
             wanted,
@@ -63,11 +64,6 @@ impl PerAddress {
         }
         *n += 1;
         Some(Slot { table: self.clone(), key })
-    }
-
-    /// Connections open from `ip`'s address now.
-    pub fn open(&self, ip: IpAddr) -> usize {
-        self.open.lock().unwrap_or_else(|p| p.into_inner()).get(&address_bucket(ip)).copied().unwrap_or(0)
     }
 }
 

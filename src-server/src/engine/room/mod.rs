@@ -291,7 +291,8 @@ impl Room {
         inner.seq += 1;
         let seq = inner.seq;
         let time = now_ms();
-        let before = inner.state.doc.as_ref().map(|d| d.id.clone());
+        // Only a change of document looks at the one before (pointer moves stay free of it).
+        let before = patch.doc.as_ref().and(inner.state.doc.as_ref()).map(|d| d.id.clone());
         inner.state.apply(&patch);
         // The documents shown lately stay fetchable by students for a while: a download under way
         // when the teacher turns to another document is not cut off.
