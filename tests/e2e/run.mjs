@@ -306,6 +306,26 @@ async function main() {
     await students[3].page.waitForSelector("#stopped:not([hidden])");
     check((await students[3].page.textContent("#stopped-text")).includes("removed"), "a removed student is told so and stops");
     await until("the removed student leaves the grid", async () => (await teacher.$$(".tile")).length === STUDENTS);
+
+    // The waiting room: a student with the code now waits to be let in, and one back under the
+    // removed student's name (on a new device) is flagged on the teacher's list.
+    await teacher.check("#waiting-room");
+    const codeNow = (await teacher.textContent("#code-big")).replace(/\s/g, "");
+    const backCtx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+    const back = await backCtx.newPage();
+    await back.goto(`${ready.http}/join#code=${codeNow}&fp=${ready.fingerprint}`);
+    await back.fill("#name", "yusuf");
+    await back.click("#join-button");
+    await back.waitForFunction(() => document.querySelector("#join-button").dataset.t === "waiting");
+    check(true, "with the waiting room on, a student with the right code waits for the teacher");
+    await teacher.waitForSelector('.knock:has-text("yusuf") .has-code');
+    await teacher.waitForSelector('.knock:has-text("yusuf") .like-removed');
+    check(true, "the knock says it has the code, and that it looks like the student just removed");
+    await teacher.locator("#knocks").screenshot({ path: path.join(out, "teacher-waiting-room.png") });
+    await teacher.click('.knock:has-text("yusuf") .deny');
+    await back.waitForFunction(() => document.querySelector("#join-error").textContent.includes("did not let you in"));
+    await backCtx.close();
+    await teacher.uncheck("#waiting-room");
     await teacher.click("#end");
     for (const i of [0, 1, 2, 4]) await students[i].page.waitForSelector("#stopped:not([hidden])");
     check((await s0.textContent("#stopped-text")).includes("ended"), "ending the lesson tells every student");

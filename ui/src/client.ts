@@ -37,6 +37,8 @@ export interface ClientEvents {
   teacher?(online: boolean): void;
   /** Someone is trying wrong join codes (teacher): how many, and whether code joins now wait. */
   guessing?(wrong: number, waitingRoom: boolean): void;
+  /** The waiting room is on or off (teacher; after the welcome, and whenever it changes). */
+  waitingRoom?(on: boolean): void;
   /** An error frame from the server. */
   error?(code: string, message: string, id?: number | null): void;
   /** A request with an id was answered `ok`. */
@@ -155,7 +157,8 @@ export class LessonClient {
       | { t: "end" }
       | { t: "admit"; knocks: string[] }
       | { t: "deny"; knocks: string[] }
-      | { t: "new_code" },
+      | { t: "new_code" }
+      | { t: "waiting_room"; on: boolean },
   ): number {
     const id = this.nextId++;
     this.send({ ...msg, id }, false);
@@ -303,6 +306,9 @@ export class LessonClient {
         break;
       case "guessing":
         this.events.guessing?.(Number(msg.wrong), msg.waiting_room);
+        break;
+      case "waiting_room":
+        this.events.waitingRoom?.(msg.on);
         break;
       case "teacher":
         this.teacherOnline = msg.online;

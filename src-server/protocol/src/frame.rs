@@ -167,6 +167,15 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<u32>,
     },
+    /// Teacher: turn the waiting room on or off (docs/PROTOCOL-ADDITIONS.md, H). While it is on,
+    /// a student with the right join code waits for the teacher to let it in, as a knock does.
+    WaitingRoom {
+        /// Request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        /// On or off.
+        on: bool,
+    },
 }
 
 /// `you` in `welcome`.
@@ -218,6 +227,10 @@ pub struct RosterEntry {
     /// Removed by the teacher (an addition to §6: lets a console grey the tile out).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub kicked: bool,
+    /// Joined after a removal under a name, or from an address of its own, that a removed student
+    /// had: perhaps the same student on a new device (docs/PROTOCOL-ADDITIONS.md, H).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub like_removed: bool,
 }
 
 /// A student waiting to be let in, as the teacher sees it.
@@ -231,6 +244,13 @@ pub struct KnockEntry {
     pub name: String,
     /// The student's device id (not a secret, and not proof of anything).
     pub device: String,
+    /// The student gave the right join code (the waiting room is on); otherwise it has no code, or
+    /// its code was not checked (someone is guessing).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub has_code: bool,
+    /// Its name, or an address of its own, is a removed student's (see [`RosterEntry::like_removed`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub like_removed: bool,
 }
 
 /// Every frame the server sends.
@@ -355,6 +375,12 @@ pub enum ServerMsg {
         /// Whether students joining with the code now wait for the teacher (the room's budget of
         /// wrong codes is spent) instead of being let in.
         waiting_room: bool,
+    },
+    /// To teachers: whether the waiting room is on; after `welcome`, and whenever a teacher turns it
+    /// on or off.
+    WaitingRoom {
+        /// On or off.
+        on: bool,
     },
     /// To teachers: every student waiting to be let in, in knock order (whenever it changes).
     Knocks {

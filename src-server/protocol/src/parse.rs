@@ -18,8 +18,21 @@ pub enum ParseError {
 }
 
 /// The message types a client may send, in the order §3–§7 introduce them.
-pub const CLIENT_TYPES: &[&str] =
-    &["hello", "set", "resync", "ack", "hand", "view", "kick", "end", "ping", "admit", "deny", "new_code"];
+pub const CLIENT_TYPES: &[&str] = &[
+    "hello",
+    "set",
+    "resync",
+    "ack",
+    "hand",
+    "view",
+    "kick",
+    "end",
+    "ping",
+    "admit",
+    "deny",
+    "new_code",
+    "waiting_room",
+];
 
 impl ClientMsg {
     /// Parses one text frame.
@@ -35,7 +48,8 @@ impl ClientMsg {
             | ClientMsg::Ping { .. }
             | ClientMsg::Admit { .. }
             | ClientMsg::Deny { .. }
-            | ClientMsg::NewCode { .. }),
+            | ClientMsg::NewCode { .. }
+            | ClientMsg::WaitingRoom { .. }),
         ) = serde_json::from_str::<ClientMsg>(text)
         {
             return Ok(msg);

@@ -133,6 +133,7 @@ fn print_event(event: &Event, json: bool) {
                 serde_json::json!({"event":"guessing","wrong":wrong,"waiting_room":waiting_room})
             }
             Event::Teacher { online } => serde_json::json!({"event":"teacher","online":online}),
+            Event::WaitingRoom { on } => serde_json::json!({"event":"waiting_room","on":on}),
             Event::Error { code, message } => {
                 serde_json::json!({"event":"error","code":code,"message":message})
             }
@@ -171,7 +172,11 @@ fn print_event(event: &Event, json: bool) {
                 if state.ended { " | ENDED" } else { "" },
             );
         }
-        Event::Roster(_) | Event::Knocks(_) | Event::Waiting | Event::Guessing { .. } => {}
+        Event::Roster(_)
+        | Event::Knocks(_)
+        | Event::Waiting
+        | Event::Guessing { .. }
+        | Event::WaitingRoom { .. } => {}
         Event::Teacher { online } => println!("teacher {}", if *online { "back online" } else { "offline" }),
         Event::Error { code, message } => println!("error {code:?}: {message}"),
         Event::Disconnected { code, reason } => {

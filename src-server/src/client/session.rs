@@ -421,6 +421,9 @@ async fn on_frame(
         ServerMsg::Guessing { wrong, waiting_room } => {
             let _ = events.send(Event::Guessing { wrong, waiting_room }).await;
         }
+        ServerMsg::WaitingRoom { on } => {
+            let _ = events.send(Event::WaitingRoom { on }).await;
+        }
         ServerMsg::Beat { .. } => {} // checked before (see `trust`)
         ServerMsg::Pong { id, .. } => {
             if id.is_some() && id == link.ping_outstanding {

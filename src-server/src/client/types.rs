@@ -127,6 +127,11 @@ pub enum Event {
         /// Whether students joining with the code now wait to be let in.
         waiting_room: bool,
     },
+    /// The waiting room is on or off (teachers; after connecting, and whenever it changes).
+    WaitingRoom {
+        /// On or off.
+        on: bool,
+    },
     /// The teacher came or went.
     Teacher {
         /// Online?

@@ -19,6 +19,9 @@ pub struct LessonRecord {
     pub doc: Option<String>,
     /// Participants kicked by the teacher: their tokens are refused and their devices may not rejoin.
     pub revoked: Vec<String>,
+    /// Students with the join code wait for the teacher to let them in (the waiting room).
+    #[serde(default)]
+    pub waiting_room: bool,
 }
 
 /// A random 6-digit join code.

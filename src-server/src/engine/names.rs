@@ -56,7 +56,7 @@ pub fn student(raw: &str) -> Result<String, String> {
 /// A name reduced for comparing: compatibility forms (full-width, mathematical letters) folded,
 /// marks, tatweel and everything but letters and digits dropped, lower case, and the Arabic alef
 /// and teh marbuta forms folded.
-fn bare(name: &str) -> String {
+pub(crate) fn bare(name: &str) -> String {
     name.nfkc()
         .filter(|c| c.is_alphanumeric() && !is_combining_mark(*c) && *c != '\u{0640}')
         .flat_map(char::to_lowercase)

@@ -232,6 +232,10 @@ async fn on_report(
             if let Some(feed) = feeds.get_mut(&room) {
                 feed.lesson = lesson;
                 publish_meta(conn, parts, &room, feed).await?;
+                // The join details changed (a new code, the waiting room): relays read them again.
+                let mut pipe = redis::pipe();
+                keys::add_entry(&mut pipe, &keys::down(&room), &[("k", "details")]);
+                pipe.exec_async(conn).await?;
             }
         }
         Event::Patch { seq, time, patch, .. } => {

@@ -92,6 +92,10 @@ pub struct Meta {
     /// Remote students the teacher removed (their ids on the relays): no relay lets them back in.
     #[serde(default)]
     pub revoked: Vec<String>,
+    /// The teacher's waiting room is on: a relay, where nobody can be let in, refuses students who
+    /// come with the join code (those with a resume token still get in).
+    #[serde(default)]
+    pub waiting_room: bool,
 }
 
 /// A signed snapshot of a room's state.

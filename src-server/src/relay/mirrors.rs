@@ -121,6 +121,7 @@ impl Mirrors {
             ended_ms: None,
             doc: None,
             revoked: meta.revoked.clone(),
+            waiting_room: meta.waiting_room,
         };
         let room = Arc::new(Room::new(RoomParts {
             lesson,
@@ -246,6 +247,10 @@ async fn follow(mirrors: Arc<Mirrors>, room: Arc<Room>, mut last: String, verifi
                     room.mirror_refuse(&pid);
                     continue;
                 }
+                (Some("details"), _) => {
+                    reread_details(c, &room).await;
+                    continue;
+                }
                 _ => {}
             }
             let Some(frame) = entry.get::<String>("f") else { continue };
@@ -254,6 +259,16 @@ async fn follow(mirrors: Arc<Mirrors>, room: Arc<Room>, mut last: String, verifi
                 break;
             }
         }
+    }
+}
+
+/// Reads the room's join details again (a new code, the waiting room turned on or off); kept as
+/// they were when Redis does not answer or holds something unreadable.
+async fn reread_details(conn: &mut Conn, room: &Room) {
+    let meta: redis::RedisResult<Option<String>> =
+        redis::cmd("GET").arg(keys::meta(&room.info().id)).query_async(conn).await;
+    if let Some(meta) = meta.ok().flatten().and_then(|m| serde_json::from_str::<Meta>(&m).ok()) {
+        room.mirror_details(&meta.code, meta.waiting_room);
     }
 }
 

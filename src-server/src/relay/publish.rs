@@ -92,6 +92,7 @@ pub(super) async fn publish_meta(
         epoch: feed.epoch,
         ended: feed.state.ended || feed.lesson.ended_ms.is_some(),
         revoked: feed.revoked.clone(),
+        waiting_room: feed.lesson.waiting_room,
         max_participants: parts.max_participants,
     };
     redis::cmd("SET").arg(keys::meta(room)).arg(json(&meta)).exec_async(conn).await

@@ -196,6 +196,7 @@ impl AppState {
             ended_ms: None,
             doc: state.doc.as_ref().map(|d| d.id.clone()),
             revoked: Vec::new(),
+            waiting_room: false,
         };
         let room = Arc::new(Room::new(RoomParts {
             lesson: lesson.clone(),

@@ -124,6 +124,7 @@ fn begin_lesson(config: &Config, doc: Doc) -> LessonRecord {
         ended_ms: None,
         doc: Some(doc.id),
         revoked: Vec::new(),
+        waiting_room: false,
     }
 }
 

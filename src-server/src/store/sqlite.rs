@@ -190,7 +190,7 @@ impl SqliteStore {
         let conn = open_for_reading(&self.path)?;
         let row = conn
             .query_row(
-                "SELECT id, room, title, code, started_ms, opening_doc, seq, state FROM lessons
+                "SELECT id, room, title, code, started_ms, opening_doc, seq, state, waiting_room FROM lessons
                  WHERE ended_ms IS NULL ORDER BY id DESC LIMIT 1",
                 [],
                 |r| {
@@ -203,12 +203,15 @@ impl SqliteStore {
                         r.get::<_, Option<String>>(5)?,
                         r.get::<_, i64>(6)?,
                         r.get::<_, Option<String>>(7)?,
+                        r.get::<_, i64>(8)?,
                     ))
                 },
             )
             .optional()
             .map_err(|e| explain(&self.path, e))?;
-        let Some((id, room, title, code, started, doc, seq, state)) = row else { return Ok(None) };
+        let Some((id, room, title, code, started, doc, seq, state, waiting_room)) = row else {
+            return Ok(None);
+        };
         let mut stmt = conn
             .prepare("SELECT id FROM participants WHERE lesson = ?1 AND revoked = 1")
             .map_err(|e| explain(&self.path, e))?;
@@ -227,6 +230,7 @@ impl SqliteStore {
                 ended_ms: None,
                 doc,
                 revoked,
+                waiting_room: waiting_room != 0,
             },
             seq,
             state,

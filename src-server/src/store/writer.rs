@@ -318,10 +318,10 @@ impl Cache {
                 Msg::Flush(_) | Msg::Stop(_) => {}
                 Msg::Snapshot(ids) => touched.extend(ids),
                 Msg::Lesson(l, state) => {
-                    tx.prepare_cached("INSERT INTO lessons (room, title, code, started_ms, ended_ms, opening_doc) VALUES (?1,?2,?3,?4,?5,?6)
+                    tx.prepare_cached("INSERT INTO lessons (room, title, code, started_ms, ended_ms, opening_doc, waiting_room) VALUES (?1,?2,?3,?4,?5,?6,?7)
                          ON CONFLICT(room) DO UPDATE SET title=excluded.title, code=excluded.code, ended_ms=excluded.ended_ms,
-                         opening_doc=excluded.opening_doc")?.execute(
-                        params![l.room, l.title, l.code, l.started_ms as i64, l.ended_ms.map(|e| e as i64), l.doc],
+                         opening_doc=excluded.opening_doc, waiting_room=excluded.waiting_room")?.execute(
+                        params![l.room, l.title, l.code, l.started_ms as i64, l.ended_ms.map(|e| e as i64), l.doc, l.waiting_room],
                     )?;
                     let room: Arc<str> = Arc::from(l.room.as_str());
                     self.lessons.remove(&room);

@@ -27,6 +27,7 @@ fn main() -> anyhow::Result<()> {
         ended_ms: None,
         doc: None,
         revoked: vec![],
+        waiting_room: false,
     };
     store.save_lesson(&lesson, Some((0, &LessonState::new(None))));
     let students = 30u64;

@@ -65,4 +65,12 @@ knocks: Array<string>, } | { "t": "new_code",
 /**
  * Request id.
  */
-id?: number | null, };
+id?: number | null, } | { "t": "waiting_room", 
+/**
+ * Request id.
+ */
+id?: number | null, 
+/**
+ * On or off.
+ */
+on: boolean, };

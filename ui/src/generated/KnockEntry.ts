@@ -15,4 +15,13 @@ name: string,
 /**
  * The student's device id (not a secret, and not proof of anything).
  */
-device: string, };
+device: string, 
+/**
+ * The student gave the right join code (the waiting room is on); otherwise it has no code, or
+ * its code was not checked (someone is guessing).
+ */
+has_code?: boolean, 
+/**
+ * Its name, or an address of its own, is a removed student's (see [`RosterEntry::like_removed`]).
+ */
+like_removed?: boolean, };

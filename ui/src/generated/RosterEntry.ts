@@ -39,4 +39,9 @@ view: number | null,
 /**
  * Removed by the teacher (an addition to §6: lets a console grey the tile out).
  */
-kicked?: boolean, };
+kicked?: boolean, 
+/**
+ * Joined after a removal under a name, or from an address of its own, that a removed student
+ * had: perhaps the same student on a new device (docs/PROTOCOL-ADDITIONS.md, H).
+ */
+like_removed?: boolean, };

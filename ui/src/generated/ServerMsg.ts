@@ -141,7 +141,11 @@ wrong: number,
  * Whether students joining with the code now wait for the teacher (the room's budget of
  * wrong codes is spent) instead of being let in.
  */
-waiting_room: boolean, } | { "t": "knocks", 
+waiting_room: boolean, } | { "t": "waiting_room", 
+/**
+ * On or off.
+ */
+on: boolean, } | { "t": "knocks", 
 /**
  * The whole list.
  */

@@ -113,6 +113,7 @@ export class TeacherConsole {
           this.toast(message);
         },
         guessing: (wrong, waitingRoom) => showGuessing(wrong, waitingRoom),
+        waitingRoom: (on) => ($<HTMLInputElement>("#waiting-room").checked = on),
         ok: (id) => {
           if (id !== this.newCodeRequest) return;
           this.newCodeRequest = null;
@@ -131,6 +132,11 @@ export class TeacherConsole {
     // A new join code in one tap: students already in stay, the old code lets no one else in.
     $("#new-code").addEventListener("click", () => {
       this.newCodeRequest = this.client.request({ t: "new_code" });
+    });
+    // The waiting room: students with the code wait to be let in (the box shows what the server says).
+    const waitingRoom = $<HTMLInputElement>("#waiting-room");
+    waitingRoom.addEventListener("change", () => {
+      this.client.request({ t: "waiting_room", on: waitingRoom.checked });
     });
   }
 

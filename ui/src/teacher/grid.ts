@@ -44,6 +44,7 @@ function tile(e: RosterEntry, ctx: GridContext): HTMLLIElement {
     <div class="tile-top"><span class="dot" aria-hidden="true"></span><strong class="tile-name"></strong>
       ${e.hand ? `<span class="tile-hand" role="img" aria-label="${t("hand")}">✋</span>` : ""}</div>
     <div class="tile-meta"><span class="where"></span></div>
+    ${e.like_removed ? `<div class="tile-meta like-removed">${t("likeRemoved")}</div>` : ""}
     <div class="tile-meta muted"><span>${e.online ? t("online") : t("away")} · ${e.remote ? t("remote") : t("local")}</span>
       <span>${e.rtt_ms !== null && e.rtt_ms !== undefined ? t("rtt", { ms: e.rtt_ms }) : ""}</span></div>
     <button class="kick small" type="button"></button>`;

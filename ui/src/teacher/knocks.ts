@@ -13,6 +13,14 @@ export interface KnockActions {
   arrived(entries: KnockEntry[]): void;
 }
 
+/** A small label on a knock ("has the code", "like a removed student"). */
+function tag(text: "hasCode" | "likeRemoved", cls: string): HTMLSpanElement {
+  const span = document.createElement("span");
+  span.className = `knock-tag ${cls}`;
+  span.textContent = t(text);
+  return span;
+}
+
 /** "Let everyone in" admits only the students shown at least this long: not one who knocked just
  * before the tap, whom the teacher never saw. */
 const SEEN_FOR_MS = 1000;
@@ -66,7 +74,11 @@ export class KnockPanel {
     deny.className = "small deny";
     deny.textContent = t("turnAway");
     deny.addEventListener("click", () => this.actions.deny([k.id]));
-    li.append(name, admit, deny);
+    const tags = [k.has_code ? tag("hasCode", "has-code") : null, k.like_removed ? tag("likeRemoved", "like-removed") : null];
+    const who = document.createElement("div");
+    who.className = "knock-who";
+    who.append(name, ...tags.filter((x) => x !== null));
+    li.append(who, admit, deny);
     return li;
   }
 }

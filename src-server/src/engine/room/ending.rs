@@ -70,6 +70,7 @@ impl Room {
         p.hand = false;
         let conn = p.conn;
         let device = p.device.clone();
+        self.remember_removed(&mut inner, who);
         // This id and every twin id of its device are revoked, and the device's waiting knocks turned
         // away, so that it cannot come straight back under another twin. The device's own id stays
         // with whoever holds it, unless that is who was removed: a device id is no secret, and a

@@ -45,6 +45,9 @@ pub enum JoinError {
     /// turns the hello into a knock where it can; elsewhere, a relay say, 4029).
     #[error("too many wrong join codes have been tried; ask your teacher")]
     WaitingRoom,
+    /// The teacher's waiting room is on, and here (a relay) nobody can be let in: close 4029.
+    #[error("the teacher is letting students in one by one; join from the classroom's network")]
+    LetIn,
     /// The lesson has ended: close 4000.
     #[error("the lesson has ended")]
     Ended,
@@ -61,7 +64,8 @@ impl JoinError {
             JoinError::Full
             | JoinError::TooManyWaiting
             | JoinError::TooManyFromAddress
-            | JoinError::WaitingRoom => close::RATE_LIMITED,
+            | JoinError::WaitingRoom
+            | JoinError::LetIn => close::RATE_LIMITED,
             JoinError::Ended => close::ENDED,
         }
     }
@@ -158,12 +162,19 @@ impl Room {
         let addr = addr.filter(|a| !a.to_canonical().is_loopback()).map(crate::engine::rate::address_bucket);
         let (conn, replaced) = self.seat(&mut inner, &claims, addr)?;
         let outbox = Arc::new(Outbox::new(self.limits.queue_capacity));
+        // A newcomer (no resume token) that looks like a removed student is flagged for the teacher.
+        let lookalike = !resumed
+            && claims.role == Role::Student
+            && !inner.participants.contains_key(&claims.pid)
+            && inner.lookalikes.like_removed(&claims.name, addr);
         let participant = inner.participants.entry(claims.pid.clone()).or_insert_with(|| {
             Participant::new(claims.pid.clone(), claims.role, claims.name.clone(), claims.device.clone())
         });
         participant.name = claims.name.clone();
         participant.remote = remote;
         participant.conn = Some(conn);
+        participant.addr = addr;
+        participant.like_removed |= lookalike;
         let you = You { id: participant.id.clone(), role: participant.role, name: participant.name.clone() };
         inner.members.push(Member { conn, role: claims.role, outbox: outbox.clone(), addr });
         if claims.role == Role::Teacher && !replaced {
@@ -175,8 +186,11 @@ impl Room {
         let token = self.tokens.issue(&claims);
         let token_hash = token_hash(&token);
         outbox.push(Item::Msg(encode(&self.welcome(&inner, you.clone(), token))));
-        if claims.role == Role::Teacher && !inner.knocks.is_empty() {
-            outbox.push_marker(Item::Knocks);
+        if claims.role == Role::Teacher {
+            outbox.push(Item::Msg(encode(&ServerMsg::WaitingRoom { on: inner.lesson.waiting_room })));
+            if !inner.knocks.is_empty() {
+                outbox.push_marker(Item::Knocks);
+            }
         }
         if claims.role == Role::Student {
             self.mark(&mut inner, &you.id);
@@ -196,19 +210,21 @@ impl Room {
         Ok(Joined { conn, pid: you.id, role: claims.role, outbox })
     }
 
-    /// The participant id for a new claim: the device's own, unless that participant is online as a
-    /// student, then the first of its twins that is not. A teacher's key claim replaces (the key is
-    /// the proof).
+    /// The participant id for a new claim: the device's own, unless the room knows that participant
+    /// already (online or not), then the first of its twins it does not know. A device id is no
+    /// secret: only a resume token proves the same participant, so a claim by code never inherits
+    /// a seat, its name, hand or place on the roster. A teacher's key claim replaces (the key is the
+    /// proof).
     fn free_pid(&self, inner: &Inner, claims: &Claims) -> Result<String, JoinError> {
-        let online = |pid: &str| inner.participants.get(pid).is_some_and(|p| p.conn.is_some());
-        if claims.role == Role::Teacher || !online(&claims.pid) {
+        let known = |pid: &str| inner.participants.contains_key(pid);
+        if claims.role == Role::Teacher || !known(&claims.pid) {
             return Ok(claims.pid.clone());
         }
         let mut removed = false;
         for pid in self.twins(&claims.device) {
             if inner.revoked.contains(&pid) {
                 removed = true;
-            } else if !online(&pid) {
+            } else if !known(&pid) {
                 return Ok(pid);
             }
         }
@@ -263,6 +279,11 @@ impl Room {
                     Some(true) => {}
                     Some(false) => return Err(JoinError::Credentials),
                     None => return Err(JoinError::WaitingRoom),
+                }
+                // On the teacher's server, a code claim in the waiting room is a knock before it
+                // gets here; a relay's room cannot knock.
+                if self.waiting_room() {
+                    return Err(JoinError::LetIn);
                 }
             }
         }

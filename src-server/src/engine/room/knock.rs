@@ -21,9 +21,10 @@ use crate::engine::rate::address_bucket;
 use crate::engine::token::Claims;
 use crate::protocol::{Hello, KnockEntry, Role, ServerMsg, close};
 
-/// At most this many knocks wait in a room.
+/// At most this many knocks without the join code wait in a room (those with it, in the waiting
+/// room, are bounded by the class size instead).
 pub const MAX_WAITING: usize = 32;
-/// At most this many knocks wait from one address (an IPv6 /64 is one address).
+/// At most this many knocks without the join code wait from one address (an IPv6 /64 is one).
 pub const MAX_PER_ADDRESS: usize = 3;
 /// At most this many knocks a minute from one address, withdrawn ones included: a student who
 /// knocks and leaves in a loop cannot flood the teacher's screen.
@@ -96,8 +97,16 @@ impl Drop for Waiting {
 
 impl Room {
     /// Puts a student's knock on the teacher's list. Refused at once when the lesson has ended, the
-    /// device was removed, or the room or the address has too many knocks waiting.
-    pub fn knock(self: &Arc<Self>, hello: &Hello, addr: Option<IpAddr>) -> Result<Waiting, JoinError> {
+    /// device was removed, or the room or the address has too many knocks waiting. `has_code`: the
+    /// student gave the right join code and waits only because the waiting room is on; such knocks
+    /// are bounded by the class size rather than per address (a school NAT puts a whole class behind
+    /// one address).
+    pub fn knock(
+        self: &Arc<Self>,
+        hello: &Hello,
+        addr: Option<IpAddr>,
+        has_code: bool,
+    ) -> Result<Waiting, JoinError> {
         let checked = check_fields(hello)?;
         if checked.role != Role::Student {
             return Err(JoinError::BadRequest("only a student may knock".into()));
@@ -130,8 +139,15 @@ impl Room {
             let old = inner.knocks.remove(i);
             let _ = old.verdict.send(Verdict::Replaced);
         }
-        let from_here = inner.knocks.iter().filter(|k| bucket.is_some() && k.bucket == bucket).count();
-        if from_here >= MAX_PER_ADDRESS || inner.knocks.len() >= MAX_WAITING {
+        let (with_code, without): (Vec<&Knock>, Vec<&Knock>) =
+            inner.knocks.iter().partition(|k| k.entry.has_code);
+        let too_many = if has_code {
+            with_code.len() >= self.limits.max_participants
+        } else {
+            let from_here = without.iter().filter(|k| bucket.is_some() && k.bucket == bucket).count();
+            from_here >= MAX_PER_ADDRESS || without.len() >= MAX_WAITING
+        };
+        if too_many {
             if replaced.is_some() {
                 self.send_knocks(&inner);
             }
@@ -140,7 +156,9 @@ impl Room {
         inner.next_knock += 1;
         let id = format!("k{}", inner.next_knock);
         let (tx, rx) = oneshot::channel();
-        inner.knocks.push(Knock { entry: KnockEntry { id: id.clone(), name, device }, bucket, verdict: tx });
+        let like_removed = inner.lookalikes.like_removed(&name, bucket.filter(|b| !b.is_loopback()));
+        let entry = KnockEntry { id: id.clone(), name, device, has_code, like_removed };
+        inner.knocks.push(Knock { entry, bucket, verdict: tx });
         self.send_knocks(&inner);
         Ok(Waiting { room: self.clone(), id, claims, verdict: rx })
     }

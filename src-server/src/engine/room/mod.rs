@@ -7,6 +7,7 @@
 //! push never waits (conflation is the outbox's job). What happens is reported through a [`Reporter`],
 //! which never waits either: the session log and, later, the Redis bridge consume the reports.
 
+mod admission;
 mod ending;
 mod guard;
 pub mod join;
@@ -67,6 +68,8 @@ struct Inner {
     guard: guard::Guard,
     /// Remote students' open connections: by participant id, how many on each relay (by relay id).
     remote_conns: HashMap<String, HashMap<String, u32>>,
+    /// Students the teacher removed, for flagging newcomers that look like them.
+    lookalikes: admission::Lookalikes,
 }
 
 /// How many documents shown before the current one a student may still fetch.
@@ -170,6 +173,7 @@ impl Room {
                 next_knock: 0,
                 signed: None,
                 remote_conns: HashMap::new(),
+                lookalikes: admission::Lookalikes::default(),
                 recent_docs: Vec::new(),
                 // A relay's students hear of the teacher through the teacher's server's changes.
                 teachers_online: usize::from(mirror),

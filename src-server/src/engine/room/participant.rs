@@ -21,6 +21,10 @@ pub(crate) struct Participant {
     pub(crate) logged_ack: u64,
     /// When it last went offline (ms since the epoch; 0: never, or not since this server started).
     pub(crate) left_ms: u64,
+    /// The address it last joined from, as limits count it (none for this machine's own).
+    pub(crate) addr: Option<std::net::IpAddr>,
+    /// It joined looking like a student the teacher removed (`admission`).
+    pub(crate) like_removed: bool,
 }
 
 impl Participant {
@@ -40,6 +44,8 @@ impl Participant {
             dirty: false,
             logged_ack: 0,
             left_ms: 0,
+            addr: None,
+            like_removed: false,
         }
     }
 
@@ -54,6 +60,7 @@ impl Participant {
             hand: self.hand,
             view: self.view,
             kicked: self.kicked,
+            like_removed: self.like_removed,
         }
     }
 }

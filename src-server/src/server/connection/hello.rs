@@ -29,14 +29,18 @@ pub(super) async fn hello(
             Ok(hello)
                 if hello.knock && hello.code.is_none() && hello.key.is_none() && hello.resume.is_none() =>
             {
-                Box::pin(knock::wait(sink, stream, hello, app, addr)).await
+                Box::pin(knock::wait(sink, stream, hello, app, addr, false)).await
             }
             // Someone is guessing (from this address, or the room's budget of wrong codes is spent):
             // a code is not checked now, right or wrong; the student waits for the teacher instead.
             Ok(hello) if is_code_claim(&hello) && !codes_checked(&hello, app, addr).await => {
                 let hello = Hello { knock: true, code: None, ..hello };
-                Box::pin(knock::wait(sink, stream, hello, app, addr)).await
+                Box::pin(knock::wait(sink, stream, hello, app, addr, false)).await
             }
+            Ok(hello) if is_code_claim(&hello) => match waiting_room(&hello, app).await {
+                Some(room) => Box::pin(wait_with_code(sink, stream, hello, &room, app, addr)).await,
+                None => admit(hello, app, addr).await,
+            },
             Ok(hello) => admit(hello, app, addr).await,
             Err(r) => Err(r),
         },
@@ -98,6 +102,32 @@ async fn codes_checked(hello: &Hello, app: &Host, addr: Option<IpAddr>) -> bool 
         return false;
     }
     app.rooms.room_for(hello).await.map_or(true, |room| room.code_checks_open())
+}
+
+/// The room this code claim asks for, when its waiting room is on (and it is no relay's: there
+/// nobody can be let in, and the room refuses the claim itself).
+async fn waiting_room(hello: &Hello, app: &Host) -> Option<Arc<Room>> {
+    app.rooms.room_for(hello).await.ok().filter(|r| !r.is_mirror() && r.waiting_room())
+}
+
+/// A code claim in the waiting room: a right code waits for the teacher (marked as having the code),
+/// a wrong one is refused as anywhere else.
+async fn wait_with_code(
+    sink: &mut SplitSink<WebSocket, Message>,
+    stream: &mut SplitStream<WebSocket>,
+    hello: Hello,
+    room: &Room,
+    app: &Host,
+    addr: Option<IpAddr>,
+) -> Result<(Joined, Arc<Room>), Option<Box<Refusal>>> {
+    let code = hello.code.clone().unwrap_or_default();
+    let has_code = match room.check_code(&code) {
+        Some(true) => true,
+        Some(false) => return Err(join_refusal(JoinError::Credentials, app, addr, true)),
+        None => false, // the room's budget of wrong codes is spent: not checked, as any knock
+    };
+    let hello = Hello { knock: true, code: None, ..hello };
+    knock::wait(sink, stream, hello, app, addr, has_code).await
 }
 
 /// The `hello` in the first frame, unless the frame is not a hello.

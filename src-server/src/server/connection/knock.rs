@@ -23,15 +23,18 @@ use crate::server::host::Host;
 /// Frames a waiting student may send (all ignored) before it is closed for flooding.
 const MAX_FRAMES_WHILE_WAITING: u32 = 64;
 
-/// Knocks, and waits for the teacher: the joined student once let in, else the refusal.
+/// Knocks, and waits for the teacher: the joined student once let in, else the refusal. `has_code`:
+/// the student gave the right join code (the waiting room is on), so its knock is not one of its
+/// address's few a minute.
 pub(super) async fn wait(
     sink: &mut SplitSink<WebSocket, Message>,
     stream: &mut SplitStream<WebSocket>,
     hello: Hello,
     app: &Host,
     addr: Option<IpAddr>,
+    has_code: bool,
 ) -> Result<(Joined, Arc<Room>), Option<Box<Refusal>>> {
-    if addr.is_some_and(|ip| app.knocks.is_blocked(ip) || app.knocks.fail(ip)) {
+    if !has_code && addr.is_some_and(|ip| app.knocks.is_blocked(ip) || app.knocks.fail(ip)) {
         return Err(refusal(
             Rejected::RateLimited,
             close::RATE_LIMITED,
@@ -42,7 +45,7 @@ pub(super) async fn wait(
     let Some(room) = app.rooms.room_for(&hello).await.ok().filter(|r| !r.is_mirror()) else {
         return Err(join_refusal(crate::engine::room::join::JoinError::Credentials, app, addr, false));
     };
-    let mut waiting = room.knock(&hello, addr).map_err(|e| join_refusal(e, app, addr, false))?;
+    let mut waiting = room.knock(&hello, addr, has_code).map_err(|e| join_refusal(e, app, addr, false))?;
     let heartbeat_ms = u64::try_from(app.timing.heartbeat.as_millis()).unwrap_or(u64::MAX);
     let frame = ServerMsg::Waiting { heartbeat_ms }.encode();
     let deadline = tokio::time::Instant::now() + app.timing.knock_timeout;

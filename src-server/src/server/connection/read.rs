@@ -163,6 +163,10 @@ fn handle(msg: ClientMsg, joined: &Joined, room: &Room, app: &Host) {
         ClientMsg::Deny { id, knocks } if teacher => room.decide(id, &knocks, Verdict::Denied, outbox),
         ClientMsg::NewCode { id } if teacher => room.new_code(id, outbox),
         ClientMsg::NewCode { id } => forbidden(app, outbox, id, "only the teacher can change the join code"),
+        ClientMsg::WaitingRoom { id, on } if teacher => room.set_waiting_room(id, on, outbox),
+        ClientMsg::WaitingRoom { id, .. } => {
+            forbidden(app, outbox, id, "only the teacher can open or close the waiting room")
+        }
         ClientMsg::Admit { id, .. } | ClientMsg::Deny { id, .. } => {
             forbidden(app, outbox, id, "only the teacher can let students in")
         }

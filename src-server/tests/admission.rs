@@ -1,0 +1,173 @@
+//! Who comes in, and as whom (issue 15, finding 4; docs/PROTOCOL-ADDITIONS.md, B and H): a device id
+//! proves nothing, so a code claim never inherits another student's seat; the teacher's waiting room
+//! holds students with the code until they are let in, even a whole class behind one address; and a
+//! removed student back on a new device is flagged on the teacher's roster.
+#![allow(clippy::unwrap_used)] // a test may panic on what it controls
+
+mod common;
+
+use common::{CODE, Raw, TestServer, device};
+use serde_json::{Value, json};
+
+async fn code_hello(server: &TestServer, code: &str, name: &str, device: &str) -> Raw {
+    let mut raw = server.raw().await;
+    raw.send(json!({"t":"hello","v":1,"role":"student","code":code,"name":name,"device":device})).await;
+    raw
+}
+
+/// Reads the teacher's roster changes into `seen` (the latest entry of each student) until `done`.
+async fn roster_until(teacher: &mut Raw, seen: &mut Vec<Value>, done: impl Fn(&[Value]) -> bool) {
+    loop {
+        let frame = teacher.recv_type("roster").await;
+        for change in frame["changes"].as_array().unwrap() {
+            seen.retain(|e| e["id"] != change["id"]);
+            seen.push(change.clone());
+        }
+        if done(seen) {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_code_hello_with_a_classmates_device_id_gets_a_seat_of_its_own() {
+    let server = TestServer::start().await;
+    let (mut teacher, _) = server.teacher().await;
+    let (amina, welcome) = server.student("Amina", &device(1)).await;
+    let amina_id = welcome["you"]["id"].as_str().unwrap().to_string();
+    let token = welcome["token"].as_str().unwrap().to_string();
+    drop(amina); // Amina's tablet sleeps: her seat is offline
+    let mut roster = Vec::new();
+    roster_until(&mut teacher, &mut roster, |r| {
+        r.iter().any(|e| e["id"] == amina_id.as_str() && e["online"] == false)
+    })
+    .await;
+
+    // A classmate read Amina's device id off a screen and joins with it and the code.
+    let mut bored = code_hello(&server, CODE, "Bored", &device(1)).await;
+    let w = bored.recv_type("welcome").await;
+    assert_ne!(w["you"]["id"], amina_id.as_str(), "a device id alone must not take Amina's seat");
+    roster_until(&mut teacher, &mut roster, |r| r.iter().any(|e| e["name"] == "Bored")).await;
+    let seat = roster.iter().find(|e| e["id"] == amina_id.as_str()).unwrap();
+    assert_eq!((seat["name"].as_str(), seat["online"].as_bool()), (Some("Amina"), Some(false)));
+
+    // Amina's token still proves her seat, and neither closes the other.
+    let mut back = server.raw().await;
+    back.send(json!({"t":"hello","v":1,"role":"student","resume":token,"device":device(1)})).await;
+    let again = back.recv_type("welcome").await;
+    assert_eq!(
+        (again["you"]["id"].as_str(), again["you"]["name"].as_str()),
+        (Some(&*amina_id), Some("Amina"))
+    );
+    bored.send(json!({"t":"ping","id":3})).await;
+    assert_eq!(bored.recv_type("pong").await["id"], 3, "the classmate was not closed either");
+}
+
+#[tokio::test]
+async fn the_waiting_room_holds_a_whole_class_behind_one_address_until_the_teacher_lets_it_in() {
+    let server = TestServer::start().await;
+    let (mut teacher, welcome) = server.teacher().await;
+    assert_eq!(welcome["t"], "welcome");
+    assert_eq!(teacher.recv_type("waiting_room").await["on"], false);
+    let (mut early, early_welcome) = server.student("Early", &device(1)).await;
+    let early_token = early_welcome["token"].as_str().unwrap().to_string();
+
+    teacher.send(json!({"t":"waiting_room","id":4,"on":true})).await;
+    // Every teacher hears of it, then the request is answered.
+    assert_eq!(teacher.recv_type("waiting_room").await["on"], true);
+    assert_eq!(teacher.recv_type("ok").await["id"], 4);
+
+    // Twelve students with the right code, all from one address (a school's NAT): each waits,
+    // where knocks without the code are held to a few per address.
+    let mut class = Vec::new();
+    for n in 0..12 {
+        let mut s = code_hello(&server, CODE, &format!("Student {n}"), &device(10 + n)).await;
+        assert_eq!(s.recv_type("waiting").await["t"], "waiting", "student {n} waits");
+        class.push(s);
+    }
+    let list = loop {
+        let list = teacher.recv_type("knocks").await;
+        if list["knocks"].as_array().unwrap().len() == 12 {
+            break list;
+        }
+    };
+    assert!(list["knocks"].as_array().unwrap().iter().all(|k| k["has_code"] == true));
+    // A wrong code does not even wait.
+    let mut wrong = code_hello(&server, "000000", "Guess", &device(99)).await;
+    assert_eq!(wrong.close_code().await, 4001);
+    // A student already in, coming back with its token, does not wait.
+    drop(early);
+    early = server.raw().await;
+    early.send(json!({"t":"hello","v":1,"role":"student","resume":early_token,"device":device(1)})).await;
+    assert_eq!(early.recv_type("welcome").await["you"]["name"], "Early");
+
+    let ids: Vec<Value> = list["knocks"].as_array().unwrap().iter().map(|k| k["id"].clone()).collect();
+    teacher.send(json!({"t":"admit","id":5,"knocks":ids})).await;
+    for (n, s) in class.iter_mut().enumerate() {
+        assert_eq!(s.recv_type("welcome").await["you"]["name"], format!("Student {n}"));
+    }
+
+    // Off again: the next student with the code walks in.
+    teacher.send(json!({"t":"waiting_room","id":6,"on":false})).await;
+    assert_eq!(teacher.recv_type("waiting_room").await["on"], false);
+    let (_, late) = server.student("Late", &device(50)).await;
+    assert_eq!(late["you"]["name"], "Late");
+}
+
+#[tokio::test]
+async fn a_student_cannot_open_or_close_the_waiting_room() {
+    let server = TestServer::start().await;
+    let (mut student, _) = server.student("Bored", &device(1)).await;
+    student.send(json!({"t":"waiting_room","id":8,"on":true})).await;
+    let err = student.recv_type("error").await;
+    assert_eq!((err["id"].as_u64(), err["code"].as_str()), (Some(8), Some("forbidden")));
+    let (_, next) = server.student("Next", &device(2)).await;
+    assert_eq!(next["you"]["name"], "Next", "the door is still open");
+}
+
+#[tokio::test]
+async fn the_waiting_room_stays_on_across_a_restart() {
+    let server = TestServer::start().await;
+    let (mut teacher, _) = server.teacher().await;
+    teacher.send(json!({"t":"waiting_room","id":1,"on":true})).await;
+    assert_eq!(teacher.recv_type("ok").await["id"], 1);
+    drop(teacher);
+    let port = server.port();
+    let dir = server.stop().await;
+    let server = TestServer::in_dir(dir, |_, _| {}, &format!("127.0.0.1:{port}")).await;
+    let (mut teacher, _) = server.teacher().await;
+    assert_eq!(teacher.recv_type("waiting_room").await["on"], true);
+    let mut s = code_hello(&server, CODE, "After", &device(3)).await;
+    assert_eq!(s.recv_type("waiting").await["t"], "waiting");
+}
+
+#[tokio::test]
+async fn a_removed_student_back_on_a_new_device_is_flagged_for_the_teacher() {
+    let server = TestServer::start().await;
+    let (mut teacher, _) = server.teacher().await;
+    let (mut yusuf, welcome) = server.student("Yusuf", &device(1)).await;
+    let yusuf_id = welcome["you"]["id"].as_str().unwrap().to_string();
+    teacher.send(json!({"t":"kick","id":2,"who":yusuf_id})).await;
+    assert_eq!(yusuf.close_code().await, 4003);
+
+    // Back with a new device id and the same name, written a little differently.
+    let (_, back) = server.student("yusuf ", &device(2)).await;
+    let back_id = back["you"]["id"].as_str().unwrap().to_string();
+    let (_, other) = server.student("Maryam", &device(3)).await;
+    let other_id = other["you"]["id"].as_str().unwrap().to_string();
+    let mut roster = Vec::new();
+    roster_until(&mut teacher, &mut roster, |r| {
+        r.iter().any(|e| e["id"] == back_id.as_str()) && r.iter().any(|e| e["id"] == other_id.as_str())
+    })
+    .await;
+    let entry = |id: &str| roster.iter().find(|e| e["id"] == id).unwrap().clone();
+    assert_eq!(entry(&back_id)["like_removed"], true, "flagged: {roster:?}");
+    assert_eq!(entry(&other_id).get("like_removed"), None, "a classmate is not");
+
+    // In the waiting room, the knock carries the flag before the teacher lets anyone in.
+    teacher.send(json!({"t":"waiting_room","id":3,"on":true})).await;
+    let mut again = code_hello(&server, CODE, "YUSUF", &device(4)).await;
+    assert_eq!(again.recv_type("waiting").await["t"], "waiting");
+    let list = teacher.recv_type("knocks").await;
+    assert_eq!(list["knocks"][0]["like_removed"], true);
+}
