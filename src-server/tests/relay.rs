@@ -9,9 +9,11 @@ use common::redis::RedisServer;
 use common::relays::{Tamper, tampering_relay};
 use common::remote::*;
 use common::{CODE, PATIENCE};
+use futures_util::StreamExt;
 use lectern::client::{Client, ClientOptions, Credentials, Event, RelayTrust};
 use lectern::relay::sign::Signer;
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_student_follows_signed_changes_and_its_hand_reaches_the_teacher() {
@@ -313,5 +315,105 @@ async fn a_remote_student_over_the_class_size_is_refused_by_the_relay_too() {
     .expect("refused in time");
     assert_eq!(code, 4029);
     remote.close().await;
+    relay.stop().await;
+}
+
+/// Says a student's `hello` with `code` to a relay; the welcome, or the close code.
+async fn relay_hello(
+    ws: &str,
+    fingerprint: &str,
+    room: &str,
+    code: &str,
+    device: &str,
+) -> Result<Value, u16> {
+    let mut raw = common::Raw { ws: lectern::client::connect(ws, fingerprint).await.unwrap() };
+    raw.send(
+        json!({"t":"hello","v":1,"role":"student","code":code,"name":"Remote","device":device,"room":room}),
+    )
+    .await;
+    let end = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match raw.ws.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(&t).unwrap();
+                    if v["t"] == "welcome" {
+                        return Ok(v);
+                    }
+                }
+                Some(Ok(Message::Close(Some(c)))) => return Err(u16::from(c.code)),
+                Some(Ok(_)) => {}
+                other => panic!("the relay dropped the connection: {other:?}"),
+            }
+        }
+    });
+    end.await.expect("an answer in time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_take_a_new_code_and_the_waiting_room_at_once() {
+    let redis = RedisServer::start().await;
+    let server = bridged(&redis).await;
+    let (relay, ws, fingerprint) = relay(&redis).await;
+    let room = server.handle.as_ref().unwrap().ready().room.clone();
+    let (mut teacher, _) = server.teacher().await;
+    // The relay has the room loaded (a student in), with the first code.
+    let first = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Ok(w) = relay_hello(&ws, &fingerprint, &room, CODE, "relay-device-0001").await {
+                return w;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await; // the bridge publishes
+        }
+    })
+    .await
+    .expect("the relay serves the room");
+    let token = first["token"].as_str().unwrap().to_string();
+
+    teacher.send(json!({"t":"new_code","id":1})).await;
+    assert_eq!(teacher.recv_type("ok").await["id"], 1);
+    let join_code = server.app().room().code();
+    assert_ne!(join_code, CODE);
+    // The relay hears of it without loading the room again: the new code gets in, the old does not.
+    let mut n = 0;
+    let entered = tokio::time::timeout(PATIENCE, async {
+        loop {
+            n += 1;
+            if relay_hello(&ws, &fingerprint, &room, &join_code, &format!("relay-device-1{n:03}"))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(entered.is_ok(), "the new code works on the relay");
+    assert_eq!(relay_hello(&ws, &fingerprint, &room, CODE, "relay-device-2000").await.err(), Some(4001));
+
+    // The waiting room: a relay cannot let anyone in, so code claims there are refused (4029);
+    // a remote student with its token still gets in.
+    teacher.send(json!({"t":"waiting_room","id":2,"on":true})).await;
+    assert_eq!(teacher.recv_type("ok").await["id"], 2);
+    let refused = tokio::time::timeout(PATIENCE, async {
+        let mut n = 0;
+        loop {
+            n += 1;
+            let device = format!("relay-device-3{n:03}");
+            if let Err(code) = relay_hello(&ws, &fingerprint, &room, &join_code, &device).await {
+                return code;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the relay hears of the waiting room");
+    assert_eq!(refused, 4029);
+    let mut back = common::Raw { ws: lectern::client::connect(&ws, &fingerprint).await.unwrap() };
+    back.send(
+        json!({"t":"hello","v":1,"role":"student","resume":token,"device":"relay-device-0001","room":room}),
+    )
+    .await;
+    assert_eq!(back.recv_type("welcome").await["you"]["name"], "Remote");
     relay.stop().await;
 }
