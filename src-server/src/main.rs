@@ -43,6 +43,16 @@ enum Command {
     Discover(discover::Discover),
     /// Check what commonly breaks discovery and joining in a classroom, and say what to change.
     Doctor(discover::Doctor),
+    /// Check a PDF in a process of its own, with its memory and CPU time capped (the server runs
+    /// this for every upload); prints the pages found as JSON.
+    #[command(hide = true)]
+    CheckPdf {
+        /// The address-space cap, in bytes.
+        #[arg(long, default_value_t = lectern::docs::check::CHECK_MEMORY)]
+        memory: u64,
+        /// The PDF.
+        file: std::path::PathBuf,
+    },
     /// Write the manual pages (lectern(1), lectern-serve(1), …) into a folder, for packages.
     #[command(hide = true)]
     Manpages {
@@ -62,6 +72,10 @@ fn manpages(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before anything else starts (threads, a runtime): the caps it sets are for this process only.
+    if let Command::CheckPdf { memory, file } = &cli.command {
+        return lectern::docs::check::child_main(file, *memory);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             // Secrets never reach a log: the frame loggers are held at debug (`logfilter`).
@@ -89,6 +103,7 @@ fn main() -> ExitCode {
             Command::Discover(args) => discover::discover(args).await,
             Command::Doctor(args) => discover::doctor(args).await,
             Command::Manpages { dir } => manpages(&dir),
+            Command::CheckPdf { .. } => Ok(ExitCode::SUCCESS), // handled before the runtime
         }
     });
     runtime.shutdown_timeout(Duration::from_millis(200));

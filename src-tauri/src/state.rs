@@ -102,8 +102,15 @@ impl AppState {
         // LECTERN_* environment (LECTERN_NO_MDNS, LECTERN_LISTEN, …) apply.
         let dir = self.data_dir.join("classroom");
         let flags = vec![("data_dir", toml_string(&dir))];
-        let config = Config::load(&Source { file: None, env: std::env::vars().collect(), flags })
+        let mut config = Config::load(&Source { file: None, env: std::env::vars().collect(), flags })
             .map_err(|e| CommandError::Serve(e.into()))?;
+        // Uploads are checked in a copy of this program, its memory capped (see main.rs). Not on
+        // mobile, where a program cannot start a copy of itself.
+        if cfg!(not(any(target_os = "android", target_os = "ios"))) {
+            config.pdf_checker = std::env::current_exe().ok().map(|exe| {
+                lectern::docs::check::Checker::Child { exe, memory: lectern::docs::check::CHECK_MEMORY }
+            });
+        }
         let listener = match lectern::server::bind(config.listen) {
             Ok(l) => l,
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {

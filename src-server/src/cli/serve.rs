@@ -187,7 +187,14 @@ pub fn show(args: ShowConfig) -> anyhow::Result<ExitCode> {
 
 /// Runs the classroom server until SIGINT or SIGTERM.
 pub async fn serve(args: Serve) -> anyhow::Result<ExitCode> {
-    let config = args.flags.config()?;
+    let mut config = args.flags.config()?;
+    // Uploads are checked by this program in a process of its own, its memory capped (lower it with
+    // LECTERN_PDF_CHECK_MEMORY, in bytes: tests do).
+    let memory = std::env::var("LECTERN_PDF_CHECK_MEMORY").ok().and_then(|m| m.parse().ok());
+    config.pdf_checker = std::env::current_exe().ok().map(|exe| lectern::docs::check::Checker::Child {
+        exe,
+        memory: memory.unwrap_or(lectern::docs::check::CHECK_MEMORY),
+    });
     let listener = lectern::server::bind(config.listen).with_context(|| {
         format!("cannot listen on {} (is another server running? try --listen [::]:0)", config.listen)
     })?;

@@ -70,6 +70,10 @@ pub struct Config {
     /// The relays' certificate fingerprint, for the remote join link: apps and `lectern join` pin
     /// it (browsers check the relays' certificate as any web site's).
     pub relay_fp: Option<String>,
+    /// Where uploaded PDFs are checked: `lectern serve` names itself, so that each is checked in a
+    /// process of its own with its memory capped (`docs::check`). Not a setting of the config file.
+    #[serde(skip)]
+    pub pdf_checker: Option<crate::docs::check::Checker>,
 }
 
 impl Default for Config {
@@ -91,6 +95,7 @@ impl Default for Config {
             redis_ca: None,
             relay_url: None,
             relay_fp: None,
+            pdf_checker: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! hash. Adding the same bytes twice returns the existing document. Every file is checked to be a readable
 //! PDF with at least one page before it is accepted.
 
+pub mod check;
 pub mod scan;
 
 use std::collections::{BTreeMap, HashMap};
@@ -28,6 +29,8 @@ pub struct Library {
     docs: RwLock<BTreeMap<String, Doc>>,
     /// Each document's scanned pages, found once (on first asking) by sha256.
     scans: Mutex<HashMap<String, Arc<ScanSlot>>>,
+    /// Where new documents are checked.
+    checker: RwLock<check::Checker>,
 }
 
 /// Counts the pages of a PDF, or says why it is not readable.
@@ -82,13 +85,41 @@ impl Library {
             .filter(|d| dir.join(format!("{}.pdf", d.sha256)).is_file())
             .map(|d| (d.id.clone(), d))
             .collect();
-        Ok(Library { dir: dir.to_path_buf(), docs: RwLock::new(docs), scans: Mutex::default() })
+        // Uploads a crash cut short are of no use to anyone.
+        for entry in std::fs::read_dir(dir)?.flatten() {
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with("incoming-") {
+                std::fs::remove_file(entry.path()).ok();
+            }
+        }
+        Ok(Library {
+            dir: dir.to_path_buf(),
+            docs: RwLock::new(docs),
+            scans: Mutex::default(),
+            checker: RwLock::default(),
+        })
+    }
+
+    /// Sets where new documents are checked (`lectern serve`: a capped child process).
+    pub fn set_checker(&self, checker: check::Checker) {
+        *self.checker.write().unwrap_or_else(|p| p.into_inner()) = checker;
+    }
+
+    /// A fresh path in the library's folder for an upload to be written to before [`Library::take`]
+    /// (removed at the next start if the server stops first).
+    pub fn incoming_path(&self) -> PathBuf {
+        self.dir.join(format!("incoming-{:016x}.part", rand::random::<u64>()))
     }
 
     /// A library with no documents and no folder (a relay's rooms: their documents are the
     /// teacher's).
     pub fn empty() -> Library {
-        Library { dir: PathBuf::new(), docs: RwLock::default(), scans: Mutex::default() }
+        Library {
+            dir: PathBuf::new(),
+            docs: RwLock::default(),
+            scans: Mutex::default(),
+            checker: RwLock::default(),
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Doc>> {
@@ -157,18 +188,39 @@ impl Library {
         if let Some(doc) = self.read().values().find(|d| d.sha256 == sha256) {
             return Ok(doc.clone());
         }
-        let (parsed, pages) = parse(bytes)?;
+        let tmp = self.incoming_path();
+        std::fs::write(&tmp, bytes)?;
+        self.take(&tmp, sha256, title, id)
+    }
+
+    /// Adds the PDF written to `incoming` (a path from [`Library::incoming_path`]; an upload is
+    /// streamed there) whose SHA-256 is `sha256`: checked (see [`check`]), then moved into place; on
+    /// any refusal, or when the library has it already, the file is removed. Blocking.
+    pub fn take(&self, incoming: &Path, sha256: String, title: &str, id: Option<&str>) -> Result<Doc> {
+        let taken = self.take_checked(incoming, sha256, title, id);
+        if incoming.exists() {
+            std::fs::remove_file(incoming).ok();
+        }
+        taken
+    }
+
+    fn take_checked(&self, incoming: &Path, sha256: String, title: &str, id: Option<&str>) -> Result<Doc> {
+        if let Some(doc) = self.read().values().find(|d| d.sha256 == sha256) {
+            return Ok(doc.clone());
+        }
+        let size = std::fs::metadata(incoming)?.len();
+        if size > MAX_DOC_BYTES as u64 {
+            return Err(Error::Pdf(format!("{size} bytes is over the {} MiB limit", MAX_DOC_BYTES >> 20)));
+        }
         // Its scanned pages are found now, while it is parsed anyway, so the first student to open
         // it does not wait for a second parse (a 50 MB book takes seconds).
-        let scans = scan::index(&parsed, bytes);
-        drop(parsed);
+        let checker = self.checker.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let check::Checked { pages, scans } = checker.check(incoming)?;
         let title = title.trim();
         let title = if title.is_empty() { "Untitled" } else { title };
         let title: String = title.chars().take(200).collect();
         let path = self.dir.join(format!("{sha256}.pdf"));
-        let tmp = self.dir.join(format!("{sha256}.pdf.part"));
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, &path)?;
+        std::fs::rename(incoming, &path)?;
         keep_scans(&self.kept_scans(&sha256), &scans);
         let slot = self.slot(&sha256);
         slot.started.store(true, Ordering::SeqCst);

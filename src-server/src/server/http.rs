@@ -169,18 +169,25 @@ async fn upload_doc(
     if declared.and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|n| n > MAX_DOC_BYTES as u64) {
         return Err(too_large());
     }
-    let body = axum::body::to_bytes(req.into_body(), MAX_DOC_BYTES).await.map_err(|e| {
-        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-        let mut over = false;
-        while let Some(c) = cause {
-            over |= c.is::<http_body_util::LengthLimitError>();
-            cause = c.source();
-        }
-        if over { too_large() } else { ApiError::BadRequest(format!("cannot read the upload: {e}")) }
-    })?;
+    // Streamed to a file in the library's folder, hashed on the way: a 200 MiB upload never sits
+    // in memory, and what is over the limit is refused as soon as it is.
     let docs = app.room().docs().clone();
+    let incoming = docs.incoming_path();
+    let sha256 = match super::upload::receive(req.into_body(), &incoming, MAX_DOC_BYTES).await {
+        Ok(sha256) => sha256,
+        Err(e) => {
+            tokio::fs::remove_file(&incoming).await.ok();
+            return Err(match e {
+                super::upload::Refused::TooLarge => too_large(),
+                super::upload::Refused::Body(m) => {
+                    ApiError::BadRequest(format!("cannot read the upload: {m}"))
+                }
+                super::upload::Refused::Disk(m) => ApiError::Internal(format!("cannot keep the upload: {m}")),
+            });
+        }
+    };
     let title = q.title.unwrap_or_else(|| "Untitled".into());
-    let doc = tokio::task::spawn_blocking(move || docs.add(&body, &title, None))
+    let doc = tokio::task::spawn_blocking(move || docs.take(&incoming, sha256, &title, None))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| match e {

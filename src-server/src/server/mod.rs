@@ -16,6 +16,7 @@ pub mod http;
 pub mod setup;
 pub mod slots;
 pub(crate) mod ui;
+mod upload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,0 +1,163 @@
+//! What each fuzz target checks (docs/FUZZING.md). Every check takes the fuzzer's raw bytes and
+//! panics only on a real fault: a panic inside Lectern's code, or a property of what it accepted
+//! that does not hold. The same functions replay the committed corpus as ordinary tests
+//! (`src-server/tests/fuzz_corpus.rs` compiles this file), so every input that once found a fault
+//! stays a test on the stable toolchain.
+
+use lectern::protocol::WS_PATH;
+use lectern::protocol::link::{JoinLink, Txt};
+use lectern::protocol::signed::{Kind, Signed};
+use lectern::protocol::{ClientMsg, Doc, LessonState, ParseError, SetPatch};
+use lectern::relay::sign::{Signer, Verifier};
+
+/// A client's frame, as the server reads every text frame (§3–§7): parsing never panics, an error
+/// says what is wrong, and what parses encodes and parses back to the same message.
+pub fn client_frame(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    match ClientMsg::parse(text) {
+        Ok(msg) => {
+            let again = serde_json::to_string(&msg).expect("a parsed frame encodes");
+            let back = ClientMsg::parse(&again).expect("a frame the server encoded parses again");
+            assert_eq!(format!("{msg:?}"), format!("{back:?}"), "a frame changed on its way round");
+        }
+        Err(ParseError::NotJson(message) | ParseError::BadRequest { message, .. }) => {
+            assert!(!message.is_empty(), "an error says what is wrong");
+        }
+    }
+}
+
+/// The documents a `set` may name in [`set_patch`]: one of 3 pages, one of 604 (a Mushaf).
+fn library(id: &str) -> Option<Doc> {
+    let doc = |pages| Doc { id: id.to_string(), title: id.to_uppercase(), pages, sha256: "0".repeat(64) };
+    match id {
+        "short" => Some(doc(3)),
+        "mushaf" => Some(doc(604)),
+        _ => None,
+    }
+}
+
+/// A teacher's `set` requests, one JSON object per line, each validated against the state the ones
+/// before it left and applied when accepted (§5): validation never panics, and no accepted patch
+/// leaves a page outside its document, a coordinate outside the page, or a state that does not
+/// survive the wire.
+pub fn set_patch(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let mut state = LessonState::new(None);
+    for line in text.lines().take(64) {
+        let Ok(set) = serde_json::from_str::<SetPatch>(line) else { continue };
+        let Ok(patch) = state.validate(set, library) else { continue };
+        state.apply(&patch);
+        let pages = state.doc.as_ref().map_or(1, |d| d.pages);
+        assert!((1..=pages).contains(&state.page), "page {} of {pages}", state.page);
+        if let Some(p) = state.pos {
+            assert!((0.0..=1.0).contains(&p.x) && (0.0..=1.0).contains(&p.y), "pointer off the page");
+        }
+        if let Some(h) = state.highlight {
+            assert!((1..=pages).contains(&h.page), "highlight on page {} of {pages}", h.page);
+            assert!(h.x + h.w <= 1.0 + 1e-9 && h.y + h.h <= 1.0 + 1e-9, "highlight past the edge");
+        }
+        let wire = serde_json::to_string(&state).expect("a state encodes");
+        let back: LessonState = serde_json::from_str(&wire).expect("a state decodes");
+        assert_eq!(back, state, "a state changed on the wire");
+    }
+}
+
+/// A join link or address as a student types, scans or clicks it: parsing never panics, and what
+/// it yields is a `wss://` URL to the socket path that parses again to itself.
+pub fn join_link(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(link) = JoinLink::parse(text) else { return };
+    assert!(link.ws_url.starts_with("wss://") && link.ws_url.ends_with(WS_PATH), "{}", link.ws_url);
+    let again = JoinLink::parse(&link.ws_url).expect("the server URL a link yields parses");
+    if link.room.is_none() {
+        assert_eq!(again.ws_url, link.ws_url, "a server URL parses to itself");
+    }
+}
+
+/// An mDNS TXT record as it comes off the network (RFC 6763 §6: strings of a length byte and
+/// `key=value`; the first of a key counts): reading never panics, and a record Lectern accepts
+/// announces the same again.
+pub fn txt_record(data: &[u8]) {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut rest = data;
+    while let Some((&len, tail)) = rest.split_first() {
+        let len = usize::from(len).min(tail.len());
+        let (item, tail) = tail.split_at(len);
+        rest = tail;
+        let item = String::from_utf8_lossy(item);
+        let (k, v) = item.split_once('=').unwrap_or((&item, ""));
+        let k = k.to_ascii_lowercase();
+        if !k.is_empty() && !pairs.iter().any(|(have, _)| *have == k) {
+            pairs.push((k, v.to_string()));
+        }
+    }
+    let get =
+        |pairs: &[(String, String)], key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let Some(txt) = Txt::read(|key| get(&pairs, key)) else { return };
+    let announced = txt.pairs();
+    let again = Txt::read(|key| get(&announced, key)).expect("a record Lectern read, it reads again");
+    assert_eq!(again, txt, "a TXT record changed on its way round");
+}
+
+/// A document upload's check (§9): counting a PDF's pages never panics, whatever the bytes.
+pub fn pdf_check(data: &[u8]) {
+    if let Ok(pages) = lectern::docs::count_pages(data) {
+        assert!(pages >= 1, "an accepted PDF has a page");
+    }
+}
+
+/// What a hostile relay can put before a client (PROTOCOL-ADDITIONS.md, E): a signature, its epoch,
+/// seq, counter and state. Checking never panics, and nothing passes but the teacher's own
+/// signature of exactly that state, room, epoch, seq and counter.
+pub fn signed_state(data: &[u8]) {
+    #[derive(serde::Deserialize)]
+    struct Claim {
+        beat: bool,
+        epoch: u64,
+        seq: u64,
+        n: u64,
+        sig: String,
+        state: LessonState,
+    }
+    let signer = Signer::from_secret([7; 32]);
+    let room = "r-fuzz";
+    let verifier = Verifier::new(&signer.public(), room).expect("a key");
+    let claim = match serde_json::from_slice::<Claim>(data) {
+        Ok(claim) => claim,
+        // Raw bytes: a 64-byte signature of the first state, at numbers taken from the input.
+        Err(_) => {
+            let mut word = [0u8; 8];
+            let mut take = |at: usize| {
+                let end = data.len().min(at + 8);
+                word = [0; 8];
+                word[..end.saturating_sub(at)].copy_from_slice(data.get(at..end).unwrap_or_default());
+                u64::from_le_bytes(word)
+            };
+            let (epoch, seq, n) = (take(0), take(8), take(16));
+            let sig = data.get(24..).unwrap_or_default();
+            Claim { beat: n % 2 == 1, epoch, seq, n, sig: base64_url(sig), state: LessonState::new(None) }
+        }
+    };
+    let kind = if claim.beat { Kind::Beat } else { Kind::State };
+    let n = if claim.beat { claim.n } else { 0 };
+    let signed = Signed { epoch: claim.epoch, sig: claim.sig };
+    if verifier.check(kind, claim.seq, n, &claim.state, &signed) {
+        let own = signer.sign(kind, room, claim.epoch, claim.seq, n, &claim.state);
+        assert_eq!(own.sig, signed.sig, "a signature the teacher never made was accepted");
+    }
+}
+
+/// Base64url without padding (the signatures' encoding), written out to keep this crate's
+/// dependencies to Lectern's own.
+fn base64_url(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(char::from(ABC[((v >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
