@@ -107,9 +107,8 @@ impl AppState {
         // Uploads are checked in a copy of this program, its memory capped (see main.rs). Not on
         // mobile, where a program cannot start a copy of itself.
         if cfg!(not(any(target_os = "android", target_os = "ios"))) {
-            config.pdf_checker = std::env::current_exe().ok().map(|exe| {
-                lectern::docs::check::Checker::Child { exe, memory: lectern::docs::check::CHECK_MEMORY }
-            });
+            config.pdf_checker =
+                std::env::current_exe().ok().map(|exe| (exe, lectern::docs::check::CHECK_MEMORY));
         }
         let listener = match lectern::server::bind(config.listen) {
             Ok(l) => l,

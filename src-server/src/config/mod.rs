@@ -70,10 +70,11 @@ pub struct Config {
     /// The relays' certificate fingerprint, for the remote join link: apps and `lectern join` pin
     /// it (browsers check the relays' certificate as any web site's).
     pub relay_fp: Option<String>,
-    /// Where uploaded PDFs are checked: `lectern serve` names itself, so that each is checked in a
-    /// process of its own with its memory capped (`docs::check`). Not a setting of the config file.
+    /// The program that checks uploaded PDFs in a process of its own, and the memory it may use
+    /// (`docs::check`): `lectern serve` names itself. None checks them in this process. Not a
+    /// setting of the config file.
     #[serde(skip)]
-    pub pdf_checker: Option<crate::docs::check::Checker>,
+    pub pdf_checker: Option<(PathBuf, u64)>,
 }
 
 impl Default for Config {

@@ -101,6 +101,7 @@ impl Relay {
             .route("/healthz", get(healthz))
             .with_state(state)
             .merge(documents)
+            .merge(crate::server::sse::router(host.clone()))
             .fallback(crate::server::ui::serve);
         let accept = tokio::spawn(crate::server::accept::accept_loop(listener, tls, router, host.clone()));
         tracing::info!(%addr, "relay serving");

@@ -75,7 +75,8 @@ pub fn router(app: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(crate::server::ui::serve)
-        .with_state(app)
+        .with_state(app.clone())
+        .merge(crate::server::sse::router(app.host.clone()))
 }
 
 async fn ws(

@@ -15,6 +15,7 @@ pub mod host;
 pub mod http;
 pub mod setup;
 pub mod slots;
+pub mod sse;
 pub(crate) mod ui;
 mod upload;
 

@@ -41,8 +41,8 @@ pub fn prepare(config: &Config) -> Result<Prepared> {
     let identity = identity(dir)?;
     let teacher_key = teacher_key(dir)?;
     let docs = Arc::new(Library::open(&dir.join("docs"))?);
-    if let Some(checker) = &config.pdf_checker {
-        docs.set_checker(checker.clone());
+    if let Some((exe, memory)) = &config.pdf_checker {
+        docs.set_checker(crate::docs::check::Checker::Child { exe: exe.clone(), memory: *memory });
     }
     let demo = docs.add(&crate::demo::demo_pdf()?, crate::demo::DEMO_TITLE, Some(crate::demo::DEMO_ID))?;
     let mut opened = None;
