@@ -6,6 +6,7 @@ import type { ApiError } from "../generated/ApiError";
 import type { Doc } from "../generated/Doc";
 import { BACKGROUND, checkScans, checkedWhole, openChunked, type RangeFetch } from "../docfetch";
 import type { Dialogs, KeyValueStore, Platform, Server } from "./index";
+import { webNetworkWithFallback } from "./sse";
 import { webNetwork } from "./websocket";
 
 const CACHE = "lectern-docs-v1";
@@ -14,7 +15,8 @@ const CACHE = "lectern-docs-v1";
 export function webPlatform(): Platform {
   const baseUrl = () => location.origin;
   return {
-    network: webNetwork(baseUrl),
+    // WebSockets, or server-sent events where they fail (`?transport=sse` forces those).
+    network: webNetworkWithFallback(webNetwork(baseUrl), baseUrl, () => new URLSearchParams(location.search).get("transport") === "sse"),
     server: webServer(baseUrl),
     store: webStore(),
     dialogs: webDialogs(),

@@ -1,0 +1,257 @@
+// The fallback transport (docs/PROTOCOL-ADDITIONS.md, I): the lesson's frames as server-sent events
+// on a long GET, and the client's in POSTs, for networks and browsers that break WebSockets (a
+// school proxy that strips `Upgrade`; iPad Safari refusing `wss://` to a self-signed server). The
+// link's secret travels in a header, never in a URL. `fallbackNetwork` picks the transport: the
+// WebSocket while it works, this after two WebSockets in a row failed to open, and the WebSocket
+// again as soon as a probe opens one.
+import type { ServerMsg } from "../generated/ServerMsg";
+import type { Network, Transport } from "./index";
+import { parseFrame, webSocketTransport, wsUrl } from "./websocket";
+
+/** How often an idle link tells the server it is still here (the server closes links unheard for
+ * three heartbeats, at least 30 s). */
+const KEEPALIVE_MS = 5000;
+
+/** One event of a `text/event-stream` (only `event` and `data` lines matter here). */
+export interface SseEvent {
+  event: string;
+  data: string;
+}
+
+/** Splits a stream's text into whole events; what is left over (an event cut in two) is returned
+ * to be prefixed to the next chunk. */
+export function parseEvents(text: string): { events: SseEvent[]; rest: string } {
+  const events: SseEvent[] = [];
+  const blocks = text.replace(/\r\n/g, "\n").split("\n\n");
+  const rest = blocks.pop() ?? "";
+  for (const block of blocks) {
+    let event = "message";
+    const data: string[] = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith("event:")) event = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+    }
+    if (data.length) events.push({ event, data: data.join("\n") });
+  }
+  return { events, rest };
+}
+
+/** The server's origin for a WebSocket URL (`wss://h:p/v1/ws` → `https://h:p`). */
+export function httpBase(wsUrl: string): string {
+  const url = new URL(wsUrl.replace(/^ws/, "http"));
+  return url.origin;
+}
+
+/** Opens a lesson connection over server-sent events and POSTs to the server at `base`. */
+export function sseTransport(base: string, fetchFn: typeof fetch = fetch): Transport {
+  let opened: () => void = () => {};
+  let received: (frame: ServerMsg) => void = () => {};
+  let closed: (code: number, reason: string) => void = () => {};
+  const abort = new AbortController();
+  let link: string | null = null;
+  let opening = false;
+  let done = false;
+  let posting = false;
+  const outbox: string[] = [];
+  let keepalive: ReturnType<typeof setInterval> | null = null;
+  const auth = () => ({ authorization: `Bearer ${link}` });
+
+  const finish = (code: number, reason: string) => {
+    if (done) return;
+    done = true;
+    if (keepalive) clearInterval(keepalive);
+    abort.abort();
+    if (link) void fetchFn(`${base}/v1/sse`, { method: "DELETE", headers: auth() }).catch(() => {});
+    closed(code, reason);
+  };
+
+  const open = async (hello: string) => {
+    try {
+      const res = await fetchFn(`${base}/v1/sse`, { method: "POST", body: hello, signal: abort.signal });
+      if (!res.ok) return finish(res.status === 429 ? 4029 : 1006, await res.text());
+      link = String(((await res.json()) as { link: string }).link);
+      keepalive = setInterval(() => void post(true), KEEPALIVE_MS);
+      void listen();
+      void post(false);
+    } catch (e) {
+      finish(1006, e instanceof Error ? e.message : String(e));
+    }
+  };
+
+  const listen = async () => {
+    try {
+      const res = await fetchFn(`${base}/v1/sse`, { headers: { ...auth(), accept: "text/event-stream" }, signal: abort.signal });
+      if (!res.ok || !res.body) return finish(1006, `the event stream was refused (${res.status})`);
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let rest = "";
+      for (;;) {
+        const { value, done: ended } = await reader.read();
+        if (ended || done) break;
+        const parsed = parseEvents(rest + value);
+        rest = parsed.rest;
+        for (const ev of parsed.events) {
+          if (ev.event === "close") {
+            const c = JSON.parse(ev.data) as { code?: number; reason?: string };
+            return finish(Number(c.code) || 1006, String(c.reason ?? ""));
+          }
+          const frame = parseFrame(ev.data);
+          if (frame && !done) received(frame);
+        }
+      }
+      finish(1006, "the event stream ended");
+    } catch (e) {
+      finish(1006, e instanceof Error ? e.message : String(e));
+    }
+  };
+
+  /** Sends what waits, in order, one POST at a time; `beat` sends even when nothing waits. */
+  const post = async (beat: boolean) => {
+    if (posting || !link || done || (!beat && outbox.length === 0)) return;
+    posting = true;
+    const body = outbox.splice(0).join("\n");
+    try {
+      const res = await fetchFn(`${base}/v1/sse/send`, { method: "POST", body, headers: auth(), signal: abort.signal });
+      if (!res.ok) finish(1006, "the server has lost this connection");
+    } catch {
+      finish(1006, "cannot reach the server");
+    }
+    posting = false;
+    if (outbox.length) void post(false);
+  };
+
+  setTimeout(() => opened(), 0);
+  return {
+    send(frame) {
+      if (done) return false;
+      const text = JSON.stringify(frame);
+      if (!link && !opening) {
+        opening = true;
+        void open(text);
+      } else {
+        outbox.push(text);
+        void post(false);
+      }
+      return true;
+    },
+    close(code = 1000, reason = "") {
+      finish(code, reason);
+    },
+    onOpen: (cb) => void (opened = cb),
+    onFrame: (cb) => void (received = cb),
+    onClose: (cb) => void (closed = cb),
+  };
+}
+
+/** What `fallbackNetwork` needs to open each kind of connection. */
+export interface Openers {
+  webSocket(url: string): Transport;
+  sse(url: string): Transport;
+  /** Whether a WebSocket to `url` opens now (a probe, closed at once). */
+  probe(url: string): Promise<boolean>;
+}
+
+/** After this many WebSockets in a row failed to open, the fallback is used. */
+const FAILURES_BEFORE_FALLBACK = 2;
+/** How often, on the fallback, a WebSocket is tried again. */
+const PROBE_EVERY_MS = 30000;
+
+/** A network that falls back to server-sent events when WebSockets fail, and returns when they
+ * work again. `forced` starts on the fallback (`?transport=sse`). */
+export function fallbackNetwork(base: Network, open: Openers, forced = false): Network & { mode(): "ws" | "sse" } {
+  let mode: "ws" | "sse" = forced ? "sse" : "ws";
+  let failures = 0;
+  return {
+    ...base,
+    mode: () => mode,
+    connect(url?: string): Transport {
+      const target = url ?? "";
+      if (mode === "ws") {
+        const ws = open.webSocket(target);
+        let wasOpen = false;
+        const inner = { ...ws };
+        ws.onOpen(() => {
+          wasOpen = true;
+          failures = 0;
+          openedCb();
+        });
+        let openedCb: () => void = () => {};
+        let closedCb: (code: number, reason: string) => void = () => {};
+        ws.onClose((code, reason) => {
+          if (!wasOpen && code === 1006 && ++failures >= FAILURES_BEFORE_FALLBACK) mode = "sse";
+          closedCb(code, reason);
+        });
+        return { ...inner, onOpen: (cb) => void (openedCb = cb), onClose: (cb) => void (closedCb = cb) };
+      }
+      const sse = open.sse(target);
+      let closedCb: (code: number, reason: string) => void = () => {};
+      let over = false;
+      // Back to WebSockets as soon as one opens: this link closes as a server restart would, and the
+      // client reconnects at once (resuming with its token) over the WebSocket.
+      const timer = forced
+        ? null
+        : setInterval(() => {
+            void open.probe(target).then((ok) => {
+              if (!ok || over) return;
+              mode = "ws";
+              failures = 0;
+              sse.close(1012, "WebSockets work again");
+            });
+          }, PROBE_EVERY_MS);
+      sse.onClose((code, reason) => {
+        over = true;
+        if (timer) clearInterval(timer);
+        closedCb(code, reason);
+      });
+      return { ...sse, onClose: (cb) => void (closedCb = cb) };
+    },
+  };
+}
+
+/** Whether a WebSocket to `url` opens within `timeoutMs` (closed at once either way). */
+export function probeWebSocket(url: string, timeoutMs = 5000): Promise<boolean> {
+  return new Promise((resolve) => {
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(url, "lectern.v1");
+    } catch {
+      return resolve(false);
+    }
+    const timer = setTimeout(() => {
+      ws.close();
+      resolve(false);
+    }, timeoutMs);
+    ws.onopen = () => {
+      clearTimeout(timer);
+      ws.close(1000);
+      resolve(true);
+    };
+    ws.onclose = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+  });
+}
+
+/** The browser's network with the fallback: WebSockets to `baseUrl()` while they work, else server-
+ * sent events. The page's `<html data-transport>` says which one the lesson uses now. */
+export function webNetworkWithFallback(base: Network, baseUrl: () => string, forced: () => boolean): Network {
+  const target = (url: string) => url || wsUrl(baseUrl());
+  let network: ReturnType<typeof fallbackNetwork> | null = null;
+  return {
+    ...base,
+    connect(url) {
+      network ??= fallbackNetwork(
+        base,
+        {
+          webSocket: (u) => webSocketTransport(target(u)),
+          sse: (u) => sseTransport(httpBase(target(u))),
+          probe: (u) => probeWebSocket(target(u)),
+        },
+        forced(),
+      );
+      const transport = network.connect(url);
+      if (typeof document !== "undefined") document.documentElement.dataset.transport = network.mode();
+      return transport;
+    },
+  };
+}
