@@ -5,22 +5,45 @@
 /// Crates whose trace output carries frames' contents.
 const FRAME_LOGGERS: [&str; 2] = ["tungstenite", "tokio_tungstenite"];
 
-/// The filter directives for `asked` (the value of `LECTERN_LOG`, or none for `info`), with the
-/// frame loggers held at debug: an asked directive that names them (or a module of theirs) is dropped,
-/// so they follow the default level, and when that is `trace` they are capped at `debug` (below it,
-/// they say no more than the default lets anything say).
+/// Levels from the quietest, as `tracing` names them (`0` to `5` are the same, by number).
+const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// The verbosity a directive turns on (an index into [`LEVELS`]); a bare target means trace.
+fn verbosity(directive: &str) -> usize {
+    let level = match directive.rsplit_once('=') {
+        Some((_, level)) => level.trim(),
+        None if LEVELS.iter().any(|l| directive.trim().eq_ignore_ascii_case(l)) => directive.trim(),
+        None if directive.trim().parse::<usize>().is_ok() => directive.trim(),
+        None => return LEVELS.len() - 1, // `lectern` alone: everything of that target
+    };
+    level
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n < LEVELS.len())
+        .or_else(|| LEVELS.iter().position(|l| level.eq_ignore_ascii_case(l)))
+        .unwrap_or(LEVELS.len() - 1)
+}
+
+/// The filter directives for `asked` (the value of `LECTERN_LOG`, or none for `info`). Directives
+/// that name a frame logger (or a module of one), and span directives (`[span]=…`, which would reach
+/// the frame loggers' events inside those spans), are dropped; the frame loggers are then capped at
+/// the most verbose level asked, and never above debug (`tokio=trace` would otherwise reach
+/// `tokio_tungstenite` by its prefix).
 pub fn directives(asked: Option<&str>) -> String {
     let asked = asked.map(str::trim).filter(|a| !a.is_empty()).unwrap_or("info");
     let names_frame_logger = |d: &&str| {
         let target = d.split(['=', '[']).next().unwrap_or_default().trim();
         FRAME_LOGGERS.iter().any(|c| target == *c || target.starts_with(&format!("{c}::")))
     };
-    let kept: Vec<&str> = asked.split(',').filter(|d| !names_frame_logger(d)).collect();
-    let default_is_trace = kept.iter().any(|d| d.trim().eq_ignore_ascii_case("trace"));
+    let kept: Vec<&str> = asked
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !d.contains('[') && !names_frame_logger(d))
+        .collect();
+    let most = kept.iter().map(|d| verbosity(d)).max().unwrap_or(3);
+    let cap = LEVELS[most.min(4)];
     let mut all: Vec<String> = kept.into_iter().map(str::to_string).collect();
-    if default_is_trace {
-        all.extend(FRAME_LOGGERS.map(|c| format!("{c}=debug")));
-    }
+    all.extend(FRAME_LOGGERS.map(|c| format!("{c}={cap}")));
     all.join(",")
 }
 
@@ -30,11 +53,22 @@ mod tests {
 
     #[test]
     fn the_frame_loggers_are_held_at_debug_whatever_is_asked() {
-        assert_eq!(directives(None), "info", "below trace they follow the default level");
-        assert_eq!(directives(Some("warn,tungstenite=trace")), "warn");
+        assert_eq!(directives(None), "info,tungstenite=info,tokio_tungstenite=info");
+        assert_eq!(
+            directives(Some("warn,tungstenite=trace")),
+            "warn,tungstenite=warn,tokio_tungstenite=warn"
+        );
         let asked =
             directives(Some("trace,tungstenite::protocol=trace,tokio_tungstenite=trace,lectern=debug"));
         assert_eq!(asked, "trace,lectern=debug,tungstenite=debug,tokio_tungstenite=debug");
-        assert!(!directives(Some("tungstenite[frame]=trace")).contains("trace"));
+        // A prefix of theirs, a number, a bare target, a span: none reaches trace for them.
+        for sneaky in ["tokio=trace", "5", "tungstenite[frame]=trace", "[conn]=trace", "tokio"] {
+            let d = directives(Some(sneaky));
+            assert!(
+                d.ends_with("tungstenite=debug,tokio_tungstenite=debug") || !d.contains("trace"),
+                "{sneaky}: {d}"
+            );
+            assert!(!d.contains('['), "{sneaky}: {d}");
+        }
     }
 }

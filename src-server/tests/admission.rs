@@ -171,3 +171,64 @@ async fn a_removed_student_back_on_a_new_device_is_flagged_for_the_teacher() {
     let list = teacher.recv_type("knocks").await;
     assert_eq!(list["knocks"][0]["like_removed"], true);
 }
+
+fn lan(n: u8) -> Option<std::net::IpAddr> {
+    Some(std::net::IpAddr::from([192, 168, 1, n]))
+}
+
+fn hello_with_code(name: &str, device: &str) -> lectern::protocol::Hello {
+    lectern::protocol::Hello {
+        v: Some(1.into()),
+        role: Some("student".into()),
+        code: Some(CODE.into()),
+        name: Some(name.into()),
+        device: Some(device.into()),
+        ..lectern::protocol::Hello::default()
+    }
+}
+
+#[tokio::test]
+async fn one_address_cannot_bury_the_waiting_room_in_knocks_with_the_code() {
+    let server = TestServer::with(|limits, _| limits.max_students_per_address = 3).await;
+    let room = server.app().room();
+    let held: Vec<_> = (0..3)
+        .map(|n| room.knock(&hello_with_code(&format!("Fake {n}"), &device(100 + n)), lan(7), true).unwrap())
+        .collect();
+    let fourth = room.knock(&hello_with_code("Fake 3", &device(103)), lan(7), true);
+    assert!(fourth.is_err(), "no more knocks than the address could seat");
+    assert!(
+        room.knock(&hello_with_code("Real", &device(200)), lan(8), true).is_ok(),
+        "another address waits"
+    );
+    drop(held);
+}
+
+#[tokio::test]
+async fn a_device_that_keeps_losing_its_token_is_never_locked_out_and_never_takes_its_own_first_seat() {
+    let server = TestServer::start().await;
+    let room = server.app().room();
+    let first = room.join(hello_with_code("Sami", &device(1)), lan(9), false).unwrap();
+    room.leave(&first.pid, first.conn);
+    let mut seats = vec![first.pid.clone()];
+    for _ in 0..7 {
+        let j = room.join(hello_with_code("Sami", &device(1)), lan(9), false).unwrap();
+        assert!(!seats.contains(&j.pid), "a fresh seat while the device has twins left");
+        seats.push(j.pid.clone());
+        room.leave(&j.pid, j.conn);
+    }
+    // Every id of the device is known now: the twin that left longest ago is used again, afresh.
+    let again = room.join(hello_with_code("Sami", &device(1)), lan(9), false).unwrap();
+    assert_eq!(again.pid, seats[1], "the oldest twin, never the device's own id");
+}
+
+#[tokio::test]
+async fn turning_the_waiting_room_off_lets_in_those_who_wait_with_the_code() {
+    let server = TestServer::start().await;
+    let (mut teacher, _) = server.teacher().await;
+    teacher.send(json!({"t":"waiting_room","id":1,"on":true})).await;
+    teacher.recv_type("ok").await;
+    let mut waiting = code_hello(&server, CODE, "Patient", &device(5)).await;
+    assert_eq!(waiting.recv_type("waiting").await["t"], "waiting");
+    teacher.send(json!({"t":"waiting_room","id":2,"on":false})).await;
+    assert_eq!(waiting.recv_type("welcome").await["you"]["name"], "Patient");
+}

@@ -167,3 +167,22 @@ async fn a_teacher_removal_closes_a_fallback_student_with_4003() {
         }
     }
 }
+
+#[tokio::test]
+async fn refused_links_stop_counting_at_once_so_strangers_cannot_fill_the_table() {
+    // (The address's budget of failed hellos is raised: it is not what this test is about.)
+    let server = TestServer::with(|limits, _| limits.failed_hellos_per_minute = 1000).await;
+    // More refused hellos from one address than it may hold links (64): each is closed by the lesson
+    // at once, and a closed link no longer counts.
+    for n in 0..70 {
+        let link = open_link(
+            &server,
+            json!({"t":"hello","v":1,"role":"student","code":"000000","name":"X","device":device(300 + n)}),
+        )
+        .await;
+        drop(link);
+    }
+    let link = open_link(&server, student_hello("Honest", 9)).await;
+    let mut events = Events::open(&server, &link).await;
+    assert_eq!(events.frame("welcome").await["you"]["name"], "Honest");
+}

@@ -108,7 +108,7 @@ impl AppState {
         // mobile, where a program cannot start a copy of itself.
         if cfg!(not(any(target_os = "android", target_os = "ios"))) {
             config.pdf_checker =
-                std::env::current_exe().ok().map(|exe| (exe, lectern::docs::check::CHECK_MEMORY));
+                lectern::docs::check::this_program().map(|exe| (exe, lectern::docs::check::CHECK_MEMORY));
         }
         let listener = match lectern::server::bind(config.listen) {
             Ok(l) => l,

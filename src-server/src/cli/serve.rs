@@ -191,8 +191,8 @@ pub async fn serve(args: Serve) -> anyhow::Result<ExitCode> {
     // Uploads are checked by this program in a process of its own, its memory capped (lower it with
     // LECTERN_PDF_CHECK_MEMORY, in bytes: tests do).
     let memory = std::env::var("LECTERN_PDF_CHECK_MEMORY").ok().and_then(|m| m.parse().ok());
-    config.pdf_checker =
-        std::env::current_exe().ok().map(|exe| (exe, memory.unwrap_or(lectern::docs::check::CHECK_MEMORY)));
+    config.pdf_checker = lectern::docs::check::this_program()
+        .map(|exe| (exe, memory.unwrap_or(lectern::docs::check::CHECK_MEMORY)));
     let listener = lectern::server::bind(config.listen).with_context(|| {
         format!("cannot listen on {} (is another server running? try --listen [::]:0)", config.listen)
     })?;

@@ -55,6 +55,16 @@ impl Checker {
     }
 }
 
+/// This program, to run as the checker: `/proc/self/exe` on Linux, which still names it after a
+/// package upgrade replaced the file mid-lesson; elsewhere the path it was started from.
+pub fn this_program() -> Option<PathBuf> {
+    let proc_self = Path::new("/proc/self/exe");
+    if cfg!(target_os = "linux") && proc_self.exists() {
+        return Some(proc_self.to_path_buf());
+    }
+    std::env::current_exe().ok()
+}
+
 /// Parses the PDF at `path` in this process.
 pub fn check_here(path: &Path) -> Result<Checked> {
     let bytes = std::fs::read(path)?;
@@ -82,6 +92,10 @@ fn check_in_child(exe: &Path, memory: u64, path: &Path) -> Result<Checked> {
     let said = String::from_utf8_lossy(&out.stderr);
     match said.lines().find_map(|l| l.strip_prefix("not a readable PDF: ")) {
         Some(why) => Err(Error::Pdf(why.to_string())),
+        // The checker could not do its work (its caps could not be set, the file could not be read).
+        None if out.status.code() == Some(2) => {
+            Err(Error::Invalid(format!("the PDF checker failed: {}", said.trim())))
+        }
         // Killed (CPU limit), or aborted on an allocation the memory cap refused.
         None => Err(Error::Pdf(format!(
             "reading it needs more than {} MiB of memory or {CHECK_CPU_SECONDS} s of work; \
@@ -92,11 +106,14 @@ fn check_in_child(exe: &Path, memory: u64, path: &Path) -> Result<Checked> {
 }
 
 /// `lectern check-pdf`: caps this process's memory and CPU time, checks the file, and prints
-/// [`Checked`] as JSON (exit 0), or `not a readable PDF: WHY` on standard error (exit 1).
+/// [`Checked`] as JSON (exit 0), or `not a readable PDF: WHY` on standard error (exit 1). Exit 2: the
+/// check could not be made; 3 (or a signal): the file needs more than the caps allow.
 pub fn child_main(path: &Path, memory: u64) -> std::process::ExitCode {
     // Both caps apply before a byte is read; failing to set them is a failure to check.
+    // No core file either: a checker killed by its caps must not leave a gigabyte behind.
     if let Err(e) = rlimit::setrlimit(rlimit::Resource::AS, memory, memory)
         .and_then(|()| rlimit::setrlimit(rlimit::Resource::CPU, CHECK_CPU_SECONDS, CHECK_CPU_SECONDS))
+        .and_then(|()| rlimit::setrlimit(rlimit::Resource::CORE, 0, 0))
     {
         eprintln!("cannot cap the checker's resources: {e}");
         return std::process::ExitCode::from(2);
@@ -115,6 +132,11 @@ pub fn child_main(path: &Path, memory: u64) -> std::process::ExitCode {
         Err(Error::Pdf(why)) => {
             eprintln!("not a readable PDF: {why}");
             std::process::ExitCode::from(1)
+        }
+        // The cap refused memory the file itself needed: as when the parse runs out.
+        Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::OutOfMemory => {
+            eprintln!("out of memory: {e}");
+            std::process::ExitCode::from(3)
         }
         Err(e) => {
             eprintln!("cannot check {}: {e}", path.display());

@@ -173,11 +173,10 @@ async fn upload_doc(
     // Streamed to a file in the library's folder, hashed on the way: a 200 MiB upload never sits
     // in memory, and what is over the limit is refused as soon as it is.
     let docs = app.room().docs().clone();
-    let incoming = docs.incoming_path();
-    let sha256 = match super::upload::receive(req.into_body(), &incoming, MAX_DOC_BYTES).await {
+    let incoming = super::upload::Incoming::new(docs.incoming_path());
+    let sha256 = match super::upload::receive(req.into_body(), incoming.path(), MAX_DOC_BYTES).await {
         Ok(sha256) => sha256,
         Err(e) => {
-            tokio::fs::remove_file(&incoming).await.ok();
             return Err(match e {
                 super::upload::Refused::TooLarge => too_large(),
                 super::upload::Refused::Body(m) => {
@@ -188,7 +187,7 @@ async fn upload_doc(
         }
     };
     let title = q.title.unwrap_or_else(|| "Untitled".into());
-    let doc = tokio::task::spawn_blocking(move || docs.take(&incoming, sha256, &title, None))
+    let doc = tokio::task::spawn_blocking(move || docs.take(&incoming.keep(), sha256, &title, None))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| match e {

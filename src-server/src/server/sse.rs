@@ -16,8 +16,12 @@
 //! - `POST /v1/sse/send` (bearer) carries frames, one per line, in order; an empty body keeps the
 //!   link alive. `DELETE /v1/sse` (bearer) closes the link.
 //!
-//! A link nobody has posted to or streamed from for three heartbeats (at least 30 s) is closed, as a
-//! silent WebSocket would be.
+//! A task per link reads the lesson's frames into a short queue (the event stream drains it), so a
+//! link whose lesson connection closed stops counting against the limits at once; its close waits
+//! 30 s for the client to collect it. A link the client has not asked anything of (a POST, a new
+//! event stream) for three heartbeats (at least 30 s) is closed, as a silent WebSocket would be:
+//! the client posts an empty keepalive every 5 s. The event stream carries a comment every
+//! heartbeat, so a dead TCP connection (and a proxy that cuts idle responses) shows.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -31,14 +35,16 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::server::host::Host;
 
@@ -46,12 +52,31 @@ mod events;
 
 type Pipe = WebSocketStream<tokio::io::DuplexStream>;
 
-/// One client's link: the in-process WebSocket's two halves, and when the client was last heard.
+/// How long the close of a link waits for its client to collect it (a refusal's code matters: 4001
+/// must stop a client, not make it try again).
+const CLOSE_KEPT: Duration = Duration::from_secs(30);
+
+/// Frames the lesson sent that the event stream has not taken yet; more wait in the lesson's own
+/// queue, which conflates a student that falls behind (§8).
+const QUEUED: usize = 64;
+
+/// What the lesson sent on a link.
+enum Item {
+    Frame(String),
+    Close(u16, String),
+}
+
+/// One client's link.
 struct Link {
     sink: tokio::sync::Mutex<SplitSink<Pipe, Message>>,
-    /// `None` while a GET streams it.
-    stream: Mutex<Option<SplitStream<Pipe>>>,
+    /// The lesson's frames; `None` while an event stream holds them.
+    frames: Mutex<Option<mpsc::Receiver<Item>>>,
+    /// When the client last asked something of the link.
     heard: Mutex<Instant>,
+    /// When the lesson connection closed (the link then counts against no limit).
+    closed: Arc<Mutex<Option<Instant>>>,
+    /// The task reading the lesson's frames.
+    pump: tokio::task::AbortHandle,
     addr: IpAddr,
 }
 
@@ -59,19 +84,36 @@ impl Link {
     fn heard(&self) {
         *self.heard.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
     }
+
+    fn closed_at(&self) -> Option<Instant> {
+        *self.closed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.pump.abort();
+    }
+}
+
+#[derive(Default)]
+struct Table {
+    links: HashMap<[u8; 32], Arc<Link>>,
+    /// Links being opened, by address: counted before they exist, so a burst cannot pass the limits.
+    opening: HashMap<IpAddr, usize>,
 }
 
 /// Every open link, by the SHA-256 of its secret.
 pub struct Links {
     host: Arc<Host>,
-    links: Mutex<HashMap<[u8; 32], Arc<Link>>>,
+    table: Mutex<Table>,
     reaper: std::sync::Once,
 }
 
 /// The fallback transport's routes, on `host` (merged into a server's or a relay's router).
 pub fn router(host: Arc<Host>) -> Router {
     let body_limit = host.limits.max_frame_bytes.saturating_mul(64);
-    let links = Arc::new(Links { host, links: Mutex::default(), reaper: std::sync::Once::new() });
+    let links = Arc::new(Links { host, table: Mutex::default(), reaper: std::sync::Once::new() });
     Router::new()
         .route("/v1/sse", post(open).get(events::stream).delete(close))
         .route("/v1/sse/send", post(send))
@@ -79,23 +121,67 @@ pub fn router(host: Arc<Host>) -> Router {
         .with_state(links)
 }
 
+/// A place reserved for a link being opened; given back when dropped.
+struct Reserved<'a> {
+    links: &'a Links,
+    addr: IpAddr,
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        let mut table = self.links.lock();
+        if let Some(n) = table.opening.get_mut(&self.addr) {
+            *n -= 1;
+            if *n == 0 {
+                table.opening.remove(&self.addr);
+            }
+        }
+    }
+}
+
 impl Links {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn find(&self, headers: &HeaderMap) -> Option<Arc<Link>> {
         let secret = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
         let key: [u8; 32] = Sha256::digest(secret.trim().as_bytes()).into();
-        self.links.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned()
+        self.lock().links.get(&key).cloned()
     }
 
     fn remove(&self, link: &Arc<Link>) {
-        self.links.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, l| !Arc::ptr_eq(l, link));
+        self.lock().links.retain(|_, l| !Arc::ptr_eq(l, link));
     }
 
-    /// How long a link may go unheard: three heartbeats, and never under 30 s.
+    /// Reserves a place for a new link from `addr`, unless that address or the server has too many
+    /// open (links whose lesson connection closed do not count).
+    fn reserve(&self, addr: IpAddr) -> Option<Reserved<'_>> {
+        let limits = &self.host.limits;
+        let mut table = self.lock();
+        let live = |l: &&Arc<Link>| l.closed_at().is_none();
+        let opening: usize = table.opening.values().sum();
+        let here = table.links.values().filter(live).filter(|l| l.addr == addr).count()
+            + table.opening.get(&addr).copied().unwrap_or(0);
+        let all = table.links.values().filter(live).count() + opening;
+        if all >= limits.max_participants.saturating_mul(2) + 16
+            || here >= limits.max_students_per_address.max(8)
+        {
+            return None;
+        }
+        *table.opening.entry(addr).or_default() += 1;
+        Some(Reserved { links: self, addr })
+    }
+
+    /// How long a link may go without its client asking anything: three heartbeats, and never
+    /// under 30 s.
     fn patience(&self) -> Duration {
         (self.host.timing.heartbeat * 3).max(Duration::from_secs(30))
     }
 
-    /// Closes links unheard for too long, every few seconds, while any are open.
+    /// Every few seconds while links exist: ends links whose client went quiet (their lesson
+    /// connection closes, and an event stream still attached ends), and forgets closes nobody
+    /// collected.
     fn start_reaper(self: &Arc<Self>) {
         let links = Arc::downgrade(self);
         self.reaper.call_once(|| {
@@ -105,8 +191,21 @@ impl Links {
                     tick.tick().await;
                     let Some(links) = links.upgrade() else { return };
                     let patience = links.patience();
-                    let mut map = links.links.lock().unwrap_or_else(|p| p.into_inner());
-                    map.retain(|_, l| l.heard.lock().unwrap_or_else(|p| p.into_inner()).elapsed() < patience);
+                    let mut gone = Vec::new();
+                    links.lock().links.retain(|_, l| {
+                        let quiet = l.heard.lock().unwrap_or_else(|p| p.into_inner()).elapsed() >= patience;
+                        let stale = l.closed_at().is_some_and(|at| at.elapsed() >= CLOSE_KEPT);
+                        if quiet || stale {
+                            gone.push(l.clone());
+                        }
+                        !(quiet || stale)
+                    });
+                    for link in gone {
+                        link.pump.abort();
+                        tokio::spawn(async move {
+                            let _ = link.sink.lock().await.close().await;
+                        });
+                    }
                 }
             });
         });
@@ -131,15 +230,10 @@ async fn open(
         return refuse(StatusCode::PAYLOAD_TOO_LARGE, "the hello is over the frame size limit");
     }
     let addr = crate::engine::rate::address_bucket(peer.ip());
-    {
-        let map = links.links.lock().unwrap_or_else(|p| p.into_inner());
-        let from_here = map.values().filter(|l| l.addr == addr).count();
-        let cap_here = host.limits.max_students_per_address.max(8);
-        if map.len() >= host.limits.max_participants.saturating_mul(2) + 16 || from_here >= cap_here {
-            host.metrics.reject(crate::metrics::Rejected::RateLimited);
-            return refuse(StatusCode::TOO_MANY_REQUESTS, "too many connections; try again in a moment");
-        }
-    }
+    let Some(reserved) = links.reserve(addr) else {
+        host.metrics.reject(crate::metrics::Rejected::RateLimited);
+        return refuse(StatusCode::TOO_MANY_REQUESTS, "too many connections; try again in a moment");
+    };
     let pipe = match connect(host.clone(), peer.ip()).await {
         Ok(pipe) => pipe,
         Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("cannot open a link: {e}")),
@@ -148,22 +242,52 @@ async fn open(
     if sink.send(Message::Text(hello.into())).await.is_err() {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "the link closed at once");
     }
+    let (tx, rx) = mpsc::channel(QUEUED);
+    let closed = Arc::new(Mutex::new(None));
+    let pump = tokio::spawn(pump(stream, tx, closed.clone())).abort_handle();
     let secret = crate::docs::hex(&rand::random::<[u8; 32]>());
     let key: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
     let link = Arc::new(Link {
         sink: tokio::sync::Mutex::new(sink),
-        stream: Mutex::new(Some(stream)),
+        frames: Mutex::new(Some(rx)),
         heard: Mutex::new(Instant::now()),
+        closed,
+        pump,
         addr,
     });
-    links.links.lock().unwrap_or_else(|p| p.into_inner()).insert(key, link);
+    links.lock().links.insert(key, link);
+    drop(reserved);
     links.start_reaper();
     (StatusCode::CREATED, axum::Json(serde_json::json!({ "link": secret }))).into_response()
 }
 
+/// Reads the lesson's frames into the link's queue, until the lesson connection closes.
+async fn pump(
+    mut stream: futures_util::stream::SplitStream<Pipe>,
+    tx: mpsc::Sender<Item>,
+    closed: Arc<Mutex<Option<Instant>>>,
+) {
+    let close = loop {
+        match stream.next().await {
+            Some(Ok(Message::Text(text))) => {
+                if tx.send(Item::Frame(text.as_str().to_string())).await.is_err() {
+                    return;
+                }
+            }
+            Some(Ok(Message::Close(frame))) => {
+                break frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.to_string()));
+            }
+            Some(Ok(_)) => {} // pings are answered by the pipe itself
+            Some(Err(_)) | None => break (1006, "the connection broke".to_string()),
+        }
+    };
+    *closed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    let _ = tx.send(Item::Close(close.0, close.1)).await;
+}
+
 /// A WebSocket to the lesson's own handler through an in-memory pipe, as if from `peer`.
 async fn connect(host: Arc<Host>, peer: IpAddr) -> Result<Pipe, String> {
-    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let (client_io, server_io) = tokio::io::duplex(16 * 1024);
     let handler = Router::new().route(
         crate::protocol::WS_PATH,
         get(move |upgrade: WebSocketUpgrade| async move {
@@ -180,15 +304,18 @@ async fn connect(host: Arc<Host>, peer: IpAddr) -> Result<Pipe, String> {
         }
     });
     let url = format!("ws://lectern.internal{}", crate::protocol::WS_PATH);
-    let (pipe, _) = tokio_tungstenite::client_async(url, client_io).await.map_err(|e| e.to_string())?;
+    // The lesson's frames are small: a small read buffer saves memory on every link.
+    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+    let (pipe, _) = tokio_tungstenite::client_async_with_config(url, client_io, Some(config))
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(pipe)
 }
 
 /// `POST /v1/sse/send`: the client's frames, one per line, in order.
 async fn send(State(links): State<Arc<Links>>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(link) = links.find(&headers) else {
-        return refuse(StatusCode::NOT_FOUND, "no such link (it closed); connect again");
-    };
+    let gone = || refuse(StatusCode::NOT_FOUND, "no such link (it closed); connect again");
+    let Some(link) = links.find(&headers).filter(|l| l.closed_at().is_none()) else { return gone() };
     link.heard();
     let Ok(text) = std::str::from_utf8(&body) else {
         return refuse(StatusCode::BAD_REQUEST, "frames must be UTF-8");
@@ -196,11 +323,11 @@ async fn send(State(links): State<Arc<Links>>, headers: HeaderMap, body: Bytes) 
     let mut sink = link.sink.lock().await;
     for frame in text.split('\n').filter(|f| !f.trim().is_empty()) {
         if sink.feed(Message::Text(frame.into())).await.is_err() {
-            return refuse(StatusCode::NOT_FOUND, "the link closed; connect again");
+            return gone();
         }
     }
     if sink.flush().await.is_err() {
-        return refuse(StatusCode::NOT_FOUND, "the link closed; connect again");
+        return gone();
     }
     StatusCode::NO_CONTENT.into_response()
 }
@@ -209,6 +336,7 @@ async fn send(State(links): State<Arc<Links>>, headers: HeaderMap, body: Bytes) 
 async fn close(State(links): State<Arc<Links>>, headers: HeaderMap) -> Response {
     if let Some(link) = links.find(&headers) {
         links.remove(&link);
+        link.pump.abort();
         let _ = link.sink.lock().await.close().await;
     }
     StatusCode::NO_CONTENT.into_response()

@@ -2,12 +2,41 @@
 //! so memory stays at one frame whatever the size, and the upload is refused the moment it passes
 //! the limit (a body that declares too much is refused before this, by its `Content-Length`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use axum::body::Body;
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
+
+/// An upload's file while it is received: removed when dropped (an upload refused, or cut short when
+/// the client went or the server stopped), unless it is kept for the library.
+pub(super) struct Incoming(Option<PathBuf>);
+
+impl Incoming {
+    /// Owns the file at `path` (not created yet).
+    pub(super) fn new(path: PathBuf) -> Incoming {
+        Incoming(Some(path))
+    }
+
+    /// Where the upload is written.
+    pub(super) fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// Hands the file over (the library moves or removes it).
+    pub(super) fn keep(mut self) -> PathBuf {
+        self.0.take().unwrap_or_default()
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            std::fs::remove_file(path).ok();
+        }
+    }
+}
 
 /// Why an upload was not received.
 #[derive(Debug)]

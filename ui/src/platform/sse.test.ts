@@ -27,6 +27,7 @@ function fakeServer() {
   const posts: string[] = [];
   let push: (text: string) => void = () => {};
   let end: () => void = () => {};
+  const state = { gets: 0, gone: false };
   const fetchFn = vi.fn(async (url: string, init?: RequestInit) => {
     const method = init?.method ?? "GET";
     if (method === "POST" && url.endsWith("/v1/sse")) {
@@ -39,6 +40,8 @@ function fakeServer() {
       return new Response(null, { status: 204 });
     }
     if (method === "DELETE") return new Response(null, { status: 204 });
+    state.gets++;
+    if (state.gone) return new Response(null, { status: 404 });
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
         push = (text) => controller.enqueue(new TextEncoder().encode(text));
@@ -47,7 +50,7 @@ function fakeServer() {
     });
     return new Response(body, { status: 200, headers: { "content-type": "text/event-stream" } });
   });
-  return { fetchFn, posts, push: (t: string) => push(t), end: () => end() };
+  return { fetchFn, posts, state, push: (t: string) => push(t), end: () => end() };
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
@@ -77,31 +80,46 @@ describe("sse transport", () => {
     expect(closed).toBe(4003);
     expect(t.send({ t: "ping" })).toBe(false);
   });
-  it("closes with 1006 when the stream ends without a close event", async () => {
+  it("asks for a broken event stream again, and closes with 1006 once the link is gone", async () => {
     const server = fakeServer();
     const t = sseTransport("https://h:1", server.fetchFn as unknown as typeof fetch);
     let closed: number | null = null;
+    const frames: ServerMsg[] = [];
+    t.onFrame((f) => frames.push(f));
     t.onClose((code) => (closed = code));
     await new Promise<void>((r) => t.onOpen(r));
     t.send({ t: "hello", v: 1, role: "teacher", key: "k", device: "dddddddd" });
     for (let i = 0; i < 5; i++) await tick();
-    server.end();
+    server.end(); // a proxy cut the response
+    await new Promise((r) => setTimeout(r, 400));
+    expect(server.state.gets).toBe(2);
+    expect(closed).toBeNull();
+    server.push('data: {"t":"teacher","online":true}\n\n');
     for (let i = 0; i < 5; i++) await tick();
+    expect(frames.map((f) => f.t)).toEqual(["teacher"]);
+    server.state.gone = true;
+    server.end();
+    await new Promise((r) => setTimeout(r, 400));
     expect(closed).toBe(1006);
   });
 });
 
-/** A transport that opens or fails as told. */
+/** A transport that opens (and hears a frame) or fails as told. */
 function fakeTransport(kind: string, log: string[], opens: boolean): Transport {
   let opened = () => {};
+  let frame: (f: ServerMsg) => void = () => {};
   let closed: (code: number, reason: string) => void = () => {};
-  setTimeout(() => (opens ? opened() : closed(1006, "")), 0);
+  setTimeout(() => {
+    if (!opens) return closed(1006, "");
+    opened();
+    frame({ t: "teacher", online: true });
+  }, 0);
   log.push(kind);
   return {
     send: () => true,
     close: (code = 1000) => closed(code, ""),
     onOpen: (cb) => void (opened = cb),
-    onFrame: () => {},
+    onFrame: (cb) => void (frame = cb),
     onClose: (cb) => void (closed = cb),
   };
 }
@@ -131,10 +149,30 @@ describe("fallback network", () => {
     expect(network.mode()).toBe("sse"); // the probe failed: stay
     wsWorks = true;
     await vi.advanceTimersByTimeAsync(30000);
+    expect(network.mode()).toBe("sse"); // one probe is not enough
+    await vi.advanceTimersByTimeAsync(30000);
     expect(await closed).toBe(1012);
     expect(network.mode()).toBe("ws");
     network.connect();
     expect(log).toEqual(["ws", "ws", "sse", "ws"]);
+    vi.useRealTimers();
+  });
+  it("a WebSocket that opens but passes nothing counts as failed", async () => {
+    vi.useFakeTimers();
+    const log: string[] = [];
+    const network = fallbackNetwork(base, {
+      webSocket: () => {
+        const t = fakeTransport("ws", log, false);
+        return t;
+      },
+      sse: () => fakeTransport("sse", log, true),
+      probe: async () => false,
+    });
+    for (let i = 0; i < 2; i++) {
+      network.connect();
+      await vi.runOnlyPendingTimersAsync();
+    }
+    expect(network.mode()).toBe("sse");
     vi.useRealTimers();
   });
   it("one failure is not enough, and a WebSocket that opened resets the count", async () => {

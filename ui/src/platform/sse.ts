@@ -78,9 +78,18 @@ export function sseTransport(base: string, fetchFn: typeof fetch = fetch): Trans
     }
   };
 
+  // A stream that breaks while the link lives (a proxy cut a long response) is asked for again, a
+  // few times: the server kept what came meanwhile. `409`: the server has not seen the old one go yet.
+  let breaks = 0;
+  const again = (why: string) => {
+    if (done) return;
+    if (++breaks > 3) return finish(1006, why);
+    setTimeout(() => void listen(), 250 * breaks);
+  };
   const listen = async () => {
     try {
       const res = await fetchFn(`${base}/v1/sse`, { headers: { ...auth(), accept: "text/event-stream" }, signal: abort.signal });
+      if (res.status === 409) return again("the event stream is held elsewhere");
       if (!res.ok || !res.body) return finish(1006, `the event stream was refused (${res.status})`);
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let rest = "";
@@ -95,12 +104,15 @@ export function sseTransport(base: string, fetchFn: typeof fetch = fetch): Trans
             return finish(Number(c.code) || 1006, String(c.reason ?? ""));
           }
           const frame = parseFrame(ev.data);
-          if (frame && !done) received(frame);
+          if (frame && !done) {
+            breaks = 0;
+            received(frame);
+          }
         }
       }
-      finish(1006, "the event stream ended");
+      again("the event stream ended");
     } catch (e) {
-      finish(1006, e instanceof Error ? e.message : String(e));
+      if (!done) again(e instanceof Error ? e.message : String(e));
     }
   };
 
@@ -150,8 +162,11 @@ export interface Openers {
   probe(url: string): Promise<boolean>;
 }
 
-/** After this many WebSockets in a row failed to open, the fallback is used. */
+/** After this many WebSockets in a row failed (closed 1006 before a single frame came: refused, or
+ * opened by a proxy that then passes nothing), the fallback is used. */
 const FAILURES_BEFORE_FALLBACK = 2;
+/** Probes that must open in a row before the fallback gives way to WebSockets again. */
+const PROBES_TO_RETURN = 2;
 /** How often, on the fallback, a WebSocket is tried again. */
 const PROBE_EVERY_MS = 30000;
 
@@ -167,31 +182,32 @@ export function fallbackNetwork(base: Network, open: Openers, forced = false): N
       const target = url ?? "";
       if (mode === "ws") {
         const ws = open.webSocket(target);
-        let wasOpen = false;
-        const inner = { ...ws };
-        ws.onOpen(() => {
-          wasOpen = true;
-          failures = 0;
-          openedCb();
-        });
-        let openedCb: () => void = () => {};
+        let heard = false;
+        let frameCb: (frame: ServerMsg) => void = () => {};
         let closedCb: (code: number, reason: string) => void = () => {};
+        ws.onFrame((frame) => {
+          heard = true;
+          failures = 0;
+          frameCb(frame);
+        });
         ws.onClose((code, reason) => {
-          if (!wasOpen && code === 1006 && ++failures >= FAILURES_BEFORE_FALLBACK) mode = "sse";
+          if (!heard && code === 1006 && ++failures >= FAILURES_BEFORE_FALLBACK) mode = "sse";
           closedCb(code, reason);
         });
-        return { ...inner, onOpen: (cb) => void (openedCb = cb), onClose: (cb) => void (closedCb = cb) };
+        return { ...ws, onFrame: (cb) => void (frameCb = cb), onClose: (cb) => void (closedCb = cb) };
       }
       const sse = open.sse(target);
       let closedCb: (code: number, reason: string) => void = () => {};
       let over = false;
-      // Back to WebSockets as soon as one opens: this link closes as a server restart would, and the
-      // client reconnects at once (resuming with its token) over the WebSocket.
+      let opened = 0;
+      // Back to WebSockets once probes open them twice in a row: this link closes as a server
+      // restart would, and the client reconnects at once (resuming with its token) over a WebSocket.
       const timer = forced
         ? null
         : setInterval(() => {
             void open.probe(target).then((ok) => {
-              if (!ok || over) return;
+              opened = ok ? opened + 1 : 0;
+              if (opened < PROBES_TO_RETURN || over) return;
               mode = "ws";
               failures = 0;
               sse.close(1012, "WebSockets work again");

@@ -63,9 +63,13 @@ impl Room {
     }
 
     /// The teacher's `waiting_room`: turns it on or off, keeps it with the lesson (so a restart keeps
-    /// it, and relays hear of it), tells every teacher, and answers `ok`. Students already in stay.
+    /// it, and relays hear of it), tells every teacher, and answers `ok`. Students already in stay;
+    /// turning it off lets in those who wait with the right code.
     pub fn set_waiting_room(&self, id: Option<u32>, on: bool, reply: &Outbox) {
         let mut inner = self.lock();
+        if !on {
+            self.admit_with_code(&mut inner);
+        }
         if inner.lesson.waiting_room != on {
             inner.lesson.waiting_room = on;
             self.report(Event::Lesson { lesson: inner.lesson.clone(), state: None });

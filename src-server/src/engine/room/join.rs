@@ -45,6 +45,9 @@ pub enum JoinError {
     /// turns the hello into a knock where it can; elsewhere, a relay say, 4029).
     #[error("too many wrong join codes have been tried; ask your teacher")]
     WaitingRoom,
+    /// Every seat this device id may have is online: close 4029.
+    #[error("this device is already in the lesson as many times as it may be")]
+    TooManyFromDevice,
     /// The teacher's waiting room is on, and here (a relay) nobody can be let in: close 4029.
     #[error("the teacher is letting students in one by one; join from the classroom's network")]
     LetIn,
@@ -65,6 +68,7 @@ impl JoinError {
             | JoinError::TooManyWaiting
             | JoinError::TooManyFromAddress
             | JoinError::WaitingRoom
+            | JoinError::TooManyFromDevice
             | JoinError::LetIn => close::RATE_LIMITED,
             JoinError::Ended => close::ENDED,
         }
@@ -156,7 +160,12 @@ impl Room {
             return Err(if resumed { JoinError::Credentials } else { JoinError::Kicked });
         }
         if !resumed {
-            claims.pid = self.free_pid(&inner, &claims)?;
+            let (pid, reused) = self.free_pid(&inner, &claims)?;
+            if reused {
+                // A twin seat of this very device, long gone: it starts afresh (no hand, no acks).
+                inner.participants.remove(&pid);
+            }
+            claims.pid = pid;
         }
         // This machine's own connections (loopback) are not counted per address.
         let addr = addr.filter(|a| !a.to_canonical().is_loopback()).map(crate::engine::rate::address_bucket);
@@ -214,21 +223,30 @@ impl Room {
     /// already (online or not), then the first of its twins it does not know. A device id is no
     /// secret: only a resume token proves the same participant, so a claim by code never inherits
     /// a seat, its name, hand or place on the roster. A teacher's key claim replaces (the key is the
-    /// proof).
-    fn free_pid(&self, inner: &Inner, claims: &Claims) -> Result<String, JoinError> {
-        let known = |pid: &str| inner.participants.contains_key(pid);
-        if claims.role == Role::Teacher || !known(&claims.pid) {
-            return Ok(claims.pid.clone());
+    /// proof). When every twin is known, the one that left longest ago is used again, afresh
+    /// (`true`): never the device's own id, which only its token may take back.
+    fn free_pid(&self, inner: &Inner, claims: &Claims) -> Result<(String, bool), JoinError> {
+        let known = |pid: &str| inner.participants.get(pid);
+        if claims.role == Role::Teacher || known(&claims.pid).is_none() {
+            return Ok((claims.pid.clone(), false));
         }
         let mut removed = false;
+        let mut oldest: Option<(u64, String)> = None;
         for pid in self.twins(&claims.device) {
-            if inner.revoked.contains(&pid) {
-                removed = true;
-            } else if !known(&pid) {
-                return Ok(pid);
+            match known(&pid) {
+                _ if inner.revoked.contains(&pid) => removed = true,
+                None => return Ok((pid, false)),
+                Some(p) if p.conn.is_none() && oldest.as_ref().is_none_or(|(left, _)| p.left_ms < *left) => {
+                    oldest = Some((p.left_ms, pid));
+                }
+                Some(_) => {}
             }
         }
-        Err(if removed { JoinError::Kicked } else { JoinError::Full })
+        match oldest {
+            Some((_, pid)) => Ok((pid, true)),
+            None if removed => Err(JoinError::Kicked),
+            None => Err(JoinError::TooManyFromDevice),
+        }
     }
 
     /// The participant ids a student device may have besides its own (see `MAX_TWINS`).

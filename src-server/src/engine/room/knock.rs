@@ -142,7 +142,18 @@ impl Room {
         let (with_code, without): (Vec<&Knock>, Vec<&Knock>) =
             inner.knocks.iter().partition(|k| k.entry.has_code);
         let too_many = if has_code {
+            // As many as the address could still seat (`limits.max_students_per_address`), and no
+            // more than the class: a student with the code cannot bury the teacher's list in fakes.
+            let seat_bucket = bucket.filter(|b| !b.is_loopback());
+            let seated = inner
+                .members
+                .iter()
+                .filter(|m| m.role == Role::Student && seat_bucket.is_some() && m.addr == seat_bucket)
+                .count();
+            let waiting_here =
+                with_code.iter().filter(|k| seat_bucket.is_some() && k.bucket == bucket).count();
             with_code.len() >= self.limits.max_participants
+                || (seat_bucket.is_some() && seated + waiting_here >= self.limits.max_students_per_address)
         } else {
             let from_here = without.iter().filter(|k| bucket.is_some() && k.bucket == bucket).count();
             from_here >= MAX_PER_ADDRESS || without.len() >= MAX_WAITING
@@ -190,6 +201,20 @@ impl Room {
         inner.knocks.retain(|k| k.entry.id != id);
         if inner.knocks.len() != before {
             self.send_knocks(&inner);
+        }
+    }
+
+    /// Lets in every knock that came with the right code (the waiting room was turned off); the
+    /// caller holds the lock.
+    pub(super) fn admit_with_code(&self, inner: &mut Inner) {
+        let (with_code, rest): (Vec<Knock>, Vec<Knock>) =
+            std::mem::take(&mut inner.knocks).into_iter().partition(|k| k.entry.has_code);
+        inner.knocks = rest;
+        if !with_code.is_empty() {
+            for k in with_code {
+                let _ = k.verdict.send(Verdict::Admitted);
+            }
+            self.send_knocks(inner);
         }
     }
 

@@ -1,6 +1,7 @@
-//! `GET /v1/sse`: a link's frames as server-sent events. The stream holds the link's receiving half
-//! while it runs and hands it back when the client goes (a proxy that cuts long responses, say), so
-//! the client can ask again and miss nothing.
+//! `GET /v1/sse`: a link's frames as server-sent events. The stream holds the link's queue while it
+//! runs and hands it back when the client goes (a proxy that cuts long responses, say), so the client
+//! can ask again and miss nothing. A comment goes out every heartbeat, so that a client that is gone
+//! shows as a failed write, and a proxy does not cut the response for being idle.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,17 +11,17 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
-use futures_util::stream::{SplitStream, Stream};
-use tokio_tungstenite::tungstenite::Message;
+use futures_util::stream::Stream;
+use tokio::sync::mpsc;
 
-use super::{Link, Links, Pipe, refuse};
+use super::{Item, Link, Links, refuse};
 
-/// A link's receiving half, lent to one event stream.
+/// A link's queue, lent to one event stream.
 pub(super) struct Attached {
     links: Arc<Links>,
     link: Arc<Link>,
-    ws: Option<SplitStream<Pipe>>,
+    frames: Option<mpsc::Receiver<Item>>,
+    beat: tokio::time::Interval,
     done: bool,
 }
 
@@ -29,11 +30,14 @@ pub(super) async fn stream(State(links): State<Arc<Links>>, headers: HeaderMap) 
     let Some(link) = links.find(&headers) else {
         return refuse(StatusCode::NOT_FOUND, "no such link (it closed); connect again");
     };
-    let Some(ws) = link.stream.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+    let Some(frames) = link.frames.lock().unwrap_or_else(|p| p.into_inner()).take() else {
         return refuse(StatusCode::CONFLICT, "this link is streaming to another request");
     };
     link.heard();
-    let body = Body::from_stream(Attached { links, link, ws: Some(ws), done: false });
+    let every = links.host.timing.heartbeat.max(std::time::Duration::from_secs(1));
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let body = Body::from_stream(Attached { links, link, frames: Some(frames), beat, done: false });
     let mut res = body.into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -49,8 +53,10 @@ fn close_event(code: u16, reason: &str) -> Bytes {
     Bytes::from(format!("event: close\ndata: {data}\n\n"))
 }
 
+type Next = Poll<Option<Result<Bytes, std::convert::Infallible>>>;
+
 impl Attached {
-    fn end(&mut self, code: u16, reason: &str) -> Poll<Option<Result<Bytes, std::convert::Infallible>>> {
+    fn end(&mut self, code: u16, reason: &str) -> Next {
         self.done = true;
         self.links.remove(&self.link);
         Poll::Ready(Some(Ok(close_event(code, reason))))
@@ -60,28 +66,25 @@ impl Attached {
 impl Stream for Attached {
     type Item = Result<Bytes, std::convert::Infallible>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Next {
         let this = self.get_mut();
         if this.done {
             return Poll::Ready(None);
         }
-        let Some(ws) = this.ws.as_mut() else { return Poll::Ready(None) };
-        loop {
-            return match ws.poll_next_unpin(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(Some(Ok(Message::Text(text)))) => {
-                    this.link.heard();
-                    // Frames are compact JSON: never a raw line break, so one `data:` line each.
-                    Poll::Ready(Some(Ok(Bytes::from(format!("data: {}\n\n", text.as_str())))))
-                }
-                Poll::Ready(Some(Ok(Message::Close(frame)))) => {
-                    let (code, reason) =
-                        frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.to_string()));
-                    this.end(code, &reason)
-                }
-                Poll::Ready(Some(Ok(_))) => continue, // pings (answered by the pipe), binary
-                Poll::Ready(Some(Err(_)) | None) => this.end(1006, "the connection broke"),
-            };
+        let Some(frames) = this.frames.as_mut() else { return Poll::Ready(None) };
+        match frames.poll_recv(cx) {
+            // Frames are compact JSON: never a raw line break, so one `data:` line each.
+            Poll::Ready(Some(Item::Frame(text))) => {
+                return Poll::Ready(Some(Ok(Bytes::from(format!("data: {text}\n\n")))));
+            }
+            Poll::Ready(Some(Item::Close(code, reason))) => return this.end(code, &reason),
+            // The link was ended (its client went quiet): as a broken connection.
+            Poll::Ready(None) => return this.end(1006, "the connection was lost"),
+            Poll::Pending => {}
+        }
+        match this.beat.poll_tick(cx) {
+            Poll::Ready(_) => Poll::Ready(Some(Ok(Bytes::from_static(b": beat\n\n")))),
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -90,9 +93,9 @@ impl Drop for Attached {
     fn drop(&mut self) {
         // The client went before the link closed: the next stream takes over where this one stopped.
         if !self.done
-            && let Some(ws) = self.ws.take()
+            && let Some(frames) = self.frames.take()
         {
-            *self.link.stream.lock().unwrap_or_else(|p| p.into_inner()) = Some(ws);
+            *self.link.frames.lock().unwrap_or_else(|p| p.into_inner()) = Some(frames);
             self.link.heard();
         }
     }
