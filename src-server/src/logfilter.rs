@@ -40,6 +40,10 @@ pub fn directives(asked: Option<&str>) -> String {
         .map(str::trim)
         .filter(|d| !d.is_empty() && !d.contains('[') && !names_frame_logger(d))
         .collect();
+    let mut kept = kept;
+    if kept.is_empty() {
+        kept.push("info"); // everything asked was dropped: the default, not silence
+    }
     let most = kept.iter().map(|d| verbosity(d)).max().unwrap_or(3);
     let cap = LEVELS[most.min(4)];
     let mut all: Vec<String> = kept.into_iter().map(str::to_string).collect();
@@ -62,6 +66,7 @@ mod tests {
             directives(Some("trace,tungstenite::protocol=trace,tokio_tungstenite=trace,lectern=debug"));
         assert_eq!(asked, "trace,lectern=debug,tungstenite=debug,tokio_tungstenite=debug");
         // A prefix of theirs, a number, a bare target, a span: none reaches trace for them.
+        assert_eq!(directives(Some("tungstenite=trace")), "info,tungstenite=info,tokio_tungstenite=info");
         for sneaky in ["tokio=trace", "5", "tungstenite[frame]=trace", "[conn]=trace", "tokio"] {
             let d = directives(Some(sneaky));
             assert!(

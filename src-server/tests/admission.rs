@@ -232,3 +232,57 @@ async fn turning_the_waiting_room_off_lets_in_those_who_wait_with_the_code() {
     teacher.send(json!({"t":"waiting_room","id":2,"on":false})).await;
     assert_eq!(waiting.recv_type("welcome").await["you"]["name"], "Patient");
 }
+
+#[tokio::test]
+async fn a_twin_given_afresh_refuses_the_tokens_of_its_earlier_holder() {
+    let server = TestServer::start().await;
+    let (mut teacher, _) = server.teacher().await;
+    let mut roster = Vec::new();
+    let mut tokens = Vec::new();
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        let mut s = code_hello(&server, CODE, "Sami", &device(1)).await;
+        let w = s.recv_type("welcome").await;
+        let id = w["you"]["id"].as_str().unwrap().to_string();
+        tokens.push(w["token"].as_str().unwrap().to_string());
+        ids.push(id.clone());
+        drop(s);
+        roster_until(&mut teacher, &mut roster, |r| {
+            r.iter().any(|e| e["id"] == id.as_str() && e["online"] == false)
+        })
+        .await;
+    }
+    // The ninth join by code reuses the twin that left longest ago (the second seat).
+    let mut ninth = code_hello(&server, CODE, "Sami", &device(1)).await;
+    assert_eq!(ninth.recv_type("welcome").await["you"]["id"], ids[1].as_str());
+    // Whoever held that seat before cannot resume into it; the device's own first seat still can.
+    let mut stale = server.raw().await;
+    stale.send(json!({"t":"hello","v":1,"role":"student","resume":tokens[1],"device":device(1)})).await;
+    assert_eq!(stale.close_code().await, 4001);
+    let mut owner = server.raw().await;
+    owner.send(json!({"t":"hello","v":1,"role":"student","resume":tokens[0],"device":device(1)})).await;
+    assert_eq!(owner.recv_type("welcome").await["you"]["id"], ids[0].as_str());
+}
+
+#[tokio::test]
+async fn a_new_code_takes_the_code_from_those_who_wait_with_the_old_one() {
+    let server = TestServer::start().await;
+    let (mut teacher, _) = server.teacher().await;
+    teacher.send(json!({"t":"waiting_room","id":1,"on":true})).await;
+    teacher.recv_type("ok").await;
+    let mut stranger = code_hello(&server, CODE, "Leaked", &device(7)).await;
+    assert_eq!(stranger.recv_type("waiting").await["t"], "waiting");
+    teacher.send(json!({"t":"new_code","id":2})).await;
+    let list = loop {
+        let list = teacher.recv_type("knocks").await;
+        if list["knocks"][0].get("has_code").is_none() {
+            break list;
+        }
+    };
+    assert_eq!(list["knocks"][0]["name"], "Leaked");
+    // Turning the waiting room off now lets nobody in unseen.
+    teacher.send(json!({"t":"waiting_room","id":3,"on":false})).await;
+    teacher.recv_type("ok").await;
+    stranger.send(json!({"t":"ping","id":1})).await;
+    assert_eq!(stranger.recv_type("waiting").await["t"], "waiting", "still waiting for the teacher");
+}

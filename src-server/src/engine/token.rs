@@ -35,6 +35,10 @@ pub struct Claims {
     /// Display name.
     #[serde(rename = "n")]
     pub name: String,
+    /// When the token was issued (ms since the epoch; 0 in tokens from before this field): a
+    /// participant id given afresh to another (a reused twin) refuses tokens issued before.
+    #[serde(rename = "t", default)]
+    pub issued: u64,
 }
 
 /// Signs and checks tokens with the server's secret.
@@ -63,7 +67,8 @@ impl TokenKey {
 
     /// Issues a token for these claims.
     pub fn issue(&self, claims: &Claims) -> String {
-        let payload = serde_json::to_vec(claims).unwrap_or_default();
+        let claims = Claims { issued: crate::now_ms(), ..claims.clone() };
+        let payload = serde_json::to_vec(&claims).unwrap_or_default();
         let mut mac = self.mac();
         mac.update(&payload);
         let tag = mac.finalize().into_bytes();
@@ -150,6 +155,7 @@ mod tests {
             role: Role::Student,
             device: "dev-0001".into(),
             name: "A".into(),
+            issued: 0,
         }
     }
 
@@ -157,7 +163,9 @@ mod tests {
     fn a_token_round_trips_and_a_forgery_fails() {
         let key = TokenKey::from_teacher_key("k");
         let token = key.issue(&claims());
-        assert_eq!(key.verify(&token), Some(claims()));
+        let back = key.verify(&token).unwrap();
+        assert!(back.issued > 0, "a token says when it was issued");
+        assert_eq!(back, Claims { issued: back.issued, ..claims() });
         assert_eq!(TokenKey::from_teacher_key("other").verify(&token), None);
         let (_, tag) = token.split_once('.').unwrap();
         assert_eq!(key.verify(&format!("eyJyIjoicjIifQ.{tag}")), None);

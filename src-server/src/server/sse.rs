@@ -19,7 +19,7 @@
 //! A task per link reads the lesson's frames into a short queue (the event stream drains it), so a
 //! link whose lesson connection closed stops counting against the limits at once; its close waits
 //! 30 s for the client to collect it. A link the client has not asked anything of (a POST, a new
-//! event stream) for three heartbeats (at least 30 s) is closed, as a silent WebSocket would be:
+//! event stream) for three heartbeats (at least 90 s: background tabs) is closed, as a silent WebSocket would be:
 //! the client posts an empty keepalive every 5 s. The event stream carries a comment every
 //! heartbeat, so a dead TCP connection (and a proxy that cuts idle responses) shows.
 
@@ -55,6 +55,11 @@ type Pipe = WebSocketStream<tokio::io::DuplexStream>;
 /// How long the close of a link waits for its client to collect it (a refusal's code matters: 4001
 /// must stop a client, not make it try again).
 const CLOSE_KEPT: Duration = Duration::from_secs(30);
+
+/// Closed links kept (for their close to be collected) from one address, and in all: past these,
+/// the oldest goes first, so refused hellos cannot fill memory.
+const CLOSED_PER_ADDRESS: usize = 8;
+const CLOSED_IN_ALL: usize = 256;
 
 /// Frames the lesson sent that the event stream has not taken yet; more wait in the lesson's own
 /// queue, which conflates a student that falls behind (§8).
@@ -139,6 +144,27 @@ impl Drop for Reserved<'_> {
     }
 }
 
+impl Table {
+    /// Forgets the oldest closed links past [`CLOSED_PER_ADDRESS`] from `addr` and past
+    /// [`CLOSED_IN_ALL`] in all.
+    fn trim_closed(&mut self, addr: IpAddr) {
+        let mut closed: Vec<([u8; 32], Instant, IpAddr)> =
+            self.links.iter().filter_map(|(k, l)| l.closed_at().map(|at| (*k, at, l.addr))).collect();
+        if closed.len() < CLOSED_PER_ADDRESS {
+            return;
+        }
+        closed.sort_by_key(|(_, at, _)| std::cmp::Reverse(*at)); // newest first
+        let mut here = 0;
+        for (i, (key, _, from)) in closed.iter().enumerate() {
+            let mine = *from == addr;
+            here += usize::from(mine);
+            if i >= CLOSED_IN_ALL || (mine && here > CLOSED_PER_ADDRESS) {
+                self.links.remove(key);
+            }
+        }
+    }
+}
+
 impl Links {
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
@@ -159,6 +185,7 @@ impl Links {
     fn reserve(&self, addr: IpAddr) -> Option<Reserved<'_>> {
         let limits = &self.host.limits;
         let mut table = self.lock();
+        table.trim_closed(addr);
         let live = |l: &&Arc<Link>| l.closed_at().is_none();
         let opening: usize = table.opening.values().sum();
         let here = table.links.values().filter(live).filter(|l| l.addr == addr).count()
@@ -174,9 +201,9 @@ impl Links {
     }
 
     /// How long a link may go without its client asking anything: three heartbeats, and never
-    /// under 30 s.
+    /// under 90 s (a browser runs a background tab's timers as rarely as once a minute).
     fn patience(&self) -> Duration {
-        (self.host.timing.heartbeat * 3).max(Duration::from_secs(30))
+        (self.host.timing.heartbeat * 3).max(Duration::from_secs(90))
     }
 
     /// Every few seconds while links exist: ends links whose client went quiet (their lesson
@@ -244,7 +271,8 @@ async fn open(
     }
     let (tx, rx) = mpsc::channel(QUEUED);
     let closed = Arc::new(Mutex::new(None));
-    let pump = tokio::spawn(pump(stream, tx, closed.clone())).abort_handle();
+    let stuck = host.timing.heartbeat * 2;
+    let pump = tokio::spawn(pump(stream, tx, closed.clone(), stuck)).abort_handle();
     let secret = crate::docs::hex(&rand::random::<[u8; 32]>());
     let key: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
     let link = Arc::new(Link {
@@ -261,17 +289,25 @@ async fn open(
     (StatusCode::CREATED, axum::Json(serde_json::json!({ "link": secret }))).into_response()
 }
 
-/// Reads the lesson's frames into the link's queue, until the lesson connection closes.
+/// Reads the lesson's frames into the link's queue, until the lesson connection closes. A queue
+/// nobody has drained for `stuck` (two heartbeats: the lesson has given up on the link by then, as
+/// its pings went unanswered) ends the link.
 async fn pump(
     mut stream: futures_util::stream::SplitStream<Pipe>,
     tx: mpsc::Sender<Item>,
     closed: Arc<Mutex<Option<Instant>>>,
+    stuck: Duration,
 ) {
     let close = loop {
         match stream.next().await {
             Some(Ok(Message::Text(text))) => {
-                if tx.send(Item::Frame(text.as_str().to_string())).await.is_err() {
-                    return;
+                match tokio::time::timeout(stuck, tx.send(Item::Frame(text.as_str().to_string()))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return,
+                    Err(_) => {
+                        *closed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                        return; // the queue's end (the stream's `None`) says 1006
+                    }
                 }
             }
             Some(Ok(Message::Close(frame))) => {
@@ -312,10 +348,14 @@ async fn connect(host: Arc<Host>, peer: IpAddr) -> Result<Pipe, String> {
     Ok(pipe)
 }
 
-/// `POST /v1/sse/send`: the client's frames, one per line, in order.
+/// `POST /v1/sse/send`: the client's frames, one per line, in order. Frames for a link whose lesson
+/// connection closed are dropped, as a closed WebSocket would: the event stream says why it closed.
 async fn send(State(links): State<Arc<Links>>, headers: HeaderMap, body: Bytes) -> Response {
     let gone = || refuse(StatusCode::NOT_FOUND, "no such link (it closed); connect again");
-    let Some(link) = links.find(&headers).filter(|l| l.closed_at().is_none()) else { return gone() };
+    let Some(link) = links.find(&headers) else { return gone() };
+    if link.closed_at().is_some() {
+        return StatusCode::NO_CONTENT.into_response();
+    }
     link.heard();
     let Ok(text) = std::str::from_utf8(&body) else {
         return refuse(StatusCode::BAD_REQUEST, "frames must be UTF-8");

@@ -94,6 +94,7 @@ describe("sse transport", () => {
     await new Promise((r) => setTimeout(r, 400));
     expect(server.state.gets).toBe(2);
     expect(closed).toBeNull();
+    expect(server.posts.at(-1)).toBe('{"t":"resync"}'); // a snapshot covers what the break lost
     server.push('data: {"t":"teacher","online":true}\n\n');
     for (let i = 0; i < 5; i++) await tick();
     expect(frames.map((f) => f.t)).toEqual(["teacher"]);

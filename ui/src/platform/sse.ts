@@ -11,6 +11,9 @@ import { parseFrame, webSocketTransport, wsUrl } from "./websocket";
 /** How often an idle link tells the server it is still here (the server closes links unheard for
  * three heartbeats, at least 30 s). */
 const KEEPALIVE_MS = 5000;
+/** An event stream silent this long is taken for broken and asked for again (the server sends a
+ * comment every heartbeat, 10 s by default). */
+const STALE_MS = 35000;
 
 /** One event of a `text/event-stream` (only `event` and `data` lines matter here). */
 export interface SseEvent {
@@ -54,6 +57,9 @@ export function sseTransport(base: string, fetchFn: typeof fetch = fetch): Trans
   let posting = false;
   const outbox: string[] = [];
   let keepalive: ReturnType<typeof setInterval> | null = null;
+  let reader: ReadableStreamDefaultReader<string> | null = null;
+  let lastChunk = Date.now();
+  let gets = 0;
   const auth = () => ({ authorization: `Bearer ${link}` });
 
   const finish = (code: number, reason: string) => {
@@ -70,7 +76,11 @@ export function sseTransport(base: string, fetchFn: typeof fetch = fetch): Trans
       const res = await fetchFn(`${base}/v1/sse`, { method: "POST", body: hello, signal: abort.signal });
       if (!res.ok) return finish(res.status === 429 ? 4029 : 1006, await res.text());
       link = String(((await res.json()) as { link: string }).link);
-      keepalive = setInterval(() => void post(true), KEEPALIVE_MS);
+      keepalive = setInterval(() => {
+        void post(true);
+        // A stream that went silent (its connection died without a word): ask for it again.
+        if (reader && Date.now() - lastChunk > STALE_MS) void reader.cancel().catch(() => {});
+      }, KEEPALIVE_MS);
       void listen();
       void post(false);
     } catch (e) {
@@ -91,11 +101,18 @@ export function sseTransport(base: string, fetchFn: typeof fetch = fetch): Trans
       const res = await fetchFn(`${base}/v1/sse`, { headers: { ...auth(), accept: "text/event-stream" }, signal: abort.signal });
       if (res.status === 409) return again("the event stream is held elsewhere");
       if (!res.ok || !res.body) return finish(1006, `the event stream was refused (${res.status})`);
-      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      // Frames handed to a stream that then broke may be lost: a snapshot after each new stream.
+      if (gets++ > 0) {
+        outbox.push(JSON.stringify({ t: "resync" }));
+        void post(false);
+      }
+      reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      lastChunk = Date.now();
       let rest = "";
       for (;;) {
         const { value, done: ended } = await reader.read();
         if (ended || done) break;
+        lastChunk = Date.now();
         const parsed = parseEvents(rest + value);
         rest = parsed.rest;
         for (const ev of parsed.events) {
@@ -110,8 +127,10 @@ export function sseTransport(base: string, fetchFn: typeof fetch = fetch): Trans
           }
         }
       }
+      reader = null;
       again("the event stream ended");
     } catch (e) {
+      reader = null;
       if (!done) again(e instanceof Error ? e.message : String(e));
     }
   };

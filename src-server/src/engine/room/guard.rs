@@ -118,6 +118,10 @@ impl Room {
         let code: String = (0..digits).map(|_| char::from(b'0' + rand::random_range(0..10u8))).collect();
         inner.lesson.code = code;
         inner.guard = Guard::new(digits);
+        // Those who wait with the old code have no code now: the teacher decides for each.
+        if inner.knocks.iter().any(|k| k.has_code()) {
+            self.forget_codes(&mut inner);
+        }
         self.tell_teachers(&inner);
         self.report(Event::Lesson { lesson: inner.lesson.clone(), state: None });
         drop(inner);

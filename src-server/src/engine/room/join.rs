@@ -159,17 +159,25 @@ impl Room {
         if inner.revoked.contains(&claims.pid) {
             return Err(if resumed { JoinError::Credentials } else { JoinError::Kicked });
         }
+        // A token issued before its participant id was given afresh to another is no proof.
+        if resumed && inner.reissued.get(&claims.pid).is_some_and(|at| claims.issued < *at) {
+            return Err(JoinError::Credentials);
+        }
+        let mut reused = false;
         if !resumed {
-            let (pid, reused) = self.free_pid(&inner, &claims)?;
-            if reused {
-                // A twin seat of this very device, long gone: it starts afresh (no hand, no acks).
-                inner.participants.remove(&pid);
-            }
+            let (pid, again) = self.free_pid(&inner, &claims)?;
             claims.pid = pid;
+            reused = again;
         }
         // This machine's own connections (loopback) are not counted per address.
         let addr = addr.filter(|a| !a.to_canonical().is_loopback()).map(crate::engine::rate::address_bucket);
         let (conn, replaced) = self.seat(&mut inner, &claims, addr)?;
+        if reused {
+            // A twin seat of this very device, long gone: it starts afresh (no hand, no acks), and
+            // the tokens its earlier holder had no longer resume into it.
+            inner.participants.remove(&claims.pid);
+            inner.reissued.insert(claims.pid.clone(), now_ms());
+        }
         let outbox = Arc::new(Outbox::new(self.limits.queue_capacity));
         // A newcomer (no resume token) that looks like a removed student is flagged for the teacher.
         let lookalike = !resumed
@@ -311,6 +319,7 @@ impl Room {
             role,
             device: device.to_string(),
             name: name.unwrap_or_else(|| "Teacher".to_string()),
+            issued: 0,
         })
     }
 

@@ -63,6 +63,13 @@ pub(super) struct Knock {
     verdict: oneshot::Sender<Verdict>,
 }
 
+impl Knock {
+    /// Whether it came with the right join code.
+    pub(super) fn has_code(&self) -> bool {
+        self.entry.has_code
+    }
+}
+
 /// A student's knock while it waits. Dropping it (the student left) takes it off the teacher's list.
 #[derive(Debug)]
 pub struct Waiting {
@@ -119,6 +126,7 @@ impl Room {
             role: Role::Student,
             device: device.clone(),
             name: name.clone(),
+            issued: 0,
         };
         let bucket = addr.map(address_bucket);
         let mut inner = self.lock();
@@ -202,6 +210,14 @@ impl Room {
         if inner.knocks.len() != before {
             self.send_knocks(&inner);
         }
+    }
+
+    /// Marks every waiting knock as having no code (the code changed); the caller holds the lock.
+    pub(super) fn forget_codes(&self, inner: &mut Inner) {
+        for k in inner.knocks.iter_mut() {
+            k.entry.has_code = false;
+        }
+        self.send_knocks(inner);
     }
 
     /// Lets in every knock that came with the right code (the waiting room was turned off); the

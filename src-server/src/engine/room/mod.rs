@@ -70,6 +70,8 @@ struct Inner {
     remote_conns: HashMap<String, HashMap<String, u32>>,
     /// Students the teacher removed, for flagging newcomers that look like them.
     lookalikes: admission::Lookalikes,
+    /// Participant ids given afresh to another holder, and when: older tokens for them are refused.
+    reissued: HashMap<String, u64>,
 }
 
 /// How many documents shown before the current one a student may still fetch.
@@ -174,6 +176,7 @@ impl Room {
                 signed: None,
                 remote_conns: HashMap::new(),
                 lookalikes: admission::Lookalikes::default(),
+                reissued: HashMap::new(),
                 recent_docs: Vec::new(),
                 // A relay's students hear of the teacher through the teacher's server's changes.
                 teachers_online: usize::from(mirror),
