@@ -225,8 +225,7 @@ async fn a_device_that_keeps_losing_its_token_is_never_locked_out_and_never_take
 async fn turning_the_waiting_room_off_lets_in_those_who_wait_with_the_code() {
     let server = TestServer::start().await;
     let (mut teacher, _) = server.teacher().await;
-    teacher.send(json!({"t":"waiting_room","id":1,"on":true})).await;
-    teacher.recv_type("ok").await;
+    waiting_room_on(&mut teacher).await;
     let mut waiting = code_hello(&server, CODE, "Patient", &device(5)).await;
     assert_eq!(waiting.recv_type("waiting").await["t"], "waiting");
     teacher.send(json!({"t":"waiting_room","id":2,"on":false})).await;
@@ -268,8 +267,7 @@ async fn a_twin_given_afresh_refuses_the_tokens_of_its_earlier_holder() {
 async fn a_new_code_takes_the_code_from_those_who_wait_with_the_old_one() {
     let server = TestServer::start().await;
     let (mut teacher, _) = server.teacher().await;
-    teacher.send(json!({"t":"waiting_room","id":1,"on":true})).await;
-    teacher.recv_type("ok").await;
+    waiting_room_on(&mut teacher).await;
     let mut stranger = code_hello(&server, CODE, "Leaked", &device(7)).await;
     assert_eq!(stranger.recv_type("waiting").await["t"], "waiting");
     teacher.send(json!({"t":"new_code","id":2})).await;
@@ -285,4 +283,10 @@ async fn a_new_code_takes_the_code_from_those_who_wait_with_the_old_one() {
     teacher.recv_type("ok").await;
     stranger.send(json!({"t":"ping","id":1})).await;
     assert_eq!(stranger.recv_type("waiting").await["t"], "waiting", "still waiting for the teacher");
+}
+
+/// The teacher turns the waiting room on, and it is on.
+async fn waiting_room_on(teacher: &mut Raw) {
+    teacher.send(json!({"t":"waiting_room","id":1,"on":true})).await;
+    teacher.recv_type("ok").await;
 }

@@ -67,7 +67,7 @@ const QUEUED: usize = 64;
 
 /// What the lesson sent on a link.
 enum Item {
-    Frame(String),
+    Frame(tokio_tungstenite::tungstenite::Utf8Bytes),
     Close(u16, String),
 }
 
@@ -301,7 +301,7 @@ async fn pump(
     let close = loop {
         match stream.next().await {
             Some(Ok(Message::Text(text))) => {
-                match tokio::time::timeout(stuck, tx.send(Item::Frame(text.as_str().to_string()))).await {
+                match tokio::time::timeout(stuck, tx.send(Item::Frame(text))).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => return,
                     Err(_) => {

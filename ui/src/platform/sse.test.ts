@@ -81,27 +81,31 @@ describe("sse transport", () => {
     expect(t.send({ t: "ping" })).toBe(false);
   });
   it("asks for a broken event stream again, and closes with 1006 once the link is gone", async () => {
+    // Fake clocks: the transport asks again after a back-off, which the test moves past, not waits.
+    vi.useFakeTimers({ toFake: ["setTimeout", "setInterval"] });
+    const step = () => vi.advanceTimersByTimeAsync(1);
     const server = fakeServer();
     const t = sseTransport("https://h:1", server.fetchFn as unknown as typeof fetch);
     let closed: number | null = null;
     const frames: ServerMsg[] = [];
     t.onFrame((f) => frames.push(f));
     t.onClose((code) => (closed = code));
-    await new Promise<void>((r) => t.onOpen(r));
+    await step();
     t.send({ t: "hello", v: 1, role: "teacher", key: "k", device: "dddddddd" });
-    for (let i = 0; i < 5; i++) await tick();
+    for (let i = 0; i < 5; i++) await step();
     server.end(); // a proxy cut the response
-    await new Promise((r) => setTimeout(r, 400));
+    await vi.advanceTimersByTimeAsync(400);
     expect(server.state.gets).toBe(2);
     expect(closed).toBeNull();
     expect(server.posts.at(-1)).toBe('{"t":"resync"}'); // a snapshot covers what the break lost
     server.push('data: {"t":"teacher","online":true}\n\n');
-    for (let i = 0; i < 5; i++) await tick();
+    for (let i = 0; i < 5; i++) await step();
     expect(frames.map((f) => f.t)).toEqual(["teacher"]);
     server.state.gone = true;
     server.end();
-    await new Promise((r) => setTimeout(r, 400));
+    await vi.advanceTimersByTimeAsync(400);
     expect(closed).toBe(1006);
+    vi.useRealTimers();
   });
 });
 

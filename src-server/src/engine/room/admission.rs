@@ -31,16 +31,16 @@ pub(super) struct Removed {
 /// The students the teacher removed, for flagging newcomers that look like them.
 #[derive(Debug, Default)]
 pub(super) struct Lookalikes {
-    removed: Vec<Removed>,
+    removed: std::collections::VecDeque<Removed>,
 }
 
 impl Lookalikes {
     /// Remembers a removed student: its name, and its address if it had it to itself.
     pub(super) fn remember(&mut self, name: &str, addr: Option<IpAddr>) {
         if self.removed.len() >= REMEMBERED {
-            self.removed.remove(0);
+            self.removed.pop_front();
         }
-        self.removed.push(Removed { name: bare(name), addr });
+        self.removed.push_back(Removed { name: bare(name), addr });
     }
 
     /// Whether a newcomer with this name, from this address (as limits count it), looks like a

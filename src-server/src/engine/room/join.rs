@@ -308,7 +308,7 @@ impl Room {
                 }
                 // On the teacher's server, a code claim in the waiting room is a knock before it
                 // gets here; a relay's room cannot knock.
-                if self.waiting_room() {
+                if self.mirror && self.waiting_room() {
                     return Err(JoinError::LetIn);
                 }
             }

@@ -75,7 +75,7 @@ impl Stream for Attached {
         match frames.poll_recv(cx) {
             // Frames are compact JSON: never a raw line break, so one `data:` line each.
             Poll::Ready(Some(Item::Frame(text))) => {
-                return Poll::Ready(Some(Ok(Bytes::from(format!("data: {text}\n\n")))));
+                return Poll::Ready(Some(Ok(Bytes::from(format!("data: {}\n\n", text.as_str())))));
             }
             Poll::Ready(Some(Item::Close(code, reason))) => return this.end(code, &reason),
             // The link was ended (its client went quiet): as a broken connection.
