@@ -6,7 +6,9 @@
 
 mod common;
 
+use axum::http::StatusCode;
 use common::{CODE, Raw, TestServer, device};
+use lectern::engine::room::knock::{Came, Verdict};
 use serde_json::{Value, json};
 
 async fn code_hello(server: &TestServer, code: &str, name: &str, device: &str) -> Raw {
@@ -192,15 +194,44 @@ async fn one_address_cannot_bury_the_waiting_room_in_knocks_with_the_code() {
     let server = TestServer::with(|limits, _| limits.max_students_per_address = 3).await;
     let room = server.app().room();
     let held: Vec<_> = (0..3)
-        .map(|n| room.knock(&hello_with_code(&format!("Fake {n}"), &device(100 + n)), lan(7), true).unwrap())
+        .map(|n| {
+            room.knock(&hello_with_code(&format!("Fake {n}"), &device(100 + n)), lan(7), Came::WithCode)
+                .unwrap()
+        })
         .collect();
-    let fourth = room.knock(&hello_with_code("Fake 3", &device(103)), lan(7), true);
-    assert!(fourth.is_err(), "no more knocks than the address could seat");
+    let mut held = held;
+    let fourth = room.knock(&hello_with_code("Fake 3", &device(103)), lan(7), Came::WithCode);
+    assert!(fourth.is_ok(), "a newer knock from the address takes the place of its oldest");
+    assert_eq!(held[0].verdict().await, Verdict::Bumped, "no more knocks than the address could seat");
     assert!(
-        room.knock(&hello_with_code("Real", &device(200)), lan(8), true).is_ok(),
+        room.knock(&hello_with_code("Real", &device(200)), lan(8), Came::WithCode).is_ok(),
         "another address waits"
     );
     drop(held);
+}
+
+/// Issue 22, finding 2: a guesser with as many addresses as the list has places, one claim each,
+/// still cannot keep a classmate from a fresh address off it: the oldest of the fullest goes.
+#[tokio::test]
+async fn a_full_list_of_held_claims_makes_room_for_a_quieter_address() {
+    let server = TestServer::with(|limits, _| limits.max_participants = 5).await;
+    let room = server.app().room();
+    let held = Came::Held { right: Some(false) };
+    let mut guesses: Vec<_> = (0..5u8)
+        .map(|n| {
+            room.knock(&hello_with_code("Aisha", &device(100 + usize::from(n))), lan(10 + n), held).unwrap()
+        })
+        .collect();
+    let classmate =
+        room.knock(&hello_with_code("Aisha", &device(1)), lan(99), Came::Held { right: Some(true) });
+    assert!(classmate.is_ok(), "the classmate's claim is listed");
+    assert_eq!(guesses[0].verdict().await, Verdict::Bumped, "the oldest claim of an address as full went");
+    // The list is full again (1 each): a second fresh address takes the oldest place, not the classmate's
+    // while an older one is there.
+    let next = room.knock(&hello_with_code("Aisha", &device(2)), lan(98), held);
+    assert!(next.is_ok());
+    assert_eq!(guesses[1].verdict().await, Verdict::Bumped);
+    drop(classmate);
 }
 
 #[tokio::test]
@@ -261,6 +292,83 @@ async fn a_twin_given_afresh_refuses_the_tokens_of_its_earlier_holder() {
     let mut owner = server.raw().await;
     owner.send(json!({"t":"hello","v":1,"role":"student","resume":tokens[0],"device":device(1)})).await;
     assert_eq!(owner.recv_type("welcome").await["you"]["id"], ids[0].as_str());
+    // Issue 22, finding 8: nor can that token fetch the lesson's documents; the owner's can.
+    assert_eq!(fetch_doc(&server, &tokens[1]).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(fetch_doc(&server, &tokens[0]).await, StatusCode::OK);
+}
+
+/// `GET /v1/docs/demo` (the document the lesson shows) with `bearer`: its status.
+async fn fetch_doc(server: &TestServer, bearer: &str) -> StatusCode {
+    use axum::extract::ConnectInfo;
+    use tower::ServiceExt;
+    let req = axum::http::Request::get("/v1/docs/demo")
+        .header("authorization", format!("Bearer {bearer}"))
+        .extension(ConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 50000))))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    lectern::server::http::router(server.app().clone()).oneshot(req).await.unwrap().status()
+}
+
+/// Issue 22, finding 3: a student let in under one name cannot resume under another (a rename to a
+/// removed student's name would go unflagged); the roster keeps the name the teacher let in.
+#[tokio::test]
+async fn a_student_let_in_comes_back_under_the_name_it_was_let_in_with() {
+    let server = TestServer::start().await;
+    let (mut teacher, _) = server.teacher().await;
+    waiting_room_on(&mut teacher).await;
+    let mut ali = code_hello(&server, CODE, "Ali", &device(3)).await;
+    ali.recv_type("waiting").await;
+    let list = teacher.recv_type("knocks").await;
+    let id = list["knocks"][0]["id"].as_str().unwrap().to_string();
+    teacher.send(json!({"t":"admit","id":2,"knocks":[id]})).await;
+    let token = ali.recv_type("welcome").await["token"].as_str().unwrap().to_string();
+    drop(ali);
+    let mut back = server.raw().await;
+    back.send(json!({"t":"hello","v":1,"role":"student","resume":token,"name":"Aisha","device":device(3)}))
+        .await;
+    assert_eq!(back.recv_type("welcome").await["you"]["name"], "Ali", "the name let in stays");
+    let mut roster = Vec::new();
+    roster_until(&mut teacher, &mut roster, |r| r.iter().any(|e| e["online"] == true && e["name"] == "Ali"))
+        .await;
+    assert!(roster.iter().all(|e| e["name"] != "Aisha"), "{roster:?}");
+}
+
+/// Issue 22, finding 4: a stranger knocking with a classmate's device id, from another address,
+/// neither keeps her right-code claim off the teacher's list nor, let in, takes her device's seat.
+#[tokio::test]
+async fn a_knock_with_a_classmates_device_id_neither_blocks_her_nor_takes_her_seat() {
+    let server = TestServer::start().await;
+    let (mut teacher, _) = server.teacher().await;
+    waiting_room_on(&mut teacher).await;
+    let mut stranger = server.raw_from(40).await;
+    stranger
+        .send(json!({"t":"hello","v":1,"role":"student","knock":true,"name":"Aisha","device":device(9)}))
+        .await;
+    stranger.recv_type("waiting").await;
+    let mut aisha = server.raw_from(41).await;
+    aisha
+        .send(json!({"t":"hello","v":1,"role":"student","code":CODE,"name":"Aisha","device":device(9)}))
+        .await;
+    assert_eq!(aisha.recv_type("waiting").await["t"], "waiting", "her claim is on the list too");
+    let list = loop {
+        let list = teacher.recv_type("knocks").await;
+        if list["knocks"].as_array().unwrap().len() == 2 {
+            break list;
+        }
+    };
+    let entries = list["knocks"].as_array().unwrap();
+    let theirs = entries.iter().find(|k| k.get("has_code").is_none()).unwrap()["id"].as_str().unwrap();
+    let hers = entries.iter().find(|k| k["has_code"] == true).unwrap()["id"].as_str().unwrap();
+    teacher.send(json!({"t":"admit","id":2,"knocks":[theirs]})).await;
+    let theirs = stranger.recv_type("welcome").await["you"]["id"].as_str().unwrap().to_string();
+    teacher.send(json!({"t":"admit","id":3,"knocks":[hers]})).await;
+    let hers = aisha.recv_type("welcome").await["you"]["id"].as_str().unwrap().to_string();
+    assert_ne!(theirs, hers);
+    assert_eq!(
+        hers,
+        server.app().room().student_id(&device(9)),
+        "her right code takes her device's own seat"
+    );
 }
 
 #[tokio::test]

@@ -242,5 +242,41 @@ async fn a_students_token_in_a_teachers_hello_is_refused_and_cannot_take_the_tea
     let mut raw = server.raw().await;
     raw.send(json!({"t":"hello","v":1,"role":"student","resume":token,"name":"Teacher","device":device(1)}))
         .await;
-    assert_eq!(raw.close_code().await, 4400, "nor does a resume let a student take the teacher's name");
+    let welcome = raw.recv_type("welcome").await;
+    assert_eq!(welcome["you"]["name"], "Bored", "nor does a resume let a student take the teacher's name");
+}
+
+/// Issue 22, finding 5: look-alikes of the teacher's titles, and of the name the teacher goes by,
+/// are refused (4400, with the reason), and so are names of nothing visible or of private-use
+/// characters.
+#[tokio::test]
+async fn names_that_pass_for_the_teacher_or_show_nothing_are_refused() {
+    let server = TestServer::start().await;
+    let mut teacher = server.raw().await;
+    let key = server.teacher_key.clone();
+    teacher.send(json!({"t":"hello","v":1,"role":"teacher","key":key,"name":"Ustadh Karim","device":"teacher-device"})).await;
+    teacher.recv_type("welcome").await;
+    let names = [
+        "ᴛᴇᴀᴄʜᴇʀ",
+        "Teacher 2",
+        "Mr Teacher",
+        "Sheikh",
+        "الشيخ",
+        "الأستاذة",
+        "معلمة",
+        "المدرس",
+        "Ustadh Кarim",
+        "\u{1BCA0}\u{13437}",
+        "Ali\u{E000}",
+    ];
+    for (n, name) in names.iter().enumerate() {
+        let mut raw = server.raw().await;
+        raw.send(json!({"t":"hello","v":1,"role":"student","code":CODE,"name":name,"device":device(20 + n)}))
+            .await;
+        let (end, frames) = raw.until_end().await;
+        assert!(matches!(end, End::Close(4400, _)), "{name:?} was let in: {end:?}");
+        assert_eq!(frames.first().map(|f| f["code"].clone()), Some(json!("bad_request")), "{name:?}");
+    }
+    let (_, welcome) = server.student("Karima", &device(40)).await;
+    assert_eq!(welcome["you"]["name"], "Karima", "a name like, but not, the teacher's is fine");
 }

@@ -326,6 +326,38 @@ async function main() {
     await back.waitForFunction(() => document.querySelector("#join-error").textContent.includes("did not let you in"));
     await backCtx.close();
     await teacher.uncheck("#waiting-room");
+
+    // Someone guesses codes from this address until it is held back (issue 22): its claims now
+    // wait, right code or wrong, and the teacher sees which had the right one. One tap lets in
+    // everyone with the code, and "let everyone in" is not offered while a wrong code waits.
+    const claim = (code, name, device) =>
+      new Promise((resolve) => {
+        const ws = new WebSocket(ready.ws, "lectern.v1", { rejectUnauthorized: false });
+        ws.on("open", () => ws.send(JSON.stringify({ t: "hello", v: 1, role: "student", code, name, device })));
+        ws.on("message", (m) => resolve({ ws, first: JSON.parse(String(m)).t }));
+        ws.on("close", (code) => resolve({ ws, first: code }));
+      });
+    const wrongCode = codeNow === "000000" ? "111111" : "000000";
+    for (let i = 0; i < 10; i++) await claim(wrongCode, "Guess", `e2e-block-${i}000`);
+    const held = [await claim(wrongCode, "Aisha", "e2e-held-guess-1"), await claim(wrongCode, "Aisha", "e2e-held-guess-2")];
+    check(held.every((h) => h.first === "waiting"), "once an address guesses too often, its claims wait, right or wrong");
+    const classCtx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+    const classmate = await classCtx.newPage();
+    await classmate.goto(`${ready.http}/join#code=${codeNow}&fp=${ready.fingerprint}`);
+    await classmate.fill("#name", "Aisha");
+    await classmate.click("#join-button");
+    await teacher.waitForSelector(".knock .has-code");
+    await teacher.waitForSelector("#admit-code:not([hidden])");
+    check((await teacher.$$(".knock .wrong-code")).length === 2, "the guesses are marked as a wrong code");
+    check(await teacher.$eval("#admit-all", (e) => e.hidden), "'let everyone in' is not offered while a wrong code waits");
+    await teacher.locator("#knocks").screenshot({ path: path.join(out, "teacher-knocks-with-code.png") });
+    await teacher.waitForTimeout(1100); // the console lets in only knocks shown for a second
+    await teacher.click("#admit-code");
+    await classmate.waitForSelector('.page[data-page="1"], .page');
+    await until("the guesses still wait", async () => (await teacher.$$(".knock")).length === 2);
+    check(true, "one tap lets in the classmate with the code, and no guess");
+    for (const h of held) h.ws.close();
+    await classCtx.close();
     await teacher.click("#end");
     for (const i of [0, 1, 2, 4]) await students[i].page.waitForSelector("#stopped:not([hidden])");
     check((await s0.textContent("#stopped-text")).includes("ended"), "ending the lesson tells every student");

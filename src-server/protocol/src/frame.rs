@@ -244,10 +244,14 @@ pub struct KnockEntry {
     pub name: String,
     /// The student's device id (not a secret, and not proof of anything).
     pub device: String,
-    /// The student gave the right join code (the waiting room is on); otherwise it has no code, or
-    /// its code was not checked (someone is guessing).
+    /// The student gave the right join code: it waits because the waiting room is on, or because
+    /// someone is guessing codes (its code was then checked for the teacher's eyes only).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub has_code: bool,
+    /// It came with a join code that is wrong (held while someone is guessing): most likely the
+    /// guesser. Neither this nor `has_code`: it asked without a code, or its code was not checked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wrong_code: bool,
     /// Its name, or an address of its own, is a removed student's (see [`RosterEntry::like_removed`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub like_removed: bool,

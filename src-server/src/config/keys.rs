@@ -151,7 +151,7 @@ pub const KEYS: &[Key] = &[
     key(
         "timing.idle_timeout_ms",
         "LECTERN_IDLE_TIMEOUT_MS",
-        "How long an HTTP connection may wait for a request's headers, idle between requests included.",
+        "How long an HTTP connection may wait for a request's headers (idle between requests included), and a request's body may take to arrive.",
     ),
     key(
         "timing.shutdown_grace_ms",

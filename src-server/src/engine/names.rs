@@ -1,27 +1,46 @@
 //! Display names (PROTOCOL.md §3), made safe to show on a teacher's roster: NFC, no direction
 //! overrides or other invisible format characters (joiners between letters stay: Persian and Arabic
-//! names use them), spaces collapsed, and at least one visible character. A student cannot pass as
-//! the teacher: names like "Teacher" or "المعلم" are kept for the teacher.
+//! names use them), no private-use or unassigned characters, spaces collapsed, and at least one
+//! visible character. A student cannot pass as the teacher: a name holding a word kept for
+//! teachers ("Teacher", "Sheikh", "المعلم", "الأستاذة"), however it is spelt in look-alike letters
+//! (compared through the Unicode confusables skeleton, UTS #39), is refused, and so is the name
+//! the teacher goes by.
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 /// The longest name, in characters, after cleaning.
 pub const MAX_CHARS: usize = 64;
 
-/// Names a student may not take (compared in their [`bare`] form).
-const RESERVED: [&str; 10] = [
+/// Whole names a student may not take (compared in their [`key`] form).
+const RESERVED_NAMES: [&str; 3] = ["theteacher", "administrator", "lectern"];
+
+/// Words a student's name may not hold anywhere (each word compared in its [`key`] form, digits
+/// dropped, an Arabic definite article taken off): titles a class gives its teacher.
+const RESERVED_WORDS: [&str; 17] = [
     "teacher",
-    "theteacher",
-    "lectern",
     "admin",
-    "administrator",
+    "lectern",
+    "ustadh",
+    "ustadha",
+    "ustaz",
+    "ustaza",
+    "ustadhah",
     "معلم",
-    "المعلم",
-    "المعلمه",
-    "الاستاذ",
+    "معلمه",
+    "مدرس",
+    "مدرسه",
     "استاذ",
+    "استاذه",
+    "مولانا",
+    "مربي",
+    "مربيه",
 ];
+
+/// Titles that are also family names ("Aisha Sheikh", "آل الشيخ"): kept for the teacher only at
+/// the start of a name ("Sheikh", "الشيخ أحمد").
+const LEADING_TITLES: [&str; 5] = ["sheikh", "shaikh", "shaykh", "sheik", "شيخ"];
 
 /// The most combining marks kept on one character (Arabic takes a vowel and a shadda; more only
 /// spills over the roster's rows).
@@ -43,14 +62,61 @@ fn attached(c: char) -> bool {
     matches!(c, '\u{200C}' | '\u{200D}' | '\u{FE00}'..='\u{FE0F}' | '\u{180B}'..='\u{180D}' | '\u{180F}')
 }
 
-/// A student's name cleaned for showing, or why it cannot be one: as [`clean`], and not one of the
-/// names kept for the teacher.
+/// A student's name cleaned for showing, or why it cannot be one: as [`clean`], and holding no
+/// name or word kept for the teacher.
 pub fn student(raw: &str) -> Result<String, String> {
     let name = clean(raw)?;
-    if RESERVED.contains(&bare(&name).as_str()) {
+    if kept_for_teacher(&name) {
         return Err("that name is kept for the teacher; use your own".into());
     }
     Ok(name)
+}
+
+/// Whether a (cleaned) name is, or holds a word that is, kept for the teacher.
+fn kept_for_teacher(name: &str) -> bool {
+    let reserved = |list: &[&str], k: &str| list.iter().any(|r| key(r) == k);
+    let whole = key(name);
+    if reserved(&RESERVED_NAMES, &whole)
+        || reserved(&RESERVED_WORDS, &whole)
+        || reserved(&LEADING_TITLES, &whole)
+    {
+        return true;
+    }
+    // Words: split wherever there is neither a letter, a digit, a mark nor an apostrophe.
+    let apart =
+        |c: char| !(c.is_alphanumeric() || is_combining_mark(c) || matches!(c, '\'' | '’' | '\u{0640}'));
+    name.split(apart)
+        .filter(|w| !w.is_empty())
+        .map(|word| {
+            let word: String = bare(word).chars().filter(|c| !c.is_numeric()).collect();
+            // The Arabic definite article: "المعلم" is "معلم" with it.
+            let word = match word.strip_prefix("ال") {
+                Some(rest) if rest.chars().count() >= 2 => rest,
+                _ => &word,
+            };
+            key(word)
+        })
+        .enumerate()
+        .any(|(i, w)| {
+            !w.is_empty() && (reserved(&RESERVED_WORDS, &w) || (i == 0 && reserved(&LEADING_TITLES, &w)))
+        })
+}
+
+/// A name reduced for telling look-alikes apart: its confusables skeleton (UTS #39: Cyrillic
+/// `Тeacher` and `Teacher` share one), then [`bare`].
+pub(crate) fn key(name: &str) -> String {
+    // The skeleton keeps case (`К` is `K`, `к` is `ĸ`): taken on the name as written, then in lower
+    // case, then again, so that either case of a look-alike meets the same letters.
+    let skeleton = |s: &str| unicode_security::skeleton(s).collect::<String>();
+    let lower: String =
+        skeleton(&name.nfkc().collect::<String>()).chars().flat_map(char::to_lowercase).collect();
+    bare(&skeleton(&lower))
+}
+
+/// Whether two names would pass for each other on a roster (compared in their [`key`] form).
+pub fn same_to_the_eye(a: &str, b: &str) -> bool {
+    let (a, b) = (key(a), key(b));
+    !a.is_empty() && a == b
 }
 
 /// A name reduced for comparing: compatibility forms (full-width, mathematical letters) folded,
@@ -63,15 +129,40 @@ pub(crate) fn bare(name: &str) -> String {
         .map(|c| match c {
             'أ' | 'إ' | 'آ' | 'ٱ' => 'ا',
             'ة' => 'ه',
+            'ى' => 'ي',
             c => c,
         })
         .collect()
 }
 
+/// Characters no name may hold: private-use (their look depends on the font at hand), unassigned
+/// ones (their look is anyone's guess), and Latin letters outside the UTS #39 general security
+/// profile (small capitals, phonetic and modifier letters: they spell sounds, not names, and pass
+/// for ordinary letters, as `ᴛᴇᴀᴄʜᴇʀ` does). Compatibility forms are judged by what they fold to.
+fn refused(c: char) -> bool {
+    use unicode_script::{Script, UnicodeScript};
+    use unicode_security::GeneralSecurityProfile;
+    let odd_latin = |c: char| c.is_alphabetic() && c.script() == Script::Latin && !c.identifier_allowed();
+    matches!(
+        c.general_category(),
+        GeneralCategory::PrivateUse | GeneralCategory::Unassigned | GeneralCategory::Surrogate
+    ) || std::iter::once(c).nfkc().any(odd_latin)
+}
+
 /// A name cleaned for showing, or why it cannot be one.
 pub fn clean(raw: &str) -> Result<String, String> {
-    // What shows nothing goes first, then the text is normalized (so what is left is NFC).
-    let kept: String = raw.chars().filter(|c| !c.is_control() && !invisible(*c)).collect();
+    if raw.chars().any(refused) {
+        return Err(
+            "use ordinary letters: names may not hold small capitals, phonetic letters, private-use or \
+                    unassigned characters"
+                .into(),
+        );
+    }
+    // What shows nothing goes first (format characters, but the joiners and selectors a script
+    // needs), then the text is normalized (so what is left is NFC).
+    let shows_nothing =
+        |c: char| invisible(c) || (c.general_category() == GeneralCategory::Format && !attached(c));
+    let kept: String = raw.chars().filter(|c| !c.is_control() && !shows_nothing(*c)).collect();
     let mut out = String::new();
     let mut pending_space = false;
     let mut marks = 0;
@@ -159,6 +250,50 @@ mod tests {
         }
         assert!(student("Teacher's helper").is_ok());
         assert_eq!(clean("Teacher").unwrap(), "Teacher", "the teacher may call itself so");
+    }
+
+    /// Issue 22, finding 5: look-alikes of the teacher that got through, and names that show
+    /// nothing or depend on a font.
+    #[test]
+    fn look_alikes_and_titles_of_the_teacher_are_refused() {
+        for raw in [
+            "ᴛᴇᴀᴄʜᴇʀ",
+            "Teacher 2",
+            "Mr Teacher",
+            "Sheikh",
+            "الشيخ",
+            "الأستاذة",
+            "معلمة",
+            "المدرس",
+            "Тeacher",
+            "teacher2",
+            "Ustadha",
+            "Sheikh Ahmad",
+            "Mr‑Teacher",
+            "Mr‧Teacher",
+        ] {
+            assert!(student(raw).is_err(), "{raw:?}");
+        }
+        for raw in ["Teacher's helper", "Aisha", "عائشة", "شيخة", "Sheikha", "Badminton", "Yusuf 2", "مدرسي"]
+        {
+            assert!(student(raw).is_ok(), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn format_private_use_and_unassigned_characters_are_refused() {
+        assert!(clean("\u{1BCA0}\u{13437}").is_err(), "only invisible format characters");
+        assert_eq!(clean("Ali\u{1BCA0}").unwrap(), "Ali", "a format character goes");
+        assert!(clean("Ali\u{E000}").is_err(), "private use");
+        assert!(clean("Ali\u{F0000}").is_err(), "supplementary private use");
+        assert!(clean("Ali\u{0378}").is_err(), "unassigned");
+    }
+
+    #[test]
+    fn the_teachers_own_name_is_told_apart_through_look_alikes() {
+        assert!(super::same_to_the_eye("Ustadh Karim", "Ustadh Кarim"));
+        assert!(super::same_to_the_eye("Maryam", "MARYAM"));
+        assert!(!super::same_to_the_eye("Maryam", "Mariam"));
     }
 
     #[test]

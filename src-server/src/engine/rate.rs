@@ -33,6 +33,16 @@ pub fn address_bucket(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The address bucket a seat or a knock counts against, or `None` for this machine's own
+/// connections (127.0.0.1 and ::1: the teacher's console, a local relay), which are not counted per
+/// address. Other loopback addresses count as addresses of their own, so tests can be many hosts.
+pub fn counted(ip: IpAddr) -> Option<IpAddr> {
+    let ip = ip.to_canonical();
+    let this_machine = ip == IpAddr::from(std::net::Ipv4Addr::LOCALHOST)
+        || ip == IpAddr::from(std::net::Ipv6Addr::LOCALHOST);
+    (!this_machine).then(|| address_bucket(ip))
+}
+
 /// A connection's frame limiter.
 pub fn frame_limiter(per_second: u32, burst: u32) -> DefaultDirectRateLimiter {
     RateLimiter::direct(Quota::per_second(nz(per_second)).allow_burst(nz(burst)))
@@ -49,8 +59,17 @@ pub struct FailedHellos {
 impl FailedHellos {
     /// Allows `per_minute` failures per address per minute.
     pub fn new(per_minute: u32) -> FailedHellos {
+        FailedHellos::with_quota(Quota::per_minute(nz(per_minute)))
+    }
+
+    /// Allows `per_hour` failures per address per hour, all at once if they come so.
+    pub fn per_hour(per_hour: u32) -> FailedHellos {
+        FailedHellos::with_quota(Quota::per_hour(nz(per_hour)).allow_burst(nz(per_hour)))
+    }
+
+    fn with_quota(quota: Quota) -> FailedHellos {
         FailedHellos {
-            limiter: RateLimiter::keyed(Quota::per_minute(nz(per_minute))),
+            limiter: RateLimiter::keyed(quota),
             blocked: Mutex::new(HashMap::new()),
             clock: DefaultClock::default(),
         }

@@ -66,6 +66,7 @@ pub(super) fn spawn_upkeep(app: &AppState) {
                 a.metrics.upkeep();
                 a.failed_hellos.prune();
                 a.knocks.prune();
+                a.held_claims.prune();
             }
         }
     });
@@ -184,7 +185,7 @@ mod tests {
             role: Some(role.into()),
             key,
             code,
-            name: Some("Aisha".into()),
+            name: (role == "student").then(|| "Aisha".into()),
             device: Some(device.into()),
             ..Hello::default()
         }

@@ -47,12 +47,17 @@ pub struct Host {
     pub failed_hellos: FailedHellos,
     /// Knocks per address: asking to join, however often it is withdrawn, is bounded too.
     pub knocks: FailedHellos,
+    /// Code claims held per address while someone guesses (right code or wrong alike): a class
+    /// behind one NAT fits, a flood of claims that would churn the teacher's list does not.
+    pub held_claims: FailedHellos,
     /// Cancelled when the process shuts down.
     pub shutdown: CancellationToken,
     /// Every task of the process.
     pub tracker: TaskTracker,
     /// Where a hello's room is found.
     pub rooms: Arc<dyn Rooms>,
+    /// The bytes of request bodies being read now, in all and per address.
+    pub bodies: crate::server::body::Budget,
 }
 
 impl Host {
@@ -61,12 +66,16 @@ impl Host {
         Host {
             failed_hellos: FailedHellos::new(limits.failed_hellos_per_minute),
             knocks: FailedHellos::new(crate::engine::room::knock::KNOCKS_PER_MINUTE),
+            held_claims: FailedHellos::new(
+                u32::try_from(limits.max_students_per_address.clamp(10, 64)).unwrap_or(64),
+            ),
             limits,
             timing,
             metrics,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
             rooms,
+            bodies: crate::server::body::Budget::default(),
         }
     }
 }

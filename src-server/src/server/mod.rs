@@ -10,6 +10,7 @@
 
 pub(crate) mod accept;
 pub mod app;
+pub mod body;
 pub mod connection;
 pub mod host;
 pub mod http;

@@ -36,10 +36,17 @@ pub fn total_cap(wanted: usize) -> usize {
     wanted.min(fits).max(16)
 }
 
-/// Open connections by address.
+/// Open connections by address, and how fast each address opens new ones.
 pub struct PerAddress {
     max: usize,
     open: Mutex<HashMap<IpAddr, usize>>,
+    /// New connections per address: an eighth of `max` a second, half of it at once. Each costs a
+    /// TLS handshake, so an address refused for its pace (a flood of refused links, say) cannot
+    /// make the server shake hands as fast as the attacker's CPU allows; a class behind one NAT
+    /// opening its pages together fits in the burst.
+    opened: Option<governor::DefaultKeyedRateLimiter<IpAddr>>,
+    /// Connections taken (every so many, addresses that stopped connecting are forgotten).
+    taken: std::sync::atomic::AtomicU64,
 }
 
 /// One open connection's place in [`PerAddress`]; given back when dropped.
@@ -51,12 +58,29 @@ pub struct Slot {
 impl PerAddress {
     /// A table allowing `max` open connections per address.
     pub fn new(max: usize) -> Arc<PerAddress> {
-        Arc::new(PerAddress { max: max.max(1), open: Mutex::default() })
+        let max = max.max(1);
+        let nz = |n: usize| {
+            std::num::NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX).max(1))
+                .unwrap_or(std::num::NonZeroU32::MIN)
+        };
+        let quota = governor::Quota::per_second(nz((max / 8).max(16))).allow_burst(nz((max / 2).max(64)));
+        // A cap lifted for a relay behind a load balancer (every student one address) lifts the pace too.
+        let opened = (max < 1 << 20).then(|| governor::RateLimiter::keyed(quota));
+        Arc::new(PerAddress { max, open: Mutex::default(), opened, taken: Default::default() })
     }
 
-    /// A place for one more connection from `ip`, or none when its address has `max` open.
+    /// A place for one more connection from `ip`, or none when its address has `max` open, or has
+    /// opened connections faster than it may.
     pub fn take(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
         let key = address_bucket(ip);
+        if let Some(opened) = &self.opened {
+            if self.taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 4096 == 4095 {
+                opened.retain_recent();
+            }
+            if opened.check_key(&key).is_err() {
+                return None;
+            }
+        }
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let n = open.entry(key).or_default();
         if *n >= self.max {
@@ -141,6 +165,18 @@ mod tests {
         assert!(table.take(b).is_some(), "another address is not affected");
         drop(first);
         assert!(table.take(a).is_some(), "a closed connection gives its place back");
+    }
+
+    #[test]
+    fn an_address_opening_connections_too_fast_is_held_to_its_pace() {
+        let table = PerAddress::new(512);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let taken = (0..1000).filter_map(|_| table.take(a)).count();
+        assert!(
+            (256..=270).contains(&taken),
+            "a burst of half the cap, then an eighth of it a second: {taken}"
+        );
+        assert!(table.take("192.0.2.2".parse().unwrap()).is_some(), "another address is not affected");
     }
 
     #[test]

@@ -29,9 +29,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -49,6 +49,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use crate::server::host::Host;
 
 mod events;
+mod table;
 
 type Pipe = WebSocketStream<tokio::io::DuplexStream>;
 
@@ -64,6 +65,20 @@ const CLOSED_IN_ALL: usize = 256;
 /// Frames the lesson sent that the event stream has not taken yet; more wait in the lesson's own
 /// queue, which conflates a student that falls behind (§8).
 const QUEUED: usize = 64;
+
+/// The most one `POST /v1/sse/send` carries: four frames of the largest size, or hundreds of the
+/// usual ones (the browser sends what waits, at most this much a request).
+const SEND_BYTES: usize = 64 << 10;
+
+/// Refused opens (a body that is no hello, a hello the lesson refuses) an address may make in a
+/// minute before its opens are refused for a while: each open costs a WebSocket handshake and a
+/// lesson connection, so refusals must not come at a stranger's pace. At least this, or
+/// `limits.max_students_per_address` (a class behind one school proxy) when that is more.
+const REFUSED_OPENS_PER_MINUTE: u32 = 20;
+
+/// Close codes that say a link's hello was refused for what it sent (§10), which count against
+/// [`REFUSED_OPENS_PER_MINUTE`] (not 4008 or 4029: a knock that waited too long, a claim bumped).
+const REFUSALS: [u16; 5] = [1003, 1009, 4001, 4400, 4426];
 
 /// What the lesson sent on a link.
 enum Item {
@@ -113,157 +128,84 @@ pub struct Links {
     host: Arc<Host>,
     table: Mutex<Table>,
     reaper: std::sync::Once,
+    /// Refused opens per address (none where per-address limits are lifted: a relay behind a
+    /// load balancer, where every student has its address).
+    refused: Option<Arc<crate::engine::rate::FailedHellos>>,
 }
 
 /// The fallback transport's routes, on `host` (merged into a server's or a relay's router).
 pub fn router(host: Arc<Host>) -> Router {
-    let body_limit = host.limits.max_frame_bytes.saturating_mul(64);
-    let links = Arc::new(Links { host, table: Mutex::default(), reaper: std::sync::Once::new() });
+    let per_address = host.limits.max_students_per_address;
+    let quota = u32::try_from(per_address).unwrap_or(u32::MAX).max(REFUSED_OPENS_PER_MINUTE);
+    let refused = (per_address < 1 << 20).then(|| Arc::new(crate::engine::rate::FailedHellos::new(quota)));
+    let links = Arc::new(Links { host, table: Mutex::default(), reaper: std::sync::Once::new(), refused });
     Router::new()
         .route("/v1/sse", post(open).get(events::stream).delete(close))
         .route("/v1/sse/send", post(send))
-        .layer(DefaultBodyLimit::max(body_limit))
         .with_state(links)
-}
-
-/// A place reserved for a link being opened; given back when dropped.
-struct Reserved<'a> {
-    links: &'a Links,
-    addr: IpAddr,
-}
-
-impl Drop for Reserved<'_> {
-    fn drop(&mut self) {
-        let mut table = self.links.lock();
-        if let Some(n) = table.opening.get_mut(&self.addr) {
-            *n -= 1;
-            if *n == 0 {
-                table.opening.remove(&self.addr);
-            }
-        }
-    }
-}
-
-impl Table {
-    /// Forgets the oldest closed links past [`CLOSED_PER_ADDRESS`] from `addr` and past
-    /// [`CLOSED_IN_ALL`] in all.
-    fn trim_closed(&mut self, addr: IpAddr) {
-        let mut closed: Vec<([u8; 32], Instant, IpAddr)> =
-            self.links.iter().filter_map(|(k, l)| l.closed_at().map(|at| (*k, at, l.addr))).collect();
-        if closed.len() < CLOSED_PER_ADDRESS {
-            return;
-        }
-        closed.sort_by_key(|(_, at, _)| std::cmp::Reverse(*at)); // newest first
-        let mut here = 0;
-        for (i, (key, _, from)) in closed.iter().enumerate() {
-            let mine = *from == addr;
-            here += usize::from(mine);
-            if i >= CLOSED_IN_ALL || (mine && here > CLOSED_PER_ADDRESS) {
-                self.links.remove(key);
-            }
-        }
-    }
-}
-
-impl Links {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.table.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn find(&self, headers: &HeaderMap) -> Option<Arc<Link>> {
-        let secret = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
-        let key: [u8; 32] = Sha256::digest(secret.trim().as_bytes()).into();
-        self.lock().links.get(&key).cloned()
-    }
-
-    fn remove(&self, link: &Arc<Link>) {
-        self.lock().links.retain(|_, l| !Arc::ptr_eq(l, link));
-    }
-
-    /// Reserves a place for a new link from `addr`, unless that address or the server has too many
-    /// open (links whose lesson connection closed do not count).
-    fn reserve(&self, addr: IpAddr) -> Option<Reserved<'_>> {
-        let limits = &self.host.limits;
-        let mut table = self.lock();
-        table.trim_closed(addr);
-        let live = |l: &&Arc<Link>| l.closed_at().is_none();
-        let opening: usize = table.opening.values().sum();
-        let here = table.links.values().filter(live).filter(|l| l.addr == addr).count()
-            + table.opening.get(&addr).copied().unwrap_or(0);
-        let all = table.links.values().filter(live).count() + opening;
-        if all >= limits.max_participants.saturating_mul(2) + 16
-            || here >= limits.max_students_per_address.max(8)
-        {
-            return None;
-        }
-        *table.opening.entry(addr).or_default() += 1;
-        Some(Reserved { links: self, addr })
-    }
-
-    /// How long a link may go without its client asking anything: three heartbeats, and never
-    /// under 90 s (a browser runs a background tab's timers as rarely as once a minute).
-    fn patience(&self) -> Duration {
-        (self.host.timing.heartbeat * 3).max(Duration::from_secs(90))
-    }
-
-    /// Every few seconds while links exist: ends links whose client went quiet (their lesson
-    /// connection closes, and an event stream still attached ends), and forgets closes nobody
-    /// collected.
-    fn start_reaper(self: &Arc<Self>) {
-        let links = Arc::downgrade(self);
-        self.reaper.call_once(|| {
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(5));
-                loop {
-                    tick.tick().await;
-                    let Some(links) = links.upgrade() else { return };
-                    let patience = links.patience();
-                    let mut gone = Vec::new();
-                    links.lock().links.retain(|_, l| {
-                        let quiet = l.heard.lock().unwrap_or_else(|p| p.into_inner()).elapsed() >= patience;
-                        let stale = l.closed_at().is_some_and(|at| at.elapsed() >= CLOSE_KEPT);
-                        if quiet || stale {
-                            gone.push(l.clone());
-                        }
-                        !(quiet || stale)
-                    });
-                    for link in gone {
-                        link.pump.abort();
-                        tokio::spawn(async move {
-                            let _ = link.sink.lock().await.close().await;
-                        });
-                    }
-                }
-            });
-        });
-    }
 }
 
 fn refuse(status: StatusCode, why: &str) -> Response {
     (status, axum::Json(serde_json::json!({ "error": why }))).into_response()
 }
 
-/// `POST /v1/sse`: opens a link and says the hello on it.
+/// A refusal that also ends the connection: a client refused for its pace must make a new one (a
+/// TLS handshake of its own) to try again.
+fn refuse_closing(status: StatusCode, why: &str) -> Response {
+    let mut res = refuse(status, why);
+    res.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    res
+}
+
+/// `POST /v1/sse`: opens a link and says the hello on it. The address's place is taken before a
+/// byte of the body is read, and the body (one frame) is read within the request deadline and the
+/// body budget; a body that is no hello is refused before any link exists.
 async fn open(
     State(links): State<Arc<Links>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    hello: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> Response {
     let host = &links.host;
-    let Ok(hello) = std::str::from_utf8(&hello) else {
-        return refuse(StatusCode::BAD_REQUEST, "the hello must be UTF-8 JSON");
-    };
-    if hello.len() > host.limits.max_frame_bytes {
-        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "the hello is over the frame size limit");
-    }
     let addr = crate::engine::rate::address_bucket(peer.ip());
     let Some(reserved) = links.reserve(addr) else {
         host.metrics.reject(crate::metrics::Rejected::RateLimited);
-        return refuse(StatusCode::TOO_MANY_REQUESTS, "too many connections; try again in a moment");
+        return refuse_closing(StatusCode::TOO_MANY_REQUESTS, "too many connections; try again in a moment");
+    };
+    let body =
+        host.bodies.read(addr, &headers, body, host.limits.max_frame_bytes, host.timing.idle_timeout).await;
+    let hello = match body {
+        Ok(hello) => hello,
+        Err(refused) => {
+            if refused != crate::server::body::Refused::Busy {
+                links.refused_open(addr);
+            }
+            return refused.into_response();
+        }
+    };
+    let text = std::str::from_utf8(&hello).ok();
+    let hello = text.and_then(|t| match crate::protocol::ClientMsg::parse(t) {
+        Ok(crate::protocol::ClientMsg::Hello(h)) => Some((t, h.resume.is_some() || h.key.is_some())),
+        _ => None,
+    });
+    // An address refused too often waits, and must make a new connection to try again; a resume
+    // token or the teacher key never waits (§3).
+    if !hello.is_some_and(|(_, proven)| proven) && links.refused.as_ref().is_some_and(|r| r.is_blocked(addr))
+    {
+        host.metrics.reject(crate::metrics::Rejected::RateLimited);
+        return refuse_closing(StatusCode::TOO_MANY_REQUESTS, "too many refused connections; wait a minute");
+    }
+    let Some((hello, _)) = hello else {
+        links.refused_open(addr);
+        host.metrics.reject(crate::metrics::Rejected::Protocol);
+        return refuse(StatusCode::BAD_REQUEST, "the body must be a hello frame (PROTOCOL.md §3)");
     };
     let pipe = match connect(host.clone(), peer.ip()).await {
         Ok(pipe) => pipe,
-        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("cannot open a link: {e}")),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot open a fallback link");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "cannot open a link now; try again");
+        }
     };
     let (mut sink, stream) = pipe.split();
     if sink.send(Message::Text(hello.into())).await.is_err() {
@@ -272,7 +214,15 @@ async fn open(
     let (tx, rx) = mpsc::channel(QUEUED);
     let closed = Arc::new(Mutex::new(None));
     let stuck = host.timing.heartbeat * 2;
-    let pump = tokio::spawn(pump(stream, tx, closed.clone(), stuck)).abort_handle();
+    let on_refusal = {
+        let refused = links.refused.clone();
+        move || {
+            if let Some(r) = refused {
+                r.fail(addr);
+            }
+        }
+    };
+    let pump = tokio::spawn(pump(stream, tx, closed.clone(), stuck, on_refusal)).abort_handle();
     let secret = crate::docs::hex(&rand::random::<[u8; 32]>());
     let key: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
     let link = Arc::new(Link {
@@ -297,6 +247,7 @@ async fn pump(
     tx: mpsc::Sender<Item>,
     closed: Arc<Mutex<Option<Instant>>>,
     stuck: Duration,
+    on_refusal: impl FnOnce(),
 ) {
     let close = loop {
         match stream.next().await {
@@ -318,6 +269,9 @@ async fn pump(
         }
     };
     *closed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    if REFUSALS.contains(&close.0) {
+        on_refusal();
+    }
     let _ = tx.send(Item::Close(close.0, close.1)).await;
 }
 
@@ -348,14 +302,34 @@ async fn connect(host: Arc<Host>, peer: IpAddr) -> Result<Pipe, String> {
     Ok(pipe)
 }
 
-/// `POST /v1/sse/send`: the client's frames, one per line, in order. Frames for a link whose lesson
-/// connection closed are dropped, as a closed WebSocket would: the event stream says why it closed.
-async fn send(State(links): State<Arc<Links>>, headers: HeaderMap, body: Bytes) -> Response {
+/// `POST /v1/sse/send`: the client's frames, one per line, in order. The link is found before a byte
+/// of the body is read. Frames for a link whose lesson connection closed are dropped, as a closed
+/// WebSocket would: the event stream says why it closed.
+async fn send(
+    State(links): State<Arc<Links>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let gone = || refuse(StatusCode::NOT_FOUND, "no such link (it closed); connect again");
     let Some(link) = links.find(&headers) else { return gone() };
     if link.closed_at().is_some() {
         return StatusCode::NO_CONTENT.into_response();
     }
+    let host = &links.host;
+    let body = match host.bodies.read(peer.ip(), &headers, body, SEND_BYTES, host.timing.idle_timeout).await {
+        Ok(body) => body,
+        Err(crate::server::body::Refused::Busy) => return crate::server::body::Refused::Busy.into_response(),
+        Err(refused) => {
+            // A body that trickled, broke off or ran over: the link ends, as a WebSocket whose
+            // frame did so would, and the address is charged for it.
+            links.refused_open(link.addr);
+            links.remove(&link);
+            link.pump.abort();
+            let _ = link.sink.lock().await.close().await;
+            return refused.into_response();
+        }
+    };
     link.heard();
     let Ok(text) = std::str::from_utf8(&body) else {
         return refuse(StatusCode::BAD_REQUEST, "frames must be UTF-8");

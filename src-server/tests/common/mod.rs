@@ -123,6 +123,12 @@ impl TestServer {
         Raw { ws: lectern::client::connect(&self.ws, &self.fingerprint).await.expect("connect") }
     }
 
+    /// A raw connection from another host: a source address of the loopback range (127.0.0.0/8 is
+    /// all this machine's, so `127.0.0.N` stands for the N-th device on the network).
+    pub async fn raw_from(&self, host: u8) -> Raw {
+        Raw { ws: connect_from(host, &self.ws, &self.fingerprint).await }
+    }
+
     /// A student that said hello and got its welcome.
     pub async fn student(&self, name: &str, device: &str) -> (Raw, Value) {
         let mut raw = self.raw().await;
@@ -251,6 +257,49 @@ impl Raw {
             End::Dropped(why) => panic!("connection dropped without a close frame: {why}"),
         }
     }
+}
+
+/// A TCP connection to `url`'s port on 127.0.0.1 from 127.0.0.`host`.
+pub async fn tcp_from(host: u8, url: &str) -> tokio::net::TcpStream {
+    let port: u16 =
+        url.split(':').nth(2).and_then(|p| p.split('/').next()).and_then(|p| p.parse().ok()).expect("a port");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, host], 0))).expect("bind a source address");
+    socket.connect(std::net::SocketAddr::from(([127, 0, 0, 1], port))).await.expect("connect")
+}
+
+/// A WebSocket to `ws_url` from 127.0.0.`host`.
+pub async fn connect_from(host: u8, ws_url: &str, fingerprint: &str) -> Socket {
+    let tcp = tcp_from(host, ws_url).await;
+    lectern::client::connect_over(tcp, ws_url, fingerprint).await.expect("connect")
+}
+
+/// An HTTP request to the server at `url` (its port) from 127.0.0.`host`: the status and body.
+pub async fn request_from(
+    host: u8,
+    url: &str,
+    fingerprint: &str,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: String,
+) -> (u16, Vec<u8>) {
+    use http_body_util::BodyExt;
+    let tls = lectern::client::tls_over(tcp_from(host, url).await, url, fingerprint).await.expect("TLS");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.expect("HTTP");
+    tokio::spawn(async move {
+        conn.await.ok();
+    });
+    let mut req = hyper::Request::builder().method(method).uri(path).header("host", "127.0.0.1");
+    if let Some(b) = bearer {
+        req = req.header("authorization", format!("Bearer {b}"));
+    }
+    let req = req.body(http_body_util::Full::new(axum::body::Bytes::from(body))).expect("request");
+    let res = sender.send_request(req).await.expect("an answer");
+    let status = res.status().as_u16();
+    let body = res.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+    (status, body)
 }
 
 /// A device id unique to a test.

@@ -17,10 +17,15 @@ name: string,
  */
 device: string, 
 /**
- * The student gave the right join code (the waiting room is on); otherwise it has no code, or
- * its code was not checked (someone is guessing).
+ * The student gave the right join code: it waits because the waiting room is on, or because
+ * someone is guessing codes (its code was then checked for the teacher's eyes only).
  */
 has_code?: boolean, 
+/**
+ * It came with a join code that is wrong (held while someone is guessing): most likely the
+ * guesser. Neither this nor `has_code`: it asked without a code, or its code was not checked.
+ */
+wrong_code?: boolean, 
 /**
  * Its name, or an address of its own, is a removed student's (see [`RosterEntry::like_removed`]).
  */

@@ -80,6 +80,44 @@ describe("sse transport", () => {
     expect(closed).toBe(4003);
     expect(t.send({ t: "ping" })).toBe(false);
   });
+  it("never posts more than the server takes at once: what waits goes in order, in several POSTs", async () => {
+    const server = fakeServer();
+    const t = sseTransport("https://h:1", server.fetchFn as unknown as typeof fetch);
+    await new Promise<void>((r) => t.onOpen(r));
+    t.send({ t: "hello", v: 1, role: "teacher", key: "k", device: "dddddddd" });
+    for (let i = 0; i < 5; i++) await tick();
+    // 40 notices of about 4 KiB each, queued at once: about 160 KiB, more than one POST may carry.
+    const notice = "ن".repeat(2000);
+    for (let i = 0; i < 40; i++) t.send({ t: "set", id: i, patch: { notice: `${i} ${notice}` } });
+    for (let i = 0; i < 40; i++) await tick();
+    const bodies = server.posts.slice(1);
+    expect(bodies.length).toBeGreaterThan(2);
+    for (const body of bodies) expect(new TextEncoder().encode(body).length).toBeLessThanOrEqual(64 * 1024);
+    const ids = bodies.flatMap((b) => b.split("\n")).map((f) => (JSON.parse(f) as { id: number }).id);
+    expect(ids).toEqual([...Array(40).keys()]);
+  });
+  it("sends again what the server was too busy to read, in order, and keeps the link", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "setInterval"] });
+    const server = fakeServer();
+    let busy = 1;
+    const fetchFn = vi.fn(async (url: string, init?: RequestInit) => {
+      if (init?.method === "POST" && url.endsWith("/send") && busy-- > 0) return new Response(null, { status: 503 });
+      return server.fetchFn(url, init);
+    });
+    const t = sseTransport("https://h:1", fetchFn as unknown as typeof fetch);
+    let closed: number | null = null;
+    t.onClose((code) => (closed = code));
+    await vi.advanceTimersByTimeAsync(1);
+    t.send({ t: "hello", v: 1, role: "student", code: "1", name: "A", device: "dddddddd" });
+    await vi.advanceTimersByTimeAsync(1);
+    t.send({ t: "hand", up: true });
+    await vi.advanceTimersByTimeAsync(1);
+    t.send({ t: "ping", id: 4 });
+    await vi.advanceTimersByTimeAsync(1100);
+    expect(closed).toBeNull();
+    expect(server.posts.slice(1).join("\n")).toBe('{"t":"hand","up":true}\n{"t":"ping","id":4}');
+    vi.useRealTimers();
+  });
   it("asks for a broken event stream again, and closes with 1006 once the link is gone", async () => {
     // Fake clocks: the transport asks again after a back-off, which the test moves past, not waits.
     vi.useFakeTimers({ toFake: ["setTimeout", "setInterval"] });

@@ -14,6 +14,11 @@ const KEEPALIVE_MS = 5000;
 /** An event stream silent this long is taken for broken and asked for again (the server sends a
  * comment every heartbeat, 10 s by default). */
 const STALE_MS = 35000;
+/** The most a POST to `/v1/sse/send` carries (the server takes 64 KiB; frames are at most 16 KiB). */
+const SEND_BYTES = 60 * 1024;
+const utf8 = new TextEncoder();
+/** How long frames the server was too busy to read wait before they go again (its Retry-After). */
+const SEND_RETRY_MS = 1000;
 
 /** One event of a `text/event-stream` (only `event` and `data` lines matter here). */
 export interface SseEvent {
@@ -139,15 +144,32 @@ export function sseTransport(base: string, fetchFn: typeof fetch = fetch): Trans
   const post = async (beat: boolean) => {
     if (posting || !link || done || (!beat && outbox.length === 0)) return;
     posting = true;
-    const body = outbox.splice(0).join("\n");
+    // At most SEND_BYTES a POST (the server refuses a larger body); the rest goes in the next one.
+    let take = 0;
+    let size = 0;
+    while (take < outbox.length && (take === 0 || size + utf8.encode(outbox[take]).length + 1 <= SEND_BYTES)) {
+      size += utf8.encode(outbox[take]).length + 1;
+      take++;
+    }
+    const batch = outbox.splice(0, take);
+    let retry = false;
     try {
-      const res = await fetchFn(`${base}/v1/sse/send`, { method: "POST", body, headers: auth(), signal: abort.signal });
-      if (!res.ok) finish(1006, "the server has lost this connection");
+      const res = await fetchFn(`${base}/v1/sse/send`, {
+        method: "POST",
+        body: batch.join("\n"),
+        headers: auth(),
+        signal: abort.signal,
+      });
+      // 503: the server is reading too many requests at once; these frames go again, first.
+      retry = res.status === 503;
+      if (retry) outbox.unshift(...batch);
+      else if (!res.ok) finish(1006, "the server has lost this connection");
     } catch {
       finish(1006, "cannot reach the server");
     }
     posting = false;
-    if (outbox.length) void post(false);
+    if (retry) setTimeout(() => void post(false), SEND_RETRY_MS);
+    else if (outbox.length) void post(false);
   };
 
   setTimeout(() => opened(), 0);

@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 
 use super::{Inner, Room, encode};
-use crate::engine::names::bare;
+use crate::engine::names::key;
 use crate::engine::outbox::{Item, Outbox};
 use crate::engine::report::Event;
 use crate::protocol::{Role, ServerMsg};
@@ -22,7 +22,7 @@ const REMEMBERED: usize = 256;
 /// What a room remembers of a student the teacher removed.
 #[derive(Debug)]
 pub(super) struct Removed {
-    /// The name, reduced for comparing ([`bare`]).
+    /// The name, reduced for comparing ([`key`]).
     name: String,
     /// Its address, when no other student of the room was online from it.
     addr: Option<IpAddr>,
@@ -40,7 +40,7 @@ impl Lookalikes {
         if self.removed.len() >= REMEMBERED {
             self.removed.pop_front();
         }
-        self.removed.push_back(Removed { name: bare(name), addr });
+        self.removed.push_back(Removed { name: key(name), addr });
     }
 
     /// Whether a newcomer with this name, from this address (as limits count it), looks like a
@@ -49,7 +49,7 @@ impl Lookalikes {
         if self.removed.is_empty() {
             return false;
         }
-        let name = bare(name);
+        let name = key(name);
         self.removed
             .iter()
             .any(|r| (!name.is_empty() && r.name == name) || (addr.is_some() && r.addr == addr))
@@ -87,7 +87,11 @@ impl Room {
     pub fn mirror_details(&self, code: &str, waiting_room: bool) {
         let mut inner = self.lock();
         if inner.lesson.code != code {
-            inner.guard = super::guard::Guard::new(code.len());
+            if inner.lesson.code.len() == code.len() {
+                inner.guard.new_code();
+            } else {
+                inner.guard = super::guard::Guard::new(code.len());
+            }
             inner.lesson.code = code.to_string();
         }
         inner.lesson.waiting_room = waiting_room;

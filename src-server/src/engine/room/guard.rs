@@ -1,10 +1,14 @@
 //! Guessing the join code (docs/PROTOCOL-ADDITIONS.md, G). Whatever the number of addresses a
-//! guesser has, the room checks at most so many wrong codes an hour: one in a thousand of all the
+//! guesser has, the room answers at most so many wrong codes an hour: one in a thousand of all the
 //! codes there are (1,000 for 6 digits), so the chance of guessing the code in an hour stays at most
 //! 0.1%. Beyond that, a student joining with a code waits for the teacher (a knock), whether the code
-//! is right or not: the guesser learns nothing, and a classmate still gets in when the teacher lets
-//! them. The teacher is told, and a new code in one tap starts a fresh budget.
+//! is right or not: the guesser learns nothing. Its code is still checked, for the teacher's eyes
+//! only (a few wrong ones an hour per address, then no more from that address), so a classmate
+//! with the right code shows as such and the teacher lets everyone with it in at one tap. The
+//! teacher is told the moment the budget is spent. A new code shuts the old one out but adds no
+//! budget: the hour's guesses count against every code it has.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -20,8 +24,13 @@ const ODDS_PER_HOUR: f64 = 0.001;
 /// Wrong codes before the teacher is told (a few are typos).
 const ALERT_AFTER: u64 = 5;
 
-/// The shortest time between two alerts to the teachers.
+/// The shortest time between two alerts to the teachers (the budget running out is said at once).
 const ALERT_EVERY: Duration = Duration::from_secs(5);
+
+/// Wrong codes an address may have checked while the budget is spent (for the teacher's eyes only):
+/// three at once, then one every 20 minutes. Its claims beyond wait unchecked, so a guesser's
+/// guesses among the claims the teacher lets in at one tap stay a handful an hour per address.
+const HELD_WRONG_PER_HOUR: u32 = 3;
 
 /// The room's budget of wrong codes: a bucket holding a tenth of an hour's budget, refilled with
 /// the other nine tenths over the hour, so no hour ever sees more than the budget.
@@ -34,6 +43,12 @@ pub(super) struct Guard {
     /// Wrong codes since the code was set.
     pub(super) wrong: u64,
     alerted: Option<Instant>,
+    /// The teachers were told the budget is spent (said again after it refills and runs out).
+    told_spent: bool,
+    /// Wrong held codes per address (see [`HELD_WRONG_PER_HOUR`]).
+    held: crate::engine::rate::FailedHellos,
+    /// Held codes checked (every so many, addresses that stopped guessing are forgotten).
+    held_checks: u64,
 }
 
 impl Guard {
@@ -48,7 +63,17 @@ impl Guard {
             refilled: Instant::now(),
             wrong: 0,
             alerted: None,
+            told_spent: false,
+            held: crate::engine::rate::FailedHellos::per_hour(HELD_WRONG_PER_HOUR),
+            held_checks: 0,
         }
+    }
+
+    /// A new code: the count of wrong codes starts again, the budget does not (a guesser's hour is
+    /// the same hour whatever the code).
+    pub(super) fn new_code(&mut self) {
+        self.wrong = 0;
+        self.alerted = None;
     }
 
     fn refill(&mut self) {
@@ -61,6 +86,9 @@ impl Guard {
     /// Whether a code may be checked now.
     pub(super) fn open(&mut self) -> bool {
         self.refill();
+        if self.tokens >= 1.0 {
+            self.told_spent = false;
+        }
         self.tokens >= 1.0
     }
 
@@ -68,10 +96,17 @@ impl Guard {
     pub(super) fn wrong(&mut self) -> bool {
         self.refill();
         self.tokens = (self.tokens - 1.0).max(0.0);
+        self.tell_of_wrong()
+    }
+
+    /// A wrong code counted (`wrong`), and whether the teachers should be told now: after a few
+    /// (fewer are typos), then at most every [`ALERT_EVERY`]; the budget running out at once.
+    fn tell_of_wrong(&mut self) -> bool {
         self.wrong += 1;
+        let spent_now = self.tokens < 1.0 && !self.told_spent;
         let due = self.alerted.is_none_or(|at| at.elapsed() >= ALERT_EVERY);
-        // A few wrong codes are typos; a spent budget is worth saying at once.
-        if (self.wrong >= ALERT_AFTER || self.tokens < 1.0) && due {
+        if spent_now || (self.wrong >= ALERT_AFTER && due) {
+            self.told_spent |= self.tokens < 1.0;
             self.alerted = Some(Instant::now());
             return true;
         }
@@ -102,6 +137,29 @@ impl Room {
         Some(false)
     }
 
+    /// Checks a held code claim's code (the budget is spent, or its address is over its own quota),
+    /// for the teacher's eyes only: `None` when its address has had its few wrong ones this hour.
+    pub fn check_held_code(&self, code: &str, addr: Option<IpAddr>) -> Option<bool> {
+        let mut inner = self.lock();
+        if addr.is_some_and(|a| inner.guard.held.is_blocked(a)) {
+            return None;
+        }
+        let right = crate::engine::token::constant_time_eq(code.trim(), &inner.lesson.code);
+        inner.guard.held_checks = inner.guard.held_checks.wrapping_add(1);
+        if inner.guard.held_checks.is_multiple_of(256) {
+            inner.guard.held.prune();
+        }
+        if right {
+            return Some(true);
+        }
+        if inner.guard.tell_of_wrong() {
+            self.tell_teachers(&inner);
+        }
+        // Past its quota, an address's wrong code is not marked either (the answer is the same).
+        let over = addr.is_some_and(|a| inner.guard.held.fail(a));
+        (!over).then_some(false)
+    }
+
     fn tell_teachers(&self, inner: &Inner) {
         let msg = ServerMsg::Guessing { wrong: inner.guard.wrong, waiting_room: inner.guard.tokens < 1.0 };
         let bytes = super::encode(&msg);
@@ -110,14 +168,15 @@ impl Room {
         }
     }
 
-    /// The teacher's `new_code`: a new random code of the same length, a fresh budget of wrong
-    /// codes, and the lesson record saved (and published to relays). Students already in stay.
+    /// The teacher's `new_code`: a new random code of the same length, the count of wrong codes
+    /// started again (not the budget), and the lesson record saved (and published to relays).
+    /// Students already in stay.
     pub fn new_code(&self, id: Option<u32>, reply: &Outbox) {
         let mut inner = self.lock();
         let digits = inner.lesson.code.len().clamp(4, 12);
         let code: String = (0..digits).map(|_| char::from(b'0' + rand::random_range(0..10u8))).collect();
         inner.lesson.code = code;
-        inner.guard = Guard::new(digits);
+        inner.guard.new_code();
         // Those who wait with the old code have no code now: the teacher decides for each.
         if inner.knocks.iter().any(|k| k.has_code()) {
             self.forget_codes(&mut inner);

@@ -130,8 +130,14 @@ pub(super) fn check_fields(hello: &Hello) -> Result<Checked<'_>, JoinError> {
     if !valid_device(device) {
         return Err(bad("device must be 8 to 64 characters of A-Z, a-z, 0-9, _ and -"));
     }
-    let name =
-        hello.name.as_deref().map(|n| valid_name(n, role)).transpose().map_err(JoinError::BadRequest)?;
+    // A resume's name is not used (the token's is), so it is not held to the rules either.
+    let name = hello
+        .name
+        .as_deref()
+        .filter(|_| hello.resume.is_none())
+        .map(|n| valid_name(n, role))
+        .transpose()
+        .map_err(JoinError::BadRequest)?;
     Ok(Checked { role, device, name })
 }
 
@@ -163,6 +169,9 @@ impl Room {
         if resumed && inner.reissued.get(&claims.pid).is_some_and(|at| claims.issued < *at) {
             return Err(JoinError::Credentials);
         }
+        if !resumed && claims.role == Role::Student && self.teachers_name(&inner, &claims.name) {
+            return Err(bad("that name is the teacher's; use your own"));
+        }
         let mut reused = false;
         if !resumed {
             let (pid, again) = self.free_pid(&inner, &claims)?;
@@ -170,7 +179,7 @@ impl Room {
             reused = again;
         }
         // This machine's own connections (loopback) are not counted per address.
-        let addr = addr.filter(|a| !a.to_canonical().is_loopback()).map(crate::engine::rate::address_bucket);
+        let addr = addr.and_then(crate::engine::rate::counted);
         let (conn, replaced) = self.seat(&mut inner, &claims, addr)?;
         if reused {
             // A twin seat of this very device, long gone: it starts afresh (no hand, no acks), and
@@ -257,6 +266,14 @@ impl Room {
         }
     }
 
+    /// Whether `name` would pass for the name a teacher of this room goes by.
+    pub(super) fn teachers_name(&self, inner: &Inner, name: &str) -> bool {
+        inner
+            .participants
+            .values()
+            .any(|p| p.role == Role::Teacher && crate::engine::names::same_to_the_eye(&p.name, name))
+    }
+
     /// The participant ids a student device may have besides its own (see `MAX_TWINS`).
     pub(super) fn twins<'a>(&'a self, device: &'a str) -> impl Iterator<Item = String> + 'a {
         (1..MAX_TWINS)
@@ -271,15 +288,15 @@ impl Room {
             if claims.room != self.info.id || (self.mirror && claims.role == Role::Teacher) {
                 return Err(JoinError::Credentials);
             }
-            // The token decides the role: a student's token in a teacher's hello is no teacher, and
-            // its name is held to a student's rules (the one in an older token too).
+            // The token decides the role: a student's token in a teacher's hello is no teacher. It
+            // decides the name too: the one the participant was let in with, whatever this hello
+            // says (a student let in as "Ali" cannot come back as "Aisha"). That name passed the
+            // rules when it was let in; it is cleaned again for showing (an older token's too), but
+            // rules made stricter since never lock a seated student out.
             if claims.role != role {
                 return Err(bad("\"role\" is not the one this resume token was issued to"));
             }
-            let name = match name {
-                Some(name) => name,
-                None => valid_name(&claims.name, claims.role).map_err(JoinError::BadRequest)?,
-            };
+            let name = crate::engine::names::clean(&claims.name).unwrap_or_else(|_| "Student".to_string());
             return Ok(Claims { name, ..claims });
         }
         match role {

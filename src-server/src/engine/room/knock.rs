@@ -41,6 +41,8 @@ pub enum Verdict {
     Replaced,
     /// The lesson ended.
     Ended,
+    /// The list was full, and an address with more waiting gave up its oldest.
+    Bumped,
 }
 
 impl Verdict {
@@ -51,8 +53,29 @@ impl Verdict {
             Verdict::Denied => (close::KICKED, "the teacher did not let you in"),
             Verdict::Replaced => (close::REPLACED, "replaced by a newer knock from the same device"),
             Verdict::Ended => (close::ENDED, "the lesson has ended"),
+            Verdict::Bumped => {
+                (close::RATE_LIMITED, "too many are waiting to be let in; try again in a moment")
+            }
         }
     }
+}
+
+/// How a knock came to wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Came {
+    /// Asking without a code (a student who found the class on the network): at most
+    /// [`MAX_PER_ADDRESS`] from one address and [`MAX_WAITING`] in all.
+    Asking,
+    /// With the right code, checked, while the teacher's waiting room is on.
+    WithCode,
+    /// With a code that was held, not answered, while someone is guessing (the room's budget of
+    /// wrong codes is spent, or the address is over its own). `right` is what the code was, for the
+    /// teacher's eyes only (`None`: it was not checked, the address having guessed too often); the
+    /// student is answered the same whatever it was.
+    Held {
+        /// Whether the code was right, when it was checked.
+        right: Option<bool>,
+    },
 }
 
 /// A knock in the room's list.
@@ -60,6 +83,7 @@ impl Verdict {
 pub(super) struct Knock {
     entry: KnockEntry,
     bucket: Option<IpAddr>,
+    came: Came,
     verdict: oneshot::Sender<Verdict>,
 }
 
@@ -104,15 +128,12 @@ impl Drop for Waiting {
 
 impl Room {
     /// Puts a student's knock on the teacher's list. Refused at once when the lesson has ended, the
-    /// device was removed, or the room or the address has too many knocks waiting. `has_code`: the
-    /// student gave the right join code and waits only because the waiting room is on; such knocks
-    /// are bounded by the class size rather than per address (a school NAT puts a whole class behind
-    /// one address).
+    /// device was removed, or the room or the address has too many knocks waiting (see [`Came`]).
     pub fn knock(
         self: &Arc<Self>,
         hello: &Hello,
         addr: Option<IpAddr>,
-        has_code: bool,
+        came: Came,
     ) -> Result<Waiting, JoinError> {
         let checked = check_fields(hello)?;
         if checked.role != Role::Student {
@@ -129,6 +150,7 @@ impl Room {
             issued: 0,
         };
         let bucket = addr.map(address_bucket);
+        let counted = addr.and_then(crate::engine::rate::counted);
         let mut inner = self.lock();
         if inner.state.ended {
             return Err(JoinError::Ended);
@@ -137,49 +159,110 @@ impl Room {
         {
             return Err(JoinError::Kicked);
         }
-        // Only from the same address: a device id is no secret, and a classmate must not be able to
-        // cancel someone else's knock with it.
-        if inner.knocks.iter().any(|k| k.entry.device == device && k.bucket != bucket) {
-            return Err(JoinError::TooManyWaiting);
+        if self.teachers_name(&inner, &name) {
+            return Err(JoinError::BadRequest("that name is the teacher's; use your own".into()));
         }
-        let replaced = inner.knocks.iter().position(|k| k.entry.device == device);
+        // A newer knock of the same device from the same address replaces the older one. From another
+        // address it is another knock: a device id is no secret, and a classmate must not be able to
+        // cancel someone's knock, nor keep them off the list, with it.
+        let replaced = inner.knocks.iter().position(|k| k.entry.device == device && k.bucket == bucket);
         if let Some(i) = replaced {
             let old = inner.knocks.remove(i);
             let _ = old.verdict.send(Verdict::Replaced);
         }
-        let (with_code, without): (Vec<&Knock>, Vec<&Knock>) =
-            inner.knocks.iter().partition(|k| k.entry.has_code);
-        let too_many = if has_code {
-            // As many as the address could still seat (`limits.max_students_per_address`), and no
-            // more than the class: a student with the code cannot bury the teacher's list in fakes.
-            let seat_bucket = bucket.filter(|b| !b.is_loopback());
-            let seated = inner
-                .members
-                .iter()
-                .filter(|m| m.role == Role::Student && seat_bucket.is_some() && m.addr == seat_bucket)
-                .count();
-            let waiting_here =
-                with_code.iter().filter(|k| seat_bucket.is_some() && k.bucket == bucket).count();
-            with_code.len() >= self.limits.max_participants
-                || (seat_bucket.is_some() && seated + waiting_here >= self.limits.max_students_per_address)
-        } else {
-            let from_here = without.iter().filter(|k| bucket.is_some() && k.bucket == bucket).count();
-            from_here >= MAX_PER_ADDRESS || without.len() >= MAX_WAITING
-        };
-        if too_many {
-            if replaced.is_some() {
-                self.send_knocks(&inner);
+        match came {
+            Came::Asking => {
+                let asking = inner.knocks.iter().filter(|k| k.came == Came::Asking);
+                let from_here = asking.clone().filter(|k| bucket.is_some() && k.bucket == bucket).count();
+                if from_here >= MAX_PER_ADDRESS || asking.count() >= MAX_WAITING {
+                    return Err(self.refuse_knock(&inner, replaced.is_some()));
+                }
             }
-            return Err(JoinError::TooManyWaiting);
+            Came::WithCode | Came::Held { .. } => {
+                if !self.make_room_for_claim(&mut inner, bucket, counted) {
+                    return Err(self.refuse_knock(&inner, replaced.is_some()));
+                }
+            }
         }
         inner.next_knock += 1;
         let id = format!("k{}", inner.next_knock);
         let (tx, rx) = oneshot::channel();
-        let like_removed = inner.lookalikes.like_removed(&name, bucket.filter(|b| !b.is_loopback()));
-        let entry = KnockEntry { id: id.clone(), name, device, has_code, like_removed };
-        inner.knocks.push(Knock { entry, bucket, verdict: tx });
+        let like_removed = inner.lookalikes.like_removed(&name, counted);
+        let (has_code, wrong_code) = match came {
+            Came::Asking => (false, false),
+            Came::WithCode => (true, false),
+            Came::Held { right } => (right == Some(true), right == Some(false)),
+        };
+        let entry = KnockEntry { id: id.clone(), name, device, has_code, wrong_code, like_removed };
+        inner.knocks.push(Knock { entry, bucket, came, verdict: tx });
         self.send_knocks(&inner);
+        // A knock that came without the right code proves nothing of its device: let in, it gets a
+        // seat of its own, never the device's own id (which the device's owner may yet claim).
+        let twin = self.twins(&claims.device).next();
+        let claims = match twin {
+            Some(twin) if !has_code => Claims { pid: twin, ..claims },
+            _ => claims,
+        };
         Ok(Waiting { room: self.clone(), id, claims, verdict: rx })
+    }
+
+    /// The refusal of a knock the list has no place for (its list changed when it replaced one).
+    fn refuse_knock(&self, inner: &Inner, replaced: bool) -> JoinError {
+        if replaced {
+            self.send_knocks(inner);
+        }
+        JoinError::TooManyWaiting
+    }
+
+    /// Whether a code claim from `bucket` (`counted`: the same, unless this machine's own) may
+    /// wait, making room for it when it can. An address holds at most what it could still seat
+    /// (`limits.max_students_per_address`): past that, its own oldest claim goes. The list holds at
+    /// most the class size (`limits.max_participants`): past that, the oldest claim of the address
+    /// with the most waiting goes, if that address has more than this one (so a guesser with many
+    /// addresses can fill the list, but never keep a classmate from a quieter address off it).
+    /// What goes is closed 4029, to try again. Nothing here depends on whether a code was right,
+    /// so a held claim's answer tells a guesser nothing.
+    fn make_room_for_claim(
+        &self,
+        inner: &mut Inner,
+        bucket: Option<IpAddr>,
+        counted: Option<IpAddr>,
+    ) -> bool {
+        let claims = |k: &&Knock| k.came != Came::Asking;
+        if let Some(b) = counted {
+            let seated =
+                inner.members.iter().filter(|m| m.role == Role::Student && m.addr == Some(b)).count();
+            let waiting_here = inner.knocks.iter().filter(claims).filter(|k| k.bucket == bucket).count();
+            if seated + waiting_here >= self.limits.max_students_per_address {
+                return waiting_here > 0 && self.bump_oldest_of(inner, bucket);
+            }
+        }
+        if inner.knocks.iter().filter(claims).count() < self.limits.max_participants {
+            return true;
+        }
+        // Per address: how many wait, and when its oldest came (knocks are kept oldest first).
+        let mut by_address: Vec<(Option<IpAddr>, usize)> = Vec::new();
+        for k in inner.knocks.iter().filter(claims) {
+            match by_address.iter_mut().find(|(a, _)| *a == k.bucket) {
+                Some((_, n)) => *n += 1,
+                None => by_address.push((k.bucket, 1)),
+            }
+        }
+        let here = by_address.iter().find(|(a, _)| *a == bucket).map_or(0, |(_, n)| *n);
+        // The most waiting; among equals, the one whose oldest claim came first (it is first in
+        // `by_address`, and `max_by_key` keeps the last of equals, hence the reversal).
+        let Some((most, n)) = by_address.iter().rev().max_by_key(|(_, n)| *n).copied() else { return false };
+        n > here && self.bump_oldest_of(inner, most)
+    }
+
+    /// Closes the oldest code claim waiting from `bucket` (4029, to try again).
+    fn bump_oldest_of(&self, inner: &mut Inner, bucket: Option<IpAddr>) -> bool {
+        let Some(i) = inner.knocks.iter().position(|k| k.came != Came::Asking && k.bucket == bucket) else {
+            return false;
+        };
+        let bumped = inner.knocks.remove(i);
+        let _ = bumped.verdict.send(Verdict::Bumped);
+        true
     }
 
     /// A teacher's `admit` or `deny`: tells each waiting knock, and answers `ok`. Ids no longer
@@ -220,11 +303,12 @@ impl Room {
         self.send_knocks(inner);
     }
 
-    /// Lets in every knock that came with the right code (the waiting room was turned off); the
-    /// caller holds the lock.
+    /// Lets in every knock that waits only for the waiting room, with the right code (it was turned
+    /// off); claims held while someone guesses still wait for the teacher. The caller holds the lock.
     pub(super) fn admit_with_code(&self, inner: &mut Inner) {
-        let (with_code, rest): (Vec<Knock>, Vec<Knock>) =
-            std::mem::take(&mut inner.knocks).into_iter().partition(|k| k.entry.has_code);
+        let (with_code, rest): (Vec<Knock>, Vec<Knock>) = std::mem::take(&mut inner.knocks)
+            .into_iter()
+            .partition(|k| k.came == Came::WithCode && k.entry.has_code);
         inner.knocks = rest;
         if !with_code.is_empty() {
             for k in with_code {

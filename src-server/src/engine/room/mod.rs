@@ -199,6 +199,11 @@ impl Room {
         &self.info
     }
 
+    /// The participant id of a student device's own seat in this room (a twin's differs).
+    pub fn student_id(&self, device: &str) -> String {
+        self.tokens.participant_id(&self.info.id, Role::Student, device)
+    }
+
     /// The join code (the teacher may change it: `new_code`).
     pub fn code(&self) -> String {
         self.lock().lesson.code.clone()
@@ -229,7 +234,13 @@ impl Room {
         }
         let claims = self.tokens.verify(secret)?;
         let inner = self.lock();
-        (claims.room == self.info.id && !inner.revoked.contains(&claims.pid) && !inner.state.ended)
+        // A token issued before its participant id was given afresh (a reused twin) proves nothing,
+        // here as in a resume.
+        let reissued = inner.reissued.get(&claims.pid).is_some_and(|at| claims.issued < *at);
+        (claims.room == self.info.id
+            && !inner.revoked.contains(&claims.pid)
+            && !inner.state.ended
+            && !reissued)
             .then_some(claims.role)
     }
 

@@ -13,6 +13,7 @@ use super::refusal::{Refusal, join_refusal, refusal};
 use super::socket::{is_malformed, is_too_big};
 use crate::engine::room::Room;
 use crate::engine::room::join::{JoinError, Joined};
+use crate::engine::room::knock::Came;
 use crate::metrics::Rejected;
 use crate::protocol::{ClientMsg, ErrorCode, Hello, ParseError, ServerMsg, close};
 use crate::server::host::{Host, NoRoom};
@@ -29,18 +30,9 @@ pub(super) async fn hello(
             Ok(hello)
                 if hello.knock && hello.code.is_none() && hello.key.is_none() && hello.resume.is_none() =>
             {
-                Box::pin(knock::wait(sink, stream, hello, app, addr, false)).await
+                Box::pin(ask(sink, stream, hello, app, addr)).await
             }
-            // Someone is guessing (from this address, or the room's budget of wrong codes is spent):
-            // a code is not checked now, right or wrong; the student waits for the teacher instead.
-            Ok(hello) if is_code_claim(&hello) && !codes_checked(&hello, app, addr).await => {
-                let hello = Hello { knock: true, code: None, ..hello };
-                Box::pin(knock::wait(sink, stream, hello, app, addr, false)).await
-            }
-            Ok(hello) if is_code_claim(&hello) => match waiting_room(&hello, app).await {
-                Some(room) => Box::pin(wait_with_code(sink, stream, hello, &room, app, addr)).await,
-                None => admit(hello, app, addr).await,
-            },
+            Ok(hello) if is_code_claim(&hello) => Box::pin(claim(sink, stream, hello, app, addr)).await,
             Ok(hello) => admit(hello, app, addr).await,
             Err(r) => Err(r),
         },
@@ -95,39 +87,92 @@ fn is_code_claim(hello: &Hello) -> bool {
     hello.code.is_some() && hello.resume.is_none() && hello.key.is_none()
 }
 
-/// Whether this code claim's code is checked now: not while its address is over its quota of wrong
-/// codes, nor while the room's budget of wrong codes is spent (docs/PROTOCOL-ADDITIONS.md, G).
-async fn codes_checked(hello: &Hello, app: &Host, addr: Option<IpAddr>) -> bool {
-    if addr.is_some_and(|ip| app.failed_hellos.is_blocked(ip)) {
-        return false;
-    }
-    app.rooms.room_for(hello).await.map_or(true, |room| room.code_checks_open())
-}
-
-/// The room this code claim asks for, when its waiting room is on (and it is no relay's: there
-/// nobody can be let in, and the room refuses the claim itself).
-async fn waiting_room(hello: &Hello, app: &Host) -> Option<Arc<Room>> {
-    app.rooms.room_for(hello).await.ok().filter(|r| !r.is_mirror() && r.waiting_room())
-}
-
-/// A code claim in the waiting room: a right code waits for the teacher (marked as having the code),
-/// a wrong one is refused as anywhere else.
-async fn wait_with_code(
+/// A knock without a code (section A): a few a minute from one address, then refused.
+async fn ask(
     sink: &mut SplitSink<WebSocket, Message>,
     stream: &mut SplitStream<WebSocket>,
     hello: Hello,
-    room: &Room,
     app: &Host,
     addr: Option<IpAddr>,
 ) -> Result<(Joined, Arc<Room>), Option<Box<Refusal>>> {
-    let code = hello.code.clone().unwrap_or_default();
-    let has_code = match room.check_code(&code) {
-        Some(true) => true,
-        Some(false) => return Err(join_refusal(JoinError::Credentials, app, addr, true)),
-        None => false, // the room's budget of wrong codes is spent: not checked, as any knock
+    if addr.is_some_and(|ip| app.knocks.is_blocked(ip) || app.knocks.fail(ip)) {
+        return Err(refusal(
+            Rejected::RateLimited,
+            close::RATE_LIMITED,
+            "too many requests to join; wait a minute",
+        ));
+    }
+    // A relay's room has no teacher to let anyone in.
+    let Some(room) = app.rooms.room_for(&hello).await.ok().filter(|r| !r.is_mirror()) else {
+        return Err(join_refusal(JoinError::Credentials, app, addr, false));
     };
+    knock::wait(sink, stream, hello, room, app, addr, Came::Asking).await
+}
+
+/// A claim of a seat with the join code (docs/PROTOCOL-ADDITIONS.md, G and H). While someone is
+/// guessing (this address is over its quota of wrong codes, or the room's budget of them is spent)
+/// the code is not answered: the claim waits for the teacher as a knock, right code or wrong, and
+/// its code is checked for the teacher's eyes only. In the waiting room a right code waits too, and
+/// a wrong one is refused. Otherwise the student is seated.
+async fn claim(
+    sink: &mut SplitSink<WebSocket, Message>,
+    stream: &mut SplitStream<WebSocket>,
+    hello: Hello,
+    app: &Host,
+    addr: Option<IpAddr>,
+) -> Result<(Joined, Arc<Room>), Option<Box<Refusal>>> {
+    let blocked = addr.is_some_and(|ip| app.failed_hellos.is_blocked(ip));
+    let room = match app.rooms.room_for(&hello).await {
+        // A relay's room cannot hold a claim: it refuses (4029) while someone is guessing.
+        Ok(room) if room.is_mirror() && blocked => {
+            return Err(join_refusal(JoinError::WaitingRoom, app, addr, false));
+        }
+        Ok(room) if !room.is_mirror() => room,
+        _ => return admit(hello, app, addr).await,
+    };
+    if blocked || !room.code_checks_open() {
+        return Box::pin(hold(sink, stream, hello, room, app, addr)).await;
+    }
+    if room.waiting_room() {
+        let code = hello.code.clone().unwrap_or_default();
+        return match room.check_code(&code) {
+            Some(true) => {
+                let hello = Hello { knock: true, code: None, ..hello };
+                knock::wait(sink, stream, hello, room, app, addr, Came::WithCode).await
+            }
+            Some(false) => Err(join_refusal(JoinError::Credentials, app, addr, true)),
+            None => Box::pin(hold(sink, stream, hello, room, app, addr)).await,
+        };
+    }
+    match room.join(hello.clone(), addr, false) {
+        Ok(joined) => Ok((joined, room)),
+        // The budget ran out between the look and the check.
+        Err(JoinError::WaitingRoom) => Box::pin(hold(sink, stream, hello, room, app, addr)).await,
+        Err(e) => Err(join_refusal(e, app, addr, true)),
+    }
+}
+
+/// A code claim held while someone is guessing: it waits for the teacher, who sees whether its code
+/// was right (when its address may still have codes checked).
+async fn hold(
+    sink: &mut SplitSink<WebSocket, Message>,
+    stream: &mut SplitStream<WebSocket>,
+    hello: Hello,
+    room: Arc<Room>,
+    app: &Host,
+    addr: Option<IpAddr>,
+) -> Result<(Joined, Arc<Room>), Option<Box<Refusal>>> {
+    // Counted whatever the code, so being held back says nothing of it.
+    if addr.is_some_and(|ip| app.held_claims.is_blocked(ip) || app.held_claims.fail(ip)) {
+        return Err(refusal(
+            Rejected::RateLimited,
+            close::RATE_LIMITED,
+            "too many requests to join; wait a minute",
+        ));
+    }
+    let right = room.check_held_code(hello.code.as_deref().unwrap_or_default(), addr);
     let hello = Hello { knock: true, code: None, ..hello };
-    knock::wait(sink, stream, hello, app, addr, has_code).await
+    knock::wait(sink, stream, hello, room, app, addr, Came::Held { right }).await
 }
 
 /// The `hello` in the first frame, unless the frame is not a hello.

@@ -1,4 +1,4 @@
-//! A student that knocked waits here, before it has a seat or an outbox: `waiting` goes out at once
+//! A student that knocked (or whose code claim is held) waits here, before it has a seat or an outbox: `waiting` goes out at once
 //! and every heartbeat (so its client knows the link lives), until a teacher decides, the student
 //! leaves, the knock lapses, or the server stops. Frames the student sends meanwhile are ignored, up
 //! to a bound.
@@ -15,7 +15,7 @@ use super::refusal::{Refusal, join_refusal, refusal};
 use super::socket::{is_malformed, is_too_big};
 use crate::engine::room::Room;
 use crate::engine::room::join::Joined;
-use crate::engine::room::knock::Verdict;
+use crate::engine::room::knock::{Came, Verdict};
 use crate::metrics::Rejected;
 use crate::protocol::{Hello, ServerMsg, close};
 use crate::server::host::Host;
@@ -23,29 +23,19 @@ use crate::server::host::Host;
 /// Frames a waiting student may send (all ignored) before it is closed for flooding.
 const MAX_FRAMES_WHILE_WAITING: u32 = 64;
 
-/// Knocks, and waits for the teacher: the joined student once let in, else the refusal. `has_code`:
-/// the student gave the right join code (the waiting room is on), so its knock is not one of its
-/// address's few a minute.
+/// Knocks at `room`, and waits for the teacher: the joined student once let in, else the refusal.
+/// `came`: how the knock came to wait (only knocks that ask without a code count against the
+/// address's few a minute; a held code claim is answered alike whatever its code).
 pub(super) async fn wait(
     sink: &mut SplitSink<WebSocket, Message>,
     stream: &mut SplitStream<WebSocket>,
     hello: Hello,
+    room: Arc<Room>,
     app: &Host,
     addr: Option<IpAddr>,
-    has_code: bool,
+    came: Came,
 ) -> Result<(Joined, Arc<Room>), Option<Box<Refusal>>> {
-    if !has_code && addr.is_some_and(|ip| app.knocks.is_blocked(ip) || app.knocks.fail(ip)) {
-        return Err(refusal(
-            Rejected::RateLimited,
-            close::RATE_LIMITED,
-            "too many requests to join; wait a minute",
-        ));
-    }
-    // A relay's room has no teacher to let anyone in.
-    let Some(room) = app.rooms.room_for(&hello).await.ok().filter(|r| !r.is_mirror()) else {
-        return Err(join_refusal(crate::engine::room::join::JoinError::Credentials, app, addr, false));
-    };
-    let mut waiting = room.knock(&hello, addr, has_code).map_err(|e| join_refusal(e, app, addr, false))?;
+    let mut waiting = room.knock(&hello, addr, came).map_err(|e| join_refusal(e, app, addr, false))?;
     let heartbeat_ms = u64::try_from(app.timing.heartbeat.as_millis()).unwrap_or(u64::MAX);
     let frame = ServerMsg::Waiting { heartbeat_ms }.encode();
     let deadline = tokio::time::Instant::now() + app.timing.knock_timeout;
@@ -60,7 +50,7 @@ pub(super) async fn wait(
             verdict = waiting.verdict() => {
                 return match verdict {
                     Verdict::Admitted => match waiting.enter(addr, false) {
-                        Ok(joined) => Ok((joined, waiting.room().clone())),
+                        Ok(joined) => Ok((joined, room.clone())),
                         Err(e) => Err(join_refusal(e, app, addr, false)),
                     },
                     other => {
