@@ -355,3 +355,23 @@ async fn the_ui_scripts_are_sent_compressed_to_a_browser_that_takes_it() {
         }
     }
 }
+
+/// Every refusal has one shape, `{"error":"…"}`, whichever route gives it (issue 23): pages, the
+/// fallback transport and the API alike.
+#[tokio::test]
+async fn every_error_answer_has_one_shape() {
+    let server = TestServer::start().await;
+    let sse = |body: &'static str| Request::post("/v1/sse").body(Body::from(body)).unwrap();
+    for (req, status) in [
+        (get("/no/such/page.js", None), StatusCode::NOT_FOUND),
+        (get("/v1/docs/demo", None), StatusCode::UNAUTHORIZED),
+        (get("/v1/sse", Some("no-such-link")), StatusCode::NOT_FOUND),
+        (sse("{\"t\":\"ping\"}"), StatusCode::BAD_REQUEST),
+    ] {
+        let (got, headers, body) = call(&server, req).await;
+        assert_eq!(got, status);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+    }
+}

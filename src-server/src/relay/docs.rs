@@ -13,6 +13,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::server::api_error::ApiError;
+
 use super::connect::{Conn, Redis};
 use super::keys;
 use super::mirrors::Mirrors;
@@ -59,9 +61,8 @@ pub async fn publish(redis: Redis, room: Arc<Room>, doc: Doc) {
 }
 
 /// The room a relay's bearer belongs to, and the lesson's document if it is `id`; or the answer.
-fn document(mirrors: &Mirrors, headers: &HeaderMap, id: &str) -> Result<(String, Doc), Box<Response>> {
-    let unauthorized =
-        || Box::new((StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")]).into_response());
+fn document(mirrors: &Mirrors, headers: &HeaderMap, id: &str) -> Result<(String, Doc), ApiError> {
+    let unauthorized = || ApiError::Unauthorized;
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -74,22 +75,17 @@ fn document(mirrors: &Mirrors, headers: &HeaderMap, id: &str) -> Result<(String,
     // A relay knows only the lesson's own document.
     match room.state().1.doc {
         Some(doc) if doc.id == id => Ok((room_id, doc)),
-        _ => Err(Box::new((StatusCode::NOT_FOUND, format!("no document \"{id}\"")).into_response())),
+        _ => Err(ApiError::NotFound(format!("no document \"{id}\""))),
     }
 }
 
 /// [`document`], and a connection to the Redis that holds it.
-async fn opened(
-    mirrors: &Mirrors,
-    headers: &HeaderMap,
-    id: &str,
-) -> Result<(String, Doc, Conn), Box<Response>> {
+async fn opened(mirrors: &Mirrors, headers: &HeaderMap, id: &str) -> Result<(String, Doc, Conn), ApiError> {
     let (room, doc) = document(mirrors, headers, id)?;
-    let conn = mirrors
-        .redis()
-        .connect()
-        .await
-        .map_err(|_| Box::new(StatusCode::SERVICE_UNAVAILABLE.into_response()))?;
+    let conn = mirrors.redis().connect().await.map_err(|_| ApiError::Unavailable {
+        why: "the lesson's documents cannot be reached now",
+        close: false,
+    })?;
     Ok((room, doc, conn))
 }
 
@@ -101,11 +97,12 @@ pub async fn get_doc(
 ) -> Response {
     let (room, doc, mut conn) = match opened(&mirrors, &headers, &id).await {
         Ok(found) => found,
-        Err(answer) => return *answer,
+        Err(answer) => return answer.into_response(),
     };
     let key = keys::doc(&room, &doc.sha256);
-    let unavailable =
-        || (StatusCode::SERVICE_UNAVAILABLE, "the document is not on this relay yet").into_response();
+    let unavailable = || {
+        ApiError::Unavailable { why: "the document is not on this relay yet", close: false }.into_response()
+    };
     let total: u64 = redis::cmd("STRLEN").arg(&key).query_async(&mut conn).await.unwrap_or(0);
     if total == 0 {
         return unavailable();
@@ -143,7 +140,7 @@ pub async fn get_scan(
 ) -> Response {
     let (room, doc, mut conn) = match opened(&mirrors, &headers, &id).await {
         Ok(found) => found,
-        Err(answer) => return *answer,
+        Err(answer) => return answer.into_response(),
     };
     let json: Option<String> =
         redis::cmd("GET").arg(keys::scan(&room, &doc.sha256)).query_async(&mut conn).await.unwrap_or(None);
@@ -152,7 +149,7 @@ pub async fn get_scan(
             ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-cache")], json)
                 .into_response()
         }
-        None => StatusCode::NOT_FOUND.into_response(),
+        None => ApiError::NotFound(format!("no list of scanned pages for \"{id}\"")).into_response(),
     }
 }
 

@@ -14,10 +14,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 
+use super::api_error::ApiError;
 use crate::engine::rate::address_bucket;
 
 /// Bytes of request bodies held at once, in all.
@@ -52,22 +53,24 @@ pub enum Refused {
     Broken,
 }
 
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> ApiError {
+        match refused {
+            Refused::TooLarge => ApiError::TooLarge("the request body is over this route's limit".into()),
+            Refused::TooSlow => ApiError::Timeout("the request body did not arrive in time"),
+            Refused::Busy => {
+                ApiError::Unavailable { why: "too many requests at once; try again", close: true }
+            }
+            Refused::Broken => ApiError::BadRequest("the request body broke off".into()),
+        }
+    }
+}
+
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
-        let (status, why) = match self {
-            Refused::TooLarge => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "the request body is over this route's limit")
-            }
-            Refused::TooSlow => (StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time"),
-            Refused::Busy => (StatusCode::SERVICE_UNAVAILABLE, "too many requests at once; try again"),
-            Refused::Broken => (StatusCode::BAD_REQUEST, "the request body broke off"),
-        };
-        let mut res = (status, axum::Json(serde_json::json!({ "error": why }))).into_response();
+        let mut res = ApiError::from(self).into_response();
         // What is left of the body is not read: the connection ends with the answer.
         res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-        if self == Refused::Busy {
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
         res
     }
 }

@@ -19,45 +19,7 @@ use crate::protocol::{Doc, Role, VERSION, WS_PATH};
 use crate::server::app::AppState;
 use crate::store::report;
 
-/// An HTTP error: 4xx bodies say what to fix, 5xx bodies say nothing internal.
-#[derive(Debug)]
-pub enum ApiError {
-    /// 400 with the reason.
-    BadRequest(String),
-    /// 401: missing or wrong bearer.
-    Unauthorized,
-    /// 403: authenticated, but not allowed.
-    Forbidden(&'static str),
-    /// 404.
-    NotFound(String),
-    /// 413: the body is (or says it is) over the limit.
-    TooLarge(String),
-    /// 500; the cause is logged here, once.
-    Internal(String),
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, message) = match self {
-            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
-            ApiError::Unauthorized => {
-                (StatusCode::UNAUTHORIZED, "send Authorization: Bearer <token or teacher key>".into())
-            }
-            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m.into()),
-            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
-            ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
-            ApiError::Internal(cause) => {
-                tracing::error!(%cause, "request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
-            }
-        };
-        let mut res = (status, Json(body::ApiError { error: message })).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        res
-    }
-}
+pub use super::api_error::ApiError;
 
 /// Builds the router for a server.
 pub fn router(app: AppState) -> Router {

@@ -9,6 +9,7 @@
 //! joined. It runs on any tokio runtime, the current-thread one included.
 
 pub(crate) mod accept;
+pub mod api_error;
 pub mod app;
 pub mod body;
 pub mod connection;

@@ -32,7 +32,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::stream::SplitSink;
@@ -46,6 +46,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::server::api_error::ApiError;
 use crate::server::host::Host;
 
 mod events;
@@ -145,18 +146,6 @@ pub fn router(host: Arc<Host>) -> Router {
         .with_state(links)
 }
 
-fn refuse(status: StatusCode, why: &str) -> Response {
-    (status, axum::Json(serde_json::json!({ "error": why }))).into_response()
-}
-
-/// A refusal that also ends the connection: a client refused for its pace must make a new one (a
-/// TLS handshake of its own) to try again.
-fn refuse_closing(status: StatusCode, why: &str) -> Response {
-    let mut res = refuse(status, why);
-    res.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
-    res
-}
-
 /// `POST /v1/sse`: opens a link and says the hello on it. The address's place is taken before a
 /// byte of the body is read, and the body (one frame) is read within the request deadline and the
 /// body budget; a body that is no hello is refused before any link exists.
@@ -170,7 +159,8 @@ async fn open(
     let addr = crate::engine::rate::address_bucket(peer.ip());
     let Some(reserved) = links.reserve(addr) else {
         host.metrics.reject(crate::metrics::Rejected::RateLimited);
-        return refuse_closing(StatusCode::TOO_MANY_REQUESTS, "too many connections; try again in a moment");
+        return ApiError::TooMany { why: "too many connections; try again in a moment", close: true }
+            .into_response();
     };
     let body =
         host.bodies.read(addr, &headers, body, host.limits.max_frame_bytes, host.timing.idle_timeout).await;
@@ -193,23 +183,27 @@ async fn open(
     if !hello.is_some_and(|(_, proven)| proven) && links.refused.as_ref().is_some_and(|r| r.is_blocked(addr))
     {
         host.metrics.reject(crate::metrics::Rejected::RateLimited);
-        return refuse_closing(StatusCode::TOO_MANY_REQUESTS, "too many refused connections; wait a minute");
+        return ApiError::TooMany { why: "too many refused connections; wait a minute", close: true }
+            .into_response();
     }
     let Some((hello, _)) = hello else {
         links.refused_open(addr);
         host.metrics.reject(crate::metrics::Rejected::Protocol);
-        return refuse(StatusCode::BAD_REQUEST, "the body must be a hello frame (PROTOCOL.md §3)");
+        return ApiError::BadRequest("the body must be a hello frame (PROTOCOL.md §3)".into())
+            .into_response();
     };
     let pipe = match connect(host.clone(), peer.ip()).await {
         Ok(pipe) => pipe,
         Err(e) => {
             tracing::warn!(error = %e, "cannot open a fallback link");
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, "cannot open a link now; try again");
+            return ApiError::Unavailable { why: "cannot open a link now; try again", close: false }
+                .into_response();
         }
     };
     let (mut sink, stream) = pipe.split();
     if sink.send(Message::Text(hello.into())).await.is_err() {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "the link closed at once");
+        return ApiError::Unavailable { why: "the link closed at once; try again", close: false }
+            .into_response();
     }
     let (tx, rx) = mpsc::channel(QUEUED);
     let closed = Arc::new(Mutex::new(None));
@@ -311,7 +305,7 @@ async fn send(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let gone = || refuse(StatusCode::NOT_FOUND, "no such link (it closed); connect again");
+    let gone = || ApiError::NotFound("no such link (it closed); connect again".into()).into_response();
     let Some(link) = links.find(&headers) else { return gone() };
     if link.closed_at().is_some() {
         return StatusCode::NO_CONTENT.into_response();
@@ -332,7 +326,7 @@ async fn send(
     };
     link.heard();
     let Ok(text) = std::str::from_utf8(&body) else {
-        return refuse(StatusCode::BAD_REQUEST, "frames must be UTF-8");
+        return ApiError::BadRequest("frames must be UTF-8".into()).into_response();
     };
     let mut sink = link.sink.lock().await;
     for frame in text.split('\n').filter(|f| !f.trim().is_empty()) {

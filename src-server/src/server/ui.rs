@@ -29,7 +29,7 @@ pub async fn serve(req: Request) -> Response {
         p => p.trim_start_matches('/'),
     };
     let Some(content) = Assets::get(file) else {
-        return (StatusCode::NOT_FOUND, "not found").into_response();
+        return super::api_error::ApiError::NotFound(format!("nothing at {path}")).into_response();
     };
     let mime = content.metadata.mimetype().to_string();
     let accepted = req.headers().get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("");

@@ -9,12 +9,13 @@ use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::Stream;
 use tokio::sync::mpsc;
 
-use super::{Item, Link, Links, refuse};
+use super::{Item, Link, Links};
+use crate::server::api_error::ApiError;
 
 /// A link's queue, lent to one event stream.
 pub(super) struct Attached {
@@ -28,10 +29,10 @@ pub(super) struct Attached {
 /// `GET /v1/sse`.
 pub(super) async fn stream(State(links): State<Arc<Links>>, headers: HeaderMap) -> Response {
     let Some(link) = links.find(&headers) else {
-        return refuse(StatusCode::NOT_FOUND, "no such link (it closed); connect again");
+        return ApiError::NotFound("no such link (it closed); connect again".into()).into_response();
     };
     let Some(frames) = link.frames.lock().unwrap_or_else(|p| p.into_inner()).take() else {
-        return refuse(StatusCode::CONFLICT, "this link is streaming to another request");
+        return ApiError::Conflict("this link is streaming to another request").into_response();
     };
     link.heard();
     let every = links.host.timing.heartbeat.max(std::time::Duration::from_secs(1));
