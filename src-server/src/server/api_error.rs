@@ -27,8 +27,6 @@ pub enum ApiError {
     Conflict(&'static str),
     /// 413: the body is (or says it is) over the limit.
     TooLarge(String),
-    /// 416: a range this server does not serve.
-    RangeNotSatisfiable(&'static str),
     /// 429: too many requests from this address; `close` ends the connection too.
     TooMany {
         /// What to do.
@@ -63,7 +61,6 @@ impl IntoResponse for ApiError {
             }
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m.into()),
             ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
-            ApiError::RangeNotSatisfiable(m) => (StatusCode::RANGE_NOT_SATISFIABLE, m.into()),
             ApiError::TooMany { why, close: c } => {
                 close = c;
                 (StatusCode::TOO_MANY_REQUESTS, why.into())
