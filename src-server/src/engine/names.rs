@@ -74,12 +74,19 @@ pub fn student(raw: &str) -> Result<String, String> {
 
 /// Whether a (cleaned) name is, or holds a word that is, kept for the teacher.
 fn kept_for_teacher(name: &str) -> bool {
-    let reserved = |list: &[&str], k: &str| list.iter().any(|r| key(r) == k);
+    /// The reserved names and words in their [`key`] form, worked out once.
+    struct Keys {
+        names: Vec<String>,
+        words: Vec<String>,
+        leading: Vec<String>,
+    }
+    static KEYS: std::sync::LazyLock<Keys> = std::sync::LazyLock::new(|| {
+        let keys = |list: &[&str]| list.iter().map(|r| key(r)).collect();
+        Keys { names: keys(&RESERVED_NAMES), words: keys(&RESERVED_WORDS), leading: keys(&LEADING_TITLES) }
+    });
+    let reserved = |list: &[String], k: &str| list.iter().any(|r| r == k);
     let whole = key(name);
-    if reserved(&RESERVED_NAMES, &whole)
-        || reserved(&RESERVED_WORDS, &whole)
-        || reserved(&LEADING_TITLES, &whole)
-    {
+    if reserved(&KEYS.names, &whole) || reserved(&KEYS.words, &whole) || reserved(&KEYS.leading, &whole) {
         return true;
     }
     // Words: split wherever there is neither a letter, a digit, a mark nor an apostrophe.
@@ -97,9 +104,7 @@ fn kept_for_teacher(name: &str) -> bool {
             key(word)
         })
         .enumerate()
-        .any(|(i, w)| {
-            !w.is_empty() && (reserved(&RESERVED_WORDS, &w) || (i == 0 && reserved(&LEADING_TITLES, &w)))
-        })
+        .any(|(i, w)| !w.is_empty() && (reserved(&KEYS.words, &w) || (i == 0 && reserved(&KEYS.leading, &w))))
 }
 
 /// A name reduced for telling look-alikes apart: its confusables skeleton (UTS #39: Cyrillic

@@ -89,6 +89,12 @@ impl FailedHellos {
         }
     }
 
+    /// Counts one more event from `ip` unless it is blocked already: whether it is (now) over its
+    /// quota.
+    pub fn over(&self, ip: IpAddr) -> bool {
+        self.is_blocked(ip) || self.fail(ip)
+    }
+
     /// Records a failure; returns true when the address is now over its quota (and blocked).
     pub fn fail(&self, ip: IpAddr) -> bool {
         let ip = address_bucket(ip);

@@ -318,9 +318,7 @@ async fn send(
             // A body that trickled, broke off or ran over: the link ends, as a WebSocket whose
             // frame did so would, and the address is charged for it.
             links.refused_open(link.addr);
-            links.remove(&link);
-            link.pump.abort();
-            let _ = link.sink.lock().await.close().await;
+            links.end(&link).await;
             return refused.into_response();
         }
     };
@@ -343,9 +341,7 @@ async fn send(
 /// `DELETE /v1/sse`: the client is done with its link.
 async fn close(State(links): State<Arc<Links>>, headers: HeaderMap) -> Response {
     if let Some(link) = links.find(&headers) {
-        links.remove(&link);
-        link.pump.abort();
-        let _ = link.sink.lock().await.close().await;
+        links.end(&link).await;
     }
     StatusCode::NO_CONTENT.into_response()
 }

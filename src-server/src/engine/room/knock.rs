@@ -240,18 +240,20 @@ impl Room {
         if inner.knocks.iter().filter(claims).count() < self.limits.max_participants {
             return true;
         }
-        // Per address: how many wait, and when its oldest came (knocks are kept oldest first).
-        let mut by_address: Vec<(Option<IpAddr>, usize)> = Vec::new();
-        for k in inner.knocks.iter().filter(claims) {
-            match by_address.iter_mut().find(|(a, _)| *a == k.bucket) {
-                Some((_, n)) => *n += 1,
-                None => by_address.push((k.bucket, 1)),
-            }
+        // Per address: how many wait, and the place of its oldest (knocks are kept oldest first).
+        let mut by_address: std::collections::HashMap<Option<IpAddr>, (usize, usize)> = Default::default();
+        for (i, k) in inner.knocks.iter().enumerate().filter(|(_, k)| k.came != Came::Asking) {
+            by_address.entry(k.bucket).or_insert((0, i)).0 += 1;
         }
-        let here = by_address.iter().find(|(a, _)| *a == bucket).map_or(0, |(_, n)| *n);
-        // The most waiting; among equals, the one whose oldest claim came first (it is first in
-        // `by_address`, and `max_by_key` keeps the last of equals, hence the reversal).
-        let Some((most, n)) = by_address.iter().rev().max_by_key(|(_, n)| *n).copied() else { return false };
+        let here = by_address.get(&bucket).map_or(0, |(n, _)| *n);
+        // The most waiting; among equals, the one whose oldest claim came first.
+        let Some((most, n)) = by_address
+            .into_iter()
+            .min_by_key(|(_, (n, first))| (std::cmp::Reverse(*n), *first))
+            .map(|(a, (n, _))| (a, n))
+        else {
+            return false;
+        };
         n > here && self.bump_oldest_of(inner, most)
     }
 

@@ -87,6 +87,11 @@ fn is_code_claim(hello: &Hello) -> bool {
     hello.code.is_some() && hello.resume.is_none() && hello.key.is_none()
 }
 
+/// The refusal of an address that asks to join too often.
+fn too_many_joins() -> Option<Box<Refusal>> {
+    refusal(Rejected::RateLimited, close::RATE_LIMITED, "too many requests to join; wait a minute")
+}
+
 /// A knock without a code (section A): a few a minute from one address, then refused.
 async fn ask(
     sink: &mut SplitSink<WebSocket, Message>,
@@ -95,12 +100,8 @@ async fn ask(
     app: &Host,
     addr: Option<IpAddr>,
 ) -> Result<(Joined, Arc<Room>), Option<Box<Refusal>>> {
-    if addr.is_some_and(|ip| app.knocks.is_blocked(ip) || app.knocks.fail(ip)) {
-        return Err(refusal(
-            Rejected::RateLimited,
-            close::RATE_LIMITED,
-            "too many requests to join; wait a minute",
-        ));
+    if addr.is_some_and(|ip| app.knocks.over(ip)) {
+        return Err(too_many_joins());
     }
     // A relay's room has no teacher to let anyone in.
     let Some(room) = app.rooms.room_for(&hello).await.ok().filter(|r| !r.is_mirror()) else {
@@ -163,12 +164,8 @@ async fn hold(
     addr: Option<IpAddr>,
 ) -> Result<(Joined, Arc<Room>), Option<Box<Refusal>>> {
     // Counted whatever the code, so being held back says nothing of it.
-    if addr.is_some_and(|ip| app.held_claims.is_blocked(ip) || app.held_claims.fail(ip)) {
-        return Err(refusal(
-            Rejected::RateLimited,
-            close::RATE_LIMITED,
-            "too many requests to join; wait a minute",
-        ));
+    if addr.is_some_and(|ip| app.held_claims.over(ip)) {
+        return Err(too_many_joins());
     }
     let right = room.check_held_code(hello.code.as_deref().unwrap_or_default(), addr);
     let hello = Hello { knock: true, code: None, ..hello };

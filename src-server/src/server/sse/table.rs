@@ -70,6 +70,13 @@ impl Links {
         self.lock().links.get(&key).cloned()
     }
 
+    /// Ends a link: off the table, its pump stopped, its lesson connection closed.
+    pub(super) async fn end(&self, link: &Arc<Link>) {
+        self.remove(link);
+        link.pump.abort();
+        let _ = link.sink.lock().await.close().await;
+    }
+
     pub(super) fn remove(&self, link: &Arc<Link>) {
         self.lock().links.retain(|_, l| !Arc::ptr_eq(l, link));
     }
