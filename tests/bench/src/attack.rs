@@ -18,13 +18,14 @@
 
 #[allow(dead_code)] // shared with the benchmark; this reads only part of it
 mod procfs;
+mod serve;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
@@ -67,21 +68,9 @@ impl std::ops::Deref for Server {
 }
 
 impl Server {
-    fn start(bin: &PathBuf) -> anyhow::Result<Server> {
+    fn start(bin: &std::path::Path) -> anyhow::Result<Server> {
         let dir = std::env::temp_dir().join(format!("lectern-attack-{}-{}", std::process::id(), rand_u32()));
-        let mut child = std::process::Command::new(bin)
-            .args(["serve", "--json", "--no-mdns", "--listen", "127.0.0.1:0", "--code", CODE, "--data-dir"])
-            .arg(&dir)
-            .env("LECTERN_LOG", "error")
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .context("start lectern serve")?;
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().context("stdout")?),
-            &mut line,
-        )?;
-        let ready: Value = serde_json::from_str(&line).context("ready line")?;
+        let (child, ready) = serve::start(bin, &dir, &["--code", CODE], "error")?;
         let text = |k: &str| ready[k].as_str().unwrap_or_default().to_string();
         let peer = Peer { ws: text("ws"), fingerprint: text("fingerprint"), key: text("teacher_key") };
         Ok(Server { child, dir, peer })

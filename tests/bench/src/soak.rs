@@ -14,6 +14,7 @@
 
 #[allow(dead_code)] // shared with the benchmark; the soak reads only part of it
 mod procfs;
+mod serve;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -207,20 +208,8 @@ fn fds(pid: u32) -> usize {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dir = std::env::temp_dir().join(format!("lectern-soak-{}", std::process::id()));
-    let mut child = std::process::Command::new(&args.server)
-        .args(["serve", "--json", "--no-mdns", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&dir)
-        .env("LECTERN_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .context("start lectern serve")?;
+    let (mut child, ready) = serve::start(&args.server, &dir, &[], "warn")?;
     let pid = child.id();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().context("stdout")?),
-        &mut line,
-    )?;
-    let ready: Value = serde_json::from_str(&line).context("ready line")?;
     let text = |k: &str| ready[k].as_str().unwrap_or_default().to_string();
     let peer = Peer {
         ws: text("ws"),
