@@ -8,9 +8,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lectern::protocol::WS_PATH;
 use lectern::protocol::link::{JoinLink, Txt};
+use lectern::protocol::sign::{Signer, Verifier};
 use lectern::protocol::signed::{Kind, Signed};
 use lectern::protocol::{ClientMsg, Doc, LessonState, ParseError, SetPatch};
-use lectern::relay::sign::{Signer, Verifier};
 
 /// A client's frame, as the server reads every text frame (§3–§7): parsing never panics, an error
 /// says what is wrong, and what parses encodes and parses back to the same message.

@@ -1,14 +1,45 @@
-//! The minimum retransmission timeout of a lesson's TCP sockets (docs/WIFI.md).
+//! A lesson's TCP sockets: the listener ([`bind`]), and their minimum retransmission timeout
+//! (docs/WIFI.md).
 //!
 //! When the last segment of a page turn is lost on a weak link, TCP finds out from its tail-loss probe
 //! or its retransmission timer. With one segment in flight, both wait at least the minimum RTO:
 //! 200 ms on Linux, longer than the rest of a page turn's path together. Linux 6.15 and later let a
 //! socket lower it (`TCP_RTO_MIN_US`); older kernels and other systems refuse the option, and Lectern
 //! carries on with the system's value (the writer's tail probe covers them, see
-//! `server::connection::write`).
+//! `transport::connection::write`).
 
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+/// Binds a listener. The unspecified IPv6 address (`[::]`, the default) is bound dual-stack, so IPv4
+/// and IPv6 students alike can connect; where the system has no IPv6 at all, it falls back to
+/// `0.0.0.0` on the same port.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = |addr: SocketAddr| -> std::io::Result<TcpListener> {
+        let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+        if addr.is_ipv6() {
+            s.set_only_v6(false)?;
+        }
+        s.set_reuse_address(true)?;
+        s.set_nonblocking(true)?;
+        s.bind(&addr.into())?;
+        s.listen(1024)?;
+        TcpListener::from_std(s.into())
+    };
+    match socket(addr) {
+        Err(e)
+            if addr.ip() == std::net::IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED)
+                && e.kind() != std::io::ErrorKind::AddrInUse =>
+        {
+            tracing::info!(error = %e, "no IPv6 here; listening on IPv4 only");
+            socket(SocketAddr::from(([0, 0, 0, 0], addr.port())))
+        }
+        r => r,
+    }
+}
 
 /// Sets the socket's minimum retransmission timeout, where the kernel has the option.
 #[cfg(any(target_os = "linux", target_os = "android"))]

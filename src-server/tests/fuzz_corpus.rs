@@ -63,9 +63,9 @@ fn signed_states() {
 #[ignore = "writes files; run by hand to renew the seeds"]
 fn write_seeds() {
     use lectern::protocol::link::Txt;
+    use lectern::protocol::sign::Signer;
     use lectern::protocol::signed::Kind;
     use lectern::protocol::{LessonState, Patch, Pos};
-    use lectern::relay::sign::Signer;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
     let write = |target: &str, name: &str, bytes: &[u8]| {
         let dir = root.join(target);

@@ -55,7 +55,7 @@ async fn the_consoles_lesson_carries_the_key_that_signs_for_relays() {
     let (status, _, body) = call(&server, get("/v1/lesson", Some(&server.teacher_key))).await;
     assert_eq!(status, StatusCode::OK);
     let lesson: Value = serde_json::from_slice(&body).unwrap();
-    let pk = lectern::relay::sign::Signer::load_or_create(server.dir.path()).unwrap().public();
+    let pk = lectern::files::load_signer(server.dir.path()).unwrap().public();
     assert_eq!(lesson["pk"], pk.as_str(), "the key kept in the data directory");
     assert_eq!(lesson["fingerprint"], server.fingerprint.as_str());
 }

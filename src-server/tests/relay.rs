@@ -11,7 +11,7 @@ use common::remote::*;
 use common::{CODE, PATIENCE};
 use futures_util::StreamExt;
 use lectern::client::{Client, ClientOptions, Credentials, Event, RelayTrust};
-use lectern::relay::sign::Signer;
+use lectern::protocol::sign::Signer;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 

@@ -185,7 +185,7 @@ async fn the_bridge_and_relays_reach_redis_over_tls_with_a_password() {
 
     // A wrong password is not a way in.
     let wrong = redis.url().replace("correct horse", "wrong horse");
-    let client = lectern::relay::connect::client(&wrong, redis.ca().as_deref()).unwrap();
+    let client = lectern::cloud::connect::client(&wrong, redis.ca().as_deref()).unwrap();
     assert!(client.connect().await.is_err());
 }
 

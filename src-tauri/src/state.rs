@@ -110,10 +110,10 @@ impl AppState {
             config.pdf_checker =
                 lectern::docs::check::this_program().map(|exe| (exe, lectern::docs::check::CHECK_MEMORY));
         }
-        let listener = match lectern::server::bind(config.listen) {
+        let listener = match lectern::tcp::bind(config.listen) {
             Ok(l) => l,
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                lectern::server::bind(std::net::SocketAddr::new(config.listen.ip(), 0))?
+                lectern::tcp::bind(std::net::SocketAddr::new(config.listen.ip(), 0))?
             }
             Err(e) => return Err(e.into()),
         };

@@ -139,6 +139,8 @@ pub struct ApiError {
 /// The one JSON line a server prints once it accepts connections (`lectern serve --json`, and the
 /// app's `--json` in teacher mode), for scripts and tests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
 pub struct Ready {
     /// Always true.
     pub ready: bool,

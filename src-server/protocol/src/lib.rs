@@ -4,13 +4,15 @@
 //!
 //! The server, the relay, the Rust client, the app and the benchmark all speak through these types, and
 //! the UI's TypeScript types are generated from them (feature `ts`), so a change here is a change to the
-//! protocol everywhere at once. The crate depends on serde (and serde_json, its JSON format) only.
+//! protocol everywhere at once. The crate depends on serde (and serde_json, its JSON format), and for
+//! [`sign`] on Ed25519, SHA-256 and canonical JSON: what a signature covers is part of the contract.
 
 pub mod close;
 pub mod frame;
 pub mod http;
 pub mod link;
 pub mod parse;
+pub mod sign;
 pub mod signed;
 pub mod state;
 

@@ -91,7 +91,7 @@ pub async fn discover(args: Discover) -> anyhow::Result<ExitCode> {
 /// Runs every check and prints it; exit code 1 when something needs changing.
 pub async fn doctor(args: Doctor) -> anyhow::Result<ExitCode> {
     let dir = args.data_dir.unwrap_or_else(lectern::config::default_data_dir);
-    let checks = lectern::discovery::doctor::checks(args.listen, &args.mdns_interfaces, &dir).await;
+    let checks = lectern::doctor::checks(args.listen, &args.mdns_interfaces, &dir).await;
     for c in &checks {
         println!("{} {}", if c.ok { "✓" } else { "✗" }, c.what);
         if let Some(fix) = &c.fix {

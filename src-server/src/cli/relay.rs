@@ -46,7 +46,7 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<ExitCode> {
     };
     let fingerprint = identity.fingerprint();
     let listener =
-        lectern::server::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
+        lectern::tcp::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     let config = RelayConfig {
         redis: args.redis,
         redis_ca: args.redis_ca,

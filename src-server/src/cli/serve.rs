@@ -193,7 +193,7 @@ pub async fn serve(args: Serve) -> anyhow::Result<ExitCode> {
     let memory = std::env::var("LECTERN_PDF_CHECK_MEMORY").ok().and_then(|m| m.parse().ok());
     config.pdf_checker = lectern::docs::check::this_program()
         .map(|exe| (exe, memory.unwrap_or(lectern::docs::check::CHECK_MEMORY)));
-    let listener = lectern::server::bind(config.listen).with_context(|| {
+    let listener = lectern::tcp::bind(config.listen).with_context(|| {
         format!("cannot listen on {} (is another server running? try --listen [::]:0)", config.listen)
     })?;
     let server = Server::start(&config, listener)?;

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::protocol::sign::Verifier;
 use crate::protocol::signed::Kind;
 use crate::protocol::{LessonState, ServerMsg};
-use crate::relay::sign::Verifier;
 
 /// The teacher's key and room a client checks a relay against, and what it has seen so far.
 #[derive(Debug, Clone)]

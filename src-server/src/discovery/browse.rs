@@ -14,6 +14,7 @@ use crate::protocol::link::{SERVICE_TYPE, Txt};
 
 /// A classroom found on the LAN.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Classroom {
     /// Instance name (the classroom's name).
     pub name: String,
@@ -22,6 +23,7 @@ pub struct Classroom {
     /// Room id from TXT.
     pub room: String,
     /// Addresses, IPv4 first.
+    #[cfg_attr(feature = "ts", ts(type = "string[]"))]
     pub addresses: Vec<IpAddr>,
     /// TCP port.
     pub port: u16,
@@ -47,6 +49,7 @@ impl Classroom {
 
 /// A discovery event, for `lectern discover --watch`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Found {
     /// A classroom resolved, or its records changed.

@@ -8,7 +8,6 @@
 
 mod announce;
 mod browse;
-pub mod doctor;
 mod interfaces;
 
 pub use announce::{Announcement, Announcer, MAX_LABEL_BYTES, announce};

@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use sha2::{Digest, Sha256};
+
+use crate::hex;
 use tokio::sync::{Semaphore, watch};
 
 use crate::error::{Error, Result};
@@ -325,9 +327,10 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+impl crate::engine::lesson::Documents for Library {
+    fn get(&self, id: &str) -> Option<Doc> {
+        Library::get(self, id)
+    }
 }
 
 #[cfg(test)]

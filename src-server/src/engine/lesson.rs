@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::Doc;
+
 /// What identifies a lesson across restarts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LessonRecord {
@@ -50,5 +52,22 @@ mod tests {
             let c = join_code();
             assert!(c.len() == 6 && is_valid_code(&c), "{c}");
         }
+    }
+}
+
+/// Where a room finds the documents a teacher may show: the teacher's server's library on disk, or
+/// nothing on a relay (whose rooms only follow the teacher's choice). The engine asks only this.
+pub trait Documents: Send + Sync {
+    /// The document with this id, if there is one.
+    fn get(&self, id: &str) -> Option<Doc>;
+}
+
+/// No documents at all.
+#[derive(Debug, Default)]
+pub struct NoDocuments;
+
+impl Documents for NoDocuments {
+    fn get(&self, _id: &str) -> Option<Doc> {
+        None
     }
 }

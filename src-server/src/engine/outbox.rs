@@ -1,6 +1,8 @@
 //! A connection's bounded send queue, with conflation (DESIGN.md principle 2).
 //!
-//! The room pushes already-encoded frames; the connection's writer task drains them. Pushing never waits
+//! The room pushes already-encoded frames (UTF-8 JSON text, as `Bytes` so that every outbox shares
+//! one copy; the transport makes them a WebSocket text message or an SSE event); the connection's
+//! writer task drains them. Pushing never waits
 //! and never allocates per frame beyond the queue slot: a patch's bytes are shared by every outbox. When the
 //! queue is full, the queued patches are dropped and replaced by one flag, "send a snapshot", so a slow
 //! student gets the latest state instead of a backlog and is never disconnected for being slow. Roster
@@ -10,7 +12,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use tokio::sync::Notify;
 
 /// One queued frame.
@@ -21,14 +23,14 @@ pub enum Item {
         /// Its seq, so the writer can skip patches a snapshot already covers.
         seq: u64,
         /// The encoded frame, shared with every other connection.
-        bytes: Utf8Bytes,
+        bytes: Bytes,
         /// When the room accepted it, for the fan-out latency histogram.
         accepted: Instant,
     },
     /// A roster update: droppable, replaced by a [`Item::FullRoster`] when the queue overflows.
-    Roster(Utf8Bytes),
+    Roster(Bytes),
     /// Anything else (welcome, ok, error, pong, teacher online): never dropped.
-    Msg(Utf8Bytes),
+    Msg(Bytes),
     /// Send a snapshot of the state as it is when the writer gets here (conflated patches, or `resync`).
     Sync,
     /// Send the whole roster (conflated roster updates).
@@ -238,7 +240,7 @@ mod tests {
     use super::*;
 
     fn patch(seq: u64) -> Item {
-        Item::Patch { seq, bytes: Utf8Bytes::from(format!("p{seq}")), accepted: Instant::now() }
+        Item::Patch { seq, bytes: Bytes::from(format!("p{seq}")), accepted: Instant::now() }
     }
 
     fn kinds(b: &Batch) -> Vec<String> {
@@ -246,7 +248,7 @@ mod tests {
             .iter()
             .map(|i| match i {
                 Item::Patch { seq, .. } => format!("p{seq}"),
-                Item::Msg(m) | Item::Roster(m) => m.to_string(),
+                Item::Msg(m) | Item::Roster(m) => String::from_utf8_lossy(m).into_owned(),
                 Item::Sync => "SYNC".into(),
                 Item::FullRoster => "ROSTER".into(),
                 Item::Knocks => "KNOCKS".into(),
@@ -257,12 +259,12 @@ mod tests {
     #[test]
     fn a_full_queue_of_patches_becomes_one_snapshot_where_the_patches_were() {
         let o = Outbox::new(4);
-        o.push(Item::Msg(Utf8Bytes::from("welcome")));
+        o.push(Item::Msg(Bytes::from("welcome")));
         for seq in 1..=3 {
             assert_eq!(o.push(patch(seq)), Pushed::Queued);
         }
         assert_eq!(o.push(patch(4)), Pushed::Conflated);
-        o.push(Item::Msg(Utf8Bytes::from("pong")));
+        o.push(Item::Msg(Bytes::from("pong")));
         o.push(patch(5));
         assert_eq!(
             kinds(&o.take()),
@@ -274,9 +276,9 @@ mod tests {
     #[test]
     fn undroppable_frames_overflow_instead_of_growing() {
         let o = Outbox::new(2);
-        o.push(Item::Msg(Utf8Bytes::from("a")));
-        o.push(Item::Msg(Utf8Bytes::from("b")));
-        assert_eq!(o.push(Item::Msg(Utf8Bytes::from("c"))), Pushed::Overflow);
+        o.push(Item::Msg(Bytes::from("a")));
+        o.push(Item::Msg(Bytes::from("b")));
+        assert_eq!(o.push(Item::Msg(Bytes::from("c"))), Pushed::Overflow);
         assert_eq!(o.push(patch(1)), Pushed::Conflated, "a patch still gets a snapshot marker");
         assert_eq!(kinds(&o.take()), ["a", "b", "SYNC"]);
     }
@@ -284,9 +286,9 @@ mod tests {
     #[test]
     fn roster_updates_conflate_into_the_full_roster() {
         let o = Outbox::new(2);
-        o.push(Item::Roster(Utf8Bytes::from("r1")));
-        o.push(Item::Roster(Utf8Bytes::from("r2")));
-        o.push(Item::Roster(Utf8Bytes::from("r3")));
+        o.push(Item::Roster(Bytes::from("r1")));
+        o.push(Item::Roster(Bytes::from("r2")));
+        o.push(Item::Roster(Bytes::from("r3")));
         assert_eq!(kinds(&o.take()), ["ROSTER"]);
     }
 

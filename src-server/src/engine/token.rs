@@ -121,7 +121,7 @@ pub fn relay_secret(teacher_key: &str, room: &str) -> String {
     let mut mac = mac_with(teacher_key.as_bytes());
     mac.update(b"lectern relay room v1\0");
     mac.update(room.as_bytes());
-    crate::docs::hex(&mac.finalize().into_bytes())
+    crate::hex(&mac.finalize().into_bytes())
 }
 
 fn mac_with(key: &[u8]) -> HmacSha256 {
@@ -132,7 +132,7 @@ fn mac_with(key: &[u8]) -> HmacSha256 {
 /// Hex SHA-256 of a token, as the session log keeps it: the token itself is never stored.
 pub fn token_hash(token: &str) -> String {
     use sha2::Digest;
-    crate::docs::hex(&sha2::Sha256::digest(token.as_bytes()))
+    crate::hex(&sha2::Sha256::digest(token.as_bytes()))
 }
 
 /// Compares two secrets in time independent of where they differ.

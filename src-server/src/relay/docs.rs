@@ -1,6 +1,6 @@
 //! Documents for remote students (docs/RELAY.md): the teacher's server puts the lesson's document,
-//! and its scanned-page list, into Redis when it is shown; a relay serves them at the same routes as
-//! a classroom server (§9, and section D of PROTOCOL-ADDITIONS.md), ranges included, to the room's
+//! and its scanned-page list, into Redis when it is shown (`bridge::docs`); a relay serves them at the
+//! same routes as a classroom server (§9, and section D of PROTOCOL-ADDITIONS.md), ranges included, to the room's
 //! own students only.
 //!
 //! A relay could change a document's bytes. Its students therefore take a document only whole and
@@ -13,52 +13,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::server::api_error::ApiError;
+use crate::transport::api_error::ApiError;
 
-use super::connect::{Conn, Redis};
-use super::keys;
 use super::mirrors::Mirrors;
-use crate::engine::room::Room;
+use crate::cloud::connect::Conn;
+use crate::cloud::keys;
 use crate::protocol::Doc;
-
-/// Puts `doc` of `room` into Redis unless it is there, with its scanned pages; refreshes its expiry.
-/// Runs on its own connection: a 50 MB upload must not hold up the room's changes.
-pub async fn publish(redis: Redis, room: Arc<Room>, doc: Doc) {
-    let id = room.info().id.clone();
-    let (key, scan_key) = (keys::doc(&id, &doc.sha256), keys::scan(&id, &doc.sha256));
-    let Ok(mut conn) = redis.connect().await else { return };
-    let there: bool = redis::cmd("EXPIRE")
-        .arg(&key)
-        .arg(keys::DOC_TTL_SECONDS)
-        .query_async(&mut conn)
-        .await
-        .unwrap_or(false);
-    if !there {
-        let path = room.docs().path(&doc);
-        let Ok(Ok(bytes)) = tokio::task::spawn_blocking(move || std::fs::read(path)).await else { return };
-        let set = redis::cmd("SET")
-            .arg(&key)
-            .arg(bytes)
-            .arg("EX")
-            .arg(keys::DOC_TTL_SECONDS)
-            .exec_async(&mut conn)
-            .await;
-        if let Err(e) = set {
-            tracing::warn!(error = %e, doc = %doc.id, "the document could not be put in redis; remote students wait for it");
-            return;
-        }
-    }
-    let scans = room.docs().scan_index(&doc).await;
-    if let Ok(json) = serde_json::to_string(scans.as_ref()) {
-        let _: redis::RedisResult<()> = redis::cmd("SET")
-            .arg(&scan_key)
-            .arg(json)
-            .arg("EX")
-            .arg(keys::DOC_TTL_SECONDS)
-            .query_async(&mut conn)
-            .await;
-    }
-}
 
 /// The room a relay's bearer belongs to, and the lesson's document if it is `id`; or the answer.
 fn document(mirrors: &Mirrors, headers: &HeaderMap, id: &str) -> Result<(String, Doc), ApiError> {

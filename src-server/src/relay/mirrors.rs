@@ -6,24 +6,23 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::connect::{Conn, Redis};
+use crate::cloud::connect::{Conn, Redis};
 use redis::streams::StreamReadReply;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
-use super::keys::{self, Meta, Snapshot};
-use super::sign::Verifier;
 use super::upsink::UpSink;
+use crate::cloud::keys::{self, Meta, Snapshot};
 use crate::config::Limits;
-use crate::docs::Library;
 use crate::engine::lesson::LessonRecord;
 use crate::engine::registry::Registry;
 use crate::engine::report::Reporter;
 use crate::engine::room::{Room, RoomParts};
 use crate::metrics::Metrics;
+use crate::protocol::sign::Verifier;
 use crate::protocol::signed::Kind;
 use crate::protocol::{Hello, ServerMsg, close};
-use crate::server::host::{NoRoom, RoomFuture, Rooms};
+use crate::transport::host::{NoRoom, RoomFuture, Rooms};
 
 /// How long a blocking read of a room's stream waits before it is made again.
 const BLOCK: Duration = Duration::from_secs(5);
@@ -128,7 +127,7 @@ impl Mirrors {
             state: snap.state.clone(),
             seq: snap.seq,
             teacher_key: meta.secret.clone(),
-            docs: Arc::new(Library::empty()),
+            docs: Arc::new(crate::engine::lesson::NoDocuments),
             reporter: Reporter::new(vec![self.up.clone()]),
             metrics: self.metrics.clone(),
             limits: {

@@ -1,28 +1,14 @@
-//! Remote students through a cloud Redis (docs/RELAY.md): the teacher's server's bridge, the stateless
-//! `lectern relay`, and the signatures that keep a relay honest.
+//! `lectern relay`: a stateless server for remote students (docs/RELAY.md), standing on the same
+//! transport as the teacher's server ([`crate::transport`]).
 //!
-//! The teacher's side:
-//! - [`bridge`] publishes each room (with `feed` and `publish`), and [`upstream`] reads back what
-//!   remote students do into the room's roster;
-//! - [`sign`] holds the teacher's Ed25519 key, and the checks clients make.
+//! - [`serve`] is the server; [`mirrors`] are its rooms, each a copy of a room on a teacher's
+//!   server fed from Redis and checked against the teacher's signatures;
+//! - [`upsink`] writes what their students do back to Redis;
+//! - [`docs`] serves the lessons' documents to remote students.
 //!
-//! The relay's side:
-//! - [`serve`] is the `lectern relay` server; [`mirrors`] are its rooms, fed from Redis; [`upsink`]
-//!   writes what their students do; [`docs`] serves the lessons' documents.
-//!
-//! Both: [`keys`] names a room's keys (hash-tagged, one Redis Cluster slot per room), [`connect`]
-//! opens a Redis or a Redis Cluster, [`backoff`] times retries.
+//! It depends on [`crate::cloud`] for Redis and never on the teacher's server.
 
-pub mod backoff;
-pub mod bridge;
-pub mod connect;
 pub mod docs;
-mod feed;
-pub mod keys;
 pub mod mirrors;
-pub mod presence;
-mod publish;
 pub mod serve;
-pub mod sign;
 pub mod upsink;
-pub mod upstream;

@@ -17,14 +17,14 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use super::connect::Redis;
 use super::mirrors::Mirrors;
+use crate::cloud::connect::Redis;
 use crate::config::{Limits, Timing};
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::protocol::{WS_PATH, close};
-use crate::server::host::Host;
 use crate::tls::Identity;
+use crate::transport::host::Host;
 
 /// How often the health canary goes through Redis, and how stale it may be before `/healthz` fails.
 const CANARY_EVERY: Duration = Duration::from_secs(2);
@@ -66,7 +66,7 @@ struct RelayState {
 impl Relay {
     /// Starts serving on `listener`; Redis is reached on first need, not now.
     pub fn start(config: RelayConfig, listener: TcpListener) -> Result<Relay> {
-        let client = super::connect::client(&config.redis, config.redis_ca.as_deref())?;
+        let client = crate::cloud::connect::client(&config.redis, config.redis_ca.as_deref())?;
         let addr = listener.local_addr()?;
         let tls = TlsAcceptor::from(Arc::new(config.identity.server_config(false)?));
         let shutdown = tokio_util::sync::CancellationToken::new();
@@ -101,9 +101,9 @@ impl Relay {
             .route("/healthz", get(healthz))
             .with_state(state)
             .merge(documents)
-            .merge(crate::server::sse::router(host.clone()))
-            .fallback(crate::server::ui::serve);
-        let accept = tokio::spawn(crate::server::accept::accept_loop(listener, tls, router, host.clone()));
+            .merge(crate::transport::sse::router(host.clone()))
+            .fallback(crate::transport::ui::serve);
+        let accept = tokio::spawn(crate::transport::accept::accept_loop(listener, tls, router, host.clone()));
         tracing::info!(%addr, "relay serving");
         Ok(Relay { addr, host, mirrors, accept })
     }
@@ -140,7 +140,7 @@ async fn ws(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    crate::server::connection::upgrade(upgrade, s.host.clone(), peer.ip())
+    crate::transport::connection::upgrade(upgrade, s.host.clone(), peer.ip())
 }
 
 /// 200 while the canary goes through Redis and back; 503 once it has not for three rounds.

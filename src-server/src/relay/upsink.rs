@@ -14,8 +14,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::connect::Redis;
-use super::keys;
+use crate::cloud::connect::Redis;
+use crate::cloud::keys;
 use crate::engine::report::{Event, Report, ReportSink};
 use crate::metrics::Metrics;
 use crate::protocol::Role;
@@ -136,7 +136,8 @@ impl Writer {
                         lost = true;
                         self.metrics.relay_lost.increment(pipe.len() as u64);
                         attempt += 1;
-                        let wait = super::backoff::retry_after(attempt).min(Duration::from_millis(500));
+                        let wait =
+                            crate::cloud::backoff::retry_after(attempt).min(Duration::from_millis(500));
                         tokio::time::sleep(wait).await;
                         continue;
                     }

@@ -12,15 +12,15 @@ use crate::engine::room::{Room, RoomParts};
 use crate::engine::token::TokenKey;
 use crate::metrics::Metrics;
 use crate::protocol::{Hello, LessonState};
-use crate::server::host::{Host, RoomFuture, Rooms};
 use crate::store::SqliteStore;
+use crate::transport::host::{Host, RoomFuture, Rooms};
 
 /// Shared state of a running server.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
 /// What `AppState` points to. The limits, counters and lifetime its connections share are in its
-/// [`Host`] (reached through `Deref`).
+/// [`Host`]: `app.host.tracker` owns every task, `app.host.shutdown` ends them.
 pub struct Shared {
     /// What connections share: limits, timing, metrics, shutdown, and where rooms are found.
     pub host: Arc<Host>,
@@ -76,13 +76,6 @@ impl std::ops::Deref for AppState {
     type Target = Shared;
     fn deref(&self) -> &Shared {
         &self.0
-    }
-}
-
-impl std::ops::Deref for Shared {
-    type Target = Host;
-    fn deref(&self) -> &Host {
-        &self.host
     }
 }
 
@@ -175,6 +168,11 @@ impl AppState {
         self.local.current()
     }
 
+    /// The documents this server holds.
+    pub fn docs(&self) -> &Arc<Library> {
+        &self.docs
+    }
+
     /// Every room this server hosts, by id.
     pub fn rooms(&self) -> &Registry {
         &self.local.rooms
@@ -205,9 +203,9 @@ impl AppState {
             teacher_key: self.teacher_key.clone(),
             docs: self.docs.clone(),
             reporter: self.reporter.clone(),
-            metrics: self.metrics.clone(),
-            limits: self.limits.clone(),
-            heartbeat_ms: self.timing.heartbeat.as_millis() as u64,
+            metrics: self.host.metrics.clone(),
+            limits: self.host.limits.clone(),
+            heartbeat_ms: self.host.timing.heartbeat.as_millis() as u64,
             mirror: false,
         }));
         self.local.rooms.insert(room.clone());

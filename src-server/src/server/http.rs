@@ -19,7 +19,7 @@ use crate::protocol::{Doc, Role, VERSION, WS_PATH};
 use crate::server::app::AppState;
 use crate::store::report;
 
-pub use super::api_error::ApiError;
+pub use crate::transport::api_error::ApiError;
 
 /// Builds the router for a server.
 pub fn router(app: AppState) -> Router {
@@ -36,9 +36,9 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/lessons/{id}/timeline.json", get(timeline_json))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .fallback(crate::server::ui::serve)
+        .fallback(crate::transport::ui::serve)
         .with_state(app.clone())
-        .merge(crate::server::sse::router(app.host.clone()))
+        .merge(crate::transport::sse::router(app.host.clone()))
 }
 
 async fn ws(
@@ -46,7 +46,7 @@ async fn ws(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    crate::server::connection::upgrade(upgrade, app.host.clone(), peer.ip())
+    crate::transport::connection::upgrade(upgrade, app.host.clone(), peer.ip())
 }
 
 async fn info(State(app): State<AppState>) -> Json<Info> {
@@ -106,12 +106,12 @@ fn fetchable(app: &AppState, headers: &HeaderMap, id: &str) -> Result<Doc, ApiEr
     if role == Role::Student && !room.student_may_fetch(id) {
         return Err(ApiError::Forbidden("a student may fetch only the document the lesson shows"));
     }
-    room.docs().get(id).ok_or_else(missing)
+    app.docs().get(id).ok_or_else(missing)
 }
 
 async fn list_docs(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<DocList>, ApiError> {
     require(&app, &headers, true)?;
-    Ok(Json(DocList { docs: app.room().docs().list() }))
+    Ok(Json(DocList { docs: app.docs().list() }))
 }
 
 #[derive(Deserialize)]
@@ -134,7 +134,7 @@ async fn upload_doc(
     }
     // Streamed to a file in the library's folder, hashed on the way: a 200 MiB upload never sits
     // in memory, and what is over the limit is refused as soon as it is.
-    let docs = app.room().docs().clone();
+    let docs = app.docs().clone();
     let incoming = super::upload::Incoming::new(docs.incoming_path());
     let sha256 = match super::upload::receive(req.into_body(), incoming.path(), MAX_DOC_BYTES).await {
         Ok(sha256) => sha256,
@@ -165,7 +165,6 @@ async fn get_doc(
     req: Request,
 ) -> Result<Response, ApiError> {
     let doc = fetchable(&app, req.headers(), &id)?;
-    let room = app.room();
     let etag = format!("\"{}\"", doc.sha256);
     let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.to_string()))?;
     let cached = req
@@ -176,7 +175,7 @@ async fn get_doc(
     if cached {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());
     }
-    let path = room.docs().path(&doc);
+    let path = app.docs().path(&doc);
     let mut res = ServeFile::new(path)
         .oneshot(req)
         .await
@@ -197,8 +196,7 @@ async fn scan_index(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let doc = fetchable(&app, &headers, &id)?;
-    let room = app.room();
-    let index = room.docs().scan_index(&doc).await;
+    let index = app.docs().scan_index(&doc).await;
     // A newer server may find more (or fewer) scanned pages in the same document: never cached.
     let cache = HeaderValue::from_static("no-cache");
     Ok(([(header::CACHE_CONTROL, cache)], Json(index.as_ref().clone())).into_response())
@@ -230,7 +228,7 @@ async fn metrics(
         _ => {}
     }
     let (teachers, students) = app.room().online();
-    let mut body = app.metrics.render();
+    let mut body = app.host.metrics.render();
     body.push_str(&format!(
         "# HELP lectern_room_online Participants online in the current room.\n# TYPE lectern_room_online gauge\nlectern_room_online{{role=\"teacher\"}} {teachers}\nlectern_room_online{{role=\"student\"}} {students}\n"
     ));

@@ -8,17 +8,10 @@
 //! network; [`Server::wait_stopped`] returns once all of it has finished and the writer thread is
 //! joined. It runs on any tokio runtime, the current-thread one included.
 
-pub(crate) mod accept;
-pub mod api_error;
 pub mod app;
-pub mod body;
-pub mod connection;
-pub mod host;
 pub mod http;
 pub mod setup;
-pub mod slots;
-pub mod sse;
-pub(crate) mod ui;
+mod upkeep;
 mod upload;
 
 use std::net::SocketAddr;
@@ -33,7 +26,7 @@ use crate::discovery::{Announcement, Interfaces};
 use crate::error::Result;
 use crate::protocol::close;
 use crate::protocol::http::Ready;
-pub use accept::bind;
+use crate::transport::accept;
 pub use app::AppState;
 
 /// The longest shutdown waits for the session log to reach the disk: an fsync takes milliseconds,
@@ -45,8 +38,6 @@ pub struct Server {
     addr: SocketAddr,
     app: AppState,
     ready: Ready,
-    accept: tokio::task::JoinHandle<()>,
-    mdns: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
@@ -58,40 +49,41 @@ impl Server {
         let tls = TlsAcceptor::from(Arc::new(prepared.identity.server_config(false)?));
         let bridge = match &config.redis {
             Some(url) => {
-                let (sink, queue) = crate::relay::bridge::channel();
+                let (sink, queue) = crate::bridge::channel();
                 prepared.parts.sinks.push(sink);
-                Some((crate::relay::connect::client(url, config.redis_ca.as_deref())?, queue))
+                Some((crate::cloud::connect::client(url, config.redis_ca.as_deref())?, queue))
             }
             None => None,
         };
         let app = AppState::new(prepared.parts);
         if let Some((client, queue)) = bridge {
             let find_in = app.clone();
-            let parts = crate::relay::bridge::BridgeParts {
+            let parts = crate::bridge::BridgeParts {
                 client,
-                signer: crate::relay::sign::Signer::load_or_create(&config.data_dir())?,
+                signer: crate::files::load_signer(&config.data_dir())?,
                 teacher_key: app.teacher_key().to_string(),
-                heartbeat: app.timing.heartbeat,
-                max_participants: app.limits.max_participants,
+                heartbeat: app.host.timing.heartbeat,
+                max_participants: app.host.limits.max_participants,
                 find: Arc::new(move |id: &str| find_in.rooms().get(id)),
-                shutdown: app.shutdown.clone(),
+                docs: app.docs().clone(),
+                shutdown: app.host.shutdown.clone(),
+                tracker: app.host.tracker.clone(),
             };
-            app.tracker.spawn(crate::relay::bridge::run(parts, queue));
+            app.host.tracker.spawn(crate::bridge::run(parts, queue));
         }
         let ready = ready_line(addr, &app);
         let router = http::router(app.clone());
-        accept::spawn_upkeep(&app);
-        let accept = tokio::spawn(accept::accept_loop(listener, tls, router, app.host.clone()));
-        let mdns = if config.mdns.disabled {
-            None
+        upkeep::spawn(&app);
+        app.host.tracker.spawn(accept::accept_loop(listener, tls, router, app.host.clone()));
+        if config.mdns.disabled {
+            tracing::debug!("mDNS is off");
         } else if addr.ip().is_loopback() {
             tracing::info!("listening on loopback only: not announcing on the network");
-            None
         } else {
-            Some(announce(&app, addr.port(), Interfaces::from_names(&config.mdns.interfaces)))
-        };
+            announce(&app, addr.port(), Interfaces::from_names(&config.mdns.interfaces));
+        }
         tracing::info!(%addr, room = %app.room().info().id, "serving");
-        Ok(Server { addr, app, ready, accept, mdns })
+        Ok(Server { addr, app, ready })
     }
 
     /// The address it listens on.
@@ -112,25 +104,24 @@ impl Server {
     /// Starts shutting down: every WebSocket is closed with 4503, no new connection is accepted, and
     /// the mDNS goodbye goes out.
     pub fn shutdown(&self) {
-        if !self.app.shutdown.is_cancelled() {
+        if !self.app.host.shutdown.is_cancelled() {
             tracing::info!("shutting down");
             self.app.rooms().close_all(close::RESTARTING, "server shutting down");
-            self.app.shutdown.cancel();
+            self.app.host.shutdown.cancel();
         }
     }
 
     /// Waits until every task has stopped (or the shutdown grace period is over), the mDNS goodbye has
-    /// gone out, and the session log is flushed and its writer thread joined.
+    /// gone out, and the session log is flushed and its writer thread joined. Every task the server
+    /// starts (the accept loop, each connection and fallback link, the upkeep, the announcer, the
+    /// Redis bridge and its readers) is one of its tracker's, so none outlives this.
     pub async fn wait_stopped(self) {
         self.shutdown();
-        self.app.tracker.close();
-        let _ = self.accept.await;
-        if let Some(mdns) = self.mdns {
-            let _ = mdns.await;
-        }
-        let grace = self.app.timing.shutdown_grace;
-        if tokio::time::timeout(grace, self.app.tracker.wait()).await.is_err() {
-            tracing::warn!(tasks = self.app.tracker.len(), "some connections did not close in time");
+        let tracker = &self.app.host.tracker;
+        tracker.close();
+        let grace = self.app.host.timing.shutdown_grace;
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            tracing::warn!(tasks = tracker.len(), "some connections did not close in time");
         }
         let store = self.app.store.clone();
         let closed = tokio::task::spawn_blocking(move || store.close(CLOSE_TIMEOUT)).await;
@@ -140,7 +131,7 @@ impl Server {
     }
 }
 
-fn announce(app: &AppState, port: u16, interfaces: Interfaces) -> tokio::task::JoinHandle<()> {
+fn announce(app: &AppState, port: u16, interfaces: Interfaces) {
     let (room, title) = app.lesson.borrow().clone();
     let announcement = Announcement {
         name: app.name.clone(),
@@ -151,12 +142,12 @@ fn announce(app: &AppState, port: u16, interfaces: Interfaces) -> tokio::task::J
         pk: Some(app.pk.clone()),
     };
     let lessons = app.lesson.subscribe();
-    let stop = app.shutdown.clone().cancelled_owned();
-    tokio::spawn(async move {
+    let stop = app.host.shutdown.clone().cancelled_owned();
+    app.host.tracker.spawn(async move {
         if let Err(e) = crate::discovery::announce(announcement, lessons, interfaces, stop).await {
             tracing::warn!(error = %e, "not announcing on the network; students need the join link or QR code");
         }
-    })
+    });
 }
 
 /// The ready line for a server bound to `addr`.

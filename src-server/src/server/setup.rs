@@ -70,7 +70,7 @@ pub fn prepare(config: &Config) -> Result<Prepared> {
     let parts = AppParts {
         name,
         fingerprint: identity.fingerprint(),
-        pk: crate::relay::sign::Signer::load_or_create(dir)?.public(),
+        pk: crate::files::load_signer(dir)?.public(),
         relay_url: config.relay_base().map_err(crate::Error::Invalid)?,
         teacher_key,
         lesson,

@@ -69,5 +69,5 @@ pub(super) async fn receive(body: Body, path: &Path, limit: usize) -> Result<Str
     }
     file.flush().await.map_err(disk)?;
     file.sync_all().await.map_err(disk)?;
-    Ok(crate::docs::hex(&hasher.finalize()))
+    Ok(crate::hex(&hasher.finalize()))
 }

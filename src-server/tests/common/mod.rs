@@ -160,7 +160,7 @@ impl TestServer {
 
     /// `/metrics` text.
     pub async fn metrics(&self) -> String {
-        self.app().metrics.render()
+        self.app().host.metrics.render()
     }
 }
 

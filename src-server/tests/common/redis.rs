@@ -59,7 +59,7 @@ impl RedisServer {
             .spawn()
             .expect("redis-server must be installed (apt install redis-server)");
         let server = RedisServer { child, port, dir, tls };
-        let client = lectern::relay::connect::client(&server.url(), server.ca().as_deref()).unwrap();
+        let client = lectern::cloud::connect::client(&server.url(), server.ca().as_deref()).unwrap();
         let deadline = tokio::time::Instant::now() + super::PATIENCE;
         loop {
             if let Ok(mut c) = client.connect().await

@@ -7,7 +7,6 @@ use lectern::client::{Client, ClientOptions, Credentials, Event, RelayTrust};
 use lectern::config::{Limits, Timing};
 use lectern::protocol::LessonState;
 use lectern::relay::serve::{Relay, RelayConfig};
-use lectern::relay::sign::Signer;
 use lectern::tls::Identity;
 use serde_json::{Value, json};
 
@@ -67,7 +66,7 @@ pub async fn relay_to(
 
 /// A remote student's client: behind the relay at `ws`, checking against the teacher's key.
 pub fn remote_student(server: &TestServer, ws: &str, fingerprint: &str, name: &str) -> Client {
-    let pk = Signer::load_or_create(server.dir.path()).unwrap().public();
+    let pk = lectern::files::load_signer(server.dir.path()).unwrap().public();
     let room = server.handle.as_ref().unwrap().ready().room.clone();
     let credentials = Credentials::Student { code: CODE.into(), name: name.into() };
     let mut options = ClientOptions::new(ws, fingerprint, credentials, format!("remote-{name}-device"));

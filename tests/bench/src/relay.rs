@@ -21,9 +21,9 @@ use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use lectern::client::RelayCheck;
+use lectern::protocol::sign::{Signer, Verifier};
 use lectern::protocol::signed::Kind;
 use lectern::protocol::{LessonState, Patch, Pos, ServerMsg};
-use lectern::relay::sign::{Signer, Verifier};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -87,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
         field(&server, "teacher_key")?,
         field(&server, "room")?,
     );
-    let pk = Signer::load_or_create(&args.data_dir)?.public();
+    let pk = lectern::files::load_signer(&args.data_dir)?.public();
     let relays: Vec<(String, String)> = args
         .relays
         .iter()

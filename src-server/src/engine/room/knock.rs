@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::join::{JoinError, Joined, check_fields};
-use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 
 use super::{Inner, Room, encode};
 use crate::engine::outbox::{Item, Outbox};
@@ -342,7 +342,7 @@ impl Room {
     }
 
     /// The `knocks` frame for the list as it is now (the writer renders [`Item::Knocks`] with it).
-    pub fn knocks_frame(&self) -> Utf8Bytes {
+    pub fn knocks_frame(&self) -> Bytes {
         let inner = self.lock();
         encode(&ServerMsg::Knocks { knocks: inner.knocks.iter().map(|k| k.entry.clone()).collect() })
     }

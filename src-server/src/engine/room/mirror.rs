@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 
 use super::{Room, encode};
 use crate::engine::outbox::Item;
@@ -92,7 +92,7 @@ impl Room {
     }
 
     /// Sends a frame from the teacher's server (a signed `beat`) to every member.
-    pub fn mirror_send(&self, bytes: Utf8Bytes) {
+    pub fn mirror_send(&self, bytes: Bytes) {
         let inner = self.lock();
         for m in &inner.members {
             m.outbox.push_or_close(Item::Msg(bytes.clone()));

@@ -22,11 +22,11 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 
 use self::participant::Participant;
 use crate::config::Limits;
-use crate::docs::Library;
+use crate::engine::lesson::Documents;
 use crate::engine::outbox::{Item, Outbox, Pushed};
 use crate::engine::report::{Done, Event, LessonRecord, Reporter};
 use crate::engine::token::{TokenKey, constant_time_eq};
@@ -52,7 +52,7 @@ struct Inner {
     participants: HashMap<String, Participant>,
     members: Vec<Member>,
     roster_dirty: Vec<String>,
-    sync_cache: Option<Utf8Bytes>,
+    sync_cache: Option<Bytes>,
     teachers_online: usize,
     /// Seqs of significant changes (not pointer moves), for deciding which acks to log.
     significant: Vec<u64>,
@@ -85,7 +85,7 @@ pub struct Room {
     info: RoomInfo,
     teacher_key: String,
     tokens: TokenKey,
-    docs: Arc<Library>,
+    docs: Arc<dyn Documents>,
     reporter: Reporter,
     metrics: Metrics,
     limits: Limits,
@@ -113,7 +113,7 @@ pub struct RoomParts {
     /// The teacher key.
     pub teacher_key: String,
     /// The documents.
-    pub docs: Arc<Library>,
+    pub docs: Arc<dyn Documents>,
     /// Where reports go.
     pub reporter: Reporter,
     /// Where counts go.
@@ -126,8 +126,8 @@ pub struct RoomParts {
     pub mirror: bool,
 }
 
-fn encode(msg: &ServerMsg) -> Utf8Bytes {
-    Utf8Bytes::from(msg.encode())
+fn encode(msg: &ServerMsg) -> Bytes {
+    Bytes::from(msg.encode())
 }
 
 impl Room {
@@ -209,11 +209,6 @@ impl Room {
         self.lock().lesson.code.clone()
     }
 
-    /// The document library.
-    pub fn docs(&self) -> &Arc<Library> {
-        &self.docs
-    }
-
     /// Whether a student may fetch document `id`: the one shown now, or one of the few shown just
     /// before it (so a download under way when the teacher turns to another is not cut off).
     pub fn student_may_fetch(&self, id: &str) -> bool {
@@ -280,7 +275,7 @@ impl Room {
     /// Encodes a patch once and pushes its bytes to every connection; the caller holds the lock.
     fn fan_out(&self, inner: &mut Inner, seq: u64, patch: &Patch, time: u64) {
         let accepted = Instant::now();
-        let bytes = Utf8Bytes::from(crate::protocol::frame::patch_frame(seq, time, patch));
+        let bytes = Bytes::from(crate::protocol::frame::patch_frame(seq, time, patch));
         let mut conflated = 0;
         for m in &inner.members {
             if m.outbox.push(Item::Patch { seq, bytes: bytes.clone(), accepted }) == Pushed::Conflated {
@@ -357,7 +352,7 @@ impl Room {
     }
 
     /// The `sync` frame for the current state (cached until the next patch).
-    pub fn sync_frame(&self) -> (u64, Utf8Bytes) {
+    pub fn sync_frame(&self) -> (u64, Bytes) {
         let mut inner = self.lock();
         let seq = inner.seq;
         if let Some(bytes) = &inner.sync_cache {

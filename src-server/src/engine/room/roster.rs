@@ -1,7 +1,7 @@
 //! The participants a room knows and the teacher's roster (§6): acks, hands, views and round trips,
 //! sent to teachers at once (joins, leaves, hands) or coalesced to one update per roster interval.
 
-use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 
 use super::participant::Participant;
 use super::{Inner, Room, encode};
@@ -110,7 +110,7 @@ impl Room {
     }
 
     /// The whole roster as one `roster` frame (for a teacher whose roster updates were conflated).
-    pub fn roster_frame(&self) -> Utf8Bytes {
+    pub fn roster_frame(&self) -> Bytes {
         let inner = self.lock();
         let changes =
             inner.participants.values().filter(|p| p.role == Role::Student).map(Participant::entry).collect();

@@ -1,24 +1,18 @@
-//! The teacher's server's signing key, and the checks every client behind a relay makes
-//! (docs/PROTOCOL-ADDITIONS.md, section E; the layout is [`crate::protocol::signed::message`]).
+//! Signing a room's state, and the checks every client behind a relay makes (docs/PROTOCOL-ADDITIONS.md,
+//! section E; the layout is [`crate::signed::message`]).
 //!
-//! The key is Ed25519, made on first use and kept in the data directory (`signing.key`, mode 0600).
+//! The key is Ed25519; the teacher's server makes it on first use and keeps it in its data directory.
 //! Its public half travels in a relay's join links, as `pk`. What is signed is a room's **state** at a seq, hashed as canonical JSON
 //! (RFC 8785), so any client that holds the same state computes the same bytes, whatever JSON
 //! library it uses; a browser does it with `JSON.stringify` over sorted keys.
-
-use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
-use crate::protocol::signed::{Kind, message};
-use crate::protocol::{LessonState, Signed};
-
-/// The file under the data directory that holds the signing key's 32 secret bytes.
-pub const KEY_FILE: &str = "signing.key";
+use crate::signed::{Kind, message};
+use crate::{LessonState, Signed};
 
 /// SHA-256 of a state's canonical JSON (RFC 8785).
 pub fn state_hash(state: &LessonState) -> [u8; 32] {
@@ -40,27 +34,7 @@ impl std::fmt::Debug for Signer {
 }
 
 impl Signer {
-    /// The key kept in `dir`, made (and kept, mode 0600) if there is none.
-    pub fn load_or_create(dir: &Path) -> Result<Signer> {
-        let path = dir.join(KEY_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                let secret: [u8; 32] = bytes.as_slice().try_into().map_err(|_| Error::File {
-                    path: path.clone(),
-                    message: "a signing key is 32 bytes; move the file aside to make a new key".into(),
-                })?;
-                Ok(Signer { key: SigningKey::from_bytes(&secret) })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let secret: [u8; 32] = rand::random();
-                crate::files::write_private(&path, &secret)?;
-                Ok(Signer { key: SigningKey::from_bytes(&secret) })
-            }
-            Err(e) => Err(Error::File { path, message: e.to_string() }),
-        }
-    }
-
-    /// A signer with this secret (tests, and the benchmark).
+    /// A signer with this secret (the 32 bytes the teacher's server keeps).
     pub fn from_secret(secret: [u8; 32]) -> Signer {
         Signer { key: SigningKey::from_bytes(&secret) }
     }
@@ -109,7 +83,7 @@ impl Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Patch, Pos};
+    use crate::{Patch, Pos};
 
     #[test]
     fn a_signature_holds_for_its_room_seq_epoch_and_state_only() {
@@ -151,20 +125,5 @@ mod tests {
             signer.sign(Kind::State, "r1", 5, 3, 0, &state).sig,
             "3zDqsshS5hisIAfX8e1e-2CnTyRoe4Qm_iNW9rcW6diXJQ00MhhEKRnE2dTEqLUX_RR8T7dEzV2JFF5nfBqnDQ"
         );
-    }
-
-    #[test]
-    fn the_key_is_kept_private_and_reused() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = Signer::load_or_create(dir.path()).unwrap();
-        let b = Signer::load_or_create(dir.path()).unwrap();
-        assert_eq!(a.public(), b.public());
-        assert_eq!(a.public().len(), 43);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
     }
 }

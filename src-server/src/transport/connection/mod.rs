@@ -25,7 +25,7 @@ mod write;
 
 use self::socket::Live;
 use crate::protocol::Role;
-use crate::server::host::Host;
+use crate::transport::host::Host;
 
 /// Answers a WebSocket upgrade (§2) with a lesson connection on `host`.
 pub fn upgrade(upgrade: WebSocketUpgrade, host: Arc<Host>, peer: IpAddr) -> Response {

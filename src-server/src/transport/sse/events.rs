@@ -15,7 +15,7 @@ use futures_util::stream::Stream;
 use tokio::sync::mpsc;
 
 use super::{Item, Link, Links};
-use crate::server::api_error::ApiError;
+use crate::transport::api_error::ApiError;
 
 /// A link's queue, lent to one event stream.
 pub(super) struct Attached {

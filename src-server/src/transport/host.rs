@@ -57,7 +57,7 @@ pub struct Host {
     /// Where a hello's room is found.
     pub rooms: Arc<dyn Rooms>,
     /// The bytes of request bodies being read now, in all and per address.
-    pub bodies: crate::server::body::Budget,
+    pub bodies: crate::transport::body::Budget,
 }
 
 impl Host {
@@ -75,7 +75,7 @@ impl Host {
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
             rooms,
-            bodies: crate::server::body::Budget::default(),
+            bodies: crate::transport::body::Budget::default(),
         }
     }
 }

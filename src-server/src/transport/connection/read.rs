@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{Message, WebSocket};
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +18,7 @@ use crate::engine::room::knock::Verdict;
 use crate::metrics::Rejected;
 use crate::now_ms;
 use crate::protocol::{ClientMsg, ErrorCode, ParseError, Role, ServerMsg, close};
-use crate::server::host::Host;
+use crate::transport::host::Host;
 
 /// A connection's frame rate limit (§10): every frame counts, control frames included, since a Ping
 /// flood costs as much as a text flood. A refused frame gets one `rate_limited` error a second; more
@@ -138,7 +138,7 @@ fn on_text(text: &str, joined: &Joined, room: &Room, app: &Host) {
 }
 
 fn reply(outbox: &Outbox, msg: &ServerMsg) {
-    outbox.push_or_close(Item::Msg(Utf8Bytes::from(msg.encode())));
+    outbox.push_or_close(Item::Msg(msg.encode().into()));
 }
 
 fn forbidden(app: &Host, outbox: &Outbox, id: Option<u32>, what: &str) {

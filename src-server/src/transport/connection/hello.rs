@@ -16,7 +16,7 @@ use crate::engine::room::join::{JoinError, Joined};
 use crate::engine::room::knock::Came;
 use crate::metrics::Rejected;
 use crate::protocol::{ClientMsg, ErrorCode, Hello, ParseError, ServerMsg, close};
-use crate::server::host::{Host, NoRoom};
+use crate::transport::host::{Host, NoRoom};
 
 /// Reads and answers the `hello`: the joined participant and its room, or `None` once refused.
 pub(super) async fn hello(

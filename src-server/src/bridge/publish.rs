@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::connect::Conn;
 use super::feed::{BridgeParts, Feed};
-use super::keys::{self, Meta, Snapshot};
+use crate::cloud::connect::Conn;
+use crate::cloud::keys::{self, Meta, Snapshot};
 use crate::protocol::ServerMsg;
 use crate::protocol::signed::Kind;
 
@@ -56,7 +56,7 @@ pub(super) async fn publish_all(
     publish_meta(conn, parts, room, feed).await?;
     publish_doc(parts, room, feed);
     if feed.reader.as_ref().is_none_or(|r| r.is_finished()) {
-        feed.reader = Some(tokio::spawn(super::upstream::read(
+        feed.reader = Some(parts.tracker.spawn(super::upstream::read(
             parts.client.clone(),
             room.to_string(),
             parts.find.clone(),
@@ -74,7 +74,14 @@ pub(super) fn publish_doc(parts: &BridgeParts, room: &str, feed: &mut Feed) {
     }
     let Some(r) = (parts.find)(room) else { return };
     feed.doc_published = Some(doc.sha256.clone());
-    tokio::spawn(super::docs::publish(parts.client.clone(), r, doc));
+    let put = super::docs::publish(parts.client.clone(), parts.docs.clone(), r, doc);
+    let stop = parts.shutdown.clone();
+    parts.tracker.spawn(async move {
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = put => {}
+        }
+    });
 }
 
 pub(super) async fn publish_meta(

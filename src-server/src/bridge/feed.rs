@@ -1,14 +1,17 @@
 //! What the bridge keeps: how it was made, and each room as it published it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use super::connect::Redis;
-use super::sign::Signer;
 use super::upstream::FindRoom;
+use crate::cloud::connect::Redis;
+use crate::docs::Library;
 use crate::engine::lesson::LessonRecord;
 use crate::protocol::LessonState;
+use crate::protocol::sign::Signer;
 
 /// What a bridge is made of.
 pub struct BridgeParts {
@@ -24,8 +27,13 @@ pub struct BridgeParts {
     pub max_participants: usize,
     /// Finds a room, to read its state when continuity is lost and to apply remote students.
     pub find: FindRoom,
+    /// The documents, put into Redis when a room shows one.
+    pub docs: Arc<Library>,
     /// Ends the bridge.
     pub shutdown: CancellationToken,
+    /// Owns the bridge's tasks (a room's reader, a document being put), so a stopping server waits
+    /// for them.
+    pub tracker: TaskTracker,
 }
 
 /// One room as published.

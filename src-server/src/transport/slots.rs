@@ -230,7 +230,7 @@ mod tests {
             room.join(student("device-c-0000".into()), lan(250), false).is_ok(),
             "a new student still joins"
         );
-        app.shutdown.cancel();
+        app.host.shutdown.cancel();
         app.store.close(std::time::Duration::from_secs(1));
     }
 

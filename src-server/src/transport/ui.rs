@@ -45,7 +45,7 @@ pub async fn serve(req: Request) -> Response {
         None => (content, None),
     };
     // Each form is its own representation: its own tag.
-    let etag = format!("\"{}\"", crate::docs::hex(&content.metadata.sha256_hash()));
+    let etag = format!("\"{}\"", crate::hex(&content.metadata.sha256_hash()));
     let mut headers = HeaderMap::new();
     headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if let Ok(v) = HeaderValue::from_str(&etag) {

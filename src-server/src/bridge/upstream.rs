@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use redis::streams::{StreamId, StreamReadReply};
 
-use super::connect::Redis;
-use super::keys;
 use super::presence::Presence;
+use crate::cloud::connect::Redis;
+use crate::cloud::keys;
 use crate::engine::room::Room;
 
 /// How the teacher's server finds a room by id (its registry).
@@ -37,7 +37,7 @@ pub async fn read(
                 attempt += 1;
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(super::backoff::retry_after(attempt)) => continue,
+                    _ = tokio::time::sleep(crate::cloud::backoff::retry_after(attempt)) => continue,
                 }
             }
         };
@@ -53,7 +53,7 @@ pub async fn read(
                 // Back off before reconnecting: an error that comes back at once (a key of the wrong
                 // type, say) must not spin the teacher's device.
                 attempt += 1;
-                tokio::time::sleep(super::backoff::retry_after(attempt)).await;
+                tokio::time::sleep(crate::cloud::backoff::retry_after(attempt)).await;
                 break;
             };
             let mut refused = Vec::new();

@@ -18,7 +18,7 @@ use crate::engine::room::join::Joined;
 use crate::engine::room::knock::{Came, Verdict};
 use crate::metrics::Rejected;
 use crate::protocol::{Hello, ServerMsg, close};
-use crate::server::host::Host;
+use crate::transport::host::Host;
 
 /// Frames a waiting student may send (all ignored) before it is closed for flooding.
 const MAX_FRAMES_WHILE_WAITING: u32 = 64;

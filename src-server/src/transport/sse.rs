@@ -46,8 +46,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::server::api_error::ApiError;
-use crate::server::host::Host;
+use crate::transport::api_error::ApiError;
+use crate::transport::host::Host;
 
 mod events;
 mod table;
@@ -167,7 +167,7 @@ async fn open(
     let hello = match body {
         Ok(hello) => hello,
         Err(refused) => {
-            if refused != crate::server::body::Refused::Busy {
+            if refused != crate::transport::body::Refused::Busy {
                 links.refused_open(addr);
             }
             return refused.into_response();
@@ -217,7 +217,7 @@ async fn open(
         }
     };
     let pump = tokio::spawn(pump(stream, tx, closed.clone(), stuck, on_refusal)).abort_handle();
-    let secret = crate::docs::hex(&rand::random::<[u8; 32]>());
+    let secret = crate::hex(&rand::random::<[u8; 32]>());
     let key: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
     let link = Arc::new(Link {
         sink: tokio::sync::Mutex::new(sink),
@@ -275,7 +275,7 @@ async fn connect(host: Arc<Host>, peer: IpAddr) -> Result<Pipe, String> {
     let handler = Router::new().route(
         crate::protocol::WS_PATH,
         get(move |upgrade: WebSocketUpgrade| async move {
-            crate::server::connection::upgrade(upgrade, host, peer)
+            crate::transport::connection::upgrade(upgrade, host, peer)
         }),
     );
     let service = TowerToHyperService::new(handler);
@@ -313,7 +313,9 @@ async fn send(
     let host = &links.host;
     let body = match host.bodies.read(peer.ip(), &headers, body, SEND_BYTES, host.timing.idle_timeout).await {
         Ok(body) => body,
-        Err(crate::server::body::Refused::Busy) => return crate::server::body::Refused::Busy.into_response(),
+        Err(crate::transport::body::Refused::Busy) => {
+            return crate::transport::body::Refused::Busy.into_response();
+        }
         Err(refused) => {
             // A body that trickled, broke off or ran over: the link ends, as a WebSocket whose
             // frame did so would, and the address is charged for it.

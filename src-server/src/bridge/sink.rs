@@ -13,13 +13,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::connect::Conn;
+use crate::cloud::connect::Conn;
 use tokio::sync::mpsc;
 
 pub use super::feed::BridgeParts;
 use super::feed::Feed;
-use super::keys::{self, Snapshot};
 use super::publish::{beats, json, publish_all, publish_doc, publish_meta};
+use crate::cloud::keys::{self, Snapshot};
 use crate::engine::lesson::LessonRecord;
 use crate::engine::report::{Event, Report, ReportSink};
 use crate::protocol::signed::Kind;
@@ -88,7 +88,7 @@ pub async fn run(parts: BridgeParts, queue: Queue) {
                 }
                 drain(&mut rx, &mut feeds);
                 attempt += 1;
-                let wait = super::backoff::retry_after(attempt);
+                let wait = crate::cloud::backoff::retry_after(attempt);
                 tokio::select! {
                     _ = parts.shutdown.cancelled() => break,
                     _ = tokio::time::sleep(wait) => continue,

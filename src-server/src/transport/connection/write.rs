@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use bytes::Bytes;
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
 use tokio_util::sync::CancellationToken;
@@ -16,7 +17,7 @@ use crate::engine::outbox::{Batch, Item};
 use crate::engine::room::Room;
 use crate::engine::room::join::Joined;
 use crate::protocol::close;
-use crate::server::host::Host;
+use crate::transport::host::Host;
 
 type Sink = SplitSink<WebSocket, Message>;
 
@@ -91,18 +92,18 @@ async fn write_batch(
                 if *seq > *covered {
                     *covered = *seq;
                     patches += 1;
-                    sink.feed(Message::Text(bytes.clone())).await?;
+                    sink.feed(text(bytes.clone())).await?;
                 }
             }
             Item::Sync => {
                 let (seq, bytes) = room.sync_frame();
                 *covered = (*covered).max(seq);
                 app.metrics.syncs.increment(1);
-                sink.feed(Message::Text(bytes)).await?;
+                sink.feed(text(bytes)).await?;
             }
-            Item::FullRoster => sink.feed(Message::Text(room.roster_frame())).await?,
-            Item::Knocks => sink.feed(Message::Text(room.knocks_frame())).await?,
-            Item::Roster(bytes) | Item::Msg(bytes) => sink.feed(Message::Text(bytes.clone())).await?,
+            Item::FullRoster => sink.feed(text(room.roster_frame())).await?,
+            Item::Knocks => sink.feed(text(room.knocks_frame())).await?,
+            Item::Roster(bytes) | Item::Msg(bytes) => sink.feed(text(bytes.clone())).await?,
         }
     }
     sink.flush().await?;
@@ -136,6 +137,16 @@ enum Stalled {
     Gone,
     /// The peer neither read nor answered for two heartbeats.
     Dead,
+}
+
+/// A frame the room encoded, as a WebSocket text message. The engine encodes only JSON, which is
+/// UTF-8, so the check never fails; were it to, the frame would reach the client as text it can
+/// report rather than as a panic here.
+fn text(bytes: Bytes) -> Message {
+    match Utf8Bytes::try_from(bytes.clone()) {
+        Ok(text) => Message::Text(text),
+        Err(_) => Message::Text(Utf8Bytes::from(String::from_utf8_lossy(&bytes).into_owned())),
+    }
 }
 
 /// Runs one socket write, giving up when the connection is cancelled, the peer has been silent for two

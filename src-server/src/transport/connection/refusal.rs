@@ -12,7 +12,7 @@ use super::socket::close_frame;
 use crate::engine::room::join::JoinError;
 use crate::metrics::Rejected;
 use crate::protocol::{ErrorCode, ServerMsg, close};
-use crate::server::host::Host;
+use crate::transport::host::Host;
 
 /// Why the hello phase ends without a participant: what to count, say and close with. `None` where
 /// the peer left on its own and there is nobody to tell.

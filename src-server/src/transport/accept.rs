@@ -1,4 +1,4 @@
-//! The accept loop and the server's periodic upkeep.
+//! The accept loop, shared by the teacher's server and the relay.
 //!
 //! Connections are capped by a semaphore (handshakes included), below the descriptor limit, and per
 //! address (`slots`); accept errors are classified (a peer's reset is skipped, running out of
@@ -6,7 +6,6 @@
 //! HTTP/1.1 is spoken (TLS offers nothing else), and an HTTP connection idle for `idle_timeout`
 //! is closed.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,59 +17,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use super::AppState;
 use super::host::Host;
-
-/// Binds a listener. The unspecified IPv6 address (`[::]`, the default) is bound dual-stack, so IPv4
-/// and IPv6 students alike can connect; where the system has no IPv6 at all, it falls back to
-/// `0.0.0.0` on the same port.
-pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = |addr: SocketAddr| -> std::io::Result<TcpListener> {
-        let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
-        if addr.is_ipv6() {
-            s.set_only_v6(false)?;
-        }
-        s.set_reuse_address(true)?;
-        s.set_nonblocking(true)?;
-        s.bind(&addr.into())?;
-        s.listen(1024)?;
-        TcpListener::from_std(s.into())
-    };
-    match socket(addr) {
-        Err(e)
-            if addr.ip() == std::net::IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED)
-                && e.kind() != std::io::ErrorKind::AddrInUse =>
-        {
-            tracing::info!(error = %e, "no IPv6 here; listening on IPv4 only");
-            socket(SocketAddr::from(([0, 0, 0, 0], addr.port())))
-        }
-        r => r,
-    }
-}
-
-/// Runs the periodic upkeep: roster coalescing, metrics upkeep, forgetting old failed hellos.
-pub(super) fn spawn_upkeep(app: &AppState) {
-    let a = app.clone();
-    app.tracker.spawn(async move {
-        let mut tick = tokio::time::interval(a.timing.roster_interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut n = 0u64;
-        loop {
-            tokio::select! {
-                _ = a.shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            a.rooms().flush_rosters();
-            n += 1;
-            if n.is_multiple_of(50) {
-                a.metrics.upkeep();
-                a.failed_hellos.prune();
-                a.knocks.prune();
-                a.held_claims.prune();
-            }
-        }
-    });
-}
 
 /// Accepts connections until shutdown: TLS, then HTTP/1.1 with upgrades (the WebSocket).
 pub(crate) async fn accept_loop(
@@ -165,63 +112,5 @@ pub(crate) async fn accept_loop(
                 }
             }
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-    use crate::config::Config;
-    use crate::engine::outbox::{Item, Outbox};
-    use crate::protocol::Hello;
-
-    fn hello(role: &str, secret: &str, device: &str) -> Hello {
-        let (key, code) =
-            if role == "teacher" { (Some(secret.into()), None) } else { (None, Some(secret.into())) };
-        Hello {
-            v: Some(1.into()),
-            role: Some(role.into()),
-            key,
-            code,
-            name: (role == "student").then(|| "Aisha".into()),
-            device: Some(device.into()),
-            ..Hello::default()
-        }
-    }
-
-    fn rosters(outbox: &Outbox) -> usize {
-        outbox.take().items.iter().filter(|i| matches!(i, Item::Roster(_))).count()
-    }
-
-    /// Acks and round trips reach the teacher folded into one roster update per interval (§6: at
-    /// most 10 a second), never sooner; a join reaches it at once.
-    #[tokio::test(start_paused = true)]
-    async fn acks_reach_the_teacher_once_per_roster_interval() {
-        let dir = tempfile::tempdir().unwrap();
-        let config =
-            Config { data_dir: Some(dir.path().into()), code: Some("482913".into()), ..Config::default() };
-        let prepared = crate::server::setup::prepare(&config).unwrap();
-        let key = prepared.parts.teacher_key.clone();
-        let app = AppState::new(prepared.parts);
-        spawn_upkeep(&app);
-        let room = app.room();
-        let teacher = room.join(hello("teacher", &key, "teacher-device"), None, false).unwrap();
-        let _ = teacher.outbox.take(); // the welcome
-        let student = room.join(hello("student", "482913", "student-device-1"), None, false).unwrap();
-        assert_eq!(rosters(&teacher.outbox), 1, "a join is sent at once");
-
-        // Let the upkeep's interval start, then ack: nothing until the interval has passed.
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        let start = tokio::time::Instant::now();
-        room.ack(&student.pid, 0, &student.outbox);
-        room.rtt(&student.pid, 7);
-        tokio::time::sleep_until(start + Duration::from_millis(95)).await;
-        assert_eq!(rosters(&teacher.outbox), 0, "acks are held until the roster interval");
-        tokio::time::sleep_until(start + Duration::from_millis(101)).await;
-        assert_eq!(rosters(&teacher.outbox), 1, "the ack and the round trip arrive as one update");
-        app.shutdown.cancel();
-        app.store.close(Duration::from_secs(1));
     }
 }

@@ -128,7 +128,7 @@ pub async fn check_port(
     listen: SocketAddr,
     data_dir: &std::path::Path,
 ) -> (Check, Option<tokio::net::TcpListener>) {
-    match crate::server::bind(listen) {
+    match crate::tcp::bind(listen) {
         Ok(l) => (Check::pass(format!("port {} is free", listen.port())), Some(l)),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             let lectern = is_lectern(listen.port(), data_dir).await;

@@ -1,0 +1,8 @@
+//! The Redis plumbing both sides of a relayed lesson share (docs/RELAY.md): [`keys`] names a room's
+//! keys (hash-tagged, one Redis Cluster slot per room), [`connect`] opens a Redis or a Redis Cluster,
+//! [`backoff`] times retries. The teacher's server ([`crate::bridge`]) and the relay
+//! ([`crate::relay`]) each build on it, and never on each other.
+
+pub mod backoff;
+pub mod connect;
+pub mod keys;
