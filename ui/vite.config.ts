@@ -1,6 +1,10 @@
-// Two pages: `/` (and `/join`) is the student view, `/teacher` the console. The build goes to `dist/`,
-// which the lectern binary embeds, each text file beside its brotli and gzip forms: thirty students
-// opening the join page at once over one classroom access point move 0.5 MB each instead of 1.7 MB.
+// Two builds of the same pages. `vite build` is the browser's: `/` (and `/join`) is the student view,
+// `/teacher` the console, in `dist/`, which the lectern binary embeds and serves. `vite build --mode
+// app` is the Tauri app's, in `dist-app/`: the same two pages and the app's start page. Which platform
+// the pages get is chosen here, not when they run: `@platform` is `platform/browser.ts` or
+// `platform/app.ts`, so the browser's bundle carries none of the app's code (scripts/check-bundle.mjs).
+// Each text file lies beside its brotli and gzip forms: thirty students opening the join page at
+// once over one classroom access point move 0.5 MB each instead of 1.7 MB.
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
@@ -27,21 +31,24 @@ function precompress(dir: string): Plugin {
   };
 }
 
-export default defineConfig({
-  plugins: [precompress(resolve(__dirname, "dist"))],
-  build: {
-    outDir: "dist",
-    emptyOutDir: true,
-    target: "es2022",
-    chunkSizeWarningLimit: 2048,
-    rollupOptions: {
-      input: {
-        index: resolve(__dirname, "index.html"),
-        teacher: resolve(__dirname, "teacher.html"),
-        // The app's start page (teach or join); the browser never loads it.
-        app: resolve(__dirname, "app.html"),
-      },
+export default defineConfig(({ mode }) => {
+  const app = mode === "app";
+  const outDir = resolve(__dirname, app ? "dist-app" : "dist");
+  // The app's start page (teach or join) is only in the app: a browser never loads it.
+  const pages = app ? ["index", "teacher", "app"] : ["index", "teacher"];
+  return {
+    plugins: [precompress(outDir)],
+    resolve: {
+      // tsconfig.json's `paths` says the same to tsc, and tsconfig.app.json the app's.
+      alias: [{ find: /^@platform$/, replacement: resolve(__dirname, "src/platform", app ? "app.ts" : "browser.ts") }],
     },
-  },
-  test: { include: ["src/**/*.test.ts"] },
+    build: {
+      outDir,
+      emptyOutDir: true,
+      target: "es2022",
+      chunkSizeWarningLimit: 2048,
+      rollupOptions: { input: Object.fromEntries(pages.map((p) => [p, resolve(__dirname, `${p}.html`)])) },
+    },
+    test: { include: ["src/**/*.test.ts"] },
+  };
 });

@@ -27,7 +27,7 @@ pub const ABNORMAL: u16 = 1006;
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What a link reports to the view, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LinkEvent {
     /// The WebSocket is open: the view says `hello` now.

@@ -13,11 +13,13 @@ use crate::error::CommandError;
 use crate::settings::Mode;
 use crate::state::{AppState, JoinTarget};
 
-type Result<T> = std::result::Result<T, CommandError>;
+/// What a command answers: its value, or an error the view shows.
+pub type Result<T> = std::result::Result<T, CommandError>;
 
 /// What the view needs to start: the remembered mode, the classroom when teaching, a link the app was
 /// opened with.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(rename = "AppLaunch")]
 pub struct Launch {
     mode: Option<Mode>,
     teacher: Option<Ready>,
@@ -182,7 +184,7 @@ pub async fn http(request: Request<'_>) -> Result<Response> {
 }
 
 /// A PDF the user picked: its file name, and the path `read_picked` reads it from.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct Picked {
     name: String,
     path: String,

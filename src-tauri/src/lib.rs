@@ -8,6 +8,7 @@ pub mod bridge;
 mod commands;
 pub mod docs;
 pub mod error;
+pub mod ipc;
 pub mod settings;
 pub mod state;
 
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tauri::{Emitter, Manager, RunEvent};
+use tauri::{Manager, RunEvent};
 
 use crate::settings::Mode;
 use crate::state::{AppState, JoinTarget};
@@ -66,7 +67,7 @@ pub fn run() -> ExitCode {
                 let _ = window.set_focus();
             }
             if let Some(target) = argv.iter().skip(1).find_map(|a| JoinTarget::parse(a).ok()) {
-                let _ = app.emit("lectern://link", target);
+                let _ = ipc::emit::link(app, &target);
             }
         }));
     }
@@ -106,26 +107,7 @@ pub fn run() -> ExitCode {
                 state.bridge.close_all();
             }
         })
-        .invoke_handler(tauri::generate_handler![
-            commands::launch,
-            commands::choose_mode,
-            commands::open_link,
-            commands::browse,
-            commands::stop_browse,
-            commands::connect,
-            commands::send,
-            commands::disconnect,
-            commands::fetch_doc,
-            commands::cached_doc,
-            commands::doc_range,
-            commands::keep_doc,
-            commands::http,
-            commands::pick_pdf,
-            commands::read_picked,
-            commands::save_file,
-            commands::store_get,
-            commands::store_set,
-        ]);
+        .invoke_handler(ipc::handler());
     let app = match builder.build(tauri::generate_context!()) {
         Ok(app) => app,
         Err(e) => {

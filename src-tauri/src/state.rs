@@ -17,7 +17,7 @@ use crate::error::CommandError;
 use crate::settings::{Mode, SettingsFile};
 
 /// A join link the app was opened with (deep link, pasted link, or the command line).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct JoinTarget {
     /// `wss://HOST:PORT/v1/ws`.
     pub ws: String,

@@ -6,7 +6,7 @@ import type { ClientMsg } from "./generated/ClientMsg";
 import type { LessonState } from "./generated/LessonState";
 import type { ServerMsg } from "./generated/ServerMsg";
 import { emptyState } from "./lesson";
-import type { Network, Transport } from "./platform";
+import type { Network, Transport } from "./platform/contract";
 
 /** A connection the test drives: it opens, delivers frames and closes when told to. */
 class FakeTransport implements Transport {
@@ -410,7 +410,7 @@ describe("asking to join without a code", () => {
 
 describe("behind a relay", () => {
   // The teacher's signature of page 2 with the pointer at (0.25, 0.5), made in Rust (see
-  // relaycheck.test.ts and src-server/src/relay/sign.rs).
+  // relaycheck.test.ts and src-server/protocol/src/sign.rs).
   const PK = "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw";
   const SIG = "3zDqsshS5hisIAfX8e1e-2CnTyRoe4Qm_iNW9rcW6diXJQ00MhhEKRnE2dTEqLUX_RR8T7dEzV2JFF5nfBqnDQ";
   const signedWelcome = (sig: string): ServerMsg => ({

@@ -16,7 +16,7 @@ import { RelayCheck } from "./relaycheck";
 import { STOP_CODES, backoff, type StopReason } from "./reconnect";
 
 export { backoff, type StopReason } from "./reconnect";
-import type { Network, Transport } from "./platform";
+import type { Network, Transport } from "./platform/contract";
 
 /** The connection as a person should see it. */
 export type LinkStatus = "connecting" | "waiting" | "connected" | "reconnecting" | "offline" | "stopped";

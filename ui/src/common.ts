@@ -1,6 +1,6 @@
 // Shared by both pages: the language switch, the status pill, the test probes, small DOM helpers.
 import type { LinkStatus, StopReason } from "./client";
-import type { KeyValueStore, Platform } from "./platform";
+import type { KeyValueStore, Platform } from "./platform/contract";
 import { pickLang, setLang, t, lang, type StringKey } from "./strings";
 
 /** Sets the page's language from `?lang=`, the stored choice or the person's, and fills static strings. */

@@ -1,7 +1,7 @@
 // What a device remembers, through an asynchronous store: its id, and resume tokens tied to a code.
 import { describe, expect, it } from "vitest";
 import { deviceId, studentTokens, teacherTokens } from "./device";
-import type { KeyValueStore } from "./platform";
+import type { KeyValueStore } from "./platform/contract";
 
 /** An asynchronous in-memory store, as the app's will be (answers come on a later turn). */
 function memoryStore(initial: Record<string, string> = {}): KeyValueStore & { data: Map<string, string> } {

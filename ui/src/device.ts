@@ -1,7 +1,7 @@
 // What a device remembers between visits, through the platform's asynchronous store: its id, and
 // the resume tokens that let a reload (or a reopened app) rejoin as the same participant (§3).
 import type { TokenStore } from "./client";
-import type { KeyValueStore } from "./platform";
+import type { KeyValueStore } from "./platform/contract";
 
 const DEVICE_ID = /^[A-Za-z0-9_-]{8,64}$/;
 

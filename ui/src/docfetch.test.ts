@@ -1,7 +1,10 @@
 // The chunked download over a fake range server: the first page needs only its chunks, each byte
-// crosses the network once, the rest follows at the pace asked, and the whole is the document.
+// crosses the network once, the rest follows at the pace asked, and the whole is the document. And
+// opening a document over a fake platform's I/O: what is kept is served from the device, what is not
+// is fetched once and kept once whole, and a relay's student draws nothing from unchecked bytes.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { ChunkedDoc, checkScans } from "./docfetch";
+import { BACKGROUND, ChunkedDoc, checkScans, openDoc, type DocIO } from "./docfetch";
+import type { Doc } from "./generated/Doc";
 
 const CHUNK = 1000;
 const doc = Uint8Array.from({ length: 10_500 }, (_, i) => i % 251);
@@ -130,5 +133,78 @@ describe("checkScans", () => {
     expect(checkScans({ pages: [["0", 50, 595, 842]] }, 1, 1000)).toBeNull();
     expect(checkScans({ error: "no such document" }, 1, 1000)).toBeNull();
     expect(checkScans(null, 1, 1000)).toBeNull();
+  });
+});
+
+describe("openDoc", () => {
+  // The sha256 of the bytes 1, 2, 3.
+  const small: Doc = { id: "d1", title: "Al-Fatiha", pages: 1, sha256: "039058c6f2c0cb492c533b0a4d14ef77cc0f78abccced5287d84a1a2011cfb81" };
+  const book: Doc = { id: "d2", title: "Mushaf", pages: 1, sha256: "0".repeat(64) };
+
+  /** A platform's document I/O: a device that keeps `cache` (by sha256) and a server that holds
+   * `bytes`; records what the server was asked for and what was handed to be kept. */
+  function fakeIO(bytes: Uint8Array, cache = new Map<string, Uint8Array>(), index = async (): Promise<unknown> => null) {
+    const asked: string[] = [];
+    const kept: { bytes: Uint8Array; checked: boolean }[] = [];
+    const io: DocIO = {
+      cached: async (doc) => cache.get(doc.sha256)?.slice().buffer ?? null,
+      keep: async (_, b, checked) => void kept.push({ bytes: b.slice(), checked }),
+      fetchWhole: async (doc, bearer) => {
+        asked.push(`${doc.id} whole ${bearer}`);
+        return bytes.slice().buffer;
+      },
+      fetchRange: (doc, bearer) => async (begin, end) => {
+        asked.push(`${doc.id} ${begin}-${end} ${bearer}`);
+        return { bytes: bytes.slice(begin, Math.min(end, bytes.length)), total: bytes.length };
+      },
+      scanIndex: (doc, bearer) => {
+        asked.push(`${doc.id} scan ${bearer}`);
+        return index();
+      },
+    };
+    return { io, asked, kept };
+  }
+
+  it("serves a document this device keeps without asking the server", async () => {
+    const { io, asked } = fakeIO(new Uint8Array(0), new Map([[small.sha256, new Uint8Array([1, 2, 3])]]));
+    const got = await openDoc(io, small, "tok");
+    expect("bytes" in got && new Uint8Array(got.bytes)).toEqual(new Uint8Array([1, 2, 3]));
+    expect(await openDoc(io, small, "tok", true)).toEqual(got);
+    expect(asked).toEqual([]);
+  });
+
+  it("takes a small document from its first range, and hands it to be checked and kept", async () => {
+    const { io, asked, kept } = fakeIO(new Uint8Array([1, 2, 3]));
+    const got = await openDoc(io, small, "tok");
+    expect("bytes" in got && new Uint8Array(got.bytes)).toEqual(new Uint8Array([1, 2, 3]));
+    // The list of scanned pages is asked for alongside the first range.
+    expect(asked).toEqual(["d1 scan tok", "d1 0-4096 tok"]);
+    expect(kept).toEqual([{ bytes: new Uint8Array([1, 2, 3]), checked: false }]);
+  });
+
+  it("behind a relay, takes a document only whole and only if its bytes are the teacher's", async () => {
+    const wrong = fakeIO(new Uint8Array([6, 6, 6]));
+    await expect(openDoc(wrong.io, small, "tok", true)).rejects.toThrow(/not the ones the teacher chose/);
+    expect(wrong.kept).toEqual([]);
+    const right = fakeIO(new Uint8Array([1, 2, 3]));
+    const got = await openDoc(right.io, small, "tok", true);
+    expect("bytes" in got && new Uint8Array(got.bytes)).toEqual(new Uint8Array([1, 2, 3]));
+    expect(right.asked).toEqual(["d1 whole tok"]);
+    expect(right.kept).toEqual([{ bytes: new Uint8Array([1, 2, 3]), checked: true }]);
+  });
+
+  it("opens a large document from its first chunk, with the scanned pages, and keeps it once whole", async () => {
+    const { io, asked, kept } = fakeIO(doc, new Map(), async () => ({ pages: [[100, 50, 595, 842]] }));
+    const got = await openDoc(io, book, "tok");
+    expect("chunks" in got && got.chunks.total).toBe(doc.length);
+    expect("chunks" in got && got.scans).toEqual({ pages: [[100, 50, 595, 842]] });
+    expect(asked).toEqual(["d2 scan tok", "d2 0-4096 tok"]);
+    expect(kept).toEqual([]);
+    await vi.advanceTimersByTimeAsync(BACKGROUND.startAfterMs + 10_000);
+    expect(kept).toEqual([{ bytes: doc, checked: false }]);
+    // A list the server could not give is no reason to wait or to fail.
+    const failing = fakeIO(doc, new Map(), async () => Promise.reject(new Error("503")));
+    const again = await openDoc(failing.io, book, "tok");
+    expect("chunks" in again && again.scans).toBeNull();
   });
 });

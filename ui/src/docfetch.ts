@@ -3,8 +3,11 @@
 // first, in as few requests as possible. The rest follows in the background, one chunk at a time,
 // paced so that a class joining together does not fill the classroom's link. Every byte crosses the
 // network once: chunks fetched for a page are never fetched again. When the whole document is in,
-// the caller checks its sha256 and keeps it, so the next lesson loads it from the device.
+// it is checked against its sha256 and kept, so the next lesson loads it from the device. `openDoc`
+// is that whole path, once for both platforms: they differ only in where they keep documents and how
+// bytes reach them (`DocIO`).
 
+import type { Doc } from "./generated/Doc";
 import type { ScanIndex } from "./generated/ScanIndex";
 
 /** What a document is loaded from: its bytes, or a chunked download that pdf.js reads as it needs,
@@ -224,6 +227,40 @@ export async function checkedWhole(bytes: ArrayBuffer, sha256: string): Promise<
   const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
   if (hex !== sha256) throw new Error("the document's bytes are not the ones the teacher chose");
   return { bytes };
+}
+
+/** What opening a document needs from the platform: where this device keeps documents, and how the
+ * server hands them over (the browser: the Cache API and its own fetch; the app: a folder on disk
+ * and Rust, which holds the pinned connection and checks what it keeps). */
+export interface DocIO {
+  /** The document's bytes if this device keeps them, else null. */
+  cached(doc: Doc): Promise<ArrayBuffer | null>;
+  /** Keeps a whole document under its sha256; never rejects. Bytes not `checked` against the sha256
+   * yet are checked before they are kept, and dropped if they do not match. */
+  keep(doc: Doc, bytes: Uint8Array, checked: boolean): Promise<void>;
+  /** The whole document, in one request. */
+  fetchWhole(doc: Doc, bearer: string): Promise<ArrayBuffer>;
+  /** Byte ranges of the document. */
+  fetchRange(doc: Doc, bearer: string): RangeFetch;
+  /** The server's list of scanned pages as it came (`checkScans` judges it). */
+  scanIndex(doc: Doc, bearer: string): Promise<unknown>;
+}
+
+/** A document (the contract's `Server.openDoc`): from this device, or else fetched with `io`, in
+ * chunks or, with `whole`, only whole and checked against its sha256 before anything is drawn. */
+export async function openDoc(io: DocIO, doc: Doc, bearer: string, whole = false): Promise<DocSource> {
+  const cached = await io.cached(doc);
+  if (cached) return { bytes: cached };
+  if (whole) {
+    const bytes = await io.fetchWhole(doc, bearer);
+    const checked = await checkedWhole(bytes, doc.sha256);
+    await io.keep(doc, new Uint8Array(bytes), true);
+    return checked;
+  }
+  // Asked for alongside the first chunk: which pages can be drawn from their own JPEG.
+  const index = io.scanIndex(doc, bearer).catch(() => null);
+  const scans = async (total: number) => checkScans(await index, doc.pages, total);
+  return openChunked(io.fetchRange(doc, bearer), (bytes) => io.keep(doc, bytes, false), BACKGROUND, scans);
 }
 
 /** How long the first page waits for the list of scanned pages before pdf.js draws it instead. */

@@ -1,5 +1,5 @@
 // The browser's checks of a relay against signatures made by the teacher's server in Rust: the
-// known signature below is asserted on the Rust side too (src-server/src/relay/sign.rs), so the two
+// known signature below is asserted on the Rust side too (src-server/protocol/src/sign.rs), so the two
 // cannot drift apart.
 import { describe, expect, it } from "vitest";
 import { RelayCheck, canonicalJson, signedMessage } from "./relaycheck";

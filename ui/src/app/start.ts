@@ -4,8 +4,7 @@
 // certificate its announcement carries. A pasted or opened join link works where multicast is blocked.
 import "../style.css";
 import { initLang, toggleLang, $ } from "../common";
-import { platform } from "../platform";
-import { appShell, type AppLaunch, type Found, type JoinTarget } from "../platform/tauri";
+import { appShell, platform, type AppLaunch, type Found, type JoinTarget } from "../platform/app";
 import { t } from "../strings";
 
 type Resolved = Extract<Found, { event: "resolved" }>;

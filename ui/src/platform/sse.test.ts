@@ -3,7 +3,7 @@
 // falls back after two WebSockets fail to open and returns when a probe opens one.
 import { describe, expect, it, vi } from "vitest";
 import type { ServerMsg } from "../generated/ServerMsg";
-import type { Network, Transport } from "./index";
+import type { Network, Transport } from "./contract";
 import { fallbackNetwork, httpBase, parseEvents, sseTransport } from "./sse";
 
 describe("event stream parsing", () => {

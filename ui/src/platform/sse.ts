@@ -5,7 +5,7 @@
 // WebSocket while it works, this after two WebSockets in a row failed to open, and the WebSocket
 // again as soon as a probe opens one.
 import type { ServerMsg } from "../generated/ServerMsg";
-import type { Network, Transport } from "./index";
+import type { Network, Transport } from "./contract";
 import { parseFrame, webSocketTransport, wsUrl } from "./websocket";
 
 /** How often an idle link tells the server it is still here (the server closes links unheard for

@@ -1,4 +1,6 @@
-// The app's platform (Tauri 2): the only file that imports @tauri-apps/*. The webview cannot pin the
+// The app's platform (Tauri 2): with the IPC client generated from src-tauri/src/ipc.rs
+// (../generated/ipc.ts), the only code that reaches @tauri-apps/*, and only the app build's pages
+// reach it (through `app.ts`; the browser build has none of it). The webview cannot pin the
 // classroom's self-signed certificate, so it never opens a socket or a request to it: frames cross
 // IPC to Rust, which holds the pinned connection (`connect`/`send`/`disconnect` with a Channel back),
 // and HTTPS requests and documents go through Rust too (documents cached on disk by sha256).
@@ -6,25 +8,17 @@
 // Which classroom a page talks to comes from its fragment, set by the app's start page:
 // `#ws=wss://…&http=https://…&fp=…` (plus `code` for a student, `key` for the teacher, and
 // `lan=https://LAN-ADDRESS:PORT`, the address students use, for the teacher's join link).
-import { Channel, invoke } from "@tauri-apps/api/core";
-import { listen } from "@tauri-apps/api/event";
-import { BACKGROUND, checkScans, checkedWhole, openChunked, type RangeFetch } from "../docfetch";
+import { Channel, commands, events as appEvents } from "../generated/ipc";
+import { openDoc, type DocIO } from "../docfetch";
 import type { Doc } from "../generated/Doc";
 import type { ServerMsg } from "../generated/ServerMsg";
-import type { Dialogs, KeyValueStore, Network, Platform, Server, Transport } from "./index";
+import type { Dialogs, KeyValueStore, Network, Platform, Server, Transport } from "./contract";
+import type { AppMode } from "../generated/AppMode";
+import type { Found } from "../generated/Found";
+import type { LinkEvent } from "../generated/LinkEvent";
+import type { JoinTarget } from "../generated/JoinTarget";
 import { copyText } from "./web";
 import { parseFrame } from "./websocket";
-
-/** What Rust reports about one lesson connection, in order (src-tauri/src/bridge.rs). */
-export type LinkEvent =
-  | { kind: "open" }
-  | { kind: "frame"; text: string }
-  | { kind: "closed"; code: number; reason: string };
-
-/** True inside the Lectern app's webview. */
-export function inApp(): boolean {
-  return typeof window !== "undefined" && "__TAURI_INTERNALS__" in window;
-}
 
 function fragment(): URLSearchParams {
   return new URLSearchParams(location.hash.replace(/^#/, ""));
@@ -58,10 +52,10 @@ export function ipcTransport(url: string, fingerprint: string): Transport {
       closed(ev.code, ev.reason);
     }
   };
-  invoke<number>("connect", { url, fingerprint, onEvent: events }).then(
+  commands.connect({ url, fingerprint, onEvent: events }).then(
     (n) => {
       id = n;
-      if (pendingClose) void invoke("disconnect", { id, code: pendingClose[0], reason: pendingClose[1] });
+      if (pendingClose) void commands.disconnect({ id, code: pendingClose[0], reason: pendingClose[1] });
       else if (open) opened();
     },
     (e) => closed(1006, String(e)),
@@ -72,12 +66,12 @@ export function ipcTransport(url: string, fingerprint: string): Transport {
       // One send after another: separate invokes are not promised to run in order.
       const link = id;
       const text = JSON.stringify(frame);
-      sending = sending.then(() => invoke("send", { id: link, frame: text })).catch(() => {});
+      sending = sending.then(() => commands.send({ id: link, frame: text })).catch(() => {});
       return true;
     },
     close(code = 1000, reason = "") {
       if (id === null) pendingClose = [code, reason];
-      else void invoke("disconnect", { id, code, reason });
+      else void commands.disconnect({ id, code, reason });
     },
     onOpen: (cb) => void (opened = cb),
     onFrame: (cb) => void (received = cb),
@@ -97,14 +91,14 @@ function tauriNetwork(ws: () => string, fingerprint: () => string): Network {
 }
 
 async function http(method: string, url: string, fingerprint: string, bearer: string, body?: ArrayBuffer): Promise<ArrayBuffer> {
-  const headers: Record<string, string> = { method, url, fingerprint, bearer };
-  return invoke<ArrayBuffer>("http", body ? new Uint8Array(body) : new Uint8Array(0), { headers });
+  return commands.http(body ? new Uint8Array(body) : new Uint8Array(0), { method, url, fingerprint, bearer });
 }
 
 function tauriServer(): Server {
   const f = fragment();
   const api = f.get("http") ?? "";
   const fp = f.get("fp") ?? "";
+  const docs = tauriDocs(api, fp);
   return {
     baseUrl: f.get("lan") ?? api,
     async getJson<T>(path: string, bearer: string) {
@@ -112,36 +106,36 @@ function tauriServer(): Server {
       return JSON.parse(new TextDecoder().decode(bytes)) as T;
     },
     getBytes: (path, bearer) => http("GET", `${api}${path}`, fp, bearer),
-    async openDoc(doc: Doc, bearer, whole) {
-      // Kept on disk by Rust, checked against its sha256: a Mushaf crosses the Wi-Fi once per device.
-      const cached = await invoke<ArrayBuffer>("cached_doc", { doc });
-      if (cached.byteLength > 0) return { bytes: cached };
-      if (whole) {
-        const bytes = await http("GET", `${api}/v1/docs/${encodeURIComponent(doc.id)}`, fp, bearer);
-        const checked = await checkedWhole(bytes, doc.sha256);
-        await invoke("keep_doc", new Uint8Array(bytes), { headers: { sha256: doc.sha256 } }).catch((e) => console.error(e));
-        return checked;
-      }
-      const fetchRange: RangeFetch = async (begin, end) => {
-        // The whole length in 8 big-endian bytes, then the bytes (see `doc_range`).
-        const answer = new Uint8Array(await invoke<ArrayBuffer>("doc_range", { base: api, fingerprint: fp, bearer, doc, begin, end }));
-        const total = Number(new DataView(answer.buffer, answer.byteOffset, 8).getBigUint64(0));
-        return { bytes: answer.subarray(8), total };
-      };
-      const keep = async (bytes: Uint8Array) => {
-        // Only the (ASCII) sha256 in a header: a title may not survive one.
-        await invoke("keep_doc", bytes, { headers: { sha256: doc.sha256 } }).catch((e) => console.error(e));
-      };
-      // Asked for alongside the first chunk: which pages can be drawn from their own JPEG.
-      const index = http("GET", `${api}/v1/docs/${encodeURIComponent(doc.id)}/scan`, fp, bearer)
-        .then((bytes) => JSON.parse(new TextDecoder().decode(bytes)) as unknown)
-        .catch(() => null);
-      const scans = async (total: number) => checkScans(await index, doc.pages, total);
-      return openChunked(fetchRange, keep, BACKGROUND, scans);
-    },
+    openDoc: (doc, bearer, whole) => openDoc(docs, doc, bearer, whole),
     async uploadDoc(title, bytes, bearer) {
       const answer = await http("POST", `${api}/v1/docs?title=${encodeURIComponent(title)}`, fp, bearer, bytes);
       return JSON.parse(new TextDecoder().decode(answer)) as Doc;
+    },
+  };
+}
+
+/** Documents kept on disk by Rust, which checks them against their sha256 (whether or not they were
+ * checked here): a Mushaf crosses the Wi-Fi once per device. */
+function tauriDocs(api: string, fp: string): DocIO {
+  const url = (doc: Doc) => `${api}/v1/docs/${encodeURIComponent(doc.id)}`;
+  return {
+    async cached(doc) {
+      const bytes = await commands.cachedDoc({ doc });
+      return bytes.byteLength > 0 ? bytes : null;
+    },
+    async keep(doc, bytes) {
+      // Only the (ASCII) sha256 in a header: a title may not survive one.
+      await commands.keepDoc(bytes, { sha256: doc.sha256 }).catch((e) => console.error(e));
+    },
+    fetchWhole: (doc, bearer) => http("GET", url(doc), fp, bearer),
+    fetchRange: (doc, bearer) => async (begin, end) => {
+      // The whole length in 8 big-endian bytes, then the bytes (see `doc_range`).
+      const answer = new Uint8Array(await commands.docRange({ base: api, fingerprint: fp, bearer, doc, begin, end }));
+      const total = Number(new DataView(answer.buffer, answer.byteOffset, 8).getBigUint64(0));
+      return { bytes: answer.subarray(8), total };
+    },
+    async scanIndex(doc, bearer) {
+      return JSON.parse(new TextDecoder().decode(await http("GET", `${url(doc)}/scan`, fp, bearer))) as unknown;
     },
   };
 }
@@ -150,14 +144,14 @@ function tauriServer(): Server {
 export const tauriStore: KeyValueStore = {
   async get(key) {
     try {
-      return (await invoke<string | null>("store_get", { key })) ?? null;
+      return (await commands.storeGet({ key })) ?? null;
     } catch {
       return null;
     }
   },
   async set(key, value) {
     try {
-      await invoke("store_set", { key, value });
+      await commands.storeSet({ key, value });
     } catch {
       // A settings file that cannot be written loses the value; the lesson goes on.
     }
@@ -168,12 +162,12 @@ const dialogs: Dialogs = {
   confirm: async (message) => window.confirm(message),
   alert: async (message) => window.alert(message),
   async pickPdf() {
-    const picked = await invoke<{ name: string; path: string } | null>("pick_pdf");
+    const picked = await commands.pickPdf();
     if (!picked) return null;
-    return { name: picked.name, bytes: await invoke<ArrayBuffer>("read_picked", { path: picked.path }) };
+    return { name: picked.name, bytes: await commands.readPicked({ path: picked.path }) };
   },
   async saveFile(name, bytes) {
-    await invoke("save_file", new Uint8Array(bytes), { headers: { name } });
+    await commands.saveFile(new Uint8Array(bytes), { name });
   },
 };
 
@@ -194,63 +188,20 @@ export function tauriPlatform(): Platform {
   };
 }
 
-
-/** The classroom this device serves (the ready line of `lectern serve --json`, and the LAN base). */
-export interface Teaching {
-  ready: boolean;
-  ws: string;
-  http: string;
-  fingerprint: string;
-  code: string;
-  teacher_key: string;
-  room: string;
-}
-
-/** Where a join link points. */
-export interface JoinTarget {
-  ws: string;
-  http: string;
-  code: string | null;
-  fingerprint: string;
-}
-
-/** What the app starts with (src-tauri/src/commands.rs `Launch`). */
-export interface AppLaunch {
-  mode: "teacher" | "student" | null;
-  teacher: Teaching | null;
-  lan: string | null;
-  link: JoinTarget | null;
-}
-
-/** A classroom announced on the network (lectern::discovery::Found). */
-export type Found =
-  | {
-      event: "resolved";
-      name: string;
-      title: string;
-      room: string;
-      addresses: string[];
-      port: number;
-      fingerprint: string;
-      path: string;
-      fullname: string;
-    }
-  | { event: "removed"; fullname: string };
-
 /** The app shell's own calls, for its start page. */
 export const appShell = {
-  launch: () => invoke<AppLaunch>("launch"),
-  chooseMode: (mode: "teacher" | "student" | null) => invoke<AppLaunch>("choose_mode", { mode }),
-  openLink: (link: string) => invoke<JoinTarget>("open_link", { link }),
+  launch: () => commands.launch(),
+  chooseMode: (mode: AppMode | null) => commands.chooseMode({ mode }),
+  openLink: (link: string) => commands.openLink({ link }),
   /** Calls `cb` with each join link the app is handed while it runs (a second launch, a deep link). */
   onLink(cb: (target: JoinTarget) => void): void {
-    void listen<JoinTarget>("lectern://link", (ev) => cb(ev.payload));
+    void appEvents.onLink(cb);
   },
   /** Reports classrooms as they come and go until the returned function is called. */
   browse(onFound: (found: Found) => void): () => void {
     const events = new Channel<Found>();
     events.onmessage = onFound;
-    void invoke("browse", { onEvent: events });
-    return () => void invoke("stop_browse");
+    void commands.browse({ onEvent: events });
+    return () => void commands.stopBrowse();
   },
 };

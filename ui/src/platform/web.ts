@@ -4,8 +4,8 @@
 // window.confirm and alert, an <input type=file> and a download link.
 import type { ApiError } from "../generated/ApiError";
 import type { Doc } from "../generated/Doc";
-import { BACKGROUND, checkScans, checkedWhole, openChunked, type RangeFetch } from "../docfetch";
-import type { Dialogs, KeyValueStore, Platform, Server } from "./index";
+import { openDoc, type DocIO, type RangeFetch } from "../docfetch";
+import type { Dialogs, KeyValueStore, Platform, Server } from "./contract";
 import { webNetworkWithFallback } from "./sse";
 import { webNetwork } from "./websocket";
 
@@ -85,13 +85,17 @@ function isApiError(body: unknown): body is ApiError {
   return typeof body === "object" && body !== null && "error" in body && typeof body.error === "string";
 }
 
+/** A GET against the page's own server with a bearer; rejects with the server's reason. */
+type Get = (path: string, bearer: string) => Promise<Response>;
+
 /** fetch against the page's own server, with the Cache API in front of documents. */
 export function webServer(baseUrl: () => string): Server {
-  const get = async (path: string, bearer: string): Promise<Response> => {
+  const get: Get = async (path, bearer) => {
     const res = await fetch(`${baseUrl()}${path}`, { headers: { Authorization: `Bearer ${bearer}` } });
     if (!res.ok) throw await failure(res);
     return res;
   };
+  const docs = webDocs(baseUrl, get);
   return {
     get baseUrl() {
       return baseUrl();
@@ -102,21 +106,7 @@ export function webServer(baseUrl: () => string): Server {
     async getBytes(path, bearer) {
       return (await get(path, bearer)).arrayBuffer();
     },
-    async openDoc(doc, bearer, whole) {
-      const cached = await cachedDoc(doc.sha256);
-      if (cached) return { bytes: cached };
-      if (whole) {
-        const bytes = await (await get(`/v1/docs/${encodeURIComponent(doc.id)}`, bearer)).arrayBuffer();
-        const checked = await checkedWhole(bytes, doc.sha256);
-        await cacheDoc(doc.sha256, bytes);
-        return checked;
-      }
-      const url = `${baseUrl()}/v1/docs/${encodeURIComponent(doc.id)}`;
-      // Asked for alongside the first chunk: which pages can be drawn from their own JPEG.
-      const index = get(`/v1/docs/${encodeURIComponent(doc.id)}/scan`, bearer).then((r) => r.json()).catch(() => null);
-      const scans = async (total: number) => checkScans(await index, doc.pages, total);
-      return openChunked(rangeFetch(url, bearer), (bytes) => keepChecked(doc, bytes), BACKGROUND, scans);
-    },
+    openDoc: (doc, bearer, whole) => openDoc(docs, doc, bearer, whole),
     async uploadDoc(title, bytes, bearer) {
       const res = await fetch(`${baseUrl()}/v1/docs?title=${encodeURIComponent(title)}`, {
         method: "POST",
@@ -125,9 +115,21 @@ export function webServer(baseUrl: () => string): Server {
       });
       if (!res.ok) throw await failure(res);
       const doc: Doc = await res.json();
-      await cacheDoc(doc.sha256, bytes);
+      await cacheDoc(doc.sha256, new Uint8Array(bytes));
       return doc;
     },
+  };
+}
+
+/** Documents in the Cache API by sha256, fetched from the page's own server. */
+function webDocs(baseUrl: () => string, get: Get): DocIO {
+  const path = (doc: Doc) => `/v1/docs/${encodeURIComponent(doc.id)}`;
+  return {
+    cached: (doc) => cachedDoc(doc.sha256),
+    keep: (doc, bytes, checked) => (checked ? cacheDoc(doc.sha256, bytes) : keepChecked(doc, bytes)),
+    fetchWhole: async (doc, bearer) => (await get(path(doc), bearer)).arrayBuffer(),
+    fetchRange: (doc, bearer) => rangeFetch(`${baseUrl()}${path(doc)}`, bearer),
+    scanIndex: async (doc, bearer) => (await get(`${path(doc)}/scan`, bearer)).json(),
   };
 }
 
@@ -150,7 +152,7 @@ async function keepChecked(doc: Doc, bytes: Uint8Array): Promise<void> {
   if (typeof crypto?.subtle === "undefined") return;
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes.slice()));
   const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-  if (hex === doc.sha256) await cacheDoc(doc.sha256, bytes.slice().buffer);
+  if (hex === doc.sha256) await cacheDoc(doc.sha256, bytes);
   else console.error(`document ${doc.id}: its bytes do not match its sha256; not kept`);
 }
 
@@ -166,10 +168,10 @@ async function cachedDoc(sha256: string): Promise<ArrayBuffer | null> {
 }
 
 /** Keeps a document's bytes under its sha256. */
-async function cacheDoc(sha256: string, bytes: ArrayBuffer): Promise<void> {
+async function cacheDoc(sha256: string, bytes: Uint8Array): Promise<void> {
   if (typeof caches === "undefined") return;
   try {
-    await (await caches.open(CACHE)).put(`/lectern-doc/${sha256}`, new Response(bytes.slice(0)));
+    await (await caches.open(CACHE)).put(`/lectern-doc/${sha256}`, new Response(bytes.slice()));
   } catch {
     // A full or disabled cache only costs a download next time.
   }

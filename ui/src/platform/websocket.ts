@@ -1,7 +1,7 @@
 // The browser's lesson connection: a WebSocket with the `lectern.v1` subprotocol (PROTOCOL.md §2),
 // one JSON object per text frame, parsed here so that only typed frames cross the seam.
 import type { ServerMsg } from "../generated/ServerMsg";
-import type { Network, Transport } from "./index";
+import type { Network, Transport } from "./contract";
 
 /** `WebSocket.OPEN`, without needing the global (tests stand a fake in for it). */
 const OPEN = 1;

@@ -10,7 +10,7 @@ import { DocPane } from "../docpane";
 import type { LessonState } from "../generated/LessonState";
 import { isSignificant } from "../lesson";
 import { bindPageKeys, bindSwipe } from "../nav";
-import type { Platform } from "../platform";
+import type { Platform } from "../platform/contract";
 import { t } from "../strings";
 
 /** Opens the student view; rejoins at once when this device holds a token for the linked code. */

@@ -12,7 +12,7 @@ import type { SetPatch } from "../generated/SetPatch";
 import { isSignificant, rectFrom } from "../lesson";
 import { bindPageKeys, bindSwipe } from "../nav";
 import type { Point } from "../pdfview";
-import type { PickedFile, Platform } from "../platform";
+import type { PickedFile, Platform } from "../platform/contract";
 import { t } from "../strings";
 import { renderGrid } from "./grid";
 import { KnockPanel } from "./knocks";

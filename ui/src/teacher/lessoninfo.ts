@@ -4,7 +4,7 @@ import qrcode from "qrcode-generator";
 import { $, reason } from "../common";
 import type { Lesson } from "../generated/Lesson";
 import type { LessonList } from "../generated/LessonList";
-import type { Platform } from "../platform";
+import type { Platform } from "../platform/contract";
 import { t } from "../strings";
 
 /** The join link a student's device opens (PROTOCOL.md §8): the fragment never reaches a log. The

@@ -1,6 +1,8 @@
-// What the pages need from the device, behind one interface: the browser build uses `web.ts`; the
-// Tauri app will add `tauri.ts` (the only file allowed to import @tauri-apps/*), where Rust holds the
-// lesson's socket and the TLS pin and frames cross IPC instead of a WebSocket.
+// The contract between the pages and the device they run on: what every platform provides, and
+// nothing else (types only). The browser build's pages get `web.ts`'s, the app build's `tauri.ts`'s
+// (the only file allowed to import @tauri-apps/*, where Rust holds the lesson's socket and the TLS
+// pin and frames cross IPC instead of a WebSocket), chosen when the bundle is built: a page imports
+// `platform` from `@platform`, which vite.config.ts resolves to `browser.ts` or `app.ts`.
 //
 // What belongs here: every API that is not the same in a browser tab and in the app's webview, or
 // that the app must do in Rust. That is the network (WebSocket, fetch, online/offline events), the
@@ -14,8 +16,6 @@ import type { ClientMsg } from "../generated/ClientMsg";
 import type { Doc } from "../generated/Doc";
 import type { ServerMsg } from "../generated/ServerMsg";
 import type { DocSource } from "../docfetch";
-import { inApp, tauriPlatform } from "./tauri";
-import { webPlatform } from "./web";
 
 /** One connection to a lesson (PROTOCOL.md §2): typed frames each way, never raw text. Events
  * arrive asynchronously, never during `connect`, so handlers set right after it miss nothing. Each
@@ -108,6 +108,3 @@ export interface Platform {
   /** Copies text to the clipboard; false when not allowed. */
   copy(text: string): Promise<boolean>;
 }
-
-/** The platform this page runs on: the app's webview, or a browser. */
-export const platform: Platform = inApp() ? tauriPlatform() : webPlatform();
