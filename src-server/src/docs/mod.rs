@@ -33,6 +33,9 @@ pub struct Library {
     scans: Mutex<HashMap<String, Arc<ScanSlot>>>,
     /// Where new documents are checked.
     checker: RwLock<check::Checker>,
+    /// Owns the scans running detached from the requests that asked: the server's tracker once it
+    /// runs ([`Library::track_on`]), so a stopping server waits for them.
+    tracker: RwLock<tokio_util::task::TaskTracker>,
 }
 
 /// Counts the pages of a PDF, or says why it is not readable.
@@ -99,7 +102,17 @@ impl Library {
             docs: RwLock::new(docs),
             scans: Mutex::default(),
             checker: RwLock::default(),
+            tracker: RwLock::default(),
         })
+    }
+
+    /// Runs the library's background work (finding scanned pages) as tasks of `tracker`.
+    pub fn track_on(&self, tracker: tokio_util::task::TaskTracker) {
+        *self.tracker.write().unwrap_or_else(|p| p.into_inner()) = tracker;
+    }
+
+    fn tasks(&self) -> tokio_util::task::TaskTracker {
+        self.tracker.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Sets where new documents are checked (`lectern serve`: a capped child process).
@@ -121,6 +134,7 @@ impl Library {
             docs: RwLock::default(),
             scans: Mutex::default(),
             checker: RwLock::default(),
+            tracker: RwLock::default(),
         }
     }
 
@@ -154,7 +168,7 @@ impl Library {
         if !slot.started.swap(true, Ordering::SeqCst) {
             let (path, kept, pages) = (self.path(doc), self.kept_scans(&doc.sha256), doc.pages as usize);
             let slot = slot.clone();
-            tokio::spawn(async move {
+            self.tasks().spawn(async move {
                 let _one_at_a_time = SCANS_AT_ONCE.acquire().await;
                 let found = tokio::task::spawn_blocking(move || find_scans(&path, &kept, pages)).await;
                 let index = found.unwrap_or_else(|_| ScanIndex { pages: vec![None; pages] });

@@ -10,6 +10,7 @@ use crate::cloud::connect::{Conn, Redis};
 use redis::streams::StreamReadReply;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::upsink::UpSink;
 use crate::cloud::keys::{self, Meta, Snapshot};
@@ -22,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::protocol::sign::Verifier;
 use crate::protocol::signed::Kind;
 use crate::protocol::{Hello, ServerMsg, close};
-use crate::transport::host::{NoRoom, RoomFuture, Rooms};
+use crate::transport::host::{Lifetime, NoRoom, RoomFuture, Rooms};
 
 /// How long a blocking read of a room's stream waits before it is made again.
 const BLOCK: Duration = Duration::from_secs(5);
@@ -43,6 +44,7 @@ pub struct Mirrors {
     metrics: Metrics,
     up: Arc<UpSink>,
     shutdown: CancellationToken,
+    tracker: TaskTracker,
 }
 
 impl Mirrors {
@@ -52,7 +54,7 @@ impl Mirrors {
         limits: Limits,
         metrics: Metrics,
         up: Arc<UpSink>,
-        shutdown: CancellationToken,
+        lifetime: Lifetime,
     ) -> Mirrors {
         Mirrors {
             client,
@@ -61,7 +63,8 @@ impl Mirrors {
             limits,
             metrics,
             up,
-            shutdown,
+            shutdown: lifetime.shutdown,
+            tracker: lifetime.tracker,
         }
     }
 
@@ -150,7 +153,7 @@ impl Mirrors {
         }
         room.mirror_reset(snap.seq, snap.state, snap.signed);
         self.rooms.insert(room.clone());
-        tokio::spawn(follow(self.clone(), room.clone(), last, verifier));
+        self.tracker.spawn(follow(self.clone(), room.clone(), last, verifier));
         tracing::info!(room = %id, "serving a room from redis");
         Ok(room)
     }

@@ -24,7 +24,7 @@ use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::protocol::{WS_PATH, close};
 use crate::tls::Identity;
-use crate::transport::host::Host;
+use crate::transport::host::{Host, Lifetime};
 
 /// How often the health canary goes through Redis, and how stale it may be before `/healthz` fails.
 const CANARY_EVERY: Duration = Duration::from_secs(2);
@@ -52,7 +52,7 @@ pub struct Relay {
     addr: SocketAddr,
     host: Arc<Host>,
     mirrors: Arc<Mirrors>,
-    accept: tokio::task::JoinHandle<()>,
+    drain: Lifetime,
 }
 
 #[derive(Clone)]
@@ -69,29 +69,37 @@ impl Relay {
         let client = crate::cloud::connect::client(&config.redis, config.redis_ca.as_deref())?;
         let addr = listener.local_addr()?;
         let tls = TlsAcceptor::from(Arc::new(config.identity.server_config(false)?));
-        let shutdown = tokio_util::sync::CancellationToken::new();
+        let lifetime = Lifetime::default();
+        // The writer of what students do outlives the connections (their leaves are written), so it
+        // has a lifetime of its own, ended once they have all closed.
+        let drain = Lifetime::default();
         let metrics = Metrics::new();
         // A name for this relay in the rooms' `up` streams, new at each start: the teacher's server
         // follows each relay's students by it, and notices when it goes silent.
         let relay_id = format!("{:016x}", rand::random::<u64>());
-        let (up, _) =
-            super::upsink::start(client.clone(), relay_id, config.alive, metrics.clone(), shutdown.clone());
+        let up = super::upsink::start(
+            client.clone(),
+            relay_id,
+            config.alive,
+            metrics.clone(),
+            drain.shutdown.clone(),
+            &drain.tracker,
+        );
         let mirrors = Arc::new(Mirrors::new(
             client.clone(),
             config.limits.clone(),
             metrics.clone(),
             up,
-            shutdown.clone(),
+            lifetime.clone(),
         ));
-        let mut host = Host::new(config.limits, config.timing, metrics, Arc::new(mirrors.clone()));
-        host.shutdown = shutdown;
-        let host = Arc::new(host);
+        let host =
+            Arc::new(Host::new(config.limits, config.timing, metrics, Arc::new(mirrors.clone()), lifetime));
         let state = RelayState {
             host: host.clone(),
             canary_ms: Arc::default(),
             started: tokio::time::Instant::now(),
         };
-        tokio::spawn(canary(client, state.clone()));
+        host.tracker.spawn(canary(client, state.clone()));
         let documents = Router::new()
             .route("/v1/docs/{id}", get(super::docs::get_doc))
             .route("/v1/docs/{id}/scan", get(super::docs::get_scan))
@@ -103,9 +111,9 @@ impl Relay {
             .merge(documents)
             .merge(crate::transport::sse::router(host.clone()))
             .fallback(crate::transport::ui::serve);
-        let accept = tokio::spawn(crate::transport::accept::accept_loop(listener, tls, router, host.clone()));
+        host.tracker.spawn(crate::transport::accept::accept_loop(listener, tls, router, host.clone()));
         tracing::info!(%addr, "relay serving");
-        Ok(Relay { addr, host, mirrors, accept })
+        Ok(Relay { addr, host, mirrors, drain })
     }
 
     /// The address it listens on.
@@ -123,15 +131,24 @@ impl Relay {
         &self.mirrors
     }
 
-    /// Closes every student with 4503 (they resume on another relay) and stops.
+    /// Closes every student with 4503 (they resume on another relay) and stops. Returns once every
+    /// task it started has ended (or the grace period is over): the accept loop, the connections,
+    /// the rooms' feeds, the canary, and last the writer, once the connections' leaves are written.
     pub async fn stop(self) {
         self.mirrors.rooms().close_all(close::RESTARTING, "relay shutting down");
-        // The connections end first, so that their leaves are queued for the teacher's server
-        // before the rest stops (what is queued is still written).
-        self.host.tracker.close();
-        let _ = tokio::time::timeout(self.host.timing.shutdown_grace, self.host.tracker.wait()).await;
         self.host.shutdown.cancel();
-        let _ = self.accept.await;
+        let grace = self.host.timing.shutdown_grace;
+        // The connections end first, so that their leaves are queued for the teacher's server
+        // before the writer stops (what is queued is still written).
+        self.host.tracker.close();
+        if tokio::time::timeout(grace, self.host.tracker.wait()).await.is_err() {
+            tracing::warn!(tasks = self.host.tracker.len(), "some connections did not close in time");
+        }
+        self.drain.shutdown.cancel();
+        self.drain.tracker.close();
+        if tokio::time::timeout(grace, self.drain.tracker.wait()).await.is_err() {
+            tracing::warn!("the last leaves could not be written to redis in time");
+        }
     }
 }
 
@@ -198,7 +215,11 @@ async fn canary(client: Redis, s: RelayState) {
                 .any(|e| e.get::<String>("t").as_deref() == Some(token.as_str()))
                 .then_some(())
         };
-        if tokio::time::timeout(CANARY_EVERY, round).await.ok().flatten().is_some() {
+        let went = tokio::select! {
+            _ = s.host.shutdown.cancelled() => return,
+            r = tokio::time::timeout(CANARY_EVERY, round) => r.ok().flatten().is_some(),
+        };
+        if went {
             s.canary_ms.store(s.started.elapsed().as_millis().max(1) as u64, Ordering::Relaxed);
         }
     }

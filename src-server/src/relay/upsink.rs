@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::cloud::connect::Redis;
 use crate::cloud::keys;
@@ -53,20 +54,21 @@ impl UpSink {
     }
 }
 
-/// A sink for relay `relay`, which says it is alive every `alive`, and the task that writes what it
-/// gets to Redis until shutdown.
+/// A sink for relay `relay`, which says it is alive every `alive`, and its writer, a task of `tracker`
+/// that writes what it gets to Redis until `stop`, and then what was queued before it.
 pub fn start(
     client: Redis,
     relay: String,
     alive: Duration,
     metrics: Metrics,
-    shutdown: CancellationToken,
-) -> (Arc<UpSink>, tokio::task::JoinHandle<()>) {
+    stop: CancellationToken,
+    tracker: &TaskTracker,
+) -> Arc<UpSink> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let (resync, resync_rx) = mpsc::channel(1024);
     let writer = Writer { relay, every: alive.as_millis().to_string(), online: HashMap::new(), metrics };
-    let task = tokio::spawn(writer.run(client, alive, rx, resync_rx, shutdown));
-    (Arc::new(UpSink { tx, resync }), task)
+    tracker.spawn(writer.run(client, alive, rx, resync_rx, stop));
+    Arc::new(UpSink { tx, resync })
 }
 
 /// A student connected to this relay: its id, name and device.

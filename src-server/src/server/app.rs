@@ -13,7 +13,7 @@ use crate::engine::token::TokenKey;
 use crate::metrics::Metrics;
 use crate::protocol::{Hello, LessonState};
 use crate::store::SqliteStore;
-use crate::transport::host::{Host, RoomFuture, Rooms};
+use crate::transport::host::{Host, Lifetime, RoomFuture, Rooms};
 
 /// Shared state of a running server.
 #[derive(Clone)]
@@ -140,7 +140,9 @@ impl AppState {
             current: RwLock::new(room),
             tokens: TokenKey::from_teacher_key(&parts.teacher_key),
         });
-        let host = Arc::new(Host::new(parts.limits, parts.timing, metrics, local.clone()));
+        let lifetime = Lifetime::default();
+        parts.docs.track_on(lifetime.tracker.clone());
+        let host = Arc::new(Host::new(parts.limits, parts.timing, metrics, local.clone(), lifetime));
         AppState(Arc::new(Shared {
             host,
             local,

@@ -35,6 +35,16 @@ pub trait Rooms: Send + Sync {
     fn room_for<'a>(&'a self, hello: &'a Hello) -> RoomFuture<'a>;
 }
 
+/// What ends a host's tasks, and what owns them: made before the host, so that what it is built from
+/// (a relay's mirrors, say) runs on the same ones.
+#[derive(Clone, Default)]
+pub struct Lifetime {
+    /// Cancelled when the host stops.
+    pub shutdown: CancellationToken,
+    /// Every task of the host: `wait_stopped` waits for all of them.
+    pub tracker: TaskTracker,
+}
+
 /// The limits, counters and lifetime every connection of one process shares, and its rooms.
 pub struct Host {
     /// Limits.
@@ -61,8 +71,14 @@ pub struct Host {
 }
 
 impl Host {
-    /// A host with these limits and timings, fresh counters, and these rooms.
-    pub fn new(limits: Limits, timing: Timing, metrics: Metrics, rooms: Arc<dyn Rooms>) -> Host {
+    /// A host with these limits and timings, fresh counters, these rooms, and this lifetime.
+    pub fn new(
+        limits: Limits,
+        timing: Timing,
+        metrics: Metrics,
+        rooms: Arc<dyn Rooms>,
+        lifetime: Lifetime,
+    ) -> Host {
         Host {
             failed_hellos: FailedHellos::new(limits.failed_hellos_per_minute),
             knocks: FailedHellos::new(crate::engine::room::knock::KNOCKS_PER_MINUTE),
@@ -72,8 +88,8 @@ impl Host {
             limits,
             timing,
             metrics,
-            shutdown: CancellationToken::new(),
-            tracker: TaskTracker::new(),
+            shutdown: lifetime.shutdown,
+            tracker: lifetime.tracker,
             rooms,
             bodies: crate::transport::body::Budget::default(),
         }

@@ -216,7 +216,7 @@ async fn open(
             }
         }
     };
-    let pump = tokio::spawn(pump(stream, tx, closed.clone(), stuck, on_refusal)).abort_handle();
+    let pump = host.tracker.spawn(pump(stream, tx, closed.clone(), stuck, on_refusal)).abort_handle();
     let secret = crate::hex(&rand::random::<[u8; 32]>());
     let key: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
     let link = Arc::new(Link {
@@ -272,6 +272,7 @@ async fn pump(
 /// A WebSocket to the lesson's own handler through an in-memory pipe, as if from `peer`.
 async fn connect(host: Arc<Host>, peer: IpAddr) -> Result<Pipe, String> {
     let (client_io, server_io) = tokio::io::duplex(16 * 1024);
+    let tracker = host.tracker.clone();
     let handler = Router::new().route(
         crate::protocol::WS_PATH,
         get(move |upgrade: WebSocketUpgrade| async move {
@@ -279,7 +280,8 @@ async fn connect(host: Arc<Host>, peer: IpAddr) -> Result<Pipe, String> {
         }),
     );
     let service = TowerToHyperService::new(handler);
-    tokio::spawn(async move {
+    // Ends when the lesson connection does (which watches the host's shutdown).
+    tracker.spawn(async move {
         let conn = hyper::server::conn::http1::Builder::new()
             .serve_connection(TokioIo::new(server_io), service)
             .with_upgrades();

@@ -74,7 +74,8 @@ async fn run_split(
         last_ping_us: AtomicU64::new(u64::MAX),
     });
     let conn_cancel = app.shutdown.child_token();
-    let writer = tokio::spawn(write::write_loop(
+    // Awaited below; on the tracker too, so no task of the host is outside it.
+    let writer = app.tracker.spawn(write::write_loop(
         sink,
         joined.clone(),
         room.clone(),

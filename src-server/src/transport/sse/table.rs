@@ -112,11 +112,16 @@ impl Links {
     /// collected.
     pub(super) fn start_reaper(self: &Arc<Self>) {
         let links = Arc::downgrade(self);
+        let (tracker, stop) = (self.host.tracker.clone(), self.host.shutdown.clone());
         self.reaper.call_once(|| {
-            tokio::spawn(async move {
+            let closer = tracker.clone();
+            tracker.spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(5));
                 loop {
-                    tick.tick().await;
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tick.tick() => {}
+                    }
                     let Some(links) = links.upgrade() else { return };
                     if let Some(r) = &links.refused {
                         r.prune();
@@ -133,7 +138,7 @@ impl Links {
                     });
                     for link in gone {
                         link.pump.abort();
-                        tokio::spawn(async move {
+                        closer.spawn(async move {
                             let _ = link.sink.lock().await.close().await;
                         });
                     }
