@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 
 #[path = "cli/discover.rs"]
 mod discover;
+#[path = "cli/flags.rs"]
+mod flags;
 #[path = "cli/join.rs"]
 mod join;
 #[path = "cli/relay.rs"]

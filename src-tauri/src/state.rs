@@ -101,7 +101,7 @@ impl AppState {
         // The same settings as `lectern serve`: a lectern.toml in the classroom's folder and the
         // LECTERN_* environment (LECTERN_NO_MDNS, LECTERN_LISTEN, …) apply.
         let dir = self.data_dir.join("classroom");
-        let flags = vec![("data_dir", toml_string(&dir))];
+        let flags = vec![("data_dir".to_string(), toml_string(&dir))];
         let mut config = Config::load(&Source { file: None, env: std::env::vars().collect(), flags })
             .map_err(|e| CommandError::Serve(e.into()))?;
         // Uploads are checked in a copy of this program, its memory capped (see main.rs). Not on

@@ -2,7 +2,6 @@
 //! file, the environment and these flags (each overriding the one before), and the banner that tells
 //! people how to join.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -11,144 +10,27 @@ use clap::Args;
 use lectern::config::{Config, Source};
 use lectern::protocol::link::JoinLink;
 use lectern::server::Server;
-use toml::Value;
 
-/// Flags of `serve` and `config`. None has a default of its own: an absent flag leaves the value of
-/// the config file, the environment or the built-in default (see `lectern config`).
+/// Flags of `serve` and `config`: the config file, and one flag per key (`lectern config --keys`).
+/// None has a default of its own: an absent flag leaves the value of the config file, the
+/// environment or the built-in default.
 #[derive(Args, Debug, Default)]
 pub struct ServeFlags {
     /// A TOML config file (default: lectern.toml in the data directory, if there is one).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Where the certificate, teacher key, documents and lessons are kept.
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Address to listen on (port 0 picks a free one).
-    #[arg(long)]
-    pub listen: Option<SocketAddr>,
-    /// A PDF to add to the lesson (repeatable); the first one is opened.
-    #[arg(long = "doc", value_name = "FILE")]
-    pub docs: Vec<PathBuf>,
-    /// The lesson's title.
-    #[arg(long)]
-    pub title: Option<String>,
-    /// A fixed join code (4 to 12 digits), for demos and tests.
-    #[arg(long)]
-    pub code: Option<String>,
-    /// The classroom's name, as students see it.
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Start a new lesson (new room and join code) instead of continuing the open one.
-    #[arg(long)]
-    pub new_lesson: bool,
-    /// Do not log joins, changes, acks and hands (to measure what logging costs).
-    #[arg(long)]
-    pub no_log: bool,
-    /// Delete lessons that ended more than this many days ago, at start.
-    #[arg(long)]
-    pub keep_days: Option<u32>,
-    /// Heartbeat interval in ms (clients ping this often; silent connections close after two).
-    #[arg(long)]
-    pub heartbeat_ms: Option<u64>,
-    /// Largest client frame in bytes.
-    #[arg(long)]
-    pub max_frame_bytes: Option<u64>,
-    /// Student frames per second.
-    #[arg(long)]
-    pub student_rate: Option<u32>,
-    /// Teacher frames per second.
-    #[arg(long)]
-    pub teacher_rate: Option<u32>,
-    /// Students online in one room.
-    #[arg(long)]
-    pub max_participants: Option<u64>,
-    /// Failed joins per address per minute.
-    #[arg(long)]
-    pub failed_hellos_per_minute: Option<u32>,
-    /// Frames queued per connection before it is sent one snapshot instead.
-    #[arg(long)]
-    pub queue_capacity: Option<u64>,
-    /// Do not announce the classroom on the network (mDNS).
-    #[arg(long)]
-    pub no_mdns: bool,
-    /// Announce only on this interface (repeatable; default: every usable one).
-    #[arg(long = "mdns-interface", value_name = "NAME")]
-    pub mdns_interfaces: Vec<String>,
-    /// Bridge the lesson to this Redis (redis:// or rediss://) for remote students on relays.
-    #[arg(long, value_name = "URL")]
-    pub redis: Option<String>,
-    /// Where remote students reach the relays (https://HOST[:PORT]), for the console's remote join link.
-    #[arg(long, value_name = "URL")]
-    pub relay_url: Option<String>,
-}
-
-fn int(v: impl Into<u64>) -> Value {
-    Value::Integer(i64::try_from(v.into()).unwrap_or(i64::MAX))
-}
-
-fn strings(v: &[impl ToString]) -> Value {
-    Value::Array(v.iter().map(|s| Value::String(s.to_string())).collect())
+    #[command(flatten)]
+    pub keys: crate::flags::KeyFlags<false>,
 }
 
 impl ServeFlags {
-    /// The flags that were given, as (key, value) overrides.
-    fn overrides(&self) -> Vec<(&'static str, Value)> {
-        let mut o: Vec<(&'static str, Value)> = Vec::new();
-        let path = |p: &PathBuf| Value::String(p.display().to_string());
-        if let Some(v) = &self.data_dir {
-            o.push(("data_dir", path(v)));
-        }
-        if let Some(v) = self.listen {
-            o.push(("listen", Value::String(v.to_string())));
-        }
-        if !self.docs.is_empty() {
-            o.push(("docs", strings(&self.docs.iter().map(|d| d.display()).collect::<Vec<_>>())));
-        }
-        for (key, v) in [
-            ("title", &self.title),
-            ("code", &self.code),
-            ("name", &self.name),
-            ("redis", &self.redis),
-            ("relay_url", &self.relay_url),
-        ] {
-            if let Some(v) = v {
-                o.push((key, Value::String(v.clone())));
-            }
-        }
-        if self.new_lesson {
-            o.push(("new_lesson", Value::Boolean(true)));
-        }
-        if self.no_log {
-            o.push(("log.events", Value::Boolean(false)));
-        }
-        if self.no_mdns {
-            o.push(("mdns.disabled", Value::Boolean(true)));
-        }
-        if !self.mdns_interfaces.is_empty() {
-            o.push(("mdns.interfaces", strings(&self.mdns_interfaces)));
-        }
-        let numbers: [(&'static str, Option<u64>); 8] = [
-            ("log.keep_days", self.keep_days.map(u64::from)),
-            ("timing.heartbeat_ms", self.heartbeat_ms.map(|ms| ms.max(100))),
-            ("limits.max_frame_bytes", self.max_frame_bytes),
-            ("limits.student_rate", self.student_rate.map(u64::from)),
-            ("limits.teacher_rate", self.teacher_rate.map(u64::from)),
-            ("limits.max_participants", self.max_participants),
-            ("limits.failed_hellos_per_minute", self.failed_hellos_per_minute.map(u64::from)),
-            ("limits.queue_capacity", self.queue_capacity),
-        ];
-        for (key, v) in numbers {
-            if let Some(v) = v {
-                o.push((key, int(v)));
-            }
-        }
-        o
-    }
-
     /// The configuration in effect: defaults, then the file, the environment and these flags.
     pub fn config(&self) -> anyhow::Result<Config> {
-        let source =
-            Source { file: self.config.as_deref(), env: std::env::vars().collect(), flags: self.overrides() };
+        let source = Source {
+            file: self.config.as_deref(),
+            env: std::env::vars().collect(),
+            flags: self.keys.given.clone(),
+        };
         Ok(Config::load(&source)?)
     }
 }
@@ -168,16 +50,25 @@ pub struct Serve {
 pub struct ShowConfig {
     #[command(flatten)]
     flags: ServeFlags,
-    /// List every key with its environment variable and what it does, instead.
+    /// List every key with its environment variable, flag and what it does, instead.
     #[arg(long)]
     keys: bool,
+    /// With --keys: as the README's Markdown table (with each key's default).
+    #[arg(long, requires = "keys")]
+    markdown: bool,
 }
 
 /// Prints the configuration in effect, secrets masked.
 pub fn show(args: ShowConfig) -> anyhow::Result<ExitCode> {
     if args.keys {
-        for k in lectern::config::keys::KEYS {
-            println!("{:<34} {:<34} {}", k.path, k.env, k.doc);
+        let keys = Config::keys();
+        if args.markdown {
+            let defaults = toml::Table::try_from(Config::default())?;
+            print!("{}", lectern::config::keys::markdown(&keys, &defaults));
+        } else {
+            for k in keys {
+                println!("{:<36} {:<36} --{:<28} {}", k.path(), k.env, k.flag, k.doc());
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }

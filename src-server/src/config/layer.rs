@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
 use super::Config;
-use super::keys::KEYS;
 
 /// A configuration that cannot be used: which source and key, and what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -38,10 +37,11 @@ pub enum ConfigError {
 pub struct Source<'a> {
     /// A config file that must exist (`--config`); else `lectern.toml` in the data directory, if any.
     pub file: Option<&'a Path>,
-    /// Environment variables (name, value); only the names in [`KEYS`] are read.
+    /// Environment variables (name, value); only the keys' names ([`Config::keys`]) are read.
     pub env: Vec<(String, String)>,
-    /// Flags given on the command line, as (dotted key, TOML value).
-    pub flags: Vec<(&'static str, Value)>,
+    /// Flags given on the command line, as (dotted key, TOML value). A string given for a key of
+    /// another type is read as the environment's values are (`"7443"` for a number).
+    pub flags: Vec<(String, Value)>,
 }
 
 impl Config {
@@ -53,20 +53,31 @@ impl Config {
         };
         let defaults = Table::try_from(Config::default()).map_err(|e| invalid("defaults", e.to_string()))?;
         let mut table = defaults.clone();
-        let mut env = Vec::new();
+        let keys = Config::keys();
+        let mut env: Vec<(String, Value)> = Vec::new();
         for (name, raw) in &source.env {
-            if let Some(key) = KEYS.iter().find(|k| k.env == name) {
-                let value = scalar(&defaults, key.path, raw).map_err(|m| invalid(name, m))?;
-                env.push((key.path, value));
+            if let Some(key) = keys.iter().find(|k| k.env == name) {
+                let value = scalar(&defaults, &key.path(), raw).map_err(|m| invalid(name, m))?;
+                env.push((key.path(), value));
             }
+        }
+        let mut flags: Vec<(String, Value)> = Vec::new();
+        for (path, value) in &source.flags {
+            let value = match value {
+                Value::String(raw) if matches!(get(&defaults, path), Some(v) if !v.is_str()) => {
+                    scalar(&defaults, path, raw).map_err(|m| invalid("command line", m))?
+                }
+                v => v.clone(),
+            };
+            flags.push((path.clone(), value));
         }
         // The data directory decides where the default file is, so it is taken from the flags and the
         // environment before any file is read.
         let data_dir = env
             .iter()
-            .chain(source.flags.iter())
+            .chain(flags.iter())
             .rev()
-            .find(|(k, _)| *k == "data_dir")
+            .find(|(k, _)| k == "data_dir")
             .and_then(|(_, v)| v.as_str().map(PathBuf::from))
             .unwrap_or_else(super::default_data_dir);
         let file = match source.file {
@@ -80,8 +91,8 @@ impl Config {
             merge(&mut table, file);
             Config::try_from_table(&table).map_err(|m| invalid(&path.display().to_string(), m))?;
         }
-        for (key, value) in env.into_iter().chain(source.flags.iter().cloned()) {
-            set(&mut table, key, value);
+        for (key, value) in env.into_iter().chain(flags) {
+            set(&mut table, &key, value);
         }
         let config = Config::try_from_table(&table).map_err(|m| invalid("environment or flags", m))?;
         config.check().map_err(|m| invalid("configuration", m))?;
@@ -99,6 +110,12 @@ impl Config {
         at_least("timing.hello_timeout_ms", t.hello_timeout.as_millis(), 100)?;
         at_least("timing.knock_timeout_ms", t.knock_timeout.as_millis(), 100)?;
         at_least("timing.tls_handshake_timeout_ms", t.tls_handshake_timeout.as_millis(), 100)?;
+        at_least("relay.alive_ms", self.relay.alive.as_millis(), 100)?;
+        if self.relay.alive > std::time::Duration::from_secs(60) {
+            return Err(
+                "relay.alive_ms must be at most 60000 ms (teachers' servers would wait minutes)".into()
+            );
+        }
         for (what, n) in [
             ("limits.queue_capacity", l.queue_capacity),
             ("limits.max_connections", l.max_connections),
@@ -233,7 +250,7 @@ mod tests {
         let source = Source {
             file: Some(&file),
             env: env(&[("LECTERN_STUDENT_RATE", "8"), ("HOME", "/x")]),
-            flags: vec![("limits.teacher_rate", Value::Integer(11))],
+            flags: vec![("limits.teacher_rate".into(), Value::Integer(11))],
         };
         let c = Config::load(&source).unwrap();
         assert_eq!(c.title.as_deref(), Some("From file"));
@@ -274,7 +291,7 @@ mod tests {
         std::fs::write(env_dir.path().join("lectern.toml"), "title = \"env\"\n").unwrap();
         let source = Source {
             env: env(&[("LECTERN_DATA_DIR", &env_dir.path().display().to_string())]),
-            flags: vec![("data_dir", Value::String(flag_dir.path().display().to_string()))],
+            flags: vec![("data_dir".into(), Value::String(flag_dir.path().display().to_string()))],
             ..Source::default()
         };
         let c = Config::load(&source).unwrap();
@@ -309,8 +326,39 @@ mod tests {
         assert!(err.contains("LECTERN_STUDENT_RATE") && err.contains("limits.student_rate"), "{err}");
     }
 
+    /// A relay is configured as the server is: `[relay]` in the file, `LECTERN_RELAY_*`, its flags;
+    /// and `lectern config` shows the section.
     #[test]
-    fn every_key_has_a_row_and_every_row_a_key() {
+    fn the_relay_reads_the_same_layers_in_its_own_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("relay.toml");
+        std::fs::write(&file, "redis = \"redis://10.0.0.5:6379\"\n[relay]\nalive_ms = 2500\n").unwrap();
+        let config = Config::load(&Source {
+            file: Some(&file),
+            env: env(&[("LECTERN_RELAY_LISTEN", "127.0.0.1:9443")]),
+            flags: vec![("relay.tls".into(), Value::String("/etc/lectern/relay".into()))],
+        })
+        .unwrap();
+        assert_eq!(config.relay.alive, std::time::Duration::from_millis(2500));
+        assert_eq!(config.relay.listen.to_string(), "127.0.0.1:9443");
+        assert_eq!(config.relay.tls.as_deref(), Some(Path::new("/etc/lectern/relay")));
+        assert_eq!(config.redis.as_deref(), Some("redis://10.0.0.5:6379"));
+        assert!(
+            config.to_masked_toml().contains("[relay]\nlisten = \"127.0.0.1:9443\""),
+            "{}",
+            config.to_masked_toml()
+        );
+        let err =
+            Config::load(&Source { env: env(&[("LECTERN_RELAY_ALIVE_MS", "50")]), ..Source::default() })
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("relay.alive_ms"), "{err}");
+    }
+
+    /// Every field of the configuration is a declared key, no two keys share a variable, and no
+    /// two keys of one command share a flag.
+    #[test]
+    fn every_field_is_a_key_and_every_name_is_unique() {
         let defaults = Table::try_from(Config::default()).unwrap();
         let mut leaves = Vec::new();
         fn walk(prefix: &str, t: &Table, out: &mut Vec<String>) {
@@ -323,22 +371,40 @@ mod tests {
             }
         }
         walk("", &defaults, &mut leaves);
-        // Keys whose default is "none" do not appear in the defaults' table.
-        leaves.extend(
-            ["data_dir", "name", "title", "code", "redis", "redis_ca", "relay_url", "relay_fp"]
-                .map(String::from),
-        );
-        leaves.sort();
-        let mut documented: Vec<String> = KEYS.iter().map(|k| k.path.to_string()).collect();
-        documented.sort();
-        assert_eq!(leaves, documented);
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-        for k in KEYS {
-            assert!(
-                readme.contains(&format!("`{}`", k.path)) && readme.contains(k.env),
-                "README lacks {}",
-                k.path
-            );
+        let keys = Config::keys();
+        let paths: Vec<String> = keys.iter().map(|k| k.path()).collect();
+        // Keys whose default is "none" do not appear in the defaults' table; every other does.
+        for leaf in &leaves {
+            assert!(paths.contains(leaf), "{leaf} is not a declared key");
         }
+        let mut envs: Vec<&str> = keys.iter().map(|k| k.env).collect();
+        envs.sort();
+        envs.dedup();
+        assert_eq!(envs.len(), keys.len(), "two keys share a variable");
+        for (section, mut flags) in [
+            (
+                "the server's",
+                keys.iter().filter(|k| k.section != "relay").map(|k| k.flag).collect::<Vec<_>>(),
+            ),
+            ("the relay's", keys.iter().filter(|k| k.section == "relay").map(|k| k.flag).collect()),
+        ] {
+            let n = flags.len();
+            flags.sort();
+            flags.dedup();
+            assert_eq!(flags.len(), n, "two of {section} keys share a flag");
+        }
+    }
+
+    /// The README's table is the one the declarations make (`lectern config --keys --markdown`
+    /// prints it).
+    #[test]
+    fn the_readme_shows_every_key_as_declared() {
+        let table =
+            super::super::keys::markdown(&Config::keys(), &Table::try_from(Config::default()).unwrap());
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        assert!(
+            readme.contains(&table),
+            "README.md's table of keys is stale; replace it with the output of `lectern config --keys --markdown`:\n{table}"
+        );
     }
 }

@@ -1,21 +1,23 @@
 //! Configuration in one place: every setting, its one default, and the order in which sources override
 //! it: the defaults here, then a TOML file, then environment variables, then command-line flags.
 //!
-//! Every key has a dotted path (`limits.student_rate`) that is the same in the file, in
-//! [`keys::KEYS`] (which names its environment variable and documents it) and in `lectern config`'s
-//! output. The README's table of keys is checked against [`keys::KEYS`] by a test, so a key cannot be
-//! added without being documented.
+//! Every key is declared once, on one line of a [`section!`](keys): its field and default, its dotted
+//! path (`limits.student_rate`, the same in the file and in `lectern config`'s output), its
+//! environment variable and its flag, and the doc comment that `lectern config --keys` and the
+//! README's table show (a test keeps the README's copy the same). Adding a key touches that line.
 
 pub mod keys;
 mod layer;
+mod sections;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use keys::section;
 pub use layer::{ConfigError, Source};
+pub use sections::{Limits, LogConfig, MdnsConfig, RelayKeys, Timing};
 /// A configuration value, as flags and embedders pass them to [`Source::flags`].
 pub use toml::Value;
 
@@ -29,75 +31,60 @@ pub fn default_data_dir() -> PathBuf {
 /// The name of the config file looked for in the data directory when `--config` is not given.
 pub const FILE_NAME: &str = "lectern.toml";
 
-/// Everything a Lectern server can be told.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Config {
-    /// Where the certificate, teacher key, documents and session log are kept (default: the
-    /// platform's data directory, see [`default_data_dir`]).
-    pub data_dir: Option<PathBuf>,
-    /// The address to listen on. `[::]` accepts IPv4 and IPv6 alike (dual stack).
-    pub listen: SocketAddr,
-    /// The classroom's name, as students see it (default: "Lectern on HOST").
-    pub name: Option<String>,
-    /// The lesson's title (default: the opening document's).
-    pub title: Option<String>,
-    /// A fixed join code (4 to 12 digits), for demos and tests (default: random per lesson).
-    pub code: Option<String>,
-    /// PDFs to add to the lesson at start; the first is opened.
-    pub docs: Vec<PathBuf>,
-    /// Start a new lesson (new room and join code) instead of continuing the open one.
-    pub new_lesson: bool,
-    /// The session log.
-    pub log: LogConfig,
-    /// Discovery on the local network.
-    pub mdns: MdnsConfig,
-    /// Who may read `/metrics`.
-    pub metrics: MetricsAccess,
-    /// Limits of PROTOCOL.md §10.
-    pub limits: Limits,
-    /// Timing of §3 and §7.
-    pub timing: Timing,
-    /// Bridge the lesson to this Redis (`redis://` or `rediss://`, with a password if it needs one),
-    /// for remote students on `lectern relay` (docs/RELAY.md). Default: no bridge.
-    pub redis: Option<String>,
-    /// For a `rediss://` Redis whose certificate the system does not trust: a PEM file of the
-    /// certificates to check it against.
-    pub redis_ca: Option<PathBuf>,
-    /// Where remote students reach the relays (`https://relay.example.org`), for the console's
-    /// remote join link. Only with `redis`.
-    pub relay_url: Option<String>,
-    /// The relays' certificate fingerprint, for the remote join link: apps and `lectern join` pin
-    /// it (browsers check the relays' certificate as any web site's).
-    pub relay_fp: Option<String>,
-    /// The program that checks uploaded PDFs in a process of its own, and the memory it may use
-    /// (`docs::check`): `lectern serve` names itself. None checks them in this process. Not a
-    /// setting of the config file.
-    #[serde(skip)]
-    pub pdf_checker: Option<(PathBuf, u64)>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            data_dir: None,
-            listen: SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, lectern_protocol::DEFAULT_PORT)),
-            name: None,
-            title: None,
-            code: None,
-            docs: Vec::new(),
-            new_lesson: false,
-            log: LogConfig::default(),
-            mdns: MdnsConfig::default(),
-            metrics: MetricsAccess::default(),
-            limits: Limits::default(),
-            timing: Timing::default(),
-            redis: None,
-            redis_ca: None,
-            relay_url: None,
-            relay_fp: None,
-            pdf_checker: None,
-        }
+section! {
+    /// Everything a Lectern server (and a relay, in `[relay]`) can be told.
+    pub struct Config at "" {
+        /// Certificate, teacher key, documents and session log (default: the platform's data folder).
+        data_dir: Option<PathBuf> = None, key "data_dir", env "LECTERN_DATA_DIR", flag "data-dir",
+            unset "the platform's data folder (`~/.local/share/lectern`)";
+        /// Address and port to listen on; `[::]:7443` takes IPv4 and IPv6.
+        listen: SocketAddr = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, lectern_protocol::DEFAULT_PORT)),
+            key "listen", env "LECTERN_LISTEN", flag "listen";
+        /// The classroom's name, as students see it (default: `Lectern on HOST`).
+        name: Option<String> = None, key "name", env "LECTERN_NAME", flag "name", unset "`Lectern on HOST`";
+        /// The lesson's title (default: the opening document's).
+        title: Option<String> = None, key "title", env "LECTERN_TITLE", flag "title", unset "the document's title";
+        /// A fixed join code of 4 to 12 digits (default: random per lesson). Shown masked.
+        code: Option<String> = None, key "code", env "LECTERN_CODE", flag "code", unset "random, 6 digits";
+        /// PDFs to add at start, the first opened (a list; in the environment, `:`-separated; the flag
+        /// is repeated).
+        docs: Vec<PathBuf> = Vec::new(), key "docs", env "LECTERN_DOCS", flag "doc",
+            unset "the built-in demo document";
+        /// Start a new lesson (new room and join code) instead of continuing the open one.
+        new_lesson: bool = false, key "new_lesson", env "LECTERN_NEW_LESSON", flag "new-lesson" = "true";
+        /// Bridge the lesson to this Redis (`redis://` or `rediss://`, with a password if it needs
+        /// one) for remote students on relays (docs/RELAY.md); a relay reads the same key.
+        redis: Option<String> = None, key "redis", env "LECTERN_REDIS", flag "redis";
+        /// For `rediss://`: a PEM file of the certificates to check Redis's against (default: the
+        /// system's).
+        redis_ca: Option<PathBuf> = None, key "redis_ca", env "LECTERN_REDIS_CA", flag "redis-ca",
+            unset "the system's trust store";
+        /// Who may read /metrics: `local` (this machine, or with the teacher key), `open` (anyone) or
+        /// `off`.
+        metrics: MetricsAccess = MetricsAccess::default(), key "metrics", env "LECTERN_METRICS", flag "metrics";
+        /// Where remote students reach the relays (`https://relay.example.org`), for the console's
+        /// remote join link. Only with `redis`.
+        relay_url: Option<String> = None, key "relay_url", env "LECTERN_RELAY_URL", flag "relay-url";
+        /// The relays' certificate fingerprint, put in the remote join link for apps to pin (browsers
+        /// need none).
+        relay_fp: Option<String> = None, key "relay_fp", env "LECTERN_RELAY_FP", flag "relay-fp";
+    }
+    sections {
+        /// The session log.
+        log: LogConfig,
+        /// Discovery on the local network.
+        mdns: MdnsConfig,
+        /// Limits of PROTOCOL.md §10.
+        limits: Limits,
+        /// Timing of §3 and §7.
+        timing: Timing,
+        /// `lectern relay` (docs/RELAY.md).
+        relay: RelayKeys,
+    }
+    not_keys {
+        /// The program that checks uploaded PDFs in a process of its own, and the memory it may use
+        /// (`docs::check`): `lectern serve` names itself. None checks them in this process.
+        pdf_checker: Option<(PathBuf, u64)> = None,
     }
 }
 
@@ -160,154 +147,6 @@ pub enum MetricsAccess {
     Open,
     /// No one: `/metrics` answers 404.
     Off,
-}
-
-/// The session log (SQLite).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogConfig {
-    /// Log joins, changes, acks and hands (off only to measure what logging costs).
-    pub events: bool,
-    /// Delete lessons that ended more than this many days ago, at start.
-    pub keep_days: u32,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig { events: true, keep_days: 365 }
-    }
-}
-
-/// Announcing the classroom by mDNS.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MdnsConfig {
-    /// Do not announce (students then need the join link or QR code).
-    pub disabled: bool,
-    /// Announce only on these interfaces (default: every usable one, without loopback and virtual ones).
-    pub interfaces: Vec<String>,
-}
-
-/// Per-connection and per-room limits. The defaults are the protocol's; benchmarks raise them by
-/// configuration, never by changing the defaults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Limits {
-    /// Largest client frame, in bytes (close 1009 above it).
-    pub max_frame_bytes: usize,
-    /// Student frames per second.
-    pub student_rate: u32,
-    /// Student burst.
-    pub student_burst: u32,
-    /// Teacher frames per second.
-    pub teacher_rate: u32,
-    /// Teacher burst.
-    pub teacher_burst: u32,
-    /// Failed hellos per address per minute before 4029.
-    pub failed_hellos_per_minute: u32,
-    /// Students online in one room.
-    pub max_participants: usize,
-    /// Students online in one room from one address (an IPv6 /64): a device with the join code cannot
-    /// fill the class with fake students. Enough for a class behind one NAT address.
-    pub max_students_per_address: usize,
-    /// Frames queued per connection before conflation.
-    pub queue_capacity: usize,
-    /// Open connections (TLS handshakes included) before the accept loop waits.
-    pub max_connections: usize,
-    /// Open connections from one address (one IPv6 /64) before its new ones are closed at once: a
-    /// flood from one device cannot take the class's connections. High enough for a whole school
-    /// behind one NAT address.
-    pub max_connections_per_address: usize,
-    /// Unsent bytes the kernel may hold per socket (`TCP_NOTSENT_LOWAT`). Without it a slow link hides
-    /// megabytes of stale frames in the kernel, which is seconds of lag no snapshot can skip; with it the
-    /// backlog stays in the outbox, where it is conflated. In-flight data is not limited, so throughput is not.
-    pub unsent_bytes: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_frame_bytes: 16 * 1024,
-            student_rate: 50,
-            student_burst: 100,
-            teacher_rate: 240,
-            teacher_burst: 240,
-            failed_hellos_per_minute: 10,
-            max_participants: 500,
-            max_students_per_address: 64,
-            queue_capacity: 256,
-            max_connections: 20_000,
-            max_connections_per_address: 512,
-            unsent_bytes: 16 * 1024,
-        }
-    }
-}
-
-/// Timing of the handshake and of liveness. Durations are written in milliseconds (`*_ms`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Timing {
-    /// How long a client has to send `hello` (close 4008 after).
-    #[serde(rename = "hello_timeout_ms", with = "millis")]
-    pub hello_timeout: Duration,
-    /// How long a student who knocked waits for a teacher before the knock lapses (close 4008).
-    #[serde(rename = "knock_timeout_ms", with = "millis")]
-    pub knock_timeout: Duration,
-    /// Ping interval, told to clients as `heartbeat_ms`; a connection silent for two is closed.
-    #[serde(rename = "heartbeat_ms", with = "millis")]
-    pub heartbeat: Duration,
-    /// How long a TLS handshake may take.
-    #[serde(rename = "tls_handshake_timeout_ms", with = "millis")]
-    pub tls_handshake_timeout: Duration,
-    /// How long an HTTP connection may wait for a request's headers, idle between requests included
-    /// (a WebSocket's liveness is the heartbeat's).
-    #[serde(rename = "idle_timeout_ms", with = "millis")]
-    pub idle_timeout: Duration,
-    /// How long shutdown waits for connections to close.
-    #[serde(rename = "shutdown_grace_ms", with = "millis")]
-    pub shutdown_grace: Duration,
-    /// The minimum TCP retransmission timeout of lesson sockets (Linux 6.15 and later; elsewhere the
-    /// system's is kept). 0 keeps the system's (200 ms on Linux).
-    #[serde(rename = "rto_min_ms", with = "millis")]
-    pub rto_min: Duration,
-    /// After a change goes out and nothing follows it, a tiny frame this much later lets a lost last
-    /// segment be detected from acknowledgements in one round trip instead of a 200 ms timer. 0: off.
-    #[serde(rename = "tail_probe_ms", with = "millis")]
-    pub tail_probe: Duration,
-    /// How often acks and round trips are folded into one roster update (≤ 10 a second by default).
-    #[serde(rename = "roster_interval_ms", with = "millis")]
-    pub roster_interval: Duration,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Timing {
-            hello_timeout: Duration::from_secs(5),
-            knock_timeout: Duration::from_secs(600),
-            heartbeat: Duration::from_secs(10),
-            tls_handshake_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(10),
-            shutdown_grace: Duration::from_millis(1500),
-            roster_interval: Duration::from_millis(100),
-            rto_min: Duration::from_millis(5),
-            tail_probe: Duration::from_millis(2),
-        }
-    }
-}
-
-/// Durations as whole milliseconds in config files.
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
-    }
 }
 
 #[cfg(test)]
