@@ -102,8 +102,9 @@ impl AppState {
         // LECTERN_* environment (LECTERN_NO_MDNS, LECTERN_LISTEN, …) apply.
         let dir = self.data_dir.join("classroom");
         let flags = vec![("data_dir".to_string(), toml_string(&dir))];
-        let mut config = Config::load(&Source { file: None, env: std::env::vars().collect(), flags })
-            .map_err(|e| CommandError::Serve(e.into()))?;
+        let mut config =
+            Config::load(&Source { env: std::env::vars().collect(), flags, ..Source::default() })
+                .map_err(|e| CommandError::Serve(e.into()))?;
         // Uploads are checked in a copy of this program, its memory capped (see main.rs). Not on
         // mobile, where a program cannot start a copy of itself.
         if cfg!(not(any(target_os = "android", target_os = "ios"))) {

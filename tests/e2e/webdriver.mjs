@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { target, until } from "./lib.mjs";
 
-export const appBin = process.env.APP_BIN ?? path.join(target, "debug/lectern-app");
+export const appBin = process.env.APP_BIN ?? path.join(target, "release/lectern-app");
 export const driverBin = process.env.TAURI_DRIVER ?? path.join(os.homedir(), ".cargo/bin/tauri-driver");
 const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
 /** Every process the tests started, stopped at the end. */

@@ -1,5 +1,5 @@
 //! What the bridge writes to Redis for a room besides its changes: the join details, the snapshot a
-//! new epoch starts from, the signed beats, and the document (see `bridge`).
+//! new epoch starts from, the signed beats, and the document (see `sink`).
 
 use std::collections::HashMap;
 

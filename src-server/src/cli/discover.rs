@@ -1,8 +1,6 @@
 //! `lectern discover` and `lectern doctor`: what is announced on this network, and what would stop
 //! students from finding or reaching a classroom.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -25,17 +23,13 @@ pub struct Discover {
     pub mdns_interfaces: Vec<String>,
 }
 
+/// `lectern doctor` checks what `lectern serve` would do with the same configuration (file,
+/// environment and flags): the port it would listen on, the interfaces it would announce on, and
+/// the data directory it would recognise itself by.
 #[derive(Args, Debug)]
 pub struct Doctor {
-    /// The address `lectern serve` would listen on.
-    #[arg(long, env = "LECTERN_LISTEN", default_value = "[::]:7443")]
-    pub listen: SocketAddr,
-    /// Check only this interface (repeatable; default: every usable one).
-    #[arg(long = "mdns-interface", value_name = "NAME")]
-    pub mdns_interfaces: Vec<String>,
-    /// The server's data directory, to recognise it on the port.
-    #[arg(long, env = "LECTERN_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    flags: crate::serve::ServeFlags,
 }
 
 pub async fn discover(args: Discover) -> anyhow::Result<ExitCode> {
@@ -90,8 +84,8 @@ pub async fn discover(args: Discover) -> anyhow::Result<ExitCode> {
 
 /// Runs every check and prints it; exit code 1 when something needs changing.
 pub async fn doctor(args: Doctor) -> anyhow::Result<ExitCode> {
-    let dir = args.data_dir.unwrap_or_else(lectern::config::default_data_dir);
-    let checks = lectern::doctor::checks(args.listen, &args.mdns_interfaces, &dir).await;
+    let config = args.flags.config()?;
+    let checks = lectern::doctor::checks(config.listen, &config.mdns.interfaces, &config.data_dir()).await;
     for c in &checks {
         println!("{} {}", if c.ok { "✓" } else { "✗" }, c.what);
         if let Some(fix) = &c.fix {

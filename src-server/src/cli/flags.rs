@@ -4,11 +4,11 @@
 
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches};
 use lectern::config::Config;
-use lectern::config::keys::Key;
+use lectern::config::keys::{Command as Takes, Key};
 use toml::{Table, Value};
 
-/// The flags of a command's keys: the server's (`RELAY = false`: every key but `[relay]`'s) or the
-/// relay's (`[relay]`, `redis`, `redis_ca`, `[limits]` and `[timing]`).
+/// The flags of a command's keys (`lectern::config::keys::Command`): the server's (`RELAY = false`)
+/// or the relay's.
 #[derive(Debug, Default, Clone)]
 pub struct KeyFlags<const RELAY: bool> {
     /// The flags given, as (dotted key, value).
@@ -24,16 +24,10 @@ enum Shape {
 
 fn keys(relay: bool) -> Vec<(Key, Shape)> {
     let defaults = Table::try_from(Config::default()).unwrap_or_default();
+    let command = if relay { Takes::Relay } else { Takes::Serve };
     Config::keys()
         .into_iter()
-        .filter(|k| {
-            if relay {
-                matches!(k.section, "relay" | "limits" | "timing")
-                    || matches!(k.name, "redis" | "redis_ca") && k.section.is_empty()
-            } else {
-                k.section != "relay"
-            }
-        })
+        .filter(|k| command.takes(k))
         .map(|k| {
             let list = match (k.section.is_empty(), defaults.get(k.section)) {
                 (true, _) => matches!(defaults.get(k.name), Some(Value::Array(_))),

@@ -14,7 +14,7 @@ use lectern::tls::Identity;
 /// `[limits]`, `[timing]`), which also come from `lectern.toml` and `LECTERN_*` as the server's do.
 #[derive(Args, Debug)]
 pub struct RelayArgs {
-    /// A TOML config file (default: lectern.toml in the data directory, if there is one).
+    /// A TOML config file (none by default: a relay does not read a teacher's server's lectern.toml).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(flatten)]
@@ -26,8 +26,12 @@ pub struct RelayArgs {
 
 /// Runs the relay until SIGINT or SIGTERM.
 pub async fn relay(args: RelayArgs) -> anyhow::Result<ExitCode> {
-    let source =
-        Source { file: args.config.as_deref(), env: std::env::vars().collect(), flags: args.keys.given };
+    let source = Source {
+        file: args.config.as_deref(),
+        no_default_file: true,
+        env: std::env::vars().collect(),
+        flags: args.keys.given,
+    };
     let config = Config::load(&source)?;
     let Some(redis) = config.redis.clone() else {
         anyhow::bail!(

@@ -30,6 +30,7 @@ impl ServeFlags {
             file: self.config.as_deref(),
             env: std::env::vars().collect(),
             flags: self.keys.given.clone(),
+            ..Source::default()
         };
         Ok(Config::load(&source)?)
     }

@@ -1,4 +1,4 @@
-//! How the relay's parts wait before trying Redis again.
+//! How the bridge and the relay wait before trying Redis again.
 
 use std::time::Duration;
 

@@ -125,6 +125,38 @@ macro_rules! section {
 
 pub(crate) use section;
 
+/// The commands that take keys as flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// `lectern serve`, `lectern config`, `lectern doctor`: every key but `[relay]`'s.
+    Serve,
+    /// `lectern relay`: `[relay]`, `redis`, `redis_ca`, `[limits]` and `[timing]`, without the
+    /// per-address limits (behind a load balancer every student has its address; see `cli/relay.rs`).
+    Relay,
+}
+
+impl Command {
+    /// Whether this command takes `key`.
+    pub fn takes(self, key: &Key) -> bool {
+        match self {
+            Command::Serve => key.section != "relay",
+            Command::Relay => {
+                matches!(key.section, "relay" | "timing")
+                    || (key.section == "limits" && !key.name.ends_with("_per_address"))
+                    || (key.section.is_empty() && matches!(key.name, "redis" | "redis_ca"))
+            }
+        }
+    }
+
+    /// The flags it has besides its keys'.
+    pub fn own_flags(self) -> &'static [&'static str] {
+        match self {
+            Command::Serve => &["config", "json", "keys", "markdown", "help", "version"],
+            Command::Relay => &["config", "json", "help", "version"],
+        }
+    }
+}
+
 /// The value a key has by default, as the README shows it.
 fn shown_default(defaults: &Table, key: &Key) -> String {
     let mut at = Some(defaults);
@@ -147,9 +179,10 @@ pub fn markdown(keys: &[Key], defaults: &Table) -> String {
     let mut out =
         String::from("| key | environment | flag | default | what it does |\n|---|---|---|---|---|\n");
     for k in keys {
+        let command = if Command::Serve.takes(k) { "" } else { "`lectern relay` " };
         let flag = match k.sets {
-            Some(_) => format!("`--{}`", k.flag),
-            None => format!("`--{} …`", k.flag),
+            Some(_) => format!("{command}`--{}`", k.flag),
+            None => format!("{command}`--{} …`", k.flag),
         };
         out.push_str(&format!(
             "| `{}` | `{}` | {flag} | {} | {} |\n",

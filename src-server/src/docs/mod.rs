@@ -126,18 +126,6 @@ impl Library {
         self.dir.join(format!("incoming-{:016x}.part", rand::random::<u64>()))
     }
 
-    /// A library with no documents and no folder (a relay's rooms: their documents are the
-    /// teacher's).
-    pub fn empty() -> Library {
-        Library {
-            dir: PathBuf::new(),
-            docs: RwLock::default(),
-            scans: Mutex::default(),
-            checker: RwLock::default(),
-            tracker: RwLock::default(),
-        }
-    }
-
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Doc>> {
         self.docs.read().unwrap_or_else(|p| p.into_inner())
     }

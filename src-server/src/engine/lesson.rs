@@ -42,19 +42,6 @@ pub fn is_valid_code(code: &str) -> bool {
     (4..=12).contains(&code.len()) && code.chars().all(|c| c.is_ascii_digit())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn join_codes_are_six_digits() {
-        for _ in 0..100 {
-            let c = join_code();
-            assert!(c.len() == 6 && is_valid_code(&c), "{c}");
-        }
-    }
-}
-
 /// Where a room finds the documents a teacher may show: the teacher's server's library on disk, or
 /// nothing on a relay (whose rooms only follow the teacher's choice). The engine asks only this.
 pub trait Documents: Send + Sync {
@@ -69,5 +56,18 @@ pub struct NoDocuments;
 impl Documents for NoDocuments {
     fn get(&self, _id: &str) -> Option<Doc> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_codes_are_six_digits() {
+        for _ in 0..100 {
+            let c = join_code();
+            assert!(c.len() == 6 && is_valid_code(&c), "{c}");
+        }
     }
 }

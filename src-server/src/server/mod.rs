@@ -33,11 +33,15 @@ pub use app::AppState;
 /// but a stalled disk must not keep the app from quitting.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The longest shutdown waits for the mDNS goodbye once the grace period is over.
+const MDNS_GOODBYE: Duration = Duration::from_secs(2);
+
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
     app: AppState,
     ready: Ready,
+    mdns: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
@@ -75,15 +79,17 @@ impl Server {
         let router = http::router(app.clone());
         upkeep::spawn(&app);
         app.host.tracker.spawn(accept::accept_loop(listener, tls, router, app.host.clone()));
-        if config.mdns.disabled {
+        let mdns = if config.mdns.disabled {
             tracing::debug!("mDNS is off");
+            None
         } else if addr.ip().is_loopback() {
             tracing::info!("listening on loopback only: not announcing on the network");
+            None
         } else {
-            announce(&app, addr.port(), Interfaces::from_names(&config.mdns.interfaces));
-        }
+            Some(announce(&app, addr.port(), Interfaces::from_names(&config.mdns.interfaces)))
+        };
         tracing::info!(%addr, room = %app.room().info().id, "serving");
-        Ok(Server { addr, app, ready })
+        Ok(Server { addr, app, ready, mdns })
     }
 
     /// The address it listens on.
@@ -123,6 +129,12 @@ impl Server {
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             tracing::warn!(tasks = tracker.len(), "some connections did not close in time");
         }
+        // However short the grace, the goodbye goes out: students' lists drop the classroom at once.
+        if let Some(mdns) = self.mdns
+            && tokio::time::timeout(MDNS_GOODBYE, mdns).await.is_err()
+        {
+            tracing::warn!("the mDNS goodbye did not go out in time");
+        }
         let store = self.app.store.clone();
         let closed = tokio::task::spawn_blocking(move || store.close(CLOSE_TIMEOUT)).await;
         if !matches!(closed, Ok(true)) {
@@ -131,7 +143,7 @@ impl Server {
     }
 }
 
-fn announce(app: &AppState, port: u16, interfaces: Interfaces) {
+fn announce(app: &AppState, port: u16, interfaces: Interfaces) -> tokio::task::JoinHandle<()> {
     let (room, title) = app.lesson.borrow().clone();
     let announcement = Announcement {
         name: app.name.clone(),
@@ -147,7 +159,7 @@ fn announce(app: &AppState, port: u16, interfaces: Interfaces) {
         if let Err(e) = crate::discovery::announce(announcement, lessons, interfaces, stop).await {
             tracing::warn!(error = %e, "not announcing on the network; students need the join link or QR code");
         }
-    });
+    })
 }
 
 /// The ready line for a server bound to `addr`.

@@ -280,7 +280,8 @@ async fn connect(host: Arc<Host>, peer: IpAddr) -> Result<Pipe, String> {
         }),
     );
     let service = TowerToHyperService::new(handler);
-    // Ends when the lesson connection does (which watches the host's shutdown).
+    // Serves the one upgrade; the upgraded connection then runs as a task of its own, which holds a
+    // token of the same tracker.
     tracker.spawn(async move {
         let conn = hyper::server::conn::http1::Builder::new()
             .serve_connection(TokioIo::new(server_io), service)

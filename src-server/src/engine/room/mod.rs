@@ -16,6 +16,8 @@ pub mod mirror;
 mod participant;
 pub mod remote;
 mod roster;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU64;

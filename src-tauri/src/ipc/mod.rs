@@ -15,7 +15,6 @@
 //! whose row ends with `["header", …]` (`"name?"` when it may be left out) takes a raw body and those headers instead (documents and
 //! uploads, which JSON would triple).
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use lectern::discovery::Found;
@@ -29,6 +28,9 @@ use crate::bridge::LinkEvent;
 use crate::commands::{Launch, Picked, Result};
 use crate::settings::Mode;
 use crate::state::{AppState, JoinTarget};
+
+mod typescript;
+pub use typescript::typescript;
 
 /// How a Rust type that crosses IPC appears to the view.
 pub trait Ipc {
@@ -233,84 +235,6 @@ macro_rules! ipc {
     };
 }
 
-/// The view's client: typed wrappers for every command and event.
-pub fn typescript(names: &[String]) -> String {
-    let mut out = String::from(
-        "// Generated from src-tauri/src/ipc.rs by `cargo test -p lectern-app`: do not edit.\n\
-         // The app's commands and events, typed; the view calls Rust only through these.\n\
-         import { Channel, invoke } from \"@tauri-apps/api/core\";\n\
-         import { listen, type UnlistenFn } from \"@tauri-apps/api/event\";\n",
-    );
-    for name in names {
-        let _ = writeln!(out, "import type {{ {name} }} from \"./{name}\";");
-    }
-    out.push_str("\nexport { Channel };\n\n/** Every command of the app, by its Rust name. */\nexport const commands = {\n");
-    for c in commands() {
-        let method = camel(c.name);
-        match &c.raw {
-            Some(headers) => {
-                // "bearer?" is a header the command does without.
-                let fields: Vec<String> = headers.iter().map(|h| format!("{h}: string")).collect();
-                let _ = writeln!(
-                    out,
-                    "  {method}: (body: ArrayBuffer | Uint8Array, headers: {{ {} }}): Promise<{}> =>\n    \
-                     invoke<{}>(\"{}\", body, {{ headers }}),",
-                    fields.join("; "),
-                    c.result,
-                    c.result,
-                    c.name
-                );
-            }
-            None if c.args.is_empty() => {
-                let _ = writeln!(
-                    out,
-                    "  {method}: (): Promise<{}> => invoke<{}>(\"{}\"),",
-                    c.result, c.result, c.name
-                );
-            }
-            None => {
-                let fields: Vec<String> = c.args.iter().map(|(n, t)| format!("{}: {t}", camel(n))).collect();
-                let _ = writeln!(
-                    out,
-                    "  {method}: (args: {{ {} }}): Promise<{}> => invoke<{}>(\"{}\", args),",
-                    fields.join("; "),
-                    c.result,
-                    c.result,
-                    c.name
-                );
-            }
-        }
-    }
-    out.push_str("} as const;\n\n/** Every event the app emits to the view. */\nexport const events = {\n");
-    for e in events() {
-        let short = format!("on{}{}", e.short[..1].to_uppercase(), &e.short[1..]);
-        let _ = writeln!(
-            out,
-            "  {short}: (cb: (payload: {}) => void): Promise<UnlistenFn> => listen<{}>(\"{}\", (e) => cb(e.payload)),",
-            e.payload, e.payload, e.name
-        );
-    }
-    out.push_str("} as const;\n");
-    out
-}
-
-/// `on_event` as the view names it: `onEvent`.
-fn camel(snake: &str) -> String {
-    let mut out = String::with_capacity(snake.len());
-    let mut up = false;
-    for c in snake.chars() {
-        if c == '_' {
-            up = true;
-        } else if up {
-            out.extend(c.to_uppercase());
-            up = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 ipc! {
     commands {
         async launch(state: State<'_, AppState>) -> Result<Launch>;
@@ -364,7 +288,7 @@ mod tests {
     /// the function's own, as commands.rs declares them.
     #[test]
     fn each_rows_parameter_names_are_its_commands() {
-        let source = include_str!("commands.rs");
+        let source = include_str!("../commands.rs");
         for c in commands() {
             let start = [format!("pub async fn {}(", c.name), format!("pub fn {}(", c.name)]
                 .iter()
@@ -398,7 +322,7 @@ mod tests {
 
     #[test]
     fn argument_names_are_camel_case_as_tauri_passes_them() {
-        assert_eq!(camel("on_event"), "onEvent");
-        assert_eq!(camel("fingerprint"), "fingerprint");
+        assert_eq!(typescript::camel("on_event"), "onEvent");
+        assert_eq!(typescript::camel("fingerprint"), "fingerprint");
     }
 }
