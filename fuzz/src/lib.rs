@@ -4,13 +4,16 @@
 //! (`src-server/tests/fuzz_corpus.rs` compiles this file), so every input that once found a fault
 //! stays a test on the stable toolchain.
 
+#[path = "../../src-server/src/docs/pdf.rs"]
+mod pdf;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use lectern::protocol::WS_PATH;
-use lectern::protocol::link::{JoinLink, Txt};
-use lectern::protocol::sign::{Signer, Verifier};
-use lectern::protocol::signed::{Kind, Signed};
-use lectern::protocol::{ClientMsg, Doc, LessonState, ParseError, SetPatch};
+use lectern_protocol::WS_PATH;
+use lectern_protocol::link::{JoinLink, Txt};
+use lectern_protocol::sign::{Signer, Verifier};
+use lectern_protocol::signed::{Kind, Signed};
+use lectern_protocol::{ClientMsg, Doc, LessonState, ParseError, SetPatch};
 
 /// A client's frame, as the server reads every text frame (§3–§7): parsing never panics, an error
 /// says what is wrong, and what parses encodes and parses back to the same message.
@@ -103,7 +106,7 @@ pub fn txt_record(data: &[u8]) {
 
 /// A document upload's check (§9): counting a PDF's pages never panics, whatever the bytes.
 pub fn pdf_check(data: &[u8]) {
-    if let Ok(pages) = lectern::docs::count_pages(data) {
+    if let Ok(pages) = pdf::count_pages(data) {
         assert!(pages >= 1, "an accepted PDF has a page");
     }
 }

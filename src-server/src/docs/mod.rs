@@ -5,6 +5,7 @@
 //! PDF with at least one page before it is accepted.
 
 pub mod check;
+pub mod pdf;
 pub mod scan;
 
 use std::collections::{BTreeMap, HashMap};
@@ -40,20 +41,12 @@ pub struct Library {
 
 /// Counts the pages of a PDF, or says why it is not readable.
 pub fn count_pages(bytes: &[u8]) -> Result<u32> {
-    parse(bytes).map(|(_, pages)| pages)
+    pdf::count_pages(bytes).map_err(Error::Pdf)
 }
 
 /// Parses a PDF that must have at least one page.
 fn parse(bytes: &[u8]) -> Result<(lopdf::Document, u32)> {
-    if !bytes.starts_with(b"%PDF-") {
-        return Err(Error::Pdf("the file does not start with %PDF-".into()));
-    }
-    let doc = lopdf::Document::load_mem(bytes).map_err(|e| Error::Pdf(e.to_string()))?;
-    let pages = u32::try_from(doc.get_pages().len()).unwrap_or(u32::MAX);
-    if pages == 0 {
-        return Err(Error::Pdf("the PDF has no pages".into()));
-    }
-    Ok((doc, pages))
+    pdf::parse(bytes).map_err(Error::Pdf)
 }
 
 fn slug(title: &str) -> String {
