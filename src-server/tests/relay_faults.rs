@@ -1,5 +1,7 @@
 //! Remote students when things fail (docs/RELAY.md, "Faults"): Redis killed for 30 s, a relay that
-//! dies behind a load balancer, a relay that crashes, a relay cut off from Redis for a moment, Redis over TLS with a password, and a three-node Redis Cluster.
+//! dies behind a load balancer, a relay that crashes, a relay cut off from Redis for a moment, the
+//! teacher's server cut off twenty times, Redis over TLS with a password, and a three-node Redis
+//! Cluster.
 #![allow(clippy::unwrap_used)] // a test may panic on what it controls
 
 mod common;
@@ -164,6 +166,33 @@ async fn a_relay_cut_off_from_redis_for_a_moment_settles_who_left_meanwhile() {
     assert_eq!(stayed["online"], true, "{stayed}");
     teacher.send(json!({"t":"set","patch":{"page":3}})).await;
     state_where(&mut stays, |s| s.page == 3).await;
+    relay.stop().await;
+}
+
+/// The relays answer the bridge's new epoch by saying whom they have within a millisecond or so of
+/// seeing it: the teacher's server must read those entries however late its reader restarts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_each_of_twenty_redis_outages_the_roster_has_the_remote_students_back() {
+    let redis = RedisServer::start().await;
+    // The teacher's server reaches Redis through a link the test can cut; the relay does not.
+    let proxy = CutProxy::start(([127, 0, 0, 1], redis.port).into()).await;
+    let server = bridged_to(format!("redis://127.0.0.1:{}", proxy.port), None).await;
+    let (relay, ws, fingerprint) = relay(&redis).await;
+    let (mut teacher, _) = server.teacher().await;
+    let mut student = remote_student(&server, &ws, &fingerprint, "Far");
+    state_where(&mut student, |_| true).await;
+    roster_where(&mut teacher, |e| e["remote"] == true && e["online"] == true).await;
+    for round in 0..20 {
+        let page = 2 + round % 5;
+        proxy.cut();
+        // The teacher's next change finds Redis gone: its remote students go offline meanwhile.
+        teacher.send(json!({"t":"set","patch":{"page": page}})).await;
+        roster_where(&mut teacher, |e| e["remote"] == true && e["online"] == false).await;
+        proxy.mend();
+        println!("round {round}: redis is back");
+        roster_where(&mut teacher, |e| e["remote"] == true && e["online"] == true).await;
+        state_where(&mut student, |s| s.page == page).await;
+    }
     relay.stop().await;
 }
 

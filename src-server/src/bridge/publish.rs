@@ -33,6 +33,12 @@ pub(super) async fn publish_all(
     room: &str,
     feed: &mut Feed,
 ) -> redis::RedisResult<()> {
+    // A new reader starts where the stream stands before the new epoch is announced: what relays
+    // write once they see it (who they have) comes after, and is read however late the reader starts.
+    let reader_from = match &feed.reader {
+        Some(r) if !r.is_finished() => None,
+        _ => Some(keys::last_id(conn, &keys::up(room)).await?),
+    };
     let signed = parts.signer.sign(Kind::State, room, feed.epoch, feed.seq, 0, &feed.state);
     let snapshot = Snapshot { seq: feed.seq, state: feed.state.clone(), signed: signed.clone() };
     let frame = ServerMsg::Sync { seq: feed.seq, state: feed.state.clone(), signed: Some(signed) }.encode();
@@ -55,10 +61,11 @@ pub(super) async fn publish_all(
         .await?;
     publish_meta(conn, parts, room, feed).await?;
     publish_doc(parts, room, feed);
-    if feed.reader.as_ref().is_none_or(|r| r.is_finished()) {
+    if let Some(from) = reader_from {
         feed.reader = Some(parts.tracker.spawn(super::upstream::read(
             parts.client.clone(),
             room.to_string(),
+            from,
             parts.find.clone(),
             parts.shutdown.clone(),
         )));

@@ -1,8 +1,10 @@
 //! What remote students do, read back by the teacher's server: one task per room follows the relays'
 //! `up` stream with a blocking `XREAD` on a connection of its own (no response timeout: the crate's
 //! 500 ms default would cut every block short; see `connect`) and applies each entry to the room
-//! ([`Room::remote_joined`] and the rest). It starts from the stream's end: whoever is online then is
-//! announced again by the relays when they see the new epoch the bridge starts.
+//! ([`Room::remote_joined`] and the rest). It starts from where the stream stood just before the
+//! bridge announced a new epoch (`publish_all`), never from wherever the stream's end is when its
+//! first read comes: relays answer a new epoch by saying who they have within a millisecond or so,
+//! and those entries must be read, or remote students show as offline until they reconnect.
 
 use std::time::Duration;
 
@@ -19,15 +21,17 @@ pub type FindRoom = std::sync::Arc<dyn Fn(&str) -> Option<std::sync::Arc<Room>> 
 /// How long one blocking read waits before it is made again (and the task can notice shutdown).
 const BLOCK: Duration = Duration::from_secs(2);
 
-/// Follows room `room`'s `up` stream until shutdown; reconnects on its own after a failure.
+/// Follows room `room`'s `up` stream after entry `from` until shutdown; reconnects on its own after a
+/// failure, and goes on from the last entry it read.
 pub async fn read(
     client: Redis,
     room: String,
+    from: String,
     find: FindRoom,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let key = keys::up(&room);
-    let mut last = "$".to_string();
+    let mut last = from;
     let mut attempt = 0u32;
     let mut presence = Presence::default();
     while !shutdown.is_cancelled() {

@@ -67,6 +67,14 @@ pub fn read_after(stream: &str, last: &str, count: usize, block: std::time::Dura
     cmd
 }
 
+/// The newest entry's id in a stream, or `0` for an empty one (or none): a reader that starts after
+/// it misses nothing written later, whenever its first read comes.
+pub async fn last_id(conn: &mut impl redis::aio::ConnectionLike, key: &str) -> redis::RedisResult<String> {
+    let newest: Vec<(String, Vec<(String, String)>)> =
+        redis::cmd("XREVRANGE").arg(key).arg("+").arg("-").arg("COUNT").arg(1).query_async(conn).await?;
+    Ok(newest.into_iter().next().map_or_else(|| "0".to_string(), |(id, _)| id))
+}
+
 /// A room's join details, published by the teacher's server.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Meta {

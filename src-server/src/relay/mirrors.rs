@@ -100,7 +100,7 @@ impl Mirrors {
         let mut conn = self.client.connect().await.map_err(unavailable)?;
         // Where the stream stands before the snapshot is read: the snapshot is at least as new as
         // every entry up to here (the bridge writes an entry and its snapshot in one transaction).
-        let last = last_id(&mut conn, &keys::down(id)).await.map_err(unavailable)?;
+        let last = keys::last_id(&mut conn, &keys::down(id)).await.map_err(unavailable)?;
         let (meta, snap): (Option<String>, Option<String>) = redis::pipe()
             .get(keys::meta(id))
             .get(keys::snapshot(id))
@@ -179,13 +179,6 @@ impl Rooms for Arc<Mirrors> {
             self.mirror(&id).await
         })
     }
-}
-
-/// The newest entry's id in a stream, or `0` for an empty one.
-async fn last_id(conn: &mut Conn, key: &str) -> redis::RedisResult<String> {
-    let newest: Vec<(String, Vec<(String, String)>)> =
-        redis::cmd("XREVRANGE").arg(key).arg("+").arg("-").arg("COUNT").arg(1).query_async(conn).await?;
-    Ok(newest.into_iter().next().map_or_else(|| "0".to_string(), |(id, _)| id))
 }
 
 /// Feeds a mirror from its room's stream until it has had no students for a while; then lets it go.
