@@ -35,7 +35,10 @@ async fn a_remote_student_follows_signed_changes_and_its_hand_reaches_the_teache
     for page in 4..=6 {
         teacher.send(json!({"t":"set","patch":{"page":page}})).await;
     }
-    state_where(&mut student, |s| s.page == 6).await;
+    let (at, _) = state_where(&mut student, |s| s.page == 6).await;
+    // The teacher sees that the student at home has the page (its ack came back through Redis).
+    let entry = roster_where(&mut teacher, |e| e["remote"] == true && e["acked"].as_u64() >= Some(at)).await;
+    assert_eq!(entry["name"], "Yusuf");
 
     // A hand goes the other way.
     student.hand(true);

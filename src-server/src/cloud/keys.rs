@@ -67,10 +67,13 @@ pub fn read_after(stream: &str, last: &str, count: usize, block: std::time::Dura
     cmd
 }
 
+/// A stream's entries as `XRANGE` and `XREVRANGE` answer them: each id with its fields.
+pub type Entries = Vec<(String, Vec<(String, String)>)>;
+
 /// The newest entry's id in a stream, or `0` for an empty one (or none): a reader that starts after
 /// it misses nothing written later, whenever its first read comes.
 pub async fn last_id(conn: &mut impl redis::aio::ConnectionLike, key: &str) -> redis::RedisResult<String> {
-    let newest: Vec<(String, Vec<(String, String)>)> =
+    let newest: Entries =
         redis::cmd("XREVRANGE").arg(key).arg("+").arg("-").arg("COUNT").arg(1).query_async(conn).await?;
     Ok(newest.into_iter().next().map_or_else(|| "0".to_string(), |(id, _)| id))
 }

@@ -109,6 +109,16 @@ impl FailedHellos {
         }
     }
 
+    /// How many addresses it holds (counting, or blocked).
+    pub fn len(&self) -> usize {
+        self.limiter.len() + self.blocked.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether it holds no address.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Forgets addresses that have not failed recently, so memory stays bounded.
     pub fn prune(&self) {
         self.limiter.retain_recent();

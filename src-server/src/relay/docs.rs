@@ -39,10 +39,12 @@ fn document(mirrors: &Mirrors, headers: &HeaderMap, id: &str) -> Result<(String,
     }
 }
 
-/// [`document`], and a connection to the Redis that holds it.
+/// [`document`], and a connection to the Redis that holds it: one of its own, so that a document's
+/// bytes never hold up the relay's other commands on the shared connection (nor time out at its
+/// half second).
 async fn opened(mirrors: &Mirrors, headers: &HeaderMap, id: &str) -> Result<(String, Doc, Conn), ApiError> {
     let (room, doc) = document(mirrors, headers, id)?;
-    let conn = mirrors.redis().connect().await.map_err(|_| ApiError::Unavailable {
+    let conn = mirrors.redis().connect_blocking().await.map_err(|_| ApiError::Unavailable {
         why: "the lesson's documents cannot be reached now",
         close: false,
     })?;

@@ -6,12 +6,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::cloud::connect::{Conn, Redis};
-use redis::streams::StreamReadReply;
+use crate::cloud::connect::Redis;
 use tokio::sync::OnceCell;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::follow::{FeedParts, follow};
 use super::upsink::UpSink;
 use crate::cloud::keys::{self, Meta, Snapshot};
 use crate::config::Limits;
@@ -20,17 +19,15 @@ use crate::engine::registry::Registry;
 use crate::engine::report::Reporter;
 use crate::engine::room::{Room, RoomParts};
 use crate::metrics::Metrics;
+use crate::protocol::Hello;
 use crate::protocol::sign::Verifier;
 use crate::protocol::signed::Kind;
-use crate::protocol::{Hello, ServerMsg, close};
 use crate::transport::host::{Lifetime, NoRoom, RoomFuture, Rooms};
 
-/// How long a blocking read of a room's stream waits before it is made again.
-const BLOCK: Duration = Duration::from_secs(5);
-/// How soon a lost Redis is tried again.
-const RETRY: Duration = Duration::from_millis(250);
-/// How long a mirror with no students is kept before the relay lets it go.
-const IDLE: Duration = Duration::from_secs(60);
+/// How long a room Redis does not have is taken as not there without asking again.
+const UNPUBLISHED_FOR: Duration = Duration::from_secs(1);
+/// The most such rooms remembered (past that, all are forgotten: the cache only saves Redis work).
+const UNPUBLISHED_MAX: usize = 4096;
 
 /// A room being fetched from Redis, shared by every hello that asks meanwhile.
 type Loading = OnceCell<Result<Arc<Room>, NoRoom>>;
@@ -38,12 +35,15 @@ type Loading = OnceCell<Result<Arc<Room>, NoRoom>>;
 /// The rooms a relay serves.
 pub struct Mirrors {
     client: Redis,
-    rooms: Registry,
+    rooms: Arc<Registry>,
     loading: Mutex<HashMap<String, Arc<Loading>>>,
+    /// Rooms Redis did not have, and when it said so.
+    unpublished: Mutex<HashMap<String, tokio::time::Instant>>,
     limits: Limits,
     metrics: Metrics,
     up: Arc<UpSink>,
-    shutdown: CancellationToken,
+    /// What each room's feed needs (the same Redis, rooms, writer and shutdown).
+    feed: Arc<FeedParts>,
     tracker: TaskTracker,
 }
 
@@ -56,14 +56,22 @@ impl Mirrors {
         up: Arc<UpSink>,
         lifetime: Lifetime,
     ) -> Mirrors {
+        let rooms = Arc::new(Registry::default());
+        let feed = Arc::new(FeedParts {
+            client: client.clone(),
+            rooms: rooms.clone(),
+            up: up.clone(),
+            shutdown: lifetime.shutdown.clone(),
+        });
         Mirrors {
             client,
-            rooms: Registry::default(),
+            rooms,
+            feed,
             loading: Mutex::default(),
+            unpublished: Mutex::default(),
             limits,
             metrics,
             up,
-            shutdown: lifetime.shutdown,
             tracker: lifetime.tracker,
         }
     }
@@ -84,6 +92,9 @@ impl Mirrors {
         if let Some(room) = self.rooms.get(id) {
             return Ok(room);
         }
+        if self.known_unpublished(id) {
+            return Err(NoRoom::NotPublished);
+        }
         let cell =
             self.loading.lock().unwrap_or_else(|p| p.into_inner()).entry(id.to_string()).or_default().clone();
         let this = self.clone();
@@ -92,7 +103,65 @@ impl Mirrors {
         if loading.get(id).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
             loading.remove(id);
         }
+        if room.as_ref().err() == Some(&NoRoom::NotPublished) {
+            self.remember_unpublished(id);
+        }
         room
+    }
+
+    /// Whether Redis said within [`UNPUBLISHED_FOR`] that it does not have room `id`.
+    fn known_unpublished(&self, id: &str) -> bool {
+        let mut unpublished = self.unpublished.lock().unwrap_or_else(|p| p.into_inner());
+        match unpublished.get(id) {
+            Some(at) if at.elapsed() < UNPUBLISHED_FOR => true,
+            Some(_) => {
+                unpublished.remove(id);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// The title of room `id`, for `GET /v1/info?room=` (what a join page shows before the student
+    /// joins): from the room served, else from its join details in Redis.
+    pub async fn title(&self, id: &str) -> Result<String, NoRoom> {
+        if let Some(room) = self.rooms.get(id) {
+            return Ok(room.info().title.clone());
+        }
+        if self.known_unpublished(id) {
+            return Err(NoRoom::NotPublished);
+        }
+        let mut conn = self.client.connect().await.map_err(|_| NoRoom::Unavailable)?;
+        let meta: Option<String> = redis::cmd("GET")
+            .arg(keys::meta(id))
+            .query_async(&mut conn)
+            .await
+            .map_err(|_| NoRoom::Unavailable)?;
+        let Some(meta) = meta else {
+            self.remember_unpublished(id);
+            return Err(NoRoom::NotPublished);
+        };
+        match serde_json::from_str::<Meta>(&meta) {
+            Ok(meta) if meta.ended => Err(NoRoom::Ended),
+            Ok(meta) => Ok(meta.title),
+            Err(_) => Err(NoRoom::Unknown),
+        }
+    }
+
+    fn remember_unpublished(&self, id: &str) {
+        let mut unpublished = self.unpublished.lock().unwrap_or_else(|p| p.into_inner());
+        if unpublished.len() >= UNPUBLISHED_MAX {
+            unpublished.clear();
+        }
+        unpublished.insert(id.to_string(), tokio::time::Instant::now());
+    }
+
+    /// Forgets the rooms remembered as not published once that is old news.
+    pub fn prune(&self) {
+        self.unpublished
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, at| at.elapsed() < UNPUBLISHED_FOR);
     }
 
     async fn load(self: &Arc<Self>, id: &str) -> Result<Arc<Room>, NoRoom> {
@@ -100,16 +169,23 @@ impl Mirrors {
         let mut conn = self.client.connect().await.map_err(unavailable)?;
         // Where the stream stands before the snapshot is read: the snapshot is at least as new as
         // every entry up to here (the bridge writes an entry and its snapshot in one transaction).
-        let last = keys::last_id(&mut conn, &keys::down(id)).await.map_err(unavailable)?;
-        let (meta, snap): (Option<String>, Option<String>) = redis::pipe()
+        // One round trip for all three.
+        let (newest, meta, snap): (keys::Entries, Option<String>, Option<String>) = redis::pipe()
+            .cmd("XREVRANGE")
+            .arg(keys::down(id))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
             .get(keys::meta(id))
             .get(keys::snapshot(id))
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
+        let last = newest.into_iter().next().map_or_else(|| "0".to_string(), |(id, _)| id);
         // Not in Redis (yet): the teacher's server may be about to publish it, or be reconnecting;
         // the student tries again. A lesson that ended says so.
-        let parse = |text: Option<String>| text.ok_or(NoRoom::Unavailable);
+        let parse = |text: Option<String>| text.ok_or(NoRoom::NotPublished);
         let meta: Meta = serde_json::from_str(&parse(meta)?).map_err(|_| NoRoom::Unknown)?;
         let snap: Snapshot = serde_json::from_str(&parse(snap)?).map_err(|_| NoRoom::Unknown)?;
         if meta.ended {
@@ -153,18 +229,9 @@ impl Mirrors {
         }
         room.mirror_reset(snap.seq, snap.state, snap.signed);
         self.rooms.insert(room.clone());
-        self.tracker.spawn(follow(self.clone(), room.clone(), last, verifier));
+        self.tracker.spawn(follow(self.feed.clone(), room.clone(), last, verifier));
         tracing::info!(room = %id, "serving a room from redis");
         Ok(room)
-    }
-
-    /// Lets a room go: its students are closed with 4503 (they reconnect, perhaps elsewhere). Only
-    /// this room: a newer copy of the same id stays.
-    fn drop_room(&self, room: &Arc<Room>, reason: &str) {
-        room.close_all(close::RESTARTING, reason);
-        if self.rooms.get(&room.info().id).is_some_and(|r| Arc::ptr_eq(&r, room)) {
-            self.rooms.remove(&room.info().id);
-        }
     }
 }
 
@@ -179,143 +246,4 @@ impl Rooms for Arc<Mirrors> {
             self.mirror(&id).await
         })
     }
-}
-
-/// Feeds a mirror from its room's stream until it has had no students for a while; then lets it go.
-/// While Redis is away, its students are told the teacher is away and stay connected; once Redis is
-/// back, the bridge's fresh snapshot brings them up to date.
-async fn follow(mirrors: Arc<Mirrors>, room: Arc<Room>, mut last: String, verifier: Verifier) {
-    let id = room.info().id.clone();
-    let key = keys::down(&id);
-    let mut idle_since = None;
-    let mut conn = None;
-    let mut lost = false;
-    loop {
-        let (teachers, students) = room.online();
-        if teachers + students > 0 {
-            idle_since = None;
-        } else if idle_since.get_or_insert_with(tokio::time::Instant::now).elapsed() > IDLE {
-            mirrors.drop_room(&room, "no students");
-            return;
-        }
-        if room.state().1.ended {
-            mirrors.drop_room(&room, "the lesson has ended");
-            return;
-        }
-        if conn.is_none() {
-            conn = mirrors.client.connect_blocking().await.ok();
-        }
-        let Some(c) = conn.as_mut() else {
-            if !lost {
-                lost = true;
-                tracing::warn!(room = %id, "lost redis; the room's students wait for it");
-                room.mirror_send(ServerMsg::Teacher { online: false }.encode().into());
-            }
-            tokio::select! {
-                _ = mirrors.shutdown.cancelled() => return,
-                _ = tokio::time::sleep(RETRY) => continue,
-            }
-        };
-        let cmd = keys::read_after(&key, &last, 512, BLOCK);
-        let reply = tokio::select! {
-            _ = mirrors.shutdown.cancelled() => return,
-            r = cmd.query_async::<Option<StreamReadReply>>(c) => r,
-        };
-        let Ok(reply) = reply else {
-            // Back off first: an error that comes back at once must not spin the relay.
-            conn = None;
-            tokio::time::sleep(RETRY).await;
-            continue;
-        };
-        if std::mem::take(&mut lost) {
-            tracing::info!(room = %id, "redis is back");
-            room.mirror_send(ServerMsg::Teacher { online: true }.encode().into());
-        }
-        for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
-            last = entry.id.clone();
-            match (entry.get::<String>("k").as_deref(), entry.get::<String>("pid")) {
-                (Some("kick"), Some(pid)) => {
-                    room.mirror_kick(&pid);
-                    continue;
-                }
-                (Some("refuse"), Some(pid)) => {
-                    room.mirror_refuse(&pid);
-                    continue;
-                }
-                (Some("details"), _) => {
-                    reread_details(c, &room).await;
-                    continue;
-                }
-                _ => {}
-            }
-            let Some(frame) = entry.get::<String>("f") else { continue };
-            if !apply(&mirrors, &room, &verifier, &frame).await {
-                conn = None;
-                break;
-            }
-        }
-    }
-}
-
-/// Reads the room's join details again (a new code, the waiting room turned on or off); kept as
-/// they were when Redis does not answer or holds something unreadable.
-async fn reread_details(conn: &mut Conn, room: &Room) {
-    let meta: redis::RedisResult<Option<String>> =
-        redis::cmd("GET").arg(keys::meta(&room.info().id)).query_async(conn).await;
-    if let Some(meta) = meta.ok().flatten().and_then(|m| serde_json::from_str::<Meta>(&m).ok()) {
-        room.mirror_details(&meta.code, meta.waiting_room);
-    }
-}
-
-/// Applies one frame of the room's stream, if the teacher signed it; false when the mirror cannot
-/// continue.
-async fn apply(mirrors: &Mirrors, room: &Room, verifier: &Verifier, frame: &str) -> bool {
-    match serde_json::from_str::<ServerMsg>(frame) {
-        Ok(ServerMsg::Patch { seq, time, patch, signed: Some(signed) }) => {
-            let (have, mut after) = room.state();
-            if seq <= have {
-                return true;
-            }
-            after.apply(&patch);
-            if seq == have + 1 && !verifier.check(Kind::State, seq, 0, &after, &signed) {
-                tracing::warn!(room = %room.info().id, seq, "dropped a change its teacher did not sign");
-                return reload(mirrors, room, verifier).await;
-            }
-            if room.mirror_patch(seq, time, patch, signed).is_err() {
-                // Entries went missing (the stream was trimmed, or a new epoch began): the snapshot.
-                return reload(mirrors, room, verifier).await;
-            }
-        }
-        Ok(ServerMsg::Sync { seq, state, signed: Some(signed) })
-            if verifier.check(Kind::State, seq, 0, &state, &signed) =>
-        {
-            // A new epoch: the teacher's server may have lost who is here (Redis went away); say it.
-            let here = room.mirror_reset(seq, state, signed).unwrap_or_default();
-            if !here.is_empty() {
-                mirrors.up.announce(&room.info().id);
-            }
-        }
-        // A beat is passed on only if it is the teacher's, for the state here, and re-encoded: a
-        // frame someone else wrote into Redis never reaches the students.
-        Ok(ServerMsg::Beat { seq, n, signed }) => {
-            let (have, state) = room.state();
-            if seq == have && verifier.check(Kind::Beat, seq, n, &state, &signed) {
-                room.mirror_send(ServerMsg::Beat { seq, n, signed }.encode().into());
-            }
-        }
-        _ => {} // not for students: the relay passes on only what the teacher's server signed
-    }
-    true
-}
-
-async fn reload(mirrors: &Mirrors, room: &Room, verifier: &Verifier) -> bool {
-    let Ok(mut conn) = mirrors.client.connect().await else { return false };
-    let snap: Option<String> =
-        redis::cmd("GET").arg(keys::snapshot(&room.info().id)).query_async(&mut conn).await.ok().flatten();
-    let Some(snap) = snap.and_then(|s| serde_json::from_str::<Snapshot>(&s).ok()) else { return false };
-    if !verifier.check(Kind::State, snap.seq, 0, &snap.state, &snap.signed) {
-        return false;
-    }
-    room.mirror_reset(snap.seq, snap.state, snap.signed);
-    true
 }

@@ -2,13 +2,14 @@
 //! transport as the teacher's server ([`crate::transport`]).
 //!
 //! - [`serve`] is the server; [`mirrors`] are its rooms, each a copy of a room on a teacher's
-//!   server fed from Redis and checked against the teacher's signatures;
+//!   server fed from Redis ([`follow`]) and checked against the teacher's signatures;
 //! - [`upsink`] writes what their students do back to Redis;
 //! - [`docs`] serves the lessons' documents to remote students.
 //!
 //! It depends on [`crate::cloud`] for Redis and never on the teacher's server.
 
 pub mod docs;
+pub mod follow;
 pub mod mirrors;
 pub mod serve;
 pub mod upsink;

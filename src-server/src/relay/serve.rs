@@ -58,6 +58,8 @@ pub struct Relay {
 #[derive(Clone)]
 struct RelayState {
     host: Arc<Host>,
+    mirrors: Arc<Mirrors>,
+    fingerprint: String,
     /// When the canary last went through Redis and back, ms since the relay started (0: never).
     canary_ms: Arc<AtomicU64>,
     started: tokio::time::Instant,
@@ -96,10 +98,13 @@ impl Relay {
             Arc::new(Host::new(config.limits, config.timing, metrics, Arc::new(mirrors.clone()), lifetime));
         let state = RelayState {
             host: host.clone(),
+            mirrors: mirrors.clone(),
+            fingerprint: config.identity.fingerprint(),
             canary_ms: Arc::default(),
             started: tokio::time::Instant::now(),
         };
         host.tracker.spawn(canary(client, state.clone()));
+        host.tracker.spawn(upkeep(state.clone()));
         let documents = Router::new()
             .route("/v1/docs/{id}", get(super::docs::get_doc))
             .route("/v1/docs/{id}/scan", get(super::docs::get_scan))
@@ -107,6 +112,7 @@ impl Relay {
         let router = Router::new()
             .route(WS_PATH, get(ws))
             .route("/healthz", get(healthz))
+            .route("/v1/info", get(info))
             .with_state(state)
             .merge(documents)
             .merge(crate::transport::sse::router(host.clone()))
@@ -129,6 +135,17 @@ impl Relay {
     /// The rooms served now.
     pub fn mirrors(&self) -> &Mirrors {
         &self.mirrors
+    }
+
+    /// How many addresses its per-address counters hold now (its upkeep forgets the quiet ones).
+    pub fn tracked_addresses(&self) -> usize {
+        self.host.tracked_addresses()
+    }
+
+    /// How many connections to Redis it has opened since it started (one shared for ordinary
+    /// commands, reopened when it fails, and one for each room's feed and each document read).
+    pub fn redis_connections_opened(&self) -> u64 {
+        self.mirrors.redis().connections_opened()
     }
 
     /// Closes every student with 4503 (they resume on another relay) and stops. Returns once every
@@ -160,6 +177,79 @@ async fn ws(
     crate::transport::connection::upgrade(upgrade, s.host.clone(), peer.ip())
 }
 
+/// The relay's upkeep: every few seconds it forgets the addresses its per-address counters hold that
+/// have been quiet, and the rooms it remembers as not published, so neither grows with the addresses
+/// and room ids strangers try.
+async fn upkeep(s: RelayState) {
+    let mut tick = tokio::time::interval(s.host.timing.roster_interval * 50);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = s.host.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        s.host.metrics.upkeep();
+        s.host.prune();
+        s.mirrors.prune();
+    }
+}
+
+/// Which room `GET /v1/info` is asked about.
+#[derive(serde::Deserialize)]
+struct InfoQuery {
+    room: Option<String>,
+}
+
+/// `GET /v1/info?room=ID` on a relay: what a join page shows before the student joins, for the room
+/// the link names (a relay serves many). Asking for rooms nobody has published counts against the
+/// address, as such a hello does.
+async fn info(
+    State(s): State<RelayState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::extract::Query(q): axum::extract::Query<InfoQuery>,
+) -> Response {
+    use crate::transport::api_error::ApiError;
+    use crate::transport::host::NoRoom;
+    let Some(room) = q.room.filter(|r| !r.is_empty() && r.len() <= 64) else {
+        return ApiError::BadRequest("a relay serves many rooms: ask for one with ?room=".into())
+            .into_response();
+    };
+    let counted = crate::engine::rate::counted(peer.ip());
+    if counted.is_some_and(|ip| s.host.unpublished.is_blocked(ip)) {
+        return ApiError::TooMany {
+            why: "too many requests for lessons that are not here; wait a minute",
+            close: false,
+        }
+        .into_response();
+    }
+    match s.mirrors.title(&room).await {
+        Ok(title) => axum::Json(crate::protocol::http::Info {
+            name: title.clone(),
+            room,
+            title,
+            v: crate::protocol::VERSION,
+            fingerprint: s.fingerprint.clone(),
+            needs_code: true,
+            knock: false, // nobody is there to let a knock in
+        })
+        .into_response(),
+        Err(NoRoom::NotPublished) => {
+            if let Some(ip) = counted {
+                s.host.unpublished.fail(ip);
+            }
+            ApiError::NotFound(format!("no lesson \"{room}\" here")).into_response()
+        }
+        Err(NoRoom::Ended) => ApiError::NotFound("that lesson has ended".into()).into_response(),
+        Err(NoRoom::Unavailable) => {
+            ApiError::Unavailable { why: "the relay cannot reach the lessons now", close: false }
+                .into_response()
+        }
+        Err(NoRoom::Unknown | NoRoom::TooMany) => {
+            ApiError::NotFound(format!("no lesson \"{room}\" here")).into_response()
+        }
+    }
+}
+
 /// 200 while the canary goes through Redis and back; 503 once it has not for three rounds.
 async fn healthz(State(s): State<RelayState>) -> Response {
     let last = s.canary_ms.load(Ordering::Relaxed);
@@ -177,6 +267,8 @@ async fn healthz(State(s): State<RelayState>) -> Response {
 async fn canary(client: Redis, s: RelayState) {
     let key = format!("lectern:{{canary-{:016x}}}", rand::random::<u64>());
     let mut beat = tokio::time::interval(CANARY_EVERY);
+    // The reader's connection is kept from round to round, and opened again only after a failure.
+    let mut kept = None;
     loop {
         tokio::select! {
             _ = s.host.shutdown.cancelled() => return,
@@ -184,7 +276,10 @@ async fn canary(client: Redis, s: RelayState) {
         }
         let round = async {
             let mut writer = client.connect().await.ok()?;
-            let mut reader = client.connect_blocking().await.ok()?;
+            let reader = match &mut kept {
+                Some(r) => r,
+                None => kept.insert(client.connect_blocking().await.ok()?),
+            };
             let token = rand::random::<u64>().to_string();
             let id: String = redis::cmd("XADD")
                 .arg(&key)
@@ -205,7 +300,7 @@ async fn canary(client: Redis, s: RelayState) {
                 .arg("STREAMS")
                 .arg(&key)
                 .arg(before)
-                .query_async(&mut reader)
+                .query_async(reader)
                 .await
                 .ok()?;
             reply
@@ -219,6 +314,9 @@ async fn canary(client: Redis, s: RelayState) {
             _ = s.host.shutdown.cancelled() => return,
             r = tokio::time::timeout(CANARY_EVERY, round) => r.ok().flatten().is_some(),
         };
+        if !went {
+            kept = None;
+        }
         if went {
             s.canary_ms.store(s.started.elapsed().as_millis().max(1) as u64, Ordering::Relaxed);
         }

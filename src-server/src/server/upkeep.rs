@@ -19,9 +19,7 @@ pub(super) fn spawn(app: &AppState) {
             n += 1;
             if n.is_multiple_of(50) {
                 a.host.metrics.upkeep();
-                a.host.failed_hellos.prune();
-                a.host.knocks.prune();
-                a.host.held_claims.prune();
+                a.host.prune();
             }
         }
     });

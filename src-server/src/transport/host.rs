@@ -19,11 +19,15 @@ use crate::protocol::Hello;
 pub enum NoRoom {
     /// There is no such room: close 4001, as for a wrong code.
     Unknown,
-    /// It cannot be reached now (a relay without Redis, or a room not published yet): close 4503,
-    /// and the client tries again.
+    /// It cannot be reached now (a relay without Redis): close 4503, and the client tries again.
     Unavailable,
+    /// Nobody has published it (yet: a teacher's server may be about to): close 4503 as well, but
+    /// counted against the address, so a stranger cannot make a relay ask Redis for rooms at will.
+    NotPublished,
     /// Its lesson has ended: close 4000.
     Ended,
+    /// This address asked for too many rooms nobody has published: close 4029.
+    TooMany,
 }
 
 /// A future that a [`Rooms`] answers with.
@@ -34,6 +38,10 @@ pub trait Rooms: Send + Sync {
     /// The room for this hello.
     fn room_for<'a>(&'a self, hello: &'a Hello) -> RoomFuture<'a>;
 }
+
+/// Hellos for a room nobody has published that one address may make in a minute (a class behind one
+/// NAT, each retrying every few seconds while its teacher's server reconnects, fits).
+pub const UNPUBLISHED_PER_MINUTE: u32 = 600;
 
 /// What ends a host's tasks, and what owns them: made before the host, so that what it is built from
 /// (a relay's mirrors, say) runs on the same ones.
@@ -57,6 +65,9 @@ pub struct Host {
     pub failed_hellos: FailedHellos,
     /// Knocks per address: asking to join, however often it is withdrawn, is bounded too.
     pub knocks: FailedHellos,
+    /// Hellos per address for rooms nobody has published (a relay's): a few a second are a class
+    /// waiting for its teacher's server, thousands are somebody making the relay ask Redis.
+    pub unpublished: FailedHellos,
     /// Code claims held per address while someone guesses (right code or wrong alike): a class
     /// behind one NAT fits, a flood of claims that would churn the teacher's list does not.
     pub held_claims: FailedHellos,
@@ -82,6 +93,7 @@ impl Host {
         Host {
             failed_hellos: FailedHellos::new(limits.failed_hellos_per_minute),
             knocks: FailedHellos::new(crate::engine::room::knock::KNOCKS_PER_MINUTE),
+            unpublished: FailedHellos::new(UNPUBLISHED_PER_MINUTE),
             held_claims: FailedHellos::new(
                 u32::try_from(limits.max_students_per_address.clamp(10, 64)).unwrap_or(64),
             ),
@@ -93,5 +105,24 @@ impl Host {
             rooms,
             bodies: crate::transport::body::Budget::default(),
         }
+    }
+}
+
+impl Host {
+    /// Forgets the addresses the per-address counters hold that have not counted lately, so their
+    /// memory stays bounded: run every few seconds by each shell's upkeep.
+    pub fn prune(&self) {
+        self.failed_hellos.prune();
+        self.knocks.prune();
+        self.held_claims.prune();
+        self.unpublished.prune();
+    }
+
+    /// How many addresses the per-address counters hold now (what [`Host::prune`] bounds).
+    pub fn tracked_addresses(&self) -> usize {
+        [&self.failed_hellos, &self.knocks, &self.held_claims, &self.unpublished]
+            .iter()
+            .map(|c| c.len())
+            .sum()
     }
 }

@@ -49,13 +49,23 @@ pub async fn relay_to(
     ca: Option<std::path::PathBuf>,
     identity: Identity,
 ) -> (Relay, String, String) {
+    relay_limited(url, ca, identity, Limits::default()).await
+}
+
+/// A relay on the Redis at `url`, with this certificate and these limits.
+pub async fn relay_limited(
+    url: String,
+    ca: Option<std::path::PathBuf>,
+    identity: Identity,
+    limits: Limits,
+) -> (Relay, String, String) {
     let fingerprint = identity.fingerprint();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = RelayConfig {
         redis: url,
         redis_ca: ca,
         identity,
-        limits: Limits::default(),
+        limits,
         timing: Timing::default(),
         alive: std::time::Duration::from_secs(2),
     };

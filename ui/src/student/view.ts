@@ -103,7 +103,9 @@ export class StudentView {
         this.joinButton.dataset.t = "askToJoin";
         this.joinButton.textContent = t("askToJoin");
       }
-      platform.server.getJson<Info>("/v1/info", "").then(
+      // A relay serves many rooms: it is asked about the link's.
+      const info = this.relay ? `/v1/info?room=${encodeURIComponent(this.relay.room)}` : "/v1/info";
+      platform.server.getJson<Info>(info, "").then(
         (info) => {
           const title = $("#join-title");
           title.removeAttribute("data-t");

@@ -42,6 +42,10 @@ impl Room {
         }
         inner.state.apply(&patch);
         inner.seq = seq;
+        // Students' acks of it reach the teacher's server, as they would in the room.
+        if !patch.is_pointer_only() {
+            inner.significant.push(seq);
+        }
         let ended = inner.state.ended;
         let bytes = encode(&ServerMsg::Patch { seq, time, patch, signed: Some(signed.clone()) });
         inner.signed = Some(signed);
@@ -79,6 +83,9 @@ impl Room {
         inner.seq = seq;
         inner.signed = Some(signed);
         inner.sync_cache = Some(bytes.clone());
+        if inner.significant.last().is_none_or(|s| *s < seq) {
+            inner.significant.push(seq);
+        }
         for m in &inner.members {
             m.outbox.push_or_close(Item::Msg(bytes.clone()));
         }

@@ -104,7 +104,7 @@ async fn ask(
         return Err(too_many_joins());
     }
     // A relay's room has no teacher to let anyone in.
-    let Some(room) = app.rooms.room_for(&hello).await.ok().filter(|r| !r.is_mirror()) else {
+    let Some(room) = room_for(&hello, app, addr).await.ok().filter(|r| !r.is_mirror()) else {
         return Err(join_refusal(JoinError::Credentials, app, addr, false));
     };
     knock::wait(sink, stream, hello, room, app, addr, Came::Asking).await
@@ -123,13 +123,13 @@ async fn claim(
     addr: Option<IpAddr>,
 ) -> Result<(Joined, Arc<Room>), Option<Box<Refusal>>> {
     let blocked = addr.is_some_and(|ip| app.failed_hellos.is_blocked(ip));
-    let room = match app.rooms.room_for(&hello).await {
+    let room = match room_for(&hello, app, addr).await {
         // A relay's room cannot hold a claim: it refuses (4029) while someone is guessing.
         Ok(room) if room.is_mirror() && blocked => {
             return Err(join_refusal(JoinError::WaitingRoom, app, addr, false));
         }
         Ok(room) if !room.is_mirror() => room,
-        _ => return admit(hello, app, addr).await,
+        found => return admit_to(found, hello, app, addr),
     };
     if blocked || !room.code_checks_open() {
         return Box::pin(hold(sink, stream, hello, room, app, addr)).await;
@@ -187,13 +187,38 @@ fn parse(text: &str) -> Result<Hello, Option<Box<Refusal>>> {
     }
 }
 
+/// The room the hello asks for. An address that has asked a relay for too many rooms nobody has
+/// published is refused before the relay asks Redis again.
+async fn room_for(hello: &Hello, app: &Host, addr: Option<IpAddr>) -> Result<Arc<Room>, NoRoom> {
+    let counted = addr.and_then(crate::engine::rate::counted);
+    if counted.is_some_and(|ip| app.unpublished.is_blocked(ip)) {
+        return Err(NoRoom::TooMany);
+    }
+    let room = app.rooms.room_for(hello).await;
+    if let (Err(NoRoom::NotPublished), Some(ip)) = (&room, counted) {
+        app.unpublished.fail(ip);
+    }
+    room
+}
+
 /// Joins the room the hello asks for.
 async fn admit(
     hello: Hello,
     app: &Host,
     addr: Option<IpAddr>,
 ) -> Result<(Joined, Arc<Room>), Option<Box<Refusal>>> {
-    let room = match app.rooms.room_for(&hello).await {
+    let found = room_for(&hello, app, addr).await;
+    admit_to(found, hello, app, addr)
+}
+
+/// Joins the room found for the hello, or says why there is none.
+fn admit_to(
+    found: Result<Arc<Room>, NoRoom>,
+    hello: Hello,
+    app: &Host,
+    addr: Option<IpAddr>,
+) -> Result<(Joined, Arc<Room>), Option<Box<Refusal>>> {
+    let room = match found {
         Ok(room) => room,
         // A resume token for a room that is gone (a lesson that ended) is common behind one address
         // (a load balancer, a school's NAT) and guesses nothing: refused, not counted.
@@ -204,13 +229,14 @@ async fn admit(
             return Err(join_refusal(JoinError::Credentials, app, addr, is_code_claim(&hello)));
         }
         Err(NoRoom::Ended) => return Err(refusal(None, close::ENDED, "the lesson has ended")),
-        Err(NoRoom::Unavailable) => {
+        Err(NoRoom::Unavailable | NoRoom::NotPublished) => {
             return Err(refusal(
                 None,
                 close::RESTARTING,
                 "the relay cannot reach the lesson now; trying again",
             ));
         }
+        Err(NoRoom::TooMany) => return Err(too_many_joins()),
     };
     // A relay's students are remote to the lesson.
     let remote = room.is_mirror();

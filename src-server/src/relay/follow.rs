@@ -1,0 +1,188 @@
+//! How a relay's mirror follows its room (docs/RELAY.md): a blocking read of the room's `down`
+//! stream, each frame checked against the teacher's key before it is applied and passed on, and the
+//! teacher's server's removals and refusals carried out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::streams::StreamReadReply;
+
+use tokio_util::sync::CancellationToken;
+
+use super::upsink::UpSink;
+use crate::cloud::connect::{Conn, Redis};
+use crate::cloud::keys::{self, Meta, Snapshot};
+use crate::engine::registry::Registry;
+use crate::engine::room::Room;
+use crate::protocol::sign::Verifier;
+use crate::protocol::signed::Kind;
+use crate::protocol::{ServerMsg, close};
+
+/// How long a blocking read of a room's stream waits before it is made again.
+const BLOCK: Duration = Duration::from_secs(5);
+/// How soon a lost Redis is tried again.
+const RETRY: Duration = Duration::from_millis(250);
+/// How long a mirror with no students is kept before the relay lets it go.
+const IDLE: Duration = Duration::from_secs(60);
+
+/// What a mirror's feed needs from its relay.
+pub(super) struct FeedParts {
+    /// The Redis the rooms come from.
+    pub(super) client: Redis,
+    /// The rooms served, which a feed takes its room out of when it lets it go.
+    pub(super) rooms: Arc<Registry>,
+    /// Where the room's students are announced again after a new epoch.
+    pub(super) up: Arc<UpSink>,
+    /// Ends every feed.
+    pub(super) shutdown: CancellationToken,
+}
+
+impl FeedParts {
+    /// Lets a room go: its students are closed with 4503 (they reconnect, perhaps elsewhere). Only
+    /// this room: a newer copy of the same id stays.
+    fn drop_room(&self, room: &Arc<Room>, reason: &str) {
+        room.close_all(close::RESTARTING, reason);
+        if self.rooms.get(&room.info().id).is_some_and(|r| Arc::ptr_eq(&r, room)) {
+            self.rooms.remove(&room.info().id);
+        }
+    }
+}
+
+/// Feeds a mirror from its room's stream until it has had no students for a while; then lets it go.
+/// While Redis is away, its students are told the teacher is away and stay connected; once Redis is
+/// back, the bridge's fresh snapshot brings them up to date.
+pub(super) async fn follow(mirrors: Arc<FeedParts>, room: Arc<Room>, mut last: String, verifier: Verifier) {
+    let id = room.info().id.clone();
+    let key = keys::down(&id);
+    let mut idle_since = None;
+    let mut conn = None;
+    let mut lost = false;
+    loop {
+        let (teachers, students) = room.online();
+        if teachers + students > 0 {
+            idle_since = None;
+        } else if idle_since.get_or_insert_with(tokio::time::Instant::now).elapsed() > IDLE {
+            mirrors.drop_room(&room, "no students");
+            return;
+        }
+        if room.state().1.ended {
+            mirrors.drop_room(&room, "the lesson has ended");
+            return;
+        }
+        if conn.is_none() {
+            conn = mirrors.client.connect_blocking().await.ok();
+        }
+        let Some(c) = conn.as_mut() else {
+            if !lost {
+                lost = true;
+                tracing::warn!(room = %id, "lost redis; the room's students wait for it");
+                room.mirror_send(ServerMsg::Teacher { online: false }.encode().into());
+            }
+            tokio::select! {
+                _ = mirrors.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(RETRY) => continue,
+            }
+        };
+        let cmd = keys::read_after(&key, &last, 512, BLOCK);
+        let reply = tokio::select! {
+            _ = mirrors.shutdown.cancelled() => return,
+            r = cmd.query_async::<Option<StreamReadReply>>(c) => r,
+        };
+        let Ok(reply) = reply else {
+            // Back off first: an error that comes back at once must not spin the relay.
+            conn = None;
+            tokio::time::sleep(RETRY).await;
+            continue;
+        };
+        if std::mem::take(&mut lost) {
+            tracing::info!(room = %id, "redis is back");
+            room.mirror_send(ServerMsg::Teacher { online: true }.encode().into());
+        }
+        for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
+            last = entry.id.clone();
+            match (entry.get::<String>("k").as_deref(), entry.get::<String>("pid")) {
+                (Some("kick"), Some(pid)) => {
+                    room.mirror_kick(&pid);
+                    continue;
+                }
+                (Some("refuse"), Some(pid)) => {
+                    room.mirror_refuse(&pid);
+                    continue;
+                }
+                (Some("details"), _) => {
+                    reread_details(c, &room).await;
+                    continue;
+                }
+                _ => {}
+            }
+            let Some(frame) = entry.get::<String>("f") else { continue };
+            if !apply(&mirrors, &room, &verifier, &frame).await {
+                conn = None;
+                break;
+            }
+        }
+    }
+}
+
+/// Reads the room's join details again (a new code, the waiting room turned on or off); kept as
+/// they were when Redis does not answer or holds something unreadable.
+async fn reread_details(conn: &mut Conn, room: &Room) {
+    let meta: redis::RedisResult<Option<String>> =
+        redis::cmd("GET").arg(keys::meta(&room.info().id)).query_async(conn).await;
+    if let Some(meta) = meta.ok().flatten().and_then(|m| serde_json::from_str::<Meta>(&m).ok()) {
+        room.mirror_details(&meta.code, meta.waiting_room);
+    }
+}
+
+/// Applies one frame of the room's stream, if the teacher signed it; false when the mirror cannot
+/// continue.
+async fn apply(mirrors: &FeedParts, room: &Room, verifier: &Verifier, frame: &str) -> bool {
+    match serde_json::from_str::<ServerMsg>(frame) {
+        Ok(ServerMsg::Patch { seq, time, patch, signed: Some(signed) }) => {
+            let (have, mut after) = room.state();
+            if seq <= have {
+                return true;
+            }
+            after.apply(&patch);
+            if seq == have + 1 && !verifier.check(Kind::State, seq, 0, &after, &signed) {
+                tracing::warn!(room = %room.info().id, seq, "dropped a change its teacher did not sign");
+                return reload(mirrors, room, verifier).await;
+            }
+            if room.mirror_patch(seq, time, patch, signed).is_err() {
+                // Entries went missing (the stream was trimmed, or a new epoch began): the snapshot.
+                return reload(mirrors, room, verifier).await;
+            }
+        }
+        Ok(ServerMsg::Sync { seq, state, signed: Some(signed) })
+            if verifier.check(Kind::State, seq, 0, &state, &signed) =>
+        {
+            // A new epoch: the teacher's server may have lost who is here (Redis went away); say it.
+            let here = room.mirror_reset(seq, state, signed).unwrap_or_default();
+            if !here.is_empty() {
+                mirrors.up.announce(&room.info().id);
+            }
+        }
+        // A beat is passed on only if it is the teacher's, for the state here, and re-encoded: a
+        // frame someone else wrote into Redis never reaches the students.
+        Ok(ServerMsg::Beat { seq, n, signed }) => {
+            let (have, state) = room.state();
+            if seq == have && verifier.check(Kind::Beat, seq, n, &state, &signed) {
+                room.mirror_send(ServerMsg::Beat { seq, n, signed }.encode().into());
+            }
+        }
+        _ => {} // not for students: the relay passes on only what the teacher's server signed
+    }
+    true
+}
+
+async fn reload(mirrors: &FeedParts, room: &Room, verifier: &Verifier) -> bool {
+    let Ok(mut conn) = mirrors.client.connect().await else { return false };
+    let snap: Option<String> =
+        redis::cmd("GET").arg(keys::snapshot(&room.info().id)).query_async(&mut conn).await.ok().flatten();
+    let Some(snap) = snap.and_then(|s| serde_json::from_str::<Snapshot>(&s).ok()) else { return false };
+    if !verifier.check(Kind::State, snap.seq, 0, &snap.state, &snap.signed) {
+        return false;
+    }
+    room.mirror_reset(snap.seq, snap.state, snap.signed);
+    true
+}
