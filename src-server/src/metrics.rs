@@ -72,6 +72,9 @@ pub struct Metrics {
     /// On a relay: entries about its students that could not be written while Redis was away (it
     /// says whom it has again once Redis is back).
     pub relay_lost: Counter,
+    /// On a relay: entries in a room's stream the teacher's server did not sign (someone else can
+    /// write into Redis), dropped.
+    pub relay_forged: Counter,
     rejected: [Counter; 7],
 }
 
@@ -115,6 +118,10 @@ impl Metrics {
         describe("lectern_syncs_total", "Snapshots sent to clients.");
         describe("lectern_tail_probes_total", "Tail probes sent after a change nothing followed.");
         describe("lectern_relay_lost_entries_total", "Relay: entries lost while Redis was away.");
+        describe(
+            "lectern_relay_forged_entries_total",
+            "Relay: entries in Redis its teacher did not sign, dropped.",
+        );
         describe("lectern_rejected_frames_total", "Client frames refused, by reason.");
         let rejected = Rejected::ALL
             .map(|r| counter("lectern_rejected_frames_total", vec![Label::new("reason", r.label())]));
@@ -130,6 +137,7 @@ impl Metrics {
             syncs: counter("lectern_syncs_total", vec![]),
             tail_probes: counter("lectern_tail_probes_total", vec![]),
             relay_lost: counter("lectern_relay_lost_entries_total", vec![]),
+            relay_forged: counter("lectern_relay_forged_entries_total", vec![]),
             rejected,
         }
     }

@@ -46,7 +46,20 @@ impl Signer {
 
     /// Signs `state` at `seq` (with counter `n` for a beat, else 0).
     pub fn sign(&self, kind: Kind, room: &str, epoch: u64, seq: u64, n: u64, state: &LessonState) -> Signed {
-        let sig = match message(kind, room, epoch, seq, n, &state_hash(state)) {
+        self.sign_digest(kind, room, epoch, seq, n, &state_hash(state))
+    }
+
+    /// Signs a digest in place of a state's hash (a removal or a refusal, for relays).
+    pub fn sign_digest(
+        &self,
+        kind: Kind,
+        room: &str,
+        epoch: u64,
+        seq: u64,
+        n: u64,
+        digest: &[u8; 32],
+    ) -> Signed {
+        let sig = match message(kind, room, epoch, seq, n, digest) {
             Some(m) => URL_SAFE_NO_PAD.encode(self.key.sign(&m).to_bytes()),
             None => String::new(), // a room id over 255 bytes is never made; nothing would verify
         };
@@ -71,9 +84,15 @@ impl Verifier {
     /// Whether `signed` is the teacher's signature of `state` at `seq` in this room
     /// (`verify_strict`: no malleable or small-order signatures).
     pub fn check(&self, kind: Kind, seq: u64, n: u64, state: &LessonState, signed: &Signed) -> bool {
+        self.check_digest(kind, seq, n, &state_hash(state), signed)
+    }
+
+    /// Whether `signed` is the teacher's signature of `digest` (in place of a state's hash) at `seq`
+    /// with counter `n`, in this room.
+    pub fn check_digest(&self, kind: Kind, seq: u64, n: u64, digest: &[u8; 32], signed: &Signed) -> bool {
         let Ok(bytes) = URL_SAFE_NO_PAD.decode(&signed.sig) else { return false };
         let Ok(sig) = Signature::from_slice(&bytes) else { return false };
-        let Some(m) = message(kind, &self.room, signed.epoch, seq, n, &state_hash(state)) else {
+        let Some(m) = message(kind, &self.room, signed.epoch, seq, n, digest) else {
             return false;
         };
         self.key.verify_strict(&m, &sig).is_ok()
@@ -101,6 +120,28 @@ mod tests {
         state.apply(&Patch { page: Some(2), ..Patch::default() });
         assert!(!v.check(Kind::State, 10, 0, &state, &s), "another state");
         assert!(!v.check(Kind::State, 10, 0, &state, &Signed { epoch: 5, sig: "!!".into() }));
+    }
+
+    #[test]
+    fn a_removal_or_refusal_holds_for_its_student_relay_and_connection_only() {
+        use crate::signed::{refusal_digest, removal_digest};
+        let signer = Signer::from_secret([9; 32]);
+        let v = Verifier::new(&signer.public(), "r1").unwrap();
+        let removed = signer.sign_digest(Kind::Removed, "r1", 0, 0, 0, &removal_digest("s-1"));
+        assert!(v.check_digest(Kind::Removed, 0, 0, &removal_digest("s-1"), &removed));
+        assert!(!v.check_digest(Kind::Removed, 0, 0, &removal_digest("s-2"), &removed), "another student");
+        assert!(!v.check_digest(Kind::Refused, 0, 0, &removal_digest("s-1"), &removed), "another kind");
+        let refused = signer.sign_digest(Kind::Refused, "r1", 7, 42, 0, &refusal_digest("relay-a", "s-1"));
+        assert!(v.check_digest(Kind::Refused, 42, 0, &refusal_digest("relay-a", "s-1"), &refused));
+        assert!(
+            !v.check_digest(Kind::Refused, 43, 0, &refusal_digest("relay-a", "s-1"), &refused),
+            "another connection"
+        );
+        assert!(
+            !v.check_digest(Kind::Refused, 42, 0, &refusal_digest("relay-b", "s-1"), &refused),
+            "another relay"
+        );
+        assert_ne!(refusal_digest("ab", "c"), refusal_digest("a", "bc"), "where one id ends is signed");
     }
 
     #[test]

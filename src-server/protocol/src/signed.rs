@@ -29,6 +29,32 @@ pub enum Kind {
     State = 1,
     /// A heartbeat: the latest seq and its state, re-asserted with a counter.
     Beat = 2,
+    /// The teacher removed a remote student, for relays (the digest is [`removal_digest`]; the
+    /// epoch, seq and counter are 0: a removal holds for the whole lesson).
+    Removed = 3,
+    /// The teacher's server refused one remote student's connection on one relay (the room was
+    /// full, say), for that relay (the digest is [`refusal_digest`]; the seq is the connection's
+    /// number on the relay, the epoch the room's).
+    Refused = 4,
+}
+
+/// What a removal signs in place of a state's hash: SHA-256 of the student's id on the relays.
+pub fn removal_digest(pid: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(pid.as_bytes()).into()
+}
+
+/// What a refusal signs in place of a state's hash: SHA-256 of the relay id's length (4 bytes,
+/// big-endian), the relay's id, and the student's id on the relays.
+pub fn refusal_digest(relay: &str, pid: &str) -> [u8; 32] {
+    use sha2::Digest;
+    let len = u32::try_from(relay.len()).unwrap_or(u32::MAX).to_be_bytes();
+    sha2::Sha256::new()
+        .chain_update(len)
+        .chain_update(relay.as_bytes())
+        .chain_update(pid.as_bytes())
+        .finalize()
+        .into()
 }
 
 /// The bytes a signature covers: `"lectern-sig-v1"`, the kind (one byte), the room id's length (one

@@ -67,6 +67,7 @@ pub(super) async fn publish_all(
             room.to_string(),
             from,
             parts.find.clone(),
+            parts.signer.clone(),
             parts.shutdown.clone(),
         )));
     }
@@ -105,7 +106,7 @@ pub(super) async fn publish_meta(
         heartbeat_ms: u64::try_from(parts.heartbeat.as_millis()).unwrap_or(u64::MAX),
         epoch: feed.epoch,
         ended: feed.state.ended || feed.lesson.ended_ms.is_some(),
-        revoked: feed.revoked.clone(),
+        revoked: feed.revoked.iter().map(|pid| keys::Removal::sign(&parts.signer, room, pid)).collect(),
         waiting_room: feed.lesson.waiting_room,
         max_participants: parts.max_participants,
     };

@@ -274,7 +274,9 @@ async fn on_report(
             };
             feed.revoked.push(relay_pid.to_string());
             let mut pipe = redis::pipe();
-            keys::add_entry(&mut pipe, &keys::down(&room), &[("k", "kick"), ("pid", relay_pid)]);
+            let removal = keys::Removal::sign(&parts.signer, &room, relay_pid);
+            let fields = [("k", "kick"), ("pid", relay_pid), ("s", removal.sig.as_str())];
+            keys::add_entry(&mut pipe, &keys::down(&room), &fields);
             pipe.exec_async(conn).await?;
             publish_meta(conn, parts, &room, feed).await?;
         }

@@ -14,6 +14,7 @@ use super::presence::Presence;
 use crate::cloud::connect::Redis;
 use crate::cloud::keys;
 use crate::engine::room::Room;
+use crate::protocol::sign::Signer;
 
 /// How the teacher's server finds a room by id (its registry).
 pub type FindRoom = std::sync::Arc<dyn Fn(&str) -> Option<std::sync::Arc<Room>> + Send + Sync>;
@@ -28,6 +29,7 @@ pub async fn read(
     room: String,
     from: String,
     find: FindRoom,
+    signer: Signer,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let key = keys::up(&room);
@@ -68,35 +70,61 @@ pub async fn read(
             }
             presence.sweep(&room);
             if !refused.is_empty() {
-                refuse(&client, room.info().id.as_str(), &refused).await;
+                refuse(&client, &signer, room.info().id.as_str(), &refused).await;
             }
         }
     }
 }
 
-/// Tells the relays to close students the room refused (`k`: `refuse`, on the room's stream), as
-/// the teacher's server would have closed them itself (4029).
-async fn refuse(client: &Redis, room: &str, pids: &[String]) {
+/// Tells the relays to close the connections the room refused (`k`: `refuse`, on the room's
+/// stream, signed for that relay and connection), as the teacher's server would have closed them
+/// itself (4029).
+async fn refuse(client: &Redis, signer: &Signer, room: &str, refused: &[Refused]) {
     let Ok(mut conn) = client.connect().await else { return };
     let mut pipe = redis::pipe();
-    for pid in pids {
-        keys::add_entry(&mut pipe, &keys::down(room), &[("k", "refuse"), ("pid", pid)]);
+    for r in refused {
+        let sig = keys::refusal_sig(signer, room, &r.relay, &r.pid, r.conn);
+        let n = r.conn.to_string();
+        let fields = [
+            ("k", "refuse"),
+            ("pid", r.pid.as_str()),
+            ("relay", r.relay.as_str()),
+            ("conn", &n),
+            ("s", &sig),
+        ];
+        keys::add_entry(&mut pipe, &keys::down(room), &fields);
     }
     let _: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
 }
 
+/// One connection of a remote student the room refused: which relay, which student, which
+/// connection there.
+struct Refused {
+    relay: String,
+    pid: String,
+    conn: u64,
+}
+
 /// Applies one entry; an entry that is not understood is skipped (a relay is not trusted to write
-/// well-formed entries). The relay id of a student the room refused, if it did.
-fn apply(room: &Room, presence: &mut Presence, entry: &StreamId) -> Option<String> {
+/// well-formed entries). The connections the room refused, if it did.
+fn apply(room: &Room, presence: &mut Presence, entry: &StreamId) -> Vec<Refused> {
     let text = |field: &str| entry.get::<String>(field);
     let relay = text("relay").unwrap_or_default();
     if !presence.heard(&relay, entry.get::<u64>("every")) {
-        return None;
+        return Vec::new();
     }
     let pid = text("pid").filter(|p| !p.is_empty() && p.len() <= 64);
     let details = || {
         let name = text("name").unwrap_or_default();
         (name, text("device").unwrap_or_default().chars().take(64).collect::<String>())
+    };
+    // The connections an entry names: a join's one, a `here`'s list (a few; more are not refused).
+    let conns = || -> Vec<u64> {
+        let list = text("conns").or_else(|| text("conn")).unwrap_or_default();
+        list.split(',').filter_map(|c| c.trim().parse().ok()).take(16).collect()
+    };
+    let refused = |pid: String| {
+        conns().into_iter().map(|conn| Refused { relay: relay.clone(), pid: pid.clone(), conn }).collect()
     };
     match (text("k").as_deref(), pid) {
         (Some("alive"), _) => {}
@@ -105,7 +133,7 @@ fn apply(room: &Room, presence: &mut Presence, entry: &StreamId) -> Option<Strin
         (Some("join"), Some(pid)) => {
             let (name, device) = details();
             if !room.remote_joined(&relay, &pid, &name, &device) {
-                return Some(pid); // refused here (full, removed, ended): the relay must close it too
+                return refused(pid); // refused here (full, removed, ended): the relay must close it too
             }
         }
         // A relay saying who it has (after a new epoch, or after it lost Redis for a while).
@@ -114,7 +142,7 @@ fn apply(room: &Room, presence: &mut Presence, entry: &StreamId) -> Option<Strin
             let (name, device) = details();
             let n = entry.get::<u32>("n").unwrap_or(1);
             if !room.remote_here(&relay, &pid, &name, &device, n) {
-                return Some(pid);
+                return refused(pid);
             }
         }
         (Some("leave"), Some(pid)) => room.remote_left(&relay, &pid),
@@ -126,5 +154,5 @@ fn apply(room: &Room, presence: &mut Presence, entry: &StreamId) -> Option<Strin
         }
         _ => {}
     }
-    None
+    Vec::new()
 }

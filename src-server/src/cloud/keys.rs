@@ -13,15 +13,18 @@ pub fn snapshot(room: &str) -> String {
 }
 
 /// The stream of what the teacher's server sends the room's students: signed patches, beats and
-/// fresh snapshots (field `k`: `patch`, `beat` or `sync`; field `f`: the frame as sent), and the
-/// removal of a remote student (`k`: `kick`, `pid`: its id on the relays).
+/// fresh snapshots (field `k`: `patch`, `beat` or `sync`; field `f`: the frame as sent), the signed
+/// removal of a remote student (`k`: `kick`, `pid`: its id on the relays, `s`: [`Removal`]'s
+/// signature), and the signed refusal of one connection (`k`: `refuse`, `pid`, `relay`, `conn`,
+/// `s`: [`refusal_sig`]).
 pub fn down(room: &str) -> String {
     format!("lectern:{{{room}}}:down")
 }
 
 /// The stream of what remote students do, written by relays (field `k`: `join`, `leave`, `hand`,
 /// `ack`, or the relay's presence, `alive`, `reset`, `here`, `synced`; `relay`, the writer's id;
-/// `pid`, and `name`, `device`, `up`, `seq`, `n` or `every`). See `presence`.
+/// `pid`, and `name`, `device`, `up`, `seq`, `n`, `conn` (a join's connection number on the relay),
+/// `conns` (a `here`'s, comma-separated) or `every`). See `presence`.
 pub fn up(room: &str) -> String {
     format!("lectern:{{{room}}}:up")
 }
@@ -100,13 +103,67 @@ pub struct Meta {
     /// of the room keeps too).
     #[serde(default)]
     pub max_participants: usize,
-    /// Remote students the teacher removed (their ids on the relays): no relay lets them back in.
+    /// Remote students the teacher removed, each with the teacher's signature of its removal: no
+    /// relay lets them back in, and a relay takes no removal the teacher did not sign.
     #[serde(default)]
-    pub revoked: Vec<String>,
+    pub revoked: Vec<Removal>,
     /// The teacher's waiting room is on: a relay, where nobody can be let in, refuses students who
     /// come with the join code (those with a resume token still get in).
     #[serde(default)]
     pub waiting_room: bool,
+}
+
+/// A remote student the teacher removed: its id on the relays, and the teacher's signature of
+/// [`crate::protocol::signed::removal_digest`] of it (kind 3, section E).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Removal {
+    /// Its id on the relays.
+    pub pid: String,
+    /// The signature, base64url.
+    pub sig: String,
+}
+
+impl Removal {
+    /// Signs the removal of remote student `pid` (its id on the relays) from `room`.
+    pub fn sign(signer: &crate::protocol::sign::Signer, room: &str, pid: &str) -> Removal {
+        let digest = crate::protocol::signed::removal_digest(pid);
+        let signed = signer.sign_digest(crate::protocol::signed::Kind::Removed, room, 0, 0, 0, &digest);
+        Removal { pid: pid.to_string(), sig: signed.sig }
+    }
+
+    /// Whether the teacher whose key `verifier` holds signed this removal.
+    pub fn is_signed(&self, verifier: &crate::protocol::sign::Verifier) -> bool {
+        let digest = crate::protocol::signed::removal_digest(&self.pid);
+        let signed = crate::protocol::Signed { epoch: 0, sig: self.sig.clone() };
+        verifier.check_digest(crate::protocol::signed::Kind::Removed, 0, 0, &digest, &signed)
+    }
+}
+
+/// The teacher's server's refusal of one remote student's connection on one relay: the signature
+/// of [`crate::protocol::signed::refusal_digest`] (kind 4, section E), with the connection's number
+/// on that relay as the seq, so it closes that connection and no other, however often it is replayed.
+pub fn refusal_sig(
+    signer: &crate::protocol::sign::Signer,
+    room: &str,
+    relay: &str,
+    pid: &str,
+    conn: u64,
+) -> String {
+    let digest = crate::protocol::signed::refusal_digest(relay, pid);
+    signer.sign_digest(crate::protocol::signed::Kind::Refused, room, 0, conn, 0, &digest).sig
+}
+
+/// Whether `sig` is the teacher's refusal of connection `conn` of student `pid` on relay `relay`.
+pub fn is_refusal(
+    verifier: &crate::protocol::sign::Verifier,
+    relay: &str,
+    pid: &str,
+    conn: u64,
+    sig: &str,
+) -> bool {
+    let digest = crate::protocol::signed::refusal_digest(relay, pid);
+    let signed = crate::protocol::Signed { epoch: 0, sig: sig.to_string() };
+    verifier.check_digest(crate::protocol::signed::Kind::Refused, conn, 0, &digest, &signed)
 }
 
 /// A signed snapshot of a room's state.

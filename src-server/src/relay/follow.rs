@@ -29,6 +29,8 @@ const IDLE: Duration = Duration::from_secs(60);
 pub(super) struct FeedParts {
     /// The Redis the rooms come from.
     pub(super) client: Redis,
+    /// The relay's metrics (forged entries are counted).
+    pub(super) metrics: crate::metrics::Metrics,
     /// The rooms served, which a feed takes its room out of when it lets it go.
     pub(super) rooms: Arc<Registry>,
     /// Where the room's students are announced again after a new epoch.
@@ -57,6 +59,7 @@ pub(super) async fn follow(mirrors: Arc<FeedParts>, room: Arc<Room>, mut last: S
     let mut idle_since = None;
     let mut conn = None;
     let mut lost = false;
+    let mut forged = Forged::default();
     loop {
         let (teachers, students) = room.online();
         if teachers + students > 0 {
@@ -100,25 +103,43 @@ pub(super) async fn follow(mirrors: Arc<FeedParts>, room: Arc<Room>, mut last: S
         }
         for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
             last = entry.id.clone();
-            match (entry.get::<String>("k").as_deref(), entry.get::<String>("pid")) {
-                (Some("kick"), Some(pid)) => {
-                    room.mirror_kick(&pid);
+            let text = |field: &str| entry.get::<String>(field).unwrap_or_default();
+            match (text("k").as_str(), text("pid")) {
+                ("kick", pid) => {
+                    let removal = keys::Removal { pid, sig: text("s") };
+                    if removal.is_signed(&verifier) {
+                        room.mirror_kick(&removal.pid);
+                    } else {
+                        forged.note(&mirrors, &id, "a removal");
+                    }
                     continue;
                 }
-                (Some("refuse"), Some(pid)) => {
-                    room.mirror_refuse(&pid);
+                ("refuse", pid) => {
+                    // For this relay only, and for the one connection the teacher's server refused.
+                    let conn = text("conn").parse::<u64>().ok();
+                    match conn.filter(|_| text("relay") == mirrors.up.relay()) {
+                        Some(c) if keys::is_refusal(&verifier, mirrors.up.relay(), &pid, c, &text("s")) => {
+                            room.mirror_refuse(&pid, c);
+                        }
+                        Some(_) => forged.note(&mirrors, &id, "a refusal"),
+                        None => {} // another relay's
+                    }
                     continue;
                 }
-                (Some("details"), _) => {
+                ("details", _) => {
                     reread_details(c, &room).await;
                     continue;
                 }
                 _ => {}
             }
             let Some(frame) = entry.get::<String>("f") else { continue };
-            if !apply(&mirrors, &room, &verifier, &frame).await {
-                conn = None;
-                break;
+            match apply(&mirrors, &room, &verifier, &frame).await {
+                Applied::Yes => {}
+                Applied::Forged => forged.note(&mirrors, &id, "a frame"),
+                Applied::RedisFailed => {
+                    conn = None;
+                    break;
+                }
             }
         }
     }
@@ -134,55 +155,100 @@ async fn reread_details(conn: &mut Conn, room: &Room) {
     }
 }
 
-/// Applies one frame of the room's stream, if the teacher signed it; false when the mirror cannot
-/// continue.
-async fn apply(mirrors: &FeedParts, room: &Room, verifier: &Verifier, frame: &str) -> bool {
+/// What became of a frame of the room's stream.
+enum Applied {
+    /// Applied and passed on, or not needed (a change already had, an older snapshot).
+    Yes,
+    /// Not signed by the teacher: dropped.
+    Forged,
+    /// Redis failed while the snapshot was read again: the feed reconnects.
+    RedisFailed,
+}
+
+/// Frames someone other than the teacher's server wrote into the room's stream: counted, and said
+/// in the log at most every few seconds. A forgery costs a log line, never a sync to every student.
+#[derive(Default)]
+struct Forged {
+    since_said: u64,
+    said: Option<tokio::time::Instant>,
+}
+
+impl Forged {
+    fn note(&mut self, mirrors: &FeedParts, room: &str, what: &str) {
+        mirrors.metrics.relay_forged.increment(1);
+        self.since_said += 1;
+        if self.said.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+            tracing::warn!(
+                room,
+                what,
+                count = self.since_said,
+                "dropped entries in redis its teacher did not sign"
+            );
+            self.said = Some(tokio::time::Instant::now());
+            self.since_said = 0;
+        }
+    }
+}
+
+/// Applies one frame of the room's stream, if the teacher signed it.
+async fn apply(mirrors: &FeedParts, room: &Room, verifier: &Verifier, frame: &str) -> Applied {
     match serde_json::from_str::<ServerMsg>(frame) {
         Ok(ServerMsg::Patch { seq, time, patch, signed: Some(signed) }) => {
             let (have, mut after) = room.state();
             if seq <= have {
-                return true;
+                return Applied::Yes;
             }
             after.apply(&patch);
             if seq == have + 1 && !verifier.check(Kind::State, seq, 0, &after, &signed) {
-                tracing::warn!(room = %room.info().id, seq, "dropped a change its teacher did not sign");
-                return reload(mirrors, room, verifier).await;
+                return Applied::Forged;
             }
             if room.mirror_patch(seq, time, patch, signed).is_err() {
-                // Entries went missing (the stream was trimmed, or a new epoch began): the snapshot.
+                // Entries went missing (the stream was trimmed, or a new epoch began): the snapshot,
+                // if it is newer than what the room has (a forged gap finds it is not).
                 return reload(mirrors, room, verifier).await;
             }
+            Applied::Yes
         }
-        Ok(ServerMsg::Sync { seq, state, signed: Some(signed) })
-            if verifier.check(Kind::State, seq, 0, &state, &signed) =>
-        {
+        Ok(ServerMsg::Sync { seq, state, signed: Some(signed) }) => {
+            if !verifier.check(Kind::State, seq, 0, &state, &signed) {
+                return Applied::Forged;
+            }
             // A new epoch: the teacher's server may have lost who is here (Redis went away); say it.
             let here = room.mirror_reset(seq, state, signed).unwrap_or_default();
             if !here.is_empty() {
                 mirrors.up.announce(&room.info().id);
             }
+            Applied::Yes
         }
         // A beat is passed on only if it is the teacher's, for the state here, and re-encoded: a
         // frame someone else wrote into Redis never reaches the students.
         Ok(ServerMsg::Beat { seq, n, signed }) => {
             let (have, state) = room.state();
-            if seq == have && verifier.check(Kind::Beat, seq, n, &state, &signed) {
-                room.mirror_send(ServerMsg::Beat { seq, n, signed }.encode().into());
+            if seq != have {
+                return Applied::Yes; // for a state not here yet (or passed): proves nothing
             }
+            if !verifier.check(Kind::Beat, seq, n, &state, &signed) {
+                return Applied::Forged;
+            }
+            room.mirror_send(ServerMsg::Beat { seq, n, signed }.encode().into());
+            Applied::Yes
         }
-        _ => {} // not for students: the relay passes on only what the teacher's server signed
+        _ => Applied::Forged, // not for students: the relay passes on only what the teacher signed
     }
-    true
 }
 
-async fn reload(mirrors: &FeedParts, room: &Room, verifier: &Verifier) -> bool {
-    let Ok(mut conn) = mirrors.client.connect().await else { return false };
-    let snap: Option<String> =
-        redis::cmd("GET").arg(keys::snapshot(&room.info().id)).query_async(&mut conn).await.ok().flatten();
-    let Some(snap) = snap.and_then(|s| serde_json::from_str::<Snapshot>(&s).ok()) else { return false };
+/// Takes the room's snapshot from Redis when it is newer than what the room has.
+async fn reload(mirrors: &FeedParts, room: &Room, verifier: &Verifier) -> Applied {
+    let Ok(mut conn) = mirrors.client.connect().await else { return Applied::RedisFailed };
+    let snap: redis::RedisResult<Option<String>> =
+        redis::cmd("GET").arg(keys::snapshot(&room.info().id)).query_async(&mut conn).await;
+    let Ok(snap) = snap else { return Applied::RedisFailed };
+    let Some(snap) = snap.and_then(|s| serde_json::from_str::<Snapshot>(&s).ok()) else {
+        return Applied::Forged;
+    };
     if !verifier.check(Kind::State, snap.seq, 0, &snap.state, &snap.signed) {
-        return false;
+        return Applied::Forged;
     }
     room.mirror_reset(snap.seq, snap.state, snap.signed);
-    true
+    Applied::Yes
 }

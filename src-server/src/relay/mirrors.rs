@@ -59,6 +59,7 @@ impl Mirrors {
         let rooms = Arc::new(Registry::default());
         let feed = Arc::new(FeedParts {
             client: client.clone(),
+            metrics: metrics.clone(),
             rooms: rooms.clone(),
             up: up.clone(),
             shutdown: lifetime.shutdown.clone(),
@@ -191,6 +192,18 @@ impl Mirrors {
         if meta.ended {
             return Err(NoRoom::Ended);
         }
+        // The relay checks what it passes on, as its students will: a frame someone else wrote into
+        // Redis is dropped here rather than poisoning the room for every student.
+        let verifier = Verifier::new(&meta.pk, id).ok_or(NoRoom::Unknown)?;
+        if !verifier.check(Kind::State, snap.seq, 0, &snap.state, &snap.signed) {
+            tracing::warn!(room = %id, "the room's snapshot in redis is not signed by its teacher");
+            return Err(NoRoom::Unknown);
+        }
+        // Only the removals the teacher signed keep anyone out.
+        let (revoked, forged): (Vec<_>, Vec<_>) = meta.revoked.iter().partition(|r| r.is_signed(&verifier));
+        if !forged.is_empty() {
+            tracing::warn!(room = %id, forged = forged.len(), "removals in redis the teacher did not sign are ignored");
+        }
         let lesson = LessonRecord {
             room: id.to_string(),
             title: meta.title.clone(),
@@ -198,7 +211,7 @@ impl Mirrors {
             started_ms: crate::now_ms(),
             ended_ms: None,
             doc: None,
-            revoked: meta.revoked.clone(),
+            revoked: revoked.into_iter().map(|r| r.pid.clone()).collect(),
             waiting_room: meta.waiting_room,
         };
         let room = Arc::new(Room::new(RoomParts {
@@ -220,13 +233,6 @@ impl Mirrors {
             heartbeat_ms: meta.heartbeat_ms,
             mirror: true,
         }));
-        // The relay checks what it passes on, as its students will: a frame someone else wrote into
-        // Redis is dropped here rather than poisoning the room for every student.
-        let verifier = Verifier::new(&meta.pk, id).ok_or(NoRoom::Unknown)?;
-        if !verifier.check(Kind::State, snap.seq, 0, &snap.state, &snap.signed) {
-            tracing::warn!(room = %id, "the room's snapshot in redis is not signed by its teacher");
-            return Err(NoRoom::Unknown);
-        }
         room.mirror_reset(snap.seq, snap.state, snap.signed);
         self.rooms.insert(room.clone());
         self.tracker.spawn(follow(self.feed.clone(), room.clone(), last, verifier));

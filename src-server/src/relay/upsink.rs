@@ -32,6 +32,7 @@ const BATCH: usize = 256;
 pub struct UpSink {
     tx: mpsc::Sender<Report>,
     resync: mpsc::Sender<String>,
+    relay: String,
 }
 
 impl ReportSink for UpSink {
@@ -52,6 +53,12 @@ impl UpSink {
     pub fn announce(&self, room: &str) {
         let _ = self.resync.try_send(room.to_string());
     }
+
+    /// This relay's id in the rooms' `up` streams (new at each start), which the teacher's server
+    /// signs its refusals for.
+    pub fn relay(&self) -> &str {
+        &self.relay
+    }
 }
 
 /// A sink for relay `relay`, which says it is alive every `alive`, and its writer, a task of `tracker`
@@ -66,9 +73,14 @@ pub fn start(
 ) -> Arc<UpSink> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let (resync, resync_rx) = mpsc::channel(1024);
-    let writer = Writer { relay, every: alive.as_millis().to_string(), online: HashMap::new(), metrics };
+    let writer = Writer {
+        relay: relay.clone(),
+        every: alive.as_millis().to_string(),
+        online: HashMap::new(),
+        metrics,
+    };
     tracker.spawn(writer.run(client, alive, rx, resync_rx, stop));
-    Arc::new(UpSink { tx, resync })
+    Arc::new(UpSink { tx, resync, relay })
 }
 
 /// A student connected to this relay: its id, name and device.
@@ -173,6 +185,7 @@ impl Writer {
         let relay = self.relay.as_str();
         match report.event {
             Event::Joined { conn, pid, name, device, role: Role::Student, .. } => {
+                let n = conn.to_string();
                 let fields = [
                     ("k", "join"),
                     ("relay", relay),
@@ -180,6 +193,7 @@ impl Writer {
                     ("pid", &pid),
                     ("name", &name),
                     ("device", &device),
+                    ("conn", &n),
                 ];
                 keys::add_entry(pipe, &keys::up(&room), &fields);
                 self.online.insert((room, conn), Online { pid, name, device });
@@ -215,13 +229,14 @@ impl Writer {
     fn announce(&self, pipe: &mut redis::Pipeline, room: &str) {
         let stream = keys::up(room);
         let relay = self.relay.as_str();
-        let mut here: HashMap<&str, (&Online, u32)> = HashMap::new();
-        for ((_, _), online) in self.online.iter().filter(|((r, _), _)| r == room) {
-            here.entry(online.pid.as_str()).or_insert((online, 0)).1 += 1;
+        let mut here: HashMap<&str, (&Online, Vec<String>)> = HashMap::new();
+        for ((_, conn), online) in self.online.iter().filter(|((r, _), _)| r == room) {
+            here.entry(online.pid.as_str()).or_insert((online, Vec::new())).1.push(conn.to_string());
         }
         keys::add_entry(pipe, &stream, &[("k", "reset"), ("relay", relay), ("every", &self.every)]);
-        for (pid, (online, n)) in here {
-            let n = n.to_string();
+        for (pid, (online, conns)) in here {
+            let n = conns.len().to_string();
+            let conns = conns.join(",");
             let fields = [
                 ("k", "here"),
                 ("relay", relay),
@@ -229,6 +244,7 @@ impl Writer {
                 ("name", &online.name),
                 ("device", &online.device),
                 ("n", &n),
+                ("conns", &conns),
             ];
             keys::add_entry(pipe, &stream, &fields);
         }

@@ -72,8 +72,10 @@ impl Room {
         signed: Signed,
     ) -> Option<Vec<(String, String, String)>> {
         let mut inner = self.lock();
+        // An older snapshot, or the one the room has already (a `sync` written into the stream
+        // again): nothing to send.
         if let Some(current) = &inner.signed
-            && (signed.epoch < current.epoch || (signed.epoch == current.epoch && seq < inner.seq))
+            && (signed.epoch < current.epoch || (signed.epoch == current.epoch && seq <= inner.seq))
         {
             return None;
         }
@@ -123,12 +125,14 @@ impl Room {
         }
     }
 
-    /// The teacher's server refused this student (its room is full, say): it is closed with 4029
-    /// and may try again later.
-    pub fn mirror_refuse(&self, pid: &str) {
+    /// The teacher's server refused this student's connection `conn` (its room is full, say): it
+    /// is closed with 4029 and may try again later. Another connection is left alone.
+    pub fn mirror_refuse(&self, pid: &str, conn: u64) {
         let inner = self.lock();
-        let conn = inner.participants.get(pid).and_then(|p| p.conn);
-        if let Some(m) = conn.and_then(|c| inner.members.iter().find(|m| m.conn == c)) {
+        if inner.participants.get(pid).and_then(|p| p.conn) != Some(conn) {
+            return;
+        }
+        if let Some(m) = inner.members.iter().find(|m| m.conn == conn) {
             m.outbox.close(close::RATE_LIMITED, "the room is full");
         }
     }

@@ -160,7 +160,9 @@ impl Room {
             metrics,
             limits,
             heartbeat_ms,
-            next_conn: AtomicU64::new(1),
+            // A relay's copy numbers its connections from a random point, so that a refusal the
+            // teacher's server signed for one connection never matches a later copy's (section E).
+            next_conn: AtomicU64::new(if mirror { rand::random_range(1..1u64 << 52) } else { 1 }),
             mirror,
             inner: Mutex::new(Inner {
                 guard: guard::Guard::new(lesson.code.len()),

@@ -1,0 +1,104 @@
+//! What someone who can write into Redis, without the teacher's key, can do to remote students
+//! (docs/THREAT-MODEL.md): remove them, refuse them, or make every relay send everyone a sync. None
+//! of it works: removals and refusals are signed by the teacher's server, and a frame the teacher
+//! did not sign costs a log line.
+#![allow(clippy::unwrap_used)] // a test may panic on what it controls
+
+mod common;
+
+use common::redis::RedisServer;
+use common::remote::*;
+use common::{CODE, PATIENCE, Raw};
+use serde_json::{Value, json};
+
+/// A remote student on a raw WebSocket through the relay at `ws`, after its welcome.
+async fn raw_remote(ws: &str, fingerprint: &str, room: &str, device: &str) -> (Raw, Value) {
+    let mut raw = Raw { ws: lectern::client::connect(ws, fingerprint).await.unwrap() };
+    raw.send(
+        json!({"t":"hello","v":1,"role":"student","code":CODE,"name":"Hafsa","device":device,"room":room}),
+    )
+    .await;
+    let welcome = raw.recv_type("welcome").await;
+    (raw, welcome)
+}
+
+/// Adds an entry to a stream, as any Redis client can.
+async fn xadd(conn: &mut lectern::cloud::connect::Conn, key: &str, fields: &[(&str, &str)]) {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(key).arg("*");
+    for (f, v) in fields {
+        cmd.arg(*f).arg(*v);
+    }
+    let _: String = cmd.query_async(conn).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_writer_without_the_teachers_key_cannot_remove_refuse_or_resync_remote_students() {
+    let redis = RedisServer::start().await;
+    let server = bridged(&redis).await;
+    let (relay, ws, fingerprint) = relay(&redis).await;
+    let (mut teacher, _) = server.teacher().await;
+    let room = server.handle.as_ref().unwrap().ready().room.clone();
+    let (mut student, welcome) = raw_remote(&ws, &fingerprint, &room, "writer-test-device-1").await;
+    let entry = roster_where(&mut teacher, |e| e["remote"] == true && e["online"] == true).await;
+    let pid = entry["id"].as_str().unwrap().strip_prefix("r-").unwrap().to_string();
+    let client = lectern::cloud::connect::client(&redis.url(), None).unwrap();
+    let mut conn = client.connect().await.unwrap();
+    let down = lectern::cloud::keys::down(&room);
+    // The relay's id and the student's connection number, as the relay wrote them.
+    let ups: lectern::cloud::keys::Entries = redis::cmd("XRANGE")
+        .arg(lectern::cloud::keys::up(&room))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let join = ups.iter().find(|(_, f)| f.iter().any(|(k, v)| k == "k" && v == "join")).unwrap();
+    let field = |name: &str| join.1.iter().find(|(k, _)| k == name).unwrap().1.clone();
+    let (relay_id, conn_no) = (field("relay"), field("conn"));
+
+    // A removal and a refusal with no signature, or another's.
+    let sig = "A".repeat(86);
+    xadd(&mut conn, &down, &[("k", "kick"), ("pid", &pid)]).await;
+    xadd(&mut conn, &down, &[("k", "kick"), ("pid", &pid), ("s", &sig)]).await;
+    let refuse =
+        [("k", "refuse"), ("pid", pid.as_str()), ("relay", &relay_id), ("conn", &conn_no), ("s", &sig)];
+    xadd(&mut conn, &down, &refuse).await;
+    // A patch the teacher did not sign, for the next seq; and the latest signed sync written again.
+    let forged = json!({"t":"patch","seq":welcome["seq"].as_u64().unwrap() + 1,"time":1,"patch":{"page":9},"signed":{"epoch":1,"sig":sig}});
+    xadd(&mut conn, &down, &[("k", "patch"), ("f", &forged.to_string())]).await;
+    let downs: lectern::cloud::keys::Entries =
+        redis::cmd("XRANGE").arg(&down).arg("-").arg("+").query_async(&mut conn).await.unwrap();
+    let sync = downs
+        .iter()
+        .rev()
+        .find_map(|(_, f)| {
+            (f.iter().any(|(k, v)| k == "k" && v == "sync"))
+                .then(|| f.iter().find(|(k, _)| k == "f").unwrap().1.clone())
+        })
+        .unwrap();
+    xadd(&mut conn, &down, &[("k", "sync"), ("f", &sync)]).await;
+
+    // The relay counted each, and the student saw none of it: no close, no sync, no page 9; the
+    // teacher's next change is the next thing it gets.
+    tokio::time::timeout(PATIENCE, async {
+        while common::metric(&relay.metrics(), "lectern_relay_forged_entries_total") < 4.0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await; // polled, not waited out
+        }
+    })
+    .await
+    .expect("the relay dropped the forged entries");
+    teacher.send(json!({"t":"set","patch":{"page":3}})).await;
+    loop {
+        let frame: Value = student.recv().await;
+        assert_ne!(frame["t"], "sync", "a forged or replayed entry made the relay resync: {frame}");
+        if frame["t"] == "patch" {
+            assert_eq!(frame["patch"]["page"], 3, "{frame}");
+            break;
+        }
+    }
+    let still = on_roster(&server, |e| e["remote"] == true).await;
+    assert_eq!(still["online"], true, "{still}");
+    assert_ne!(still["kicked"], true, "{still}");
+    relay.stop().await;
+}
