@@ -9,11 +9,9 @@ use common::redis::RedisServer;
 use common::relays::{Tamper, tampering_relay};
 use common::remote::*;
 use common::{CODE, PATIENCE};
-use futures_util::StreamExt;
 use lectern::client::{Client, ClientOptions, Credentials, Event, RelayTrust};
 use lectern::protocol::sign::Signer;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_student_follows_signed_changes_and_its_hand_reaches_the_teacher() {
@@ -321,37 +319,6 @@ async fn a_remote_student_over_the_class_size_is_refused_by_the_relay_too() {
     relay.stop().await;
 }
 
-/// Says a student's `hello` with `code` to a relay; the welcome, or the close code.
-async fn relay_hello(
-    ws: &str,
-    fingerprint: &str,
-    room: &str,
-    code: &str,
-    device: &str,
-) -> Result<Value, u16> {
-    let mut raw = common::Raw { ws: lectern::client::connect(ws, fingerprint).await.unwrap() };
-    raw.send(
-        json!({"t":"hello","v":1,"role":"student","code":code,"name":"Remote","device":device,"room":room}),
-    )
-    .await;
-    let end = tokio::time::timeout(PATIENCE, async {
-        loop {
-            match raw.ws.next().await {
-                Some(Ok(Message::Text(t))) => {
-                    let v: Value = serde_json::from_str(&t).unwrap();
-                    if v["t"] == "welcome" {
-                        return Ok(v);
-                    }
-                }
-                Some(Ok(Message::Close(Some(c)))) => return Err(u16::from(c.code)),
-                Some(Ok(_)) => {}
-                other => panic!("the relay dropped the connection: {other:?}"),
-            }
-        }
-    });
-    end.await.expect("an answer in time")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relays_take_a_new_code_and_the_waiting_room_at_once() {
     let redis = RedisServer::start().await;
@@ -362,7 +329,7 @@ async fn relays_take_a_new_code_and_the_waiting_room_at_once() {
     // The relay has the room loaded (a student in), with the first code.
     let first = tokio::time::timeout(PATIENCE, async {
         loop {
-            if let Ok(w) = relay_hello(&ws, &fingerprint, &room, CODE, "relay-device-0001").await {
+            if let Ok(w) = relay_hello(1, &ws, &fingerprint, &room, CODE, "relay-device-0001").await {
                 return w;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await; // the bridge publishes
@@ -381,7 +348,7 @@ async fn relays_take_a_new_code_and_the_waiting_room_at_once() {
     let entered = tokio::time::timeout(PATIENCE, async {
         loop {
             n += 1;
-            if relay_hello(&ws, &fingerprint, &room, &join_code, &format!("relay-device-1{n:03}"))
+            if relay_hello(1, &ws, &fingerprint, &room, &join_code, &format!("relay-device-1{n:03}"))
                 .await
                 .is_ok()
             {
@@ -392,7 +359,7 @@ async fn relays_take_a_new_code_and_the_waiting_room_at_once() {
     })
     .await;
     assert!(entered.is_ok(), "the new code works on the relay");
-    assert_eq!(relay_hello(&ws, &fingerprint, &room, CODE, "relay-device-2000").await.err(), Some(4001));
+    assert_eq!(relay_hello(1, &ws, &fingerprint, &room, CODE, "relay-device-2000").await.err(), Some(4001));
 
     // The waiting room: a relay cannot let anyone in, so code claims there are refused (4029);
     // a remote student with its token still gets in.
@@ -403,7 +370,7 @@ async fn relays_take_a_new_code_and_the_waiting_room_at_once() {
         loop {
             n += 1;
             let device = format!("relay-device-3{n:03}");
-            if let Err(code) = relay_hello(&ws, &fingerprint, &room, &join_code, &device).await {
+            if let Err(code) = relay_hello(1, &ws, &fingerprint, &room, &join_code, &device).await {
                 return code;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -29,6 +29,12 @@ pub fn up(room: &str) -> String {
     format!("lectern:{{{room}}}:up")
 }
 
+/// The room's budget of wrong join codes, shared by the teacher's server and every relay (a hash:
+/// `tokens`, `at`; see `guesses`).
+pub fn guesses(room: &str) -> String {
+    format!("lectern:{{{room}}}:guesses")
+}
+
 /// A document's bytes, for the room's remote students (one Redis string; documents are at most
 /// 200 MiB, under Redis's 512 MB).
 pub fn doc(room: &str, sha256: &str) -> String {
@@ -183,7 +189,15 @@ mod tests {
 
     #[test]
     fn every_key_of_a_room_shares_its_hash_tag() {
-        for key in [meta("r1"), snapshot("r1"), down("r1"), up("r1"), doc("r1", "ab"), scan("r1", "ab")] {
+        for key in [
+            meta("r1"),
+            snapshot("r1"),
+            down("r1"),
+            up("r1"),
+            doc("r1", "ab"),
+            scan("r1", "ab"),
+            guesses("r1"),
+        ] {
             assert!(key.contains("{r1}"), "{key}");
         }
     }

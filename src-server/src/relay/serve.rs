@@ -96,6 +96,8 @@ impl Relay {
         ));
         let host =
             Arc::new(Host::new(config.limits, config.timing, metrics, Arc::new(mirrors.clone()), lifetime));
+        // Every relay checks codes within the one budget per room kept in Redis.
+        let _ = host.guesses.set(Arc::new(crate::cloud::guesses::RedisGuesses::new(client.clone())));
         let state = RelayState {
             host: host.clone(),
             mirrors: mirrors.clone(),

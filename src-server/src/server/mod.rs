@@ -61,6 +61,9 @@ impl Server {
         };
         let app = AppState::new(prepared.parts);
         if let Some((client, queue)) = bridge {
+            // The room's budget of wrong codes is shared with its relays.
+            let guesses = Arc::new(crate::cloud::guesses::RedisGuesses::new(client.clone()));
+            let _ = app.host.guesses.set(guesses);
             let find_in = app.clone();
             let parts = crate::bridge::BridgeParts {
                 client,

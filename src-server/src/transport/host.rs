@@ -43,6 +43,21 @@ pub trait Rooms: Send + Sync {
 /// NAT, each retrying every few seconds while its teacher's server reconnects, fits).
 pub const UNPUBLISHED_PER_MINUTE: u32 = 600;
 
+/// A future a [`SharedGuesses`] answers with.
+pub type GuessFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A room's budget of wrong join codes shared by every process that admits to it (the teacher's
+/// server and its relays, through Redis), so that however many relays there are, and however often
+/// one rebuilds its copy of the room, the room answers no more wrong codes than section G allows.
+pub trait SharedGuesses: Send + Sync {
+    /// Takes one check of a code from room `room`'s budget (a code of `digits` digits): `Some(true)`
+    /// when taken, `Some(false)` when the budget is spent, `None` when it could not be asked (the
+    /// room's own budget still holds then).
+    fn take<'a>(&'a self, room: &'a str, digits: usize) -> GuessFuture<'a, Option<bool>>;
+    /// Gives back a check taken for a code that was right (or never checked).
+    fn give_back<'a>(&'a self, room: &'a str, digits: usize) -> GuessFuture<'a, ()>;
+}
+
 /// What ends a host's tasks, and what owns them: made before the host, so that what it is built from
 /// (a relay's mirrors, say) runs on the same ones.
 #[derive(Clone, Default)]
@@ -79,6 +94,8 @@ pub struct Host {
     pub rooms: Arc<dyn Rooms>,
     /// The bytes of request bodies being read now, in all and per address.
     pub bodies: crate::transport::body::Budget,
+    /// The rooms' shared budgets of wrong codes, once there is a Redis to keep them (set once).
+    pub guesses: std::sync::OnceLock<Arc<dyn SharedGuesses>>,
 }
 
 impl Host {
@@ -104,6 +121,7 @@ impl Host {
             tracker: lifetime.tracker,
             rooms,
             bodies: crate::transport::body::Budget::default(),
+            guesses: std::sync::OnceLock::new(),
         }
     }
 }

@@ -153,3 +153,38 @@ pub async fn roster_where(teacher: &mut Raw, want: impl Fn(&Value) -> bool) -> V
     .await
     .expect("the roster in time")
 }
+
+/// Says a student's `hello` with `code` to a relay from 127.0.0.`host`; the welcome, or the close
+/// code (a knock's `waiting` is not an answer: it waits on).
+pub async fn relay_hello(
+    host: u8,
+    ws: &str,
+    fingerprint: &str,
+    room: &str,
+    code: &str,
+    device: &str,
+) -> Result<Value, u16> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut raw = Raw { ws: super::connect_from(host, ws, fingerprint).await };
+    raw.send(
+        json!({"t":"hello","v":1,"role":"student","code":code,"name":"Remote","device":device,"room":room}),
+    )
+    .await;
+    let end = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match raw.ws.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(&t).unwrap();
+                    if v["t"] == "welcome" {
+                        return Ok(v);
+                    }
+                }
+                Some(Ok(Message::Close(Some(c)))) => return Err(u16::from(c.code)),
+                Some(Ok(_)) => {}
+                other => panic!("the relay dropped the connection: {other:?}"),
+            }
+        }
+    });
+    end.await.expect("an answer in time")
+}

@@ -51,15 +51,23 @@ pub(super) struct Guard {
     held_checks: u64,
 }
 
+/// The budget of wrong codes for a code of `digits` digits: the bucket's capacity, and how many it
+/// refills a second. A room keeps one of its own, and with a bridge one more is shared in Redis by
+/// the teacher's server and its relays (`cloud::guesses`).
+pub fn budget(digits: usize) -> (f64, f64) {
+    let per_hour = (10f64.powi(i32::try_from(digits.min(12)).unwrap_or(6)) * ODDS_PER_HOUR).max(1.0);
+    let capacity = (per_hour / 10.0).max(1.0);
+    (capacity, (per_hour - capacity).max(0.0) / 3600.0)
+}
+
 impl Guard {
     /// A full budget for a code of `digits` digits.
     pub(super) fn new(digits: usize) -> Guard {
-        let per_hour = (10f64.powi(i32::try_from(digits).unwrap_or(6)) * ODDS_PER_HOUR).max(1.0);
-        let capacity = (per_hour / 10.0).max(1.0);
+        let (capacity, per_second) = budget(digits);
         Guard {
             tokens: capacity,
             capacity,
-            per_second: (per_hour - capacity).max(0.0) / 3600.0,
+            per_second,
             refilled: Instant::now(),
             wrong: 0,
             alerted: None,

@@ -9,7 +9,7 @@
 
 mod admission;
 mod ending;
-mod guard;
+pub mod guard;
 pub mod join;
 pub mod knock;
 pub mod mirror;

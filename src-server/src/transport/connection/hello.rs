@@ -129,14 +129,23 @@ async fn claim(
             return Err(join_refusal(JoinError::WaitingRoom, app, addr, false));
         }
         Ok(room) if !room.is_mirror() => room,
-        found => return admit_to(found, hello, app, addr),
+        found => return admit_to(found, hello, app, addr).await,
     };
     if blocked || !room.code_checks_open() {
         return Box::pin(hold(sink, stream, hello, room, app, addr)).await;
     }
+    // The budget the room shares with its relays, when it has one: spent there, the claim waits.
+    let shared = Shared::take(app, &room).await;
+    if shared == Shared::Spent {
+        return Box::pin(hold(sink, stream, hello, room, app, addr)).await;
+    }
     if room.waiting_room() {
         let code = hello.code.clone().unwrap_or_default();
-        return match room.check_code(&code) {
+        let checked = room.check_code(&code);
+        if checked != Some(false) {
+            shared.give_back(app, &room).await;
+        }
+        return match checked {
             Some(true) => {
                 let hello = Hello { knock: true, code: None, ..hello };
                 knock::wait(sink, stream, hello, room, app, addr, Came::WithCode).await
@@ -145,11 +154,43 @@ async fn claim(
             None => Box::pin(hold(sink, stream, hello, room, app, addr)).await,
         };
     }
-    match room.join(hello.clone(), addr, false) {
+    let joined = room.join(hello.clone(), addr, false);
+    if !matches!(joined, Err(JoinError::Credentials)) {
+        shared.give_back(app, &room).await;
+    }
+    match joined {
         Ok(joined) => Ok((joined, room)),
         // The budget ran out between the look and the check.
         Err(JoinError::WaitingRoom) => Box::pin(hold(sink, stream, hello, room, app, addr)).await,
         Err(e) => Err(join_refusal(e, app, addr, true)),
+    }
+}
+
+/// A code check taken from the budget a room shares with its relays (section G), if it has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shared {
+    /// Taken: given back unless the code was wrong.
+    Taken,
+    /// Spent: the claim waits (the teacher's server) or is refused (a relay).
+    Spent,
+    /// No shared budget, or it could not be asked: the room's own holds.
+    Unknown,
+}
+
+impl Shared {
+    async fn take(app: &Host, room: &Room) -> Shared {
+        let Some(guesses) = app.guesses.get() else { return Shared::Unknown };
+        match guesses.take(&room.info().id, room.code().len()).await {
+            Some(true) => Shared::Taken,
+            Some(false) => Shared::Spent,
+            None => Shared::Unknown,
+        }
+    }
+
+    async fn give_back(self, app: &Host, room: &Room) {
+        if let (Shared::Taken, Some(guesses)) = (self, app.guesses.get()) {
+            guesses.give_back(&room.info().id, room.code().len()).await;
+        }
     }
 }
 
@@ -208,11 +249,11 @@ async fn admit(
     addr: Option<IpAddr>,
 ) -> Result<(Joined, Arc<Room>), Option<Box<Refusal>>> {
     let found = room_for(&hello, app, addr).await;
-    admit_to(found, hello, app, addr)
+    admit_to(found, hello, app, addr).await
 }
 
 /// Joins the room found for the hello, or says why there is none.
-fn admit_to(
+async fn admit_to(
     found: Result<Arc<Room>, NoRoom>,
     hello: Hello,
     app: &Host,
@@ -241,7 +282,17 @@ fn admit_to(
     // A relay's students are remote to the lesson.
     let remote = room.is_mirror();
     let code_claim = is_code_claim(&hello);
-    match room.join(hello, addr, remote) {
+    // A relay checks a code within the budget the room shares with the teacher's server and every
+    // other relay: once it is spent there, the claim is refused as section G says (4029).
+    let shared = if remote && code_claim { Shared::take(app, &room).await } else { Shared::Unknown };
+    if shared == Shared::Spent {
+        return Err(join_refusal(JoinError::WaitingRoom, app, addr, false));
+    }
+    let joined = room.join(hello, addr, remote);
+    if !matches!(joined, Err(JoinError::Credentials)) {
+        shared.give_back(app, &room).await;
+    }
+    match joined {
         Ok(joined) => Ok((joined, room)),
         Err(e) => Err(join_refusal(e, app, addr, code_claim)),
     }
