@@ -112,6 +112,7 @@ async fn a_relay_that_alters_replays_or_reorders_patches_is_refused_by_the_clien
                     reason.unwrap_or_else(|| panic!("{how:?}: the tampering went unnoticed: {seen:?}"));
                 assert!(reason.contains("older lesson state"), "{how:?}: {reason}");
             }
+            Tamper::SayTeacherAway => unreachable!("not among the tamperings this test makes"),
         }
         student.close().await;
     }

@@ -102,3 +102,66 @@ async fn a_redis_writer_without_the_teachers_key_cannot_remove_refuse_or_resync_
     assert_ne!(still["kicked"], true, "{still}");
     relay.stop().await;
 }
+
+/// Someone who can write into Redis tries to make the teacher's server sign a refusal of a remote
+/// student: the student is said to leave, the one seat is taken by a made-up student, and the
+/// student is said to join again on its relay and connection. The teacher's server refuses that
+/// join and signs the refusal, but for the forger's entry, which the relay never wrote: the student
+/// stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_writer_cannot_make_the_teachers_server_sign_a_refusal_of_a_student() {
+    let redis = RedisServer::start().await;
+    let limits = lectern::config::Limits { max_participants: 1, ..lectern::config::Limits::default() };
+    let server = bridged_with(redis.url(), None, limits).await;
+    let (relay, ws, fingerprint) = relay(&redis).await;
+    let (mut teacher, _) = server.teacher().await;
+    let room = server.handle.as_ref().unwrap().ready().room.clone();
+    let (mut student, _) = raw_remote(&ws, &fingerprint, &room, "writer-test-device-2").await;
+    let entry = roster_where(&mut teacher, |e| e["remote"] == true && e["online"] == true).await;
+    let pid = entry["id"].as_str().unwrap().strip_prefix("r-").unwrap().to_string();
+    let client = lectern::cloud::connect::client(&redis.url(), None).unwrap();
+    let mut conn = client.connect().await.unwrap();
+    let up = lectern::cloud::keys::up(&room);
+    let ups: lectern::cloud::keys::Entries =
+        redis::cmd("XRANGE").arg(&up).arg("-").arg("+").query_async(&mut conn).await.unwrap();
+    let join = ups.iter().find(|(_, f)| f.iter().any(|(k, v)| k == "k" && v == "join")).unwrap();
+    let field = |name: &str| join.1.iter().find(|(k, _)| k == name).unwrap().1.clone();
+    let (relay_id, conn_no) = (field("relay"), field("conn"));
+    let as_relay = |k: &'static str, pid: String| {
+        let (relay_id, conn_no) = (relay_id.clone(), conn_no.clone());
+        move || {
+            vec![
+                ("k", k.to_string()),
+                ("relay", relay_id),
+                ("pid", pid),
+                ("name", "X".into()),
+                ("conn", conn_no),
+            ]
+        }
+    };
+    for fields in [
+        as_relay("leave", pid.clone())(),
+        as_relay("join", "made-up".into())(),
+        as_relay("join", pid.clone())(),
+    ] {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        xadd(&mut conn, &up, &fields).await;
+    }
+    // The teacher's server signed a refusal for the forged join; the relay dropped it.
+    tokio::time::timeout(PATIENCE, async {
+        while common::metric(&relay.metrics(), "lectern_relay_forged_entries_total") < 1.0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await; // polled, not waited out
+        }
+    })
+    .await
+    .expect("the relay dropped the refusal");
+    teacher.send(json!({"t":"set","patch":{"page":4}})).await;
+    loop {
+        let frame: Value = student.recv().await;
+        if frame["t"] == "patch" {
+            assert_eq!(frame["patch"]["page"], 4, "{frame}");
+            break;
+        }
+    }
+    relay.stop().await;
+}

@@ -6,7 +6,7 @@ mod common;
 
 use common::redis::RedisServer;
 use common::remote::*;
-use common::{PATIENCE, Raw, connect_from, request_from};
+use common::{CODE, PATIENCE, Raw, connect_from, request_from};
 use lectern::config::Limits;
 use lectern::tls::Identity;
 use serde_json::{Value, json};
@@ -42,7 +42,16 @@ async fn hellos_for_unpublished_rooms_open_no_redis_connections_and_are_limited_
     let limits = Limits { max_connections_per_address: 1 << 20, ..Limits::default() };
     let identity = Identity::generate(&["localhost".into()], &[IpAddr::from([127, 0, 0, 1])]).unwrap();
     let (relay, ws, fingerprint) = relay_limited(redis.url(), None, identity, limits).await;
-    // The relay's shared connection, opened by its first hello.
+    // A lesson the relay serves already (a student from another address is in it).
+    let server = bridged(&redis).await;
+    let room = server.handle.as_ref().unwrap().ready().room.clone();
+    tokio::time::timeout(PATIENCE, async {
+        while relay_hello(9, &ws, &fingerprint, &room, CODE, "served-device-09").await.is_err() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await; // polled until published
+        }
+    })
+    .await
+    .expect("the lesson is served");
     assert_eq!(hello_for(2, &ws, &fingerprint, "warmup").await, 4503);
     let before = redis_connections(&redis).await;
     let quota = lectern::transport::host::UNPUBLISHED_PER_MINUTE as usize;
@@ -62,8 +71,11 @@ async fn hellos_for_unpublished_rooms_open_no_redis_connections_and_are_limited_
     // (The quota refills a tenth of itself every 6 s, so a few more get through while this runs.)
     assert!(refused >= (codes.len() - quota) / 2, "only {refused} of {} refused past the quota", codes.len());
     assert_eq!(*codes.last().unwrap(), 4029, "{codes:?}");
-    // Another address is not held back by this one's.
+    // Another address is not held back by this one's; and this one still joins a lesson the relay
+    // serves (behind a load balancer, it is every student's address).
     assert_eq!(hello_for(3, &ws, &fingerprint, "nope-other").await, 4503);
+    let joined = relay_hello(2, &ws, &fingerprint, &room, CODE, "served-device-02").await;
+    assert!(joined.is_ok(), "a served lesson refused the address: {joined:?}");
     relay.stop().await;
 }
 
@@ -74,7 +86,7 @@ async fn a_relay_forgets_the_addresses_it_counted_once_they_are_quiet() {
     let redis = RedisServer::start().await;
     let (relay, ws, fingerprint) = relay(&redis).await;
     for host in 10..50 {
-        assert_eq!(hello_for(host, &ws, &fingerprint, "nope").await, 4503);
+        assert_eq!(hello_for(host, &ws, &fingerprint, &format!("nope-{host}")).await, 4503);
     }
     assert!(relay.tracked_addresses() >= 40, "{} addresses counted", relay.tracked_addresses());
     tokio::time::timeout(PATIENCE, async {

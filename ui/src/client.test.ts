@@ -413,13 +413,22 @@ describe("behind a relay", () => {
   // relaycheck.test.ts and src-server/protocol/src/sign.rs).
   const PK = "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw";
   const SIG = "3zDqsshS5hisIAfX8e1e-2CnTyRoe4Qm_iNW9rcW6diXJQ00MhhEKRnE2dTEqLUX_RR8T7dEzV2JFF5nfBqnDQ";
+  // And its beat at seq 3 on the teacher's clock AT, saying the teacher is there.
+  const AT = 1_800_000_000_000;
+  const BEAT = { seq: 3, n: 1, at: AT, teacher: true, signed: { epoch: 5, sig: "BHkD_hQE6rMgy85EHcl7DczhJIQP_OnXzqs1DgJTpr91_5lfrpzs6iRjkt6KjUcM5R7jaElDj10wGmDhJCwuDA" } };
   const signedWelcome = (sig: string): ServerMsg => ({
     ...welcome(3, { doc: null, page: 2, pos: { x: 0.25, y: 0.5 } }),
     signed: { epoch: 5, sig },
+    beat: BEAT,
   }) as ServerMsg;
+  // This device's clock agrees with the teacher's (only the date is faked; timers run).
+  const teachersTime = () => {
+    vi.useRealTimers();
+    vi.useFakeTimers({ toFake: ["Date"], now: AT + 2_000 });
+  };
 
   it("names the room in its hello, takes a signed welcome, and drops a relay that forges a change", async () => {
-    vi.useRealTimers();
+    teachersTime();
     const errors: string[] = [];
     const { client, network, states } = setup(undefined, null, { room: "r1", pk: PK });
     (client as unknown as { events: ClientEvents }).events.error = (code) => errors.push(code);
@@ -438,7 +447,7 @@ describe("behind a relay", () => {
   });
 
   it("refuses a welcome the teacher did not sign", async () => {
-    vi.useRealTimers();
+    teachersTime();
     const { client, network, states } = setup(undefined, null, { room: "r1", pk: PK });
     await client.start();
     network.last.open();

@@ -2,7 +2,7 @@
 // known signature below is asserted on the Rust side too (src-server/protocol/src/sign.rs), so the two
 // cannot drift apart.
 import { describe, expect, it } from "vitest";
-import { RelayCheck, canonicalJson, signedMessage } from "./relaycheck";
+import { RelayCheck, beatDigest, canonicalJson, signedMessage } from "./relaycheck";
 import type { LessonState } from "./generated/LessonState";
 import type { ServerMsg } from "./generated/ServerMsg";
 
@@ -16,8 +16,29 @@ const STATE: LessonState = { doc: null, page: 2, pos: { x: 0.25, y: 0.5 }, zoom:
 const PK = "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw";
 const SIG = "3zDqsshS5hisIAfX8e1e-2CnTyRoe4Qm_iNW9rcW6diXJQ00MhhEKRnE2dTEqLUX_RR8T7dEzV2JFF5nfBqnDQ";
 
-const welcome = (seq: number, state: LessonState, sig: string, epoch = 5): ServerMsg =>
-  ({ t: "welcome", v: 1, you: { id: "p1", role: "student", name: "A" }, token: "t", room: { id: "r1", title: "T" }, seq, state, heartbeat_ms: 10000, time: 0, teacher_online: true, signed: { epoch, sig } }) as ServerMsg;
+/** The teacher's clock in the tests, and Signer::from_secret([7; 32]).sign_beat("r1", 5, 3, 1, AT, true). */
+const AT = 1_800_000_000_000;
+const BEAT_SIG = "BHkD_hQE6rMgy85EHcl7DczhJIQP_OnXzqs1DgJTpr91_5lfrpzs6iRjkt6KjUcM5R7jaElDj10wGmDhJCwuDA";
+const BEAT = { seq: 3, n: 1, at: AT, teacher: true, signed: { epoch: 5, sig: BEAT_SIG } };
+
+/** The same key's private half (PKCS #8 around the 32-byte seed), to sign beats the tests need. */
+const signingKey = subtle.importKey(
+  "pkcs8",
+  new Uint8Array([...[0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20], ...new Array(32).fill(7)]),
+  { name: "Ed25519" },
+  false,
+  ["sign"],
+);
+
+/** A beat signed by the teacher's key (or another). */
+async function beat(seq: number, n: number, at: number, teacher: boolean, epoch = 5, key?: CryptoKey) {
+  const message = signedMessage(2, "r1", epoch, seq, n, await beatDigest(at, teacher, subtle));
+  const sig = base64url(await subtle.sign({ name: "Ed25519" }, key ?? (await signingKey), message.slice()));
+  return { seq, n, at, teacher, signed: { epoch, sig } };
+}
+
+const welcome = (seq: number, state: LessonState, sig: string, epoch = 5, b: unknown = BEAT): ServerMsg =>
+  ({ t: "welcome", v: 1, you: { id: "p1", role: "student", name: "A" }, token: "t", room: { id: "r1", title: "T" }, seq, state, heartbeat_ms: 10000, time: 0, teacher_online: true, signed: { epoch, sig }, beat: b }) as ServerMsg;
 
 describe("canonical JSON", () => {
   it("sorts keys and writes numbers as RFC 8785 (and Rust's serde_jcs) do", () => {
@@ -37,7 +58,7 @@ describe("the signed layout", () => {
 
 describe("RelayCheck", () => {
   it("takes the state the teacher's server signed in Rust, and nothing else", async () => {
-    const check = new RelayCheck(PK, "r1", subtle);
+    const check = new RelayCheck(PK, "r1", subtle, () => AT);
     expect(await check.check(welcome(3, STATE, SIG), 0, null)).toBeNull();
     expect(await check.check(welcome(4, STATE, SIG), 0, null)).toMatch(/did not sign/);
     expect(await check.check(welcome(3, { ...STATE, page: 3 }, SIG), 0, null)).toMatch(/did not sign/);
@@ -53,9 +74,9 @@ describe("RelayCheck", () => {
       const sig = await subtle.sign({ name: "Ed25519" }, privateKey, signedMessage(1, "r1", epoch, seq, 0, hash).slice());
       return { epoch, sig: base64url(sig) };
     };
-    const check = new RelayCheck(pk, "r1", subtle);
+    const check = new RelayCheck(pk, "r1", subtle, () => AT);
     const first = await sign(3, STATE);
-    expect(await check.check(welcome(3, STATE, first.sig, 9), 0, null)).toBeNull();
+    expect(await check.check(welcome(3, STATE, first.sig, 9, await beat(3, 1, AT, true, 9, privateKey)), 0, null)).toBeNull();
     const next = { ...STATE, page: 5 };
     const good: ServerMsg = { t: "patch", seq: 4, time: 0, patch: { page: 5 }, signed: await sign(4, next) };
     expect(await check.check(good, 3, STATE)).toBeNull();
@@ -67,41 +88,74 @@ describe("RelayCheck", () => {
   });
 
   it("refuses an older state again, even signed, and a frame it cannot read", async () => {
-    const check = new RelayCheck(PK, "r1", subtle);
+    const check = new RelayCheck(PK, "r1", subtle, () => AT);
     expect(await check.check(welcome(3, STATE, SIG), 0, null)).toBeNull();
     // The client is at seq 4 now: the signed state at seq 3 is a replay.
     expect(await check.check(welcome(3, STATE, SIG), 4, STATE)).toMatch(/older lesson state/);
     expect(await check.check({ t: "patch", seq: 5, time: 0 } as unknown as ServerMsg, 4, STATE)).toMatch(/did not sign/);
   });
 
-  it("counts only beats it could check: a made-up beat behind the client keeps nothing alive", async () => {
-    let now = 0;
+  it("counts only beats it could check: a made-up beat is refused and keeps nothing alive", async () => {
+    let now = AT;
     const check = new RelayCheck(PK, "r1", subtle, () => now);
-    await check.check(welcome(3, STATE, SIG), 0, null);
-    for (let n = 1; n <= 10; n++) {
-      now += 9_000;
-      expect(await check.check({ t: "beat", seq: 0, n, signed: { epoch: 5, sig: "x" } }, 3, STATE)).toBeNull();
-    }
+    expect(await check.check(welcome(3, STATE, SIG), 0, null)).toBeNull();
+    now += 9_000;
+    expect(await check.check({ t: "beat", seq: 3, n: 2, at: now, teacher: true, signed: { epoch: 5, sig: "x" } }, 3, STATE)).toMatch(/did not sign/);
+    now = AT + 31_000;
     expect(check.withholding(10_000)).toMatch(/heartbeats/);
     // And a relay's heartbeat of an hour is held to 30 s.
-    now = 91_000;
+    now = AT + 91_000;
     expect(check.withholding(3_600_000)).toMatch(/heartbeats/);
   });
 
   it("notices a relay that withholds beats or stays behind them", async () => {
-    let now = 0;
+    let now = AT;
     const check = new RelayCheck(PK, "r1", subtle, () => now);
     await check.check(welcome(3, STATE, SIG), 0, null);
-    now = 25_000;
+    now = AT + 25_000;
     expect(check.withholding(10_000)).toBeNull();
-    now = 31_000;
+    now = AT + 31_000;
     expect(check.withholding(10_000)).toMatch(/heartbeats/);
     // A beat ahead of the client: the relay must deliver within two heartbeats.
-    const ahead: ServerMsg = { t: "beat", seq: 9, n: 1, signed: { epoch: 5, sig: "x" } };
     const fresh = new RelayCheck(PK, "r1", subtle, () => now);
     await fresh.check(welcome(3, STATE, SIG), 0, null);
-    expect(await fresh.check(ahead, 3, STATE)).toBeNull();
+    expect(await fresh.check({ t: "beat", ...(await beat(9, 2, now, true)) }, 3, STATE)).toBeNull();
     now += 21_000;
     expect(fresh.withholding(10_000)).toMatch(/holding back/);
+  });
+
+  it("takes a welcome only with a fresh signed beat of its epoch, as Rust signs it", async () => {
+    const at = (now: number) => new RelayCheck(PK, "r1", subtle, () => now);
+    expect(await at(AT + 9_000).check(welcome(3, STATE, SIG), 0, null)).toBeNull();
+    expect(await at(AT).check(welcome(3, STATE, SIG, 5, null), 0, null)).toMatch(/how current/);
+    // The snapshot and its beat replayed together a minute later.
+    expect(await at(AT + 60_000).check(welcome(3, STATE, SIG), 0, null)).toMatch(/60 s old/);
+    expect(await at(AT - 60_000).check(welcome(3, STATE, SIG), 0, null)).toMatch(/ahead/);
+    // A state older than the teacher's latest beat: a replayed snapshot beside a fresh beat.
+    expect(await at(AT).check(welcome(3, STATE, SIG, 5, await beat(4, 2, AT, true)), 0, null)).toMatch(/older than/);
+    // The relay says the teacher is away in a beat the teacher signed as there.
+    expect(await at(AT).check(welcome(3, STATE, SIG, 5, { ...BEAT, teacher: false }), 0, null)).toMatch(/did not sign/);
+  });
+
+  it("hears whether the teacher is there from signed beats only, when it changes", async () => {
+    let now = AT;
+    const check = new RelayCheck(PK, "r1", subtle, () => now);
+    const mirror = { seq: 0, state: STATE, synced: false };
+    const applied: ServerMsg[] = [];
+    const pass = (f: ServerMsg) =>
+      new Promise<void>((done) => {
+        check.pass(f, mirror, () => true, (m) => applied.push(m), () => applied.push({ t: "error", code: "bad_request", message: "refused" } as ServerMsg));
+        check.pass({ t: "pong", t1: 0, t2: 0 } as unknown as ServerMsg, mirror, () => true, () => done(), () => done());
+      });
+    await pass(welcome(3, STATE, SIG));
+    expect(applied.pop()).toMatchObject({ t: "welcome", teacher_online: true });
+    Object.assign(mirror, { seq: 3, synced: true });
+    // The relay's own word is not taken.
+    await pass({ t: "teacher", online: false });
+    expect(applied).toEqual([]);
+    now += 5_000;
+    await pass({ t: "beat", ...(await beat(3, 2, now, false)) });
+    expect(applied.map((m) => m.t)).toEqual(["beat", "teacher"]);
+    expect(applied[1]).toMatchObject({ online: false });
   });
 });

@@ -1,7 +1,8 @@
 // Checking a relay (docs/PROTOCOL-ADDITIONS.md, section E), as the Rust client does
 // (src-server/src/client/trust.rs): behind a relay, every state taken must carry the teacher's
-// Ed25519 signature, for the next seq of the same epoch, and the signed beats must keep coming and
-// must not run ahead of what the relay delivers. What is signed is the state's canonical JSON
+// Ed25519 signature, for the next seq of the same epoch, and the signed beats must keep coming, must
+// be fresh on the teacher's clock, and must not run ahead of what the relay delivers. Whether the
+// teacher is there is taken from those beats only, never from the relay's word. What is signed is the state's canonical JSON
 // (RFC 8785), which `JSON.stringify` over sorted keys writes exactly, numbers included.
 import type { LessonState } from "./generated/LessonState";
 import type { ServerMsg } from "./generated/ServerMsg";
@@ -18,6 +19,15 @@ export function canonicalJson(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
   }
   return JSON.stringify(value);
+}
+
+/** What a beat signs in place of a state's hash: SHA-256 of the teacher's clock (8 bytes,
+ * big-endian) and whether a teacher is there (1 byte). */
+export async function beatDigest(at: number, teacher: boolean, subtle: SubtleCrypto = crypto.subtle): Promise<Uint8Array> {
+  const bytes = new Uint8Array(9);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(at));
+  bytes[8] = teacher ? 1 : 0;
+  return new Uint8Array(await subtle.digest("SHA-256", bytes));
 }
 
 /** What a signature covers: the layout of section E (kind 1: a state; 2: a beat). */
@@ -57,6 +67,14 @@ interface Mirror {
 const MISSED_BEATS = 3;
 const BEHIND_BEATS = 2;
 const MAX_HEARTBEAT_MS = 30_000;
+/** How far the teacher's clock and this device's may disagree. */
+const CLOCK_SKEW_MS = 30_000;
+
+/** How old (or how far ahead of this device's clock) a beat may be: two heartbeats (held to 30 s)
+ * and the clock's allowance; 50 s with the default heartbeat of 10 s. */
+export function freshnessMs(heartbeatMs: number): number {
+  return 2 * Math.min(heartbeatMs, MAX_HEARTBEAT_MS) + CLOCK_SKEW_MS;
+}
 
 /** The teacher's key and room a client checks a relay against, and what it has seen so far. */
 export class RelayCheck {
@@ -65,6 +83,11 @@ export class RelayCheck {
   private beat = 0;
   private heardBeat: number;
   private behindSince: number | null = null;
+  private freshMs = freshnessMs(10_000);
+  /** Whether the teacher is there, as the last good beat said. */
+  teacher: boolean | null = null;
+  /** Set by a beat that says the teacher came or went (taken by `pass`). */
+  private presenceChanged: boolean | null = null;
 
   constructor(
     pk: string,
@@ -86,14 +109,36 @@ export class RelayCheck {
   }
 
   private async verify(kind: 1 | 2, seq: number, n: number, state: LessonState, signed: Signed | null | undefined): Promise<boolean> {
-    if (!signed || new TextEncoder().encode(this.room).length > 255) return false;
     try {
       const hash = new Uint8Array(await this.subtle.digest("SHA-256", new TextEncoder().encode(canonicalJson(state))));
-      const message = signedMessage(kind, this.room, Number(signed.epoch), seq, n, hash);
+      return await this.verifyDigest(kind, seq, n, hash, signed);
+    } catch {
+      return false;
+    }
+  }
+
+  private async verifyDigest(kind: 1 | 2, seq: number, n: number, digest: Uint8Array, signed: Signed | null | undefined): Promise<boolean> {
+    if (!signed || new TextEncoder().encode(this.room).length > 255) return false;
+    try {
+      const message = signedMessage(kind, this.room, Number(signed.epoch), seq, n, digest);
       return await this.subtle.verify({ name: "Ed25519" }, await this.key, fromBase64Url(signed.sig).slice(), message.slice());
     } catch {
       return false;
     }
+  }
+
+  private async verifyBeat(beat: { seq: number; n: number; at: number; teacher: boolean; signed: Signed }): Promise<boolean> {
+    const digest = await beatDigest(Number(beat.at), !!beat.teacher, this.subtle);
+    return this.verifyDigest(2, Number(beat.seq), Number(beat.n), digest, beat.signed);
+  }
+
+  /** A beat from too long ago (or too far ahead) on this device's clock: the reason, or null. */
+  private stale(at: number): string | null {
+    const now = this.now();
+    const off = Math.abs(now - at);
+    if (off <= this.freshMs) return null;
+    const s = Math.round(off / 1000);
+    return `the teacher's last word through the relay is ${s} s ${at < now ? "old" : "ahead of this device's clock"}: the lesson shown may not be current`;
   }
 
   private inbox: Promise<void> = Promise.resolve();
@@ -115,8 +160,14 @@ export class RelayCheck {
         refuse(refused);
         return;
       }
+      // Behind a relay, whether the teacher is there is the teacher's signed word only: the relay's
+      // own `teacher` frames are not taken, and a welcome says what its beat says.
+      const presence = this.presenceChanged;
+      this.presenceChanged = null;
+      if (frame.t === "teacher") return;
       try {
-        apply(frame);
+        apply(frame.t === "welcome" ? { ...frame, teacher_online: this.teacher ?? false } : frame);
+        if (presence !== null) apply({ t: "teacher", online: presence });
       } catch (e) {
         console.error(e);
       }
@@ -138,7 +189,22 @@ export class RelayCheck {
         if (this.epoch !== null && (epoch < this.epoch || (epoch === this.epoch && at < seq))) {
           return "the relay sent an older lesson state again";
         }
-        if (epoch !== this.epoch) this.beat = 0; // a new epoch counts its beats afresh
+        if (msg.t === "welcome") {
+          // A welcome must say how fresh its state is: the teacher's latest beat, of its epoch, for
+          // its seq or an earlier one (a later state is newer than the beat).
+          this.freshMs = freshnessMs(Number(msg.heartbeat_ms) || 10_000);
+          const beat = msg.beat;
+          if (!beat) return "the relay has no word from the teacher of how current the lesson is";
+          if (Number(beat.signed.epoch) !== epoch || !(await this.verifyBeat(beat))) return forged("a heartbeat");
+          if (Number(beat.seq) > at) return "the relay sent a lesson state older than the teacher's latest heartbeat";
+          const stale = this.stale(Number(beat.at));
+          if (stale) return stale;
+          this.beat = Number(beat.n);
+          this.heardBeat = this.now();
+          this.teacher = !!beat.teacher;
+        } else if (epoch !== this.epoch) {
+          this.beat = 0; // a new epoch counts its beats afresh
+        }
         this.epoch = epoch;
         this.behindSince = null;
         return null;
@@ -155,17 +221,22 @@ export class RelayCheck {
       }
       case "beat": {
         const [at, n] = [Number(msg.seq), Number(msg.n)];
-        if (n <= this.beat || this.epoch !== Number(msg.signed?.epoch) || at < seq) return null; // proves nothing
+        if (n <= this.beat || this.epoch !== Number(msg.signed?.epoch)) return null; // old, or another epoch's
+        if (!(await this.verifyBeat(msg))) return forged("a heartbeat");
+        // A relay that holds beats back until they are stale is withholding.
+        const stale = this.stale(Number(msg.at));
+        if (stale) return stale;
+        this.beat = n;
         if (at > seq) {
           this.behindSince ??= this.now(); // the relay says it is behind; it must catch up soon
-          return null;
+        } else {
+          this.behindSince = null;
+          this.heardBeat = this.now();
         }
-        if (!state) return null;
-        if (!(await this.verify(2, at, n, state, msg.signed))) return forged("a heartbeat");
-        // Only a beat checked against this client's own state counts as heard.
-        this.behindSince = null;
-        this.beat = n;
-        this.heardBeat = this.now();
+        if (this.teacher !== !!msg.teacher) {
+          this.teacher = !!msg.teacher;
+          this.presenceChanged = this.teacher;
+        }
         return null;
       }
       default:

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::people::{KnockEntry, Role, RoomInfo, RosterEntry, You};
 use crate::signed::Signed;
 
 use crate::state::{LessonState, Patch, SetPatch};
@@ -26,28 +27,6 @@ pub enum ErrorCode {
     NotFound,
     /// The server failed; nothing the client did.
     Internal,
-}
-
-/// A participant's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[cfg_attr(feature = "ts", ts(export))]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Leads the lesson: sends `set`, `kick`, `end`; sees the roster.
-    Teacher,
-    /// Follows the lesson: sends `ack`, `hand`, `view`.
-    Student,
-}
-
-impl Role {
-    /// The role's name on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Teacher => "teacher",
-            Role::Student => "student",
-        }
-    }
 }
 
 /// The `hello` a client sends first (§3). Fields are optional here so that the server can answer a
@@ -178,83 +157,32 @@ pub enum ClientMsg {
     },
 }
 
-/// `you` in `welcome`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A signed beat as a welcome carries it (the fields of [`ServerMsg::Beat`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "ts", ts(export))]
-pub struct You {
-    /// Participant id, stable for the device during the lesson.
-    pub id: String,
-    /// Role.
-    pub role: Role,
-    /// Display name.
-    pub name: String,
+pub struct Beat {
+    /// The teacher's server's seq then.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub seq: u64,
+    /// The beat's counter.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub n: u64,
+    /// The teacher's server's clock, Unix ms.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub at: u64,
+    /// Whether a teacher was connected there.
+    pub teacher: bool,
+    /// The signature.
+    pub signed: Signed,
 }
 
-/// `room` in `welcome`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[cfg_attr(feature = "ts", ts(export))]
-pub struct RoomInfo {
-    /// Room id.
-    pub id: String,
-    /// Lesson title.
-    pub title: String,
-}
-
-/// One student as the teacher's roster shows it (§6).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[cfg_attr(feature = "ts", ts(export))]
-pub struct RosterEntry {
-    /// Participant id.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// Connected now.
-    pub online: bool,
-    /// Joined through a cloud relay.
-    pub remote: bool,
-    /// Highest seq the student has on screen, if it acked anything.
-    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
-    pub acked: Option<u64>,
-    /// Last measured round trip, in ms.
-    pub rtt_ms: Option<u32>,
-    /// Hand raised.
-    pub hand: bool,
-    /// Page shown in free mode.
-    pub view: Option<u32>,
-    /// Removed by the teacher (an addition to §6: lets a console grey the tile out).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub kicked: bool,
-    /// Joined after a removal under a name, or from an address of its own, that a removed student
-    /// had: perhaps the same student on a new device (docs/PROTOCOL-ADDITIONS.md, H).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub like_removed: bool,
-}
-
-/// A student waiting to be let in, as the teacher sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[cfg_attr(feature = "ts", ts(export))]
-pub struct KnockEntry {
-    /// Knock id, for `admit` and `deny`.
-    pub id: String,
-    /// The name the student gave.
-    pub name: String,
-    /// The student's device id (not a secret, and not proof of anything).
-    pub device: String,
-    /// The student gave the right join code: it waits because the waiting room is on, or because
-    /// someone is guessing codes (its code was then checked for the teacher's eyes only).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub has_code: bool,
-    /// It came with a join code that is wrong (held while someone is guessing): most likely the
-    /// guesser. Neither this nor `has_code`: it asked without a code, or its code was not checked.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub wrong_code: bool,
-    /// Its name, or an address of its own, is a removed student's (see [`RosterEntry::like_removed`]).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub like_removed: bool,
+impl Beat {
+    /// The beat as a frame of its own.
+    pub fn frame(&self) -> ServerMsg {
+        let Beat { seq, n, at, teacher, signed } = self.clone();
+        ServerMsg::Beat { seq, n, at, teacher, signed }
+    }
 }
 
 /// Every frame the server sends.
@@ -292,6 +220,10 @@ pub enum ServerMsg {
         /// Behind a relay: the teacher's server's signature of `state` (PROTOCOL-ADDITIONS.md, E).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         signed: Option<Signed>,
+        /// Behind a relay: the teacher's latest beat, which says how fresh `state` is and whether
+        /// the teacher is there.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        beat: Option<Box<Beat>>,
     },
     /// An accepted change.
     Patch {
@@ -318,8 +250,10 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         signed: Option<Signed>,
     },
-    /// Behind a relay, every heartbeat: the teacher's server's latest seq, signed with a counter that
-    /// only grows, so a client notices a relay that withholds changes (PROTOCOL-ADDITIONS.md, E).
+    /// Behind a relay, every heartbeat and whenever the teacher comes or goes: the teacher's
+    /// server's latest seq at a time on its clock, and whether a teacher is there, signed with a
+    /// counter that only grows, so a client notices a relay that withholds changes and never takes
+    /// a stale state as current (PROTOCOL-ADDITIONS.md, E).
     Beat {
         /// The latest seq.
         #[cfg_attr(feature = "ts", ts(type = "number"))]
@@ -327,7 +261,14 @@ pub enum ServerMsg {
         /// The beat's counter.
         #[cfg_attr(feature = "ts", ts(type = "number"))]
         n: u64,
-        /// The signature of (seq, counter, the state at seq).
+        /// The teacher's server's clock, Unix ms.
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        #[serde(default)]
+        at: u64,
+        /// Whether a teacher is connected to the teacher's server.
+        #[serde(default)]
+        teacher: bool,
+        /// The signature of (seq, counter, time, presence).
         signed: Signed,
     },
     /// Success of a request.

@@ -12,11 +12,12 @@ pub mod frame;
 pub mod http;
 pub mod link;
 pub mod parse;
+pub mod people;
 pub mod sign;
 pub mod signed;
 pub mod state;
 
-pub use frame::{ClientMsg, ErrorCode, Hello, KnockEntry, Role, RoomInfo, RosterEntry, ServerMsg, You};
+pub use frame::{Beat, ClientMsg, ErrorCode, Hello, KnockEntry, Role, RoomInfo, RosterEntry, ServerMsg, You};
 pub use parse::{CLIENT_TYPES, ParseError};
 pub use signed::Signed;
 pub use state::{Doc, Highlight, LessonState, Mode, Patch, Pos, SetPatch};

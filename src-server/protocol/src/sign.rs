@@ -49,6 +49,11 @@ impl Signer {
         self.sign_digest(kind, room, epoch, seq, n, &state_hash(state))
     }
 
+    /// Signs a beat: at `seq` (counter `n`) on the teacher's clock `at`, with or without a teacher.
+    pub fn sign_beat(&self, room: &str, epoch: u64, seq: u64, n: u64, at: u64, teacher: bool) -> Signed {
+        self.sign_digest(Kind::Beat, room, epoch, seq, n, &crate::signed::beat_digest(at, teacher))
+    }
+
     /// Signs a digest in place of a state's hash (a removal or a refusal, for relays).
     pub fn sign_digest(
         &self,
@@ -87,6 +92,12 @@ impl Verifier {
         self.check_digest(kind, seq, n, &state_hash(state), signed)
     }
 
+    /// Whether `signed` is the teacher's beat at `seq` with counter `n`, time `at` and presence
+    /// `teacher`.
+    pub fn check_beat(&self, seq: u64, n: u64, at: u64, teacher: bool, signed: &Signed) -> bool {
+        self.check_digest(Kind::Beat, seq, n, &crate::signed::beat_digest(at, teacher), signed)
+    }
+
     /// Whether `signed` is the teacher's signature of `digest` (in place of a state's hash) at `seq`
     /// with counter `n`, in this room.
     pub fn check_digest(&self, kind: Kind, seq: u64, n: u64, digest: &[u8; 32], signed: &Signed) -> bool {
@@ -123,6 +134,18 @@ mod tests {
     }
 
     #[test]
+    fn a_beat_holds_for_its_time_presence_seq_and_counter_only() {
+        let signer = Signer::from_secret([9; 32]);
+        let v = Verifier::new(&signer.public(), "r1").unwrap();
+        let beat = signer.sign_beat("r1", 5, 10, 3, 1_700_000_000_000, true);
+        assert!(v.check_beat(10, 3, 1_700_000_000_000, true, &beat));
+        assert!(!v.check_beat(10, 3, 1_700_000_000_000, false, &beat), "the teacher said to be away");
+        assert!(!v.check_beat(10, 3, 1_700_000_060_000, true, &beat), "another time");
+        assert!(!v.check_beat(11, 3, 1_700_000_000_000, true, &beat), "another seq");
+        assert!(!v.check_beat(10, 4, 1_700_000_000_000, true, &beat), "another counter");
+    }
+
+    #[test]
     fn a_removal_or_refusal_holds_for_its_student_relay_and_connection_only() {
         use crate::signed::{refusal_digest, removal_digest};
         let signer = Signer::from_secret([9; 32]);
@@ -131,17 +154,22 @@ mod tests {
         assert!(v.check_digest(Kind::Removed, 0, 0, &removal_digest("s-1"), &removed));
         assert!(!v.check_digest(Kind::Removed, 0, 0, &removal_digest("s-2"), &removed), "another student");
         assert!(!v.check_digest(Kind::Refused, 0, 0, &removal_digest("s-1"), &removed), "another kind");
-        let refused = signer.sign_digest(Kind::Refused, "r1", 7, 42, 0, &refusal_digest("relay-a", "s-1"));
-        assert!(v.check_digest(Kind::Refused, 42, 0, &refusal_digest("relay-a", "s-1"), &refused));
+        let digest = |relay: &str, pid: &str, entry: &str| refusal_digest(relay, pid, entry);
+        let refused = signer.sign_digest(Kind::Refused, "r1", 0, 42, 0, &digest("relay-a", "s-1", "17-0"));
+        assert!(v.check_digest(Kind::Refused, 42, 0, &digest("relay-a", "s-1", "17-0"), &refused));
         assert!(
-            !v.check_digest(Kind::Refused, 43, 0, &refusal_digest("relay-a", "s-1"), &refused),
+            !v.check_digest(Kind::Refused, 43, 0, &digest("relay-a", "s-1", "17-0"), &refused),
             "another connection"
         );
         assert!(
-            !v.check_digest(Kind::Refused, 42, 0, &refusal_digest("relay-b", "s-1"), &refused),
+            !v.check_digest(Kind::Refused, 42, 0, &digest("relay-b", "s-1", "17-0"), &refused),
             "another relay"
         );
-        assert_ne!(refusal_digest("ab", "c"), refusal_digest("a", "bc"), "where one id ends is signed");
+        assert!(
+            !v.check_digest(Kind::Refused, 42, 0, &digest("relay-a", "s-1", "18-0"), &refused),
+            "another entry"
+        );
+        assert_ne!(digest("ab", "c", "1-0"), digest("a", "bc", "1-0"), "where one id ends is signed");
     }
 
     #[test]
@@ -165,6 +193,10 @@ mod tests {
         assert_eq!(
             signer.sign(Kind::State, "r1", 5, 3, 0, &state).sig,
             "3zDqsshS5hisIAfX8e1e-2CnTyRoe4Qm_iNW9rcW6diXJQ00MhhEKRnE2dTEqLUX_RR8T7dEzV2JFF5nfBqnDQ"
+        );
+        assert_eq!(
+            signer.sign_beat("r1", 5, 3, 1, 1_800_000_000_000, true).sig,
+            "BHkD_hQE6rMgy85EHcl7DczhJIQP_OnXzqs1DgJTpr91_5lfrpzs6iRjkt6KjUcM5R7jaElDj10wGmDhJCwuDA"
         );
     }
 }

@@ -27,15 +27,24 @@ pub struct Signed {
 pub enum Kind {
     /// The state at a seq (welcome, sync, and the state a patch leads to).
     State = 1,
-    /// A heartbeat: the latest seq and its state, re-asserted with a counter.
+    /// A heartbeat: the teacher's server's latest seq at a time on its clock, whether a teacher is
+    /// connected there, and a counter (the digest is [`beat_digest`]).
     Beat = 2,
     /// The teacher removed a remote student, for relays (the digest is [`removal_digest`]; the
     /// epoch, seq and counter are 0: a removal holds for the whole lesson).
     Removed = 3,
     /// The teacher's server refused one remote student's connection on one relay (the room was
     /// full, say), for that relay (the digest is [`refusal_digest`]; the seq is the connection's
-    /// number on the relay, the epoch the room's).
+    /// number on the relay; the epoch and counter are 0).
     Refused = 4,
+}
+
+/// What a beat signs in place of a state's hash: SHA-256 of the teacher's server's clock (Unix ms,
+/// 8 bytes, big-endian) and whether a teacher is connected there (1 byte, 1 or 0). The seq it
+/// names is signed beside it, so a client can check a beat whatever state it holds.
+pub fn beat_digest(at: u64, teacher: bool) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::new().chain_update(at.to_be_bytes()).chain_update([u8::from(teacher)]).finalize().into()
 }
 
 /// What a removal signs in place of a state's hash: SHA-256 of the student's id on the relays.
@@ -45,14 +54,19 @@ pub fn removal_digest(pid: &str) -> [u8; 32] {
 }
 
 /// What a refusal signs in place of a state's hash: SHA-256 of the relay id's length (4 bytes,
-/// big-endian), the relay's id, and the student's id on the relays.
-pub fn refusal_digest(relay: &str, pid: &str) -> [u8; 32] {
+/// big-endian) and the relay's id, the student id's length and the student's id on the relays, and
+/// the id of the relay's own entry (its join, or its `here`) that the refusal answers: a relay takes
+/// only a refusal of an entry it wrote itself, so nobody can make the teacher's server sign one by
+/// writing entries in a relay's name.
+pub fn refusal_digest(relay: &str, pid: &str, entry: &str) -> [u8; 32] {
     use sha2::Digest;
-    let len = u32::try_from(relay.len()).unwrap_or(u32::MAX).to_be_bytes();
+    let len = |s: &str| u32::try_from(s.len()).unwrap_or(u32::MAX).to_be_bytes();
     sha2::Sha256::new()
-        .chain_update(len)
+        .chain_update(len(relay))
         .chain_update(relay.as_bytes())
+        .chain_update(len(pid))
         .chain_update(pid.as_bytes())
+        .chain_update(entry.as_bytes())
         .finalize()
         .into()
 }

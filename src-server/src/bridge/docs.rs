@@ -15,7 +15,9 @@ use crate::protocol::Doc;
 pub async fn publish(redis: Redis, docs: Arc<Library>, room: Arc<Room>, doc: Doc) {
     let id = room.info().id.clone();
     let (key, scan_key) = (keys::doc(&id, &doc.sha256), keys::scan(&id, &doc.sha256));
-    let Ok(mut conn) = redis.connect().await else { return };
+    // A connection of its own: a document's megabytes on the shared one would hold up (and time
+    // out) every change published meanwhile.
+    let Ok(mut conn) = redis.connect_blocking().await else { return };
     let there: bool = redis::cmd("EXPIRE")
         .arg(&key)
         .arg(keys::DOC_TTL_SECONDS)

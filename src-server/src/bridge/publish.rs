@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use super::feed::{BridgeParts, Feed};
 use crate::cloud::connect::Conn;
 use crate::cloud::keys::{self, Meta, Snapshot};
-use crate::protocol::ServerMsg;
 use crate::protocol::signed::Kind;
+use crate::protocol::{Beat, ServerMsg};
 
 /// A signed beat for every room.
 pub(super) async fn beats(
@@ -17,12 +17,21 @@ pub(super) async fn beats(
 ) -> redis::RedisResult<()> {
     let mut pipe = redis::pipe();
     for (room, feed) in feeds.iter_mut().filter(|(_, f)| !f.state.ended) {
-        feed.beat += 1;
-        let signed = parts.signer.sign(Kind::Beat, room, feed.epoch, feed.seq, feed.beat, &feed.state);
-        let frame = ServerMsg::Beat { seq: feed.seq, n: feed.beat, signed }.encode();
-        keys::add_entry(&mut pipe, &keys::down(room), &[("k", "beat"), ("f", &frame)]);
+        add_beat(&mut pipe, parts, room, feed);
     }
     pipe.exec_async(conn).await
+}
+
+/// Adds a signed beat of room `room` to `pipe`: its seq now, the time on this server's clock and
+/// whether a teacher is connected, in the room's stream and as the room's latest beat.
+pub(super) fn add_beat(pipe: &mut redis::Pipeline, parts: &BridgeParts, room: &str, feed: &mut Feed) {
+    feed.beat += 1;
+    let at = crate::now_ms();
+    let teacher = (parts.find)(room).is_some_and(|r| r.online().0 > 0);
+    let signed = parts.signer.sign_beat(room, feed.epoch, feed.seq, feed.beat, at, teacher);
+    let frame = Beat { seq: feed.seq, n: feed.beat, at, teacher, signed }.frame().encode();
+    keys::add_entry(pipe, &keys::down(room), &[("k", "beat"), ("f", &frame)]);
+    pipe.set(keys::beat(room), frame).ignore();
 }
 
 /// The room's join details, its snapshot, and a `sync` in its stream for relays already following;
@@ -42,23 +51,13 @@ pub(super) async fn publish_all(
     let signed = parts.signer.sign(Kind::State, room, feed.epoch, feed.seq, 0, &feed.state);
     let snapshot = Snapshot { seq: feed.seq, state: feed.state.clone(), signed: signed.clone() };
     let frame = ServerMsg::Sync { seq: feed.seq, state: feed.state.clone(), signed: Some(signed) }.encode();
-    redis::pipe()
-        .atomic()
-        .set(keys::snapshot(room), json(&snapshot))
-        .ignore()
-        .cmd("XADD")
-        .arg(keys::down(room))
-        .arg("MAXLEN")
-        .arg("~")
-        .arg(keys::STREAM_LEN)
-        .arg("*")
-        .arg("k")
-        .arg("sync")
-        .arg("f")
-        .arg(frame)
-        .ignore()
-        .exec_async(conn)
-        .await?;
+    // The snapshot and its sync, then a beat of the new epoch, so that a relay's welcomes can say
+    // at once how fresh the state is.
+    let mut pipe = redis::pipe();
+    pipe.atomic().set(keys::snapshot(room), json(&snapshot)).ignore();
+    keys::add_entry(&mut pipe, &keys::down(room), &[("k", "sync"), ("f", &frame)]);
+    add_beat(&mut pipe, parts, room, feed);
+    pipe.exec_async(conn).await?;
     publish_meta(conn, parts, room, feed).await?;
     publish_doc(parts, room, feed);
     if let Some(from) = reader_from {

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 pub use super::feed::BridgeParts;
 use super::feed::Feed;
-use super::publish::{beats, json, publish_all, publish_doc, publish_meta};
+use super::publish::{add_beat, beats, json, publish_all, publish_doc, publish_meta};
 use crate::cloud::keys::{self, Snapshot};
 use crate::engine::lesson::LessonRecord;
 use crate::engine::report::{Event, Report, ReportSink};
@@ -37,7 +37,10 @@ pub struct BridgeSink {
 impl ReportSink for BridgeSink {
     fn offer(&self, report: Report) -> Result<(), Report> {
         // Only what relays need: the class's own joins, hands and acks stay in the room.
-        if !matches!(report.event, Event::Lesson { .. } | Event::Patch { .. } | Event::Revoked { .. }) {
+        if !matches!(
+            report.event,
+            Event::Lesson { .. } | Event::Patch { .. } | Event::Revoked { .. } | Event::Teacher { .. }
+        ) {
             return Ok(());
         }
         self.tx.try_send(report).map_err(|e| {
@@ -257,7 +260,9 @@ async fn on_report(
                 publish_meta(conn, parts, &room, feed).await?;
                 // The lesson is over: its keys go a day later, and the bridge forgets it now.
                 let mut pipe = redis::pipe();
-                for key in [keys::meta(&room), keys::snapshot(&room), keys::down(&room), keys::up(&room)] {
+                let room_keys =
+                    [keys::meta(&room), keys::snapshot(&room), keys::down(&room), keys::up(&room)];
+                for key in room_keys.into_iter().chain([keys::beat(&room), keys::guesses(&room)]) {
                     pipe.cmd("EXPIRE").arg(key).arg(keys::DOC_TTL_SECONDS).ignore();
                 }
                 pipe.exec_async(conn).await?;
@@ -265,6 +270,13 @@ async fn on_report(
                     reader.abort();
                 }
             }
+        }
+        // The teacher came or went: remote students hear of it now, signed, not at the next beat.
+        Event::Teacher { .. } => {
+            let Some(feed) = feeds.get_mut(&room).filter(|f| !f.state.ended) else { return Ok(()) };
+            let mut pipe = redis::pipe();
+            add_beat(&mut pipe, parts, &room, feed);
+            pipe.exec_async(conn).await?;
         }
         Event::Revoked { pid } => {
             // A remote student removed by the teacher: every relay closes it and keeps it out.

@@ -83,13 +83,14 @@ async fn refuse(client: &Redis, signer: &Signer, room: &str, refused: &[Refused]
     let Ok(mut conn) = client.connect().await else { return };
     let mut pipe = redis::pipe();
     for r in refused {
-        let sig = keys::refusal_sig(signer, room, &r.relay, &r.pid, r.conn);
+        let sig = keys::refusal_sig(signer, room, &r.relay, &r.pid, r.conn, &r.entry);
         let n = r.conn.to_string();
         let fields = [
             ("k", "refuse"),
             ("pid", r.pid.as_str()),
             ("relay", r.relay.as_str()),
             ("conn", &n),
+            ("entry", r.entry.as_str()),
             ("s", &sig),
         ];
         keys::add_entry(&mut pipe, &keys::down(room), &fields);
@@ -98,11 +99,12 @@ async fn refuse(client: &Redis, signer: &Signer, room: &str, refused: &[Refused]
 }
 
 /// One connection of a remote student the room refused: which relay, which student, which
-/// connection there.
+/// connection there, and the relay's entry that asked.
 struct Refused {
     relay: String,
     pid: String,
     conn: u64,
+    entry: String,
 }
 
 /// Applies one entry; an entry that is not understood is skipped (a relay is not trusted to write
@@ -118,13 +120,16 @@ fn apply(room: &Room, presence: &mut Presence, entry: &StreamId) -> Vec<Refused>
         let name = text("name").unwrap_or_default();
         (name, text("device").unwrap_or_default().chars().take(64).collect::<String>())
     };
-    // The connections an entry names: a join's one, a `here`'s list (a few; more are not refused).
-    let conns = || -> Vec<u64> {
-        let list = text("conns").or_else(|| text("conn")).unwrap_or_default();
+    // The connections an entry names: a join's one (`conn`), a `here`'s list (`conns`; a few, more
+    // are not refused).
+    let conns = |field: &str| -> Vec<u64> {
+        let list = text(field).unwrap_or_default();
         list.split(',').filter_map(|c| c.trim().parse().ok()).take(16).collect()
     };
-    let refused = |pid: String| {
-        conns().into_iter().map(|conn| Refused { relay: relay.clone(), pid: pid.clone(), conn }).collect()
+    let refused = |pid: String, field: &str| {
+        let entry = entry.id.clone();
+        let refuse = |conn| Refused { relay: relay.clone(), pid: pid.clone(), conn, entry: entry.clone() };
+        conns(field).into_iter().map(refuse).collect()
     };
     match (text("k").as_deref(), pid) {
         (Some("alive"), _) => {}
@@ -133,7 +138,7 @@ fn apply(room: &Room, presence: &mut Presence, entry: &StreamId) -> Vec<Refused>
         (Some("join"), Some(pid)) => {
             let (name, device) = details();
             if !room.remote_joined(&relay, &pid, &name, &device) {
-                return refused(pid); // refused here (full, removed, ended): the relay must close it too
+                return refused(pid, "conn"); // refused here (full, removed, ended): the relay closes it too
             }
         }
         // A relay saying who it has (after a new epoch, or after it lost Redis for a while).
@@ -142,7 +147,7 @@ fn apply(room: &Room, presence: &mut Presence, entry: &StreamId) -> Vec<Refused>
             let (name, device) = details();
             let n = entry.get::<u32>("n").unwrap_or(1);
             if !room.remote_here(&relay, &pid, &name, &device, n) {
-                return refused(pid);
+                return refused(pid, "conns");
             }
         }
         (Some("leave"), Some(pid)) => room.remote_left(&relay, &pid),

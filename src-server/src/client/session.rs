@@ -237,13 +237,25 @@ async fn live(
                     Message::Close(close_frame) => break closed(close_frame, link.resumed),
                     _ => continue,
                 };
-                let Ok(msg) = serde_json::from_str::<ServerMsg>(&body) else { continue };
+                let Ok(mut msg) = serde_json::from_str::<ServerMsg>(&body) else { continue };
                 if let Some(check) = s.relay.as_mut() {
-                    if let Err(reason) = check.check(&msg, s.seq, s.state.as_ref()) {
-                        break Outcome::Retry(None, reason);
-                    }
-                    if matches!(msg, ServerMsg::Welcome { .. }) {
-                        check.linked();
+                    let teacher = match check.check(&msg, s.seq, s.state.as_ref(), crate::now_ms()) {
+                        Ok(teacher) => teacher,
+                        Err(reason) => break Outcome::Retry(None, reason),
+                    };
+                    // Behind a relay, whether the teacher is there is the teacher's signed word only.
+                    match &mut msg {
+                        ServerMsg::Welcome { teacher_online, .. } => {
+                            check.linked();
+                            *teacher_online = teacher.unwrap_or(false);
+                        }
+                        ServerMsg::Teacher { .. } => continue,
+                        ServerMsg::Beat { .. } => {
+                            if let Some(online) = teacher {
+                                let _ = events.send(Event::Teacher { online }).await;
+                            }
+                        }
+                        _ => {}
                     }
                 }
                 if let Err(e) = on_frame(msg, &mut ws, &mut link, s, options, events, attempt).await {

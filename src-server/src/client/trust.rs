@@ -1,6 +1,7 @@
 //! Checking a relay (docs/PROTOCOL-ADDITIONS.md, section E): behind a relay, every state the client
 //! takes must carry the teacher's server's signature, in seq order, and the signed beats must keep
-//! coming and must not run ahead of what the relay delivers.
+//! coming, must be fresh on the teacher's clock, and must not run ahead of what the relay delivers.
+//! Whether the teacher is there is taken from those beats only, never from the relay's word.
 //!
 //! A frame that fails is never applied: the link is dropped and the client reconnects (behind a load
 //! balancer, perhaps to an honest relay). A relay can delay a lesson; it cannot change, reorder or
@@ -26,6 +27,10 @@ pub struct RelayCheck {
     heard_beat: Instant,
     /// Since when a beat has said the teacher is further on than what the relay delivered.
     behind_since: Option<Instant>,
+    /// Whether the teacher is there, as the last good beat said.
+    teacher: Option<bool>,
+    /// How old (or how far ahead of this device's clock) a beat may be: see [`freshness`].
+    fresh: Duration,
 }
 
 /// Beats a relay may miss before it counts as withholding them.
@@ -35,6 +40,15 @@ const BEHIND_BEATS: u32 = 2;
 /// The longest heartbeat a relay's welcome is believed for (a relay could name an hour, to withhold
 /// unnoticed).
 const MAX_HEARTBEAT: Duration = Duration::from_secs(30);
+/// How far the teacher's clock and this device's may disagree (both are normally set by the network).
+const CLOCK_SKEW: Duration = Duration::from_secs(30);
+
+/// How old a beat may be on this device's clock (or how far ahead): two heartbeats (held to
+/// [`MAX_HEARTBEAT`]) and [`CLOCK_SKEW`]; 50 s with the default heartbeat of 10 s. A relay that
+/// replays an old snapshot can show it as current for at most this long after the teacher moved on.
+pub fn freshness(heartbeat: Duration) -> Duration {
+    heartbeat.min(MAX_HEARTBEAT) * 2 + CLOCK_SKEW
+}
 
 impl RelayCheck {
     /// Checks against public key `pk` (base64url) for room `room`; `None` if `pk` is not a key.
@@ -45,6 +59,8 @@ impl RelayCheck {
             beat: 0,
             heard_beat: Instant::now(),
             behind_since: None,
+            teacher: None,
+            fresh: freshness(Duration::from_secs(10)),
         })
     }
 
@@ -54,41 +70,55 @@ impl RelayCheck {
         self.behind_since = None;
     }
 
-    /// Checks a frame before it is applied, given the client's seq and state; the reason if it must
-    /// be refused.
-    pub fn check(&mut self, msg: &ServerMsg, seq: u64, state: Option<&LessonState>) -> Result<(), String> {
+    /// Checks a frame before it is applied, given the client's seq and state and this device's clock
+    /// (Unix ms); the reason if it must be refused. `Ok(Some(online))` when a checked beat says the
+    /// teacher is there or not (at a welcome, and whenever it changes).
+    pub fn check(
+        &mut self,
+        msg: &ServerMsg,
+        seq: u64,
+        state: Option<&LessonState>,
+        now_ms: u64,
+    ) -> Result<Option<bool>, String> {
         let forged =
             |what: &str| Err(format!("the relay sent {what} that the teacher's server did not sign"));
         match msg {
-            ServerMsg::Welcome { seq: at, state, signed, .. }
-            | ServerMsg::Sync { seq: at, state, signed } => {
+            ServerMsg::Welcome { seq: at, state, signed, beat, heartbeat_ms, .. } => {
                 let Some(signed) = signed else { return forged("a lesson state") };
-                if !self.verifier.check(Kind::State, *at, 0, state, signed) {
-                    return forged("a lesson state");
-                }
-                // Epochs only grow, and within one the seq only grows: an older state, however well
-                // signed, is a replay.
-                let older = match self.epoch {
-                    Some(e) if signed.epoch < e => true,
-                    Some(e) if signed.epoch == e => *at < seq,
-                    _ => false,
+                self.take_state(*at, state, signed, seq)?;
+                // A welcome must say how fresh its state is: the teacher's latest beat, of its epoch,
+                // for its seq or an earlier one (a later state is newer than the beat).
+                self.fresh = freshness(Duration::from_millis(*heartbeat_ms));
+                let Some(beat) = beat else {
+                    return Err("the relay has no word from the teacher of how current the lesson is".into());
                 };
-                if older {
-                    return Err("the relay sent an older lesson state again".into());
+                if beat.signed.epoch != signed.epoch
+                    || !self.verifier.check_beat(beat.seq, beat.n, beat.at, beat.teacher, &beat.signed)
+                {
+                    return forged("a heartbeat");
                 }
-                if self.epoch != Some(signed.epoch) {
-                    self.beat = 0; // a new epoch counts its beats afresh
+                if beat.seq > *at {
+                    return Err(
+                        "the relay sent a lesson state older than the teacher's latest heartbeat".into()
+                    );
                 }
-                self.epoch = Some(signed.epoch);
-                self.behind_since = None;
+                self.stale(beat.at, now_ms)?;
+                self.beat = beat.n;
+                self.heard_beat = Instant::now();
+                self.teacher = Some(beat.teacher);
+                return Ok(Some(beat.teacher));
+            }
+            ServerMsg::Sync { seq: at, state, signed } => {
+                let Some(signed) = signed else { return forged("a lesson state") };
+                self.take_state(*at, state, signed, seq)?;
             }
             ServerMsg::Patch { seq: next, patch, signed, .. } => {
                 let Some(signed) = signed else { return forged("a change") };
                 // An old seq is ignored by the session without being applied; a gap asks for a sync.
                 if *next != seq + 1 {
-                    return Ok(());
+                    return Ok(None);
                 }
-                let Some(mut after) = state.cloned() else { return Ok(()) };
+                let Some(mut after) = state.cloned() else { return Ok(None) };
                 after.apply(patch);
                 if self.epoch != Some(signed.epoch)
                     || !self.verifier.check(Kind::State, *next, 0, &after, signed)
@@ -96,26 +126,70 @@ impl RelayCheck {
                     return forged("a change");
                 }
             }
-            ServerMsg::Beat { seq: at, n, signed } => {
-                if *n <= self.beat || self.epoch != Some(signed.epoch) || *at < seq {
-                    return Ok(()); // old, of another epoch, or behind us: it proves nothing
+            ServerMsg::Beat { seq: at, n, at: time, teacher, signed } => {
+                if *n <= self.beat || self.epoch != Some(signed.epoch) {
+                    return Ok(None); // old, or of another epoch: it proves nothing
                 }
-                if *at > seq {
-                    // Signed over a state this client does not have yet: it cannot be checked, and
-                    // counts only as a claim that the relay is behind. The claim must resolve soon.
-                    self.behind_since.get_or_insert_with(Instant::now);
-                    return Ok(());
-                }
-                let Some(state) = state else { return Ok(()) };
-                if !self.verifier.check(Kind::Beat, *at, *n, state, signed) {
+                if !self.verifier.check_beat(*at, *n, *time, *teacher, signed) {
                     return forged("a heartbeat");
                 }
-                // Only a beat checked against this client's own state counts as heard.
-                self.behind_since = None;
+                // A relay that holds beats back until they are stale is withholding.
+                self.stale(*time, now_ms)?;
                 self.beat = *n;
-                self.heard_beat = Instant::now();
+                if *at > seq {
+                    // The teacher is further on than the relay delivered: it must catch up soon.
+                    self.behind_since.get_or_insert_with(Instant::now);
+                } else {
+                    self.behind_since = None;
+                    self.heard_beat = Instant::now();
+                }
+                if self.teacher != Some(*teacher) {
+                    self.teacher = Some(*teacher);
+                    return Ok(Some(*teacher));
+                }
             }
             _ => {}
+        }
+        Ok(None)
+    }
+
+    /// Takes a signed state (a welcome's or a sync's) at `at`, the client being at `seq`.
+    fn take_state(
+        &mut self,
+        at: u64,
+        state: &LessonState,
+        signed: &crate::protocol::Signed,
+        seq: u64,
+    ) -> Result<(), String> {
+        if !self.verifier.check(Kind::State, at, 0, state, signed) {
+            return Err("the relay sent a lesson state that the teacher's server did not sign".into());
+        }
+        // Epochs only grow, and within one the seq only grows: an older state, however well signed,
+        // is a replay.
+        let older = match self.epoch {
+            Some(e) if signed.epoch < e => true,
+            Some(e) if signed.epoch == e => at < seq,
+            _ => false,
+        };
+        if older {
+            return Err("the relay sent an older lesson state again".into());
+        }
+        if self.epoch != Some(signed.epoch) {
+            self.beat = 0; // a new epoch counts its beats afresh
+        }
+        self.epoch = Some(signed.epoch);
+        self.behind_since = None;
+        Ok(())
+    }
+
+    /// Refuses a beat from too long ago (or too far ahead) on this device's clock.
+    fn stale(&self, at: u64, now_ms: u64) -> Result<(), String> {
+        let off = Duration::from_millis(now_ms.abs_diff(at));
+        if off > self.fresh {
+            let (s, dir) = (off.as_secs(), if at < now_ms { "old" } else { "ahead of this device's clock" });
+            return Err(format!(
+                "the teacher's last word through the relay is {s} s {dir}: the lesson shown may not be current"
+            ));
         }
         Ok(())
     }
@@ -134,3 +208,7 @@ impl RelayCheck {
         None
     }
 }
+
+#[cfg(test)]
+#[path = "trust_tests.rs"]
+mod tests;

@@ -2,7 +2,9 @@
 //! teacher's server and every relay: a token bucket of the same size and refill as a room's own
 //! (`engine::room::guard`), taken from and given back to atomically by a script that reads Redis's
 //! clock, so relays' clocks do not matter. A code check takes a token first and gives it back when
-//! the code was right: concurrent guesses on many relays can never check more than the budget.
+//! the code was right: concurrent guesses on many relays can never check more than the budget. (A
+//! check that Redis answers after the 300 ms a join waits for it is not given back: a slow Redis can
+//! cost the room a check or two, never give it more.)
 
 use std::time::Duration;
 
@@ -47,12 +49,14 @@ return 1
 /// The rooms' budgets in this Redis.
 pub struct RedisGuesses {
     client: Redis,
+    /// Where a check given back runs, so that a join never waits for it.
+    tracker: tokio_util::task::TaskTracker,
 }
 
 impl RedisGuesses {
-    /// Budgets kept in `client`'s Redis.
-    pub fn new(client: Redis) -> RedisGuesses {
-        RedisGuesses { client }
+    /// Budgets kept in `client`'s Redis; checks are given back on tasks of `tracker`.
+    pub fn new(client: Redis, tracker: tokio_util::task::TaskTracker) -> RedisGuesses {
+        RedisGuesses { client, tracker }
     }
 }
 
@@ -84,21 +88,22 @@ impl SharedGuesses for RedisGuesses {
         })
     }
 
-    fn give_back<'a>(&'a self, room: &'a str, digits: usize) -> GuessFuture<'a, ()> {
-        Box::pin(async move {
-            let (capacity, _) = crate::engine::room::guard::budget(digits);
+    fn give_back(&self, room: &str, digits: usize) {
+        let (capacity, _) = crate::engine::room::guard::budget(digits);
+        let (client, key) = (self.client.clone(), keys::guesses(room));
+        self.tracker.spawn(async move {
             let give = async {
-                let mut conn = self.client.connect().await.ok()?;
+                let mut conn = client.connect().await.ok()?;
                 redis::cmd("EVAL")
                     .arg(GIVE_BACK)
                     .arg(1)
-                    .arg(keys::guesses(room))
+                    .arg(key)
                     .arg(capacity)
                     .query_async::<i64>(&mut conn)
                     .await
                     .ok()
             };
             let _ = tokio::time::timeout(WAIT, give).await;
-        })
+        });
     }
 }

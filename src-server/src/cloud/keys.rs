@@ -12,6 +12,12 @@ pub fn snapshot(room: &str) -> String {
     format!("lectern:{{{room}}}:snap")
 }
 
+/// The teacher's latest signed beat (a `beat` frame as sent), for a relay's new copy of the room to
+/// show its first students how fresh the snapshot is.
+pub fn beat(room: &str) -> String {
+    format!("lectern:{{{room}}}:beat")
+}
+
 /// The stream of what the teacher's server sends the room's students: signed patches, beats and
 /// fresh snapshots (field `k`: `patch`, `beat` or `sync`; field `f`: the frame as sent), the signed
 /// removal of a remote student (`k`: `kick`, `pid`: its id on the relays, `s`: [`Removal`]'s
@@ -147,29 +153,41 @@ impl Removal {
 
 /// The teacher's server's refusal of one remote student's connection on one relay: the signature
 /// of [`crate::protocol::signed::refusal_digest`] (kind 4, section E), with the connection's number
-/// on that relay as the seq, so it closes that connection and no other, however often it is replayed.
+/// on that relay as the seq and the id of the relay's entry it answers, so it closes that connection
+/// and no other, however often it is replayed, and only for an entry the relay wrote itself.
 pub fn refusal_sig(
     signer: &crate::protocol::sign::Signer,
     room: &str,
     relay: &str,
     pid: &str,
     conn: u64,
+    entry: &str,
 ) -> String {
-    let digest = crate::protocol::signed::refusal_digest(relay, pid);
+    let digest = crate::protocol::signed::refusal_digest(relay, pid, entry);
     signer.sign_digest(crate::protocol::signed::Kind::Refused, room, 0, conn, 0, &digest).sig
 }
 
-/// Whether `sig` is the teacher's refusal of connection `conn` of student `pid` on relay `relay`.
+/// Whether `sig` is the teacher's refusal of connection `conn` of student `pid` on relay `relay`,
+/// answering that relay's entry `entry`.
 pub fn is_refusal(
     verifier: &crate::protocol::sign::Verifier,
     relay: &str,
     pid: &str,
     conn: u64,
+    entry: &str,
     sig: &str,
 ) -> bool {
-    let digest = crate::protocol::signed::refusal_digest(relay, pid);
+    let digest = crate::protocol::signed::refusal_digest(relay, pid, entry);
     let signed = crate::protocol::Signed { epoch: 0, sig: sig.to_string() };
     verifier.check_digest(crate::protocol::signed::Kind::Refused, conn, 0, &digest, &signed)
+}
+
+/// Adds one entry to a stream in `pipe`, keeping its reply (the id Redis gives it).
+pub fn add_entry_kept(pipe: &mut redis::Pipeline, stream: &str, fields: &[(&str, &str)]) {
+    let cmd = pipe.cmd("XADD").arg(stream).arg("MAXLEN").arg("~").arg(STREAM_LEN).arg("*");
+    for (field, value) in fields {
+        cmd.arg(*field).arg(*value);
+    }
 }
 
 /// A signed snapshot of a room's state.

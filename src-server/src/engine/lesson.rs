@@ -31,10 +31,11 @@ pub fn join_code() -> String {
     format!("{:06}", rand::random_range(0..1_000_000u32))
 }
 
-/// A random room id.
+/// A random room id: 96 random bits, so that nobody finds a lesson by trying ids at a relay (a
+/// relay's join link names its room, and a relay answers `/v1/info` for a room that exists).
 pub fn room_id() -> String {
-    let n: u32 = rand::random();
-    format!("r{n:08x}")
+    let (a, b): (u64, u32) = (rand::random(), rand::random());
+    format!("r{a:016x}{b:08x}")
 }
 
 /// Whether a join code has the form the server accepts from `--code`: 4 to 12 digits.

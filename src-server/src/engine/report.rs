@@ -105,6 +105,11 @@ pub enum Event {
         /// Participant id.
         pid: String,
     },
+    /// The first teacher connected, or the last one left (relays' students hear of it signed).
+    Teacher {
+        /// Whether a teacher is connected now.
+        online: bool,
+    },
 }
 
 impl Event {
@@ -132,6 +137,7 @@ impl Event {
             Event::Ack { pid, seq, time } => Event::Ack { pid: pid.clone(), seq: *seq, time: *time },
             Event::Hand { pid, up, time } => Event::Hand { pid: pid.clone(), up: *up, time: *time },
             Event::Revoked { pid } => Event::Revoked { pid: pid.clone() },
+            Event::Teacher { online } => Event::Teacher { online: *online },
         }
     }
 }

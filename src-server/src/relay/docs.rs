@@ -42,14 +42,28 @@ fn document(mirrors: &Mirrors, headers: &HeaderMap, id: &str) -> Result<(String,
 /// [`document`], and a connection to the Redis that holds it: one of its own, so that a document's
 /// bytes never hold up the relay's other commands on the shared connection (nor time out at its
 /// half second).
-async fn opened(mirrors: &Mirrors, headers: &HeaderMap, id: &str) -> Result<(String, Doc, Conn), ApiError> {
+/// At most [`super::mirrors::DOC_READS`] run at once on a relay (a permit is held while Redis is read): a student
+/// with a token cannot make the relay open Redis connections without end.
+async fn opened<'a>(
+    mirrors: &'a Mirrors,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<(String, Doc, Conn, tokio::sync::SemaphorePermit<'a>), ApiError> {
     let (room, doc) = document(mirrors, headers, id)?;
+    let busy = || ApiError::Unavailable { why: "the relay is busy sending documents", close: false };
+    let permit = tokio::time::timeout(DOC_WAIT, mirrors.doc_reads.acquire())
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
     let conn = mirrors.redis().connect_blocking().await.map_err(|_| ApiError::Unavailable {
         why: "the lesson's documents cannot be reached now",
         close: false,
     })?;
-    Ok((room, doc, conn))
+    Ok((room, doc, conn, permit))
 }
+
+/// How long a document request waits for its turn before it is answered 503.
+const DOC_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `GET /v1/docs/{id}` on a relay: the bytes, whole or one range.
 pub async fn get_doc(
@@ -57,7 +71,11 @@ pub async fn get_doc(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let (room, doc, mut conn) = match opened(&mirrors, &headers, &id).await {
+    // Several ranges in one request are not served (each student asks for what it draws).
+    if headers.get(header::RANGE).and_then(|v| v.to_str().ok()).is_some_and(|r| r.contains(',')) {
+        return (StatusCode::RANGE_NOT_SATISFIABLE, "one range per request").into_response();
+    }
+    let (room, doc, mut conn, _permit) = match opened(&mirrors, &headers, &id).await {
         Ok(found) => found,
         Err(answer) => return answer.into_response(),
     };
@@ -100,7 +118,7 @@ pub async fn get_scan(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let (room, doc, mut conn) = match opened(&mirrors, &headers, &id).await {
+    let (room, doc, mut conn, _permit) = match opened(&mirrors, &headers, &id).await {
         Ok(found) => found,
         Err(answer) => return answer.into_response(),
     };

@@ -16,7 +16,7 @@ use crate::engine::registry::Registry;
 use crate::engine::room::Room;
 use crate::protocol::sign::Verifier;
 use crate::protocol::signed::Kind;
-use crate::protocol::{ServerMsg, close};
+use crate::protocol::{Beat, ServerMsg, close};
 
 /// How long a blocking read of a room's stream waits before it is made again.
 const BLOCK: Duration = Duration::from_secs(5);
@@ -76,10 +76,11 @@ pub(super) async fn follow(mirrors: Arc<FeedParts>, room: Arc<Room>, mut last: S
             conn = mirrors.client.connect_blocking().await.ok();
         }
         let Some(c) = conn.as_mut() else {
+            // The students are not told here that the teacher is away: only the teacher's signed
+            // beats say so. They notice the beats stop, and try another relay.
             if !lost {
                 lost = true;
                 tracing::warn!(room = %id, "lost redis; the room's students wait for it");
-                room.mirror_send(ServerMsg::Teacher { online: false }.encode().into());
             }
             tokio::select! {
                 _ = mirrors.shutdown.cancelled() => return,
@@ -99,7 +100,6 @@ pub(super) async fn follow(mirrors: Arc<FeedParts>, room: Arc<Room>, mut last: S
         };
         if std::mem::take(&mut lost) {
             tracing::info!(room = %id, "redis is back");
-            room.mirror_send(ServerMsg::Teacher { online: true }.encode().into());
         }
         for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
             last = entry.id.clone();
@@ -115,10 +115,22 @@ pub(super) async fn follow(mirrors: Arc<FeedParts>, room: Arc<Room>, mut last: S
                     continue;
                 }
                 ("refuse", pid) => {
-                    // For this relay only, and for the one connection the teacher's server refused.
+                    // For this relay only, for the one connection the teacher's server refused, in
+                    // answer to an entry this relay wrote itself.
                     let conn = text("conn").parse::<u64>().ok();
-                    match conn.filter(|_| text("relay") == mirrors.up.relay()) {
-                        Some(c) if keys::is_refusal(&verifier, mirrors.up.relay(), &pid, c, &text("s")) => {
+                    let relay = mirrors.up.relay();
+                    match conn.filter(|_| text("relay") == relay) {
+                        Some(c)
+                            if mirrors.up.entry_of(&id, c).is_some_and(|e| e == text("entry"))
+                                && keys::is_refusal(
+                                    &verifier,
+                                    relay,
+                                    &pid,
+                                    c,
+                                    &text("entry"),
+                                    &text("s"),
+                                ) =>
+                        {
                             room.mirror_refuse(&pid, c);
                         }
                         Some(_) => forged.note(&mirrors, &id, "a refusal"),
@@ -133,7 +145,7 @@ pub(super) async fn follow(mirrors: Arc<FeedParts>, room: Arc<Room>, mut last: S
                 _ => {}
             }
             let Some(frame) = entry.get::<String>("f") else { continue };
-            match apply(&mirrors, &room, &verifier, &frame).await {
+            match apply(&mirrors, &room, &verifier, &frame, &mut forged).await {
                 Applied::Yes => {}
                 Applied::Forged => forged.note(&mirrors, &id, "a frame"),
                 Applied::RedisFailed => {
@@ -171,6 +183,8 @@ enum Applied {
 struct Forged {
     since_said: u64,
     said: Option<tokio::time::Instant>,
+    /// When the snapshot was last read again for a gap (at most once a second).
+    reloaded: Option<tokio::time::Instant>,
 }
 
 impl Forged {
@@ -191,7 +205,13 @@ impl Forged {
 }
 
 /// Applies one frame of the room's stream, if the teacher signed it.
-async fn apply(mirrors: &FeedParts, room: &Room, verifier: &Verifier, frame: &str) -> Applied {
+async fn apply(
+    mirrors: &FeedParts,
+    room: &Room,
+    verifier: &Verifier,
+    frame: &str,
+    forged: &mut Forged,
+) -> Applied {
     match serde_json::from_str::<ServerMsg>(frame) {
         Ok(ServerMsg::Patch { seq, time, patch, signed: Some(signed) }) => {
             let (have, mut after) = room.state();
@@ -204,7 +224,12 @@ async fn apply(mirrors: &FeedParts, room: &Room, verifier: &Verifier, frame: &st
             }
             if room.mirror_patch(seq, time, patch, signed).is_err() {
                 // Entries went missing (the stream was trimmed, or a new epoch began): the snapshot,
-                // if it is newer than what the room has (a forged gap finds it is not).
+                // if it is newer than what the room has. A forged gap finds it is not, and gaps
+                // read it at most once a second.
+                if forged.reloaded.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+                    return Applied::Forged;
+                }
+                forged.reloaded = Some(tokio::time::Instant::now());
                 return reload(mirrors, room, verifier).await;
             }
             Applied::Yes
@@ -221,16 +246,16 @@ async fn apply(mirrors: &FeedParts, room: &Room, verifier: &Verifier, frame: &st
             Applied::Yes
         }
         // A beat is passed on only if it is the teacher's, for the state here, and re-encoded: a
-        // frame someone else wrote into Redis never reaches the students.
-        Ok(ServerMsg::Beat { seq, n, signed }) => {
-            let (have, state) = room.state();
-            if seq != have {
+        // frame someone else wrote into Redis never reaches the students. The latest is kept for
+        // the welcomes made here.
+        Ok(ServerMsg::Beat { seq, n, at, teacher, signed }) => {
+            if seq != room.state().0 {
                 return Applied::Yes; // for a state not here yet (or passed): proves nothing
             }
-            if !verifier.check(Kind::Beat, seq, n, &state, &signed) {
+            if !verifier.check_beat(seq, n, at, teacher, &signed) {
                 return Applied::Forged;
             }
-            room.mirror_send(ServerMsg::Beat { seq, n, signed }.encode().into());
+            room.mirror_beat(Beat { seq, n, at, teacher, signed }, true);
             Applied::Yes
         }
         _ => Applied::Forged, // not for students: the relay passes on only what the teacher signed
@@ -249,6 +274,8 @@ async fn reload(mirrors: &FeedParts, room: &Room, verifier: &Verifier) -> Applie
     if !verifier.check(Kind::State, snap.seq, 0, &snap.state, &snap.signed) {
         return Applied::Forged;
     }
-    room.mirror_reset(snap.seq, snap.state, snap.signed);
-    Applied::Yes
+    match room.mirror_reset(snap.seq, snap.state, snap.signed) {
+        Some(_) => Applied::Yes,
+        None => Applied::Forged, // nothing newer: the gap was not the teacher's
+    }
 }

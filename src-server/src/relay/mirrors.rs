@@ -19,10 +19,13 @@ use crate::engine::registry::Registry;
 use crate::engine::report::Reporter;
 use crate::engine::room::{Room, RoomParts};
 use crate::metrics::Metrics;
-use crate::protocol::Hello;
 use crate::protocol::sign::Verifier;
 use crate::protocol::signed::Kind;
+use crate::protocol::{Hello, ServerMsg};
 use crate::transport::host::{Lifetime, NoRoom, RoomFuture, Rooms};
+
+/// Documents read from Redis at once on one relay (see `docs`).
+pub const DOC_READS: usize = 8;
 
 /// How long a room Redis does not have is taken as not there without asking again.
 const UNPUBLISHED_FOR: Duration = Duration::from_secs(1);
@@ -37,6 +40,8 @@ pub struct Mirrors {
     client: Redis,
     rooms: Arc<Registry>,
     loading: Mutex<HashMap<String, Arc<Loading>>>,
+    /// Turns to read a document from Redis (see `docs`).
+    pub(super) doc_reads: tokio::sync::Semaphore,
     /// Rooms Redis did not have, and when it said so.
     unpublished: Mutex<HashMap<String, tokio::time::Instant>>,
     limits: Limits,
@@ -70,6 +75,7 @@ impl Mirrors {
             feed,
             loading: Mutex::default(),
             unpublished: Mutex::default(),
+            doc_reads: tokio::sync::Semaphore::new(DOC_READS),
             limits,
             metrics,
             up,
@@ -94,7 +100,7 @@ impl Mirrors {
             return Ok(room);
         }
         if self.known_unpublished(id) {
-            return Err(NoRoom::NotPublished);
+            return Err(NoRoom::Unavailable); // Redis was asked a moment ago: not again, nor counted
         }
         let cell =
             self.loading.lock().unwrap_or_else(|p| p.into_inner()).entry(id.to_string()).or_default().clone();
@@ -130,7 +136,7 @@ impl Mirrors {
             return Ok(room.info().title.clone());
         }
         if self.known_unpublished(id) {
-            return Err(NoRoom::NotPublished);
+            return Err(NoRoom::Unavailable); // Redis was asked a moment ago: not again, nor counted
         }
         let mut conn = self.client.connect().await.map_err(|_| NoRoom::Unavailable)?;
         let meta: Option<String> = redis::cmd("GET")
@@ -171,18 +177,21 @@ impl Mirrors {
         // Where the stream stands before the snapshot is read: the snapshot is at least as new as
         // every entry up to here (the bridge writes an entry and its snapshot in one transaction).
         // One round trip for all three.
-        let (newest, meta, snap): (keys::Entries, Option<String>, Option<String>) = redis::pipe()
-            .cmd("XREVRANGE")
-            .arg(keys::down(id))
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .get(keys::meta(id))
-            .get(keys::snapshot(id))
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let (newest, meta, snap, beat): (keys::Entries, Option<String>, Option<String>, Option<String>) =
+            redis::pipe()
+                .atomic()
+                .cmd("XREVRANGE")
+                .arg(keys::down(id))
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .get(keys::meta(id))
+                .get(keys::snapshot(id))
+                .get(keys::beat(id))
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
         let last = newest.into_iter().next().map_or_else(|| "0".to_string(), |(id, _)| id);
         // Not in Redis (yet): the teacher's server may be about to publish it, or be reconnecting;
         // the student tries again. A lesson that ended says so.
@@ -233,7 +242,18 @@ impl Mirrors {
             heartbeat_ms: meta.heartbeat_ms,
             mirror: true,
         }));
+        let (epoch, snap_seq) = (snap.signed.epoch, snap.seq);
         room.mirror_reset(snap.seq, snap.state, snap.signed);
+        // The teacher's latest beat, if it is of this epoch and the teacher signed it: the first
+        // welcomes carry it (a beat for an older seq still says the snapshot is at least as new).
+        if let Some(Ok(ServerMsg::Beat { seq, n, at, teacher, signed })) =
+            beat.map(|b| serde_json::from_str::<ServerMsg>(&b))
+            && signed.epoch == epoch
+            && seq <= snap_seq
+            && verifier.check_beat(seq, n, at, teacher, &signed)
+        {
+            room.mirror_beat(crate::protocol::Beat { seq, n, at, teacher, signed }, false);
+        }
         self.rooms.insert(room.clone());
         self.tracker.spawn(follow(self.feed.clone(), room.clone(), last, verifier));
         tracing::info!(room = %id, "serving a room from redis");
@@ -241,15 +261,24 @@ impl Mirrors {
     }
 }
 
+/// The room id a hello to a relay names: its resume token's, or its `room`.
+fn named_room(hello: &Hello) -> Option<String> {
+    let id = match hello.resume.as_deref() {
+        Some(token) => crate::engine::token::unchecked_room(token),
+        None => hello.room.clone(),
+    };
+    id.filter(|id| !id.is_empty() && id.len() <= 64)
+}
+
 impl Rooms for Arc<Mirrors> {
     fn room_for<'a>(&'a self, hello: &'a Hello) -> RoomFuture<'a> {
         Box::pin(async move {
-            let id = match hello.resume.as_deref() {
-                Some(token) => crate::engine::token::unchecked_room(token),
-                None => hello.room.clone(),
-            };
-            let id = id.filter(|id| !id.is_empty() && id.len() <= 64).ok_or(NoRoom::Unknown)?;
+            let id = named_room(hello).ok_or(NoRoom::Unknown)?;
             self.mirror(&id).await
         })
+    }
+
+    fn served(&self, hello: &Hello) -> Option<Arc<Room>> {
+        self.rooms.get(&named_room(hello)?)
     }
 }

@@ -97,7 +97,8 @@ impl Relay {
         let host =
             Arc::new(Host::new(config.limits, config.timing, metrics, Arc::new(mirrors.clone()), lifetime));
         // Every relay checks codes within the one budget per room kept in Redis.
-        let _ = host.guesses.set(Arc::new(crate::cloud::guesses::RedisGuesses::new(client.clone())));
+        let guesses = crate::cloud::guesses::RedisGuesses::new(client.clone(), host.tracker.clone());
+        let _ = host.guesses.set(Arc::new(guesses));
         let state = RelayState {
             host: host.clone(),
             mirrors: mirrors.clone(),
@@ -217,7 +218,8 @@ async fn info(
             .into_response();
     };
     let counted = crate::engine::rate::counted(peer.ip());
-    if counted.is_some_and(|ip| s.host.unpublished.is_blocked(ip)) {
+    let served = s.mirrors.rooms().get(&room).is_some();
+    if !served && counted.is_some_and(|ip| s.host.unpublished.is_blocked(ip)) {
         return ApiError::TooMany {
             why: "too many requests for lessons that are not here; wait a minute",
             close: false,

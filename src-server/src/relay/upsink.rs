@@ -33,7 +33,12 @@ pub struct UpSink {
     tx: mpsc::Sender<Report>,
     resync: mpsc::Sender<String>,
     relay: String,
+    entries: Entries,
 }
+
+/// The id of the latest entry this relay wrote for each of its connections (its join, or a `here`
+/// naming it), by room and connection: a refusal from the teacher's server must answer one of them.
+type Entries = Arc<std::sync::Mutex<HashMap<(String, u64), String>>>;
 
 impl ReportSink for UpSink {
     fn offer(&self, report: Report) -> Result<(), Report> {
@@ -52,6 +57,11 @@ impl UpSink {
     /// lost them).
     pub fn announce(&self, room: &str) {
         let _ = self.resync.try_send(room.to_string());
+    }
+
+    /// The id of the latest entry this relay wrote for connection `conn` in room `room`.
+    pub fn entry_of(&self, room: &str, conn: u64) -> Option<String> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).get(&(room.to_string(), conn)).cloned()
     }
 
     /// This relay's id in the rooms' `up` streams (new at each start), which the teacher's server
@@ -73,14 +83,16 @@ pub fn start(
 ) -> Arc<UpSink> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let (resync, resync_rx) = mpsc::channel(1024);
+    let entries = Entries::default();
     let writer = Writer {
         relay: relay.clone(),
         every: alive.as_millis().to_string(),
         online: HashMap::new(),
         metrics,
+        entries: entries.clone(),
     };
     tracker.spawn(writer.run(client, alive, rx, resync_rx, stop));
-    Arc::new(UpSink { tx, resync, relay })
+    Arc::new(UpSink { tx, resync, relay, entries })
 }
 
 /// A student connected to this relay: its id, name and device.
@@ -97,7 +109,11 @@ struct Writer {
     /// Who is connected, by room and connection (connection ids count per room).
     online: HashMap<(String, u64), Online>,
     metrics: Metrics,
+    entries: Entries,
 }
+
+/// The connections each kept entry of a batch is for, in the batch's order.
+type Kept = Vec<Vec<(String, u64)>>;
 
 impl Writer {
     async fn run(
@@ -117,15 +133,16 @@ impl Writer {
         alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let mut pipe = redis::pipe();
+            let mut kept = Kept::new();
             // At shutdown, what is queued (the leaves of a stopping relay) is still written.
             tokio::select! {
                 biased;
                 r = rx.recv() => {
                     let Some(report) = r else { return };
-                    self.add(&mut pipe, report);
+                    self.add(&mut pipe, &mut kept, report);
                     for _ in 1..BATCH {
                         let Ok(report) = rx.try_recv() else { break };
-                        self.add(&mut pipe, report);
+                        self.add(&mut pipe, &mut kept, report);
                     }
                 }
                 Some(room) = resync.recv() => {
@@ -162,12 +179,19 @@ impl Writer {
                 again.extend(self.online.keys().map(|(room, _)| room.clone()));
             }
             let mut announced = redis::pipe();
+            let mut kept_announced = Kept::new();
             for room in &again {
-                self.announce(&mut announced, room);
+                self.announce(&mut announced, &mut kept_announced, room);
             }
             let mut ok = true;
-            for batch in [&announced, &pipe].into_iter().filter(|p| !p.is_empty()) {
-                ok = ok && batch.query_async::<()>(c).await.is_ok();
+            for (batch, kept) in [(&announced, kept_announced), (&pipe, kept)] {
+                if !ok || batch.is_empty() {
+                    continue;
+                }
+                match batch.query_async::<Vec<String>>(c).await {
+                    Ok(ids) => self.keep(kept, ids),
+                    Err(_) => ok = false,
+                }
             }
             if ok {
                 again.clear();
@@ -179,8 +203,18 @@ impl Writer {
         }
     }
 
+    /// Notes the ids Redis gave the kept entries of a batch, for the connections each was for.
+    fn keep(&self, kept: Kept, ids: Vec<String>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        for (conns, id) in kept.into_iter().zip(ids) {
+            for key in conns.into_iter().filter(|key| self.online.contains_key(key)) {
+                entries.insert(key, id.clone());
+            }
+        }
+    }
+
     /// Adds the entry for one report, and notes who is connected.
-    fn add(&mut self, pipe: &mut redis::Pipeline, report: Report) {
+    fn add(&mut self, pipe: &mut redis::Pipeline, kept: &mut Kept, report: Report) {
         let room = report.room.to_string();
         let relay = self.relay.as_str();
         match report.event {
@@ -195,10 +229,12 @@ impl Writer {
                     ("device", &device),
                     ("conn", &n),
                 ];
-                keys::add_entry(pipe, &keys::up(&room), &fields);
+                keys::add_entry_kept(pipe, &keys::up(&room), &fields);
+                kept.push(vec![(room.clone(), conn)]);
                 self.online.insert((room, conn), Online { pid, name, device });
             }
             Event::Left { conn, .. } => {
+                self.entries.lock().unwrap_or_else(|p| p.into_inner()).remove(&(room.clone(), conn));
                 if let Some(gone) = self.online.remove(&(room.clone(), conn)) {
                     let fields = [("k", "leave"), ("relay", relay), ("pid", gone.pid.as_str())];
                     keys::add_entry(pipe, &keys::up(&room), &fields);
@@ -226,17 +262,18 @@ impl Writer {
 
     /// Adds the entries that say whom this relay has in `room`: `reset`, `here` for each (with its
     /// number of connections), `synced`.
-    fn announce(&self, pipe: &mut redis::Pipeline, room: &str) {
+    fn announce(&self, pipe: &mut redis::Pipeline, kept: &mut Kept, room: &str) {
         let stream = keys::up(room);
         let relay = self.relay.as_str();
-        let mut here: HashMap<&str, (&Online, Vec<String>)> = HashMap::new();
+        let mut here: HashMap<&str, (&Online, Vec<u64>)> = HashMap::new();
         for ((_, conn), online) in self.online.iter().filter(|((r, _), _)| r == room) {
-            here.entry(online.pid.as_str()).or_insert((online, Vec::new())).1.push(conn.to_string());
+            here.entry(online.pid.as_str()).or_insert((online, Vec::new())).1.push(*conn);
         }
         keys::add_entry(pipe, &stream, &[("k", "reset"), ("relay", relay), ("every", &self.every)]);
         for (pid, (online, conns)) in here {
             let n = conns.len().to_string();
-            let conns = conns.join(",");
+            kept.push(conns.iter().map(|c| (room.to_string(), *c)).collect());
+            let conns = conns.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
             let fields = [
                 ("k", "here"),
                 ("relay", relay),
@@ -246,7 +283,7 @@ impl Writer {
                 ("n", &n),
                 ("conns", &conns),
             ];
-            keys::add_entry(pipe, &stream, &fields);
+            keys::add_entry_kept(pipe, &stream, &fields);
         }
         keys::add_entry(pipe, &stream, &[("k", "synced"), ("relay", relay)]);
     }

@@ -62,7 +62,8 @@ impl Server {
         let app = AppState::new(prepared.parts);
         if let Some((client, queue)) = bridge {
             // The room's budget of wrong codes is shared with its relays.
-            let guesses = Arc::new(crate::cloud::guesses::RedisGuesses::new(client.clone()));
+            let guesses =
+                Arc::new(crate::cloud::guesses::RedisGuesses::new(client.clone(), app.host.tracker.clone()));
             let _ = app.host.guesses.set(guesses);
             let find_in = app.clone();
             let parts = crate::bridge::BridgeParts {

@@ -164,6 +164,8 @@ impl ReportSink for SqliteStore {
         let Report { room, event } = report;
         let msg = match event {
             Event::Lesson { lesson, state } => Msg::Lesson(lesson, state),
+            // Said to relays' students; the log has the teacher's joins and leaves already.
+            Event::Teacher { .. } => return Ok(()),
             Event::Patch { done: Some(done), .. } if !self.log_events => {
                 done.call(true);
                 return Ok(());

@@ -390,8 +390,9 @@ impl Cache {
         closed: &mut Vec<u64>,
     ) -> rusqlite::Result<()> {
         match record {
-            // Lessons reach the writer as their own message (`Msg::Lesson`), never as a record.
-            Event::Lesson { .. } => {}
+            // Lessons reach the writer as their own message (`Msg::Lesson`), never as a record; the
+            // teacher's presence is not logged (their joins and leaves are).
+            Event::Lesson { .. } | Event::Teacher { .. } => {}
             Event::Joined { conn, pid, role, name, device, remote, token_hash, addr, time } => {
                 tx.prepare_cached("INSERT INTO participants (lesson, id, role, name, device, remote, token_hash, first_ms)
                      VALUES (?1,?2,?3,?4,?5,?6,?7,?8)

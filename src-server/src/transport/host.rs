@@ -21,8 +21,10 @@ pub enum NoRoom {
     Unknown,
     /// It cannot be reached now (a relay without Redis): close 4503, and the client tries again.
     Unavailable,
-    /// Nobody has published it (yet: a teacher's server may be about to): close 4503 as well, but
-    /// counted against the address, so a stranger cannot make a relay ask Redis for rooms at will.
+    /// Redis said just now that nobody has published it (yet: a teacher's server may be about to):
+    /// close 4503 as well, but counted against the address, so a stranger cannot make a relay ask
+    /// Redis for rooms at will. (Asked again within a second, the relay answers `Unavailable`
+    /// without asking Redis, and counts nothing.)
     NotPublished,
     /// Its lesson has ended: close 4000.
     Ended,
@@ -37,6 +39,12 @@ pub type RoomFuture<'a> = Pin<Box<dyn Future<Output = Result<Arc<Room>, NoRoom>>
 pub trait Rooms: Send + Sync {
     /// The room for this hello.
     fn room_for<'a>(&'a self, hello: &'a Hello) -> RoomFuture<'a>;
+
+    /// The room for this hello if it is served now, found without asking anyone (a relay's copy
+    /// already made): no per-address limit on finding rooms keeps a student out of one.
+    fn served(&self, _hello: &Hello) -> Option<Arc<Room>> {
+        None
+    }
 }
 
 /// Hellos for a room nobody has published that one address may make in a minute (a class behind one
@@ -54,8 +62,8 @@ pub trait SharedGuesses: Send + Sync {
     /// when taken, `Some(false)` when the budget is spent, `None` when it could not be asked (the
     /// room's own budget still holds then).
     fn take<'a>(&'a self, room: &'a str, digits: usize) -> GuessFuture<'a, Option<bool>>;
-    /// Gives back a check taken for a code that was right (or never checked).
-    fn give_back<'a>(&'a self, room: &'a str, digits: usize) -> GuessFuture<'a, ()>;
+    /// Gives back a check taken for a code that was right (or never checked), without waiting.
+    fn give_back(&self, room: &str, digits: usize);
 }
 
 /// What ends a host's tasks, and what owns them: made before the host, so that what it is built from

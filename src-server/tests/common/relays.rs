@@ -17,6 +17,8 @@ pub enum Tamper {
     Reorder,
     /// After the first patch, the welcome's older (signed) state is sent again as a `sync`.
     Rewind,
+    /// After the first patch, the relay says in its own name that the teacher is away.
+    SayTeacherAway,
 }
 
 /// A relay built for the test: it sits between a student and the real relay at `upstream` and
@@ -91,6 +93,15 @@ pub async fn tampering_relay(upstream: String, upstream_fp: String, how: Tamper)
                                 if let (1, Some(w)) = (patches, &welcome) {
                                     let sync = json!({"t":"sync","seq":w["seq"],"state":w["state"],"signed":w["signed"]});
                                     out.push(Message::text(sync.to_string()));
+                                }
+                                out
+                            }
+                            Tamper::SayTeacherAway => {
+                                let mut out = vec![m.clone()];
+                                if patches == 1 {
+                                    out.push(Message::text(
+                                        json!({"t":"teacher","online":false}).to_string(),
+                                    ));
                                 }
                                 out
                             }

@@ -244,7 +244,7 @@ async fn student(
         };
         let Ok(msg) = serde_json::from_str::<ServerMsg>(&text) else { continue };
         if let Some(c) = check.as_mut()
-            && let Err(reason) = c.check(&msg, seq, state.as_ref())
+            && let Err(reason) = c.check(&msg, seq, state.as_ref(), lectern::now_ms())
         {
             anyhow::bail!("{reason}");
         }

@@ -207,6 +207,7 @@ impl Room {
             inner.teachers_online += 1;
             if inner.teachers_online == 1 {
                 self.broadcast_students(&inner, &ServerMsg::Teacher { online: true });
+                self.report(Event::Teacher { online: true });
             }
         }
         let token = self.tokens.issue(&claims);
@@ -418,9 +419,11 @@ impl Room {
             state: inner.state.clone(),
             heartbeat_ms: self.heartbeat_ms,
             time: now_ms(),
-            teacher_online: inner.teachers_online > 0,
+            // A relay's copy has no teacher of its own: the teacher's latest beat says.
+            teacher_online: inner.teachers_online > 0 || inner.beat.as_ref().is_some_and(|b| b.teacher),
             roster,
             signed: inner.signed.clone(),
+            beat: inner.beat.clone().map(Box::new),
         }
     }
 }

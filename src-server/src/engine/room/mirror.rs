@@ -100,12 +100,31 @@ impl Room {
         Some(here)
     }
 
-    /// Sends a frame from the teacher's server (a signed `beat`) to every member.
+    /// Sends a frame from the teacher's server to every member.
     pub fn mirror_send(&self, bytes: Bytes) {
         let inner = self.lock();
         for m in &inner.members {
             m.outbox.push_or_close(Item::Msg(bytes.clone()));
         }
+    }
+
+    /// Keeps the teacher's signed beat (checked by the caller) for the welcomes made here, and sends
+    /// it to every member when `send`. A beat of another epoch than the copy's, or older than the
+    /// one kept, is not kept.
+    pub fn mirror_beat(&self, beat: crate::protocol::Beat, send: bool) {
+        let mut inner = self.lock();
+        if inner.signed.as_ref().is_none_or(|s| s.epoch != beat.signed.epoch)
+            || inner.beat.as_ref().is_some_and(|b| b.signed.epoch == beat.signed.epoch && b.n >= beat.n)
+        {
+            return;
+        }
+        if send {
+            let bytes = encode(&beat.frame());
+            for m in &inner.members {
+                m.outbox.push_or_close(Item::Msg(bytes.clone()));
+            }
+        }
+        inner.beat = Some(beat);
     }
 
     /// The teacher removed this student (its id on this relay): it is closed with 4003, and neither

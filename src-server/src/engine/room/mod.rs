@@ -64,6 +64,8 @@ struct Inner {
     next_knock: u64,
     /// A mirror's (a relay's room): the teacher's server's signature of `state` at `seq`.
     signed: Option<crate::protocol::Signed>,
+    /// A mirror's: the teacher's latest signed beat of this epoch, which its welcome carries.
+    beat: Option<crate::protocol::Beat>,
     /// The documents shown before the current one, the latest last (at most [`RECENT_DOCS`]).
     recent_docs: Vec<String>,
     /// The budget of wrong join codes (`guard`).
@@ -178,6 +180,7 @@ impl Room {
                 knocks: Vec::new(),
                 next_knock: 0,
                 signed: None,
+                beat: None,
                 remote_conns: HashMap::new(),
                 lookalikes: admission::Lookalikes::default(),
                 reissued: HashMap::new(),
@@ -260,6 +263,7 @@ impl Room {
                 inner.teachers_online = inner.teachers_online.saturating_sub(1);
                 if inner.teachers_online == 0 && !inner.state.ended {
                     self.broadcast_students(&inner, &ServerMsg::Teacher { online: false });
+                    self.report(Event::Teacher { online: false });
                 }
             }
             Role::Student => {

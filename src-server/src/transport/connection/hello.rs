@@ -143,7 +143,7 @@ async fn claim(
         let code = hello.code.clone().unwrap_or_default();
         let checked = room.check_code(&code);
         if checked != Some(false) {
-            shared.give_back(app, &room).await;
+            shared.give_back(app, &room);
         }
         return match checked {
             Some(true) => {
@@ -156,7 +156,7 @@ async fn claim(
     }
     let joined = room.join(hello.clone(), addr, false);
     if !matches!(joined, Err(JoinError::Credentials)) {
-        shared.give_back(app, &room).await;
+        shared.give_back(app, &room);
     }
     match joined {
         Ok(joined) => Ok((joined, room)),
@@ -187,9 +187,9 @@ impl Shared {
         }
     }
 
-    async fn give_back(self, app: &Host, room: &Room) {
+    fn give_back(self, app: &Host, room: &Room) {
         if let (Shared::Taken, Some(guesses)) = (self, app.guesses.get()) {
-            guesses.give_back(&room.info().id, room.code().len()).await;
+            guesses.give_back(&room.info().id, room.code().len());
         }
     }
 }
@@ -228,9 +228,13 @@ fn parse(text: &str) -> Result<Hello, Option<Box<Refusal>>> {
     }
 }
 
-/// The room the hello asks for. An address that has asked a relay for too many rooms nobody has
-/// published is refused before the relay asks Redis again.
+/// The room the hello asks for. A room served now is found whatever the address did; for another,
+/// an address that has asked a relay for too many rooms nobody has published is refused before the
+/// relay asks Redis again.
 async fn room_for(hello: &Hello, app: &Host, addr: Option<IpAddr>) -> Result<Arc<Room>, NoRoom> {
+    if let Some(room) = app.rooms.served(hello) {
+        return Ok(room);
+    }
     let counted = addr.and_then(crate::engine::rate::counted);
     if counted.is_some_and(|ip| app.unpublished.is_blocked(ip)) {
         return Err(NoRoom::TooMany);
@@ -290,7 +294,7 @@ async fn admit_to(
     }
     let joined = room.join(hello, addr, remote);
     if !matches!(joined, Err(JoinError::Credentials)) {
-        shared.give_back(app, &room).await;
+        shared.give_back(app, &room);
     }
     match joined {
         Ok(joined) => Ok((joined, room)),

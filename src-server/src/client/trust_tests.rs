@@ -1,0 +1,80 @@
+//! The checks a client behind a relay makes on the teacher's beats: freshness on the teacher's
+//! clock, and whether the teacher is there.
+#![allow(clippy::unwrap_used)] // a test may panic on what it controls
+
+use super::*;
+use crate::protocol::sign::Signer;
+use crate::protocol::{Beat, Role, RoomInfo, You};
+
+const NOW: u64 = 1_800_000_000_000;
+
+fn signer() -> Signer {
+    Signer::from_secret([3; 32])
+}
+
+fn check() -> RelayCheck {
+    RelayCheck::new(&signer().public(), "r1").unwrap()
+}
+
+fn beat(epoch: u64, seq: u64, n: u64, at: u64, teacher: bool) -> Beat {
+    Beat { seq, n, at, teacher, signed: signer().sign_beat("r1", epoch, seq, n, at, teacher) }
+}
+
+/// A welcome at `seq` of epoch 7, with this beat.
+fn welcome(seq: u64, beat: Option<Beat>) -> ServerMsg {
+    let state = LessonState::new(None);
+    ServerMsg::Welcome {
+        v: 1,
+        you: You { id: "s-1".into(), role: Role::Student, name: "A".into() },
+        token: String::new(),
+        room: RoomInfo { id: "r1".into(), title: "T".into() },
+        seq,
+        signed: Some(signer().sign(Kind::State, "r1", 7, seq, 0, &state)),
+        state,
+        heartbeat_ms: 10_000,
+        time: NOW,
+        teacher_online: true,
+        roster: None,
+        beat: beat.map(Box::new),
+    }
+}
+
+#[test]
+fn a_welcome_is_taken_only_with_a_fresh_signed_beat_of_its_epoch() {
+    let fresh = beat(7, 5, 3, NOW - 9_000, true);
+    assert_eq!(check().check(&welcome(5, Some(fresh.clone())), 0, None, NOW), Ok(Some(true)));
+    // An older seq's beat still says the state is at least as new.
+    assert!(check().check(&welcome(6, Some(fresh.clone())), 0, None, NOW).is_ok());
+    let refused = |w: ServerMsg| check().check(&w, 0, None, NOW).unwrap_err();
+    assert!(refused(welcome(5, None)).contains("how current"));
+    // A state older than the beat: a replayed snapshot beside the teacher's latest word.
+    assert!(refused(welcome(4, Some(fresh.clone()))).contains("older than the teacher's latest"));
+    // A beat from a minute ago: the snapshot and its beat replayed together.
+    assert!(refused(welcome(5, Some(beat(7, 5, 3, NOW - 60_000, true)))).contains("60 s old"));
+    assert!(refused(welcome(5, Some(beat(7, 5, 3, NOW + 60_000, true)))).contains("ahead"));
+    assert!(refused(welcome(5, Some(beat(6, 5, 3, NOW, true)))).contains("did not sign"), "another epoch");
+    let mut forged = fresh;
+    forged.teacher = false; // the relay says the teacher is away
+    assert!(refused(welcome(5, Some(forged))).contains("did not sign"));
+}
+
+#[test]
+fn whether_the_teacher_is_there_comes_from_signed_beats_only_and_is_said_when_it_changes() {
+    let mut c = check();
+    c.check(&welcome(5, Some(beat(7, 5, 1, NOW, true))), 0, None, NOW).unwrap();
+    let state = LessonState::new(None);
+    let frame = |b: Beat| b.frame();
+    assert_eq!(c.check(&frame(beat(7, 5, 2, NOW + 1_000, true)), 5, Some(&state), NOW + 1_000), Ok(None));
+    assert_eq!(
+        c.check(&frame(beat(7, 5, 3, NOW + 2_000, false)), 5, Some(&state), NOW + 2_000),
+        Ok(Some(false))
+    );
+    // A beat replayed (its counter is not new) proves nothing and changes nothing.
+    assert_eq!(c.check(&frame(beat(7, 5, 2, NOW + 1_000, true)), 5, Some(&state), NOW + 3_000), Ok(None));
+    let mut forged = beat(7, 5, 4, NOW + 3_000, false);
+    forged.teacher = true;
+    assert!(c.check(&frame(forged), 5, Some(&state), NOW + 3_000).is_err());
+    // A beat the relay held back until it is stale: the relay is withholding.
+    let late = c.check(&frame(beat(7, 5, 5, NOW + 4_000, false)), 5, Some(&state), NOW + 60_000);
+    assert!(late.unwrap_err().contains("old"));
+}
