@@ -9,6 +9,7 @@ use clap::Args;
 use lectern::config::{Config, Limits, Source};
 use lectern::relay::serve::{Relay, RelayConfig};
 use lectern::tls::Identity;
+use lectern::transport::proxy::TrustedProxies;
 
 /// Flags of `relay`: the config file, and one flag per key it reads (`[relay]`, `redis`, `redis_ca`,
 /// `[limits]`, `[timing]`), which also come from `lectern.toml` and `LECTERN_*` as the server's do.
@@ -47,19 +48,27 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<ExitCode> {
     let fingerprint = identity.fingerprint();
     let listen = config.relay.listen;
     let listener = lectern::tcp::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+    let proxy_from = TrustedProxies::parse(&config.relay.proxy_from).map_err(anyhow::Error::msg)?;
+    let limits = if proxy_from.is_empty() {
+        // Behind a load balancer that does not name its clients every student comes from its
+        // address: a per-address cap would cut a district to 64 students. Wrong codes are still
+        // counted.
+        Limits {
+            max_students_per_address: usize::MAX,
+            max_connections_per_address: usize::MAX,
+            ..config.limits
+        }
+    } else {
+        config.limits // the balancers name each student: the limits see students again
+    };
     let config = RelayConfig {
         redis,
         redis_ca: config.redis_ca,
         identity,
-        limits: Limits {
-            // Behind a load balancer every student comes from its address (no PROXY protocol yet):
-            // a per-address cap would cut a district to 64 students. Wrong codes are still counted.
-            max_students_per_address: usize::MAX,
-            max_connections_per_address: usize::MAX,
-            ..config.limits
-        },
+        limits,
         timing: config.timing,
         alive: config.relay.alive,
+        proxy_from,
     };
     let relay = Relay::start(config, listener)?;
     let addr = relay.addr();

@@ -230,8 +230,13 @@ fn scalar(defaults: &Table, path: &str, raw: &str) -> Result<Value, String> {
             "0" | "false" | "no" | "off" | "" => false,
             _ => return Err(expected("true or false")),
         }),
+        // A list: comma-separated (never split on ':', which IPv6 addresses hold).
         Some(Value::Array(_)) => Value::Array(
-            raw.split([':', ',']).filter(|s| !s.is_empty()).map(|s| Value::String(s.into())).collect(),
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.into()))
+                .collect(),
         ),
         _ => Value::String(raw.to_string()),
     })

@@ -164,3 +164,14 @@ fn the_readme_shows_every_key_as_declared() {
         "README.md's table of keys is stale; replace it with the output of `lectern config --keys --markdown`:\n{table}"
     );
 }
+
+#[test]
+fn a_list_from_the_environment_is_comma_separated_and_keeps_ipv6_whole() {
+    let source = Source {
+        env: vec![("LECTERN_RELAY_PROXY_FROM".into(), "10.0.0.0/24, 2001:db8::/48".into())],
+        no_default_file: true,
+        ..Source::default()
+    };
+    let config = Config::load(&source).unwrap();
+    assert_eq!(config.relay.proxy_from, ["10.0.0.0/24", "2001:db8::/48"]);
+}

@@ -122,6 +122,11 @@ section! {
         /// the students of a relay silent for 3.5 of these as gone.
         alive: Duration = Duration::from_secs(10), key "alive_ms" with "millis", env "LECTERN_RELAY_ALIVE_MS",
             flag "alive-ms";
+        /// The load balancers (addresses or CIDR blocks; a list, the flag repeated) whose connections
+        /// begin with a PROXY protocol v2 header naming the student, so that per-address limits see
+        /// students, not the balancer. Only these: a header from anywhere else is never read.
+        proxy_from: Vec<String> = Vec::new(), key "proxy_from", env "LECTERN_RELAY_PROXY_FROM",
+            flag "proxy-from", unset "none: no PROXY header is read";
     }
 }
 

@@ -45,6 +45,8 @@ pub struct RelayConfig {
     /// How often the relay tells teachers' servers it is alive (they take its students as gone
     /// after 3.5 of these without a word).
     pub alive: std::time::Duration,
+    /// The load balancers whose PROXY protocol v2 headers name the students (none: not read).
+    pub proxy_from: crate::transport::proxy::TrustedProxies,
 }
 
 /// A running relay.
@@ -120,7 +122,9 @@ impl Relay {
             .merge(documents)
             .merge(crate::transport::sse::router(host.clone()))
             .fallback(crate::transport::ui::serve);
-        host.tracker.spawn(crate::transport::accept::accept_loop(listener, tls, router, host.clone()));
+        let accept =
+            crate::transport::accept::accept_loop(listener, tls, router, host.clone(), config.proxy_from);
+        host.tracker.spawn(accept);
         tracing::info!(%addr, "relay serving");
         Ok(Relay { addr, host, mirrors, drain })
     }

@@ -82,7 +82,8 @@ impl Server {
         let ready = ready_line(addr, &app);
         let router = http::router(app.clone());
         upkeep::spawn(&app);
-        app.host.tracker.spawn(accept::accept_loop(listener, tls, router, app.host.clone()));
+        let proxies = crate::transport::proxy::TrustedProxies::default(); // a classroom has no balancer
+        app.host.tracker.spawn(accept::accept_loop(listener, tls, router, app.host.clone(), proxies));
         let mdns = if config.mdns.disabled {
             tracing::debug!("mDNS is off");
             None

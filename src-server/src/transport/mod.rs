@@ -3,7 +3,8 @@
 //! other; it knows neither (a host hands it its rooms as a [`host::Rooms`]).
 //!
 //! - [`accept`] takes connections (capped in all and per address by [`slots`]), speaks TLS and
-//!   HTTP/1.1, and runs each connection as a task of the host's tracker;
+//!   HTTP/1.1, and runs each connection as a task of the host's tracker; [`proxy`] reads the PROXY
+//!   protocol header of the load balancers a relay trusts;
 //! - [`connection`] is a lesson's WebSocket: hello, admission, the reader and the writer;
 //! - [`sse`] is the fallback transport (Server-Sent Events down, POSTs up) for networks that break
 //!   WebSockets, with [`body`] bounding the request bodies it reads;
@@ -14,6 +15,7 @@ pub mod api_error;
 pub mod body;
 pub mod connection;
 pub mod host;
+pub mod proxy;
 pub mod slots;
 pub mod sse;
 pub mod ui;

@@ -59,6 +59,26 @@ pub async fn relay_limited(
     identity: Identity,
     limits: Limits,
 ) -> (Relay, String, String) {
+    relay_proxied_to(url, ca, identity, limits, lectern::transport::proxy::TrustedProxies::default()).await
+}
+
+/// A relay behind the load balancers `proxies`, which name their clients in PROXY headers.
+pub async fn relay_proxied(
+    url: String,
+    identity: Identity,
+    limits: Limits,
+    proxies: lectern::transport::proxy::TrustedProxies,
+) -> (Relay, String, String) {
+    relay_proxied_to(url, None, identity, limits, proxies).await
+}
+
+async fn relay_proxied_to(
+    url: String,
+    ca: Option<std::path::PathBuf>,
+    identity: Identity,
+    limits: Limits,
+    proxy_from: lectern::transport::proxy::TrustedProxies,
+) -> (Relay, String, String) {
     let fingerprint = identity.fingerprint();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = RelayConfig {
@@ -68,6 +88,7 @@ pub async fn relay_limited(
         limits,
         timing: Timing::default(),
         alive: std::time::Duration::from_secs(2),
+        proxy_from,
     };
     let relay = Relay::start(config, listener).unwrap();
     let ws = format!("wss://127.0.0.1:{}/v1/ws", relay.addr().port());

@@ -1,0 +1,102 @@
+//! PROXY protocol v2 (HAProxy's), from the load balancers a relay's operator names and only from
+//! them: behind a balancer every student's connection comes from the balancer's address, and the
+//! per-address limits would see one student. A connection from a named balancer must begin with a
+//! v2 header; the client it names is then the connection's address for every limit and log. A
+//! `LOCAL` header (a balancer's own health check) keeps the balancer's address. A header from any
+//! other address is not read: it breaks that connection's TLS handshake, and nothing is believed.
+
+use std::net::{IpAddr, SocketAddr};
+
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+/// The v2 header's first 12 bytes.
+const SIGNATURE: [u8; 12] = [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A];
+
+/// The longest address block (and TLVs) taken after the 16 fixed bytes.
+const MAX_BLOCK: usize = 512;
+
+/// The load balancers whose PROXY headers a relay believes (addresses or CIDR blocks).
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// From a list of addresses (`10.0.0.5`) and blocks (`10.0.0.0/24`, `2001:db8::/48`); the
+    /// first that is neither, as an error.
+    pub fn parse(list: &[String]) -> Result<TrustedProxies, String> {
+        let one = |text: &String| {
+            let text = text.trim();
+            text.parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("{text:?} is not an address or a CIDR block (10.0.0.0/24)"))
+        };
+        list.iter().filter(|t| !t.trim().is_empty()).map(one).collect::<Result<_, _>>().map(TrustedProxies)
+    }
+
+    /// Whether none is named (PROXY headers are then never read).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether a connection from `ip` comes from a named balancer (an IPv4-mapped IPv6 address is
+    /// its IPv4 address).
+    pub fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+}
+
+fn invalid(why: impl Into<String>) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, why.into())
+}
+
+/// Reads the PROXY protocol v2 header a trusted balancer at `from` begins its connection with: the
+/// client's address, or `from` for a `LOCAL` header. Anything else is an error, and the connection is
+/// closed: a balancer the operator named that sends no header is misconfigured, and guessing would
+/// give every student one address again.
+pub async fn read_header(tcp: &mut TcpStream, from: SocketAddr) -> std::io::Result<SocketAddr> {
+    let mut header = vec![0u8; 16];
+    tcp.read_exact(&mut header).await?;
+    if header[..12] != SIGNATURE {
+        return Err(invalid("no PROXY protocol v2 header"));
+    }
+    let block = usize::from(u16::from_be_bytes([header[14], header[15]]));
+    if block > MAX_BLOCK {
+        return Err(invalid(format!("a PROXY header of {block} bytes")));
+    }
+    header.resize(16 + block, 0);
+    tcp.read_exact(&mut header[16..]).await?;
+    let parsed = ppp::v2::Header::try_from(&header[..]).map_err(|e| invalid(format!("PROXY header: {e}")))?;
+    match (parsed.command, parsed.addresses) {
+        (ppp::v2::Command::Local, _) => Ok(from),
+        (ppp::v2::Command::Proxy, ppp::v2::Addresses::IPv4(a)) => {
+            Ok(SocketAddr::from((a.source_address, a.source_port)))
+        }
+        (ppp::v2::Command::Proxy, ppp::v2::Addresses::IPv6(a)) => {
+            Ok(SocketAddr::from((a.source_address, a.source_port)))
+        }
+        (ppp::v2::Command::Proxy, _) => Err(invalid("a PROXY header with no IP address")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balancers_are_named_by_address_or_block_and_nothing_else_is_trusted() {
+        let list = ["10.0.0.0/24".to_string(), "2001:db8::5".into(), " ".into()];
+        let trusted = TrustedProxies::parse(&list).unwrap();
+        assert!(trusted.trusts("10.0.0.9".parse().unwrap()));
+        assert!(trusted.trusts("::ffff:10.0.0.9".parse().unwrap()), "an IPv4-mapped address");
+        assert!(trusted.trusts("2001:db8::5".parse().unwrap()));
+        assert!(!trusted.trusts("10.0.1.9".parse().unwrap()));
+        assert!(!trusted.trusts("2001:db8::6".parse().unwrap()));
+        assert!(TrustedProxies::parse(&["10.0.0.0/33".into()]).is_err());
+        assert!(TrustedProxies::parse(&["example.org".into()]).unwrap_err().contains("example.org"));
+        assert!(TrustedProxies::default().is_empty());
+    }
+}
