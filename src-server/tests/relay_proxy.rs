@@ -94,6 +94,9 @@ async fn a_header_from_anyone_but_a_named_balancer_is_never_believed() {
     // The named balancer must send one: without it the connection is closed, not counted as the
     // balancer's.
     assert!(through(1, &ws, &fingerprint, None).await.is_err(), "a balancer's connection without a header");
+    // Nor may a balancer name this machine, which no per-address limit counts.
+    let loopback = v2_header(SocketAddr::from((Ipv4Addr::LOCALHOST, 1)), relay_addr);
+    assert!(through(1, &ws, &fingerprint, Some(loopback)).await.is_err(), "a header naming this machine");
     // And a student straight to the relay, from another address, gets in as ever.
     assert!(through(2, &ws, &fingerprint, None).await.is_ok());
     relay.stop().await;

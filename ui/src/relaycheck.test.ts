@@ -103,9 +103,9 @@ describe("RelayCheck", () => {
     expect(await check.check({ t: "beat", seq: 3, n: 2, at: now, teacher: true, signed: { epoch: 5, sig: "x" } }, 3, STATE)).toMatch(/did not sign/);
     now = AT + 31_000;
     expect(check.withholding(10_000)).toMatch(/heartbeats/);
-    // And a relay's heartbeat of an hour is held to 30 s.
+    // And a relay's heartbeat of an hour changes nothing: by then the teacher's last word is stale.
     now = AT + 91_000;
-    expect(check.withholding(3_600_000)).toMatch(/heartbeats/);
+    expect(check.withholding(3_600_000)).toMatch(/91 s old/);
   });
 
   it("notices a relay that withholds beats or stays behind them", async () => {
@@ -135,6 +135,20 @@ describe("RelayCheck", () => {
     expect(await at(AT).check(welcome(3, STATE, SIG, 5, await beat(4, 2, AT, true)), 0, null)).toMatch(/older than/);
     // The relay says the teacher is away in a beat the teacher signed as there.
     expect(await at(AT).check(welcome(3, STATE, SIG, 5, { ...BEAT, teacher: false }), 0, null)).toMatch(/did not sign/);
+    // A beat of another epoch says nothing of this one.
+    expect(await at(AT).check(welcome(3, STATE, SIG, 5, await beat(3, 1, AT, true, 4)), 0, null)).toMatch(/no current word/);
+  });
+
+  it("drops a relay that goes quiet past the freshness bound, or replays an older beat", async () => {
+    let now = AT;
+    const check = new RelayCheck(PK, "r1", subtle, () => now);
+    expect(await check.check(welcome(3, STATE, SIG, 5, await beat(3, 4, AT, false)), 0, null)).toBeNull();
+    now = AT + 49_000;
+    expect(check.withholding(30_000)).toBeNull();
+    now = AT + 51_000;
+    expect(check.withholding(30_000)).toMatch(/51 s old/);
+    now = AT;
+    expect(await check.check(welcome(3, STATE, SIG, 5, await beat(3, 2, AT, true)), 3, STATE)).toMatch(/older heartbeat/);
   });
 
   it("hears whether the teacher is there from signed beats only, when it changes", async () => {

@@ -67,14 +67,10 @@ interface Mirror {
 const MISSED_BEATS = 3;
 const BEHIND_BEATS = 2;
 const MAX_HEARTBEAT_MS = 30_000;
-/** How far the teacher's clock and this device's may disagree. */
-const CLOCK_SKEW_MS = 30_000;
-
-/** How old (or how far ahead of this device's clock) a beat may be: two heartbeats (held to 30 s)
- * and the clock's allowance; 50 s with the default heartbeat of 10 s. */
-export function freshnessMs(heartbeatMs: number): number {
-  return 2 * Math.min(heartbeatMs, MAX_HEARTBEAT_MS) + CLOCK_SKEW_MS;
-}
+/** How old the teacher's latest word may be on this device's clock (or how far ahead of it): two
+ * default heartbeats (20 s) and 30 s for the two clocks to disagree. Fixed, not the relay's word
+ * (as in the Rust client, `FRESHNESS`). */
+export const FRESHNESS_MS = 50_000;
 
 /** The teacher's key and room a client checks a relay against, and what it has seen so far. */
 export class RelayCheck {
@@ -83,7 +79,8 @@ export class RelayCheck {
   private beat = 0;
   private heardBeat: number;
   private behindSince: number | null = null;
-  private freshMs = freshnessMs(10_000);
+  /** The teacher's clock in the last good beat. */
+  private beatAt: number | null = null;
   /** Whether the teacher is there, as the last good beat said. */
   teacher: boolean | null = null;
   /** Set by a beat that says the teacher came or went (taken by `pass`). */
@@ -136,9 +133,11 @@ export class RelayCheck {
   private stale(at: number): string | null {
     const now = this.now();
     const off = Math.abs(now - at);
-    if (off <= this.freshMs) return null;
-    const s = Math.round(off / 1000);
-    return `the teacher's last word through the relay is ${s} s ${at < now ? "old" : "ahead of this device's clock"}: the lesson shown may not be current`;
+    if (off <= FRESHNESS_MS) return null;
+    const s = Math.floor(off / 1000);
+    return at < now
+      ? `the teacher's last word through the relay is ${s} s old by this device's clock: the lesson shown may not be current (or this device's clock, or the teacher's, is wrong)`
+      : `the teacher's last word through the relay is ${s} s ahead of this device's clock: set this device's date and time (or the teacher's) right`;
   }
 
   private inbox: Promise<void> = Promise.resolve();
@@ -192,14 +191,15 @@ export class RelayCheck {
         if (msg.t === "welcome") {
           // A welcome must say how fresh its state is: the teacher's latest beat, of its epoch, for
           // its seq or an earlier one (a later state is newer than the beat).
-          this.freshMs = freshnessMs(Number(msg.heartbeat_ms) || 10_000);
           const beat = msg.beat;
-          if (!beat) return "the relay has no word from the teacher of how current the lesson is";
-          if (Number(beat.signed.epoch) !== epoch || !(await this.verifyBeat(beat))) return forged("a heartbeat");
+          if (!beat || Number(beat.signed.epoch) !== epoch) return "the relay has no current word from the teacher of how current the lesson is";
+          if (!(await this.verifyBeat(beat))) return forged("a heartbeat");
           if (Number(beat.seq) > at) return "the relay sent a lesson state older than the teacher's latest heartbeat";
+          if (epoch === this.epoch && Number(beat.n) < this.beat) return "the relay sent an older heartbeat of the teacher's again";
           const stale = this.stale(Number(beat.at));
           if (stale) return stale;
           this.beat = Number(beat.n);
+          this.beatAt = Number(beat.at);
           this.heardBeat = this.now();
           this.teacher = !!beat.teacher;
         } else if (epoch !== this.epoch) {
@@ -227,6 +227,7 @@ export class RelayCheck {
         const stale = this.stale(Number(msg.at));
         if (stale) return stale;
         this.beat = n;
+        this.beatAt = Number(msg.at);
         if (at > seq) {
           this.behindSince ??= this.now(); // the relay says it is behind; it must catch up soon
         } else {
@@ -244,9 +245,13 @@ export class RelayCheck {
     }
   }
 
-  /** Whether the relay is withholding: no good beat for three heartbeats, or behind for two. The
-   * heartbeat is the relay's word, so it is held to at most 30 s. */
+  /** Whether the relay is withholding: no good beat for three heartbeats, behind for two, or the
+   * teacher's last word older than the freshness bound. The heartbeat is the relay's word, so it is
+   * held to at most 30 s. */
   withholding(heartbeatMs: number): string | null {
+    // The teacher's last word may be no older than the freshness bound, whatever the relay says.
+    const stale = this.beatAt === null ? null : this.stale(this.beatAt);
+    if (stale) return stale;
     heartbeatMs = Math.min(heartbeatMs, MAX_HEARTBEAT_MS);
     const now = this.now();
     if (now - this.heardBeat > MISSED_BEATS * heartbeatMs) return "the relay stopped passing on the teacher's heartbeats";

@@ -292,7 +292,7 @@ async fn live(
                 }
             }
             _ = link.ping.tick(), if link.welcomed => {
-                if let Some(reason) = s.relay.as_ref().and_then(|c| c.withholding(link.heartbeat)) {
+                if let Some(reason) = s.relay.as_ref().and_then(|c| c.withholding(link.heartbeat, crate::now_ms())) {
                     break Outcome::Retry(None, reason);
                 }
                 let heard = std::mem::take(&mut link.heard);

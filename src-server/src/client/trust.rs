@@ -29,8 +29,8 @@ pub struct RelayCheck {
     behind_since: Option<Instant>,
     /// Whether the teacher is there, as the last good beat said.
     teacher: Option<bool>,
-    /// How old (or how far ahead of this device's clock) a beat may be: see [`freshness`].
-    fresh: Duration,
+    /// The teacher's clock in the last good beat (Unix ms).
+    beat_at: Option<u64>,
 }
 
 /// Beats a relay may miss before it counts as withholding them.
@@ -40,15 +40,11 @@ const BEHIND_BEATS: u32 = 2;
 /// The longest heartbeat a relay's welcome is believed for (a relay could name an hour, to withhold
 /// unnoticed).
 const MAX_HEARTBEAT: Duration = Duration::from_secs(30);
-/// How far the teacher's clock and this device's may disagree (both are normally set by the network).
-const CLOCK_SKEW: Duration = Duration::from_secs(30);
-
-/// How old a beat may be on this device's clock (or how far ahead): two heartbeats (held to
-/// [`MAX_HEARTBEAT`]) and [`CLOCK_SKEW`]; 50 s with the default heartbeat of 10 s. A relay that
-/// replays an old snapshot can show it as current for at most this long after the teacher moved on.
-pub fn freshness(heartbeat: Duration) -> Duration {
-    heartbeat.min(MAX_HEARTBEAT) * 2 + CLOCK_SKEW
-}
+/// How old the teacher's latest word may be on this device's clock (or how far ahead of it): two
+/// default heartbeats (20 s) and 30 s for the two clocks to disagree (both are normally set by the
+/// network). Fixed, not the relay's word. A relay that replays an old snapshot, or withholds beats,
+/// can show a state as current for at most this long after the teacher moved on.
+pub const FRESHNESS: Duration = Duration::from_secs(50);
 
 impl RelayCheck {
     /// Checks against public key `pk` (base64url) for room `room`; `None` if `pk` is not a key.
@@ -60,7 +56,7 @@ impl RelayCheck {
             heard_beat: Instant::now(),
             behind_since: None,
             teacher: None,
-            fresh: freshness(Duration::from_secs(10)),
+            beat_at: None,
         })
     }
 
@@ -83,18 +79,19 @@ impl RelayCheck {
         let forged =
             |what: &str| Err(format!("the relay sent {what} that the teacher's server did not sign"));
         match msg {
-            ServerMsg::Welcome { seq: at, state, signed, beat, heartbeat_ms, .. } => {
+            ServerMsg::Welcome { seq: at, state, signed, beat, .. } => {
                 let Some(signed) = signed else { return forged("a lesson state") };
-                self.take_state(*at, state, signed, seq)?;
+                // Everything is checked before anything is taken.
+                self.check_state(*at, state, signed, seq)?;
                 // A welcome must say how fresh its state is: the teacher's latest beat, of its epoch,
-                // for its seq or an earlier one (a later state is newer than the beat).
-                self.fresh = freshness(Duration::from_millis(*heartbeat_ms));
-                let Some(beat) = beat else {
-                    return Err("the relay has no word from the teacher of how current the lesson is".into());
+                // for its seq or an earlier one (a later state is newer than the beat), and no older
+                // than a beat already taken in this epoch.
+                let Some(beat) = beat.as_ref().filter(|b| b.signed.epoch == signed.epoch) else {
+                    return Err(
+                        "the relay has no current word from the teacher of how current the lesson is".into(),
+                    );
                 };
-                if beat.signed.epoch != signed.epoch
-                    || !self.verifier.check_beat(beat.seq, beat.n, beat.at, beat.teacher, &beat.signed)
-                {
+                if !self.verifier.check_beat(beat.seq, beat.n, beat.at, beat.teacher, &beat.signed) {
                     return forged("a heartbeat");
                 }
                 if beat.seq > *at {
@@ -102,15 +99,21 @@ impl RelayCheck {
                         "the relay sent a lesson state older than the teacher's latest heartbeat".into()
                     );
                 }
-                self.stale(beat.at, now_ms)?;
+                if self.epoch == Some(signed.epoch) && beat.n < self.beat {
+                    return Err("the relay sent an older heartbeat of the teacher's again".into());
+                }
+                stale(beat.at, now_ms)?;
+                self.take_state(signed.epoch);
                 self.beat = beat.n;
+                self.beat_at = Some(beat.at);
                 self.heard_beat = Instant::now();
                 self.teacher = Some(beat.teacher);
                 return Ok(Some(beat.teacher));
             }
             ServerMsg::Sync { seq: at, state, signed } => {
                 let Some(signed) = signed else { return forged("a lesson state") };
-                self.take_state(*at, state, signed, seq)?;
+                self.check_state(*at, state, signed, seq)?;
+                self.take_state(signed.epoch);
             }
             ServerMsg::Patch { seq: next, patch, signed, .. } => {
                 let Some(signed) = signed else { return forged("a change") };
@@ -134,8 +137,9 @@ impl RelayCheck {
                     return forged("a heartbeat");
                 }
                 // A relay that holds beats back until they are stale is withholding.
-                self.stale(*time, now_ms)?;
+                stale(*time, now_ms)?;
                 self.beat = *n;
+                self.beat_at = Some(*time);
                 if *at > seq {
                     // The teacher is further on than the relay delivered: it must catch up soon.
                     self.behind_since.get_or_insert_with(Instant::now);
@@ -153,9 +157,9 @@ impl RelayCheck {
         Ok(None)
     }
 
-    /// Takes a signed state (a welcome's or a sync's) at `at`, the client being at `seq`.
-    fn take_state(
-        &mut self,
+    /// Checks a signed state (a welcome's or a sync's) at `at`, the client being at `seq`.
+    fn check_state(
+        &self,
         at: u64,
         state: &LessonState,
         signed: &crate::protocol::Signed,
@@ -174,29 +178,27 @@ impl RelayCheck {
         if older {
             return Err("the relay sent an older lesson state again".into());
         }
-        if self.epoch != Some(signed.epoch) {
+        Ok(())
+    }
+
+    /// Takes a checked state's epoch.
+    fn take_state(&mut self, epoch: u64) {
+        if self.epoch != Some(epoch) {
             self.beat = 0; // a new epoch counts its beats afresh
         }
-        self.epoch = Some(signed.epoch);
+        self.epoch = Some(epoch);
         self.behind_since = None;
-        Ok(())
     }
 
-    /// Refuses a beat from too long ago (or too far ahead) on this device's clock.
-    fn stale(&self, at: u64, now_ms: u64) -> Result<(), String> {
-        let off = Duration::from_millis(now_ms.abs_diff(at));
-        if off > self.fresh {
-            let (s, dir) = (off.as_secs(), if at < now_ms { "old" } else { "ahead of this device's clock" });
-            return Err(format!(
-                "the teacher's last word through the relay is {s} s {dir}: the lesson shown may not be current"
-            ));
+    /// Whether the relay is withholding: no good beat for three heartbeats, behind a beat for two,
+    /// or the teacher's last word older than [`FRESHNESS`] on this device's clock (`now_ms`). The
+    /// heartbeat is the relay's word, so it is held to at most [`MAX_HEARTBEAT`].
+    pub fn withholding(&self, heartbeat: Duration, now_ms: u64) -> Option<String> {
+        if let Some(at) = self.beat_at
+            && let Err(stale) = stale(at, now_ms)
+        {
+            return Some(stale);
         }
-        Ok(())
-    }
-
-    /// Whether the relay is withholding: no good beat for three heartbeats, or behind a beat for two.
-    /// The heartbeat is the relay's word, so it is held to at most [`MAX_HEARTBEAT`].
-    pub fn withholding(&self, heartbeat: Duration) -> Option<String> {
         let heartbeat = heartbeat.min(MAX_HEARTBEAT);
         let now = Instant::now();
         if now.duration_since(self.heard_beat) > heartbeat * MISSED_BEATS {
@@ -207,6 +209,27 @@ impl RelayCheck {
         }
         None
     }
+}
+
+/// Refuses a beat from longer ago than [`FRESHNESS`] on this device's clock, or as far ahead: the
+/// reason, which names both clocks, since one of them may be wrong.
+fn stale(at: u64, now_ms: u64) -> Result<(), String> {
+    let off = Duration::from_millis(now_ms.abs_diff(at));
+    if off <= FRESHNESS {
+        return Ok(());
+    }
+    let s = off.as_secs();
+    Err(if at < now_ms {
+        format!(
+            "the teacher's last word through the relay is {s} s old by this device's clock: the lesson \
+             shown may not be current (or this device's clock, or the teacher's, is wrong)"
+        )
+    } else {
+        format!(
+            "the teacher's last word through the relay is {s} s ahead of this device's clock: set this \
+             device's date and time (or the teacher's) right"
+        )
+    })
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ fn a_welcome_is_taken_only_with_a_fresh_signed_beat_of_its_epoch() {
     // A beat from a minute ago: the snapshot and its beat replayed together.
     assert!(refused(welcome(5, Some(beat(7, 5, 3, NOW - 60_000, true)))).contains("60 s old"));
     assert!(refused(welcome(5, Some(beat(7, 5, 3, NOW + 60_000, true)))).contains("ahead"));
-    assert!(refused(welcome(5, Some(beat(6, 5, 3, NOW, true)))).contains("did not sign"), "another epoch");
+    assert!(refused(welcome(5, Some(beat(6, 5, 3, NOW, true)))).contains("no current word"), "another epoch");
     let mut forged = fresh;
     forged.teacher = false; // the relay says the teacher is away
     assert!(refused(welcome(5, Some(forged))).contains("did not sign"));
@@ -77,4 +77,19 @@ fn whether_the_teacher_is_there_comes_from_signed_beats_only_and_is_said_when_it
     // A beat the relay held back until it is stale: the relay is withholding.
     let late = c.check(&frame(beat(7, 5, 5, NOW + 4_000, false)), 5, Some(&state), NOW + 60_000);
     assert!(late.unwrap_err().contains("old"));
+}
+
+#[test]
+fn a_relay_that_goes_quiet_or_replays_an_older_beat_is_dropped_within_the_freshness_bound() {
+    let mut c = check();
+    c.check(&welcome(5, Some(beat(7, 5, 4, NOW, false))), 0, None, NOW).unwrap();
+    // No beat at all after the welcome: the teacher's last word ages past 50 s on this device's clock,
+    // whatever heartbeat the relay named.
+    assert!(c.withholding(std::time::Duration::from_secs(30), NOW + 49_000).is_none());
+    let quiet = c.withholding(std::time::Duration::from_secs(30), NOW + 51_000).unwrap();
+    assert!(quiet.contains("51 s old"), "{quiet}");
+    // A welcome again on a new link with an older beat of the same epoch (saying the teacher is
+    // there, or away) is refused: presence never rolls back.
+    let again = c.check(&welcome(5, Some(beat(7, 5, 2, NOW, true))), 5, None, NOW).unwrap_err();
+    assert!(again.contains("older heartbeat"), "{again}");
 }

@@ -119,22 +119,16 @@ pub(super) async fn follow(mirrors: Arc<FeedParts>, room: Arc<Room>, mut last: S
                     // answer to an entry this relay wrote itself.
                     let conn = text("conn").parse::<u64>().ok();
                     let relay = mirrors.up.relay();
-                    match conn.filter(|_| text("relay") == relay) {
-                        Some(c)
-                            if mirrors.up.entry_of(&id, c).is_some_and(|e| e == text("entry"))
-                                && keys::is_refusal(
-                                    &verifier,
-                                    relay,
-                                    &pid,
-                                    c,
-                                    &text("entry"),
-                                    &text("s"),
-                                ) =>
+                    // (Another relay's refusals are not this one's to check.)
+                    if let Some(c) = conn.filter(|_| text("relay") == relay) {
+                        let entry = text("entry");
+                        if keys::is_refusal(&verifier, relay, &pid, c, &entry, &text("s"))
+                            && mirrors.up.is_own_entry(&id, c, &entry).await
                         {
                             room.mirror_refuse(&pid, c);
+                        } else {
+                            forged.note(&mirrors, &id, "a refusal");
                         }
-                        Some(_) => forged.note(&mirrors, &id, "a refusal"),
-                        None => {} // another relay's
                     }
                     continue;
                 }
@@ -249,13 +243,16 @@ async fn apply(
         // frame someone else wrote into Redis never reaches the students. The latest is kept for
         // the welcomes made here.
         Ok(ServerMsg::Beat { seq, n, at, teacher, signed }) => {
-            if seq != room.state().0 {
-                return Applied::Yes; // for a state not here yet (or passed): proves nothing
+            let have = room.state().0;
+            if seq > have {
+                return Applied::Yes; // for a state not here yet: proves nothing
             }
             if !verifier.check_beat(seq, n, at, teacher, &signed) {
                 return Applied::Forged;
             }
-            room.mirror_beat(Beat { seq, n, at, teacher, signed }, true);
+            // Kept for welcomes either way (a later state is newer than it); passed on only for the
+            // state the students have.
+            room.mirror_beat(Beat { seq, n, at, teacher, signed }, seq == have);
             Applied::Yes
         }
         _ => Applied::Forged, // not for students: the relay passes on only what the teacher signed

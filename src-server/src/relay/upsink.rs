@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::entries::OwnEntries;
 use crate::cloud::connect::Redis;
 use crate::cloud::keys;
 use crate::engine::report::{Event, Report, ReportSink};
@@ -33,12 +34,8 @@ pub struct UpSink {
     tx: mpsc::Sender<Report>,
     resync: mpsc::Sender<String>,
     relay: String,
-    entries: Entries,
+    entries: Arc<OwnEntries>,
 }
-
-/// The id of the latest entry this relay wrote for each of its connections (its join, or a `here`
-/// naming it), by room and connection: a refusal from the teacher's server must answer one of them.
-type Entries = Arc<std::sync::Mutex<HashMap<(String, u64), String>>>;
 
 impl ReportSink for UpSink {
     fn offer(&self, report: Report) -> Result<(), Report> {
@@ -59,9 +56,10 @@ impl UpSink {
         let _ = self.resync.try_send(room.to_string());
     }
 
-    /// The id of the latest entry this relay wrote for connection `conn` in room `room`.
-    pub fn entry_of(&self, room: &str, conn: u64) -> Option<String> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).get(&(room.to_string(), conn)).cloned()
+    /// Whether `entry` is the latest entry this relay wrote for connection `conn` of `room` (see
+    /// [`OwnEntries::is_own`]).
+    pub async fn is_own_entry(&self, room: &str, conn: u64, entry: &str) -> bool {
+        self.entries.is_own(room, conn, entry).await
     }
 
     /// This relay's id in the rooms' `up` streams (new at each start), which the teacher's server
@@ -83,7 +81,7 @@ pub fn start(
 ) -> Arc<UpSink> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let (resync, resync_rx) = mpsc::channel(1024);
-    let entries = Entries::default();
+    let entries = Arc::new(OwnEntries::default());
     let writer = Writer {
         relay: relay.clone(),
         every: alive.as_millis().to_string(),
@@ -109,7 +107,7 @@ struct Writer {
     /// Who is connected, by room and connection (connection ids count per room).
     online: HashMap<(String, u64), Online>,
     metrics: Metrics,
-    entries: Entries,
+    entries: Arc<OwnEntries>,
 }
 
 /// The connections each kept entry of a batch is for, in the batch's order.
@@ -190,7 +188,10 @@ impl Writer {
                 }
                 match batch.query_async::<Vec<String>>(c).await {
                     Ok(ids) => self.keep(kept, ids),
-                    Err(_) => ok = false,
+                    Err(_) => {
+                        self.entries.failed(kept.into_iter().flatten());
+                        ok = false;
+                    }
                 }
             }
             if ok {
@@ -205,10 +206,11 @@ impl Writer {
 
     /// Notes the ids Redis gave the kept entries of a batch, for the connections each was for.
     fn keep(&self, kept: Kept, ids: Vec<String>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        for (conns, id) in kept.into_iter().zip(ids) {
-            for key in conns.into_iter().filter(|key| self.online.contains_key(key)) {
-                entries.insert(key, id.clone());
+        let mut ids = ids.into_iter();
+        for conns in kept {
+            match ids.next() {
+                Some(id) => self.entries.written(conns, &id, |key| self.online.contains_key(key)),
+                None => self.entries.failed(conns),
             }
         }
     }
@@ -230,11 +232,13 @@ impl Writer {
                     ("conn", &n),
                 ];
                 keys::add_entry_kept(pipe, &keys::up(&room), &fields);
-                kept.push(vec![(room.clone(), conn)]);
+                let key = (room.clone(), conn);
+                self.entries.pending(std::slice::from_ref(&key));
+                kept.push(vec![key]);
                 self.online.insert((room, conn), Online { pid, name, device });
             }
             Event::Left { conn, .. } => {
-                self.entries.lock().unwrap_or_else(|p| p.into_inner()).remove(&(room.clone(), conn));
+                self.entries.left(&(room.clone(), conn));
                 if let Some(gone) = self.online.remove(&(room.clone(), conn)) {
                     let fields = [("k", "leave"), ("relay", relay), ("pid", gone.pid.as_str())];
                     keys::add_entry(pipe, &keys::up(&room), &fields);
@@ -272,7 +276,9 @@ impl Writer {
         keys::add_entry(pipe, &stream, &[("k", "reset"), ("relay", relay), ("every", &self.every)]);
         for (pid, (online, conns)) in here {
             let n = conns.len().to_string();
-            kept.push(conns.iter().map(|c| (room.to_string(), *c)).collect());
+            let keys: Vec<_> = conns.iter().map(|c| (room.to_string(), *c)).collect();
+            self.entries.pending(&keys);
+            kept.push(keys);
             let conns = conns.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
             let fields = [
                 ("k", "here"),

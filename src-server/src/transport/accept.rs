@@ -67,14 +67,14 @@ pub(crate) async fn accept_loop(
                 (per_address.clone(), tls.clone(), router.clone(), app.clone());
             app.tracker.spawn(async move {
                 let mut tcp = tcp;
-                let wait = app2.timing.tls_handshake_timeout;
-                let client = match tokio::time::timeout(wait, super::proxy::read_header(&mut tcp, peer)).await {
+                let header = tokio::time::timeout(
+                    super::proxy::HEADER_WAIT,
+                    super::proxy::read_header(&mut tcp, peer),
+                );
+                let client = match header.await {
                     Ok(Ok(client)) => client,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "a trusted balancer's connection had no PROXY header");
-                        return;
-                    }
-                    Err(_) => return,
+                    Ok(Err(e)) => return super::proxy::warn_misconfigured(peer, &e.to_string()),
+                    Err(_) => return super::proxy::warn_misconfigured(peer, "no header in time"),
                 };
                 let Some(slot) = per_address.take(client.ip()) else { return };
                 serve(tcp, client, (permit, slot), tls, router, app2).await;

@@ -16,6 +16,21 @@ const SIGNATURE: [u8; 12] = [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x5
 /// The longest address block (and TLVs) taken after the 16 fixed bytes.
 const MAX_BLOCK: usize = 512;
 
+/// How long a trusted balancer has to send its header (it sends it at once): a connection that
+/// holds a permit without one is cut short.
+pub const HEADER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Says a named balancer sent no usable header, at most every 10 s: it is misconfigured, and its
+/// students are being turned away.
+pub fn warn_misconfigured(peer: SocketAddr, why: &str) {
+    static SAID: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    let mut said = SAID.lock().unwrap_or_else(|p| p.into_inner());
+    if said.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(10)) {
+        *said = Some(std::time::Instant::now());
+        tracing::warn!(%peer, why, "a load balancer named in proxy_from sent no usable PROXY v2 header; its connection was closed");
+    }
+}
+
 /// The load balancers whose PROXY headers a relay believes (addresses or CIDR blocks).
 #[derive(Debug, Clone, Default)]
 pub struct TrustedProxies(Vec<ipnet::IpNet>);
@@ -70,16 +85,23 @@ pub async fn read_header(tcp: &mut TcpStream, from: SocketAddr) -> std::io::Resu
     header.resize(16 + block, 0);
     tcp.read_exact(&mut header[16..]).await?;
     let parsed = ppp::v2::Header::try_from(&header[..]).map_err(|e| invalid(format!("PROXY header: {e}")))?;
-    match (parsed.command, parsed.addresses) {
-        (ppp::v2::Command::Local, _) => Ok(from),
+    let client = match (parsed.command, parsed.addresses) {
+        (ppp::v2::Command::Local, _) => return Ok(from),
         (ppp::v2::Command::Proxy, ppp::v2::Addresses::IPv4(a)) => {
-            Ok(SocketAddr::from((a.source_address, a.source_port)))
+            SocketAddr::from((a.source_address, a.source_port))
         }
         (ppp::v2::Command::Proxy, ppp::v2::Addresses::IPv6(a)) => {
-            Ok(SocketAddr::from((a.source_address, a.source_port)))
+            SocketAddr::from((a.source_address, a.source_port))
         }
-        (ppp::v2::Command::Proxy, _) => Err(invalid("a PROXY header with no IP address")),
+        (ppp::v2::Command::Proxy, _) => return Err(invalid("a PROXY header with no IP address")),
+    };
+    // No student on the internet is this machine, or no address at all: such a header would
+    // escape every per-address limit (this machine's own connections are not counted).
+    let ip = client.ip().to_canonical();
+    if ip.is_loopback() || ip.is_unspecified() {
+        return Err(invalid(format!("a PROXY header naming {ip}")));
     }
+    Ok(client)
 }
 
 #[cfg(test)]

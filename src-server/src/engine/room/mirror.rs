@@ -80,6 +80,9 @@ impl Room {
             return None;
         }
         let new_epoch = inner.signed.as_ref().is_some_and(|c| c.epoch != signed.epoch);
+        if inner.beat.as_ref().is_some_and(|b| b.signed.epoch != signed.epoch) {
+            inner.beat = None; // the last epoch's word says nothing of this one
+        }
         let bytes = encode(&ServerMsg::Sync { seq, state: state.clone(), signed: Some(signed.clone()) });
         inner.state = state;
         inner.seq = seq;

@@ -51,12 +51,19 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // Within what a link can be (and never a number a Duration cannot hold).
+    let ms =
+        |v: f64| Duration::from_secs_f64(if v.is_finite() { v.clamp(0.0, 600_000.0) / 1000.0 } else { 0.0 });
     let shape = link::Shape {
-        delay: Duration::from_secs_f64(args.delay_ms.max(0.0) / 1000.0),
-        jitter: Duration::from_secs_f64(args.jitter_ms.max(0.0) / 1000.0),
-        loss: (args.loss / 100.0).clamp(0.0, 1.0),
-        bytes_per_sec: args.rate_mbit.max(0.0) * 1e6 / 8.0,
-        buffer: Duration::from_secs_f64(args.buffer_ms.max(0.0) / 1000.0),
+        delay: ms(args.delay_ms),
+        jitter: ms(args.jitter_ms),
+        loss: if args.loss.is_finite() { (args.loss / 100.0).clamp(0.0, 1.0) } else { 0.0 },
+        bytes_per_sec: if args.rate_mbit.is_finite() {
+            args.rate_mbit.clamp(0.0, 1e6) * 1e6 / 8.0
+        } else {
+            0.0
+        },
+        buffer: ms(args.buffer_ms),
     };
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
