@@ -9,6 +9,7 @@
 //!
 //! `tests/bench/relay.sh` starts Redis, the server and the relays, and runs the scenarios.
 
+mod netns;
 mod procfs;
 
 use std::path::PathBuf;
@@ -64,6 +65,11 @@ struct Args {
     /// A name for this run in the report.
     #[arg(long, default_value = "run")]
     label: String,
+    /// Make the teacher's connections from inside this network namespace (`ip netns`), the school
+    /// of the internet rig (tests/wan/rig.sh), while the students connect from this process's own
+    /// (a home): one process, one clock, two places.
+    #[arg(long)]
+    teacher_netns: Option<String>,
 }
 
 /// Latencies of one group of students, in µs, and how many deliveries arrived.
@@ -101,9 +107,14 @@ async fn main() -> anyhow::Result<()> {
     let sent: Arc<Vec<AtomicU64>> = Arc::new((0..total).map(|_| AtomicU64::new(0)).collect());
 
     // The teacher first, then the students, 64 connecting at a time.
-    let (mut teacher, _) =
-        connect(&ws, &fp, json!({"t":"hello","v":1,"role":"teacher","key":key,"device":"bench-teacher"}))
-            .await?;
+    let netns = args.teacher_netns.as_deref();
+    let (mut teacher, _) = connect_from(
+        netns,
+        &ws,
+        &fp,
+        json!({"t":"hello","v":1,"role":"teacher","key":key,"device":"bench-teacher"}),
+    )
+    .await?;
     let gate = Arc::new(tokio::sync::Semaphore::new(64));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut students = Vec::new();
@@ -134,7 +145,7 @@ async fn main() -> anyhow::Result<()> {
         pids(&args).iter().map(|p| proc_stat(&p.to_string()).unwrap_or_default()).collect();
     let started = Instant::now();
     let drain = tokio::spawn(async move { while let Some(Ok(_)) = teacher.next().await {} });
-    let mut sink = connect_sink(&ws, &fp, &key).await?;
+    let mut sink = connect_sink(netns, &ws, &fp, &key).await?;
     for k in 0..total {
         tokio::time::sleep_until((started + Duration::from_secs_f64(k as f64 / f64::from(args.rate))).into())
             .await;
@@ -189,7 +200,30 @@ type Socket = lectern::client::Socket;
 /// Connects, says hello, and waits for the welcome (returned with the socket: it holds the state a
 /// student checks the next changes from).
 async fn connect(url: &str, fp: &str, hello: Value) -> anyhow::Result<(Socket, String)> {
-    let mut s = lectern::client::connect(url, fp).await?;
+    connect_from(None, url, fp, hello).await
+}
+
+/// [`connect`], from inside network namespace `netns` when one is named.
+async fn connect_from(
+    netns: Option<&str>,
+    url: &str,
+    fp: &str,
+    hello: Value,
+) -> anyhow::Result<(Socket, String)> {
+    let mut s = match netns {
+        None => lectern::client::connect(url, fp).await?,
+        Some(ns) => {
+            let addr: std::net::SocketAddr = url
+                .trim_start_matches("wss://")
+                .split('/')
+                .next()
+                .and_then(|a| a.parse().ok())
+                .context("a teacher in another namespace needs an address, not a name, in the URL")?;
+            let ns = ns.to_string();
+            let tcp = tokio::task::spawn_blocking(move || crate::netns::tcp_in(&ns, addr)).await??;
+            lectern::client::connect_over(tokio::net::TcpStream::from_std(tcp)?, url, fp).await?
+        }
+    };
     s.send(Message::text(hello.to_string())).await?;
     while let Some(m) = s.next().await {
         if let Message::Text(t) = m? {
@@ -205,9 +239,9 @@ async fn connect(url: &str, fp: &str, hello: Value) -> anyhow::Result<(Socket, S
 }
 
 /// A second teacher connection that only sends (the first one's reader drains replies).
-async fn connect_sink(url: &str, fp: &str, key: &str) -> anyhow::Result<Socket> {
+async fn connect_sink(netns: Option<&str>, url: &str, fp: &str, key: &str) -> anyhow::Result<Socket> {
     let hello = json!({"t":"hello","v":1,"role":"teacher","key":key,"device":"bench-teacher-2"});
-    Ok(connect(url, fp, hello).await?.0)
+    Ok(connect_from(netns, url, fp, hello).await?.0)
 }
 
 /// Reads a student's frames until aborted: the latency of every pointer move, in µs.

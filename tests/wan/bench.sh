@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Page turns to students at home over the internet rig (tests/wan/rig.sh; issue 24): the teacher's
+# server in the school, Redis and a relay in the cloud, and STUDENTS remote students in each home
+# cell checking every signature, at RATE changes a second. Latency is from just before the teacher
+# sends a change (its connection made in the school's namespace) to when a student at home has read
+# it (the load generator runs in the home's namespace): one process, one clock. Needs root.
+#
+#   tests/wan/bench.sh      (also: tests/bench/run.sh --wan) writes docs/bench/wan.jsonl, wan.md
+#
+# Environment: STUDENTS (30), RATE (4), SECONDS_PER_RUN (30), OUT (docs/bench).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if [ "$(id -u)" -ne 0 ]; then
+  echo "skipping: the internet rig needs root (network namespaces)"
+  exit 0
+fi
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lectern-target}"
+OUT="${OUT:-docs/bench}"
+STUDENTS="${STUDENTS:-30}"; RATE="${RATE:-4}"; SECS="${SECONDS_PER_RUN:-30}"
+mkdir -p "$OUT"
+cargo build --release --locked -q -p lectern -p lectern-bench
+BIN="$CARGO_TARGET_DIR/release"
+command -v redis-server >/dev/null 2>&1 || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+}
+# shellcheck source=tests/wan/rig.sh
+source tests/wan/rig.sh
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  wan_down
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+ready() { for _ in $(seq 400); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "$2 did not start: $(cat "$1.err" 2>/dev/null)" >&2; return 1; }
+
+wan_up
+# The three cells of issue 24: RTT, jitter (±), loss each way (%), rate (Mbit/s).
+CELLS=("broadband 40 5 0.5 20" "mobile 120 30 2 4" "poor 250 60 5 1")
+for c in "${CELLS[@]}"; do
+  # shellcheck disable=SC2086
+  wan_home $c
+done
+
+# Redis and one relay in the cloud; the teacher's server in the school, bridged over the uplink.
+ip netns exec "$WAN_CLOUD" redis-server --port 6379 --bind 0.0.0.0 --protected-mode no --save "" \
+  --appendonly no --dir "$WORK" >/dev/null &
+PIDS+=($!)
+for _ in $(seq 200); do ip netns exec "$WAN_CLOUD" redis-cli ping >/dev/null 2>&1 && break; sleep 0.05; done
+ip netns exec "$WAN_CLOUD" "$BIN/lectern" relay --json --redis redis://127.0.0.1:6379 --listen 0.0.0.0:7443 \
+  >"$WORK/relay" 2>"$WORK/relay.err" &
+PIDS+=($!); RELAY_PID=$!
+ready "$WORK/relay" "lectern relay"
+ip netns exec "$WAN_SCHOOL" "$BIN/lectern" serve --json --no-mdns --data-dir "$WORK/teacher" \
+  --listen "$SCHOOL_ADDR:8443" --redis "redis://$WAN_CLOUD_ADDR:6379" >"$WORK/server" 2>"$WORK/server.err" &
+PIDS+=($!); SERVER_PID=$!
+ready "$WORK/server" "lectern serve"
+
+RESULTS="$OUT/wan.jsonl"; : >"$RESULTS"
+for c in "${CELLS[@]}"; do
+  read -r cell rtt jitter loss rate <<<"$c"
+  # The relay as this home reaches it: the cloud's address on the home's link.
+  relay=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["addr"]=sys.argv[2]+":7443"; print(json.dumps(r))' \
+    "$(head -1 "$WORK/relay")" "$(wan_cloud_addr "$cell")")
+  ip netns exec "$(wan_ns "$cell")" "$BIN/lectern-bench-relay" --server "$(head -1 "$WORK/server")" \
+    --data-dir "$WORK/teacher" --server-pid "$SERVER_PID" --relay "$relay" --relay-pid "$RELAY_PID" \
+    --local 0 --remote "$STUDENTS" --rate "$RATE" --seconds "$SECS" --verify --teacher-netns "$WAN_SCHOOL" \
+    --label "$cell" | python3 -c '
+import json, sys
+line = json.loads(sys.stdin.read())
+rtt, jitter, loss, rate = map(float, sys.argv[1:5])
+# The path from the teacher to a student at home: the school uplink (10 ms each way), then the cell.
+line.update(cell_rtt_ms=rtt, cell_jitter_ms=jitter, cell_loss_pct=loss, cell_mbit=rate, one_way_ms=10 + rtt / 2)
+print(json.dumps(line))' "$rtt" "$jitter" "$loss" "$rate" | tee -a "$RESULTS"
+done
+
+python3 - "$RESULTS" >"$OUT/wan.md" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print("| cell (RTT, loss each way, rate) | students | one-way | p50 | p99 | max | p99 − one-way | goal: one-way + RTT + 25 ms | delivered | relay CPU, RSS |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for r in rows:
+    g = r["remote"]
+    relay = r["processes"][1] if len(r["processes"]) > 1 else {"cpu_percent": 0, "rss_mib": 0}
+    goal = r["one_way_ms"] + r["cell_rtt_ms"] + 25
+    print(f"| {r['label']} ({r['cell_rtt_ms']:g} ± {r['cell_jitter_ms']:g} ms, {r['cell_loss_pct']:g}%, {r['cell_mbit']:g} Mbit/s) "
+          f"| {g['students']} | {r['one_way_ms']:g} ms | {g['p50_ms']:.1f} ms | {g['p99_ms']:.1f} ms | {g['max_ms']:.1f} ms "
+          f"| {g['p99_ms'] - r['one_way_ms']:.1f} ms | {goal:g} ms ({'met' if g['p99_ms'] <= goal else 'missed'}) "
+          f"| {g['received']}/{g['expected']} | {relay['cpu_percent']:.1f}%, {relay['rss_mib']:.0f} MiB |")
+EOF
+cat "$OUT/wan.md"
