@@ -28,9 +28,10 @@ source tests/wan/rig.sh
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
+  local p
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  wan_down
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  wan_down # (its emulators are background jobs too: a bare `wait` would wait for them for ever)
   rm -rf "$WORK"
 }
 trap cleanup EXIT
