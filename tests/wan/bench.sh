@@ -7,6 +7,9 @@
 #
 #   tests/wan/bench.sh      (also: tests/bench/run.sh --wan) writes docs/bench/wan.jsonl, wan.md
 #
+# Socket.IO with its Redis adapter runs on the same rig in the same run, for comparison
+# (docs/bench/wan-socketio.jsonl).
+#
 # Environment: STUDENTS (30), RATE (4), SECONDS_PER_RUN (30), OUT (docs/bench).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -77,6 +80,37 @@ line.update(cell_rtt_ms=rtt, cell_jitter_ms=jitter, cell_loss_pct=loss, cell_mbi
 print(json.dumps(line))' "$rtt" "$jitter" "$loss" "$rate" | tee -a "$RESULTS"
 done
 
+# Socket.IO with its Redis adapter, the seeds' recipe, on the same rig in the same run: the teacher's
+# node in the school, the students' node in the cloud, joined through the cloud's Redis (as Lectern's
+# server and relay are). The same certificate as the teacher's server.
+(cd tests/bench/peers/socketio && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+FP=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["fingerprint"])' "$(head -1 "$WORK/server")")
+SIO_RESULTS="$OUT/wan-socketio.jsonl"; : >"$SIO_RESULTS"
+for c in "${CELLS[@]}"; do
+  read -r cell rtt jitter loss rate <<<"$c"
+  # Fresh nodes for each cell: each node counts changes from its start.
+  ip netns exec "$WAN_SCHOOL" env REDIS_URL="redis://$WAN_CLOUD_ADDR:6379" node tests/bench/peers/socketio/server.js \
+    "$WORK/teacher" "$SCHOOL_ADDR" 9443 >"$WORK/sio-school" 2>"$WORK/sio-school.err" &
+  SIO_SCHOOL=$!; PIDS+=($!)
+  ready "$WORK/sio-school" "the school's Socket.IO node"
+  ip netns exec "$WAN_CLOUD" env REDIS_URL="redis://127.0.0.1:6379" node tests/bench/peers/socketio/server.js \
+    "$WORK/teacher" 0.0.0.0 9443 >"$WORK/sio-cloud" 2>"$WORK/sio-cloud.err" &
+  SIO_PID=$!; PIDS+=($!)
+  ready "$WORK/sio-cloud" "the cloud's Socket.IO node"
+  ip netns exec "$(wan_ns "$cell")" "$BIN/lectern-bench" --target socketio \
+    --ready "{\"ready\":true,\"host\":\"$(wan_cloud_addr "$cell")\",\"port\":9443}" --fingerprint "$FP" \
+    --teacher-ready "$(head -1 "$WORK/sio-school")" --teacher-netns "$WAN_SCHOOL" --server-pid "$SIO_PID" \
+    --students "$STUDENTS" --rate "$RATE" --seconds "$SECS" --label "$cell" | python3 -c '
+import json, sys
+line = json.loads(sys.stdin.read())
+rtt, jitter, loss, rate = map(float, sys.argv[1:5])
+line.update(cell_rtt_ms=rtt, cell_jitter_ms=jitter, cell_loss_pct=loss, cell_mbit=rate, one_way_ms=10 + rtt / 2)
+print(json.dumps(line))' "$rtt" "$jitter" "$loss" "$rate" | tee -a "$SIO_RESULTS" \
+    || echo "Socket.IO in the $cell cell lost changes (its report above counts them)" >&2
+  kill "$SIO_SCHOOL" "$SIO_PID"; wait "$SIO_SCHOOL" "$SIO_PID" 2>/dev/null || true
+  rm -f "$WORK/sio-school" "$WORK/sio-cloud"
+done
+
 python3 - "$RESULTS" >"$OUT/wan.md" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -90,5 +124,16 @@ for r in rows:
           f"| {g['students']} | {r['one_way_ms']:g} ms | {g['p50_ms']:.1f} ms | {g['p99_ms']:.1f} ms | {g['max_ms']:.1f} ms "
           f"| {g['p99_ms'] - r['one_way_ms']:.1f} ms | {goal:g} ms ({'met' if g['p99_ms'] <= goal else 'missed'}) "
           f"| {g['received']}/{g['expected']} | {relay['cpu_percent']:.1f}%, {relay['rss_mib']:.0f} MiB |")
+EOF
+python3 - "$SIO_RESULTS" >>"$OUT/wan.md" <<'EOF'
+import json, sys
+print()
+print("Socket.IO with its Redis adapter, in the same run (the teacher's node in the school, the students' in the cloud):")
+print()
+print("| cell | students | one-way | p50 | p99 | max | p99 − one-way | lost | cloud node CPU s |")
+print("|---|---|---|---|---|---|---|---|---|")
+for r in (json.loads(l) for l in open(sys.argv[1])):
+    print(f"| {r['label']} | {r['students']} | {r['one_way_ms']:g} ms | {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | {r['max_ms']:.1f} ms "
+          f"| {r['p99_ms'] - r['one_way_ms']:.1f} ms | {r['lost']} | {r['server_cpu_seconds']:.2f} |")
 EOF
 cat "$OUT/wan.md"

@@ -28,3 +28,18 @@ pub fn tcp_in(ns: &str, addr: SocketAddr) -> anyhow::Result<TcpStream> {
     });
     thread.join().map_err(|_| anyhow::anyhow!("the namespace thread panicked"))?
 }
+
+/// A WebSocket to `url` (pinned to `fp`), made from inside network namespace `ns` when one is named
+/// (the URL must then hold an address, not a name).
+pub async fn connect(ns: Option<&str>, url: &str, fp: &str) -> anyhow::Result<lectern::client::Socket> {
+    let Some(ns) = ns else { return Ok(lectern::client::connect(url, fp).await?) };
+    let addr: SocketAddr = url
+        .trim_start_matches("wss://")
+        .split('/')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .context("a connection from another namespace needs an address, not a name, in the URL")?;
+    let ns = ns.to_string();
+    let tcp = tokio::task::spawn_blocking(move || tcp_in(&ns, addr)).await??;
+    Ok(lectern::client::connect_over(tokio::net::TcpStream::from_std(tcp)?, url, fp).await?)
+}

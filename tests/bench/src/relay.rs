@@ -210,20 +210,7 @@ async fn connect_from(
     fp: &str,
     hello: Value,
 ) -> anyhow::Result<(Socket, String)> {
-    let mut s = match netns {
-        None => lectern::client::connect(url, fp).await?,
-        Some(ns) => {
-            let addr: std::net::SocketAddr = url
-                .trim_start_matches("wss://")
-                .split('/')
-                .next()
-                .and_then(|a| a.parse().ok())
-                .context("a teacher in another namespace needs an address, not a name, in the URL")?;
-            let ns = ns.to_string();
-            let tcp = tokio::task::spawn_blocking(move || crate::netns::tcp_in(&ns, addr)).await??;
-            lectern::client::connect_over(tokio::net::TcpStream::from_std(tcp)?, url, fp).await?
-        }
-    };
+    let mut s = crate::netns::connect(netns, url, fp).await?;
     s.send(Message::text(hello.to_string())).await?;
     while let Some(m) = s.next().await {
         if let Message::Text(t) = m? {
