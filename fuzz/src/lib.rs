@@ -33,7 +33,13 @@ pub fn client_frame(data: &[u8]) {
 
 /// The documents a `set` may name in [`set_patch`]: one of 3 pages, one of 604 (a Mushaf).
 fn library(id: &str) -> Option<Doc> {
-    let doc = |pages| Doc { id: id.to_string(), title: id.to_uppercase(), pages, sha256: "0".repeat(64) };
+    let doc = |pages| Doc {
+        id: id.to_string(),
+        title: id.to_uppercase(),
+        pages,
+        sha256: "0".repeat(64),
+        manifest: None,
+    };
     match id {
         "short" => Some(doc(3)),
         "mushaf" => Some(doc(604)),

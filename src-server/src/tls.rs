@@ -23,6 +23,10 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
+/// The ALPN protocol of ACME's TLS-ALPN-01 challenge (RFC 8737): a connection that negotiated it was
+/// the ACME server checking a relay's challenge (`relay::acme`), and carries nothing else.
+pub const ACME_CHALLENGE_ALPN: &[u8] = b"acme-tls/1";
+
 /// `base64url_nopad(SHA-256(DER))` of a certificate: 43 characters.
 pub fn fingerprint(der: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(der))

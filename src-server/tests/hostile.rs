@@ -154,7 +154,7 @@ proptest! {
     fn validating_any_set_never_panics(page in any::<u32>(), zoom in any::<f64>(), x in any::<f64>(), y in any::<f64>(),
                                        w in any::<f64>(), h in any::<f64>(), notice in ".{0,300}") {
         let state = lectern::protocol::LessonState::new(Some(lectern::protocol::Doc {
-            id: "d".into(), title: "D".into(), pages: 10, sha256: "00".into() }));
+            id: "d".into(), title: "D".into(), pages: 10, sha256: "00".into(), manifest: None }));
         let set = lectern::protocol::SetPatch {
             page: Some(page),
             zoom: Some(zoom),

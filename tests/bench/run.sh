@@ -19,13 +19,14 @@
 #                                 Lectern before and after a change, alternating in one run: DIR holds the
 #                                 `lectern` binary built from the old commit; N = 30 and 1,000 at 60/s
 #   tests/bench/run.sh --wan      students at home through a relay over the internet rig (root; see
-#                                 tests/wan/bench.sh): three home cells, page-turn latency from the teacher
+#                                 tests/wan/bench.sh): three home cells, page-turn latency from the teacher;
+#                                 then a 600-page scanned book opened through the relay (tests/wan/book.sh)
 #
 # Environment: REPEATS (3; --wifi: WIFI_REPEATS, 1), SECONDS_PER_RUN (10; --wifi: 20), OUT (docs/bench, or target/bench for --smoke).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MODE="${1:-full}"
-[ "$MODE" = --wan ] && exec bash tests/wan/bench.sh
+if [ "$MODE" = --wan ]; then bash tests/wan/bench.sh; exec bash tests/wan/book.sh; fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lectern-target}"
 REPEATS="${REPEATS:-3}"; SECS="${SECONDS_PER_RUN:-10}"
 case "$MODE" in

@@ -2,7 +2,7 @@
 // `lectern serve --redis --relay-url`, and `lectern relay`. The teacher's console shows the link for
 // students at home; the student opens it (the relay's address, room, code and the teacher's public
 // key), follows a page turn that the teacher's server signed, and draws the
-// lesson's PDF from the relay, taken whole and checked. A second student whose link carries another
+// lesson's PDF from the relay, every piece checked against the manifest the teacher signed. A second student whose link carries another
 // key refuses the lesson and draws nothing.
 import { spawn } from "node:child_process";
 import { createPrivateKey, createPublicKey } from "node:crypto";
@@ -91,12 +91,19 @@ async function main() {
     const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 900, height: 700 } });
     const page = await ctx.newPage();
     page.on("pageerror", (e) => check(false, `page error: ${e.message}`));
+    const docRequests = [];
+    page.on("request", (r) => r.url().includes("/v1/docs/") && docRequests.push({ url: r.url(), range: r.headers().range }));
     await page.goto(remote);
     await page.fill("#name", "Remote Amina");
     await page.click("#join-button");
     await page.waitForSelector('#status[data-status="connected"]', { timeout: 20_000 });
     await page.waitForSelector('.page[data-page="1"]', { timeout: 20_000 });
-    check(true, "a browser student joins through the relay and draws the lesson's PDF, taken whole and checked");
+    check(true, "a browser student joins through the relay and draws the lesson's PDF");
+    const ranges = docRequests.filter((r) => !/\/(manifest|scan)$/.test(r.url));
+    check(
+      docRequests.some((r) => r.url.endsWith("/manifest")) && ranges.length > 0 && ranges.every((r) => /^bytes=\d+-\d+$/.test(r.range ?? "")),
+      `from the signed manifest and ranges of checked pieces, never the whole document: ${JSON.stringify(docRequests.map((r) => r.range ?? r.url.split("/").pop()))}`,
+    );
     teacher.send(JSON.stringify({ t: "set", id: 1, patch: { page: 3 } }));
     await page.waitForSelector('.page[data-page="3"]', { timeout: 20_000 });
     check(true, "the teacher's signed page turn reaches the browser through the relay");

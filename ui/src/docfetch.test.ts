@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { BACKGROUND, ChunkedDoc, checkScans, openDoc, type DocIO } from "./docfetch";
 import type { Doc } from "./generated/Doc";
+import { sha256Hex } from "./docverify";
 
 const CHUNK = 1000;
 const doc = Uint8Array.from({ length: 10_500 }, (_, i) => i % 251);
@@ -143,7 +144,12 @@ describe("openDoc", () => {
 
   /** A platform's document I/O: a device that keeps `cache` (by sha256) and a server that holds
    * `bytes`; records what the server was asked for and what was handed to be kept. */
-  function fakeIO(bytes: Uint8Array, cache = new Map<string, Uint8Array>(), index = async (): Promise<unknown> => null) {
+  function fakeIO(
+    bytes: Uint8Array,
+    cache = new Map<string, Uint8Array>(),
+    index = async (): Promise<unknown> => null,
+    manifest: Uint8Array = new Uint8Array(0),
+  ) {
     const asked: string[] = [];
     const kept: { bytes: Uint8Array; checked: boolean }[] = [];
     const io: DocIO = {
@@ -160,6 +166,10 @@ describe("openDoc", () => {
       scanIndex: (doc, bearer) => {
         asked.push(`${doc.id} scan ${bearer}`);
         return index();
+      },
+      manifest: async (doc, bearer) => {
+        asked.push(`${doc.id} manifest ${bearer}`);
+        return manifest.slice().buffer;
       },
     };
     return { io, asked, kept };
@@ -206,5 +216,58 @@ describe("openDoc", () => {
     const failing = fakeIO(doc, new Map(), async () => Promise.reject(new Error("503")));
     const again = await openDoc(failing.io, book, "tok");
     expect("chunks" in again && again.scans).toBeNull();
+  });
+
+  /** A manifest of `bytes` cut into pieces of `lengths`, as the teacher's server writes one, and
+   * the document that names its hash. */
+  async function described(bytes: Uint8Array, lengths: number[], scans: unknown[]): Promise<{ json: Uint8Array; doc: Doc }> {
+    const hashes: number[] = [];
+    let at = 0;
+    for (const len of lengths) {
+      hashes.push(...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes.slice(at, at + len))));
+      at += len;
+    }
+    const b64 = btoa(String.fromCharCode(...hashes));
+    const json = new TextEncoder().encode(JSON.stringify({ v: 1, size: bytes.length, pieces: lengths, hashes: b64, scans }));
+    return { json, doc: { id: "d3", title: "Mushaf", pages: scans.length, sha256: "0".repeat(64), manifest: await sha256Hex(json) } };
+  }
+
+  it("behind a relay, draws a scanned page from its own checked piece, before the rest of the document", async () => {
+    const { json, doc: signed } = await described(doc, [3000, 2500, 5000], [null, [3000, 2500, 595, 842]]);
+    const { io, asked, kept } = fakeIO(doc, new Map(), async () => null, json);
+    const got = await openDoc(io, signed, "tok", true);
+    if (!("chunks" in got)) throw new Error("expected a chunked document");
+    expect(got.scans).toEqual({ pages: [null, [3000, 2500, 595, 842]] });
+    expect(await got.chunks.ensure(3000, 5500)).toEqual(doc.slice(3000, 5500));
+    // pdf.js asking for a few bytes of a piece gets them checked: the whole piece is fetched.
+    expect(await got.chunks.ensure(100, 200)).toEqual(doc.slice(100, 200));
+    expect(asked).toEqual(["d3 manifest tok", "d3 3000-5500 tok", "d3 0-3000 tok"]);
+    await vi.advanceTimersByTimeAsync(BACKGROUND.startAfterMs);
+    // The rest comes in the background, checked piece by piece, and is kept once whole.
+    await vi.waitFor(() => expect(kept).toEqual([{ bytes: doc, checked: false }]), { timeout: 5000, interval: 100 });
+    expect(asked.slice(3)).toEqual(["d3 5500-10500 tok"]);
+  });
+
+  it("behind a relay, refuses a piece the relay changed and a manifest the teacher did not sign", async () => {
+    const { json, doc: signed } = await described(doc, [3000, 2500, 5000], [null, [3000, 2500, 595, 842]]);
+    const changed = doc.slice();
+    changed[3100] ^= 1;
+    const relay = fakeIO(changed, new Map(), async () => null, json);
+    const got = await openDoc(relay.io, signed, "tok", true);
+    if (!("chunks" in got)) throw new Error("expected a chunked document");
+    await expect(got.chunks.ensure(3000, 5500)).rejects.toThrow(/not the one the teacher chose/);
+    // The first piece is right, and is drawn from; the changed one was never kept.
+    expect(await got.chunks.ensure(0, 3000)).toEqual(doc.slice(0, 3000));
+    expect(got.chunks.complete).toBe(false);
+    const forged = new TextEncoder().encode(new TextDecoder().decode(json).replace("595", "596"));
+    // A manifest that is not the signed one is not used: the document is then taken only whole,
+    // and only if it is the teacher's.
+    const liar = fakeIO(doc, new Map(), async () => null, forged);
+    await expect(openDoc(liar.io, signed, "tok", true)).rejects.toThrow(/not the ones the teacher chose/);
+    expect(liar.asked).toEqual(["d3 manifest tok", "d3 whole tok"]);
+    const whole = { ...signed, sha256: await sha256Hex(doc) };
+    const honest = fakeIO(doc, new Map(), async () => null, forged);
+    const got2 = await openDoc(honest.io, whole, "tok", true);
+    expect("bytes" in got2 && new Uint8Array(got2.bytes)).toEqual(doc);
   });
 });

@@ -9,33 +9,14 @@
 
 import type { Doc } from "./generated/Doc";
 import type { ScanIndex } from "./generated/ScanIndex";
+import { checkScans } from "./docscans";
+import { Pieces, sha256Hex } from "./docverify";
+
+export { checkScans };
 
 /** What a document is loaded from: its bytes, or a chunked download that pdf.js reads as it needs,
  * with the pages that are one full-page JPEG (drawn from that image's bytes alone) when known. */
 export type DocSource = { bytes: ArrayBuffer } | { chunks: ChunkedDoc; scans?: ScanIndex | null };
-
-/** The largest page image believed (as the server's limit). */
-const MAX_SCAN_BYTES = 32 * 1024 * 1024;
-
-/** The server's list of scanned pages (PROTOCOL-ADDITIONS.md, section D), if it fits a document of
- * `pages` pages and `total` bytes; null (draw every page with pdf.js) if it does not. */
-export function checkScans(index: unknown, pages: number, total: number): ScanIndex | null {
-  const list = (index as Partial<ScanIndex> | null)?.pages;
-  if (!Array.isArray(list) || list.length !== pages) return null;
-  const fits = (e: unknown) =>
-    e === null ||
-    (Array.isArray(e) &&
-      e.length === 4 &&
-      e.every((v) => Number.isSafeInteger(v) && v >= 0) &&
-      e[0] + e[1] <= total &&
-      e[1] > 0 &&
-      e[1] <= MAX_SCAN_BYTES &&
-      e[2] >= 1 &&
-      e[3] >= 1 &&
-      e[2] <= 14_400 &&
-      e[3] <= 14_400);
-  return list.every(fits) ? { pages: list } : null;
-}
 
 /** Fetches bytes [begin, end) of the document; resolves with them and the document's length, or
  * with the whole document (`whole`) from a server that ignores ranges. */
@@ -52,46 +33,92 @@ export interface Pace {
   bytesPerSecond: number;
 }
 
-/** Chunks of one document: which are here, and the bytes of those that are. */
+/** How a document is cut: the units it is fetched (and, behind a relay, checked) in. */
+interface Layout {
+  /** How many units. */
+  readonly count: number;
+  /** Where unit `i` starts; `start(count)` is the document's length. */
+  start(i: number): number;
+  /** The unit holding byte `at`. */
+  indexOf(at: number): number;
+  /** Throws unless `bytes` from `begin` are whole units with the bytes the teacher chose. */
+  verify?(begin: number, bytes: Uint8Array): Promise<void>;
+}
+
+/** Units of `size` bytes, unchecked: a classroom server's own document, over its pinned TLS. */
+function uniform(total: number, size: number): Layout {
+  return {
+    count: Math.ceil(total / size),
+    start: (i) => Math.min(i * size, total),
+    indexOf: (at) => Math.floor(at / size),
+  };
+}
+
+/** A document's pieces as its signed manifest names them, each checked as it arrives. */
+function checked(pieces: Pieces): Layout {
+  return {
+    count: pieces.count,
+    start: (i) => pieces.offsets[Math.min(i, pieces.count)],
+    indexOf: (at) => pieces.indexOf(at),
+    verify: (begin, bytes) => pieces.verify(begin, bytes),
+  };
+}
+
+/** Units of one document: which are here, and the bytes of those that are. */
 export class ChunkedDoc {
   readonly total: number;
   private readonly have: Uint8Array;
   private readonly data: Uint8Array;
-  /** Chunks being fetched, by index: a second ask waits for the same request. */
+  /** Units being fetched, by index: a second ask waits for the same request. */
   private readonly inflight = new Map<number, Promise<void>>();
   private stopped = false;
+  /** Requests under way, and those waiting for one of them to end (see `IN_FLIGHT`). */
+  private active = 0;
+  private readonly queued: (() => void)[] = [];
   /** Bytes that crossed the network for this document. */
   fetched = 0;
 
   private constructor(
     private readonly fetchRange: RangeFetch,
+    /** The range size pdf.js is told (a hint: what it asks for is fetched as whole units). */
     readonly chunkSize: number,
-    first: { bytes: Uint8Array; total: number },
+    total: number,
+    private readonly layout: Layout,
   ) {
-    if (!Number.isSafeInteger(first.total) || first.total < first.bytes.length || first.total > MAX_DOC_BYTES) {
-      throw new Error(`the server gave a document length of ${first.total} bytes`);
+    if (!Number.isSafeInteger(total) || total < 0 || total > MAX_DOC_BYTES) {
+      throw new Error(`the server gave a document length of ${total} bytes`);
     }
-    this.total = first.total;
-    this.have = new Uint8Array(Math.ceil(first.total / chunkSize));
-    this.data = new Uint8Array(first.total);
-    this.store(0, first.bytes);
-    this.fetched = first.bytes.length;
+    this.total = total;
+    this.have = new Uint8Array(layout.count);
+    this.data = new Uint8Array(total);
   }
 
   /** Fetches the first chunk, which says how long the document is. */
   static async open(fetchRange: RangeFetch, chunkSize: number): Promise<ChunkedDoc> {
     const first = await fetchRange(0, chunkSize);
-    return new ChunkedDoc(fetchRange, chunkSize, first);
+    if (!Number.isSafeInteger(first.total) || first.total < first.bytes.length) {
+      throw new Error(`the server gave a document length of ${first.total} bytes`);
+    }
+    const doc = new ChunkedDoc(fetchRange, chunkSize, first.total, uniform(first.total, chunkSize));
+    doc.store(0, first.bytes);
+    doc.fetched = first.bytes.length;
+    return doc;
+  }
+
+  /** A document whose pieces its signed manifest names: nothing is fetched yet, and every piece
+   * is checked before it is kept (a relay, or anyone in between, cannot change a byte). */
+  static checked(fetchRange: RangeFetch, pieces: Pieces): ChunkedDoc {
+    return new ChunkedDoc(fetchRange, CHUNK, pieces.size, checked(pieces));
   }
 
   /** The bytes fetched so far from the start, contiguous (pdf.js's initial data). */
   get prefix(): Uint8Array {
     let n = 0;
     while (n < this.have.length && this.have[n]) n++;
-    return this.data.subarray(0, Math.min(n * this.chunkSize, this.total));
+    return this.data.subarray(0, this.layout.start(n));
   }
 
-  /** Whether every chunk is here. */
+  /** Whether every unit is here. */
   get complete(): boolean {
     return this.have.every((h) => h === 1);
   }
@@ -101,10 +128,11 @@ export class ChunkedDoc {
     return this.complete ? this.data : null;
   }
 
-  /** Makes sure bytes [begin, end) are here: the missing chunks, in one request per run of them. */
+  /** Makes sure bytes [begin, end) are here: the missing units, in one request per run of them. */
   async ensure(begin: number, end: number): Promise<Uint8Array> {
-    const first = Math.floor(begin / this.chunkSize);
-    const last = Math.min(this.have.length, Math.ceil(Math.min(end, this.total) / this.chunkSize));
+    end = Math.min(end, this.total);
+    const first = this.layout.indexOf(begin);
+    const last = end > begin ? Math.min(this.have.length, this.layout.indexOf(end - 1) + 1) : first;
     const waits: Promise<void>[] = [];
     let run = -1;
     const flush = (upTo: number) => {
@@ -122,26 +150,27 @@ export class ChunkedDoc {
     flush(last);
     await Promise.all(waits);
     for (let c = first; c < last; c++) if (!this.have[c]) throw new Error(`bytes ${begin}-${end} did not arrive`);
-    return this.data.subarray(begin, Math.min(end, this.total));
+    return this.data.subarray(begin, end);
   }
 
-  /** Fetches the chunks nobody asked for, from the start, at the given pace; resolves once the
-   * document is complete (or the fetch was stopped). `onChunk` hears of each chunk that arrives. */
+  /** Fetches the units nobody asked for, from the start, at the given pace; resolves once the
+   * document is complete (or the fetch was stopped). `onChunk` hears of each unit that arrives. */
   async background(pace: Pace, onChunk: (begin: number) => void = () => {}): Promise<void> {
     await sleep(pace.startAfterMs);
     for (let c = 0; c < this.have.length && !this.stopped; c++) {
       if (this.have[c]) continue;
       const started = Date.now();
+      const [begin, end] = [this.layout.start(c), this.layout.start(c + 1)];
       try {
-        await this.ensure(c * this.chunkSize, (c + 1) * this.chunkSize);
+        await this.ensure(begin, end);
       } catch {
-        // The link dropped or the server refused: come back to this chunk after a pause.
+        // The link dropped or the server refused: come back to this unit after a pause.
         await sleep(RETRY_MS);
         c--;
         continue;
       }
-      onChunk(c * this.chunkSize);
-      const budgetMs = (this.chunkSize / Math.max(1, pace.bytesPerSecond)) * 1000;
+      onChunk(begin);
+      const budgetMs = ((end - begin) / Math.max(1, pace.bytesPerSecond)) * 1000;
       await sleep(Math.max(0, budgetMs - (Date.now() - started)));
     }
   }
@@ -151,31 +180,49 @@ export class ChunkedDoc {
     this.stopped = true;
   }
 
-  private fetchRun(firstChunk: number, endChunk: number): Promise<void> {
-    const begin = firstChunk * this.chunkSize;
-    const end = Math.min(endChunk * this.chunkSize, this.total);
-    const done = this.fetchRange(begin, end).then(({ bytes, total, whole }) => {
+  private fetchRun(firstUnit: number, endUnit: number): Promise<void> {
+    const begin = this.layout.start(firstUnit);
+    const end = this.layout.start(endUnit);
+    const done = this.limited(() => this.fetchRange(begin, end)).then(async ({ bytes, total, whole }) => {
       this.fetched += bytes.length;
-      if (whole && bytes.length === this.total) return this.store(0, bytes);
+      if (whole && bytes.length === this.total) {
+        await this.layout.verify?.(0, bytes);
+        return this.store(0, bytes);
+      }
       // Exactly what was asked, of the same document: anything else would hand pdf.js wrong bytes.
       if (total !== this.total || bytes.length !== end - begin) {
         throw new Error(`asked for bytes ${begin}-${end} of ${this.total}, got ${bytes.length} of ${total}`);
       }
+      await this.layout.verify?.(begin, bytes);
       this.store(begin, bytes);
     });
     const settled = done.finally(() => {
-      for (let c = firstChunk; c < endChunk; c++) if (this.inflight.get(c) === settled) this.inflight.delete(c);
+      for (let c = firstUnit; c < endUnit; c++) if (this.inflight.get(c) === settled) this.inflight.delete(c);
     });
-    for (let c = firstChunk; c < endChunk; c++) this.inflight.set(c, settled);
+    for (let c = firstUnit; c < endUnit; c++) this.inflight.set(c, settled);
     return settled;
   }
 
+  /** Runs `fetch` once fewer than `IN_FLIGHT` requests are under way. */
+  private async limited<T>(fetch: () => Promise<T>): Promise<T> {
+    while (this.active >= IN_FLIGHT) await new Promise<void>((r) => this.queued.push(r));
+    this.active++;
+    try {
+      return await fetch();
+    } finally {
+      this.active--;
+      this.queued.shift()?.();
+    }
+  }
+
+  /** Keeps bytes from `begin`, and marks the units they hold whole as here. */
   private store(begin: number, bytes: Uint8Array): void {
-    if (begin + bytes.length > this.total) throw new Error("the server sent more than the document holds");
+    const end = begin + bytes.length;
+    if (end > this.total) throw new Error("the server sent more than the document holds");
     this.data.set(bytes, begin);
-    const from = Math.floor(begin / this.chunkSize);
-    const to = begin + bytes.length === this.total ? this.have.length : Math.floor((begin + bytes.length) / this.chunkSize);
-    for (let c = from; c < to; c++) this.have[c] = 1;
+    for (let c = this.layout.indexOf(begin); c < this.have.length && this.layout.start(c + 1) <= end; c++) {
+      if (this.layout.start(c) >= begin) this.have[c] = 1;
+    }
   }
 }
 
@@ -210,22 +257,47 @@ export async function openChunked(
     await keep(whole);
     return { bytes: whole.slice().buffer };
   }
-  inBackground = chunks;
-  void chunks.background(pace).then(async () => {
-    const bytes = chunks.bytes;
-    if (bytes) await keep(bytes);
-  });
+  fetchRest(chunks, keep, pace);
   // The list of scanned pages is a help, not a need: a server slow to make it is not waited for.
   const timeout = sleep(SCAN_WAIT_MS).then(() => null);
   return { chunks, scans: await Promise.race([scans(chunks.total).catch(() => null), timeout]) };
 }
 
+/** Fetches the rest of `chunks` in the background at `pace`, and hands it to `keep` once whole. */
+function fetchRest(chunks: ChunkedDoc, keep: (bytes: Uint8Array) => Promise<void>, pace: Pace): void {
+  inBackground = chunks;
+  void chunks.background(pace).then(async () => {
+    const bytes = chunks.bytes;
+    if (bytes) await keep(bytes);
+  });
+}
+
+/** Opens a document behind a relay in checked pieces: its manifest, taken only if it is the one the
+ * teacher signed (`doc.manifest`), names every piece's hash and the scanned pages; each piece is
+ * checked as it arrives, so a page is drawn from checked bytes while the rest is on its way. */
+export async function openChecked(io: DocIO, doc: Doc & { manifest: string }, bearer: string, pace = BACKGROUND): Promise<DocSource> {
+  inBackground?.stop();
+  inBackground = null;
+  // A relay may not have the manifest yet (the teacher's server is putting the document there):
+  // asked again a few times. A manifest that came and is wrong is not asked for again.
+  let manifest: ArrayBuffer | null = null;
+  for (let tries = 0; !manifest; tries++) {
+    manifest = await io.manifest(doc, bearer).catch((e: unknown) => {
+      if (tries >= MANIFEST_TRIES) throw e;
+      return null;
+    });
+    if (!manifest) await sleep(RETRY_MS);
+  }
+  const pieces = await Pieces.check(new Uint8Array(manifest), doc.manifest, doc.pages);
+  const chunks = ChunkedDoc.checked(io.fetchRange(doc, bearer), pieces);
+  fetchRest(chunks, (bytes) => io.keep(doc, bytes, false), pace);
+  return { chunks, scans: pieces.scans };
+}
+
 /** A document's bytes if they are the ones its sha256 names; else an error (a relay, or anyone in
  * between, changed them), and nothing is drawn from them. */
 export async function checkedWhole(bytes: ArrayBuffer, sha256: string): Promise<{ bytes: ArrayBuffer }> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes.slice(0)));
-  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-  if (hex !== sha256) throw new Error("the document's bytes are not the ones the teacher chose");
+  if ((await sha256Hex(new Uint8Array(bytes))) !== sha256) throw new Error("the document's bytes are not the ones the teacher chose");
   return { bytes };
 }
 
@@ -244,14 +316,26 @@ export interface DocIO {
   fetchRange(doc: Doc, bearer: string): RangeFetch;
   /** The server's list of scanned pages as it came (`checkScans` judges it). */
   scanIndex(doc: Doc, bearer: string): Promise<unknown>;
+  /** The document's manifest as it came (`Pieces.check` judges it). */
+  manifest(doc: Doc, bearer: string): Promise<ArrayBuffer>;
 }
 
 /** A document (the contract's `Server.openDoc`): from this device, or else fetched with `io`, in
- * chunks or, with `whole`, only whole and checked against its sha256 before anything is drawn. */
-export async function openDoc(io: DocIO, doc: Doc, bearer: string, whole = false): Promise<DocSource> {
+ * chunks; or, from a server not `trusted` (a relay), in pieces checked against the manifest the
+ * teacher signed, or (a document without one) only whole and checked against its sha256 before
+ * anything is drawn. */
+export async function openDoc(io: DocIO, doc: Doc, bearer: string, untrusted = false): Promise<DocSource> {
   const cached = await io.cached(doc);
   if (cached) return { bytes: cached };
-  if (whole) {
+  if (untrusted && doc.manifest) {
+    try {
+      return await openChecked(io, { ...doc, manifest: doc.manifest }, bearer);
+    } catch (e) {
+      // No manifest to be had, or not the signed one: the document is taken whole and checked.
+      console.error(`document ${doc.id}: its pieces cannot be checked (${String(e)}); fetching it whole`);
+    }
+  }
+  if (untrusted) {
     const bytes = await io.fetchWhole(doc, bearer);
     const checked = await checkedWhole(bytes, doc.sha256);
     await io.keep(doc, new Uint8Array(bytes), true);
@@ -265,6 +349,13 @@ export async function openDoc(io: DocIO, doc: Doc, bearer: string, whole = false
 
 /** How long the first page waits for the list of scanned pages before pdf.js draws it instead. */
 const SCAN_WAIT_MS = 1500;
+
+/** Requests one document has under way at once: pdf.js's ranges, a scanned page and the
+ * background fetch together stay under what a relay allows one student (4, one left for the lists). */
+export const IN_FLIGHT = 3;
+
+/** How many times a manifest a relay could not give is asked for again. */
+const MANIFEST_TRIES = 5;
 
 /** How long a failed range waits before it is asked for again. */
 export const RETRY_MS = 2000;

@@ -1,16 +1,10 @@
-// Renders one page of a PDF with pdf.js, fitted to its box, with the teacher's pointer and highlight
-// drawn over it in page-normalized coordinates (0..1), so every screen shows them at the same spot.
-import * as pdfjs from "pdfjs-dist";
-import workerUrl from "pdfjs-dist/build/pdf.worker.min.mjs?url";
+// Renders one page of a PDF, fitted to its box, with the teacher's pointer and highlight drawn over
+// it in page-normalized coordinates (0..1), so every screen shows them at the same spot. A scanned
+// page is drawn from its own JPEG; pdf.js (most of the scripts a student loads) is loaded only for a
+// page that needs it (`pdfopen.ts`).
 import type { PDFDocumentProxy, RenderTask } from "pdfjs-dist";
 import { BACKGROUND, RETRY_MS, type ChunkedDoc, type DocSource } from "./docfetch";
 import type { ScanIndex } from "./generated/ScanIndex";
-
-pdfjs.GlobalWorkerOptions.workerSrc = workerUrl;
-
-/** pdf.js's worker, started with the first page view rather than with the first document, so that
- * its script loads while a student types a name, not after the join. Every document shares it. */
-let sharedWorker: pdfjs.PDFWorker | null = null;
 
 /** How long after a document opens over the network its neighbouring pages start being drawn
  * ahead: as long as its background download waits, the minute in which a class joins together over
@@ -18,58 +12,25 @@ let sharedWorker: pdfjs.PDFWorker | null = null;
  * 20 Mbit/s, instead of every tablet fetching the next page while the others fetch their first). */
 const DRAW_AHEAD_AFTER_MS = BACKGROUND.startAfterMs;
 
-function worker(): pdfjs.PDFWorker {
-  sharedWorker ??= new pdfjs.PDFWorker();
-  return sharedWorker;
+/** pdf.js, loaded on first need and once. */
+let pdfjs: Promise<typeof import("./pdfopen")> | null = null;
+
+/** Starts loading pdf.js (and its worker) now, for a view that will need it: the teacher's console,
+ * or a document whose pages are not all scans. */
+export function preloadPdfJs(): Promise<typeof import("./pdfopen")> {
+  pdfjs ??= import("./pdfopen").then((m) => {
+    m.worker();
+    return m;
+  });
+  pdfjs.catch(() => {
+    pdfjs = null; // a failed load (the link dropped) is tried again by the next page that needs it
+  });
+  return pdfjs;
 }
 
-/** Hands pdf.js the ranges it asks for from a chunked download (every byte fetched once). */
-class ChunkedTransport extends pdfjs.PDFDataRangeTransport {
-  private aborted = false;
-
-  constructor(private readonly chunks: ChunkedDoc) {
-    super(chunks.total, chunks.prefix);
-  }
-
-  /** pdf.js waits for every range it asked for, so a failed one is asked for again (the link comes
-   * back, or the document is closed and this transport aborted). */
-  override requestDataRange(begin: number, end: number): void {
-    const attempt = (tries: number) => {
-      if (this.aborted) return;
-      this.chunks.ensure(begin, end).then(
-        (bytes) => {
-          if (!this.aborted) this.onDataRange(begin, bytes.slice());
-        },
-        (e) => {
-          console.error(`fetching bytes ${begin}-${end}:`, e);
-          setTimeout(() => attempt(tries + 1), Math.min(10_000, RETRY_MS * 2 ** Math.min(tries, 3)));
-        },
-      );
-    };
-    attempt(0);
-  }
-
-  override abort(): void {
-    this.aborted = true;
-    this.chunks.stop();
-  }
-}
-
-/** Opens a document with pdf.js: from its bytes, or reading a chunked download's ranges as it needs. */
-function open(source: DocSource): Promise<PDFDocumentProxy> {
-  const params =
-    "bytes" in source
-      ? { data: new Uint8Array(source.bytes.slice(0)), worker: worker() }
-      : {
-          worker: worker(),
-          range: new ChunkedTransport(source.chunks),
-          length: source.chunks.total,
-          rangeChunkSize: source.chunks.chunkSize,
-          // Only what a page needs: the rest is the chunked download's to fetch, at its pace.
-          disableAutoFetch: true,
-          disableStream: true,
-        };
-  return pdfjs.getDocument(params).promise;
+/** Opens a document with pdf.js. */
+async function open(source: DocSource): Promise<PDFDocumentProxy> {
+  return (await preloadPdfJs()).open(source);
 }
 
 /** A normalized point on the page. */
@@ -115,7 +76,6 @@ export class PdfView {
   onRendered: (page: number) => void = () => {};
 
   constructor(container: HTMLElement) {
-    worker();
     this.root = document.createElement("div");
     this.root.className = "page";
     this.canvas = document.createElement("canvas");

@@ -11,6 +11,7 @@ pub mod close;
 pub mod frame;
 pub mod http;
 pub mod link;
+pub mod manifest;
 pub mod parse;
 pub mod people;
 pub mod sign;

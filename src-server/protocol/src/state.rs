@@ -26,6 +26,13 @@ pub struct Doc {
     pub pages: u32,
     /// Hex SHA-256 of the bytes, for caching.
     pub sha256: String,
+    /// Hex SHA-256 of the document's manifest (`GET /v1/docs/{id}/manifest`, PROTOCOL-ADDITIONS.md
+    /// section J): the list of its pieces' hashes and of its scanned pages, so that a device behind
+    /// a relay checks each piece it is given, not only the whole. Absent for a document the server
+    /// has not described yet (it is then checked whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub manifest: Option<String>,
 }
 
 /// The teacher's pointer, normalized to the page.
@@ -356,12 +363,18 @@ mod tests {
     use super::*;
 
     fn mushaf() -> Doc {
-        Doc { id: "mushaf".into(), title: "Mushaf".into(), pages: 604, sha256: "00".into() }
+        Doc { id: "mushaf".into(), title: "Mushaf".into(), pages: 604, sha256: "00".into(), manifest: None }
     }
     fn lookup(id: &str) -> Option<Doc> {
         match id {
             "mushaf" => Some(mushaf()),
-            "short" => Some(Doc { id: "short".into(), title: "Short".into(), pages: 3, sha256: "11".into() }),
+            "short" => Some(Doc {
+                id: "short".into(),
+                title: "Short".into(),
+                pages: 3,
+                sha256: "11".into(),
+                manifest: None,
+            }),
             _ => None,
         }
     }

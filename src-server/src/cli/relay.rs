@@ -39,13 +39,21 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<ExitCode> {
             "a relay needs the Redis the teachers' servers bridge to: --redis URL, LECTERN_REDIS, or redis in lectern.toml"
         );
     };
+    let acme = config.relay.acme.clone().map(|domain| lectern::relay::acme::Acme {
+        domain,
+        directory: config.relay.acme_directory.clone(),
+        ca: config.relay.acme_ca.clone(),
+        cache: config.relay.acme_cache.clone().unwrap_or_else(|| config.data_dir().join("acme")),
+        contact: config.relay.acme_contact.clone(),
+    });
     let identity = match &config.relay.tls {
         Some(dir) => {
             Identity::load(dir).with_context(|| format!("reading the certificate in {}", dir.display()))?
         }
         None => Identity::generate_for_this_host()?,
     };
-    let fingerprint = identity.fingerprint();
+    // An ACME certificate is trusted by name, and changes at each renewal: there is none to pin.
+    let fingerprint = if acme.is_some() { String::new() } else { identity.fingerprint() };
     let listen = config.relay.listen;
     let listener = lectern::tcp::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
     let proxy_from = TrustedProxies::parse(&config.relay.proxy_from).map_err(anyhow::Error::msg)?;
@@ -69,7 +77,9 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<ExitCode> {
         timing: config.timing,
         alive: config.relay.alive,
         proxy_from,
+        acme,
     };
+    let config_domain = config.acme.as_ref().map(|a| a.domain.clone());
     let relay = Relay::start(config, listener)?;
     let addr = relay.addr();
     if args.json {
@@ -78,7 +88,10 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<ExitCode> {
             serde_json::json!({"ready": true, "addr": addr.to_string(), "fingerprint": fingerprint})
         );
     } else {
-        println!("Lectern relay on {addr} (certificate fingerprint {fingerprint})");
+        match &config_domain {
+            Some(domain) => println!("Lectern relay on {addr} (certificate for {domain} from ACME)"),
+            None => println!("Lectern relay on {addr} (certificate fingerprint {fingerprint})"),
+        }
     }
     crate::signal::shutdown().await;
     relay.stop().await;

@@ -41,10 +41,43 @@ pub fn guesses(room: &str) -> String {
     format!("lectern:{{{room}}}:guesses")
 }
 
-/// A document's bytes, for the room's remote students (one Redis string; documents are at most
-/// 200 MiB, under Redis's 512 MB).
+/// A document's head, for the room's remote students: [`DocHead`] as JSON, its length and how it is
+/// cut into [`doc_block`]s. Written before the blocks (a relay serves what has arrived) and again,
+/// with `done`, once they are all in.
 pub fn doc(room: &str, sha256: &str) -> String {
     format!("lectern:{{{room}}}:doc:{sha256}")
+}
+
+/// Block `i` of a document: bytes `[i * DOC_BLOCK, (i + 1) * DOC_BLOCK)`. A document is kept in
+/// blocks, never as one large value, so that a Redis Cluster node never holds up its other keys
+/// moving 50 MB, and a relay reads only the blocks its students ask for.
+pub fn doc_block(room: &str, sha256: &str, i: u64) -> String {
+    format!("lectern:{{{room}}}:doc:{sha256}:{i}")
+}
+
+/// A document's manifest (PROTOCOL-ADDITIONS.md, section J), exactly as its signed hash names it.
+pub fn manifest(room: &str, sha256: &str) -> String {
+    format!("lectern:{{{room}}}:manifest:{sha256}")
+}
+
+/// The size of a document's blocks in Redis.
+pub const DOC_BLOCK: u64 = 256 * 1024;
+
+/// A document's head in Redis ([`doc`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DocHead {
+    /// The document's length in bytes.
+    pub size: u64,
+    /// Whether every block is in.
+    #[serde(default)]
+    pub done: bool,
+}
+
+impl DocHead {
+    /// How many blocks the document has.
+    pub fn blocks(&self) -> u64 {
+        self.size.div_ceil(DOC_BLOCK)
+    }
 }
 
 /// A document's scanned pages (`GET /v1/docs/{id}/scan`), as JSON.

@@ -127,6 +127,25 @@ section! {
         /// students, not the balancer. Only these: a header from anywhere else is never read.
         proxy_from: Vec<String> = Vec::new(), key "proxy_from", env "LECTERN_RELAY_PROXY_FROM",
             flag "proxy-from", unset "none: no PROXY header is read";
+        /// The relay's domain name: its certificate is then obtained and renewed over ACME
+        /// (TLS-ALPN-01 on the relay's own port, which must be reachable as DOMAIN:443), so browsers
+        /// at home trust it with nothing to install. Takes the place of `tls`.
+        acme: Option<String> = None, key "acme", env "LECTERN_RELAY_ACME", flag "acme",
+            unset "no ACME: the certificate in tls";
+        /// The ACME server's directory URL.
+        acme_directory: String = "https://acme-v02.api.letsencrypt.org/directory".to_string(),
+            key "acme_directory", env "LECTERN_RELAY_ACME_DIRECTORY", flag "acme-directory";
+        /// A PEM file of the certificate authority the ACME server's own HTTPS is checked against
+        /// (a private ACME server); unset, the web's usual authorities.
+        acme_ca: Option<PathBuf> = None, key "acme_ca", env "LECTERN_RELAY_ACME_CA", flag "acme-ca",
+            unset "the web's authorities";
+        /// Where the ACME account and certificates are kept between starts (a restart must not ask
+        /// for a new certificate: ACME servers limit how often).
+        acme_cache: Option<PathBuf> = None, key "acme_cache", env "LECTERN_RELAY_ACME_CACHE",
+            flag "acme-cache", unset "acme/ in the data folder";
+        /// An e-mail address the ACME server may write to about the certificate.
+        acme_contact: Option<String> = None, key "acme_contact", env "LECTERN_RELAY_ACME_CONTACT",
+            flag "acme-contact", unset "none";
     }
 }
 

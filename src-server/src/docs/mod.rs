@@ -5,6 +5,7 @@
 //! PDF with at least one page before it is accepted.
 
 pub mod check;
+pub mod manifest;
 pub mod pdf;
 pub mod scan;
 
@@ -219,6 +220,7 @@ impl Library {
         let path = self.dir.join(format!("{sha256}.pdf"));
         std::fs::rename(incoming, &path)?;
         keep_scans(&self.kept_scans(&sha256), &scans);
+        let manifest = manifest::describe(&self.dir, &path, &sha256, &scans.pages);
         let slot = self.slot(&sha256);
         slot.started.store(true, Ordering::SeqCst);
         slot.ready.send_replace(Some(Arc::new(scans)));
@@ -230,15 +232,18 @@ impl Library {
             id = format!("{base}-{n}");
             n += 1;
         }
-        let doc = Doc { id: id.clone(), title, pages, sha256 };
+        let doc = Doc { id: id.clone(), title, pages, sha256, manifest };
         docs.insert(id, doc.clone());
+        self.write_index(&docs)?;
+        Ok(doc)
+    }
+
+    /// Writes the document index whole.
+    fn write_index(&self, docs: &BTreeMap<String, Doc>) -> Result<()> {
         let index: Vec<&Doc> = docs.values().collect();
         let json = serde_json::to_vec_pretty(&index).map_err(|e| Error::Invalid(e.to_string()))?;
-        let index_path = self.dir.join("index.json");
-        let tmp = self.dir.join("index.json.part");
-        std::fs::write(&tmp, json)?;
-        std::fs::rename(&tmp, &index_path)?;
-        Ok(doc)
+        write_atomic(&self.dir.join("index.json"), &json)?;
+        Ok(())
     }
 
     /// Adds a PDF file, titled after its file name.

@@ -3,25 +3,28 @@
 //! same routes as a classroom server (§9, and section D of PROTOCOL-ADDITIONS.md), ranges included, to the room's
 //! own students only.
 //!
-//! A relay could change a document's bytes. Its students therefore take a document only whole and
-//! checked against the sha256 the teacher signed in the state (`ui/src/platform`), never page by
-//! page.
+//! A relay could change a document's bytes. Its students therefore check each piece against the
+//! document's manifest, whose hash the teacher signed in the state (section J of
+//! PROTOCOL-ADDITIONS.md; `ui/src/docverify.ts`), or, for a document without one, take it only
+//! whole and checked against its signed sha256.
 
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::transport::api_error::ApiError;
 
+use super::blocks::{Missing, Turn};
 use super::mirrors::Mirrors;
-use crate::cloud::connect::Conn;
 use crate::cloud::keys;
 use crate::protocol::Doc;
 
-/// The room a relay's bearer belongs to, and the lesson's document if it is `id`; or the answer.
-fn document(mirrors: &Mirrors, headers: &HeaderMap, id: &str) -> Result<(String, Doc), ApiError> {
+/// The room a relay's bearer belongs to, the lesson's document if it is `id`, and the student the
+/// bearer names (whatever token of theirs it is); or the answer.
+fn document(mirrors: &Mirrors, headers: &HeaderMap, id: &str) -> Result<(String, Doc, String), ApiError> {
     let unauthorized = || ApiError::Unauthorized;
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -34,38 +37,23 @@ fn document(mirrors: &Mirrors, headers: &HeaderMap, id: &str) -> Result<(String,
     room.authorize_bearer(bearer).ok_or_else(unauthorized)?;
     // A relay knows only the lesson's own document.
     match room.state().1.doc {
-        Some(doc) if doc.id == id => Ok((room_id, doc)),
+        Some(doc) if doc.id == id => {
+            let pid = crate::engine::token::unchecked_pid(bearer).ok_or_else(unauthorized)?;
+            let student = format!("{room_id}/{pid}");
+            Ok((room_id, doc, student))
+        }
         _ => Err(ApiError::NotFound(format!("no document \"{id}\""))),
     }
 }
 
-/// [`document`], and a connection to the Redis that holds it: one of its own, so that a document's
-/// bytes never hold up the relay's other commands on the shared connection (nor time out at its
-/// half second).
-/// At most [`super::mirrors::DOC_READS`] run at once on a relay (a permit is held while Redis is read): a student
-/// with a token cannot make the relay open Redis connections without end.
-async fn opened<'a>(
-    mirrors: &'a Mirrors,
-    headers: &HeaderMap,
-    id: &str,
-) -> Result<(String, Doc, Conn, tokio::sync::SemaphorePermit<'a>), ApiError> {
-    let (room, doc) = document(mirrors, headers, id)?;
-    let busy = || ApiError::Unavailable { why: "the relay is busy sending documents", close: false };
-    let permit = tokio::time::timeout(DOC_WAIT, mirrors.doc_reads.acquire())
-        .await
-        .map_err(|_| busy())?
-        .map_err(|_| busy())?;
-    let conn = mirrors.redis().connect_blocking().await.map_err(|_| ApiError::Unavailable {
-        why: "the lesson's documents cannot be reached now",
-        close: false,
-    })?;
-    Ok((room, doc, conn, permit))
+/// How a student's document request ended before any bytes: the answer to send.
+fn unavailable(why: &'static str) -> Response {
+    ApiError::Unavailable { why, close: false }.into_response()
 }
 
-/// How long a document request waits for its turn before it is answered 503.
-const DOC_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// `GET /v1/docs/{id}` on a relay: the bytes, whole or one range.
+/// `GET /v1/docs/{id}` on a relay: the bytes, whole or one range, streamed from the relay's block
+/// cache as the student's connection takes them (an unread answer holds a slice and its
+/// connection's buffer, not the document). At most [`blocks::PER_STUDENT`] at once per student.
 pub async fn get_doc(
     State(mirrors): State<Arc<Mirrors>>,
     Path(id): Path<String>,
@@ -75,42 +63,101 @@ pub async fn get_doc(
     if headers.get(header::RANGE).and_then(|v| v.to_str().ok()).is_some_and(|r| r.contains(',')) {
         return (StatusCode::RANGE_NOT_SATISFIABLE, "one range per request").into_response();
     }
-    let (room, doc, mut conn, _permit) = match opened(&mirrors, &headers, &id).await {
+    let (room, doc, student) = match document(&mirrors, &headers, &id) {
         Ok(found) => found,
         Err(answer) => return answer.into_response(),
     };
-    let key = keys::doc(&room, &doc.sha256);
-    let unavailable = || {
-        ApiError::Unavailable { why: "the document is not on this relay yet", close: false }.into_response()
+    let Some(turn) = mirrors.blocks.turn(&student) else {
+        return ApiError::TooMany {
+            why: "too many document requests at once from this student",
+            close: false,
+        }
+        .into_response();
     };
-    let total: u64 = redis::cmd("STRLEN").arg(&key).query_async(&mut conn).await.unwrap_or(0);
-    if total == 0 {
-        return unavailable();
-    }
-    let etag =
-        HeaderValue::from_str(&format!("\"{}\"", doc.sha256)).unwrap_or(HeaderValue::from_static("\"\""));
-    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).and_then(|r| parse_range(r, total));
-    let (status, start, end) = match range {
-        Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b),
+    let head = match mirrors.blocks.head(mirrors.redis(), &room, &doc.sha256).await {
+        Ok(head) if head.size > 0 => head,
+        Ok(_) | Err(Missing::NotYet) => return unavailable("the document is not on this relay yet"),
+        Err(Missing::Unavailable) => return unavailable("the lesson's documents cannot be reached now"),
+    };
+    let total = head.size;
+    let asked = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).filter(|r| r.starts_with("bytes="));
+    let (status, start, end) = match asked.map(|r| parse_range(r, total)) {
         None => (StatusCode::OK, 0, total - 1),
+        Some(Some((a, b))) => (StatusCode::PARTIAL_CONTENT, a, b),
+        Some(None) => {
+            let whole =
+                HeaderValue::from_str(&format!("bytes */{total}")).unwrap_or(HeaderValue::from_static("*"));
+            return (StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, whole)], "no such bytes")
+                .into_response();
+        }
     };
-    let bytes: Vec<u8> =
-        match redis::cmd("GETRANGE").arg(&key).arg(start).arg(end).query_async(&mut conn).await {
-            Ok(b) => b,
-            Err(_) => return unavailable(),
-        };
+    // The first block is read before answering (into the cache), so a document still on its way
+    // gets a 503 the student tries again, not a cut body.
+    match mirrors.blocks.block(mirrors.redis(), &room, &doc.sha256, start / keys::DOC_BLOCK, total).await {
+        Ok(_) => {}
+        Err(Missing::NotYet) => return unavailable("the document is not on this relay yet"),
+        Err(Missing::Unavailable) => return unavailable("the lesson's documents cannot be reached now"),
+    }
+    let body = stream(mirrors.clone(), room, doc.sha256.clone(), (start, end + 1, total), turn);
     let mut out = HeaderMap::new();
-    out.insert(header::ETAG, etag);
     out.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
-    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
+    // Never kept by the browser: a relay's bytes are checked, and a piece that failed its check
+    // must be asked for again, not read from a cache (the app keeps the whole once it checks).
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    out.insert(header::CONTENT_LENGTH, HeaderValue::from(end + 1 - start));
     if status == StatusCode::PARTIAL_CONTENT
         && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{total}"))
     {
         out.insert(header::CONTENT_RANGE, v);
     }
-    (status, out, bytes).into_response()
+    (status, out, body).into_response()
 }
+
+/// Bytes `[from, to)` of a document in slices of at most [`SLICE`], each copied out of its block
+/// (from the cache, or read from Redis again if it was evicted) only when the connection has taken
+/// the one before: hyper polls a body only when its write buffer has room. So an answer its student
+/// does not read holds a slice and the connection's buffer, never a block the cache let go. A block
+/// that cannot be had ends the body early: the student asks again.
+fn stream(
+    mirrors: Arc<Mirrors>,
+    room: String,
+    sha256: String,
+    (from, to, total): (u64, u64, u64),
+    turn: Turn,
+) -> Body {
+    let chunks = futures_util::stream::unfold((from, turn), move |(at, turn)| {
+        let (mirrors, room, sha256) = (mirrors.clone(), room.clone(), sha256.clone());
+        async move {
+            if at >= to {
+                return None;
+            }
+            let i = at / keys::DOC_BLOCK;
+            let slice = match mirrors.blocks.block(mirrors.redis(), &room, &sha256, i, total).await {
+                Ok(block) => {
+                    let a = (at - i * keys::DOC_BLOCK) as usize;
+                    let b = ((to - i * keys::DOC_BLOCK) as usize).min(block.len()).min(a + SLICE);
+                    (a < b).then(|| bytes::Bytes::copy_from_slice(&block[a..b]))
+                }
+                Err(_) => None,
+            };
+            match slice {
+                Some(slice) => {
+                    let next = at + slice.len() as u64;
+                    Some((Ok(slice), (next, turn)))
+                }
+                None => Some((Err(std::io::Error::other("a block of the document is missing")), (to, turn))),
+            }
+        }
+    });
+    Body::from_stream(chunks)
+}
+
+/// The largest manifest or scan list a relay passes on (a 200 MB document's is about 1 MB).
+const MAX_LIST: usize = 4 << 20;
+
+/// The most bytes of a document one step of an answer copies.
+const SLICE: usize = 64 * 1024;
 
 /// `GET /v1/docs/{id}/scan` on a relay.
 pub async fn get_scan(
@@ -118,18 +165,54 @@ pub async fn get_scan(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let (room, doc, mut conn, _permit) = match opened(&mirrors, &headers, &id).await {
+    small(&mirrors, &headers, &id, keys::scan, "no-cache", "no list of scanned pages").await
+}
+
+/// `GET /v1/docs/{id}/manifest` on a relay: the manifest as the teacher's server wrote it (section
+/// J of PROTOCOL-ADDITIONS.md); its students check it against the hash signed in the state.
+pub async fn get_manifest(
+    State(mirrors): State<Arc<Mirrors>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    small(&mirrors, &headers, &id, keys::manifest, "no-store", "no manifest").await
+}
+
+/// A document's small JSON companion from Redis, to the room's students only.
+async fn small(
+    mirrors: &Mirrors,
+    headers: &HeaderMap,
+    id: &str,
+    key: fn(&str, &str) -> String,
+    cache: &'static str,
+    what: &str,
+) -> Response {
+    let (room, doc, student) = match document(mirrors, headers, id) {
         Ok(found) => found,
         Err(answer) => return answer.into_response(),
     };
-    let json: Option<String> =
-        redis::cmd("GET").arg(keys::scan(&room, &doc.sha256)).query_async(&mut conn).await.unwrap_or(None);
-    match json {
-        Some(json) => {
-            ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-cache")], json)
-                .into_response()
+    let Some(_turn) = mirrors.blocks.turn(&student) else {
+        return ApiError::TooMany {
+            why: "too many document requests at once from this student",
+            close: false,
         }
-        None => ApiError::NotFound(format!("no list of scanned pages for \"{id}\"")).into_response(),
+        .into_response();
+    };
+    let Ok(mut conn) = mirrors.redis().connect().await else {
+        return unavailable("the lesson's documents cannot be reached now");
+    };
+    // Read up to a bound: whoever writes into Redis could leave a value of any size there.
+    let json: Vec<u8> = redis::cmd("GETRANGE")
+        .arg(key(&room, &doc.sha256))
+        .arg(0)
+        .arg(MAX_LIST - 1)
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    match (!json.is_empty() && json.len() < MAX_LIST).then_some(json) {
+        Some(json) => ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, cache)], json)
+            .into_response(),
+        None => ApiError::NotFound(format!("{what} for \"{id}\"")).into_response(),
     }
 }
 

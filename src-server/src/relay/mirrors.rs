@@ -24,9 +24,6 @@ use crate::protocol::signed::Kind;
 use crate::protocol::{Hello, ServerMsg};
 use crate::transport::host::{Lifetime, NoRoom, RoomFuture, Rooms};
 
-/// Documents read from Redis at once on one relay (see `docs`).
-pub const DOC_READS: usize = 8;
-
 /// How long a room Redis does not have is taken as not there without asking again.
 const UNPUBLISHED_FOR: Duration = Duration::from_secs(1);
 /// The most such rooms remembered (past that, all are forgotten: the cache only saves Redis work).
@@ -40,8 +37,8 @@ pub struct Mirrors {
     client: Redis,
     rooms: Arc<Registry>,
     loading: Mutex<HashMap<String, Arc<Loading>>>,
-    /// Turns to read a document from Redis (see `docs`).
-    pub(super) doc_reads: tokio::sync::Semaphore,
+    /// The documents' blocks in memory, and each student's open requests (see `docs`).
+    pub(super) blocks: super::blocks::Blocks,
     /// Rooms Redis did not have, and when it said so.
     unpublished: Mutex<HashMap<String, tokio::time::Instant>>,
     limits: Limits,
@@ -75,7 +72,7 @@ impl Mirrors {
             feed,
             loading: Mutex::default(),
             unpublished: Mutex::default(),
-            doc_reads: tokio::sync::Semaphore::new(DOC_READS),
+            blocks: super::blocks::Blocks::default(),
             limits,
             metrics,
             up,

@@ -9,6 +9,8 @@
 //!
 //! It depends on [`crate::cloud`] for Redis and never on the teacher's server.
 
+pub mod acme;
+pub mod blocks;
 pub mod docs;
 pub mod entries;
 pub mod follow;

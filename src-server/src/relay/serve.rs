@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tower_http::compression::CompressionLayer;
 
 use super::mirrors::Mirrors;
 use crate::cloud::connect::Redis;
@@ -47,6 +48,8 @@ pub struct RelayConfig {
     pub alive: std::time::Duration,
     /// The load balancers whose PROXY protocol v2 headers name the students (none: not read).
     pub proxy_from: crate::transport::proxy::TrustedProxies,
+    /// A certificate from ACME instead of `identity`'s.
+    pub acme: Option<super::acme::Acme>,
 }
 
 /// A running relay.
@@ -72,8 +75,12 @@ impl Relay {
     pub fn start(config: RelayConfig, listener: TcpListener) -> Result<Relay> {
         let client = crate::cloud::connect::client(&config.redis, config.redis_ca.as_deref())?;
         let addr = listener.local_addr()?;
-        let tls = TlsAcceptor::from(Arc::new(config.identity.server_config(false)?));
         let lifetime = Lifetime::default();
+        let tls = match &config.acme {
+            Some(acme) => super::acme::start(acme, &lifetime.tracker, lifetime.shutdown.clone())?,
+            None => config.identity.server_config(false)?,
+        };
+        let tls = TlsAcceptor::from(Arc::new(tls));
         // The writer of what students do outlives the connections (their leaves are written), so it
         // has a lifetime of its own, ended once they have all closed.
         let drain = Lifetime::default();
@@ -104,7 +111,8 @@ impl Relay {
         let state = RelayState {
             host: host.clone(),
             mirrors: mirrors.clone(),
-            fingerprint: config.identity.fingerprint(),
+            // An ACME certificate changes at each renewal: nobody pins it.
+            fingerprint: if config.acme.is_some() { String::new() } else { config.identity.fingerprint() },
             canary_ms: Arc::default(),
             started: tokio::time::Instant::now(),
         };
@@ -112,7 +120,9 @@ impl Relay {
         host.tracker.spawn(upkeep(state.clone()));
         let documents = Router::new()
             .route("/v1/docs/{id}", get(super::docs::get_doc))
-            .route("/v1/docs/{id}/scan", get(super::docs::get_scan))
+            // The lists are text a home link carries before the first page: sent compressed.
+            .route("/v1/docs/{id}/scan", get(super::docs::get_scan).layer(CompressionLayer::new()))
+            .route("/v1/docs/{id}/manifest", get(super::docs::get_manifest).layer(CompressionLayer::new()))
             .with_state(mirrors.clone());
         let router = Router::new()
             .route(WS_PATH, get(ws))

@@ -142,6 +142,9 @@ impl AppState {
         });
         let lifetime = Lifetime::default();
         parts.docs.track_on(lifetime.tracker.clone());
+        // Documents an older version added are described for relays' students, in the background.
+        let (docs, stop) = (parts.docs.clone(), lifetime.shutdown.clone());
+        lifetime.tracker.spawn(async move { stop.run_until_cancelled(docs.describe_older()).await });
         let host = Arc::new(Host::new(parts.limits, parts.timing, metrics, local.clone(), lifetime));
         AppState(Arc::new(Shared {
             host,

@@ -30,6 +30,10 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/docs/{id}", get(get_doc))
         // 600 pages' ranges are 15 kB of JSON, 4 kB gzipped: thirty tablets ask for it at once.
         .route("/v1/docs/{id}/scan", get(scan_index).layer(tower_http::compression::CompressionLayer::new()))
+        .route(
+            "/v1/docs/{id}/manifest",
+            get(manifest).layer(tower_http::compression::CompressionLayer::new()),
+        )
         .route("/v1/lesson", get(current_lesson))
         .route("/v1/lessons", get(list_lessons).post(new_lesson))
         .route("/v1/lessons/{id}/attendance.csv", get(attendance_csv))
@@ -200,6 +204,28 @@ async fn scan_index(
     // A newer server may find more (or fewer) scanned pages in the same document: never cached.
     let cache = HeaderValue::from_static("no-cache");
     Ok(([(header::CACHE_CONTROL, cache)], Json(index.as_ref().clone())).into_response())
+}
+
+/// A document's manifest (section J of docs/PROTOCOL-ADDITIONS.md), exactly the bytes whose
+/// SHA-256 the state names; 404 for a document not described yet. Anyone who may fetch the document
+/// may fetch this.
+async fn manifest(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let doc = fetchable(&app, &headers, &id)?;
+    let json = app.docs().manifest(&doc).await;
+    let json = json.ok_or_else(|| ApiError::NotFound(format!("no manifest for \"{id}\" yet")))?;
+    let immutable = HeaderValue::from_static("private, max-age=31536000, immutable");
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (header::CACHE_CONTROL, immutable),
+        ],
+        json,
+    )
+        .into_response())
 }
 
 async fn healthz(State(app): State<AppState>) -> Json<Health> {

@@ -128,7 +128,13 @@ fn documents(conn: &Connection, lesson: i64) -> Result<Vec<Doc>> {
         .map_err(sql)?;
     let rows = stmt
         .query_map([lesson], |r| {
-            Ok(Doc { id: r.get(0)?, title: r.get(1)?, pages: r.get::<_, i64>(2)? as u32, sha256: r.get(3)? })
+            Ok(Doc {
+                id: r.get(0)?,
+                title: r.get(1)?,
+                pages: r.get::<_, i64>(2)? as u32,
+                sha256: r.get(3)?,
+                manifest: None,
+            })
         })
         .map_err(sql)?;
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql)

@@ -20,6 +20,10 @@ use tower::ServiceExt;
 
 use super::host::Host;
 
+/// The most an HTTP/1.1 connection buffers: of an answer its peer does not read, and of a request's
+/// head (hyper applies one bound to both; 64 KiB of headers is far more than any client sends).
+const CONNECTION_BUFFER: usize = 64 * 1024;
+
 /// Accepts connections until shutdown: TLS, then HTTP/1.1 with upgrades (the WebSocket). From the
 /// load balancers in `proxies`, a PROXY protocol v2 header first, which names the client.
 pub(crate) async fn accept_loop(
@@ -115,6 +119,8 @@ async fn serve(
     }
     let handshake = tokio::time::timeout(app.timing.tls_handshake_timeout, tls.accept(tcp));
     let stream = match handshake.await {
+        // The ACME server checking a relay's challenge (`relay::acme`) asks for nothing more.
+        Ok(Ok(s)) if s.get_ref().1.alpn_protocol() == Some(crate::tls::ACME_CHALLENGE_ALPN) => return,
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -133,6 +139,9 @@ async fn serve(
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(app.timing.idle_timeout)
+        // What a connection buffers of an answer its peer does not read (a document, streamed): a
+        // relay holding 120 such answers holds 120 of these, not 120 documents.
+        .max_buf_size(CONNECTION_BUFFER)
         // The connection's permit and per-address slot travel with its stream, so a WebSocket holds
         // them for its whole life, after the upgrade too.
         .serve_connection(TokioIo::new(super::slots::Held::new(stream, held)), svc)

@@ -3,6 +3,7 @@
 //! by frame so tests can observe exactly what the server sends, close codes included.
 #![allow(dead_code)]
 
+pub mod books;
 pub mod netns;
 pub mod redis;
 pub mod relays;

@@ -89,6 +89,7 @@ async fn relay_proxied_to(
         timing: Timing::default(),
         alive: std::time::Duration::from_secs(2),
         proxy_from,
+        acme: None,
     };
     let relay = Relay::start(config, listener).unwrap();
     let ws = format!("wss://127.0.0.1:{}/v1/ws", relay.addr().port());

@@ -19,4 +19,11 @@ pages: number,
 /**
  * Hex SHA-256 of the bytes, for caching.
  */
-sha256: string, };
+sha256: string, 
+/**
+ * Hex SHA-256 of the document's manifest (`GET /v1/docs/{id}/manifest`, PROTOCOL-ADDITIONS.md
+ * section J): the list of its pieces' hashes and of its scanned pages, so that a device behind
+ * a relay checks each piece it is given, not only the whole. Absent for a document the server
+ * has not described yet (it is then checked whole).
+ */
+manifest?: string, };

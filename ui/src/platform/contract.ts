@@ -53,10 +53,11 @@ export interface Server {
   getJson<T>(path: string, bearer: string): Promise<T>;
   /** GETs bytes (an attendance export, say). */
   getBytes(path: string, bearer: string): Promise<ArrayBuffer>;
-  /** A document: from this device's cache, or else fetched (in chunks, so the first page comes
-   * early; or, with `whole`, only whole and checked against its sha256 before anything is drawn from
-   * it, as a relay's students must, since a relay could change a page's bytes). */
-  openDoc(doc: Doc, bearer: string, whole?: boolean): Promise<DocSource>;
+  /** A document: from this device's cache, or else fetched in chunks, so the first page comes
+   * early. From a server not trusted (a relay, which could change a page's bytes) every piece is
+   * checked against the manifest the teacher signed before anything is drawn from it (or, for a
+   * document without one, the whole against its sha256). */
+  openDoc(doc: Doc, bearer: string, untrusted?: boolean): Promise<DocSource>;
   /** Uploads a PDF (teacher) and keeps its bytes in the cache; resolves with the stored document. */
   uploadDoc(title: string, bytes: ArrayBuffer, bearer: string): Promise<Doc>;
 }

@@ -106,7 +106,7 @@ function tauriServer(): Server {
       return JSON.parse(new TextDecoder().decode(bytes)) as T;
     },
     getBytes: (path, bearer) => http("GET", `${api}${path}`, fp, bearer),
-    openDoc: (doc, bearer, whole) => openDoc(docs, doc, bearer, whole),
+    openDoc: (doc, bearer, untrusted) => openDoc(docs, doc, bearer, untrusted),
     async uploadDoc(title, bytes, bearer) {
       const answer = await http("POST", `${api}/v1/docs?title=${encodeURIComponent(title)}`, fp, bearer, bytes);
       return JSON.parse(new TextDecoder().decode(answer)) as Doc;
@@ -137,6 +137,7 @@ function tauriDocs(api: string, fp: string): DocIO {
     async scanIndex(doc, bearer) {
       return JSON.parse(new TextDecoder().decode(await http("GET", `${url(doc)}/scan`, fp, bearer))) as unknown;
     },
+    manifest: (doc, bearer) => http("GET", `${url(doc)}/manifest`, fp, bearer),
   };
 }
 

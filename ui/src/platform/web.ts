@@ -5,6 +5,7 @@
 import type { ApiError } from "../generated/ApiError";
 import type { Doc } from "../generated/Doc";
 import { openDoc, type DocIO, type RangeFetch } from "../docfetch";
+import { sha256Hex } from "../docverify";
 import type { Dialogs, KeyValueStore, Platform, Server } from "./contract";
 import { webNetworkWithFallback } from "./sse";
 import { webNetwork } from "./websocket";
@@ -106,7 +107,7 @@ export function webServer(baseUrl: () => string): Server {
     async getBytes(path, bearer) {
       return (await get(path, bearer)).arrayBuffer();
     },
-    openDoc: (doc, bearer, whole) => openDoc(docs, doc, bearer, whole),
+    openDoc: (doc, bearer, untrusted) => openDoc(docs, doc, bearer, untrusted),
     async uploadDoc(title, bytes, bearer) {
       const res = await fetch(`${baseUrl()}/v1/docs?title=${encodeURIComponent(title)}`, {
         method: "POST",
@@ -130,6 +131,7 @@ function webDocs(baseUrl: () => string, get: Get): DocIO {
     fetchWhole: async (doc, bearer) => (await get(path(doc), bearer)).arrayBuffer(),
     fetchRange: (doc, bearer) => rangeFetch(`${baseUrl()}${path(doc)}`, bearer),
     scanIndex: async (doc, bearer) => (await get(`${path(doc)}/scan`, bearer)).json(),
+    manifest: async (doc, bearer) => (await get(`${path(doc)}/manifest`, bearer)).arrayBuffer(),
   };
 }
 
@@ -150,9 +152,7 @@ export function rangeFetch(url: string, bearer: string): RangeFetch {
 /** Keeps a whole document under its sha256, once its bytes are checked against it. */
 async function keepChecked(doc: Doc, bytes: Uint8Array): Promise<void> {
   if (typeof crypto?.subtle === "undefined") return;
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes.slice()));
-  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-  if (hex === doc.sha256) await cacheDoc(doc.sha256, bytes);
+  if ((await sha256Hex(bytes)) === doc.sha256) await cacheDoc(doc.sha256, bytes);
   else console.error(`document ${doc.id}: its bytes do not match its sha256; not kept`);
 }
 

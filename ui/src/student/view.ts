@@ -73,7 +73,7 @@ export class StudentView {
   constructor(private readonly platform: Platform) {
     this.pane = new DocPane(
       { stage: $("#stage"), placeholder: $("#placeholder"), pageLabel: $("#page-label") },
-      // Behind a relay, a document is taken only whole and checked (see `openDoc`).
+      // Behind a relay, every piece of a document is checked against its signed manifest (see `openDoc`).
       (doc) => platform.server.openDoc(doc, this.client?.token ?? "", !!this.relay),
     );
     // A landscape tablet shows the page as wide as the screen (a Mushaf line stays readable), and

@@ -5,6 +5,7 @@ import { LessonClient } from "../client";
 import { $, initLang, now, probe, reason, renderStatus, toggleLang, translate, type Probe } from "../common";
 import { deviceId, teacherTokens } from "../device";
 import { DocPane } from "../docpane";
+import { preloadPdfJs } from "../pdfview";
 import type { DocList } from "../generated/DocList";
 import type { LessonState } from "../generated/LessonState";
 import type { RosterEntry } from "../generated/RosterEntry";
@@ -66,6 +67,8 @@ export class TeacherConsole {
     private readonly key: string,
     device: string,
   ) {
+    // The teacher's own documents are mostly drawn by pdf.js: its script loads while the console opens.
+    void preloadPdfJs().catch(() => {});
     this.pane = new DocPane(
       { stage: $("#stage"), placeholder: $("#placeholder"), pageLabel: $("#page-label") },
       (doc) => platform.server.openDoc(doc, key),
