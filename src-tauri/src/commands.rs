@@ -140,6 +140,20 @@ pub async fn doc_range(
     Ok(Response::new(answer))
 }
 
+/// A document's manifest, taken only if it is the one the teacher's server signed; from then on this
+/// device checks every piece of the document it fetches against it (in Rust, before the view sees
+/// a byte; the view checks again with WebCrypto, as a browser does).
+#[tauri::command]
+pub async fn doc_manifest(
+    state: State<'_, AppState>,
+    base: String,
+    fingerprint: String,
+    bearer: String,
+    doc: Doc,
+) -> Result<Response> {
+    Ok(Response::new(state.docs.manifest(&base, &fingerprint, &bearer, &doc).await?))
+}
+
 /// Keeps a document the view put together from ranges (the raw body), once it matches the SHA-256
 /// in the `sha256` header (checked and written off the main thread).
 #[tauri::command]

@@ -1,11 +1,19 @@
 //! Documents for the view, fetched by Rust over the pinned TLS and kept on disk by SHA-256, so a
 //! 604-page Mushaf crosses the classroom's Wi-Fi once per device, not once per lesson. A cached file
 //! is checked against its hash before it is used; a download that does not match is refused.
+//!
+//! Behind a relay (which students do not trust), a document comes in pieces checked here against the
+//! manifest the teacher's server signed within the state (PROTOCOL-ADDITIONS.md, section J): once
+//! the view has asked for a document's manifest ([`DocCache::manifest`]), every range of it is
+//! widened to whole pieces and each piece's SHA-256 is checked before the view gets a byte.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
-use lectern::client::fetch::{FetchError, get_range, request};
+use lectern::client::fetch::{Answer, FetchError, get_range, request};
 use lectern_protocol::Doc;
+use lectern_protocol::manifest::{ManifestError, Pieces};
 use sha2::{Digest, Sha256};
 
 /// Why a document could not be had.
@@ -28,13 +36,23 @@ pub enum DocError {
     /// The cache folder could not be used (the document is still shown, just not kept).
     #[error("the document cache: {0}")]
     Cache(#[from] std::io::Error),
+    /// A manifest that is not the one the teacher signed, or a piece that differs from it.
+    #[error("{0}; not shown")]
+    Unchecked(#[from] ManifestError),
 }
 
-/// The on-disk cache, one file per SHA-256.
+/// The on-disk cache, one file per SHA-256, and the checked manifests of the documents this device
+/// takes in pieces.
 #[derive(Debug, Clone)]
 pub struct DocCache {
     dir: PathBuf,
+    /// Checked manifests by the signed hash that names them (a few: one lesson shows one document
+    /// at a time).
+    pieces: Arc<Mutex<HashMap<String, Arc<Pieces>>>>,
 }
+
+/// How many documents' manifests are kept in memory (a 600-page book's is about 200 kB).
+const MANIFESTS_KEPT: usize = 8;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -44,6 +62,12 @@ fn doc_url(base: &str, doc: &Doc) -> String {
     format!("{base}/v1/docs/{}", url::form_urlencoded::byte_serialize(doc.id.as_bytes()).collect::<String>())
 }
 
+/// The server's refusal, with the start of what it said.
+fn refused(answer: &Answer) -> DocError {
+    let message = String::from_utf8_lossy(&answer.body).chars().take(300).collect();
+    DocError::Status { status: answer.status, message }
+}
+
 fn valid_sha(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -51,7 +75,41 @@ fn valid_sha(s: &str) -> bool {
 impl DocCache {
     /// A cache in `dir` (created when first written).
     pub fn new(dir: impl Into<PathBuf>) -> DocCache {
-        DocCache { dir: dir.into() }
+        DocCache { dir: dir.into(), pieces: Arc::default() }
+    }
+
+    /// The document's manifest from `base`, taken only if it is the one the teacher's server signed
+    /// (`doc.manifest`) for a document of `doc.pages` pages. From then on, every range of the
+    /// document this device fetches is checked against it. Returns the manifest's bytes for the view.
+    pub async fn manifest(
+        &self,
+        base: &str,
+        fingerprint: &str,
+        bearer: &str,
+        doc: &Doc,
+    ) -> Result<Vec<u8>, DocError> {
+        let Some(signed) = doc.manifest.as_deref() else {
+            return Err(ManifestError::NotSigned.into());
+        };
+        let answer =
+            request("GET", &format!("{}/manifest", doc_url(base, doc)), fingerprint, Some(bearer), None)
+                .await?;
+        if answer.status != 200 {
+            return Err(refused(&answer));
+        }
+        let pieces = Pieces::check(&answer.body, signed, doc.pages)?;
+        let mut kept = self.pieces.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.len() >= MANIFESTS_KEPT && !kept.contains_key(signed) {
+            kept.clear();
+        }
+        kept.insert(signed.to_string(), Arc::new(pieces));
+        Ok(answer.body.to_vec())
+    }
+
+    /// The checked manifest this device holds for `doc`, if the view took it.
+    fn pieces_of(&self, doc: &Doc) -> Option<Arc<Pieces>> {
+        let kept = self.pieces.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.get(doc.manifest.as_deref()?).cloned()
     }
 
     fn path(&self, sha256: &str) -> PathBuf {
@@ -81,8 +139,7 @@ impl DocCache {
         }
         let answer = request("GET", &doc_url(base, doc), fingerprint, Some(bearer), None).await?;
         if answer.status != 200 {
-            let message = String::from_utf8_lossy(&answer.body).chars().take(300).collect();
-            return Err(DocError::Status { status: answer.status, message });
+            return Err(refused(&answer));
         }
         if !valid_sha(&doc.sha256) || hex(&Sha256::digest(&answer.body)) != doc.sha256.to_ascii_lowercase() {
             return Err(DocError::Mismatch);
@@ -110,6 +167,9 @@ impl DocCache {
             let (b, e) = (begin.min(total) as usize, end.min(total) as usize);
             return Ok((bytes[b..e.max(b)].to_vec(), total));
         }
+        if let Some(pieces) = self.pieces_of(doc) {
+            return checked_range(&pieces, &doc_url(base, doc), fingerprint, bearer, begin, end).await;
+        }
         let answer = get_range(&doc_url(base, doc), fingerprint, Some(bearer), begin, end).await?;
         match (answer.status, answer.total) {
             (206, Some(total)) if answer.body.len() as u64 <= end.saturating_sub(begin) => {
@@ -119,10 +179,7 @@ impl DocCache {
                 Err(DocError::Status { status: 206, message: "a range answer of the wrong size".into() })
             }
             (200, _) => Ok((answer.body.to_vec(), answer.body.len() as u64)),
-            (status, _) => {
-                let message = String::from_utf8_lossy(&answer.body).chars().take(300).collect();
-                Err(DocError::Status { status, message })
-            }
+            _ => Err(refused(&answer)),
         }
     }
 
@@ -141,4 +198,38 @@ impl DocCache {
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, &path)
     }
+}
+
+/// Bytes `[begin, end)` of the document at `url` and its length, fetched as the whole pieces that hold
+/// them and each piece checked against `pieces`: what a relay serves is shown only if it is what the
+/// teacher's server signed.
+async fn checked_range(
+    pieces: &Pieces,
+    url: &str,
+    fingerprint: &str,
+    bearer: &str,
+    begin: u64,
+    end: u64,
+) -> Result<(Vec<u8>, u64), DocError> {
+    let total = pieces.size();
+    let (from, to) = pieces.cover(begin, end);
+    if from >= to {
+        return Ok((Vec::new(), total));
+    }
+    let answer = get_range(url, fingerprint, Some(bearer), from, to).await?;
+    let body = match (answer.status, answer.total) {
+        (206, Some(t)) if t == total && answer.body.len() as u64 == to - from => answer.body,
+        // A server that ignores ranges sends the whole document: checked all the same.
+        (200, _) if answer.body.len() as u64 == total => answer.body.slice(from as usize..to as usize),
+        (206 | 200, _) => {
+            return Err(DocError::Status {
+                status: answer.status,
+                message: "an answer of the wrong size".into(),
+            });
+        }
+        _ => return Err(refused(&answer)),
+    };
+    pieces.verify(from, &body)?;
+    let (a, b) = ((begin.clamp(from, to) - from) as usize, (end.clamp(from, to) - from) as usize);
+    Ok((body[a..b.max(a)].to_vec(), total))
 }

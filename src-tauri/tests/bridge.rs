@@ -172,3 +172,57 @@ async fn a_document_comes_in_pinned_ranges_and_is_kept_only_once_whole_and_check
     let (from_disk, _) = cache.range(http, fp, key, &doc, total - 50, total).await.unwrap();
     assert_eq!(from_disk, tail);
 }
+
+/// Where the teacher's server keeps a document: `<sha256>.pdf` somewhere under its data directory.
+fn stored(dir: &std::path::Path, sha256: &str) -> std::path::PathBuf {
+    let name = format!("{sha256}.pdf");
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.file_name().is_some_and(|n| n == name.as_str()) {
+                return path;
+            }
+        }
+    }
+    panic!("{name} is not under {}", dir.display());
+}
+
+#[tokio::test]
+async fn a_document_taken_in_pieces_is_checked_in_rust_against_the_signed_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let ready = server.ready().clone();
+    let (_, state) = server.app().room().state();
+    let doc: Doc = state.doc.unwrap();
+    assert!(doc.manifest.is_some(), "the signed state names the document's manifest");
+    let cache = DocCache::new(tempfile::tempdir().unwrap().path());
+    let (key, http, fp) = (&ready.teacher_key, &ready.http, &ready.fingerprint);
+
+    // A manifest other than the signed one is refused, and nothing is checked against it.
+    let unsigned = Doc { manifest: Some("0".repeat(64)), ..doc.clone() };
+    assert!(matches!(cache.manifest(http, fp, key, &unsigned).await, Err(DocError::Unchecked(_))));
+    assert!(!cache.manifest(http, fp, key, &doc).await.unwrap().is_empty());
+    let (head, total) = cache.range(http, fp, key, &doc, 10, 110).await.unwrap();
+    assert_eq!(head.len(), 100);
+    assert_eq!(cache.range(http, fp, key, &doc, total - 50, total).await.unwrap().0.len(), 50);
+
+    // What the server sends changes under it, as a hostile relay's (or a Redis writer's) would: the
+    // bytes the view asks for are refused, whatever range it asks.
+    let file = stored(dir.path(), &doc.sha256);
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[60] ^= 0x20;
+    std::fs::write(&file, &bytes).unwrap();
+    match cache.range(http, fp, key, &doc, 10, 110).await {
+        Err(e @ DocError::Unchecked(_)) => {
+            assert!(e.to_string().contains("not shown"), "the view can say why: {e}");
+        }
+        other => panic!("a changed piece reached the view: {other:?}"),
+    }
+    // However little of the changed piece the view asks for (the demo document is one piece).
+    assert!(matches!(cache.range(http, fp, key, &doc, total - 50, total).await, Err(DocError::Unchecked(_))));
+    assert!(cache.cached(&doc).is_none(), "nothing of it was kept");
+    server.wait_stopped().await;
+}

@@ -248,6 +248,7 @@ ipc! {
         async fetch_doc(state: State<'_, AppState>, base: String, fingerprint: String, bearer: String, doc: Doc) -> Result<Response>;
         async cached_doc(state: State<'_, AppState>, doc: Doc) -> Result<Response>;
         async doc_range(state: State<'_, AppState>, base: String, fingerprint: String, bearer: String, doc: Doc, begin: u64, end: u64) -> Result<Response>;
+        async doc_manifest(state: State<'_, AppState>, base: String, fingerprint: String, bearer: String, doc: Doc) -> Result<Response>;
         async keep_doc(state: State<'_, AppState>, request: Request<'_>) -> Result<()> ["sha256"];
         async http(request: Request<'_>) -> Result<Response> ["method", "url", "fingerprint", "bearer?"];
         async pick_pdf(app: AppHandle, state: State<'_, AppState>) -> Result<Option<Picked>>;
@@ -281,7 +282,7 @@ mod tests {
             "{ts}"
         );
         assert!(ts.contains("onLink: (cb: (payload: JoinTarget) => void)"), "{ts}");
-        assert_eq!(commands().len(), 18, "every command is in the table");
+        assert_eq!(commands().len(), 19, "every command is in the table");
     }
 
     /// Tauri matches arguments by name, which no type check sees: each row's parameter names must be

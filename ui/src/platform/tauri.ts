@@ -115,7 +115,8 @@ function tauriServer(): Server {
 }
 
 /** Documents kept on disk by Rust, which checks them against their sha256 (whether or not they were
- * checked here): a Mushaf crosses the Wi-Fi once per device. */
+ * checked here): a Mushaf crosses the Wi-Fi once per device. Behind a relay, Rust also checks each
+ * piece against the signed manifest. */
 function tauriDocs(api: string, fp: string): DocIO {
   const url = (doc: Doc) => `${api}/v1/docs/${encodeURIComponent(doc.id)}`;
   return {
@@ -137,7 +138,9 @@ function tauriDocs(api: string, fp: string): DocIO {
     async scanIndex(doc, bearer) {
       return JSON.parse(new TextDecoder().decode(await http("GET", `${url(doc)}/scan`, fp, bearer))) as unknown;
     },
-    manifest: (doc, bearer) => http("GET", `${url(doc)}/manifest`, fp, bearer),
+    // Rust takes the manifest only if it is the signed one, and then checks every range of the
+    // document against it before the view sees it (the view checks again, as a browser does).
+    manifest: (doc, bearer) => commands.docManifest({ base: api, fingerprint: fp, bearer, doc }),
   };
 }
 
