@@ -18,6 +18,9 @@
 #   tests/bench/run.sh --compare DIR
 #                                 Lectern before and after a change, alternating in one run: DIR holds the
 #                                 `lectern` binary built from the old commit; N = 30 and 1,000 at 60/s
+#   tests/bench/run.sh --compare DIR --wifi
+#                                 the same on the weak Wi-Fi rig at 5% loss (root): N = 30, sparse (4/s)
+#                                 and dense (60/s) changes, SECONDS_PER_RUN 20
 #   tests/bench/run.sh --wan      students at home through a relay over the internet rig (root; see
 #                                 tests/wan/bench.sh): three home cells, page-turn latency from the teacher;
 #                                 then a 600-page scanned book opened through the relay (tests/wan/book.sh)
@@ -33,7 +36,8 @@ case "$MODE" in
   --smoke) REPEATS=1; SECS=10; OUT="${OUT:-$CARGO_TARGET_DIR/bench}"; SCENARIOS="30:60"; IDLE="" ;;
   --logging) OUT="${OUT:-$CARGO_TARGET_DIR/bench-logging}"; SCENARIOS="30:60"; IDLE="" ;;
   --wifi) OUT="${OUT:-docs/bench}"; SECS="${SECONDS_PER_RUN:-20}"; REPEATS="${WIFI_REPEATS:-1}"; IDLE="" ;;
-  --compare) OUT="${OUT:-$CARGO_TARGET_DIR/bench-compare}"; SCENARIOS="30:60 1000:60"; IDLE=""; BEFORE="$2" ;;
+  --compare) OUT="${OUT:-$CARGO_TARGET_DIR/bench-compare}"; SCENARIOS="30:60 1000:60"; IDLE=""; BEFORE="$2"
+    if [ "${3:-}" = --wifi ]; then COMPARE_WIFI=1; SCENARIOS="30:4 30:60"; SECS="${SECONDS_PER_RUN:-20}"; fi ;;
   *) OUT="${OUT:-docs/bench}"; SCENARIOS="30:60 30:1000 300:60 1000:60 5000:10"; IDLE="10000" ;;
 esac
 mkdir -p "$OUT"
@@ -49,14 +53,14 @@ WORK=$(mktemp -d)
 SERVER=""
 # Where the servers listen and the load generator runs: loopback, or the rig's two namespaces.
 HOST=127.0.0.1; IN_SRV=(); IN_CLI=(); COUNT=()
-if [ "$MODE" = --wifi ]; then
+if [ "$MODE" = --wifi ] || [ -n "${COMPARE_WIFI:-}" ]; then
   source tests/wifi/rig.sh
   wifi_up
   HOST="$WIFI_ADDR_S"; IN_SRV=(ip netns exec "$WIFI_SRV"); IN_CLI=(ip netns exec "$WIFI_CLI"); COUNT=(--count-dev "$WIFI_VC")
 fi
 cleanup() {
   [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"
-  if [ "$MODE" = --wifi ]; then wifi_down; fi
+  if [ "$MODE" = --wifi ] || [ -n "${COMPARE_WIFI:-}" ]; then wifi_down; fi
 }
 trap cleanup EXIT
 
@@ -126,6 +130,7 @@ if [ "$MODE" = "--wifi" ]; then
 fi
 
 if [ "$MODE" = "--compare" ]; then
+  [ -n "${COMPARE_WIFI:-}" ] && wifi_loss 0.05
   for i in $(seq "$REPEATS"); do
     for scenario in $SCENARIOS; do
       n=${scenario%%:*}; rate=${scenario##*:}

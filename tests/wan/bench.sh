@@ -10,7 +10,13 @@
 # Socket.IO with its Redis adapter runs on the same rig in the same run, for comparison
 # (docs/bench/wan-socketio.jsonl).
 #
-# Environment: STUDENTS (30), RATE (4), SECONDS_PER_RUN (30), OUT (docs/bench).
+# Each student is at a home of its own: a cell's link carries STUDENTS times the cell's rate (a cell is
+# one namespace, one link), so the figures are not one 4 Mbit/s line shared by 30 devices.
+# LINK=shared gives the whole cell the one rate instead.
+#
+# Environment: STUDENTS (30), RATE (4), SECONDS_PER_RUN (30), OUT (docs/bench), LINK (each or shared),
+# ONLY (a cell's name: run just that one), SOCKETIO (1; 0 skips the comparison), LECTERN_BIN (the
+# lectern binary to measure: another build's, for a before and after).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -23,29 +29,22 @@ STUDENTS="${STUDENTS:-30}"; RATE="${RATE:-4}"; SECS="${SECONDS_PER_RUN:-30}"
 mkdir -p "$OUT"
 cargo build --release --locked -q -p lectern -p lectern-bench
 BIN="$CARGO_TARGET_DIR/release"
-command -v redis-server >/dev/null 2>&1 || {
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
-}
+LECTERN="${LECTERN_BIN:-$BIN/lectern}"
+LINK="${LINK:-each}"
 # shellcheck source=tests/wan/rig.sh
 source tests/wan/rig.sh
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  wan_down # (its emulators are background jobs too: a bare `wait` would wait for them for ever)
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-ready() { for _ in $(seq 400); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "$2 did not start: $(cat "$1.err" 2>/dev/null)" >&2; return 1; }
+wan_session
 
 wan_up
 # The three cells of issue 24: RTT, jitter (±), loss each way (%), rate (Mbit/s).
 CELLS=("broadband 40 5 0.5 20" "mobile 120 30 2 4" "poor 250 60 5 1")
+if [ -n "${ONLY:-}" ]; then
+  for c in "${CELLS[@]}"; do [ "${c%% *}" = "$ONLY" ] && CELLS=("$c") && break; done
+fi
 for c in "${CELLS[@]}"; do
-  # shellcheck disable=SC2086
-  wan_home $c
+  read -r cell rtt jitter loss rate <<<"$c"
+  [ "$LINK" = shared ] || rate=$(python3 -c "print($rate * $STUDENTS)")
+  wan_home "$cell" "$rtt" "$jitter" "$loss" "$rate"
 done
 
 # Redis and one relay in the cloud; the teacher's server in the school, bridged over the uplink.
@@ -53,11 +52,11 @@ ip netns exec "$WAN_CLOUD" redis-server --port 6379 --bind 0.0.0.0 --protected-m
   --appendonly no --dir "$WORK" >/dev/null &
 PIDS+=($!)
 for _ in $(seq 200); do ip netns exec "$WAN_CLOUD" redis-cli ping >/dev/null 2>&1 && break; sleep 0.05; done
-ip netns exec "$WAN_CLOUD" "$BIN/lectern" relay --json --redis redis://127.0.0.1:6379 --listen 0.0.0.0:7443 \
+ip netns exec "$WAN_CLOUD" "$LECTERN" relay --json --redis redis://127.0.0.1:6379 --listen 0.0.0.0:7443 \
   >"$WORK/relay" 2>"$WORK/relay.err" &
 PIDS+=($!); RELAY_PID=$!
 ready "$WORK/relay" "lectern relay"
-ip netns exec "$WAN_SCHOOL" "$BIN/lectern" serve --json --no-mdns --data-dir "$WORK/teacher" \
+ip netns exec "$WAN_SCHOOL" "$LECTERN" serve --json --no-mdns --data-dir "$WORK/teacher" \
   --listen "$SCHOOL_ADDR:8443" --redis "redis://$WAN_CLOUD_ADDR:6379" >"$WORK/server" 2>"$WORK/server.err" &
 PIDS+=($!); SERVER_PID=$!
 ready "$WORK/server" "lectern serve"
@@ -76,13 +75,15 @@ import json, sys
 line = json.loads(sys.stdin.read())
 rtt, jitter, loss, rate = map(float, sys.argv[1:5])
 # The path from the teacher to a student at home: the school uplink (10 ms each way), then the cell.
-line.update(cell_rtt_ms=rtt, cell_jitter_ms=jitter, cell_loss_pct=loss, cell_mbit=rate, one_way_ms=10 + rtt / 2)
-print(json.dumps(line))' "$rtt" "$jitter" "$loss" "$rate" | tee -a "$RESULTS"
+line.update(cell_rtt_ms=rtt, cell_jitter_ms=jitter, cell_loss_pct=loss, cell_mbit=rate, one_way_ms=10 + rtt / 2,
+            link=sys.argv[5])
+print(json.dumps(line))' "$rtt" "$jitter" "$loss" "$rate" "$LINK" | tee -a "$RESULTS"
 done
 
 # Socket.IO with its Redis adapter, the seeds' recipe, on the same rig in the same run: the teacher's
 # node in the school, the students' node in the cloud, joined through the cloud's Redis (as Lectern's
 # server and relay are). The same certificate as the teacher's server.
+[ "${SOCKETIO:-1}" = 0 ] && CELLS=()
 (cd tests/bench/peers/socketio && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 FP=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["fingerprint"])' "$(head -1 "$WORK/server")")
 SIO_RESULTS="$OUT/wan-socketio.jsonl"; : >"$SIO_RESULTS"
@@ -104,8 +105,9 @@ for c in "${CELLS[@]}"; do
 import json, sys
 line = json.loads(sys.stdin.read())
 rtt, jitter, loss, rate = map(float, sys.argv[1:5])
-line.update(cell_rtt_ms=rtt, cell_jitter_ms=jitter, cell_loss_pct=loss, cell_mbit=rate, one_way_ms=10 + rtt / 2)
-print(json.dumps(line))' "$rtt" "$jitter" "$loss" "$rate" | tee -a "$SIO_RESULTS" \
+line.update(cell_rtt_ms=rtt, cell_jitter_ms=jitter, cell_loss_pct=loss, cell_mbit=rate, one_way_ms=10 + rtt / 2,
+            link=sys.argv[5])
+print(json.dumps(line))' "$rtt" "$jitter" "$loss" "$rate" "$LINK" | tee -a "$SIO_RESULTS" \
     || echo "Socket.IO in the $cell cell lost changes (its report above counts them)" >&2
   kill "$SIO_SCHOOL" "$SIO_PID"; wait "$SIO_SCHOOL" "$SIO_PID" 2>/dev/null || true
   rm -f "$WORK/sio-school" "$WORK/sio-cloud"
@@ -114,16 +116,17 @@ done
 python3 - "$RESULTS" >"$OUT/wan.md" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print("| cell (RTT, loss each way, rate) | students | one-way | p50 | p99 | max | p99 − one-way | goal: one-way + RTT + 25 ms | delivered | relay CPU, RSS |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| cell (RTT, loss each way, rate) | students | one-way | p50 | p99 | max | p99 − one-way | goal: one-way + RTT + 25 ms | delivered | shown offline | relay CPU, RSS |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     g = r["remote"]
     relay = r["processes"][1] if len(r["processes"]) > 1 else {"cpu_percent": 0, "rss_mib": 0}
     goal = r["one_way_ms"] + r["cell_rtt_ms"] + 25
-    print(f"| {r['label']} ({r['cell_rtt_ms']:g} ± {r['cell_jitter_ms']:g} ms, {r['cell_loss_pct']:g}%, {r['cell_mbit']:g} Mbit/s) "
+    each = " each" if r.get("link", "shared") == "each" else ", shared"
+    print(f"| {r['label']} ({r['cell_rtt_ms']:g} ± {r['cell_jitter_ms']:g} ms, {r['cell_loss_pct']:g}%, {r['cell_mbit']:g} Mbit/s{each}) "
           f"| {g['students']} | {r['one_way_ms']:g} ms | {g['p50_ms']:.1f} ms | {g['p99_ms']:.1f} ms | {g['max_ms']:.1f} ms "
           f"| {g['p99_ms'] - r['one_way_ms']:.1f} ms | {goal:g} ms ({'met' if g['p99_ms'] <= goal else 'missed'}) "
-          f"| {g['received']}/{g['expected']} | {relay['cpu_percent']:.1f}%, {relay['rss_mib']:.0f} MiB |")
+          f"| {g['received']}/{g['expected']} | {r.get('shown_offline', '?')} | {relay['cpu_percent']:.1f}%, {relay['rss_mib']:.0f} MiB |")
 EOF
 python3 - "$SIO_RESULTS" >>"$OUT/wan.md" <<'EOF'
 import json, sys

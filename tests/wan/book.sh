@@ -25,22 +25,9 @@ PAGES="${BOOK_PAGES:-600}"; PAGE="${BOOK_PAGE:-300}"; STUDENTS="${STUDENTS:-10}"
 mkdir -p "$OUT"
 cargo build --release --locked -q -p lectern -p lectern-bench
 BIN="$CARGO_TARGET_DIR/release"
-command -v redis-server >/dev/null 2>&1 || {
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
-}
 # shellcheck source=tests/wan/rig.sh
 source tests/wan/rig.sh
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  wan_down
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-ready() { for _ in $(seq 400); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "$2 did not start: $(cat "$1.err" 2>/dev/null)" >&2; return 1; }
+wan_session
 
 # The book: one scan, as its own JPEG object on every page.
 convert -size 1050x1480 plasma:wheat-tan -blur 0x1 -quality 65 "$WORK/scan.jpg"

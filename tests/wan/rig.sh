@@ -34,6 +34,26 @@ wan_need() {
   [ -x "$WAN_NETEM" ] || { echo "build lectern-netem first (cargo build --release -p lectern-bench)" >&2; return 1; }
 }
 
+# wan_session: what a measured run on the rig shares: redis-server at hand, a work folder ($WORK), the
+# processes it starts ($PIDS: stopped on exit, then the rig is taken down) and `ready FILE WHAT`, which
+# waits for a process's ready line.
+wan_session() {
+  command -v redis-server >/dev/null 2>&1 || {
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+  }
+  WORK=$(mktemp -d)
+  PIDS=()
+  trap wan_session_end EXIT
+}
+wan_session_end() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  wan_down # (its emulators are background jobs too: a bare `wait` would wait for them for ever)
+  rm -rf "$WORK"
+}
+ready() { for _ in $(seq 400); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "$2 did not start: $(cat "$1.err" 2>/dev/null)" >&2; return 1; }
+
 # wan_pair NS_A DEV_A ADDR_A NS_B DEV_B ADDR_B: a veth pair between two namespaces, offloads off (one
 # packet on the wire is one packet held and one packet lost).
 wan_pair() {

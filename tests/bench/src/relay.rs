@@ -144,7 +144,19 @@ async fn main() -> anyhow::Result<()> {
     let before: Vec<ProcStat> =
         pids(&args).iter().map(|p| proc_stat(&p.to_string()).unwrap_or_default()).collect();
     let started = Instant::now();
-    let drain = tokio::spawn(async move { while let Some(Ok(_)) = teacher.next().await {} });
+    // The teacher's roster while changes flow: every remote student it shows offline (issue 24: none
+    // may be while packets still flow, even in the poor cell).
+    let offline = Arc::new(AtomicU64::new(0));
+    let drain = tokio::spawn({
+        let offline = offline.clone();
+        async move {
+            while let Some(Ok(msg)) = teacher.next().await {
+                if let Message::Text(text) = msg {
+                    offline.fetch_add(shown_offline(&text), Ordering::Relaxed);
+                }
+            }
+        }
+    });
     let mut sink = connect_sink(netns, &ws, &fp, &key).await?;
     for k in 0..total {
         tokio::time::sleep_until((started + Duration::from_secs_f64(k as f64 / f64::from(args.rate))).into())
@@ -157,7 +169,9 @@ async fn main() -> anyhow::Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     let after: Vec<ProcStat> =
         pids(&args).iter().map(|p| proc_stat(&p.to_string()).unwrap_or_default()).collect();
+    // Stopped before the students leave, so their leaving is not counted.
     drain.abort();
+    let offline = offline.load(Ordering::Relaxed);
     let _ = stop_tx.send(true);
 
     let mut local = Group { histogram: Histogram::new(3)?, received: 0 };
@@ -184,10 +198,21 @@ async fn main() -> anyhow::Result<()> {
                   "p50_ms": ms(&local.histogram, 0.5), "p99_ms": ms(&local.histogram, 0.99), "max_ms": ms(&local.histogram, 1.0)},
         "remote": {"students": args.remote, "expected": total * args.remote, "received": remote.received,
                    "p50_ms": ms(&remote.histogram, 0.5), "p99_ms": ms(&remote.histogram, 0.99), "max_ms": ms(&remote.histogram, 1.0)},
-        "processes": procs, "sign_us": sign_us, "verify_us": verify_us,
+        "processes": procs, "sign_us": sign_us, "verify_us": verify_us, "shown_offline": offline,
     });
     println!("{line}");
     Ok(())
+}
+
+/// How many remote students a teacher's frame shows going offline (a `roster` change with
+/// `"online":false`).
+fn shown_offline(frame: &str) -> u64 {
+    let Ok(v) = serde_json::from_str::<Value>(frame) else { return 0 };
+    if v["t"] != "roster" {
+        return 0;
+    }
+    let changes = v["changes"].as_array().map(Vec::as_slice).unwrap_or_default();
+    changes.iter().filter(|c| c["online"] == false && c["remote"] == true).count() as u64
 }
 
 /// The processes measured: the server, then the relays.
