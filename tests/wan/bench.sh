@@ -16,7 +16,8 @@
 #
 # Environment: STUDENTS (30), RATE (4), SECONDS_PER_RUN (30), OUT (docs/bench), LINK (each or shared),
 # ONLY (a cell's name: run just that one), SOCKETIO (1; 0 skips the comparison), LECTERN_BIN (the
-# lectern binary to measure: another build's, for a before and after).
+# lectern binary to measure: another build's, for a before and after), RELAY_SYSCTL (kernel settings
+# for the relay's namespace, "key=value ...").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -36,6 +37,8 @@ source tests/wan/rig.sh
 wan_session
 
 wan_up
+# RELAY_SYSCTL="key=value ...": kernel settings for the cloud's namespace (the relay's host), to try one.
+for kv in ${RELAY_SYSCTL:-}; do ip netns exec "$WAN_CLOUD" sysctl -qw "$kv"; done
 # The three cells of issue 24: RTT, jitter (±), loss each way (%), rate (Mbit/s).
 CELLS=("broadband 40 5 0.5 20" "mobile 120 30 2 4" "poor 250 60 5 1")
 if [ -n "${ONLY:-}" ]; then
@@ -67,6 +70,8 @@ for c in "${CELLS[@]}"; do
   # The relay as this home reaches it: the cloud's address on the home's link.
   relay=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["addr"]=sys.argv[2]+":7443"; print(json.dumps(r))' \
     "$(head -1 "$WORK/relay")" "$(wan_cloud_addr "$cell")")
+  # How the relay's TCP recovered what the cell lost: the cloud's counters before and after.
+  ip netns exec "$WAN_CLOUD" nstat -asz >"$WORK/tcp-before" 2>/dev/null || true
   ip netns exec "$(wan_ns "$cell")" "$BIN/lectern-bench-relay" --server "$(head -1 "$WORK/server")" \
     --data-dir "$WORK/teacher" --server-pid "$SERVER_PID" --relay "$relay" --relay-pid "$RELAY_PID" \
     --local 0 --remote "$STUDENTS" --rate "$RATE" --seconds "$SECS" --verify --teacher-netns "$WAN_SCHOOL" \
@@ -77,7 +82,15 @@ rtt, jitter, loss, rate = map(float, sys.argv[1:5])
 # The path from the teacher to a student at home: the school uplink (10 ms each way), then the cell.
 line.update(cell_rtt_ms=rtt, cell_jitter_ms=jitter, cell_loss_pct=loss, cell_mbit=rate, one_way_ms=10 + rtt / 2,
             link=sys.argv[5])
-print(json.dumps(line))' "$rtt" "$jitter" "$loss" "$rate" "$LINK" | tee -a "$RESULTS"
+def counters(text):
+    return {f[0]: int(f[1]) for f in (l.split() for l in text.splitlines()) if len(f) >= 2 and f[1].isdigit()}
+import subprocess  # (read now: the run above has ended)
+now = subprocess.run(["ip", "netns", "exec", sys.argv[7], "nstat", "-asz"], capture_output=True, text=True).stdout
+before, after = counters(open(sys.argv[6]).read()), counters(now)
+line["relay_tcp"] = {k: after.get(k, 0) - before.get(k, 0) for k in (
+    "TcpOutSegs", "TcpRetransSegs", "TcpExtTCPLossProbes", "TcpExtTCPLossProbeRecovery",
+    "TcpExtTCPSackRecovery", "TcpExtTCPTimeouts", "TcpExtTCPSpuriousRTOs", "TcpExtTCPDSACKRecv")}
+print(json.dumps(line))' "$rtt" "$jitter" "$loss" "$rate" "$LINK" "$WORK/tcp-before" "$WAN_CLOUD" | tee -a "$RESULTS"
 done
 
 # Socket.IO with its Redis adapter, the seeds' recipe, on the same rig in the same run: the teacher's

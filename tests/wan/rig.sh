@@ -66,12 +66,13 @@ wan_pair() {
   done
 }
 
-# wan_shape NS DEV QUEUE ONE_WAY_MS JITTER_MS LOSS_PCT RATE_MBIT: what arrives on DEV in NS goes
-# through queue QUEUE of a lectern-netem shaping it so.
+# wan_shape NS DEV QUEUE ONE_WAY_MS JITTER_MS LOSS_PCT RATE_MBIT [ORDER]: what arrives on DEV in NS
+# goes through queue QUEUE of a lectern-netem shaping it so; ORDER is what jitter keeps in order (link,
+# or flow: each connection on a path of its own).
 wan_shape() {
   ip netns exec "$1" iptables -A INPUT -i "$2" -j NFQUEUE --queue-num "$3"
   ip netns exec "$1" chrt -f 5 "$WAN_NETEM" --queue "$3" --delay-ms "$4" --jitter-ms "$5" --loss "$6" \
-    --rate-mbit "$7" >"$WAN_DIR/netem-$1-$3.json" 2>"$WAN_DIR/netem-$1-$3.err" &
+    --rate-mbit "$7" --order "${8:-link}" >"$WAN_DIR/netem-$1-$3.json" 2>"$WAN_DIR/netem-$1-$3.err" &
   WAN_PIDS+=($!)
   for _ in $(seq 100); do grep -q ready "$WAN_DIR/netem-$1-$3.err" 2>/dev/null && return 0; sleep 0.02; done
   echo "lectern-netem on $1 queue $3 did not start: $(cat "$WAN_DIR/netem-$1-$3.err")" >&2
@@ -97,7 +98,9 @@ wan_up() {
   export WAN_SCHOOL WAN_CLOUD SCHOOL_ADDR WAN_CLOUD_ADDR WAN_DIR
 }
 
-# wan_home CELL RTT_MS JITTER_MS LOSS_PCT RATE_MBIT: a home cell on its own link to the cloud.
+# wan_home CELL RTT_MS JITTER_MS LOSS_PCT RATE_MBIT: a home cell on its own link to the cloud, its
+# jitter kept in order per connection (each student a home of its own; one flow, such as check.sh's
+# pings, sees exactly the link).
 wan_home() {
   local cell=$1 n=$(( ${#WAN_CELLS[@]} + 1 ))
   local ns="lwan${WAN_ID}h$n"
@@ -107,8 +110,9 @@ wan_home() {
   wan_pair "$ns" wh0 "10.216.$n.1" "$WAN_CLOUD" "wc$n" "10.216.$n.2"
   local one_way jitter
   one_way=$(python3 -c "print($2 / 2)"); jitter=$(python3 -c "print($3 / 2)")
-  wan_shape "$WAN_CLOUD" "wc$n" $(( n + 1 )) "$one_way" "$jitter" "$4" "$5"
-  wan_shape "$ns" wh0 1 "$one_way" "$jitter" "$4" "$5"
+  # Each connection keeps its own order: the students a cell holds are as many homes.
+  wan_shape "$WAN_CLOUD" "wc$n" $(( n + 1 )) "$one_way" "$jitter" "$4" "$5" flow
+  wan_shape "$ns" wh0 1 "$one_way" "$jitter" "$4" "$5" flow
   printf -v "WAN_HOME_$cell" '%s' "$ns"
   export "WAN_HOME_$cell"
 }

@@ -1,7 +1,8 @@
 //! When an emulated link delivers each packet: loss as it arrives, then a rate with a bounded
-//! buffer, then a delay with jitter, never out of order. Pure arithmetic on the times it is given,
-//! so it is tested without a network.
+//! buffer, then a delay with jitter, never out of order within a flow (or, with one flow for all, on
+//! the whole link). Pure arithmetic on the times it is given, so it is tested without a network.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -28,10 +29,13 @@ pub struct Link {
     rng: StdRng,
     /// When the link has sent everything it has taken so far.
     sent_by: Option<Instant>,
-    /// When the last packet taken leaves (no packet leaves before it).
-    last_leave: Option<Instant>,
+    /// When each flow's last packet taken leaves (no packet of that flow leaves before it).
+    last_leave: HashMap<u64, Instant>,
     stats: Stats,
 }
+
+/// Past this many flows held apart, the ones with nothing in flight are forgotten.
+const FLOWS_KEPT: usize = 4096;
 
 /// What a link did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -58,14 +62,15 @@ impl Link {
             shape,
             rng: StdRng::seed_from_u64(seed),
             sent_by: None,
-            last_leave: None,
+            last_leave: HashMap::new(),
             stats: Stats::default(),
         }
     }
 
-    /// A packet of `len` bytes arrived at `now`: when it leaves, or `None` when it is lost or the
-    /// buffer is full.
-    pub fn admit(&mut self, now: Instant, len: usize) -> Option<Instant> {
+    /// A packet of `len` bytes of flow `flow` arrived at `now`: when it leaves, or `None` when it is
+    /// lost or the buffer is full. Packets of one flow leave in the order they came; the rate and
+    /// the buffer are the whole link's.
+    pub fn admit(&mut self, now: Instant, len: usize, flow: u64) -> Option<Instant> {
         self.stats.packets += 1;
         if self.shape.loss > 0.0 && self.rng.random_bool(self.shape.loss) {
             self.stats.lost += 1;
@@ -83,8 +88,12 @@ impl Link {
         }
         let jitter = self.shape.jitter.as_secs_f64();
         let delay = (self.shape.delay.as_secs_f64() + self.rng.random_range(-jitter..=jitter)).max(0.0);
-        let leave = (sent + Duration::from_secs_f64(delay)).max(self.last_leave.unwrap_or(sent));
-        self.last_leave = Some(leave);
+        if self.last_leave.len() >= FLOWS_KEPT {
+            self.last_leave.retain(|_, t| *t > now);
+        }
+        let ahead = self.last_leave.entry(flow).or_insert(sent);
+        let leave = (sent + Duration::from_secs_f64(delay)).max(*ahead);
+        *ahead = leave;
         Some(leave)
     }
 
@@ -125,7 +134,7 @@ mod tests {
         let mut last = t0;
         for i in 0..1000 {
             let now = t0 + Duration::from_micros(i * 300);
-            let leave = link.admit(now, 100).unwrap();
+            let leave = link.admit(now, 100, 1).unwrap();
             let held = leave.duration_since(now);
             assert!(held >= Duration::from_millis(45), "{held:?}");
             assert!(leave >= last, "packet {i} overtook the one ahead");
@@ -134,11 +143,31 @@ mod tests {
     }
 
     #[test]
+    fn a_flow_is_held_only_behind_its_own_packets() {
+        let t0 = Instant::now();
+        let mut link = Link::new(Shape { jitter: Duration::from_millis(15), ..shape() }, 11);
+        // Thirty homes' packets arrive together: each home's leave in order, but a home is not held
+        // behind the slowest draw of the thirty (which one link for all would do).
+        let mut last: HashMap<u64, Instant> = HashMap::new();
+        let mut held = Vec::new();
+        for i in 0..3000u64 {
+            let now = t0 + Duration::from_millis(i / 30 * 250);
+            let leave = link.admit(now, 100, i % 30).unwrap();
+            assert!(leave >= *last.get(&(i % 30)).unwrap_or(&t0), "packet {i} overtook its flow");
+            last.insert(i % 30, leave);
+            held.push(leave.duration_since(now));
+        }
+        held.sort();
+        let median = held[held.len() / 2];
+        assert!(median < Duration::from_millis(63), "the median packet waits its own draw: {median:?}");
+    }
+
+    #[test]
     fn the_rate_spaces_packets_and_a_full_buffer_drops() {
         let t0 = Instant::now();
         // 1 Mbit/s: a 1,250-byte packet takes 10 ms; a 200 ms buffer holds 20 of them.
         let mut link = Link::new(Shape { delay: Duration::ZERO, bytes_per_sec: 125_000.0, ..shape() }, 1);
-        let leaves: Vec<_> = (0..30).map(|_| link.admit(t0, 1250)).collect();
+        let leaves: Vec<_> = (0..30).map(|i| link.admit(t0, 1250, i % 3)).collect();
         assert_eq!(leaves[0], Some(t0 + Duration::from_millis(10)));
         assert_eq!(leaves[1], Some(t0 + Duration::from_millis(20)));
         assert_eq!(leaves.iter().filter(|l| l.is_none()).count(), 9, "{leaves:?}");
@@ -149,7 +178,7 @@ mod tests {
     fn loss_is_near_what_was_asked() {
         let t0 = Instant::now();
         let mut link = Link::new(Shape { loss: 0.05, ..shape() }, 3);
-        let lost = (0..100_000).filter(|_| link.admit(t0, 100).is_none()).count();
+        let lost = (0..100_000).filter(|_| link.admit(t0, 100, 1).is_none()).count();
         assert!((4_500..5_500).contains(&lost), "{lost} of 100,000 lost at 5%");
     }
 }

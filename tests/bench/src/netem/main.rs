@@ -6,7 +6,10 @@
 //! - a rate (`--rate-mbit`): packets leave one after another, each taking its size at that rate,
 //!   behind a buffer of `--buffer-ms` at the rate (tail drop past it, as a home router does);
 //! - a delay (`--delay-ms`) with jitter (`--jitter-ms`, uniform within ±), kept in order, as real
-//!   paths mostly are: a packet never leaves before the one ahead of it;
+//!   paths mostly are: a packet never leaves before the one ahead of it in its flow. With
+//!   `--order flow` a flow is one TCP or UDP connection (addresses and ports), so the students a home
+//!   cell stands for are as many homes, each on its own path; with `--order link` (the default) the
+//!   whole link keeps one order;
 //! - random loss (`--loss`, percent), decided as each packet arrives.
 //!
 //! It runs in the namespace the packets arrive in (each namespace has its own queues), best under
@@ -47,6 +50,59 @@ struct Args {
     /// Seed of the loss and jitter (for a run that can be repeated).
     #[arg(long)]
     seed: Option<u64>,
+    /// What jitter keeps in order: the whole link, or each flow (connection) on its own.
+    #[arg(long, value_enum, default_value_t = Order::Link)]
+    order: Order,
+}
+
+/// What jitter keeps in order.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Order {
+    /// Every packet on the link, one path.
+    Link,
+    /// Each connection, as many paths of the same shape.
+    Flow,
+}
+
+/// A packet's flow: its IPv4 addresses and protocol, and for TCP and UDP its ports. Anything else
+/// (and what cannot be read) is flow 0.
+fn flow_of(packet: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    if packet.len() < 20 || packet[0] >> 4 != 4 {
+        return 0;
+    }
+    let header = usize::from(packet[0] & 0x0f) * 4;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    packet[9..10].hash(&mut h);
+    packet[12..20].hash(&mut h);
+    if matches!(packet[9], 6 | 17) && packet.len() >= header + 4 {
+        packet[header..header + 4].hash(&mut h);
+    }
+    h.finish()
+}
+
+/// A packet waiting for its time, the earliest first (and, at the same time, the first taken).
+struct Held {
+    leave: Instant,
+    n: u64,
+    msg: nfq::Message,
+}
+
+impl PartialEq for Held {
+    fn eq(&self, other: &Held) -> bool {
+        (self.leave, self.n) == (other.leave, other.n)
+    }
+}
+impl Eq for Held {}
+impl PartialOrd for Held {
+    fn partial_cmp(&self, other: &Held) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Held {
+    fn cmp(&self, other: &Held) -> std::cmp::Ordering {
+        (other.leave, other.n).cmp(&(self.leave, self.n))
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -70,29 +126,34 @@ fn main() -> anyhow::Result<()> {
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
     let mut queue = queue::Nfq::open(args.queue)?;
     let mut link = link::Link::new(shape, args.seed.unwrap_or_else(rand::random));
-    let mut held = std::collections::VecDeque::new();
+    let mut held = std::collections::BinaryHeap::new();
+    let mut taken = 0u64;
     eprintln!("lectern-netem: queue {} ready", args.queue);
     while !stop.load(Ordering::Relaxed) {
         // Everything that has arrived: scheduled (or dropped) as it comes.
         while let Some(msg) = queue.try_recv()? {
             let now = Instant::now();
-            match link.admit(now, msg.get_original_len()) {
-                Some(leave) => held.push_back((leave, msg)),
+            let flow = if args.order == Order::Flow { flow_of(msg.get_payload()) } else { 0 };
+            match link.admit(now, msg.get_original_len(), flow) {
+                Some(leave) => {
+                    taken += 1;
+                    held.push(Held { leave, n: taken, msg });
+                }
                 None => queue.verdict(msg, nfq::Verdict::Drop)?,
             }
         }
         // Everything due: let go, in order.
         let now = Instant::now();
-        while held.front().is_some_and(|(leave, _)| *leave <= now) {
-            if let Some((leave, msg)) = held.pop_front() {
+        while held.peek().is_some_and(|h| h.leave <= now) {
+            if let Some(Held { leave, msg, .. }) = held.pop() {
                 link.released(now.duration_since(leave));
                 queue.verdict(msg, nfq::Verdict::Accept)?;
             }
         }
-        let wait = held.front().map(|(leave, _)| leave.saturating_duration_since(Instant::now()));
+        let wait = held.peek().map(|h| h.leave.saturating_duration_since(Instant::now()));
         queue.wait(wait.unwrap_or(Duration::from_millis(100)))?;
     }
-    for (_, msg) in held {
+    for Held { msg, .. } in held.into_sorted_vec().into_iter().rev() {
         queue.verdict(msg, nfq::Verdict::Accept)?;
     }
     println!(
