@@ -3,15 +3,16 @@
 //! is checked against its hash before it is used; a download that does not match is refused.
 //!
 //! Behind a relay (which students do not trust), a document comes in pieces checked here against the
-//! manifest the teacher's server signed within the state (PROTOCOL-ADDITIONS.md, section J): once
-//! the view has asked for a document's manifest ([`DocCache::manifest`]), every range of it is
-//! widened to whole pieces and each piece's SHA-256 is checked before the view gets a byte.
+//! manifest the teacher's server signed within the state (PROTOCOL-ADDITIONS.md, section J): the view
+//! asks for such ranges with [`DocCache::range_checked`], which widens each to whole pieces and checks
+//! each piece's SHA-256 before the view gets a byte, and never answers unchecked.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use lectern::client::fetch::{Answer, FetchError, get_range, request};
+use bytes::Bytes;
+use lectern::client::fetch::{Answer, FetchError, get_range, get_range_within, get_within, request};
 use lectern_protocol::Doc;
 use lectern_protocol::manifest::{ManifestError, Pieces};
 use sha2::{Digest, Sha256};
@@ -39,6 +40,10 @@ pub enum DocError {
     /// A manifest that is not the one the teacher signed, or a piece that differs from it.
     #[error("{0}; not shown")]
     Unchecked(#[from] ManifestError),
+    /// The lesson names no manifest for the document, so its pieces cannot be checked (it is then
+    /// taken whole and checked against its SHA-256).
+    #[error("the document has no manifest to check its pieces against")]
+    NoManifest,
 }
 
 /// The on-disk cache, one file per SHA-256, and the checked manifests of the documents this device
@@ -51,7 +56,8 @@ pub struct DocCache {
     pieces: Arc<Mutex<HashMap<String, Arc<Pieces>>>>,
 }
 
-/// How many documents' manifests are kept in memory (a 600-page book's is about 200 kB).
+/// How many documents' manifests are kept in memory (a 600-page scanned book's is about 30 kB; the
+/// largest, a 200 MiB document cut into 16 KiB pieces, about 1 MB).
 const MANIFESTS_KEPT: usize = 8;
 
 fn hex(bytes: &[u8]) -> String {
@@ -78,9 +84,9 @@ impl DocCache {
         DocCache { dir: dir.into(), pieces: Arc::default() }
     }
 
-    /// The document's manifest from `base`, taken only if it is the one the teacher's server signed
-    /// (`doc.manifest`) for a document of `doc.pages` pages. From then on, every range of the
-    /// document this device fetches is checked against it. Returns the manifest's bytes for the view.
+    /// The document's manifest from `base`, as it came, for the view to judge (as a browser does).
+    /// If it is the one the teacher's server signed (`doc.manifest`) for a document of `doc.pages`
+    /// pages, it is also kept here, for [`DocCache::range_checked`].
     pub async fn manifest(
         &self,
         base: &str,
@@ -88,28 +94,43 @@ impl DocCache {
         bearer: &str,
         doc: &Doc,
     ) -> Result<Vec<u8>, DocError> {
-        let Some(signed) = doc.manifest.as_deref() else {
-            return Err(ManifestError::NotSigned.into());
-        };
-        let answer =
-            request("GET", &format!("{}/manifest", doc_url(base, doc)), fingerprint, Some(bearer), None)
-                .await?;
-        if answer.status != 200 {
-            return Err(refused(&answer));
+        let body = fetch_manifest(base, fingerprint, bearer, doc).await?;
+        if let Some(signed) = doc.manifest.as_deref()
+            && let Ok(pieces) = Pieces::check(&body, signed, doc.pages)
+        {
+            self.keep_pieces(signed, pieces);
         }
-        let pieces = Pieces::check(&answer.body, signed, doc.pages)?;
-        let mut kept = self.pieces.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if kept.len() >= MANIFESTS_KEPT && !kept.contains_key(signed) {
-            kept.clear();
-        }
-        kept.insert(signed.to_string(), Arc::new(pieces));
-        Ok(answer.body.to_vec())
+        Ok(body.to_vec())
     }
 
-    /// The checked manifest this device holds for `doc`, if the view took it.
-    fn pieces_of(&self, doc: &Doc) -> Option<Arc<Pieces>> {
-        let kept = self.pieces.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        kept.get(doc.manifest.as_deref()?).cloned()
+    /// The checked manifest of `doc`: the one kept, else fetched from `base` and kept only if it is
+    /// the signed one.
+    async fn pieces_of(
+        &self,
+        base: &str,
+        fingerprint: &str,
+        bearer: &str,
+        doc: &Doc,
+    ) -> Result<Arc<Pieces>, DocError> {
+        let Some(signed) = doc.manifest.as_deref() else {
+            return Err(DocError::NoManifest);
+        };
+        if let Some(p) = self.pieces.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(signed) {
+            return Ok(p.clone());
+        }
+        let body = fetch_manifest(base, fingerprint, bearer, doc).await?;
+        Ok(self.keep_pieces(signed, Pieces::check(&body, signed, doc.pages)?))
+    }
+
+    fn keep_pieces(&self, signed: &str, pieces: Pieces) -> Arc<Pieces> {
+        let pieces = Arc::new(pieces);
+        let mut kept = self.pieces.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.len() >= MANIFESTS_KEPT && !kept.contains_key(signed) {
+            // One lesson shows one document at a time: a document dropped here is fetched again.
+            kept.clear();
+        }
+        kept.insert(signed.to_string(), pieces.clone());
+        pieces
     }
 
     fn path(&self, sha256: &str) -> PathBuf {
@@ -167,9 +188,6 @@ impl DocCache {
             let (b, e) = (begin.min(total) as usize, end.min(total) as usize);
             return Ok((bytes[b..e.max(b)].to_vec(), total));
         }
-        if let Some(pieces) = self.pieces_of(doc) {
-            return checked_range(&pieces, &doc_url(base, doc), fingerprint, bearer, begin, end).await;
-        }
         let answer = get_range(&doc_url(base, doc), fingerprint, Some(bearer), begin, end).await?;
         match (answer.status, answer.total) {
             (206, Some(total)) if answer.body.len() as u64 <= end.saturating_sub(begin) => {
@@ -181,6 +199,28 @@ impl DocCache {
             (200, _) => Ok((answer.body.to_vec(), answer.body.len() as u64)),
             _ => Err(refused(&answer)),
         }
+    }
+
+    /// Bytes `[begin, end)` of a document behind a relay and its whole length: from the cache when it
+    /// is there, else fetched as the whole pieces that hold them, each checked against the manifest
+    /// the teacher's server signed (fetched first if this device does not hold it). Never unchecked:
+    /// without the signed manifest, nothing.
+    pub async fn range_checked(
+        &self,
+        base: &str,
+        fingerprint: &str,
+        bearer: &str,
+        doc: &Doc,
+        begin: u64,
+        end: u64,
+    ) -> Result<(Vec<u8>, u64), DocError> {
+        if let Some(bytes) = self.cached(doc) {
+            let total = bytes.len() as u64;
+            let (b, e) = (begin.min(total) as usize, end.min(total) as usize);
+            return Ok((bytes[b..e.max(b)].to_vec(), total));
+        }
+        let pieces = self.pieces_of(base, fingerprint, bearer, doc).await?;
+        checked_range(&pieces, &doc_url(base, doc), fingerprint, bearer, begin, end).await
     }
 
     /// Keeps a document the view put together from ranges, once its bytes match its SHA-256.
@@ -213,14 +253,16 @@ async fn checked_range(
 ) -> Result<(Vec<u8>, u64), DocError> {
     let total = pieces.size();
     let (from, to) = pieces.cover(begin, end);
-    if from >= to {
+    if begin >= end || from >= to {
         return Ok((Vec::new(), total));
     }
-    let answer = get_range(url, fingerprint, Some(bearer), from, to).await?;
+    // No more than the pieces asked for: a relay cannot make this device hold a whole book for them.
+    let limit = usize::try_from(to - from).unwrap_or(usize::MAX);
+    let answer = get_range_within(url, fingerprint, Some(bearer), (from, to), limit).await?;
     let body = match (answer.status, answer.total) {
         (206, Some(t)) if t == total && answer.body.len() as u64 == to - from => answer.body,
-        // A server that ignores ranges sends the whole document: checked all the same.
-        (200, _) if answer.body.len() as u64 == total => answer.body.slice(from as usize..to as usize),
+        // The whole document, when the whole was asked for, from a server that ignores ranges.
+        (200, _) if from == 0 && to == total && answer.body.len() as u64 == total => answer.body,
         (206 | 200, _) => {
             return Err(DocError::Status {
                 status: answer.status,
@@ -232,4 +274,17 @@ async fn checked_range(
     pieces.verify(from, &body)?;
     let (a, b) = ((begin.clamp(from, to) - from) as usize, (end.clamp(from, to) - from) as usize);
     Ok((body[a..b.max(a)].to_vec(), total))
+}
+
+/// The longest manifest taken (a relay's own bound on what it reads for one: 4 MiB).
+const MANIFEST_MAX: usize = 4 << 20;
+
+/// A document's manifest as `base` serves it (judged by the caller).
+async fn fetch_manifest(base: &str, fingerprint: &str, bearer: &str, doc: &Doc) -> Result<Bytes, DocError> {
+    let url = format!("{}/manifest", doc_url(base, doc));
+    let answer = get_within(&url, fingerprint, Some(bearer), MANIFEST_MAX).await?;
+    if answer.status != 200 {
+        return Err(refused(&answer));
+    }
+    Ok(answer.body)
 }

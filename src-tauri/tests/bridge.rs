@@ -201,28 +201,43 @@ async fn a_document_taken_in_pieces_is_checked_in_rust_against_the_signed_manife
     let cache = DocCache::new(tempfile::tempdir().unwrap().path());
     let (key, http, fp) = (&ready.teacher_key, &ready.http, &ready.fingerprint);
 
-    // A manifest other than the signed one is refused, and nothing is checked against it.
+    // A manifest other than the signed one is refused, and so is a document that names none: no
+    // range of them is given unchecked.
     let unsigned = Doc { manifest: Some("0".repeat(64)), ..doc.clone() };
-    assert!(matches!(cache.manifest(http, fp, key, &unsigned).await, Err(DocError::Unchecked(_))));
-    assert!(!cache.manifest(http, fp, key, &doc).await.unwrap().is_empty());
-    let (head, total) = cache.range(http, fp, key, &doc, 10, 110).await.unwrap();
+    assert!(matches!(
+        cache.range_checked(http, fp, key, &unsigned, 10, 110).await,
+        Err(DocError::Unchecked(_))
+    ));
+    let unnamed = Doc { manifest: None, ..doc.clone() };
+    assert!(matches!(cache.range_checked(http, fp, key, &unnamed, 10, 110).await, Err(DocError::NoManifest)));
+    // The view gets the manifest as it came, to judge it itself.
+    assert!(!cache.manifest(http, fp, key, &unsigned).await.unwrap().is_empty());
+    let (head, total) = cache.range_checked(http, fp, key, &doc, 10, 110).await.unwrap();
     assert_eq!(head.len(), 100);
-    assert_eq!(cache.range(http, fp, key, &doc, total - 50, total).await.unwrap().0.len(), 50);
+    assert_eq!(cache.range_checked(http, fp, key, &doc, total - 50, total).await.unwrap().0.len(), 50);
+    assert!(total <= 16 * 1024, "the demo document is one piece ({total} bytes): the checks below assume it");
 
     // What the server sends changes under it, as a hostile relay's (or a Redis writer's) would: the
-    // bytes the view asks for are refused, whatever range it asks.
+    // bytes the view asks for are refused, whatever range of the changed piece it asks.
     let file = stored(dir.path(), &doc.sha256);
     let mut bytes = std::fs::read(&file).unwrap();
     bytes[60] ^= 0x20;
     std::fs::write(&file, &bytes).unwrap();
-    match cache.range(http, fp, key, &doc, 10, 110).await {
+    match cache.range_checked(http, fp, key, &doc, 10, 110).await {
         Err(e @ DocError::Unchecked(_)) => {
             assert!(e.to_string().contains("not shown"), "the view can say why: {e}");
         }
         other => panic!("a changed piece reached the view: {other:?}"),
     }
-    // However little of the changed piece the view asks for (the demo document is one piece).
-    assert!(matches!(cache.range(http, fp, key, &doc, total - 50, total).await, Err(DocError::Unchecked(_))));
-    assert!(cache.cached(&doc).is_none(), "nothing of it was kept");
+    assert!(matches!(
+        cache.range_checked(http, fp, key, &doc, total - 50, total).await,
+        Err(DocError::Unchecked(_))
+    ));
+    // An answer longer than the pieces asked for is not read past them: a relay cannot make the
+    // device hold a whole book for one page.
+    let url = format!("{http}/v1/docs/{}", doc.id);
+    assert!(lectern::client::fetch::get_range_within(&url, fp, Some(key), (0, 100), 50).await.is_err());
+    // Unchecked ranges (from the teacher's own server, which the pin vouches for) are another call.
+    assert_eq!(cache.range(http, fp, key, &doc, 60, 61).await.unwrap().0, vec![bytes[60]]);
     server.wait_stopped().await;
 }

@@ -289,7 +289,7 @@ export async function openChecked(io: DocIO, doc: Doc & { manifest: string }, be
     if (!manifest) await sleep(RETRY_MS);
   }
   const pieces = await Pieces.check(new Uint8Array(manifest), doc.manifest, doc.pages);
-  const chunks = ChunkedDoc.checked(io.fetchRange(doc, bearer), pieces);
+  const chunks = ChunkedDoc.checked(io.fetchRange(doc, bearer, true), pieces);
   fetchRest(chunks, (bytes) => io.keep(doc, bytes, false), pace);
   return { chunks, scans: pieces.scans };
 }
@@ -312,8 +312,10 @@ export interface DocIO {
   keep(doc: Doc, bytes: Uint8Array, checked: boolean): Promise<void>;
   /** The whole document, in one request. */
   fetchWhole(doc: Doc, bearer: string): Promise<ArrayBuffer>;
-  /** Byte ranges of the document. */
-  fetchRange(doc: Doc, bearer: string): RangeFetch;
+  /** Byte ranges of the document; `checked` (behind a relay): ranges of whole pieces the platform
+   * may check against the signed manifest itself before handing them over (the app's Rust does; the
+   * view checks them either way). */
+  fetchRange(doc: Doc, bearer: string, checked?: boolean): RangeFetch;
   /** The server's list of scanned pages as it came (`checkScans` judges it). */
   scanIndex(doc: Doc, bearer: string): Promise<unknown>;
   /** The document's manifest as it came (`Pieces.check` judges it). */

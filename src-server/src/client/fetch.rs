@@ -49,7 +49,18 @@ pub async fn request(
     bearer: Option<&str>,
     body: Option<Bytes>,
 ) -> Result<Answer, FetchError> {
-    exchange(method, url, fingerprint, bearer, body, None).await
+    exchange(method, url, fingerprint, bearer, body, None, MAX_BODY).await
+}
+
+/// GETs `url` over TLS pinned to `fingerprint`, refusing an answer longer than `limit` bytes (from a
+/// server not trusted with more: a relay's manifest, say).
+pub async fn get_within(
+    url: &str,
+    fingerprint: &str,
+    bearer: Option<&str>,
+    limit: usize,
+) -> Result<Answer, FetchError> {
+    exchange("GET", url, fingerprint, bearer, None, None, limit).await
 }
 
 /// GETs bytes `[begin, end)` of `url` over TLS pinned to `fingerprint`: `206` with the document's
@@ -61,8 +72,24 @@ pub async fn get_range(
     begin: u64,
     end: u64,
 ) -> Result<Answer, FetchError> {
-    exchange("GET", url, fingerprint, bearer, None, Some((begin, end))).await
+    exchange("GET", url, fingerprint, bearer, None, Some((begin, end)), MAX_BODY).await
 }
+
+/// [`get_range`], refusing an answer longer than `limit` bytes: a server not trusted with more (a
+/// relay) cannot make this device hold a whole document for a piece.
+pub async fn get_range_within(
+    url: &str,
+    fingerprint: &str,
+    bearer: Option<&str>,
+    (begin, end): (u64, u64),
+    limit: usize,
+) -> Result<Answer, FetchError> {
+    exchange("GET", url, fingerprint, bearer, None, Some((begin, end)), limit).await
+}
+
+/// The longest an answer's body may go without a byte: a server that sends the head and then
+/// trickles nothing cannot hold a request (and the view's place for it) for ever.
+pub const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn exchange(
     method: &str,
@@ -71,6 +98,7 @@ async fn exchange(
     bearer: Option<&str>,
     body: Option<Bytes>,
     range: Option<(u64, u64)>,
+    limit: usize,
 ) -> Result<Answer, FetchError> {
     let parsed = url::Url::parse(url).map_err(|e| ConnectError::BadUrl(format!("{url:?}: {e}")))?;
     let stream =
@@ -112,11 +140,21 @@ async fn exchange(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.rsplit_once('/'))
         .and_then(|(_, n)| n.parse().ok());
-    let body = Limited::new(res.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .map_err(|e| FetchError::Http(e.to_string()))?
-        .to_bytes();
+    let mut incoming = Limited::new(res.into_body(), limit);
+    let mut body = bytes::BytesMut::new();
+    loop {
+        match tokio::time::timeout(BODY_IDLE, incoming.frame()).await {
+            Err(_) => return Err(FetchError::Http("the answer stopped arriving".into())),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err(FetchError::Http(e.to_string())),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    body.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+    let body = body.freeze();
     driver.abort();
     Ok(Answer { status, body, content_type, total })
 }

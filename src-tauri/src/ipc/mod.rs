@@ -247,7 +247,7 @@ ipc! {
         fn disconnect(state: State<'_, AppState>, id: u32, code: u16, reason: String) -> ();
         async fetch_doc(state: State<'_, AppState>, base: String, fingerprint: String, bearer: String, doc: Doc) -> Result<Response>;
         async cached_doc(state: State<'_, AppState>, doc: Doc) -> Result<Response>;
-        async doc_range(state: State<'_, AppState>, base: String, fingerprint: String, bearer: String, doc: Doc, begin: u64, end: u64) -> Result<Response>;
+        async doc_range(state: State<'_, AppState>, base: String, fingerprint: String, bearer: String, doc: Doc, begin: u64, end: u64, checked: bool) -> Result<Response>;
         async doc_manifest(state: State<'_, AppState>, base: String, fingerprint: String, bearer: String, doc: Doc) -> Result<Response>;
         async keep_doc(state: State<'_, AppState>, request: Request<'_>) -> Result<()> ["sha256"];
         async http(request: Request<'_>) -> Result<Response> ["method", "url", "fingerprint", "bearer?"];

@@ -24,7 +24,7 @@ export const commands = {
   disconnect: (args: { id: number; code: number; reason: string }): Promise<null> => invoke<null>("disconnect", args),
   fetchDoc: (args: { base: string; fingerprint: string; bearer: string; doc: Doc }): Promise<ArrayBuffer> => invoke<ArrayBuffer>("fetch_doc", args),
   cachedDoc: (args: { doc: Doc }): Promise<ArrayBuffer> => invoke<ArrayBuffer>("cached_doc", args),
-  docRange: (args: { base: string; fingerprint: string; bearer: string; doc: Doc; begin: number; end: number }): Promise<ArrayBuffer> => invoke<ArrayBuffer>("doc_range", args),
+  docRange: (args: { base: string; fingerprint: string; bearer: string; doc: Doc; begin: number; end: number; checked: boolean }): Promise<ArrayBuffer> => invoke<ArrayBuffer>("doc_range", args),
   docManifest: (args: { base: string; fingerprint: string; bearer: string; doc: Doc }): Promise<ArrayBuffer> => invoke<ArrayBuffer>("doc_manifest", args),
   keepDoc: (body: ArrayBuffer | Uint8Array, headers: { sha256: string }): Promise<null> =>
     invoke<null>("keep_doc", body, { headers }),

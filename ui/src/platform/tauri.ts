@@ -129,17 +129,17 @@ function tauriDocs(api: string, fp: string): DocIO {
       await commands.keepDoc(bytes, { sha256: doc.sha256 }).catch((e) => console.error(e));
     },
     fetchWhole: (doc, bearer) => http("GET", url(doc), fp, bearer),
-    fetchRange: (doc, bearer) => async (begin, end) => {
-      // The whole length in 8 big-endian bytes, then the bytes (see `doc_range`).
-      const answer = new Uint8Array(await commands.docRange({ base: api, fingerprint: fp, bearer, doc, begin, end }));
+    fetchRange: (doc, bearer, checked = false) => async (begin, end) => {
+      // The whole length in 8 big-endian bytes, then the bytes (see `doc_range`; `checked`: Rust
+      // checks each piece against the signed manifest first, and gives nothing unchecked).
+      const answer = new Uint8Array(await commands.docRange({ base: api, fingerprint: fp, bearer, doc, begin, end, checked }));
       const total = Number(new DataView(answer.buffer, answer.byteOffset, 8).getBigUint64(0));
       return { bytes: answer.subarray(8), total };
     },
     async scanIndex(doc, bearer) {
       return JSON.parse(new TextDecoder().decode(await http("GET", `${url(doc)}/scan`, fp, bearer))) as unknown;
     },
-    // Rust takes the manifest only if it is the signed one, and then checks every range of the
-    // document against it before the view sees it (the view checks again, as a browser does).
+    // As it came (the view judges it, as a browser does); Rust keeps it if it is the signed one.
     manifest: (doc, bearer) => commands.docManifest({ base: api, fingerprint: fp, bearer, doc }),
   };
 }
