@@ -14,7 +14,7 @@
 // BOOK_BYTES, BOOK_PAGE, SECONDS, OUT; WATERFALL=1 also prints the first student's resource timings
 // in each cell, and PAGE_WAIT_MS bounds the wait for a page (120 s).
 import { execFileSync } from "node:child_process";
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import WebSocket from "ws";
@@ -26,6 +26,21 @@ const PAGE = Number(process.env.BOOK_PAGE ?? 300);
 const SECONDS = Number(process.env.SECONDS ?? 60);
 const BOOK = Number(process.env.BOOK_BYTES);
 const out = process.env.OUT ?? "target/e2e";
+
+/** This machine's CPU time so far (all cores) and the idle part of it, in clock ticks; and the
+ * relay's own CPU seconds: a figure for many students is this machine's, not the link's, when the
+ * machine had no idle time left while it was taken. */
+function cpuNow() {
+  const v = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  let relay = 0;
+  try {
+    const f = readFileSync(`/proc/${process.env.RELAY_PID}/stat`, "utf8").split(")").pop().trim().split(/\s+/);
+    relay = (Number(f[11]) + Number(f[12])) / 100; // USER_HZ
+  } catch {
+    // No relay pid: its CPU is not reported.
+  }
+  return { total: v.reduce((a, b) => a + b, 0), idle: v[3] + v[4], relay };
+}
 
 const rxBytes = (ns) => Number(execFileSync("ip", ["netns", "exec", ns, "cat", "/sys/class/net/wh0/statistics/rx_bytes"]).toString());
 
@@ -67,6 +82,7 @@ async function cell(name, ns, relay, students, dir) {
       pages.push({ page, asked });
     }
     const before = rxBytes(ns);
+    const cpuBefore = cpuNow();
     const started = Date.now();
     const times = await Promise.all(pages.map(async ({ page }, i) => {
       await page.goto(link); // (its scripts loaded: a tap before them would submit the form as HTML)
@@ -84,6 +100,7 @@ async function cell(name, ns, relay, students, dir) {
       return page.evaluate(() => window.drawnAt);
     }));
     const untilAll = rxBytes(ns) - before;
+    const cpuAfter = cpuNow();
     await new Promise((r) => setTimeout(r, Math.max(0, started + SECONDS * 1000 - Date.now())));
     const window = rxBytes(ns) - before;
     const wrong = pages.flatMap(({ asked }) => asked).filter((r) => !/\/(manifest|scan)$/.test(r.url) && !/^bytes=\d+-\d+$/.test(r.range ?? ""));
@@ -91,7 +108,10 @@ async function cell(name, ns, relay, students, dir) {
     return { cell: name, students, page: PAGE, book_bytes: BOOK,
       first_page_p50_ms: Math.round(pct(times, 0.5)), first_page_p95_ms: Math.round(pct(times, 0.95)), first_page_max_ms: Math.round(Math.max(...times)),
       bytes_until_every_first_page: untilAll, seconds_measured: SECONDS, bytes_in_window: window,
-      share_of_the_book_per_student: window / students / BOOK };
+      share_of_the_book_per_student: window / students / BOOK,
+      // Until every student had the page.
+      machine_idle_percent: Math.round((1000 * (cpuAfter.idle - cpuBefore.idle)) / Math.max(1, cpuAfter.total - cpuBefore.total)) / 10,
+      relay_cpu_seconds: Math.round(100 * (cpuAfter.relay - cpuBefore.relay)) / 100 };
   } finally {
     await browser.close().catch(() => {});
   }

@@ -25,6 +25,12 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 0
 fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lectern-target}"
+# A run that is not the whole comparison (one cell, another binary, another shape) does not replace
+# the committed figures unless OUT says so.
+if [ -n "${ONLY:-}${LECTERN_BIN:-}${RELAY_SYSCTL:-}" ] || [ "${SOCKETIO:-1}" = 0 ] || [ "${LINK:-each}" != each ] ||
+  [ "${WAN_ORDER:-flow}" != flow ]; then
+  OUT="${OUT:-${CARGO_TARGET_DIR}/bench-wan}"
+fi
 OUT="${OUT:-docs/bench}"
 STUDENTS="${STUDENTS:-30}"; RATE="${RATE:-4}"; SECS="${SECONDS_PER_RUN:-30}"
 mkdir -p "$OUT"
@@ -37,12 +43,15 @@ source tests/wan/rig.sh
 wan_session
 
 wan_up
-# RELAY_SYSCTL="key=value ...": kernel settings for the cloud's namespace (the relay's host), to try one.
-for kv in ${RELAY_SYSCTL:-}; do ip netns exec "$WAN_CLOUD" sysctl -qw "$kv"; done
+# RELAY_SYSCTL="key=value ...": kernel settings for the cloud's namespace (the relay's host), to try
+# one. Only per-namespace settings (net.ipv4.tcp_*, say): others would stay on this machine.
+read -ra sysctls <<<"${RELAY_SYSCTL:-}"
+for kv in "${sysctls[@]+"${sysctls[@]}"}"; do ip netns exec "$WAN_CLOUD" sysctl -qw "$kv"; done
 # The three cells of issue 24: RTT, jitter (±), loss each way (%), rate (Mbit/s).
 CELLS=("broadband 40 5 0.5 20" "mobile 120 30 2 4" "poor 250 60 5 1")
 if [ -n "${ONLY:-}" ]; then
   for c in "${CELLS[@]}"; do [ "${c%% *}" = "$ONLY" ] && CELLS=("$c") && break; done
+  [ "${#CELLS[@]}" -eq 1 ] || { echo "ONLY=$ONLY names no cell (broadband, mobile, poor)" >&2; exit 1; }
 fi
 for c in "${CELLS[@]}"; do
   read -r cell rtt jitter loss rate <<<"$c"
@@ -87,7 +96,9 @@ def counters(text):
 import subprocess  # (read now: the run above has ended)
 now = subprocess.run(["ip", "netns", "exec", sys.argv[7], "nstat", "-asz"], capture_output=True, text=True).stdout
 before, after = counters(open(sys.argv[6]).read()), counters(now)
-line["relay_tcp"] = {k: after.get(k, 0) - before.get(k, 0) for k in (
+# TCP in the cloud namespace: the relay connections to the home, and the Redis ones to the school
+# (which lose nothing). None when nstat could not read them.
+line["relay_tcp"] = None if not before or not after else {k: after.get(k, 0) - before.get(k, 0) for k in (
     "TcpOutSegs", "TcpRetransSegs", "TcpExtTCPLossProbes", "TcpExtTCPLossProbeRecovery",
     "TcpExtTCPSackRecovery", "TcpExtTCPTimeouts", "TcpExtTCPSpuriousRTOs", "TcpExtTCPDSACKRecv")}
 print(json.dumps(line))' "$rtt" "$jitter" "$loss" "$rate" "$LINK" "$WORK/tcp-before" "$WAN_CLOUD" | tee -a "$RESULTS"
@@ -96,10 +107,14 @@ done
 # Socket.IO with its Redis adapter, the seeds' recipe, on the same rig in the same run: the teacher's
 # node in the school, the students' node in the cloud, joined through the cloud's Redis (as Lectern's
 # server and relay are). The same certificate as the teacher's server.
-[ "${SOCKETIO:-1}" = 0 ] && CELLS=()
-(cd tests/bench/peers/socketio && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+SIO_RESULTS="$OUT/wan-socketio.jsonl"
+if [ "${SOCKETIO:-1}" = 0 ]; then
+  CELLS=()
+else
+  (cd tests/bench/peers/socketio && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  : >"$SIO_RESULTS"
+fi
 FP=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["fingerprint"])' "$(head -1 "$WORK/server")")
-SIO_RESULTS="$OUT/wan-socketio.jsonl"; : >"$SIO_RESULTS"
 for c in "${CELLS[@]}"; do
   read -r cell rtt jitter loss rate <<<"$c"
   # Fresh nodes for each cell: each node counts changes from its start.
@@ -141,7 +156,7 @@ for r in rows:
           f"| {g['p99_ms'] - r['one_way_ms']:.1f} ms | {goal:g} ms ({'met' if g['p99_ms'] <= goal else 'missed'}) "
           f"| {g['received']}/{g['expected']} | {r.get('shown_offline', '?')} | {relay['cpu_percent']:.1f}%, {relay['rss_mib']:.0f} MiB |")
 EOF
-python3 - "$SIO_RESULTS" >>"$OUT/wan.md" <<'EOF'
+[ "${SOCKETIO:-1}" = 0 ] || python3 - "$SIO_RESULTS" >>"$OUT/wan.md" <<'EOF'
 import json, sys
 print()
 print("Socket.IO with its Redis adapter, in the same run (the teacher's node in the school, the students' in the cloud):")

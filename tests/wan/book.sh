@@ -25,6 +25,9 @@ PAGES="${BOOK_PAGES:-600}"; PAGE="${BOOK_PAGE:-300}"; STUDENTS="${STUDENTS:-10}"
 mkdir -p "$OUT"
 cargo build --release --locked -q -p lectern -p lectern-bench
 BIN="$CARGO_TARGET_DIR/release"
+# The browser harness's packages (Chromium itself is Debian's: .ci/setup).
+[ -d tests/e2e/node_modules/ws ] && [ -d tests/e2e/node_modules/playwright-core ] ||
+  npm --prefix tests/e2e install --no-audit --no-fund --loglevel=error
 # shellcheck source=tests/wan/rig.sh
 source tests/wan/rig.sh
 wan_session
@@ -46,7 +49,7 @@ PIDS+=($!)
 for _ in $(seq 200); do ip netns exec "$WAN_CLOUD" redis-cli ping >/dev/null 2>&1 && break; sleep 0.05; done
 ip netns exec "$WAN_CLOUD" "$BIN/lectern" relay --json --redis redis://127.0.0.1:6379 --listen 0.0.0.0:7443 \
   >"$WORK/relay" 2>"$WORK/relay.err" &
-PIDS+=($!)
+PIDS+=($!); RELAY_PID=$!
 ready "$WORK/relay" "lectern relay"
 ip netns exec "$WAN_SCHOOL" "$BIN/lectern" serve --json --no-mdns --data-dir "$WORK/teacher" \
   --listen "$SCHOOL_ADDR:8443" --redis "redis://$WAN_CLOUD_ADDR:6379" --doc "$WORK/mushaf.pdf" --title Mushaf \
@@ -75,5 +78,5 @@ print(json.dumps([{"cell": "mobile", "ns": sys.argv[1], "relay": sys.argv[2] + "
                   {"cell": "mobile×10", "ns": sys.argv[3], "relay": sys.argv[4] + ":7443", "students": int(sys.argv[5])}]))' \
   "$(wan_ns mobile)" "$(wan_cloud_addr mobile)" "$(wan_ns mobile10)" "$(wan_cloud_addr mobile10)" "$STUDENTS")
 : >"$OUT/wan-book.jsonl"
-ip netns exec "$WAN_SCHOOL" env WAN_READY="$READY" WAN_PK="$PK" WAN_HOMES="$HOMES" BOOK_BYTES="$BOOK_BYTES" \
+ip netns exec "$WAN_SCHOOL" env WAN_READY="$READY" WAN_PK="$PK" WAN_HOMES="$HOMES" BOOK_BYTES="$BOOK_BYTES" RELAY_PID="$RELAY_PID" \
   BOOK_PAGE="$PAGE" SECONDS="${SECONDS_MEASURED:-60}" OUT="$OUT" node tests/e2e/wanbook.mjs

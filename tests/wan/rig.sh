@@ -110,9 +110,10 @@ wan_home() {
   wan_pair "$ns" wh0 "10.216.$n.1" "$WAN_CLOUD" "wc$n" "10.216.$n.2"
   local one_way jitter
   one_way=$(python3 -c "print($2 / 2)"); jitter=$(python3 -c "print($3 / 2)")
-  # Each connection keeps its own order: the students a cell holds are as many homes.
-  wan_shape "$WAN_CLOUD" "wc$n" $(( n + 1 )) "$one_way" "$jitter" "$4" "$5" flow
-  wan_shape "$ns" wh0 1 "$one_way" "$jitter" "$4" "$5" flow
+  # Each connection keeps its own order: the students a cell holds are as many homes (WAN_ORDER=link
+  # gives the whole cell one order, as before issue 24's third session).
+  wan_shape "$WAN_CLOUD" "wc$n" $(( n + 1 )) "$one_way" "$jitter" "$4" "$5" "${WAN_ORDER:-flow}"
+  wan_shape "$ns" wh0 1 "$one_way" "$jitter" "$4" "$5" "${WAN_ORDER:-flow}"
   printf -v "WAN_HOME_$cell" '%s' "$ns"
   export "WAN_HOME_$cell"
 }
@@ -127,12 +128,15 @@ wan_cloud_addr() { local i; for i in "${!WAN_CELLS[@]}"; do [ "${WAN_CELLS[$i]}"
 # wan_down: stops the emulators (each prints what it did into $WAN_DIR) and removes the namespaces.
 wan_down() {
   local p
-  for p in "${WAN_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${WAN_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  for p in "${WAN_PIDS[@]+"${WAN_PIDS[@]}"}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${WAN_PIDS[@]+"${WAN_PIDS[@]}"}"; do wait "$p" 2>/dev/null || true; done
   WAN_PIDS=()
   local cell
-  for cell in "${WAN_CELLS[@]}"; do ip netns del "$(wan_ns "$cell")" 2>/dev/null || true; done
+  for cell in "${WAN_CELLS[@]+"${WAN_CELLS[@]}"}"; do ip netns del "$(wan_ns "$cell")" 2>/dev/null || true; done
   WAN_CELLS=()
-  ip netns del "$WAN_SCHOOL" 2>/dev/null || true
-  ip netns del "$WAN_CLOUD" 2>/dev/null || true
+  # (Also when wan_up never ran or stopped early: an exit trap must get to the end.)
+  [ -n "${WAN_SCHOOL:-}" ] && { ip netns del "$WAN_SCHOOL" 2>/dev/null || true; }
+  [ -n "${WAN_CLOUD:-}" ] && { ip netns del "$WAN_CLOUD" 2>/dev/null || true; }
+  [ -n "${WAN_DIR:-}" ] && rm -rf "$WAN_DIR"
+  return 0
 }

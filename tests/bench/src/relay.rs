@@ -146,13 +146,14 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     // The teacher's roster while changes flow: every remote student it shows offline (issue 24: none
     // may be while packets still flow, even in the poor cell).
-    let offline = Arc::new(AtomicU64::new(0));
+    let offline = Arc::new(std::sync::Mutex::new(std::collections::HashSet::<String>::new()));
     let drain = tokio::spawn({
         let offline = offline.clone();
         async move {
             while let Some(Ok(msg)) = teacher.next().await {
                 if let Message::Text(text) = msg {
-                    offline.fetch_add(shown_offline(&text), Ordering::Relaxed);
+                    let ids = shown_offline(&text);
+                    offline.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(ids);
                 }
             }
         }
@@ -169,9 +170,13 @@ async fn main() -> anyhow::Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     let after: Vec<ProcStat> =
         pids(&args).iter().map(|p| proc_stat(&p.to_string()).unwrap_or_default()).collect();
-    // Stopped before the students leave, so their leaving is not counted.
+    // Stopped before the students leave, so their leaving is not counted. A teacher's connection that
+    // ended before this saw only part of the run: its count is not reported.
+    let teacher_stayed = !drain.is_finished();
     drain.abort();
-    let offline = offline.load(Ordering::Relaxed);
+    let _ = drain.await;
+    let offline = offline.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len();
+    let offline = teacher_stayed.then_some(offline);
     let _ = stop_tx.send(true);
 
     let mut local = Group { histogram: Histogram::new(3)?, received: 0 };
@@ -204,15 +209,19 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How many remote students a teacher's frame shows going offline (a `roster` change with
-/// `"online":false`).
-fn shown_offline(frame: &str) -> u64 {
-    let Ok(v) = serde_json::from_str::<Value>(frame) else { return 0 };
+/// The remote students a teacher's frame shows going offline (a `roster` change with
+/// `"online":false`), by id.
+fn shown_offline(frame: &str) -> Vec<String> {
+    let Ok(v) = serde_json::from_str::<Value>(frame) else { return Vec::new() };
     if v["t"] != "roster" {
-        return 0;
+        return Vec::new();
     }
     let changes = v["changes"].as_array().map(Vec::as_slice).unwrap_or_default();
-    changes.iter().filter(|c| c["online"] == false && c["remote"] == true).count() as u64
+    changes
+        .iter()
+        .filter(|c| c["online"] == false && c["remote"] == true)
+        .map(|c| c["id"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 /// The processes measured: the server, then the relays.

@@ -64,8 +64,8 @@ enum Order {
     Flow,
 }
 
-/// A packet's flow: its IPv4 addresses and protocol, and for TCP and UDP its ports. Anything else
-/// (and what cannot be read) is flow 0.
+/// A packet's flow: its IPv4 addresses and protocol, and for TCP and UDP its ports (for a fragment,
+/// its datagram's id). Anything else (and what cannot be read) is flow 0.
 fn flow_of(packet: &[u8]) -> u64 {
     use std::hash::{Hash, Hasher};
     if packet.len() < 20 || packet[0] >> 4 != 4 {
@@ -75,7 +75,12 @@ fn flow_of(packet: &[u8]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     packet[9..10].hash(&mut h);
     packet[12..20].hash(&mut h);
-    if matches!(packet[9], 6 | 17) && packet.len() >= header + 4 {
+    // A fragment (more to come, or an offset) has no ports of its own: its datagram's id keeps all
+    // its fragments in one flow.
+    let fragment = u16::from_be_bytes([packet[6], packet[7]]) & 0x3fff != 0;
+    if fragment {
+        packet[4..6].hash(&mut h);
+    } else if matches!(packet[9], 6 | 17) && packet.len() >= header + 4 {
         packet[header..header + 4].hash(&mut h);
     }
     h.finish()
