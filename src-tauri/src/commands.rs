@@ -99,6 +99,8 @@ pub fn disconnect(state: State<'_, AppState>, id: u32, code: u16, reason: String
     state.bridge.close(id, code, reason);
 }
 
+/// A whole document, from this device's cache or else fetched pinned, checked against its SHA-256
+/// and kept.
 #[tauri::command]
 pub async fn fetch_doc(
     state: State<'_, AppState>,

@@ -171,6 +171,14 @@ impl DocCache {
         Ok(answer.body.to_vec())
     }
 
+    /// Bytes `[begin, end)` of a document this device keeps, and its whole length.
+    fn cached_range(&self, doc: &Doc, begin: u64, end: u64) -> Option<(Vec<u8>, u64)> {
+        let bytes = self.cached(doc)?;
+        let total = bytes.len() as u64;
+        let (b, e) = (begin.min(total) as usize, end.min(total) as usize);
+        Some((bytes[b..e.max(b)].to_vec(), total))
+    }
+
     /// Bytes `[begin, end)` of a document and its whole length, for a view that loads a document in
     /// chunks (the first page after only the bytes it needs): from the cache when it is there, else one
     /// pinned range request with the participant's bearer.
@@ -183,10 +191,8 @@ impl DocCache {
         begin: u64,
         end: u64,
     ) -> Result<(Vec<u8>, u64), DocError> {
-        if let Some(bytes) = self.cached(doc) {
-            let total = bytes.len() as u64;
-            let (b, e) = (begin.min(total) as usize, end.min(total) as usize);
-            return Ok((bytes[b..e.max(b)].to_vec(), total));
+        if let Some(kept) = self.cached_range(doc, begin, end) {
+            return Ok(kept);
         }
         let answer = get_range(&doc_url(base, doc), fingerprint, Some(bearer), begin, end).await?;
         match (answer.status, answer.total) {
@@ -214,10 +220,8 @@ impl DocCache {
         begin: u64,
         end: u64,
     ) -> Result<(Vec<u8>, u64), DocError> {
-        if let Some(bytes) = self.cached(doc) {
-            let total = bytes.len() as u64;
-            let (b, e) = (begin.min(total) as usize, end.min(total) as usize);
-            return Ok((bytes[b..e.max(b)].to_vec(), total));
+        if let Some(kept) = self.cached_range(doc, begin, end) {
+            return Ok(kept);
         }
         let pieces = self.pieces_of(base, fingerprint, bearer, doc).await?;
         checked_range(&pieces, &doc_url(base, doc), fingerprint, bearer, begin, end).await
