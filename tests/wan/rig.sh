@@ -50,7 +50,7 @@ wan_session_end() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   wan_down # (its emulators are background jobs too: a bare `wait` would wait for them for ever)
-  rm -rf "$WORK"
+  rm -rf "$WORK" "${WAN_DIR:-}"
 }
 ready() { for _ in $(seq 400); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "$2 did not start: $(cat "$1.err" 2>/dev/null)" >&2; return 1; }
 
@@ -137,6 +137,5 @@ wan_down() {
   # (Also when wan_up never ran or stopped early: an exit trap must get to the end.)
   [ -n "${WAN_SCHOOL:-}" ] && { ip netns del "$WAN_SCHOOL" 2>/dev/null || true; }
   [ -n "${WAN_CLOUD:-}" ] && { ip netns del "$WAN_CLOUD" 2>/dev/null || true; }
-  [ -n "${WAN_DIR:-}" ] && rm -rf "$WAN_DIR"
-  return 0
+  return 0 # (what the emulators wrote stays in $WAN_DIR for the caller to read, then remove)
 }
