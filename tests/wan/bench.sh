@@ -60,14 +60,7 @@ for c in "${CELLS[@]}"; do
 done
 
 # Redis and one relay in the cloud; the teacher's server in the school, bridged over the uplink.
-ip netns exec "$WAN_CLOUD" redis-server --port 6379 --bind 0.0.0.0 --protected-mode no --save "" \
-  --appendonly no --dir "$WORK" >/dev/null &
-PIDS+=($!)
-for _ in $(seq 200); do ip netns exec "$WAN_CLOUD" redis-cli ping >/dev/null 2>&1 && break; sleep 0.05; done
-ip netns exec "$WAN_CLOUD" "$LECTERN" relay --json --redis redis://127.0.0.1:6379 --listen 0.0.0.0:7443 \
-  >"$WORK/relay" 2>"$WORK/relay.err" &
-PIDS+=($!); RELAY_PID=$!
-ready "$WORK/relay" "lectern relay"
+wan_relay "$LECTERN"
 ip netns exec "$WAN_SCHOOL" "$LECTERN" serve --json --no-mdns --data-dir "$WORK/teacher" \
   --listen "$SCHOOL_ADDR:8443" --redis "redis://$WAN_CLOUD_ADDR:6379" >"$WORK/server" 2>"$WORK/server.err" &
 PIDS+=($!); SERVER_PID=$!

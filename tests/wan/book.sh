@@ -43,14 +43,7 @@ console.log(scannedBook(process.argv[1], Number(process.argv[2]), readFileSync(p
 wan_up
 wan_home mobile 120 30 2 4
 wan_home mobile10 120 30 2 40
-ip netns exec "$WAN_CLOUD" redis-server --port 6379 --bind 0.0.0.0 --protected-mode no --save "" \
-  --appendonly no --dir "$WORK" >/dev/null &
-PIDS+=($!)
-for _ in $(seq 200); do ip netns exec "$WAN_CLOUD" redis-cli ping >/dev/null 2>&1 && break; sleep 0.05; done
-ip netns exec "$WAN_CLOUD" "$BIN/lectern" relay --json --redis redis://127.0.0.1:6379 --listen 0.0.0.0:7443 \
-  >"$WORK/relay" 2>"$WORK/relay.err" &
-PIDS+=($!); RELAY_PID=$!
-ready "$WORK/relay" "lectern relay"
+wan_relay "$BIN/lectern"
 ip netns exec "$WAN_SCHOOL" "$BIN/lectern" serve --json --no-mdns --data-dir "$WORK/teacher" \
   --listen "$SCHOOL_ADDR:8443" --redis "redis://$WAN_CLOUD_ADDR:6379" --doc "$WORK/mushaf.pdf" --title Mushaf \
   >"$WORK/server" 2>"$WORK/server.err" &

@@ -54,6 +54,19 @@ wan_session_end() {
 }
 ready() { for _ in $(seq 400); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "$2 did not start: $(cat "$1.err" 2>/dev/null)" >&2; return 1; }
 
+# wan_relay LECTERN: Redis and one relay (the binary LECTERN) in the cloud, as every measured run has
+# them; sets RELAY_PID, and the relay's ready line is in $WORK/relay.
+wan_relay() {
+  ip netns exec "$WAN_CLOUD" redis-server --port 6379 --bind 0.0.0.0 --protected-mode no --save "" \
+    --appendonly no --dir "$WORK" >/dev/null &
+  PIDS+=($!)
+  for _ in $(seq 200); do ip netns exec "$WAN_CLOUD" redis-cli ping >/dev/null 2>&1 && break; sleep 0.05; done
+  ip netns exec "$WAN_CLOUD" "$1" relay --json --redis redis://127.0.0.1:6379 --listen 0.0.0.0:7443 \
+    >"$WORK/relay" 2>"$WORK/relay.err" &
+  PIDS+=($!); RELAY_PID=$!
+  ready "$WORK/relay" "lectern relay"
+}
+
 # wan_pair NS_A DEV_A ADDR_A NS_B DEV_B ADDR_B: a veth pair between two namespaces, offloads off (one
 # packet on the wire is one packet held and one packet lost).
 wan_pair() {
