@@ -62,7 +62,7 @@ export function renderStatus(el: HTMLElement, status: LinkStatus, lastSync: numb
 /** Timestamps the pages expose for the end-to-end test (page-own clocks). */
 export interface Probe {
   /** Teacher: when each page turn was sent. Student: when each page was on screen. */
-  marks: { page: number; at: number; seq?: number }[];
+  marks: { page: number; at: number; seq?: number; ahead?: boolean }[];
   [k: string]: unknown;
 }
 

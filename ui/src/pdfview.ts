@@ -33,6 +33,20 @@ async function open(source: DocSource): Promise<PDFDocumentProxy> {
   return (await preloadPdfJs()).open(source);
 }
 
+/** A draw ahead that a turn elsewhere may cancel. */
+interface Run {
+  cancelled: boolean;
+  task: RenderTask | null;
+}
+
+/** Resolves when the page has nothing more pressing to do (a frame drawn, input handled). */
+function idle(): Promise<void> {
+  return new Promise((resolve) => {
+    if (typeof requestIdleCallback === "function") requestIdleCallback(() => resolve(), { timeout: 1000 });
+    else setTimeout(resolve, 0);
+  });
+}
+
 /** A normalized point on the page. */
 export interface Point {
   x: number;
@@ -45,6 +59,9 @@ export class PdfView {
   private canvas: HTMLCanvasElement;
   /** Pages drawn at the current size: the one shown and its neighbours. */
   private readonly ahead = new Map<number, HTMLCanvasElement>();
+  /** Neighbours being drawn ahead now: a turn to one of them takes its draw over, and a turn
+   * anywhere else cancels them, so the page asked for never waits behind one nobody asked for. */
+  private readonly aheadRuns = new Map<number, { run: Run; canvas: Promise<HTMLCanvasElement | null> }>();
   private readonly tasks = new Set<RenderTask>();
   private readonly pointer: HTMLElement;
   private readonly mark: HTMLElement;
@@ -72,8 +89,8 @@ export class PdfView {
    * box is wider than the page's shape (a student's landscape tablet), scrolling down the page and
    * keeping the teacher's pointer and highlight in view. */
   fit: "page" | "width" = "page";
-  /** Called after a page is drawn. */
-  onRendered: (page: number) => void = () => {};
+  /** Called after a page is on screen; `ahead` when it had been drawn before it was asked for. */
+  onRendered: (page: number, ahead: boolean) => void = () => {};
 
   constructor(container: HTMLElement) {
     this.root = document.createElement("div");
@@ -107,6 +124,7 @@ export class PdfView {
       return;
     }
     for (const task of this.tasks) task.cancel();
+    this.stopAhead(0);
     this.ahead.clear();
     const old = this.doc;
     void this.opening?.then((d) => d.destroy(), () => {});
@@ -173,6 +191,7 @@ export class PdfView {
    * webview may have lost the old canvas's pixels: WebKitGTK on software GL can leave a canvas
    * unpainted after the page animated while reconnecting). */
   rerender(): void {
+    this.stopAhead(0);
     this.ahead.clear();
     if (this.numPages && this.page) {
       const drawing = this.render();
@@ -198,7 +217,7 @@ export class PdfView {
   }
 
   /** Draws a page into a new canvas at the current fit; null if a newer request superseded it. */
-  private async draw(n: number): Promise<HTMLCanvasElement | null> {
+  private async draw(n: number, run?: Run): Promise<HTMLCanvasElement | null> {
     const key = this.docKey;
     const scan = this.scans?.pages[n - 1];
     if (scan && this.source && "chunks" in this.source) {
@@ -215,8 +234,9 @@ export class PdfView {
       console.error("opening the document:", e);
       return null;
     });
-    if (!doc || key !== this.docKey || n > doc.numPages) return null;
+    if (!doc || key !== this.docKey || n > doc.numPages || run?.cancelled) return null;
     const page = await doc.getPage(n);
+    if (run?.cancelled) return null;
     const base = page.getViewport({ scale: 1 });
     const viewport = page.getViewport({ scale: this.scaleFor(base.width, base.height) });
     const canvas = document.createElement("canvas");
@@ -224,6 +244,7 @@ export class PdfView {
     canvas.height = Math.floor(viewport.height);
     const task = page.render({ canvas, canvasContext: canvas.getContext("2d")!, viewport });
     this.tasks.add(task);
+    if (run) run.task = task;
     try {
       await task.promise;
     } catch {
@@ -263,7 +284,14 @@ export class PdfView {
     const serial = ++this.renderSerial;
     const n = this.page;
     let canvas = this.ahead.get(n) ?? null;
-    if (!canvas) canvas = await this.draw(n);
+    const ahead = canvas !== null;
+    if (!canvas) {
+      // A neighbour drawn ahead right now is taken over; every other draw ahead makes way.
+      const started = this.aheadRuns.get(n);
+      this.stopAhead(n);
+      if (started) canvas = await started.canvas;
+      if (!canvas && serial === this.renderSerial) canvas = await this.draw(n);
+    }
     if (!canvas || serial !== this.renderSerial) return;
     // Swap the finished canvas in, so a page turn never shows a blank page.
     const dpr = window.devicePixelRatio || 1;
@@ -279,33 +307,54 @@ export class PdfView {
     this.shownPage = n;
     this.root.dataset.page = String(n);
     this.root.dataset.draws = String(Number(this.root.dataset.draws ?? 0) + 1);
-    this.onRendered(n);
+    this.onRendered(n, ahead);
     this.drawAhead(n, serial);
   }
 
-  /** Draws the pages either side of `n` while the reader reads, so the next turn is instant. */
+  /** Draws the pages either side of `n` while the reader reads, one at a time when the page is
+   * idle, so the next turn is a swap. */
   private drawAhead(n: number, serial: number): void {
     const pages = this.numPages;
     // A document still coming over the network draws only the next page ahead (a class turns
-    // forward, and every neighbour is bytes on a shared link); one on this device draws both sides.
-    const coming = this.source !== null && "chunks" in this.source && !this.source.chunks.complete;
+    // forward, and every neighbour is bytes on a shared link); one whose bytes are all here draws both
+    // sides, at once: that costs only this device's idle time.
+    const source = this.source;
+    const coming = source !== null && "chunks" in source && !source.chunks.complete;
     const near = coming ? [n, n + 1] : [n, n + 1, n - 1, n + 2];
     const keep = near.filter((p) => p >= 1 && p <= pages);
     for (const p of [...this.ahead.keys()]) if (!keep.includes(p)) this.ahead.delete(p);
     this.ahead.set(n, this.canvas);
+    const key = this.docKey;
     void (async () => {
       // Right after a document opens, a class is fetching its first pages together over one access
-      // point: the neighbours wait until that is over (DRAW_AHEAD_AFTER_MS).
-      const settle = this.loadedAt + DRAW_AHEAD_AFTER_MS - Date.now();
+      // point: neighbours that need bytes wait until that is over (DRAW_AHEAD_AFTER_MS).
+      const settle = coming ? this.loadedAt + DRAW_AHEAD_AFTER_MS - Date.now() : 0;
       if (settle > 0) await new Promise((r) => setTimeout(r, settle));
       for (const p of keep) {
-        if (this.ahead.has(p)) continue;
-        await new Promise((r) => setTimeout(r, 0));
-        if (serial !== this.renderSerial) return;
-        const c = await this.draw(p);
-        if (c && serial === this.renderSerial) this.ahead.set(p, c);
+        await idle();
+        if (serial !== this.renderSerial || key !== this.docKey) return;
+        if (this.ahead.has(p) || this.aheadRuns.has(p)) continue;
+        const run: Run = { cancelled: false, task: null };
+        const canvas = this.draw(p, run);
+        const entry = { run, canvas };
+        this.aheadRuns.set(p, entry);
+        const c = await canvas;
+        if (this.aheadRuns.get(p) === entry) this.aheadRuns.delete(p);
+        if (run.cancelled || key !== this.docKey) return;
+        // Kept while it is still a neighbour of the page shown (the reader may have turned meanwhile).
+        if (c && Math.abs(p - this.page) <= 2) this.ahead.set(p, c);
       }
     })();
+  }
+
+  /** Cancels the draws ahead under way, but page `except`'s. */
+  private stopAhead(except: number): void {
+    for (const [p, { run }] of this.aheadRuns) {
+      if (p === except) continue;
+      run.cancelled = true;
+      run.task?.cancel();
+      this.aheadRuns.delete(p);
+    }
   }
 
   /** Places the laser pointer, or hides it. */

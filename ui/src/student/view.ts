@@ -117,8 +117,8 @@ export class StudentView {
         () => {}, // the title is a courtesy; the form works without it
       );
     }
-    this.pane.view.onRendered = (page) => {
-      this.marks.marks.push({ page, at: now(), seq: this.seq });
+    this.pane.view.onRendered = (page, ahead) => {
+      this.marks.marks.push({ page, at: now(), seq: this.seq, ahead });
       if (this.pendingAck && this.state && page === this.state.page) {
         this.client?.ack(this.pendingAck);
         this.pendingAck = 0;
