@@ -158,6 +158,47 @@ async function main() {
     }
     await teacher.click("#tool-mark");
 
+    // Zoom: the teacher double-clicks a line, and the console shows the page's width around it. Every
+    // student sees that region whole and centred on its own screen (16:10, 4:3, portrait), drawn
+    // sharp at that size, and the whole page again when the teacher double-clicks once more.
+    await students[1].page.setViewportSize({ width: 1024, height: 768 });
+    const tbox = await teacher.locator(".page").boundingBox();
+    await teacher.mouse.dblclick(tbox.x + tbox.width * 0.5, tbox.y + tbox.height * 0.3);
+    const region = await until("the teacher's region in the lesson", () => students[0].page.evaluate(() => window.lectern.client.mirror.state.view));
+    check(region.w === 1 && region.h < 0.9, `a double click zooms the teacher's page to its width (region ${JSON.stringify(region)})`);
+    for (const [i, { page }] of students.entries()) {
+      const fit = await until(`student ${i} shows the teacher's region, drawn sharp`, () =>
+        page.evaluate((v) => {
+          const stage = document.querySelector("#stage");
+          const cs = getComputedStyle(stage);
+          const s = stage.getBoundingClientRect();
+          const box = { l: s.left + parseFloat(cs.paddingLeft), t: s.top + parseFloat(cs.paddingTop), r: s.right - parseFloat(cs.paddingRight), b: s.bottom - parseFloat(cs.paddingBottom) };
+          const p = document.querySelector(".page").getBoundingClientRect();
+          const r = { l: p.left + v.x * p.width, t: p.top + v.y * p.height, r: p.left + (v.x + v.w) * p.width, b: p.top + (v.y + v.h) * p.height };
+          const canvas = document.querySelector(".page canvas");
+          const sharp = canvas.width >= canvas.getBoundingClientRect().width * devicePixelRatio * 0.98;
+          if (!sharp) return null;
+          // Ink on the canvas where the region is: the page's text, drawn (not a blank canvas).
+          const ctx = canvas.getContext("2d");
+          const d = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+          let dark = 0;
+          for (let k = 0; k < d.length; k += 16) if (d[k] + d[k + 1] + d[k + 2] < 300) dark++;
+          const gaps = [r.l - box.l, r.t - box.t, box.r - r.r, box.b - r.b];
+          return { gaps, dx: (r.l + r.r) / 2 - (box.l + box.r) / 2, dy: (r.t + r.b) / 2 - (box.t + box.b) / 2, dark, w: window.innerWidth, h: window.innerHeight };
+        }, region),
+      );
+      const whole = fit.gaps.every((g) => g >= -1) && Math.min(...fit.gaps) < 1.5;
+      check(whole && Math.abs(fit.dx) < 2 && Math.abs(fit.dy) < 2 && fit.dark > 50,
+        `student ${i} (${fit.w}×${fit.h}) sees the teacher's region whole, fitted and centred, drawn (gaps ${fit.gaps.map((g) => g.toFixed(0)).join("/")} px, ${fit.dark} dark samples)`);
+    }
+    await students[1].page.screenshot({ path: path.join(out, "student-zoomed-4x3.png") });
+    await teacher.screenshot({ path: path.join(out, "teacher-zoomed.png") });
+    await teacher.mouse.dblclick(tbox.x + tbox.width * 0.5, tbox.y + tbox.height * 0.3);
+    for (const [i, { page }] of students.entries()) {
+      await until(`student ${i} sees the whole page again`, () => page.evaluate(() => window.lectern.client.mirror.state.view === null));
+    }
+    await students[1].page.setViewportSize({ width: 1280, height: 800 });
+
     // A cut connection: the portrait student loses its TCP connection while the teacher turns pages.
     const cutStudent = students[STUDENTS - 1].page;
     proxy.cut();

@@ -412,7 +412,7 @@ describe("behind a relay", () => {
   // The teacher's signature of page 2 with the pointer at (0.25, 0.5), made in Rust (see
   // relaycheck.test.ts and src-server/protocol/src/sign.rs).
   const PK = "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw";
-  const SIG = "3zDqsshS5hisIAfX8e1e-2CnTyRoe4Qm_iNW9rcW6diXJQ00MhhEKRnE2dTEqLUX_RR8T7dEzV2JFF5nfBqnDQ";
+  const SIG = "i5oE2iMRQ9L-rRbSt_Gqh4n46kIdSyg3wDxalTu-OBQAL6kO_Y2AJq2yR56WzGSDpKfQqmWBxLu0I-zy09CxDA";
   // And its beat at seq 3 on the teacher's clock AT, saying the teacher is there.
   const AT = 1_800_000_000_000;
   const BEAT = { seq: 3, n: 1, at: AT, teacher: true, signed: { epoch: 5, sig: "BHkD_hQE6rMgy85EHcl7DczhJIQP_OnXzqs1DgJTpr91_5lfrpzs6iRjkt6KjUcM5R7jaElDj10wGmDhJCwuDA" } };
@@ -452,7 +452,7 @@ describe("behind a relay", () => {
     await client.start();
     network.last.open();
     const first = network.last;
-    first.deliver(signedWelcome(SIG.replace("3z", "4z")));
+    first.deliver(signedWelcome(SIG.replace("i5", "j5")));
     await vi.waitFor(() => expect(first.closedWith).toBe(4999));
     expect(states).toHaveLength(0);
     client.stop();

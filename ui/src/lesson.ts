@@ -8,7 +8,7 @@ export type PatchOutcome = "applied" | "stale" | "gap";
 
 /** The state a client starts with before its first welcome. */
 export function emptyState(): LessonState {
-  return { doc: null, page: 1, pos: null, zoom: 1, highlight: null, mode: "follow", notice: null, ended: false };
+  return { doc: null, page: 1, pos: null, zoom: 1, view: null, highlight: null, mode: "follow", notice: null, ended: false };
 }
 
 /** Applies a patch to a state, as the server does: a field present in the patch replaces the state's. */
@@ -18,6 +18,7 @@ export function applyPatch(state: LessonState, patch: Patch): LessonState {
   if (patch.page !== undefined) next.page = patch.page;
   if (patch.pos !== undefined) next.pos = patch.pos;
   if (patch.zoom !== undefined) next.zoom = patch.zoom;
+  if (patch.view !== undefined) next.view = patch.view;
   if (patch.highlight !== undefined) next.highlight = patch.highlight;
   if (patch.mode !== undefined) next.mode = patch.mode;
   if (patch.notice !== undefined) next.notice = patch.notice;

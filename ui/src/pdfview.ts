@@ -1,10 +1,15 @@
-// Renders one page of a PDF, fitted to its box, with the teacher's pointer and highlight drawn over
-// it in page-normalized coordinates (0..1), so every screen shows them at the same spot. A scanned
-// page is drawn from its own JPEG; pdf.js (most of the scripts a student loads) is loaded only for a
-// page that needs it (`pdfopen.ts`).
+// Shows one page of a document in its box: the region of the page asked for (the teacher's, or the
+// whole page) fitted and centred, with the teacher's pointer and highlight drawn over it in
+// page-normalized coordinates (0..1), so every screen shows them at the same spot of the page. Only
+// the part of the page in the box is drawn (`pagedraw.ts`); the next pages are drawn ahead in idle
+// time, and the page asked for never waits behind them.
 import type { PDFDocumentProxy, RenderTask } from "pdfjs-dist";
-import { BACKGROUND, RETRY_MS, type ChunkedDoc, type DocSource } from "./docfetch";
+import { BACKGROUND, RETRY_MS, type DocSource } from "./docfetch";
 import type { ScanIndex } from "./generated/ScanIndex";
+import { drawPdf, drawScan, idle, openPdf, sameFrame, type Drawn, type Frame, type Run } from "./pagedraw";
+import { place, type Region, type Size } from "./region";
+
+export { preloadPdfJs } from "./pagedraw";
 
 /** How long after a document opens over the network its neighbouring pages start being drawn
  * ahead: as long as its background download waits, the minute in which a class joins together over
@@ -12,40 +17,12 @@ import type { ScanIndex } from "./generated/ScanIndex";
  * 20 Mbit/s, instead of every tablet fetching the next page while the others fetch their first). */
 const DRAW_AHEAD_AFTER_MS = BACKGROUND.startAfterMs;
 
-/** pdf.js, loaded on first need and once. */
-let pdfjs: Promise<typeof import("./pdfopen")> | null = null;
+/** How long a region must hold still before it is drawn sharp again (while it moves, the drawn
+ * part is scaled and moved with it at once). */
+const REDRAW_AFTER_MS = 120;
 
-/** Starts loading pdf.js (and its worker) now, for a view that will need it: the teacher's console,
- * or a document whose pages are not all scans. */
-export function preloadPdfJs(): Promise<typeof import("./pdfopen")> {
-  pdfjs ??= import("./pdfopen").then((m) => {
-    m.worker();
-    return m;
-  });
-  pdfjs.catch(() => {
-    pdfjs = null; // a failed load (the link dropped) is tried again by the next page that needs it
-  });
-  return pdfjs;
-}
-
-/** Opens a document with pdf.js. */
-async function open(source: DocSource): Promise<PDFDocumentProxy> {
-  return (await preloadPdfJs()).open(source);
-}
-
-/** A draw ahead that a turn elsewhere may cancel. */
-interface Run {
-  cancelled: boolean;
-  task: RenderTask | null;
-}
-
-/** Resolves when the page has nothing more pressing to do (a frame drawn, input handled). */
-function idle(): Promise<void> {
-  return new Promise((resolve) => {
-    if (typeof requestIdleCallback === "function") requestIdleCallback(() => resolve(), { timeout: 1000 });
-    else setTimeout(resolve, 0);
-  });
-}
+/** A page's shape before its first draw tells it (A4). */
+const A4: Size = { w: 595, h: 842 };
 
 /** A normalized point on the page. */
 export interface Point {
@@ -53,15 +30,16 @@ export interface Point {
   y: number;
 }
 
-/** A page view: a canvas, a pointer dot and a highlight box in one positioned box. */
+/** A page view: the drawn part of the page, a pointer dot and a highlight box in one box the size of
+ * the whole page, placed so that the region shown fits the container. */
 export class PdfView {
   readonly root: HTMLElement;
-  private canvas: HTMLCanvasElement;
-  /** Pages drawn at the current size: the one shown and its neighbours. */
-  private readonly ahead = new Map<number, HTMLCanvasElement>();
+  private shown: Drawn;
+  /** Pages drawn for the current region and box: the one shown and its neighbours. */
+  private readonly ahead = new Map<number, Drawn>();
   /** Neighbours being drawn ahead now: a turn to one of them takes its draw over, and a turn
    * anywhere else cancels them, so the page asked for never waits behind one nobody asked for. */
-  private readonly aheadRuns = new Map<number, { run: Run; canvas: Promise<HTMLCanvasElement | null> }>();
+  private readonly aheadRuns = new Map<number, { run: Run; drawn: Promise<Drawn | null> }>();
   private readonly tasks = new Set<RenderTask>();
   private readonly pointer: HTMLElement;
   private readonly mark: HTMLElement;
@@ -83,20 +61,20 @@ export class PdfView {
   private renderSerial = 0;
   /** When the document was loaded: drawing ahead waits a little after that (see `drawAhead`). */
   private loadedAt = 0;
+  /** The region of the page shown (null: the whole page). */
+  private region: Region | null = null;
+  private redrawTimer: ReturnType<typeof setTimeout> | null = null;
   /** The page on screen once its pixels are drawn (for tests and acks). */
   shownPage = 0;
-  /** How a page is sized: whole in the box (the teacher's console), or as wide as the box when the
-   * box is wider than the page's shape (a student's landscape tablet), scrolling down the page and
-   * keeping the teacher's pointer and highlight in view. */
-  fit: "page" | "width" = "page";
   /** Called after a page is on screen; `ahead` when it had been drawn before it was asked for. */
   onRendered: (page: number, ahead: boolean) => void = () => {};
 
-  constructor(container: HTMLElement) {
+  constructor(private readonly container: HTMLElement) {
     this.root = document.createElement("div");
     this.root.className = "page";
-    this.canvas = document.createElement("canvas");
-    this.canvas.setAttribute("role", "img");
+    const canvas = document.createElement("canvas");
+    canvas.setAttribute("role", "img");
+    this.shown = { canvas, page: A4, covers: { x: 0, y: 0, w: 1, h: 1 }, frame: { box: { w: 0, h: 0 }, region: null, dpr: 1 } };
     this.pointer = document.createElement("div");
     this.pointer.className = "laser";
     this.pointer.hidden = true;
@@ -106,9 +84,12 @@ export class PdfView {
     this.draft = document.createElement("div");
     this.draft.className = "mark draft";
     this.draft.hidden = true;
-    this.root.append(this.canvas, this.mark, this.draft, this.pointer);
+    this.root.append(canvas, this.mark, this.draft, this.pointer);
     container.append(this.root);
-    new ResizeObserver(() => this.rerender()).observe(container);
+    new ResizeObserver(() => {
+      this.layout();
+      if (!this.fits(this.shown)) this.rerender();
+    }).observe(container);
   }
 
   /** Loads a document (no-op when the same key is loaded). When loads overlap, the last one asked
@@ -118,7 +99,7 @@ export class PdfView {
     if (this.docKey === key) return;
     this.wantedKey = key;
     const scans = "chunks" in source && source.scans ? source.scans : null;
-    const doc = scans ? null : await open(source);
+    const doc = scans ? null : await openPdf(source);
     if (this.wantedKey !== key) {
       void doc?.destroy(); // a newer document was asked for meanwhile
       return;
@@ -149,7 +130,7 @@ export class PdfView {
     const key = this.docKey;
     if (!source) return null;
     // A failed open is forgotten, so the next page that needs pdf.js tries again.
-    this.opening ??= open(source).catch((e: unknown) => {
+    this.opening ??= openPdf(source).catch((e: unknown) => {
       this.opening = null;
       throw e;
     });
@@ -169,11 +150,42 @@ export class PdfView {
     return this.docKey !== null;
   }
 
+  /** The shown page's size in points (A4 until it is drawn). */
+  get pageSize(): Size {
+    return this.shown.page;
+  }
+
+  /** The size of the box the page is fitted in, in CSS pixels. */
+  get box(): Size {
+    const cs = getComputedStyle(this.container);
+    return {
+      w: Math.max(1, this.container.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight)),
+      h: Math.max(1, this.container.clientHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom)),
+    };
+  }
+
+  /** Shows `region` of the page (null: the whole page). The drawn part moves with it at once; it is
+   * drawn sharp again once the region holds still. */
+  setRegion(region: Region | null): void {
+    this.region = region;
+    this.layout();
+    if (this.redrawTimer) clearTimeout(this.redrawTimer);
+    this.redrawTimer = setTimeout(() => {
+      this.redrawTimer = null;
+      if (!this.fits(this.shown)) this.rerender();
+    }, REDRAW_AFTER_MS);
+  }
+
+  /** Whether a drawn page is what the box would show now. */
+  private fits(d: Drawn): boolean {
+    return sameFrame(d.frame, this.frame());
+  }
+
   /** Shows a page (1-based). A page drawn ahead of time is swapped in at once. */
   async show(page: number, label: string): Promise<void> {
     if (!this.numPages) return;
     const n = Math.min(Math.max(1, page), this.numPages);
-    this.canvas.setAttribute("aria-label", label);
+    this.shown.canvas.setAttribute("aria-label", label);
     if (n === this.page && this.shownPage === n) return;
     // The same page is being drawn already (pointer moves arrive while it draws): wait for it.
     if (n === this.page && this.inflight) return this.inflight;
@@ -187,7 +199,7 @@ export class PdfView {
     }
   }
 
-  /** Draws the shown page again into a new canvas (after the window was resized, or when the
+  /** Draws the shown page again into a new canvas (after the box or the region changed, or when the
    * webview may have lost the old canvas's pixels: WebKitGTK on software GL can leave a canvas
    * unpainted after the page animated while reconnecting). */
   rerender(): void {
@@ -202,27 +214,46 @@ export class PdfView {
     }
   }
 
-  /** The scale that fits a page of this size in the box, times the screen's pixel ratio. */
-  private scaleFor(width: number, height: number): number {
-    // The box's content area: its padding is the margin around the page.
-    const box = this.root.parentElement;
-    let fit = 1;
-    if (box) {
-      const cs = getComputedStyle(box);
-      const w = box.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
-      const h = box.clientHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom);
-      if (w > 0 && h > 0) fit = this.fit === "width" && w > h ? w / width : Math.min(w / width, h / height);
-    }
-    return fit * (window.devicePixelRatio || 1);
+  /** Places the page box so that the region fits the container, and the drawn part where it belongs. */
+  private layout(): void {
+    const cs = getComputedStyle(this.container);
+    const p = place(this.region, this.shown.page, this.box);
+    const s = this.root.style;
+    s.left = `${parseFloat(cs.paddingLeft) + p.left}px`;
+    s.top = `${parseFloat(cs.paddingTop) + p.top}px`;
+    s.width = `${this.shown.page.w * p.scale}px`;
+    s.height = `${this.shown.page.h * p.scale}px`;
+    const c = this.shown.covers;
+    const cv = this.shown.canvas.style;
+    cv.left = `${c.x * 100}%`;
+    cv.top = `${c.y * 100}%`;
+    cv.width = `${c.w * 100}%`;
+    cv.height = `${c.h * 100}%`;
   }
 
-  /** Draws a page into a new canvas at the current fit; null if a newer request superseded it. */
-  private async draw(n: number, run?: Run): Promise<HTMLCanvasElement | null> {
+  /** What a draw now fits, and where. */
+  private frame(): Frame {
+    return { box: this.box, region: this.region, dpr: window.devicePixelRatio || 1 };
+  }
+
+  /** Draws what the box shows of page `n`; null if cancelled or a newer document superseded it. */
+  private async draw(n: number, run?: Run): Promise<Drawn | null> {
     const key = this.docKey;
+    const frame = this.frame();
     const scan = this.scans?.pages[n - 1];
     if (scan && this.source && "chunks" in this.source) {
+      const [offset, length, width, height] = scan;
       try {
-        return await this.drawScan(this.source.chunks, scan, key);
+        // The JPEG's bytes are fetched once and kept with the rest; a failed fetch is tried again
+        // until it comes or the document changes.
+        let bytes: Uint8Array | null = null;
+        for (let tries = 0; !bytes; tries++) {
+          bytes = await this.source.chunks.ensure(offset, offset + length).catch(() => null);
+          if (key !== this.docKey) return null;
+          if (!bytes) await new Promise((r) => setTimeout(r, Math.min(10_000, RETRY_MS * 2 ** Math.min(tries, 3))));
+        }
+        const drawn = await drawScan(bytes, width, height, frame);
+        return key === this.docKey ? drawn : null;
       } catch (e) {
         // The image does not decode here: this page is pdf.js's from now on.
         console.error(`page ${n} from its image:`, e);
@@ -235,75 +266,31 @@ export class PdfView {
       return null;
     });
     if (!doc || key !== this.docKey || n > doc.numPages || run?.cancelled) return null;
-    const page = await doc.getPage(n);
-    if (run?.cancelled) return null;
-    const base = page.getViewport({ scale: 1 });
-    const viewport = page.getViewport({ scale: this.scaleFor(base.width, base.height) });
-    const canvas = document.createElement("canvas");
-    canvas.width = Math.floor(viewport.width);
-    canvas.height = Math.floor(viewport.height);
-    const task = page.render({ canvas, canvasContext: canvas.getContext("2d")!, viewport });
-    this.tasks.add(task);
-    if (run) run.task = task;
-    try {
-      await task.promise;
-    } catch {
-      return null; // cancelled
-    } finally {
-      this.tasks.delete(task);
-    }
-    return key === this.docKey ? canvas : null;
-  }
-
-  /** Draws a scanned page from its JPEG's bytes in the document (fetched once, kept with the rest):
-   * a failed fetch is tried again until it comes or the document changes (null); an image that
-   * does not decode throws. */
-  private async drawScan(chunks: ChunkedDoc, [offset, length, width, height]: [number, number, number, number], key: string | null): Promise<HTMLCanvasElement | null> {
-    let bytes: Uint8Array | null = null;
-    for (let tries = 0; !bytes; tries++) {
-      bytes = await chunks.ensure(offset, offset + length).catch(() => null);
-      if (key !== this.docKey) return null;
-      if (!bytes) await new Promise((r) => setTimeout(r, Math.min(10_000, RETRY_MS * 2 ** Math.min(tries, 3))));
-    }
-    const image = await createImageBitmap(new Blob([bytes.slice()], { type: "image/jpeg" }));
-    try {
-      const scale = this.scaleFor(width, height);
-      const canvas = document.createElement("canvas");
-      canvas.width = Math.floor(width * scale);
-      canvas.height = Math.floor(height * scale);
-      const ctx = canvas.getContext("2d")!;
-      ctx.imageSmoothingQuality = "high";
-      ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
-      return key === this.docKey ? canvas : null;
-    } finally {
-      image.close();
-    }
+    const drawn = await drawPdf(doc, n, frame, this.tasks, run);
+    return key === this.docKey ? drawn : null;
   }
 
   private async render(): Promise<void> {
     const serial = ++this.renderSerial;
     const n = this.page;
-    let canvas = this.ahead.get(n) ?? null;
-    const ahead = canvas !== null;
-    if (!canvas) {
+    let drawn = this.ahead.get(n) ?? null;
+    if (drawn && !this.fits(drawn)) drawn = null; // drawn for another region or box
+    const ahead = drawn !== null;
+    if (!drawn) {
       // A neighbour drawn ahead right now is taken over; every other draw ahead makes way.
       const started = this.aheadRuns.get(n);
       this.stopAhead(n);
-      if (started) canvas = await started.canvas;
-      if (!canvas && serial === this.renderSerial) canvas = await this.draw(n);
+      if (started) drawn = await started.drawn;
+      if (!drawn && serial === this.renderSerial) drawn = await this.draw(n);
     }
-    if (!canvas || serial !== this.renderSerial) return;
+    if (!drawn || serial !== this.renderSerial) return;
     // Swap the finished canvas in, so a page turn never shows a blank page.
-    const dpr = window.devicePixelRatio || 1;
+    const canvas = drawn.canvas;
     canvas.setAttribute("role", "img");
-    canvas.setAttribute("aria-label", this.canvas.getAttribute("aria-label") ?? "");
-    this.canvas.replaceWith(canvas);
-    this.canvas = canvas;
-    this.root.style.width = `${Math.floor(canvas.width / dpr)}px`;
-    this.root.style.height = `${Math.floor(canvas.height / dpr)}px`;
-    // A new page scrolled as wide as the screen starts at its top (the pointer, if any, then
-    // scrolls it to where the teacher is).
-    if (this.fit === "width" && n !== this.shownPage && this.root.parentElement) this.root.parentElement.scrollTop = 0;
+    canvas.setAttribute("aria-label", this.shown.canvas.getAttribute("aria-label") ?? "");
+    this.shown.canvas.replaceWith(canvas);
+    this.shown = drawn;
+    this.layout();
     this.shownPage = n;
     this.root.dataset.page = String(n);
     this.root.dataset.draws = String(Number(this.root.dataset.draws ?? 0) + 1);
@@ -323,7 +310,7 @@ export class PdfView {
     const near = coming ? [n, n + 1] : [n, n + 1, n - 1, n + 2];
     const keep = near.filter((p) => p >= 1 && p <= pages);
     for (const p of [...this.ahead.keys()]) if (!keep.includes(p)) this.ahead.delete(p);
-    this.ahead.set(n, this.canvas);
+    this.ahead.set(n, this.shown);
     const key = this.docKey;
     void (async () => {
       // Right after a document opens, a class is fetching its first pages together over one access
@@ -333,16 +320,17 @@ export class PdfView {
       for (const p of keep) {
         await idle();
         if (serial !== this.renderSerial || key !== this.docKey) return;
-        if (this.ahead.has(p) || this.aheadRuns.has(p)) continue;
+        const have = this.ahead.get(p);
+        if ((have && this.fits(have)) || this.aheadRuns.has(p)) continue;
         const run: Run = { cancelled: false, task: null };
-        const canvas = this.draw(p, run);
-        const entry = { run, canvas };
+        const drawn = this.draw(p, run);
+        const entry = { run, drawn };
         this.aheadRuns.set(p, entry);
-        const c = await canvas;
+        const d = await drawn;
         if (this.aheadRuns.get(p) === entry) this.aheadRuns.delete(p);
         if (run.cancelled || key !== this.docKey) return;
         // Kept while it is still a neighbour of the page shown (the reader may have turned meanwhile).
-        if (c && Math.abs(p - this.page) <= 2) this.ahead.set(p, c);
+        if (d && Math.abs(p - this.page) <= 2) this.ahead.set(p, d);
       }
     })();
   }
@@ -363,19 +351,17 @@ export class PdfView {
     if (pos) {
       this.pointer.style.left = `${pos.x * 100}%`;
       this.pointer.style.top = `${pos.y * 100}%`;
-      if (this.fit === "width") this.pointer.scrollIntoView?.({ block: "nearest" });
     }
   }
 
   /** Draws the highlight when it is on the page shown, or hides it. */
   setHighlight(h: { page: number; x: number; y: number; w: number; h: number } | null): void {
-    place(this.mark, h && h.page === this.page ? h : null);
-    if (this.fit === "width" && !this.mark.hidden) this.mark.scrollIntoView?.({ block: "nearest" });
+    placeBox(this.mark, h && h.page === this.page ? h : null);
   }
 
   /** Draws the rectangle being dragged (teacher), or hides it. */
   setDraft(h: { x: number; y: number; w: number; h: number } | null): void {
-    place(this.draft, h);
+    placeBox(this.draft, h);
   }
 
   /** A pointer event's position, normalized to the page. */
@@ -386,7 +372,7 @@ export class PdfView {
   }
 }
 
-function place(el: HTMLElement, h: { x: number; y: number; w: number; h: number } | null): void {
+function placeBox(el: HTMLElement, h: { x: number; y: number; w: number; h: number } | null): void {
   el.hidden = !h;
   if (!h) return;
   el.style.left = `${h.x * 100}%`;

@@ -11,10 +11,10 @@ const base64url = (bytes: ArrayBuffer) =>
   btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 
 /** Page 2 of no document, the pointer at (0.25, 0.5): the state the Rust test signs. */
-const STATE: LessonState = { doc: null, page: 2, pos: { x: 0.25, y: 0.5 }, zoom: 1, highlight: null, mode: "follow", notice: null, ended: false };
+const STATE: LessonState = { doc: null, page: 2, pos: { x: 0.25, y: 0.5 }, zoom: 1, view: null, highlight: null, mode: "follow", notice: null, ended: false };
 /** Signer::from_secret([7; 32]).public(), and its signature of STATE in room "r1", epoch 5, seq 3. */
 const PK = "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw";
-const SIG = "3zDqsshS5hisIAfX8e1e-2CnTyRoe4Qm_iNW9rcW6diXJQ00MhhEKRnE2dTEqLUX_RR8T7dEzV2JFF5nfBqnDQ";
+const SIG = "i5oE2iMRQ9L-rRbSt_Gqh4n46kIdSyg3wDxalTu-OBQAL6kO_Y2AJq2yR56WzGSDpKfQqmWBxLu0I-zy09CxDA";
 
 /** The teacher's clock in the tests, and Signer::from_secret([7; 32]).sign_beat("r1", 5, 3, 1, AT, true). */
 const AT = 1_800_000_000_000;
@@ -42,7 +42,7 @@ const welcome = (seq: number, state: LessonState, sig: string, epoch = 5, b: unk
 
 describe("canonical JSON", () => {
   it("sorts keys and writes numbers as RFC 8785 (and Rust's serde_jcs) do", () => {
-    expect(canonicalJson(STATE)).toBe('{"doc":null,"ended":false,"highlight":null,"mode":"follow","notice":null,"page":2,"pos":{"x":0.25,"y":0.5},"zoom":1}');
+    expect(canonicalJson(STATE)).toBe('{"doc":null,"ended":false,"highlight":null,"mode":"follow","notice":null,"page":2,"pos":{"x":0.25,"y":0.5},"view":null,"zoom":1}');
     expect(canonicalJson({ b: [1, { d: 1e21, c: "é\u2028" }], a: undefined })).toBe('{"b":[1,{"c":"é\u2028","d":1e+21}]}');
   });
 });

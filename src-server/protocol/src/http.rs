@@ -208,7 +208,7 @@ pub enum TimelineEvent {
         #[cfg_attr(feature = "ts", ts(type = "number"))]
         seq: u64,
         /// The patch as logged.
-        patch: crate::state::Patch,
+        patch: Box<crate::state::Patch>,
     },
     /// The pointer moves of one 10-second window.
     Pointer {

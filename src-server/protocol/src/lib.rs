@@ -21,7 +21,7 @@ pub mod state;
 pub use frame::{Beat, ClientMsg, ErrorCode, Hello, KnockEntry, Role, RoomInfo, RosterEntry, ServerMsg, You};
 pub use parse::{CLIENT_TYPES, ParseError};
 pub use signed::Signed;
-pub use state::{Doc, Highlight, LessonState, Mode, Patch, Pos, SetPatch};
+pub use state::{Doc, Highlight, LessonState, Mode, Patch, Pos, Region, SetPatch};
 
 /// The protocol version this crate speaks.
 pub const VERSION: u32 = 1;

@@ -192,7 +192,7 @@ mod tests {
         assert_eq!(signer.public(), "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw");
         assert_eq!(
             signer.sign(Kind::State, "r1", 5, 3, 0, &state).sig,
-            "3zDqsshS5hisIAfX8e1e-2CnTyRoe4Qm_iNW9rcW6diXJQ00MhhEKRnE2dTEqLUX_RR8T7dEzV2JFF5nfBqnDQ"
+            "i5oE2iMRQ9L-rRbSt_Gqh4n46kIdSyg3wDxalTu-OBQAL6kO_Y2AJq2yR56WzGSDpKfQqmWBxLu0I-zy09CxDA"
         );
         assert_eq!(
             signer.sign_beat("r1", 5, 3, 1, 1_800_000_000_000, true).sig,

@@ -63,6 +63,30 @@ pub struct Highlight {
     pub h: f64,
 }
 
+/// The part of the page the teacher's screen shows (PROTOCOL-ADDITIONS.md section K), normalized to
+/// the page: students in follow mode fit it to their own screen, centred, so they read what the
+/// teacher reads whatever their screen's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export))]
+pub struct Region {
+    /// Left edge.
+    pub x: f64,
+    /// Top edge.
+    pub y: f64,
+    /// Width.
+    pub w: f64,
+    /// Height.
+    pub h: f64,
+}
+
+impl Region {
+    /// How much the region magnifies the whole page: the zoom it stands for.
+    pub fn zoom(&self) -> f64 {
+        (1.0 / self.w.max(self.h)).clamp(1.0, MAX_ZOOM)
+    }
+}
+
 /// Whether students are locked to the teacher's page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -89,6 +113,9 @@ pub struct LessonState {
     pub pos: Option<Pos>,
     /// Zoom factor.
     pub zoom: f64,
+    /// The region of the page the teacher shows, or null for the whole page.
+    #[serde(default)]
+    pub view: Option<Region>,
     /// Highlighted rectangle.
     pub highlight: Option<Highlight>,
     /// Follow or free.
@@ -107,6 +134,7 @@ impl LessonState {
             page: 1,
             pos: None,
             zoom: 1.0,
+            view: None,
             highlight: None,
             mode: Mode::Follow,
             notice: None,
@@ -127,6 +155,9 @@ impl LessonState {
         }
         if let Some(zoom) = patch.zoom {
             self.zoom = zoom;
+        }
+        if let Some(view) = patch.view {
+            self.view = view;
         }
         if let Some(h) = patch.highlight {
             self.highlight = h;
@@ -185,6 +216,22 @@ impl LessonState {
             }
             out.zoom = Some(zoom);
         }
+        match set.view {
+            Some(view) => {
+                if let Some(r) = view {
+                    check_region(r)?;
+                }
+                out.view = Some(view);
+                // The zoom a region stands for, unless the teacher named one.
+                out.zoom = out.zoom.or(Some(view.map_or(1.0, |r| r.zoom())));
+            }
+            // A region of the old document's page: a new document shows its first page whole.
+            None if doc_changes && self.view.is_some() => {
+                out.view = Some(None);
+                out.zoom = out.zoom.or(Some(1.0));
+            }
+            None => {}
+        }
         out.highlight = match set.highlight {
             Some(Some(h)) => Some(Some(check_highlight(h, pages)?)),
             Some(None) => Some(None),
@@ -201,7 +248,8 @@ impl LessonState {
         }
         if out.is_empty() {
             return Err(
-                "empty patch: name at least one of doc, page, pos, zoom, highlight, mode, notice".into()
+                "empty patch: name at least one of doc, page, pos, zoom, view, highlight, mode, notice"
+                    .into(),
             );
         }
         Ok(out)
@@ -233,6 +281,20 @@ fn check_highlight(h: Highlight, pages: Pages) -> Result<Highlight, String> {
         return Err("highlight reaches past the edge of the page".into());
     }
     Ok(h)
+}
+
+fn check_region(r: Region) -> Result<(), String> {
+    unit("view.x", r.x)?;
+    unit("view.y", r.y)?;
+    unit("view.w", r.w)?;
+    unit("view.h", r.h)?;
+    if r.x + r.w > 1.0 + 1e-9 || r.y + r.h > 1.0 + 1e-9 {
+        return Err("view reaches past the edge of the page".into());
+    }
+    if r.w <= 0.0 || r.h <= 0.0 || r.w.max(r.h) < 1.0 / MAX_ZOOM - 1e-9 {
+        return Err(format!("view is smaller than the page zoomed {MAX_ZOOM} times"));
+    }
+    Ok(())
 }
 
 fn check_notice(text: &str) -> Result<(), String> {
@@ -273,6 +335,10 @@ pub struct SetPatch {
     /// Zoom factor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zoom: Option<f64>,
+    /// The region of the page shown, or null for the whole page.
+    #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub view: Option<Option<Region>>,
     /// Highlighted rectangle, or null.
     #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
@@ -320,6 +386,10 @@ pub struct Patch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub zoom: Option<f64>,
+    /// New region shown, or null for the whole page.
+    #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub view: Option<Option<Region>>,
     /// New highlight, or null.
     #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
@@ -351,6 +421,7 @@ impl Patch {
             && self.doc.is_none()
             && self.page.is_none()
             && self.zoom.is_none()
+            && self.view.is_none()
             && self.highlight.is_none()
             && self.mode.is_none()
             && self.notice.is_none()
@@ -418,6 +489,28 @@ mod tests {
         let p = s.validate(set(r#"{"doc":"short","page":3}"#), lookup).unwrap();
         assert_eq!(p.page, Some(3));
         assert!(s.validate(set(r#"{"doc":"short","page":4}"#), lookup).is_err());
+    }
+
+    #[test]
+    fn a_region_is_checked_stands_for_its_zoom_and_goes_with_the_document() {
+        let mut s = LessonState::new(Some(mushaf()));
+        let p = s.validate(set(r#"{"view":{"x":0.05,"y":0.3,"w":0.9,"h":0.25}}"#), lookup).unwrap();
+        assert!((p.zoom.unwrap() - 1.0 / 0.9).abs() < 1e-9);
+        s.apply(&p);
+        s.apply(&s.validate(set(r#"{"page":3}"#), lookup).unwrap());
+        assert!(s.view.is_some(), "a page turn keeps the region: the teacher reads the next page as zoomed");
+        for bad in [
+            r#"{"view":{"x":0.5,"y":0,"w":0.6,"h":0.5}}"#,
+            r#"{"view":{"x":0,"y":0,"w":0.1,"h":0.1}}"#,
+            r#"{"view":{"x":0,"y":0,"w":0,"h":1}}"#,
+            r#"{"view":{"x":-0.1,"y":0,"w":0.5,"h":0.5}}"#,
+        ] {
+            assert!(s.validate(set(bad), lookup).is_err(), "{bad}");
+        }
+        let p = s.validate(set(r#"{"doc":"short"}"#), lookup).unwrap();
+        assert_eq!((p.view, p.zoom), (Some(None), Some(1.0)));
+        let p = s.validate(set(r#"{"view":null}"#), lookup).unwrap();
+        assert_eq!((p.view, p.zoom), (Some(None), Some(1.0)));
     }
 
     #[test]

@@ -208,7 +208,7 @@ pub(crate) type Reply = oneshot::Sender<Result<Option<u64>, RequestError>>;
 /// What the [`Client`](super::Client) handle asks of its session task.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Request { request: Request, reply: Reply },
+    Request { request: Box<Request>, reply: Reply },
     Ack(u64),
     Hand(bool),
     View(Option<u32>),

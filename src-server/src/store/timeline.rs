@@ -77,7 +77,7 @@ pub(crate) fn patches(conn: &Connection, lesson: i64) -> Result<Vec<(u64, u64, S
 fn changes(conn: &Connection, lesson: i64, events: &mut Vec<TimelineEvent>) -> Result<()> {
     for (seq, time, patch) in patches(conn, lesson)? {
         let patch = serde_json::from_str::<Patch>(&patch).unwrap_or_default();
-        events.push(TimelineEvent::Change { time, seq, patch });
+        events.push(TimelineEvent::Change { time, seq, patch: Box::new(patch) });
     }
     Ok(())
 }

@@ -3,6 +3,7 @@ import type { Doc } from "./Doc";
 import type { Highlight } from "./Highlight";
 import type { Mode } from "./Mode";
 import type { Pos } from "./Pos";
+import type { Region } from "./Region";
 
 /**
  * The whole lesson state (§4).
@@ -24,6 +25,10 @@ pos: Pos | null,
  * Zoom factor.
  */
 zoom: number, 
+/**
+ * The region of the page the teacher shows, or null for the whole page.
+ */
+view: Region | null, 
 /**
  * Highlighted rectangle.
  */

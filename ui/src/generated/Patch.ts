@@ -3,6 +3,7 @@ import type { Doc } from "./Doc";
 import type { Highlight } from "./Highlight";
 import type { Mode } from "./Mode";
 import type { Pos } from "./Pos";
+import type { Region } from "./Region";
 
 /**
  * A change to the lesson state as the server broadcasts it: absent fields are unchanged, `null` clears.
@@ -24,6 +25,10 @@ pos?: Pos | null,
  * New zoom.
  */
 zoom?: number, 
+/**
+ * New region shown, or null for the whole page.
+ */
+view?: Region | null, 
 /**
  * New highlight, or null.
  */

@@ -2,6 +2,7 @@
 import type { Highlight } from "./Highlight";
 import type { Mode } from "./Mode";
 import type { Pos } from "./Pos";
+import type { Region } from "./Region";
 
 /**
  * The teacher's `set` request (§5). `doc` is a document id here, not the document object.
@@ -23,6 +24,10 @@ pos?: Pos | null,
  * Zoom factor.
  */
 zoom?: number | null, 
+/**
+ * The region of the page shown, or null for the whole page.
+ */
+view?: Region | null, 
 /**
  * Highlighted rectangle, or null.
  */

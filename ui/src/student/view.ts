@@ -12,6 +12,8 @@ import { isSignificant } from "../lesson";
 import { bindPageKeys, bindSwipe } from "../nav";
 import type { Platform } from "../platform/contract";
 import { t } from "../strings";
+import { ZoomControl, bindZoomKeys } from "../zoom";
+import type { Region } from "../region";
 
 /** Opens the student view; rejoins at once when this device holds a token for the linked code. */
 export async function startStudent(platform: Platform): Promise<void> {
@@ -62,6 +64,9 @@ export class StudentView {
   private seq = 0;
   /** The page this student looks at while browsing freely; null while following. */
   private ownPage: number | null = null;
+  /** The region this student zoomed to while browsing freely; undefined while following the teacher's. */
+  private ownRegion: Region | null | undefined = undefined;
+  private readonly zoom: ZoomControl;
   private handUp = false;
   /** A seq to acknowledge once its page is drawn (0: none). */
   private pendingAck = 0;
@@ -76,10 +81,15 @@ export class StudentView {
       // Behind a relay, every piece of a document is checked against its signed manifest (see `openDoc`).
       (doc) => platform.server.openDoc(doc, this.client?.token ?? "", !!this.relay),
     );
-    // A landscape tablet shows the page as wide as the screen (a Mushaf line stays readable), and
-    // pinch-zoom works on it.
-    this.pane.view.fit = "width";
-    $("#stage").classList.add("fit-width");
+    // The teacher's region of the page, fitted to this screen; in free mode, this student's own.
+    this.zoom = new ZoomControl(this.pane.view, $("#stage"), {
+      enabled: () => this.canBrowse(),
+      canPan: () => true,
+      changed: (region) => {
+        this.ownRegion = region;
+        void this.render();
+      },
+    });
     this.device = deviceId(platform.store, "student");
     const fragment = platform.launch().fragment;
     this.linkCode = fragment.get("code");
@@ -178,7 +188,8 @@ export class StudentView {
     $("#next").addEventListener("click", () => this.browse(1));
     this.returnButton.addEventListener("click", () => this.returnToTeacher());
     bindPageKeys((delta) => this.browse(delta), { enabled: () => !this.viewer.hidden });
-    bindSwipe($("#stage"), (delta) => this.browse(delta));
+    bindSwipe($("#stage"), (delta) => this.browse(delta), () => !this.zoom.zoomed && !this.zoom.touching);
+    bindZoomKeys(this.zoom, () => !this.viewer.hidden && this.canBrowse());
   }
 
   /** Joins with a code (or knocks, without one) and a name. One connection per device: a second join
@@ -227,7 +238,10 @@ export class StudentView {
         const turned = !this.state || next.page !== this.state.page || newDoc;
         this.state = next;
         this.seq = nextSeq;
-        if (!this.canBrowse() || newDoc) this.ownPage = null;
+        if (!this.canBrowse() || newDoc) {
+          this.ownPage = null;
+          this.ownRegion = undefined;
+        }
         if (!patch || isSignificant(patch)) {
           // Ack once the change is on screen: at once unless a new page must be drawn first.
           if (turned && !this.canBrowse()) this.pendingAck = nextSeq;
@@ -237,7 +251,10 @@ export class StudentView {
       },
       teacher: () => {
         if (!current()) return;
-        if (!this.canBrowse()) this.ownPage = null;
+        if (!this.canBrowse()) {
+          this.ownPage = null;
+          this.ownRegion = undefined;
+        }
         void this.render();
       },
       status: (status, detail) => {
@@ -283,10 +300,11 @@ export class StudentView {
     if (!this.state || !(await this.pane.ready(doc)) || !doc) return;
     if (this.state.doc?.sha256 !== doc.sha256) return; // a newer document won
     const page = Math.min(this.shownPage(), doc.pages);
+    if (this.ownRegion === undefined) this.zoom.follow(this.state.view);
     await this.pane.showPage(page, doc.pages);
     const state = this.state;
-    const following = page === state.page;
-    this.pane.view.setPointer(following ? state.pos : null);
+    const following = page === state.page && this.ownRegion === undefined;
+    this.pane.view.setPointer(page === state.page ? state.pos : null);
     this.pane.view.setHighlight(state.highlight);
     const browsing = this.canBrowse();
     $("#mode-label").textContent = browsing
@@ -313,6 +331,7 @@ export class StudentView {
 
   private returnToTeacher(): void {
     this.ownPage = null;
+    this.ownRegion = undefined;
     this.client?.view(null);
     void this.render();
   }

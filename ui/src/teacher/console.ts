@@ -15,6 +15,7 @@ import { bindPageKeys, bindSwipe } from "../nav";
 import type { Point } from "../pdfview";
 import type { PickedFile, Platform } from "../platform/contract";
 import { t } from "../strings";
+import { ZoomControl, bindZoomKeys } from "../zoom";
 import { renderGrid } from "./grid";
 import { KnockPanel } from "./knocks";
 import { bindPresent, showGuessing, showHistory, showJoinInfo } from "./lessoninfo";
@@ -61,6 +62,10 @@ export class TeacherConsole {
   private readonly knocks: KnockPanel;
   /** The id of a `new_code` awaiting its `ok`. */
   private newCodeRequest: number | null = null;
+  /** The teacher's zoom and pan over the page: what students in follow mode see. */
+  private readonly zoom: ZoomControl;
+  /** The next draw takes the state's region (a snapshot, or a new document), not the hand's. */
+  private adoptView = true;
 
   constructor(
     private readonly platform: Platform,
@@ -73,6 +78,13 @@ export class TeacherConsole {
       { stage: $("#stage"), placeholder: $("#placeholder"), pageLabel: $("#page-label") },
       (doc) => platform.server.openDoc(doc, key),
     );
+    const sendView = perFrame((view: SetPatch["view"]) => this.set({ view }));
+    this.zoom = new ZoomControl(this.pane.view, $("#stage"), {
+      enabled: () => !!this.state?.doc,
+      canPan: () => this.tool === "none",
+      changed: (region) => sendView(region),
+    });
+    bindZoomKeys(this.zoom, () => !!this.state?.doc);
     this.knocks = new KnockPanel({
       admit: (ids) => this.client.request({ t: "admit", knocks: ids }),
       deny: (ids) => this.client.request({ t: "deny", knocks: ids }),
@@ -98,6 +110,7 @@ export class TeacherConsole {
         },
         state: (next, nextSeq, patch) => {
           if (!patch || next.page === this.wantedPage) this.wantedPage = null;
+          if (!patch || patch.doc !== undefined) this.adoptView = true;
           this.state = next;
           this.seq = nextSeq;
           if (patch && isSignificant(patch)) this.significant.push(nextSeq);
@@ -210,6 +223,10 @@ export class TeacherConsole {
     const doc = this.state?.doc ?? null;
     if (!this.state || !(await this.pane.ready(doc)) || !doc) return;
     if (this.state.doc?.sha256 !== doc.sha256) return; // a newer document won
+    if (this.adoptView) {
+      this.adoptView = false;
+      this.zoom.follow(this.state.view);
+    }
     await this.pane.showPage(this.state.page, doc.pages);
     const state = this.state;
     const view = this.pane.view;
@@ -237,7 +254,7 @@ export class TeacherConsole {
     $("#prev").addEventListener("click", () => this.turn(-1));
     $("#next").addEventListener("click", () => this.turn(1));
     bindPageKeys((delta) => this.turn(delta), { space: true });
-    bindSwipe(this.pane.view.root, (delta) => this.turn(delta), () => this.tool === "none");
+    bindSwipe(this.pane.view.root, (delta) => this.turn(delta), () => this.tool === "none" && !this.zoom.zoomed && !this.zoom.touching);
     bindPresent();
   }
 
@@ -259,18 +276,7 @@ export class TeacherConsole {
     $("#mode-free").addEventListener("click", () => this.set({ mode: "free" }));
 
     // The laser pointer: the latest position is sent once per frame the display draws.
-    let pendingPos: Point | null | undefined;
-    let frameQueued = false;
-    const sendPos = (pos: Point | null) => {
-      pendingPos = pos;
-      if (frameQueued) return;
-      frameQueued = true;
-      requestAnimationFrame(() => {
-        frameQueued = false;
-        if (pendingPos !== undefined) this.set({ pos: pendingPos });
-        pendingPos = undefined;
-      });
-    };
+    const sendPos = perFrame((pos: Point | null) => this.set({ pos }));
 
     const view = this.pane.view;
     let dragFrom: Point | null = null;
@@ -326,4 +332,19 @@ export class TeacherConsole {
       if (await this.platform.dialogs.confirm(t("endConfirm"))) this.client.request({ t: "end" });
     });
   }
+}
+
+/** Sends only the latest of the values given within one displayed frame, at that frame. */
+function perFrame<T>(send: (value: T) => void): (value: T) => void {
+  let pending: { value: T } | null = null;
+  return (value) => {
+    const queued = pending !== null;
+    pending = { value };
+    if (queued) return;
+    requestAnimationFrame(() => {
+      const p = pending;
+      pending = null;
+      if (p) send(p.value);
+    });
+  };
 }
