@@ -74,7 +74,7 @@ async function main() {
     await until("the student app follows the lesson, pinned to the announced fingerprint", () =>
       app.poll("return document.querySelector('#status')?.dataset.status === 'connected' && document.querySelector('.page')?.dataset.page === '1'"), 30000)
       .catch(async (e) => {
-        await app.screenshot("app-discovery-failed.png");
+        await app.screenshot("app-discovery-failed.png", { raw: true });
         console.error("join error:", await app.poll("return document.querySelector('#join-error')?.textContent + ' | ' + document.querySelector('#status')?.dataset.status + ' | ' + location.href"));
         throw e;
       });

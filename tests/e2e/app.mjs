@@ -75,6 +75,7 @@ async function main() {
   try {
     // The first start asks: teach or join.
     const fresh = await App.open(teacherPort, ["--data-dir", dirs[2]]);
+    await fresh.place(0, 0, 1180, 800);
     await until("the first-start choice", () => fresh.poll("return !document.querySelector('#choose')?.hidden"));
     await fresh.screenshot("app-start-en.png");
     await fresh.close();
@@ -188,8 +189,8 @@ async function main() {
     check(inked > 1000, `the student app's page is drawn (${inked} dark pixels at its top)`);
 
     // Screenshots of both modes, in English and Arabic.
-    await teacher.screenshot("app-teacher-en.png");
-    await student.screenshot("app-student-en.png");
+    await teacher.screenshot("app-teacher-en.png", { page: true });
+    await student.screenshot("app-student-en.png", { page: true });
     await teacher.click(".lang-toggle");
     // The student view's language switch is on its join form; the viewer follows the stored choice.
     await student.exec("document.querySelector('.lang-toggle').click()");
@@ -198,8 +199,8 @@ async function main() {
     const shown = (await student.exec(studentPage)).length;
     await teacher.exec("const p = Number(document.querySelector('.page').dataset.page); document.querySelector(p > 1 ? '#prev' : '#next').click()");
     await until("the student app draws the page turned in Arabic", async () => ((await student.poll(studentPage)) ?? []).length > shown);
-    await teacher.screenshot("app-teacher-ar.png");
-    await student.screenshot("app-student-ar.png");
+    await teacher.screenshot("app-teacher-ar.png", { page: true });
+    await student.screenshot("app-student-ar.png", { page: true });
     await student.close();
     student = null;
 

@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
 import WebSocket from "ws";
-import { check, finish, pct, run, startServer, until } from "./lib.mjs";
+import { check, finish, pct, run, startServer, until, shot } from "./lib.mjs";
 
 const MOVES = Number(process.env.MOVES ?? 120);
 const out = path.join(path.dirname(new URL(import.meta.url).pathname), "../../target/e2e");
@@ -90,7 +90,7 @@ async function main() {
     );
     await sse.page.click("#hand");
     check(await Promise.race([hand, new Promise((r) => setTimeout(() => r(false), 5000))]), "a hand raised on the fallback reaches the teacher");
-    await sse.page.screenshot({ path: path.join(out, "student-fallback.png") });
+    await shot(sse.page, path.join(out, "student-fallback.png"), { page: true });
 
     // WebSockets work again: the student returns to them once two probes in a row open (30 s apart).
     sse.state.blocked = false;

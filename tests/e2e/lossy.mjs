@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { check, finish, run, until } from "./lib.mjs";
+import { check, finish, run, until, shot } from "./lib.mjs";
 import { chromiumIn, netPair, serveIn } from "./netns.mjs";
 
 const HEARTBEAT_MS = 1000;
@@ -44,7 +44,7 @@ async function main() {
 
     net.loss(0.1);
     await new Promise((r) => setTimeout(r, 30 * HEARTBEAT_MS)); // the link is measured, not awaited
-    await page.screenshot({ path: path.join(path.dirname(new URL(import.meta.url).pathname), "../../target/e2e/student-lossy.png") });
+    await shot(page, path.join(path.dirname(new URL(import.meta.url).pathname), "../../target/e2e/student-lossy.png"), { page: true });
     const seen = await page.evaluate(() => window.__statuses.map((x) => x.s));
     check(seen.every((s) => s === "connected"), `at 10% loss for 30 heartbeats the browser never declared the link dead (statuses shown: ${JSON.stringify([...new Set(seen)])})`);
 

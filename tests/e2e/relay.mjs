@@ -13,7 +13,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import WebSocket from "ws";
-import { bin, check, finish, run, startServer } from "./lib.mjs";
+import { bin, check, finish, run, startServer, shot } from "./lib.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = process.env.E2E_OUT ?? path.resolve(here, "../../target/e2e");
@@ -86,7 +86,7 @@ async function main() {
     await teacherPage.waitForSelector("#remote-row:not([hidden])", { timeout: 20_000 });
     const remote = (await teacherPage.textContent("#remote-link")).trim();
     check(remote === `${base}/join#room=${ready.room}&code=${ready.code}&pk=${pk}`, `the console shows the link for students at home: ${remote}`);
-    await teacherPage.locator(".join-info").screenshot({ path: path.join(out, "relay-console-link.png") });
+    await shot(teacherPage.locator(".join-info"), path.join(out, "relay-console-link.png"));
     await consoleCtx.close();
     const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 900, height: 700 } });
     const page = await ctx.newPage();
@@ -107,7 +107,7 @@ async function main() {
     teacher.send(JSON.stringify({ t: "set", id: 1, patch: { page: 3 } }));
     await page.waitForSelector('.page[data-page="3"]', { timeout: 20_000 });
     check(true, "the teacher's signed page turn reaches the browser through the relay");
-    await page.screenshot({ path: path.join(out, "relay-student.png") });
+    await shot(page, path.join(out, "relay-student.png"), { page: true });
 
     // A link with another teacher's key: every state is refused, nothing is drawn.
     const other = createPublicKey(createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), Buffer.alloc(32, 3)]), format: "der", type: "pkcs8" })).export({ format: "jwk" }).x;

@@ -12,7 +12,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import WebSocket from "ws";
-import { bin, check, cuttableProxy, finish, pct, startServer, until } from "./lib.mjs";
+import { bin, check, cuttableProxy, finish, pct, startServer, until, shot } from "./lib.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -191,8 +191,8 @@ async function main() {
       check(whole && Math.abs(fit.dx) < 2 && Math.abs(fit.dy) < 2 && fit.dark > 50,
         `student ${i} (${fit.w}×${fit.h}) sees the teacher's region whole, fitted and centred, drawn (gaps ${fit.gaps.map((g) => g.toFixed(0)).join("/")} px, ${fit.dark} dark samples)`);
     }
-    await students[1].page.screenshot({ path: path.join(out, "student-zoomed-4x3.png") });
-    await teacher.screenshot({ path: path.join(out, "teacher-zoomed.png") });
+    await shot(students[1].page, path.join(out, "student-zoomed-4x3.png"), { page: true });
+    await shot(teacher, path.join(out, "teacher-zoomed.png"), { page: true });
     await teacher.mouse.dblclick(tbox.x + tbox.width * 0.5, tbox.y + tbox.height * 0.3);
     for (const [i, { page }] of students.entries()) {
       await until(`student ${i} sees the whole page again`, () => page.evaluate(() => window.lectern.client.mirror.state.view === null));
@@ -209,7 +209,7 @@ async function main() {
     const teacherPage = before + 2;
     await teacher.waitForSelector(`.page[data-page="${teacherPage}"]`);
     check(Number(await cutStudent.getAttribute(".page", "data-page")) === before, "while cut, the student still shows the old page");
-    await cutStudent.screenshot({ path: path.join(out, "student-reconnecting.png") });
+    await shot(cutStudent, path.join(out, "student-reconnecting.png"));
     proxy.restore();
     await cutStudent.waitForSelector(`.page[data-page="${teacherPage}"]`, { timeout: 15000 });
     await cutStudent.waitForSelector('#status[data-status="connected"]');
@@ -253,16 +253,16 @@ async function main() {
     await s0.waitForSelector(".mark:not(.draft):not([hidden])");
     await s0.waitForFunction(() => Math.abs(parseFloat(document.querySelector(".laser").style.left) - 62) < 1);
     await students[STUDENTS - 1].page.waitForFunction(() => !document.querySelector(".laser").hidden);
-    await teacher.screenshot({ path: path.join(out, "teacher-console.png") });
-    await students[0].page.screenshot({ path: path.join(out, "student-landscape.png") });
-    await cutStudent.screenshot({ path: path.join(out, "student-portrait.png") });
+    await shot(teacher, path.join(out, "teacher-console.png"), { page: true });
+    await shot(students[0].page, path.join(out, "student-landscape.png"), { page: true });
+    await shot(cutStudent, path.join(out, "student-portrait.png"), { page: true });
 
     // Arabic, right to left.
     const arCtx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 }, locale: "ar" });
     const ar = await arCtx.newPage();
     await ar.goto(`${ready.http}/join?lang=ar#code=${ready.code}&fp=${ready.fingerprint}`);
     check((await ar.getAttribute("html", "dir")) === "rtl", "Arabic pages are laid out right to left");
-    await ar.screenshot({ path: path.join(out, "student-join-ar.png") });
+    await shot(ar, path.join(out, "student-join-ar.png"));
 
     // Every control has an accessible name.
     for (const [name, page] of [["teacher", teacher], ["student", s0]]) {
@@ -279,7 +279,7 @@ async function main() {
     const draws = await teacher.getAttribute(".page", "data-draws");
     await teacher.setViewportSize({ width: 800, height: 1280 });
     await teacher.waitForFunction((d) => document.querySelector(".page").dataset.draws !== d, draws);
-    await teacher.screenshot({ path: path.join(out, "teacher-portrait.png"), fullPage: false });
+    await shot(teacher, path.join(out, "teacher-portrait.png"));
     await teacher.setViewportSize({ width: 1366, height: 860 });
 
     // The teacher opens a PDF from the device: it is uploaded, chosen, and every student gets it.
@@ -311,7 +311,7 @@ async function main() {
     check(true, "a student with no code asks to join and is told she waits for the teacher");
     await teacher.waitForSelector('#knocks:not([hidden]) .knock:has-text("Khadija")');
     check(true, "the teacher sees who asks to join");
-    await teacher.screenshot({ path: path.join(out, "teacher-knock.png") });
+    await shot(teacher, path.join(out, "teacher-knock.png"));
     await teacher.click('.knock:has-text("Khadija") .admit');
     await knocker.waitForSelector('.page[data-page="1"]');
     await teacher.waitForSelector("#knocks[hidden]", { state: "attached" });
@@ -336,7 +336,7 @@ async function main() {
     }
     await teacher.waitForSelector("#guessing:not([hidden])");
     check(true, "the console tells the teacher someone is trying wrong join codes");
-    await teacher.locator(".join-info").screenshot({ path: path.join(out, "teacher-guessing.png") });
+    await shot(teacher.locator(".join-info"), path.join(out, "teacher-guessing.png"));
     const oldCode = (await teacher.textContent("#code-big")).replace(/\s/g, "");
     await teacher.click("#new-code");
     await until("a new join code on the console", async () => (await teacher.textContent("#code-big")).replace(/\s/g, "") !== oldCode);
@@ -364,7 +364,7 @@ async function main() {
     await teacher.waitForSelector('.knock:has-text("yusuf") .has-code');
     await teacher.waitForSelector('.knock:has-text("yusuf") .like-removed');
     check(true, "the knock says it has the code, and that it looks like the student just removed");
-    await teacher.locator("#knocks").screenshot({ path: path.join(out, "teacher-waiting-room.png") });
+    await shot(teacher.locator("#knocks"), path.join(out, "teacher-waiting-room.png"));
     await teacher.click('.knock:has-text("yusuf") .deny');
     await back.waitForFunction(() => document.querySelector("#join-error").textContent.includes("did not let you in"));
     await backCtx.close();
@@ -397,7 +397,7 @@ async function main() {
     await teacher.waitForSelector("#admit-code:not([hidden])");
     check((await teacher.$$(".knock .wrong-code")).length === 2, "the guesses are marked as a wrong code");
     check(await teacher.$eval("#admit-all", (e) => e.hidden), "'let everyone in' is not offered while a wrong code waits");
-    await teacher.locator("#knocks").screenshot({ path: path.join(out, "teacher-knocks-with-code.png") });
+    await shot(teacher.locator("#knocks"), path.join(out, "teacher-knocks-with-code.png"));
     // The console lets in only knocks it has shown for a second: the tap is tried until it takes.
     await until("one tap lets the classmate in", async () => {
       await teacher.click("#admit-code");

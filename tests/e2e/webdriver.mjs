@@ -5,7 +5,7 @@ import http from "node:http";
 import { writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { target, until } from "./lib.mjs";
+import { check, decodePng, drawnPixels, target, until } from "./lib.mjs";
 
 export const appBin = process.env.APP_BIN ?? path.join(target, "release/lectern-app");
 export const driverBin = process.env.TAURI_DRIVER ?? path.join(os.homedir(), ".cargo/bin/tauri-driver");
@@ -121,9 +121,31 @@ export class App {
   async place(x, y, width, height) {
     await this.call("POST", "/window/rect", { x, y, width, height });
   }
-  async screenshot(name) {
-    const png = await this.call("GET", "/screenshot");
-    writeFileSync(path.join(out, name), Buffer.from(png, "base64"));
+  /** Saves a screenshot of the window, and checks that it shows something drawn: not one flat
+   * colour, and with `page`, the document's own text inside the page element (a blank page canvas
+   * fails). A window still painting is given up to 15 s; then the test fails, naming the file.
+   * `raw` saves it unchecked (a failure's picture). */
+  async screenshot(name, { page = false, raw = false } = {}) {
+    if (raw) {
+      // A failure's picture, for the person reading the log: saved as it is.
+      writeFileSync(path.join(out, name), Buffer.from(await this.call("GET", "/screenshot"), "base64"));
+      return;
+    }
+    let seen = null;
+    await until(`${name} shows drawn pixels (last: ${JSON.stringify(seen)})`, async () => {
+      const png = Buffer.from(await this.call("GET", "/screenshot"), "base64");
+      writeFileSync(path.join(out, name), png);
+      const img = decodePng(png);
+      const whole = drawnPixels(img);
+      const rect = page
+        ? await this.exec("const p = document.querySelector('.page'); if (!p || p.hidden) return null; const r = p.getBoundingClientRect(); const s = p.parentElement.getBoundingClientRect(); const k = devicePixelRatio; const x = Math.max(r.left, s.left), y = Math.max(r.top, s.top); return { x: x * k, y: y * k, w: (Math.min(r.right, s.right) - x) * k, h: (Math.min(r.bottom, s.bottom) - y) * k };")
+        : null;
+      const inPage = rect ? drawnPixels(img, rect) : null;
+      seen = { whole, inPage };
+      return whole.unlike > 0.02 && (!page || (inPage && inPage.dark > 0.002)) ? seen : null;
+    }, 15000);
+    const share = (v) => `${(v * 100).toFixed(1)}%`;
+    check(true, `${name}: drawn (${share(seen.whole.unlike)} of the window${seen.inPage ? `, ${share(seen.inPage.dark)} of the page dark with its text` : ""})`);
   }
   close() {
     return this.call("DELETE", "").catch(() => {});
