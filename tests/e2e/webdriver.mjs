@@ -132,7 +132,7 @@ export class App {
       return;
     }
     let seen = null;
-    await until(`${name} shows drawn pixels (last: ${JSON.stringify(seen)})`, async () => {
+    await until(`${name} shows drawn pixels`, async () => {
       const png = Buffer.from(await this.call("GET", "/screenshot"), "base64");
       writeFileSync(path.join(out, name), png);
       const img = decodePng(png);
