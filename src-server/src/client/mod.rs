@@ -50,7 +50,9 @@ impl Client {
 
     async fn request(&self, request: Request) -> Result<Option<u64>, RequestError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Request { request: Box::new(request), reply }).map_err(|_| RequestError::Offline)?;
+        self.tx
+            .send(Command::Request { request: Box::new(request), reply })
+            .map_err(|_| RequestError::Offline)?;
         rx.await.unwrap_or(Err(RequestError::Lost))
     }
 
