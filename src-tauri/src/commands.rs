@@ -269,3 +269,17 @@ pub fn store_set(state: State<'_, AppState>, key: String, value: Option<String>)
     };
     Ok(file.save()?)
 }
+
+/// Keeps the screen on while the view takes part in a lesson (`on`), or lets it dim again; an
+/// error says why the system would not. The teacher's hold, taken while it serves, is left alone.
+#[tauri::command]
+pub fn stay_awake(state: State<'_, AppState>, on: bool) -> Result<()> {
+    if on {
+        state.awake.hold("Following a lesson").map_err(CommandError::Invalid)
+    } else {
+        if state.teaching.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+            state.awake.release();
+        }
+        Ok(())
+    }
+}

@@ -4,6 +4,7 @@
 //! frames cross IPC to [`bridge`], which holds the pinned connection, and documents come through
 //! [`docs`]. Everything else here is native glue: windows, dialogs, settings, links.
 
+pub mod awake;
 pub mod bridge;
 mod commands;
 pub mod docs;

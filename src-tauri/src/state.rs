@@ -8,6 +8,8 @@ use lectern::config::{Config, Source};
 use lectern::discovery::{Browser, Found, Interfaces};
 use lectern::protocol::http::Ready;
 use lectern::server::Server;
+
+use crate::awake::Awake;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -74,6 +76,8 @@ pub struct AppState {
     pub link: Mutex<Option<JoinTarget>>,
     /// Files the person chose in the file dialog: the only ones the view may have read.
     pub picked: Mutex<std::collections::HashSet<PathBuf>>,
+    /// The screen kept on: while teaching, and while the student view follows a lesson.
+    pub awake: Awake,
 }
 
 impl AppState {
@@ -87,6 +91,7 @@ impl AppState {
             browsing: Mutex::new(None),
             link: Mutex::new(None),
             picked: Mutex::new(std::collections::HashSet::new()),
+            awake: Awake::default(),
             data_dir,
         }
     }
@@ -121,6 +126,9 @@ impl AppState {
         let server = Server::start(&config, listener)?;
         let ready = server.ready().clone();
         *slot = Some(server);
+        // The teacher's device stays awake while it serves the lesson (the console asks again, and
+        // says so, when the system refused: `stay_awake`).
+        let _ = self.awake.hold("A lesson is running");
         Ok(ready)
     }
 
@@ -142,6 +150,7 @@ impl AppState {
         let server = self.teaching.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(server) = server {
             server.wait_stopped().await;
+            self.awake.release();
         }
     }
 

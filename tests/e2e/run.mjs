@@ -82,6 +82,22 @@ async function main() {
         viewport: portrait ? { width: 800, height: 1280 } : { width: 1280, height: 800 },
         hasTouch: true,
       });
+      // The screen wake lock: student 0's browser grants it and counts the requests, student 2's
+      // refuses it (as a browser without the API, or a denied permission, would).
+      if (i === 0 || i === 2) {
+        await ctx.addInitScript((grant) => {
+          window.wakeLocks = 0;
+          Object.defineProperty(navigator, "wakeLock", {
+            value: {
+              request: async (type) => {
+                if (!grant) throw new DOMException("Wake Lock permission request denied", "NotAllowedError");
+                window.wakeLocks++;
+                return { type, released: false, release: async () => {}, addEventListener() {} };
+              },
+            },
+          });
+        }, i === 0);
+      }
       const page = await ctx.newPage();
       page.on("pageerror", (e) => check(false, `student ${i} page error: ${e.message}`));
       const base = portrait ? `https://127.0.0.1:${proxy.port}` : ready.http;
@@ -98,6 +114,11 @@ async function main() {
       students.push({ page, ctx });
     }
     await until("5 students in the grid", async () => (await teacher.$$(".tile")).length === STUDENTS);
+    const locks = await students[0].page.evaluate(() => window.wakeLocks);
+    check(locks === 1 && (await students[0].page.isHidden("#awake-note")), `a student in the lesson asks for the screen wake lock once (${locks}), and says nothing more`);
+    const note = await students[2].page.textContent("#awake-note");
+    check((await students[2].page.isVisible("#awake-note")) && note.includes("screen may turn off") && note.includes("denied"),
+      `a student whose browser refuses the wake lock is told the screen may turn off ("${note}")`);
     check(true, "five students joined by the link and appear in the teacher's grid");
 
     // Page turns: the teacher's own send time vs when each student's page was drawn.

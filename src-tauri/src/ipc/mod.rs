@@ -256,6 +256,7 @@ ipc! {
         async save_file(app: AppHandle, request: Request<'_>) -> Result<bool> ["name"];
         fn store_get(state: State<'_, AppState>, key: String) -> Option<String>;
         fn store_set(state: State<'_, AppState>, key: String, value: Option<String>) -> Result<()>;
+        fn stay_awake(state: State<'_, AppState>, on: bool) -> Result<()>;
     }
     events {
         link "lectern://link": JoinTarget;
@@ -282,7 +283,7 @@ mod tests {
             "{ts}"
         );
         assert!(ts.contains("onLink: (cb: (payload: JoinTarget) => void)"), "{ts}");
-        assert_eq!(commands().len(), 19, "every command is in the table");
+        assert_eq!(commands().len(), 20, "every command is in the table");
     }
 
     /// Tauri matches arguments by name, which no type check sees: each row's parameter names must be

@@ -36,6 +36,7 @@ export const commands = {
     invoke<boolean>("save_file", body, { headers }),
   storeGet: (args: { key: string }): Promise<string | null> => invoke<string | null>("store_get", args),
   storeSet: (args: { key: string; value: string | null }): Promise<null> => invoke<null>("store_set", args),
+  stayAwake: (args: { on: boolean }): Promise<null> => invoke<null>("stay_awake", args),
 } as const;
 
 /** Every event the app emits to the view. */

@@ -108,4 +108,7 @@ export interface Platform {
   launch(): LaunchParams;
   /** Copies text to the clipboard; false when not allowed. */
   copy(text: string): Promise<boolean>;
+  /** Keeps the screen on while `on` (a lesson is being followed or taught), or lets it dim again;
+   * rejects with the reason when the browser or the system will not. */
+  stayAwake(on: boolean): Promise<void>;
 }

@@ -189,6 +189,9 @@ export function tauriPlatform(): Platform {
       languages: navigator.languages ?? [navigator.language],
     }),
     copy: copyText,
+    stayAwake: async (on) => {
+      await commands.stayAwake({ on });
+    },
   };
 }
 

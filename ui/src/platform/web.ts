@@ -27,6 +27,29 @@ export function webPlatform(): Platform {
       languages: navigator.languages ?? [navigator.language],
     }),
     copy: copyText,
+    stayAwake: webStayAwake(),
+  };
+}
+
+/** The Screen Wake Lock API, held while asked for. A browser drops the lock when the page is hidden,
+ * so it is asked for again when the page is shown. */
+export function webStayAwake(): (on: boolean) => Promise<void> {
+  let want = false;
+  let lock: WakeLockSentinel | null = null;
+  const take = async () => {
+    if (!("wakeLock" in navigator)) throw new Error("this browser cannot keep the screen on");
+    if (lock && !lock.released) return;
+    lock = await navigator.wakeLock.request("screen");
+  };
+  document.addEventListener("visibilitychange", () => {
+    if (want && document.visibilityState === "visible") void take().catch(() => {});
+  });
+  return async (on) => {
+    want = on;
+    if (on) return take();
+    const held = lock;
+    lock = null;
+    await held?.release();
   };
 }
 

@@ -4,7 +4,7 @@
 // is offline).
 import type { Info } from "../generated/Info";
 import { LessonClient, type ClientEvents, type StopReason } from "../client";
-import { $, initLang, now, probe, renderStatus, toggleLang, type Probe } from "../common";
+import { $, initLang, now, probe, reason, renderStatus, toggleLang, type Probe } from "../common";
 import { deviceId, studentTokens } from "../device";
 import { DocPane } from "../docpane";
 import type { LessonState } from "../generated/LessonState";
@@ -74,6 +74,8 @@ export class StudentView {
   private joins = 0;
   /** The link was down (reconnecting or offline) at the last status. */
   private away = false;
+  /** Whether the screen is asked to stay on (while in a lesson). */
+  private awake = false;
 
   constructor(private readonly platform: Platform) {
     this.pane = new DocPane(
@@ -261,6 +263,8 @@ export class StudentView {
         if (!current()) return;
         const wasAway = this.away;
         this.away = status !== "connected";
+        if (status === "connected") this.stayAwake(true);
+        else if (status === "stopped") this.stayAwake(false);
         if (wasAway && !this.away) this.pane.view.rerender();
         renderStatus($("#status"), status, detail.lastSync, detail.stop);
         if (status === "waiting") {
@@ -285,6 +289,22 @@ export class StudentView {
         if (current()) this.joinError.textContent = message;
       },
     };
+  }
+
+  /** Keeps the screen on while in a lesson (a tablet that dims misses page turns), and says so when
+   * the browser or the device will not. */
+  private stayAwake(on: boolean): void {
+    if (on === this.awake) return;
+    this.awake = on;
+    const note = $("#awake-note");
+    this.platform.stayAwake(on).then(
+      () => (note.hidden = true),
+      (e: unknown) => {
+        if (!this.awake) return;
+        note.textContent = t("screenMayDim", { reason: reason(e) });
+        note.hidden = false;
+      },
+    );
   }
 
   private canBrowse(): boolean {

@@ -156,8 +156,10 @@ export class TeacherConsole {
     });
   }
 
-  /** Connects, and lists the documents. */
+  /** Connects, and lists the documents. The device is kept awake while the console is open (the app
+   * holds it from the moment it serves); the console says so when it cannot be. */
   async start(): Promise<void> {
+    this.platform.stayAwake(true).catch((e: unknown) => this.toast(t("deviceMaySleep", { reason: reason(e) })));
     await this.client.start();
     translate(document.body);
     void this.loadDocs().catch((e) => console.error(e));
