@@ -170,4 +170,39 @@ proptest! {
             prop_assert!((0.25..=8.0).contains(&s.zoom));
         }
     }
+
+    /// Any region and any marks a teacher (or a bored student's forged frame) can send: refused or
+    /// applied, never a panic, and what is kept stays on the page and within the caps.
+    #[test]
+    fn any_view_and_marks_are_refused_or_kept_in_bounds(
+        view in proptest::option::of((any::<f64>(), any::<f64>(), any::<f64>(), any::<f64>())),
+        ops in proptest::collection::vec((0u8..3, 0u32..14, 0u32..4, -0.1f64..1.1, -0.1f64..1.1, 0.0f64..1.2, 0.0f64..1.2), 0..40),
+    ) {
+        use lectern::protocol::{Mark, MarkOp, Region};
+        let mut state = lectern::protocol::LessonState::new(Some(lectern::protocol::Doc {
+            id: "d".into(), title: "D".into(), pages: 10, sha256: "00".into(), manifest: None }));
+        let marks: Vec<MarkOp> = ops.iter().map(|&(kind, page, id, x, y, w, h)| match kind {
+            0 => MarkOp::Add { page, mark: Mark { id, x, y, w, h } },
+            1 => MarkOp::Remove { page, id },
+            _ => MarkOp::Clear { page },
+        }).collect();
+        let set = lectern::protocol::SetPatch {
+            view: Some(view.map(|(x, y, w, h)| Region { x, y, w, h })),
+            marks: Some(marks),
+            ..Default::default()
+        };
+        if let Ok(patch) = state.validate(set, |_| None) {
+            state.apply(&patch);
+            if let Some(r) = state.view {
+                prop_assert!(r.x >= 0.0 && r.y >= 0.0 && r.x + r.w <= 1.0 + 1e-9 && r.y + r.h <= 1.0 + 1e-9);
+                prop_assert!(r.w.max(r.h) >= 1.0 / 8.0 - 1e-9);
+            }
+            for page in 1..=10 {
+                for m in state.marks.page(page) {
+                    prop_assert!(m.x.is_finite() && m.x + m.w <= 1.0 + 1e-9 && m.y + m.h <= 1.0 + 1e-9);
+                }
+            }
+            prop_assert!(state.marks.page(0).is_empty() && state.marks.page(11).is_empty());
+        }
+    }
 }

@@ -30,6 +30,14 @@ async fn a_remote_student_follows_signed_changes_and_its_hand_reaches_the_teache
     teacher.send(json!({"t":"set","id":1,"patch":{"page":3,"pos":{"x":0.25,"y":0.5}}})).await;
     let (_, state) = state_where(&mut student, |s| s.page == 3).await;
     assert_eq!(state.pos.map(|p| (p.x, p.y)), Some((0.25, 0.5)));
+    // Marks that stay on the page reach the remote student, signed (the signature covers each page's
+    // marks by its digest): two put on, then one taken off.
+    let mark = |id: u32| json!({"op":"add","page":3,"mark":{"id":id,"x":0.1,"y":0.2,"w":0.5,"h":0.05}});
+    teacher.send(json!({"t":"set","patch":{"marks":[mark(1), mark(2)]}})).await;
+    state_where(&mut student, |s| s.marks.page(3).len() == 2).await;
+    teacher.send(json!({"t":"set","patch":{"marks":[{"op":"remove","page":3,"id":1}]}})).await;
+    let (_, state) = state_where(&mut student, |s| s.marks.page(3).len() == 1).await;
+    assert_eq!(state.marks.page(3)[0].id, 2);
     for page in 4..=6 {
         teacher.send(json!({"t":"set","patch":{"page":page}})).await;
     }

@@ -167,8 +167,8 @@ async function main() {
     await teacher.click("#tool-mark");
     await teacher.drag("#stage .page", [0.1, 0.2], [0.8, 0.3]);
     await until("the highlight reaches the protocol students", () => cli.every((s) => s.state?.highlight));
-    await until("the highlight shows in the student app", () => student.poll("return !document.querySelector('.mark:not(.draft)')?.hidden"));
-    await until("the highlight shows in Chromium", () => web.evaluate(() => !document.querySelector(".mark:not(.draft)")?.hidden));
+    await until("the highlight shows in the student app", () => student.poll("return !!document.querySelector('.mark:not(.draft):not([hidden])')"));
+    await until("the highlight shows in Chromium", () => web.evaluate(() => !!document.querySelector(".mark:not(.draft):not([hidden])")));
     check(true, "the pointer and the highlight reach the protocol, Chromium and app students");
 
     // The student app's link is cut; it says so, reconnects, and catches up.

@@ -171,7 +171,7 @@ async function main() {
     for (const [i, { page }] of students.entries()) {
       const w = await until("highlight on the student's page", () =>
         page.evaluate(() => {
-          const m = document.querySelector(".mark:not(.draft)");
+          const m = document.querySelector(".mark:not(.draft):not([hidden])");
           return m && !m.hidden ? parseFloat(m.style.width) : null;
         }),
       );
@@ -219,6 +219,32 @@ async function main() {
       await until(`student ${i} sees the whole page again`, () => page.evaluate(() => window.lectern.client.mirror.state.view === null));
     }
     await students[1].page.setViewportSize({ width: 1280, height: 800 });
+
+    // Marks that stay: the highlight drawn above is kept on its page. Turned away and back, every
+    // student still sees it; a student whose page reloads (a late joiner's welcome) gets it with the
+    // state; the teacher's Ctrl+Z takes it back, and Ctrl+Y puts it back.
+    const keptWidth = (page) => page.evaluate(() => {
+      const m = document.querySelector(".mark.kept:not([hidden])");
+      return m ? parseFloat(m.style.width) : null;
+    });
+    const markedPage = Number(await teacher.getAttribute(".page", "data-page"));
+    await teacher.keyboard.press("ArrowRight");
+    await until("students on the next page", async () => (await Promise.all(students.map(({ page }) => page.getAttribute(".page", "data-page")))).every((p) => Number(p) === markedPage + 1));
+    check((await keptWidth(students[0].page)) === null, "the next page shows no mark of the page before");
+    await teacher.keyboard.press("ArrowLeft");
+    for (const [i, { page }] of students.entries()) {
+      const w = await until(`student ${i} sees the kept mark again`, () => keptWidth(page));
+      check(Math.abs(w - 80) < 2, `turned back, student ${i} sees the page's mark again (${w.toFixed(1)}% wide)`);
+    }
+    await students[2].page.reload();
+    await students[2].page.waitForSelector(`.page[data-page="${markedPage}"]`);
+    const lateWidth = await until("the reloaded student sees the kept mark", () => keptWidth(students[2].page));
+    check(Math.abs(lateWidth - 80) < 2, "a student who joins again gets the page's marks with the state");
+    await teacher.keyboard.press("Control+z");
+    for (const [i, { page }] of students.entries()) await until(`student ${i}: the mark is taken back`, async () => (await keptWidth(page)) === null);
+    await teacher.keyboard.press("Control+y");
+    for (const [i, { page }] of students.entries()) await until(`student ${i}: the mark is back`, async () => (await keptWidth(page)) !== null);
+    check(true, "the teacher's undo takes the mark back from every student, and redo puts it back");
 
     // A cut connection: the portrait student loses its TCP connection while the teacher turns pages.
     const cutStudent = students[STUDENTS - 1].page;

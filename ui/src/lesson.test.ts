@@ -65,3 +65,20 @@ describe("highlight rectangles", () => {
     expect(r.w).toBe(1);
   });
 });
+
+describe("marks that stay", () => {
+  const mark = (id: number) => ({ id, x: 0.1, y: 0.2, w: 0.5, h: 0.05 });
+  it("stay on their page, come off by id or page, and go with the document", () => {
+    let s = applyPatch(emptyState(), { marks: [{ op: "add", page: 3, mark: mark(1) }, { op: "add", page: 3, mark: mark(2) }, { op: "add", page: 5, mark: mark(3) }] });
+    expect(s.marks["3"]?.map((m) => m.id)).toEqual([1, 2]);
+    const page5 = s.marks["5"];
+    s = applyPatch(s, { page: 4, marks: [{ op: "remove", page: 3, id: 1 }] });
+    expect(s.marks["3"]?.map((m) => m.id)).toEqual([2]);
+    // An untouched page keeps its list (its digest is not computed again).
+    expect(s.marks["5"]).toBe(page5);
+    s = applyPatch(s, { marks: [{ op: "clear", page: 3 }] });
+    expect(Object.keys(s.marks)).toEqual(["5"]);
+    s = applyPatch(s, { doc: null, page: 1 });
+    expect(s.marks).toEqual({});
+  });
+});

@@ -1,6 +1,7 @@
 // The lesson state a client mirrors (PROTOCOL.md §1, §4, §5): apply patches in seq order, ask for a
 // snapshot on a gap, ignore what is stale. Pure, so it is unit-tested without a browser or a server.
 import type { LessonState } from "./generated/LessonState";
+import type { MarkOp } from "./generated/MarkOp";
 import type { Patch } from "./generated/Patch";
 
 /** What became of a patch offered to the mirror. */
@@ -8,13 +9,17 @@ export type PatchOutcome = "applied" | "stale" | "gap";
 
 /** The state a client starts with before its first welcome. */
 export function emptyState(): LessonState {
-  return { doc: null, page: 1, pos: null, zoom: 1, view: null, highlight: null, mode: "follow", notice: null, ended: false };
+  return { doc: null, page: 1, pos: null, zoom: 1, view: null, highlight: null, mode: "follow", notice: null, ended: false, marks: {} };
 }
 
 /** Applies a patch to a state, as the server does: a field present in the patch replaces the state's. */
 export function applyPatch(state: LessonState, patch: Patch): LessonState {
   const next = { ...state };
-  if (patch.doc !== undefined) next.doc = patch.doc;
+  if (patch.doc !== undefined) {
+    next.doc = patch.doc;
+    next.marks = {}; // marks belong to the old document's pages
+  }
+  if (patch.marks) next.marks = applyMarks(next.marks ?? {}, patch.marks);
   if (patch.page !== undefined) next.page = patch.page;
   if (patch.pos !== undefined) next.pos = patch.pos;
   if (patch.zoom !== undefined) next.zoom = patch.zoom;
@@ -23,6 +28,20 @@ export function applyPatch(state: LessonState, patch: Patch): LessonState {
   if (patch.mode !== undefined) next.mode = patch.mode;
   if (patch.notice !== undefined) next.notice = patch.notice;
   if (patch.ended !== undefined) next.ended = patch.ended;
+  return next;
+}
+
+/** The marks after `ops`, as the server applies them; only the pages changed are new lists. */
+export function applyMarks(marks: LessonState["marks"], ops: readonly MarkOp[]): LessonState["marks"] {
+  const next = { ...marks };
+  for (const op of ops) {
+    const key = String(op.page);
+    const list = next[key] ?? [];
+    if (op.op === "add") next[key] = [...list, op.mark];
+    else if (op.op === "remove") next[key] = list.filter((m) => m.id !== op.id);
+    else delete next[key];
+    if (next[key]?.length === 0) delete next[key];
+  }
   return next;
 }
 

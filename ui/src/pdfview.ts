@@ -7,6 +7,7 @@ import type { PDFDocumentProxy, RenderTask } from "pdfjs-dist";
 import { BACKGROUND, RETRY_MS, type DocSource } from "./docfetch";
 import type { ScanIndex } from "./generated/ScanIndex";
 import { drawPdf, drawScan, idle, openPdf, sameFrame, type Drawn, type Frame, type Run } from "./pagedraw";
+import type { Mark } from "./generated/Mark";
 import { place, type Region, type Size } from "./region";
 
 export { preloadPdfJs } from "./pagedraw";
@@ -44,6 +45,10 @@ export class PdfView {
   private readonly pointer: HTMLElement;
   private readonly mark: HTMLElement;
   private readonly draft: HTMLElement;
+  /** The boxes of the marks that stay on the page shown, reused as they come and go. */
+  private readonly kept: HTMLElement[] = [];
+  private keptMarks: readonly Mark[] = [];
+  private highlight: { page: number; x: number; y: number; w: number; h: number } | null = null;
   private doc: PDFDocumentProxy | null = null;
   /** pdf.js opening a document whose shown pages so far were scans. */
   private opening: Promise<PDFDocumentProxy> | null = null;
@@ -354,9 +359,24 @@ export class PdfView {
     }
   }
 
-  /** Draws the highlight when it is on the page shown, or hides it. */
+  /** Draws the highlight when it is on the page shown (and not one of its marks), or hides it. */
   setHighlight(h: { page: number; x: number; y: number; w: number; h: number } | null): void {
-    placeBox(this.mark, h && h.page === this.page ? h : null);
+    this.highlight = h;
+    const kept = !!h && this.keptMarks.some((m) => m.x === h.x && m.y === h.y && m.w === h.w && m.h === h.h);
+    placeBox(this.mark, h && h.page === this.page && !kept ? h : null);
+  }
+
+  /** Draws the marks that stay on the page shown. */
+  setMarks(marks: readonly Mark[]): void {
+    while (this.kept.length < marks.length) {
+      const el = document.createElement("div");
+      el.className = "mark kept";
+      this.root.insertBefore(el, this.draft);
+      this.kept.push(el);
+    }
+    this.kept.forEach((el, i) => placeBox(el, marks[i] ?? null));
+    this.keptMarks = marks;
+    this.setHighlight(this.highlight);
   }
 
   /** Draws the rectangle being dragged (teacher), or hides it. */

@@ -2,7 +2,7 @@
 // known signature below is asserted on the Rust side too (src-server/protocol/src/sign.rs), so the two
 // cannot drift apart.
 import { describe, expect, it } from "vitest";
-import { RelayCheck, beatDigest, canonicalJson, signedMessage } from "./relaycheck";
+import { RelayCheck, beatDigest, canonicalJson, signedMessage, stateHash } from "./relaycheck";
 import type { LessonState } from "./generated/LessonState";
 import type { ServerMsg } from "./generated/ServerMsg";
 
@@ -11,10 +11,10 @@ const base64url = (bytes: ArrayBuffer) =>
   btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 
 /** Page 2 of no document, the pointer at (0.25, 0.5): the state the Rust test signs. */
-const STATE: LessonState = { doc: null, page: 2, pos: { x: 0.25, y: 0.5 }, zoom: 1, view: null, highlight: null, mode: "follow", notice: null, ended: false };
+const STATE: LessonState = { doc: null, page: 2, pos: { x: 0.25, y: 0.5 }, zoom: 1, view: null, highlight: null, mode: "follow", notice: null, ended: false, marks: { "2": [{ id: 1, x: 0.125, y: 0.5, w: 0.75, h: 0.0625 }] } };
 /** Signer::from_secret([7; 32]).public(), and its signature of STATE in room "r1", epoch 5, seq 3. */
 const PK = "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw";
-const SIG = "i5oE2iMRQ9L-rRbSt_Gqh4n46kIdSyg3wDxalTu-OBQAL6kO_Y2AJq2yR56WzGSDpKfQqmWBxLu0I-zy09CxDA";
+const SIG = "29vkws90I_Xa5J1YRsO_Ew_RHZgYly4es_RqrRVwQqlYN66J6DWRnuRM9g4rQFRiEv3sQBRm4Maf-B3oo_jADg";
 
 /** The teacher's clock in the tests, and Signer::from_secret([7; 32]).sign_beat("r1", 5, 3, 1, AT, true). */
 const AT = 1_800_000_000_000;
@@ -42,7 +42,7 @@ const welcome = (seq: number, state: LessonState, sig: string, epoch = 5, b: unk
 
 describe("canonical JSON", () => {
   it("sorts keys and writes numbers as RFC 8785 (and Rust's serde_jcs) do", () => {
-    expect(canonicalJson(STATE)).toBe('{"doc":null,"ended":false,"highlight":null,"mode":"follow","notice":null,"page":2,"pos":{"x":0.25,"y":0.5},"view":null,"zoom":1}');
+    expect(canonicalJson({ ...STATE, marks: {} })).toBe('{"doc":null,"ended":false,"highlight":null,"marks":{},"mode":"follow","notice":null,"page":2,"pos":{"x":0.25,"y":0.5},"view":null,"zoom":1}');
     expect(canonicalJson({ b: [1, { d: 1e21, c: "é\u2028" }], a: undefined })).toBe('{"b":[1,{"c":"é\u2028","d":1e+21}]}');
   });
 });
@@ -70,7 +70,7 @@ describe("RelayCheck", () => {
     const { publicKey, privateKey } = (await subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
     const pk = base64url(await subtle.exportKey("raw", publicKey));
     const sign = async (seq: number, state: LessonState, epoch = 9) => {
-      const hash = new Uint8Array(await subtle.digest("SHA-256", new TextEncoder().encode(canonicalJson(state))));
+      const hash = await stateHash(state, subtle);
       const sig = await subtle.sign({ name: "Ed25519" }, privateKey, signedMessage(1, "r1", epoch, seq, 0, hash).slice());
       return { epoch, sig: base64url(sig) };
     };

@@ -21,6 +21,28 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** Each page's marks' digest (hex), kept while the page's list is the same: applying a patch copies
+ * only the lists it changes, so a change costs the same to check whatever the pages hold. */
+const pageDigests = new WeakMap<object, string>();
+
+/** SHA-256 of what is signed of a state: its canonical JSON with each page's marks stood for by the
+ * hex SHA-256 of their own canonical JSON (PROTOCOL-ADDITIONS.md section L). */
+export async function stateHash(state: LessonState, subtle: SubtleCrypto = crypto.subtle): Promise<Uint8Array> {
+  const utf8 = (text: string) => new TextEncoder().encode(text);
+  const marks: Record<string, string> = {};
+  for (const [page, list] of Object.entries(state.marks ?? {})) {
+    if (!list?.length) continue;
+    let hex = pageDigests.get(list);
+    if (!hex) {
+      const d = new Uint8Array(await subtle.digest("SHA-256", utf8(canonicalJson(list))));
+      hex = Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
+      pageDigests.set(list, hex);
+    }
+    marks[page] = hex;
+  }
+  return new Uint8Array(await subtle.digest("SHA-256", utf8(canonicalJson({ ...state, marks }))));
+}
+
 /** What a beat signs in place of a state's hash: SHA-256 of the teacher's clock (8 bytes,
  * big-endian) and whether a teacher is there (1 byte). */
 export async function beatDigest(at: number, teacher: boolean, subtle: SubtleCrypto = crypto.subtle): Promise<Uint8Array> {
@@ -107,7 +129,7 @@ export class RelayCheck {
 
   private async verify(kind: 1 | 2, seq: number, n: number, state: LessonState, signed: Signed | null | undefined): Promise<boolean> {
     try {
-      const hash = new Uint8Array(await this.subtle.digest("SHA-256", new TextEncoder().encode(canonicalJson(state))));
+      const hash = await stateHash(state, this.subtle);
       return await this.verifyDigest(kind, seq, n, hash, signed);
     } catch {
       return false;

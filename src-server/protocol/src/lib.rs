@@ -12,6 +12,7 @@ pub mod frame;
 pub mod http;
 pub mod link;
 pub mod manifest;
+pub mod marks;
 pub mod parse;
 pub mod people;
 pub mod sign;
@@ -19,6 +20,7 @@ pub mod signed;
 pub mod state;
 
 pub use frame::{Beat, ClientMsg, ErrorCode, Hello, KnockEntry, Role, RoomInfo, RosterEntry, ServerMsg, You};
+pub use marks::{Mark, MarkOp, Marks};
 pub use parse::{CLIENT_TYPES, ParseError};
 pub use signed::Signed;
 pub use state::{Doc, Highlight, LessonState, Mode, Patch, Pos, Region, SetPatch};

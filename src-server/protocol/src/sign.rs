@@ -14,11 +14,45 @@ use sha2::{Digest, Sha256};
 use crate::signed::{Kind, message};
 use crate::{LessonState, Signed};
 
-/// SHA-256 of a state's canonical JSON (RFC 8785).
+/// SHA-256 of a state's canonical JSON (RFC 8785), with each page's marks stood for by their digest
+/// (section L): a change costs the same to sign whatever the pages hold.
 pub fn state_hash(state: &LessonState) -> [u8; 32] {
     // Serializing plain data cannot fail; an empty hash would only ever fail to verify.
-    let canonical = serde_jcs::to_vec(state).unwrap_or_default();
+    let canonical = serde_jcs::to_vec(&Hashed::of(state)).unwrap_or_default();
     Sha256::digest(canonical).into()
+}
+
+/// What is hashed of a state: every field as it is, but `marks`, which is each page's digest. A field
+/// added to [`LessonState`] must be added here (`the_hashed_form_is_the_state_with_page_digests`).
+#[derive(serde::Serialize)]
+struct Hashed<'a> {
+    doc: &'a Option<crate::Doc>,
+    page: u32,
+    pos: &'a Option<crate::Pos>,
+    zoom: f64,
+    view: &'a Option<crate::Region>,
+    highlight: &'a Option<crate::Highlight>,
+    mode: crate::Mode,
+    notice: &'a Option<String>,
+    ended: bool,
+    marks: std::collections::BTreeMap<u32, String>,
+}
+
+impl Hashed<'_> {
+    fn of(s: &LessonState) -> Hashed<'_> {
+        Hashed {
+            doc: &s.doc,
+            page: s.page,
+            pos: &s.pos,
+            zoom: s.zoom,
+            view: &s.view,
+            highlight: &s.highlight,
+            mode: s.mode,
+            notice: &s.notice,
+            ended: s.ended,
+            marks: s.marks.digests(),
+        }
+    }
 }
 
 /// Signs a room's states for the relays' clients.
@@ -182,17 +216,44 @@ mod tests {
         assert!(text.find("\"doc\"") < text.find("\"ended\""), "{text}");
     }
 
+    #[test]
+    fn the_hashed_form_is_the_state_with_page_digests() {
+        use crate::{Mark, MarkOp};
+        let mut state = LessonState::new(None);
+        state.doc = Some(crate::Doc {
+            id: "d".into(),
+            title: "D".into(),
+            pages: 9,
+            sha256: "00".into(),
+            manifest: None,
+        });
+        let mark = Mark { id: 1, x: 0.1, y: 0.2, w: 0.3, h: 0.1 };
+        state.apply(&Patch { marks: Some(vec![MarkOp::Add { page: 4, mark }]), ..Patch::default() });
+        // Every field of the state, as JSON, with `marks` replaced by the page digests.
+        let mut whole = serde_json::to_value(&state).unwrap();
+        let list = serde_jcs::to_vec(&[mark]).unwrap();
+        let hex: String = Sha256::digest(list).iter().map(|b| format!("{b:02x}")).collect();
+        whole["marks"] = serde_json::json!({ "4": hex });
+        assert_eq!(serde_jcs::to_vec(&whole).unwrap(), serde_jcs::to_vec(&Hashed::of(&state)).unwrap());
+    }
+
     /// The same values are checked by the browser's code (ui/src/relaycheck.test.ts): a change to
     /// the layout or the canonical JSON on either side fails one of the two.
     #[test]
     fn a_known_signature_stays_the_same_so_browsers_keep_checking_it() {
         let signer = Signer::from_secret([7; 32]);
         let mut state = LessonState::new(None);
-        state.apply(&Patch { page: Some(2), pos: Some(Some(Pos { x: 0.25, y: 0.5 })), ..Patch::default() });
+        let mark = crate::Mark { id: 1, x: 0.125, y: 0.5, w: 0.75, h: 0.0625 };
+        state.apply(&Patch {
+            page: Some(2),
+            pos: Some(Some(Pos { x: 0.25, y: 0.5 })),
+            marks: Some(vec![crate::MarkOp::Add { page: 2, mark }]),
+            ..Patch::default()
+        });
         assert_eq!(signer.public(), "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw");
         assert_eq!(
             signer.sign(Kind::State, "r1", 5, 3, 0, &state).sig,
-            "i5oE2iMRQ9L-rRbSt_Gqh4n46kIdSyg3wDxalTu-OBQAL6kO_Y2AJq2yR56WzGSDpKfQqmWBxLu0I-zy09CxDA"
+            "29vkws90I_Xa5J1YRsO_Ew_RHZgYly4es_RqrRVwQqlYN66J6DWRnuRM9g4rQFRiEv3sQBRm4Maf-B3oo_jADg"
         );
         assert_eq!(
             signer.sign_beat("r1", 5, 3, 1, 1_800_000_000_000, true).sig,

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::marks::{MarkOp, Marks};
+
 /// Longest notice, in characters.
 pub const MAX_NOTICE_CHARS: usize = 280;
 /// Smallest zoom factor.
@@ -124,6 +126,10 @@ pub struct LessonState {
     pub notice: Option<String>,
     /// The lesson is over.
     pub ended: bool,
+    /// Every page's marks, kept for the whole lesson (PROTOCOL-ADDITIONS.md section L), by page.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "std::collections::BTreeMap<String, Vec<crate::marks::Mark>>"))]
+    pub marks: Marks,
 }
 
 impl LessonState {
@@ -139,6 +145,7 @@ impl LessonState {
             mode: Mode::Follow,
             notice: None,
             ended: false,
+            marks: Marks::default(),
         }
     }
 
@@ -146,6 +153,11 @@ impl LessonState {
     pub fn apply(&mut self, patch: &Patch) {
         if let Some(doc) = &patch.doc {
             self.doc = doc.clone();
+            // Marks belong to the old document's pages.
+            self.marks = Marks::default();
+        }
+        if let Some(ops) = &patch.marks {
+            self.marks.apply(ops);
         }
         if let Some(page) = patch.page {
             self.page = page;
@@ -239,6 +251,12 @@ impl LessonState {
             None if doc_changes && self.highlight.is_some() => Some(None),
             None => None,
         };
+        if let Some(ops) = set.marks {
+            let fresh = Marks::default();
+            let marks = if doc_changes { &fresh } else { &self.marks };
+            marks.check(&ops, pages.0.unwrap_or(0))?;
+            out.marks = Some(ops);
+        }
         out.mode = set.mode;
         if let Some(notice) = set.notice {
             if let Some(text) = &notice {
@@ -248,7 +266,7 @@ impl LessonState {
         }
         if out.is_empty() {
             return Err(
-                "empty patch: name at least one of doc, page, pos, zoom, view, highlight, mode, notice"
+                "empty patch: name at least one of doc, page, pos, zoom, view, highlight, marks, mode, notice"
                     .into(),
             );
         }
@@ -350,6 +368,10 @@ pub struct SetPatch {
     #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub notice: Option<Option<String>>,
+    /// Changes to the marks that stay on the pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub marks: Option<Vec<MarkOp>>,
     /// Present only to be refused: `ended` is set by `end`, never by `set`.
     #[serde(default, skip_serializing)]
     #[cfg_attr(feature = "ts", ts(skip))]
@@ -406,6 +428,10 @@ pub struct Patch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub ended: Option<bool>,
+    /// Changes to the marks that stay on the pages (applied after a new `doc` clears them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub marks: Option<Vec<MarkOp>>,
 }
 
 impl Patch {
@@ -426,6 +452,7 @@ impl Patch {
             && self.mode.is_none()
             && self.notice.is_none()
             && self.ended.is_none()
+            && self.marks.is_none()
     }
 }
 

@@ -58,7 +58,7 @@ impl Client {
 
     /// Teacher: sends a `set` and waits for its seq.
     pub async fn set(&self, patch: SetPatch) -> Result<u64, RequestError> {
-        self.request(Request::Set(patch)).await.map(|s| s.unwrap_or(0))
+        self.request(Request::Set(Box::new(patch))).await.map(|s| s.unwrap_or(0))
     }
 
     /// Teacher: removes a student.

@@ -182,7 +182,7 @@ pub enum RequestError {
 /// A teacher's request, which the server answers with `ok` or `error`.
 #[derive(Debug)]
 pub(crate) enum Request {
-    Set(SetPatch),
+    Set(Box<SetPatch>),
     Kick(String),
     End,
     Admit(Vec<String>),
@@ -193,7 +193,7 @@ impl Request {
     /// The frame, with the request id the answer will carry.
     pub(crate) fn frame(self, id: u32) -> ClientMsg {
         match self {
-            Request::Set(patch) => ClientMsg::Set { id: Some(id), patch },
+            Request::Set(patch) => ClientMsg::Set { id: Some(id), patch: *patch },
             Request::Kick(who) => ClientMsg::Kick { id: Some(id), who },
             Request::End => ClientMsg::End { id: Some(id) },
             Request::Admit(knocks) => ClientMsg::Admit { id: Some(id), knocks },

@@ -11,8 +11,4 @@ export type AppLaunch = { mode: AppMode | null, teacher: Ready | null,
 /**
  * `https://LAN-ADDRESS:PORT`: where students reach this device's classroom (for the join link).
  */
-lan: string | null, link: JoinTarget | null, 
-/**
- * While teaching: why this device could not be kept awake during the lesson, if it could not.
- */
-cannot_keep_awake: string | null, };
+lan: string | null, link: JoinTarget | null, };

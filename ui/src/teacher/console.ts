@@ -66,6 +66,11 @@ export class TeacherConsole {
   private readonly zoom: ZoomControl;
   /** The next draw takes the state's region (a snapshot, or a new document), not the hand's. */
   private adoptView = true;
+  /** The highest mark id seen or given. */
+  private markId = 0;
+  /** This console's marks, for undo, and those taken back, for redo. */
+  private readonly done: { page: number; mark: { id: number; x: number; y: number; w: number; h: number } }[] = [];
+  private readonly undone: { page: number; mark: { id: number; x: number; y: number; w: number; h: number } }[] = [];
 
   constructor(
     private readonly platform: Platform,
@@ -85,6 +90,13 @@ export class TeacherConsole {
       changed: (region) => sendView(region),
     });
     bindZoomKeys(this.zoom, () => !!this.state?.doc);
+    document.addEventListener("keydown", (ev) => {
+      if (!(ev.ctrlKey || ev.metaKey) || (ev.target instanceof Element && ev.target.closest("input, select, textarea"))) return;
+      const key = ev.key.toLowerCase();
+      if (key !== "z" && key !== "y") return;
+      ev.preventDefault();
+      this.undo(key === "y" || ev.shiftKey);
+    });
     this.knocks = new KnockPanel({
       admit: (ids) => this.client.request({ t: "admit", knocks: ids }),
       deny: (ids) => this.client.request({ t: "deny", knocks: ids }),
@@ -233,6 +245,7 @@ export class TeacherConsole {
     const state = this.state;
     const view = this.pane.view;
     view.setPointer(state.pos);
+    view.setMarks(state.marks[String(state.page)] ?? []);
     view.setHighlight(state.highlight);
     $<HTMLButtonElement>("#prev").disabled = state.page <= 1;
     $<HTMLButtonElement>("#next").disabled = state.page >= doc.pages;
@@ -273,7 +286,7 @@ export class TeacherConsole {
   private bindTools(): void {
     $("#tool-laser").addEventListener("click", () => this.setTool("laser"));
     $("#tool-mark").addEventListener("click", () => this.setTool("mark"));
-    $("#clear-mark").addEventListener("click", () => this.set({ highlight: null }));
+    $("#clear-mark").addEventListener("click", () => this.clearMarks());
     $("#mode-follow").addEventListener("click", () => this.set({ mode: "follow" }));
     $("#mode-free").addEventListener("click", () => this.set({ mode: "free" }));
 
@@ -299,11 +312,51 @@ export class TeacherConsole {
       const r = rectFrom(this.state.page, dragFrom, view.toPage(ev));
       dragFrom = null;
       view.setDraft(null);
-      if (r.w > 0.005 && r.h > 0.005) this.set({ highlight: r });
+      if (r.w > 0.005 && r.h > 0.005) this.addMark(r);
     });
     view.root.addEventListener("pointerleave", () => {
       if (this.tool === "laser") sendPos(null);
     });
+  }
+
+  // --- marks that stay ---------------------------------------------------------------------------
+
+  /** Puts a highlight on the page that stays there for the lesson (and is the current highlight). */
+  private addMark(r: { page: number; x: number; y: number; w: number; h: number }): void {
+    const mark = { id: this.nextMarkId(), x: r.x, y: r.y, w: r.w, h: r.h };
+    this.undone.length = 0;
+    this.done.push({ page: r.page, mark });
+    this.set({ highlight: r, marks: [{ op: "add", page: r.page, mark }] });
+  }
+
+  /** Takes every mark off the page shown. */
+  private clearMarks(): void {
+    const page = this.state?.page;
+    if (!page) return;
+    const has = (this.state?.marks[String(page)] ?? []).length > 0;
+    this.set(has ? { highlight: null, marks: [{ op: "clear", page }] } : { highlight: null });
+  }
+
+  /** Takes back this console's last mark (Ctrl+Z), or puts back the last one taken back (Ctrl+Y,
+   * Ctrl+Shift+Z); a mark cleared meanwhile is skipped. */
+  private undo(redo: boolean): void {
+    const from = redo ? this.undone : this.done;
+    const to = redo ? this.done : this.undone;
+    const state = this.state;
+    while (state && from.length) {
+      const last = from.pop()!;
+      const there = (state.marks[String(last.page)] ?? []).some((m) => m.id === last.mark.id);
+      if (there === redo) continue; // cleared already (undo), or back already (redo)
+      to.push(last);
+      this.set(redo ? { marks: [{ op: "add", page: last.page, mark: last.mark }] } : { highlight: null, marks: [{ op: "remove", page: last.page, id: last.mark.id }] });
+      return;
+    }
+  }
+
+  /** An id no mark of the lesson has (the console counts on from the highest it has seen). */
+  private nextMarkId(): number {
+    for (const list of Object.values(this.state?.marks ?? {})) for (const m of list ?? []) this.markId = Math.max(this.markId, m.id);
+    return ++this.markId;
   }
 
   // --- notice, students, end ---------------------------------------------------------------------
