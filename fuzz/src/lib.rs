@@ -67,9 +67,23 @@ pub fn set_patch(data: &[u8]) {
             assert!((1..=pages).contains(&h.page), "highlight on page {} of {pages}", h.page);
             assert!(h.x + h.w <= 1.0 + 1e-9 && h.y + h.h <= 1.0 + 1e-9, "highlight past the edge");
         }
+        if let Some(r) = state.view {
+            assert!(r.x + r.w <= 1.0 + 1e-9 && r.y + r.h <= 1.0 + 1e-9, "region past the edge");
+        }
+        use lectern_protocol::marks::{MAX_MARKS, MAX_MARKS_PER_PAGE};
+        assert!(state.marks.len() <= MAX_MARKS, "{} marks", state.marks.len());
+        for page in 1..=pages {
+            let list = state.marks.page(page);
+            assert!(list.len() <= MAX_MARKS_PER_PAGE, "{} marks on page {page}", list.len());
+            assert!(
+                list.iter().all(|m| m.x + m.w <= 1.0 + 1e-9 && m.y + m.h <= 1.0 + 1e-9),
+                "a mark past the edge"
+            );
+        }
         let wire = serde_json::to_string(&state).expect("a state encodes");
         let back: LessonState = serde_json::from_str(&wire).expect("a state decodes");
         assert_eq!(back, state, "a state changed on the wire");
+        assert_eq!(back.marks.digests(), state.marks.digests(), "a page's digest changed on the wire");
     }
 }
 

@@ -99,6 +99,7 @@ fn write_seeds() {
         "{\"doc\":\"short\"}\n{\"page\":3}\n{\"highlight\":{\"page\":3,\"x\":0.5,\"y\":0.5,\"w\":0.5,\"h\":0.5}}\n{\"doc\":\"mushaf\",\"page\":604}",
         "{\"pos\":{\"x\":1.0,\"y\":0.0}}\n{\"zoom\":4}\n{\"mode\":\"free\"}\n{\"notice\":\"line\\nbreak\"}\n{\"doc\":null}",
         "{\"doc\":\"mushaf\",\"highlight\":{\"page\":600,\"x\":0,\"y\":0,\"w\":1,\"h\":1}}\n{\"doc\":\"short\"}",
+        "{\"view\":{\"x\":0,\"y\":0.2,\"w\":1,\"h\":0.4}}\n{\"marks\":[{\"op\":\"add\",\"page\":2,\"mark\":{\"id\":1,\"x\":0.1,\"y\":0.2,\"w\":0.5,\"h\":0.1}}]}\n{\"marks\":[{\"op\":\"remove\",\"page\":2,\"id\":1},{\"op\":\"clear\",\"page\":3}]}\n{\"view\":null}",
     ];
     for (i, s) in sets.iter().enumerate() {
         write("set_patch", &format!("{i:02}"), s.as_bytes());
