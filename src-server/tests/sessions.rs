@@ -183,3 +183,36 @@ async fn a_new_lesson_starts_without_a_restart() {
     assert_eq!(list["lessons"].as_array().unwrap().len(), 2);
     assert!(list["lessons"][1]["ended_ms"].is_u64(), "the first lesson is marked ended");
 }
+
+/// Every mark the teacher puts on a page or takes off is in the session log, with its time, in the
+/// timeline a teacher exports after the lesson; a mark the server refused is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mark_is_in_the_log_with_its_time() {
+    let server = TestServer::start().await;
+    let (mut t, _) = server.teacher().await;
+    let mark = json!({"id":5,"x":0.1,"y":0.2,"w":0.5,"h":0.05});
+    t.send(json!({"t":"set","id":1,"patch":{"marks":[{"op":"add","page":2,"mark":mark}]}})).await;
+    t.recv_type("ok").await;
+    // Refused whole: the id is taken on that page.
+    t.send(json!({"t":"set","id":2,"patch":{"marks":[{"op":"add","page":2,"mark":mark}]}})).await;
+    let refused = t.recv_type("error").await;
+    assert!(refused["message"].as_str().unwrap().contains("already has mark 5"), "{refused}");
+    t.send(json!({"t":"set","id":3,"patch":{"marks":[{"op":"remove","page":2,"id":5}]}})).await;
+    t.recv_type("ok").await;
+    assert!(server.app().store.flush(Duration::from_secs(5)));
+
+    let room = server.app().room().info().id.clone();
+    let (status, body) = get(&server, &format!("/v1/lessons/{room}/timeline.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    let timeline: Value = serde_json::from_str(&body).unwrap();
+    let changes: Vec<&Value> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "change" && e["patch"]["marks"].is_array())
+        .collect();
+    assert_eq!(changes.len(), 2, "the add and the removal, not the refused add: {changes:?}");
+    assert_eq!(changes[0]["patch"]["marks"][0], json!({"op":"add","page":2,"mark":mark}));
+    assert_eq!(changes[1]["patch"]["marks"][0], json!({"op":"remove","page":2,"id":5}));
+    assert!(changes[0]["time"].as_u64().unwrap() <= changes[1]["time"].as_u64().unwrap());
+}
