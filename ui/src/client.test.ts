@@ -412,7 +412,7 @@ describe("behind a relay", () => {
   // The teacher's signature of page 2 with the pointer at (0.25, 0.5) and one mark, made in Rust (see
   // relaycheck.test.ts and src-server/protocol/src/sign.rs).
   const PK = "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw";
-  const SIG = "29vkws90I_Xa5J1YRsO_Ew_RHZgYly4es_RqrRVwQqlYN66J6DWRnuRM9g4rQFRiEv3sQBRm4Maf-B3oo_jADg";
+  const SIG = "oSwKMk1pZ3Dke7iCQdXD2h1Da2kAa_3OxO8s5U_nyN6L-Jty9b1H28TIYFGqRxJsgyVJw-Inie2AjjALCNzWAQ";
   // And its beat at seq 3 on the teacher's clock AT, saying the teacher is there.
   const AT = 1_800_000_000_000;
   const BEAT = { seq: 3, n: 1, at: AT, teacher: true, signed: { epoch: 5, sig: "BHkD_hQE6rMgy85EHcl7DczhJIQP_OnXzqs1DgJTpr91_5lfrpzs6iRjkt6KjUcM5R7jaElDj10wGmDhJCwuDA" } };
@@ -452,7 +452,7 @@ describe("behind a relay", () => {
     await client.start();
     network.last.open();
     const first = network.last;
-    first.deliver(signedWelcome(SIG.replace("29v", "39v")));
+    first.deliver(signedWelcome(SIG.replace("oSw", "pSw")));
     await vi.waitFor(() => expect(first.closedWith).toBe(4999));
     expect(states).toHaveLength(0);
     client.stop();

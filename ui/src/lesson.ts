@@ -34,20 +34,35 @@ export function applyPatch(state: LessonState, patch: Patch): LessonState {
 /** The marks after `ops`, as the server applies them; only the pages changed are new lists. */
 export function applyMarks(marks: LessonState["marks"], ops: readonly MarkOp[]): LessonState["marks"] {
   const next = { ...marks };
+  // Each page's list is copied once per patch, then changed in place.
+  const copied = new Set<string>();
+  const own = (key: string) => {
+    if (!copied.has(key)) {
+      next[key] = [...(next[key] ?? [])];
+      copied.add(key);
+    }
+    return next[key]!;
+  };
   for (const op of ops) {
     const key = String(op.page);
-    const list = next[key] ?? [];
-    if (op.op === "add") next[key] = [...list, op.mark];
-    else if (op.op === "remove") next[key] = list.filter((m) => m.id !== op.id);
-    else delete next[key];
-    if (next[key]?.length === 0) delete next[key];
+    if (op.op === "add") own(key).push(op.mark);
+    else if (op.op === "remove") {
+      const list = own(key);
+      const at = list.findIndex((m) => m.id === op.id);
+      if (at >= 0) list.splice(at, 1);
+    } else {
+      delete next[key];
+      copied.delete(key);
+    }
   }
+  for (const key of copied) if (next[key]?.length === 0) delete next[key];
   return next;
 }
 
-/** Whether a patch changes more than the pointer (what students acknowledge, §6). */
+/** Whether a patch changes more than the pointer and the teacher's region (what students
+ * acknowledge, §6): those stream at the display's rate while the teacher points or pinches. */
 export function isSignificant(patch: Patch): boolean {
-  return Object.keys(patch).some((k) => k !== "pos");
+  return Object.keys(patch).some((k) => k !== "pos" && k !== "view" && k !== "zoom");
 }
 
 /** A client's copy of the lesson: the state at `seq`. */

@@ -14,7 +14,7 @@ const base64url = (bytes: ArrayBuffer) =>
 const STATE: LessonState = { doc: null, page: 2, pos: { x: 0.25, y: 0.5 }, zoom: 1, view: null, highlight: null, mode: "follow", notice: null, ended: false, marks: { "2": [{ id: 1, x: 0.125, y: 0.5, w: 0.75, h: 0.0625 }] } };
 /** Signer::from_secret([7; 32]).public(), and its signature of STATE in room "r1", epoch 5, seq 3. */
 const PK = "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw";
-const SIG = "29vkws90I_Xa5J1YRsO_Ew_RHZgYly4es_RqrRVwQqlYN66J6DWRnuRM9g4rQFRiEv3sQBRm4Maf-B3oo_jADg";
+const SIG = "oSwKMk1pZ3Dke7iCQdXD2h1Da2kAa_3OxO8s5U_nyN6L-Jty9b1H28TIYFGqRxJsgyVJw-Inie2AjjALCNzWAQ";
 
 /** The teacher's clock in the tests, and Signer::from_secret([7; 32]).sign_beat("r1", 5, 3, 1, AT, true). */
 const AT = 1_800_000_000_000;
@@ -85,6 +85,22 @@ describe("RelayCheck", () => {
     expect(await check.check({ ...good, seq: 5 } as ServerMsg, 4, next)).toMatch(/did not sign/);
     expect(await check.check({ ...good, signed: await sign(4, next, 10) } as ServerMsg, 3, STATE)).toMatch(/did not sign/);
     expect(await check.check({ ...good, signed: null } as ServerMsg, 3, STATE)).toMatch(/did not sign/);
+  });
+
+  it("refuses marks a relay slipped beside the signed ones, which the hash would not cover", async () => {
+    const check = new RelayCheck(PK, "r1", subtle, () => AT);
+    const forgedBox = { id: 9, x: 0, y: 0, w: 1, h: 0.2 };
+    for (const marks of [
+      { ...STATE.marks, "3": { length: 0, 0: forgedBox } },
+      { ...STATE.marks, "3": [] },
+      { ...STATE.marks, "03": [forgedBox] },
+      { ...STATE.marks, "3": [{ ...forgedBox, x: "0" }] },
+    ]) {
+      const state = { ...STATE, marks } as unknown as LessonState;
+      expect(await check.check(welcome(3, state, SIG), 0, null)).toMatch(/did not sign/);
+    }
+    // The signed state itself is taken.
+    expect(await check.check(welcome(3, STATE, SIG), 0, null)).toBeNull();
   });
 
   it("refuses an older state again, even signed, and a frame it cannot read", async () => {

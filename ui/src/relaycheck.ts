@@ -21,26 +21,59 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** Each page's marks' digest (hex), kept while the page's list is the same: applying a patch copies
- * only the lists it changes, so a change costs the same to check whatever the pages hold. */
-const pageDigests = new WeakMap<object, string>();
+/** Digests (hex) kept while the value is the same object: each page's list, and the whole layer.
+ * Applying a patch copies only what it changes (`applyMarks`), so a change costs the same to check
+ * whatever the pages hold. */
+const digests = new WeakMap<object, string>();
 
-/** SHA-256 of what is signed of a state: its canonical JSON with each page's marks stood for by the
- * hex SHA-256 of their own canonical JSON (PROTOCOL-ADDITIONS.md section L). */
-export async function stateHash(state: LessonState, subtle: SubtleCrypto = crypto.subtle): Promise<Uint8Array> {
-  const utf8 = (text: string) => new TextEncoder().encode(text);
-  const marks: Record<string, string> = {};
-  for (const [page, list] of Object.entries(state.marks ?? {})) {
-    if (!list?.length) continue;
-    let hex = pageDigests.get(list);
-    if (!hex) {
-      const d = new Uint8Array(await subtle.digest("SHA-256", utf8(canonicalJson(list))));
-      hex = Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
-      pageDigests.set(list, hex);
-    }
-    marks[page] = hex;
+async function hexDigest(value: object, subtle: SubtleCrypto): Promise<string> {
+  let hex = digests.get(value);
+  if (!hex) {
+    const d = new Uint8Array(await subtle.digest("SHA-256", new TextEncoder().encode(canonicalJson(value))));
+    hex = Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
+    digests.set(value, hex);
   }
-  return new Uint8Array(await subtle.digest("SHA-256", utf8(canonicalJson({ ...state, marks }))));
+  return hex;
+}
+
+/** SHA-256 of what is signed of a state: its canonical JSON with `marks` stood for by the hex
+ * SHA-256 of `{"<page>": "<hex SHA-256 of that page's list>", …}` (PROTOCOL-ADDITIONS.md section L). */
+export async function stateHash(state: LessonState, subtle: SubtleCrypto = crypto.subtle): Promise<Uint8Array> {
+  const layer = state.marks ?? {};
+  // Only what the teacher's server makes is hashed as marks; anything else (a list that is not a
+  // list, a page that is not a page, an empty list) could be drawn without being signed: refused.
+  if (!wellFormedMarks(layer)) throw new Error("marks the teacher's server does not make");
+  let marks = digests.get(layer);
+  if (!marks) {
+    const pages: Record<string, string> = {};
+    for (const [page, list] of Object.entries(layer)) if (list?.length) pages[page] = await hexDigest(list, subtle);
+    marks = await hexDigest(pages, subtle);
+    digests.set(layer, marks);
+  }
+  return new Uint8Array(await subtle.digest("SHA-256", new TextEncoder().encode(canonicalJson({ ...state, marks }))));
+}
+
+/** The most mark changes one patch carries, marks one page keeps, and marks a lesson keeps
+ * (src-server/protocol/src/marks.rs). */
+export const MAX_MARK_OPS = 32;
+const MAX_MARKS_PER_PAGE = 100;
+const MAX_MARKS = 2000;
+
+/** Whether `layer` is marks as the teacher's server writes them: pages 1.. by their number, each a
+ * non-empty list of rectangles with numbers, within the caps. */
+function wellFormedMarks(layer: unknown): boolean {
+  if (typeof layer !== "object" || layer === null || Array.isArray(layer)) return false;
+  let total = 0;
+  for (const [page, list] of Object.entries(layer)) {
+    if (!/^[1-9][0-9]{0,9}$/.test(page) || !Array.isArray(list) || list.length === 0 || list.length > MAX_MARKS_PER_PAGE) return false;
+    total += list.length;
+    for (const m of list as unknown[]) {
+      if (typeof m !== "object" || m === null) return false;
+      const r = m as Record<string, unknown>;
+      if (!["id", "x", "y", "w", "h"].every((k) => typeof r[k] === "number" && Number.isFinite(r[k]))) return false;
+    }
+  }
+  return total <= MAX_MARKS;
 }
 
 /** What a beat signs in place of a state's hash: SHA-256 of the teacher's clock (8 bytes,
@@ -235,6 +268,10 @@ export class RelayCheck {
         const next = Number(msg.seq);
         if (next !== seq + 1 || !state) return null; // old: ignored; a gap: a sync is asked for
         if (typeof msg.patch !== "object" || msg.patch === null) return forged("a change");
+        // More mark changes than a teacher's server sends at once is no patch of it: refused
+        // before any is applied.
+        const ops = msg.patch.marks;
+        if (ops !== undefined && (!Array.isArray(ops) || ops.length > MAX_MARK_OPS)) return forged("a change");
         const after = applyPatch(state, msg.patch);
         if (!msg.signed || this.epoch !== Number(msg.signed.epoch) || !(await this.verify(1, next, 0, after, msg.signed))) {
           return forged("a change");

@@ -2,9 +2,9 @@
 //! highlights for the whole lesson, turning back shows them, and a late joiner gets them with the
 //! state. Only changes cross the wire ([`MarkOp`]); the state holds the whole layer.
 //!
-//! The signature over a state must not grow with the layer (section E): it covers each page's marks
-//! through that page's digest, kept here and recomputed only for the pages a change touches, so a
-//! pointer move costs the same whatever the pages hold.
+//! The signature over a state must not grow with the layer (section E): it covers the marks through
+//! one digest of every page's digest, kept here and recomputed only when the marks change (and then
+//! only the touched pages' own), so a pointer move costs the same whatever the pages hold.
 
 use std::collections::BTreeMap;
 
@@ -63,11 +63,23 @@ pub enum MarkOp {
 }
 
 /// Every page's marks, and each page's digest for the signature.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Marks {
     pages: BTreeMap<u32, Vec<Mark>>,
-    digests: BTreeMap<u32, [u8; 32]>,
+    /// Each page's digest, hex.
+    digests: BTreeMap<u32, String>,
+    /// The digest of `digests` as canonical JSON, hex: what a signature covers.
+    layer: String,
     count: usize,
+}
+
+impl Default for Marks {
+    fn default() -> Marks {
+        let mut marks =
+            Marks { pages: BTreeMap::new(), digests: BTreeMap::new(), layer: String::new(), count: 0 };
+        marks.seal();
+        marks
+    }
 }
 
 impl PartialEq for Marks {
@@ -91,13 +103,19 @@ impl<'de> Deserialize<'de> for Marks {
             marks.digests.insert(page, page_digest(&list));
             marks.pages.insert(page, list);
         }
+        marks.seal();
         Ok(marks)
     }
 }
 
-/// SHA-256 of a page's marks as canonical JSON (RFC 8785): what the signature covers for that page.
-fn page_digest(list: &[Mark]) -> [u8; 32] {
-    Sha256::digest(serde_jcs::to_vec(list).unwrap_or_default()).into()
+/// Hex SHA-256 of a value's canonical JSON (RFC 8785).
+fn digest_of<T: Serialize + ?Sized>(value: &T) -> String {
+    Sha256::digest(serde_jcs::to_vec(value).unwrap_or_default()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A page's digest: of its marks as canonical JSON.
+fn page_digest(list: &[Mark]) -> String {
+    digest_of(list)
 }
 
 impl Marks {
@@ -116,10 +134,20 @@ impl Marks {
         self.count == 0
     }
 
-    /// Each page with marks, and the hex digest of its marks: what the signature covers in place of
-    /// the marks themselves.
-    pub fn digests(&self) -> BTreeMap<u32, String> {
-        self.digests.iter().map(|(p, d)| (*p, d.iter().map(|b| format!("{b:02x}")).collect())).collect()
+    /// Each page with marks, and the hex digest of its marks.
+    pub fn digests(&self) -> &BTreeMap<u32, String> {
+        &self.digests
+    }
+
+    /// The hex digest of [`Marks::digests`] as canonical JSON (`{"3":"<hex>",…}`): what a signature
+    /// covers in place of the marks.
+    pub fn layer_digest(&self) -> &str {
+        &self.layer
+    }
+
+    /// Computes the layer's digest again from the pages' digests.
+    fn seal(&mut self) {
+        self.layer = digest_of(&self.digests);
     }
 
     /// Checks changes as the teacher sent them, for a document of `pages` pages (none open: 0).
@@ -188,6 +216,7 @@ impl Marks {
                 }
             }
         }
+        self.seal();
     }
 
     /// Applies one change without the digest; returns the page it touched.
@@ -195,24 +224,34 @@ impl Marks {
         let page = match *op {
             MarkOp::Add { page, mark } => {
                 self.pages.entry(page).or_default().push(mark);
+                self.count += 1;
                 page
             }
             MarkOp::Remove { page, id } => {
                 if let Some(list) = self.pages.get_mut(&page) {
+                    let before = list.len();
                     list.retain(|m| m.id != id);
+                    self.count -= before - list.len();
                 }
                 page
             }
             MarkOp::Clear { page } => {
-                self.pages.remove(&page);
+                self.count -= self.pages.remove(&page).map_or(0, |l| l.len());
                 page
             }
         };
         if self.pages.get(&page).is_some_and(Vec::is_empty) {
             self.pages.remove(&page);
         }
-        self.count = self.pages.values().map(Vec::len).sum();
         page
+    }
+
+    /// Whether marks a peer sent (a relay's state or patch, not yet checked) are within what a
+    /// teacher's server ever makes: so many changes in one patch, so many marks on a page and in all.
+    pub fn within_caps(&self, ops: Option<&[MarkOp]>) -> bool {
+        ops.is_none_or(|o| o.len() <= MAX_MARK_OPS)
+            && self.count <= MAX_MARKS
+            && self.pages.values().all(|l| l.len() <= MAX_MARKS_PER_PAGE)
     }
 }
 
@@ -228,17 +267,19 @@ mod tests {
     fn marks_stay_per_page_and_a_change_touches_only_its_pages_digest() {
         let mut m = Marks::default();
         m.apply(&[add(3, 1), add(3, 2), add(7, 3)]);
-        let before = m.digests();
+        let before = m.digests().clone();
         m.apply(&[MarkOp::Remove { page: 3, id: 1 }]);
         let after = m.digests();
         assert_eq!(before[&7], after[&7], "page 7 was not touched");
         assert_ne!(before[&3], after[&3]);
+        let layer = m.layer_digest().to_string();
         assert_eq!((m.page(3).len(), m.len()), (1, 2));
         m.apply(&[MarkOp::Clear { page: 3 }]);
         assert!(!m.digests().contains_key(&3), "a page cleared has no digest");
         // Read back from JSON, the same marks give the same digests.
+        assert_ne!(m.layer_digest(), layer);
         let back: Marks = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
-        assert_eq!((back.digests(), back.len()), (m.digests(), 1));
+        assert_eq!((back.digests(), back.layer_digest(), back.len()), (m.digests(), m.layer_digest(), 1));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::signed::{Kind, message};
 use crate::{LessonState, Signed};
 
-/// SHA-256 of a state's canonical JSON (RFC 8785), with each page's marks stood for by their digest
+/// SHA-256 of a state's canonical JSON (RFC 8785), with the marks stood for by their layer's digest
 /// (section L): a change costs the same to sign whatever the pages hold.
 pub fn state_hash(state: &LessonState) -> [u8; 32] {
     // Serializing plain data cannot fail; an empty hash would only ever fail to verify.
@@ -22,7 +22,7 @@ pub fn state_hash(state: &LessonState) -> [u8; 32] {
     Sha256::digest(canonical).into()
 }
 
-/// What is hashed of a state: every field as it is, but `marks`, which is each page's digest. A field
+/// What is hashed of a state: every field as it is, but `marks`, which is the layer's digest. A field
 /// added to [`LessonState`] must be added here (`the_hashed_form_is_the_state_with_page_digests`).
 #[derive(serde::Serialize)]
 struct Hashed<'a> {
@@ -35,7 +35,7 @@ struct Hashed<'a> {
     mode: crate::Mode,
     notice: &'a Option<String>,
     ended: bool,
-    marks: std::collections::BTreeMap<u32, String>,
+    marks: &'a str,
 }
 
 impl Hashed<'_> {
@@ -50,7 +50,7 @@ impl Hashed<'_> {
             mode: s.mode,
             notice: &s.notice,
             ended: s.ended,
-            marks: s.marks.digests(),
+            marks: s.marks.layer_digest(),
         }
     }
 }
@@ -217,7 +217,7 @@ mod tests {
     }
 
     #[test]
-    fn the_hashed_form_is_the_state_with_page_digests() {
+    fn the_hashed_form_is_the_state_with_the_marks_digest() {
         use crate::{Mark, MarkOp};
         let mut state = LessonState::new(None);
         state.doc = Some(crate::Doc {
@@ -229,11 +229,13 @@ mod tests {
         });
         let mark = Mark { id: 1, x: 0.1, y: 0.2, w: 0.3, h: 0.1 };
         state.apply(&Patch { marks: Some(vec![MarkOp::Add { page: 4, mark }]), ..Patch::default() });
-        // Every field of the state, as JSON, with `marks` replaced by the page digests.
+        // Every field of the state, as JSON, with `marks` replaced by the digest of its pages' digests.
+        let hex =
+            |bytes: Vec<u8>| -> String { Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect() };
         let mut whole = serde_json::to_value(&state).unwrap();
-        let list = serde_jcs::to_vec(&[mark]).unwrap();
-        let hex: String = Sha256::digest(list).iter().map(|b| format!("{b:02x}")).collect();
-        whole["marks"] = serde_json::json!({ "4": hex });
+        let page = hex(serde_jcs::to_vec(&[mark]).unwrap());
+        whole["marks"] =
+            serde_json::json!(hex(serde_jcs::to_vec(&serde_json::json!({ "4": page })).unwrap()));
         assert_eq!(serde_jcs::to_vec(&whole).unwrap(), serde_jcs::to_vec(&Hashed::of(&state)).unwrap());
     }
 
@@ -253,7 +255,7 @@ mod tests {
         assert_eq!(signer.public(), "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw");
         assert_eq!(
             signer.sign(Kind::State, "r1", 5, 3, 0, &state).sig,
-            "29vkws90I_Xa5J1YRsO_Ew_RHZgYly4es_RqrRVwQqlYN66J6DWRnuRM9g4rQFRiEv3sQBRm4Maf-B3oo_jADg"
+            "oSwKMk1pZ3Dke7iCQdXD2h1Da2kAa_3OxO8s5U_nyN6L-Jty9b1H28TIYFGqRxJsgyVJw-Inie2AjjALCNzWAQ"
         );
         assert_eq!(
             signer.sign_beat("r1", 5, 3, 1, 1_800_000_000_000, true).sig,

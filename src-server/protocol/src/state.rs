@@ -440,6 +440,20 @@ impl Patch {
         self == &Patch::default()
     }
 
+    /// True when the patch only moves the pointer or the teacher's region (and the zoom it stands
+    /// for): what streams at the display's rate while the teacher points, pinches or pans. Students do
+    /// not acknowledge it, and its `ok` does not wait for the disk.
+    pub fn is_motion(&self) -> bool {
+        (self.pos.is_some() || self.view.is_some())
+            && self.doc.is_none()
+            && self.page.is_none()
+            && self.highlight.is_none()
+            && self.mode.is_none()
+            && self.notice.is_none()
+            && self.ended.is_none()
+            && self.marks.is_none()
+    }
+
     /// True when the patch only moves (or hides) the pointer: the bulk of a lesson, logged compactly
     /// and not a change students are expected to follow.
     pub fn is_pointer_only(&self) -> bool {

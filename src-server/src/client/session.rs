@@ -358,7 +358,7 @@ async fn on_frame(
                 tokio::time::interval_at(tokio::time::Instant::now() + link.heartbeat, link.heartbeat);
             let resumed = link.resumed;
             let _ = events.send(Event::Connected { you, room, resumed, teacher_online, roster }).await;
-            let _ = events.send(Event::State { seq, state, cause: Cause::Welcome }).await;
+            let _ = events.send(Event::State { seq, state: Box::new(state), cause: Cause::Welcome }).await;
             if options.auto_ack {
                 link.want_ack = Some(seq);
             }
@@ -382,7 +382,9 @@ async fn on_frame(
             if seq == s.seq + 1 {
                 state.apply(&patch);
                 s.seq = seq;
-                let _ = events.send(Event::State { seq, state: state.clone(), cause: Cause::Patch }).await;
+                let _ = events
+                    .send(Event::State { seq, state: Box::new(state.clone()), cause: Cause::Patch })
+                    .await;
                 if options.auto_ack {
                     link.want_ack = Some(seq);
                 }
@@ -396,7 +398,7 @@ async fn on_frame(
                 link.resync_sent = false;
                 s.seq = seq;
                 s.state = Some(state.clone());
-                let _ = events.send(Event::State { seq, state, cause: Cause::Sync }).await;
+                let _ = events.send(Event::State { seq, state: Box::new(state), cause: Cause::Sync }).await;
                 if options.auto_ack {
                     link.want_ack = Some(seq);
                 }

@@ -122,7 +122,15 @@ impl RelayCheck {
                     return Ok(None);
                 }
                 let Some(mut after) = state.cloned() else { return Ok(None) };
+                // More changes than a teacher's server sends at once is no patch of it: refused
+                // before any is applied.
+                if !after.marks.within_caps(patch.marks.as_deref()) {
+                    return forged("a change");
+                }
                 after.apply(patch);
+                if !after.marks.within_caps(None) {
+                    return forged("a change");
+                }
                 if self.epoch != Some(signed.epoch)
                     || !self.verifier.check(Kind::State, *next, 0, &after, signed)
                 {

@@ -110,7 +110,7 @@ pub enum Event {
         /// Seq of the state.
         seq: u64,
         /// The state.
-        state: LessonState,
+        state: Box<LessonState>,
         /// What changed it.
         cause: Cause,
     },

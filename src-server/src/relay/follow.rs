@@ -212,6 +212,10 @@ async fn apply(
             if seq <= have {
                 return Applied::Yes;
             }
+            // More changes than a teacher's server sends at once: refused before any is applied.
+            if !after.marks.within_caps(patch.marks.as_deref()) {
+                return Applied::Forged;
+            }
             after.apply(&patch);
             if seq == have + 1 && !verifier.check(Kind::State, seq, 0, &after, &signed) {
                 return Applied::Forged;

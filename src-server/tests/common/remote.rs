@@ -151,7 +151,7 @@ pub async fn state_where(client: &mut Client, want: impl Fn(&LessonState) -> boo
     tokio::time::timeout(PATIENCE, async {
         loop {
             match client.next_event().await {
-                Some(Event::State { seq, state, .. }) if want(&state) => return (seq, state),
+                Some(Event::State { seq, state, .. }) if want(&state) => return (seq, *state),
                 Some(Event::Stopped { code, reason }) => panic!("stopped: {code:?} {reason}"),
                 Some(_) => {}
                 None => panic!("the client ended"),
