@@ -7,10 +7,10 @@
 
 use std::sync::Mutex;
 
-/// One hold on the screen, taken and released as the lesson goes.
-#[derive(Default)]
+/// One hold on the screen, taken and released as the lesson goes (clones share it).
+#[derive(Default, Clone)]
 pub struct Awake {
-    held: Mutex<Option<keepawake::KeepAwake>>,
+    held: std::sync::Arc<Mutex<Option<keepawake::KeepAwake>>>,
 }
 
 impl std::fmt::Debug for Awake {
@@ -28,8 +28,8 @@ impl Awake {
             return Ok(());
         }
         let why = why.to_string();
-        // On its own thread: on Linux it speaks D-Bus with a blocking call, which must not run on
-        // the app's async runtime.
+        // On a thread of its own: on Linux it speaks D-Bus with blocking calls, which must not run
+        // on an async runtime's thread. Callers on one use `spawn_blocking` around this.
         let taken = std::thread::spawn(move || {
             keepawake::Builder::default()
                 .display(true)

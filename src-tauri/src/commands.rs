@@ -273,9 +273,14 @@ pub fn store_set(state: State<'_, AppState>, key: String, value: Option<String>)
 /// Keeps the screen on while the view takes part in a lesson (`on`), or lets it dim again; an
 /// error says why the system would not. The teacher's hold, taken while it serves, is left alone.
 #[tauri::command]
-pub fn stay_awake(state: State<'_, AppState>, on: bool) -> Result<()> {
+pub async fn stay_awake(state: State<'_, AppState>, on: bool) -> Result<()> {
     if on {
-        state.awake.hold("Following a lesson").map_err(CommandError::Invalid)
+        // Asking the system can block (D-Bus on Linux): off the app's threads.
+        let awake = state.awake.clone();
+        tauri::async_runtime::spawn_blocking(move || awake.hold("Following a lesson"))
+            .await
+            .map_err(|e| CommandError::Invalid(e.to_string()))?
+            .map_err(CommandError::Invalid)
     } else {
         if state.teaching.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
             state.awake.release();

@@ -126,8 +126,9 @@ impl AppState {
         let server = Server::start(&config, listener)?;
         let ready = server.ready().clone();
         *slot = Some(server);
+        drop(slot);
         // The teacher's device stays awake while it serves the lesson (the console asks again, and
-        // says so, when the system refused: `stay_awake`).
+        // says so, when the system refused: `stay_awake`). Not under the lock: it may wait on D-Bus.
         let _ = self.awake.hold("A lesson is running");
         Ok(ready)
     }

@@ -172,6 +172,8 @@ export class PdfView {
   /** Shows `region` of the page (null: the whole page). The drawn part moves with it at once; it is
    * drawn sharp again once the region holds still. */
   setRegion(region: Region | null): void {
+    const r = this.region;
+    if (r === region || (r && region && r.x === region.x && r.y === region.y && r.w === region.w && r.h === region.h)) return;
     this.region = region;
     this.layout();
     if (this.redrawTimer) clearTimeout(this.redrawTimer);
@@ -254,7 +256,7 @@ export class PdfView {
         let bytes: Uint8Array | null = null;
         for (let tries = 0; !bytes; tries++) {
           bytes = await this.source.chunks.ensure(offset, offset + length).catch(() => null);
-          if (key !== this.docKey) return null;
+          if (key !== this.docKey || run?.cancelled) return null;
           if (!bytes) await new Promise((r) => setTimeout(r, Math.min(10_000, RETRY_MS * 2 ** Math.min(tries, 3))));
         }
         const drawn = await drawScan(bytes, width, height, frame);
@@ -286,6 +288,7 @@ export class PdfView {
       const started = this.aheadRuns.get(n);
       this.stopAhead(n);
       if (started) drawn = await started.drawn;
+      if (drawn && !this.fits(drawn)) drawn = null; // the region moved while it was drawn
       if (!drawn && serial === this.renderSerial) drawn = await this.draw(n);
     }
     if (!drawn || serial !== this.renderSerial) return;

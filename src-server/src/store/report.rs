@@ -1,8 +1,8 @@
 //! Reading the session log back: lessons, attendance and the timeline, for the CLI and the HTTPS API.
 //!
 //! Attendance counts a teacher change as "followed" by a student at the first ack whose seq reaches it.
-//! Only significant changes count (page, document, highlight, zoom, mode, notice; not pointer moves), and
-//! only those made while the student was connected.
+//! Only significant changes count (page, document, highlight, marks, mode, notice; not pointer or
+//! region moves), and only those made while the student was connected.
 
 use std::collections::HashMap;
 
@@ -128,10 +128,15 @@ pub fn attendance(conn: &Connection, lesson: &LessonSummary) -> Result<Vec<Atten
         .collect())
 }
 
-/// The (seq, time) of every significant change (ending the lesson is not one).
+/// The (seq, time) of every significant change (ending the lesson is not one, nor a move of the
+/// teacher's region, which students do not acknowledge).
 fn significant_changes(conn: &Connection, lesson: i64) -> Result<Vec<(u64, u64)>> {
     let all = super::timeline::patches(conn, lesson)?;
-    Ok(all.into_iter().filter(|(_, _, p)| p != r#"{"ended":true}"#).map(|(s, t, _)| (s, t)).collect())
+    let significant = |p: &str| {
+        p != r#"{"ended":true}"#
+            && serde_json::from_str::<crate::protocol::Patch>(p).map_or(true, |patch| !patch.is_motion())
+    };
+    Ok(all.into_iter().filter(|(_, _, p)| significant(p)).map(|(s, t, _)| (s, t)).collect())
 }
 
 /// Rows of a per-participant query (participant id first), grouped by participant.

@@ -195,7 +195,7 @@ impl Writer {
     fn shed(&mut self) {
         let before = self.pending.len();
         self.pending
-            .retain(|m| !matches!(m, Msg::Record(_, Event::Patch { patch, .. }) if patch.is_pointer_only()));
+            .retain(|m| !matches!(m, Msg::Record(_, Event::Patch { patch, .. }) if patch.is_motion()));
         if self.pending.len() >= MAX_PENDING {
             self.pending.pop_front();
         }
@@ -278,7 +278,7 @@ impl Writer {
 /// `ok` promises survival of power loss), lessons, and the snapshots of a flush or a forced sync.
 pub(crate) fn needs_sync(msg: &Msg) -> bool {
     match msg {
-        Msg::Record(_, Event::Patch { patch, .. }) => !patch.is_pointer_only(),
+        Msg::Record(_, Event::Patch { patch, .. }) => !patch.is_motion(),
         Msg::Record(..) => false,
         Msg::Lesson(..) | Msg::Snapshot(_) | Msg::Flush(_) | Msg::Stop(_) => true,
     }

@@ -256,7 +256,7 @@ ipc! {
         async save_file(app: AppHandle, request: Request<'_>) -> Result<bool> ["name"];
         fn store_get(state: State<'_, AppState>, key: String) -> Option<String>;
         fn store_set(state: State<'_, AppState>, key: String, value: Option<String>) -> Result<()>;
-        fn stay_awake(state: State<'_, AppState>, on: bool) -> Result<()>;
+        async stay_awake(state: State<'_, AppState>, on: bool) -> Result<()>;
     }
     events {
         link "lectern://link": JoinTarget;

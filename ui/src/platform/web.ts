@@ -39,7 +39,10 @@ export function webStayAwake(): (on: boolean) => Promise<void> {
   const take = async () => {
     if (!("wakeLock" in navigator)) throw new Error("this browser cannot keep the screen on");
     if (lock && !lock.released) return;
-    lock = await navigator.wakeLock.request("screen");
+    const taken = await navigator.wakeLock.request("screen");
+    // Let go meanwhile (the lesson stopped while the browser answered): not kept.
+    if (want) lock = taken;
+    else void taken.release();
   };
   document.addEventListener("visibilitychange", () => {
     if (want && document.visibilityState === "visible") void take().catch(() => {});

@@ -66,8 +66,9 @@ export class TeacherConsole {
   private readonly zoom: ZoomControl;
   /** The next draw takes the state's region (a snapshot, or a new document), not the hand's. */
   private adoptView = true;
-  /** The highest mark id seen or given. */
+  /** The count of marks this console gave, and its random tag (see `nextMarkId`). */
   private markId = 0;
+  private readonly markTag = crypto.getRandomValues(new Uint16Array(1))[0];
   /** This console's marks, for undo, and those taken back, for redo. */
   private readonly done: { page: number; mark: { id: number; x: number; y: number; w: number; h: number } }[] = [];
   private readonly undone: { page: number; mark: { id: number; x: number; y: number; w: number; h: number } }[] = [];
@@ -345,7 +346,8 @@ export class TeacherConsole {
     const state = this.state;
     while (state && from.length) {
       const last = from.pop()!;
-      const there = (state.marks[String(last.page)] ?? []).some((m) => m.id === last.mark.id);
+      const m0 = last.mark;
+      const there = (state.marks[String(last.page)] ?? []).some((m) => m.id === m0.id && m.x === m0.x && m.y === m0.y && m.w === m0.w && m.h === m0.h);
       if (there === redo) continue; // cleared already (undo), or back already (redo)
       to.push(last);
       this.set(redo ? { marks: [{ op: "add", page: last.page, mark: last.mark }] } : { highlight: null, marks: [{ op: "remove", page: last.page, id: last.mark.id }] });
@@ -353,10 +355,12 @@ export class TeacherConsole {
     }
   }
 
-  /** An id no mark of the lesson has (the console counts on from the highest it has seen). */
+  /** An id for a new mark: this console's own random high 16 bits and a count below them, so two
+   * consoles of one lesson (a laptop and a tablet) do not pick the same, and undo takes back only
+   * this console's marks. */
   private nextMarkId(): number {
-    for (const list of Object.values(this.state?.marks ?? {})) for (const m of list ?? []) this.markId = Math.max(this.markId, m.id);
-    return ++this.markId;
+    this.markId = (this.markId + 1) & 0xffff;
+    return ((this.markTag << 16) >>> 0) + this.markId;
   }
 
   // --- notice, students, end ---------------------------------------------------------------------

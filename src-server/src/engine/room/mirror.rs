@@ -43,7 +43,7 @@ impl Room {
         inner.state.apply(&patch);
         inner.seq = seq;
         // Students' acks of it reach the teacher's server, as they would in the room.
-        if !patch.is_pointer_only() {
+        if !patch.is_motion() {
             inner.significant.push(seq);
         }
         let ended = inner.state.ended;

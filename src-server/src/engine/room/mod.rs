@@ -324,7 +324,7 @@ impl Room {
                 inner.recent_docs.remove(0);
             }
         }
-        if !patch.is_pointer_only() {
+        if !patch.is_motion() {
             inner.significant.push(seq);
         }
         self.fan_out(&mut inner, seq, &patch, time);
