@@ -8,13 +8,16 @@
 //! [`sign`] on Ed25519, SHA-256 and canonical JSON: what a signature covers is part of the contract.
 
 pub mod close;
+pub mod fields;
 pub mod frame;
 pub mod http;
 pub mod link;
 pub mod manifest;
 pub mod marks;
 pub mod parse;
+pub mod patch;
 pub mod people;
+pub mod shapes;
 pub mod sign;
 pub mod signed;
 pub mod state;

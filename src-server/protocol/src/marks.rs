@@ -166,14 +166,7 @@ impl Marks {
             }
             match op {
                 MarkOp::Add { mark, .. } => {
-                    for (what, v) in [("x", mark.x), ("y", mark.y), ("w", mark.w), ("h", mark.h)] {
-                        if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
-                            return Err(format!("mark.{what} {v} is outside 0 to 1"));
-                        }
-                    }
-                    if mark.x + mark.w > 1.0 + 1e-9 || mark.y + mark.h > 1.0 + 1e-9 {
-                        return Err("a mark reaches past the edge of the page".into());
-                    }
+                    crate::shapes::check_rect("mark", mark.x, mark.y, mark.w, mark.h)?;
                     if next.page(page).iter().any(|m| m.id == mark.id) {
                         return Err(format!("page {page} already has mark {}", mark.id));
                     }

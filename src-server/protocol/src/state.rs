@@ -6,102 +6,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::marks::{MarkOp, Marks};
+pub use crate::fields::{Doc, Mode};
+use crate::marks::Marks;
+pub use crate::patch::{Patch, SetPatch};
+pub use crate::shapes::{Highlight, MAX_ZOOM, MIN_ZOOM, Pos, Region};
+use crate::shapes::{check_rect, check_region, unit};
 
 /// Longest notice, in characters.
 pub const MAX_NOTICE_CHARS: usize = 280;
-/// Smallest zoom factor.
-pub const MIN_ZOOM: f64 = 0.25;
-/// Largest zoom factor.
-pub const MAX_ZOOM: f64 = 8.0;
-
-/// A document the lesson can show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[cfg_attr(feature = "ts", ts(export))]
-pub struct Doc {
-    /// Server-side id, used in `set` and in `/v1/docs/{id}`.
-    pub id: String,
-    /// Human title.
-    pub title: String,
-    /// Number of pages.
-    pub pages: u32,
-    /// Hex SHA-256 of the bytes, for caching.
-    pub sha256: String,
-    /// Hex SHA-256 of the document's manifest (`GET /v1/docs/{id}/manifest`, PROTOCOL-ADDITIONS.md
-    /// section J): the list of its pieces' hashes and of its scanned pages, so that a device behind
-    /// a relay checks each piece it is given, not only the whole. Absent for a document the server
-    /// has not described yet (it is then checked whole).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(optional))]
-    pub manifest: Option<String>,
-}
-
-/// The teacher's pointer, normalized to the page.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[cfg_attr(feature = "ts", ts(export))]
-pub struct Pos {
-    /// 0 (left) to 1 (right).
-    pub x: f64,
-    /// 0 (top) to 1 (bottom).
-    pub y: f64,
-}
-
-/// A highlighted rectangle on a page, normalized to the page.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[cfg_attr(feature = "ts", ts(export))]
-pub struct Highlight {
-    /// 1-based page.
-    pub page: u32,
-    /// Left edge.
-    pub x: f64,
-    /// Top edge.
-    pub y: f64,
-    /// Width.
-    pub w: f64,
-    /// Height.
-    pub h: f64,
-}
-
-/// The part of the page the teacher's screen shows (PROTOCOL-ADDITIONS.md section K), normalized to
-/// the page: students in follow mode fit it to their own screen, centred, so they read what the
-/// teacher reads whatever their screen's shape.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[cfg_attr(feature = "ts", ts(export))]
-pub struct Region {
-    /// Left edge.
-    pub x: f64,
-    /// Top edge.
-    pub y: f64,
-    /// Width.
-    pub w: f64,
-    /// Height.
-    pub h: f64,
-}
-
-impl Region {
-    /// How much the region magnifies the whole page: the zoom it stands for.
-    pub fn zoom(&self) -> f64 {
-        (1.0 / self.w.max(self.h)).clamp(1.0, MAX_ZOOM)
-    }
-}
-
-/// Whether students are locked to the teacher's page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[cfg_attr(feature = "ts", ts(export))]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Students' views follow the teacher.
-    #[default]
-    Follow,
-    /// Students browse freely.
-    Free,
-}
-
 /// The whole lesson state (§4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -291,28 +203,8 @@ impl Pages {
 
 fn check_highlight(h: Highlight, pages: Pages) -> Result<Highlight, String> {
     pages.check(h.page, "highlight.page")?;
-    unit("highlight.x", h.x)?;
-    unit("highlight.y", h.y)?;
-    unit("highlight.w", h.w)?;
-    unit("highlight.h", h.h)?;
-    if h.x + h.w > 1.0 + 1e-9 || h.y + h.h > 1.0 + 1e-9 {
-        return Err("highlight reaches past the edge of the page".into());
-    }
+    check_rect("highlight", h.x, h.y, h.w, h.h)?;
     Ok(h)
-}
-
-fn check_region(r: Region) -> Result<(), String> {
-    unit("view.x", r.x)?;
-    unit("view.y", r.y)?;
-    unit("view.w", r.w)?;
-    unit("view.h", r.h)?;
-    if r.x + r.w > 1.0 + 1e-9 || r.y + r.h > 1.0 + 1e-9 {
-        return Err("view reaches past the edge of the page".into());
-    }
-    if r.w <= 0.0 || r.h <= 0.0 || r.w.max(r.h) < 1.0 / MAX_ZOOM - 1e-9 {
-        return Err(format!("view is smaller than the page zoomed {MAX_ZOOM} times"));
-    }
-    Ok(())
 }
 
 fn check_notice(text: &str) -> Result<(), String> {
@@ -324,150 +216,6 @@ fn check_notice(text: &str) -> Result<(), String> {
         return Err("notice may not contain control characters".into());
     }
     Ok(())
-}
-
-fn unit(what: &str, v: f64) -> Result<(), String> {
-    if v.is_finite() && (0.0..=1.0).contains(&v) {
-        Ok(())
-    } else {
-        Err(format!("{what} {v} is outside 0 to 1"))
-    }
-}
-
-/// The teacher's `set` request (§5). `doc` is a document id here, not the document object.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[cfg_attr(feature = "ts", ts(export))]
-pub struct SetPatch {
-    /// The id of a document the server holds, or null to close the document.
-    #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(optional))]
-    pub doc: Option<Option<String>>,
-    /// 1-based page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub page: Option<u32>,
-    /// The teacher's pointer, or null.
-    #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(optional))]
-    pub pos: Option<Option<Pos>>,
-    /// Zoom factor.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub zoom: Option<f64>,
-    /// The region of the page shown, or null for the whole page.
-    #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(optional))]
-    pub view: Option<Option<Region>>,
-    /// Highlighted rectangle, or null.
-    #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(optional))]
-    pub highlight: Option<Option<Highlight>>,
-    /// Follow or free.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<Mode>,
-    /// Notice text, or null.
-    #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(optional))]
-    pub notice: Option<Option<String>>,
-    /// Changes to the marks that stay on the pages.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(optional))]
-    pub marks: Option<Vec<MarkOp>>,
-    /// Present only to be refused: `ended` is set by `end`, never by `set`.
-    #[serde(default, skip_serializing)]
-    #[cfg_attr(feature = "ts", ts(skip))]
-    pub ended: Option<serde_json::Value>,
-}
-
-/// Deserializes a present field (even `null`) as `Some(..)`, so that "absent" and "null" differ.
-pub(crate) fn double<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(de).map(Some)
-}
-
-/// A change to the lesson state as the server broadcasts it: absent fields are unchanged, `null` clears.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[cfg_attr(feature = "ts", ts(export))]
-pub struct Patch {
-    /// New document (whole object), or null.
-    #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(optional))]
-    pub doc: Option<Option<Doc>>,
-    /// New page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(optional))]
-    pub page: Option<u32>,
-    /// New pointer, or null.
-    #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(optional))]
-    pub pos: Option<Option<Pos>>,
-    /// New zoom.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(optional))]
-    pub zoom: Option<f64>,
-    /// New region shown, or null for the whole page.
-    #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(optional))]
-    pub view: Option<Option<Region>>,
-    /// New highlight, or null.
-    #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(optional))]
-    pub highlight: Option<Option<Highlight>>,
-    /// New mode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(optional))]
-    pub mode: Option<Mode>,
-    /// New notice, or null.
-    #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(optional))]
-    pub notice: Option<Option<String>>,
-    /// Set to true by `end`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(optional))]
-    pub ended: Option<bool>,
-    /// Changes to the marks that stay on the pages (applied after a new `doc` clears them).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(optional))]
-    pub marks: Option<Vec<MarkOp>>,
-}
-
-impl Patch {
-    /// True when the patch changes nothing.
-    pub fn is_empty(&self) -> bool {
-        self == &Patch::default()
-    }
-
-    /// True when the patch only moves the pointer or the teacher's region (and the zoom it stands
-    /// for): what streams at the display's rate while the teacher points, pinches or pans. Students do
-    /// not acknowledge it, and its `ok` does not wait for the disk.
-    pub fn is_motion(&self) -> bool {
-        (self.pos.is_some() || self.view.is_some())
-            && self.doc.is_none()
-            && self.page.is_none()
-            && self.highlight.is_none()
-            && self.mode.is_none()
-            && self.notice.is_none()
-            && self.ended.is_none()
-            && self.marks.is_none()
-    }
-
-    /// True when the patch only moves (or hides) the pointer: the bulk of a lesson, logged compactly
-    /// and not a change students are expected to follow.
-    pub fn is_pointer_only(&self) -> bool {
-        self.pos.is_some()
-            && self.doc.is_none()
-            && self.page.is_none()
-            && self.zoom.is_none()
-            && self.view.is_none()
-            && self.highlight.is_none()
-            && self.mode.is_none()
-            && self.notice.is_none()
-            && self.ended.is_none()
-            && self.marks.is_none()
-    }
 }
 
 #[cfg(test)]
