@@ -274,6 +274,38 @@ async function main() {
     await s0.click("#return");
     await s0.waitForSelector(`.page[data-page="${teacherPage}"]`);
     check(await s0.isHidden("#return"), "\"return to teacher\" goes back to the teacher's page");
+    // A finger swipe turns the page in free mode; a pinch (two fingers) zooms this student's own view
+    // and turns nothing; "return to teacher" takes the teacher's region back too.
+    // Fingers as pointer events (pointerType "touch"), dispatched where they land.
+    const gesture = (frames) => s0.evaluate((frames) => {
+      const stage = document.querySelector("#stage").getBoundingClientRect();
+      for (const [type, id, fx, fy] of frames) {
+        const x = stage.left + fx * stage.width, y = stage.top + fy * stage.height;
+        const target = document.elementFromPoint(x, y) ?? document.body;
+        target.dispatchEvent(new PointerEvent(type, { pointerId: 10 + id, pointerType: "touch", isPrimary: id === 0, clientX: x, clientY: y, bubbles: true, cancelable: true, composed: true, buttons: type === "pointerup" ? 0 : 1 }));
+      }
+    }, frames);
+    await gesture([["pointerdown", 0, 0.7, 0.5], ["pointermove", 0, 0.5, 0.5], ["pointermove", 0, 0.3, 0.5], ["pointerup", 0, 0.3, 0.5]]);
+    await s0.waitForSelector(`.page[data-page="${teacherPage + 1}"]`);
+    check(true, "in free mode a swipe to the left reads on");
+    await gesture([
+      ["pointerdown", 0, 0.45, 0.5],
+      ["pointerdown", 1, 0.55, 0.5],
+      ["pointermove", 0, 0.35, 0.5],
+      ["pointermove", 1, 0.65, 0.5],
+      ["pointermove", 0, 0.2, 0.5],
+      ["pointermove", 1, 0.8, 0.5],
+      ["pointerup", 1, 0.8, 0.5],
+      ["pointerup", 0, 0.2, 0.5],
+    ]);
+    await s0.waitForFunction(() => !document.querySelector("#return").hidden);
+    const zoomedIn = await s0.evaluate(() => document.querySelector(".page").getBoundingClientRect().width / document.querySelector("#stage").clientWidth);
+    check(zoomedIn > 1.2 && (await s0.getAttribute(".page", "data-page")) === String(teacherPage + 1),
+      `a pinch zooms the student's own view (the page ${zoomedIn.toFixed(2)}× the screen's width) and turns nothing`);
+    await s0.click("#return");
+    await s0.waitForSelector(`.page[data-page="${teacherPage}"]`);
+    const whole = await s0.evaluate(() => document.querySelector(".page").getBoundingClientRect().width / document.querySelector("#stage").clientWidth);
+    check(whole < 1, `"return to teacher" takes the teacher's whole page back (${whole.toFixed(2)}× the width)`);
     await teacher.click("#mode-follow");
     await s0.waitForFunction(() => document.querySelector("#next").disabled);
     check(true, "back in follow mode the student's navigation is locked");

@@ -26,6 +26,8 @@ export class ZoomControl {
   private pinch: { dist: number; mid: { x: number; y: number } } | null = null;
   private drag: { x: number; y: number } | null = null;
   private lastTap: { at: number; x: number; y: number } | null = null;
+  /** Where the one finger on the page came down: its lift is a tap if it has not moved. */
+  private tapFrom: { id: number; x: number; y: number } | null = null;
 
   constructor(
     private readonly view: PdfView,
@@ -33,7 +35,9 @@ export class ZoomControl {
     private readonly hooks: ZoomHooks,
   ) {
     stage.addEventListener("wheel", (ev) => this.wheel(ev), { passive: false });
-    stage.addEventListener("pointerdown", (ev) => this.down(ev));
+    // In the capture phase, so that every other listener on the page (a swipe's) already counts the
+    // finger that just came down.
+    stage.addEventListener("pointerdown", (ev) => this.down(ev), { capture: true });
     stage.addEventListener("pointermove", (ev) => this.move(ev));
     for (const end of ["pointerup", "pointercancel", "pointerleave"]) stage.addEventListener(end, (ev) => this.up(ev as PointerEvent));
     stage.addEventListener("dblclick", (ev) => {
@@ -46,9 +50,9 @@ export class ZoomControl {
     return this.camera.zoom > 1.001;
   }
 
-  /** Whether fingers are on the page now. */
-  get touching(): boolean {
-    return this.pointers.size > 0;
+  /** How many fingers (or buttons held) are on the page now. */
+  get fingers(): number {
+    return this.pointers.size;
   }
 
   /** The region shown now (null: the whole page). */
@@ -99,6 +103,7 @@ export class ZoomControl {
   private down(ev: PointerEvent): void {
     if (!this.hooks.enabled()) return;
     this.pointers.set(ev.pointerId, { x: ev.clientX, y: ev.clientY });
+    this.tapFrom = this.pointers.size === 1 ? { id: ev.pointerId, x: ev.clientX, y: ev.clientY } : null;
     if (this.pointers.size === 2) {
       this.pinch = this.pinchNow();
       this.drag = null;
@@ -130,8 +135,15 @@ export class ZoomControl {
     if (!this.pointers.delete(ev.pointerId)) return;
     if (this.pointers.size < 2) this.pinch = null;
     if (this.pointers.size === 0) this.drag = null;
-    // A double tap with a finger (a mouse's double click is `dblclick`).
+    // A double tap with a finger (a mouse's double click is `dblclick`): two lifts of one finger
+    // that did not move, close in time and place.
+    const from = this.tapFrom;
+    this.tapFrom = null;
     if (ev.type !== "pointerup" || ev.pointerType !== "touch") return;
+    if (!from || from.id !== ev.pointerId || Math.hypot(ev.clientX - from.x, ev.clientY - from.y) > 10) {
+      this.lastTap = null;
+      return;
+    }
     const tap = { at: ev.timeStamp, x: ev.clientX, y: ev.clientY };
     const last = this.lastTap;
     if (last && tap.at - last.at < DOUBLE_TAP_MS && Math.hypot(tap.x - last.x, tap.y - last.y) < DOUBLE_TAP_PX) {

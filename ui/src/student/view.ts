@@ -190,7 +190,8 @@ export class StudentView {
     $("#next").addEventListener("click", () => this.browse(1));
     this.returnButton.addEventListener("click", () => this.returnToTeacher());
     bindPageKeys((delta) => this.browse(delta), { enabled: () => !this.viewer.hidden });
-    bindSwipe($("#stage"), (delta) => this.browse(delta), () => !this.zoom.zoomed && !this.zoom.touching);
+    // A swipe turns the page unless the page is zoomed (a drag pans) or a second finger pinches.
+    bindSwipe($("#stage"), (delta) => this.browse(delta), () => !this.zoom.zoomed && this.zoom.fingers <= 1);
     bindZoomKeys(this.zoom, () => !this.viewer.hidden && this.canBrowse());
   }
 

@@ -270,7 +270,7 @@ export class TeacherConsole {
     $("#prev").addEventListener("click", () => this.turn(-1));
     $("#next").addEventListener("click", () => this.turn(1));
     bindPageKeys((delta) => this.turn(delta), { space: true });
-    bindSwipe(this.pane.view.root, (delta) => this.turn(delta), () => this.tool === "none" && !this.zoom.zoomed && !this.zoom.touching);
+    bindSwipe(this.pane.view.root, (delta) => this.turn(delta), () => this.tool === "none" && !this.zoom.zoomed && this.zoom.fingers <= 1);
     bindPresent();
   }
 
