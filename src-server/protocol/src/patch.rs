@@ -130,15 +130,6 @@ impl Patch {
     /// True when the patch only moves (or hides) the pointer: the bulk of a lesson, logged compactly
     /// and not a change students are expected to follow.
     pub fn is_pointer_only(&self) -> bool {
-        self.pos.is_some()
-            && self.doc.is_none()
-            && self.page.is_none()
-            && self.zoom.is_none()
-            && self.view.is_none()
-            && self.highlight.is_none()
-            && self.mode.is_none()
-            && self.notice.is_none()
-            && self.ended.is_none()
-            && self.marks.is_none()
+        self.pos.is_some() && self.view.is_none() && self.zoom.is_none() && self.is_motion()
     }
 }
