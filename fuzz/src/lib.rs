@@ -91,6 +91,78 @@ pub fn set_patch(data: &[u8]) {
     }
 }
 
+/// The teacher's ink (PROTOCOL-ADDITIONS.md section M), driven from bytes so that most inputs are
+/// strokes the decoder reads: each 8-byte record (a kind, a page, an id, a width, a start and a
+/// count of points, then that many 5-byte points) becomes a `set` as JSON (a step of the stroke being
+/// drawn, a kept stroke with its box right or wrong, an end, a removal), decoded, validated against
+/// the state the ones before left and applied. Nothing panics, and what is accepted holds: the
+/// stroke being drawn is the points its steps added, in order; every kept point is on the page; the
+/// caps hold; and the state survives the wire with the same digest.
+pub fn ink(data: &[u8]) {
+    use lectern_protocol::ink::{MAX_STROKE_POINTS, POINT_SCALE, span};
+    use lectern_protocol::marks::{MAX_MARKS_PER_PAGE, MAX_POINTS, MAX_POINTS_PER_PAGE};
+    let mut state = LessonState::new(library("short"));
+    let mut rest = data;
+    let mut steps = 0;
+    while rest.len() >= 8 && steps < 64 {
+        steps += 1;
+        let (head, tail) = rest.split_at(8);
+        let n = usize::from(head[7] % 40).min(tail.len() / 5);
+        let (raw, tail) = tail.split_at(n * 5);
+        rest = tail;
+        let points: Vec<serde_json::Value> = raw
+            .chunks(5)
+            .map(|c| {
+                let v = |a: u8, b: u8| u32::from(u16::from_le_bytes([a, b])) % 10_300;
+                serde_json::json!([v(c[0], c[1]), v(c[2], c[3]), c[4] % 120])
+            })
+            .collect();
+        let (page, id, width, from) = (head[1] % 5, u32::from(head[2] % 6), head[3] % 48, u32::from(head[4]));
+        let color = ["black", "red", "blue", "green", "orange", "pink"][usize::from(head[5] % 6)];
+        let set = match head[0] % 5 {
+            0 | 1 => serde_json::json!({"live": {"id": id, "page": page, "color": color, "width": width,
+                "laser": head[6] & 1 == 1, "from": from, "points": points}}),
+            2 => {
+                let parsed: Vec<[u16; 3]> =
+                    serde_json::from_value(serde_json::json!(points)).unwrap_or_default();
+                let [x, y, w, h] = if head[6] & 1 == 0 { span(&parsed) } else { [0.0, 0.0, 1.0, 1.0] };
+                serde_json::json!({"live": null, "marks": [{"op": "add", "page": page, "mark":
+                    {"id": id, "x": x, "y": y, "w": w, "h": h, "ink": {"color": color, "width": width, "points": points}}}]})
+            }
+            3 => serde_json::json!({"live": null}),
+            _ => serde_json::json!({"marks": [{"op": "remove", "page": page, "id": id}]}),
+        };
+        let Ok(set) = serde_json::from_value::<SetPatch>(set) else { continue };
+        let before = state.live.clone();
+        let Ok(patch) = state.validate(set, library) else { continue };
+        state.apply(&patch);
+        if let Some(Some(step)) = &patch.live {
+            let live = state.live.as_ref().expect("a step leaves a stroke being drawn");
+            let mut expected =
+                if step.from == 0 { Vec::new() } else { before.map(|l| l.points).unwrap_or_default() };
+            expected.extend_from_slice(&step.points);
+            assert_eq!(live.points, expected, "the stroke being drawn is its steps' points in order");
+            assert!(live.points.len() <= MAX_STROKE_POINTS && (1..=3).contains(&live.page));
+        }
+        let mut total = 0;
+        for page in 1..=3 {
+            let list = state.marks.page(page);
+            let points: usize = list.iter().map(|m| m.points()).sum();
+            assert!(list.len() <= MAX_MARKS_PER_PAGE && points <= MAX_POINTS_PER_PAGE);
+            for m in list {
+                let ink = m.ink.as_ref().expect("only strokes are added");
+                assert!(ink.points.iter().all(|p| p[0] <= POINT_SCALE && p[1] <= POINT_SCALE && p[2] <= 100));
+            }
+            total += points;
+        }
+        assert!(total == state.marks.points() && total <= MAX_POINTS, "points counted {total}");
+        let wire = serde_json::to_string(&state).expect("a state encodes");
+        let back: LessonState = serde_json::from_str(&wire).expect("a state decodes");
+        assert_eq!(back, state, "a state changed on the wire");
+        assert_eq!(back.marks.layer_digest(), state.marks.layer_digest(), "the digest changed on the wire");
+    }
+}
+
 /// A join link or address as a student types, scans or clicks it: parsing never panics, and what
 /// it yields is a `wss://` URL to the socket path that parses again to itself.
 pub fn join_link(data: &[u8]) {

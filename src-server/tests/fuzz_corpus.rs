@@ -37,6 +37,11 @@ fn set_patches() {
 }
 
 #[test]
+fn ink() {
+    replay("ink", checks::ink);
+}
+
+#[test]
 fn join_links() {
     replay("join_link", checks::join_link);
 }
@@ -99,11 +104,31 @@ fn write_seeds() {
         "{\"doc\":\"short\"}\n{\"page\":3}\n{\"highlight\":{\"page\":3,\"x\":0.5,\"y\":0.5,\"w\":0.5,\"h\":0.5}}\n{\"doc\":\"mushaf\",\"page\":604}",
         "{\"pos\":{\"x\":1.0,\"y\":0.0}}\n{\"zoom\":4}\n{\"mode\":\"free\"}\n{\"notice\":\"line\\nbreak\"}\n{\"doc\":null}",
         "{\"doc\":\"mushaf\",\"highlight\":{\"page\":600,\"x\":0,\"y\":0,\"w\":1,\"h\":1}}\n{\"doc\":\"short\"}",
+        "{\"doc\":\"short\"}\n{\"live\":{\"id\":5,\"page\":1,\"color\":\"red\",\"width\":4,\"from\":0,\"points\":[[100,200,50],[300,400,60]]}}\n{\"live\":{\"id\":5,\"page\":1,\"color\":\"red\",\"width\":4,\"from\":2,\"points\":[[500,400,70]]}}\n{\"live\":null,\"marks\":[{\"op\":\"add\",\"page\":1,\"mark\":{\"id\":5,\"x\":0.01,\"y\":0.02,\"w\":0.04,\"h\":0.02,\"ink\":{\"color\":\"red\",\"width\":4,\"points\":[[100,200,50],[300,400,60],[500,400,70]]}}}]}",
         "{\"view\":{\"x\":0,\"y\":0.2,\"w\":1,\"h\":0.4}}\n{\"marks\":[{\"op\":\"add\",\"page\":2,\"mark\":{\"id\":1,\"x\":0.1,\"y\":0.2,\"w\":0.5,\"h\":0.1}}]}\n{\"marks\":[{\"op\":\"remove\",\"page\":2,\"id\":1},{\"op\":\"clear\",\"page\":3}]}\n{\"view\":null}",
     ];
     for (i, s) in sets.iter().enumerate() {
         write("set_patch", &format!("{i:02}"), s.as_bytes());
     }
+    // Ink as the `ink` target reads it: 8-byte records (kind, page, id, width, from, colour, flags,
+    // count) and their 5-byte points. A stroke drawn in two steps, kept, ended, then taken back.
+    let point =
+        |x: u16, y: u16, p: u8| [x.to_le_bytes().as_slice(), y.to_le_bytes().as_slice(), &[p]].concat();
+    let mut ink = Vec::new();
+    ink.extend_from_slice(&[0, 2, 1, 4, 0, 1, 0, 2]);
+    ink.extend(point(1000, 2000, 50));
+    ink.extend(point(1200, 2100, 60));
+    ink.extend_from_slice(&[1, 2, 1, 4, 2, 1, 0, 1]);
+    ink.extend(point(1400, 2300, 70));
+    ink.extend_from_slice(&[2, 2, 1, 4, 0, 1, 0, 3]);
+    ink.extend(point(1000, 2000, 50));
+    ink.extend(point(1200, 2100, 60));
+    ink.extend(point(1400, 2300, 70));
+    ink.extend_from_slice(&[4, 2, 1, 0, 0, 0, 0, 0]);
+    write("ink", "00", &ink);
+    let laser =
+        [[0u8, 1, 3, 6, 0, 0, 1, 1].as_slice(), &point(5000, 5000, 50), &[3, 0, 0, 0, 0, 0, 0, 0]].concat();
+    write("ink", "01", &laser);
     let links = [
         "https://192.168.1.20:7443/join#code=123456&fp=sha256:ab",
         "wss://[fe80::1]:7443/v1/ws",

@@ -182,7 +182,7 @@ proptest! {
         let mut state = lectern::protocol::LessonState::new(Some(lectern::protocol::Doc {
             id: "d".into(), title: "D".into(), pages: 10, sha256: "00".into(), manifest: None }));
         let marks: Vec<MarkOp> = ops.iter().map(|&(kind, page, id, x, y, w, h)| match kind {
-            0 => MarkOp::Add { page, mark: Mark { id, x, y, w, h } },
+            0 => MarkOp::Add { page, mark: Mark { id, x, y, w, h, ink: None } },
             1 => MarkOp::Remove { page, id },
             _ => MarkOp::Clear { page },
         }).collect();
@@ -203,6 +203,57 @@ proptest! {
                 }
             }
             prop_assert!(state.marks.page(0).is_empty() && state.marks.page(11).is_empty());
+        }
+    }
+
+    /// Any strokes and live steps a teacher's console (or a forged frame) can send, one `set` after
+    /// another: refused whole or applied, never a panic; what is kept is on the page, within the caps,
+    /// and the stroke being drawn is the points its steps added, in order.
+    #[test]
+    fn any_ink_is_refused_whole_or_kept_in_bounds(
+        sets in proptest::collection::vec((
+            0u32..12,
+            0u32..4,
+            any::<bool>(),
+            0u8..45,
+            0u32..8,
+            proptest::collection::vec((0u16..10_100, 0u16..10_100, 0u16..110), 0..12),
+            any::<bool>(),
+        ), 1..30),
+    ) {
+        use lectern::protocol::{Ink, InkColor, LiveStep, Mark, MarkOp, SetPatch};
+        use lectern::protocol::ink::{MAX_STROKE_POINTS, POINT_SCALE, span};
+        let mut state = lectern::protocol::LessonState::new(Some(lectern::protocol::Doc {
+            id: "d".into(), title: "D".into(), pages: 10, sha256: "00".into(), manifest: None }));
+        for (page, id, keep, width, from, points, honest_box) in sets {
+            let points: Vec<[u16; 3]> = points.into_iter().map(|(x, y, p)| [x, y, p]).collect();
+            let set = if keep {
+                let [x, y, w, h] = if honest_box { span(&points) } else { [0.0, 0.0, 0.5, 0.5] };
+                let ink = Some(Ink { color: InkColor::Blue, width, points });
+                SetPatch { live: Some(None), marks: Some(vec![MarkOp::Add { page, mark: Mark { id, x, y, w, h, ink } }]), ..Default::default() }
+            } else {
+                let step = LiveStep { id, page, color: InkColor::Red, width, laser: false, from, points };
+                SetPatch { live: Some(Some(step)), ..Default::default() }
+            };
+            let before = state.live.as_ref().map_or(0, |l| l.points.len());
+            let Ok(patch) = state.validate(set, |_| None) else { continue };
+            state.apply(&patch);
+            if let Some(Some(step)) = &patch.live {
+                let live = state.live.as_ref().expect("a step leaves a stroke being drawn");
+                let had = if step.from == 0 { 0 } else { before };
+                prop_assert_eq!(live.points.len(), had + step.points.len());
+                prop_assert!(live.points.len() <= MAX_STROKE_POINTS && (1..=10).contains(&live.page));
+            }
+            let mut counted = 0;
+            for page in 1..=10 {
+                for m in state.marks.page(page) {
+                    let ink = m.ink.as_ref().expect("only strokes are added here");
+                    prop_assert!(ink.points.iter().all(|p| p[0] <= POINT_SCALE && p[1] <= POINT_SCALE && p[2] <= 100));
+                    prop_assert!((1..=40).contains(&ink.width));
+                    counted += ink.points.len();
+                }
+            }
+            prop_assert_eq!(counted, state.marks.points());
         }
     }
 }

@@ -1,6 +1,7 @@
 // The lesson state a client mirrors (PROTOCOL.md §1, §4, §5): apply patches in seq order, ask for a
 // snapshot on a gap, ignore what is stale. Pure, so it is unit-tested without a browser or a server.
 import type { LessonState } from "./generated/LessonState";
+import type { LiveStep } from "./generated/LiveStep";
 import type { MarkOp } from "./generated/MarkOp";
 import type { Patch } from "./generated/Patch";
 
@@ -9,7 +10,7 @@ export type PatchOutcome = "applied" | "stale" | "gap";
 
 /** The state a client starts with before its first welcome. */
 export function emptyState(): LessonState {
-  return { doc: null, page: 1, pos: null, zoom: 1, view: null, highlight: null, mode: "follow", notice: null, ended: false, marks: {} };
+  return { doc: null, page: 1, pos: null, zoom: 1, view: null, highlight: null, mode: "follow", notice: null, ended: false, marks: {}, live: null };
 }
 
 /** Applies a patch to a state, as the server does: a field present in the patch replaces the state's. */
@@ -28,7 +29,15 @@ export function applyPatch(state: LessonState, patch: Patch): LessonState {
   if (patch.mode !== undefined) next.mode = patch.mode;
   if (patch.notice !== undefined) next.notice = patch.notice;
   if (patch.ended !== undefined) next.ended = patch.ended;
+  if (patch.live !== undefined) next.live = patch.live && applyStep(next.live ?? null, patch.live);
   return next;
+}
+
+/** The stroke being drawn after a step of it (section M): the step's points added where the stroke
+ * ends, or a new stroke when the step starts one. */
+export function applyStep(live: LessonState["live"], step: LiveStep): NonNullable<LessonState["live"]> {
+  if (live && step.from !== 0 && live.id === step.id) return { ...live, points: [...live.points, ...step.points] };
+  return { id: step.id, page: step.page, color: step.color, width: step.width, laser: step.laser ?? false, points: step.points };
 }
 
 /** The marks after `ops`, as the server applies them; only the pages changed are new lists. */

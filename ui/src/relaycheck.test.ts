@@ -10,11 +10,14 @@ const subtle = globalThis.crypto.subtle;
 const base64url = (bytes: ArrayBuffer) =>
   btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 
-/** Page 2 of no document, the pointer at (0.25, 0.5): the state the Rust test signs. */
-const STATE: LessonState = { doc: null, page: 2, pos: { x: 0.25, y: 0.5 }, zoom: 1, view: null, highlight: null, mode: "follow", notice: null, ended: false, marks: { "2": [{ id: 1, x: 0.125, y: 0.5, w: 0.75, h: 0.0625 }] } };
+/** Page 2 of no document, the pointer at (0.25, 0.5), a highlight and a stroke kept, a laser stroke
+ * being drawn: the state the Rust test signs. */
+const STROKE = { id: 2, x: 0.1, y: 0.2, w: 0.05, h: 0.05, ink: { color: "red" as const, width: 4, points: [[1000, 2000, 50], [1500, 2500, 70]] as [number, number, number][] } };
+const LIVE = { id: 3, page: 2, color: "red" as const, width: 4, laser: true, points: [[5000, 5000, 50]] as [number, number, number][] };
+const STATE: LessonState = { doc: null, page: 2, pos: { x: 0.25, y: 0.5 }, zoom: 1, view: null, highlight: null, mode: "follow", notice: null, ended: false, marks: { "2": [{ id: 1, x: 0.125, y: 0.5, w: 0.75, h: 0.0625 }, STROKE] }, live: LIVE };
 /** Signer::from_secret([7; 32]).public(), and its signature of STATE in room "r1", epoch 5, seq 3. */
 const PK = "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw";
-const SIG = "oSwKMk1pZ3Dke7iCQdXD2h1Da2kAa_3OxO8s5U_nyN6L-Jty9b1H28TIYFGqRxJsgyVJw-Inie2AjjALCNzWAQ";
+const SIG = "SlWewHyYKU7K8I94pIqWjg7f-ckaaqpG62FF1dsQfp6_e_YbSgF_AVAML4vNScJCtgUUJ_fkL23JiKJMjgZUAQ";
 
 /** The teacher's clock in the tests, and Signer::from_secret([7; 32]).sign_beat("r1", 5, 3, 1, AT, true). */
 const AT = 1_800_000_000_000;
@@ -42,7 +45,7 @@ const welcome = (seq: number, state: LessonState, sig: string, epoch = 5, b: unk
 
 describe("canonical JSON", () => {
   it("sorts keys and writes numbers as RFC 8785 (and Rust's serde_jcs) do", () => {
-    expect(canonicalJson({ ...STATE, marks: {} })).toBe('{"doc":null,"ended":false,"highlight":null,"marks":{},"mode":"follow","notice":null,"page":2,"pos":{"x":0.25,"y":0.5},"view":null,"zoom":1}');
+    expect(canonicalJson({ ...STATE, marks: {}, live: null })).toBe('{"doc":null,"ended":false,"highlight":null,"live":null,"marks":{},"mode":"follow","notice":null,"page":2,"pos":{"x":0.25,"y":0.5},"view":null,"zoom":1}');
     expect(canonicalJson({ b: [1, { d: 1e21, c: "é\u2028" }], a: undefined })).toBe('{"b":[1,{"c":"é\u2028","d":1e+21}]}');
   });
 });

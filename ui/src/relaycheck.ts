@@ -43,6 +43,7 @@ export async function stateHash(state: LessonState, subtle: SubtleCrypto = crypt
   // Only what the teacher's server makes is hashed as marks; anything else (a list that is not a
   // list, a page that is not a page, an empty list) could be drawn without being signed: refused.
   if (!wellFormedMarks(layer)) throw new Error("marks the teacher's server does not make");
+  if (!wellFormedLive(state.live)) throw new Error("a stroke the teacher's server does not make");
   let marks = digests.get(layer);
   if (!marks) {
     const pages: Record<string, string> = {};
@@ -53,27 +54,62 @@ export async function stateHash(state: LessonState, subtle: SubtleCrypto = crypt
   return new Uint8Array(await subtle.digest("SHA-256", new TextEncoder().encode(canonicalJson({ ...state, marks }))));
 }
 
-/** The most mark changes one patch carries, marks one page keeps, and marks a lesson keeps
- * (src-server/protocol/src/marks.rs). */
+/** The most mark changes one patch carries, marks and ink points one page keeps, marks and points a
+ * lesson keeps, and points a stroke holds (src-server/protocol/src/marks.rs and ink.rs). */
 export const MAX_MARK_OPS = 32;
-const MAX_MARKS_PER_PAGE = 100;
-const MAX_MARKS = 2000;
+const MAX_MARKS_PER_PAGE = 2000;
+const MAX_MARKS = 10_000;
+const MAX_POINTS_PER_PAGE = 60_000;
+const MAX_POINTS = 200_000;
+export const MAX_STROKE_POINTS = 500;
+const COLORS = new Set(["black", "red", "blue", "green", "orange"]);
 
 /** Whether `layer` is marks as the teacher's server writes them: pages 1.. by their number, each a
- * non-empty list of rectangles with numbers, within the caps. */
+ * non-empty list of rectangles with numbers (and strokes of points on the page), within the caps. */
 function wellFormedMarks(layer: unknown): boolean {
   if (typeof layer !== "object" || layer === null || Array.isArray(layer)) return false;
   let total = 0;
+  let points = 0;
   for (const [page, list] of Object.entries(layer)) {
     if (!/^[1-9][0-9]{0,9}$/.test(page) || !Array.isArray(list) || list.length === 0 || list.length > MAX_MARKS_PER_PAGE) return false;
     total += list.length;
+    let here = 0;
     for (const m of list as unknown[]) {
       if (typeof m !== "object" || m === null) return false;
       const r = m as Record<string, unknown>;
       if (!["id", "x", "y", "w", "h"].every((k) => typeof r[k] === "number" && Number.isFinite(r[k]))) return false;
+      if (r.ink === undefined) continue;
+      const ink = r.ink as Record<string, unknown> | null;
+      if (!ink || !wellFormedStroke(ink)) return false;
+      here += (ink.points as unknown[]).length;
     }
+    if (here > MAX_POINTS_PER_PAGE) return false;
+    points += here;
   }
-  return total <= MAX_MARKS;
+  return total <= MAX_MARKS && points <= MAX_POINTS;
+}
+
+/** Whether a stroke is one the teacher's server keeps: a colour of the palette, a width, and 1 to
+ * 500 points of three whole numbers on the page. */
+function wellFormedStroke(s: Record<string, unknown>): boolean {
+  const whole = (v: unknown, max: number) => typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max;
+  return (
+    typeof s.color === "string" &&
+    COLORS.has(s.color) &&
+    whole(s.width, 40) &&
+    Array.isArray(s.points) &&
+    s.points.length >= 1 &&
+    s.points.length <= MAX_STROKE_POINTS &&
+    s.points.every((p) => Array.isArray(p) && p.length === 3 && whole(p[0], 10_000) && whole(p[1], 10_000) && whole(p[2], 100))
+  );
+}
+
+/** Whether the stroke being drawn is null or one the teacher's server makes. */
+function wellFormedLive(live: unknown): boolean {
+  if (live === null || live === undefined) return true;
+  if (typeof live !== "object") return false;
+  const l = live as Record<string, unknown>;
+  return typeof l.id === "number" && typeof l.page === "number" && typeof l.laser === "boolean" && wellFormedStroke(l);
 }
 
 /** What a beat signs in place of a state's hash: SHA-256 of the teacher's clock (8 bytes,

@@ -11,6 +11,7 @@ pub mod close;
 pub mod fields;
 pub mod frame;
 pub mod http;
+pub mod ink;
 pub mod link;
 pub mod manifest;
 pub mod marks;
@@ -23,6 +24,7 @@ pub mod signed;
 pub mod state;
 
 pub use frame::{Beat, ClientMsg, ErrorCode, Hello, KnockEntry, Role, RoomInfo, RosterEntry, ServerMsg, You};
+pub use ink::{Ink, InkColor, LiveInk, LiveStep};
 pub use marks::{Mark, MarkOp, Marks};
 pub use parse::{CLIENT_TYPES, ParseError};
 pub use signed::Signed;

@@ -1,5 +1,5 @@
-//! The marks that stay on the lesson's pages (PROTOCOL-ADDITIONS.md section L): every page keeps its
-//! highlights for the whole lesson, turning back shows them, and a late joiner gets them with the
+//! The marks that stay on the lesson's pages (PROTOCOL-ADDITIONS.md sections L and M): every page keeps
+//! its highlights and its ink for the whole lesson, turning back shows them, and a late joiner gets them with the
 //! state. Only changes cross the wire ([`MarkOp`]); the state holds the whole layer.
 //!
 //! The signature over a state must not grow with the layer (section E): it covers the marks through
@@ -11,15 +11,22 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-/// The most marks one page keeps.
-pub const MAX_MARKS_PER_PAGE: usize = 100;
+use crate::ink::{Ink, check_ink};
+
+/// The most marks (highlights and strokes) one page keeps.
+pub const MAX_MARKS_PER_PAGE: usize = 2_000;
 /// The most marks a lesson keeps, over all its pages.
-pub const MAX_MARKS: usize = 2_000;
+pub const MAX_MARKS: usize = 10_000;
+/// The most ink points one page keeps.
+pub const MAX_POINTS_PER_PAGE: usize = 60_000;
+/// The most ink points a lesson keeps, over all its pages (about 3 MB of state for a late joiner).
+pub const MAX_POINTS: usize = 200_000;
 /// The most changes one `set` may carry.
 pub const MAX_MARK_OPS: usize = 32;
 
-/// One mark on a page: a highlighted rectangle, normalized to the page.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// One mark on a page, normalized to the page: a highlighted rectangle, or a pen stroke and the box
+/// its points span.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "ts", ts(export))]
 pub struct Mark {
@@ -33,10 +40,21 @@ pub struct Mark {
     pub w: f64,
     /// Height.
     pub h: f64,
+    /// The stroke, when the mark is ink rather than a highlight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub ink: Option<Ink>,
+}
+
+impl Mark {
+    /// How many ink points the mark holds (none for a highlight).
+    pub fn points(&self) -> usize {
+        self.ink.as_ref().map_or(0, |i| i.points.len())
+    }
 }
 
 /// A change to the marks, as a `set` and a `patch` carry it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "ts", ts(export))]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -62,6 +80,15 @@ pub enum MarkOp {
     },
 }
 
+impl MarkOp {
+    /// The page the change is on.
+    pub fn page(&self) -> u32 {
+        match self {
+            MarkOp::Add { page, .. } | MarkOp::Remove { page, .. } | MarkOp::Clear { page } => *page,
+        }
+    }
+}
+
 /// Every page's marks, and each page's digest for the signature.
 #[derive(Debug, Clone)]
 pub struct Marks {
@@ -71,12 +98,18 @@ pub struct Marks {
     /// The digest of `digests` as canonical JSON, hex: what a signature covers.
     layer: String,
     count: usize,
+    points: usize,
 }
 
 impl Default for Marks {
     fn default() -> Marks {
-        let mut marks =
-            Marks { pages: BTreeMap::new(), digests: BTreeMap::new(), layer: String::new(), count: 0 };
+        let mut marks = Marks {
+            pages: BTreeMap::new(),
+            digests: BTreeMap::new(),
+            layer: String::new(),
+            count: 0,
+            points: 0,
+        };
         marks.seal();
         marks
     }
@@ -100,6 +133,7 @@ impl<'de> Deserialize<'de> for Marks {
         let mut marks = Marks::default();
         for (page, list) in pages.into_iter().filter(|(_, l)| !l.is_empty()) {
             marks.count += list.len();
+            marks.points += list.iter().map(Mark::points).sum::<usize>();
             marks.digests.insert(page, page_digest(&list));
             marks.pages.insert(page, list);
         }
@@ -129,6 +163,11 @@ impl Marks {
         self.count
     }
 
+    /// How many ink points the lesson holds.
+    pub fn points(&self) -> usize {
+        self.points
+    }
+
     /// Whether no page holds a mark.
     pub fn is_empty(&self) -> bool {
         self.count == 0
@@ -151,42 +190,64 @@ impl Marks {
     }
 
     /// Checks changes as the teacher sent them, for a document of `pages` pages (none open: 0).
-    /// Nothing changes here; a bad change refuses them all with a message that says which.
+    /// Nothing changes here; a bad change refuses them all with a message that says which. Only the
+    /// pages the changes touch are looked at, so a change costs the same whatever the layer holds.
     pub fn check(&self, ops: &[MarkOp], pages: u32) -> Result<(), String> {
         if ops.len() > MAX_MARK_OPS {
             return Err(format!("{} mark changes in one set; at most {MAX_MARK_OPS}", ops.len()));
         }
-        let mut next = self.clone();
+        // The touched pages as the changes leave them: each mark's id and points.
+        let mut touched: BTreeMap<u32, Vec<(u32, usize)>> = BTreeMap::new();
+        let (mut count, mut points) = (self.count, self.points);
         for op in ops {
-            let page = match op {
-                MarkOp::Add { page, .. } | MarkOp::Remove { page, .. } | MarkOp::Clear { page } => *page,
-            };
+            let page = op.page();
             if page == 0 || page > pages {
                 return Err(format!("marks.page {page} is not a page of the document ({pages} pages)"));
             }
+            let list = touched
+                .entry(page)
+                .or_insert_with(|| self.page(page).iter().map(|m| (m.id, m.points())).collect());
             match op {
                 MarkOp::Add { mark, .. } => {
                     crate::shapes::check_rect("mark", mark.x, mark.y, mark.w, mark.h)?;
-                    if next.page(page).iter().any(|m| m.id == mark.id) {
+                    if let Some(ink) = &mark.ink {
+                        check_ink(ink, [mark.x, mark.y, mark.w, mark.h])?;
+                    }
+                    if list.iter().any(|(id, _)| *id == mark.id) {
                         return Err(format!("page {page} already has mark {}", mark.id));
                     }
-                    if next.page(page).len() >= MAX_MARKS_PER_PAGE {
+                    let page_points = list.iter().map(|(_, n)| n).sum::<usize>() + mark.points();
+                    if list.len() >= MAX_MARKS_PER_PAGE || page_points > MAX_POINTS_PER_PAGE {
                         return Err(format!(
-                            "page {page} has {MAX_MARKS_PER_PAGE} marks, the most a page keeps: clear some first"
+                            "page {page} has {} marks and {} ink points; a page keeps at most \
+                             {MAX_MARKS_PER_PAGE} and {MAX_POINTS_PER_PAGE}: clear some first",
+                            list.len(),
+                            page_points - mark.points()
                         ));
                     }
-                    if next.count >= MAX_MARKS {
+                    if count >= MAX_MARKS || points + mark.points() > MAX_POINTS {
                         return Err(format!(
-                            "the lesson has {MAX_MARKS} marks, the most it keeps: clear a page first"
+                            "the lesson has {count} marks and {points} ink points; it keeps at most \
+                             {MAX_MARKS} and {MAX_POINTS}: clear a page first"
                         ));
                     }
+                    list.push((mark.id, mark.points()));
+                    (count, points) = (count + 1, points + mark.points());
                 }
-                MarkOp::Remove { id, .. } if !next.page(page).iter().any(|m| m.id == *id) => {
-                    return Err(format!("page {page} has no mark {id}"));
+                MarkOp::Remove { id, .. } => {
+                    let at = list
+                        .iter()
+                        .position(|(m, _)| m == id)
+                        .ok_or(format!("page {page} has no mark {id}"))?;
+                    let (_, n) = list.remove(at);
+                    (count, points) = (count - 1, points - n);
                 }
-                _ => {}
+                MarkOp::Clear { .. } => {
+                    count -= list.len();
+                    points -= list.iter().map(|(_, n)| n).sum::<usize>();
+                    list.clear();
+                }
             }
-            next.apply_one(op);
         }
         Ok(())
     }
@@ -214,25 +275,28 @@ impl Marks {
 
     /// Applies one change without the digest; returns the page it touched.
     fn apply_one(&mut self, op: &MarkOp) -> u32 {
-        let page = match *op {
-            MarkOp::Add { page, mark } => {
-                self.pages.entry(page).or_default().push(mark);
+        let page = op.page();
+        match op {
+            MarkOp::Add { mark, .. } => {
                 self.count += 1;
-                page
+                self.points += mark.points();
+                self.pages.entry(page).or_default().push(mark.clone());
             }
-            MarkOp::Remove { page, id } => {
-                if let Some(list) = self.pages.get_mut(&page) {
-                    let before = list.len();
-                    list.retain(|m| m.id != id);
-                    self.count -= before - list.len();
+            MarkOp::Remove { id, .. } => {
+                if let Some(list) = self.pages.get_mut(&page)
+                    && let Some(at) = list.iter().position(|m| m.id == *id)
+                {
+                    let gone = list.remove(at);
+                    self.count -= 1;
+                    self.points -= gone.points();
                 }
-                page
             }
-            MarkOp::Clear { page } => {
-                self.count -= self.pages.remove(&page).map_or(0, |l| l.len());
-                page
+            MarkOp::Clear { .. } => {
+                let gone = self.pages.remove(&page).unwrap_or_default();
+                self.count -= gone.len();
+                self.points -= gone.iter().map(Mark::points).sum::<usize>();
             }
-        };
+        }
         if self.pages.get(&page).is_some_and(Vec::is_empty) {
             self.pages.remove(&page);
         }
@@ -244,7 +308,11 @@ impl Marks {
     pub fn within_caps(&self, ops: Option<&[MarkOp]>) -> bool {
         ops.is_none_or(|o| o.len() <= MAX_MARK_OPS)
             && self.count <= MAX_MARKS
-            && self.pages.values().all(|l| l.len() <= MAX_MARKS_PER_PAGE)
+            && self.points <= MAX_POINTS
+            && self.pages.values().all(|l| {
+                l.len() <= MAX_MARKS_PER_PAGE
+                    && l.iter().map(Mark::points).sum::<usize>() <= MAX_POINTS_PER_PAGE
+            })
     }
 }
 
@@ -253,7 +321,7 @@ mod tests {
     use super::*;
 
     fn add(page: u32, id: u32) -> MarkOp {
-        MarkOp::Add { page, mark: Mark { id, x: 0.1, y: 0.2, w: 0.5, h: 0.05 } }
+        MarkOp::Add { page, mark: Mark { id, x: 0.1, y: 0.2, w: 0.5, h: 0.05, ink: None } }
     }
 
     #[test]
@@ -283,9 +351,10 @@ mod tests {
         assert!(refused(&[add(13, 9)]).contains("not a page"));
         assert!(refused(&[add(2, 9), add(1, 1)]).contains("already has mark 1"));
         assert!(refused(&[MarkOp::Remove { page: 1, id: 5 }]).contains("no mark 5"));
-        let wide = MarkOp::Add { page: 1, mark: Mark { id: 4, x: 0.6, y: 0.0, w: 0.5, h: 0.1 } };
+        let wide = MarkOp::Add { page: 1, mark: Mark { id: 4, x: 0.6, y: 0.0, w: 0.5, h: 0.1, ink: None } };
         assert!(refused(&[wide]).contains("past the edge"));
-        let nan = MarkOp::Add { page: 1, mark: Mark { id: 4, x: f64::NAN, y: 0.0, w: 0.5, h: 0.1 } };
+        let nan =
+            MarkOp::Add { page: 1, mark: Mark { id: 4, x: f64::NAN, y: 0.0, w: 0.5, h: 0.1, ink: None } };
         assert!(refused(&[nan]).contains("outside 0 to 1"));
         assert!(m.check(&[MarkOp::Clear { page: 1 }, add(1, 1)], 12).is_ok(), "cleared, the id is free");
     }
@@ -293,10 +362,11 @@ mod tests {
     #[test]
     fn the_caps_hold_per_page_and_per_lesson() {
         let mut m = Marks::default();
-        for id in 0..MAX_MARKS_PER_PAGE as u32 {
-            m.apply(&[add(1, id)]);
+        let first: Vec<_> = (0..MAX_MARKS_PER_PAGE as u32).map(|id| add(1, id)).collect();
+        for chunk in first.chunks(MAX_MARK_OPS) {
+            m.apply(chunk);
         }
-        assert!(m.check(&[add(1, 999)], 100).unwrap_err().contains("the most a page keeps"));
+        assert!(m.check(&[add(1, 99_999)], 100).unwrap_err().contains("a page keeps at most"));
         let mut page = 2;
         while m.len() < MAX_MARKS {
             let room = (MAX_MARKS - m.len()).min(MAX_MARKS_PER_PAGE);
@@ -306,7 +376,37 @@ mod tests {
             }
             page += 1;
         }
-        assert!(m.check(&[add(99, 1)], 100).unwrap_err().contains("the most it keeps"));
+        assert!(m.check(&[add(99, 1)], 100).unwrap_err().contains("it keeps at most"));
         assert!(m.check(&vec![MarkOp::Clear { page: 1 }; MAX_MARK_OPS + 1], 100).is_err());
+    }
+
+    fn stroke(page: u32, id: u32, n: usize) -> MarkOp {
+        let points = (0..n).map(|i| [(i % 100) as u16 * 10, 5000, 50]).collect::<Vec<_>>();
+        let [x, y, w, h] = crate::ink::span(&points);
+        let ink = Some(Ink { color: crate::ink::InkColor::Red, width: 4, points });
+        MarkOp::Add { page, mark: Mark { id, x, y, w, h, ink } }
+    }
+
+    #[test]
+    fn ink_points_are_counted_per_page_and_per_lesson_and_freed_by_a_removal() {
+        let mut m = Marks::default();
+        let per = crate::ink::MAX_STROKE_POINTS;
+        for id in 0..(MAX_POINTS_PER_PAGE / per) as u32 {
+            m.apply(&[stroke(1, id, per)]);
+        }
+        assert_eq!(m.points(), MAX_POINTS_PER_PAGE);
+        assert!(m.check(&[stroke(1, 9_999, 1)], 10).unwrap_err().contains("ink points"));
+        assert!(m.check(&[add(1, 9_999)], 10).is_ok(), "a highlight holds no points");
+        m.apply(&[MarkOp::Remove { page: 1, id: 0 }]);
+        assert_eq!(m.points(), MAX_POINTS_PER_PAGE - per);
+        assert!(m.check(&[stroke(1, 9_999, per)], 10).is_ok(), "a removal frees its points");
+        let back: Marks = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!((back.points(), back.layer_digest()), (m.points(), m.layer_digest()));
+        assert!(m.within_caps(None));
+        let mut shifted = stroke(2, 1, 3);
+        if let MarkOp::Add { mark, .. } = &mut shifted {
+            mark.x += 0.1;
+        }
+        assert!(m.check(&[shifted], 10).unwrap_err().contains("box its points span"));
     }
 }

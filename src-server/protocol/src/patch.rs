@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::fields::{Doc, Mode};
+use crate::ink::LiveStep;
 use crate::marks::MarkOp;
 use crate::shapes::{Highlight, Pos, Region};
 
@@ -45,6 +46,10 @@ pub struct SetPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub marks: Option<Vec<MarkOp>>,
+    /// The next points of the stroke being drawn, or null when it ends (section M).
+    #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub live: Option<Option<LiveStep>>,
     /// Present only to be refused: `ended` is set by `end`, never by `set`.
     #[serde(default, skip_serializing)]
     #[cfg_attr(feature = "ts", ts(skip))]
@@ -105,6 +110,10 @@ pub struct Patch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub marks: Option<Vec<MarkOp>>,
+    /// The next points of the stroke being drawn, or null when it ends.
+    #[serde(default, deserialize_with = "double", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub live: Option<Option<LiveStep>>,
 }
 
 impl Patch {
@@ -114,10 +123,11 @@ impl Patch {
     }
 
     /// True when the patch only moves the pointer or the teacher's region (and the zoom it stands
-    /// for): what streams at the display's rate while the teacher points, pinches or pans. Students do
-    /// not acknowledge it, and its `ok` does not wait for the disk.
+    /// for), or draws the stroke under way: what streams at the display's rate while the teacher
+    /// points, pinches, pans or writes. Students do not acknowledge it, and its `ok` does not wait for
+    /// the disk (a stroke is kept, and logged, by the `set` that ends it).
     pub fn is_motion(&self) -> bool {
-        (self.pos.is_some() || self.view.is_some())
+        (self.pos.is_some() || self.view.is_some() || self.live.is_some())
             && self.doc.is_none()
             && self.page.is_none()
             && self.highlight.is_none()
@@ -130,6 +140,10 @@ impl Patch {
     /// True when the patch only moves (or hides) the pointer: the bulk of a lesson, logged compactly
     /// and not a change students are expected to follow.
     pub fn is_pointer_only(&self) -> bool {
-        self.pos.is_some() && self.view.is_none() && self.zoom.is_none() && self.is_motion()
+        self.pos.is_some()
+            && self.view.is_none()
+            && self.zoom.is_none()
+            && self.live.is_none()
+            && self.is_motion()
     }
 }

@@ -36,6 +36,7 @@ struct Hashed<'a> {
     notice: &'a Option<String>,
     ended: bool,
     marks: &'a str,
+    live: &'a Option<crate::LiveInk>,
 }
 
 impl Hashed<'_> {
@@ -51,6 +52,7 @@ impl Hashed<'_> {
             notice: &s.notice,
             ended: s.ended,
             marks: s.marks.layer_digest(),
+            live: &s.live,
         }
     }
 }
@@ -227,8 +229,11 @@ mod tests {
             sha256: "00".into(),
             manifest: None,
         });
-        let mark = Mark { id: 1, x: 0.1, y: 0.2, w: 0.3, h: 0.1 };
-        state.apply(&Patch { marks: Some(vec![MarkOp::Add { page: 4, mark }]), ..Patch::default() });
+        let mark = Mark { id: 1, x: 0.1, y: 0.2, w: 0.3, h: 0.1, ink: None };
+        state.apply(&Patch {
+            marks: Some(vec![MarkOp::Add { page: 4, mark: mark.clone() }]),
+            ..Patch::default()
+        });
         // Every field of the state, as JSON, with `marks` replaced by the digest of its pages' digests.
         let hex =
             |bytes: Vec<u8>| -> String { Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect() };
@@ -245,17 +250,26 @@ mod tests {
     fn a_known_signature_stays_the_same_so_browsers_keep_checking_it() {
         let signer = Signer::from_secret([7; 32]);
         let mut state = LessonState::new(None);
-        let mark = crate::Mark { id: 1, x: 0.125, y: 0.5, w: 0.75, h: 0.0625 };
+        let mark = crate::Mark { id: 1, x: 0.125, y: 0.5, w: 0.75, h: 0.0625, ink: None };
+        use crate::ink::{Ink, InkColor::Red, LiveStep};
+        let ink = Some(Ink { color: Red, width: 4, points: vec![[1000, 2000, 50], [1500, 2500, 70]] });
+        let stroke = crate::Mark { id: 2, x: 0.1, y: 0.2, w: 0.05, h: 0.05, ink };
+        let points = vec![[5000, 5000, 50]];
+        let live = LiveStep { id: 3, page: 2, color: Red, width: 4, laser: true, from: 0, points };
         state.apply(&Patch {
             page: Some(2),
             pos: Some(Some(Pos { x: 0.25, y: 0.5 })),
-            marks: Some(vec![crate::MarkOp::Add { page: 2, mark }]),
+            marks: Some(vec![
+                crate::MarkOp::Add { page: 2, mark },
+                crate::MarkOp::Add { page: 2, mark: stroke },
+            ]),
+            live: Some(Some(live)),
             ..Patch::default()
         });
         assert_eq!(signer.public(), "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw");
         assert_eq!(
             signer.sign(Kind::State, "r1", 5, 3, 0, &state).sig,
-            "oSwKMk1pZ3Dke7iCQdXD2h1Da2kAa_3OxO8s5U_nyN6L-Jty9b1H28TIYFGqRxJsgyVJw-Inie2AjjALCNzWAQ"
+            "SlWewHyYKU7K8I94pIqWjg7f-ckaaqpG62FF1dsQfp6_e_YbSgF_AVAML4vNScJCtgUUJ_fkL23JiKJMjgZUAQ"
         );
         assert_eq!(
             signer.sign_beat("r1", 5, 3, 1, 1_800_000_000_000, true).sig,

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 pub use crate::fields::{Doc, Mode};
+use crate::ink::{LiveInk, apply_step, check_step};
 use crate::marks::Marks;
 pub use crate::patch::{Patch, SetPatch};
 pub use crate::shapes::{Highlight, MAX_ZOOM, MIN_ZOOM, Pos, Region};
@@ -42,6 +43,9 @@ pub struct LessonState {
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(as = "std::collections::BTreeMap<String, Vec<crate::marks::Mark>>"))]
     pub marks: Marks,
+    /// The stroke the teacher is drawing now (section M), or null.
+    #[serde(default)]
+    pub live: Option<LiveInk>,
 }
 
 impl LessonState {
@@ -58,6 +62,7 @@ impl LessonState {
             notice: None,
             ended: false,
             marks: Marks::default(),
+            live: None,
         }
     }
 
@@ -94,6 +99,11 @@ impl LessonState {
         }
         if let Some(ended) = patch.ended {
             self.ended = ended;
+        }
+        match &patch.live {
+            Some(Some(step)) => self.live = Some(apply_step(self.live.take(), step)),
+            Some(None) => self.live = None,
+            None => {}
         }
     }
 
@@ -169,6 +179,17 @@ impl LessonState {
             marks.check(&ops, pages.0.unwrap_or(0))?;
             out.marks = Some(ops);
         }
+        out.live = match set.live {
+            Some(Some(step)) => {
+                pages.check(step.page, "live.page")?;
+                check_step(if doc_changes { None } else { self.live.as_ref() }, &step)?;
+                Some(Some(step))
+            }
+            Some(None) => Some(None),
+            // A stroke on the old document's page ends with it.
+            None if doc_changes && self.live.is_some() => Some(None),
+            None => None,
+        };
         out.mode = set.mode;
         if let Some(notice) = set.notice {
             if let Some(text) = &notice {
@@ -178,7 +199,7 @@ impl LessonState {
         }
         if out.is_empty() {
             return Err(
-                "empty patch: name at least one of doc, page, pos, zoom, view, highlight, marks, mode, notice"
+                "empty patch: name at least one of doc, page, pos, zoom, view, highlight, marks, live, mode, notice"
                     .into(),
             );
         }
