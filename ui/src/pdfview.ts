@@ -7,7 +7,9 @@ import type { PDFDocumentProxy, RenderTask } from "pdfjs-dist";
 import { BACKGROUND, RETRY_MS, type DocSource } from "./docfetch";
 import type { ScanIndex } from "./generated/ScanIndex";
 import { drawPdf, drawScan, idle, openPdf, sameFrame, type Drawn, type Frame, type Run } from "./pagedraw";
+import type { LiveInk } from "./generated/LiveInk";
 import type { Mark } from "./generated/Mark";
+import { InkLayer } from "./ink";
 import { place, type Region, type Size } from "./region";
 
 export { preloadPdfJs } from "./pagedraw";
@@ -43,6 +45,8 @@ export class PdfView {
   private readonly aheadRuns = new Map<number, { run: Run; drawn: Promise<Drawn | null> }>();
   private readonly tasks = new Set<RenderTask>();
   private readonly pointer: HTMLElement;
+  /** The teacher's ink over the page. */
+  private readonly ink: InkLayer;
   private readonly mark: HTMLElement;
   private readonly draft: HTMLElement;
   /** The boxes of the marks that stay on the page shown, reused as they come and go. */
@@ -89,7 +93,9 @@ export class PdfView {
     this.draft = document.createElement("div");
     this.draft.className = "mark draft";
     this.draft.hidden = true;
-    this.root.append(canvas, this.mark, this.draft, this.pointer);
+    this.root.append(canvas);
+    this.ink = new InkLayer(this.root);
+    this.root.append(this.mark, this.draft, this.pointer);
     container.append(this.root);
     new ResizeObserver(() => {
       this.layout();
@@ -236,6 +242,7 @@ export class PdfView {
     cv.top = `${c.y * 100}%`;
     cv.width = `${c.w * 100}%`;
     cv.height = `${c.h * 100}%`;
+    this.ink.setPlace(c, this.shown.canvas.width, this.shown.canvas.height);
   }
 
   /** What a draw now fits, and where. */
@@ -369,17 +376,25 @@ export class PdfView {
     placeBox(this.mark, h && h.page === this.page && !kept ? h : null);
   }
 
-  /** Draws the marks that stay on the page shown. */
+  /** Draws the marks that stay on the page shown: highlights as boxes, strokes as ink. */
   setMarks(marks: readonly Mark[]): void {
-    while (this.kept.length < marks.length) {
+    this.ink.setMarks(marks);
+    if (marks === this.keptMarks) return;
+    const boxes = marks.filter((m) => !m.ink);
+    while (this.kept.length < boxes.length) {
       const el = document.createElement("div");
       el.className = "mark kept";
       this.root.insertBefore(el, this.draft);
       this.kept.push(el);
     }
-    this.kept.forEach((el, i) => placeBox(el, marks[i] ?? null));
+    this.kept.forEach((el, i) => placeBox(el, boxes[i] ?? null));
     this.keptMarks = marks;
     this.setHighlight(this.highlight);
+  }
+
+  /** Draws the stroke being drawn when it is on the page shown, or none. */
+  setLive(live: LiveInk | null): void {
+    this.ink.setLive(live && live.page === this.page ? live : null);
   }
 
   /** Draws the rectangle being dragged (teacher), or hides it. */

@@ -327,6 +327,7 @@ export class StudentView {
     const following = page === state.page && this.ownRegion === undefined;
     this.pane.view.setPointer(page === state.page ? state.pos : null);
     this.pane.view.setMarks(state.marks[String(page)] ?? []);
+    this.pane.view.setLive(state.live ?? null);
     this.pane.view.setHighlight(state.highlight);
     const browsing = this.canBrowse();
     $("#mode-label").textContent = browsing

@@ -1,6 +1,7 @@
 // The teacher console: the document (open or choose, pdf.js, pages by buttons, keys and swipes,
-// laser pointer, highlight), follow/free, a notice, the student grid and ending the lesson, around
-// one LessonClient. The join code and history are in `lessoninfo.ts`, the grid in `grid.ts`.
+// laser pointer, highlight, pen), follow/free, a notice, the student grid and ending the lesson, around
+// one LessonClient. The join code and history are in `lessoninfo.ts`, the grid in `grid.ts`, the pen
+// in `pen.ts`, undo and the ink bar in `marks.ts`.
 import { LessonClient } from "../client";
 import { $, initLang, now, probe, reason, renderStatus, toggleLang, translate, type Probe } from "../common";
 import { deviceId, teacherTokens } from "../device";
@@ -18,6 +19,8 @@ import { t } from "../strings";
 import { ZoomControl, bindZoomKeys } from "../zoom";
 import { renderGrid } from "./grid";
 import { KnockPanel } from "./knocks";
+import { MarkHistory } from "./marks";
+import { Pen } from "./pen";
 import { bindPresent, showGuessing, showHistory, showJoinInfo } from "./lessoninfo";
 
 /** Opens the console: with the key from the link (or the one this device kept), else says how. */
@@ -41,7 +44,7 @@ export async function startTeacher(platform: Platform): Promise<void> {
   await opened.start();
 }
 
-type Tool = "none" | "laser" | "mark";
+type Tool = "none" | "laser" | "mark" | "pen" | "eraser";
 
 /** The console's state and behaviour; the DOM is teacher.html's. */
 export class TeacherConsole {
@@ -66,12 +69,9 @@ export class TeacherConsole {
   private readonly zoom: ZoomControl;
   /** The next draw takes the state's region (a snapshot, or a new document), not the hand's. */
   private adoptView = true;
-  /** The count of marks this console gave, and its random tag (see `nextMarkId`). */
-  private markId = 0;
-  private readonly markTag = crypto.getRandomValues(new Uint16Array(1))[0];
-  /** This console's marks, for undo, and those taken back, for redo. */
-  private readonly done: { page: number; mark: { id: number; x: number; y: number; w: number; h: number } }[] = [];
-  private readonly undone: { page: number; mark: { id: number; x: number; y: number; w: number; h: number } }[] = [];
+  /** The marks this console gave, for undo; the pen's colour and width. */
+  private readonly history: MarkHistory;
+  private readonly pen: Pen;
 
   constructor(
     private readonly platform: Platform,
@@ -87,7 +87,7 @@ export class TeacherConsole {
     const sendView = perFrame((view: SetPatch["view"]) => this.set({ view }));
     this.zoom = new ZoomControl(this.pane.view, $("#stage"), {
       enabled: () => !!this.state?.doc,
-      canPan: () => this.tool === "none",
+      canPan: () => this.tool === "none" && !this.pen.drawing,
       changed: (region) => sendView(region),
     });
     bindZoomKeys(this.zoom, () => !!this.state?.doc);
@@ -96,7 +96,20 @@ export class TeacherConsole {
       const key = ev.key.toLowerCase();
       if (key !== "z" && key !== "y") return;
       ev.preventDefault();
-      this.undo(key === "y" || ev.shiftKey);
+      this.history.undo(key === "y" || ev.shiftKey);
+    });
+    this.history = new MarkHistory({ state: () => this.state, set: (patch) => this.set(patch) });
+    const inkTool = () => (this.tool === "pen" || this.tool === "laser" || this.tool === "eraser" ? this.tool : "other");
+    this.pen = new Pen({
+      view: this.pane.view,
+      tool: inkTool,
+      page: () => (this.state?.doc ? this.state.page : null),
+      marks: (page) => this.state?.marks[String(page)] ?? [],
+      color: () => this.history.color(),
+      width: () => this.history.width(),
+      nextId: () => this.history.nextId(),
+      send: (patch) => this.set(patch),
+      kept: (page, mark) => this.history.kept(page, mark),
     });
     this.knocks = new KnockPanel({
       admit: (ids) => this.client.request({ t: "admit", knocks: ids }),
@@ -247,6 +260,7 @@ export class TeacherConsole {
     const view = this.pane.view;
     view.setPointer(state.pos);
     view.setMarks(state.marks[String(state.page)] ?? []);
+    view.setLive(this.pen.shown(state.live ?? null));
     view.setHighlight(state.highlight);
     $<HTMLButtonElement>("#prev").disabled = state.page <= 1;
     $<HTMLButtonElement>("#next").disabled = state.page >= doc.pages;
@@ -278,8 +292,7 @@ export class TeacherConsole {
 
   private setTool(next: Tool): void {
     this.tool = this.tool === next ? "none" : next;
-    $("#tool-laser").setAttribute("aria-pressed", String(this.tool === "laser"));
-    $("#tool-mark").setAttribute("aria-pressed", String(this.tool === "mark"));
+    for (const t of ["laser", "mark", "pen", "eraser"] as const) $(`#tool-${t}`).setAttribute("aria-pressed", String(this.tool === t));
     $("#stage").dataset.tool = this.tool;
     if (this.tool !== "laser" && this.state?.pos) this.set({ pos: null });
   }
@@ -287,7 +300,8 @@ export class TeacherConsole {
   private bindTools(): void {
     $("#tool-laser").addEventListener("click", () => this.setTool("laser"));
     $("#tool-mark").addEventListener("click", () => this.setTool("mark"));
-    $("#clear-mark").addEventListener("click", () => this.clearMarks());
+    $("#tool-pen").addEventListener("click", () => this.setTool("pen"));
+    $("#tool-eraser").addEventListener("click", () => this.setTool("eraser"));
     $("#mode-follow").addEventListener("click", () => this.set({ mode: "follow" }));
     $("#mode-free").addEventListener("click", () => this.set({ mode: "free" }));
 
@@ -313,54 +327,11 @@ export class TeacherConsole {
       const r = rectFrom(this.state.page, dragFrom, view.toPage(ev));
       dragFrom = null;
       view.setDraft(null);
-      if (r.w > 0.005 && r.h > 0.005) this.addMark(r);
+      if (r.w > 0.005 && r.h > 0.005) this.history.highlight(r);
     });
     view.root.addEventListener("pointerleave", () => {
       if (this.tool === "laser") sendPos(null);
     });
-  }
-
-  // --- marks that stay ---------------------------------------------------------------------------
-
-  /** Puts a highlight on the page that stays there for the lesson (and is the current highlight). */
-  private addMark(r: { page: number; x: number; y: number; w: number; h: number }): void {
-    const mark = { id: this.nextMarkId(), x: r.x, y: r.y, w: r.w, h: r.h };
-    this.undone.length = 0;
-    this.done.push({ page: r.page, mark });
-    this.set({ highlight: r, marks: [{ op: "add", page: r.page, mark }] });
-  }
-
-  /** Takes every mark off the page shown. */
-  private clearMarks(): void {
-    const page = this.state?.page;
-    if (!page) return;
-    const has = (this.state?.marks[String(page)] ?? []).length > 0;
-    this.set(has ? { highlight: null, marks: [{ op: "clear", page }] } : { highlight: null });
-  }
-
-  /** Takes back this console's last mark (Ctrl+Z), or puts back the last one taken back (Ctrl+Y,
-   * Ctrl+Shift+Z); a mark cleared meanwhile is skipped. */
-  private undo(redo: boolean): void {
-    const from = redo ? this.undone : this.done;
-    const to = redo ? this.done : this.undone;
-    const state = this.state;
-    while (state && from.length) {
-      const last = from.pop()!;
-      const m0 = last.mark;
-      const there = (state.marks[String(last.page)] ?? []).some((m) => m.id === m0.id && m.x === m0.x && m.y === m0.y && m.w === m0.w && m.h === m0.h);
-      if (there === redo) continue; // cleared already (undo), or back already (redo)
-      to.push(last);
-      this.set(redo ? { marks: [{ op: "add", page: last.page, mark: last.mark }] } : { highlight: null, marks: [{ op: "remove", page: last.page, id: last.mark.id }] });
-      return;
-    }
-  }
-
-  /** An id for a new mark: this console's own random high 16 bits and a count below them, so two
-   * consoles of one lesson (a laptop and a tablet) do not pick the same, and undo takes back only
-   * this console's marks. */
-  private nextMarkId(): number {
-    this.markId = (this.markId + 1) & 0xffff;
-    return ((this.markTag << 16) >>> 0) + this.markId;
   }
 
   // --- notice, students, end ---------------------------------------------------------------------
