@@ -67,6 +67,50 @@ async fn a_remote_student_follows_signed_changes_and_its_hand_reaches_the_teache
     relay.stop().await;
 }
 
+/// The bridge writes the room's snapshot (the whole state, ink and all) for every change that counts
+/// but only every 32nd motion change (a stroke's points stream sixty a second); a relay that opens the
+/// room afterwards reads the changes since the snapshot, checked, and serves the latest state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_opening_after_many_pointer_moves_serves_the_latest_though_the_snapshot_is_older() {
+    let redis = RedisServer::start().await;
+    let server = bridged(&redis).await;
+    let (mut teacher, _) = server.teacher().await;
+    let room = server.handle.as_ref().unwrap().ready().room.clone();
+    teacher.send(json!({"t":"set","id":1,"patch":{"page":2}})).await;
+    while teacher.recv_type("ok").await["id"] != 1 {}
+    for i in 1..=20 {
+        teacher.send(json!({"t":"set","patch":{"pos":{"x":f64::from(i) / 100.0,"y":0.5}}})).await;
+    }
+    let live = json!({"id":7,"page":2,"color":"red","width":4,"from":0,"points":[[100,200,50]]});
+    teacher.send(json!({"t":"set","patch":{"live":live}})).await;
+    // The last move is in the stream; the snapshot stayed at the page turn.
+    let mut conn =
+        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let down = lectern::cloud::keys::down(&room);
+    let snapshot = lectern::cloud::keys::snapshot(&room);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let entries: lectern::cloud::keys::Entries =
+            redis::cmd("XRANGE").arg(&down).arg("-").arg("+").query_async(&mut conn).await.unwrap();
+        if entries.iter().any(|(_, f)| f.iter().any(|(_, v)| v.contains("\"live\""))) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the bridge never published the stroke");
+        tokio::task::yield_now().await;
+    }
+    let snap: String = redis::cmd("GET").arg(&snapshot).query_async(&mut conn).await.unwrap();
+    let snap: Value = serde_json::from_str(&snap).unwrap();
+    assert!(snap["state"]["pos"].is_null() && snap["state"]["live"].is_null(), "a snapshot per move: {snap}");
+
+    let (relay, ws, fingerprint) = relay(&redis).await;
+    let mut student = remote_student(&server, &ws, &fingerprint, "Maryam");
+    let (_, state) = state_where(&mut student, |s| s.live.is_some()).await;
+    assert_eq!((state.page, state.pos.map(|p| p.x)), (2, Some(0.2)), "the relay serves the latest state");
+    assert_eq!(state.live.unwrap().points, vec![[100, 200, 50]]);
+    student.close().await;
+    relay.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_that_alters_replays_or_reorders_patches_is_refused_by_the_client() {
     let redis = RedisServer::start().await;

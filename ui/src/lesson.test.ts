@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { LessonMirror, applyPatch, changesBehind, emptyState, isSignificant, rectFrom } from "./lesson";
+import { span, touches } from "./teacher/pen";
 
 const doc = { id: "d1", title: "Mushaf", pages: 604, sha256: "ab" };
 
@@ -15,6 +16,30 @@ describe("applyPatch", () => {
     const before = emptyState();
     applyPatch(before, { page: 9 });
     expect(before.page).toBe(1);
+  });
+});
+
+describe("the stroke being drawn", () => {
+  const step = (from: number, points: [number, number, number][], id = 5) => ({ live: { id, page: 2, color: "red" as const, width: 4, laser: false, from, points } });
+  it("grows by its steps' points in order, starts again from 0, and ends with null", () => {
+    let s = applyPatch(emptyState(), step(0, [[1, 2, 50]]));
+    s = applyPatch(s, step(1, [[3, 4, 50], [5, 6, 60]]));
+    expect(s.live?.points).toEqual([[1, 2, 50], [3, 4, 50], [5, 6, 60]]);
+    expect(s.live?.laser).toBe(false);
+    s = applyPatch(s, step(0, [[9, 9, 9]], 6));
+    expect(s.live).toMatchObject({ id: 6, points: [[9, 9, 9]] });
+    expect(applyPatch(s, { live: null }).live).toBeNull();
+  });
+});
+
+describe("ink geometry", () => {
+  it("spans the points' box as the server checks it, and the eraser touches a stroke near its line only", () => {
+    const points: [number, number, number][] = [[1000, 5000, 50], [9000, 5000, 50]];
+    expect(span(points)).toEqual([0.1, 0.5, 0.8, 0]);
+    const mark = { id: 1, x: 0.1, y: 0.5, w: 0.8, h: 0, ink: { color: "red" as const, width: 4, points } };
+    expect(touches(mark, { x: 0.5, y: 0.505 })).toBe(true);
+    expect(touches(mark, { x: 0.5, y: 0.6 })).toBe(false);
+    expect(touches({ id: 2, x: 0.1, y: 0.1, w: 0.2, h: 0.2 }, { x: 0.2, y: 0.2 })).toBe(true);
   });
 });
 

@@ -98,8 +98,17 @@ describe("RelayCheck", () => {
       { ...STATE.marks, "3": [] },
       { ...STATE.marks, "03": [forgedBox] },
       { ...STATE.marks, "3": [{ ...forgedBox, x: "0" }] },
+      // Ink no teacher's server makes: a colour off the palette, a point off the page, a fraction.
+      { ...STATE.marks, "2": [{ ...STROKE, ink: { ...STROKE.ink, color: "pink" } }] },
+      { ...STATE.marks, "2": [{ ...STROKE, ink: { ...STROKE.ink, points: [[10_001, 0, 50]] } }] },
+      { ...STATE.marks, "2": [{ ...STROKE, ink: { ...STROKE.ink, points: [[0.5, 0, 50]] } }] },
+      { ...STATE.marks, "2": [{ ...STROKE, ink: { ...STROKE.ink, points: [] } }] },
     ]) {
       const state = { ...STATE, marks } as unknown as LessonState;
+      expect(await check.check(welcome(3, state, SIG), 0, null)).toMatch(/did not sign/);
+    }
+    for (const live of [{ ...LIVE, laser: "yes" }, { ...LIVE, points: new Array(501).fill([1, 1, 1]) }]) {
+      const state = { ...STATE, live } as unknown as LessonState;
       expect(await check.check(welcome(3, state, SIG), 0, null)).toMatch(/did not sign/);
     }
     // The signed state itself is taken.

@@ -47,5 +47,7 @@ pub(super) struct Feed {
     pub(super) revoked: Vec<String>,
     /// The sha256 of the document last put into Redis for this room.
     pub(super) doc_published: Option<String>,
+    /// Changes published since the snapshot was last written (see [`keys::SNAPSHOT_EVERY`]).
+    pub(super) unsnapped: u64,
     pub(super) reader: Option<tokio::task::JoinHandle<()>>,
 }

@@ -203,7 +203,17 @@ fn new_feed(lesson: LessonRecord, state: Option<(u64, LessonState)>) -> Feed {
         .iter()
         .filter_map(|p| p.strip_prefix(crate::engine::room::remote::REMOTE_PREFIX).map(str::to_string))
         .collect();
-    Feed { lesson, seq, state, epoch: new_epoch(), beat: 0, revoked, doc_published: None, reader: None }
+    Feed {
+        lesson,
+        seq,
+        state,
+        epoch: new_epoch(),
+        beat: 0,
+        revoked,
+        doc_published: None,
+        unsnapped: 0,
+        reader: None,
+    }
 }
 
 /// A new epoch from the room's own state (continuity with what relays saw is not known).
@@ -249,12 +259,24 @@ async fn on_report(
             feed.state.apply(&patch);
             feed.seq = seq;
             let signed = parts.signer.sign(Kind::State, &room, feed.epoch, seq, 0, &feed.state);
-            let snapshot = Snapshot { seq, state: feed.state.clone(), signed: signed.clone() };
+            // The snapshot is the whole state, ink and all: written for every change that counts,
+            // but for motion (the pointer, the region, a stroke's points, sixty a second) only every
+            // SNAPSHOT_EVERY changes. A relay that opens the room reads the entries since (mirrors.rs).
+            feed.unsnapped += 1;
+            let snapshot = (!patch.is_motion() || feed.unsnapped >= keys::SNAPSHOT_EVERY).then(|| Snapshot {
+                seq,
+                state: feed.state.clone(),
+                signed: signed.clone(),
+            });
             let frame = ServerMsg::Patch { seq, time, patch, signed: Some(signed) }.encode();
             // One transaction: a relay that reads the snapshot has every entry before it in it.
             let mut pipe = redis::pipe();
             keys::add_entry(pipe.atomic(), &keys::down(&room), &[("k", "patch"), ("f", &frame)]);
-            pipe.set(keys::snapshot(&room), json(&snapshot)).ignore().exec_async(conn).await?;
+            if let Some(snapshot) = snapshot {
+                feed.unsnapped = 0;
+                pipe.set(keys::snapshot(&room), json(&snapshot)).ignore();
+            }
+            pipe.exec_async(conn).await?;
             publish_doc(parts, &room, feed);
             if feed.state.ended {
                 publish_meta(conn, parts, &room, feed).await?;

@@ -93,6 +93,14 @@ pub const DOC_TTL_SECONDS: u64 = 24 * 3600;
 /// starts again from the snapshot.
 pub const STREAM_LEN: usize = 2000;
 
+/// The most motion changes (pointer, region, a stroke's points) the bridge publishes between two
+/// writes of a room's snapshot; every other change writes it. A relay opening a room reads the
+/// stream's last [`SNAPSHOT_WINDOW`] entries after the snapshot, which covers them with room to spare
+/// for the stream's other entries.
+pub const SNAPSHOT_EVERY: u64 = 32;
+/// How many of a stream's newest entries a relay opening a room reads after its snapshot.
+pub const SNAPSHOT_WINDOW: usize = 128;
+
 /// Adds one entry to a stream in `pipe` (`XADD stream MAXLEN ~ STREAM_LEN * field value …`).
 pub fn add_entry(pipe: &mut redis::Pipeline, stream: &str, fields: &[(&str, &str)]) {
     let cmd = pipe.cmd("XADD").arg(stream).arg("MAXLEN").arg("~").arg(STREAM_LEN).arg("*");

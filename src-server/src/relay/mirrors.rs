@@ -171,9 +171,10 @@ impl Mirrors {
     async fn load(self: &Arc<Self>, id: &str) -> Result<Arc<Room>, NoRoom> {
         let unavailable = |_| NoRoom::Unavailable;
         let mut conn = self.client.connect().await.map_err(unavailable)?;
-        // Where the stream stands before the snapshot is read: the snapshot is at least as new as
-        // every entry up to here (the bridge writes an entry and its snapshot in one transaction).
-        // One round trip for all three.
+        // The stream's newest entries, read with the snapshot: the snapshot is at least as new as
+        // every entry but the motion since it (the bridge writes an entry and its snapshot in one
+        // transaction, and skips the snapshot for up to SNAPSHOT_EVERY motion changes). Following
+        // from before the window applies those, each checked; older ones are ignored. One round trip.
         let (newest, meta, snap, beat): (keys::Entries, Option<String>, Option<String>, Option<String>) =
             redis::pipe()
                 .atomic()
@@ -182,14 +183,18 @@ impl Mirrors {
                 .arg("+")
                 .arg("-")
                 .arg("COUNT")
-                .arg(1)
+                .arg(keys::SNAPSHOT_WINDOW)
                 .get(keys::meta(id))
                 .get(keys::snapshot(id))
                 .get(keys::beat(id))
                 .query_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
-        let last = newest.into_iter().next().map_or_else(|| "0".to_string(), |(id, _)| id);
+        // After the window's oldest entry; from the stream's start when the window holds it all.
+        let last = match newest.last() {
+            Some((oldest, _)) if newest.len() >= keys::SNAPSHOT_WINDOW => oldest.clone(),
+            _ => "0".to_string(),
+        };
         // Not in Redis (yet): the teacher's server may be about to publish it, or be reconnecting;
         // the student tries again. A lesson that ended says so.
         let parse = |text: Option<String>| text.ok_or(NoRoom::NotPublished);
