@@ -250,6 +250,33 @@ async function main() {
     writeFileSync(path.join(out, "ink-latency.json"), JSON.stringify(report, null, 2));
     console.log(`ink: p50 ${report.p50_ms.toFixed(1)} ms, p99 ${report.p99_ms.toFixed(1)} ms over ${lat.length} pieces; ${report.bytes_per_second_per_student} bytes/s to each student`);
     check(lat.length > STROKES * 20, `every student drew the fast writer's strokes piece by piece (${lat.length} pieces timed)`);
+
+    // The annotated PDF of the lesson, as the console's history exports it, opened in pdf.js: it is
+    // put up as a document of the lesson, and every student's screen shows page 2 with the fast
+    // writer's strokes drawn by pdf.js (the ink layer of a new document is empty) where they were.
+    const exported = await teacher.evaluate(async (key) => {
+      const lessons = await (await fetch("/v1/lessons", { headers: { Authorization: `Bearer ${key}` } })).json();
+      const res = await fetch(`/v1/lessons/${lessons.lessons[0].id}/annotated.pdf`, { headers: { Authorization: `Bearer ${key}` } });
+      if (!res.ok) return { error: `${res.status} ${await res.text()}` };
+      const bytes = await res.arrayBuffer();
+      const up = await fetch("/v1/docs?title=Annotated", { method: "POST", headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/pdf" }, body: bytes });
+      const doc = await up.json();
+      window.lectern.client.set({ doc: doc.id, page: 2 });
+      return { doc, size: bytes.byteLength };
+    }, ready.teacher_key);
+    check(!exported.error && exported.doc.pages === 3, `the console's export is a PDF of the 3 pages the lesson showed (${exported.size} bytes; ${exported.error ?? "ok"})`);
+    for (const s of students) {
+      await until(`${s.name} shows the exported page`, () => s.page.evaluate((id) => window.lectern.client.mirror.state.doc?.id === id && window.lectern.client.mirror.state.page === 2, exported.doc.id));
+      const rows = await until(`${s.name} sees the exported ink`, async () => {
+        const i = await inkOn(s.page);
+        return i.n > 200 ? i : null;
+      }, 15000);
+      // The first and the middle stroke of the fast writer: at 10% and 50% of the page's height.
+      const near = async (y) => (await inkOn(s.page, { x: 0.05, y: y - 0.01, w: 0.9, h: 0.02 })).n;
+      const [top, middle, gap] = [await near(0.1), await near(0.5), await near(0.95)];
+      check(top > 20 && middle > 20 && gap === 0, `${s.name}: the exported PDF, drawn by pdf.js, shows the strokes where they were drawn (${rows.n} red pixels; ${top} at 10%, ${middle} at 50%, ${gap} below the last)`);
+    }
+    await shot(students[0].page, path.join(out, "student-exported-pdf.png"), { page: true });
   } finally {
     await browser.close();
     child.kill();

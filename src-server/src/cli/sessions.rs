@@ -28,13 +28,21 @@ pub enum SessionsCommand {
         /// Lesson id (from `list`) or room id.
         id: String,
     },
-    /// Export a lesson's attendance (csv) or its whole record (json).
+    /// Export a lesson's attendance (csv), its whole record (json), or with --pdf the pages it showed
+    /// with the teacher's highlights and ink drawn on them.
     Export {
         /// Lesson id (from `list`) or room id.
         id: String,
         /// csv: attendance, one row per student; json: lesson, attendance and timeline.
         #[arg(long, value_enum, default_value = "csv")]
         format: Format,
+        /// Write the annotated PDF to this file instead (for the students who were absent).
+        #[arg(long, value_name = "FILE")]
+        pdf: Option<PathBuf>,
+        /// With --pdf: the document to export (its id), when the lesson showed several; else the
+        /// one on screen last.
+        #[arg(long, requires = "pdf")]
+        doc: Option<String>,
     },
 }
 
@@ -65,7 +73,26 @@ pub fn sessions(args: Sessions) -> anyhow::Result<ExitCode> {
             let lesson = find(&id)?;
             print!("{}", report::show(&conn, &lesson)?);
         }
-        SessionsCommand::Export { id, format } => {
+        SessionsCommand::Export { id, pdf: Some(out), doc, .. } => {
+            let lesson = find(&id)?;
+            let docs = lectern::store::annotated::annotations(&conn, &lesson)?;
+            let chosen = lectern::store::annotated::pick(docs, doc.as_deref()).map_err(anyhow::Error::msg)?;
+            let path = dir.join("docs").join(format!("{}.pdf", chosen.doc.sha256));
+            let original = std::fs::read(&path).with_context(|| {
+                format!("document {:?} is no longer in the library ({})", chosen.doc.id, path.display())
+            })?;
+            let bytes = lectern::docs::annotate::annotate(&original, &chosen.pages, &chosen.marks)
+                .map_err(anyhow::Error::msg)?;
+            std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
+            let marks: usize = chosen.marks.values().map(Vec::len).sum();
+            eprintln!(
+                "{}: {} of {}'s pages, {marks} marks",
+                out.display(),
+                chosen.pages.len(),
+                chosen.doc.title
+            );
+        }
+        SessionsCommand::Export { id, format, .. } => {
             let lesson = find(&id)?;
             match format {
                 Format::Csv => print!("{}", report::attendance_csv(&report::attendance(&conn, &lesson)?)),

@@ -4,6 +4,7 @@
 //! hash. Adding the same bytes twice returns the existing document. Every file is checked to be a readable
 //! PDF with at least one page before it is accepted.
 
+pub mod annotate;
 pub mod check;
 pub mod manifest;
 pub mod pdf;

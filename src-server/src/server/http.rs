@@ -14,8 +14,9 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use crate::docs::MAX_DOC_BYTES;
-use crate::protocol::http::{self as body, DocList, Health, Info, LessonList, LessonSummary};
+use crate::protocol::http::{self as body, DocList, Health, Info, LessonList};
 use crate::protocol::{Doc, Role, VERSION, WS_PATH};
+use crate::server::access::{find_lesson, require, run_report};
 use crate::server::app::AppState;
 use crate::store::report;
 
@@ -38,6 +39,7 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/lessons", get(list_lessons).post(new_lesson))
         .route("/v1/lessons/{id}/attendance.csv", get(attendance_csv))
         .route("/v1/lessons/{id}/timeline.json", get(timeline_json))
+        .route("/v1/lessons/{id}/annotated.pdf", get(super::export::annotated_pdf))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(crate::transport::ui::serve)
@@ -86,19 +88,6 @@ async fn current_lesson(
     require(&app, &headers, true)?;
     let room = app.room();
     Ok(Json(lesson_body(&app, &room.info().id, &room.info().title, &room.code())))
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
-}
-
-fn require(app: &AppState, headers: &HeaderMap, teacher_only: bool) -> Result<Role, ApiError> {
-    let secret = bearer(headers).ok_or(ApiError::Unauthorized)?;
-    let role = app.room().authorize_bearer(secret).ok_or(ApiError::Unauthorized)?;
-    if teacher_only && role != Role::Teacher {
-        return Err(ApiError::Forbidden("only the teacher may do this"));
-    }
-    Ok(role)
 }
 
 /// A document the bearer may fetch: the teacher any in the library, a student only the one the lesson
@@ -261,32 +250,10 @@ async fn metrics(
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }
 
-/// Runs a report against the session log on a blocking thread.
-async fn run_report<T: Send + 'static>(
-    app: &AppState,
-    f: impl FnOnce(&rusqlite::Connection) -> crate::error::Result<T> + Send + 'static,
-) -> Result<T, ApiError> {
-    let db = app.db.clone();
-    tokio::task::spawn_blocking(move || {
-        let conn = crate::store::schema::open_for_reading(&db)?;
-        f(&conn)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(|e| ApiError::Internal(e.to_string()))
-}
-
 async fn list_lessons(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<LessonList>, ApiError> {
     require(&app, &headers, true)?;
     let lessons = run_report(&app, report::lessons).await?;
     Ok(Json(LessonList { lessons }))
-}
-
-async fn find_lesson(app: &AppState, id: String) -> Result<LessonSummary, ApiError> {
-    let key = id.clone();
-    run_report(app, move |c| report::find(c, &key))
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no lesson \"{id}\"")))
 }
 
 async fn attendance_csv(

@@ -8,7 +8,9 @@
 //! network; [`Server::wait_stopped`] returns once all of it has finished and the writer thread is
 //! joined. It runs on any tokio runtime, the current-thread one included.
 
+mod access;
 pub mod app;
+mod export;
 pub mod http;
 pub mod setup;
 mod upkeep;

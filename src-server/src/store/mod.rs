@@ -6,6 +6,7 @@
 //! teacher's `ok` for a change is sent once the change is on disk. [`report`] reads the log back for
 //! the CLI and the HTTPS API.
 
+pub mod annotated;
 pub mod report;
 pub mod schema;
 mod sqlite;

@@ -83,19 +83,24 @@ export async function showHistory(platform: Platform, key: string, toast: (messa
     ...lessons.slice(0, 20).map((l) => {
       const li = document.createElement("li");
       const when = new Date(l.started_ms).toLocaleString(document.documentElement.lang);
-      li.innerHTML = `<span class="h-title"></span><span class="muted h-when"></span><button class="small link"></button>`;
+      li.innerHTML = `<span class="h-title"></span><span class="muted h-when"></span><button class="small link h-csv"></button><button class="small link h-pdf"></button>`;
       $(".h-title", li).textContent = l.title;
       $(".h-when", li).textContent = when;
-      const b = $<HTMLButtonElement>("button", li);
-      b.textContent = t("attendance");
-      b.onclick = async () => {
-        try {
-          const csv = await platform.server.getBytes(`/v1/lessons/${l.id}/attendance.csv`, key);
-          await platform.dialogs.saveFile(`lesson-${l.id}-attendance.csv`, csv, "text/csv");
-        } catch (e) {
-          toast(`${t("attendance")}: ${reason(e)}`);
-        }
+      // Each export is fetched with the key and handed over (a download, or the app's save dialog).
+      const exporter = (sel: string, label: "attendance" | "annotatedPdf", path: string, name: string, mime: string) => {
+        const b = $<HTMLButtonElement>(sel, li);
+        b.textContent = t(label);
+        b.onclick = async () => {
+          try {
+            await platform.dialogs.saveFile(name, await platform.server.getBytes(path, key), mime);
+          } catch (e) {
+            toast(`${t(label)}: ${reason(e)}`);
+          }
+        };
       };
+      exporter(".h-csv", "attendance", `/v1/lessons/${l.id}/attendance.csv`, `lesson-${l.id}-attendance.csv`, "text/csv");
+      // The pages the lesson showed with the highlights and ink drawn on them, for absent students.
+      exporter(".h-pdf", "annotatedPdf", `/v1/lessons/${l.id}/annotated.pdf`, `lesson-${l.id}-annotated.pdf`, "application/pdf");
       return li;
     }),
   );

@@ -1,0 +1,56 @@
+//! `GET /v1/lessons/{id}/annotated.pdf` (teacher): the pages a lesson showed with the teacher's
+//! highlights and ink drawn on them (`docs::annotate`), for the students who were absent. `?doc=`
+//! names one of the lesson's documents; without it, the one on screen last.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::access::{find_lesson, require, run_report};
+use crate::server::app::AppState;
+use crate::transport::api_error::ApiError;
+
+/// The document to export.
+#[derive(Deserialize)]
+pub(super) struct Which {
+    doc: Option<String>,
+}
+
+/// Only one export is drawn at a time: each parses a whole document.
+static DRAWING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+pub(super) async fn annotated_pdf(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(which): Query<Which>,
+) -> Result<Response, ApiError> {
+    require(&app, &headers, true)?;
+    let lesson = find_lesson(&app, id).await?;
+    let lesson_id = lesson.id;
+    let docs = run_report(&app, move |c| crate::store::annotated::annotations(c, &lesson)).await?;
+    let chosen = crate::store::annotated::pick(docs, which.doc.as_deref()).map_err(ApiError::NotFound)?;
+    let path = app.docs().path(&chosen.doc);
+    let original = tokio::fs::read(&path).await.map_err(|_| {
+        ApiError::NotFound(format!("document \"{}\" is no longer in the library", chosen.doc.id))
+    })?;
+    let _one = DRAWING.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (pages, marks) = (chosen.pages, chosen.marks);
+    let pdf = tokio::task::spawn_blocking(move || crate::docs::annotate::annotate(&original, &pages, &marks))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(ApiError::Internal)?;
+    let safe: String =
+        chosen.doc.id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+    let name = format!("attachment; filename=\"lesson-{lesson_id}-{safe}.pdf\"");
+    let disposition = HeaderValue::from_str(&name).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/pdf")),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        pdf,
+    )
+        .into_response())
+}
