@@ -168,17 +168,23 @@ async function main() {
     // Zoomed: the teacher shows the middle of the page; 16:10 and 4:3 students see the stroke there.
     await teacher.click("#tool-pen"); // the pen is put down: a drag pans
     for (let i = 0; i < 3; i++) await teacher.keyboard.press("+");
+    const viewOf = (page) => page.evaluate(() => JSON.stringify(window.lectern.client.mirror.state.view));
+    // The zoom is three steps: the students have followed when they show what the teacher shows.
+    await until("the students follow the zoom", async () => {
+      const v = await viewOf(teacher);
+      return v !== "null" && (await viewOf(students[0].page)) === v && (await viewOf(students[1].page)) === v;
+    });
     for (const s of students.slice(0, 2)) {
-      await until(`${s.name} follows the zoom`, () => s.page.evaluate(() => window.lectern.client.mirror.state.view !== null));
+      // Measured once the page holds still: the same box before and after the screenshot.
       const seen = await until(`${s.name} sees the zoomed ink`, async () => {
         const vp = s.page.viewportSize();
+        const before = await s.page.locator(".page").first().boundingBox();
         const png = decodePng(await s.page.screenshot());
-        const r = redInk(png, { x: 0, y: 0, w: vp.width, h: vp.height });
         const box = await s.page.locator(".page").first().boundingBox();
-        const region = await s.page.evaluate(() => window.lectern.client.mirror.state.view);
+        if (JSON.stringify(before) !== JSON.stringify(box)) return null;
+        const r = redInk(png, { x: 0, y: 0, w: vp.width, h: vp.height });
         // Where the stroke (y = 0.5 of the page) must be on this screen.
-        const want = box.y + 0.5 * box.height;
-        return r.n > 100 && region ? { r, want } : null;
+        return r.n > 100 ? { r, want: box.y + 0.5 * box.height } : null;
       });
       check(Math.abs(seen.r.y - seen.want) < 6, `${s.name} (${s.page.viewportSize().width}×${s.page.viewportSize().height}) sees the zoomed stroke where the page has it (${seen.r.y.toFixed(0)} px, expected ${seen.want.toFixed(0)})`);
     }
@@ -277,6 +283,44 @@ async function main() {
       check(top > 20 && middle > 20 && gap === 0, `${s.name}: the exported PDF, drawn by pdf.js, shows the strokes where they were drawn (${rows.n} red pixels; ${top} at 10%, ${middle} at 50%, ${gap} below the last)`);
     }
     await shot(students[0].page, path.join(out, "student-exported-pdf.png"), { page: true });
+
+    // A late joiner to a page holding 2,000 strokes (20 points each): the bytes its socket receives
+    // and the time from opening the link to the page's ink drawn, scripts and all.
+    const HEAVY = 2000;
+    await teacher.evaluate(async (n) => {
+      const ops = [];
+      for (let i = 0; i < n; i++) {
+        const y = 500 + ((i * 37) % 9000);
+        const points = Array.from({ length: 20 }, (_, j) => [500 + j * 450, y + (j % 3) * 15, 40 + j]);
+        const ys = points.map((p) => p[1]);
+        const mark = { id: 1_000_000 + i, x: 0.05, y: Math.min(...ys) / 10000, w: (points[19][0] - 500) / 10000, h: (Math.max(...ys) - Math.min(...ys)) / 10000,
+          ink: { color: ["black", "blue", "green"][i % 3], width: 2, points } };
+        ops.push({ op: "add", page: 3, mark });
+      }
+      for (let i = 0; i < ops.length; i += 32) window.lectern.client.set({ marks: ops.slice(i, i + 32) });
+      window.lectern.client.set({ page: 3 });
+    }, HEAVY);
+    await until("the teacher's page holds the strokes", () => teacher.evaluate((n) => (window.lectern.client.mirror.state.marks["3"] ?? []).length === n && window.lectern.client.mirror.state.page === 3, HEAVY), 30000);
+    const joins = [];
+    for (let k = 0; k < 3; k++) {
+      const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+      const page = await ctx.newPage();
+      let bytes = 0;
+      page.on("websocket", (ws) => ws.on("framereceived", (f) => (bytes += Buffer.byteLength(f.payload))));
+      const opened = Date.now();
+      await page.goto(`${ready.http}/join#code=${ready.code}&fp=${ready.fingerprint}`);
+      const clickAt = await page.evaluate(() => performance.timeOrigin);
+      await page.fill("#name", `Late ${k}`);
+      const joinedAt = await page.evaluate(() => performance.timeOrigin + performance.now());
+      await page.click("#join-button");
+      const kept = await until("the late joiner draws the 2,000 strokes", () => page.evaluate((n) => (window.lectern.kept?.strokes === n ? window.lectern.kept : null), HEAVY), 30000);
+      joins.push({ bytes, from_link_ms: kept.at - clickAt, from_join_ms: kept.at - joinedAt, wall_ms: Date.now() - opened });
+      await ctx.close();
+    }
+    const heavy = { strokes: HEAVY, points: HEAVY * 20, joins };
+    writeFileSync(path.join(out, "ink-join.json"), JSON.stringify(heavy, null, 2));
+    console.log(`join with ${HEAVY} strokes: ${joins.map((j) => `${(j.bytes / 1024).toFixed(0)} KiB, ${j.from_link_ms.toFixed(0)} ms from the link (${j.from_join_ms.toFixed(0)} ms from the join tap)`).join("; ")}`);
+    check(joins.every((j) => j.bytes > HEAVY * 200), `a late joiner gets the page's ${HEAVY} strokes with the state and draws them`);
   } finally {
     await browser.close();
     child.kill();

@@ -152,6 +152,8 @@ export class InkLayer {
       if (m.ink && meets(m, covers, 0.05)) drawStroke(ctx, this.place, m.ink);
     }
     this.drawnMarks = this.marks;
+    // For the join benchmark (tests/e2e/ink.mjs): when a page's ink was last drawn, and how much.
+    probe().kept = { strokes: this.marks.filter((m) => m.ink).length, at: now() };
   }
 
   private drawLive(): void {
