@@ -42,10 +42,11 @@ export async function stateHash(state: LessonState, subtle: SubtleCrypto = crypt
   const layer = state.marks ?? {};
   // Only what the teacher's server makes is hashed as marks; anything else (a list that is not a
   // list, a page that is not a page, an empty list) could be drawn without being signed: refused.
-  if (!wellFormedMarks(layer)) throw new Error("marks the teacher's server does not make");
   if (!wellFormedLive(state.live)) throw new Error("a stroke the teacher's server does not make");
   let marks = digests.get(layer);
   if (!marks) {
+    // Checked once per layer object: a pointer move or a pen step keeps the layer it had.
+    if (!wellFormedMarks(layer)) throw new Error("marks the teacher's server does not make");
     const pages: Record<string, string> = {};
     for (const [page, list] of Object.entries(layer)) if (list?.length) pages[page] = await hexDigest(list, subtle);
     marks = await hexDigest(pages, subtle);
@@ -97,6 +98,7 @@ function wellFormedStroke(s: Record<string, unknown>): boolean {
     typeof s.color === "string" &&
     COLORS.has(s.color) &&
     whole(s.width, 40) &&
+    (s.width as number) >= 1 &&
     Array.isArray(s.points) &&
     s.points.length >= 1 &&
     s.points.length <= MAX_STROKE_POINTS &&

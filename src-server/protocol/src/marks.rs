@@ -7,11 +7,12 @@
 //! only the touched pages' own), so a pointer move costs the same whatever the pages hold.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-use crate::ink::{Ink, check_ink};
+use crate::ink::{Ink, MAX_STROKE_POINTS, check_ink};
 
 /// The most marks (highlights and strokes) one page keeps.
 pub const MAX_MARKS_PER_PAGE: usize = 2_000;
@@ -89,13 +90,30 @@ impl MarkOp {
     }
 }
 
-/// Every page's marks, and each page's digest for the signature.
+/// One page's marks, with what is kept of them: their digest and their ink points.
+#[derive(Debug, Clone, Default)]
+struct Page {
+    marks: Vec<Mark>,
+    /// Hex digest of the marks as canonical JSON.
+    digest: String,
+    points: usize,
+}
+
+impl Page {
+    /// Counts and digests the marks again (after a change).
+    fn seal(&mut self) {
+        self.points = self.marks.iter().map(Mark::points).sum();
+        self.digest = digest_of(&self.marks);
+    }
+}
+
+/// Every page's marks, and each page's digest for the signature. A copy shares the pages (the state is
+/// copied for every change a relay checks, sixty a second while the teacher writes); a change copies
+/// only the pages it touches.
 #[derive(Debug, Clone)]
 pub struct Marks {
-    pages: BTreeMap<u32, Vec<Mark>>,
-    /// Each page's digest, hex.
-    digests: BTreeMap<u32, String>,
-    /// The digest of `digests` as canonical JSON, hex: what a signature covers.
+    pages: Arc<BTreeMap<u32, Arc<Page>>>,
+    /// The digest of every page's digest as canonical JSON, hex: what a signature covers.
     layer: String,
     count: usize,
     points: usize,
@@ -103,13 +121,7 @@ pub struct Marks {
 
 impl Default for Marks {
     fn default() -> Marks {
-        let mut marks = Marks {
-            pages: BTreeMap::new(),
-            digests: BTreeMap::new(),
-            layer: String::new(),
-            count: 0,
-            points: 0,
-        };
+        let mut marks = Marks { pages: Arc::default(), layer: String::new(), count: 0, points: 0 };
         marks.seal();
         marks
     }
@@ -117,13 +129,14 @@ impl Default for Marks {
 
 impl PartialEq for Marks {
     fn eq(&self, other: &Marks) -> bool {
-        self.pages == other.pages
+        self.pages.len() == other.pages.len()
+            && self.pages.iter().zip(other.pages.iter()).all(|((a, p), (b, q))| a == b && p.marks == q.marks)
     }
 }
 
 impl Serialize for Marks {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.pages.serialize(s)
+        s.collect_map(self.pages.iter().map(|(page, p)| (page, &p.marks)))
     }
 }
 
@@ -131,11 +144,13 @@ impl<'de> Deserialize<'de> for Marks {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Marks, D::Error> {
         let pages = BTreeMap::<u32, Vec<Mark>>::deserialize(d)?;
         let mut marks = Marks::default();
+        let map = Arc::make_mut(&mut marks.pages);
         for (page, list) in pages.into_iter().filter(|(_, l)| !l.is_empty()) {
-            marks.count += list.len();
-            marks.points += list.iter().map(Mark::points).sum::<usize>();
-            marks.digests.insert(page, page_digest(&list));
-            marks.pages.insert(page, list);
+            let mut p = Page { marks: list, ..Page::default() };
+            p.seal();
+            marks.count += p.marks.len();
+            marks.points += p.points;
+            map.insert(page, Arc::new(p));
         }
         marks.seal();
         Ok(marks)
@@ -147,15 +162,10 @@ fn digest_of<T: Serialize + ?Sized>(value: &T) -> String {
     Sha256::digest(serde_jcs::to_vec(value).unwrap_or_default()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A page's digest: of its marks as canonical JSON.
-fn page_digest(list: &[Mark]) -> String {
-    digest_of(list)
-}
-
 impl Marks {
     /// The marks on `page`, oldest first.
     pub fn page(&self, page: u32) -> &[Mark] {
-        self.pages.get(&page).map_or(&[], Vec::as_slice)
+        self.pages.get(&page).map_or(&[], |p| p.marks.as_slice())
     }
 
     /// How many marks the lesson holds.
@@ -174,8 +184,8 @@ impl Marks {
     }
 
     /// Each page with marks, and the hex digest of its marks.
-    pub fn digests(&self) -> &BTreeMap<u32, String> {
-        &self.digests
+    pub fn digests(&self) -> BTreeMap<u32, &str> {
+        self.pages.iter().map(|(page, p)| (*page, p.digest.as_str())).collect()
     }
 
     /// The hex digest of [`Marks::digests`] as canonical JSON (`{"3":"<hex>",…}`): what a signature
@@ -186,7 +196,7 @@ impl Marks {
 
     /// Computes the layer's digest again from the pages' digests.
     fn seal(&mut self) {
-        self.layer = digest_of(&self.digests);
+        self.layer = digest_of(&self.digests());
     }
 
     /// Checks changes as the teacher sent them, for a document of `pages` pages (none open: 0).
@@ -260,14 +270,10 @@ impl Marks {
         }
         touched.sort_unstable();
         touched.dedup();
+        let pages = Arc::make_mut(&mut self.pages);
         for page in touched {
-            match self.pages.get(&page) {
-                Some(list) => {
-                    self.digests.insert(page, page_digest(list));
-                }
-                None => {
-                    self.digests.remove(&page);
-                }
+            if let Some(p) = pages.get_mut(&page) {
+                Arc::make_mut(p).seal();
             }
         }
         self.seal();
@@ -276,43 +282,50 @@ impl Marks {
     /// Applies one change without the digest; returns the page it touched.
     fn apply_one(&mut self, op: &MarkOp) -> u32 {
         let page = op.page();
+        let pages = Arc::make_mut(&mut self.pages);
         match op {
             MarkOp::Add { mark, .. } => {
                 self.count += 1;
                 self.points += mark.points();
-                self.pages.entry(page).or_default().push(mark.clone());
+                Arc::make_mut(pages.entry(page).or_default()).marks.push(mark.clone());
             }
             MarkOp::Remove { id, .. } => {
-                if let Some(list) = self.pages.get_mut(&page)
-                    && let Some(at) = list.iter().position(|m| m.id == *id)
+                if let Some(p) = pages.get_mut(&page)
+                    && let Some(at) = p.marks.iter().position(|m| m.id == *id)
                 {
-                    let gone = list.remove(at);
+                    let gone = Arc::make_mut(p).marks.remove(at);
                     self.count -= 1;
                     self.points -= gone.points();
                 }
             }
             MarkOp::Clear { .. } => {
-                let gone = self.pages.remove(&page).unwrap_or_default();
+                let gone = pages.remove(&page).map(|p| p.marks.clone()).unwrap_or_default();
                 self.count -= gone.len();
                 self.points -= gone.iter().map(Mark::points).sum::<usize>();
             }
         }
-        if self.pages.get(&page).is_some_and(Vec::is_empty) {
-            self.pages.remove(&page);
+        if pages.get(&page).is_some_and(|p| p.marks.is_empty()) {
+            pages.remove(&page);
         }
         page
     }
 
     /// Whether marks a peer sent (a relay's state or patch, not yet checked) are within what a
-    /// teacher's server ever makes: so many changes in one patch, so many marks on a page and in all.
+    /// teacher's server ever makes: so many changes in one patch, strokes of so many points, so many
+    /// marks and points on a page and in all. It looks at the changes and the pages' counts, not at
+    /// every mark, so a relay checks each frame at the same cost whatever the layer holds.
     pub fn within_caps(&self, ops: Option<&[MarkOp]>) -> bool {
-        ops.is_none_or(|o| o.len() <= MAX_MARK_OPS)
+        let op_ok = |op: &MarkOp| match op {
+            MarkOp::Add { mark, .. } => mark.ink.as_ref().is_none_or(|i| i.points.len() <= MAX_STROKE_POINTS),
+            _ => true,
+        };
+        ops.is_none_or(|o| o.len() <= MAX_MARK_OPS && o.iter().all(op_ok))
             && self.count <= MAX_MARKS
             && self.points <= MAX_POINTS
-            && self.pages.values().all(|l| {
-                l.len() <= MAX_MARKS_PER_PAGE
-                    && l.iter().map(Mark::points).sum::<usize>() <= MAX_POINTS_PER_PAGE
-            })
+            && self
+                .pages
+                .values()
+                .all(|p| p.marks.len() <= MAX_MARKS_PER_PAGE && p.points <= MAX_POINTS_PER_PAGE)
     }
 }
 
@@ -328,9 +341,11 @@ mod tests {
     fn marks_stay_per_page_and_a_change_touches_only_its_pages_digest() {
         let mut m = Marks::default();
         m.apply(&[add(3, 1), add(3, 2), add(7, 3)]);
-        let before = m.digests().clone();
+        let owned =
+            |m: &Marks| m.digests().into_iter().map(|(k, v)| (k, v.to_string())).collect::<BTreeMap<_, _>>();
+        let before = owned(&m);
         m.apply(&[MarkOp::Remove { page: 3, id: 1 }]);
-        let after = m.digests();
+        let after = owned(&m);
         assert_eq!(before[&7], after[&7], "page 7 was not touched");
         assert_ne!(before[&3], after[&3]);
         let layer = m.layer_digest().to_string();

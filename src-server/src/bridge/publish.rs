@@ -25,6 +25,14 @@ pub(super) async fn beats(
 /// Adds a signed beat of room `room` to `pipe`: its seq now, the time on this server's clock and
 /// whether a teacher is connected, in the room's stream and as the room's latest beat.
 pub(super) fn add_beat(pipe: &mut redis::Pipeline, parts: &BridgeParts, room: &str, feed: &mut Feed) {
+    // Motion since the snapshot (the bridge skips it for up to SNAPSHOT_EVERY motion changes) is
+    // written now, so that a beat never vouches for a seq newer than the snapshot.
+    if feed.unsnapped > 0 {
+        feed.unsnapped = 0;
+        let signed = parts.signer.sign(Kind::State, room, feed.epoch, feed.seq, 0, &feed.state);
+        let snapshot = Snapshot { seq: feed.seq, state: feed.state.clone(), signed };
+        pipe.set(keys::snapshot(room), json(&snapshot)).ignore();
+    }
     feed.beat += 1;
     let at = crate::now_ms();
     let teacher = (parts.find)(room).is_some_and(|r| r.online().0 > 0);

@@ -94,11 +94,11 @@ pub const DOC_TTL_SECONDS: u64 = 24 * 3600;
 pub const STREAM_LEN: usize = 2000;
 
 /// The most motion changes (pointer, region, a stroke's points) the bridge publishes between two
-/// writes of a room's snapshot; every other change writes it. A relay opening a room reads the
-/// stream's last [`SNAPSHOT_WINDOW`] entries after the snapshot, which covers them with room to spare
-/// for the stream's other entries.
+/// writes of a room's snapshot; every other change writes it, and so does the next beat. A relay
+/// opening a room follows the stream from the snapshot's own change.
 pub const SNAPSHOT_EVERY: u64 = 32;
-/// How many of a stream's newest entries a relay opening a room reads after its snapshot.
+/// How many of a stream's newest entries a relay opening a room reads with the snapshot (and then
+/// a window at a time further back, until it finds the snapshot's change).
 pub const SNAPSHOT_WINDOW: usize = 128;
 
 /// Adds one entry to a stream in `pipe` (`XADD stream MAXLEN ~ STREAM_LEN * field value …`).

@@ -212,11 +212,18 @@ async fn apply(
             if seq <= have {
                 return Applied::Yes;
             }
-            // More changes than a teacher's server sends at once: refused before any is applied.
-            if !after.marks.within_caps(patch.marks.as_deref()) {
+            // More changes than a teacher's server sends at once, or a stroke longer than it keeps:
+            // refused before any is applied (the copy of the state shares its pages: cheap).
+            let long = |n: usize| n > crate::protocol::ink::MAX_STROKE_POINTS;
+            if !after.marks.within_caps(patch.marks.as_deref())
+                || patch.live.as_ref().is_some_and(|l| l.as_ref().is_some_and(|l| long(l.points.len())))
+            {
                 return Applied::Forged;
             }
             after.apply(&patch);
+            if after.live.as_ref().is_some_and(|l| long(l.points.len())) || !after.marks.within_caps(None) {
+                return Applied::Forged;
+            }
             if seq == have + 1 && !verifier.check(Kind::State, seq, 0, &after, &signed) {
                 return Applied::Forged;
             }

@@ -173,8 +173,9 @@ impl Mirrors {
         let mut conn = self.client.connect().await.map_err(unavailable)?;
         // The stream's newest entries, read with the snapshot: the snapshot is at least as new as
         // every entry but the motion since it (the bridge writes an entry and its snapshot in one
-        // transaction, and skips the snapshot for up to SNAPSHOT_EVERY motion changes). Following
-        // from before the window applies those, each checked; older ones are ignored. One round trip.
+        // transaction, and skips the snapshot for up to SNAPSHOT_EVERY motion changes, or until its
+        // next beat). Following from the snapshot's own change applies those, each checked. One
+        // round trip, and more only when the window does not reach back to the snapshot.
         let (newest, meta, snap, beat): (keys::Entries, Option<String>, Option<String>, Option<String>) =
             redis::pipe()
                 .atomic()
@@ -190,16 +191,12 @@ impl Mirrors {
                 .query_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
-        // After the window's oldest entry; from the stream's start when the window holds it all.
-        let last = match newest.last() {
-            Some((oldest, _)) if newest.len() >= keys::SNAPSHOT_WINDOW => oldest.clone(),
-            _ => "0".to_string(),
-        };
         // Not in Redis (yet): the teacher's server may be about to publish it, or be reconnecting;
         // the student tries again. A lesson that ended says so.
         let parse = |text: Option<String>| text.ok_or(NoRoom::NotPublished);
         let meta: Meta = serde_json::from_str(&parse(meta)?).map_err(|_| NoRoom::Unknown)?;
         let snap: Snapshot = serde_json::from_str(&parse(snap)?).map_err(|_| NoRoom::Unknown)?;
+        let last = start_after(&mut conn, id, newest, snap.seq).await.map_err(unavailable)?;
         if meta.ended {
             return Err(NoRoom::Ended);
         }
@@ -261,6 +258,43 @@ impl Mirrors {
         tracing::info!(room = %id, "serving a room from redis");
         Ok(room)
     }
+}
+
+/// Where a relay opening a room follows its stream from: after the newest change (or sync) at or
+/// before the snapshot's seq, searched back from `newest` (the stream's newest entries, newest
+/// first) a window at a time; from the stream's start when none is found.
+async fn start_after(
+    conn: &mut crate::cloud::connect::Conn,
+    room: &str,
+    mut entries: keys::Entries,
+    snapshot_seq: u64,
+) -> redis::RedisResult<String> {
+    #[derive(serde::Deserialize)]
+    struct Seq {
+        seq: Option<u64>,
+    }
+    for _ in 0..=keys::STREAM_LEN / keys::SNAPSHOT_WINDOW {
+        for (entry, fields) in &entries {
+            let change = fields.iter().any(|(k, v)| k == "k" && (v == "patch" || v == "sync"));
+            let seq =
+                fields.iter().find(|(k, _)| k == "f").and_then(|(_, f)| serde_json::from_str::<Seq>(f).ok());
+            if change && seq.and_then(|s| s.seq).is_some_and(|s| s <= snapshot_seq) {
+                return Ok(entry.clone());
+            }
+        }
+        let Some((oldest, _)) = entries.last().filter(|_| entries.len() >= keys::SNAPSHOT_WINDOW) else {
+            break;
+        };
+        entries = redis::cmd("XREVRANGE")
+            .arg(keys::down(room))
+            .arg(format!("({oldest}"))
+            .arg("-")
+            .arg("COUNT")
+            .arg(keys::SNAPSHOT_WINDOW)
+            .query_async(conn)
+            .await?;
+    }
+    Ok("0".to_string())
 }
 
 /// The room id a hello to a relay names: its resume token's, or its `room`.

@@ -6,6 +6,7 @@
 //! The report gives latency percentiles, deliveries, losses (changes neither received nor covered by a
 //! snapshot), and the CPU time and memory of the server (from /proc) and of this load generator.
 
+mod ink;
 mod netns;
 mod peer;
 mod procfs;
@@ -69,6 +70,12 @@ struct Args {
     /// The network namespace the teacher connects from (tests/wan/rig.sh's school).
     #[arg(long)]
     teacher_netns: Option<String>,
+    /// The teacher writes: each change is a step of a pen stroke, every 41st keeps one (see `ink`).
+    #[arg(long)]
+    ink: bool,
+    /// Lectern only: fill the lesson with this many kept strokes before the students join.
+    #[arg(long, default_value_t = 0)]
+    prefill: usize,
 }
 
 /// Bytes and packets a network device has received so far.
@@ -94,6 +101,11 @@ async fn main() -> anyhow::Result<()> {
     )?);
     let server_pid = args.server_pid.map(|p| p.to_string());
 
+    if args.prefill > 0 {
+        let (mut teacher, _) = peer.join(true, 0).await?;
+        ink::prefill(&mut teacher, args.prefill).await?;
+        let _ = teacher.close(None).await;
+    }
     let server_before = server_pid.as_deref().map(proc_stat).transpose()?.unwrap_or_default();
     // Connect the students, 64 at a time.
     let t0 = Instant::now();
@@ -195,7 +207,9 @@ async fn main() -> anyhow::Result<()> {
         while pong_rx.try_recv().is_ok() {
             tx.send(Message::text("3")).await?;
         }
-        let patch = if i % args.rate as usize == 0 {
+        let patch = if args.ink {
+            ink::change(i)
+        } else if i % args.rate as usize == 0 {
             SetPatch { page: Some(((i / args.rate as usize) % 12 + 1) as u32), ..SetPatch::default() }
         } else {
             let x = (i % 1000) as f64 / 1000.0;
