@@ -375,7 +375,7 @@ async function main() {
 
     // Session history and attendance export from the console.
     await until("the history lists this lesson", async () => (await teacher.$$("#history li")).length > 0);
-    const [download] = await Promise.all([teacher.waitForEvent("download"), teacher.click("#history li button")]);
+    const [download] = await Promise.all([teacher.waitForEvent("download"), teacher.click("#history li .h-csv")]);
     const csv = readFileSync(await download.path(), "utf8");
     check(["Aisha", "Omar", "Fatima", "Yusuf", "Maryam"].every((n) => csv.includes(n)), "the attendance CSV downloaded from the console lists every student");
 

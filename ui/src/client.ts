@@ -143,11 +143,11 @@ export class LessonClient {
     this.transport?.close(4999, "dropped");
   }
 
-  /** Sends a teacher change; returns its id (the answer comes as `ok` or `error`). */
-  set(patch: SetPatch): number {
+  /** Sends a teacher change; returns its id (the answer comes as `ok` or `error`), or null when it
+   * could not be sent (offline: a change is not queued, the state it would change may have moved). */
+  set(patch: SetPatch): number | null {
     const id = this.nextId++;
-    this.send({ t: "set", id, patch }, false);
-    return id;
+    return this.send({ t: "set", id, patch }, false) ? id : null;
   }
 
   /** Sends a teacher command that carries an id; returns the id. */
@@ -187,13 +187,14 @@ export class LessonClient {
     }, 100);
   }
 
-  private send(msg: ClientMsg, queueOffline: boolean): void {
+  private send(msg: ClientMsg, queueOffline: boolean): boolean {
     const sent = this.status === "connected" && !!this.transport?.send(msg);
     if (!sent && queueOffline) {
       // Only the latest of each kind matters (acks are cumulative; hand and view are states).
       this.queue = this.queue.filter((m) => m.t !== msg.t);
       this.queue.push(msg);
     }
+    return sent;
   }
 
   private saveToken(token: string | null): void {

@@ -2,7 +2,7 @@
 // stroke being drawn, and laser strokes fading out. Each is drawn into a canvas placed exactly over
 // the drawn part of the page, so it moves and scales with it while the teacher zooms. Every screen
 // draws a stroke the same way, from the same whole-number points: each segment as wide as its two
-// ends' mean, round ends (and `src-server/src/export` draws the PDF so too).
+// ends' mean, round ends (and `src-server/src/docs/annotate.rs` draws the PDF so too).
 import { now, probe } from "./common";
 import type { InkColor } from "./generated/InkColor";
 import type { LiveInk } from "./generated/LiveInk";
@@ -109,7 +109,9 @@ export class InkLayer {
     const c = p.covers;
     if (p.w === w && p.h === h && c.x === covers.x && c.y === covers.y && c.w === covers.w && c.h === covers.h) return;
     this.place = { covers, w, h };
-    for (const el of [this.kept, this.live]) placeCanvas(el, this.place);
+    // A canvas takes the page's pixels only once it has ink to draw: most pages have none, and a
+    // page turn should not composite two empty layers the size of the screen.
+    for (const el of [this.kept, this.live]) placeCanvas(el, this.place, el.width > 0);
     this.drawnMarks = [];
     this.drawKept();
     this.liveDrawn = 0;
@@ -142,6 +144,12 @@ export class InkLayer {
   private drawKept(): void {
     const { w, h, covers } = this.place;
     if (!w || !h) return;
+    const inked = this.marks.some((m) => m.ink);
+    if (!inked && this.kept.width === 0) {
+      this.drawnMarks = this.marks;
+      return;
+    }
+    placeCanvas(this.kept, this.place, true);
     const ctx = this.kept.getContext("2d");
     if (!ctx) return;
     const old = this.drawnMarks;
@@ -158,9 +166,11 @@ export class InkLayer {
 
   private drawLive(): void {
     const { w, h } = this.place;
-    const ctx = this.live.getContext("2d");
-    if (!ctx || !w || !h) return;
     const live = this.liveInk;
+    if (!w || !h || (!live && this.live.width === 0)) return;
+    placeCanvas(this.live, this.place, true);
+    const ctx = this.live.getContext("2d");
+    if (!ctx) return;
     if (this.liveDrawn === 0) ctx.clearRect(0, 0, w, h);
     if (!live) return;
     drawStroke(ctx, this.place, live, this.liveDrawn === 0 ? 0 : this.liveDrawn);
@@ -172,7 +182,7 @@ export class InkLayer {
     const { w, h } = this.place;
     if (!w || !h) return;
     const el = this.canvas("ink laser");
-    placeCanvas(el, this.place);
+    placeCanvas(el, this.place, true);
     const ctx = el.getContext("2d");
     if (!ctx) return;
     drawStroke(ctx, this.place, laser);
@@ -182,9 +192,10 @@ export class InkLayer {
   }
 }
 
-function placeCanvas(el: HTMLCanvasElement, p: Place): void {
-  if (el.width !== p.w) el.width = p.w;
-  if (el.height !== p.h) el.height = p.h;
+/** Places a canvas over the part of the page it covers; `sized` gives it the pixels too. */
+function placeCanvas(el: HTMLCanvasElement, p: Place, sized: boolean): void {
+  if (sized && el.width !== p.w) el.width = p.w;
+  if (sized && el.height !== p.h) el.height = p.h;
   const s = el.style;
   s.left = `${p.covers.x * 100}%`;
   s.top = `${p.covers.y * 100}%`;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { LessonMirror, applyPatch, changesBehind, emptyState, isSignificant, rectFrom } from "./lesson";
-import { span, touches } from "./teacher/pen";
+import { touches } from "./teacher/eraser";
+import { span } from "./teacher/pen";
 
 const doc = { id: "d1", title: "Mushaf", pages: 604, sha256: "ab" };
 
@@ -40,6 +41,9 @@ describe("ink geometry", () => {
     expect(touches(mark, { x: 0.5, y: 0.505 })).toBe(true);
     expect(touches(mark, { x: 0.5, y: 0.6 })).toBe(false);
     expect(touches({ id: 2, x: 0.1, y: 0.1, w: 0.2, h: 0.2 }, { x: 0.2, y: 0.2 })).toBe(true);
+    // On a tall page (A4: 1.41 times as tall as wide) a page-height step is shorter in page widths.
+    expect(touches(mark, { x: 0.5, y: 0.5 + 0.012 / 1.41 + 0.001 }, 1.41)).toBe(false);
+    expect(touches(mark, { x: 0.5, y: 0.5 + 0.012 / 1.41 }, 1.41)).toBe(true);
   });
 });
 

@@ -327,7 +327,8 @@ export class StudentView {
     const following = page === state.page && this.ownRegion === undefined;
     this.pane.view.setPointer(page === state.page ? state.pos : null);
     this.pane.view.setMarks(state.marks[String(page)] ?? []);
-    this.pane.view.setLive(state.live ?? null);
+    // A stroke the teacher left half drawn when its console went away is not shown.
+    this.pane.view.setLive(this.client?.teacherOnline === false ? null : (state.live ?? null));
     this.pane.view.setHighlight(state.highlight);
     const browsing = this.canBrowse();
     $("#mode-label").textContent = browsing

@@ -107,9 +107,10 @@ export class TeacherConsole {
       marks: (page) => this.state?.marks[String(page)] ?? [],
       color: () => this.history.color(),
       width: () => this.history.width(),
-      nextId: () => this.history.nextId(),
-      send: (patch) => this.set(patch),
-      kept: (page, mark) => this.history.kept(page, mark),
+      nextId: (page) => this.history.nextId(page),
+      send: (patch) => this.client.set(patch),
+      kept: (page, mark, joined) => this.history.kept(page, mark, joined),
+      refused: (page, id) => this.history.refused(page, id),
     });
     this.knocks = new KnockPanel({
       admit: (ids) => this.client.request({ t: "admit", knocks: ids }),
@@ -137,6 +138,8 @@ export class TeacherConsole {
         state: (next, nextSeq, patch) => {
           if (!patch || next.page === this.wantedPage) this.wantedPage = null;
           if (!patch || patch.doc !== undefined) this.adoptView = true;
+          // A stroke left half drawn by a console that went away (this one, before a reload): ended.
+          if (!patch && next.live && !this.pen.drawing) this.set({ live: null });
           this.state = next;
           this.seq = nextSeq;
           if (patch && isSignificant(patch)) this.significant.push(nextSeq);
@@ -150,13 +153,15 @@ export class TeacherConsole {
           this.renderGrid();
         },
         status: (status, detail) => renderStatus($("#status"), status, detail.lastSync, detail.stop),
-        error: (_code, message) => {
+        error: (_code, message, id) => {
+          if (id != null && this.pen.answered(id, true)) return;
           this.wantedPage = null;
           this.toast(message);
         },
         guessing: (wrong, waitingRoom) => showGuessing(wrong, waitingRoom),
         waitingRoom: (on) => ($<HTMLInputElement>("#waiting-room").checked = on),
         ok: (id) => {
+          this.pen.answered(id, false);
           if (id !== this.newCodeRequest) return;
           this.newCodeRequest = null;
           showGuessing(0, false);
@@ -291,6 +296,7 @@ export class TeacherConsole {
   // --- pointer and highlight ---------------------------------------------------------------------
 
   private setTool(next: Tool): void {
+    this.pen.end();
     this.tool = this.tool === next ? "none" : next;
     for (const t of ["laser", "mark", "pen", "eraser"] as const) $(`#tool-${t}`).setAttribute("aria-pressed", String(this.tool === t));
     $("#stage").dataset.tool = this.tool;

@@ -1,0 +1,15 @@
+import { chromium } from "playwright-core";
+import { startServer } from "/work/main/tests/e2e/lib.mjs";
+import { mkdtempSync } from "node:fs";
+const { child, ready } = await startServer(mkdtempSync("/tmp/dbg-"));
+const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+const ctx = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true });
+const p = await ctx.newPage();
+p.on("console", (m) => console.log("console:", m.text()));
+await p.goto(`${ready.http}/teacher#key=${ready.teacher_key}`);
+await p.waitForSelector("#history li", { timeout: 10000 });
+console.log(await p.$eval("#history", (h) => h.innerHTML));
+const dl = p.waitForEvent("download", { timeout: 5000 }).then((d) => "download " + d.suggestedFilename(), (e) => "none");
+await p.click("#history li .h-csv");
+console.log(await dl, await p.textContent("#toast"));
+await browser.close(); child.kill();
