@@ -72,11 +72,16 @@ impl Frame {
             (v.len() == 4 && v.iter().all(|n| n.is_finite()))
                 .then(|| [v[0].min(v[2]), v[1].min(v[3]), v[0].max(v[2]), v[1].max(v[3])])
         };
-        let bx = inherited(doc, page, b"CropBox")
-            .and_then(|o| numbers(&o))
-            .or_else(|| inherited(doc, page, b"MediaBox").and_then(|o| numbers(&o)))?;
-        let rotate = inherited(doc, page, b"Rotate").and_then(|o| o.as_i64().ok()).unwrap_or(0);
-        (bx[2] > bx[0] && bx[3] > bx[1]).then_some(Frame { bx, quarter: (rotate.rem_euclid(360) / 90) as u8 })
+        // What a viewer shows: the crop box within the media box (pdf.js intersects them too).
+        let media = inherited(doc, page, b"MediaBox").and_then(|o| numbers(&o))?;
+        let bx = match inherited(doc, page, b"CropBox").and_then(|o| numbers(&o)) {
+            Some(c) => [c[0].max(media[0]), c[1].max(media[1]), c[2].min(media[2]), c[3].min(media[3])],
+            None => media,
+        };
+        let bx = if bx[2] > bx[0] && bx[3] > bx[1] { bx } else { media };
+        let rotate = inherited(doc, page, b"Rotate").and_then(|o| o.as_float().ok()).unwrap_or(0.0);
+        let quarter = ((f64::from(rotate) / 90.0).round() as i64).rem_euclid(4) as u8;
+        (bx[2] > bx[0] && bx[3] > bx[1]).then_some(Frame { bx, quarter })
     }
 
     /// A point normalized to the page as shown (u right, v down) in user space.
@@ -184,7 +189,12 @@ fn add_highlight_state(doc: &mut Document, page: ObjectId) -> Result<(), lopdf::
 /// the marks' drawing after it.
 fn wrap_contents(doc: &mut Document, page: ObjectId, drawing: Vec<u8>) -> Result<(), lopdf::Error> {
     let before: Vec<Object> = match doc.get_dictionary(page)?.get(b"Contents") {
-        Ok(Object::Reference(id)) => vec![Object::Reference(*id)],
+        // A reference to an array of streams is spliced in, not nested (an array in an array is not a
+        // content list).
+        Ok(Object::Reference(id)) => match doc.get_object(*id) {
+            Ok(Object::Array(a)) => a.clone(),
+            _ => vec![Object::Reference(*id)],
+        },
         Ok(Object::Array(a)) => a.clone(),
         _ => Vec::new(),
     };
@@ -237,6 +247,37 @@ mod tests {
         assert_eq!(f(2).at(0.0, 0.0), (600.0, 0.0));
         assert_eq!(f(3).at(0.0, 0.0), (600.0, 800.0));
         assert_eq!(f(1).shown_width(), 800.0);
+    }
+
+    #[test]
+    fn a_crop_box_is_cut_to_the_media_box_and_contents_by_reference_are_spliced() {
+        let pdf = crate::demo::demo_pdf().unwrap();
+        let (mut doc, _) = super::super::pdf::parse(&pdf).unwrap();
+        let page = doc.get_pages()[&1];
+        let original = doc.get_page_content(page).unwrap();
+        let streams = doc.get_page_contents(page).into_iter().map(Object::Reference).collect::<Vec<_>>();
+        let list = doc.add_object(Object::Array(streams));
+        let dict = doc.get_object_mut(page).and_then(Object::as_dict_mut).unwrap();
+        dict.set("Contents", Object::Reference(list));
+        dict.set("CropBox", vec![(-10).into(), (-10).into(), 300.into(), 400.into()]);
+        dict.set("Rotate", Object::Real(90.0));
+        let mut bytes = Vec::new();
+        doc.save_to(&mut bytes).unwrap();
+        let frame = Frame::of(&doc, page).unwrap();
+        assert_eq!((frame.bx, frame.quarter), ([0.0, 0.0, 300.0, 400.0], 1));
+        let ink = Ink { color: InkColor::Blue, width: 4, points: vec![[5000, 5000, 50]] };
+        let dot = Mark { id: 1, x: 0.5, y: 0.5, w: 0.0, h: 0.0, ink: Some(ink) };
+        let out = annotate(&bytes, &BTreeSet::from([1]), &BTreeMap::from([(1, vec![dot])])).unwrap();
+        let (done, _) = super::super::pdf::parse(&out).unwrap();
+        let content = done.get_page_content(done.get_pages()[&1]).unwrap();
+        assert!(
+            content.windows(original.len()).any(|w| w == original.as_slice()),
+            "the page's own drawing is kept whole"
+        );
+        assert!(
+            String::from_utf8_lossy(&content).contains("150.00 200.00 m 150.00 200.00 l S"),
+            "a dot at the centre"
+        );
     }
 
     #[test]

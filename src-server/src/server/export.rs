@@ -17,7 +17,7 @@ pub(super) struct Which {
     doc: Option<String>,
 }
 
-/// Only one export is drawn at a time: each parses a whole document.
+/// Only one export runs at a time: each replays a lesson's log and parses a whole document.
 static DRAWING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 pub(super) async fn annotated_pdf(
@@ -27,6 +27,8 @@ pub(super) async fn annotated_pdf(
     Query(which): Query<Which>,
 ) -> Result<Response, ApiError> {
     require(&app, &headers, true)?;
+    // One export at a time, from reading the log to writing the PDF.
+    let _one = DRAWING.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
     let lesson = find_lesson(&app, id).await?;
     let lesson_id = lesson.id;
     let docs = run_report(&app, move |c| crate::store::annotated::annotations(c, &lesson)).await?;
@@ -35,7 +37,6 @@ pub(super) async fn annotated_pdf(
     let original = tokio::fs::read(&path).await.map_err(|_| {
         ApiError::NotFound(format!("document \"{}\" is no longer in the library", chosen.doc.id))
     })?;
-    let _one = DRAWING.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
     let (pages, marks) = (chosen.pages, chosen.marks);
     let pdf = tokio::task::spawn_blocking(move || crate::docs::annotate::annotate(&original, &pages, &marks))
         .await

@@ -9,7 +9,8 @@ use rusqlite::{Connection, OptionalExtension};
 use super::schema::sql;
 use crate::error::Result;
 use crate::protocol::http::LessonSummary;
-use crate::protocol::{Doc, LessonState, Mark, Patch};
+use crate::protocol::marks::MAX_MARKS;
+use crate::protocol::{Doc, Mark, MarkOp, Patch};
 
 /// One document of a lesson, as its annotated PDF shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,23 +23,88 @@ pub struct Annotated {
     pub marks: BTreeMap<u32, Vec<Mark>>,
     /// When the document was last on screen (Unix ms): the latest is the lesson's own.
     pub last_shown_ms: u64,
+    /// How many marks were taken in (at most a lesson's cap).
+    count: usize,
 }
 
-/// Every document the lesson showed, in the order first shown, replayed from the logged changes.
+/// Every document the lesson showed, in the order first shown, replayed from the logged changes:
+/// rows are read one at a time, and marks are kept as plain lists (no digests), so a long lesson full
+/// of ink costs one pass over its log.
 pub fn annotations(conn: &Connection, lesson: &LessonSummary) -> Result<Vec<Annotated>> {
-    let mut state = LessonState::new(opening_doc(conn, lesson)?);
     let mut docs: Vec<Annotated> = Vec::new();
-    note(&mut docs, &state, lesson.started_ms);
-    for (_, time, patch) in super::timeline::patches(conn, lesson.id)? {
+    let mut now = Shown { doc: opening_doc(conn, lesson)?, page: 1, marks: BTreeMap::new() };
+    now.note(&mut docs, lesson.started_ms);
+    let mut stmt =
+        conn.prepare("SELECT time_ms, patch FROM patches WHERE lesson = ?1 ORDER BY seq").map_err(sql)?;
+    let rows = stmt
+        .query_map([lesson.id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)))
+        .map_err(sql)?;
+    for row in rows {
+        let (time, patch) = row.map_err(sql)?;
         let Ok(patch) = serde_json::from_str::<Patch>(&patch) else { continue };
-        if patch.doc.is_some() {
-            keep_marks(&mut docs, &state);
+        if let Some(doc) = patch.doc {
+            now.keep_marks(&mut docs);
+            now = Shown { doc, page: 1, marks: BTreeMap::new() };
         }
-        state.apply(&patch);
-        note(&mut docs, &state, time);
+        for op in patch.marks.iter().flatten() {
+            now.apply(op);
+        }
+        if let Some(page) = patch.page {
+            now.page = page;
+        }
+        now.note(&mut docs, time);
     }
-    keep_marks(&mut docs, &state);
+    now.keep_marks(&mut docs);
     Ok(docs)
+}
+
+/// What the replay has on screen: the document, its page, and its marks.
+struct Shown {
+    doc: Option<Doc>,
+    page: u32,
+    marks: BTreeMap<u32, Vec<Mark>>,
+}
+
+impl Shown {
+    fn apply(&mut self, op: &MarkOp) {
+        match op {
+            MarkOp::Add { page, mark } => self.marks.entry(*page).or_default().push(mark.clone()),
+            MarkOp::Remove { page, id } => {
+                if let Some(list) = self.marks.get_mut(page) {
+                    list.retain(|m| m.id != *id);
+                }
+            }
+            MarkOp::Clear { page } => {
+                self.marks.remove(page);
+            }
+        }
+    }
+
+    /// Notes the page on screen.
+    fn note(&self, docs: &mut Vec<Annotated>, time: u64) {
+        if let Some(doc) = &self.doc {
+            let a = entry(docs, doc);
+            a.pages.insert(self.page);
+            a.last_shown_ms = time;
+        }
+    }
+
+    /// Takes the document's marks as they are (before it is left, or at the end). A document shown
+    /// again keeps what it had, with a mark of the same id replaced, up to a lesson's cap.
+    fn keep_marks(&mut self, docs: &mut Vec<Annotated>) {
+        let Some(doc) = &self.doc else { return };
+        let a = entry(docs, doc);
+        for (page, list) in std::mem::take(&mut self.marks) {
+            let kept = a.marks.entry(page).or_default();
+            for mark in list {
+                kept.retain(|m| m.id != mark.id);
+                if a.count < MAX_MARKS {
+                    kept.push(mark);
+                    a.count += 1;
+                }
+            }
+        }
+    }
 }
 
 /// The document the lesson opened with, if any.
@@ -67,29 +133,17 @@ fn entry<'a>(docs: &'a mut Vec<Annotated>, doc: &Doc) -> &'a mut Annotated {
         Some(at) => at,
         None => {
             let doc = Doc { manifest: None, ..doc.clone() };
-            docs.push(Annotated { doc, pages: BTreeSet::new(), marks: BTreeMap::new(), last_shown_ms: 0 });
+            docs.push(Annotated {
+                doc,
+                pages: BTreeSet::new(),
+                marks: BTreeMap::new(),
+                last_shown_ms: 0,
+                count: 0,
+            });
             docs.len() - 1
         }
     };
     &mut docs[at]
-}
-
-/// Notes the page the state shows.
-fn note(docs: &mut Vec<Annotated>, state: &LessonState, time: u64) {
-    if let Some(doc) = &state.doc {
-        let a = entry(docs, doc);
-        a.pages.insert(state.page);
-        a.last_shown_ms = time;
-    }
-}
-
-/// Takes the marks of the state's document as they are (before it is left, or at the end).
-fn keep_marks(docs: &mut Vec<Annotated>, state: &LessonState) {
-    let Some(doc) = &state.doc else { return };
-    let a = entry(docs, doc);
-    for page in state.marks.digests().keys() {
-        a.marks.entry(*page).or_default().extend_from_slice(state.marks.page(*page));
-    }
 }
 
 /// The document of a lesson to export: the one with this id, or the one on screen last.
