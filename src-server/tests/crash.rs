@@ -108,3 +108,57 @@ async fn kill_9_loses_nothing_the_teacher_saw_acknowledged() {
     student.close().await;
     teacher.close().await;
 }
+
+/// The marks (highlights and ink) are kept in their own column, written when they change, while the
+/// rest of the state is rewritten as pages turn: through a crash, then a clean restart, the page's
+/// ink is all there, and so is what came after the last snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ink_survives_a_crash_and_a_restart_after_page_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, ready) = serve_binary(dir.path(), "127.0.0.1:0", &["--code", "482913"]);
+    let port = port_of(&ready);
+    let hello = |ready: &lectern::protocol::http::Ready, device: &str| json!({"t":"hello","v":1,"role":"teacher","key":ready.teacher_key,"device":device});
+    let ws = lectern::client::connect(&ready.ws, &ready.fingerprint).await.unwrap();
+    let mut raw = Raw { ws };
+    raw.send(hello(&ready, "ink-teacher-0001")).await;
+    raw.recv_type("welcome").await;
+    let stroke = |id: u32, y: u16| {
+        let points = vec![[1000, y, 50], [9000, y, 60]];
+        let yn = f64::from(y) / 10_000.0;
+        json!({"op":"add","page":2,"mark":{"id":id,"x":0.1,"y":yn,"w":0.8,"h":0.0,"ink":{"color":"red","width":4,"points":points}}})
+    };
+    raw.send(json!({"t":"set","id":1,"patch":{"page":2,"marks":[stroke(1, 2000), stroke(2, 4000)]}})).await;
+    raw.recv_type("ok").await;
+    // Page turns after the marks: the state is written again; the marks' column is not.
+    for (i, page) in [3, 4, 2].into_iter().enumerate() {
+        raw.send(json!({"t":"set","id":2 + i,"patch":{"page":page}})).await;
+        raw.recv_type("ok").await;
+    }
+    raw.send(json!({"t":"set","id":9,"patch":{"marks":[stroke(3, 6000)]}})).await;
+    raw.recv_type("ok").await;
+    server.signal("-KILL");
+    assert!(!server.wait_exit(std::time::Duration::from_secs(5)).success());
+
+    let (server, again) = serve_binary(dir.path(), &format!("127.0.0.1:{port}"), &["--code", "482913"]);
+    let ws = lectern::client::connect(&again.ws, &again.fingerprint).await.unwrap();
+    let mut raw = Raw { ws };
+    raw.send(hello(&again, "ink-teacher-0002")).await;
+    let welcome = raw.recv_type("welcome").await;
+    let ids = |w: &Value| {
+        w["state"]["marks"]["2"]
+            .as_array()
+            .map(|l| l.iter().map(|m| m["id"].as_u64().unwrap()).collect::<Vec<_>>())
+    };
+    assert_eq!(ids(&welcome), Some(vec![1, 2, 3]), "after the crash: {}", welcome["state"]);
+    assert_eq!(welcome["state"]["page"], 2);
+    drop(raw);
+    server.signal("-TERM");
+    assert!(server.wait_exit(std::time::Duration::from_secs(5)).success());
+
+    let (_server, third) = serve_binary(dir.path(), &format!("127.0.0.1:{port}"), &["--code", "482913"]);
+    let ws = lectern::client::connect(&third.ws, &third.fingerprint).await.unwrap();
+    let mut raw = Raw { ws };
+    raw.send(hello(&third, "ink-teacher-0003")).await;
+    let welcome = raw.recv_type("welcome").await;
+    assert_eq!(ids(&welcome), Some(vec![1, 2, 3]), "after a clean restart: {}", welcome["state"]);
+}

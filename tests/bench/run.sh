@@ -21,6 +21,11 @@
 #   tests/bench/run.sh --compare DIR --wifi
 #                                 the same on the weak Wi-Fi rig at 5% loss (root): N = 30, sparse (4/s)
 #                                 and dense (60/s) changes, SECONDS_PER_RUN 20
+#   tests/bench/run.sh --ink      the teacher's ink (issue 25), REPEATS times: on loopback, a pointer move's
+#                                 cost with the lesson full of ink (10,000 strokes) against none, Lectern
+#                                 alternating, N = 30 at 60/s; then on the weak Wi-Fi rig at 5% loss (root),
+#                                 the three servers carrying a writer's pen steps (60/s, 2 points each) to
+#                                 N = 30; writes $OUT/ink.jsonl
 #   tests/bench/run.sh --wan      students at home through a relay over the internet rig (root; see
 #                                 tests/wan/bench.sh): three home cells, page-turn latency from the teacher;
 #                                 then a 600-page scanned book opened through the relay (tests/wan/book.sh)
@@ -36,12 +41,13 @@ case "$MODE" in
   --smoke) REPEATS=1; SECS=10; OUT="${OUT:-$CARGO_TARGET_DIR/bench}"; SCENARIOS="30:60"; IDLE="" ;;
   --logging) OUT="${OUT:-$CARGO_TARGET_DIR/bench-logging}"; SCENARIOS="30:60"; IDLE="" ;;
   --wifi) OUT="${OUT:-docs/bench}"; SECS="${SECONDS_PER_RUN:-20}"; REPEATS="${WIFI_REPEATS:-1}"; IDLE="" ;;
+  --ink) OUT="${OUT:-$CARGO_TARGET_DIR/bench-ink}"; SECS="${SECONDS_PER_RUN:-20}"; REPEATS="${REPEATS:-3}"; IDLE="" ;;
   --compare) OUT="${OUT:-$CARGO_TARGET_DIR/bench-compare}"; SCENARIOS="30:60 1000:60"; IDLE=""; BEFORE="$2"
     if [ "${3:-}" = --wifi ]; then COMPARE_WIFI=1; SCENARIOS="30:4 30:60"; SECS="${SECONDS_PER_RUN:-20}"; fi ;;
   *) OUT="${OUT:-docs/bench}"; SCENARIOS="30:60 30:1000 300:60 1000:60 5000:10"; IDLE="10000" ;;
 esac
 mkdir -p "$OUT"
-RESULTS="$OUT/results.jsonl"; [ "$MODE" = --wifi ] && RESULTS="$OUT/wifi.jsonl"
+RESULTS="$OUT/results.jsonl"; [ "$MODE" = --wifi ] && RESULTS="$OUT/wifi.jsonl"; [ "$MODE" = --ink ] && RESULTS="$OUT/ink.jsonl"
 : > "$RESULTS"
 
 cargo build --release --locked -q -p lectern -p lectern-bench -p lectern-floor
@@ -103,6 +109,37 @@ if [ "$MODE" = "--logging" ]; then
     start lectern --no-log; bench lectern 30 60 "no-log,$i"; stop
   done
   cat "$RESULTS"
+  exit 0
+fi
+
+if [ "$MODE" = "--ink" ]; then
+  for i in $(seq "$REPEATS"); do
+    for fill in 0 10000; do
+      start lectern; bench lectern 30 60 "prefill=$fill,$i" --prefill "$fill" || true; stop
+    done
+  done
+  if [ "$(id -u)" -eq 0 ]; then
+    source tests/wifi/rig.sh
+    wifi_up; COMPARE_WIFI=1 # cleanup takes the rig down
+    wifi_loss 0.05
+    HOST="$WIFI_ADDR_S"; IN_SRV=(ip netns exec "$WIFI_SRV"); IN_CLI=(ip netns exec "$WIFI_CLI"); COUNT=(--count-dev "$WIFI_VC")
+    for i in $(seq "$REPEATS"); do
+      for target in lectern floor socketio; do
+        start "$target"; bench "$target" 30 60 "ink,loss=0.05,$i" --ink || true; stop
+      done
+    done
+  else
+    echo "the Wi-Fi part needs root (network namespaces): skipped" >&2
+  fi
+  python3 - "$RESULTS" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+print("| run | server | p50 | p99 | max | server CPU per delivery | bytes per delivery | lost |")
+print("|---|---|---|---|---|---|---|---|")
+for r in rows:
+    wire = r.get("wire_bytes_per_delivery")
+    print(f"| {r['label']} | {r['target']} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | {r['max_ms']:.2f} ms | {r['server_cpu_us_per_delivery']:.1f} µs | {'%.0f' % wire if wire else '-'} | {r['lost']} |")
+PY
   exit 0
 fi
 

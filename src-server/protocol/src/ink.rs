@@ -137,7 +137,7 @@ fn check_width(what: &str, width: u8) -> Result<(), String> {
 }
 
 /// Checks a finished stroke and that `rect` (its mark's x, y, w, h) is the box its points span, to
-/// one ten-thousandth: the eraser and the drawing of the part of a page in view rely on it.
+/// 1.5 ten-thousandths: the eraser and the drawing of the part of a page in view rely on it.
 pub fn check_ink(ink: &Ink, rect: [f64; 4]) -> Result<(), String> {
     check_width("ink", ink.width)?;
     if ink.points.is_empty() || ink.points.len() > MAX_STROKE_POINTS {

@@ -10,8 +10,11 @@ use rusqlite::{Connection, OpenFlags};
 use crate::error::{Error, Result};
 
 /// Migrations, in order; `PRAGMA user_version` is the number applied.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../../migrations/0001_init.sql"), include_str!("../../migrations/0002_waiting_room.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_waiting_room.sql"),
+    include_str!("../../migrations/0003_lesson_marks.sql"),
+];
 
 /// The schema version this build writes.
 pub fn schema_version() -> u32 {

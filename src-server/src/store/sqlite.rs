@@ -192,7 +192,7 @@ impl SqliteStore {
         let conn = open_for_reading(&self.path)?;
         let row = conn
             .query_row(
-                "SELECT id, room, title, code, started_ms, opening_doc, seq, state, waiting_room FROM lessons
+                "SELECT id, room, title, code, started_ms, opening_doc, seq, state, waiting_room, marks FROM lessons
                  WHERE ended_ms IS NULL ORDER BY id DESC LIMIT 1",
                 [],
                 |r| {
@@ -206,12 +206,13 @@ impl SqliteStore {
                         r.get::<_, i64>(6)?,
                         r.get::<_, Option<String>>(7)?,
                         r.get::<_, i64>(8)?,
+                        r.get::<_, Option<String>>(9)?,
                     ))
                 },
             )
             .optional()
             .map_err(|e| explain(&self.path, e))?;
-        let Some((id, room, title, code, started, doc, seq, state, waiting_room)) = row else {
+        let Some((id, room, title, code, started, doc, seq, state, waiting_room, marks)) = row else {
             return Ok(None);
         };
         let mut stmt = conn
@@ -221,7 +222,7 @@ impl SqliteStore {
             .query_map([id], |r| r.get::<_, String>(0))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(|e| explain(&self.path, e))?;
-        let snapshot = state.and_then(|s| serde_json::from_str::<LessonState>(&s).ok());
+        let snapshot = snapshot(state, marks);
         let (seq, state) = replay(&conn, id, seq as u64, snapshot).map_err(|e| explain(&self.path, e))?;
         Ok(Some(OpenLesson {
             lesson: LessonRecord {
@@ -238,6 +239,16 @@ impl SqliteStore {
             state,
         }))
     }
+}
+
+/// A lesson's snapshot from its row: the state, with its marks from their own column when it has
+/// them (a snapshot written before that column holds them in the state).
+pub(super) fn snapshot(state: Option<String>, marks: Option<String>) -> Option<LessonState> {
+    let mut state = serde_json::from_str::<LessonState>(&state?).ok()?;
+    if let Some(marks) = marks.and_then(|m| serde_json::from_str(&m).ok()) {
+        state.marks = marks;
+    }
+    Some(state)
 }
 
 /// The lesson's state: its snapshot plus every patch logged after it, in seq order.

@@ -26,8 +26,13 @@ use crate::protocol::LessonState;
 
 /// Records kept in memory while the disk cannot be written, before pointer moves are dropped.
 const MAX_PENDING: usize = 1_000_000;
-/// How often the lesson's state snapshot is rewritten; a restart replays the patches logged after it.
+/// How often the lesson's state snapshot is rewritten after a change that counts; a restart replays
+/// the patches logged after it.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
+/// How often it is rewritten when only motion came (the pointer, the region, a stroke's points): the
+/// snapshot holds the whole ink layer (up to a few MB), which a pointer move does not change, and a
+/// restart replays at most this much motion.
+const MOTION_SNAPSHOT_EVERY: Duration = Duration::from_secs(30);
 /// The longest pointer moves, acks, hands and joins wait to share a transaction (their `ok`, for a
 /// pointer move, comes after it; nothing waits on it). Significant changes commit at once.
 pub const COMMIT_WINDOW: Duration = Duration::from_millis(50);
@@ -74,6 +79,10 @@ struct Cache {
     states: HashMap<i64, (u64, LessonState)>,
     /// When each lesson's snapshot was last written.
     snapshots: HashMap<i64, Instant>,
+    /// Lessons with a change that counts (not motion) since their snapshot was written.
+    significant: std::collections::HashSet<i64>,
+    /// Lessons whose marks changed since their snapshot was written (the marks are written apart).
+    marks_changed: std::collections::HashSet<i64>,
     /// Write every snapshot in the next transaction (flush, shutdown).
     force_snapshot: bool,
 }
@@ -296,11 +305,11 @@ impl Cache {
         if let Some(id) = id {
             self.lessons.insert(room.clone(), id);
             if let std::collections::hash_map::Entry::Vacant(slot) = self.states.entry(id) {
-                let row: (i64, Option<String>) =
-                    tx.query_row("SELECT seq, state FROM lessons WHERE id = ?1", [id], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
+                let row: (i64, Option<String>, Option<String>) =
+                    tx.query_row("SELECT seq, state, marks FROM lessons WHERE id = ?1", [id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                     })?;
-                if let Some(state) = row.1.and_then(|s| serde_json::from_str::<LessonState>(&s).ok()) {
+                if let Some(state) = super::sqlite::snapshot(row.1, row.2) {
                     slot.insert((row.0 as u64, state));
                 }
             }
@@ -329,6 +338,7 @@ impl Cache {
                         && let Some((seq, state)) = state
                     {
                         self.states.insert(id, (*seq, state.clone()));
+                        self.marks_changed.insert(id);
                         touched.push(id);
                         if let Some(doc) = &state.doc {
                             tx.prepare_cached(
@@ -359,18 +369,27 @@ impl Cache {
         let now = Instant::now();
         let mut written = Vec::new();
         for id in touched {
+            let every = if self.significant.contains(&id) { SNAPSHOT_EVERY } else { MOTION_SNAPSHOT_EVERY };
             let due = self.force_snapshot
                 || self.states.get(&id).is_some_and(|(_, s)| s.ended)
-                || self.snapshots.get(&id).is_none_or(|at| now.duration_since(*at) >= SNAPSHOT_EVERY);
+                || self.snapshots.get(&id).is_none_or(|at| now.duration_since(*at) >= every);
             if let Some((seq, state)) = self.states.get(&id).filter(|_| due) {
-                let json = serde_json::to_string(state).unwrap_or_default();
+                // The marks go apart, and only when they changed: a page turn does not write the ink.
+                let bare = LessonState { marks: crate::protocol::Marks::default(), ..state.clone() };
+                let json = serde_json::to_string(&bare).unwrap_or_default();
                 tx.prepare_cached("UPDATE lessons SET seq = ?1, state = ?2 WHERE id = ?3")?
                     .execute(params![*seq as i64, json, id])?;
+                if self.marks_changed.remove(&id) {
+                    let marks = serde_json::to_string(&state.marks).unwrap_or_default();
+                    tx.prepare_cached("UPDATE lessons SET marks = ?1 WHERE id = ?2")?
+                        .execute(params![marks, id])?;
+                }
                 written.push(id);
             }
         }
         tx.commit()?;
         for id in written {
+            self.significant.remove(&id);
             self.snapshots.insert(id, now);
         }
         self.conns.extend(new_conns);
@@ -442,6 +461,12 @@ impl Cache {
                                 *time as i64
                             ])?;
                     }
+                }
+                if !patch.is_motion() {
+                    self.significant.insert(lesson);
+                }
+                if patch.marks.is_some() || patch.doc.is_some() {
+                    self.marks_changed.insert(lesson);
                 }
                 let entry = self.states.entry(lesson).or_insert_with(|| (0, LessonState::new(None)));
                 entry.1.apply(patch);

@@ -58,19 +58,20 @@ pub async fn prefill(teacher: &mut lectern::client::Socket, n: usize) -> anyhow:
             }
         })
         .collect();
-    let sets = ops.chunks(MAX_MARK_OPS).count();
+    // One `set` at a time, each waiting for its `ok`: a teacher that sends megabytes without reading
+    // its answers is a slow reader the server may cut off.
     for (id, chunk) in ops.chunks(MAX_MARK_OPS).enumerate() {
         let patch = SetPatch { marks: Some(chunk.to_vec()), ..SetPatch::default() };
         let msg = ClientMsg::Set { id: Some(id as u32 + 1), patch };
         teacher.send(Message::text(serde_json::to_string(&msg)?)).await?;
-    }
-    let mut oks = 0;
-    while oks < sets {
-        let Some(msg) = teacher.next().await else { anyhow::bail!("the server closed during the prefill") };
-        if let Message::Text(t) = msg? {
+        loop {
+            let Some(msg) = teacher.next().await else {
+                anyhow::bail!("the server closed during the prefill")
+            };
+            let Message::Text(t) = msg? else { continue };
             let v: serde_json::Value = serde_json::from_str(&t)?;
             match v["t"].as_str() {
-                Some("ok") => oks += 1,
+                Some("ok") if v["id"] == id + 1 => break,
                 Some("error") => anyhow::bail!("the prefill was refused: {v}"),
                 _ => {}
             }
