@@ -1,4 +1,8 @@
--- The marks (highlights and ink) of a lesson's snapshot, kept apart from the rest of its state: the
--- state is rewritten every second while changes come, the marks (up to a few MB of ink) only when they
--- changed. NULL: the state's own `marks` hold them (a snapshot written before this column).
-ALTER TABLE lessons ADD COLUMN marks TEXT;
+-- The marks (highlights and ink) of a lesson's snapshot, kept apart from the rest of its state, in a
+-- table of their own: the state is rewritten every second while changes come, and SQLite rewrites a
+-- whole row when one column changes; the marks (up to a few MB of ink) are written only when they
+-- changed. No row: the state's own `marks` hold them (a snapshot written before this table).
+CREATE TABLE lesson_marks (
+    lesson INTEGER PRIMARY KEY REFERENCES lessons(id) ON DELETE CASCADE,
+    marks  TEXT NOT NULL
+);

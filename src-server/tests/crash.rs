@@ -109,7 +109,7 @@ async fn kill_9_loses_nothing_the_teacher_saw_acknowledged() {
     teacher.close().await;
 }
 
-/// The marks (highlights and ink) are kept in their own column, written when they change, while the
+/// The marks (highlights and ink) are kept in a table of their own, written when they change, while the
 /// rest of the state is rewritten as pages turn: through a crash, then a clean restart, the page's
 /// ink is all there, and so is what came after the last snapshot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

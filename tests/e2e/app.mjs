@@ -171,6 +171,43 @@ async function main() {
     await until("the highlight shows in Chromium", () => web.evaluate(() => !!document.querySelector(".mark:not(.draft):not([hidden])")));
     check(true, "the pointer and the highlight reach the protocol, Chromium and app students");
 
+    // The pen in the teacher app (synthetic pen events with pressure, a palm resting before and while
+    // it writes): every student sees the stroke, the student app on its ink canvas's pixels; the palm
+    // draws nothing; undo takes it back.
+    await teacher.click("#tool-pen");
+    await teacher.exec(`const page = document.querySelector('.page'); const r = page.getBoundingClientRect();
+      const ev = (type, pointerType, id, fx, fy, pressure) => (document.elementFromPoint(r.left + fx * r.width, r.top + fy * r.height) ?? page)
+        .dispatchEvent(new PointerEvent(type, { pointerId: id, pointerType, isPrimary: true, clientX: r.left + fx * r.width, clientY: r.top + fy * r.height,
+          pressure, buttons: type === 'pointerup' ? 0 : 1, bubbles: true, cancelable: true, composed: true }));
+      ev('pointerdown', 'touch', 7, 0.3, 0.85, 0); ev('pointermove', 'touch', 7, 0.5, 0.87, 0);
+      ev('pointerdown', 'pen', 2, 0.15, 0.6, 0.2);
+      for (let i = 1; i <= 20; i++) { ev('pointermove', 'pen', 2, 0.15 + 0.035 * i, 0.6, 0.2 + 0.035 * i); await new Promise((r) => requestAnimationFrame(r)); }
+      ev('pointerup', 'touch', 7, 0.5, 0.87, 0); ev('pointerup', 'pen', 2, 0.85, 0.6, 0);`);
+    await until("the stroke reaches the protocol students", () => cli.every((s) => Object.values(s.state?.marks ?? {}).some((l) => l.some((m) => m.ink))));
+    const inkIn = (app) => app.exec(`const c = document.querySelector('.page canvas.ink:not(.live)'); if (!c || !c.width) return 0;
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0, low = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && d[i] > 150 && d[i + 1] < 110) { n++; if (i / 4 / c.width > c.height * 0.75) low++; }
+      return [n, low]`);
+    const [studentRed, studentLow] = await until("the stroke shows in the student app", async () => {
+      const v = await inkIn(student);
+      return v && v[0] > 100 ? v : null;
+    });
+    check(studentLow === 0, `the pen's stroke is drawn in the student app (${studentRed} red pixels on its ink canvas), the palm's is not (${studentLow})`);
+    const kept = await teacher.exec("return window.lectern.client.mirror.state.marks[String(window.lectern.client.mirror.state.page)]?.filter((m) => m.ink).length ?? 0");
+    check(kept === 1, `the teacher app kept one stroke (${kept})`);
+    await until("the stroke shows in Chromium", () => web.evaluate(() => (window.lectern.kept?.strokes ?? 0) >= 1));
+    await student.screenshot("app-student-ink-en.png", { page: true });
+    await teacher.exec("document.dispatchEvent(new KeyboardEvent('keydown', { key: 'z', ctrlKey: true, bubbles: true }))");
+    await until("undo takes the stroke off the student app", async () => ((await inkIn(student))?.[0] ?? 0) === 0);
+    check(true, "the teacher app's undo takes the stroke off the student app");
+    await teacher.click("#tool-pen");
+    // A zoom in the teacher app is followed by the student app.
+    await teacher.key("+");
+    await until("the student app follows the zoom", () => student.poll("return !!window.lectern?.client?.mirror?.state?.view && document.querySelector('.page').getBoundingClientRect().width > document.querySelector('#stage').clientWidth"));
+    check(true, "the student app follows the teacher app's zoom");
+    await teacher.key("0");
+    await until("the whole page again", () => student.poll("return window.lectern?.client?.mirror?.state?.view === null"));
+
     // The student app's link is cut; it says so, reconnects, and catches up.
     proxy.cut();
     await until("the student app says it is reconnecting", () => student.poll("return document.querySelector('#status')?.dataset.status !== 'connected'"));

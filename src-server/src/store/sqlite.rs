@@ -192,7 +192,8 @@ impl SqliteStore {
         let conn = open_for_reading(&self.path)?;
         let row = conn
             .query_row(
-                "SELECT id, room, title, code, started_ms, opening_doc, seq, state, waiting_room, marks FROM lessons
+                "SELECT id, room, title, code, started_ms, opening_doc, seq, state, waiting_room,
+                 (SELECT marks FROM lesson_marks WHERE lesson = lessons.id) FROM lessons
                  WHERE ended_ms IS NULL ORDER BY id DESC LIMIT 1",
                 [],
                 |r| {
@@ -241,8 +242,8 @@ impl SqliteStore {
     }
 }
 
-/// A lesson's snapshot from its row: the state, with its marks from their own column when it has
-/// them (a snapshot written before that column holds them in the state).
+/// A lesson's snapshot from its rows: the state, with its marks from `lesson_marks` when it has
+/// them (a snapshot written before that table holds them in the state).
 pub(super) fn snapshot(state: Option<String>, marks: Option<String>) -> Option<LessonState> {
     let mut state = serde_json::from_str::<LessonState>(&state?).ok()?;
     if let Some(marks) = marks.and_then(|m| serde_json::from_str(&m).ok()) {

@@ -306,7 +306,7 @@ impl Cache {
             self.lessons.insert(room.clone(), id);
             if let std::collections::hash_map::Entry::Vacant(slot) = self.states.entry(id) {
                 let row: (i64, Option<String>, Option<String>) =
-                    tx.query_row("SELECT seq, state, marks FROM lessons WHERE id = ?1", [id], |r| {
+                    tx.query_row("SELECT seq, state, (SELECT marks FROM lesson_marks WHERE lesson = lessons.id) FROM lessons WHERE id = ?1", [id], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                     })?;
                 if let Some(state) = super::sqlite::snapshot(row.1, row.2) {
@@ -381,8 +381,8 @@ impl Cache {
                     .execute(params![*seq as i64, json, id])?;
                 if self.marks_changed.remove(&id) {
                     let marks = serde_json::to_string(&state.marks).unwrap_or_default();
-                    tx.prepare_cached("UPDATE lessons SET marks = ?1 WHERE id = ?2")?
-                        .execute(params![marks, id])?;
+                    tx.prepare_cached("INSERT OR REPLACE INTO lesson_marks (lesson, marks) VALUES (?1, ?2)")?
+                        .execute(params![id, marks])?;
                 }
                 written.push(id);
             }
