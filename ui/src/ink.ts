@@ -98,6 +98,9 @@ export class InkLayer {
 
   private canvas(className: string): HTMLCanvasElement {
     const c = document.createElement("canvas");
+    // No pixels until there is ink (a canvas is 300 × 150 unless told otherwise).
+    c.width = 0;
+    c.height = 0;
     c.className = className;
     c.setAttribute("aria-hidden", "true");
     return c;

@@ -101,7 +101,8 @@ export class ZoomControl {
   }
 
   private down(ev: PointerEvent): void {
-    if (!this.hooks.enabled()) return;
+    // A pen writes; it never pinches or pans (a palm and a pen on the glass are not two fingers).
+    if (!this.hooks.enabled() || ev.pointerType === "pen") return;
     this.pointers.set(ev.pointerId, { x: ev.clientX, y: ev.clientY });
     this.tapFrom = this.pointers.size === 1 ? { id: ev.pointerId, x: ev.clientX, y: ev.clientY } : null;
     if (this.pointers.size === 2) {

@@ -9,6 +9,7 @@
 pub mod annotated;
 pub mod report;
 pub mod schema;
+mod snapshot;
 mod sqlite;
 pub mod timeline;
 mod writer;

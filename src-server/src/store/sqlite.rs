@@ -223,7 +223,7 @@ impl SqliteStore {
             .query_map([id], |r| r.get::<_, String>(0))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(|e| explain(&self.path, e))?;
-        let snapshot = snapshot(state, marks);
+        let snapshot = super::snapshot::read(state, marks);
         let (seq, state) = replay(&conn, id, seq as u64, snapshot).map_err(|e| explain(&self.path, e))?;
         Ok(Some(OpenLesson {
             lesson: LessonRecord {
@@ -240,16 +240,6 @@ impl SqliteStore {
             state,
         }))
     }
-}
-
-/// A lesson's snapshot from its rows: the state, with its marks from `lesson_marks` when it has
-/// them (a snapshot written before that table holds them in the state).
-pub(super) fn snapshot(state: Option<String>, marks: Option<String>) -> Option<LessonState> {
-    let mut state = serde_json::from_str::<LessonState>(&state?).ok()?;
-    if let Some(marks) = marks.and_then(|m| serde_json::from_str(&m).ok()) {
-        state.marks = marks;
-    }
-    Some(state)
 }
 
 /// The lesson's state: its snapshot plus every patch logged after it, in seq order.

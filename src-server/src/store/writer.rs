@@ -26,13 +26,6 @@ use crate::protocol::LessonState;
 
 /// Records kept in memory while the disk cannot be written, before pointer moves are dropped.
 const MAX_PENDING: usize = 1_000_000;
-/// How often the lesson's state snapshot is rewritten after a change that counts; a restart replays
-/// the patches logged after it.
-const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
-/// How often it is rewritten when only motion came (the pointer, the region, a stroke's points): the
-/// snapshot holds the whole ink layer (up to a few MB), which a pointer move does not change, and a
-/// restart replays at most this much motion.
-const MOTION_SNAPSHOT_EVERY: Duration = Duration::from_secs(30);
 /// The longest pointer moves, acks, hands and joins wait to share a transaction (their `ok`, for a
 /// pointer move, comes after it; nothing waits on it). Significant changes commit at once.
 pub const COMMIT_WINDOW: Duration = Duration::from_millis(50);
@@ -85,6 +78,13 @@ struct Cache {
     marks_changed: std::collections::HashSet<i64>,
     /// Write every snapshot in the next transaction (flush, shutdown).
     force_snapshot: bool,
+}
+
+/// Notes that the lesson showed a document (at `time`, the first time only).
+fn shown(tx: &Connection, lesson: i64, doc: &crate::protocol::Doc, time: u64) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT OR IGNORE INTO lesson_docs VALUES (?1,?2,?3,?4,?5,?6)")?
+        .execute(params![lesson, doc.id, doc.title, doc.pages, doc.sha256, time as i64])
+        .map(drop)
 }
 
 fn ten_thousandths(v: f64) -> i64 {
@@ -304,14 +304,10 @@ impl Cache {
             .optional()?;
         if let Some(id) = id {
             self.lessons.insert(room.clone(), id);
-            if let std::collections::hash_map::Entry::Vacant(slot) = self.states.entry(id) {
-                let row: (i64, Option<String>, Option<String>) =
-                    tx.query_row("SELECT seq, state, (SELECT marks FROM lesson_marks WHERE lesson = lessons.id) FROM lessons WHERE id = ?1", [id], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })?;
-                if let Some(state) = super::sqlite::snapshot(row.1, row.2) {
-                    slot.insert((row.0 as u64, state));
-                }
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.states.entry(id)
+                && let Some(snapshot) = super::snapshot::load(tx, id)?
+            {
+                slot.insert(snapshot);
             }
         }
         Ok(id)
@@ -341,17 +337,7 @@ impl Cache {
                         self.marks_changed.insert(id);
                         touched.push(id);
                         if let Some(doc) = &state.doc {
-                            tx.prepare_cached(
-                                "INSERT OR IGNORE INTO lesson_docs VALUES (?1,?2,?3,?4,?5,?6)",
-                            )?
-                            .execute(params![
-                                id,
-                                doc.id,
-                                doc.title,
-                                doc.pages,
-                                doc.sha256,
-                                l.started_ms as i64
-                            ])?;
+                            shown(&tx, id, doc, l.started_ms)?;
                         }
                     }
                 }
@@ -369,21 +355,16 @@ impl Cache {
         let now = Instant::now();
         let mut written = Vec::new();
         for id in touched {
-            let every = if self.significant.contains(&id) { SNAPSHOT_EVERY } else { MOTION_SNAPSHOT_EVERY };
             let due = self.force_snapshot
                 || self.states.get(&id).is_some_and(|(_, s)| s.ended)
-                || self.snapshots.get(&id).is_none_or(|at| now.duration_since(*at) >= every);
+                || super::snapshot::due(
+                    self.snapshots.get(&id).copied(),
+                    self.significant.contains(&id),
+                    now,
+                );
             if let Some((seq, state)) = self.states.get(&id).filter(|_| due) {
                 // The marks go apart, and only when they changed: a page turn does not write the ink.
-                let bare = LessonState { marks: crate::protocol::Marks::default(), ..state.clone() };
-                let json = serde_json::to_string(&bare).unwrap_or_default();
-                tx.prepare_cached("UPDATE lessons SET seq = ?1, state = ?2 WHERE id = ?3")?
-                    .execute(params![*seq as i64, json, id])?;
-                if self.marks_changed.remove(&id) {
-                    let marks = serde_json::to_string(&state.marks).unwrap_or_default();
-                    tx.prepare_cached("INSERT OR REPLACE INTO lesson_marks (lesson, marks) VALUES (?1, ?2)")?
-                        .execute(params![id, marks])?;
-                }
+                super::snapshot::write(&tx, id, *seq, state, self.marks_changed.remove(&id))?;
                 written.push(id);
             }
         }
@@ -451,15 +432,7 @@ impl Cache {
                     tx.prepare_cached("INSERT OR REPLACE INTO patches VALUES (?1,?2,?3,?4)")?
                         .execute(params![lesson, *seq as i64, *time as i64, json])?;
                     if let Some(Some(doc)) = &patch.doc {
-                        tx.prepare_cached("INSERT OR IGNORE INTO lesson_docs VALUES (?1,?2,?3,?4,?5,?6)")?
-                            .execute(params![
-                                lesson,
-                                doc.id,
-                                doc.title,
-                                doc.pages,
-                                doc.sha256,
-                                *time as i64
-                            ])?;
+                        shown(tx, lesson, doc, *time)?;
                     }
                 }
                 if !patch.is_motion() {

@@ -141,10 +141,14 @@ export class Pen {
     }
     if (this.stroke) return;
     ev.preventDefault();
-    try {
-      this.host.view.root.setPointerCapture(ev.pointerId);
-    } catch {
-      // A pointer the browser does not track (a synthetic one) draws without capture.
+    // The pen and the eraser keep their pointer to the end; the laser does not, as the pointer's dot
+    // it also moves never did (a capture's release must not read as the pointer leaving the page).
+    if (tool !== "laser") {
+      try {
+        this.host.view.root.setPointerCapture(ev.pointerId);
+      } catch {
+        // A pointer the browser does not track (a synthetic one) draws without capture.
+      }
     }
     const at = this.host.view.toPage(ev);
     const points = tool === "eraser" ? [] : [quantize(at, ev)];
