@@ -113,15 +113,7 @@ fn opening_doc(conn: &Connection, lesson: &LessonSummary) -> Result<Option<Doc>>
         "SELECT d.doc_id, d.title, d.pages, d.sha256 FROM lessons l JOIN lesson_docs d
          ON d.lesson = l.id AND d.doc_id = l.opening_doc WHERE l.id = ?1",
         [lesson.id],
-        |r| {
-            Ok(Doc {
-                id: r.get(0)?,
-                title: r.get(1)?,
-                pages: r.get::<_, i64>(2)? as u32,
-                sha256: r.get(3)?,
-                manifest: None,
-            })
-        },
+        super::timeline::doc_row,
     )
     .optional()
     .map_err(sql)

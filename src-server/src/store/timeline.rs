@@ -126,16 +126,17 @@ fn documents(conn: &Connection, lesson: i64) -> Result<Vec<Doc>> {
             "SELECT doc_id, title, pages, sha256 FROM lesson_docs WHERE lesson = ?1 ORDER BY first_shown_ms",
         )
         .map_err(sql)?;
-    let rows = stmt
-        .query_map([lesson], |r| {
-            Ok(Doc {
-                id: r.get(0)?,
-                title: r.get(1)?,
-                pages: r.get::<_, i64>(2)? as u32,
-                sha256: r.get(3)?,
-                manifest: None,
-            })
-        })
-        .map_err(sql)?;
+    let rows = stmt.query_map([lesson], doc_row).map_err(sql)?;
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql)
+}
+
+/// A document from a row of `lesson_docs` selected as `doc_id, title, pages, sha256`.
+pub(super) fn doc_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Doc> {
+    Ok(Doc {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        pages: r.get::<_, i64>(2)? as u32,
+        sha256: r.get(3)?,
+        manifest: None,
+    })
 }
