@@ -57,6 +57,8 @@ pub struct Metrics {
     pub students: Gauge,
     /// Open WebSocket connections of teachers.
     pub teachers: Gauge,
+    /// Open second paths of students (PROTOCOL-ADDITIONS N).
+    pub second_paths: Gauge,
     /// Accepted patches.
     pub patches: Counter,
     /// Patch frames written to sockets.
@@ -129,6 +131,7 @@ impl Metrics {
             handle: recorder.handle(),
             students: gauge("lectern_connections", vec![Label::new("role", "student")]),
             teachers: gauge("lectern_connections", vec![Label::new("role", "teacher")]),
+            second_paths: gauge("lectern_connections", vec![Label::new("role", "second_path")]),
             patches: counter("lectern_patches_total", vec![]),
             deliveries: counter("lectern_deliveries_total", vec![]),
             fanout_seconds: recorder

@@ -64,6 +64,10 @@ pub struct Hello {
     /// join"). A `code` or `resume` in the same hello wins.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub knock: bool,
+    /// With `resume`: this connection is a second path for a student who is online, which only
+    /// listens (docs/PROTOCOL-ADDITIONS.md, N).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub second: bool,
 }
 
 /// Every frame a client may send after `hello`, typed.
@@ -224,6 +228,9 @@ pub enum ServerMsg {
         /// the teacher is there.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         beat: Option<Box<Beat>>,
+        /// Students: this server takes a second path (docs/PROTOCOL-ADDITIONS.md, N).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        second: bool,
     },
     /// An accepted change.
     Patch {

@@ -36,6 +36,7 @@ fn welcome(seq: u64, beat: Option<Beat>) -> ServerMsg {
         teacher_online: true,
         roster: None,
         beat: beat.map(Box::new),
+        second: true,
     }
 }
 

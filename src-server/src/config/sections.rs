@@ -69,6 +69,11 @@ section! {
         /// Without it a slow link hides seconds of stale frames in the kernel, where no snapshot can
         /// skip them.
         unsent_bytes: u32 = 16 * 1024, key "unsent_bytes", env "LECTERN_UNSENT_BYTES", flag "unsent-bytes";
+        /// Whether this teacher's server lets a student open a second connection that carries the
+        /// same changes, for a lossy link (PROTOCOL-ADDITIONS N). Relays always do: their students are
+        /// at home, behind links that lose packets; in a classroom it would double the Wi-Fi's load.
+        second_paths: bool = false, key "second_paths", env "LECTERN_SECOND_PATHS",
+            flag "second-paths" = "true";
     }
 }
 

@@ -85,6 +85,7 @@ impl Room {
         if let Some(m) = conn.and_then(|c| inner.members.iter().find(|m| m.conn == c)) {
             m.outbox.close(close::KICKED, "removed from this lesson by the teacher");
         }
+        Self::close_second(&mut inner, who, close::KICKED, "removed from this lesson by the teacher");
         self.mark(&mut inner, who);
         self.flush_roster_locked(&mut inner);
         reply.push_or_close(Item::Msg(encode(&ServerMsg::Ok { id, seq: None, durable: None })));

@@ -86,6 +86,8 @@ pub struct Joined {
     pub role: Role,
     /// The connection's send queue; the welcome is already in it.
     pub outbox: Arc<Outbox>,
+    /// A second path (PROTOCOL-ADDITIONS N): it only listens, and holds no seat.
+    pub second: bool,
 }
 
 fn valid_device(d: &str) -> bool {
@@ -149,6 +151,9 @@ impl Room {
     /// Admits a connection that said `hello`, queueing its `welcome`.
     pub fn join(&self, hello: Hello, addr: Option<IpAddr>, remote: bool) -> Result<Joined, JoinError> {
         let claims = self.claims(&hello)?;
+        if hello.second {
+            return self.enter_second(&claims, hello.resume.is_some(), addr);
+        }
         self.enter(claims, hello.resume.is_some(), addr, remote)
     }
 
@@ -202,7 +207,7 @@ impl Room {
         participant.addr = addr;
         participant.like_removed |= lookalike;
         let you = You { id: participant.id.clone(), role: participant.role, name: participant.name.clone() };
-        inner.members.push(Member { conn, role: claims.role, outbox: outbox.clone(), addr });
+        inner.members.push(Member { conn, role: claims.role, outbox: outbox.clone(), addr, second_of: None });
         if claims.role == Role::Teacher && !replaced {
             inner.teachers_online += 1;
             if inner.teachers_online == 1 {
@@ -234,7 +239,7 @@ impl Room {
             addr,
             time: now_ms(),
         });
-        Ok(Joined { conn, pid: you.id, role: claims.role, outbox })
+        Ok(Joined { conn, pid: you.id, role: claims.role, outbox, second: false })
     }
 
     /// The participant id for a new claim: the device's own, unless the room knows that participant
@@ -368,7 +373,7 @@ impl Room {
         if departed.as_ref().is_some_and(Option::is_none) {
             return Err(JoinError::Full);
         }
-        let online_students = inner.members.iter().filter(|m| m.role == Role::Student).count();
+        let online_students = inner.members.iter().filter(|m| m.seated_student()).count();
         let was_online = inner.participants.get(&claims.pid).and_then(|p| p.conn);
         if claims.role == Role::Student
             && was_online.is_none()
@@ -378,7 +383,7 @@ impl Room {
         }
         // One address (one device, or one NAT) holds at most so many students' seats: a student with
         // the code cannot fill the class with fakes from one machine.
-        let from_here = |m: &&Member| m.role == Role::Student && addr.is_some() && m.addr == addr;
+        let from_here = |m: &&Member| m.seated_student() && addr.is_some() && m.addr == addr;
         if claims.role == Role::Student
             && was_online.is_none()
             && inner.members.iter().filter(from_here).count() >= self.limits.max_students_per_address
@@ -399,7 +404,7 @@ impl Room {
         Ok((conn, was_online.is_some()))
     }
 
-    fn welcome(&self, inner: &Inner, you: You, token: String) -> ServerMsg {
+    pub(super) fn welcome(&self, inner: &Inner, you: You, token: String) -> ServerMsg {
         let roster = (you.role == Role::Teacher).then(|| {
             let mut r: Vec<RosterEntry> = inner
                 .participants
@@ -410,6 +415,7 @@ impl Room {
             r.sort_by(|a, b| a.name.cmp(&b.name));
             r
         });
+        let second = you.role == Role::Student && self.offers_second();
         ServerMsg::Welcome {
             v: VERSION,
             you,
@@ -424,6 +430,7 @@ impl Room {
             roster,
             signed: inner.signed.clone(),
             beat: inner.beat.clone().map(Box::new),
+            second,
         }
     }
 }

@@ -230,8 +230,7 @@ impl Room {
     ) -> bool {
         let claims = |k: &&Knock| k.came != Came::Asking;
         if let Some(b) = counted {
-            let seated =
-                inner.members.iter().filter(|m| m.role == Role::Student && m.addr == Some(b)).count();
+            let seated = inner.members.iter().filter(|m| m.seated_student() && m.addr == Some(b)).count();
             let waiting_here = inner.knocks.iter().filter(claims).filter(|k| k.bucket == bucket).count();
             if seated + waiting_here >= self.limits.max_students_per_address {
                 return waiting_here > 0 && self.bump_oldest_of(inner, bucket);

@@ -145,6 +145,7 @@ impl Room {
         if let Some(m) = conn.and_then(|c| inner.members.iter().find(|m| m.conn == c)) {
             m.outbox.close(close::KICKED, "removed from this lesson by the teacher");
         }
+        Self::close_second(&mut inner, pid, close::KICKED, "removed from this lesson by the teacher");
     }
 
     /// The teacher's server refused this student's connection `conn` (its room is full, say): it

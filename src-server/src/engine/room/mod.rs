@@ -16,6 +16,7 @@ pub mod mirror;
 mod participant;
 pub mod remote;
 mod roster;
+mod second;
 #[cfg(test)]
 mod tests;
 
@@ -34,7 +35,7 @@ use crate::engine::report::{Done, Event, LessonRecord, Reporter};
 use crate::engine::token::{TokenKey, constant_time_eq};
 use crate::metrics::Metrics;
 use crate::now_ms;
-use crate::protocol::{ErrorCode, LessonState, Patch, Role, RoomInfo, ServerMsg, SetPatch};
+use crate::protocol::{ErrorCode, LessonState, Patch, Role, RoomInfo, ServerMsg, SetPatch, close};
 
 #[derive(Debug)]
 struct Member {
@@ -43,6 +44,15 @@ struct Member {
     outbox: Arc<Outbox>,
     /// The address it connected from, as limits count it (an IPv6 /64 is one).
     addr: Option<std::net::IpAddr>,
+    /// A second path's (PROTOCOL-ADDITIONS N): the student it carries changes for. It holds no seat.
+    second_of: Option<String>,
+}
+
+impl Member {
+    /// Whether this connection holds a student's seat (a second path does not).
+    fn seated_student(&self) -> bool {
+        self.role == Role::Student && self.second_of.is_none()
+    }
 }
 
 #[derive(Debug)]
@@ -267,6 +277,8 @@ impl Room {
                 }
             }
             Role::Student => {
+                // Its second path, if it has one, goes with it: the student opens it again.
+                Self::close_second(&mut inner, pid, close::REPLACED, "the first path closed");
                 self.mark(&mut inner, pid);
                 self.flush_roster_locked(&mut inner);
             }
@@ -384,6 +396,6 @@ impl Room {
     pub fn online(&self) -> (usize, usize) {
         let inner = self.lock();
         let teachers = inner.members.iter().filter(|m| m.role == Role::Teacher).count();
-        (teachers, inner.members.len() - teachers)
+        (teachers, inner.members.iter().filter(|m| m.seated_student()).count())
     }
 }

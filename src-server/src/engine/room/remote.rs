@@ -84,8 +84,7 @@ impl Room {
             }
             return true;
         }
-        let online =
-            inner.members.iter().filter(|m| m.role == Role::Student).count() + inner.remote_conns.len();
+        let online = inner.members.iter().filter(|m| m.seated_student()).count() + inner.remote_conns.len();
         // Remote students have a table of their own size, so that entries from relays can never
         // crowd out the students in the room (whose table counts only them, see `seat`).
         let remote_known = inner.participants.values().filter(|p| p.remote).count();

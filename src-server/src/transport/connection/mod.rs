@@ -62,6 +62,7 @@ async fn run_split(
         return;
     };
     let gauge = match joined.role {
+        _ if joined.second => &app.metrics.second_paths,
         Role::Teacher => &app.metrics.teachers,
         Role::Student => &app.metrics.students,
     };
@@ -84,7 +85,11 @@ async fn run_split(
         conn_cancel.clone(),
     ));
     read::read_loop(stream, &joined, &room, &app, &live, &conn_cancel).await;
-    room.leave(&joined.pid, joined.conn);
+    if joined.second {
+        room.leave_second(joined.conn);
+    } else {
+        room.leave(&joined.pid, joined.conn);
+    }
     joined.outbox.stop();
     conn_cancel.cancel();
     let _ = writer.await;

@@ -106,6 +106,8 @@ pub(super) async fn read_loop(
                 app.metrics.reject(Rejected::Binary);
                 outbox.close(close::UNSUPPORTED_DATA, "binary frames are not accepted");
             }
+            // A second path's round trip is not its student's (the roster shows the first's).
+            Message::Pong(_) if joined.second => {}
             Message::Pong(payload) => on_pong(&payload, live, room, &joined.pid),
             Message::Ping(_) | Message::Close(_) => {}
         }
@@ -156,6 +158,12 @@ fn handle(msg: ClientMsg, joined: &Joined, room: &Room, app: &Host) {
         }
         ClientMsg::Ping { id } => reply(outbox, &ServerMsg::Pong { id, time: now_ms() }),
         ClientMsg::Resync { .. } => outbox.request_sync(),
+        // A second path only listens (PROTOCOL-ADDITIONS N): what a student says goes on its first.
+        _ if joined.second => {
+            app.metrics.reject(Rejected::BadRequest);
+            let message = "a second path only listens: send this on the first connection";
+            reply(outbox, &ServerMsg::error(None, ErrorCode::BadRequest, message));
+        }
         ClientMsg::Set { id, patch } if teacher => room.set(id, patch, &joined.outbox),
         ClientMsg::Kick { id, who } if teacher => room.kick(id, &who, outbox),
         ClientMsg::End { id } if teacher => room.end(id, &joined.outbox),

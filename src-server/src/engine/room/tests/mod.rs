@@ -13,6 +13,7 @@ mod guard;
 mod knocks;
 mod removal;
 mod roster;
+mod second;
 mod twins;
 
 use std::net::IpAddr;

@@ -1,0 +1,89 @@
+//! A student's second path (docs/PROTOCOL-ADDITIONS.md, N): a second connection that carries the same
+//! frames as the student's first, so a change lost on one arrives by the other.
+//!
+//! A lost packet holds TCP's whole stream until it is resent, about one round trip later; on a link
+//! that loses packets at random, the same change on a second connection is rarely lost on both. A
+//! second path only listens: it takes no seat, is on no roster, is never reported (the session log
+//! and a relay's `up` stream hear only of the first), and whatever it sends but a ping or a resync is
+//! refused. It lives only while its student's first connection does.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::join::{JoinError, Joined};
+use super::{Inner, Member, Room, encode};
+use crate::engine::outbox::{Item, Outbox};
+use crate::engine::token::Claims;
+use crate::protocol::{Role, You, close};
+
+fn bad(m: &str) -> JoinError {
+    JoinError::BadRequest(m.to_string())
+}
+
+impl Room {
+    /// Whether this room takes second paths: a relay's always, a teacher's server's when configured.
+    pub(super) fn offers_second(&self) -> bool {
+        self.mirror || self.limits.second_paths
+    }
+
+    /// Opens a second path for the online student a resume token proves, and queues its `welcome`
+    /// (the same as a resume's). A second path the student had already is closed (4409).
+    pub(super) fn enter_second(
+        &self,
+        claims: &Claims,
+        resumed: bool,
+        addr: Option<IpAddr>,
+    ) -> Result<Joined, JoinError> {
+        if !resumed {
+            return Err(bad("a second path needs \"resume\", the token of a student who is online"));
+        }
+        if claims.role != Role::Student {
+            return Err(bad("only a student opens a second path"));
+        }
+        if !self.offers_second() {
+            return Err(bad("this server takes no second path"));
+        }
+        let mut inner = self.lock();
+        if inner.state.ended {
+            return Err(JoinError::Ended);
+        }
+        let reissued = inner.reissued.get(&claims.pid).is_some_and(|at| claims.issued < *at);
+        if inner.revoked.contains(&claims.pid) || reissued {
+            return Err(JoinError::Credentials);
+        }
+        let Some(p) = inner.participants.get(&claims.pid).filter(|p| p.conn.is_some()) else {
+            return Err(bad("a second path needs its student online: resume on the first one, then open it"));
+        };
+        let you = You { id: p.id.clone(), role: Role::Student, name: p.name.clone() };
+        Self::close_second(&mut inner, &claims.pid, close::REPLACED, "replaced by a newer second path");
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let outbox = Arc::new(Outbox::new(self.limits.queue_capacity));
+        let token = self.tokens.issue(claims);
+        outbox.push(Item::Msg(encode(&self.welcome(&inner, you, token))));
+        inner.members.push(Member {
+            conn,
+            role: Role::Student,
+            outbox: outbox.clone(),
+            addr: addr.and_then(crate::engine::rate::counted),
+            second_of: Some(claims.pid.clone()),
+        });
+        Ok(Joined { conn, pid: claims.pid.clone(), role: Role::Student, outbox, second: true })
+    }
+
+    /// Removes a closed second path. Nothing is reported: the student's seat is its first path's.
+    pub fn leave_second(&self, conn: u64) {
+        self.lock().members.retain(|m| m.conn != conn);
+    }
+
+    /// Closes the second path of student `pid`, if it has one; the caller holds the lock.
+    pub(super) fn close_second(inner: &mut Inner, pid: &str, code: u16, reason: &str) {
+        inner.members.retain(|m| {
+            let theirs = m.second_of.as_deref() == Some(pid);
+            if theirs {
+                m.outbox.close(code, reason);
+            }
+            !theirs
+        });
+    }
+}
