@@ -17,7 +17,8 @@
 # Environment: STUDENTS (30), RATE (4), SECONDS_PER_RUN (30), OUT (docs/bench), LINK (each or shared),
 # ONLY (a cell's name: run just that one), SOCKETIO (1; 0 skips the comparison), LECTERN_BIN (the
 # lectern binary to measure: another build's, for a before and after), RELAY_SYSCTL (kernel settings
-# for the relay's namespace, "key=value ...").
+# for the relay's namespace, "key=value ..."), PATHS ("1 2": each cell is run with one path per student,
+# then with a second path (PROTOCOL-ADDITIONS N), one after the other in the same run).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -28,7 +29,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lectern-target}"
 # A run that is not the whole comparison (one cell, another binary, another shape) does not replace
 # the committed figures unless OUT says so.
 if [ -n "${ONLY:-}${LECTERN_BIN:-}${RELAY_SYSCTL:-}" ] || [ "${SOCKETIO:-1}" = 0 ] || [ "${LINK:-each}" != each ] ||
-  [ "${WAN_ORDER:-flow}" != flow ]; then
+  [ "${WAN_ORDER:-flow}" != flow ] || [ "${PATHS:-1 2}" != "1 2" ]; then
   OUT="${OUT:-${CARGO_TARGET_DIR}/bench-wan}"
 fi
 OUT="${OUT:-docs/bench}"
@@ -67,8 +68,11 @@ PIDS+=($!); SERVER_PID=$!
 ready "$WORK/server" "lectern serve"
 
 RESULTS="$OUT/wan.jsonl"; : >"$RESULTS"
+read -ra paths <<<"${PATHS:-1 2}"
 for c in "${CELLS[@]}"; do
+  for npaths in "${paths[@]}"; do
   read -r cell rtt jitter loss rate <<<"$c"
+  second=(); [ "$npaths" = 2 ] && second=(--second-path)
   # The relay as this home reaches it: the cloud's address on the home's link.
   relay=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["addr"]=sys.argv[2]+":7443"; print(json.dumps(r))' \
     "$(head -1 "$WORK/relay")" "$(wan_cloud_addr "$cell")")
@@ -77,7 +81,7 @@ for c in "${CELLS[@]}"; do
   ip netns exec "$(wan_ns "$cell")" "$BIN/lectern-bench-relay" --server "$(head -1 "$WORK/server")" \
     --data-dir "$WORK/teacher" --server-pid "$SERVER_PID" --relay "$relay" --relay-pid "$RELAY_PID" \
     --local 0 --remote "$STUDENTS" --rate "$RATE" --seconds "$SECS" --verify --teacher-netns "$WAN_SCHOOL" \
-    --label "$cell" | python3 -c '
+    --label "$cell" "${second[@]+"${second[@]}"}" | python3 -c '
 import json, sys
 line = json.loads(sys.stdin.read())
 rtt, jitter, loss, rate = map(float, sys.argv[1:5])
@@ -95,6 +99,7 @@ line["relay_tcp"] = None if not before or not after else {k: after.get(k, 0) - b
     "TcpOutSegs", "TcpRetransSegs", "TcpExtTCPLossProbes", "TcpExtTCPLossProbeRecovery",
     "TcpExtTCPSackRecovery", "TcpExtTCPTimeouts", "TcpExtTCPSpuriousRTOs", "TcpExtTCPDSACKRecv")}
 print(json.dumps(line))' "$rtt" "$jitter" "$loss" "$rate" "$LINK" "$WORK/tcp-before" "$WAN_CLOUD" | tee -a "$RESULTS"
+  done
 done
 
 # Socket.IO with its Redis adapter, the seeds' recipe, on the same rig in the same run: the teacher's
@@ -137,17 +142,20 @@ done
 python3 - "$RESULTS" >"$OUT/wan.md" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print("| cell (RTT, loss each way, rate) | students | one-way | p50 | p99 | max | p99 − one-way | goal: one-way + RTT + 25 ms | delivered | shown offline | relay CPU, RSS |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print("| cell (RTT, loss each way, rate) | paths | students | one-way | p50 | p99 | max | p99 − one-way | goal: one-way + RTT + 25 ms | stretch: one-way + 40 ms | delivered | bytes read a change | shown offline | relay CPU, RSS |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     g = r["remote"]
     relay = r["processes"][1] if len(r["processes"]) > 1 else {"cpu_percent": 0, "rss_mib": 0}
     goal = r["one_way_ms"] + r["cell_rtt_ms"] + 25
+    stretch = r["one_way_ms"] + 40
+    paths = 2 if g.get("second_path") else 1
     each = " each" if r.get("link", "shared") == "each" else ", shared"
     print(f"| {r['label']} ({r['cell_rtt_ms']:g} ± {r['cell_jitter_ms']:g} ms, {r['cell_loss_pct']:g}%, {r['cell_mbit']:g} Mbit/s{each}) "
-          f"| {g['students']} | {r['one_way_ms']:g} ms | {g['p50_ms']:.1f} ms | {g['p99_ms']:.1f} ms | {g['max_ms']:.1f} ms "
+          f"| {paths} | {g['students']} | {r['one_way_ms']:g} ms | {g['p50_ms']:.1f} ms | {g['p99_ms']:.1f} ms | {g['max_ms']:.1f} ms "
           f"| {g['p99_ms'] - r['one_way_ms']:.1f} ms | {goal:g} ms ({'met' if g['p99_ms'] <= goal else 'missed'}) "
-          f"| {g['received']}/{g['expected']} | {r.get('shown_offline', '?')} | {relay['cpu_percent']:.1f}%, {relay['rss_mib']:.0f} MiB |")
+          f"| {stretch:g} ms ({'met' if g['p99_ms'] <= stretch else 'missed'}) "
+          f"| {g['received']}/{g['expected']} | {g.get('bytes_per_change', 0):.0f} B | {r.get('shown_offline', '?')} | {relay['cpu_percent']:.1f}%, {relay['rss_mib']:.0f} MiB |")
 EOF
 [ "${SOCKETIO:-1}" = 0 ] || python3 - "$SIO_RESULTS" >>"$OUT/wan.md" <<'EOF'
 import json, sys

@@ -70,13 +70,22 @@ struct Args {
     /// (a home): one process, one clock, two places.
     #[arg(long)]
     teacher_netns: Option<String>,
+    /// Remote students open a second path (PROTOCOL-ADDITIONS N) and take each change from
+    /// whichever connection brings it first.
+    #[arg(long)]
+    second_path: bool,
 }
 
-/// Latencies of one group of students, in µs, and how many deliveries arrived.
+/// Latencies of one group of students, in µs, how many deliveries arrived, and the bytes of text
+/// frames they read (both paths').
 struct Group {
     histogram: Histogram<u64>,
     received: u64,
+    bytes: u64,
 }
+
+/// What one student read: its latencies, the changes it took, and the bytes of every text frame.
+type Read = (Histogram<u64>, u64, u64);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -127,15 +136,22 @@ async fn main() -> anyhow::Result<()> {
         }
         let check = (remote && args.verify).then(|| RelayCheck::new(&pk, &room)).flatten();
         let (gate, sent, stop) = (gate.clone(), sent.clone(), stop_rx.clone());
+        let two = remote && args.second_path;
         students.push((
             remote,
             tokio::spawn(async move {
-                let socket = {
-                    let _permit = gate.acquire().await;
-                    connect(&url, &pin, hello).await
+                let _permit = gate.acquire().await;
+                let device = hello["device"].clone();
+                let (socket, welcome) = connect(&url, &pin, hello).await?;
+                let second = if two {
+                    let token = serde_json::from_str::<Value>(&welcome)?["token"].clone();
+                    let hello = json!({"t":"hello","v":1,"role":"student","resume":token,"device":device,"second":true});
+                    Some(connect(&url, &pin, hello).await?.0)
+                } else {
+                    None
                 };
-                let (socket, welcome) = socket?;
-                student(socket, welcome, stop, check, sent, t0, total).await
+                drop(_permit);
+                student([Some(socket), second], welcome, stop, check, sent, t0, total).await
             }),
         ));
     }
@@ -179,14 +195,15 @@ async fn main() -> anyhow::Result<()> {
     let offline = teacher_stayed.then_some(offline);
     let _ = stop_tx.send(true);
 
-    let mut local = Group { histogram: Histogram::new(3)?, received: 0 };
-    let mut remote = Group { histogram: Histogram::new(3)?, received: 0 };
+    let mut local = Group { histogram: Histogram::new(3)?, received: 0, bytes: 0 };
+    let mut remote = Group { histogram: Histogram::new(3)?, received: 0, bytes: 0 };
     for (is_remote, task) in students {
         // Told to stop, a student hands over what it read (a student that failed counts nothing).
-        let Ok(Ok((h, n))) = task.await else { continue };
+        let Ok(Ok((h, n, bytes))) = task.await else { continue };
         let g = if is_remote { &mut remote } else { &mut local };
         g.histogram.add(&h)?;
         g.received += n;
+        g.bytes += bytes;
     }
     let (sign_us, verify_us) = signing_cost();
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
@@ -202,7 +219,9 @@ async fn main() -> anyhow::Result<()> {
         "local": {"students": args.local, "expected": total * args.local, "received": local.received,
                   "p50_ms": ms(&local.histogram, 0.5), "p99_ms": ms(&local.histogram, 0.99), "max_ms": ms(&local.histogram, 1.0)},
         "remote": {"students": args.remote, "expected": total * args.remote, "received": remote.received,
-                   "p50_ms": ms(&remote.histogram, 0.5), "p99_ms": ms(&remote.histogram, 0.99), "max_ms": ms(&remote.histogram, 1.0)},
+                   "p50_ms": ms(&remote.histogram, 0.5), "p99_ms": ms(&remote.histogram, 0.99), "max_ms": ms(&remote.histogram, 1.0),
+                   "second_path": args.second_path,
+                   "bytes_per_change": remote.bytes as f64 / remote.received.max(1) as f64},
         "processes": procs, "sign_us": sign_us, "verify_us": verify_us, "shown_offline": offline,
     });
     println!("{line}");
@@ -265,18 +284,37 @@ async fn connect_sink(netns: Option<&str>, url: &str, fp: &str, key: &str) -> an
     Ok(connect_from(netns, url, fp, hello).await?.0)
 }
 
-/// Reads a student's frames until aborted: the latency of every pointer move, in µs.
+/// The next frame of either path (`None` once a path has closed: it is then left alone).
+async fn next_of(
+    path: &mut Option<Socket>,
+) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
+    match path {
+        Some(s) => {
+            let next = s.next().await;
+            if next.is_none() {
+                *path = None;
+            }
+            next
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads a student's frames, from its one or two paths, until aborted: the latency of every
+/// pointer move, in µs. A frame whose seq the student has already is a copy from the slower path,
+/// and is dropped unread, as the project's clients do.
 async fn student(
-    mut socket: Socket,
+    mut paths: [Option<Socket>; 2],
     welcome: String,
     mut stop: tokio::sync::watch::Receiver<bool>,
     mut check: Option<RelayCheck>,
     sent: Arc<Vec<AtomicU64>>,
     t0: Instant,
     total: usize,
-) -> anyhow::Result<(Histogram<u64>, u64)> {
+) -> anyhow::Result<Read> {
     let mut histogram = Histogram::<u64>::new(3)?;
     let mut received = 0u64;
+    let mut bytes = welcome.len() as u64;
     let mut seq = 0u64;
     let mut state: Option<LessonState> = None;
     let mut first = Some(welcome);
@@ -284,20 +322,34 @@ async fn student(
         let text = match first.take() {
             Some(w) => w,
             None => {
+                let [a, b] = &mut paths;
                 let next = tokio::select! {
                     _ = stop.changed() => break,
-                    m = socket.next() => m,
+                    m = next_of(a) => m,
+                    m = next_of(b) => m,
                 };
                 match next {
-                    None => break,
+                    None if paths.iter().all(Option::is_none) => break,
+                    None => continue,
                     Some(m) => match m? {
-                        Message::Text(t) => t.to_string(),
+                        Message::Text(t) => {
+                            bytes += t.len() as u64;
+                            t.to_string()
+                        }
                         _ => continue,
                     },
                 }
             }
         };
         let Ok(msg) = serde_json::from_str::<ServerMsg>(&text) else { continue };
+        let copy = match &msg {
+            ServerMsg::Patch { seq: s, .. } | ServerMsg::Sync { seq: s, .. } => *s <= seq && state.is_some(),
+            ServerMsg::Welcome { .. } => state.is_some(),
+            _ => false,
+        };
+        if copy {
+            continue;
+        }
         if let Some(c) = check.as_mut()
             && let Err(reason) = c.check(&msg, seq, state.as_ref(), lectern::now_ms())
         {
@@ -326,7 +378,7 @@ async fn student(
             _ => {}
         }
     }
-    Ok((histogram, received))
+    Ok((histogram, received, bytes))
 }
 
 /// Microseconds to sign a change, and to check one, on this machine (2,000 of each).
