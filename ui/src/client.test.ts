@@ -1,128 +1,10 @@
 // The lesson client over a fake Transport: hello, welcome, patches in order, resync on a gap,
 // reconnect and resume, offline queues, stop codes, dead-link detection. No browser, no server.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { LessonClient, backoff, type ClientEvents, type Credentials, type LinkStatus, type StopReason } from "./client";
-import type { ClientMsg } from "./generated/ClientMsg";
-import type { LessonState } from "./generated/LessonState";
+import { LessonClient, backoff, type ClientEvents } from "./client";
 import type { ServerMsg } from "./generated/ServerMsg";
 import { emptyState } from "./lesson";
-import type { Network, Transport } from "./platform/contract";
-
-/** A connection the test drives: it opens, delivers frames and closes when told to. */
-class FakeTransport implements Transport {
-  readonly sent: ClientMsg[] = [];
-  isOpen = false;
-  closedWith: number | null = null;
-  private opened = () => {};
-  private received: (frame: ServerMsg) => void = () => {};
-  private closed: (code: number, reason: string) => void = () => {};
-
-  constructor(readonly url: string | undefined) {}
-  send(frame: ClientMsg): boolean {
-    if (!this.isOpen) return false;
-    this.sent.push(frame);
-    return true;
-  }
-  close(code = 1000): void {
-    this.closedWith = code;
-    this.isOpen = false;
-  }
-  onOpen(cb: () => void): void {
-    this.opened = cb;
-  }
-  onFrame(cb: (frame: ServerMsg) => void): void {
-    this.received = cb;
-  }
-  onClose(cb: (code: number, reason: string) => void): void {
-    this.closed = cb;
-  }
-  open(): void {
-    this.isOpen = true;
-    this.opened();
-  }
-  deliver(frame: ServerMsg): void {
-    this.received(frame);
-  }
-  serverClose(code: number): void {
-    this.isOpen = false;
-    this.closed(code, "");
-  }
-}
-
-class FakeNetwork implements Pick<Network, "connect" | "online" | "onOnline"> {
-  readonly transports: FakeTransport[] = [];
-  up = true;
-  private listeners: (() => void)[] = [];
-  connect(url?: string): Transport {
-    const t = new FakeTransport(url);
-    this.transports.push(t);
-    return t;
-  }
-  online(): boolean {
-    return this.up;
-  }
-  onOnline(cb: () => void): () => void {
-    this.listeners.push(cb);
-    return () => (this.listeners = this.listeners.filter((l) => l !== cb));
-  }
-  comeBack(): void {
-    this.up = true;
-    for (const l of this.listeners) l();
-  }
-  get last(): FakeTransport {
-    return this.transports[this.transports.length - 1];
-  }
-}
-
-const doc = { id: "d1", title: "Mushaf", pages: 604, sha256: "ab" };
-
-function welcome(seq: number, state: Partial<LessonState> = {}, token = "tok-1"): ServerMsg {
-  return {
-    t: "welcome",
-    v: 1,
-    you: { id: "p7", role: "student", name: "Aisha" },
-    token,
-    room: { id: "r1", title: "Quran, level 2" },
-    seq,
-    state: { ...emptyState(), doc, ...state },
-    heartbeat_ms: 10000,
-    time: 0,
-    teacher_online: true,
-  };
-}
-
-function setup(
-  credentials: Credentials = { role: "student", code: "482913", name: "Aisha" },
-  stored: string | null = null,
-  relay?: { room: string; pk: string },
-) {
-  const network = new FakeNetwork();
-  const saved: (string | null)[] = [];
-  let token = stored;
-  const states: { state: LessonState; seq: number; patch: boolean }[] = [];
-  const statuses: { status: LinkStatus; stop?: StopReason }[] = [];
-  const events: ClientEvents = {
-    state: (state, seq, patch) => states.push({ state, seq, patch: !!patch }),
-    status: (status, detail) => statuses.push({ status, stop: detail.stop }),
-  };
-  const client = new LessonClient(
-    {
-      network,
-      relay,
-      device: "student-tab-0007",
-      credentials,
-      tokens: {
-        load: async () => token,
-        save: async (t) => {
-          token = t;
-          saved.push(t);
-        },
-      },
-    },
-    events,
-  );
-  return { client, network, saved, states, statuses, token: () => token };
-}
+import { FakeNetwork, doc, setup, welcome } from "./clientfakes";
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -445,6 +327,33 @@ describe("behind a relay", () => {
     await vi.waitFor(() => expect(first.closedWith).toBe(4999));
     expect(states.every((s) => s.state.page !== 9)).toBe(true);
     expect(errors).toContain("untrusted");
+    client.stop();
+  });
+
+  it("checks a second path's frames as the first's: a copy is dropped, a forgery drops the relay", async () => {
+    teachersTime();
+    const { client, network } = setup(undefined, null, { room: "r1", pk: PK });
+    const refusals: string[] = [];
+    (client as unknown as { events: ClientEvents }).events.error = (_code, message) => refusals.push(message);
+    await client.start();
+    const first = network.last;
+    first.open();
+    first.deliver({ ...signedWelcome(SIG), second: true } as ServerMsg);
+    await vi.waitFor(() => expect(network.transports).toHaveLength(2));
+    const second = network.last;
+    second.open();
+    expect(second.sent[0]).toMatchObject({ second: true, room: "r1", resume: "tok-1" });
+    // The same signed state again on the second path is a copy, not a replay: nothing is dropped.
+    second.deliver(signedWelcome(SIG));
+    second.deliver({ t: "sync", seq: 3, state: (signedWelcome(SIG) as { state: unknown }).state, signed: { epoch: 5, sig: SIG } } as ServerMsg);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(first.closedWith).toBeNull();
+    // A change the teacher did not sign, on the second path: the relay is not trusted on either.
+    second.deliver({ t: "patch", seq: 4, time: 0, patch: { page: 9 }, signed: { epoch: 5, sig: SIG } } as ServerMsg);
+    await vi.waitFor(() => expect(first.closedWith).toBe(4999));
+    expect(refusals).toEqual(["the relay sent a change that the teacher's server did not sign"]);
+    expect(second.closedWith).toBe(1000);
+    expect(client.mirror.state.page).toBe(2);
     client.stop();
   });
 

@@ -14,6 +14,7 @@ import type { You } from "./generated/You";
 import { LessonMirror } from "./lesson";
 import { RelayCheck } from "./relaycheck";
 import { STOP_CODES, backoff, type StopReason } from "./reconnect";
+import { SecondPath, isCopy } from "./secondpath";
 
 export { backoff, type StopReason } from "./reconnect";
 import type { Network, Transport } from "./platform/contract";
@@ -102,12 +103,27 @@ export class LessonClient {
   private unlisten: (() => void) | null = null;
   /** Behind a relay: what every frame is checked against. */
   private readonly relay: RelayCheck | null;
+  /** A student's second path, when the server offers one (PROTOCOL-ADDITIONS N). */
+  private readonly second: SecondPath;
 
   constructor(
     private readonly options: ClientOptions,
     private readonly events: ClientEvents,
   ) {
     this.relay = options.relay ? new RelayCheck(options.relay.pk, options.relay.room) : null;
+    this.second = new SecondPath({
+      network: options.network,
+      url: options.url,
+      device: options.device,
+      room: options.relay?.room,
+      seq: () => this.mirror.seq,
+      deliver: (frame, live) => this.fromSecond(frame, live),
+    });
+  }
+
+  /** Whether a second path is open now. */
+  get secondPath(): boolean {
+    return this.second.open;
   }
 
   /** The resume token this participant holds now (the bearer for documents), or null. */
@@ -135,6 +151,7 @@ export class LessonClient {
     const transport = this.transport;
     this.transport = null;
     transport?.close(1000);
+    this.second.stop();
     this.setStatus("stopped");
   }
 
@@ -213,20 +230,48 @@ export class LessonClient {
     transport.onFrame((frame) => {
       if (this.transport !== transport) return;
       this.lastHeard = Date.now();
-      if (!this.relay) return this.onFrame(frame);
-      this.relay.pass(frame, this.mirror, () => this.transport === transport, (f) => this.onFrame(f), (refused) => {
+      if (!this.relay) {
+        if (!this.isCopy(frame)) this.onFrame(frame);
+        return;
+      }
+      const refuse = (refused: string) => {
         // Never applied: drop this relay and try again (perhaps another, behind a load balancer).
         this.events.error?.("untrusted", refused, undefined);
         transport.close(4999, "untrusted relay");
         this.onClose(transport, 4999);
-      });
+      };
+      this.relay.pass(frame, this.mirror, () => this.transport === transport, (f) => this.onFrame(f), refuse, (f) => this.isCopy(f));
     });
     transport.onClose((code) => this.onClose(transport, code));
+  }
+
+  /** A frame the second path brought (a patch, a snapshot or a beat), checked as the first's are. */
+  private fromSecond(frame: ServerMsg, live: () => boolean): void {
+    if (!this.transport) return;
+    if (!this.relay) {
+      if (!this.isCopy(frame)) this.onFrame(frame);
+      return;
+    }
+    const refuse = (refused: string) => {
+      // A relay that forges on one path is not trusted on the other: try again from the start.
+      this.events.error?.("untrusted", refused, undefined);
+      this.abandonLink("untrusted relay");
+    };
+    this.relay.pass(frame, this.mirror, live, (f) => this.onFrame(f), refuse, (f) => this.isCopy(f));
+  }
+
+  /** With a second path, a patch or snapshot the other path brought first: dropped unread. A
+   * resync's answer is among them when the other path filled the gap. */
+  private isCopy(frame: ServerMsg): boolean {
+    if (!this.second.active || !isCopy(frame, this.mirror.seq)) return false;
+    if (frame.t === "sync") this.resyncPending = false;
+    return true;
   }
 
   private onClose(transport: Transport, code: number): void {
     if (this.transport !== transport) return;
     this.transport = null;
+    this.second.stop();
     this.resyncPending = false;
     this.clearTimers();
     const wasWaiting = this.status === "waiting";
@@ -277,6 +322,7 @@ export class LessonClient {
         this.events.state(this.mirror.state, this.mirror.seq);
         for (const queued of this.queue.splice(0)) this.transport?.send(queued);
         this.startPings();
+        if (msg.second && msg.you.role === "student") this.second.start(msg.token);
         break;
       }
       case "patch": {
@@ -384,6 +430,7 @@ export class LessonClient {
   private abandonLink(reason: string): void {
     const dropped = this.transport;
     this.transport = null;
+    this.second.stop();
     this.clearTimers();
     dropped?.close(4999, reason);
     this.scheduleRetry();

@@ -237,10 +237,18 @@ export class RelayCheck {
 
   /** Checks frames one at a time, in the order they came, against the mirror as it stands when
    * each is reached: `apply` takes a good one, `refuse` gets the reason for a bad one (which is never
-   * applied). Nothing happens once `live` says the link is gone. */
-  pass(frame: ServerMsg, mirror: Mirror, live: () => boolean, apply: (f: ServerMsg) => void, refuse: (reason: string) => void): void {
+   * applied). Nothing happens once `live` says the link is gone, or when `copy` says, as the frame's
+   * turn comes, that the client has what it brings (another path brought it first: section N). */
+  pass(
+    frame: ServerMsg,
+    mirror: Mirror,
+    live: () => boolean,
+    apply: (f: ServerMsg) => void,
+    refuse: (reason: string) => void,
+    copy: (f: ServerMsg) => boolean = () => false,
+  ): void {
     this.inbox = this.inbox.then(async () => {
-      if (!live()) return;
+      if (!live() || copy(frame)) return;
       // A frame that breaks the check (a patch without its patch, say) is refused like a forged one,
       // and the chain goes on: one bad frame must not stop every later one.
       const refused = await this.check(frame, mirror.seq, mirror.synced ? mirror.state : null).catch(

@@ -41,4 +41,9 @@ room?: string | null,
  * Students without a code: ask the teacher to be let in (docs/PROTOCOL-ADDITIONS.md, "Asking to
  * join"). A `code` or `resume` in the same hello wins.
  */
-knock?: boolean, };
+knock?: boolean, 
+/**
+ * With `resume`: this connection is a second path for a student who is online, which only
+ * listens (docs/PROTOCOL-ADDITIONS.md, N).
+ */
+second?: boolean, };

@@ -61,7 +61,11 @@ signed?: Signed | null,
  * Behind a relay: the teacher's latest beat, which says how fresh `state` is and whether
  * the teacher is there.
  */
-beat?: Beat | null, } | { "t": "patch", 
+beat?: Beat | null, 
+/**
+ * Students: this server takes a second path (docs/PROTOCOL-ADDITIONS.md, N).
+ */
+second?: boolean, } | { "t": "patch", 
 /**
  * Its seq.
  */

@@ -1,0 +1,110 @@
+// A student's second path (PROTOCOL-ADDITIONS N) over fake Transports: opened when the welcome offers
+// it, each change taken from whichever path brings it first, copies dropped unread (never refused as
+// a replay), nothing sent on it but its hello, and closed with the first path.
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { ServerMsg } from "./generated/ServerMsg";
+import { emptyState } from "./lesson";
+import { doc, setup, welcome } from "./clientfakes";
+import { SECOND_PATH_RETRY_MS } from "./secondpath";
+
+/** A welcome that offers a second path. */
+const offering = (seq: number, page = 1): ServerMsg => ({ ...welcome(seq, { page }), second: true }) as ServerMsg;
+
+const patch = (seq: number, page: number): ServerMsg => ({ t: "patch", seq, time: 0, patch: { page } });
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("a second path", () => {
+  it("is opened when the welcome offers one, and each change is taken once, from the first path to bring it", async () => {
+    const { client, network, states } = setup();
+    await client.start();
+    const first = network.last;
+    first.open();
+    first.deliver(offering(10));
+    expect(network.transports).toHaveLength(2);
+    const second = network.last;
+    second.open();
+    expect(second.sent).toEqual([{ t: "hello", v: 1, role: "student", resume: "tok-1", device: "student-tab-0007", second: true }]);
+    second.deliver(offering(10));
+    expect(client.secondPath).toBe(true);
+    const shown = states.length;
+
+    // The second path brings 11 first (the first path lost a packet): it is shown, once.
+    second.deliver(patch(11, 4));
+    first.deliver(patch(11, 4));
+    first.deliver(patch(12, 5));
+    second.deliver(patch(12, 5));
+    expect(states.slice(shown).map((s) => s.seq)).toEqual([11, 12]);
+    expect(client.mirror.state.page).toBe(5);
+
+    // The slower path's snapshot is older than the lesson shown: dropped, nothing asked again.
+    first.deliver({ t: "sync", seq: 11, state: { ...emptyState(), doc, page: 4 } });
+    expect(client.mirror.state.page).toBe(5);
+    expect(first.sent.filter((m) => m.t === "resync")).toEqual([]);
+
+    // What the student says goes on the first path only.
+    client.ack(12);
+    client.hand(true);
+    expect(first.sent.map((m) => m.t)).toEqual(["hello", "ack", "hand"]);
+    expect(second.sent.map((m) => m.t)).toEqual(["hello"]);
+    client.stop();
+    expect(second.closedWith).toBe(1000);
+  });
+
+  it("is not opened when the server offers none", async () => {
+    const { client, network } = setup();
+    await client.start();
+    network.last.open();
+    network.last.deliver(welcome(10));
+    expect(network.transports).toHaveLength(1);
+    client.stop();
+  });
+
+  it("closes with the first path and opens again with its next welcome", async () => {
+    const { client, network } = setup();
+    await client.start();
+    const first = network.last;
+    first.open();
+    first.deliver(offering(10));
+    const second = network.last;
+    second.open();
+    first.serverClose(1006);
+    expect(second.closedWith).toBe(1000);
+    await vi.advanceTimersByTimeAsync(0);
+    const again = network.last;
+    expect(again).not.toBe(second);
+    again.open();
+    expect(again.sent[0]).toMatchObject({ resume: "tok-1" });
+    expect(again.sent[0]).not.toHaveProperty("second");
+    again.deliver(offering(12));
+    expect(network.last.url).toBe(again.url);
+    network.last.open();
+    expect(network.last.sent[0]).toMatchObject({ second: true, resume: "tok-1" });
+    client.stop();
+  });
+
+  it("is tried again a while after a drop, but not after the server refused it", async () => {
+    const { client, network } = setup();
+    await client.start();
+    network.last.open();
+    network.last.deliver(offering(10));
+    const second = network.last;
+    second.open();
+    second.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(SECOND_PATH_RETRY_MS);
+    expect(network.transports).toHaveLength(3);
+    const retried = network.last;
+    retried.open();
+    retried.serverClose(4400); // this server takes none after all
+    // (Less than a heartbeat in all: the fake server answers no ping, and the first path would be dropped.)
+    await vi.advanceTimersByTimeAsync(SECOND_PATH_RETRY_MS - 1000);
+    expect(network.transports).toHaveLength(3);
+    expect(client.status).toBe("connected");
+    client.stop();
+  });
+});

@@ -1,0 +1,109 @@
+// A student's second path (PROTOCOL-ADDITIONS N): a second connection to the same server, opened
+// with the student's resume token once the first is in, that carries the same changes. A packet lost
+// on one TCP connection holds everything behind it for about a round trip; the same change on the
+// other connection is rarely lost too, so the student takes each change from whichever path brings
+// it first. The second path only listens: its frames go through the client's own checks, and only
+// those that move the lesson forward are taken.
+import type { ServerMsg } from "./generated/ServerMsg";
+import type { Network, Transport } from "./platform/contract";
+
+/** How long to wait before opening a second path again after it closed while the first stayed. */
+export const SECOND_PATH_RETRY_MS = 5000;
+
+/** What a second path needs of the client that owns it. */
+export interface SecondPathOwner {
+  network: Pick<Network, "connect">;
+  url?: string;
+  device: string;
+  /** Behind a relay: the room on the teacher's server. */
+  room?: string;
+  /** The seq the client's lesson is at. */
+  seq(): number;
+  /** Takes a frame of the second path that may move the lesson forward (a patch, a sync, a beat). */
+  deliver(frame: ServerMsg, live: () => boolean): void;
+}
+
+/**
+ * Whether a frame from either path is a copy of what the client has already (PROTOCOL-ADDITIONS N):
+ * a patch or a snapshot at or before its seq. With two paths the slower one brings every change
+ * again, and its snapshots may be older than the lesson shown; they are dropped unread, not refused
+ * as a replay.
+ */
+export function isCopy(frame: ServerMsg, seq: number): boolean {
+  return (frame.t === "patch" || frame.t === "sync") && Number(frame.seq) <= seq;
+}
+
+/** The second connection of one student, while its first is in. */
+export class SecondPath {
+  private transport: Transport | null = null;
+  private retry: ReturnType<typeof setTimeout> | null = null;
+  private token: string | null = null;
+
+  constructor(private readonly owner: SecondPathOwner) {}
+
+  /** Whether a second path is open (its welcome came). */
+  open = false;
+
+  /** Whether the student has a second path, or is opening one: copies are then expected. */
+  get active(): boolean {
+    return this.token !== null;
+  }
+
+  /** Opens the second path with this resume token (after the first path's welcome), replacing any. */
+  start(token: string): void {
+    this.stop();
+    this.token = token;
+    this.connect();
+  }
+
+  /** Closes it (the first path closed, or the client stopped); it is not opened again until `start`. */
+  stop(): void {
+    this.token = null;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
+    const transport = this.transport;
+    this.transport = null;
+    this.open = false;
+    transport?.close(1000);
+  }
+
+  private connect(): void {
+    const token = this.token;
+    if (token === null) return;
+    const { network, url, device, room } = this.owner;
+    const transport = network.connect(url);
+    this.transport = transport;
+    const live = () => this.transport === transport;
+    transport.onOpen(() => {
+      if (live()) transport.send({ t: "hello", v: 1, role: "student", resume: token, device, room, second: true });
+    });
+    transport.onFrame((frame) => {
+      if (!live()) return;
+      if (frame.t === "welcome") {
+        this.open = true;
+        // Its state is taken as a snapshot when it is newer than the lesson shown.
+        if (Number(frame.seq) > this.owner.seq()) {
+          const { seq, state, signed } = frame;
+          this.owner.deliver({ t: "sync", seq, state, signed }, live);
+        }
+        return;
+      }
+      if (frame.t === "beat" || ((frame.t === "patch" || frame.t === "sync") && !isCopy(frame, this.owner.seq()))) {
+        this.owner.deliver(frame, live);
+      }
+    });
+    transport.onClose((code) => {
+      if (!live()) return;
+      this.transport = null;
+      this.open = false;
+      // Refused for what it is (4400: this server takes none, or the first path is gone), or
+      // replaced, or the lesson is over: the first path's next welcome decides. Otherwise try again
+      // in a while, as long as the first path stays.
+      if (code === 4400 || code === 4409 || code === 4000 || code === 4003 || code === 4001) return;
+      this.retry = setTimeout(() => {
+        this.retry = null;
+        this.connect();
+      }, SECOND_PATH_RETRY_MS);
+    });
+  }
+}
