@@ -1,0 +1,114 @@
+//! A student's second path (docs/PROTOCOL-ADDITIONS.md, N), over real TLS: through a relay and a real
+//! `redis-server`, where every relay offers it, and on a teacher's server, which offers it only when
+//! configured. The second path gets every change the first does; it is never a student of its own
+//! (on the roster, in Redis's `up` stream, in the counts), says nothing, and goes with its first.
+#![allow(clippy::unwrap_used)] // a test may panic on what it controls
+
+mod common;
+
+use common::redis::RedisServer;
+use common::remote::*;
+use common::{CODE, Raw, TestServer, metric};
+use serde_json::{Value, json};
+
+/// Opens a raw WebSocket to `ws` and says `hello`; the connection, and its welcome.
+async fn hello_to(ws: &str, fingerprint: &str, hello: Value) -> (Raw, Value) {
+    let mut raw = Raw { ws: lectern::client::connect(ws, fingerprint).await.unwrap() };
+    raw.send(hello).await;
+    let welcome = raw.recv_type("welcome").await;
+    (raw, welcome)
+}
+
+/// The hello of a second path for the student holding `token`.
+fn second(token: &Value, device: &str, room: Option<&str>) -> Value {
+    json!({"t":"hello","v":1,"role":"student","resume":token,"device":device,"second":true,"room":room})
+}
+
+/// The entries of kind `k` in the room's `up` stream (what relays tell the teacher's server).
+async fn up_entries(redis: &RedisServer, room: &str, k: &str) -> usize {
+    let client = lectern::cloud::connect::client(&redis.url(), None).unwrap();
+    let mut conn = client.connect().await.unwrap();
+    let ups: lectern::cloud::keys::Entries = redis::cmd("XRANGE")
+        .arg(lectern::cloud::keys::up(room))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    ups.iter().filter(|(_, f)| f.iter().any(|(key, v)| key == "k" && v == k)).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_sends_a_remote_students_second_path_every_signed_change_and_nothing_else_of_it() {
+    let redis = RedisServer::start().await;
+    let server = bridged(&redis).await;
+    let (relay, ws, fp) = relay(&redis).await;
+    let (mut teacher, _) = server.teacher().await;
+    let room = server.handle.as_ref().unwrap().ready().room.clone();
+    let device = "second-path-device-1";
+    let hello =
+        json!({"t":"hello","v":1,"role":"student","code":CODE,"name":"Maryam","device":device,"room":room});
+    let (mut first, welcome) = hello_to(&ws, &fp, hello).await;
+    assert_eq!(welcome["second"], true, "a relay offers a second path: {welcome}");
+    let (mut path, again) = hello_to(&ws, &fp, second(&welcome["token"], device, Some(&room))).await;
+    assert_eq!(again["you"]["id"], welcome["you"]["id"]);
+    assert!(again["signed"].is_object(), "its welcome is signed as the first's");
+    roster_where(&mut teacher, |e| e["remote"] == true && e["online"] == true).await;
+
+    // Every change reaches both paths, signed, with the same seq.
+    let mut last = json!(0);
+    for page in [3, 4] {
+        teacher.send(json!({"t":"set","patch":{"page":page}})).await;
+        let (a, b) = (first.recv_type("patch").await, path.recv_type("patch").await);
+        assert_eq!((a["seq"].clone(), a["patch"]["page"].clone()), (b["seq"].clone(), json!(page)));
+        assert_eq!(a["signed"], b["signed"]);
+        last = a["seq"].clone();
+    }
+    // The second path says nothing for the student.
+    path.send(json!({"t":"ack","seq":last})).await;
+    let error = path.recv_type("error").await;
+    assert_eq!(error["code"], "bad_request", "{error}");
+    path.send(json!({"t":"ping","id":5})).await;
+    assert_eq!(path.recv_type("pong").await["id"], 5);
+
+    // The teacher's server heard of one student, once.
+    teacher.send(json!({"t":"set","id":42,"patch":{"page":5}})).await;
+    while teacher.recv_type("ok").await["id"] != 42 {}
+    assert_eq!(up_entries(&redis, &room, "join").await, 1, "a second path is never announced");
+    let students = on_roster(&server, |e| e["remote"] == true).await;
+    assert_eq!(students["name"], "Maryam");
+
+    // The first path closes: the second goes with it (4409), and the student is offline.
+    first.ws.close(None).await.unwrap();
+    assert_eq!(path.close_code().await, lectern::protocol::close::REPLACED);
+    roster_where(&mut teacher, |e| e["remote"] == true && e["online"] == false).await;
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teachers_server_offers_a_second_path_only_when_configured() {
+    // By default a classroom's server takes none: a second path would double the Wi-Fi's load.
+    let server = TestServer::start().await;
+    let (_s, welcome) = server.student("Aisha", "second-path-device-2").await;
+    assert!(welcome.get("second").is_none(), "{welcome}");
+    let mut refused = server.raw().await;
+    refused.send(second(&welcome["token"], "second-path-device-2", None)).await;
+    assert_eq!(refused.recv_type("error").await["code"], "bad_request");
+    assert_eq!(refused.close_code().await, lectern::protocol::close::PROTOCOL);
+    server.stop().await;
+
+    let server = TestServer::with(|limits, _| limits.second_paths = true).await;
+    let (mut teacher, _) = server.teacher().await;
+    let (mut first, welcome) = server.student("Aisha", "second-path-device-2").await;
+    assert_eq!(welcome["second"], true);
+    let mut path = server.raw().await;
+    path.send(second(&welcome["token"], "second-path-device-2", None)).await;
+    path.recv_type("welcome").await;
+    teacher.send(json!({"t":"set","patch":{"page":7}})).await;
+    assert_eq!(first.recv_type("patch").await["patch"]["page"], 7);
+    assert_eq!(path.recv_type("patch").await["patch"]["page"], 7);
+    let metrics = server.metrics().await;
+    assert_eq!(metric(&metrics, "lectern_connections{role=\"student\"}"), 1.0, "one student");
+    assert_eq!(metric(&metrics, "lectern_connections{role=\"second_path\"}"), 1.0, "and her second path");
+    server.stop().await;
+}
