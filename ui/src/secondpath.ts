@@ -96,10 +96,10 @@ export class SecondPath {
       if (!live()) return;
       this.transport = null;
       this.open = false;
-      // Refused for what it is (4400: this server takes none, or the first path is gone), or
-      // replaced, or the lesson is over: the first path's next welcome decides. Otherwise try again
-      // in a while, as long as the first path stays.
-      if (code === 4400 || code === 4409 || code === 4000 || code === 4003 || code === 4001) return;
+      // Refused for what it is (4400: this server takes none, or the first path is gone; 4029: too
+      // many opened this minute), replaced, or the lesson is over: the first path's next welcome
+      // decides. Otherwise try again in a while, as long as the first path stays.
+      if ([4000, 4001, 4003, 4029, 4400, 4409].includes(code)) return;
       this.retry = setTimeout(() => {
         this.retry = null;
         this.connect();

@@ -54,6 +54,9 @@ pub enum JoinError {
     /// The lesson has ended: close 4000.
     #[error("the lesson has ended")]
     Ended,
+    /// This student opened too many second paths this minute: close 4029.
+    #[error("too many second paths opened; the first one still works")]
+    TooManySecondPaths,
 }
 
 impl JoinError {
@@ -69,7 +72,8 @@ impl JoinError {
             | JoinError::TooManyFromAddress
             | JoinError::WaitingRoom
             | JoinError::TooManyFromDevice
-            | JoinError::LetIn => close::RATE_LIMITED,
+            | JoinError::LetIn
+            | JoinError::TooManySecondPaths => close::RATE_LIMITED,
             JoinError::Ended => close::ENDED,
         }
     }

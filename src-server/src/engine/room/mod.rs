@@ -16,7 +16,7 @@ pub mod mirror;
 mod participant;
 pub mod remote;
 mod roster;
-mod second;
+pub(crate) mod second;
 #[cfg(test)]
 mod tests;
 

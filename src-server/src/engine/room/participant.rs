@@ -25,6 +25,8 @@ pub(crate) struct Participant {
     pub(crate) addr: Option<std::net::IpAddr>,
     /// It joined looking like a student the teacher removed (`admission`).
     pub(crate) like_removed: bool,
+    /// Second paths it opened in the current minute, and when that minute began (ms; `second`).
+    pub(crate) second_opens: (u64, u32),
 }
 
 impl Participant {
@@ -46,6 +48,7 @@ impl Participant {
             left_ms: 0,
             addr: None,
             like_removed: false,
+            second_opens: (0, 0),
         }
     }
 

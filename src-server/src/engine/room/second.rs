@@ -15,7 +15,13 @@ use super::join::{JoinError, Joined};
 use super::{Inner, Member, Room, encode};
 use crate::engine::outbox::{Item, Outbox};
 use crate::engine::token::Claims;
+use crate::now_ms;
 use crate::protocol::{Role, You, close};
+
+/// Second paths a student may open a minute. Each is a welcome with the whole state (ink and all):
+/// a client opens one after each welcome, and again at most every 5 s after a drop, so a token
+/// holder looping on it is refused rather than served.
+pub const SECOND_OPENS_PER_MINUTE: u32 = 20;
 
 fn bad(m: &str) -> JoinError {
     JoinError::BadRequest(m.to_string())
@@ -52,9 +58,18 @@ impl Room {
         if inner.revoked.contains(&claims.pid) || reissued {
             return Err(JoinError::Credentials);
         }
-        let Some(p) = inner.participants.get(&claims.pid).filter(|p| p.conn.is_some()) else {
+        let Some(p) = inner.participants.get_mut(&claims.pid).filter(|p| p.conn.is_some()) else {
             return Err(bad("a second path needs its student online: resume on the first one, then open it"));
         };
+        let now = now_ms();
+        let (since, opened) = &mut p.second_opens;
+        if now.saturating_sub(*since) >= 60_000 {
+            (*since, *opened) = (now, 0);
+        }
+        if *opened >= SECOND_OPENS_PER_MINUTE {
+            return Err(JoinError::TooManySecondPaths);
+        }
+        *opened += 1;
         let you = You { id: p.id.clone(), role: Role::Student, name: p.name.clone() };
         Self::close_second(&mut inner, &claims.pid, close::REPLACED, "replaced by a newer second path");
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);

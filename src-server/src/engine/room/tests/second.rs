@@ -138,3 +138,19 @@ async fn second_paths_take_no_seats() {
     room.leave(&b.pid, b.conn);
     assert!(room.join(student(CODE, "Chen", &device(3)), lan(3), false).is_ok());
 }
+
+/// Each second path is a welcome with the whole state: a token holder who opens them in a loop is
+/// refused (4029) after a minute's worth, and the student's first path is untouched.
+#[tokio::test(start_paused = true)]
+async fn a_student_opening_second_paths_in_a_loop_is_refused() {
+    let room = offering();
+    let aisha = seated(&room, "Aisha", &device(1), lan(1));
+    let token = token_of(&room, &aisha);
+    for _ in 0..crate::engine::room::second::SECOND_OPENS_PER_MINUTE {
+        room.join(second(&token, &device(1)), lan(1), false).unwrap();
+    }
+    let refused = room.join(second(&token, &device(1)), lan(1), false).unwrap_err();
+    assert_eq!((refused.clone(), refused.close_code()), (JoinError::TooManySecondPaths, 4029));
+    assert_eq!(sent(&room, &aisha.outbox).closed(), None);
+    assert_eq!(room.online(), (0, 1));
+}
