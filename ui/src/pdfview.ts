@@ -9,7 +9,7 @@ import type { ScanIndex } from "./generated/ScanIndex";
 import { drawPdf, drawScan, idle, openPdf, sameFrame, type Drawn, type Frame, type Run } from "./pagedraw";
 import type { LiveInk } from "./generated/LiveInk";
 import type { Mark } from "./generated/Mark";
-import { InkLayer } from "./ink";
+import { PageOverlay } from "./overlay";
 import { place, type Region, type Size } from "./region";
 
 export { preloadPdfJs } from "./pagedraw";
@@ -44,15 +44,8 @@ export class PdfView {
    * anywhere else cancels them, so the page asked for never waits behind one nobody asked for. */
   private readonly aheadRuns = new Map<number, { run: Run; drawn: Promise<Drawn | null> }>();
   private readonly tasks = new Set<RenderTask>();
-  private readonly pointer: HTMLElement;
-  /** The teacher's ink over the page. */
-  private readonly ink: InkLayer;
-  private readonly mark: HTMLElement;
-  private readonly draft: HTMLElement;
-  /** The boxes of the marks that stay on the page shown, reused as they come and go. */
-  private readonly kept: HTMLElement[] = [];
-  private keptMarks: readonly Mark[] = [];
-  private highlight: { page: number; x: number; y: number; w: number; h: number } | null = null;
+  /** The pointer, highlight, marks and ink over the page. */
+  private readonly overlay: PageOverlay;
   private doc: PDFDocumentProxy | null = null;
   /** pdf.js opening a document whose shown pages so far were scans. */
   private opening: Promise<PDFDocumentProxy> | null = null;
@@ -84,18 +77,8 @@ export class PdfView {
     const canvas = document.createElement("canvas");
     canvas.setAttribute("role", "img");
     this.shown = { canvas, page: A4, covers: { x: 0, y: 0, w: 1, h: 1 }, frame: { box: { w: 0, h: 0 }, region: null, dpr: 1 } };
-    this.pointer = document.createElement("div");
-    this.pointer.className = "laser";
-    this.pointer.hidden = true;
-    this.mark = document.createElement("div");
-    this.mark.className = "mark";
-    this.mark.hidden = true;
-    this.draft = document.createElement("div");
-    this.draft.className = "mark draft";
-    this.draft.hidden = true;
     this.root.append(canvas);
-    this.ink = new InkLayer(this.root);
-    this.root.append(this.mark, this.draft, this.pointer);
+    this.overlay = new PageOverlay(this.root, () => this.page);
     container.append(this.root);
     new ResizeObserver(() => {
       this.layout();
@@ -242,7 +225,7 @@ export class PdfView {
     cv.top = `${c.y * 100}%`;
     cv.width = `${c.w * 100}%`;
     cv.height = `${c.h * 100}%`;
-    this.ink.setPlace(c, this.shown.canvas.width, this.shown.canvas.height);
+    this.overlay.setPlace(c, this.shown.canvas.width, this.shown.canvas.height);
   }
 
   /** What a draw now fits, and where. */
@@ -362,44 +345,27 @@ export class PdfView {
 
   /** Places the laser pointer, or hides it. */
   setPointer(pos: Point | null): void {
-    this.pointer.hidden = !pos;
-    if (pos) {
-      this.pointer.style.left = `${pos.x * 100}%`;
-      this.pointer.style.top = `${pos.y * 100}%`;
-    }
+    this.overlay.setPointer(pos);
   }
 
   /** Draws the highlight when it is on the page shown (and not one of its marks), or hides it. */
   setHighlight(h: { page: number; x: number; y: number; w: number; h: number } | null): void {
-    this.highlight = h;
-    const kept = !!h && this.keptMarks.some((m) => m.x === h.x && m.y === h.y && m.w === h.w && m.h === h.h);
-    placeBox(this.mark, h && h.page === this.page && !kept ? h : null);
+    this.overlay.setHighlight(h);
   }
 
   /** Draws the marks that stay on the page shown: highlights as boxes, strokes as ink. */
   setMarks(marks: readonly Mark[]): void {
-    this.ink.setMarks(marks);
-    if (marks === this.keptMarks) return;
-    const boxes = marks.filter((m) => !m.ink);
-    while (this.kept.length < boxes.length) {
-      const el = document.createElement("div");
-      el.className = "mark kept";
-      this.root.insertBefore(el, this.draft);
-      this.kept.push(el);
-    }
-    this.kept.forEach((el, i) => placeBox(el, boxes[i] ?? null));
-    this.keptMarks = marks;
-    this.setHighlight(this.highlight);
+    this.overlay.setMarks(marks);
   }
 
   /** Draws the stroke being drawn when it is on the page shown, or none. */
   setLive(live: LiveInk | null): void {
-    this.ink.setLive(live && live.page === this.page ? live : null);
+    this.overlay.setLive(live);
   }
 
   /** Draws the rectangle being dragged (teacher), or hides it. */
   setDraft(h: { x: number; y: number; w: number; h: number } | null): void {
-    placeBox(this.draft, h);
+    this.overlay.setDraft(h);
   }
 
   /** A pointer event's position, normalized to the page. */
@@ -408,13 +374,4 @@ export class PdfView {
     const clamp = (v: number) => Math.min(1, Math.max(0, v));
     return { x: clamp((ev.clientX - r.left) / r.width), y: clamp((ev.clientY - r.top) / r.height) };
   }
-}
-
-function placeBox(el: HTMLElement, h: { x: number; y: number; w: number; h: number } | null): void {
-  el.hidden = !h;
-  if (!h) return;
-  el.style.left = `${h.x * 100}%`;
-  el.style.top = `${h.y * 100}%`;
-  el.style.width = `${h.w * 100}%`;
-  el.style.height = `${h.h * 100}%`;
 }
