@@ -5,6 +5,7 @@ import { LessonClient, backoff, type ClientEvents } from "./client";
 import type { ServerMsg } from "./generated/ServerMsg";
 import { emptyState } from "./lesson";
 import { FakeNetwork, doc, setup, welcome } from "./clientfakes";
+import { SECOND_PATH_AFTER_MS } from "./secondpath";
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -338,8 +339,12 @@ describe("behind a relay", () => {
     await client.start();
     const first = network.last;
     first.open();
+    vi.useRealTimers();
+    vi.useFakeTimers({ toFake: ["Date", "setTimeout", "clearTimeout"], now: AT + 2_000 });
     first.deliver({ ...signedWelcome(SIG), second: true } as ServerMsg);
-    await vi.waitFor(() => expect(network.transports).toHaveLength(2));
+    await vi.waitFor(() => expect(client.status).toBe("connected"));
+    await vi.advanceTimersByTimeAsync(SECOND_PATH_AFTER_MS);
+    expect(network.transports).toHaveLength(2);
     const second = network.last;
     second.open();
     expect(second.sent[0]).toMatchObject({ second: true, room: "r1", resume: "tok-1" });

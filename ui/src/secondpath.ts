@@ -10,6 +10,11 @@ import type { Network, Transport } from "./platform/contract";
 /** How long to wait before opening a second path again after it closed while the first stayed. */
 export const SECOND_PATH_RETRY_MS = 5000;
 
+/** How long after the first path's welcome the second is opened: a student joining over a thin link
+ * fetches the page it must show first (issue 24's goal is 3 s), and a lesson's changes gain from
+ * the second path only once they flow. */
+export const SECOND_PATH_AFTER_MS = 3000;
+
 /** What a second path needs of the client that owns it. */
 export interface SecondPathOwner {
   network: Pick<Network, "connect">;
@@ -49,11 +54,19 @@ export class SecondPath {
     return this.token !== null;
   }
 
-  /** Opens the second path with this resume token (after the first path's welcome), replacing any. */
+  /** Opens the second path with this resume token a little after the first path's welcome
+   * (`SECOND_PATH_AFTER_MS`), replacing any. */
   start(token: string): void {
     this.stop();
     this.token = token;
-    this.connect();
+    this.later(SECOND_PATH_AFTER_MS);
+  }
+
+  private later(ms: number): void {
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      this.connect();
+    }, ms);
   }
 
   /** Closes it (the first path closed, or the client stopped); it is not opened again until `start`. */
@@ -100,10 +113,7 @@ export class SecondPath {
       // many opened this minute), replaced, or the lesson is over: the first path's next welcome
       // decides. Otherwise try again in a while, as long as the first path stays.
       if ([4000, 4001, 4003, 4029, 4400, 4409].includes(code)) return;
-      this.retry = setTimeout(() => {
-        this.retry = null;
-        this.connect();
-      }, SECOND_PATH_RETRY_MS);
+      this.later(SECOND_PATH_RETRY_MS);
     });
   }
 }
