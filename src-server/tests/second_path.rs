@@ -110,5 +110,13 @@ async fn a_teachers_server_offers_a_second_path_only_when_configured() {
     let metrics = server.metrics().await;
     assert_eq!(metric(&metrics, "lectern_connections{role=\"student\"}"), 1.0, "one student");
     assert_eq!(metric(&metrics, "lectern_connections{role=\"second_path\"}"), 1.0, "and her second path");
+
+    // A second path without a token is refused, even while the waiting room would hold a claim.
+    teacher.send(json!({"t":"waiting_room","id":3,"on":true})).await;
+    while teacher.recv_type("ok").await["id"] != 3 {}
+    let mut claim = server.raw().await;
+    claim.send(json!({"t":"hello","v":1,"role":"student","code":CODE,"name":"Sneaky","device":"second-path-device-3","second":true})).await;
+    assert_eq!(claim.recv_type("error").await["code"], "bad_request");
+    assert_eq!(claim.close_code().await, lectern::protocol::close::PROTOCOL);
     server.stop().await;
 }

@@ -3,77 +3,19 @@
 // then up to 5 s apart), and acks, hands and views queued while offline. Used by both pages; it
 // speaks typed frames over the platform's `Transport`, so it runs the same over a WebSocket, over
 // the app's IPC, or over a test's fake.
+import type { ClientEvents, ClientOptions, LinkStatus } from "./clienttypes";
 import type { ClientMsg } from "./generated/ClientMsg";
 import type { ServerMsg } from "./generated/ServerMsg";
-import type { KnockEntry } from "./generated/KnockEntry";
-import type { RosterEntry } from "./generated/RosterEntry";
-import type { Patch } from "./generated/Patch";
-import type { LessonState } from "./generated/LessonState";
 import type { SetPatch } from "./generated/SetPatch";
 import type { You } from "./generated/You";
 import { LessonMirror } from "./lesson";
+import type { Transport } from "./platform/contract";
 import { RelayCheck } from "./relaycheck";
 import { STOP_CODES, backoff, type StopReason } from "./reconnect";
 import { SecondPath, isCopy } from "./secondpath";
 
+export type { ClientEvents, ClientOptions, Credentials, LinkStatus, TokenStore } from "./clienttypes";
 export { backoff, type StopReason } from "./reconnect";
-import type { Network, Transport } from "./platform/contract";
-
-/** The connection as a person should see it. */
-export type LinkStatus = "connecting" | "waiting" | "connected" | "reconnecting" | "offline" | "stopped";
-
-/** What the client tells its page. */
-export interface ClientEvents {
-  /** The state changed (a welcome, a sync or a patch); `patch` is set for a patch. */
-  state(state: LessonState, seq: number, patch?: Patch): void;
-  /** The connection status changed. */
-  status(status: LinkStatus, detail: { lastSync: number | null; stop?: StopReason; attempt: number }): void;
-  /** A welcome arrived: who we are, the room, and (teacher) the roster. */
-  welcome?(msg: Extract<ServerMsg, { t: "welcome" }>): void;
-  /** Roster changes (teacher). */
-  roster?(changes: RosterEntry[]): void;
-  /** Everyone waiting to be let in, whenever the list changes (teacher). */
-  knocks?(list: KnockEntry[]): void;
-  /** The teacher went on or off line. */
-  teacher?(online: boolean): void;
-  /** Someone is trying wrong join codes (teacher): how many, and whether code joins now wait. */
-  guessing?(wrong: number, waitingRoom: boolean): void;
-  /** The waiting room is on or off (teacher; after the welcome, and whenever it changes). */
-  waitingRoom?(on: boolean): void;
-  /** An error frame from the server. */
-  error?(code: string, message: string, id?: number | null): void;
-  /** A request with an id was answered `ok`. */
-  ok?(id: number, seq: number | null): void;
-}
-
-/**
- * How to say hello the first time (a resume token replaces code or key once we have one). A student
- * without a code (`null`) knocks and waits for the teacher to let it in.
- */
-export type Credentials =
-  | { role: "student"; code: string | null; name: string }
-  | { role: "teacher"; key: string };
-
-/** Where the client keeps its resume token, so that it survives a reload. */
-export interface TokenStore {
-  load(): Promise<string | null>;
-  save(token: string | null): Promise<void>;
-}
-
-/** What a client is made of. */
-export interface ClientOptions {
-  /** Opens connections and says when the network comes back. */
-  network: Pick<Network, "connect" | "online" | "onOnline">;
-  /** The lesson's WebSocket URL; the network's default when absent. */
-  url?: string;
-  /** This device's id (§3). */
-  device: string;
-  credentials: Credentials;
-  tokens: TokenStore;
-  /** Joining through a relay (PROTOCOL-ADDITIONS.md, section E): the room on the teacher's server,
-   * and the teacher's public key every state must be signed with. */
-  relay?: { room: string; pk: string };
-}
 
 /** One participant's connection to a lesson. */
 export class LessonClient {
@@ -116,7 +58,7 @@ export class LessonClient {
       url: options.url,
       device: options.device,
       room: options.relay?.room,
-      seq: () => this.mirror.seq,
+      stale: (frame) => this.staleOnSecond(frame),
       deliver: (frame, live) => this.fromSecond(frame, live),
     });
   }
@@ -231,7 +173,7 @@ export class LessonClient {
       if (this.transport !== transport) return;
       this.lastHeard = Date.now();
       if (!this.relay) {
-        if (!this.isCopy(frame)) this.onFrame(frame);
+        if (!this.isCopy(frame, true)) this.onFrame(frame);
         return;
       }
       const refuse = (refused: string) => {
@@ -240,7 +182,7 @@ export class LessonClient {
         transport.close(4999, "untrusted relay");
         this.onClose(transport, 4999);
       };
-      this.relay.pass(frame, this.mirror, () => this.transport === transport, (f) => this.onFrame(f), refuse, (f) => this.isCopy(f));
+      this.relay.pass(frame, this.mirror, () => this.transport === transport, (f) => this.onFrame(f), refuse, (f) => this.isCopy(f, true));
     });
     transport.onClose((code) => this.onClose(transport, code));
   }
@@ -249,7 +191,7 @@ export class LessonClient {
   private fromSecond(frame: ServerMsg, live: () => boolean): void {
     if (!this.transport) return;
     if (!this.relay) {
-      if (!this.isCopy(frame)) this.onFrame(frame);
+      if (!this.staleOnSecond(frame)) this.onFrame(frame);
       return;
     }
     const refuse = (refused: string) => {
@@ -257,15 +199,22 @@ export class LessonClient {
       this.events.error?.("untrusted", refused, undefined);
       this.abandonLink("untrusted relay");
     };
-    this.relay.pass(frame, this.mirror, live, (f) => this.onFrame(f), refuse, (f) => this.isCopy(f));
+    this.relay.pass(frame, this.mirror, live, (f) => this.onFrame(f), refuse, (f) => this.staleOnSecond(f));
   }
 
-  /** With a second path, a patch or snapshot the other path brought first: dropped unread. A
-   * resync's answer is among them when the other path filled the gap. */
-  private isCopy(frame: ServerMsg): boolean {
-    if (!this.second.active || !isCopy(frame, this.mirror.seq)) return false;
-    if (frame.t === "sync") this.resyncPending = false;
+  /** With a second path, a patch or snapshot of this epoch the other path brought first: dropped
+   * unread. On the first path (`primary`) the answer to a resync is among them when the second path
+   * filled the gap, and the wait for it ends. */
+  private isCopy(frame: ServerMsg, primary: boolean): boolean {
+    if (!this.second.active || !isCopy(frame, this.mirror.seq, this.relay?.currentEpoch ?? null)) return false;
+    if (primary && frame.t === "sync") this.resyncPending = false;
     return true;
+  }
+
+  /** A frame of the second path the client has already, or a patch past the next one (the first
+   * path brings those between, and asks for a snapshot on a gap of its own). */
+  private staleOnSecond(frame: ServerMsg): boolean {
+    return this.isCopy(frame, false) || (frame.t === "patch" && Number(frame.seq) > this.mirror.seq + 1);
   }
 
   private onClose(transport: Transport, code: number): void {

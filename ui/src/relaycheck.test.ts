@@ -123,6 +123,29 @@ describe("RelayCheck", () => {
     expect(await check.check({ t: "patch", seq: 5, time: 0 } as unknown as ServerMsg, 4, STATE)).toMatch(/did not sign/);
   });
 
+  it("drops unread, not refuses, an older state the client calls a copy (a second path's: section N)", async () => {
+    const check = new RelayCheck(PK, "r1", subtle, () => AT);
+    const mirror = { seq: 0, state: STATE, synced: false };
+    const seen: string[] = [];
+    const pass = (f: ServerMsg, copy?: (f: ServerMsg) => boolean) =>
+      new Promise<void>((done) => {
+        check.pass(f, mirror, () => true, (m) => seen.push(`applied ${m.t}`), (why) => seen.push(why), copy);
+        check.pass({ t: "pong" } as unknown as ServerMsg, mirror, () => true, () => done(), () => done());
+      });
+    await pass(welcome(3, STATE, SIG));
+    Object.assign(mirror, { seq: 4, synced: true });
+    seen.length = 0;
+    // The signed state at seq 3 again, from the slower path: the client says it is a copy, as its
+    // turn comes.
+    const older = { t: "sync", seq: 3, state: STATE, signed: { epoch: 5, sig: SIG } } as ServerMsg;
+    await pass(older, (f) => f.t === "sync" && Number(f.seq) <= mirror.seq);
+    expect(seen).toEqual([]);
+    expect(check.currentEpoch).toBe(5);
+    // Without that word it is a replay, refused.
+    await pass(older);
+    expect(seen).toEqual(["the relay sent an older lesson state again"]);
+  });
+
   it("counts only beats it could check: a made-up beat is refused and keeps nothing alive", async () => {
     let now = AT;
     const check = new RelayCheck(PK, "r1", subtle, () => now);

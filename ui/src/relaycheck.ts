@@ -192,6 +192,11 @@ export class RelayCheck {
     this.heardBeat = now();
   }
 
+  /** The epoch of the teacher's server the client follows (null before the first state). */
+  get currentEpoch(): number | null {
+    return this.epoch;
+  }
+
   /** A new link: beats are counted from now. */
   linked(): void {
     this.heardBeat = this.now();

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ServerMsg } from "./generated/ServerMsg";
 import { emptyState } from "./lesson";
 import { doc, setup, welcome } from "./clientfakes";
-import { SECOND_PATH_AFTER_MS, SECOND_PATH_RETRY_MS } from "./secondpath";
+import { SECOND_PATH_AFTER_MS, SECOND_PATH_RETRY_MS, isCopy } from "./secondpath";
 
 /** A welcome that offers a second path. */
 const offering = (seq: number, page = 1): ServerMsg => ({ ...welcome(seq, { page }), second: true }) as ServerMsg;
@@ -97,22 +97,66 @@ describe("a second path", () => {
   it("is tried again a while after a drop, but not after the server refused it", async () => {
     const { client, network } = setup();
     await client.start();
-    network.last.open();
-    network.last.deliver(offering(10));
+    const first = network.last;
+    first.open();
+    first.deliver(offering(10));
     await vi.advanceTimersByTimeAsync(SECOND_PATH_AFTER_MS);
     const second = network.last;
     second.open();
     second.serverClose(1006);
+    first.deliver({ t: "pong", id: 1, time: 0 }); // (the fake server answers the first path's pings by hand)
     await vi.advanceTimersByTimeAsync(SECOND_PATH_RETRY_MS);
     expect(network.transports).toHaveLength(3);
     const retried = network.last;
     retried.open();
-    network.transports[0]!.deliver({ t: "pong", id: 1, time: 0 }); // the first path is alive
     retried.serverClose(4400); // this server takes none after all
-    // (Less than a heartbeat: the fake server answers no further ping, and the first path would be dropped.)
-    await vi.advanceTimersByTimeAsync(SECOND_PATH_RETRY_MS - 1000);
+    for (let i = 0; i < 4; i++) {
+      first.deliver({ t: "pong", id: 1, time: 0 });
+      await vi.advanceTimersByTimeAsync(SECOND_PATH_RETRY_MS / 2);
+    }
     expect(network.transports).toHaveLength(3);
     expect(client.status).toBe("connected");
     client.stop();
+  });
+
+  it("is opened again when it answers no ping for two heartbeats, and a gap on it asks for nothing", async () => {
+    const { client, network } = setup();
+    await client.start();
+    const first = network.last;
+    first.open();
+    first.deliver(offering(10));
+    await vi.advanceTimersByTimeAsync(SECOND_PATH_AFTER_MS);
+    const second = network.last;
+    second.open();
+    second.deliver(offering(10));
+    // A patch past the next one on the second path: the first path brings those between.
+    second.deliver(patch(13, 9));
+    expect(client.mirror.seq).toBe(10);
+    expect(first.sent.filter((m) => m.t === "resync")).toEqual([]);
+    // The second path goes quiet (half open): pinged, unanswered, dropped and opened again.
+    for (let i = 0; i < 3; i++) {
+      first.deliver({ t: "pong", id: 1, time: 0 });
+      await vi.advanceTimersByTimeAsync(10_000);
+    }
+    expect(second.sent.some((m) => m.t === "ping")).toBe(true);
+    expect(second.closedWith).toBe(4999);
+    first.deliver({ t: "pong", id: 1, time: 0 });
+    await vi.advanceTimersByTimeAsync(SECOND_PATH_RETRY_MS);
+    expect(network.last).not.toBe(second);
+    expect(network.last.url).toBe(first.url);
+    client.stop();
+  });
+});
+
+describe("a copy", () => {
+  const sync = (seq: number, epoch?: number): ServerMsg =>
+    ({ t: "sync", seq, state: emptyState(), ...(epoch === undefined ? {} : { signed: { epoch, sig: "" } }) }) as ServerMsg;
+  it("is a patch or snapshot of the epoch followed, at or before the seq shown", () => {
+    expect(isCopy(sync(5), 5, null)).toBe(true);
+    expect(isCopy(sync(4, 7), 5, 7)).toBe(true);
+    expect(isCopy(sync(6, 7), 5, 7)).toBe(false);
+    // The teacher's server began a new epoch, perhaps at the same seq: never a copy.
+    expect(isCopy(sync(5, 8), 5, 7)).toBe(false);
+    expect(isCopy({ t: "beat", seq: 1, n: 1, at: 0, teacher: true, signed: { epoch: 7, sig: "" } } as ServerMsg, 5, 7)).toBe(false);
   });
 });

@@ -22,26 +22,31 @@ export interface SecondPathOwner {
   device: string;
   /** Behind a relay: the room on the teacher's server. */
   room?: string;
-  /** The seq the client's lesson is at. */
-  seq(): number;
+  /** Whether a patch or snapshot is one the client has already, or one it cannot take yet: true
+   * drops it unread. */
+  stale(frame: ServerMsg): boolean;
   /** Takes a frame of the second path that may move the lesson forward (a patch, a sync, a beat). */
   deliver(frame: ServerMsg, live: () => boolean): void;
 }
 
 /**
- * Whether a frame from either path is a copy of what the client has already (PROTOCOL-ADDITIONS N):
- * a patch or a snapshot at or before its seq. With two paths the slower one brings every change
- * again, and its snapshots may be older than the lesson shown; they are dropped unread, not refused
- * as a replay.
+ * Whether a frame is a copy of what the client has already (PROTOCOL-ADDITIONS N): a patch or a
+ * snapshot of the lesson's epoch (`epoch`: the one the client follows, or null where there are none)
+ * at or before its seq. With two paths the slower one brings every change again, and its snapshots
+ * may be older than the lesson shown; they are dropped unread, not refused as a replay. A snapshot
+ * of another epoch is never a copy: the teacher's server started one afresh, perhaps at the same seq.
  */
-export function isCopy(frame: ServerMsg, seq: number): boolean {
-  return (frame.t === "patch" || frame.t === "sync") && Number(frame.seq) <= seq;
+export function isCopy(frame: ServerMsg, seq: number, epoch: number | null): boolean {
+  if (frame.t !== "patch" && frame.t !== "sync") return false;
+  const its = frame.signed ? Number(frame.signed.epoch) : null;
+  return its === epoch && Number(frame.seq) <= seq;
 }
 
 /** The second connection of one student, while its first is in. */
 export class SecondPath {
   private transport: Transport | null = null;
   private retry: ReturnType<typeof setTimeout> | null = null;
+  private pinger: ReturnType<typeof setInterval> | null = null;
   private token: string | null = null;
 
   constructor(private readonly owner: SecondPathOwner) {}
@@ -62,6 +67,14 @@ export class SecondPath {
     this.later(SECOND_PATH_AFTER_MS);
   }
 
+  /** Closes it (the first path closed, or the client stopped); it is not opened again until `start`. */
+  stop(): void {
+    this.token = null;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
+    this.drop(1000, "");
+  }
+
   private later(ms: number): void {
     this.retry = setTimeout(() => {
       this.retry = null;
@@ -69,15 +82,13 @@ export class SecondPath {
     }, ms);
   }
 
-  /** Closes it (the first path closed, or the client stopped); it is not opened again until `start`. */
-  stop(): void {
-    this.token = null;
-    if (this.retry) clearTimeout(this.retry);
-    this.retry = null;
+  private drop(code: number, reason: string): void {
+    if (this.pinger) clearInterval(this.pinger);
+    this.pinger = null;
     const transport = this.transport;
     this.transport = null;
     this.open = false;
-    transport?.close(1000);
+    transport?.close(code, reason);
   }
 
   private connect(): void {
@@ -87,33 +98,51 @@ export class SecondPath {
     const transport = network.connect(url);
     this.transport = transport;
     const live = () => this.transport === transport;
+    let heard = Date.now();
     transport.onOpen(() => {
       if (live()) transport.send({ t: "hello", v: 1, role: "student", resume: token, device, room, second: true });
     });
     transport.onFrame((frame) => {
       if (!live()) return;
+      heard = Date.now();
       if (frame.t === "welcome") {
         this.open = true;
+        this.ping(transport, Number(frame.heartbeat_ms) || 10000, () => heard);
         // Its state is taken as a snapshot when it is newer than the lesson shown.
-        if (Number(frame.seq) > this.owner.seq()) {
-          const { seq, state, signed } = frame;
-          this.owner.deliver({ t: "sync", seq, state, signed }, live);
-        }
+        const { seq, state, signed } = frame;
+        const sync: ServerMsg = { t: "sync", seq, state, signed };
+        if (!this.owner.stale(sync)) this.owner.deliver(sync, live);
         return;
       }
-      if (frame.t === "beat" || ((frame.t === "patch" || frame.t === "sync") && !isCopy(frame, this.owner.seq()))) {
+      if (frame.t === "beat" || ((frame.t === "patch" || frame.t === "sync") && !this.owner.stale(frame))) {
         this.owner.deliver(frame, live);
       }
     });
     transport.onClose((code) => {
       if (!live()) return;
-      this.transport = null;
-      this.open = false;
+      this.drop(1000, "");
       // Refused for what it is (4400: this server takes none, or the first path is gone; 4029: too
       // many opened this minute), replaced, or the lesson is over: the first path's next welcome
-      // decides. Otherwise try again in a while, as long as the first path stays.
+      // decides. Otherwise (a drop, or no answer to its pings) try again in a while, as long as the
+      // first path stays.
       if ([4000, 4001, 4003, 4029, 4400, 4409].includes(code)) return;
       this.later(SECOND_PATH_RETRY_MS);
     });
+  }
+
+  /** Pings the second path every heartbeat; one heard from for none of two is dead, and is opened
+   * again (a half-open connection would otherwise count as a path for ever). */
+  private ping(transport: Transport, heartbeatMs: number, heard: () => number): void {
+    if (this.pinger) clearInterval(this.pinger);
+    let id = 0;
+    this.pinger = setInterval(() => {
+      if (this.transport !== transport) return;
+      if (Date.now() - heard() >= 2 * heartbeatMs) {
+        this.drop(4999, "no answer on the second path");
+        this.later(SECOND_PATH_RETRY_MS);
+        return;
+      }
+      transport.send({ t: "ping", id: ++id });
+    }, heartbeatMs);
   }
 }

@@ -96,15 +96,11 @@ impl Relay {
             drain.shutdown.clone(),
             &drain.tracker,
         );
-        let mirrors = Arc::new(Mirrors::new(
-            client.clone(),
-            config.limits.clone(),
-            metrics.clone(),
-            up,
-            lifetime.clone(),
-        ));
-        let host =
-            Arc::new(Host::new(config.limits, config.timing, metrics, Arc::new(mirrors.clone()), lifetime));
+        // A relay's students are at home: it always offers them a second path (PROTOCOL-ADDITIONS N).
+        let limits = Limits { second_paths: true, ..config.limits };
+        let mirrors =
+            Arc::new(Mirrors::new(client.clone(), limits.clone(), metrics.clone(), up, lifetime.clone()));
+        let host = Arc::new(Host::new(limits, config.timing, metrics, Arc::new(mirrors.clone()), lifetime));
         // Every relay checks codes within the one budget per room kept in Redis.
         let guesses = crate::cloud::guesses::RedisGuesses::new(client.clone(), host.tracker.clone());
         let _ = host.guesses.set(Arc::new(guesses));

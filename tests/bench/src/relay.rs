@@ -87,6 +87,16 @@ struct Group {
 /// What one student read: its latencies, the changes it took, and the bytes of every text frame.
 type Read = (Histogram<u64>, u64, u64);
 
+/// A second path being opened.
+type Opening = std::pin::Pin<Box<dyn Future<Output = anyhow::Result<Socket>> + Send>>;
+
+/// What a student's reader woke up for.
+enum Woke {
+    Stop,
+    Frame(Option<Result<Message, tokio_tungstenite::tungstenite::Error>>),
+    Second(Box<anyhow::Result<Socket>>),
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -140,18 +150,22 @@ async fn main() -> anyhow::Result<()> {
         students.push((
             remote,
             tokio::spawn(async move {
-                let _permit = gate.acquire().await;
                 let device = hello["device"].clone();
-                let (socket, welcome) = connect(&url, &pin, hello).await?;
-                let second = if two {
+                let (socket, welcome) = {
+                    let _permit = gate.acquire().await;
+                    connect(&url, &pin, hello).await?
+                };
+                // The second path is opened while the first is read, as the clients do: a student
+                // is never deaf while its second path's handshake crosses a lossy link, and one that
+                // cannot be opened leaves the first alone.
+                let second: Option<Opening> = if two {
                     let token = serde_json::from_str::<Value>(&welcome)?["token"].clone();
                     let hello = json!({"t":"hello","v":1,"role":"student","resume":token,"device":device,"second":true});
-                    Some(connect(&url, &pin, hello).await?.0)
+                    Some(Box::pin(async move { Ok(connect(&url, &pin, hello).await?.0) }))
                 } else {
                     None
                 };
-                drop(_permit);
-                student([Some(socket), second], welcome, stop, check, sent, t0, total).await
+                student(socket, second, welcome, stop, check, sent, t0, total).await
             }),
         ));
     }
@@ -198,8 +212,19 @@ async fn main() -> anyhow::Result<()> {
     let mut local = Group { histogram: Histogram::new(3)?, received: 0, bytes: 0 };
     let mut remote = Group { histogram: Histogram::new(3)?, received: 0, bytes: 0 };
     for (is_remote, task) in students {
-        // Told to stop, a student hands over what it read (a student that failed counts nothing).
-        let Ok(Ok((h, n, bytes))) = task.await else { continue };
+        // Told to stop, a student hands over what it read (a student that failed counts nothing,
+        // and says why).
+        let (h, n, bytes) = match task.await {
+            Ok(Ok(read)) => read,
+            Ok(Err(e)) => {
+                eprintln!("a student failed: {e:#}");
+                continue;
+            }
+            Err(e) => {
+                eprintln!("a student's task failed: {e}");
+                continue;
+            }
+        };
         let g = if is_remote { &mut remote } else { &mut local };
         g.histogram.add(&h)?;
         g.received += n;
@@ -284,15 +309,18 @@ async fn connect_sink(netns: Option<&str>, url: &str, fp: &str, key: &str) -> an
     Ok(connect_from(netns, url, fp, hello).await?.0)
 }
 
-/// The next frame of either path (`None` once a path has closed: it is then left alone).
+/// The next frame of either path (`None` once a path has closed: it is then left alone). A second
+/// path that fails is closed, as the clients do: the student reads on from its first.
 async fn next_of(
     path: &mut Option<Socket>,
+    second: bool,
 ) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
     match path {
         Some(s) => {
             let next = s.next().await;
-            if next.is_none() {
+            if next.is_none() || (second && matches!(next, Some(Err(_)))) {
                 *path = None;
+                return None;
             }
             next
         }
@@ -303,8 +331,10 @@ async fn next_of(
 /// Reads a student's frames, from its one or two paths, until aborted: the latency of every
 /// pointer move, in µs. A frame whose seq the student has already is a copy from the slower path,
 /// and is dropped unread, as the project's clients do.
+#[allow(clippy::too_many_arguments)]
 async fn student(
-    mut paths: [Option<Socket>; 2],
+    first: Socket,
+    mut opening: Option<Opening>,
     welcome: String,
     mut stop: tokio::sync::watch::Receiver<bool>,
     mut check: Option<RelayCheck>,
@@ -317,16 +347,28 @@ async fn student(
     let mut bytes = welcome.len() as u64;
     let mut seq = 0u64;
     let mut state: Option<LessonState> = None;
-    let mut first = Some(welcome);
+    let two = opening.is_some();
+    let mut paths = [Some(first), None];
+    let mut welcome = Some(welcome);
     loop {
-        let text = match first.take() {
+        let text = match welcome.take() {
             Some(w) => w,
             None => {
                 let [a, b] = &mut paths;
-                let next = tokio::select! {
-                    _ = stop.changed() => break,
-                    m = next_of(a) => m,
-                    m = next_of(b) => m,
+                let woke = tokio::select! {
+                    _ = stop.changed() => Woke::Stop,
+                    m = next_of(a, false) => Woke::Frame(m),
+                    m = next_of(b, true) => Woke::Frame(m),
+                    s = async { opening.as_mut().expect("guarded").await }, if opening.is_some() => Woke::Second(Box::new(s)),
+                };
+                let next = match woke {
+                    Woke::Stop => break,
+                    Woke::Second(opened) => {
+                        opening = None;
+                        paths[1] = (*opened).ok();
+                        continue;
+                    }
+                    Woke::Frame(next) => next,
                 };
                 match next {
                     None if paths.iter().all(Option::is_none) => break,
@@ -342,8 +384,12 @@ async fn student(
             }
         };
         let Ok(msg) = serde_json::from_str::<ServerMsg>(&text) else { continue };
+        // With two paths a patch past the next one is the faster path running ahead of a snapshot
+        // the student does not have (the second path's welcome, read when it opened): it is left
+        // for the first path, which brings every change in order, as the clients leave it.
         let copy = match &msg {
-            ServerMsg::Patch { seq: s, .. } | ServerMsg::Sync { seq: s, .. } => *s <= seq && state.is_some(),
+            ServerMsg::Patch { seq: s, .. } => state.is_some() && (*s <= seq || (two && *s > seq + 1)),
+            ServerMsg::Sync { seq: s, .. } => *s <= seq && state.is_some(),
             ServerMsg::Welcome { .. } => state.is_some(),
             _ => false,
         };

@@ -102,10 +102,7 @@ impl Room {
         let Some(p) = inner.participants.get(pid) else { return };
         let (name, addr) = (p.name.clone(), p.addr);
         let shared = |a: IpAddr| {
-            inner
-                .members
-                .iter()
-                .any(|m| m.role == Role::Student && m.addr == Some(a) && Some(m.conn) != p.conn)
+            inner.members.iter().any(|m| m.seated_student() && m.addr == Some(a) && Some(m.conn) != p.conn)
         };
         let addr = addr.filter(|a| !shared(*a));
         inner.lookalikes.remember(&name, addr);

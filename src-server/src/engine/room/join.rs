@@ -404,6 +404,8 @@ impl Room {
                 m.outbox.close(close::REPLACED, "replaced by a newer connection of the same device");
             }
             inner.members.retain(|m| m.conn != old);
+            // Its second path was the older connection's: the newer opens its own.
+            Self::close_second(inner, &claims.pid, close::REPLACED, "the first path was replaced");
         }
         Ok((conn, was_online.is_some()))
     }

@@ -28,7 +28,8 @@ fn bad(m: &str) -> JoinError {
 }
 
 impl Room {
-    /// Whether this room takes second paths: a relay's always, a teacher's server's when configured.
+    /// Whether this room takes second paths: a relay's always (it sets `second_paths`), a teacher's
+    /// server's when configured.
     pub(super) fn offers_second(&self) -> bool {
         self.mirror || self.limits.second_paths
     }
@@ -61,6 +62,15 @@ impl Room {
         let Some(p) = inner.participants.get_mut(&claims.pid).filter(|p| p.conn.is_some()) else {
             return Err(bad("a second path needs its student online: resume on the first one, then open it"));
         };
+        // A second path comes from where its student is (one device, one home): a token read off
+        // another's screen does not make a silent listener elsewhere. This machine's own
+        // connections, and a relay's behind a balancer that does not name them, are not told apart.
+        let addr = addr.and_then(crate::engine::rate::counted);
+        if let (Some(first), Some(here)) = (p.addr, addr)
+            && first != here
+        {
+            return Err(bad("a second path must come from the address of the student's first connection"));
+        }
         let now = now_ms();
         let (since, opened) = &mut p.second_opens;
         if now.saturating_sub(*since) >= 60_000 {
@@ -80,7 +90,7 @@ impl Room {
             conn,
             role: Role::Student,
             outbox: outbox.clone(),
-            addr: addr.and_then(crate::engine::rate::counted),
+            addr,
             second_of: Some(claims.pid.clone()),
         });
         Ok(Joined { conn, pid: claims.pid.clone(), role: Role::Student, outbox, second: true })

@@ -27,6 +27,9 @@ pub(super) async fn hello(
 ) -> Option<(Joined, Arc<Room>)> {
     let outcome = match first_text(stream, app).await {
         Ok(text) => match parse(&text) {
+            // A second path (PROTOCOL-ADDITIONS N) is never a knock nor a claim: without its
+            // token it is refused as the room sees it.
+            Ok(hello) if hello.second => admit(hello, app, addr).await,
             Ok(hello)
                 if hello.knock && hello.code.is_none() && hello.key.is_none() && hello.resume.is_none() =>
             {

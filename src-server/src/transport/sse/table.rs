@@ -92,8 +92,10 @@ impl Links {
         let here = table.links.values().filter(live).filter(|l| l.addr == addr).count()
             + table.opening.get(&addr).copied().unwrap_or(0);
         let all = table.links.values().filter(live).count() + opening;
-        if all >= limits.max_participants.saturating_mul(2) + 16
-            || here >= limits.max_students_per_address.max(8)
+        // A student with a second path (PROTOCOL-ADDITIONS N) holds two links.
+        let paths = if limits.second_paths { 2 } else { 1 };
+        if all >= limits.max_participants.saturating_mul(2 * paths) + 16
+            || here >= limits.max_students_per_address.max(8).saturating_mul(paths)
         {
             return None;
         }

@@ -125,18 +125,53 @@ async fn second_paths_take_no_seats() {
     let room = room_with(CODE, |l| {
         l.second_paths = true;
         l.max_participants = 2;
+        l.max_students_per_address = 1;
     });
     let a = seated(&room, "Aisha", &device(1), lan(1));
     let b = seated(&room, "Bilal", &device(2), lan(2));
-    for s in [&a, &b] {
+    for (s, n) in [(&a, 1), (&b, 2)] {
         let token = token_of(&room, s);
-        let dev = if s.pid == a.pid { device(1) } else { device(2) };
-        room.join(second(&token, &dev), lan(9), false).unwrap();
+        room.join(second(&token, &device(n)), lan(n as u8), false).unwrap();
     }
     assert_eq!(room.online(), (0, 2));
     // The room is full of students, not of paths: one leaving frees a seat for a newcomer.
     room.leave(&b.pid, b.conn);
     assert!(room.join(student(CODE, "Chen", &device(3)), lan(3), false).is_ok());
+}
+
+/// A second path comes from its student's address: a token read off a classmate's screen does not
+/// make a silent listener on another machine. A resume from a new address moves the student, and
+/// the old second path with it goes.
+#[tokio::test(start_paused = true)]
+async fn a_second_path_comes_from_its_students_address() {
+    let room = offering();
+    let aisha = seated(&room, "Aisha", &device(1), lan(1));
+    let token = token_of(&room, &aisha);
+    let path = room.join(second(&token, &device(1)), lan(1), false).unwrap();
+    let elsewhere = room.join(second(&token, &device(1)), lan(7), false);
+    assert!(matches!(elsewhere, Err(JoinError::BadRequest(_))), "{elsewhere:?}");
+    assert_eq!(sent(&room, &path.outbox).closed(), None, "her own second path is untouched");
+
+    // She moves (Wi-Fi to mobile): her resume replaces the first path, and the second goes with it.
+    let _moved = room.join(resume(&token, &device(1)), lan(7), false).unwrap();
+    assert_eq!(sent(&room, &path.outbox).closed(), Some(4409));
+    assert!(room.join(second(&token, &device(1)), lan(7), false).is_ok());
+}
+
+/// The teacher removes a student who had a second path: her address is remembered as hers alone
+/// (her own second path is not another student there), so a newcomer from it is flagged.
+#[tokio::test(start_paused = true)]
+async fn a_removed_students_second_path_does_not_hide_her_address() {
+    let room = offering();
+    let t = teacher(&room);
+    let bored = seated(&room, "Bored", &device(1), lan(1));
+    let token = token_of(&room, &bored);
+    room.join(second(&token, &device(1)), lan(1), false).unwrap();
+    room.kick(Some(1), &bored.pid, &t.outbox);
+    let _ = sent(&room, &t.outbox);
+    let again = seated(&room, "Someone Else", &device(9), lan(1));
+    let entry = sent(&room, &t.outbox).entry(&again.pid).unwrap();
+    assert!(entry.like_removed, "a newcomer from the removed student's address is flagged: {entry:?}");
 }
 
 /// Each second path is a welcome with the whole state: a token holder who opens them in a loop is
