@@ -221,13 +221,44 @@ pub fn pin_mismatch(e: &std::io::Error) -> Option<&PinMismatch> {
     other.0.downcast_ref::<PinMismatch>()
 }
 
-/// A rustls client config that trusts only the certificate with this fingerprint.
+/// A rustls client config that trusts only the certificate with this fingerprint, or, for an empty
+/// one (a link to a relay with a certificate for its name: `--acme`), the web's authorities.
 pub fn pinned_client_config(fingerprint: &str) -> Result<rustls::ClientConfig> {
+    if fingerprint.is_empty() {
+        return web_client_config();
+    }
     let mut config = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Tls(e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(PinnedVerifier::new(fingerprint)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Authorities a client trusts besides the web's, for relays whose certificate a private ACME
+/// authority issued (a district's own, or a test's `pebble`); set once, before connecting.
+static ALSO_TRUSTED: std::sync::OnceLock<Vec<CertificateDer<'static>>> = std::sync::OnceLock::new();
+
+/// Trusts these authorities too, beside the web's, for links that pin no fingerprint; false when
+/// some were set already (they are set once).
+pub fn trust_also(roots: Vec<CertificateDer<'static>>) -> bool {
+    ALSO_TRUSTED.set(roots).is_ok()
+}
+
+/// The client configuration for a server a link names without a fingerprint: a relay whose
+/// certificate an ACME authority issued for its name (`lectern relay --acme`), checked as a browser
+/// checks it, against the web's authorities (Mozilla's list, built in) and [`trust_also`]'s.
+fn web_client_config() -> Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    for root in ALSO_TRUSTED.get().into_iter().flatten() {
+        roots.add(root.clone()).map_err(|e| Error::Tls(e.to_string()))?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)

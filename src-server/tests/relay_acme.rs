@@ -192,6 +192,17 @@ async fn a_relay_gets_its_certificate_over_acme_serves_it_and_keeps_it_across_a_
     // The relay asks, answers the challenge on its own port, and then serves the certificate.
     let leaf =
         served_within(port, &root, Duration::from_secs(60)).await.expect("a certificate from ACME in time");
+
+    // A native client (the app, `lectern join`) following the relay's link, which pins no
+    // fingerprint, checks the relay's name against the authorities it trusts, as a browser does:
+    // not pebble's at first, then pebble's too.
+    let url = format!("wss://{DOMAIN}:{port}/v1/ws");
+    let tcp = || tokio::net::TcpStream::connect(("127.0.0.1", port));
+    let refused = lectern::client::connect_over(tcp().await.unwrap(), &url, "").await;
+    assert!(matches!(refused, Err(lectern::client::ConnectError::Tls(_))), "{refused:?}");
+    assert!(lectern::tls::trust_also(vec![root.clone()]));
+    // TLS checked by name, and the WebSocket upgraded.
+    lectern::client::connect_over(tcp().await.unwrap(), &url, "").await.expect("trusted by name");
     first.stop().await;
 
     // A restart serves the certificate it kept, at once, without a new order.

@@ -27,8 +27,13 @@ pub struct JoinTarget {
     pub http: String,
     /// Join code, if the link carried it.
     pub code: Option<String>,
-    /// Fingerprint to pin.
+    /// Fingerprint to pin; empty for a relay whose certificate is for its name (`lectern relay
+    /// --acme`), which is checked against the web's authorities as a browser checks it.
     pub fingerprint: String,
+    /// Through a relay (PROTOCOL-ADDITIONS.md, section E): the room on the teacher's server.
+    pub room: Option<String>,
+    /// Through a relay: the teacher's public key every state is checked against.
+    pub pk: Option<String>,
 }
 
 impl JoinTarget {
@@ -41,16 +46,36 @@ impl JoinTarget {
             .map_or(link.trim().to_string(), |rest| format!("https://{rest}"));
         let parsed = lectern::protocol::link::JoinLink::parse(&link)
             .map_err(|e| CommandError::Invalid(e.to_string()))?;
-        let fingerprint =
-            parsed.fingerprint.filter(|fp| lectern::protocol::link::is_fingerprint(fp)).ok_or_else(|| {
-                CommandError::Invalid("the link carries no certificate fingerprint (fp=…)".into())
-            })?;
+        let relay = parsed.room.is_some() && parsed.pk.is_some();
+        let fingerprint = match parsed.fingerprint {
+            Some(fp) if lectern::protocol::link::is_fingerprint(&fp) => fp,
+            Some(_) => {
+                return Err(CommandError::Invalid(
+                    "the link's certificate fingerprint (fp=…) is malformed".into(),
+                ));
+            }
+            // A relay with a certificate for its name has none to pin: its name is checked against
+            // the web's authorities, and every state it passes on against the teacher's key.
+            None if relay => String::new(),
+            None => {
+                return Err(CommandError::Invalid(
+                    "the link carries no certificate fingerprint (fp=…)".into(),
+                ));
+            }
+        };
         let http = parsed
             .ws_url
             .replacen("wss://", "https://", 1)
             .trim_end_matches(lectern::protocol::WS_PATH)
             .to_string();
-        Ok(JoinTarget { ws: parsed.ws_url, http, code: parsed.code, fingerprint })
+        Ok(JoinTarget {
+            ws: parsed.ws_url,
+            http,
+            code: parsed.code,
+            fingerprint,
+            room: parsed.room,
+            pk: parsed.pk,
+        })
     }
 }
 
@@ -193,5 +218,28 @@ impl AppState {
         if let Some(stop) = self.browsing.lock().unwrap_or_else(|p| p.into_inner()).take() {
             stop.cancel();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JoinTarget;
+
+    const FP: &str = "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGw";
+
+    /// A relay's link may pin no fingerprint (its certificate is for its name, `--acme`): the app then
+    /// checks the name as a browser does, and keeps the room and key to check every state. A
+    /// classroom's link must pin one, and a malformed one is never taken for none.
+    #[test]
+    fn a_relay_link_without_a_fingerprint_is_followed_by_name_and_a_classroom_link_needs_one() {
+        let relay = JoinTarget::parse("https://relay.example.org/join#room=r1&code=482913&pk=KEY").unwrap();
+        assert_eq!(relay.fingerprint, "");
+        assert_eq!((relay.room.as_deref(), relay.pk.as_deref()), (Some("r1"), Some("KEY")));
+        assert_eq!(relay.ws, "wss://relay.example.org:443/v1/ws");
+        assert!(JoinTarget::parse("https://192.168.1.20:7443/join#code=482913").is_err());
+        assert!(JoinTarget::parse("https://relay.example.org/join#room=r1&pk=KEY&fp=short").is_err());
+        let classroom =
+            JoinTarget::parse(&format!("https://192.168.1.20:7443/join#code=482913&fp={FP}")).unwrap();
+        assert_eq!((classroom.fingerprint.as_str(), classroom.room), (FP, None));
     }
 }

@@ -18,7 +18,7 @@ export function targetOf(c: Resolved): JoinTarget | null {
   const addr = c.addresses[0];
   if (!addr) return null;
   const host = addr.includes(":") ? `[${addr}]` : addr;
-  return { ws: `wss://${host}:${c.port}${c.path}`, http: `https://${host}:${c.port}`, code: null, fingerprint: c.fingerprint };
+  return { ws: `wss://${host}:${c.port}${c.path}`, http: `https://${host}:${c.port}`, code: null, fingerprint: c.fingerprint, room: null, pk: null };
 }
 
 /** The fragment that tells a page which classroom to talk to (platform/tauri.ts reads it). */
@@ -35,7 +35,8 @@ function teach(info: AppLaunch): void {
 }
 
 function join(target: JoinTarget): void {
-  const fragment = fragmentOf({ ws: target.ws, http: target.http, fp: target.fingerprint, code: target.code });
+  // A relay's link keeps its room and the teacher's key: the view then checks every state (section E).
+  const fragment = fragmentOf({ ws: target.ws, http: target.http, fp: target.fingerprint, code: target.code, room: target.room, pk: target.pk });
   location.replace(`index.html#${fragment}`);
 }
 

@@ -17,6 +17,15 @@ http: string,
  */
 code: string | null, 
 /**
- * Fingerprint to pin.
+ * Fingerprint to pin; empty for a relay whose certificate is for its name (`lectern relay
+ * --acme`), which is checked against the web's authorities as a browser checks it.
  */
-fingerprint: string, };
+fingerprint: string, 
+/**
+ * Through a relay (PROTOCOL-ADDITIONS.md, section E): the room on the teacher's server.
+ */
+room: string | null, 
+/**
+ * Through a relay: the teacher's public key every state is checked against.
+ */
+pk: string | null, };
