@@ -93,6 +93,14 @@ async function main() {
     page.on("pageerror", (e) => check(false, `page error: ${e.message}`));
     const docRequests = [];
     page.on("request", (r) => r.url().includes("/v1/docs/") && docRequests.push({ url: r.url(), range: r.headers().range }));
+    // Every lesson connection the page opens, with the frames each carried.
+    const sockets = [];
+    page.on("websocket", (ws) => {
+      const s = { url: ws.url(), sent: [], got: [] };
+      ws.on("framesent", (f) => s.sent.push(String(f.payload)));
+      ws.on("framereceived", (f) => s.got.push(String(f.payload)));
+      sockets.push(s);
+    });
     await page.goto(remote);
     await page.fill("#name", "Remote Amina");
     await page.click("#join-button");
@@ -108,6 +116,22 @@ async function main() {
     await page.waitForSelector('.page[data-page="3"]', { timeout: 20_000 });
     check(true, "the teacher's signed page turn reaches the browser through the relay");
     await shot(page, path.join(out, "relay-student.png"), { page: true });
+
+    // The relay offers a second path (PROTOCOL-ADDITIONS.md, section N): the page opens it a few
+    // seconds after its welcome, and the next page turn comes on both connections.
+    const isSecond = (s) => s.sent.some((t) => t.includes('"second":true')) && s.got.some((t) => t.includes('"t":"welcome"'));
+    const until = Date.now() + 15_000;
+    while (!sockets.some(isSecond) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    const second = sockets.find(isSecond);
+    check(!!second, `the browser opens a second path to the relay (${sockets.length} lesson connections)`);
+    teacher.send(JSON.stringify({ t: "set", id: 2, patch: { page: 4 } }));
+    await page.waitForSelector('.page[data-page="4"]', { timeout: 20_000 });
+    const turned = (s) => s.got.some((t) => t.includes('"t":"patch"') && t.includes('"page":4'));
+    check(
+      sockets.filter((s) => s.url.endsWith("/v1/ws")).length === 2 && sockets.every(turned),
+      "the page turn comes on both paths, and the page shows it once",
+    );
+    check(second?.sent.every((t) => /"t":"(hello|ping)"/.test(t)) ?? false, "the second path says nothing but its hello and pings");
 
     // A link with another teacher's key: every state is refused, nothing is drawn.
     const other = createPublicKey(createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), Buffer.alloc(32, 3)]), format: "der", type: "pkcs8" })).export({ format: "jwk" }).x;
