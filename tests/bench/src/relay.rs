@@ -136,6 +136,10 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let gate = Arc::new(tokio::sync::Semaphore::new(64));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // This run's remote students, as the teacher's roster names them (`r-` and the relay's id): a
+    // run after another on the same servers must not count the earlier run's students, whom the
+    // roster may show going offline again.
+    let ours = Arc::new(std::sync::Mutex::new(std::collections::HashSet::<String>::new()));
     let mut students = Vec::new();
     for n in 0..args.local + args.remote {
         let remote = n >= args.local;
@@ -145,7 +149,7 @@ async fn main() -> anyhow::Result<()> {
             hello["room"] = json!(room);
         }
         let check = (remote && args.verify).then(|| RelayCheck::new(&pk, &room)).flatten();
-        let (gate, sent, stop) = (gate.clone(), sent.clone(), stop_rx.clone());
+        let (gate, sent, stop, ours) = (gate.clone(), sent.clone(), stop_rx.clone(), ours.clone());
         let two = remote && args.second_path;
         students.push((
             remote,
@@ -155,6 +159,9 @@ async fn main() -> anyhow::Result<()> {
                     let _permit = gate.acquire().await;
                     connect(&url, &pin, hello).await?
                 };
+                if remote && let Some(id) = serde_json::from_str::<Value>(&welcome)?["you"]["id"].as_str() {
+                    ours.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(format!("r-{id}"));
+                }
                 // The second path is opened while the first is read, as the clients do: a student
                 // is never deaf while its second path's handshake crosses a lossy link, and one that
                 // cannot be opened leaves the first alone.
@@ -205,8 +212,10 @@ async fn main() -> anyhow::Result<()> {
     let teacher_stayed = !drain.is_finished();
     drain.abort();
     let _ = drain.await;
-    let offline = offline.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len();
-    let offline = teacher_stayed.then_some(offline);
+    let offline = offline.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let ours = ours.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let others = offline.iter().filter(|id| !ours.contains(*id)).count();
+    let offline = teacher_stayed.then_some(offline.len() - others);
     let _ = stop_tx.send(true);
 
     let mut local = Group { histogram: Histogram::new(3)?, received: 0, bytes: 0 };
@@ -248,6 +257,7 @@ async fn main() -> anyhow::Result<()> {
                    "second_path": args.second_path,
                    "bytes_per_change": remote.bytes as f64 / remote.received.max(1) as f64},
         "processes": procs, "sign_us": sign_us, "verify_us": verify_us, "shown_offline": offline,
+        "shown_offline_of_earlier_runs": others,
     });
     println!("{line}");
     Ok(())
