@@ -12,6 +12,20 @@ const offering = (seq: number, page = 1): ServerMsg => ({ ...welcome(seq, { page
 
 const patch = (seq: number, page: number): ServerMsg => ({ t: "patch", seq, time: 0, patch: { page } });
 
+/** A student whose server offers a second path, once both paths are open (the second's welcome
+ * not yet delivered). */
+async function twoPaths() {
+  const { client, network } = setup();
+  await client.start();
+  const first = network.last;
+  first.open();
+  first.deliver(offering(10));
+  await vi.advanceTimersByTimeAsync(SECOND_PATH_AFTER_MS);
+  const second = network.last;
+  second.open();
+  return { client, network, first, second };
+}
+
 beforeEach(() => {
   vi.useFakeTimers();
 });
@@ -70,14 +84,7 @@ describe("a second path", () => {
   });
 
   it("closes with the first path and opens again with its next welcome", async () => {
-    const { client, network } = setup();
-    await client.start();
-    const first = network.last;
-    first.open();
-    first.deliver(offering(10));
-    await vi.advanceTimersByTimeAsync(SECOND_PATH_AFTER_MS);
-    const second = network.last;
-    second.open();
+    const { client, network, first, second } = await twoPaths();
     first.serverClose(1006);
     expect(second.closedWith).toBe(1000);
     await vi.advanceTimersByTimeAsync(0);
@@ -95,14 +102,7 @@ describe("a second path", () => {
   });
 
   it("is tried again a while after a drop, but not after the server refused it", async () => {
-    const { client, network } = setup();
-    await client.start();
-    const first = network.last;
-    first.open();
-    first.deliver(offering(10));
-    await vi.advanceTimersByTimeAsync(SECOND_PATH_AFTER_MS);
-    const second = network.last;
-    second.open();
+    const { client, network, first, second } = await twoPaths();
     second.serverClose(1006);
     first.deliver({ t: "pong", id: 1, time: 0 }); // (the fake server answers the first path's pings by hand)
     await vi.advanceTimersByTimeAsync(SECOND_PATH_RETRY_MS);
@@ -120,14 +120,7 @@ describe("a second path", () => {
   });
 
   it("is opened again when it answers no ping for two heartbeats, and a gap on it asks for nothing", async () => {
-    const { client, network } = setup();
-    await client.start();
-    const first = network.last;
-    first.open();
-    first.deliver(offering(10));
-    await vi.advanceTimersByTimeAsync(SECOND_PATH_AFTER_MS);
-    const second = network.last;
-    second.open();
+    const { client, network, first, second } = await twoPaths();
     second.deliver(offering(10));
     // A patch past the next one on the second path: the first path brings those between.
     second.deliver(patch(13, 9));
