@@ -60,6 +60,7 @@ pub async fn choose_mode(state: State<'_, AppState>, mode: Option<Mode>) -> Resu
 #[tauri::command]
 pub fn open_link(state: State<'_, AppState>, link: String) -> Result<JoinTarget> {
     let target = JoinTarget::parse(&link)?;
+    state.opened(&target);
     *state.link.lock().unwrap_or_else(|p| p.into_inner()) = Some(target.clone());
     Ok(target)
 }
@@ -84,6 +85,7 @@ pub async fn connect(
     fingerprint: String,
     on_event: Channel<LinkEvent>,
 ) -> Result<u32> {
+    state.may_reach(&url, &fingerprint)?;
     Ok(state.bridge.connect(url, fingerprint, move |event| {
         let _ = on_event.send(event);
     }))
@@ -109,6 +111,7 @@ pub async fn fetch_doc(
     bearer: String,
     doc: Doc,
 ) -> Result<Response> {
+    state.may_reach(&base, &fingerprint)?;
     Ok(Response::new(state.docs.get(&base, &fingerprint, &bearer, &doc).await?))
 }
 
@@ -138,6 +141,7 @@ pub async fn doc_range(
     end: u64,
     checked: bool,
 ) -> Result<Response> {
+    state.may_reach(&base, &fingerprint)?;
     let (bytes, total) = if checked {
         state.docs.range_checked(&base, &fingerprint, &bearer, &doc, begin, end).await?
     } else {
@@ -160,6 +164,7 @@ pub async fn doc_manifest(
     bearer: String,
     doc: Doc,
 ) -> Result<Response> {
+    state.may_reach(&base, &fingerprint)?;
     Ok(Response::new(state.docs.manifest(&base, &fingerprint, &bearer, &doc).await?))
 }
 
@@ -186,12 +191,13 @@ pub async fn keep_doc(state: State<'_, AppState>, request: Request<'_>) -> Resul
 /// One HTTPS request to the classroom, pinned; the body is the request's raw bytes (an upload) and
 /// the answer is the status (header `status`) and the body.
 #[tauri::command]
-pub async fn http(request: Request<'_>) -> Result<Response> {
+pub async fn http(state: State<'_, AppState>, request: Request<'_>) -> Result<Response> {
     let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let (method, url, fingerprint) = match (header("method"), header("url"), header("fingerprint")) {
         (Some(m), Some(u), Some(f)) => (m, u, f),
         _ => return Err(CommandError::Invalid("http needs method, url and fingerprint headers".into())),
     };
+    state.may_reach(&url, &fingerprint)?;
     let body = match request.body() {
         InvokeBody::Raw(bytes) if !bytes.is_empty() => Some(bytes::Bytes::copy_from_slice(bytes)),
         _ => None,

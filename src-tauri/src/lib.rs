@@ -68,6 +68,7 @@ pub fn run() -> ExitCode {
                 let _ = window.set_focus();
             }
             if let Some(target) = argv.iter().skip(1).find_map(|a| JoinTarget::parse(a).ok()) {
+                app.state::<AppState>().opened(&target);
                 let _ = ipc::emit::link(app, &target);
             }
         }));
@@ -83,6 +84,7 @@ pub fn run() -> ExitCode {
             std::fs::create_dir_all(&data_dir)?;
             let state = AppState::new(data_dir);
             if let Some(link) = args.link.as_deref().and_then(|l| JoinTarget::parse(l).ok()) {
+                state.opened(&link);
                 *state.link.lock().unwrap_or_else(|p| p.into_inner()) = Some(link);
             }
             if let Some(mode) = args.mode {

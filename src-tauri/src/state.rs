@@ -46,8 +46,8 @@ impl JoinTarget {
             .map_or(link.trim().to_string(), |rest| format!("https://{rest}"));
         let parsed = lectern::protocol::link::JoinLink::parse(&link)
             .map_err(|e| CommandError::Invalid(e.to_string()))?;
-        let relay = parsed.room.is_some() && parsed.pk.is_some();
-        let fingerprint = match parsed.fingerprint {
+        let relay = parsed.relay().is_some();
+        let fingerprint = match parsed.fingerprint.clone() {
             Some(fp) if lectern::protocol::link::is_fingerprint(&fp) => fp,
             Some(_) => {
                 return Err(CommandError::Invalid(
@@ -57,6 +57,12 @@ impl JoinTarget {
             // A relay with a certificate for its name has none to pin: its name is checked against
             // the web's authorities, and every state it passes on against the teacher's key.
             None if relay => String::new(),
+            None if parsed.room.is_some() => {
+                return Err(CommandError::Invalid(
+                    "the relay's link has no certificate fingerprint (fp=…) and no well-formed teacher's key (pk=…)"
+                        .into(),
+                ));
+            }
             None => {
                 return Err(CommandError::Invalid(
                     "the link carries no certificate fingerprint (fp=…)".into(),
@@ -101,6 +107,9 @@ pub struct AppState {
     pub link: Mutex<Option<JoinTarget>>,
     /// Files the person chose in the file dialog: the only ones the view may have read.
     pub picked: Mutex<std::collections::HashSet<PathBuf>>,
+    /// Relays the person opened a link to that pins no certificate (`wss://HOST:PORT/v1/ws`): the only
+    /// servers the view may reach checked by name rather than pinned.
+    pub by_name: Mutex<std::collections::HashSet<String>>,
     /// The screen kept on: while teaching, and while the student view follows a lesson.
     pub awake: Awake,
 }
@@ -116,9 +125,33 @@ impl AppState {
             browsing: Mutex::new(None),
             link: Mutex::new(None),
             picked: Mutex::new(std::collections::HashSet::new()),
+            by_name: Mutex::new(std::collections::HashSet::new()),
             awake: Awake::default(),
             data_dir,
         }
+    }
+
+    /// Notes a link the person opened: a relay's that pins no certificate may then be reached by
+    /// name.
+    pub fn opened(&self, target: &JoinTarget) {
+        if target.fingerprint.is_empty() {
+            self.by_name.lock().unwrap_or_else(|p| p.into_inner()).insert(target.ws.clone());
+        }
+    }
+
+    /// Whether the view may reach `url` with `fingerprint`: pinned, any server; with none (checked by
+    /// name against the web's authorities), only a relay whose link the person opened.
+    pub fn may_reach(&self, url: &str, fingerprint: &str) -> Result<(), CommandError> {
+        let named = || {
+            let ws = lectern::protocol::link::JoinLink::parse(url).ok()?.ws_url;
+            Some(self.by_name.lock().unwrap_or_else(|p| p.into_inner()).contains(&ws))
+        };
+        if !fingerprint.is_empty() || named() == Some(true) {
+            return Ok(());
+        }
+        Err(CommandError::Invalid(format!(
+            "no certificate fingerprint to pin for {url}, and no relay link named it"
+        )))
     }
 
     /// Starts the classroom server (once) and returns its ready line. The server listens on
@@ -232,14 +265,38 @@ mod tests {
     /// classroom's link must pin one, and a malformed one is never taken for none.
     #[test]
     fn a_relay_link_without_a_fingerprint_is_followed_by_name_and_a_classroom_link_needs_one() {
-        let relay = JoinTarget::parse("https://relay.example.org/join#room=r1&code=482913&pk=KEY").unwrap();
+        let relay = JoinTarget::parse(&format!("https://relay.example.org/join#room=r1&code=482913&pk={FP}"))
+            .unwrap();
         assert_eq!(relay.fingerprint, "");
-        assert_eq!((relay.room.as_deref(), relay.pk.as_deref()), (Some("r1"), Some("KEY")));
+        assert_eq!((relay.room.as_deref(), relay.pk.as_deref()), (Some("r1"), Some(FP)));
         assert_eq!(relay.ws, "wss://relay.example.org:443/v1/ws");
         assert!(JoinTarget::parse("https://192.168.1.20:7443/join#code=482913").is_err());
-        assert!(JoinTarget::parse("https://relay.example.org/join#room=r1&pk=KEY&fp=short").is_err());
+        assert!(
+            JoinTarget::parse(&format!("https://relay.example.org/join#room=r1&pk={FP}&fp=short")).is_err()
+        );
+        // A link that only looks like a relay's (no room, or a key that is not one) would pin nothing
+        // and check nothing: refused.
+        for bad in ["room=r1&pk=", "room=r1&pk=KEY", "room=&pk=", "pk=x"] {
+            assert!(JoinTarget::parse(&format!("https://relay.example.org/join#{bad}")).is_err(), "{bad}");
+        }
+        assert!(JoinTarget::parse(&format!("https://relay.example.org/join#room=&pk={FP}")).is_err());
         let classroom =
             JoinTarget::parse(&format!("https://192.168.1.20:7443/join#code=482913&fp={FP}")).unwrap();
         assert_eq!((classroom.fingerprint.as_str(), classroom.room), (FP, None));
+    }
+
+    /// Without a fingerprint the view reaches only a relay whose link the person opened: an empty
+    /// fingerprint is no way around pinning for any other server.
+    #[test]
+    fn the_view_reaches_by_name_only_a_relay_whose_link_was_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = super::AppState::new(dir.path().to_path_buf());
+        let relay = JoinTarget::parse(&format!("https://relay.example.org/join#room=r1&pk={FP}")).unwrap();
+        assert!(state.may_reach("wss://relay.example.org:443/v1/ws", "").is_err(), "not opened yet");
+        state.opened(&relay);
+        assert!(state.may_reach("wss://relay.example.org:443/v1/ws", "").is_ok());
+        assert!(state.may_reach("https://relay.example.org:443", "").is_ok(), "its documents too");
+        assert!(state.may_reach("https://elsewhere.example.org", "").is_err());
+        assert!(state.may_reach("wss://192.168.1.20:7443/v1/ws", FP).is_ok(), "pinned: any server");
     }
 }

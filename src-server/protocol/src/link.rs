@@ -90,6 +90,15 @@ impl JoinLink {
         Ok(link)
     }
 
+    /// The room and the teacher's key of a link through a relay (section E), when it names both and
+    /// the key is one (32 bytes in base64url: 43 characters, as a fingerprint is). Only such a link
+    /// may pin no fingerprint: its states are checked against the key whatever serves them.
+    pub fn relay(&self) -> Option<(&str, &str)> {
+        let room = self.room.as_deref().filter(|r| !r.is_empty() && r.len() <= 128)?;
+        let pk = self.pk.as_deref().filter(|pk| is_fingerprint(pk))?;
+        Some((room, pk))
+    }
+
     /// The join link a person scans or clicks: `https://HOST:PORT/join#code=…&fp=…&pk=…` (the
     /// fragment never reaches a server log; `pk`, the teacher's signing key, travels with the
     /// fingerprint). `base` is `https://HOST:PORT`.

@@ -81,11 +81,11 @@ pub async fn join(args: Join) -> anyhow::Result<ExitCode> {
         }
         (None, None) => anyhow::bail!("give a join link or --discover"),
     };
-    let credentials = match args.code.clone().or(link.code) {
+    let credentials = match args.code.clone().or(link.code.clone()) {
         Some(code) => Credentials::Student { code, name: args.name.clone() },
         None => Credentials::Knock { name: args.name.clone() },
     };
-    let relay = link.room.is_some() && link.pk.is_some();
+    let relay = link.relay().is_some();
     let fp = match args.fp.clone().or(link.fingerprint) {
         Some(fp) => {
             anyhow::ensure!(
@@ -97,7 +97,9 @@ pub async fn join(args: Join) -> anyhow::Result<ExitCode> {
         // A relay with a certificate for its name (`lectern relay --acme`) has none to pin: its name
         // is checked against the web's authorities, and every state against the teacher's key.
         None if relay => String::new(),
-        None => anyhow::bail!("no fingerprint: give --fp or a join link"),
+        None => anyhow::bail!(
+            "no fingerprint: give --fp or a join link (a relay's names the teacher's key, pk=…)"
+        ),
     };
     let device = device_id(&args)?;
     let mut options = ClientOptions::new(link.ws_url, fp, credentials, device);

@@ -58,6 +58,13 @@ pub(crate) async fn run(
     events: mpsc::Sender<Event>,
 ) {
     let relay = options.relay.as_ref().and_then(|r| RelayCheck::new(&r.pk, &r.room));
+    // A relay with no key to check it against would be trusted whole: never follow one.
+    if options.relay.is_some() && relay.is_none() {
+        let reason =
+            "the link's key for checking the relay is not a key (pk=…): ask for the link again".into();
+        let _ = events.send(Event::Stopped { code: None, reason }).await;
+        return;
+    }
     let mut session = Session { token: None, seq: 0, state: None, offline: Offline::default(), relay };
     let mut attempt = 0u32;
     loop {

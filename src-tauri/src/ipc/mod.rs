@@ -250,7 +250,7 @@ ipc! {
         async doc_range(state: State<'_, AppState>, base: String, fingerprint: String, bearer: String, doc: Doc, begin: u64, end: u64, checked: bool) -> Result<Response>;
         async doc_manifest(state: State<'_, AppState>, base: String, fingerprint: String, bearer: String, doc: Doc) -> Result<Response>;
         async keep_doc(state: State<'_, AppState>, request: Request<'_>) -> Result<()> ["sha256"];
-        async http(request: Request<'_>) -> Result<Response> ["method", "url", "fingerprint", "bearer?"];
+        async http(state: State<'_, AppState>, request: Request<'_>) -> Result<Response> ["method", "url", "fingerprint", "bearer?"];
         async pick_pdf(app: AppHandle, state: State<'_, AppState>) -> Result<Option<Picked>>;
         async read_picked(state: State<'_, AppState>, path: String) -> Result<Response>;
         async save_file(app: AppHandle, request: Request<'_>) -> Result<bool> ["name"];
