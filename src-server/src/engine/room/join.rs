@@ -175,7 +175,7 @@ impl Room {
             return Err(if resumed { JoinError::Credentials } else { JoinError::Kicked });
         }
         // A token issued before its participant id was given afresh to another is no proof.
-        if resumed && inner.reissued.get(&claims.pid).is_some_and(|at| claims.issued < *at) {
+        if resumed && inner.outdated(&claims) {
             return Err(JoinError::Credentials);
         }
         if !resumed && claims.role == Role::Student && self.teachers_name(&inner, &claims.name) {

@@ -48,6 +48,14 @@ struct Member {
     second_of: Option<String>,
 }
 
+impl Inner {
+    /// Whether a token was issued before its participant id was given afresh to another holder (a
+    /// reused twin): it then proves nothing, in a resume, a second path or a bearer.
+    fn outdated(&self, claims: &crate::engine::token::Claims) -> bool {
+        self.reissued.get(&claims.pid).is_some_and(|at| claims.issued < *at)
+    }
+}
+
 impl Member {
     /// Whether this connection holds a student's seat (a second path does not).
     fn seated_student(&self) -> bool {
@@ -248,7 +256,7 @@ impl Room {
         let inner = self.lock();
         // A token issued before its participant id was given afresh (a reused twin) proves nothing,
         // here as in a resume.
-        let reissued = inner.reissued.get(&claims.pid).is_some_and(|at| claims.issued < *at);
+        let reissued = inner.outdated(&claims);
         (claims.room == self.info.id
             && !inner.revoked.contains(&claims.pid)
             && !inner.state.ended

@@ -55,8 +55,7 @@ impl Room {
         if inner.state.ended {
             return Err(JoinError::Ended);
         }
-        let reissued = inner.reissued.get(&claims.pid).is_some_and(|at| claims.issued < *at);
-        if inner.revoked.contains(&claims.pid) || reissued {
+        if inner.revoked.contains(&claims.pid) || inner.outdated(claims) {
             return Err(JoinError::Credentials);
         }
         let Some(p) = inner.participants.get_mut(&claims.pid).filter(|p| p.conn.is_some()) else {
