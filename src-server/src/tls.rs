@@ -221,6 +221,55 @@ pub fn pin_mismatch(e: &std::io::Error) -> Option<&PinMismatch> {
     other.0.downcast_ref::<PinMismatch>()
 }
 
+/// What is wrong with a certificate checked by name (a relay's, which an authority issued), in words
+/// a person can act on. Trying again cannot mend any of them, so a client stops and says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertProblem {
+    /// Past its end date: the relay did not renew it.
+    Expired,
+    /// Not valid yet: most often this device's clock is wrong.
+    NotYetValid,
+    /// Issued for another name than the one in the link.
+    OtherName,
+    /// Issued by an authority this device does not trust.
+    UnknownAuthority,
+    /// Revoked by its authority.
+    Revoked,
+    /// Damaged, or unfit in another way.
+    Invalid,
+}
+
+impl std::fmt::Display for CertProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CertProblem::Expired => "has expired",
+            CertProblem::NotYetValid => "is not valid yet (is this device's date and time right?)",
+            CertProblem::OtherName => "was issued for another name",
+            CertProblem::UnknownAuthority => "was issued by an authority this device does not trust",
+            CertProblem::Revoked => "was revoked by its authority",
+            CertProblem::Invalid => "is not valid",
+        })
+    }
+}
+
+/// The problem with the certificate inside a failed TLS handshake's error, when a certificate checked
+/// by name is what failed (a pin mismatch is [`pin_mismatch`]'s, not this).
+pub fn certificate_problem(e: &std::io::Error) -> Option<CertProblem> {
+    use rustls::CertificateError as C;
+    let rustls::Error::InvalidCertificate(kind) = e.get_ref()?.downcast_ref::<rustls::Error>()? else {
+        return None;
+    };
+    Some(match kind {
+        C::Expired | C::ExpiredContext { .. } => CertProblem::Expired,
+        C::NotValidYet | C::NotValidYetContext { .. } => CertProblem::NotYetValid,
+        C::NotValidForName | C::NotValidForNameContext { .. } => CertProblem::OtherName,
+        C::UnknownIssuer => CertProblem::UnknownAuthority,
+        C::Revoked => CertProblem::Revoked,
+        C::Other(other) if other.0.downcast_ref::<PinMismatch>().is_some() => return None,
+        _ => CertProblem::Invalid,
+    })
+}
+
 /// A rustls client config that trusts only the certificate with this fingerprint, or, for an empty
 /// one (a link to a relay with a certificate for its name: `--acme`), the web's authorities.
 pub fn pinned_client_config(fingerprint: &str) -> Result<rustls::ClientConfig> {
@@ -245,6 +294,29 @@ static ALSO_TRUSTED: std::sync::OnceLock<Vec<CertificateDer<'static>>> = std::sy
 /// some were set already (they are set once).
 pub fn trust_also(roots: Vec<CertificateDer<'static>>) -> bool {
     ALSO_TRUSTED.set(roots).is_ok()
+}
+
+/// A certificate authority a client trusts, DER.
+pub type Authority = CertificateDer<'static>;
+
+/// Reads the authorities in a PEM file for [`trust_also`] (a district's own ACME authority, say):
+/// every certificate in it, each fit to be a trust anchor, or an error naming the file and what is
+/// wrong with it.
+pub fn read_authorities(path: &Path) -> Result<Vec<Authority>> {
+    let what = path.display();
+    let pem = std::fs::read(path).map_err(|e| Error::Tls(format!("reading {what}: {e}")))?;
+    let mut found = Vec::new();
+    for (i, cert) in rustls_pemfile::certs(&mut pem.as_slice()).enumerate() {
+        let cert = cert.map_err(|e| Error::Tls(format!("{what}: certificate {}: {e}", i + 1)))?;
+        rustls::RootCertStore::empty()
+            .add(cert.clone())
+            .map_err(|e| Error::Tls(format!("{what}: certificate {} cannot be an authority: {e}", i + 1)))?;
+        found.push(cert);
+    }
+    if found.is_empty() {
+        return Err(Error::Tls(format!("{what} holds no PEM certificate")));
+    }
+    Ok(found)
 }
 
 /// The client configuration for a server a link names without a fingerprint: a relay whose

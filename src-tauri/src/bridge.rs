@@ -18,8 +18,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-/// The close code the view sees when the server's certificate is not the pinned one (WebSocket's
-/// "TLS handshake failed"): the view stops and says so instead of retrying.
+/// The close code the view sees when the server's certificate is not the pinned one or, for a relay
+/// link checked by name, not valid (WebSocket's "TLS handshake failed"): the view stops and says so,
+/// with the reason, instead of retrying.
 pub const PIN_MISMATCH: u16 = 1015;
 /// The close code for a connection that never opened or dropped without a close frame.
 pub const ABNORMAL: u16 = 1006;
@@ -37,7 +38,8 @@ pub enum LinkEvent {
         /// The frame's JSON.
         text: String,
     },
-    /// The connection is over, with a close code of §10, 1006, or 1015 for a pin mismatch.
+    /// The connection is over, with a close code of §10, 1006, or 1015 for a certificate not trusted
+    /// (a pin mismatch, or one not valid for its name).
     Closed {
         /// Close code.
         code: u16,
@@ -133,7 +135,9 @@ async fn run(
     };
     let mut ws = match connected {
         Ok(Ok(ws)) => ws,
-        Ok(Err(e @ ConnectError::PinMismatch { .. })) => return (PIN_MISMATCH, e.to_string()),
+        Ok(Err(e @ (ConnectError::PinMismatch { .. } | ConnectError::Certificate { .. }))) => {
+            return (PIN_MISMATCH, e.to_string());
+        }
         Ok(Err(e)) => return (ABNORMAL, e.to_string()),
         Err(_) => return (ABNORMAL, "connecting timed out".into()),
     };

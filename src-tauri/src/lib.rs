@@ -82,6 +82,18 @@ pub fn run() -> ExitCode {
                 None => app.path().app_data_dir()?,
             };
             std::fs::create_dir_all(&data_dir)?;
+            match settings::local_authorities(&data_dir) {
+                Some(Ok(roots)) => {
+                    tracing::info!(
+                        count = roots.len(),
+                        "trusting the authorities in {}",
+                        settings::TRUSTED_AUTHORITIES
+                    );
+                    lectern::tls::trust_also(roots);
+                }
+                Some(Err(e)) => tracing::error!("{e}; relays are checked against the web's authorities only"),
+                None => {}
+            }
             let state = AppState::new(data_dir);
             if let Some(link) = args.link.as_deref().and_then(|l| JoinTarget::parse(l).ok()) {
                 state.opened(&link);

@@ -62,9 +62,41 @@ impl SettingsFile {
     }
 }
 
+/// A PEM file in the app's data folder, put there by school IT: authorities the app trusts besides
+/// the web's, for relays whose certificate a district's own ACME authority issued.
+pub const TRUSTED_AUTHORITIES: &str = "trusted-authorities.pem";
+
+/// The authorities in `dir`'s [`TRUSTED_AUTHORITIES`] file: none when there is no such file, an error
+/// naming the file when it is damaged (the app then trusts the web's authorities only).
+pub fn local_authorities(dir: &Path) -> Option<Result<Vec<lectern::tls::Authority>, String>> {
+    let path = dir.join(TRUSTED_AUTHORITIES);
+    if !path.exists() {
+        return None;
+    }
+    Some(lectern::tls::read_authorities(&path).map_err(|e| e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_district_authority_file_is_read_and_a_damaged_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(local_authorities(dir.path()).is_none(), "no file, nothing added");
+        let ca = lectern::tls::Identity::generate(&["district ca".into()], &[]).unwrap();
+        ca.save(dir.path()).unwrap();
+        std::fs::rename(dir.path().join("cert.pem"), dir.path().join(TRUSTED_AUTHORITIES)).unwrap();
+        let read = local_authorities(dir.path()).unwrap().unwrap();
+        assert_eq!(read, vec![ca.cert.clone()]);
+        std::fs::write(dir.path().join(TRUSTED_AUTHORITIES), "-----BEGIN CERTIFICATE-----\nnot base64\n")
+            .unwrap();
+        let err = local_authorities(dir.path()).unwrap().unwrap_err();
+        assert!(err.contains(TRUSTED_AUTHORITIES), "{err}");
+        std::fs::write(dir.path().join(TRUSTED_AUTHORITIES), "just words").unwrap();
+        let err = local_authorities(dir.path()).unwrap().unwrap_err();
+        assert!(err.contains("holds no PEM certificate"), "{err}");
+    }
 
     #[test]
     fn settings_survive_a_restart_and_a_damaged_file_starts_fresh() {

@@ -1,6 +1,7 @@
 //! Protects the app's IPC bridge without a window: the view's frames reach a real classroom server
 //! through Rust over TLS pinned to its fingerprint, the server's frames come back in order, a server
-//! with another certificate is refused with 1015 (the view then stops and says why), frames that are
+//! with another certificate, or a relay's certificate not valid for its name, is refused with 1015
+//! (the view then stops and says why), frames that are
 //! not PROTOCOL.md are refused before they leave the device, and documents are fetched with the pin,
 //! checked against their SHA-256 and served from the disk cache afterwards.
 #![allow(clippy::unwrap_used)] // a test may panic on what it controls
@@ -108,6 +109,24 @@ async fn a_server_with_another_certificate_is_refused_with_1015() {
     let (_, online) = server.app().room().online();
     assert_eq!(online, 0, "nothing reached the impostor's room");
     drop(b);
+    server.wait_stopped().await;
+}
+
+/// A relay link pins no fingerprint and is checked by name: a certificate no authority of this
+/// device's vouches for ends the link with 1015 and the reason, not a 1006 the view would retry.
+#[tokio::test]
+async fn a_certificate_not_valid_for_its_name_is_refused_with_1015_and_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let bridge = Bridge::default();
+    let mut link = Link::open(&bridge, &server.ready().ws, "");
+    match link.next().await {
+        LinkEvent::Closed { code, reason } => {
+            assert_eq!(code, PIN_MISMATCH);
+            assert!(reason.contains("authority this device does not trust"), "{reason}");
+        }
+        e => panic!("expected a refusal, got {e:?}"),
+    }
     server.wait_stopped().await;
 }
 

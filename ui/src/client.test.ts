@@ -2,6 +2,7 @@
 // reconnect and resume, offline queues, stop codes, dead-link detection. No browser, no server.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { LessonClient, backoff, type ClientEvents } from "./client";
+import { stopText } from "./reconnect";
 import type { ServerMsg } from "./generated/ServerMsg";
 import { emptyState } from "./lesson";
 import { FakeNetwork, doc, setup, welcome } from "./clientfakes";
@@ -157,6 +158,20 @@ describe("LessonClient over a Transport", () => {
     replaced.network.last.serverClose(4409);
     expect(replaced.statuses.at(-1)).toEqual({ status: "stopped", stop: "replaced" });
     expect(replaced.token()).toBe("tok-1"); // kept: only an end or a kick revokes it
+  });
+
+  it("stops on a certificate the app's bridge refused, and tells a relay's bad certificate from another class", async () => {
+    const { client, network, statuses } = setup();
+    await client.start();
+    const why = "the security certificate of relay.example.org has expired: ask whoever runs it (or the teacher) to mend it";
+    network.last.serverClose(1015, why);
+    expect(statuses.at(-1)).toEqual({ status: "stopped", stop: "untrusted", reason: why });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(network.transports.length).toBe(1); // never retried: waiting cannot mend a certificate
+    // A link that pins the fingerprint: another machine answered. One checked by name: say what is wrong.
+    expect(stopText("untrusted", why, true)).toContain("does not match");
+    expect(stopText("untrusted", why, false)).toContain("not valid");
+    expect(stopText("untrusted", why, false)).toContain("has expired");
   });
 
   it("treats a missing pong as a dead link and reconnects without waiting for the close", async () => {

@@ -184,7 +184,7 @@ export class LessonClient {
       };
       this.relay.pass(frame, this.mirror, () => this.transport === transport, (f) => this.onFrame(f), refuse, (f) => this.isCopy(f, true));
     });
-    transport.onClose((code) => this.onClose(transport, code));
+    transport.onClose((code, reason) => this.onClose(transport, code, reason));
   }
 
   /** A frame the second path brought (a patch, a snapshot or a beat), checked as the first's are. */
@@ -217,7 +217,7 @@ export class LessonClient {
     return this.isCopy(frame, false) || (frame.t === "patch" && Number(frame.seq) > this.mirror.seq + 1);
   }
 
-  private onClose(transport: Transport, code: number): void {
+  private onClose(transport: Transport, code: number, reason = ""): void {
     if (this.transport !== transport) return;
     this.transport = null;
     this.second.stop();
@@ -238,7 +238,7 @@ export class LessonClient {
       this.stopped = true;
       this.unlisten?.();
       this.unlisten = null;
-      this.setStatus("stopped", stop);
+      this.setStatus("stopped", stop, reason);
       return;
     }
     this.scheduleRetry();
@@ -408,9 +408,9 @@ export class LessonClient {
     this.clearWaitTimer();
   }
 
-  private setStatus(status: LinkStatus, stop?: StopReason): void {
+  private setStatus(status: LinkStatus, stop?: StopReason, reason?: string): void {
     this.status = status;
-    this.events.status(status, { lastSync: this.lastSync, stop, attempt: this.attempt });
+    this.events.status(status, { lastSync: this.lastSync, stop, reason, attempt: this.attempt });
   }
 
   private emitStatus(): void {

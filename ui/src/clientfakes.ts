@@ -42,9 +42,9 @@ export class FakeTransport implements Transport {
   deliver(frame: ServerMsg): void {
     this.received(frame);
   }
-  serverClose(code: number): void {
+  serverClose(code: number, reason = ""): void {
     this.isOpen = false;
-    this.closed(code, "");
+    this.closed(code, reason);
   }
 }
 
@@ -99,10 +99,10 @@ export function setup(
   const saved: (string | null)[] = [];
   let token = stored;
   const states: { state: LessonState; seq: number; patch: boolean }[] = [];
-  const statuses: { status: LinkStatus; stop?: StopReason }[] = [];
+  const statuses: { status: LinkStatus; stop?: StopReason; reason?: string }[] = [];
   const events: ClientEvents = {
     state: (state, seq, patch) => states.push({ state, seq, patch: !!patch }),
-    status: (status, detail) => statuses.push({ status, stop: detail.stop }),
+    status: (status, detail) => statuses.push({ status, stop: detail.stop, ...(detail.reason ? { reason: detail.reason } : {}) }),
   };
   const client = new LessonClient(
     {

@@ -15,8 +15,9 @@ export type LinkStatus = "connecting" | "waiting" | "connected" | "reconnecting"
 export interface ClientEvents {
   /** The state changed (a welcome, a sync or a patch); `patch` is set for a patch. */
   state(state: LessonState, seq: number, patch?: Patch): void;
-  /** The connection status changed. */
-  status(status: LinkStatus, detail: { lastSync: number | null; stop?: StopReason; attempt: number }): void;
+  /** The connection status changed; a stop carries the close frame's reason, as the server or the
+   * app's bridge gave it. */
+  status(status: LinkStatus, detail: { lastSync: number | null; stop?: StopReason; reason?: string; attempt: number }): void;
   /** A welcome arrived: who we are, the room, and (teacher) the roster. */
   welcome?(msg: Extract<ServerMsg, { t: "welcome" }>): void;
   /** Roster changes (teacher). */

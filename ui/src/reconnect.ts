@@ -1,5 +1,6 @@
-// When a lesson connection ends: which close codes end it for good (§10), and how long to wait
-// before trying again otherwise.
+// When a lesson connection ends: which close codes end it for good (§10), what each says to the
+// student, and how long to wait before trying again otherwise.
+import { t } from "./strings";
 
 /** Why the client stopped for good (a close code that says "do not reconnect", §10). */
 export type StopReason =
@@ -32,3 +33,21 @@ export function backoff(attempt: number, random: () => number = Math.random): nu
   return Math.round(base / 2 + (random() * base) / 2);
 }
 
+/** Why the lesson stopped, for the student. `pinned` says whether the link pins the server's
+ * certificate: a relay link that does not is checked by name, and its certificate can be expired or
+ * for another name rather than "not the class you were given" (the reason says which). */
+export function stopText(stop: StopReason | undefined, reason = "", pinned = true): string {
+  if (stop === "untrusted" && !pinned) return t("badCertificate", { reason });
+  switch (stop) {
+    case "ended":
+      return t("ended");
+    case "kicked":
+      return t("kicked");
+    case "replaced":
+      return t("replaced");
+    case "untrusted":
+      return t("untrusted");
+    default:
+      return t("stopped");
+  }
+}

@@ -4,6 +4,7 @@
 const en = {
   joinWithName: "{name}. Type your name to join.",
   untrusted: "This is not the class you were given: its security certificate does not match. Ask your teacher for a new link.",
+  badCertificate: "The class's relay shows a security certificate that is not valid, so this device will not connect. Tell your teacher. ({reason})",
   startTitle: "How will you use Lectern on this device?",
   teach: "Teach a class",
   teachHint: "This device shows the lesson; students follow it.",
@@ -137,6 +138,7 @@ export type StringKey = keyof typeof en;
 const ar: Record<StringKey, string> = {
   joinWithName: "{name}. اكتب اسمك للانضمام.",
   untrusted: "هذا ليس الصف الذي أُعطيت رابطه: شهادته الأمنية لا تطابق. اطلب من معلمك رابطًا جديدًا.",
+  badCertificate: "خادم الترحيل الخاص بالصف يعرض شهادة أمنية غير صالحة، لذلك لن يتصل هذا الجهاز. أخبر معلمك. ({reason})",
   startTitle: "كيف ستستخدم ليكترن على هذا الجهاز؟",
   teach: "تدريس صف",
   teachHint: "هذا الجهاز يعرض الدرس، والطلاب يتابعونه.",

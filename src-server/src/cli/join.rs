@@ -38,6 +38,10 @@ pub struct Join {
     /// Where the device id is kept.
     #[arg(long, env = "LECTERN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Also trust the authorities in this PEM file, for a relay whose certificate a private ACME
+    /// authority issued (a district's own); only links that pin no fingerprint are checked by name.
+    #[arg(long, value_name = "FILE", env = "LECTERN_TRUST")]
+    pub trust: Option<PathBuf>,
     /// Print one JSON object per event.
     #[arg(long)]
     pub json: bool,
@@ -101,6 +105,9 @@ pub async fn join(args: Join) -> anyhow::Result<ExitCode> {
             "no fingerprint: give --fp or a join link (a relay's names the teacher's key, pk=…)"
         ),
     };
+    if let Some(file) = &args.trust {
+        lectern::tls::trust_also(lectern::tls::read_authorities(file)?);
+    }
     let device = device_id(&args)?;
     let mut options = ClientOptions::new(link.ws_url, fp, credentials, device);
     // Through a relay, every state must carry the teacher's signature (PROTOCOL-ADDITIONS.md, E).

@@ -1,5 +1,6 @@
 //! Opening a WebSocket to a classroom over TLS pinned to its certificate fingerprint (§8), with typed
-//! errors: a caller stops on a pin mismatch and retries an unreachable server.
+//! errors: a caller stops on a pin mismatch or a certificate not valid for its name, and retries an
+//! unreachable server.
 
 use std::sync::Arc;
 
@@ -41,6 +42,15 @@ pub enum ConnectError {
         /// The fingerprint the server showed.
         seen: String,
     },
+    /// The server's certificate, checked by name (a relay link that pins no fingerprint), is not
+    /// valid: expired, for another name, from an authority this device does not trust.
+    #[error("the security certificate of {host} {problem}: ask whoever runs it (or the teacher) to mend it")]
+    Certificate {
+        /// The name checked.
+        host: String,
+        /// What is wrong with it.
+        problem: crate::tls::CertProblem,
+    },
     /// TLS failed for another reason.
     #[error("{0}")]
     Tls(String),
@@ -53,9 +63,13 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
-    /// Whether trying again cannot help (a pin mismatch, a malformed address).
+    /// Whether trying again cannot help: a pin mismatch, a certificate that is not valid for its
+    /// name (it will not become valid while we wait), a malformed address.
     pub fn is_final(&self) -> bool {
-        matches!(self, ConnectError::PinMismatch { .. } | ConnectError::BadUrl(_))
+        matches!(
+            self,
+            ConnectError::PinMismatch { .. } | ConnectError::Certificate { .. } | ConnectError::BadUrl(_)
+        )
     }
 }
 
@@ -91,11 +105,14 @@ pub async fn tls_over(
         crate::tls::pinned_client_config(fingerprint).map_err(|e| ConnectError::Tls(e.to_string()))?;
     let name = rustls::pki_types::ServerName::try_from(bare.clone())
         .map_err(|e| ConnectError::BadUrl(format!("bad host name {bare:?}: {e}")))?;
-    TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(|e| match crate::tls::pin_mismatch(
-        &e,
-    ) {
-        Some(m) => ConnectError::PinMismatch { expected: m.expected.clone(), seen: m.seen.clone() },
-        None => ConnectError::Tls(format!("TLS with {bare}:{port} failed: {e}")),
+    TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(|e| {
+        if let Some(m) = crate::tls::pin_mismatch(&e) {
+            return ConnectError::PinMismatch { expected: m.expected.clone(), seen: m.seen.clone() };
+        }
+        match crate::tls::certificate_problem(&e) {
+            Some(problem) => ConnectError::Certificate { host: bare.clone(), problem },
+            None => ConnectError::Tls(format!("TLS with {bare}:{port} failed: {e}")),
+        }
     })
 }
 

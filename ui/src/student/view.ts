@@ -3,7 +3,8 @@
 // then follow the teacher's page, pointer and highlight; browse freely when the teacher allows it (or
 // is offline).
 import type { Info } from "../generated/Info";
-import { LessonClient, type ClientEvents, type StopReason } from "../client";
+import { LessonClient, type ClientEvents } from "../client";
+import { stopText } from "../reconnect";
 import { $, initLang, now, probe, reason, renderStatus, toggleLang, type Probe } from "../common";
 import { deviceId, studentTokens } from "../device";
 import { DocPane } from "../docpane";
@@ -22,22 +23,6 @@ export async function startStudent(platform: Platform): Promise<void> {
   await page.restore();
 }
 
-/** Why the lesson stopped, for the student. */
-function stopText(stop: StopReason | undefined): string {
-  switch (stop) {
-    case "ended":
-      return t("ended");
-    case "kicked":
-      return t("kicked");
-    case "replaced":
-      return t("replaced");
-    case "untrusted":
-      return t("untrusted");
-    default:
-      return t("stopped");
-  }
-}
-
 /** The student page's state and behaviour; the DOM is index.html's. */
 export class StudentView {
   private readonly joinForm = $<HTMLFormElement>("#join-form");
@@ -53,6 +38,8 @@ export class StudentView {
   private readonly linkCode: string | null;
   /** Opened on a class found on the network (a pinned fingerprint, no code): knock, ask only the name. */
   private readonly knockOnly: boolean;
+  /** Whether the link pins the server's certificate (a relay link checked by name does not). */
+  private readonly pinned: boolean;
   /** Joining through a relay: the room and the teacher's key to check every state against. */
   private readonly relay: { room: string; pk: string } | undefined;
   /** Where this server's knock token is kept (a knock has no code to key it by). */
@@ -99,6 +86,7 @@ export class StudentView {
     // (PROTOCOL-ADDITIONS.md, section E): every state must then be signed with it.
     const [room, pk] = [fragment.get("room"), fragment.get("pk")];
     this.relay = room && pk ? { room, pk } : undefined;
+    this.pinned = !!fragment.get("fp");
     this.knockOnly = !this.linkCode && !!fragment.get("fp");
     this.knockKey = `knock@${fragment.get("fp") ?? location.host}`;
     if (!this.linkCode && !this.knockOnly) {
@@ -283,7 +271,7 @@ export class StudentView {
           this.joinButton.disabled = false;
           return;
         }
-        $("#stopped-text").textContent = stopText(detail.stop);
+        $("#stopped-text").textContent = stopText(detail.stop, detail.reason, this.pinned);
         $("#stopped").hidden = false;
       },
       error: (_code, message) => {
