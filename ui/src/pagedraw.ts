@@ -65,6 +65,16 @@ export function idle(): Promise<void> {
   });
 }
 
+/**
+ * A page canvas's 2D context, kept in memory rather than on the GPU (`willReadFrequently`). A page is
+ * drawn off-screen and then swapped in; WebKitGTK (the app's webview) on software GL showed such a
+ * GPU canvas white on screen although it held the page, until the window was resized. Chromium draws
+ * a page turn as fast either way (docs/BENCHMARKS.md, "The app").
+ */
+function context(canvas: HTMLCanvasElement): CanvasRenderingContext2D {
+  return canvas.getContext("2d", { willReadFrequently: true })!;
+}
+
 /** The canvas for the part of a page of this size that the frame shows, and that part. */
 function target(page: Size, frame: Frame): { canvas: HTMLCanvasElement; covers: Region; scale: number; left: number; top: number } {
   const p = place(frame.region, page, frame.box);
@@ -90,7 +100,7 @@ export async function drawPdf(
   const size = { w: base.width, h: base.height };
   const t = target(size, frame);
   const viewport = page.getViewport({ scale: t.scale, offsetX: -t.left, offsetY: -t.top });
-  const task = page.render({ canvas: t.canvas, canvasContext: t.canvas.getContext("2d")!, viewport });
+  const task = page.render({ canvas: t.canvas, canvasContext: context(t.canvas), viewport });
   tasks.add(task);
   if (run) run.task = task;
   try {
@@ -109,7 +119,7 @@ export async function drawScan(bytes: Uint8Array, width: number, height: number,
   try {
     const size = { w: width, h: height };
     const t = target(size, frame);
-    const ctx = t.canvas.getContext("2d")!;
+    const ctx = context(t.canvas);
     ctx.imageSmoothingQuality = "high";
     const sx = image.width / width;
     const sy = image.height / height;
