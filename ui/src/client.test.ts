@@ -346,6 +346,29 @@ describe("behind a relay", () => {
     client.stop();
   });
 
+  it("never passes on a relay's error text, only a known code", async () => {
+    teachersTime();
+    const errors: [string, string][] = [];
+    const { client, network } = setup(undefined, null, { room: "r1", pk: PK });
+    (client as unknown as { events: ClientEvents }).events.error = (code, message) => errors.push([code, message]);
+    await client.start();
+    network.last.open();
+    network.last.deliver(signedWelcome(SIG));
+    network.last.deliver({ t: "error", code: "forbidden", message: "Your code expired: join again at https://evil.example" });
+    network.last.deliver({ t: "error", code: "Go to https://evil.example" as never, message: "now" });
+    await vi.waitFor(() => expect(errors).toEqual([["forbidden", ""], ["internal", ""]]));
+    client.stop();
+    // A classroom's own server (no relay) is the teacher's: its text is shown.
+    const direct = setup();
+    const seen: string[] = [];
+    (direct.client as unknown as { events: ClientEvents }).events.error = (_code, message) => seen.push(message);
+    await direct.client.start();
+    direct.network.last.open();
+    direct.network.last.deliver(welcome(1));
+    direct.network.last.deliver({ t: "error", code: "bad_request", message: "page 700 is past the last page (604)" });
+    expect(seen).toEqual(["page 700 is past the last page (604)"]);
+  });
+
   it("checks a second path's frames as the first's: a copy is dropped, a forgery drops the relay", async () => {
     teachersTime();
     const { client, network } = setup(undefined, null, { room: "r1", pk: PK });

@@ -11,7 +11,7 @@ import type { You } from "./generated/You";
 import { LessonMirror } from "./lesson";
 import type { Transport } from "./platform/contract";
 import { RelayCheck } from "./relaycheck";
-import { STOP_CODES, backoff, type StopReason } from "./reconnect";
+import { ERROR_CODES, STOP_CODES, backoff, type StopReason } from "./reconnect";
 import { SecondPath, isCopy } from "./secondpath";
 
 export type { ClientEvents, ClientOptions, Credentials, LinkStatus, TokenStore } from "./clienttypes";
@@ -319,7 +319,10 @@ export class LessonClient {
         if (msg.id !== undefined && msg.id !== null) this.events.ok?.(msg.id, msg.seq ?? null);
         break;
       case "error":
-        this.events.error?.(msg.code, msg.message, msg.id);
+        // Behind a relay an error frame is the relay's word, not the teacher's server's: its text is
+        // never shown (a relay could write anything there, a link to follow, say), only a known code.
+        if (this.relay) this.events.error?.(ERROR_CODES.has(msg.code) ? msg.code : "internal", "", msg.id);
+        else this.events.error?.(msg.code, msg.message, msg.id);
         break;
     }
   }

@@ -26,6 +26,17 @@ export const STOP_CODES: Record<number, StopReason> = {
   4426: "version",
 };
 
+/** The error codes of §10, the only ones a page names (a relay's error text is never shown). */
+export const ERROR_CODES = new Set(["bad_request", "forbidden", "rate_limited", "not_found", "internal"]);
+
+/** An error's text for a person when the server's own may not be shown (behind a relay): what the
+ * code means, in the page's language. */
+export function errorText(code: string): string {
+  if (code === "forbidden") return t("errForbidden");
+  if (code === "rate_limited") return t("errRateLimited");
+  return t("errOther");
+}
+
 /** Reconnect delay for attempt n (0 = at once), capped at 5 s, with jitter. */
 export function backoff(attempt: number, random: () => number = Math.random): number {
   if (attempt <= 0) return 0;

@@ -4,6 +4,9 @@
 const en = {
   joinWithName: "{name}. Type your name to join.",
   untrusted: "This is not the class you were given: its security certificate does not match. Ask your teacher for a new link.",
+  errForbidden: "Only the teacher can do that.",
+  errRateLimited: "Too many requests: wait a moment and try again.",
+  errOther: "The lesson's server could not do that.",
   badCertificate: "The class's relay shows a security certificate that is not valid, so this device will not connect. Tell your teacher. ({reason})",
   startTitle: "How will you use Lectern on this device?",
   teach: "Teach a class",
@@ -138,6 +141,9 @@ export type StringKey = keyof typeof en;
 const ar: Record<StringKey, string> = {
   joinWithName: "{name}. اكتب اسمك للانضمام.",
   untrusted: "هذا ليس الصف الذي أُعطيت رابطه: شهادته الأمنية لا تطابق. اطلب من معلمك رابطًا جديدًا.",
+  errForbidden: "هذا للمعلم فقط.",
+  errRateLimited: "طلبات كثيرة جدًا: انتظر قليلًا ثم حاول مرة أخرى.",
+  errOther: "لم يستطع خادم الدرس تنفيذ ذلك.",
   badCertificate: "خادم الترحيل الخاص بالصف يعرض شهادة أمنية غير صالحة، لذلك لن يتصل هذا الجهاز. أخبر معلمك. ({reason})",
   startTitle: "كيف ستستخدم ليكترن على هذا الجهاز؟",
   teach: "تدريس صف",

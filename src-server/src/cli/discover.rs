@@ -45,10 +45,11 @@ pub async fn discover(args: Discover) -> anyhow::Result<ExitCode> {
             } else {
                 match event {
                     Found::Resolved(c) => {
-                        format!("+ {}  \"{}\"  {}", c.name, c.title, c.ws_url().unwrap_or_default())
+                        let (name, title) = (crate::join::clean(&c.name), crate::join::clean(&c.title));
+                        format!("+ {name}  \"{title}\"  {}", c.ws_url().unwrap_or_default())
                     }
                     Found::Removed { fullname } => {
-                        format!("- {}", lectern::discovery::instance_name(&fullname))
+                        format!("- {}", crate::join::clean(&lectern::discovery::instance_name(&fullname)))
                     }
                 }
             };
@@ -70,8 +71,8 @@ pub async fn discover(args: Discover) -> anyhow::Result<ExitCode> {
             let addrs: Vec<String> = c.addresses.iter().map(|a| a.to_string()).collect();
             println!(
                 "{}\n  lesson: {}\n  join:   {}\n  at:     {} port {}\n  fp:     {}",
-                c.name,
-                c.title,
+                crate::join::clean(&c.name),
+                crate::join::clean(&c.title),
                 c.ws_url().unwrap_or_default(),
                 addrs.join(", "),
                 c.port,

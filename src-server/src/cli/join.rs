@@ -74,7 +74,12 @@ pub async fn join(args: Join) -> anyhow::Result<ExitCode> {
         (None, Some(name)) => {
             let interfaces = Interfaces::from_names(&args.mdns_interfaces);
             let room = lectern::discovery::find(&interfaces, name.as_deref(), args.timeout).await?;
-            eprintln!("found \"{}\" ({}) at {}", room.name, room.title, room.ws_url().unwrap_or_default());
+            eprintln!(
+                "found \"{}\" ({}) at {}",
+                clean(&room.name),
+                clean(&room.title),
+                room.ws_url().unwrap_or_default()
+            );
             JoinLink {
                 ws_url: room.ws_url().context("the classroom announced no address")?,
                 code: None,
@@ -140,6 +145,13 @@ pub async fn join(args: Join) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Text a server or relay chose, made safe for a terminal: control characters (an escape sequence
+/// that would move the cursor, retitle the window or rewrite earlier lines) become U+FFFD. JSON output
+/// escapes them by itself.
+pub(crate) fn clean(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '\u{FFFD}' } else { c }).collect()
+}
+
 fn print_event(event: &Event, json: bool) {
     if json {
         let v = match event {
@@ -172,13 +184,13 @@ fn print_event(event: &Event, json: bool) {
         Event::Connected { you, room, resumed, teacher_online, .. } => println!(
             "{} \"{}\" as {} ({}){}",
             if *resumed { "rejoined" } else { "joined" },
-            room.title,
-            you.name,
-            you.id,
+            clean(&room.title),
+            clean(&you.name),
+            clean(&you.id),
             if *teacher_online { "" } else { ", teacher offline" }
         ),
         Event::State { seq, state, cause } => {
-            let doc = state.doc.as_ref().map(|d| format!("{} p{}/{}", d.title, state.page, d.pages));
+            let doc = state.doc.as_ref().map(|d| format!("{} p{}/{}", clean(&d.title), state.page, d.pages));
             let pos = state.pos.map(|p| format!("{:.2},{:.2}", p.x, p.y)).unwrap_or_else(|| "-".into());
             let hl =
                 state.highlight.map(|h| format!("p{} {:.2},{:.2} {:.2}x{:.2}", h.page, h.x, h.y, h.w, h.h));
@@ -189,7 +201,7 @@ fn print_event(event: &Event, json: bool) {
                 state.zoom,
                 state.mode,
                 hl.unwrap_or_else(|| "-".into()),
-                state.notice.as_deref().unwrap_or("-"),
+                clean(state.notice.as_deref().unwrap_or("-")),
                 if state.ended { " | ENDED" } else { "" },
             );
         }
@@ -199,12 +211,16 @@ fn print_event(event: &Event, json: bool) {
         | Event::Guessing { .. }
         | Event::WaitingRoom { .. } => {}
         Event::Teacher { online } => println!("teacher {}", if *online { "back online" } else { "offline" }),
-        Event::Error { code, message } => println!("error {code:?}: {message}"),
+        Event::Error { code, message } => println!("error {code:?}: {}", clean(message)),
         Event::Disconnected { code, reason } => {
-            println!("disconnected ({}): {reason}; reconnecting", code.map_or("-".into(), |c| c.to_string()))
+            println!(
+                "disconnected ({}): {}; reconnecting",
+                code.map_or("-".into(), |c| c.to_string()),
+                clean(reason)
+            )
         }
         Event::Stopped { code, reason } => {
-            println!("stopped ({}): {reason}", code.map_or("-".into(), |c| c.to_string()))
+            println!("stopped ({}): {}", code.map_or("-".into(), |c| c.to_string()), clean(reason))
         }
     }
 }

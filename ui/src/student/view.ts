@@ -4,7 +4,7 @@
 // is offline).
 import type { Info } from "../generated/Info";
 import { LessonClient, type ClientEvents } from "../client";
-import { stopText } from "../reconnect";
+import { errorText, stopText } from "../reconnect";
 import { $, initLang, now, probe, reason, renderStatus, toggleLang, type Probe } from "../common";
 import { deviceId, studentTokens } from "../device";
 import { DocPane } from "../docpane";
@@ -274,8 +274,8 @@ export class StudentView {
         $("#stopped-text").textContent = stopText(detail.stop, detail.reason, this.pinned);
         $("#stopped").hidden = false;
       },
-      error: (_code, message) => {
-        if (current()) this.joinError.textContent = message;
+      error: (code, message) => {
+        if (current()) this.joinError.textContent = message || errorText(code);
       },
     };
   }
