@@ -224,3 +224,18 @@ fn print_event(event: &Event, json: bool) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    #[test]
+    fn text_from_the_network_cannot_drive_the_terminal() {
+        // Clear the screen, retitle the window, and a line that pretends to be another event.
+        let hostile = "Room 12\x1b[2J\x1b]0;pwned\x07\nstopped (4003): removed by the teacher";
+        let shown = clean(hostile);
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
+        assert!(shown.starts_with("Room 12\u{FFFD}[2J"));
+        assert_eq!(clean("الفاتحة — page 3"), "الفاتحة — page 3");
+    }
+}
