@@ -16,6 +16,11 @@ use crate::cloud::keys::{self, DocHead};
 /// without end.
 pub const DOC_READS: usize = 8;
 
+/// Blocks read from Redis at once for one room: half the relay's, so that one busy room (or two
+/// students of it asking without end) leaves turns for every other room. The relay's turns are
+/// given in the order asked, so each room waits behind at most this many of each other room's.
+pub const ROOM_READS: usize = DOC_READS / 2;
+
 /// The most bytes of documents a relay keeps (a 50 MB book is served from Redis in parts; what a
 /// class reads together is read once).
 pub const CACHE_BYTES: u64 = 16 << 20;
@@ -50,6 +55,8 @@ pub enum Missing {
 pub struct Blocks {
     cache: Cache<BlockKey, Bytes, ByLength>,
     reads: tokio::sync::Semaphore,
+    /// Each room's own turns to read (see [`ROOM_READS`]); a room nobody reads for is forgotten.
+    rooms: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     open: Arc<Mutex<HashMap<String, usize>>>,
 }
 
@@ -59,6 +66,7 @@ impl Default for Blocks {
         Blocks {
             cache: Cache::with_weighter(items, CACHE_BYTES, ByLength),
             reads: tokio::sync::Semaphore::new(DOC_READS),
+            rooms: Mutex::default(),
             open: Arc::default(),
         }
     }
@@ -139,10 +147,7 @@ impl Blocks {
             Ok(block) => return Ok(block),
             Err(guard) => guard,
         };
-        let _turn = tokio::time::timeout(READ_WAIT, self.reads.acquire())
-            .await
-            .map_err(|_| Missing::Unavailable)?
-            .map_err(|_| Missing::Unavailable)?;
+        let _turn = self.read_turn(room).await?;
         let mut conn = redis.connect().await.map_err(|_| Missing::Unavailable)?;
         let block: Vec<u8> = redis::cmd("GETRANGE")
             .arg(keys::doc_block(room, sha256, i))
@@ -160,12 +165,64 @@ impl Blocks {
     }
 }
 
+/// A turn to read one block from Redis for `room`: one of the room's, then one of the relay's.
+type ReadTurn<'a> = (tokio::sync::OwnedSemaphorePermit, tokio::sync::SemaphorePermit<'a>);
+
+impl Blocks {
+    /// Waits (at most [`READ_WAIT`] in all) for a turn to read a block of `room`'s.
+    async fn read_turn(&self, room: &str) -> Result<ReadTurn<'_>, Missing> {
+        let ours = {
+            let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+            // Forget the rooms nobody holds or waits for a turn of.
+            rooms.retain(|_, turns| Arc::strong_count(turns) > 1);
+            rooms
+                .entry(room.to_string())
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(ROOM_READS)))
+                .clone()
+        };
+        tokio::time::timeout(READ_WAIT, async {
+            let room_turn = ours.acquire_owned().await.map_err(|_| Missing::Unavailable)?;
+            let relay_turn = self.reads.acquire().await.map_err(|_| Missing::Unavailable)?;
+            Ok((room_turn, relay_turn))
+        })
+        .await
+        .map_err(|_| Missing::Unavailable)?
+    }
+}
+
 /// How long a block read waits for its turn before the request is answered 503.
 const READ_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn one_busy_room_leaves_turns_to_read_for_the_others() {
+        let blocks = Blocks::default();
+        let mut busy = Vec::new();
+        for _ in 0..ROOM_READS {
+            busy.push(blocks.read_turn("busy").await.unwrap());
+        }
+        // The busy room's next read waits, and gives up after READ_WAIT (503)...
+        assert!(matches!(blocks.read_turn("busy").await, Err(Missing::Unavailable)));
+        // ...while another room still reads at once, up to its own share.
+        let mut other = Vec::new();
+        for _ in 0..DOC_READS - ROOM_READS {
+            let started = tokio::time::Instant::now();
+            other.push(blocks.read_turn("other").await.unwrap());
+            assert_eq!(started.elapsed(), std::time::Duration::ZERO);
+        }
+        // The relay's turns are all taken now: a third room waits until one ends.
+        let third = blocks.read_turn("third");
+        tokio::pin!(third);
+        assert!(futures_util::poll!(&mut third).is_pending());
+        drop(busy.pop());
+        assert!(third.await.is_ok());
+        drop((busy, other));
+        assert!(blocks.read_turn("busy").await.is_ok());
+        assert_eq!(blocks.rooms.lock().unwrap().len(), 1, "rooms nobody reads for are forgotten");
+    }
 
     #[test]
     fn a_student_gets_four_turns_and_one_more_after_one_ends() {
