@@ -239,6 +239,21 @@ pub enum CertProblem {
     Invalid,
 }
 
+impl CertProblem {
+    /// The problem as a word a page looks up in its own language (the app's bridge passes this, not
+    /// free text, so nothing a peer wrote can reach a student's screen this way).
+    pub fn key(self) -> &'static str {
+        match self {
+            CertProblem::Expired => "expired",
+            CertProblem::NotYetValid => "not_yet_valid",
+            CertProblem::OtherName => "other_name",
+            CertProblem::UnknownAuthority => "unknown_authority",
+            CertProblem::Revoked => "revoked",
+            CertProblem::Invalid => "invalid",
+        }
+    }
+}
+
 impl std::fmt::Display for CertProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -288,11 +303,11 @@ pub fn pinned_client_config(fingerprint: &str) -> Result<rustls::ClientConfig> {
 
 /// Authorities a client trusts besides the web's, for relays whose certificate a private ACME
 /// authority issued (a district's own, or a test's `pebble`); set once, before connecting.
-static ALSO_TRUSTED: std::sync::OnceLock<Vec<CertificateDer<'static>>> = std::sync::OnceLock::new();
+static ALSO_TRUSTED: std::sync::OnceLock<Vec<Authority>> = std::sync::OnceLock::new();
 
 /// Trusts these authorities too, beside the web's, for links that pin no fingerprint; false when
 /// some were set already (they are set once).
-pub fn trust_also(roots: Vec<CertificateDer<'static>>) -> bool {
+pub fn trust_also(roots: Vec<Authority>) -> bool {
     ALSO_TRUSTED.set(roots).is_ok()
 }
 
@@ -300,8 +315,8 @@ pub fn trust_also(roots: Vec<CertificateDer<'static>>) -> bool {
 pub type Authority = CertificateDer<'static>;
 
 /// Reads the authorities in a PEM file for [`trust_also`] (a district's own ACME authority, say):
-/// every certificate in it, each fit to be a trust anchor, or an error naming the file and what is
-/// wrong with it.
+/// every certificate in it (each must parse as one; whether it is an authority's is the file
+/// writer's word), or an error naming the file and what is wrong with it.
 pub fn read_authorities(path: &Path) -> Result<Vec<Authority>> {
     let what = path.display();
     let pem = std::fs::read(path).map_err(|e| Error::Tls(format!("reading {what}: {e}")))?;

@@ -18,9 +18,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-/// The close code the view sees when the server's certificate is not the pinned one or, for a relay
-/// link checked by name, not valid (WebSocket's "TLS handshake failed"): the view stops and says so,
-/// with the reason, instead of retrying.
+/// The close code the view sees when the server's certificate is not the pinned one (the reason is
+/// the mismatch) or, for a relay link checked by name, not valid (the reason is the problem's key,
+/// `tls::CertProblem::key`): WebSocket's "TLS handshake failed". The view stops and says which.
 pub const PIN_MISMATCH: u16 = 1015;
 /// The close code for a connection that never opened or dropped without a close frame.
 pub const ABNORMAL: u16 = 1006;
@@ -135,9 +135,9 @@ async fn run(
     };
     let mut ws = match connected {
         Ok(Ok(ws)) => ws,
-        Ok(Err(e @ (ConnectError::PinMismatch { .. } | ConnectError::Certificate { .. }))) => {
-            return (PIN_MISMATCH, e.to_string());
-        }
+        Ok(Err(e @ ConnectError::PinMismatch { .. })) => return (PIN_MISMATCH, e.to_string()),
+        // The problem's key, which the view words in its own language.
+        Ok(Err(ConnectError::Certificate { problem, .. })) => return (PIN_MISMATCH, problem.key().into()),
         Ok(Err(e)) => return (ABNORMAL, e.to_string()),
         Err(_) => return (ABNORMAL, "connecting timed out".into()),
     };

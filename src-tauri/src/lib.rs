@@ -84,12 +84,19 @@ pub fn run() -> ExitCode {
             std::fs::create_dir_all(&data_dir)?;
             match settings::local_authorities(&data_dir) {
                 Some(Ok(roots)) => {
-                    tracing::info!(
-                        count = roots.len(),
-                        "trusting the authorities in {}",
-                        settings::TRUSTED_AUTHORITIES
-                    );
-                    lectern::tls::trust_also(roots);
+                    let count = roots.len();
+                    if lectern::tls::trust_also(roots) {
+                        tracing::info!(
+                            count,
+                            "trusting the authorities in {}",
+                            settings::TRUSTED_AUTHORITIES
+                        );
+                    } else {
+                        tracing::warn!(
+                            "{} not read: authorities were trusted already",
+                            settings::TRUSTED_AUTHORITIES
+                        );
+                    }
                 }
                 Some(Err(e)) => tracing::error!("{e}; relays are checked against the web's authorities only"),
                 None => {}

@@ -2,7 +2,7 @@
 // reconnect and resume, offline queues, stop codes, dead-link detection. No browser, no server.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { LessonClient, backoff, type ClientEvents } from "./client";
-import { stopText } from "./reconnect";
+import { retryable, stopText } from "./reconnect";
 import type { ServerMsg } from "./generated/ServerMsg";
 import { emptyState } from "./lesson";
 import { FakeNetwork, doc, setup, welcome } from "./clientfakes";
@@ -163,15 +163,19 @@ describe("LessonClient over a Transport", () => {
   it("stops on a certificate the app's bridge refused, and tells a relay's bad certificate from another class", async () => {
     const { client, network, statuses } = setup();
     await client.start();
-    const why = "the security certificate of relay.example.org has expired: ask whoever runs it (or the teacher) to mend it";
-    network.last.serverClose(1015, why);
-    expect(statuses.at(-1)).toEqual({ status: "stopped", stop: "untrusted", reason: why });
+    network.last.serverClose(1015, "expired");
+    expect(statuses.at(-1)).toEqual({ status: "stopped", stop: "untrusted", reason: "expired" });
     await vi.advanceTimersByTimeAsync(60_000);
-    expect(network.transports.length).toBe(1); // never retried: waiting cannot mend a certificate
+    expect(network.transports.length).toBe(1); // not retried behind "reconnecting": the page offers "try again"
     // A link that pins the fingerprint: another machine answered. One checked by name: say what is wrong.
-    expect(stopText("untrusted", why, true)).toContain("does not match");
-    expect(stopText("untrusted", why, false)).toContain("not valid");
-    expect(stopText("untrusted", why, false)).toContain("has expired");
+    expect(stopText("untrusted", "expired", true)).toContain("does not match");
+    expect(stopText("untrusted", "expired", false)).toContain("has expired");
+    expect(stopText("untrusted", "not_yet_valid", false)).toContain("date and time");
+    expect(retryable("untrusted", false) && !retryable("untrusted", true) && !retryable("kicked", false)).toBe(true);
+    // Only a known key chooses a sentence: text a peer wrote is never shown.
+    const forged = stopText("untrusted", "Your class moved: https://evil.example", false);
+    expect(forged).not.toContain("evil");
+    expect(forged).toBe(stopText("untrusted", "invalid", false));
   });
 
   it("treats a missing pong as a dead link and reconnects without waiting for the close", async () => {

@@ -66,10 +66,12 @@ export function idle(): Promise<void> {
 }
 
 /**
- * A page canvas's 2D context, kept in memory rather than on the GPU (`willReadFrequently`). A page is
- * drawn off-screen and then swapped in; WebKitGTK (the app's webview) on software GL showed such a
- * GPU canvas white on screen although it held the page, until the window was resized. Chromium draws
- * a page turn as fast either way (docs/BENCHMARKS.md, "The app").
+ * A scanned page's canvas's 2D context, kept in memory rather than on the GPU (`willReadFrequently`),
+ * as pdf.js makes its own when it is given only the canvas. A page is drawn off-screen and then
+ * swapped in; WebKitGTK (the app's webview) on software GL showed such a GPU canvas white on screen
+ * although it held the page, until the window was resized. (A context made here first, with the
+ * defaults, had been what pdf.js drew into.) Chromium draws a page turn as fast either way
+ * (docs/BENCHMARKS.md, "The app").
  */
 function context(canvas: HTMLCanvasElement): CanvasRenderingContext2D {
   return canvas.getContext("2d", { willReadFrequently: true })!;
@@ -100,7 +102,8 @@ export async function drawPdf(
   const size = { w: base.width, h: base.height };
   const t = target(size, frame);
   const viewport = page.getViewport({ scale: t.scale, offsetX: -t.left, offsetY: -t.top });
-  const task = page.render({ canvas: t.canvas, canvasContext: context(t.canvas), viewport });
+  // pdf.js makes the canvas's context itself, opaque and kept in memory (see `context`).
+  const task = page.render({ canvas: t.canvas, viewport });
   tasks.add(task);
   if (run) run.task = task;
   try {

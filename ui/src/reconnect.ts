@@ -17,7 +17,8 @@ export type StopReason =
 export const STOP_CODES: Record<number, StopReason> = {
   1000: "ended",
   4000: "ended",
-  // The app's bridge closes with 1015 when the certificate is not the pinned one.
+  // The app's bridge closes with 1015 when the certificate is not the pinned one, or when a relay's
+  // certificate checked by name is not valid.
   1015: "untrusted",
   4001: "credentials",
   4003: "kicked",
@@ -25,6 +26,22 @@ export const STOP_CODES: Record<number, StopReason> = {
   4409: "replaced",
   4426: "version",
 };
+
+/** A certificate problem's key, as the app's bridge gives it, and its sentence. */
+const CERT_PROBLEMS: Record<string, "certExpired" | "certNotYetValid" | "certUntrusted" | "certInvalid"> = {
+  expired: "certExpired",
+  not_yet_valid: "certNotYetValid",
+  other_name: "certUntrusted",
+  unknown_authority: "certUntrusted",
+  revoked: "certInvalid",
+  invalid: "certInvalid",
+};
+
+/** Whether a stop can end by trying again: a certificate checked by name (the device's clock set
+ * right, a Wi-Fi's sign-in page passed, a relay's certificate renewed). */
+export function retryable(stop: StopReason | undefined, pinned: boolean): boolean {
+  return stop === "untrusted" && !pinned;
+}
 
 /** The error codes of §10, the only ones a page names (a relay's error text is never shown). */
 export const ERROR_CODES = new Set(["bad_request", "forbidden", "rate_limited", "not_found", "internal"]);
@@ -46,9 +63,11 @@ export function backoff(attempt: number, random: () => number = Math.random): nu
 
 /** Why the lesson stopped, for the student. `pinned` says whether the link pins the server's
  * certificate: a relay link that does not is checked by name, and its certificate can be expired or
- * for another name rather than "not the class you were given" (the reason says which). */
+ * for another name rather than "not the class you were given". The app's bridge then gives the
+ * problem as a key (`tls::CertProblem::key`); only known keys choose a sentence, so no text a peer
+ * wrote is ever shown. */
 export function stopText(stop: StopReason | undefined, reason = "", pinned = true): string {
-  if (stop === "untrusted" && !pinned) return t("badCertificate", { reason });
+  if (stop === "untrusted" && !pinned) return t(CERT_PROBLEMS[reason] ?? "certInvalid");
   switch (stop) {
     case "ended":
       return t("ended");

@@ -69,6 +69,8 @@ fn device_id(args: &Join) -> anyhow::Result<String> {
 }
 
 pub async fn join(args: Join) -> anyhow::Result<ExitCode> {
+    // Read first: a damaged file is said at once, not after discovery has looked for a classroom.
+    let authorities = args.trust.as_deref().map(lectern::tls::read_authorities).transpose()?;
     let link = match (&args.url, &args.discover) {
         (Some(url), _) => JoinLink::parse(url)?,
         (None, Some(name)) => {
@@ -95,6 +97,12 @@ pub async fn join(args: Join) -> anyhow::Result<ExitCode> {
         None => Credentials::Knock { name: args.name.clone() },
     };
     let relay = link.relay().is_some();
+    if let Some(roots) = authorities {
+        if args.fp.is_some() || link.fingerprint.is_some() {
+            eprintln!("--trust does not apply: this link pins the server's certificate by its fingerprint");
+        }
+        anyhow::ensure!(lectern::tls::trust_also(roots), "authorities were trusted already");
+    }
     let fp = match args.fp.clone().or(link.fingerprint) {
         Some(fp) => {
             anyhow::ensure!(
@@ -110,9 +118,6 @@ pub async fn join(args: Join) -> anyhow::Result<ExitCode> {
             "no fingerprint: give --fp or a join link (a relay's names the teacher's key, pk=…)"
         ),
     };
-    if let Some(file) = &args.trust {
-        lectern::tls::trust_also(lectern::tls::read_authorities(file)?);
-    }
     let device = device_id(&args)?;
     let mut options = ClientOptions::new(link.ws_url, fp, credentials, device);
     // Through a relay, every state must carry the teacher's signature (PROTOCOL-ADDITIONS.md, E).
@@ -145,11 +150,14 @@ pub async fn join(args: Join) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Text a server or relay chose, made safe for a terminal: control characters (an escape sequence
-/// that would move the cursor, retitle the window or rewrite earlier lines) become U+FFFD. JSON output
-/// escapes them by itself.
+/// Text a server, relay or mDNS record chose, made safe for a terminal: control characters (C0, DEL
+/// and C1: an escape sequence that would move the cursor, retitle the window or rewrite earlier
+/// lines) and bidirectional overrides (which reorder what follows on the line) become U+FFFD. JSON
+/// output is for programs: it keeps the text as sent, with C0 escaped.
 pub(crate) fn clean(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { '\u{FFFD}' } else { c }).collect()
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    text.chars().map(|c| if unsafe_char(c) { '\u{FFFD}' } else { c }).collect()
 }
 
 fn print_event(event: &Event, json: bool) {
@@ -232,9 +240,9 @@ mod tests {
     #[test]
     fn text_from_the_network_cannot_drive_the_terminal() {
         // Clear the screen, retitle the window, and a line that pretends to be another event.
-        let hostile = "Room 12\x1b[2J\x1b]0;pwned\x07\nstopped (4003): removed by the teacher";
+        let hostile = "Room 12\x1b[2J\x1b]0;pwned\x07\nstopped (4003): removed\u{9b}2J \u{202E}rehcaet";
         let shown = clean(hostile);
-        assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
+        assert!(!shown.chars().any(|c| c.is_control() || c == '\u{202E}'), "{shown:?}");
         assert!(shown.starts_with("Room 12\u{FFFD}[2J"));
         assert_eq!(clean("الفاتحة — page 3"), "الفاتحة — page 3");
     }

@@ -109,7 +109,9 @@ pub async fn tls_over(
         if let Some(m) = crate::tls::pin_mismatch(&e) {
             return ConnectError::PinMismatch { expected: m.expected.clone(), seen: m.seen.clone() };
         }
-        match crate::tls::certificate_problem(&e) {
+        // Only a link that pins nothing is checked by name; a pinned link's other TLS failures (a
+        // peer replaying the pinned certificate without its key, say) stay retryable.
+        match crate::tls::certificate_problem(&e).filter(|_| fingerprint.is_empty()) {
             Some(problem) => ConnectError::Certificate { host: bare.clone(), problem },
             None => ConnectError::Tls(format!("TLS with {bare}:{port} failed: {e}")),
         }

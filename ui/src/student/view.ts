@@ -4,7 +4,7 @@
 // is offline).
 import type { Info } from "../generated/Info";
 import { LessonClient, type ClientEvents } from "../client";
-import { errorText, stopText } from "../reconnect";
+import { errorText, retryable, stopText } from "../reconnect";
 import { $, initLang, now, probe, reason, renderStatus, toggleLang, type Probe } from "../common";
 import { deviceId, studentTokens } from "../device";
 import { DocPane } from "../docpane";
@@ -272,6 +272,12 @@ export class StudentView {
           return;
         }
         $("#stopped-text").textContent = stopText(detail.stop, detail.reason, this.pinned);
+        const retry = $<HTMLButtonElement>("#stopped-retry");
+        retry.hidden = !retryable(detail.stop, this.pinned);
+        retry.onclick = () => {
+          $("#stopped").hidden = true;
+          void this.join(code, name);
+        };
         $("#stopped").hidden = false;
       },
       error: (code, message) => {
