@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 /// The close code the view sees when the server's certificate is not the pinned one (the reason is
 /// the mismatch) or, for a relay link checked by name, not valid (the reason is the problem's key,
 /// `tls::CertProblem::key`): WebSocket's "TLS handshake failed". The view stops and says which.
-pub const PIN_MISMATCH: u16 = 1015;
+pub const UNTRUSTED_CERTIFICATE: u16 = 1015;
 /// The close code for a connection that never opened or dropped without a close frame.
 pub const ABNORMAL: u16 = 1006;
 /// The longest a TCP connect, TLS handshake and WebSocket upgrade may take together.
@@ -135,9 +135,11 @@ async fn run(
     };
     let mut ws = match connected {
         Ok(Ok(ws)) => ws,
-        Ok(Err(e @ ConnectError::PinMismatch { .. })) => return (PIN_MISMATCH, e.to_string()),
+        Ok(Err(e @ ConnectError::PinMismatch { .. })) => return (UNTRUSTED_CERTIFICATE, e.to_string()),
         // The problem's key, which the view words in its own language.
-        Ok(Err(ConnectError::Certificate { problem, .. })) => return (PIN_MISMATCH, problem.key().into()),
+        Ok(Err(ConnectError::Certificate { problem, .. })) => {
+            return (UNTRUSTED_CERTIFICATE, problem.key().into());
+        }
         Ok(Err(e)) => return (ABNORMAL, e.to_string()),
         Err(_) => return (ABNORMAL, "connecting timed out".into()),
     };

@@ -11,7 +11,7 @@ use std::time::Duration;
 use lectern::config::Config;
 use lectern::protocol::{Doc, ServerMsg};
 use lectern::server::Server;
-use lectern_app::bridge::{Bridge, BridgeError, LinkEvent, PIN_MISMATCH};
+use lectern_app::bridge::{Bridge, BridgeError, LinkEvent, UNTRUSTED_CERTIFICATE};
 use lectern_app::docs::{DocCache, DocError};
 use tokio::sync::mpsc;
 
@@ -101,7 +101,7 @@ async fn a_server_with_another_certificate_is_refused_with_1015() {
     let mut link = Link::open(&bridge, &server.ready().ws, &other);
     match link.next().await {
         LinkEvent::Closed { code, reason } => {
-            assert_eq!(code, PIN_MISMATCH);
+            assert_eq!(code, UNTRUSTED_CERTIFICATE);
             assert!(reason.contains(&other), "the reason names the pinned fingerprint: {reason}");
         }
         e => panic!("expected a refusal, got {e:?}"),
@@ -122,7 +122,7 @@ async fn a_certificate_not_valid_for_its_name_is_refused_with_1015_and_the_reaso
     let mut link = Link::open(&bridge, &server.ready().ws, "");
     match link.next().await {
         LinkEvent::Closed { code, reason } => {
-            assert_eq!(code, PIN_MISMATCH);
+            assert_eq!(code, UNTRUSTED_CERTIFICATE);
             assert_eq!(reason, "unknown_authority", "the problem's key, for the view to word");
         }
         e => panic!("expected a refusal, got {e:?}"),
