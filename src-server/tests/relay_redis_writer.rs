@@ -165,3 +165,47 @@ async fn a_redis_writer_cannot_make_the_teachers_server_sign_a_refusal_of_a_stud
     }
     relay.stop().await;
 }
+
+/// The room's title reaches remote students with the teacher's signature (kind 5), in the welcome
+/// and on the relay's join page, so a page behind a relay can tell it from a title someone wrote
+/// into Redis; a title rewritten in Redis does not carry a signature that checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_title_remote_students_see_is_signed_by_the_teacher() {
+    use lectern::protocol::signed::{Kind, title_digest};
+    let redis = RedisServer::start().await;
+    let server = bridged(&redis).await;
+    let (_relay, ws, fingerprint) = relay(&redis).await;
+    let room = server.handle.as_ref().unwrap().ready().room.clone();
+    let (_student, welcome) = raw_remote(&ws, &fingerprint, &room, "writer-test-device-3").await;
+    let verifier = lectern::protocol::sign::Verifier::new(&server.app().pk, &room).unwrap();
+    let signed = |title: &str, sig: &Value| {
+        let sig = lectern::protocol::Signed { epoch: 0, sig: sig.as_str().unwrap_or_default().to_string() };
+        verifier.check_digest(Kind::Title, 0, 0, &title_digest(title), &sig)
+    };
+    let title = welcome["room"]["title"].as_str().unwrap();
+    assert!(signed(title, &welcome["room"]["title_sig"]), "the welcome's title is the teacher's: {welcome}");
+    assert!(!signed("Class cancelled: join at https://evil.example", &welcome["room"]["title_sig"]));
+
+    let (status, body) = common::request_from(
+        1,
+        &ws,
+        &fingerprint,
+        "GET",
+        &format!("/v1/info?room={room}"),
+        None,
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let info: Value = serde_json::from_slice(&body).unwrap();
+    assert!(signed(info["title"].as_str().unwrap(), &info["title_sig"]), "{info}");
+
+    // Whoever writes into Redis can change the title, not sign it.
+    let client = lectern::cloud::connect::client(&redis.url(), None).unwrap();
+    let mut conn = client.connect().await.unwrap();
+    let key = lectern::cloud::keys::meta(&room);
+    let meta: String = redis::cmd("GET").arg(&key).query_async(&mut conn).await.unwrap();
+    let mut meta: Value = serde_json::from_str(&meta).unwrap();
+    meta["title"] = json!("Class cancelled: join at https://evil.example");
+    assert!(!signed(meta["title"].as_str().unwrap(), &meta["title_sig"]));
+}

@@ -107,6 +107,9 @@ async function main() {
     await page.waitForSelector('#status[data-status="connected"]', { timeout: 20_000 });
     await page.waitForSelector('.page[data-page="1"]', { timeout: 20_000 });
     check(true, "a browser student joins through the relay and draws the lesson's PDF");
+    // The room's title comes from Redis through the relay: it is shown only with the teacher's signature.
+    await page.waitForFunction(() => (document.querySelector("#room-title")?.textContent ?? "") !== "", null, { timeout: 10_000 });
+    check(true, `the room's title, signed by the teacher, is shown behind the relay ("${await page.textContent("#room-title")}")`);
     const ranges = docRequests.filter((r) => !/\/(manifest|scan)$/.test(r.url));
     check(
       docRequests.some((r) => r.url.endsWith("/manifest")) && ranges.length > 0 && ranges.every((r) => /^bytes=\d+-\d+$/.test(r.range ?? "")),
@@ -145,6 +148,8 @@ async function main() {
     while (!refused.some((t) => t.includes("did not sign")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     check(refused.some((t) => t.includes("did not sign")), "a student whose link carries another key refuses the lesson");
     check((await bad.$(".page[data-page]")) === null, "and draws nothing");
+    const badTitle = await bad.textContent("#join-title");
+    check(badTitle === "Join your class", `nor shows the relay's title, which that key did not sign ("${badTitle}")`);
     teacher.close();
   } finally {
     await browser?.close().catch(() => {});

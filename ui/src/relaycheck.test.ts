@@ -2,7 +2,7 @@
 // known signature below is asserted on the Rust side too (src-server/protocol/src/sign.rs), so the two
 // cannot drift apart.
 import { describe, expect, it } from "vitest";
-import { RelayCheck, beatDigest, canonicalJson, signedMessage, stateHash } from "./relaycheck";
+import { RelayCheck, beatDigest, canonicalJson, signedMessage, stateHash, titleSigned } from "./relaycheck";
 import type { LessonState } from "./generated/LessonState";
 import type { ServerMsg } from "./generated/ServerMsg";
 
@@ -60,6 +60,16 @@ describe("the signed layout", () => {
 });
 
 describe("RelayCheck", () => {
+  it("shows a room's title only as the teacher's server signed it in Rust (kind 5)", async () => {
+    const title = "Quran 3B — سورة الملك";
+    const sig = "c34mQtSeEeA4cIm4ELe_PSN619TWfK-qXqZEXpj_3wgbXu2brqsAUuqjfBLTssNECR_Q090Fb01WEPd1oovGBg";
+    expect(await titleSigned(PK, "r1", title, sig, subtle)).toBe(true);
+    expect(await titleSigned(PK, "r1", "Class cancelled: join at https://evil.example", sig, subtle)).toBe(false);
+    expect(await titleSigned(PK, "r2", title, sig, subtle)).toBe(false);
+    expect(await titleSigned(PK, "r1", title, undefined, subtle)).toBe(false);
+    expect(await titleSigned(PK, "r1", title, "not a signature", subtle)).toBe(false);
+  });
+
   it("takes the state the teacher's server signed in Rust, and nothing else", async () => {
     const check = new RelayCheck(PK, "r1", subtle, () => AT);
     expect(await check.check(welcome(3, STATE, SIG), 0, null)).toBeNull();

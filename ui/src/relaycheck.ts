@@ -123,8 +123,21 @@ export async function beatDigest(at: number, teacher: boolean, subtle: SubtleCry
   return new Uint8Array(await subtle.digest("SHA-256", bytes));
 }
 
-/** What a signature covers: the layout of section E (kind 1: a state; 2: a beat). */
-export function signedMessage(kind: 1 | 2, room: string, epoch: number, seq: number, n: number, stateHash: Uint8Array): Uint8Array {
+/** Whether `sig` is the teacher's signature (kind 5, section E) of room `room`'s title: behind a
+ * relay a page shows the title only then, since whoever writes into Redis could choose it. */
+export async function titleSigned(pk: string, room: string, title: string, sig: string | undefined, subtle: SubtleCrypto = crypto.subtle): Promise<boolean> {
+  if (!sig || new TextEncoder().encode(room).length > 255) return false;
+  try {
+    const key = await subtle.importKey("raw", fromBase64Url(pk).slice(), { name: "Ed25519" }, false, ["verify"]);
+    const digest = new Uint8Array(await subtle.digest("SHA-256", new TextEncoder().encode(title)));
+    return await subtle.verify({ name: "Ed25519" }, key, fromBase64Url(sig).slice(), signedMessage(5, room, 0, 0, 0, digest).slice());
+  } catch {
+    return false;
+  }
+}
+
+/** What a signature covers: the layout of section E (kind 1: a state; 2: a beat; 5: a title). */
+export function signedMessage(kind: 1 | 2 | 5, room: string, epoch: number, seq: number, n: number, stateHash: Uint8Array): Uint8Array {
   const roomBytes = new TextEncoder().encode(room);
   const tag = new TextEncoder().encode("lectern-sig-v1");
   const out = new Uint8Array(tag.length + 2 + roomBytes.length + 24 + 32);

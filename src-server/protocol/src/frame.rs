@@ -204,7 +204,7 @@ pub enum ServerMsg {
         /// Resume token.
         token: String,
         /// The room.
-        room: RoomInfo,
+        room: Box<RoomInfo>,
         /// Seq of `state`.
         #[cfg_attr(feature = "ts", ts(type = "number"))]
         seq: u64,

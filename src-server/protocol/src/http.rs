@@ -19,6 +19,10 @@ pub struct Info {
     pub room: String,
     /// The running lesson's title.
     pub title: String,
+    /// From a relay: the teacher's signature of the title (see `RoomInfo::title_sig`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub title_sig: Option<String>,
     /// Protocol version.
     pub v: u32,
     /// The certificate fingerprint to pin.

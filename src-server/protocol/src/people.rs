@@ -47,6 +47,11 @@ pub struct RoomInfo {
     pub id: String,
     /// Lesson title.
     pub title: String,
+    /// Through a relay: the teacher's signature of the title (kind 5, PROTOCOL-ADDITIONS.md section
+    /// E). A client behind a relay shows the title only when it checks against the link's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub title_sig: Option<String>,
 }
 
 /// One student as the teacher's roster shows it (§6).

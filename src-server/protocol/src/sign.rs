@@ -190,6 +190,13 @@ mod tests {
         assert!(v.check_digest(Kind::Removed, 0, 0, &removal_digest("s-1"), &removed));
         assert!(!v.check_digest(Kind::Removed, 0, 0, &removal_digest("s-2"), &removed), "another student");
         assert!(!v.check_digest(Kind::Refused, 0, 0, &removal_digest("s-1"), &removed), "another kind");
+        let title = signer.sign_digest(Kind::Title, "r1", 0, 0, 0, &crate::signed::title_digest("Quran 3B"));
+        assert!(v.check_digest(Kind::Title, 0, 0, &crate::signed::title_digest("Quran 3B"), &title));
+        assert!(!v.check_digest(Kind::Title, 0, 0, &crate::signed::title_digest("Class cancelled"), &title));
+        assert!(
+            !v.check_digest(Kind::Removed, 0, 0, &crate::signed::title_digest("Quran 3B"), &title),
+            "another kind"
+        );
         let digest = |relay: &str, pid: &str, entry: &str| refusal_digest(relay, pid, entry);
         let refused = signer.sign_digest(Kind::Refused, "r1", 0, 42, 0, &digest("relay-a", "s-1", "17-0"));
         assert!(v.check_digest(Kind::Refused, 42, 0, &digest("relay-a", "s-1", "17-0"), &refused));
@@ -274,6 +281,12 @@ mod tests {
         assert_eq!(
             signer.sign_beat("r1", 5, 3, 1, 1_800_000_000_000, true).sig,
             "BHkD_hQE6rMgy85EHcl7DczhJIQP_OnXzqs1DgJTpr91_5lfrpzs6iRjkt6KjUcM5R7jaElDj10wGmDhJCwuDA"
+        );
+        let title = crate::signed::title_digest("Quran 3B — سورة الملك");
+        let signed = signer.sign_digest(Kind::Title, "r1", 0, 0, 0, &title).sig;
+        assert_eq!(
+            signed,
+            "c34mQtSeEeA4cIm4ELe_PSN619TWfK-qXqZEXpj_3wgbXu2brqsAUuqjfBLTssNECR_Q090Fb01WEPd1oovGBg"
         );
     }
 }

@@ -37,6 +37,9 @@ pub enum Kind {
     /// full, say), for that relay (the digest is [`refusal_digest`]; the seq is the connection's
     /// number on the relay; the epoch and counter are 0).
     Refused = 4,
+    /// The room's title, as relays pass it on to join pages and welcomes (the digest is
+    /// [`title_digest`]; the epoch, seq and counter are 0: it holds for the lesson).
+    Title = 5,
 }
 
 /// What a beat signs in place of a state's hash: SHA-256 of the teacher's server's clock (Unix ms,
@@ -45,6 +48,12 @@ pub enum Kind {
 pub fn beat_digest(at: u64, teacher: bool) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::new().chain_update(at.to_be_bytes()).chain_update([u8::from(teacher)]).finalize().into()
+}
+
+/// What a room's title signs in place of a state's hash: SHA-256 of the title's UTF-8 bytes.
+pub fn title_digest(title: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(title.as_bytes()).into()
 }
 
 /// What a removal signs in place of a state's hash: SHA-256 of the student's id on the relays.

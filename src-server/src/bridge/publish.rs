@@ -107,6 +107,17 @@ pub(super) async fn publish_meta(
 ) -> redis::RedisResult<()> {
     let meta = Meta {
         title: feed.lesson.title.clone(),
+        title_sig: parts
+            .signer
+            .sign_digest(
+                Kind::Title,
+                room,
+                0,
+                0,
+                0,
+                &crate::protocol::signed::title_digest(&feed.lesson.title),
+            )
+            .sig,
         code: feed.lesson.code.clone(),
         pk: parts.signer.public(),
         secret: crate::engine::token::relay_secret(&parts.teacher_key, room),

@@ -364,7 +364,7 @@ async fn on_frame(
             link.ping =
                 tokio::time::interval_at(tokio::time::Instant::now() + link.heartbeat, link.heartbeat);
             let resumed = link.resumed;
-            let _ = events.send(Event::Connected { you, room, resumed, teacher_online, roster }).await;
+            let _ = events.send(Event::Connected { you, room: *room, resumed, teacher_online, roster }).await;
             let _ = events.send(Event::State { seq, state: Box::new(state), cause: Cause::Welcome }).await;
             if options.auto_ack {
                 link.want_ack = Some(seq);

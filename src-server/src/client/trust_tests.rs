@@ -27,7 +27,7 @@ fn welcome(seq: u64, beat: Option<Beat>) -> ServerMsg {
         v: 1,
         you: You { id: "s-1".into(), role: Role::Student, name: "A".into() },
         token: String::new(),
-        room: RoomInfo { id: "r1".into(), title: "T".into() },
+        room: Box::new(RoomInfo { id: "r1".into(), title: "T".into(), title_sig: None }),
         seq,
         signed: Some(signer().sign(Kind::State, "r1", 7, seq, 0, &state)),
         state,

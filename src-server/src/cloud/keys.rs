@@ -139,6 +139,10 @@ pub async fn last_id(conn: &mut impl redis::aio::ConnectionLike, key: &str) -> r
 pub struct Meta {
     /// Lesson title.
     pub title: String,
+    /// The teacher's signature of the title (kind 5), which relays pass on: whoever writes into
+    /// Redis cannot put their own words in the title students see.
+    #[serde(default)]
+    pub title_sig: String,
     /// Join code: a relay admits with it. (Whoever runs Redis can read it; see docs/RELAY.md.)
     pub code: String,
     /// The teacher's server's public key (base64url), for the relay's join links.

@@ -21,7 +21,7 @@ use crate::engine::room::{Room, RoomParts};
 use crate::metrics::Metrics;
 use crate::protocol::sign::Verifier;
 use crate::protocol::signed::Kind;
-use crate::protocol::{Hello, ServerMsg};
+use crate::protocol::{Hello, RoomInfo, ServerMsg};
 use crate::transport::host::{Lifetime, NoRoom, RoomFuture, Rooms};
 
 /// How long a room Redis does not have is taken as not there without asking again.
@@ -126,11 +126,12 @@ impl Mirrors {
         }
     }
 
-    /// The title of room `id`, for `GET /v1/info?room=` (what a join page shows before the student
-    /// joins): from the room served, else from its join details in Redis.
-    pub async fn title(&self, id: &str) -> Result<String, NoRoom> {
+    /// The title of room `id` and the teacher's signature of it, for `GET /v1/info?room=` (what a
+    /// join page shows before the student joins): from the room served, else from its join details
+    /// in Redis.
+    pub async fn title(&self, id: &str) -> Result<RoomInfo, NoRoom> {
         if let Some(room) = self.rooms.get(id) {
-            return Ok(room.info().title.clone());
+            return Ok(room.info().clone());
         }
         if self.known_unpublished(id) {
             return Err(NoRoom::Unavailable); // Redis was asked a moment ago: not again, nor counted
@@ -147,7 +148,11 @@ impl Mirrors {
         };
         match serde_json::from_str::<Meta>(&meta) {
             Ok(meta) if meta.ended => Err(NoRoom::Ended),
-            Ok(meta) => Ok(meta.title),
+            Ok(meta) => Ok(RoomInfo {
+                id: id.to_string(),
+                title: meta.title,
+                title_sig: Some(meta.title_sig).filter(|s| !s.is_empty()),
+            }),
             Err(_) => Err(NoRoom::Unknown),
         }
     }
@@ -240,6 +245,7 @@ impl Mirrors {
             },
             heartbeat_ms: meta.heartbeat_ms,
             mirror: true,
+            title_sig: Some(meta.title_sig.clone()).filter(|s| !s.is_empty()),
         }));
         let (epoch, snap_seq) = (snap.signed.epoch, snap.seq);
         room.mirror_reset(snap.seq, snap.state, snap.signed);

@@ -237,10 +237,11 @@ async fn info(
         .into_response();
     }
     match s.mirrors.title(&room).await {
-        Ok(title) => axum::Json(crate::protocol::http::Info {
-            name: title.clone(),
+        Ok(info) => axum::Json(crate::protocol::http::Info {
+            name: info.title.clone(),
             room,
-            title,
+            title: info.title,
+            title_sig: info.title_sig,
             v: crate::protocol::VERSION,
             fingerprint: s.fingerprint.clone(),
             needs_code: true,

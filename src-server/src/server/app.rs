@@ -132,6 +132,7 @@ impl AppState {
             limits: parts.limits.clone(),
             heartbeat_ms: parts.timing.heartbeat.as_millis() as u64,
             mirror: false,
+            title_sig: None,
         }));
         let rooms = Registry::default();
         rooms.insert(room.clone());
@@ -212,6 +213,7 @@ impl AppState {
             limits: self.host.limits.clone(),
             heartbeat_ms: self.host.timing.heartbeat.as_millis() as u64,
             mirror: false,
+            title_sig: None,
         }));
         self.local.rooms.insert(room.clone());
         *slot = room;

@@ -61,6 +61,7 @@ async fn info(State(app): State<AppState>) -> Json<Info> {
         name: app.name.clone(),
         room: room.info().id.clone(),
         title: room.info().title.clone(),
+        title_sig: None,
         v: VERSION,
         fingerprint: app.fingerprint.clone(),
         needs_code: true,

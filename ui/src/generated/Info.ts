@@ -17,6 +17,10 @@ room: string,
  */
 title: string, 
 /**
+ * From a relay: the teacher's signature of the title (see `RoomInfo::title_sig`).
+ */
+title_sig?: string, 
+/**
  * Protocol version.
  */
 v: number, 

@@ -11,4 +11,9 @@ id: string,
 /**
  * Lesson title.
  */
-title: string, };
+title: string, 
+/**
+ * Through a relay: the teacher's signature of the title (kind 5, PROTOCOL-ADDITIONS.md section
+ * E). A client behind a relay shows the title only when it checks against the link's key.
+ */
+title_sig?: string, };

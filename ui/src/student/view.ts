@@ -5,6 +5,7 @@
 import type { Info } from "../generated/Info";
 import { LessonClient, type ClientEvents } from "../client";
 import { errorText, retryable, stopText } from "../reconnect";
+import { titleSigned } from "../relaycheck";
 import { $, initLang, now, probe, reason, renderStatus, toggleLang, type Probe } from "../common";
 import { deviceId, studentTokens } from "../device";
 import { DocPane } from "../docpane";
@@ -106,13 +107,15 @@ export class StudentView {
       // A relay serves many rooms: it is asked about the link's.
       const info = this.relay ? `/v1/info?room=${encodeURIComponent(this.relay.room)}` : "/v1/info";
       platform.server.getJson<Info>(info, "").then(
-        (info) => {
+        async (info) => {
+          const shown = await this.shownTitle(info);
+          if (shown === null) return;
           const title = $("#join-title");
           title.removeAttribute("data-t");
-          title.textContent = info.title;
+          title.textContent = shown;
           const hint = $(".hint", this.joinForm);
           hint.removeAttribute("data-t");
-          hint.textContent = t("joinWithName", { name: info.name });
+          hint.textContent = t("joinWithName", { name: this.relay ? shown : info.name });
         },
         () => {}, // the title is a courtesy; the form works without it
       );
@@ -210,6 +213,13 @@ export class StudentView {
     await client.start();
   }
 
+  /** The room's title as this page may show it: behind a relay only when the teacher signed it (a
+   * relay passes it on from Redis), else null and the page keeps its own words. */
+  private async shownTitle(room: { title: string; title_sig?: string }): Promise<string | null> {
+    if (!this.relay) return room.title;
+    return (await titleSigned(this.relay.pk, this.relay.room, room.title, room.title_sig)) ? room.title : null;
+  }
+
   /** What the page does with a client's news; `current` says whether that client is still ours. */
   private events(code: string | null, name: string, current: () => boolean): ClientEvents {
     const store = this.platform.store;
@@ -220,8 +230,11 @@ export class StudentView {
         void store.set("student.name", name);
         $("#join").hidden = true;
         this.viewer.hidden = false;
-        $("#room-title").textContent = msg.room.title;
-        document.title = `${msg.room.title} · Lectern`;
+        void this.shownTitle(msg.room).then((title) => {
+          if (title === null || !current()) return;
+          $("#room-title").textContent = title;
+          document.title = `${title} · Lectern`;
+        });
       },
       state: (next, nextSeq, patch) => {
         if (!current()) return;

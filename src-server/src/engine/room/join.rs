@@ -426,7 +426,7 @@ impl Room {
             v: VERSION,
             you,
             token,
-            room: self.info.clone(),
+            room: Box::new(self.info.clone()),
             seq: inner.seq,
             state: inner.state.clone(),
             heartbeat_ms: self.heartbeat_ms,

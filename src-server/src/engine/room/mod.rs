@@ -146,6 +146,8 @@ pub struct RoomParts {
     pub heartbeat_ms: u64,
     /// Whether this is a relay's copy of a room on a teacher's server (see `mirror`).
     pub mirror: bool,
+    /// A relay's copy: the teacher's signature of the title, passed on in welcomes.
+    pub title_sig: Option<String>,
 }
 
 fn encode(msg: &ServerMsg) -> Bytes {
@@ -166,13 +168,14 @@ impl Room {
             limits,
             heartbeat_ms,
             mirror,
+            title_sig,
         } = parts;
         let tokens = TokenKey::from_teacher_key(&teacher_key);
         let id: Arc<str> = Arc::from(lesson.room.as_str());
         reporter.emit(&id, Event::Lesson { lesson: lesson.clone(), state: Some((seq, state.clone())) });
         Room {
             id,
-            info: RoomInfo { id: lesson.room.clone(), title: lesson.title.clone() },
+            info: RoomInfo { id: lesson.room.clone(), title: lesson.title.clone(), title_sig },
             teacher_key,
             tokens,
             docs,

@@ -75,6 +75,7 @@ fn build(code: &str, mirror: bool, limits: impl FnOnce(&mut Limits)) -> Arc<Room
         limits: l,
         heartbeat_ms: 10_000,
         mirror,
+        title_sig: None,
     }))
 }
 
