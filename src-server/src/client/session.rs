@@ -364,7 +364,12 @@ async fn on_frame(
             link.ping =
                 tokio::time::interval_at(tokio::time::Instant::now() + link.heartbeat, link.heartbeat);
             let resumed = link.resumed;
-            let _ = events.send(Event::Connected { you, room: *room, resumed, teacher_online, roster }).await;
+            let mut room = *room;
+            // Behind a relay the title came from Redis: it is shown only as the teacher signed it.
+            if options.relay.as_ref().is_some_and(|r| !super::trust::title_signed(r, &room)) {
+                room.title = String::new();
+            }
+            let _ = events.send(Event::Connected { you, room, resumed, teacher_online, roster }).await;
             let _ = events.send(Event::State { seq, state: Box::new(state), cause: Cause::Welcome }).await;
             if options.auto_ack {
                 link.want_ack = Some(seq);
@@ -416,14 +421,19 @@ async fn on_frame(
                 let _ = reply.send(Ok(seq));
             }
         }
-        ServerMsg::Error { id, code, message } => match id.and_then(|id| link.pending.remove(&id)) {
-            Some(reply) => {
-                let _ = reply.send(Err(RequestError::Refused { code, message }));
+        ServerMsg::Error { id, code, message } => {
+            // Behind a relay an error's text is the relay's word, not the teacher's server's: only
+            // its code is passed on.
+            let message = if options.relay.is_some() { String::new() } else { message };
+            match id.and_then(|id| link.pending.remove(&id)) {
+                Some(reply) => {
+                    let _ = reply.send(Err(RequestError::Refused { code, message }));
+                }
+                None => {
+                    let _ = events.send(Event::Error { code, message }).await;
+                }
             }
-            None => {
-                let _ = events.send(Event::Error { code, message }).await;
-            }
-        },
+        }
         ServerMsg::Roster { changes } => {
             let _ = events.send(Event::Roster(changes)).await;
         }

@@ -11,9 +11,20 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::types::RelayTrust;
 use crate::protocol::sign::Verifier;
 use crate::protocol::signed::Kind;
 use crate::protocol::{LessonState, ServerMsg};
+
+/// Whether the room's title in a relay's welcome carries the teacher's signature (kind 5) for the
+/// link's room and key: the title comes from Redis, and is shown only then.
+pub fn title_signed(relay: &RelayTrust, room: &crate::protocol::RoomInfo) -> bool {
+    let (Some(verifier), Some(sig)) = (Verifier::new(&relay.pk, &relay.room), room.title_sig.as_ref()) else {
+        return false;
+    };
+    let signed = crate::protocol::Signed { epoch: 0, sig: sig.clone() };
+    verifier.check_digest(Kind::Title, 0, 0, &crate::protocol::signed::title_digest(&room.title), &signed)
+}
 
 /// The teacher's key and room a client checks a relay against, and what it has seen so far.
 #[derive(Debug, Clone)]

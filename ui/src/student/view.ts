@@ -39,6 +39,8 @@ export class StudentView {
   private readonly linkCode: string | null;
   /** Opened on a class found on the network (a pinned fingerprint, no code): knock, ask only the name. */
   private readonly knockOnly: boolean;
+  /** Welcomes so far: a title checked late never replaces a later welcome's. */
+  private welcomes = 0;
   /** Whether the link pins the server's certificate (a relay link checked by name does not). */
   private readonly pinned: boolean;
   /** Joining through a relay: the room and the teacher's key to check every state against. */
@@ -108,6 +110,7 @@ export class StudentView {
       const info = this.relay ? `/v1/info?room=${encodeURIComponent(this.relay.room)}` : "/v1/info";
       platform.server.getJson<Info>(info, "").then(
         async (info) => {
+          if (!info || typeof info.title !== "string") return;
           const shown = await this.shownTitle(info);
           if (shown === null) return;
           const title = $("#join-title");
@@ -230,8 +233,10 @@ export class StudentView {
         void store.set("student.name", name);
         $("#join").hidden = true;
         this.viewer.hidden = false;
+        const welcome = ++this.welcomes;
         void this.shownTitle(msg.room).then((title) => {
-          if (title === null || !current()) return;
+          // Only the latest welcome's title, once checked (two may be checked at once).
+          if (title === null || !current() || welcome !== this.welcomes) return;
           $("#room-title").textContent = title;
           document.title = `${title} · Lectern`;
         });
