@@ -78,16 +78,27 @@ async fn a_relay_opening_after_many_pointer_moves_serves_the_latest_though_the_s
     let room = server.handle.as_ref().unwrap().ready().room.clone();
     teacher.send(json!({"t":"set","id":1,"patch":{"page":2}})).await;
     while teacher.recv_type("ok").await["id"] != 1 {}
+    let mut conn =
+        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let down = lectern::cloud::keys::down(&room);
+    let snapshot = lectern::cloud::keys::snapshot(&room);
+    // The bridge has published the room (its first snapshot, whenever its connection to Redis came)
+    // and the page turn: the moves below all come after it.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let snap: Option<String> = redis::cmd("GET").arg(&snapshot).query_async(&mut conn).await.unwrap();
+        if snap.is_some_and(|s| serde_json::from_str::<Value>(&s).is_ok_and(|v| v["state"]["page"] == 2)) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the bridge never published the page turn");
+        tokio::task::yield_now().await;
+    }
     for i in 1..=20 {
         teacher.send(json!({"t":"set","patch":{"pos":{"x":f64::from(i) / 100.0,"y":0.5}}})).await;
     }
     let live = json!({"id":7,"page":2,"color":"red","width":4,"from":0,"points":[[100,200,50]]});
     teacher.send(json!({"t":"set","patch":{"live":live}})).await;
     // The last move is in the stream; the snapshot stayed at the page turn.
-    let mut conn =
-        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let down = lectern::cloud::keys::down(&room);
-    let snapshot = lectern::cloud::keys::snapshot(&room);
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let entries: lectern::cloud::keys::Entries =
