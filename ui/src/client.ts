@@ -9,6 +9,7 @@ import type { ServerMsg } from "./generated/ServerMsg";
 import type { SetPatch } from "./generated/SetPatch";
 import type { You } from "./generated/You";
 import { LessonMirror } from "./lesson";
+import { Liveness } from "./liveness";
 import type { Transport } from "./platform/contract";
 import { RelayCheck } from "./relaycheck";
 import { ERROR_CODES, STOP_CODES, backoff, type StopReason } from "./reconnect";
@@ -29,19 +30,13 @@ export class LessonClient {
   private attempt = 0;
   private nextId = 1;
   private queue: ClientMsg[] = [];
-  private pingTimer: ReturnType<typeof setInterval> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
-  private awaitingPong: number | null = null;
-  /** When the server was last heard from (any frame): a delayed pong behind other frames is loss, not death. */
-  private lastHeard = 0;
-  private heartbeatMs = 10000;
+  private readonly live = new Liveness();
   private stopped = false;
   private lastAck = 0;
   /** A resync was asked for and its snapshot has not come yet. */
   private resyncPending = false;
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
-  /** While waiting to be let in: fires when the server has said nothing for two heartbeats. */
-  private waitTimer: ReturnType<typeof setTimeout> | null = null;
   private unlisten: (() => void) | null = null;
   /** Behind a relay: what every frame is checked against. */
   private readonly relay: RelayCheck | null;
@@ -171,7 +166,7 @@ export class LessonClient {
     });
     transport.onFrame((frame) => {
       if (this.transport !== transport) return;
-      this.lastHeard = Date.now();
+      this.live.heard();
       if (!this.relay) {
         if (!this.isCopy(frame, true)) this.onFrame(frame);
         return;
@@ -257,11 +252,11 @@ export class LessonClient {
   private onFrame(msg: ServerMsg): void {
     switch (msg.t) {
       case "welcome": {
-        this.clearWaitTimer();
+        this.live.clearWait();
         this.resyncPending = false;
         this.saveToken(msg.token);
         this.you = msg.you;
-        this.heartbeatMs = Number(msg.heartbeat_ms) || 10000;
+        this.live.heartbeatMs = Number(msg.heartbeat_ms) || 10000;
         this.teacherOnline = msg.teacher_online;
         this.mirror.snapshot(msg.seq, msg.state);
         this.attempt = 0;
@@ -311,7 +306,7 @@ export class LessonClient {
         this.events.teacher?.(msg.online);
         break;
       case "pong":
-        this.awaitingPong = null;
+        this.live.pong();
         this.lastSync = Date.now();
         this.emitStatus();
         break;
@@ -330,52 +325,22 @@ export class LessonClient {
   /** The server holds our knock: say so, and treat two silent heartbeats as a dead link. */
   private onWaiting(heartbeatMs: number): void {
     if (this.status !== "waiting") this.setStatus("waiting");
-    this.clearWaitTimer();
-    this.waitTimer = setTimeout(() => {
-      this.waitTimer = null;
+    this.live.waiting(heartbeatMs, () => {
       const dead = this.transport;
       this.transport = null;
       this.clearTimers();
       dead?.close(4999, "silent while waiting");
       this.scheduleRetry();
-    }, 2 * heartbeatMs);
-  }
-
-  private clearWaitTimer(): void {
-    if (this.waitTimer) clearTimeout(this.waitTimer);
-    this.waitTimer = null;
+    });
   }
 
   private startPings(): void {
-    if (this.pingTimer) clearInterval(this.pingTimer);
-    let lastPing = 0;
     this.relay?.linked();
-    this.pingTimer = setInterval(() => {
-      const now = Date.now();
-      const withheld = this.relay?.withholding(this.heartbeatMs) ?? null;
-      if (withheld) {
-        // The relay stopped passing on the teacher's signed beats, or holds back changes: try again.
-        console.error(withheld);
-        this.abandonLink("withholding relay");
-        return;
-      }
-      if (
-        this.awaitingPong !== null &&
-        now - this.awaitingPong >= this.heartbeatMs &&
-        now - this.lastHeard >= this.heartbeatMs
-      ) {
-        // No pong one heartbeat late, and nothing else heard for as long: the link is dead even if
-        // the socket has not noticed (§7). A pong held up by loss while frames still arrive is not.
-        // A close handshake cannot finish on a dead link, so do not wait for it: reconnect now.
-        this.abandonLink("no pong");
-        return;
-      }
-      if (this.awaitingPong === null && now - lastPing >= this.heartbeatMs) {
-        lastPing = now;
-        this.awaitingPong = now;
-        this.transport?.send({ t: "ping", id: this.nextId++ });
-      }
-    }, Math.max(100, this.heartbeatMs / 10));
+    this.live.start({
+      ping: (id) => this.transport?.send({ t: "ping", id }),
+      withheld: (heartbeatMs) => this.relay?.withholding(heartbeatMs) ?? null,
+      dead: (reason) => this.abandonLink(reason),
+    });
   }
 
   /** Drops the link without waiting for its close handshake, and tries again. */
@@ -403,12 +368,9 @@ export class LessonClient {
   }
 
   private clearTimers(): void {
-    if (this.pingTimer) clearInterval(this.pingTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.pingTimer = null;
     this.retryTimer = null;
-    this.awaitingPong = null;
-    this.clearWaitTimer();
+    this.live.stop();
   }
 
   private setStatus(status: LinkStatus, stop?: StopReason, reason?: string): void {

@@ -6,6 +6,7 @@
 //! resumes, applies patches in seq order (a gap asks for a snapshot), acks what is shown, pings to tell
 //! a dead link, and reconnects with backoff. The handle sends requests and reads [`Event`]s.
 
+mod apply;
 mod connect;
 pub mod fetch;
 mod session;

@@ -8,34 +8,17 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::apply::{Link, Offline, Session, frame, on_frame};
 use super::connect::{ConnectError, Socket, connect};
 use super::trust::RelayCheck;
-use super::types::{Cause, ClientOptions, Command, Credentials, Event, Reply, RequestError};
-use crate::protocol::{ClientMsg, Hello, LessonState, ServerMsg, VERSION, close};
-
-/// What the user did while offline, sent once the client is back.
-#[derive(Default)]
-struct Offline {
-    hand: Option<bool>,
-    view: Option<Option<u32>>,
-    ack: Option<u64>,
-}
+use super::types::{ClientOptions, Command, Credentials, Event, RequestError};
+use crate::protocol::{ClientMsg, Hello, ServerMsg, VERSION, close};
 
 enum Outcome {
     Retry(Option<u16>, String),
     Stop(Option<u16>, String),
     BadResume,
     Closed,
-}
-
-/// What survives a reconnect: the resume token, the state and its seq, and offline actions.
-struct Session {
-    token: Option<String>,
-    seq: u64,
-    state: Option<LessonState>,
-    offline: Offline,
-    /// Behind a relay: the teacher's key, and what the relay has shown so far.
-    relay: Option<RelayCheck>,
 }
 
 /// Longest a TCP connect, TLS handshake and WebSocket upgrade may take together.
@@ -132,12 +115,6 @@ fn offline(cmd: Command, o: &mut Offline) {
     }
 }
 
-fn frame(msg: &ClientMsg) -> Message {
-    // Serializing these types cannot fail (string keys, finite numbers); an empty frame would be
-    // answered with 4400 rather than panic.
-    Message::text(serde_json::to_string(msg).unwrap_or_default())
-}
-
 /// The `hello` for this client: a resume when it has a token, else the code or key.
 fn hello(options: &ClientOptions, token: Option<&String>) -> ClientMsg {
     let mut hello = Hello {
@@ -170,33 +147,6 @@ fn hello(options: &ClientOptions, token: Option<&String>) -> ClientMsg {
         }
     }
     ClientMsg::Hello(hello)
-}
-
-/// One connection's loop state.
-struct Link {
-    resumed: bool,
-    welcomed: bool,
-    heartbeat: Duration,
-    pending: HashMap<u32, Reply>,
-    next_id: u32,
-    ping_outstanding: Option<u32>,
-    ping: tokio::time::Interval,
-    acked: u64,
-    want_ack: Option<u64>,
-    resync_sent: bool,
-    /// A `waiting` frame came: the welcome may take this long more.
-    waiting_until: Option<tokio::time::Instant>,
-    /// Something arrived since the last ping tick: a pong held up by loss while frames still arrive
-    /// is a lossy link, not a dead one.
-    heard: bool,
-}
-
-impl Link {
-    fn next_id(&mut self) -> u32 {
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1).max(1);
-        id
-    }
 }
 
 async fn live(
@@ -341,128 +291,6 @@ fn closed(frame: Option<tokio_tungstenite::tungstenite::protocol::CloseFrame>, r
         None => Outcome::Retry(None, reason),
         Some(_) => Outcome::Stop(code, reason),
     }
-}
-
-/// Applies one server frame; an error is a failed send (the link is gone).
-async fn on_frame(
-    msg: ServerMsg,
-    ws: &mut Socket,
-    link: &mut Link,
-    s: &mut Session,
-    options: &ClientOptions,
-    events: &mpsc::Sender<Event>,
-    attempt: &mut u32,
-) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-    match msg {
-        ServerMsg::Welcome { you, token, room, seq, state, heartbeat_ms, teacher_online, roster, .. } => {
-            link.welcomed = true;
-            *attempt = 0;
-            s.token = Some(token);
-            s.seq = seq;
-            s.state = Some(state.clone());
-            link.heartbeat = Duration::from_millis(heartbeat_ms.clamp(100, 120_000));
-            link.ping =
-                tokio::time::interval_at(tokio::time::Instant::now() + link.heartbeat, link.heartbeat);
-            let resumed = link.resumed;
-            let mut room = *room;
-            // Behind a relay the title came from Redis: it is shown only as the teacher signed it.
-            if options.relay.as_ref().is_some_and(|r| !super::trust::title_signed(r, &room)) {
-                room.title = String::new();
-            }
-            let _ = events.send(Event::Connected { you, room, resumed, teacher_online, roster }).await;
-            let _ = events.send(Event::State { seq, state: Box::new(state), cause: Cause::Welcome }).await;
-            if options.auto_ack {
-                link.want_ack = Some(seq);
-            }
-            let o = std::mem::take(&mut s.offline);
-            if let Some(up) = o.hand {
-                ws.feed(frame(&ClientMsg::Hand { up })).await?;
-            }
-            if let Some(page) = o.view {
-                ws.feed(frame(&ClientMsg::View { page })).await?;
-            }
-            if let Some(a) = o.ack {
-                link.want_ack = Some(link.want_ack.unwrap_or(0).max(a.min(seq)));
-            }
-            ws.flush().await?;
-        }
-        ServerMsg::Patch { seq, patch, .. } => {
-            let Some(state) = s.state.as_mut() else { return Ok(()) };
-            if seq <= s.seq {
-                return Ok(());
-            }
-            if seq == s.seq + 1 {
-                state.apply(&patch);
-                s.seq = seq;
-                let _ = events
-                    .send(Event::State { seq, state: Box::new(state.clone()), cause: Cause::Patch })
-                    .await;
-                if options.auto_ack {
-                    link.want_ack = Some(seq);
-                }
-            } else if !link.resync_sent {
-                link.resync_sent = true;
-                ws.send(frame(&ClientMsg::Resync { id: None })).await?;
-            }
-        }
-        ServerMsg::Sync { seq, state, .. } => {
-            if seq >= s.seq {
-                link.resync_sent = false;
-                s.seq = seq;
-                s.state = Some(state.clone());
-                let _ = events.send(Event::State { seq, state: Box::new(state), cause: Cause::Sync }).await;
-                if options.auto_ack {
-                    link.want_ack = Some(seq);
-                }
-            }
-        }
-        ServerMsg::Ok { id, seq, .. } => {
-            if let Some(reply) = id.and_then(|id| link.pending.remove(&id)) {
-                let _ = reply.send(Ok(seq));
-            }
-        }
-        ServerMsg::Error { id, code, message } => {
-            // Behind a relay an error's text is the relay's word, not the teacher's server's: only
-            // its code is passed on.
-            let message = if options.relay.is_some() { String::new() } else { message };
-            match id.and_then(|id| link.pending.remove(&id)) {
-                Some(reply) => {
-                    let _ = reply.send(Err(RequestError::Refused { code, message }));
-                }
-                None => {
-                    let _ = events.send(Event::Error { code, message }).await;
-                }
-            }
-        }
-        ServerMsg::Roster { changes } => {
-            let _ = events.send(Event::Roster(changes)).await;
-        }
-        ServerMsg::Teacher { online } => {
-            let _ = events.send(Event::Teacher { online }).await;
-        }
-        ServerMsg::Waiting { heartbeat_ms } => {
-            // Two heartbeats without a word while waiting is as dead as two without a pong.
-            let beat = Duration::from_millis(heartbeat_ms.clamp(100, 120_000));
-            link.waiting_until = Some(tokio::time::Instant::now() + 2 * beat);
-            let _ = events.send(Event::Waiting).await;
-        }
-        ServerMsg::Knocks { knocks } => {
-            let _ = events.send(Event::Knocks(knocks)).await;
-        }
-        ServerMsg::Guessing { wrong, waiting_room } => {
-            let _ = events.send(Event::Guessing { wrong, waiting_room }).await;
-        }
-        ServerMsg::WaitingRoom { on } => {
-            let _ = events.send(Event::WaitingRoom { on }).await;
-        }
-        ServerMsg::Beat { .. } => {} // checked before (see `trust`)
-        ServerMsg::Pong { id, .. } => {
-            if id.is_some() && id == link.ping_outstanding {
-                link.ping_outstanding = None;
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,189 @@
+//! What a session keeps, and what one server frame does to it: the state and its seq, the welcome, the
+//! answers to requests, and the events the user sees (§5 to §7). The session task ([`super::session`])
+//! owns the connection and calls [`on_frame`] for every frame that passed the relay's checks.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::connect::Socket;
+use super::trust::RelayCheck;
+use super::types::{Cause, ClientOptions, Event, Reply, RequestError};
+use crate::protocol::{ClientMsg, LessonState, ServerMsg};
+
+/// What the user did while offline, sent once the client is back.
+#[derive(Default)]
+pub(super) struct Offline {
+    pub(super) hand: Option<bool>,
+    pub(super) view: Option<Option<u32>>,
+    pub(super) ack: Option<u64>,
+}
+
+/// What survives a reconnect: the resume token, the state and its seq, and offline actions.
+pub(super) struct Session {
+    pub(super) token: Option<String>,
+    pub(super) seq: u64,
+    pub(super) state: Option<LessonState>,
+    pub(super) offline: Offline,
+    /// Behind a relay: the teacher's key, and what the relay has shown so far.
+    pub(super) relay: Option<RelayCheck>,
+}
+
+/// A frame as it goes on the wire.
+pub(super) fn frame(msg: &ClientMsg) -> Message {
+    // Serializing these types cannot fail (string keys, finite numbers); an empty frame would be
+    // answered with 4400 rather than panic.
+    Message::text(serde_json::to_string(msg).unwrap_or_default())
+}
+
+/// One connection's loop state.
+pub(super) struct Link {
+    pub(super) resumed: bool,
+    pub(super) welcomed: bool,
+    pub(super) heartbeat: Duration,
+    pub(super) pending: HashMap<u32, Reply>,
+    pub(super) next_id: u32,
+    pub(super) ping_outstanding: Option<u32>,
+    pub(super) ping: tokio::time::Interval,
+    pub(super) acked: u64,
+    pub(super) want_ack: Option<u64>,
+    pub(super) resync_sent: bool,
+    /// A `waiting` frame came: the welcome may take this long more.
+    pub(super) waiting_until: Option<tokio::time::Instant>,
+    /// Something arrived since the last ping tick: a pong held up by loss while frames still arrive
+    /// is a lossy link, not a dead one.
+    pub(super) heard: bool,
+}
+
+impl Link {
+    pub(super) fn next_id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        id
+    }
+}
+
+/// Applies one server frame; an error is a failed send (the link is gone).
+pub(super) async fn on_frame(
+    msg: ServerMsg,
+    ws: &mut Socket,
+    link: &mut Link,
+    s: &mut Session,
+    options: &ClientOptions,
+    events: &mpsc::Sender<Event>,
+    attempt: &mut u32,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    match msg {
+        ServerMsg::Welcome { you, token, room, seq, state, heartbeat_ms, teacher_online, roster, .. } => {
+            link.welcomed = true;
+            *attempt = 0;
+            s.token = Some(token);
+            s.seq = seq;
+            s.state = Some(state.clone());
+            link.heartbeat = Duration::from_millis(heartbeat_ms.clamp(100, 120_000));
+            link.ping =
+                tokio::time::interval_at(tokio::time::Instant::now() + link.heartbeat, link.heartbeat);
+            let resumed = link.resumed;
+            let mut room = *room;
+            // Behind a relay the title came from Redis: it is shown only as the teacher signed it.
+            if options.relay.as_ref().is_some_and(|r| !super::trust::title_signed(r, &room)) {
+                room.title = String::new();
+            }
+            let _ = events.send(Event::Connected { you, room, resumed, teacher_online, roster }).await;
+            let _ = events.send(Event::State { seq, state: Box::new(state), cause: Cause::Welcome }).await;
+            if options.auto_ack {
+                link.want_ack = Some(seq);
+            }
+            let o = std::mem::take(&mut s.offline);
+            if let Some(up) = o.hand {
+                ws.feed(frame(&ClientMsg::Hand { up })).await?;
+            }
+            if let Some(page) = o.view {
+                ws.feed(frame(&ClientMsg::View { page })).await?;
+            }
+            if let Some(a) = o.ack {
+                link.want_ack = Some(link.want_ack.unwrap_or(0).max(a.min(seq)));
+            }
+            ws.flush().await?;
+        }
+        ServerMsg::Patch { seq, patch, .. } => {
+            let Some(state) = s.state.as_mut() else { return Ok(()) };
+            if seq <= s.seq {
+                return Ok(());
+            }
+            if seq == s.seq + 1 {
+                state.apply(&patch);
+                s.seq = seq;
+                let _ = events
+                    .send(Event::State { seq, state: Box::new(state.clone()), cause: Cause::Patch })
+                    .await;
+                if options.auto_ack {
+                    link.want_ack = Some(seq);
+                }
+            } else if !link.resync_sent {
+                link.resync_sent = true;
+                ws.send(frame(&ClientMsg::Resync { id: None })).await?;
+            }
+        }
+        ServerMsg::Sync { seq, state, .. } => {
+            if seq >= s.seq {
+                link.resync_sent = false;
+                s.seq = seq;
+                s.state = Some(state.clone());
+                let _ = events.send(Event::State { seq, state: Box::new(state), cause: Cause::Sync }).await;
+                if options.auto_ack {
+                    link.want_ack = Some(seq);
+                }
+            }
+        }
+        ServerMsg::Ok { id, seq, .. } => {
+            if let Some(reply) = id.and_then(|id| link.pending.remove(&id)) {
+                let _ = reply.send(Ok(seq));
+            }
+        }
+        ServerMsg::Error { id, code, message } => {
+            // Behind a relay an error's text is the relay's word, not the teacher's server's: only
+            // its code is passed on.
+            let message = if options.relay.is_some() { String::new() } else { message };
+            match id.and_then(|id| link.pending.remove(&id)) {
+                Some(reply) => {
+                    let _ = reply.send(Err(RequestError::Refused { code, message }));
+                }
+                None => {
+                    let _ = events.send(Event::Error { code, message }).await;
+                }
+            }
+        }
+        ServerMsg::Roster { changes } => {
+            let _ = events.send(Event::Roster(changes)).await;
+        }
+        ServerMsg::Teacher { online } => {
+            let _ = events.send(Event::Teacher { online }).await;
+        }
+        ServerMsg::Waiting { heartbeat_ms } => {
+            // Two heartbeats without a word while waiting is as dead as two without a pong.
+            let beat = Duration::from_millis(heartbeat_ms.clamp(100, 120_000));
+            link.waiting_until = Some(tokio::time::Instant::now() + 2 * beat);
+            let _ = events.send(Event::Waiting).await;
+        }
+        ServerMsg::Knocks { knocks } => {
+            let _ = events.send(Event::Knocks(knocks)).await;
+        }
+        ServerMsg::Guessing { wrong, waiting_room } => {
+            let _ = events.send(Event::Guessing { wrong, waiting_room }).await;
+        }
+        ServerMsg::WaitingRoom { on } => {
+            let _ = events.send(Event::WaitingRoom { on }).await;
+        }
+        ServerMsg::Beat { .. } => {} // checked before (see `trust`)
+        ServerMsg::Pong { id, .. } => {
+            if id.is_some() && id == link.ping_outstanding {
+                link.ping_outstanding = None;
+            }
+        }
+    }
+    Ok(())
+}
