@@ -69,6 +69,8 @@ pub struct Metrics {
     pub conflations: Counter,
     /// Snapshots sent (resync answers and conflations).
     pub syncs: Counter,
+    /// Of those, the partial ones: only the pages whose marks the client lacked (PROTOCOL-ADDITIONS O).
+    pub partial_syncs: Counter,
     /// Tail probes sent (a tiny frame after a change nothing followed; docs/WIFI.md).
     pub tail_probes: Counter,
     /// On a relay: entries about its students that could not be written while Redis was away (it
@@ -138,6 +140,7 @@ impl Metrics {
                 .register_histogram(&Key::from_parts("lectern_fanout_seconds", Vec::<Label>::new()), &meta),
             conflations: counter("lectern_conflations_total", vec![]),
             syncs: counter("lectern_syncs_total", vec![]),
+            partial_syncs: counter("lectern_partial_syncs_total", vec![]),
             tail_probes: counter("lectern_tail_probes_total", vec![]),
             relay_lost: counter("lectern_relay_lost_entries_total", vec![]),
             relay_forged: counter("lectern_relay_forged_entries_total", vec![]),

@@ -32,7 +32,7 @@ describe("LessonClient over a Transport", () => {
     const first = network.last;
     expect(first.url).toBeUndefined(); // the platform's default: this server's /v1/ws
     first.open();
-    expect(first.sent).toEqual([{ t: "hello", v: 1, role: "student", code: "482913", name: "Aisha", device: "student-tab-0007" }]);
+    expect(first.sent).toEqual([{ t: "hello", v: 1, role: "student", code: "482913", name: "Aisha", device: "student-tab-0007", partial_sync: true }]);
 
     first.deliver(welcome(10, { page: 3 }));
     expect(client.status).toBe("connected");
@@ -60,7 +60,7 @@ describe("LessonClient over a Transport", () => {
     expect(network.transports).toHaveLength(2);
     const second = network.last;
     second.open();
-    expect(second.sent).toEqual([{ t: "hello", v: 1, role: "student", resume: "tok-1", device: "student-tab-0007" }]);
+    expect(second.sent).toEqual([{ t: "hello", v: 1, role: "student", resume: "tok-1", device: "student-tab-0007", partial_sync: true }]);
     // Frames from the dead connection no longer count.
     first.deliver({ t: "patch", seq: 15, time: 0, patch: { page: 99 } });
     expect(client.mirror.seq).toBe(14);
@@ -73,7 +73,7 @@ describe("LessonClient over a Transport", () => {
     const { client, network } = setup({ role: "teacher", key: "k".repeat(32) }, "tok-9");
     await client.start();
     network.last.open();
-    expect(network.last.sent[0]).toEqual({ t: "hello", v: 1, role: "teacher", resume: "tok-9", device: "student-tab-0007" });
+    expect(network.last.sent[0]).toEqual({ t: "hello", v: 1, role: "teacher", resume: "tok-9", device: "student-tab-0007", partial_sync: true });
   });
 
   it("queues acks, hands and views while offline and sends only the latest of each once welcomed", async () => {
@@ -112,7 +112,7 @@ describe("LessonClient over a Transport", () => {
     await client.start();
     const t = network.last;
     t.open();
-    expect(t.sent[0]).toEqual({ t: "hello", v: 1, role: "teacher", key: "k".repeat(32), device: "student-tab-0007" });
+    expect(t.sent[0]).toEqual({ t: "hello", v: 1, role: "teacher", key: "k".repeat(32), device: "student-tab-0007", partial_sync: true });
     t.deliver(welcome(1));
     const a = client.set({ page: 2, highlight: null });
     const b = client.request({ t: "kick", who: "p7" });
@@ -253,7 +253,7 @@ describe("asking to join without a code", () => {
     const { client, network, statuses } = setup({ role: "student", code: null, name: "Aisha" });
     await client.start();
     network.last.open();
-    expect(network.last.sent).toEqual([{ t: "hello", v: 1, role: "student", knock: true, name: "Aisha", device: "student-tab-0007" }]);
+    expect(network.last.sent).toEqual([{ t: "hello", v: 1, role: "student", knock: true, name: "Aisha", device: "student-tab-0007", partial_sync: true }]);
     network.last.deliver({ t: "waiting", heartbeat_ms: 1000 });
     expect(client.status).toBe("waiting");
     // The server repeats `waiting` every heartbeat; the client keeps waiting as long as it hears it.

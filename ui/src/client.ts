@@ -9,6 +9,7 @@ import type { ServerMsg } from "./generated/ServerMsg";
 import type { SetPatch } from "./generated/SetPatch";
 import type { You } from "./generated/You";
 import { LessonMirror } from "./lesson";
+import { expand } from "./partial";
 import { Liveness } from "./liveness";
 import type { Transport } from "./platform/contract";
 import { RelayCheck } from "./relaycheck";
@@ -164,9 +165,11 @@ export class LessonClient {
     transport.onOpen(() => {
       if (this.transport === transport) transport.send(this.hello());
     });
-    transport.onFrame((frame) => {
+    transport.onFrame((partial) => {
       if (this.transport !== transport) return;
       this.live.heard();
+      const frame = this.whole(partial);
+      if (!frame) return;
       if (!this.relay) {
         if (!this.isCopy(frame, true)) this.onFrame(frame);
         return;
@@ -183,8 +186,10 @@ export class LessonClient {
   }
 
   /** A frame the second path brought (a patch, a snapshot or a beat), checked as the first's are. */
-  private fromSecond(frame: ServerMsg, live: () => boolean): void {
+  private fromSecond(partial: ServerMsg, live: () => boolean): void {
     if (!this.transport) return;
+    const frame = this.whole(partial);
+    if (!frame) return;
     if (!this.relay) {
       if (!this.staleOnSecond(frame)) this.onFrame(frame);
       return;
@@ -195,6 +200,18 @@ export class LessonClient {
       this.abandonLink("untrusted relay");
     };
     this.relay.pass(frame, this.mirror, live, (f) => this.onFrame(f), refuse, (f) => this.staleOnSecond(f));
+  }
+
+  /** A partial sync merged over the lesson held (PROTOCOL-ADDITIONS O), or null when it cannot be:
+   * then the whole state is asked for on the first path. Any other frame as it came. */
+  private whole(frame: ServerMsg): ServerMsg | null {
+    const epoch = this.relay ? this.relay.currentEpoch : undefined;
+    const out = expand(frame, this.mirror.state, this.mirror.seq, epoch);
+    if (out === null && !this.resyncPending) {
+      this.resyncPending = true;
+      this.transport?.send({ t: "resync" });
+    }
+    return out;
   }
 
   /** With a second path, a patch or snapshot of this epoch the other path brought first: dropped
@@ -241,12 +258,14 @@ export class LessonClient {
 
   private hello(): ClientMsg {
     const { device, credentials } = this.options;
-    if (this.resume) return { t: "hello", v: 1, role: credentials.role, resume: this.resume, device, room: this.options.relay?.room };
-    if (credentials.role === "teacher") return { t: "hello", v: 1, role: "teacher", key: credentials.key, device };
+    // Every hello says the client merges partial syncs (PROTOCOL-ADDITIONS O).
+    const partial_sync = true;
+    if (this.resume) return { t: "hello", v: 1, role: credentials.role, resume: this.resume, device, room: this.options.relay?.room, partial_sync };
+    if (credentials.role === "teacher") return { t: "hello", v: 1, role: "teacher", key: credentials.key, device, partial_sync };
     const { code, name } = credentials;
     const room = this.options.relay?.room;
-    if (code === null) return { t: "hello", v: 1, role: "student", knock: true, name, device, room };
-    return { t: "hello", v: 1, role: "student", code, name, device, room };
+    if (code === null) return { t: "hello", v: 1, role: "student", knock: true, name, device, room, partial_sync };
+    return { t: "hello", v: 1, role: "student", code, name, device, room, partial_sync };
   }
 
   private onFrame(msg: ServerMsg): void {

@@ -46,7 +46,7 @@ describe("a second path", () => {
     expect(network.transports).toHaveLength(2);
     const second = network.last;
     second.open();
-    expect(second.sent).toEqual([{ t: "hello", v: 1, role: "student", resume: "tok-1", device: "student-tab-0007", second: true }]);
+    expect(second.sent).toEqual([{ t: "hello", v: 1, role: "student", resume: "tok-1", device: "student-tab-0007", second: true, partial_sync: true }]);
     second.deliver(offering(10));
     expect(client.secondPath).toBe(true);
     const shown = states.length;

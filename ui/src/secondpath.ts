@@ -100,7 +100,7 @@ export class SecondPath {
     const live = () => this.transport === transport;
     let heard = Date.now();
     transport.onOpen(() => {
-      if (live()) transport.send({ t: "hello", v: 1, role: "student", resume: token, device, room, second: true });
+      if (live()) transport.send({ t: "hello", v: 1, role: "student", resume: token, device, room, second: true, partial_sync: true });
     });
     transport.onFrame((frame) => {
       if (!live()) return;

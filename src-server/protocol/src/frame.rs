@@ -68,6 +68,10 @@ pub struct Hello {
     /// listens (docs/PROTOCOL-ADDITIONS.md, N).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub second: bool,
+    /// The client merges a `sync` that carries only the pages whose marks changed
+    /// (docs/PROTOCOL-ADDITIONS.md, O), so a student who falls behind is not sent the whole layer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial_sync: bool,
 }
 
 /// Every frame a client may send after `hello`, typed.
@@ -251,11 +255,16 @@ pub enum ServerMsg {
         /// Seq of `state`.
         #[cfg_attr(feature = "ts", ts(type = "number"))]
         seq: u64,
-        /// Full state.
+        /// The state; with `partial`, its `marks` hold only the pages `partial` names.
         state: LessonState,
-        /// Behind a relay: the teacher's server's signature of `state` (PROTOCOL-ADDITIONS.md, E).
+        /// Behind a relay: the teacher's server's signature of `state` (PROTOCOL-ADDITIONS.md, E),
+        /// with `partial`, of the state the client holds once it has merged the pages in.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         signed: Option<Signed>,
+        /// To a client that asked for them (`partial_sync` in its hello): only the pages whose marks
+        /// changed since a seq it has (PROTOCOL-ADDITIONS.md, O). Absent: `state` is whole.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partial: Option<crate::partial::PartialSync>,
     },
     /// Behind a relay, every heartbeat and whenever the teacher comes or goes: the teacher's
     /// server's latest seq at a time on its clock, and whether a teacher is there, signed with a

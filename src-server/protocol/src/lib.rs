@@ -16,6 +16,7 @@ pub mod link;
 pub mod manifest;
 pub mod marks;
 pub mod parse;
+pub mod partial;
 pub mod patch;
 pub mod people;
 pub mod shapes;

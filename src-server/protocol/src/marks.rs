@@ -140,12 +140,41 @@ impl Serialize for Marks {
     }
 }
 
+/// A page number as a key of `marks`: the number's own decimal form ("3", never "03" nor "+3"). Read
+/// from the string itself, so that a state inside a frame (which serde buffers to find its `t`, and
+/// whose keys then stay strings) reads as it does alone.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct PageKey(u32);
+
+impl<'de> Deserialize<'de> for PageKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<PageKey, D::Error> {
+        struct Key;
+        impl serde::de::Visitor<'_> for Key {
+            type Value = PageKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a page number as a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PageKey, E> {
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|n| n.to_string() == v)
+                    .map(PageKey)
+                    .ok_or_else(|| E::custom(format!("{v:?} is not a page number")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<PageKey, E> {
+                u32::try_from(v).map(PageKey).map_err(|_| E::custom(format!("{v} is not a page number")))
+            }
+        }
+        d.deserialize_any(Key)
+    }
+}
+
 impl<'de> Deserialize<'de> for Marks {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Marks, D::Error> {
-        let pages = BTreeMap::<u32, Vec<Mark>>::deserialize(d)?;
+        let pages = BTreeMap::<PageKey, Vec<Mark>>::deserialize(d)?;
         let mut marks = Marks::default();
         let map = Arc::make_mut(&mut marks.pages);
-        for (page, list) in pages.into_iter().filter(|(_, l)| !l.is_empty()) {
+        for (PageKey(page), list) in pages.into_iter().filter(|(_, l)| !l.is_empty()) {
             let mut p = Page { marks: list, ..Page::default() };
             p.seal();
             marks.count += p.marks.len();
@@ -308,6 +337,25 @@ impl Marks {
             pages.remove(&page);
         }
         page
+    }
+
+    /// These marks with each page of `pages` as `from` has it (a page `from` holds no marks on is left
+    /// without): a partial sync (section O) is made from an empty layer this way, and read over the
+    /// client's own. Only the named pages are copied; the layer's digest is computed again from the
+    /// pages' digests.
+    pub fn replaced(&self, pages: &[u32], from: &Marks) -> Marks {
+        let mut out = self.clone();
+        let map = Arc::make_mut(&mut out.pages);
+        for page in pages {
+            match from.pages.get(page) {
+                Some(p) => map.insert(*page, p.clone()),
+                None => map.remove(page),
+            };
+        }
+        out.count = map.values().map(|p| p.marks.len()).sum();
+        out.points = map.values().map(|p| p.points).sum();
+        out.seal();
+        out
     }
 
     /// Whether marks a peer sent (a relay's state or patch, not yet checked) are within what a

@@ -58,7 +58,9 @@ pub(super) async fn publish_all(
     };
     let signed = parts.signer.sign(Kind::State, room, feed.epoch, feed.seq, 0, &feed.state);
     let snapshot = Snapshot { seq: feed.seq, state: feed.state.clone(), signed: signed.clone() };
-    let frame = ServerMsg::Sync { seq: feed.seq, state: feed.state.clone(), signed: Some(signed) }.encode();
+    let frame =
+        ServerMsg::Sync { seq: feed.seq, state: feed.state.clone(), signed: Some(signed), partial: None }
+            .encode();
     // The snapshot and its sync, then a beat of the new epoch, so that a relay's welcomes can say
     // at once how fresh the state is.
     let mut pipe = redis::pipe();

@@ -39,6 +39,23 @@ pub(super) fn frame(msg: &ClientMsg) -> Message {
     Message::text(serde_json::to_string(msg).unwrap_or_default())
 }
 
+/// Turns a partial `sync` (PROTOCOL-ADDITIONS O) into the whole state it stands for, over the state the
+/// session holds; any other frame is left as it is. `false`: the session cannot merge it (no state, one
+/// older than the sync's `since`, or of another epoch behind a relay), and must ask for a whole one.
+pub(super) fn expand(msg: &mut ServerMsg, s: &Session) -> bool {
+    let ServerMsg::Sync { state, partial, signed, .. } = msg else { return true };
+    let Some(p) = partial.take() else { return true };
+    let epoch_ok = match (&s.relay, signed.as_ref()) {
+        (Some(check), Some(signed)) => check.epoch() == Some(signed.epoch),
+        (Some(_), None) => false,
+        (None, _) => true,
+    };
+    let Some(mine) = s.state.as_ref().filter(|_| s.seq >= p.since && epoch_ok) else { return false };
+    let sent = std::mem::replace(state, LessonState::new(None));
+    *state = crate::protocol::partial::merged(mine, sent, &p);
+    true
+}
+
 /// One connection's loop state.
 pub(super) struct Link {
     pub(super) resumed: bool,

@@ -122,6 +122,7 @@ fn hello(options: &ClientOptions, token: Option<&String>) -> ClientMsg {
         device: Some(options.device.clone()),
         resume: token.cloned(),
         room: options.relay.as_ref().map(|r| r.room.clone()),
+        partial_sync: true,
         ..Hello::default()
     };
     match &options.credentials {
@@ -195,6 +196,16 @@ async fn live(
                     _ => continue,
                 };
                 let Ok(mut msg) = serde_json::from_str::<ServerMsg>(&body) else { continue };
+                if !super::apply::expand(&mut msg, s) {
+                    // A partial sync this session cannot merge: ask for the whole state.
+                    if !link.resync_sent {
+                        link.resync_sent = true;
+                        if let Err(e) = ws.send(frame(&ClientMsg::Resync { id: None })).await {
+                            break Outcome::Retry(None, e.to_string());
+                        }
+                    }
+                    continue;
+                }
                 if let Some(check) = s.relay.as_mut() {
                     let teacher = match check.check(&msg, s.seq, s.state.as_ref(), crate::now_ms()) {
                         Ok(teacher) => teacher,

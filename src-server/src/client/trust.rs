@@ -71,6 +71,11 @@ impl RelayCheck {
         })
     }
 
+    /// The epoch of the last state taken, if any.
+    pub fn epoch(&self) -> Option<u64> {
+        self.epoch
+    }
+
     /// A new link: beats are counted from now.
     pub fn linked(&mut self) {
         self.heard_beat = Instant::now();
@@ -121,8 +126,9 @@ impl RelayCheck {
                 self.teacher = Some(beat.teacher);
                 return Ok(Some(beat.teacher));
             }
-            ServerMsg::Sync { seq: at, state, signed } => {
-                let Some(signed) = signed else { return forged("a lesson state") };
+            ServerMsg::Sync { seq: at, state, signed, partial } => {
+                // A partial sync is merged into a whole state before it is checked (`apply::expand`).
+                let (Some(signed), None) = (signed, partial) else { return forged("a lesson state") };
                 self.check_state(*at, state, signed, seq)?;
                 self.take_state(signed.epoch);
             }

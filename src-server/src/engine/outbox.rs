@@ -31,8 +31,11 @@ pub enum Item {
     Roster(Bytes),
     /// Anything else (welcome, ok, error, pong, teacher online): never dropped.
     Msg(Bytes),
-    /// Send a snapshot of the state as it is when the writer gets here (conflated patches, or `resync`).
+    /// Send a snapshot of the state as it is when the writer gets here, in place of conflated patches:
+    /// to a client that merges them, only the pages whose marks it lacks (PROTOCOL-ADDITIONS O).
     Sync,
+    /// Send the whole state as it is when the writer gets here (the answer to `resync`).
+    Resync,
     /// Send the whole roster (conflated roster updates).
     FullRoster,
     /// Send the list of students waiting to be let in, as it is when the writer gets here.
@@ -183,8 +186,8 @@ impl Outbox {
     pub fn request_sync(&self) {
         {
             let mut q = self.lock();
-            if !matches!(q.items.back(), Some(Item::Sync)) {
-                q.items.push_back(Item::Sync);
+            if !matches!(q.items.back(), Some(Item::Resync)) {
+                q.items.push_back(Item::Resync);
             }
         }
         self.notify.notify_one();
@@ -250,6 +253,7 @@ mod tests {
                 Item::Patch { seq, .. } => format!("p{seq}"),
                 Item::Msg(m) | Item::Roster(m) => String::from_utf8_lossy(m).into_owned(),
                 Item::Sync => "SYNC".into(),
+                Item::Resync => "RESYNC".into(),
                 Item::FullRoster => "ROSTER".into(),
                 Item::Knocks => "KNOCKS".into(),
             })

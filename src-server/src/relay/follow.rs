@@ -239,7 +239,8 @@ async fn apply(
             }
             Applied::Yes
         }
-        Ok(ServerMsg::Sync { seq, state, signed: Some(signed) }) => {
+        // Only a whole state: the teacher's server never writes a partial one (PROTOCOL-ADDITIONS O).
+        Ok(ServerMsg::Sync { seq, state, signed: Some(signed), partial: None }) => {
             if !verifier.check(Kind::State, seq, 0, &state, &signed) {
                 return Applied::Forged;
             }

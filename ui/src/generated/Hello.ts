@@ -46,4 +46,9 @@ knock?: boolean,
  * With `resume`: this connection is a second path for a student who is online, which only
  * listens (docs/PROTOCOL-ADDITIONS.md, N).
  */
-second?: boolean, };
+second?: boolean, 
+/**
+ * The client merges a `sync` that carries only the pages whose marks changed
+ * (docs/PROTOCOL-ADDITIONS.md, O), so a student who falls behind is not sent the whole layer.
+ */
+partial_sync?: boolean, };

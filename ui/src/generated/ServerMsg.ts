@@ -3,6 +3,7 @@ import type { Beat } from "./Beat";
 import type { ErrorCode } from "./ErrorCode";
 import type { KnockEntry } from "./KnockEntry";
 import type { LessonState } from "./LessonState";
+import type { PartialSync } from "./PartialSync";
 import type { Patch } from "./Patch";
 import type { RoomInfo } from "./RoomInfo";
 import type { RosterEntry } from "./RosterEntry";
@@ -87,13 +88,19 @@ signed?: Signed | null, } | { "t": "sync",
  */
 seq: number, 
 /**
- * Full state.
+ * The state; with `partial`, its `marks` hold only the pages `partial` names.
  */
 state: LessonState, 
 /**
- * Behind a relay: the teacher's server's signature of `state` (PROTOCOL-ADDITIONS.md, E).
+ * Behind a relay: the teacher's server's signature of `state` (PROTOCOL-ADDITIONS.md, E),
+ * with `partial`, of the state the client holds once it has merged the pages in.
  */
-signed?: Signed | null, } | { "t": "beat", 
+signed?: Signed | null, 
+/**
+ * To a client that asked for them (`partial_sync` in its hello): only the pages whose marks
+ * changed since a seq it has (PROTOCOL-ADDITIONS.md, O). Absent: `state` is whole.
+ */
+partial?: PartialSync | null, } | { "t": "beat", 
 /**
  * The latest seq.
  */

@@ -41,6 +41,7 @@ impl Room {
         let time = now_ms();
         let patch = Patch { ended: Some(true), ..Patch::default() };
         inner.state.apply(&patch);
+        inner.marks_at.record(seq, &patch);
         inner.lesson.ended_ms = Some(time);
         self.report(Event::Lesson { lesson: inner.lesson.clone(), state: None });
         self.fan_out(inner, seq, &patch, time);

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::partial;
 use super::{Room, encode};
 use crate::engine::outbox::Item;
 use crate::protocol::{LessonState, Patch, ServerMsg, Signed, close};
@@ -41,6 +42,7 @@ impl Room {
             return Err(Gap { have: inner.seq, got: seq });
         }
         inner.state.apply(&patch);
+        inner.marks_at.record(seq, &patch);
         inner.seq = seq;
         // Students' acks of it reach the teacher's server, as they would in the room.
         if !patch.is_motion() {
@@ -83,8 +85,14 @@ impl Room {
         if inner.beat.as_ref().is_some_and(|b| b.signed.epoch != signed.epoch) {
             inner.beat = None; // the last epoch's word says nothing of this one
         }
-        let bytes = encode(&ServerMsg::Sync { seq, state: state.clone(), signed: Some(signed.clone()) });
+        let bytes = encode(&ServerMsg::Sync {
+            seq,
+            state: state.clone(),
+            signed: Some(signed.clone()),
+            partial: None,
+        });
         inner.state = state;
+        inner.marks_at = partial::MarksAt::from(seq);
         inner.seq = seq;
         inner.signed = Some(signed);
         inner.sync_cache = Some(bytes.clone());

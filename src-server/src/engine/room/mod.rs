@@ -13,6 +13,7 @@ pub mod guard;
 pub mod join;
 pub mod knock;
 pub mod mirror;
+mod partial;
 mod participant;
 pub mod remote;
 mod roster;
@@ -73,6 +74,8 @@ struct Inner {
     members: Vec<Member>,
     roster_dirty: Vec<String>,
     sync_cache: Option<Bytes>,
+    /// Which pages' marks changed at which seq, for partial syncs.
+    marks_at: partial::MarksAt,
     teachers_online: usize,
     /// Seqs of significant changes (not pointer moves), for deciding which acks to log.
     significant: Vec<u64>,
@@ -197,6 +200,7 @@ impl Room {
                 members: Vec::new(),
                 roster_dirty: Vec::new(),
                 sync_cache: None,
+                marks_at: partial::MarksAt::from(seq),
                 significant: Vec::new(),
                 knocks: Vec::new(),
                 next_knock: 0,
@@ -338,6 +342,7 @@ impl Room {
         // Only a change of document looks at the one before (pointer moves stay free of it).
         let before = patch.doc.as_ref().and(inner.state.doc.as_ref()).map(|d| d.id.clone());
         inner.state.apply(&patch);
+        inner.marks_at.record(seq, &patch);
         // The documents shown lately stay fetchable by students for a while: a download under way
         // when the teacher turns to another document is not cut off.
         if let Some(before) = before.filter(|b| inner.state.doc.as_ref().is_none_or(|d| d.id != *b)) {
@@ -389,8 +394,12 @@ impl Room {
         if let Some(bytes) = &inner.sync_cache {
             return (seq, bytes.clone());
         }
-        let bytes =
-            encode(&ServerMsg::Sync { seq, state: inner.state.clone(), signed: inner.signed.clone() });
+        let bytes = encode(&ServerMsg::Sync {
+            seq,
+            state: inner.state.clone(),
+            signed: inner.signed.clone(),
+            partial: None,
+        });
         inner.sync_cache = Some(bytes.clone());
         (seq, bytes)
     }

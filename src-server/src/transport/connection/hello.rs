@@ -18,15 +18,17 @@ use crate::metrics::Rejected;
 use crate::protocol::{ClientMsg, ErrorCode, Hello, ParseError, ServerMsg, close};
 use crate::transport::host::{Host, NoRoom};
 
-/// Reads and answers the `hello`: the joined participant and its room, or `None` once refused.
+/// Reads and answers the `hello`: the joined participant and its room, and whether the client merges
+/// partial syncs (PROTOCOL-ADDITIONS O), or `None` once refused.
 pub(super) async fn hello(
     sink: &mut SplitSink<WebSocket, Message>,
     stream: &mut SplitStream<WebSocket>,
     app: &Host,
     addr: Option<IpAddr>,
-) -> Option<(Joined, Arc<Room>)> {
+) -> Option<(Joined, Arc<Room>, bool)> {
+    let mut partial = false;
     let outcome = match first_text(stream, app).await {
-        Ok(text) => match parse(&text) {
+        Ok(text) => match parse(&text).inspect(|h| partial = h.partial_sync) {
             // A second path (PROTOCOL-ADDITIONS N) is never a knock nor a claim: without its
             // token it is refused as the room sees it.
             Ok(hello) if hello.second => admit(hello, app, addr).await,
@@ -42,7 +44,7 @@ pub(super) async fn hello(
         Err(r) => Err(r),
     };
     match outcome {
-        Ok(joined) => Some(joined),
+        Ok((joined, room)) => Some((joined, room, partial)),
         Err(None) => None,
         Err(Some(r)) => {
             if let Some(counted) = r.counted {

@@ -58,7 +58,8 @@ async fn run_split(
     let _alive = app.tracker.token();
     // The hello phase's futures are large and used once: boxed, they are freed once the peer joins,
     // which keeps every idle connection smaller.
-    let Some((joined, room)) = Box::pin(hello::hello(&mut sink, &mut stream, &app, addr)).await else {
+    let Some((joined, room, partial)) = Box::pin(hello::hello(&mut sink, &mut stream, &app, addr)).await
+    else {
         return;
     };
     let gauge = match joined.role {
@@ -79,7 +80,7 @@ async fn run_split(
     let writer = app.tracker.spawn(write::write_loop(
         sink,
         joined.clone(),
-        room.clone(),
+        write::Syncs { room: room.clone(), partial },
         app.clone(),
         live.clone(),
         conn_cancel.clone(),

@@ -75,6 +75,15 @@ impl TailProbe {
     }
 }
 
+/// Where a connection's snapshots come from: its room, and whether the client merges a partial one
+/// (PROTOCOL-ADDITIONS O).
+pub(super) struct Syncs {
+    /// The room.
+    pub(super) room: Arc<Room>,
+    /// The client said `partial_sync` in its hello.
+    pub(super) partial: bool,
+}
+
 /// Writes one batch in order, one flush for all. `covered` is the highest seq this connection already
 /// has (from a patch or a snapshot): patches at or below it are skipped, so a snapshot is never followed
 /// by patches it contains.
@@ -82,9 +91,10 @@ async fn write_batch(
     sink: &mut Sink,
     batch: &Batch,
     covered: &mut u64,
-    room: &Room,
+    syncs: &Syncs,
     app: &Host,
 ) -> Result<(), axum::Error> {
+    let room = &syncs.room;
     let mut patches = 0u64;
     for item in &batch.items {
         match item {
@@ -95,8 +105,13 @@ async fn write_batch(
                     sink.feed(text(bytes.clone())).await?;
                 }
             }
-            Item::Sync => {
-                let (seq, bytes) = room.sync_frame();
+            Item::Sync | Item::Resync => {
+                // A client that fell behind is sent only the pages it lacks, if it can merge them; a
+                // client that asked may hold a wrong state, and is sent all of it.
+                let (seq, bytes) = match item {
+                    Item::Sync if syncs.partial => room.sync_frame_after(*covered),
+                    _ => room.sync_frame(),
+                };
                 *covered = (*covered).max(seq);
                 app.metrics.syncs.increment(1);
                 sink.feed(text(bytes)).await?;
@@ -197,7 +212,7 @@ async fn send_control(
 pub(super) async fn write_loop(
     mut sink: Sink,
     joined: Joined,
-    room: Arc<Room>,
+    syncs: Syncs,
     app: Arc<Host>,
     live: Arc<Live>,
     cancel: CancellationToken,
@@ -222,7 +237,7 @@ pub(super) async fn write_loop(
                     });
                     if let Some((code, reason)) = close {
                         let _ = Box::pin(tokio::time::timeout(Duration::from_millis(500), async {
-                            let _ = write_batch(&mut sink, &batch, &mut covered, &room, &app).await;
+                            let _ = write_batch(&mut sink, &batch, &mut covered, &syncs, &app).await;
                             sink.send(close_frame(code, &reason)).await
                         })).await;
                     }
@@ -230,7 +245,7 @@ pub(super) async fn write_loop(
                     return;
                 }
                 let wrote = !batch.items.is_empty();
-                let written = guarded(write_batch(&mut sink, &batch, &mut covered, &room, &app), &cancel, &live, heartbeat).await;
+                let written = guarded(write_batch(&mut sink, &batch, &mut covered, &syncs, &app), &cancel, &live, heartbeat).await;
                 // Drop the frames now, not at the next batch: an idle connection would keep its welcome.
                 batch.items.clear();
                 match written {

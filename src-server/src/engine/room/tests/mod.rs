@@ -175,7 +175,7 @@ fn sent(room: &Room, outbox: &Outbox) -> Sent {
         .map(|item| {
             let bytes = match item {
                 Item::Msg(b) | Item::Roster(b) | Item::Patch { bytes: b, .. } => b.clone(),
-                Item::Sync => room.sync_frame().1,
+                Item::Sync | Item::Resync => room.sync_frame().1,
                 Item::FullRoster => room.roster_frame(),
                 Item::Knocks => room.knocks_frame(),
             };
