@@ -165,13 +165,12 @@ export class LessonClient {
     transport.onOpen(() => {
       if (this.transport === transport) transport.send(this.hello());
     });
-    transport.onFrame((partial) => {
+    transport.onFrame((frame) => {
       if (this.transport !== transport) return;
       this.live.heard();
-      const frame = this.whole(partial);
-      if (!frame) return;
       if (!this.relay) {
-        if (!this.isCopy(frame, true)) this.onFrame(frame);
+        const whole = this.whole(frame);
+        if (whole && !this.isCopy(whole, true)) this.onFrame(whole);
         return;
       }
       const refuse = (refused: string) => {
@@ -180,18 +179,17 @@ export class LessonClient {
         transport.close(4999, "untrusted relay");
         this.onClose(transport, 4999);
       };
-      this.relay.pass(frame, this.mirror, () => this.transport === transport, (f) => this.onFrame(f), refuse, (f) => this.isCopy(f, true));
+      this.relay.pass(frame, this.mirror, () => this.transport === transport, (f) => this.onFrame(f), refuse, (f) => this.isCopy(f, true), (f) => this.whole(f));
     });
     transport.onClose((code, reason) => this.onClose(transport, code, reason));
   }
 
   /** A frame the second path brought (a patch, a snapshot or a beat), checked as the first's are. */
-  private fromSecond(partial: ServerMsg, live: () => boolean): void {
+  private fromSecond(frame: ServerMsg, live: () => boolean): void {
     if (!this.transport) return;
-    const frame = this.whole(partial);
-    if (!frame) return;
     if (!this.relay) {
-      if (!this.staleOnSecond(frame)) this.onFrame(frame);
+      const whole = this.whole(frame);
+      if (whole && !this.staleOnSecond(whole)) this.onFrame(whole);
       return;
     }
     const refuse = (refused: string) => {
@@ -199,7 +197,7 @@ export class LessonClient {
       this.events.error?.("untrusted", refused, undefined);
       this.abandonLink("untrusted relay");
     };
-    this.relay.pass(frame, this.mirror, live, (f) => this.onFrame(f), refuse, (f) => this.staleOnSecond(f));
+    this.relay.pass(frame, this.mirror, live, (f) => this.onFrame(f), refuse, (f) => this.staleOnSecond(f), (f) => this.whole(f));
   }
 
   /** A partial sync merged over the lesson held (PROTOCOL-ADDITIONS O), or null when it cannot be:

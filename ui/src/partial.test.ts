@@ -86,6 +86,47 @@ describe("behind a relay", () => {
   });
 });
 
+describe("the client behind a relay", () => {
+  // The key of Signer::from_secret([7; 32]) (see relaycheck.test.ts), its beat at seq 3 of epoch 5.
+  const PK = "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw";
+  const AT = 1_800_000_000_000;
+  const BEAT = { seq: 3, n: 1, at: AT, teacher: true, signed: { epoch: 5, sig: "BHkD_hQE6rMgy85EHcl7DczhJIQP_OnXzqs1DgJTpr91_5lfrpzs6iRjkt6KjUcM5R7jaElDj10wGmDhJCwuDA" } };
+  const key = subtle.importKey(
+    "pkcs8",
+    new Uint8Array([...[0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20], ...new Array(32).fill(7)]),
+    { name: "Ed25519" },
+    false,
+    ["sign"],
+  );
+  const sign = async (seq: number, state: LessonState) => {
+    const message = signedMessage(1, "r1", 5, seq, 0, await stateHash(state, subtle));
+    return { epoch: 5, sig: base64url(await subtle.sign({ name: "Ed25519" }, await key, message.slice())) };
+  };
+
+  it("merges a partial sync at its turn, after the frames before it were checked, not when it arrived", async () => {
+    vi.useRealTimers();
+    vi.useFakeTimers({ toFake: ["Date"], now: AT + 2_000 });
+    const { client, network } = setup(undefined, null, { room: "r1", pk: PK });
+    await client.start();
+    const link = network.last;
+    link.open();
+    const at3: LessonState = { ...emptyState(), doc: null, page: 2, marks: MINE.marks };
+    const at4: LessonState = { ...at3, page: 4 };
+    const at5: LessonState = { ...at4, page: 5, marks: { ...MINE.marks, "7": [box(9)] } };
+    const frames: ServerMsg[] = [
+      { ...(welcome(3, at3) as Extract<ServerMsg, { t: "welcome" }>), signed: await sign(3, at3), beat: BEAT } as ServerMsg,
+      { t: "patch", seq: 4, time: 0, patch: { page: 4 }, signed: await sign(4, at4) },
+      { t: "sync", seq: 5, state: { ...at5, marks: { "7": [box(9)] } }, signed: await sign(5, at5), partial: { since: 4, pages: [7] } },
+    ];
+    // A burst, as a link that recovers brings it: each frame arrives before the one before is checked.
+    for (const f of frames) link.deliver(f);
+    await vi.waitFor(() => expect(client.mirror.seq).toBe(5));
+    expect(client.mirror.state.marks).toEqual(at5.marks);
+    expect(link.sent.filter((m) => m.t === "resync")).toEqual([]);
+    client.stop();
+  });
+});
+
 describe("the client", () => {
   it("asks partial syncs in its hello, merges them, and asks for a whole state when it cannot", async () => {
     const { client, network, states } = setup();

@@ -13,9 +13,9 @@ import type { ServerMsg } from "./generated/ServerMsg";
 export function expand(frame: ServerMsg, mine: LessonState, seq: number, epoch?: number | null): ServerMsg | null {
   if (frame.t !== "sync" || !frame.partial) return frame;
   const { since, pages } = frame.partial;
-  if (seq < Number(since)) return null;
+  if (typeof since !== "number" || typeof frame.state !== "object" || frame.state === null || seq < since) return null;
   if (epoch !== undefined && (epoch === null || Number(frame.signed?.epoch) !== epoch)) return null;
-  if (!Array.isArray(pages) || !pages.every((p) => Number.isInteger(p) && p > 0)) return null;
+  if (!Array.isArray(pages) || !pages.every((p) => Number.isInteger(p) && p > 0 && p <= 0xffffffff)) return null;
   // A new object over the same lists: a list's digest, kept per list (relaycheck), is not computed again.
   const marks: LessonState["marks"] = { ...mine.marks };
   for (const page of pages) {

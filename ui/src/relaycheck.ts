@@ -72,7 +72,7 @@ function wellFormedMarks(layer: unknown): boolean {
   let total = 0;
   let points = 0;
   for (const [page, list] of Object.entries(layer)) {
-    if (!/^[1-9][0-9]{0,9}$/.test(page) || !Array.isArray(list) || list.length === 0 || list.length > MAX_MARKS_PER_PAGE) return false;
+    if (!/^[1-9][0-9]{0,9}$/.test(page) || Number(page) > 0xffffffff || !Array.isArray(list) || list.length === 0 || list.length > MAX_MARKS_PER_PAGE) return false;
     total += list.length;
     let here = 0;
     for (const m of list as unknown[]) {
@@ -264,9 +264,15 @@ export class RelayCheck {
     apply: (f: ServerMsg) => void,
     refuse: (reason: string) => void,
     copy: (f: ServerMsg) => boolean = () => false,
+    prepare: (f: ServerMsg) => ServerMsg | null = (f) => f,
   ): void {
     this.inbox = this.inbox.then(async () => {
       if (!live() || copy(frame)) return;
+      // A partial sync is merged here, at its turn, over the lesson as the frames before it left it
+      // (PROTOCOL-ADDITIONS O); null: it cannot be, and a whole state was asked for.
+      const whole = prepare(frame);
+      if (whole === null) return;
+      frame = whole;
       // A frame that breaks the check (a patch without its patch, say) is refused like a forged one,
       // and the chain goes on: one bad frame must not stop every later one.
       const refused = await this.check(frame, mirror.seq, mirror.synced ? mirror.state : null).catch(

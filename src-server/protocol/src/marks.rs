@@ -140,7 +140,7 @@ impl Serialize for Marks {
     }
 }
 
-/// A page number as a key of `marks`: the number's own decimal form ("3", never "03" nor "+3"). Read
+/// A page number as a key of `marks`: the number's own decimal form ("3", never "0", "03" nor "+3"). Read
 /// from the string itself, so that a state inside a frame (which serde buffers to find its `t`, and
 /// whose keys then stay strings) reads as it does alone.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -157,12 +157,16 @@ impl<'de> Deserialize<'de> for PageKey {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PageKey, E> {
                 v.parse::<u32>()
                     .ok()
-                    .filter(|n| n.to_string() == v)
+                    .filter(|n| *n > 0 && n.to_string() == v)
                     .map(PageKey)
                     .ok_or_else(|| E::custom(format!("{v:?} is not a page number")))
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<PageKey, E> {
-                u32::try_from(v).map(PageKey).map_err(|_| E::custom(format!("{v} is not a page number")))
+                u32::try_from(v)
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .map(PageKey)
+                    .ok_or_else(|| E::custom(format!("{v} is not a page number")))
             }
         }
         d.deserialize_any(Key)

@@ -101,7 +101,7 @@ mod tests {
             Ok(crate::ServerMsg::Sync { state: back, .. }) => assert_eq!(back, state),
             other => panic!("a sync with marks: {other:?}"),
         }
-        for bad in ["03", "+3", "-1", "3.0", " 3", "4294967296", "x"] {
+        for bad in ["0", "03", "+3", "-1", "3.0", " 3", "4294967296", "x"] {
             let text = format!(r#"{{"{bad}":[{{"id":1,"x":0.1,"y":0.1,"w":0.2,"h":0.05}}]}}"#);
             assert!(serde_json::from_str::<crate::Marks>(&text).is_err(), "{bad:?} is not a page");
         }

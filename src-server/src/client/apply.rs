@@ -30,6 +30,8 @@ pub(super) struct Session {
     pub(super) offline: Offline,
     /// Behind a relay: the teacher's key, and what the relay has shown so far.
     pub(super) relay: Option<RelayCheck>,
+    /// Behind a relay: the epoch of `state` (section E), which a partial sync must share.
+    pub(super) epoch: Option<u64>,
 }
 
 /// A frame as it goes on the wire.
@@ -46,11 +48,14 @@ pub(super) fn expand(msg: &mut ServerMsg, s: &Session) -> bool {
     let ServerMsg::Sync { state, partial, signed, .. } = msg else { return true };
     let Some(p) = partial.take() else { return true };
     let epoch_ok = match (&s.relay, signed.as_ref()) {
-        (Some(check), Some(signed)) => check.epoch() == Some(signed.epoch),
+        (Some(_), Some(signed)) => s.epoch == Some(signed.epoch),
         (Some(_), None) => false,
         (None, _) => true,
     };
-    let Some(mine) = s.state.as_ref().filter(|_| s.seq >= p.since && epoch_ok) else { return false };
+    let pages_ok = p.pages.iter().all(|page| *page > 0);
+    let Some(mine) = s.state.as_ref().filter(|_| s.seq >= p.since && epoch_ok && pages_ok) else {
+        return false;
+    };
     let sent = std::mem::replace(state, LessonState::new(None));
     *state = crate::protocol::partial::merged(mine, sent, &p);
     true
@@ -94,11 +99,23 @@ pub(super) async fn on_frame(
     attempt: &mut u32,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     match msg {
-        ServerMsg::Welcome { you, token, room, seq, state, heartbeat_ms, teacher_online, roster, .. } => {
+        ServerMsg::Welcome {
+            you,
+            token,
+            room,
+            seq,
+            state,
+            heartbeat_ms,
+            teacher_online,
+            roster,
+            signed,
+            ..
+        } => {
             link.welcomed = true;
             *attempt = 0;
             s.token = Some(token);
             s.seq = seq;
+            s.epoch = signed.map(|s| s.epoch);
             s.state = Some(state.clone());
             link.heartbeat = Duration::from_millis(heartbeat_ms.clamp(100, 120_000));
             link.ping =
@@ -145,10 +162,13 @@ pub(super) async fn on_frame(
                 ws.send(frame(&ClientMsg::Resync { id: None })).await?;
             }
         }
-        ServerMsg::Sync { seq, state, .. } => {
-            if seq >= s.seq {
+        ServerMsg::Sync { seq, state, signed, .. } => {
+            // Behind a relay a newer epoch starts afresh, whatever its seq (the relay's checks took it).
+            let epoch = signed.map(|s| s.epoch);
+            if seq >= s.seq || epoch > s.epoch {
                 link.resync_sent = false;
                 s.seq = seq;
+                s.epoch = epoch;
                 s.state = Some(state.clone());
                 let _ = events.send(Event::State { seq, state: Box::new(state), cause: Cause::Sync }).await;
                 if options.auto_ack {
@@ -203,4 +223,62 @@ pub(super) async fn on_frame(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::partial::PartialSync;
+    use crate::protocol::sign::Signer;
+    use crate::protocol::{Mark, MarkOp, Signed};
+
+    fn mark(page: u32) -> MarkOp {
+        let mark: Mark =
+            serde_json::from_value(serde_json::json!({"id": page, "x": 0.1, "y": 0.1, "w": 0.2, "h": 0.05}))
+                .unwrap_or_else(|e| panic!("{e}"));
+        MarkOp::Add { page, mark }
+    }
+
+    fn session(relay: bool) -> Session {
+        let mut state = LessonState::new(None);
+        state.marks.apply(&[mark(1), mark(2)]);
+        let pk = Signer::from_secret([7; 32]).public();
+        Session {
+            token: None,
+            seq: 7,
+            state: Some(state),
+            offline: Offline::default(),
+            relay: relay.then(|| RelayCheck::new(&pk, "r1")).flatten(),
+            epoch: relay.then_some(5),
+        }
+    }
+
+    fn partial(since: u64, pages: Vec<u32>, epoch: Option<u64>) -> ServerMsg {
+        let mut state = LessonState::new(None);
+        state.marks.apply(&[mark(3)]);
+        let signed = epoch.map(|epoch| Signed { epoch, sig: String::new() });
+        ServerMsg::Sync { seq: 9, state, signed, partial: Some(PartialSync { since, pages }) }
+    }
+
+    #[test]
+    fn a_partial_sync_is_merged_only_over_a_state_it_can_stand_on() {
+        // Merged: pages 1 and 2 kept, 3 taken, and the frame is whole from then on.
+        let mut msg = partial(6, vec![2, 3], None);
+        assert!(expand(&mut msg, &session(false)));
+        let ServerMsg::Sync { state, partial: left, .. } = msg else { panic!("a sync") };
+        assert_eq!(
+            (left, state.marks.page(1).len(), state.marks.page(2).len(), state.marks.page(3).len()),
+            (None, 1, 0, 1)
+        );
+        // Not merged: a seq the session lacks, a page 0, another epoch behind a relay, or none.
+        for (mut msg, relay) in [
+            (partial(8, vec![3], None), false),
+            (partial(6, vec![0], None), false),
+            (partial(6, vec![3], Some(6)), true),
+            (partial(6, vec![3], None), true),
+        ] {
+            assert!(!expand(&mut msg, &session(relay)), "{msg:?}");
+        }
+        assert!(expand(&mut partial(6, vec![3], Some(5)), &session(true)), "the session's own epoch");
+    }
 }

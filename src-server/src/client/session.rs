@@ -48,7 +48,8 @@ pub(crate) async fn run(
         let _ = events.send(Event::Stopped { code: None, reason }).await;
         return;
     }
-    let mut session = Session { token: None, seq: 0, state: None, offline: Offline::default(), relay };
+    let mut session =
+        Session { token: None, seq: 0, state: None, offline: Offline::default(), relay, epoch: None };
     let mut attempt = 0u32;
     loop {
         // On dead Wi-Fi a connect can hang for minutes; bound it so the backoff stays meaningful.

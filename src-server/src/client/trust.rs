@@ -71,11 +71,6 @@ impl RelayCheck {
         })
     }
 
-    /// The epoch of the last state taken, if any.
-    pub fn epoch(&self) -> Option<u64> {
-        self.epoch
-    }
-
     /// A new link: beats are counted from now.
     pub fn linked(&mut self) {
         self.heard_beat = Instant::now();

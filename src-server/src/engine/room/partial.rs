@@ -51,14 +51,18 @@ impl MarksAt {
 
 impl Room {
     /// The `sync` frame for a connection that has every change up to `covered` and merges partial
-    /// syncs: only the pages whose marks changed since, when the room knows which and the lesson has
-    /// marks; else the whole state ([`Room::sync_frame`]).
+    /// syncs: only the pages whose marks changed since, when the room knows which and they hold less
+    /// than half the lesson's marks; else the whole state ([`Room::sync_frame`]).
     pub fn sync_frame_after(&self, covered: u64) -> (u64, Bytes) {
         let partial = {
             let inner = self.lock();
             let seq = inner.seq;
+            // When the pages changed hold half the lesson's marks or more, the whole state (one frame,
+            // cached for every connection) costs little more to send and nothing to make again.
+            let most =
+                |pages: &[u32]| pages.iter().map(|p| inner.state.marks.page(*p).len()).sum::<usize>() * 2;
             match inner.marks_at.after(covered) {
-                Some(pages) if covered <= seq && !inner.state.marks.is_empty() => {
+                Some(pages) if covered <= seq && most(&pages) < inner.state.marks.len() => {
                     let state = trimmed(&inner.state, &pages);
                     let signed = inner.signed.clone();
                     Some((
