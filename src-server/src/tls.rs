@@ -303,12 +303,12 @@ pub fn pinned_client_config(fingerprint: &str) -> Result<rustls::ClientConfig> {
 
 /// Authorities a client trusts besides the web's, for relays whose certificate a private ACME
 /// authority issued (a district's own, or a test's `pebble`); set once, before connecting.
-static ALSO_TRUSTED: std::sync::OnceLock<Vec<Authority>> = std::sync::OnceLock::new();
+static ALSO_TRUSTED: std::sync::RwLock<Vec<Authority>> = std::sync::RwLock::new(Vec::new());
 
-/// Trusts these authorities too, beside the web's, for links that pin no fingerprint; false when
-/// some were set already (they are set once).
-pub fn trust_also(roots: Vec<Authority>) -> bool {
-    ALSO_TRUSTED.set(roots).is_ok()
+/// Trusts these authorities too, beside the web's, for links that pin no fingerprint, in place of any
+/// trusted before; connections made from now on use them (an empty list: the web's only).
+pub fn trust_also(roots: Vec<Authority>) {
+    *ALSO_TRUSTED.write().unwrap_or_else(|p| p.into_inner()) = roots;
 }
 
 /// A certificate authority a client trusts, DER.
@@ -339,7 +339,7 @@ pub fn read_authorities(path: &Path) -> Result<Vec<Authority>> {
 /// checks it, against the web's authorities (Mozilla's list, built in) and [`trust_also`]'s.
 fn web_client_config() -> Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    for root in ALSO_TRUSTED.get().into_iter().flatten() {
+    for root in ALSO_TRUSTED.read().unwrap_or_else(|p| p.into_inner()).iter() {
         roots.add(root.clone()).map_err(|e| Error::Tls(e.to_string()))?;
     }
     let mut config = rustls::ClientConfig::builder_with_provider(provider())

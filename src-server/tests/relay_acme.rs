@@ -209,7 +209,7 @@ async fn a_relay_gets_its_certificate_over_acme_serves_it_and_keeps_it_across_a_
         ),
         "{refused:?}"
     );
-    assert!(lectern::tls::trust_also(vec![root.clone()]));
+    lectern::tls::trust_also(vec![root.clone()]);
     // TLS checked by name, and the WebSocket upgraded.
     lectern::client::connect_over(tcp().await.unwrap(), &url, "").await.expect("trusted by name");
     first.stop().await;

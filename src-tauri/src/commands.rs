@@ -233,6 +233,40 @@ pub async fn pick_pdf(app: AppHandle, state: State<'_, AppState>) -> Result<Opti
     Ok(Some(Picked { name, path: path.display().to_string() }))
 }
 
+/// Lets the person choose their school district's certificate authorities (a PEM file), and trusts
+/// them for relays from now on (`settings::adopt_authorities`): `None` when they cancel, else how many.
+#[tauri::command]
+pub async fn trust_authorities(app: AppHandle, state: State<'_, AppState>) -> Result<Option<u32>> {
+    let picked = tokio::task::spawn_blocking(move || {
+        app.dialog().file().add_filter("Certificates", &["pem", "crt", "cer"]).blocking_pick_file()
+    })
+    .await
+    .map_err(|e| CommandError::Invalid(e.to_string()))?;
+    let Some(picked) = picked else { return Ok(None) };
+    let path = picked
+        .into_path()
+        .map_err(|_| CommandError::Invalid("this device gave no path to the file".into()))?;
+    let count = crate::settings::adopt_authorities(&state.data_dir, &path).map_err(CommandError::Invalid)?;
+    Ok(Some(u32::try_from(count).unwrap_or(u32::MAX)))
+}
+
+/// How many of its district's authorities the app trusts now (0: the web's only), or why its file
+/// cannot be read.
+#[tauri::command]
+pub fn authorities(state: State<'_, AppState>) -> Result<u32> {
+    match crate::settings::local_authorities(&state.data_dir) {
+        None => Ok(0),
+        Some(Ok(roots)) => Ok(u32::try_from(roots.len()).unwrap_or(u32::MAX)),
+        Some(Err(e)) => Err(CommandError::Invalid(e)),
+    }
+}
+
+/// Stops trusting the district's authorities.
+#[tauri::command]
+pub fn forget_authorities(state: State<'_, AppState>) -> Result<()> {
+    crate::settings::forget_authorities(&state.data_dir).map_err(CommandError::Invalid)
+}
+
 /// The bytes of a file the person just picked; any other path is refused, so the view can never
 /// read the device's files on its own.
 #[tauri::command]

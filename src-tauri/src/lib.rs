@@ -84,19 +84,12 @@ pub fn run() -> ExitCode {
             std::fs::create_dir_all(&data_dir)?;
             match settings::local_authorities(&data_dir) {
                 Some(Ok(roots)) => {
-                    let count = roots.len();
-                    if lectern::tls::trust_also(roots) {
-                        tracing::info!(
-                            count,
-                            "trusting the authorities in {}",
-                            settings::TRUSTED_AUTHORITIES
-                        );
-                    } else {
-                        tracing::warn!(
-                            "{} not read: authorities were trusted already",
-                            settings::TRUSTED_AUTHORITIES
-                        );
-                    }
+                    tracing::info!(
+                        count = roots.len(),
+                        "trusting the authorities in {}",
+                        settings::TRUSTED_AUTHORITIES
+                    );
+                    lectern::tls::trust_also(roots);
                 }
                 Some(Err(e)) => tracing::error!("{e}; relays are checked against the web's authorities only"),
                 None => {}

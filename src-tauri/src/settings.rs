@@ -76,6 +76,48 @@ pub fn local_authorities(dir: &Path) -> Option<Result<Vec<lectern::tls::Authorit
     Some(lectern::tls::read_authorities(&path).map_err(|e| e.to_string()))
 }
 
+/// The largest authorities file the app takes: a few certificates are a few kilobytes, and a file
+/// chosen by mistake (a video) must not be read whole.
+const MAX_AUTHORITIES_FILE: u64 = 1 << 20;
+
+/// Makes the authorities in the PEM file at `from` (the person chose it) the app's own: checked first
+/// (a file that is not certificates changes nothing), kept as [`TRUSTED_AUTHORITIES`] in `dir` so that
+/// every start reads it, and trusted from the next connection on. How many it holds.
+pub fn adopt_authorities(dir: &Path, from: &Path) -> Result<usize, String> {
+    let size = std::fs::metadata(from).map_err(|e| format!("reading {}: {e}", from.display()))?.len();
+    if size > MAX_AUTHORITIES_FILE {
+        return Err(format!("{} is {size} bytes: not a file of certificates", from.display()));
+    }
+    let bytes = std::fs::read(from).map_err(|e| format!("reading {}: {e}", from.display()))?;
+    let path = dir.join(TRUSTED_AUTHORITIES);
+    let part = path.with_extension("part");
+    std::fs::write(&part, bytes).map_err(|e| format!("keeping {TRUSTED_AUTHORITIES}: {e}"))?;
+    // The copy is what is checked and kept: the file chosen could change in between.
+    let roots = match lectern::tls::read_authorities(&part) {
+        Ok(roots) => roots,
+        Err(e) => {
+            let _ = std::fs::remove_file(&part);
+            return Err(e.to_string().replace(&part.display().to_string(), &from.display().to_string()));
+        }
+    };
+    std::fs::rename(&part, &path).map_err(|e| format!("keeping {TRUSTED_AUTHORITIES}: {e}"))?;
+    let count = roots.len();
+    lectern::tls::trust_also(roots);
+    Ok(count)
+}
+
+/// Stops trusting the district's authorities: the file goes, and from the next connection on relays
+/// are checked against the web's authorities only.
+pub fn forget_authorities(dir: &Path) -> Result<(), String> {
+    match std::fs::remove_file(dir.join(TRUSTED_AUTHORITIES)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("removing {TRUSTED_AUTHORITIES}: {e}")),
+    }
+    lectern::tls::trust_also(Vec::new());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +138,35 @@ mod tests {
         std::fs::write(dir.path().join(TRUSTED_AUTHORITIES), "just words").unwrap();
         let err = local_authorities(dir.path()).unwrap().unwrap_err();
         assert!(err.contains("holds no PEM certificate"), "{err}");
+    }
+
+    #[test]
+    fn authorities_chosen_in_the_app_are_kept_and_a_wrong_file_changes_nothing() {
+        let home = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let ca = lectern::tls::Identity::generate(&["district ca".into()], &[]).unwrap();
+        ca.save(elsewhere.path()).unwrap();
+        let chosen = elsewhere.path().join("cert.pem");
+        assert_eq!(adopt_authorities(home.path(), &chosen), Ok(1));
+        assert_eq!(
+            local_authorities(home.path()),
+            Some(Ok(vec![ca.cert.clone()])),
+            "kept for the next start"
+        );
+        // A wrong file (the key, words, something big) is refused, and what was trusted stays.
+        let words = elsewhere.path().join("notes.txt");
+        std::fs::write(&words, "just words").unwrap();
+        let big = elsewhere.path().join("video.pem");
+        std::fs::write(&big, vec![b'-'; 2 << 20]).unwrap();
+        for wrong in [elsewhere.path().join("key.pem"), words.clone(), big] {
+            let err = adopt_authorities(home.path(), &wrong).unwrap_err();
+            assert!(err.contains(&wrong.display().to_string()), "the error names the file chosen: {err}");
+        }
+        assert_eq!(local_authorities(home.path()), Some(Ok(vec![ca.cert.clone()])));
+        assert!(!home.path().join("trusted-authorities.part").exists());
+        forget_authorities(home.path()).unwrap();
+        assert_eq!(local_authorities(home.path()), None);
+        forget_authorities(home.path()).unwrap();
     }
 
     #[test]

@@ -4,48 +4,17 @@
 // key), follows a page turn that the teacher's server signed, and draws the
 // lesson's PDF from the relay, every piece checked against the manifest the teacher signed. A second student whose link carries another
 // key refuses the lesson and draws nothing.
-import { spawn } from "node:child_process";
-import { createPrivateKey, createPublicKey } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import net from "node:net";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import WebSocket from "ws";
-import { bin, check, finish, run, startServer, shot } from "./lib.mjs";
+import { check, finish, run, shot } from "./lib.mjs";
+import { publicOf, relayRig } from "./relayrig.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = process.env.E2E_OUT ?? path.resolve(here, "../../target/e2e");
-
-/** A free loopback port. */
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-/** The teacher's public key (base64url), from the signing key in its data directory. */
-function publicKey(dataDir) {
-  const seed = readFileSync(path.join(dataDir, "signing.key"));
-  const der = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]);
-  return createPublicKey(createPrivateKey({ key: der, format: "der", type: "pkcs8" })).export({ format: "jwk" }).x;
-}
-
-/** A child's first JSON line on stdout. */
-function readyLine(child) {
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    child.stdout.on("data", (d) => {
-      buf += d;
-      const line = buf.split("\n").find((l) => l.startsWith("{"));
-      if (line) resolve(JSON.parse(line));
-    });
-    child.on("exit", (c) => reject(new Error(`exited with ${c}`)));
-  });
-}
 
 async function main() {
   mkdirSync(out, { recursive: true });
@@ -53,22 +22,7 @@ async function main() {
   const children = [];
   let browser;
   try {
-    const port = await freePort();
-    const redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], { stdio: "ignore" });
-    children.push(redis);
-    const url = `redis://127.0.0.1:${port}`;
-    for (let i = 0; i < 100; i++) {
-      if (await new Promise((r) => net.connect(port, "127.0.0.1").on("connect", function () { this.end(); r(true); }).on("error", () => r(false)))) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const relay = spawn(bin, ["relay", "--json", "--redis", url, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
-    children.push(relay);
-    const relayReady = await readyLine(relay);
-    const base = `https://${relayReady.addr}`;
-    const teacherDir = path.join(dir, "teacher");
-    const { child: server, ready } = await startServer(teacherDir, ["--redis", url, "--relay-url", base]);
-    children.push(server);
-    const pk = publicKey(teacherDir);
+    const { base, ready, pk } = await relayRig(dir, children);
 
     // The teacher, over the protocol: turns to page 3 once a student is in.
     const teacher = new WebSocket(ready.ws, "lectern.v1", { rejectUnauthorized: false });
@@ -137,7 +91,7 @@ async function main() {
     check(second?.sent.every((t) => /"t":"(hello|ping)"/.test(t)) ?? false, "the second path says nothing but its hello and pings");
 
     // A link with another teacher's key: every state is refused, nothing is drawn.
-    const other = createPublicKey(createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), Buffer.alloc(32, 3)]), format: "der", type: "pkcs8" })).export({ format: "jwk" }).x;
+    const other = publicOf(Buffer.alloc(32, 3));
     const bad = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
     const refused = [];
     bad.on("console", (m) => m.type() === "error" && refused.push(m.text()));

@@ -10,9 +10,10 @@ export async function initLang(platform: Platform): Promise<void> {
   translate(document.body);
 }
 
-/** Fills `data-t` (text), `data-t-label` (aria-label and title) and `data-t-ph` (placeholder). */
+/** Fills `data-t` (text, its blanks from the element's other data attributes), `data-t-label` (aria-label and title) and `data-t-ph` (placeholder). */
 export function translate(root: ParentNode): void {
-  root.querySelectorAll<HTMLElement>("[data-t]").forEach((el) => (el.textContent = t(el.dataset.t as StringKey)));
+  // An element's other data attributes fill the string's blanks (`data-n` for "{n}").
+  root.querySelectorAll<HTMLElement>("[data-t]").forEach((el) => (el.textContent = t(el.dataset.t as StringKey, { ...el.dataset } as Record<string, string>)));
   root.querySelectorAll<HTMLElement>("[data-t-label]").forEach((el) => {
     const s = t(el.dataset.tLabel as StringKey);
     el.setAttribute("aria-label", s);

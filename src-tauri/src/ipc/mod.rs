@@ -58,7 +58,7 @@ macro_rules! plain {
 }
 
 plain!(String => "string", u16 => "number", u32 => "number", u64 => "number", bool => "boolean", () => "null",
-    Option<String> => "string | null", Response => "ArrayBuffer");
+    Option<String> => "string | null", Option<u32> => "number | null", Response => "ArrayBuffer");
 
 /// Types with a declaration of their own (ts-rs), and `T | null` of each.
 macro_rules! declared {
@@ -253,6 +253,9 @@ ipc! {
         async http(state: State<'_, AppState>, request: Request<'_>) -> Result<Response> ["method", "url", "fingerprint", "bearer?"];
         async pick_pdf(app: AppHandle, state: State<'_, AppState>) -> Result<Option<Picked>>;
         async read_picked(state: State<'_, AppState>, path: String) -> Result<Response>;
+        async trust_authorities(app: AppHandle, state: State<'_, AppState>) -> Result<Option<u32>>;
+        fn authorities(state: State<'_, AppState>) -> Result<u32>;
+        fn forget_authorities(state: State<'_, AppState>) -> Result<()>;
         async save_file(app: AppHandle, request: Request<'_>) -> Result<bool> ["name"];
         fn store_get(state: State<'_, AppState>, key: String) -> Option<String>;
         fn store_set(state: State<'_, AppState>, key: String, value: Option<String>) -> Result<()>;
@@ -283,7 +286,7 @@ mod tests {
             "{ts}"
         );
         assert!(ts.contains("onLink: (cb: (payload: JoinTarget) => void)"), "{ts}");
-        assert_eq!(commands().len(), 20, "every command is in the table");
+        assert_eq!(commands().len(), 23, "every command is in the table");
     }
 
     /// Tauri matches arguments by name, which no type check sees: each row's parameter names must be

@@ -42,6 +42,7 @@ function join(target: JoinTarget): void {
 
 function listClasses(): void {
   show("classes");
+  authorities();
   const list = $("#class-list");
   const found = new Map<string, Resolved>();
   const render = () => {
@@ -91,6 +92,34 @@ function listClasses(): void {
   $("#change-mode").addEventListener("click", async () => {
     stop();
     start(await appShell.chooseMode(null));
+  });
+}
+
+/** The district's certificate authorities (a relay whose certificate a school district's own ACME
+ * authority issued): how many the app trusts, and buttons to choose a file or forget them. */
+function authorities(): void {
+  const state = $("#authorities-state");
+  const error = $("#authorities-error");
+  const forget = $<HTMLButtonElement>("#forget-authorities");
+  const say = (n: number) => {
+    const key = n > 1 ? "authoritiesSome" : n === 1 ? "authoritiesOne" : "authoritiesNone";
+    state.dataset.t = key;
+    state.dataset.n = String(n);
+    state.textContent = t(key, { n });
+    forget.hidden = n === 0;
+  };
+  const failed = (e: unknown) => (error.textContent = String(e));
+  appShell.authorities().then(say, (e) => {
+    say(0);
+    failed(e);
+  });
+  $("#trust-authorities").addEventListener("click", () => {
+    error.textContent = "";
+    appShell.trustAuthorities().then((n) => n !== null && say(n), failed);
+  });
+  forget.addEventListener("click", () => {
+    error.textContent = "";
+    appShell.forgetAuthorities().then(() => say(0), failed);
   });
 }
 

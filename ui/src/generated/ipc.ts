@@ -32,6 +32,9 @@ export const commands = {
     invoke<ArrayBuffer>("http", body, { headers }),
   pickPdf: (): Promise<Picked | null> => invoke<Picked | null>("pick_pdf"),
   readPicked: (args: { path: string }): Promise<ArrayBuffer> => invoke<ArrayBuffer>("read_picked", args),
+  trustAuthorities: (): Promise<number | null> => invoke<number | null>("trust_authorities"),
+  authorities: (): Promise<number> => invoke<number>("authorities"),
+  forgetAuthorities: (): Promise<null> => invoke<null>("forget_authorities"),
   saveFile: (body: ArrayBuffer | Uint8Array, headers: { name: string }): Promise<boolean> =>
     invoke<boolean>("save_file", body, { headers }),
   storeGet: (args: { key: string }): Promise<string | null> => invoke<string | null>("store_get", args),

@@ -117,6 +117,12 @@ function tauriServer(): Server {
 /** Documents kept on disk by Rust, which checks them against their sha256 (whether or not they were
  * checked here): a Mushaf crosses the Wi-Fi once per device. Behind a relay, Rust also checks each
  * piece against the signed manifest. */
+/** For the end-to-end test: what the view asked Rust for, of documents, in order. */
+function probeDocs(what: string): void {
+  const probe = (window.lectern ??= { marks: [] }) as { docs?: string[] };
+  (probe.docs ??= []).push(what);
+}
+
 function tauriDocs(api: string, fp: string): DocIO {
   const url = (doc: Doc) => `${api}/v1/docs/${encodeURIComponent(doc.id)}`;
   return {
@@ -128,8 +134,12 @@ function tauriDocs(api: string, fp: string): DocIO {
       // Only the (ASCII) sha256 in a header: a title may not survive one.
       await commands.keepDoc(bytes, { sha256: doc.sha256 }).catch((e) => console.error(e));
     },
-    fetchWhole: (doc, bearer) => http("GET", url(doc), fp, bearer),
+    fetchWhole: (doc, bearer) => {
+      probeDocs("whole");
+      return http("GET", url(doc), fp, bearer);
+    },
     fetchRange: (doc, bearer, checked = false) => async (begin, end) => {
+      probeDocs(`${checked ? "checked" : "unchecked"} ${begin}-${end}`);
       // The whole length in 8 big-endian bytes, then the bytes (see `doc_range`; `checked`: Rust
       // checks each piece against the signed manifest first, and gives nothing unchecked).
       const answer = new Uint8Array(await commands.docRange({ base: api, fingerprint: fp, bearer, doc, begin, end, checked }));
@@ -140,7 +150,10 @@ function tauriDocs(api: string, fp: string): DocIO {
       return JSON.parse(new TextDecoder().decode(await http("GET", `${url(doc)}/scan`, fp, bearer))) as unknown;
     },
     // As it came (the view judges it, as a browser does); Rust keeps it if it is the signed one.
-    manifest: (doc, bearer) => commands.docManifest({ base: api, fingerprint: fp, bearer, doc }),
+    manifest: (doc, bearer) => {
+      probeDocs("manifest");
+      return commands.docManifest({ base: api, fingerprint: fp, bearer, doc });
+    },
   };
 }
 
@@ -204,6 +217,14 @@ export const appShell = {
   onLink(cb: (target: JoinTarget) => void): void {
     void appEvents.onLink(cb);
   },
+  /** How many of its district's certificate authorities the app trusts for relays (0: the web's only);
+   * rejects with why its file cannot be read. */
+  authorities: () => commands.authorities(),
+  /** Lets the person choose a PEM file of their district's authorities and trusts them: null when
+   * they cancel, else how many; rejects with why the file was not taken. */
+  trustAuthorities: () => commands.trustAuthorities(),
+  /** Stops trusting the district's authorities. */
+  forgetAuthorities: () => commands.forgetAuthorities(),
   /** Reports classrooms as they come and go until the returned function is called. */
   browse(onFound: (found: Found) => void): () => void {
     const events = new Channel<Found>();
