@@ -109,13 +109,54 @@ describe("a second path", () => {
     expect(network.transports).toHaveLength(3);
     const retried = network.last;
     retried.open();
-    retried.serverClose(4400); // this server takes none after all
+    retried.serverClose(4029); // too many second paths this minute
     for (let i = 0; i < 4; i++) {
       first.deliver({ t: "pong", id: 1, time: 0 });
       await vi.advanceTimersByTimeAsync(SECOND_PATH_RETRY_MS / 2);
     }
     expect(network.transports).toHaveLength(3);
     expect(client.status).toBe("connected");
+    client.stop();
+  });
+
+  it("is tried again three times, sooner, when a relay behind a balancer has not its student (4400)", async () => {
+    const { client, network, first, second } = await twoPaths();
+    const pong = () => first.deliver({ t: "pong", id: 1, time: 0 });
+    // Three relays in turn refuse it: it is opened again 1, 2 and 4 s later, then no more.
+    let refusing = second;
+    for (const wait of [1000, 2000, 4000]) {
+      refusing.serverClose(4400, "a second path needs its student online: resume on the first one, then open it");
+      const before = network.transports.length;
+      pong();
+      await vi.advanceTimersByTimeAsync(wait - 1);
+      expect(network.transports).toHaveLength(before);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(network.transports).toHaveLength(before + 1);
+      refusing = network.last;
+      refusing.open();
+    }
+    refusing.serverClose(4400);
+    for (let i = 0; i < 6; i++) {
+      pong();
+      await vi.advanceTimersByTimeAsync(SECOND_PATH_RETRY_MS / 2);
+    }
+    expect(network.transports).toHaveLength(5);
+    // The next welcome (a reconnect) starts the count again; a try that reaches the student's own
+    // relay is a second path.
+    first.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    const again = network.last;
+    again.open();
+    again.deliver({ ...welcome(10), second: true } as ServerMsg);
+    await vi.advanceTimersByTimeAsync(SECOND_PATH_AFTER_MS);
+    network.last.open();
+    network.last.serverClose(4400);
+    again.deliver({ t: "pong", id: 1, time: 0 });
+    await vi.advanceTimersByTimeAsync(1000);
+    const found = network.last;
+    found.open();
+    found.deliver({ ...welcome(10), second: true } as ServerMsg);
+    expect(client.secondPath).toBe(true);
     client.stop();
   });
 

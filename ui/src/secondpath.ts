@@ -10,6 +10,12 @@ import type { Network, Transport } from "./platform/contract";
 /** How long to wait before opening a second path again after it closed while the first stayed. */
 export const SECOND_PATH_RETRY_MS = 5000;
 
+/** How many times a second path refused with 4400 is opened again, after 1, 2 and 4 s. Behind a load
+ * balancer that spreads connections over relays without keeping a student on one, the second path
+ * can reach a relay where its student is not, which refuses it; another try most often reaches the
+ * student's own (one in two with two relays). */
+export const SECOND_PATH_REFUSED_TRIES = 3;
+
 /** How long after the first path's welcome the second is opened: a student joining over a thin link
  * fetches the page it must show first (issue 24's goal is 3 s), and a lesson's changes gain from
  * the second path only once they flow. */
@@ -48,6 +54,8 @@ export class SecondPath {
   private retry: ReturnType<typeof setTimeout> | null = null;
   private pinger: ReturnType<typeof setInterval> | null = null;
   private token: string | null = null;
+  /** Refusals with 4400 since the last `start` or welcome on this path. */
+  private refused = 0;
 
   constructor(private readonly owner: SecondPathOwner) {}
 
@@ -64,6 +72,7 @@ export class SecondPath {
   start(token: string): void {
     this.stop();
     this.token = token;
+    this.refused = 0;
     this.later(SECOND_PATH_AFTER_MS);
   }
 
@@ -107,6 +116,7 @@ export class SecondPath {
       heard = Date.now();
       if (frame.t === "welcome") {
         this.open = true;
+        this.refused = 0;
         this.ping(transport, Number(frame.heartbeat_ms) || 10000, () => heard);
         // Its state is taken as a snapshot when it is newer than the lesson shown.
         const { seq, state, signed } = frame;
@@ -121,8 +131,14 @@ export class SecondPath {
     transport.onClose((code) => {
       if (!live()) return;
       this.drop(1000, "");
-      // Refused for what it is (4400: this server takes none, or the first path is gone; 4029: too
-      // many opened this minute), replaced, or the lesson is over: the first path's next welcome
+      // 4400 from a server that offered a second path: most often a load balancer that sent it to a
+      // relay where the student is not. Tried again a few times, sooner each time than a drop.
+      if (code === 4400 && this.refused < SECOND_PATH_REFUSED_TRIES) {
+        this.later(1000 * 2 ** this.refused++);
+        return;
+      }
+      // Refused for what it is (4400 again: this server takes none, or the first path is gone; 4029:
+      // too many opened this minute), replaced, or the lesson is over: the first path's next welcome
       // decides. Otherwise (a drop, or no answer to its pings) try again in a while, as long as the
       // first path stays.
       if ([4000, 4001, 4003, 4029, 4400, 4409].includes(code)) return;
