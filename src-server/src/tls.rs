@@ -302,7 +302,7 @@ pub fn pinned_client_config(fingerprint: &str) -> Result<rustls::ClientConfig> {
 }
 
 /// Authorities a client trusts besides the web's, for relays whose certificate a private ACME
-/// authority issued (a district's own, or a test's `pebble`); set once, before connecting.
+/// authority issued (a district's own, or a test's `pebble`); each connection reads them as it starts.
 static ALSO_TRUSTED: std::sync::RwLock<Vec<Authority>> = std::sync::RwLock::new(Vec::new());
 
 /// Trusts these authorities too, beside the web's, for links that pin no fingerprint, in place of any
@@ -311,15 +311,45 @@ pub fn trust_also(roots: Vec<Authority>) {
     *ALSO_TRUSTED.write().unwrap_or_else(|p| p.into_inner()) = roots;
 }
 
+/// How many authorities [`trust_also`] last set.
+pub fn also_trusted() -> usize {
+    ALSO_TRUSTED.read().unwrap_or_else(|p| p.into_inner()).len()
+}
+
 /// A certificate authority a client trusts, DER.
 pub type Authority = CertificateDer<'static>;
+
+/// The largest file of authorities read: a few certificates are a few kilobytes, and a file chosen
+/// by mistake (a video, a device) must not be read whole.
+pub const MAX_AUTHORITIES_FILE: u64 = 1 << 20;
+
+/// The bytes of a file of authorities: a regular file (followed through links) of at most
+/// [`MAX_AUTHORITIES_FILE`], read through the one handle that was checked (a device or a pipe is
+/// refused, a file that grows is cut off and refused).
+pub fn read_authorities_file(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let what = path.display();
+    let failed = |e: std::io::Error| Error::Tls(format!("reading {what}: {e}"));
+    let file = std::fs::File::open(path).map_err(failed)?;
+    if !file.metadata().map_err(failed)?.is_file() {
+        return Err(Error::Tls(format!("{what} is not a file")));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_AUTHORITIES_FILE + 1).read_to_end(&mut bytes).map_err(failed)?;
+    if bytes.len() as u64 > MAX_AUTHORITIES_FILE {
+        return Err(Error::Tls(format!(
+            "{what} is over {MAX_AUTHORITIES_FILE} bytes: not a file of certificates"
+        )));
+    }
+    Ok(bytes)
+}
 
 /// Reads the authorities in a PEM file for [`trust_also`] (a district's own ACME authority, say):
 /// every certificate in it (each must parse as one; whether it is an authority's is the file
 /// writer's word), or an error naming the file and what is wrong with it.
 pub fn read_authorities(path: &Path) -> Result<Vec<Authority>> {
     let what = path.display();
-    let pem = std::fs::read(path).map_err(|e| Error::Tls(format!("reading {what}: {e}")))?;
+    let pem = read_authorities_file(path)?;
     let mut found = Vec::new();
     for (i, cert) in rustls_pemfile::certs(&mut pem.as_slice()).enumerate() {
         let cert = cert.map_err(|e| Error::Tls(format!("{what}: certificate {}: {e}", i + 1)))?;

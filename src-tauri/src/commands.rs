@@ -246,25 +246,30 @@ pub async fn trust_authorities(app: AppHandle, state: State<'_, AppState>) -> Re
     let path = picked
         .into_path()
         .map_err(|_| CommandError::Invalid("this device gave no path to the file".into()))?;
-    let count = crate::settings::adopt_authorities(&state.data_dir, &path).map_err(CommandError::Invalid)?;
+    let dir = state.data_dir.clone();
+    let count = tokio::task::spawn_blocking(move || crate::settings::adopt_authorities(&dir, &path))
+        .await
+        .map_err(|e| CommandError::Invalid(e.to_string()))?
+        .map_err(CommandError::Invalid)?;
     Ok(Some(u32::try_from(count).unwrap_or(u32::MAX)))
 }
 
-/// How many of its district's authorities the app trusts now (0: the web's only), or why its file
-/// cannot be read.
+/// How many of its district's authorities the app trusts now (0: the web's only; a file school IT
+/// placed after the app started counts from its next start). The list is the process's, not the
+/// state's: `_state` only keeps the IPC table's rows alike.
 #[tauri::command]
-pub fn authorities(state: State<'_, AppState>) -> Result<u32> {
-    match crate::settings::local_authorities(&state.data_dir) {
-        None => Ok(0),
-        Some(Ok(roots)) => Ok(u32::try_from(roots.len()).unwrap_or(u32::MAX)),
-        Some(Err(e)) => Err(CommandError::Invalid(e)),
-    }
+pub fn authorities(_state: State<'_, AppState>) -> u32 {
+    u32::try_from(lectern::tls::also_trusted()).unwrap_or(u32::MAX)
 }
 
 /// Stops trusting the district's authorities.
 #[tauri::command]
-pub fn forget_authorities(state: State<'_, AppState>) -> Result<()> {
-    crate::settings::forget_authorities(&state.data_dir).map_err(CommandError::Invalid)
+pub async fn forget_authorities(state: State<'_, AppState>) -> Result<()> {
+    let dir = state.data_dir.clone();
+    tokio::task::spawn_blocking(move || crate::settings::forget_authorities(&dir))
+        .await
+        .map_err(|e| CommandError::Invalid(e.to_string()))?
+        .map_err(CommandError::Invalid)
 }
 
 /// The bytes of a file the person just picked; any other path is refused, so the view can never

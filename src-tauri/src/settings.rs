@@ -76,19 +76,16 @@ pub fn local_authorities(dir: &Path) -> Option<Result<Vec<lectern::tls::Authorit
     Some(lectern::tls::read_authorities(&path).map_err(|e| e.to_string()))
 }
 
-/// The largest authorities file the app takes: a few certificates are a few kilobytes, and a file
-/// chosen by mistake (a video) must not be read whole.
-const MAX_AUTHORITIES_FILE: u64 = 1 << 20;
+/// One change to the authorities at a time: two dialogs answered together must not leave the file
+/// kept and the list trusted disagreeing.
+static CHANGING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Makes the authorities in the PEM file at `from` (the person chose it) the app's own: checked first
 /// (a file that is not certificates changes nothing), kept as [`TRUSTED_AUTHORITIES`] in `dir` so that
-/// every start reads it, and trusted from the next connection on. How many it holds.
+/// every start reads it, and trusted from the next connection on. How many it holds. Blocking.
 pub fn adopt_authorities(dir: &Path, from: &Path) -> Result<usize, String> {
-    let size = std::fs::metadata(from).map_err(|e| format!("reading {}: {e}", from.display()))?.len();
-    if size > MAX_AUTHORITIES_FILE {
-        return Err(format!("{} is {size} bytes: not a file of certificates", from.display()));
-    }
-    let bytes = std::fs::read(from).map_err(|e| format!("reading {}: {e}", from.display()))?;
+    let _one = CHANGING.lock().unwrap_or_else(|p| p.into_inner());
+    let bytes = lectern::tls::read_authorities_file(from).map_err(|e| e.to_string())?;
     let path = dir.join(TRUSTED_AUTHORITIES);
     let part = path.with_extension("part");
     std::fs::write(&part, bytes).map_err(|e| format!("keeping {TRUSTED_AUTHORITIES}: {e}"))?;
@@ -109,13 +106,13 @@ pub fn adopt_authorities(dir: &Path, from: &Path) -> Result<usize, String> {
 /// Stops trusting the district's authorities: the file goes, and from the next connection on relays
 /// are checked against the web's authorities only.
 pub fn forget_authorities(dir: &Path) -> Result<(), String> {
-    match std::fs::remove_file(dir.join(TRUSTED_AUTHORITIES)) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("removing {TRUSTED_AUTHORITIES}: {e}")),
-    }
+    let _one = CHANGING.lock().unwrap_or_else(|p| p.into_inner());
     lectern::tls::trust_also(Vec::new());
-    Ok(())
+    match std::fs::remove_file(dir.join(TRUSTED_AUTHORITIES)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("removing {TRUSTED_AUTHORITIES}: {e}")),
+    }
 }
 
 #[cfg(test)]
@@ -158,7 +155,13 @@ mod tests {
         std::fs::write(&words, "just words").unwrap();
         let big = elsewhere.path().join("video.pem");
         std::fs::write(&big, vec![b'-'; 2 << 20]).unwrap();
-        for wrong in [elsewhere.path().join("key.pem"), words.clone(), big] {
+        for wrong in [
+            elsewhere.path().join("key.pem"),
+            words.clone(),
+            big,
+            "/dev/zero".into(),
+            elsewhere.path().to_path_buf(),
+        ] {
             let err = adopt_authorities(home.path(), &wrong).unwrap_err();
             assert!(err.contains(&wrong.display().to_string()), "the error names the file chosen: {err}");
         }

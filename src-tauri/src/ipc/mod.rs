@@ -254,8 +254,8 @@ ipc! {
         async pick_pdf(app: AppHandle, state: State<'_, AppState>) -> Result<Option<Picked>>;
         async read_picked(state: State<'_, AppState>, path: String) -> Result<Response>;
         async trust_authorities(app: AppHandle, state: State<'_, AppState>) -> Result<Option<u32>>;
-        fn authorities(state: State<'_, AppState>) -> Result<u32>;
-        fn forget_authorities(state: State<'_, AppState>) -> Result<()>;
+        fn authorities(_state: State<'_, AppState>) -> u32;
+        async forget_authorities(state: State<'_, AppState>) -> Result<()>;
         async save_file(app: AppHandle, request: Request<'_>) -> Result<bool> ["name"];
         fn store_get(state: State<'_, AppState>, key: String) -> Option<String>;
         fn store_set(state: State<'_, AppState>, key: String, value: Option<String>) -> Result<()>;

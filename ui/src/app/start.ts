@@ -42,7 +42,7 @@ function join(target: JoinTarget): void {
 
 function listClasses(): void {
   show("classes");
-  authorities();
+  showAuthorities();
   const list = $("#class-list");
   const found = new Map<string, Resolved>();
   const render = () => {
@@ -96,10 +96,12 @@ function listClasses(): void {
 }
 
 /** The district's certificate authorities (a relay whose certificate a school district's own ACME
- * authority issued): how many the app trusts, and buttons to choose a file or forget them. */
-function authorities(): void {
+ * authority issued): how many the app trusts, a button to choose a file of them and one to forget
+ * them. Bound once; the returned function says again what the app trusts. */
+function bindAuthorities(): () => void {
   const state = $("#authorities-state");
   const error = $("#authorities-error");
+  const trust = $<HTMLButtonElement>("#trust-authorities");
   const forget = $<HTMLButtonElement>("#forget-authorities");
   const say = (n: number) => {
     const key = n > 1 ? "authoritiesSome" : n === 1 ? "authoritiesOne" : "authoritiesNone";
@@ -108,20 +110,21 @@ function authorities(): void {
     state.textContent = t(key, { n });
     forget.hidden = n === 0;
   };
-  const failed = (e: unknown) => (error.textContent = String(e));
-  appShell.authorities().then(say, (e) => {
-    say(0);
-    failed(e);
-  });
-  $("#trust-authorities").addEventListener("click", () => {
+  // One change at a time: a second click while a dialog is open does nothing.
+  const act = (call: () => Promise<number | null>) => {
+    if (trust.disabled) return;
+    trust.disabled = forget.disabled = true;
     error.textContent = "";
-    appShell.trustAuthorities().then((n) => n !== null && say(n), failed);
-  });
-  forget.addEventListener("click", () => {
-    error.textContent = "";
-    appShell.forgetAuthorities().then(() => say(0), failed);
-  });
+    call()
+      .then((n) => n !== null && say(n), (e: unknown) => (error.textContent = String(e)))
+      .finally(() => (trust.disabled = forget.disabled = false));
+  };
+  trust.addEventListener("click", () => act(() => appShell.trustAuthorities()));
+  forget.addEventListener("click", () => act(async () => (await appShell.forgetAuthorities(), 0)));
+  return () => void appShell.authorities().then(say);
 }
+
+let showAuthorities = () => {};
 
 function start(info: AppLaunch): void {
   if (info.mode === "teacher") {
@@ -137,6 +140,7 @@ function start(info: AppLaunch): void {
 
 async function main(): Promise<void> {
   await initLang(platform);
+  showAuthorities = bindAuthorities();
   document.querySelectorAll(".lang-toggle").forEach((b) => b.addEventListener("click", () => toggleLang(platform.store)));
   $("#choose-teach").addEventListener("click", async () => {
     show("starting");

@@ -114,15 +114,15 @@ function tauriServer(): Server {
   };
 }
 
+/** For the end-to-end test: what the view asked Rust for, of documents, in order (the first 200). */
+function probeDocs(what: string): void {
+  const probe = (window.lectern ??= { marks: [] }) as { docs?: string[] };
+  if ((probe.docs ??= []).length < 200) probe.docs.push(what);
+}
+
 /** Documents kept on disk by Rust, which checks them against their sha256 (whether or not they were
  * checked here): a Mushaf crosses the Wi-Fi once per device. Behind a relay, Rust also checks each
  * piece against the signed manifest. */
-/** For the end-to-end test: what the view asked Rust for, of documents, in order. */
-function probeDocs(what: string): void {
-  const probe = (window.lectern ??= { marks: [] }) as { docs?: string[] };
-  (probe.docs ??= []).push(what);
-}
-
 function tauriDocs(api: string, fp: string): DocIO {
   const url = (doc: Doc) => `${api}/v1/docs/${encodeURIComponent(doc.id)}`;
   return {
@@ -217,8 +217,7 @@ export const appShell = {
   onLink(cb: (target: JoinTarget) => void): void {
     void appEvents.onLink(cb);
   },
-  /** How many of its district's certificate authorities the app trusts for relays (0: the web's only);
-   * rejects with why its file cannot be read. */
+  /** How many of its district's certificate authorities the app trusts for relays (0: the web's only). */
   authorities: () => commands.authorities(),
   /** Lets the person choose a PEM file of their district's authorities and trusts them: null when
    * they cancel, else how many; rejects with why the file was not taken. */
