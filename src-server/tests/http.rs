@@ -236,32 +236,8 @@ async fn the_web_ui_is_served_with_its_pages_a_policy_and_revalidation() {
 
 /// A two-page scanned book: page 1 one full-page JPEG (its bytes `jpeg`), page 2 a drawn line.
 fn scanned_book(jpeg: &[u8]) -> Vec<u8> {
-    use lopdf::{Document, Object, Stream, dictionary};
-    let mut doc = Document::with_version("1.5");
-    let pages_id = doc.new_object_id();
-    let image = dictionary! {
-        "Type" => "XObject", "Subtype" => "Image", "Width" => 4, "Height" => 4,
-        "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8, "Filter" => "DCTDecode",
-    };
-    let image = doc.add_object(Stream::new(image, jpeg.to_vec()).with_compression(false));
-    let mut kids: Vec<Object> = Vec::new();
-    for content in ["q 595 0 0 842 0 0 cm /Im Do Q", "0 0 m 595 842 l S"] {
-        let content = doc.add_object(Stream::new(dictionary! {}, content.as_bytes().to_vec()));
-        let page = doc.add_object(dictionary! {
-            "Type" => "Page", "Parent" => pages_id, "Contents" => content, "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
-            "Resources" => dictionary! { "XObject" => dictionary! { "Im" => image } },
-        });
-        kids.push(page.into());
-    }
-    doc.objects.insert(
-        pages_id,
-        Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => 2 }),
-    );
-    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
-    doc.trailer.set("Root", catalog);
-    let mut out = Vec::new();
-    doc.save_to(&mut out).unwrap();
-    out
+    use common::books::{Page, pdf_of};
+    pdf_of(vec![Page::Scan(jpeg.to_vec()), Page::Drawn("0 0 m 595 842 l S")])
 }
 
 #[tokio::test]

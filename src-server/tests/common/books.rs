@@ -7,28 +7,37 @@ use hyper::Request;
 use hyper::header::{AUTHORIZATION, HOST, RANGE};
 use hyper_util::rt::TokioIo;
 
-/// A PDF of `pages` pages, each one full-page JPEG of about `image_bytes` bytes (its own object,
-/// with its page number in its bytes, so no two pages are alike): a scanned book's shape.
-pub fn scanned_book(pages: usize, image_bytes: usize) -> Vec<u8> {
+/// One page of a test PDF.
+pub enum Page {
+    /// A scanned page: one full-page image, these JPEG bytes (4×4 pixels, grey), its own object.
+    Scan(Vec<u8>),
+    /// A drawn page: this content stream.
+    Drawn(&'static str),
+}
+
+/// A PDF of these pages, A4, uncompressed.
+pub fn pdf_of(pages: Vec<Page>) -> Vec<u8> {
     use lopdf::{Document, Object, Stream, dictionary};
     let mut doc = Document::with_version("1.5");
     let pages_id = doc.new_object_id();
     let mut kids: Vec<Object> = Vec::new();
-    for n in 0..pages {
-        // A JPEG's shape: start of image, a frame of one (grey) component, a scan, filler, the end.
-        let mut jpeg = vec![0xff, 0xd8, 0xff, 0xc0, 0, 8, 8, 0, 4, 0, 4, 1, 0xff, 0xda, 0, 2];
-        jpeg.extend((0..image_bytes).map(|i| ((i * 31 + n * 7) % 200) as u8));
-        jpeg.extend_from_slice(&[0xff, 0xd9]);
-        let image = dictionary! {
-            "Type" => "XObject", "Subtype" => "Image", "Width" => 4, "Height" => 4,
-            "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8, "Filter" => "DCTDecode",
+    for page in pages {
+        let (content, resources) = match page {
+            Page::Scan(jpeg) => {
+                let image = dictionary! {
+                    "Type" => "XObject", "Subtype" => "Image", "Width" => 4, "Height" => 4,
+                    "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8, "Filter" => "DCTDecode",
+                };
+                let image = doc.add_object(Stream::new(image, jpeg).with_compression(false));
+                ("q 595 0 0 842 0 0 cm /Im Do Q", dictionary! { "XObject" => dictionary! { "Im" => image } })
+            }
+            Page::Drawn(content) => (content, dictionary! {}),
         };
-        let image = doc.add_object(Stream::new(image, jpeg).with_compression(false));
-        let content = doc.add_object(Stream::new(dictionary! {}, b"q 595 0 0 842 0 0 cm /Im Do Q".to_vec()));
+        let content = doc.add_object(Stream::new(dictionary! {}, content.as_bytes().to_vec()));
         let page = doc.add_object(dictionary! {
             "Type" => "Page", "Parent" => pages_id, "Contents" => content,
             "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
-            "Resources" => dictionary! { "XObject" => dictionary! { "Im" => image } },
+            "Resources" => resources,
         });
         kids.push(page.into());
     }
@@ -42,6 +51,19 @@ pub fn scanned_book(pages: usize, image_bytes: usize) -> Vec<u8> {
     let mut out = Vec::new();
     doc.save_to(&mut out).unwrap();
     out
+}
+
+/// A PDF of `pages` pages, each one full-page JPEG of about `image_bytes` bytes (its own object,
+/// with its page number in its bytes, so no two pages are alike): a scanned book's shape.
+pub fn scanned_book(pages: usize, image_bytes: usize) -> Vec<u8> {
+    let scans = (0..pages).map(|n| {
+        // A JPEG's shape: start of image, a frame of one (grey) component, a scan, filler, the end.
+        let mut jpeg = vec![0xff, 0xd8, 0xff, 0xc0, 0, 8, 8, 0, 4, 0, 4, 1, 0xff, 0xda, 0, 2];
+        jpeg.extend((0..image_bytes).map(|i| ((i * 31 + n * 7) % 200) as u8));
+        jpeg.extend_from_slice(&[0xff, 0xd9]);
+        Page::Scan(jpeg)
+    });
+    pdf_of(scans.collect())
 }
 
 /// An answer whose body is left unread: the connection stays open, and the server's side fills up.
