@@ -37,8 +37,10 @@ async fn a_remote_student_hears_the_teacher_come_and_go_from_signed_beats_only()
     let (relay, ws, fingerprint) = relay(&redis).await;
     let (teacher, _) = server.teacher().await;
     let mut student = remote_student(&server, &ws, &fingerprint, "Bilal");
-    // The welcome's beat says the teacher is there (a relay's copy of the room has no teacher).
-    assert!(teacher_said(&mut student).await, "the teacher is connected");
+    // The welcome's beat, or the next, says the teacher is there (a relay's copy of the room has no
+    // teacher; a relay that opened the room before the beat of the teacher's arrival came says
+    // "away" first, as that beat said).
+    while !teacher_said(&mut student).await {}
     drop(teacher);
     assert!(!teacher_said(&mut student).await, "the teacher left");
     let (_teacher, _) = server.teacher().await;

@@ -120,3 +120,59 @@ async fn a_teachers_server_offers_a_second_path_only_when_configured() {
     assert_eq!(claim.close_code().await, lectern::protocol::close::PROTOCOL);
     server.stop().await;
 }
+
+/// The Rust client (`lectern join`'s) opens a second path when its welcome offers one, takes every
+/// change once and in order though both paths bring it, and its second path is no student.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_client_opens_a_second_path_and_takes_each_change_once() {
+    use lectern::client::{Client, ClientOptions, Credentials, Event};
+    let server = TestServer::with(|limits, _| limits.second_paths = true).await;
+    let (mut teacher, _) = server.teacher().await;
+    let credentials = Credentials::Student { code: CODE.into(), name: "Yusuf".into() };
+    let mut client =
+        Client::start(ClientOptions::new(&server.ws, &server.fingerprint, credentials, "rust-second-01"));
+    let mut seqs = Vec::new();
+    let mut record = |ev: Option<Event>| match ev {
+        Some(Event::State { seq, .. }) => {
+            seqs.push(seq);
+            Some(seq)
+        }
+        Some(Event::Stopped { reason, .. }) => panic!("stopped: {reason}"),
+        None => panic!("the client ended"),
+        _ => None,
+    };
+    while record(client.next_event().await).is_none() {}
+    // Its second path opens 3 s after the welcome.
+    let opened = async {
+        while metric(&server.metrics().await, "lectern_connections{role=\"second_path\"}") < 1.0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(common::PATIENCE, opened).await.expect("a second path in time");
+    let metrics = server.metrics().await;
+    assert_eq!(metric(&metrics, "lectern_connections{role=\"student\"}"), 1.0, "one student: {metrics}");
+    let before = metric(&metrics, "lectern_deliveries_total");
+    let mut last = 0;
+    for turn in 0..30u64 {
+        teacher.send(json!({"t":"set","id":turn,"patch":{"page": turn % 11 + 2}})).await;
+        last = loop {
+            let ok = teacher.recv_type("ok").await;
+            if ok["id"] == turn {
+                break ok["seq"].as_u64().unwrap();
+            }
+        };
+    }
+    let shown = async { while record(client.next_event().await) != Some(last) {} };
+    tokio::time::timeout(common::PATIENCE, shown).await.expect("every turn in time");
+    assert!(seqs.windows(2).all(|w| w[1] > w[0]), "each change once, in order: {seqs:?}");
+    assert_eq!(seqs.iter().filter(|s| **s > last - 30).count(), 30, "every turn: {seqs:?}");
+    // Both paths carried the 30 turns, and so did the teacher's own connection: 90 deliveries.
+    let delivered = async {
+        while metric(&server.metrics().await, "lectern_deliveries_total") - before < 90.0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(common::PATIENCE, delivered).await.expect("the turns on both paths");
+    client.close().await;
+    server.stop().await;
+}

@@ -9,6 +9,7 @@
 mod apply;
 mod connect;
 pub mod fetch;
+mod second;
 mod session;
 mod trust;
 mod types;

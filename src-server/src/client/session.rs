@@ -10,9 +10,10 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::apply::{Link, Offline, Session, frame, on_frame};
 use super::connect::{ConnectError, Socket, connect};
+use super::second::SecondPath;
 use super::trust::RelayCheck;
 use super::types::{ClientOptions, Command, Credentials, Event, RequestError};
-use crate::protocol::{ClientMsg, Hello, ServerMsg, VERSION, close};
+use crate::protocol::{ClientMsg, Hello, Role, ServerMsg, VERSION, close};
 
 enum Outcome {
     Retry(Option<u16>, String),
@@ -178,6 +179,7 @@ async fn live(
         heard: false,
     };
     let mut ack_tick = tokio::time::interval(Duration::from_millis(100));
+    let mut second = SecondPath::new();
     let welcome_deadline = tokio::time::sleep(Duration::from_secs(10));
     tokio::pin!(welcome_deadline);
 
@@ -196,42 +198,26 @@ async fn live(
                     Message::Close(close_frame) => break closed(close_frame, link.resumed),
                     _ => continue,
                 };
-                let Ok(mut msg) = serde_json::from_str::<ServerMsg>(&body) else { continue };
-                if !super::apply::expand(&mut msg, s) {
-                    // A partial sync this session cannot merge: ask for the whole state.
-                    if !link.resync_sent {
-                        link.resync_sent = true;
-                        if let Err(e) = ws.send(frame(&ClientMsg::Resync { id: None })).await {
-                            break Outcome::Retry(None, e.to_string());
-                        }
-                    }
-                    continue;
+                let Ok(msg) = serde_json::from_str::<ServerMsg>(&body) else { continue };
+                let offers = matches!(&msg, ServerMsg::Welcome { second: true, you, .. } if you.role == Role::Student);
+                if let Err(outcome) = take(msg, &mut ws, &mut link, s, options, events, attempt).await {
+                    break outcome;
                 }
-                if let Some(check) = s.relay.as_mut() {
-                    let teacher = match check.check(&msg, s.seq, s.state.as_ref(), crate::now_ms()) {
-                        Ok(teacher) => teacher,
-                        Err(reason) => break Outcome::Retry(None, reason),
-                    };
-                    // Behind a relay, whether the teacher is there is the teacher's signed word only.
-                    match &mut msg {
-                        ServerMsg::Welcome { teacher_online, .. } => {
-                            check.linked();
-                            *teacher_online = teacher.unwrap_or(false);
-                        }
-                        ServerMsg::Teacher { .. } => continue,
-                        ServerMsg::Beat { .. } => {
-                            if let Some(online) = teacher {
-                                let _ = events.send(Event::Teacher { online }).await;
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                if let Err(e) = on_frame(msg, &mut ws, &mut link, s, options, events, attempt).await {
-                    break Outcome::Retry(None, e.to_string());
+                // A welcome that offers a second path (PROTOCOL-ADDITIONS N): opened a little later.
+                if offers && let Some(token) = s.token.clone() {
+                    second.start(token);
                 }
                 if let Some(until) = link.waiting_until.take() {
                     welcome_deadline.as_mut().reset(until);
+                }
+            }
+            heard = second.next(options, link.heartbeat), if second.active() => {
+                let Some(msg) = heard else { continue };
+                if SecondPath::stale(&msg, s) {
+                    continue;
+                }
+                if let Err(outcome) = take(msg, &mut ws, &mut link, s, options, events, attempt).await {
+                    break outcome;
                 }
             }
             cmd = rx.recv() => {
@@ -291,6 +277,51 @@ async fn live(
         let _ = reply.send(Err(RequestError::Lost));
     }
     outcome
+}
+
+/// Takes one frame from either path: a partial sync merged, then (behind a relay) checked against the
+/// teacher's signatures, then applied. `Err`: the link must go, for this reason.
+async fn take(
+    mut msg: ServerMsg,
+    ws: &mut Socket,
+    link: &mut Link,
+    s: &mut Session,
+    options: &ClientOptions,
+    events: &mpsc::Sender<Event>,
+    attempt: &mut u32,
+) -> Result<(), Outcome> {
+    if !super::apply::expand(&mut msg, s) {
+        // A partial sync this session cannot merge: ask for the whole state.
+        if !link.resync_sent {
+            link.resync_sent = true;
+            ws.send(frame(&ClientMsg::Resync { id: None }))
+                .await
+                .map_err(|e| Outcome::Retry(None, e.to_string()))?;
+        }
+        return Ok(());
+    }
+    if let Some(check) = s.relay.as_mut() {
+        let teacher = check
+            .check(&msg, s.seq, s.state.as_ref(), crate::now_ms())
+            .map_err(|r| Outcome::Retry(None, r))?;
+        // Behind a relay, whether the teacher is there is the teacher's signed word only.
+        match &mut msg {
+            ServerMsg::Welcome { teacher_online, .. } => {
+                check.linked();
+                *teacher_online = teacher.unwrap_or(false);
+            }
+            ServerMsg::Teacher { .. } => return Ok(()),
+            ServerMsg::Beat { .. } => {
+                if let Some(online) = teacher {
+                    let _ = events.send(Event::Teacher { online }).await;
+                }
+            }
+            _ => {}
+        }
+    }
+    on_frame(msg, ws, link, s, options, events, attempt)
+        .await
+        .map_err(|e| Outcome::Retry(None, e.to_string()))
 }
 
 /// What a close frame from the server means for the client (§10's table).
