@@ -170,10 +170,15 @@ async fn a_relay_that_alters_replays_or_reorders_patches_is_refused_by_the_clien
             }
             // Out of order, a patch is never applied; the client asks for a signed snapshot.
             Tamper::Reorder => assert!(reason.is_none_or(|r| r.contains("did not sign")), "{how:?}"),
+            // An older snapshot is refused as a replay; once the client's second path is open (3 s
+            // after its welcome) the first path may bring older snapshots of what the second brought
+            // first, and one is dropped unread instead (PROTOCOL-ADDITIONS N). Either way it is never
+            // shown: the pages above never went back.
             Tamper::Rewind => {
-                let reason =
-                    reason.unwrap_or_else(|| panic!("{how:?}: the tampering went unnoticed: {seen:?}"));
-                assert!(reason.contains("older lesson state"), "{how:?}: {reason}");
+                assert!(
+                    reason.as_ref().is_none_or(|r| r.contains("older lesson state")),
+                    "{how:?}: {reason:?}"
+                )
             }
             Tamper::SayTeacherAway => unreachable!("not among the tamperings this test makes"),
         }

@@ -121,16 +121,57 @@ async fn a_teachers_server_offers_a_second_path_only_when_configured() {
     server.stop().await;
 }
 
-/// The Rust client (`lectern join`'s) opens a second path when its welcome offers one, takes every
-/// change once and in order though both paths bring it, and its second path is no student.
+/// A TCP proxy in front of `backend` whose first connection's answers are held while the switch says
+/// so (a first path stalled behind a lost packet); later connections pass freely. Its port, and the
+/// switch.
+async fn first_held(backend: u16) -> (u16, tokio::sync::watch::Sender<bool>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (hold, held) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut gate = Some(held);
+        while let Ok((down, _)) = listener.accept().await {
+            let up = tokio::net::TcpStream::connect(("127.0.0.1", backend)).await.unwrap();
+            let mut gate = gate.take();
+            tokio::spawn(async move {
+                let ((mut dr, mut dw), (mut ur, mut uw)) = (down.into_split(), up.into_split());
+                let to_client = async {
+                    let mut buf = vec![0u8; 16 << 10];
+                    loop {
+                        if let Some(g) = gate.as_mut() {
+                            while *g.borrow_and_update() {
+                                if g.changed().await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        match ur.read(&mut buf).await {
+                            Ok(n) if n > 0 && dw.write_all(&buf[..n]).await.is_ok() => {}
+                            _ => return,
+                        }
+                    }
+                };
+                tokio::select! { _ = tokio::io::copy(&mut dr, &mut uw) => {}, _ = to_client => {} }
+            });
+        }
+    });
+    (port, hold)
+}
+
+/// The Rust client (`lectern join`'s) opens a second path when its welcome offers one, follows the
+/// lesson on it while its first path is held, takes every change once and in order though both paths
+/// bring it, and its second path is no student.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rust_client_opens_a_second_path_and_takes_each_change_once() {
     use lectern::client::{Client, ClientOptions, Credentials, Event};
     let server = TestServer::with(|limits, _| limits.second_paths = true).await;
     let (mut teacher, _) = server.teacher().await;
     let credentials = Credentials::Student { code: CODE.into(), name: "Yusuf".into() };
+    let (port, hold) = first_held(server.port()).await;
+    let url = format!("wss://127.0.0.1:{port}/v1/ws");
     let mut client =
-        Client::start(ClientOptions::new(&server.ws, &server.fingerprint, credentials, "rust-second-01"));
+        Client::start(ClientOptions::new(&url, &server.fingerprint, credentials, "rust-second-01"));
     let mut seqs = Vec::new();
     let mut record = |ev: Option<Event>| match ev {
         Some(Event::State { seq, .. }) => {
@@ -152,6 +193,8 @@ async fn the_rust_client_opens_a_second_path_and_takes_each_change_once() {
     let metrics = server.metrics().await;
     assert_eq!(metric(&metrics, "lectern_connections{role=\"student\"}"), 1.0, "one student: {metrics}");
     let before = metric(&metrics, "lectern_deliveries_total");
+    // The first path stalls: the lesson goes on, on the second.
+    hold.send(true).unwrap();
     let mut last = 0;
     for turn in 0..30u64 {
         teacher.send(json!({"t":"set","id":turn,"patch":{"page": turn % 11 + 2}})).await;
@@ -163,12 +206,23 @@ async fn the_rust_client_opens_a_second_path_and_takes_each_change_once() {
         };
     }
     let shown = async { while record(client.next_event().await) != Some(last) {} };
-    tokio::time::timeout(common::PATIENCE, shown).await.expect("every turn in time");
+    tokio::time::timeout(common::PATIENCE, shown).await.expect("every turn, on the second path, in time");
+    // The first path comes back with all 30 again: copies, dropped unread.
+    hold.send(false).unwrap();
+    teacher.send(json!({"t":"set","id":99,"patch":{"page": 7}})).await;
+    last = loop {
+        let ok = teacher.recv_type("ok").await;
+        if ok["id"] == 99 {
+            break ok["seq"].as_u64().unwrap();
+        }
+    };
+    let shown = async { while record(client.next_event().await) != Some(last) {} };
+    tokio::time::timeout(common::PATIENCE, shown).await.expect("the next turn in time");
     assert!(seqs.windows(2).all(|w| w[1] > w[0]), "each change once, in order: {seqs:?}");
-    assert_eq!(seqs.iter().filter(|s| **s > last - 30).count(), 30, "every turn: {seqs:?}");
-    // Both paths carried the 30 turns, and so did the teacher's own connection: 90 deliveries.
+    assert_eq!(seqs.iter().filter(|s| **s > last - 31).count(), 31, "every turn: {seqs:?}");
+    // Both paths carried the 31 turns, and so did the teacher's own connection: 93 deliveries.
     let delivered = async {
-        while metric(&server.metrics().await, "lectern_deliveries_total") - before < 90.0 {
+        while metric(&server.metrics().await, "lectern_deliveries_total") - before < 93.0 {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     };

@@ -37,6 +37,13 @@ pub(super) struct SecondPath {
     pinged: Option<Instant>,
 }
 
+impl Drop for SecondPath {
+    fn drop(&mut self) {
+        // A connect under way when the first path goes must not finish into a stray connection.
+        self.stop();
+    }
+}
+
 impl SecondPath {
     /// None yet.
     pub(super) fn new() -> SecondPath {
@@ -51,9 +58,14 @@ impl SecondPath {
         }
     }
 
-    /// Whether a second path is open or being opened: copies are then expected.
+    /// Whether a second path is wanted (open, being opened, or due).
     pub(super) fn active(&self) -> bool {
         self.token.is_some()
+    }
+
+    /// Whether the second path is open: only then can the first bring copies of what it brought.
+    pub(super) fn open(&self) -> bool {
+        self.socket.is_some()
     }
 
     /// Opens one with this resume token a little after the welcome that offered it, replacing any.
@@ -96,18 +108,15 @@ impl SecondPath {
             }
         }
         if let Some(task) = self.connecting.as_mut() {
+            // The task connects and says hello: the socket is kept the moment it comes back, with
+            // no await between (this future may be dropped at any await, when another branch wins).
             let connected = task.await;
             self.connecting = None;
             match connected {
-                Ok(Ok(mut socket)) => {
-                    let hello = self.hello(options);
-                    if socket.send(frame(&hello)).await.is_ok() {
-                        self.heard = Instant::now();
-                        self.pinged = None;
-                        self.socket = Some(socket);
-                    } else {
-                        self.dropped(None);
-                    }
+                Ok(Ok(socket)) => {
+                    self.heard = Instant::now();
+                    self.pinged = None;
+                    self.socket = Some(socket);
                 }
                 _ => self.dropped(None),
             }
@@ -118,10 +127,17 @@ impl SecondPath {
                 tokio::time::sleep_until(due).await;
                 self.due = None;
                 let (url, fingerprint) = (options.url.clone(), options.fingerprint.clone());
+                let hello = frame(&self.hello(options));
                 self.connecting = Some(tokio::spawn(async move {
-                    tokio::time::timeout(CONNECT_TIMEOUT, connect(&url, &fingerprint))
-                        .await
-                        .unwrap_or(Err(ConnectError::Timeout))
+                    let opened = async {
+                        let mut socket = connect(&url, &fingerprint).await?;
+                        socket
+                            .send(hello)
+                            .await
+                            .map_err(|e| ConnectError::Upgrade(format!("sending hello: {e}")))?;
+                        Ok(socket)
+                    };
+                    tokio::time::timeout(CONNECT_TIMEOUT, opened).await.unwrap_or(Err(ConnectError::Timeout))
                 }));
                 None
             }
@@ -129,18 +145,23 @@ impl SecondPath {
         }
     }
 
-    /// Whether a frame from the second path is one the session has already (a copy of its epoch at
-    /// or before its seq), or a patch past the next one (the first path brings those between): true
-    /// drops it unread.
-    pub(super) fn stale(msg: &ServerMsg, s: &Session) -> bool {
+    /// Whether a patch or snapshot is a copy of what the session has (of its epoch, at or before its
+    /// seq): with two paths the slower brings every change again, and its snapshots may be older than
+    /// the lesson shown. Dropped unread, from either path, never refused as a replay.
+    pub(super) fn is_copy(msg: &ServerMsg, s: &Session) -> bool {
         let copy = |seq: u64, epoch: Option<u64>| seq <= s.seq && epoch == s.epoch;
         match msg {
-            ServerMsg::Patch { seq, signed, .. } => {
-                copy(*seq, signed.as_ref().map(|s| s.epoch)) || *seq > s.seq + 1
+            ServerMsg::Patch { seq, signed, .. } | ServerMsg::Sync { seq, signed, .. } => {
+                copy(*seq, signed.as_ref().map(|s| s.epoch))
             }
-            ServerMsg::Sync { seq, signed, .. } => copy(*seq, signed.as_ref().map(|s| s.epoch)),
             _ => false,
         }
+    }
+
+    /// Whether a frame from the second path is dropped unread: a copy, or a patch past the next one
+    /// (the first path brings those between, and asks for a snapshot on a gap of its own).
+    pub(super) fn stale(msg: &ServerMsg, s: &Session) -> bool {
+        SecondPath::is_copy(msg, s) || matches!(msg, ServerMsg::Patch { seq, .. } if *seq > s.seq + 1)
     }
 
     fn hello(&self, options: &ClientOptions) -> ClientMsg {

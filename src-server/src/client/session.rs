@@ -199,6 +199,15 @@ async fn live(
                     _ => continue,
                 };
                 let Ok(msg) = serde_json::from_str::<ServerMsg>(&body) else { continue };
+                // With a second path, a change or snapshot it brought first comes again here: dropped
+                // unread (an older snapshot is a copy, not a replay), and a resync's answer that the
+                // other path made needless ends the wait for it.
+                if second.open() && SecondPath::is_copy(&msg, s) {
+                    if matches!(msg, ServerMsg::Sync { .. }) {
+                        link.resync_sent = false;
+                    }
+                    continue;
+                }
                 let offers = matches!(&msg, ServerMsg::Welcome { second: true, you, .. } if you.role == Role::Student);
                 if let Err(outcome) = take(msg, &mut ws, &mut link, s, options, events, attempt).await {
                     break outcome;
