@@ -6,6 +6,7 @@ import type { ClientEvents } from "./client";
 import type { ServerMsg } from "./generated/ServerMsg";
 import { setup, welcome } from "./clientfakes";
 import { SECOND_PATH_AFTER_MS } from "./secondpath";
+import { AT, BEAT, PK } from "./signedfakes";
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -17,13 +18,10 @@ afterEach(() => {
 describe("behind a relay", () => {
   // The teacher's signature of page 2 with the pointer at (0.25, 0.5), a highlight and a stroke kept
   // and a laser stroke under way, made in Rust (see relaycheck.test.ts and src-server/protocol/src/sign.rs).
-  const PK = "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw";
   const SIG = "SlWewHyYKU7K8I94pIqWjg7f-ckaaqpG62FF1dsQfp6_e_YbSgF_AVAML4vNScJCtgUUJ_fkL23JiKJMjgZUAQ";
   const STROKE = { id: 2, x: 0.1, y: 0.2, w: 0.05, h: 0.05, ink: { color: "red", width: 4, points: [[1000, 2000, 50], [1500, 2500, 70]] } };
   const LIVE = { id: 3, page: 2, color: "red", width: 4, laser: true, points: [[5000, 5000, 50]] };
-  // And its beat at seq 3 on the teacher's clock AT, saying the teacher is there.
-  const AT = 1_800_000_000_000;
-  const BEAT = { seq: 3, n: 1, at: AT, teacher: true, signed: { epoch: 5, sig: "BHkD_hQE6rMgy85EHcl7DczhJIQP_OnXzqs1DgJTpr91_5lfrpzs6iRjkt6KjUcM5R7jaElDj10wGmDhJCwuDA" } };
+  // And its beat at seq 3 on the teacher's clock AT, saying the teacher is there (signedfakes.ts).
   const signedWelcome = (sig: string): ServerMsg => ({
     ...welcome(3, { doc: null, page: 2, pos: { x: 0.25, y: 0.5 }, marks: { "2": [{ id: 1, x: 0.125, y: 0.5, w: 0.75, h: 0.0625 }, STROKE] }, live: LIVE } as never),
     signed: { epoch: 5, sig },

@@ -9,10 +9,9 @@ import type { ServerMsg } from "./generated/ServerMsg";
 import { emptyState } from "./lesson";
 import { expand } from "./partial";
 import { RelayCheck, signedMessage, stateHash } from "./relaycheck";
+import { AT, BEAT, PK, base64url, signingKey } from "./signedfakes";
 
 const subtle = globalThis.crypto.subtle;
-const base64url = (bytes: ArrayBuffer) =>
-  btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 
 const box = (id: number, y = 0.1): Mark => ({ id, x: 0.1, y, w: 0.5, h: 0.05 });
 /** A lesson with marks on pages 1, 2 and 3. */
@@ -87,20 +86,9 @@ describe("behind a relay", () => {
 });
 
 describe("the client behind a relay", () => {
-  // The key of Signer::from_secret([7; 32]) (see relaycheck.test.ts), its beat at seq 3 of epoch 5.
-  const PK = "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw";
-  const AT = 1_800_000_000_000;
-  const BEAT = { seq: 3, n: 1, at: AT, teacher: true, signed: { epoch: 5, sig: "BHkD_hQE6rMgy85EHcl7DczhJIQP_OnXzqs1DgJTpr91_5lfrpzs6iRjkt6KjUcM5R7jaElDj10wGmDhJCwuDA" } };
-  const key = subtle.importKey(
-    "pkcs8",
-    new Uint8Array([...[0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20], ...new Array(32).fill(7)]),
-    { name: "Ed25519" },
-    false,
-    ["sign"],
-  );
   const sign = async (seq: number, state: LessonState) => {
     const message = signedMessage(1, "r1", 5, seq, 0, await stateHash(state, subtle));
-    return { epoch: 5, sig: base64url(await subtle.sign({ name: "Ed25519" }, await key, message.slice())) };
+    return { epoch: 5, sig: base64url(await subtle.sign({ name: "Ed25519" }, await signingKey, message.slice())) };
   };
 
   it("merges a partial sync at its turn, after the frames before it were checked, not when it arrived", async () => {

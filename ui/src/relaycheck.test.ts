@@ -4,34 +4,18 @@
 import { describe, expect, it } from "vitest";
 import { RelayCheck, beatDigest, canonicalJson, signedMessage, stateHash, titleSigned } from "./relaycheck";
 import type { LessonState } from "./generated/LessonState";
+import { AT, BEAT, PK, base64url, signingKey } from "./signedfakes";
 import type { ServerMsg } from "./generated/ServerMsg";
 
 const subtle = globalThis.crypto.subtle;
-const base64url = (bytes: ArrayBuffer) =>
-  btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 
 /** Page 2 of no document, the pointer at (0.25, 0.5), a highlight and a stroke kept, a laser stroke
  * being drawn: the state the Rust test signs. */
 const STROKE = { id: 2, x: 0.1, y: 0.2, w: 0.05, h: 0.05, ink: { color: "red" as const, width: 4, points: [[1000, 2000, 50], [1500, 2500, 70]] as [number, number, number][] } };
 const LIVE = { id: 3, page: 2, color: "red" as const, width: 4, laser: true, points: [[5000, 5000, 50]] as [number, number, number][] };
 const STATE: LessonState = { doc: null, page: 2, pos: { x: 0.25, y: 0.5 }, zoom: 1, view: null, highlight: null, mode: "follow", notice: null, ended: false, marks: { "2": [{ id: 1, x: 0.125, y: 0.5, w: 0.75, h: 0.0625 }, STROKE] }, live: LIVE };
-/** Signer::from_secret([7; 32]).public(), and its signature of STATE in room "r1", epoch 5, seq 3. */
-const PK = "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw";
+/** The tests' key's signature of STATE in room "r1", epoch 5, seq 3. */
 const SIG = "SlWewHyYKU7K8I94pIqWjg7f-ckaaqpG62FF1dsQfp6_e_YbSgF_AVAML4vNScJCtgUUJ_fkL23JiKJMjgZUAQ";
-
-/** The teacher's clock in the tests, and Signer::from_secret([7; 32]).sign_beat("r1", 5, 3, 1, AT, true). */
-const AT = 1_800_000_000_000;
-const BEAT_SIG = "BHkD_hQE6rMgy85EHcl7DczhJIQP_OnXzqs1DgJTpr91_5lfrpzs6iRjkt6KjUcM5R7jaElDj10wGmDhJCwuDA";
-const BEAT = { seq: 3, n: 1, at: AT, teacher: true, signed: { epoch: 5, sig: BEAT_SIG } };
-
-/** The same key's private half (PKCS #8 around the 32-byte seed), to sign beats the tests need. */
-const signingKey = subtle.importKey(
-  "pkcs8",
-  new Uint8Array([...[0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20], ...new Array(32).fill(7)]),
-  { name: "Ed25519" },
-  false,
-  ["sign"],
-);
 
 /** A beat signed by the teacher's key (or another). */
 async function beat(seq: number, n: number, at: number, teacher: boolean, epoch = 5, key?: CryptoKey) {
