@@ -180,13 +180,15 @@ async fn the_title_remote_students_see_is_signed_by_the_teacher() {
     let room = server.handle.as_ref().unwrap().ready().room.clone();
     let (_student, welcome) = raw_remote(&ws, &fingerprint, &room, "writer-test-device-3").await;
     let verifier = lectern::protocol::sign::Verifier::new(&server.app().pk, &room).unwrap();
-    let signed = |title: &str, sig: &Value| {
-        let sig = lectern::protocol::Signed { epoch: 0, sig: sig.as_str().unwrap_or_default().to_string() };
+    let epoch = welcome["signed"]["epoch"].as_u64().unwrap();
+    let signed = |title: &str, sig: &Value, epoch: u64| {
+        let sig = lectern::protocol::Signed { epoch, sig: sig.as_str().unwrap_or_default().to_string() };
         verifier.check_digest(Kind::Title, 0, 0, &title_digest(title), &sig)
     };
     let title = welcome["room"]["title"].as_str().unwrap();
-    assert!(signed(title, &welcome["room"]["title_sig"]), "the welcome's title is the teacher's: {welcome}");
-    assert!(!signed("Class cancelled: join at https://evil.example", &welcome["room"]["title_sig"]));
+    let sig = &welcome["room"]["title_sig"];
+    assert!(signed(title, sig, epoch), "the welcome's title is the teacher's, in its epoch: {welcome}");
+    assert!(!signed("Class cancelled: join at https://evil.example", sig, epoch));
 
     let (status, body) = common::request_from(
         1,
@@ -200,7 +202,8 @@ async fn the_title_remote_students_see_is_signed_by_the_teacher() {
     .await;
     assert_eq!(status, 200);
     let info: Value = serde_json::from_slice(&body).unwrap();
-    assert!(signed(info["title"].as_str().unwrap(), &info["title_sig"]), "{info}");
+    assert_eq!(info["title_epoch"].as_u64(), Some(epoch), "{info}");
+    assert!(signed(info["title"].as_str().unwrap(), &info["title_sig"], epoch), "{info}");
 
     // Whoever writes into Redis can change the title, not sign it.
     let client = lectern::cloud::connect::client(&redis.url(), None).unwrap();
@@ -222,4 +225,54 @@ async fn the_title_remote_students_see_is_signed_by_the_teacher() {
     assert_eq!(title_seen(remote_student(&server, &ws, &fingerprint, "Yusuf")).await, title);
     let (_other, ws2, fingerprint2) = relay(&redis).await;
     assert_eq!(title_seen(remote_student(&server, &ws2, &fingerprint2, "Zaid")).await, "");
+}
+
+/// Renamed: the teacher's server restarted with another title, which holds for its new epoch only
+/// (section E). A relay following the room shows the new title to the students who join next, and
+/// a Redis writer who puts the old title and its signature back gets it shown to nobody: a new
+/// relay's welcome carries it with a state of the new epoch, and the client drops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_title_reaches_remote_students_and_the_old_one_cannot_be_put_back() {
+    let redis = RedisServer::start().await;
+    let server = bridged(&redis).await;
+    let (_relay, ws, fingerprint) = relay(&redis).await;
+    let room = server.handle.as_ref().unwrap().ready().room.clone();
+    let (mut hafsa, welcome) = raw_remote(&ws, &fingerprint, &room, "writer-test-device-4").await;
+    let (old_title, old_epoch) = (welcome["room"]["title"].clone(), welcome["signed"]["epoch"].clone());
+    let client = lectern::cloud::connect::client(&redis.url(), None).unwrap();
+    let mut conn = client.connect().await.unwrap();
+    let key = lectern::cloud::keys::meta(&room);
+    let old_meta: String = redis::cmd("GET").arg(&key).query_async(&mut conn).await.unwrap();
+
+    // The teacher's server restarts with another title: the same room, a new epoch.
+    let port = server.port();
+    let dir = server.stop().await;
+    let mut config = common::test_config(dir.path(), Default::default(), Default::default());
+    config.redis = Some(redis.url());
+    config.redis_ca = redis.ca();
+    config.title = Some("Surah Al-Mulk, verses 1-10".into());
+    let server = common::TestServer::from_config(dir, config, &format!("127.0.0.1:{port}")).await;
+    assert_eq!(server.handle.as_ref().unwrap().ready().room, room, "a restart keeps the room");
+    let sync = hafsa.recv_type("sync").await;
+    assert_ne!(sync["signed"]["epoch"], old_epoch, "the relay's students are sent the new epoch");
+    let title_seen = |mut client: lectern::client::Client| async move {
+        match common::wait_for(&mut client, |e| matches!(e, Event::Connected { .. })).await {
+            Event::Connected { room, .. } => room.title,
+            _ => unreachable!(),
+        }
+    };
+    assert_eq!(
+        title_seen(remote_student(&server, &ws, &fingerprint, "Yusuf")).await,
+        "Surah Al-Mulk, verses 1-10"
+    );
+
+    // The old title, with the signature the teacher's server once made for it, written back.
+    let _: () = redis::cmd("SET").arg(&key).arg(&old_meta).query_async(&mut conn).await.unwrap();
+    assert!(old_meta.contains(old_title.as_str().unwrap()), "{old_meta}");
+    let (_other, ws2, fingerprint2) = relay(&redis).await;
+    assert_eq!(
+        title_seen(remote_student(&server, &ws2, &fingerprint2, "Zaid")).await,
+        "",
+        "a title of an earlier epoch is not shown"
+    );
 }

@@ -44,14 +44,17 @@ describe("the signed layout", () => {
 });
 
 describe("RelayCheck", () => {
-  it("shows a room's title only as the teacher's server signed it in Rust (kind 5)", async () => {
+  it("shows a room's title only as the teacher's server signed it in Rust (kind 5), in its epoch", async () => {
     const title = "Quran 3B — سورة الملك";
-    const sig = "c34mQtSeEeA4cIm4ELe_PSN619TWfK-qXqZEXpj_3wgbXu2brqsAUuqjfBLTssNECR_Q090Fb01WEPd1oovGBg";
-    expect(await titleSigned(PK, "r1", title, sig, subtle)).toBe(true);
-    expect(await titleSigned(PK, "r1", "Class cancelled: join at https://evil.example", sig, subtle)).toBe(false);
-    expect(await titleSigned(PK, "r2", title, sig, subtle)).toBe(false);
-    expect(await titleSigned(PK, "r1", title, undefined, subtle)).toBe(false);
-    expect(await titleSigned(PK, "r1", title, "not a signature", subtle)).toBe(false);
+    const sig = "s0o9r0wKs7qaYbDoeQ5YlazihNgs_z4q2zmzHcxgZ3X18QY2g3CyliF-fxQVC1f84JbJbxZNeOAzUIfRGPwXAQ";
+    expect(await titleSigned(PK, "r1", title, sig, 5, subtle)).toBe(true);
+    expect(await titleSigned(PK, "r1", "Class cancelled: join at https://evil.example", sig, 5, subtle)).toBe(false);
+    expect(await titleSigned(PK, "r2", title, sig, 5, subtle)).toBe(false);
+    expect(await titleSigned(PK, "r1", title, undefined, 5, subtle)).toBe(false);
+    expect(await titleSigned(PK, "r1", title, "not a signature", 5, subtle)).toBe(false);
+    // The teacher's server restarted with another title: the old one is not put back.
+    expect(await titleSigned(PK, "r1", title, sig, 6, subtle)).toBe(false);
+    expect(await titleSigned(PK, "r1", title, sig, undefined, subtle)).toBe(false);
   });
 
   it("takes the state the teacher's server signed in Rust, and nothing else", async () => {

@@ -123,14 +123,16 @@ export async function beatDigest(at: number, teacher: boolean, subtle: SubtleCry
   return new Uint8Array(await subtle.digest("SHA-256", bytes));
 }
 
-/** Whether `sig` is the teacher's signature (kind 5, section E) of room `room`'s title: behind a
- * relay a page shows the title only then, since whoever writes into Redis could choose it. */
-export async function titleSigned(pk: string, room: string, title: string, sig: string | undefined, subtle: SubtleCrypto = crypto.subtle): Promise<boolean> {
-  if (!sig || new TextEncoder().encode(room).length > 255) return false;
+/** Whether `sig` is the teacher's signature (kind 5, section E) of room `room`'s title, made in
+ * `epoch`: behind a relay a page shows the title only then, since whoever writes into Redis could
+ * choose it. A welcome's title is checked at its state's epoch, so a title from before the teacher's
+ * server restarted with another is not shown again. */
+export async function titleSigned(pk: string, room: string, title: string, sig: string | undefined, epoch: number | undefined, subtle: SubtleCrypto = crypto.subtle): Promise<boolean> {
+  if (!sig || epoch === undefined || !Number.isSafeInteger(epoch) || epoch < 0 || new TextEncoder().encode(room).length > 255) return false;
   try {
     const key = await subtle.importKey("raw", fromBase64Url(pk).slice(), { name: "Ed25519" }, false, ["verify"]);
     const digest = new Uint8Array(await subtle.digest("SHA-256", new TextEncoder().encode(title)));
-    return await subtle.verify({ name: "Ed25519" }, key, fromBase64Url(sig).slice(), signedMessage(5, room, 0, 0, 0, digest).slice());
+    return await subtle.verify({ name: "Ed25519" }, key, fromBase64Url(sig).slice(), signedMessage(5, room, epoch, 0, 0, digest).slice());
   } catch {
     return false;
   }

@@ -23,6 +23,11 @@ pub struct Info {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub title_sig: Option<String>,
+    /// From a relay: the epoch `title_sig` was made in (section E: a title holds for one epoch of
+    /// the teacher's server, so a renamed title cannot be put back in a later one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional, type = "number"))]
+    pub title_epoch: Option<u64>,
     /// Protocol version.
     pub v: u32,
     /// The certificate fingerprint to pin.

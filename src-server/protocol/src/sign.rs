@@ -283,10 +283,10 @@ mod tests {
             "BHkD_hQE6rMgy85EHcl7DczhJIQP_OnXzqs1DgJTpr91_5lfrpzs6iRjkt6KjUcM5R7jaElDj10wGmDhJCwuDA"
         );
         let title = crate::signed::title_digest("Quran 3B — سورة الملك");
-        let signed = signer.sign_digest(Kind::Title, "r1", 0, 0, 0, &title).sig;
+        let signed = signer.sign_digest(Kind::Title, "r1", 5, 0, 0, &title).sig;
         assert_eq!(
             signed,
-            "c34mQtSeEeA4cIm4ELe_PSN619TWfK-qXqZEXpj_3wgbXu2brqsAUuqjfBLTssNECR_Q090Fb01WEPd1oovGBg"
+            "s0o9r0wKs7qaYbDoeQ5YlazihNgs_z4q2zmzHcxgZ3X18QY2g3CyliF-fxQVC1f84JbJbxZNeOAzUIfRGPwXAQ"
         );
     }
 }

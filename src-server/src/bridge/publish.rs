@@ -67,8 +67,10 @@ pub(super) async fn publish_all(
     pipe.atomic().set(keys::snapshot(room), json(&snapshot)).ignore();
     keys::add_entry(&mut pipe, &keys::down(room), &[("k", "sync"), ("f", &frame)]);
     add_beat(&mut pipe, parts, room, feed);
+    // The join details with the title signed for this epoch, in the same step: a relay that sees
+    // the new epoch and reads them again finds the new epoch's.
+    pipe.set(keys::meta(room), json(&meta(parts, room, feed))).ignore();
     pipe.exec_async(conn).await?;
-    publish_meta(conn, parts, room, feed).await?;
     publish_doc(parts, room, feed);
     if let Some(from) = reader_from {
         feed.reader = Some(parts.tracker.spawn(super::upstream::read(
@@ -101,25 +103,24 @@ pub(super) fn publish_doc(parts: &BridgeParts, room: &str, feed: &mut Feed) {
     });
 }
 
+/// Writes the room's join details again (a new code, the waiting room, a removal, the end).
 pub(super) async fn publish_meta(
     conn: &mut Conn,
     parts: &BridgeParts,
     room: &str,
     feed: &Feed,
 ) -> redis::RedisResult<()> {
-    let meta = Meta {
+    let meta = meta(parts, room, feed);
+    redis::cmd("SET").arg(keys::meta(room)).arg(json(&meta)).exec_async(conn).await
+}
+
+/// The room's join details as the teacher's server publishes them now. The title is signed for the
+/// current epoch (section E), so a relay cannot show a renamed title once the server restarts.
+fn meta(parts: &BridgeParts, room: &str, feed: &Feed) -> Meta {
+    let title = crate::protocol::signed::title_digest(&feed.lesson.title);
+    Meta {
         title: feed.lesson.title.clone(),
-        title_sig: parts
-            .signer
-            .sign_digest(
-                Kind::Title,
-                room,
-                0,
-                0,
-                0,
-                &crate::protocol::signed::title_digest(&feed.lesson.title),
-            )
-            .sig,
+        title_sig: parts.signer.sign_digest(Kind::Title, room, feed.epoch, 0, 0, &title).sig,
         code: feed.lesson.code.clone(),
         pk: parts.signer.public(),
         secret: crate::engine::token::relay_secret(&parts.teacher_key, room),
@@ -129,8 +130,7 @@ pub(super) async fn publish_meta(
         revoked: feed.revoked.iter().map(|pid| keys::Removal::sign(&parts.signer, room, pid)).collect(),
         waiting_room: feed.lesson.waiting_room,
         max_participants: parts.max_participants,
-    };
-    redis::cmd("SET").arg(keys::meta(room)).arg(json(&meta)).exec_async(conn).await
+    }
 }
 
 pub(super) fn json<T: serde::Serialize>(value: &T) -> String {

@@ -122,8 +122,10 @@ pub(super) async fn on_frame(
                 tokio::time::interval_at(tokio::time::Instant::now() + link.heartbeat, link.heartbeat);
             let resumed = link.resumed;
             let mut room = *room;
-            // Behind a relay the title came from Redis: it is shown only as the teacher signed it.
-            if options.relay.as_ref().is_some_and(|r| !super::trust::title_signed(r, &room)) {
+            // Behind a relay the title came from Redis: it is shown only as the teacher signed it,
+            // in the epoch of the state it comes with.
+            let epoch = s.epoch.unwrap_or_default();
+            if options.relay.as_ref().is_some_and(|r| !super::trust::title_signed(r, &room, epoch)) {
                 room.title = String::new();
             }
             let _ = events.send(Event::Connected { you, room, resumed, teacher_online, roster }).await;

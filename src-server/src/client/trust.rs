@@ -17,12 +17,14 @@ use crate::protocol::signed::Kind;
 use crate::protocol::{LessonState, ServerMsg};
 
 /// Whether the room's title in a relay's welcome carries the teacher's signature (kind 5) for the
-/// link's room and key: the title comes from Redis, and is shown only then.
-pub fn title_signed(relay: &RelayTrust, room: &crate::protocol::RoomInfo) -> bool {
+/// link's room and key, made in `epoch` (the welcome's state's): the title comes from Redis, and is
+/// shown only then. A title signed in an earlier epoch (before the teacher's server restarted with
+/// another title) is not shown.
+pub fn title_signed(relay: &RelayTrust, room: &crate::protocol::RoomInfo, epoch: u64) -> bool {
     let (Some(verifier), Some(sig)) = (Verifier::new(&relay.pk, &relay.room), room.title_sig.as_ref()) else {
         return false;
     };
-    let signed = crate::protocol::Signed { epoch: 0, sig: sig.clone() };
+    let signed = crate::protocol::Signed { epoch, sig: sig.clone() };
     verifier.check_digest(Kind::Title, 0, 0, &crate::protocol::signed::title_digest(&room.title), &signed)
 }
 

@@ -96,19 +96,22 @@ fn a_relay_that_goes_quiet_or_replays_an_older_beat_is_dropped_within_the_freshn
 }
 
 #[test]
-fn a_relays_title_is_taken_only_as_the_teacher_signed_it() {
+fn a_relays_title_is_taken_only_as_the_teacher_signed_it_in_the_states_epoch() {
     let relay = RelayTrust { room: "r1".into(), pk: signer().public() };
     let title = "Quran 3B";
-    let sig =
-        signer().sign_digest(Kind::Title, "r1", 0, 0, 0, &crate::protocol::signed::title_digest(title)).sig;
+    let digest = crate::protocol::signed::title_digest(title);
+    let sig = signer().sign_digest(Kind::Title, "r1", 7, 0, 0, &digest).sig;
     let room = |title: &str, sig: Option<&str>| RoomInfo {
         id: "r1".into(),
         title: title.into(),
         title_sig: sig.map(str::to_string),
     };
-    assert!(title_signed(&relay, &room(title, Some(&sig))));
-    assert!(!title_signed(&relay, &room("Class cancelled: join at https://evil.example", Some(&sig))));
-    assert!(!title_signed(&relay, &room(title, None)), "a title with no signature is the relay's word");
+    assert!(title_signed(&relay, &room(title, Some(&sig)), 7));
+    assert!(!title_signed(&relay, &room("Class cancelled: join at https://evil.example", Some(&sig)), 7));
+    assert!(!title_signed(&relay, &room(title, None), 7), "a title with no signature is the relay's word");
     let other_room = RelayTrust { room: "r2".into(), pk: signer().public() };
-    assert!(!title_signed(&other_room, &room(title, Some(&sig))), "signed for another room");
+    assert!(!title_signed(&other_room, &room(title, Some(&sig)), 7), "signed for another room");
+    // The teacher's server restarted with another title (epoch 8): the old one, signed in 7, is
+    // not put back by a relay.
+    assert!(!title_signed(&relay, &room(title, Some(&sig)), 8), "signed in another epoch");
 }

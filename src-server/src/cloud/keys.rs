@@ -139,8 +139,9 @@ pub async fn last_id(conn: &mut impl redis::aio::ConnectionLike, key: &str) -> r
 pub struct Meta {
     /// Lesson title.
     pub title: String,
-    /// The teacher's signature of the title (kind 5), which relays pass on: whoever writes into
-    /// Redis cannot put their own words in the title students see.
+    /// The teacher's signature of the title (kind 5) in `epoch`, which relays pass on: whoever
+    /// writes into Redis cannot put their own words in the title students see, nor put back a title
+    /// of an earlier epoch.
     #[serde(default)]
     pub title_sig: String,
     /// Join code: a relay admits with it. (Whoever runs Redis can read it; see docs/RELAY.md.)
@@ -168,6 +169,15 @@ pub struct Meta {
     /// come with the join code (those with a resume token still get in).
     #[serde(default)]
     pub waiting_room: bool,
+}
+
+impl Meta {
+    /// The title's signature with the epoch it was made in, as a relay's copy of the room passes it
+    /// on; none when the teacher's server wrote none.
+    pub fn title_signed(&self) -> Option<crate::protocol::Signed> {
+        (!self.title_sig.is_empty())
+            .then(|| crate::protocol::Signed { epoch: self.epoch, sig: self.title_sig.clone() })
+    }
 }
 
 /// A remote student the teacher removed: its id on the relays, and the teacher's signature of

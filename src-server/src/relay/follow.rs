@@ -139,7 +139,7 @@ pub(super) async fn follow(mirrors: Arc<FeedParts>, room: Arc<Room>, mut last: S
                 _ => {}
             }
             let Some(frame) = entry.get::<String>("f") else { continue };
-            match apply(&mirrors, &room, &verifier, &frame, &mut forged).await {
+            match apply(&mirrors, c, &room, &verifier, &frame, &mut forged).await {
                 Applied::Yes => {}
                 Applied::Forged => forged.note(&mirrors, &id, "a frame"),
                 Applied::RedisFailed => {
@@ -151,13 +151,15 @@ pub(super) async fn follow(mirrors: Arc<FeedParts>, room: Arc<Room>, mut last: S
     }
 }
 
-/// Reads the room's join details again (a new code, the waiting room turned on or off); kept as
-/// they were when Redis does not answer or holds something unreadable.
+/// Reads the room's join details again (a new code, the waiting room turned on or off, the title
+/// signed for a new epoch); kept as they were when Redis does not answer or holds something
+/// unreadable.
 async fn reread_details(conn: &mut Conn, room: &Room) {
     let meta: redis::RedisResult<Option<String>> =
         redis::cmd("GET").arg(keys::meta(&room.info().id)).query_async(conn).await;
     if let Some(meta) = meta.ok().flatten().and_then(|m| serde_json::from_str::<Meta>(&m).ok()) {
         room.mirror_details(&meta.code, meta.waiting_room);
+        room.mirror_title(&meta.title, meta.title_signed());
     }
 }
 
@@ -201,6 +203,7 @@ impl Forged {
 /// Applies one frame of the room's stream, if the teacher signed it.
 async fn apply(
     mirrors: &FeedParts,
+    conn: &mut Conn,
     room: &Room,
     verifier: &Verifier,
     frame: &str,
@@ -235,7 +238,7 @@ async fn apply(
                     return Applied::Forged;
                 }
                 forged.reloaded = Some(tokio::time::Instant::now());
-                return reload(mirrors, room, verifier).await;
+                return reload(conn, room, verifier).await;
             }
             Applied::Yes
         }
@@ -244,6 +247,7 @@ async fn apply(
             if !verifier.check(Kind::State, seq, 0, &state, &signed) {
                 return Applied::Forged;
             }
+            new_epoch_details(conn, room, &signed).await;
             // A new epoch: the teacher's server may have lost who is here (Redis went away); say it.
             let here = room.mirror_reset(seq, state, signed).unwrap_or_default();
             if !here.is_empty() {
@@ -271,11 +275,20 @@ async fn apply(
     }
 }
 
+/// Before a signed state of a new epoch is taken: the join details again, since the title's
+/// signature holds for one epoch (section E) and the teacher's server may have restarted with
+/// another title. Read first, so that no student is sent the new epoch's state with the last one's
+/// title.
+async fn new_epoch_details(conn: &mut Conn, room: &Room, signed: &crate::protocol::Signed) {
+    if room.mirror_position().1.is_some_and(|epoch| signed.epoch > epoch) {
+        reread_details(conn, room).await;
+    }
+}
+
 /// Takes the room's snapshot from Redis when it is newer than what the room has.
-async fn reload(mirrors: &FeedParts, room: &Room, verifier: &Verifier) -> Applied {
-    let Ok(mut conn) = mirrors.client.connect().await else { return Applied::RedisFailed };
+async fn reload(conn: &mut Conn, room: &Room, verifier: &Verifier) -> Applied {
     let snap: redis::RedisResult<Option<String>> =
-        redis::cmd("GET").arg(keys::snapshot(&room.info().id)).query_async(&mut conn).await;
+        redis::cmd("GET").arg(keys::snapshot(&room.info().id)).query_async(conn).await;
     let Ok(snap) = snap else { return Applied::RedisFailed };
     let Some(snap) = snap.and_then(|s| serde_json::from_str::<Snapshot>(&s).ok()) else {
         return Applied::Forged;
@@ -283,6 +296,7 @@ async fn reload(mirrors: &FeedParts, room: &Room, verifier: &Verifier) -> Applie
     if !verifier.check(Kind::State, snap.seq, 0, &snap.state, &snap.signed) {
         return Applied::Forged;
     }
+    new_epoch_details(conn, room, &snap.signed).await;
     match room.mirror_reset(snap.seq, snap.state, snap.signed) {
         Some(_) => Applied::Yes,
         None => Applied::Forged, // nothing newer: the gap was not the teacher's

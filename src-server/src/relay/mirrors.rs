@@ -126,12 +126,12 @@ impl Mirrors {
         }
     }
 
-    /// The title of room `id` and the teacher's signature of it, for `GET /v1/info?room=` (what a
-    /// join page shows before the student joins): from the room served, else from its join details
-    /// in Redis.
-    pub async fn title(&self, id: &str) -> Result<RoomInfo, NoRoom> {
+    /// The title of room `id`, the teacher's signature of it and the epoch that holds for, for
+    /// `GET /v1/info?room=` (what a join page shows before the student joins): from the room served,
+    /// else from its join details in Redis.
+    pub async fn title(&self, id: &str) -> Result<(RoomInfo, Option<u64>), NoRoom> {
         if let Some(room) = self.rooms.get(id) {
-            return Ok(room.info().clone());
+            return Ok(room.titled());
         }
         if self.known_unpublished(id) {
             return Err(NoRoom::Unavailable); // Redis was asked a moment ago: not again, nor counted
@@ -148,11 +148,15 @@ impl Mirrors {
         };
         match serde_json::from_str::<Meta>(&meta) {
             Ok(meta) if meta.ended => Err(NoRoom::Ended),
-            Ok(meta) => Ok(RoomInfo {
-                id: id.to_string(),
-                title: meta.title,
-                title_sig: Some(meta.title_sig).filter(|s| !s.is_empty()),
-            }),
+            Ok(meta) => {
+                let signed = meta.title_signed();
+                let info = RoomInfo {
+                    id: id.to_string(),
+                    title: meta.title,
+                    title_sig: signed.as_ref().map(|s| s.sig.clone()),
+                };
+                Ok((info, signed.map(|s| s.epoch)))
+            }
             Err(_) => Err(NoRoom::Unknown),
         }
     }
@@ -245,7 +249,7 @@ impl Mirrors {
             },
             heartbeat_ms: meta.heartbeat_ms,
             mirror: true,
-            title_sig: Some(meta.title_sig.clone()).filter(|s| !s.is_empty()),
+            title_sig: meta.title_signed(),
         }));
         let (epoch, snap_seq) = (snap.signed.epoch, snap.seq);
         room.mirror_reset(snap.seq, snap.state, snap.signed);

@@ -237,11 +237,12 @@ async fn info(
         .into_response();
     }
     match s.mirrors.title(&room).await {
-        Ok(info) => axum::Json(crate::protocol::http::Info {
+        Ok((info, title_epoch)) => axum::Json(crate::protocol::http::Info {
             name: info.title.clone(),
             room,
             title: info.title,
             title_sig: info.title_sig,
+            title_epoch,
             v: crate::protocol::VERSION,
             fingerprint: s.fingerprint.clone(),
             needs_code: true,

@@ -62,6 +62,7 @@ async fn info(State(app): State<AppState>) -> Json<Info> {
         room: room.info().id.clone(),
         title: room.info().title.clone(),
         title_sig: None,
+        title_epoch: None,
         v: VERSION,
         fingerprint: app.fingerprint.clone(),
         needs_code: true,

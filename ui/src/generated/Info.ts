@@ -21,6 +21,11 @@ title: string,
  */
 title_sig?: string, 
 /**
+ * From a relay: the epoch `title_sig` was made in (section E: a title holds for one epoch of
+ * the teacher's server, so a renamed title cannot be put back in a later one).
+ */
+title_epoch?: number, 
+/**
  * Protocol version.
  */
 v: number, 

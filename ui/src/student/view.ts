@@ -111,7 +111,8 @@ export class StudentView {
       platform.server.getJson<Info>(info, "").then(
         async (info) => {
           if (!info || typeof info.title !== "string") return;
-          const shown = await this.shownTitle(info);
+          // Before joining, at the epoch the relay states (a join page has no state to hold it to).
+          const shown = await this.shownTitle(info, info.title_epoch);
           if (shown === null) return;
           const title = $("#join-title");
           title.removeAttribute("data-t");
@@ -218,9 +219,9 @@ export class StudentView {
 
   /** The room's title as this page may show it: behind a relay only when the teacher signed it (a
    * relay passes it on from Redis), else null and the page keeps its own words. */
-  private async shownTitle(room: { title: string; title_sig?: string }): Promise<string | null> {
+  private async shownTitle(room: { title: string; title_sig?: string }, epoch: number | undefined): Promise<string | null> {
     if (!this.relay) return room.title;
-    return (await titleSigned(this.relay.pk, this.relay.room, room.title, room.title_sig)) ? room.title : null;
+    return (await titleSigned(this.relay.pk, this.relay.room, room.title, room.title_sig, epoch)) ? room.title : null;
   }
 
   /** What the page does with a client's news; `current` says whether that client is still ours. */
@@ -234,11 +235,12 @@ export class StudentView {
         $("#join").hidden = true;
         this.viewer.hidden = false;
         const welcome = ++this.welcomes;
-        void this.shownTitle(msg.room).then((title) => {
+        // At the epoch of the state it comes with: a title from before a rename is not shown.
+        void this.shownTitle(msg.room, msg.signed?.epoch).then((title) => {
           // Only the latest welcome's title, once checked (two may be checked at once).
-          if (title === null || !current() || welcome !== this.welcomes) return;
-          $("#room-title").textContent = title;
-          document.title = `${title} · Lectern`;
+          if (!current() || welcome !== this.welcomes) return;
+          $("#room-title").textContent = title ?? "";
+          document.title = title === null ? "Lectern" : `${title} · Lectern`;
         });
       },
       state: (next, nextSeq, patch) => {
