@@ -182,11 +182,15 @@ impl Outbox {
         self.notify.notify_one();
     }
 
-    /// Asks the writer to send a snapshot (a `resync` answer) after what is queued.
+    /// Asks the writer to send the whole state (a `resync` answer) after what is queued. A snapshot
+    /// marker already waiting becomes the whole state, where it is: one snapshot answers both, and
+    /// the client is not sent the state twice.
     pub fn request_sync(&self) {
         {
             let mut q = self.lock();
-            if !matches!(q.items.back(), Some(Item::Resync)) {
+            if let Some(marker) = q.items.iter_mut().find(|i| matches!(i, Item::Sync)) {
+                *marker = Item::Resync;
+            } else if !matches!(q.items.back(), Some(Item::Resync)) {
                 q.items.push_back(Item::Resync);
             }
         }
@@ -285,6 +289,20 @@ mod tests {
         assert_eq!(o.push(Item::Msg(Bytes::from("c"))), Pushed::Overflow);
         assert_eq!(o.push(patch(1)), Pushed::Conflated, "a patch still gets a snapshot marker");
         assert_eq!(kinds(&o.take()), ["a", "b", "SYNC"]);
+    }
+
+    #[test]
+    fn a_resync_behind_a_snapshot_marker_is_answered_once_with_the_whole_state() {
+        let o = Outbox::new(2);
+        for seq in 1..=3 {
+            o.push(patch(seq));
+        }
+        o.request_sync();
+        o.request_sync();
+        assert_eq!(kinds(&o.take()), ["RESYNC"], "one whole state, not a partial one and then the whole");
+        o.push(Item::Msg(Bytes::from("pong")));
+        o.request_sync();
+        assert_eq!(kinds(&o.take()), ["pong", "RESYNC"], "with no marker waiting, after what is queued");
     }
 
     #[test]
