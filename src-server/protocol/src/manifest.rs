@@ -76,40 +76,81 @@ fn hex_sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Where a document of `size` bytes with these scanned pages is cut: the pieces' lengths, in order,
+/// adding up to `size`. A scanned page's image is one piece (with the few bytes after it, up to the
+/// next image); other bytes are cut every [`PIECE`] bytes and at each image.
+fn cut(size: u64, scans: &[Option<[u64; 4]>]) -> Vec<u64> {
+    let mut images: Vec<(u64, u64)> = scans
+        .iter()
+        .flatten()
+        .filter_map(|[o, l, _, _]| Some((*o, o.checked_add(*l)?)))
+        .filter(|(o, e)| o < e && *e <= size)
+        .collect();
+    images.sort_unstable();
+    images.dedup();
+    let mut pieces = Vec::new();
+    let (mut pos, mut next) = (0u64, 0usize);
+    while pos < size {
+        while next < images.len() && images[next].0 < pos {
+            next += 1; // an image overlapping the last piece is cut as plain bytes
+        }
+        let end = match images.get(next) {
+            Some(&(start, end)) if start == pos => {
+                next += 1;
+                // The bytes up to the next image go with this one when they are few.
+                let after = images.get(next).map_or(size, |i| i.0).max(end);
+                if after - end < PIECE { after } else { end }
+            }
+            Some(&(start, _)) => (pos + PIECE).min(start),
+            None => (pos + PIECE).min(size),
+        };
+        pieces.push(end - pos);
+        pos = end;
+    }
+    pieces
+}
+
 impl DocManifest {
     /// The manifest of `bytes`, whose scanned pages are `scans` (entries outside the document are
     /// left out of the cutting, and kept as given).
     pub fn build(bytes: &[u8], scans: &[Option<[u64; 4]>]) -> DocManifest {
         let size = bytes.len() as u64;
-        let mut images: Vec<(u64, u64)> = scans
-            .iter()
-            .flatten()
-            .filter_map(|[o, l, _, _]| Some((*o, o.checked_add(*l)?)))
-            .filter(|(o, e)| o < e && *e <= size)
-            .collect();
-        images.sort_unstable();
-        images.dedup();
-        let (mut pieces, mut hashes) = (Vec::new(), Vec::new());
-        let (mut pos, mut next) = (0u64, 0usize);
-        while pos < size {
-            while next < images.len() && images[next].0 < pos {
-                next += 1; // an image overlapping the last piece is cut as plain bytes
-            }
-            let end = match images.get(next) {
-                Some(&(start, end)) if start == pos => {
-                    next += 1;
-                    // The bytes up to the next image go with this one when they are few.
-                    let after = images.get(next).map_or(size, |i| i.0).max(end);
-                    if after - end < PIECE { after } else { end }
-                }
-                Some(&(start, _)) => (pos + PIECE).min(start),
-                None => (pos + PIECE).min(size),
-            };
-            pieces.push(end - pos);
-            hashes.extend_from_slice(&Sha256::digest(&bytes[pos as usize..end as usize]));
+        let pieces = cut(size, scans);
+        let mut hashes = Vec::with_capacity(pieces.len() * 32);
+        let mut pos = 0usize;
+        for len in &pieces {
+            let end = pos + *len as usize; // the pieces add up to `size`
+            hashes.extend_from_slice(&Sha256::digest(&bytes[pos..end]));
             pos = end;
         }
         DocManifest { v: 1, size, pieces, hashes: STANDARD.encode(hashes), scans: scans.to_vec() }
+    }
+
+    /// The same manifest as [`DocManifest::build`], of the `size` bytes `reader` gives, read a piece
+    /// at a time: a document on disk is described without holding it in memory. An error if the
+    /// reader fails or ends early.
+    pub fn read(
+        mut reader: impl std::io::Read,
+        size: u64,
+        scans: &[Option<[u64; 4]>],
+    ) -> std::io::Result<DocManifest> {
+        let pieces = cut(size, scans);
+        let mut hashes = Vec::with_capacity(pieces.len() * 32);
+        let mut buf = vec![0u8; 64 * 1024];
+        for len in &pieces {
+            let (mut hasher, mut left) = (Sha256::new(), *len);
+            while left > 0 {
+                let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
+                let got = reader.read(&mut buf[..want])?;
+                if got == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                hasher.update(&buf[..got]);
+                left -= got as u64;
+            }
+            hashes.extend_from_slice(&hasher.finalize());
+        }
+        Ok(DocManifest { v: 1, size, pieces, hashes: STANDARD.encode(hashes), scans: scans.to_vec() })
     }
 
     /// The manifest as served: the bytes whose SHA-256 the state carries.
@@ -266,5 +307,25 @@ mod tests {
         let json = m.to_bytes();
         let pieces = Pieces::check(&json, &DocManifest::sha256(&json), 3).unwrap();
         pieces.verify(0, &bytes).unwrap();
+    }
+
+    #[test]
+    fn a_document_read_a_piece_at_a_time_has_the_manifest_of_its_bytes() {
+        let bytes = doc(200_000);
+        let scans = vec![Some([1_000, 90_000, 1, 1]), None, Some([120_000, 30_000, 1, 1])];
+        // A reader that gives a few bytes at a time, as a file or a pipe may.
+        struct Dribble<'a>(&'a [u8]);
+        impl std::io::Read for Dribble<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(self.0.len()).min(7_001);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let read = DocManifest::read(Dribble(&bytes), 200_000, &scans).unwrap();
+        assert_eq!(read, DocManifest::build(&bytes, &scans));
+        let short = DocManifest::read(Dribble(&bytes[..150_000]), 200_000, &scans).unwrap_err();
+        assert_eq!(short.kind(), std::io::ErrorKind::UnexpectedEof, "a file that shrank is not described");
     }
 }

@@ -16,10 +16,12 @@ fn path(dir: &Path, sha256: &str) -> std::path::PathBuf {
 
 /// Describes the document at `file` (of hash `sha256`, with these scanned pages): writes its
 /// manifest beside it and returns the manifest's SHA-256, or `None` if it could not be kept (the
-/// document is then checked whole by devices behind a relay). Blocking.
+/// document is then checked whole by devices behind a relay). Blocking; the document is read a
+/// piece at a time, never held whole.
 pub(super) fn describe(dir: &Path, file: &Path, sha256: &str, scans: &[Option<[u64; 4]>]) -> Option<String> {
-    let bytes = std::fs::read(file).ok()?;
-    let json = DocManifest::build(&bytes, scans).to_bytes();
+    let file = std::fs::File::open(file).ok()?;
+    let size = file.metadata().ok()?.len();
+    let json = DocManifest::read(std::io::BufReader::new(file), size, scans).ok()?.to_bytes();
     super::write_atomic(&path(dir, sha256), &json).ok()?;
     Some(DocManifest::sha256(&json))
 }
