@@ -1,6 +1,6 @@
-//! A relay behind load balancers that speak PROXY protocol v2 (docs/RELAY.md): the balancers the
-//! operator names tell whose connection each is, so per-address limits see students again; nobody
-//! else is believed.
+//! A relay behind load balancers that speak PROXY protocol, v2 or v1 (docs/RELAY.md): the balancers
+//! the operator names tell whose connection each is, so per-address limits see students again;
+//! nobody else is believed.
 #![allow(clippy::unwrap_used)] // a test may panic on what it controls
 
 mod common;
@@ -27,6 +27,12 @@ fn v2_header(client: SocketAddr, to: SocketAddr) -> Vec<u8> {
     h
 }
 
+/// A PROXY protocol v1 header (the text nginx's `stream` module sends): TCP over IPv4 from `client`
+/// to `to`.
+fn v1_header(client: SocketAddr, to: SocketAddr) -> Vec<u8> {
+    format!("PROXY TCP4 {} {} {} {}\r\n", client.ip(), to.ip(), client.port(), to.port()).into_bytes()
+}
+
 /// A connection to the relay at `ws` from 127.0.0.`host`, which first sends `header`: the TLS
 /// WebSocket, or the reason it failed.
 async fn through(host: u8, ws: &str, fingerprint: &str, header: Option<Vec<u8>>) -> Result<Raw, String> {
@@ -37,10 +43,12 @@ async fn through(host: u8, ws: &str, fingerprint: &str, header: Option<Vec<u8>>)
     lectern::client::connect_over(tcp, ws, fingerprint).await.map(|ws| Raw { ws }).map_err(|e| e.to_string())
 }
 
-/// A hello for a room nobody published, from `client` through the balancer at 127.0.0.1.
-async fn hello_as(client: SocketAddr, ws: &str, fingerprint: &str, room: &str) -> u16 {
+/// A hello for a room nobody published, from `client` through the balancer at 127.0.0.1, which
+/// sends a header of this version.
+async fn hello_as(client: SocketAddr, ws: &str, fingerprint: &str, room: &str, v1: bool) -> u16 {
     let relay: SocketAddr = ws.trim_start_matches("wss://").split('/').next().unwrap().parse().unwrap();
-    let mut raw = through(1, ws, fingerprint, Some(v2_header(client, relay))).await.unwrap();
+    let header = if v1 { v1_header(client, relay) } else { v2_header(client, relay) };
+    let mut raw = through(1, ws, fingerprint, Some(header)).await.unwrap();
     raw.send(json!({"t":"hello","v":1,"role":"student","code":"123456","name":"X","device":"proxied-dev","room":room}))
         .await;
     raw.close_code().await
@@ -70,13 +78,16 @@ async fn behind_a_named_balancer_each_student_is_counted_as_itself() {
     for batch in 0..(quota + 40) / 20 {
         let hellos = (0..20).map(|i| {
             let (ws, fingerprint) = (ws.clone(), fingerprint.clone());
-            async move { hello_as(guesser, &ws, &fingerprint, &format!("nope-{batch}-{i}")).await }
+            // Half of them through a balancer that speaks v1: the same student either way.
+            async move { hello_as(guesser, &ws, &fingerprint, &format!("nope-{batch}-{i}"), i % 2 == 0).await }
         });
         last = *futures_util::future::join_all(hellos).await.last().unwrap();
     }
     assert_eq!(last, 4029, "the guesser is held back as itself");
-    // A classmate behind the same balancer is not.
-    assert_eq!(hello_as(classmate, &ws, &fingerprint, "nope-classmate").await, 4503);
+    assert_eq!(hello_as(guesser, &ws, &fingerprint, "nope-v1", true).await, 4029, "through v1 too");
+    // A classmate behind the same balancer is not, in either version.
+    assert_eq!(hello_as(classmate, &ws, &fingerprint, "nope-classmate", false).await, 4503);
+    assert_eq!(hello_as(classmate, &ws, &fingerprint, "nope-classmate-v1", true).await, 4503);
     relay.stop().await;
 }
 
@@ -97,6 +108,15 @@ async fn a_header_from_anyone_but_a_named_balancer_is_never_believed() {
     // Nor may a balancer name this machine, which no per-address limit counts.
     let loopback = v2_header(SocketAddr::from((Ipv4Addr::LOCALHOST, 1)), relay_addr);
     assert!(through(1, &ws, &fingerprint, Some(loopback)).await.is_err(), "a header naming this machine");
+    let loopback = v1_header(SocketAddr::from((Ipv4Addr::LOCALHOST, 1)), relay_addr);
+    assert!(through(1, &ws, &fingerprint, Some(loopback)).await.is_err(), "a v1 header naming this machine");
+    // A v1 header that never ends, or is not one, closes the connection.
+    let endless = format!("PROXY TCP4 {}\r\n", "1".repeat(120)).into_bytes();
+    assert!(through(1, &ws, &fingerprint, Some(endless)).await.is_err(), "a v1 header over 107 bytes");
+    let garbled = b"PROXY TCP4 not an address\r\n".to_vec();
+    assert!(through(1, &ws, &fingerprint, Some(garbled)).await.is_err(), "a v1 header that is not one");
+    // A health check's v1 header keeps the balancer's address, and the connection is served.
+    assert!(through(1, &ws, &fingerprint, Some(b"PROXY UNKNOWN\r\n".to_vec())).await.is_ok());
     // And a student straight to the relay, from another address, gets in as ever.
     assert!(through(2, &ws, &fingerprint, None).await.is_ok());
     relay.stop().await;

@@ -1,9 +1,11 @@
-//! PROXY protocol v2 (HAProxy's), from the load balancers a relay's operator names and only from
-//! them: behind a balancer every student's connection comes from the balancer's address, and the
+//! PROXY protocol (HAProxy's; v2, the binary form, and v1, the text form nginx's `stream` module
+//! and older balancers send), from the load balancers a relay's operator names and only from them:
+//! behind a balancer every student's connection comes from the balancer's address, and the
 //! per-address limits would see one student. A connection from a named balancer must begin with a
-//! v2 header; the client it names is then the connection's address for every limit and log. A
-//! `LOCAL` header (a balancer's own health check) keeps the balancer's address. A header from any
-//! other address is not read: it breaks that connection's TLS handshake, and nothing is believed.
+//! header; the client it names is then the connection's address for every limit and log. A v2
+//! `LOCAL` header or a v1 `UNKNOWN` one (a balancer's own health check) keeps the balancer's
+//! address. A header from any other address is not read: it breaks that connection's TLS
+//! handshake, and nothing is believed.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -68,15 +70,58 @@ fn invalid(why: impl Into<String>) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, why.into())
 }
 
-/// Reads the PROXY protocol v2 header a trusted balancer at `from` begins its connection with: the
-/// client's address, or `from` for a `LOCAL` header. Anything else is an error, and the connection is
-/// closed: a balancer the operator named that sends no header is misconfigured, and guessing would
-/// give every student one address again.
+/// The longest v1 header, "\r\n" included (the protocol's own bound).
+const MAX_V1: usize = 107;
+
+/// Reads the PROXY protocol header (v2, or v1) a trusted balancer at `from` begins its connection
+/// with: the client's address, or `from` for a health check's. Anything else is an error, and the
+/// connection is closed: a balancer the operator named that sends no header is misconfigured, and
+/// guessing would give every student one address again.
 pub async fn read_header(tcp: &mut TcpStream, from: SocketAddr) -> std::io::Result<SocketAddr> {
+    // Six bytes tell the two apart ("PROXY " and the binary signature's start), and neither header
+    // is shorter: nothing of the TLS handshake after it is read here.
+    let mut head = [0u8; 6];
+    tcp.read_exact(&mut head).await?;
+    let client = if &head == b"PROXY " { read_v1(tcp).await? } else { read_v2(tcp, head).await? };
+    // A health check is the balancer's own connection.
+    let Some(client) = client else { return Ok(from) };
+    // No student on the internet is this machine, or no address at all: such a header would
+    // escape every per-address limit (this machine's own connections are not counted).
+    let ip = client.ip().to_canonical();
+    if ip.is_loopback() || ip.is_unspecified() {
+        return Err(invalid(format!("a PROXY header naming {ip}")));
+    }
+    Ok(client)
+}
+
+/// The rest of a v1 header (`PROXY TCP4 <client> <relay> <port> <port>\r\n`), read a byte at a
+/// time up to its end so that none of the TLS handshake after it is taken: the client, or none for
+/// `UNKNOWN` (a health check).
+async fn read_v1(tcp: &mut TcpStream) -> std::io::Result<Option<SocketAddr>> {
+    let mut line = b"PROXY ".to_vec();
+    while !line.ends_with(b"\r\n") {
+        if line.len() >= MAX_V1 {
+            return Err(invalid("a PROXY v1 header longer than 107 bytes"));
+        }
+        line.push(tcp.read_u8().await?);
+    }
+    let parsed =
+        ppp::v1::Header::try_from(&line[..]).map_err(|e| invalid(format!("PROXY v1 header: {e}")))?;
+    Ok(match parsed.addresses {
+        ppp::v1::Addresses::Unknown => None,
+        ppp::v1::Addresses::Tcp4(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
+        ppp::v1::Addresses::Tcp6(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
+    })
+}
+
+/// The rest of a v2 header, whose first six bytes are `head`: the client, or none for `LOCAL` (a
+/// health check).
+async fn read_v2(tcp: &mut TcpStream, head: [u8; 6]) -> std::io::Result<Option<SocketAddr>> {
     let mut header = vec![0u8; 16];
-    tcp.read_exact(&mut header).await?;
+    header[..6].copy_from_slice(&head);
+    tcp.read_exact(&mut header[6..]).await?;
     if header[..12] != SIGNATURE {
-        return Err(invalid("no PROXY protocol v2 header"));
+        return Err(invalid("no PROXY protocol header"));
     }
     let block = usize::from(u16::from_be_bytes([header[14], header[15]]));
     if block > MAX_BLOCK {
@@ -85,23 +130,16 @@ pub async fn read_header(tcp: &mut TcpStream, from: SocketAddr) -> std::io::Resu
     header.resize(16 + block, 0);
     tcp.read_exact(&mut header[16..]).await?;
     let parsed = ppp::v2::Header::try_from(&header[..]).map_err(|e| invalid(format!("PROXY header: {e}")))?;
-    let client = match (parsed.command, parsed.addresses) {
-        (ppp::v2::Command::Local, _) => return Ok(from),
+    match (parsed.command, parsed.addresses) {
+        (ppp::v2::Command::Local, _) => Ok(None),
         (ppp::v2::Command::Proxy, ppp::v2::Addresses::IPv4(a)) => {
-            SocketAddr::from((a.source_address, a.source_port))
+            Ok(Some(SocketAddr::from((a.source_address, a.source_port))))
         }
         (ppp::v2::Command::Proxy, ppp::v2::Addresses::IPv6(a)) => {
-            SocketAddr::from((a.source_address, a.source_port))
+            Ok(Some(SocketAddr::from((a.source_address, a.source_port))))
         }
-        (ppp::v2::Command::Proxy, _) => return Err(invalid("a PROXY header with no IP address")),
-    };
-    // No student on the internet is this machine, or no address at all: such a header would
-    // escape every per-address limit (this machine's own connections are not counted).
-    let ip = client.ip().to_canonical();
-    if ip.is_loopback() || ip.is_unspecified() {
-        return Err(invalid(format!("a PROXY header naming {ip}")));
+        (ppp::v2::Command::Proxy, _) => Err(invalid("a PROXY header with no IP address")),
     }
-    Ok(client)
 }
 
 #[cfg(test)]
