@@ -55,6 +55,17 @@ enum Command {
         /// The PDF.
         file: std::path::PathBuf,
     },
+    /// Draw a lesson's marks on a PDF in a process of its own, with its memory and CPU time capped
+    /// (the server runs this for every annotated export): what to draw comes as JSON on standard
+    /// input, and the PDF goes to standard output.
+    #[command(hide = true)]
+    AnnotatePdf {
+        /// The address-space cap, in bytes.
+        #[arg(long, default_value_t = lectern::docs::check::CHECK_MEMORY)]
+        memory: u64,
+        /// The original PDF.
+        file: std::path::PathBuf,
+    },
     /// Write the manual pages (lectern(1), lectern-serve(1), …) into a folder, for packages.
     #[command(hide = true)]
     Manpages {
@@ -77,6 +88,9 @@ fn main() -> ExitCode {
     // Before anything else starts (threads, a runtime): the caps it sets are for this process only.
     if let Command::CheckPdf { memory, file } = &cli.command {
         return lectern::docs::check::child_main(file, *memory);
+    }
+    if let Command::AnnotatePdf { memory, file } = &cli.command {
+        return lectern::docs::export::child_main(file, *memory);
     }
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -105,7 +119,8 @@ fn main() -> ExitCode {
             Command::Discover(args) => discover::discover(args).await,
             Command::Doctor(args) => discover::doctor(args).await,
             Command::Manpages { dir } => manpages(&dir),
-            Command::CheckPdf { .. } => Ok(ExitCode::SUCCESS), // handled before the runtime
+            // Handled before the runtime.
+            Command::CheckPdf { .. } | Command::AnnotatePdf { .. } => Ok(ExitCode::SUCCESS),
         }
     });
     runtime.shutdown_timeout(Duration::from_millis(200));

@@ -45,9 +45,9 @@ fn qpdf_check(pdf: &[u8]) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_annotated_pdf_has_the_pages_shown_with_the_ink_where_it_was_drawn() {
-    let server = TestServer::start().await;
+/// A lesson on the demo document: pages 1 to 3 shown, a red stroke and a highlight on page 2. The
+/// teacher's connection, and the URI of the lesson's annotated PDF.
+async fn marked_lesson(server: &TestServer) -> (common::Raw, String) {
     let (mut t, _) = server.teacher().await;
     let ink = json!({"color":"red","width":4,"points":[[1000,5000,50],[5000,5000,80],[9000,5000,100]]});
     let stroke = json!({"id":1,"x":0.1,"y":0.5,"w":0.8,"h":0.0,"ink":ink});
@@ -61,7 +61,14 @@ async fn the_annotated_pdf_has_the_pages_shown_with_the_ink_where_it_was_drawn()
     t.recv_type("ok").await;
     assert!(server.app().store.flush(Duration::from_secs(5)));
     let room = server.app().room().info().id.clone();
-    let uri = format!("/v1/lessons/{room}/annotated.pdf");
+    (t, format!("/v1/lessons/{room}/annotated.pdf"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_annotated_pdf_has_the_pages_shown_with_the_ink_where_it_was_drawn() {
+    let server = TestServer::start().await;
+    let (_t, uri) = marked_lesson(&server).await;
+    let room = server.app().room().info().id.clone();
 
     // A student with a token, or a stranger, gets nothing.
     let (_, welcome) = server.student("Aisha", &device(1)).await;
@@ -106,4 +113,41 @@ async fn the_annotated_pdf_has_the_pages_shown_with_the_ink_where_it_was_drawn()
     let from_cli = std::fs::read(&out).unwrap();
     qpdf_check(&from_cli);
     assert_eq!(lopdf::Document::load_mem(&from_cli).unwrap().get_pages().len(), 3);
+}
+
+/// Under `lectern serve` the export is drawn in a process of its own with the upload checker's caps
+/// (`lectern annotate-pdf`): the same PDF as drawn in the server, and for a document whose parse
+/// outgrows the cap, a clear error for the teacher while the server goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_export_is_drawn_in_a_capped_process_and_a_document_too_big_for_it_is_refused_clearly() {
+    use lectern::docs::check::{CHECK_MEMORY, Checker};
+    let server = TestServer::start().await;
+    let (mut t, uri) = marked_lesson(&server).await;
+    let drawn_here = get(&server, &uri, &server.teacher_key).await;
+    assert_eq!(drawn_here.0, StatusCode::OK);
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_lectern"));
+    let docs = server.app().docs();
+    docs.set_checker(Checker::Child { exe: exe.clone(), memory: CHECK_MEMORY });
+    let (status, kind, pdf) = get(&server, &uri, &server.teacher_key).await;
+    assert_eq!((status, kind.as_deref()), (StatusCode::OK, Some("application/pdf")));
+    assert_eq!(pdf, drawn_here.2, "the same PDF, drawn in a process of its own");
+
+    // A scanned page of 40 MB (parsing it holds it twice), added while the library parses here,
+    // then shown with a mark, and exported with the checker's cap at 48 MiB.
+    docs.set_checker(Checker::InProcess);
+    docs.add(&common::books::scanned_book(1, 40 << 20), "Bomb", Some("bomb")).unwrap();
+    docs.set_checker(Checker::Child { exe, memory: 48 << 20 });
+    t.send(json!({"t":"set","id":4,"patch":{"doc":"bomb"}})).await;
+    t.recv_type("ok").await;
+    let highlight = json!({"id":3,"x":0.1,"y":0.2,"w":0.5,"h":0.1});
+    t.send(json!({"t":"set","id":5,"patch":{"marks":[{"op":"add","page":1,"mark":highlight}]}})).await;
+    t.recv_type("ok").await;
+    assert!(server.app().store.flush(Duration::from_secs(5)));
+    let (status, _, said) = get(&server, &format!("{uri}?doc=bomb"), &server.teacher_key).await;
+    let said = String::from_utf8_lossy(&said);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{said}");
+    assert!(said.contains("needs more than 48 MiB"), "the teacher is told why: {said}");
+    // The lesson goes on, and a document within the cap is still exported.
+    let (status, _, again) = get(&server, &format!("{uri}?doc=demo"), &server.teacher_key).await;
+    assert_eq!((status, again), (StatusCode::OK, drawn_here.2));
 }

@@ -6,33 +6,8 @@
 mod common;
 
 use axum::body::Bytes;
+use common::books::many_objects;
 use lectern::client::fetch::request;
-
-/// A PDF of one page and `filler` empty objects, with a correct cross-reference table: cheap to
-/// write, costly to parse (every object is kept).
-fn many_objects(filler: u32) -> Vec<u8> {
-    let mut pdf = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    let mut obj = |pdf: &mut Vec<u8>, body: &str| {
-        offsets.push(pdf.len());
-        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", offsets.len()).as_bytes());
-    };
-    obj(&mut pdf, "<</Type/Catalog/Pages 2 0 R>>");
-    obj(&mut pdf, "<</Type/Pages/Kids[3 0 R]/Count 1>>");
-    obj(&mut pdf, "<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>");
-    for _ in 0..filler {
-        obj(&mut pdf, "<</A 1>>");
-    }
-    let xref = pdf.len();
-    pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", offsets.len() + 1).as_bytes());
-    for o in &offsets {
-        pdf.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
-    }
-    pdf.extend_from_slice(
-        format!("trailer\n<</Size {}/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n", offsets.len() + 1).as_bytes(),
-    );
-    pdf
-}
 
 /// The server's peak resident memory, in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {

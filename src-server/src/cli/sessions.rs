@@ -78,11 +78,18 @@ pub fn sessions(args: Sessions) -> anyhow::Result<ExitCode> {
             let docs = lectern::store::annotated::annotations(&conn, &lesson)?;
             let chosen = lectern::store::annotated::pick(docs, doc.as_deref()).map_err(anyhow::Error::msg)?;
             let path = dir.join("docs").join(format!("{}.pdf", chosen.doc.sha256));
-            let original = std::fs::read(&path).with_context(|| {
+            std::fs::metadata(&path).with_context(|| {
                 format!("document {:?} is no longer in the library ({})", chosen.doc.id, path.display())
             })?;
-            let bytes = lectern::docs::annotate::annotate(&original, &chosen.pages, &chosen.marks)
-                .map_err(anyhow::Error::msg)?;
+            // In a capped process of its own, as the server does: a document whose parse outgrows
+            // the caps gets a clear error, not a machine that swaps.
+            use lectern::docs::check::{CHECK_MEMORY, Checker, this_program};
+            let checker =
+                this_program().map_or(Checker::InProcess, |exe| Checker::Child { exe, memory: CHECK_MEMORY });
+            let drawing =
+                lectern::docs::export::Drawing { pages: chosen.pages.clone(), marks: chosen.marks.clone() };
+            let bytes =
+                lectern::docs::export::annotated(&checker, &path, &drawing).map_err(anyhow::Error::msg)?;
             std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
             let marks: usize = chosen.marks.values().map(Vec::len).sum();
             eprintln!(

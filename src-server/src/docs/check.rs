@@ -47,6 +47,8 @@ pub enum Checker {
 
 impl Checker {
     /// Checks the PDF at `path`.
+    ///
+    /// (The same choice says where a lesson's annotated PDF is drawn: `super::export`.)
     pub fn check(&self, path: &Path) -> Result<Checked> {
         match self {
             Checker::InProcess => check_here(path),
@@ -105,16 +107,21 @@ fn check_in_child(exe: &Path, memory: u64, path: &Path) -> Result<Checked> {
     }
 }
 
+/// Caps this process's address space at `memory` bytes and its CPU time at [`CHECK_CPU_SECONDS`],
+/// with no core file (a child killed by its caps must not leave a gigabyte behind). For the child
+/// processes that parse PDFs; run before a byte of the file is read.
+pub(super) fn cap_this_process(memory: u64) -> std::io::Result<()> {
+    rlimit::setrlimit(rlimit::Resource::AS, memory, memory)
+        .and_then(|()| rlimit::setrlimit(rlimit::Resource::CPU, CHECK_CPU_SECONDS, CHECK_CPU_SECONDS))
+        .and_then(|()| rlimit::setrlimit(rlimit::Resource::CORE, 0, 0))
+}
+
 /// `lectern check-pdf`: caps this process's memory and CPU time, checks the file, and prints
 /// [`Checked`] as JSON (exit 0), or `not a readable PDF: WHY` on standard error (exit 1). Exit 2: the
 /// check could not be made; 3 (or a signal): the file needs more than the caps allow.
 pub fn child_main(path: &Path, memory: u64) -> std::process::ExitCode {
-    // Both caps apply before a byte is read; failing to set them is a failure to check.
-    // No core file either: a checker killed by its caps must not leave a gigabyte behind.
-    if let Err(e) = rlimit::setrlimit(rlimit::Resource::AS, memory, memory)
-        .and_then(|()| rlimit::setrlimit(rlimit::Resource::CPU, CHECK_CPU_SECONDS, CHECK_CPU_SECONDS))
-        .and_then(|()| rlimit::setrlimit(rlimit::Resource::CORE, 0, 0))
-    {
+    // Failing to set the caps is a failure to check.
+    if let Err(e) = cap_this_process(memory) {
         eprintln!("cannot cap the checker's resources: {e}");
         return std::process::ExitCode::from(2);
     }

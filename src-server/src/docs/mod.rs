@@ -6,6 +6,7 @@
 
 pub mod annotate;
 pub mod check;
+pub mod export;
 pub mod manifest;
 pub mod pdf;
 pub mod scan;

@@ -33,15 +33,18 @@ pub(super) async fn annotated_pdf(
     let lesson_id = lesson.id;
     let docs = run_report(&app, move |c| crate::store::annotated::annotations(c, &lesson)).await?;
     let chosen = crate::store::annotated::pick(docs, which.doc.as_deref()).map_err(ApiError::NotFound)?;
-    let path = app.docs().path(&chosen.doc);
-    let original = tokio::fs::read(&path).await.map_err(|_| {
-        ApiError::NotFound(format!("document \"{}\" is no longer in the library", chosen.doc.id))
-    })?;
-    let (pages, marks) = (chosen.pages, chosen.marks);
-    let pdf = tokio::task::spawn_blocking(move || crate::docs::annotate::annotate(&original, &pages, &marks))
+    if tokio::fs::metadata(app.docs().path(&chosen.doc)).await.is_err() {
+        let id = &chosen.doc.id;
+        return Err(ApiError::NotFound(format!("document \"{id}\" is no longer in the library")));
+    }
+    // Drawn where the library parses PDFs: under `lectern serve`, in a capped process of its own.
+    let drawing = crate::docs::export::Drawing { pages: chosen.pages, marks: chosen.marks };
+    let (docs, doc) = (app.docs().clone(), chosen.doc.clone());
+    let pdf = tokio::task::spawn_blocking(move || docs.annotated(&doc, &drawing))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(ApiError::Internal)?;
+        // The document could not be drawn on (unreadable, or past the caps): the teacher is told why.
+        .map_err(ApiError::Unprocessable)?;
     let safe: String =
         chosen.doc.id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
     let name = format!("attachment; filename=\"lesson-{lesson_id}-{safe}.pdf\"");

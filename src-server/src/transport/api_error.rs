@@ -27,6 +27,9 @@ pub enum ApiError {
     Conflict(&'static str),
     /// 413: the body is (or says it is) over the limit.
     TooLarge(String),
+    /// 422: the request is understood, but what it names cannot be made (a document too costly to
+    /// draw on), with the reason.
+    Unprocessable(String),
     /// 429: too many requests from this address; `close` ends the connection too.
     TooMany {
         /// What to do.
@@ -61,6 +64,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m.into()),
             ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+            ApiError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
             ApiError::TooMany { why, close: c } => {
                 close = c;
                 (StatusCode::TOO_MANY_REQUESTS, why.into())

@@ -1,5 +1,6 @@
 //! Documents for tests that need more than the demo lesson: a scanned book whose every page is one
-//! full-page JPEG of its own, and requests for a document whose answers are left unread.
+//! full-page JPEG of its own, a PDF built to cost memory when parsed, and requests for a document
+//! whose answers are left unread.
 
 use bytes::Bytes;
 use http_body_util::Empty;
@@ -13,6 +14,32 @@ pub enum Page {
     Scan(Vec<u8>),
     /// A drawn page: this content stream.
     Drawn(&'static str),
+}
+
+/// A PDF of one page and `filler` empty objects, with a correct cross-reference table: cheap to
+/// write, costly to parse (every object is kept).
+pub fn many_objects(filler: u32) -> Vec<u8> {
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    let mut obj = |pdf: &mut Vec<u8>, body: &str| {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", offsets.len()).as_bytes());
+    };
+    obj(&mut pdf, "<</Type/Catalog/Pages 2 0 R>>");
+    obj(&mut pdf, "<</Type/Pages/Kids[3 0 R]/Count 1>>");
+    obj(&mut pdf, "<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>");
+    for _ in 0..filler {
+        obj(&mut pdf, "<</A 1>>");
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", offsets.len() + 1).as_bytes());
+    for o in &offsets {
+        pdf.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!("trailer\n<</Size {}/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n", offsets.len() + 1).as_bytes(),
+    );
+    pdf
 }
 
 /// A PDF of these pages, A4, uncompressed.
