@@ -116,7 +116,8 @@ function bindAuthorities(): () => void {
     trust.disabled = forget.disabled = true;
     error.textContent = "";
     call()
-      .then((n) => n !== null && say(n), (e: unknown) => (error.textContent = String(e)))
+      // In the page's language, then the device's own words (a path, the system's error) as detail.
+      .then((n) => n !== null && say(n), (e: unknown) => (error.textContent = `${t("authoritiesRefused")} ${String(e)}`))
       .finally(() => (trust.disabled = forget.disabled = false));
   };
   trust.addEventListener("click", () => act(() => appShell.trustAuthorities()));
