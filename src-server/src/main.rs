@@ -63,7 +63,7 @@ enum Command {
         /// The address-space cap, in bytes.
         #[arg(long, default_value_t = lectern::docs::check::CHECK_MEMORY)]
         memory: u64,
-        /// The original PDF.
+        /// The library's PDF the marks are drawn on.
         file: std::path::PathBuf,
     },
     /// Write the manual pages (lectern(1), lectern-serve(1), …) into a folder, for packages.
@@ -115,7 +115,7 @@ fn main() -> ExitCode {
             Command::Relay(args) => relay::relay(args).await,
             Command::Config(args) => serve::show(args),
             Command::Join(args) => join::join(args).await,
-            Command::Sessions(args) => sessions::sessions(args),
+            Command::Sessions(args) => sessions::sessions(args).await,
             Command::Discover(args) => discover::discover(args).await,
             Command::Doctor(args) => discover::doctor(args).await,
             Command::Manpages { dir } => manpages(&dir),

@@ -52,7 +52,7 @@ pub enum Format {
     Json,
 }
 
-pub fn sessions(args: Sessions) -> anyhow::Result<ExitCode> {
+pub async fn sessions(args: Sessions) -> anyhow::Result<ExitCode> {
     use lectern::store::report;
     let dir = args.data_dir.unwrap_or_else(lectern::config::default_data_dir);
     let conn = lectern::store::schema::open_for_reading(&dir.join("lectern.db"))?;
@@ -88,8 +88,7 @@ pub fn sessions(args: Sessions) -> anyhow::Result<ExitCode> {
                 this_program().map_or(Checker::InProcess, |exe| Checker::Child { exe, memory: CHECK_MEMORY });
             let drawing =
                 lectern::docs::export::Drawing { pages: chosen.pages.clone(), marks: chosen.marks.clone() };
-            let bytes =
-                lectern::docs::export::annotated(&checker, &path, &drawing).map_err(anyhow::Error::msg)?;
+            let bytes = lectern::docs::export::annotated(&checker, &path, drawing).await?;
             std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
             let marks: usize = chosen.marks.values().map(Vec::len).sum();
             eprintln!(

@@ -27,7 +27,21 @@ pub fn annotate(
     shown: &BTreeSet<u32>,
     marks: &BTreeMap<u32, Vec<Mark>>,
 ) -> Result<Vec<u8>, String> {
-    let (mut doc, _) = super::pdf::parse(original)?;
+    let mut out = Vec::new();
+    annotate_to(original.to_vec(), shown, marks, &mut out)?;
+    Ok(out)
+}
+
+/// [`annotate`], written to `out` as it is made, with the original let go once it is parsed: at
+/// most the parsed document is held, not the file, the document and the result together.
+pub fn annotate_to(
+    original: Vec<u8>,
+    shown: &BTreeSet<u32>,
+    marks: &BTreeMap<u32, Vec<Mark>>,
+    out: &mut impl std::io::Write,
+) -> Result<(), String> {
+    let (mut doc, _) = super::pdf::parse(&original)?;
+    drop(original);
     let pages = doc.get_pages();
     let mut dropped = Vec::new();
     for (&number, &id) in &pages {
@@ -50,9 +64,8 @@ pub fn annotate(
     doc.delete_pages(&dropped);
     doc.prune_objects();
     doc.compress();
-    let mut out = Vec::new();
-    doc.save_to(&mut out).map_err(|e| format!("writing the PDF: {e}"))?;
-    Ok(out)
+    doc.save_to(out).map_err(|e| format!("writing the PDF: {e}"))?;
+    Ok(())
 }
 
 /// Where a page's normalized coordinates land in its user space.

@@ -36,7 +36,8 @@ pub enum Checker {
     /// In this process (no bound beyond the upload size).
     #[default]
     InProcess,
-    /// In a child process: `exe check-pdf --memory BYTES FILE`, which prints [`Checked`] as JSON.
+    /// In a child process: `exe check-pdf --memory BYTES FILE`, which prints [`Checked`] as JSON
+    /// (and `exe annotate-pdf …` for exports, `super::export`).
     Child {
         /// The program (`lectern`).
         exe: PathBuf,

@@ -60,6 +60,8 @@ pub(super) async fn follow(mirrors: Arc<FeedParts>, room: Arc<Room>, mut last: S
     let mut conn = None;
     let mut lost = false;
     let mut forged = Forged::default();
+    // A `details` entry was read and the details not yet read again (kept across a Redis failure).
+    let mut details = false;
     loop {
         let (teachers, students) = room.online();
         if teachers + students > 0 {
@@ -133,7 +135,8 @@ pub(super) async fn follow(mirrors: Arc<FeedParts>, room: Arc<Room>, mut last: S
                     continue;
                 }
                 ("details", _) => {
-                    reread_details(c, &room).await;
+                    // Read once, after the batch: a burst of entries costs one read.
+                    details = true;
                     continue;
                 }
                 _ => {}
@@ -148,19 +151,26 @@ pub(super) async fn follow(mirrors: Arc<FeedParts>, room: Arc<Room>, mut last: S
                 }
             }
         }
+        if let Some(c) = conn.as_mut().filter(|_| details) {
+            match reread_details(c, &room).await {
+                Ok(()) => details = false,
+                Err(_) => conn = None,
+            }
+        }
     }
 }
 
 /// Reads the room's join details again (a new code, the waiting room turned on or off, the title
 /// signed for a new epoch); kept as they were when Redis does not answer or holds something
 /// unreadable.
-async fn reread_details(conn: &mut Conn, room: &Room) {
-    let meta: redis::RedisResult<Option<String>> =
-        redis::cmd("GET").arg(keys::meta(&room.info().id)).query_async(conn).await;
-    if let Some(meta) = meta.ok().flatten().and_then(|m| serde_json::from_str::<Meta>(&m).ok()) {
+/// An error only when Redis failed.
+async fn reread_details(conn: &mut Conn, room: &Room) -> redis::RedisResult<()> {
+    let meta: Option<String> = redis::cmd("GET").arg(keys::meta(&room.info().id)).query_async(conn).await?;
+    if let Some(meta) = meta.and_then(|m| serde_json::from_str::<Meta>(&m).ok()) {
         room.mirror_details(&meta.code, meta.waiting_room);
-        room.mirror_title(&meta.title, meta.title_signed());
+        room.mirror_title(&meta.title, meta.title_signed().map(|s| s.sig));
     }
+    Ok(())
 }
 
 /// What became of a frame of the room's stream.
@@ -247,7 +257,10 @@ async fn apply(
             if !verifier.check(Kind::State, seq, 0, &state, &signed) {
                 return Applied::Forged;
             }
-            new_epoch_details(conn, room, &signed).await;
+            if new_epoch_details(conn, room, &signed).await.is_err() {
+                // Taken later, from the snapshot, when the next change finds the gap.
+                return Applied::RedisFailed;
+            }
             // A new epoch: the teacher's server may have lost who is here (Redis went away); say it.
             let here = room.mirror_reset(seq, state, signed).unwrap_or_default();
             if !here.is_empty() {
@@ -279,10 +292,15 @@ async fn apply(
 /// signature holds for one epoch (section E) and the teacher's server may have restarted with
 /// another title. Read first, so that no student is sent the new epoch's state with the last one's
 /// title.
-async fn new_epoch_details(conn: &mut Conn, room: &Room, signed: &crate::protocol::Signed) {
+async fn new_epoch_details(
+    conn: &mut Conn,
+    room: &Room,
+    signed: &crate::protocol::Signed,
+) -> redis::RedisResult<()> {
     if room.mirror_position().1.is_some_and(|epoch| signed.epoch > epoch) {
-        reread_details(conn, room).await;
+        reread_details(conn, room).await?;
     }
+    Ok(())
 }
 
 /// Takes the room's snapshot from Redis when it is newer than what the room has.
@@ -296,7 +314,9 @@ async fn reload(conn: &mut Conn, room: &Room, verifier: &Verifier) -> Applied {
     if !verifier.check(Kind::State, snap.seq, 0, &snap.state, &snap.signed) {
         return Applied::Forged;
     }
-    new_epoch_details(conn, room, &snap.signed).await;
+    if new_epoch_details(conn, room, &snap.signed).await.is_err() {
+        return Applied::RedisFailed;
+    }
     match room.mirror_reset(snap.seq, snap.state, snap.signed) {
         Some(_) => Applied::Yes,
         None => Applied::Forged, // nothing newer: the gap was not the teacher's

@@ -249,7 +249,7 @@ impl Mirrors {
             },
             heartbeat_ms: meta.heartbeat_ms,
             mirror: true,
-            title_sig: meta.title_signed(),
+            title_sig: meta.title_signed().map(|s| s.sig),
         }));
         let (epoch, snap_seq) = (snap.signed.epoch, snap.seq);
         room.mirror_reset(snap.seq, snap.state, snap.signed);

@@ -17,7 +17,8 @@ pub(super) struct Which {
     doc: Option<String>,
 }
 
-/// Only one export runs at a time: each replays a lesson's log and parses a whole document.
+/// Only one export runs at a time: each replays a lesson's log and parses a whole document. A
+/// teacher who stops waiting lets the next one go, and the child drawing theirs is killed with it.
 static DRAWING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 pub(super) async fn annotated_pdf(
@@ -37,14 +38,13 @@ pub(super) async fn annotated_pdf(
         let id = &chosen.doc.id;
         return Err(ApiError::NotFound(format!("document \"{id}\" is no longer in the library")));
     }
-    // Drawn where the library parses PDFs: under `lectern serve`, in a capped process of its own.
+    // Drawn where the library parses PDFs: under `lectern serve` and the app, in a capped process
+    // of its own. A document that cannot be drawn on (unreadable, or past the caps) is said why.
     let drawing = crate::docs::export::Drawing { pages: chosen.pages, marks: chosen.marks };
-    let (docs, doc) = (app.docs().clone(), chosen.doc.clone());
-    let pdf = tokio::task::spawn_blocking(move || docs.annotated(&doc, &drawing))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        // The document could not be drawn on (unreadable, or past the caps): the teacher is told why.
-        .map_err(ApiError::Unprocessable)?;
+    let pdf = app.docs().annotated(&chosen.doc, drawing).await.map_err(|e| match e {
+        crate::docs::export::ExportError::Document(why) => ApiError::Unprocessable(why),
+        failed => ApiError::Internal(failed.to_string()),
+    })?;
     let safe: String =
         chosen.doc.id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
     let name = format!("attachment; filename=\"lesson-{lesson_id}-{safe}.pdf\"");

@@ -9,8 +9,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The v2 header's first 12 bytes.
 const SIGNATURE: [u8; 12] = [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A];
@@ -29,7 +28,7 @@ pub fn warn_misconfigured(peer: SocketAddr, why: &str) {
     let mut said = SAID.lock().unwrap_or_else(|p| p.into_inner());
     if said.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(10)) {
         *said = Some(std::time::Instant::now());
-        tracing::warn!(%peer, why, "a load balancer named in proxy_from sent no usable PROXY v2 header; its connection was closed");
+        tracing::warn!(%peer, why, "a load balancer named in proxy_from sent no usable PROXY header; its connection was closed");
     }
 }
 
@@ -77,7 +76,10 @@ const MAX_V1: usize = 107;
 /// with: the client's address, or `from` for a health check's. Anything else is an error, and the
 /// connection is closed: a balancer the operator named that sends no header is misconfigured, and
 /// guessing would give every student one address again.
-pub async fn read_header(tcp: &mut TcpStream, from: SocketAddr) -> std::io::Result<SocketAddr> {
+pub async fn read_header(
+    tcp: &mut (impl AsyncRead + Unpin),
+    from: SocketAddr,
+) -> std::io::Result<SocketAddr> {
     // Six bytes tell the two apart ("PROXY " and the binary signature's start), and neither header
     // is shorter: nothing of the TLS handshake after it is read here.
     let mut head = [0u8; 6];
@@ -97,7 +99,7 @@ pub async fn read_header(tcp: &mut TcpStream, from: SocketAddr) -> std::io::Resu
 /// The rest of a v1 header (`PROXY TCP4 <client> <relay> <port> <port>\r\n`), read a byte at a
 /// time up to its end so that none of the TLS handshake after it is taken: the client, or none for
 /// `UNKNOWN` (a health check).
-async fn read_v1(tcp: &mut TcpStream) -> std::io::Result<Option<SocketAddr>> {
+async fn read_v1(tcp: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Option<SocketAddr>> {
     let mut line = b"PROXY ".to_vec();
     while !line.ends_with(b"\r\n") {
         if line.len() >= MAX_V1 {
@@ -116,7 +118,7 @@ async fn read_v1(tcp: &mut TcpStream) -> std::io::Result<Option<SocketAddr>> {
 
 /// The rest of a v2 header, whose first six bytes are `head`: the client, or none for `LOCAL` (a
 /// health check).
-async fn read_v2(tcp: &mut TcpStream, head: [u8; 6]) -> std::io::Result<Option<SocketAddr>> {
+async fn read_v2(tcp: &mut (impl AsyncRead + Unpin), head: [u8; 6]) -> std::io::Result<Option<SocketAddr>> {
     let mut header = vec![0u8; 16];
     header[..6].copy_from_slice(&head);
     tcp.read_exact(&mut header[6..]).await?;
@@ -158,5 +160,56 @@ mod tests {
         assert!(TrustedProxies::parse(&["10.0.0.0/33".into()]).is_err());
         assert!(TrustedProxies::parse(&["example.org".into()]).unwrap_err().contains("example.org"));
         assert!(TrustedProxies::default().is_empty());
+    }
+
+    /// A header, as a balancer writes it, followed by the start of a TLS handshake: what is read,
+    /// and what is left for TLS.
+    async fn through(bytes: &[u8]) -> (std::io::Result<SocketAddr>, Vec<u8>) {
+        let (mut balancer, mut relay) = tokio::io::duplex(4096);
+        tokio::io::AsyncWriteExt::write_all(&mut balancer, bytes).await.unwrap();
+        drop(balancer);
+        let read = read_header(&mut relay, "10.0.0.5:443".parse().unwrap()).await;
+        let mut rest = Vec::new();
+        relay.read_to_end(&mut rest).await.unwrap();
+        (read, rest)
+    }
+
+    const HELLO: &[u8] = &[0x16, 0x03, 0x01, 0x02, 0x00];
+
+    #[tokio::test]
+    async fn a_v1_header_names_the_student_and_leaves_every_byte_after_it_to_tls() {
+        let header = b"PROXY TCP4 203.0.113.7 10.0.0.9 40000 7443\r\n";
+        let (read, rest) = through(&[&header[..], HELLO].concat()).await;
+        assert_eq!(read.unwrap(), "203.0.113.7:40000".parse().unwrap());
+        assert_eq!(rest, HELLO, "the TLS hello is untouched");
+        let header = b"PROXY TCP6 2001:db8::7 2001:db8::1 40000 7443\r\n";
+        assert_eq!(through(header).await.0.unwrap(), "[2001:db8::7]:40000".parse().unwrap());
+        // A health check keeps the balancer's address.
+        let (read, rest) = through(&[&b"PROXY UNKNOWN\r\n"[..], HELLO].concat()).await;
+        assert_eq!((read.unwrap(), rest.as_slice()), ("10.0.0.5:443".parse().unwrap(), HELLO));
+    }
+
+    #[tokio::test]
+    async fn a_v1_header_that_runs_on_or_names_this_machine_is_refused() {
+        // No end within 107 bytes: refused having read no more than that.
+        let endless = [&b"PROXY TCP4 "[..], &[b'1'; 200][..]].concat();
+        let (read, rest) = through(&endless).await;
+        assert!(read.unwrap_err().to_string().contains("107"));
+        assert_eq!(rest.len(), endless.len() - 107, "read no further than the longest header");
+        assert!(garbled().await.is_err());
+        let this_machine = through(b"PROXY TCP4 127.0.0.1 10.0.0.9 1 7443\r\n").await.0;
+        assert!(this_machine.unwrap_err().to_string().contains("127.0.0.1"));
+    }
+
+    async fn garbled() -> std::io::Result<SocketAddr> {
+        through(b"PROXY TCP4 not an address\r\n").await.0
+    }
+
+    #[tokio::test]
+    async fn a_v2_header_is_still_read_exactly() {
+        let mut header = SIGNATURE.to_vec();
+        header.extend([0x21, 0x11, 0, 12, 203, 0, 113, 8, 10, 0, 0, 9, 0x9c, 0x41, 0x1d, 0x13]);
+        let (read, rest) = through(&[&header[..], HELLO].concat()).await;
+        assert_eq!((read.unwrap(), rest.as_slice()), ("203.0.113.8:40001".parse().unwrap(), HELLO));
     }
 }

@@ -14,7 +14,7 @@ use super::{Inner, Room, encode};
 use crate::engine::names::key;
 use crate::engine::outbox::{Item, Outbox};
 use crate::engine::report::Event;
-use crate::protocol::{Role, ServerMsg, Signed};
+use crate::protocol::{Role, ServerMsg};
 
 /// How many removed students a room remembers for flagging newcomers.
 const REMEMBERED: usize = 256;
@@ -80,14 +80,6 @@ impl Room {
         }
         drop(inner);
         reply.push_or_close(Item::Msg(encode(&ServerMsg::Ok { id, seq: None, durable: None })));
-    }
-
-    /// A relay's copy of the room takes the title the teacher's server publishes, with its signature
-    /// for the epoch it was made in: renamed when that server restarted with another title.
-    pub fn mirror_title(&self, title: &str, title_sig: Option<Signed>) {
-        let mut inner = self.lock();
-        inner.lesson.title = title.to_string();
-        inner.title_sig = title_sig;
     }
 
     /// A relay's copy of the room takes the teacher's server's join details as they change: a new

@@ -15,7 +15,7 @@ use crate::engine::outbox::{Item, Outbox};
 use crate::engine::report::Event;
 use crate::engine::token::{Claims, constant_time_eq, token_hash};
 use crate::now_ms;
-use crate::protocol::{Hello, Role, RoomInfo, RosterEntry, ServerMsg, VERSION, You, close};
+use crate::protocol::{Hello, Role, RosterEntry, ServerMsg, VERSION, You, close};
 
 /// Why a `hello` was refused; each maps to the close code of §3/§10.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -426,11 +426,7 @@ impl Room {
             v: VERSION,
             you,
             token,
-            room: Box::new(RoomInfo {
-                id: self.info.id.clone(),
-                title: inner.lesson.title.clone(),
-                title_sig: inner.title_sig.as_ref().map(|s| s.sig.clone()),
-            }),
+            room: Box::new(self.room_info(inner)),
             seq: inner.seq,
             state: inner.state.clone(),
             heartbeat_ms: self.heartbeat_ms,

@@ -11,9 +11,9 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::partial;
-use super::{Room, encode};
+use super::{Inner, Room, encode};
 use crate::engine::outbox::Item;
-use crate::protocol::{LessonState, Patch, ServerMsg, Signed, close};
+use crate::protocol::{LessonState, Patch, RoomInfo, ServerMsg, Signed, close};
 
 /// A mirror's change did not follow its last one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -172,5 +172,30 @@ impl Room {
     pub fn mirror_position(&self) -> (u64, Option<u64>) {
         let inner = self.lock();
         (inner.seq, inner.signed.as_ref().map(|s| s.epoch))
+    }
+
+    /// A relay's copy of the room takes the title the teacher's server publishes and its signature,
+    /// made for the epoch the copy takes next (renamed when that server restarted with another).
+    pub fn mirror_title(&self, title: &str, title_sig: Option<String>) {
+        let mut inner = self.lock();
+        inner.lesson.title = title.to_string();
+        inner.title_sig = title_sig;
+    }
+
+    /// The room as welcomes and join pages show it now: its title, and on a relay's copy the
+    /// teacher's signature of it, with the epoch of the signed state the copy has, which the
+    /// signature must hold for (section E; never the epoch Redis says).
+    pub fn titled(&self) -> (RoomInfo, Option<u64>) {
+        let inner = self.lock();
+        (self.room_info(&inner), inner.signed.as_ref().map(|s| s.epoch))
+    }
+
+    /// The room as a welcome names it; the caller holds the lock.
+    pub(super) fn room_info(&self, inner: &Inner) -> RoomInfo {
+        RoomInfo {
+            id: self.info.id.clone(),
+            title: inner.lesson.title.clone(),
+            title_sig: inner.title_sig.clone(),
+        }
     }
 }

@@ -87,8 +87,8 @@ struct Inner {
     signed: Option<crate::protocol::Signed>,
     /// A mirror's: the teacher's latest signed beat of this epoch, which its welcome carries.
     beat: Option<crate::protocol::Beat>,
-    /// A mirror's: the teacher's signature of the title (kind 5) and the epoch it holds for.
-    title_sig: Option<crate::protocol::Signed>,
+    /// A mirror's: the teacher's signature of the title (kind 5), for the epoch of `signed`.
+    title_sig: Option<String>,
     /// The documents shown before the current one, the latest last (at most [`RECENT_DOCS`]).
     recent_docs: Vec<String>,
     /// The budget of wrong join codes (`guard`).
@@ -151,8 +151,8 @@ pub struct RoomParts {
     pub heartbeat_ms: u64,
     /// Whether this is a relay's copy of a room on a teacher's server (see `mirror`).
     pub mirror: bool,
-    /// A relay's copy: the teacher's signature of the title and its epoch, passed on in welcomes.
-    pub title_sig: Option<crate::protocol::Signed>,
+    /// A relay's copy: the teacher's signature of the title, passed on in welcomes.
+    pub title_sig: Option<String>,
 }
 
 fn encode(msg: &ServerMsg) -> Bytes {
@@ -233,18 +233,6 @@ impl Room {
     /// see [`Room::titled`]).
     pub fn info(&self) -> &RoomInfo {
         &self.info
-    }
-
-    /// The room as welcomes and join pages show it now: its title, and on a relay's copy the
-    /// teacher's signature of that title with the epoch it holds for (section E).
-    pub fn titled(&self) -> (RoomInfo, Option<u64>) {
-        let inner = self.lock();
-        let info = RoomInfo {
-            id: self.info.id.clone(),
-            title: inner.lesson.title.clone(),
-            title_sig: inner.title_sig.as_ref().map(|s| s.sig.clone()),
-        };
-        (info, inner.title_sig.as_ref().map(|s| s.epoch))
     }
 
     /// The participant id of a student device's own seat in this room (a twin's differs).
