@@ -230,3 +230,43 @@ async fn the_rust_client_opens_a_second_path_and_takes_each_change_once() {
     client.close().await;
     server.stop().await;
 }
+
+/// Behind a load balancer without affinity a second path can land on another relay than its
+/// student's. That relay finds the student online on the first, through the presence each relay
+/// keeps in Redis, takes the path, sends it every change, and closes it once the student has left.
+/// A student online nowhere still gets 4400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_path_landing_on_another_relay_is_taken_there_while_its_student_is_online() {
+    let redis = RedisServer::start().await;
+    let server = bridged(&redis).await;
+    let (relay1, ws1, fp1) = relay(&redis).await;
+    let (relay2, ws2, fp2) = relay(&redis).await;
+    let (mut teacher, _) = server.teacher().await;
+    let room = server.handle.as_ref().unwrap().ready().room.clone();
+    let device = "second-path-device-elsewhere";
+    let hello =
+        json!({"t":"hello","v":1,"role":"student","code":CODE,"name":"Bilal","device":device,"room":room});
+    let (mut first, welcome) = hello_to(&ws1, &fp1, hello).await;
+    // Its presence is written with its join, which the teacher's server has read once it is online.
+    roster_where(&mut teacher, |e| e["remote"] == true && e["online"] == true).await;
+    let (mut path, again) = hello_to(&ws2, &fp2, second(&welcome["token"], device, Some(&room))).await;
+    assert_eq!(again["you"]["id"], welcome["you"]["id"], "{again}");
+    assert_eq!(again["you"]["name"], "Bilal");
+
+    for page in [3, 4] {
+        teacher.send(json!({"t":"set","patch":{"page":page}})).await;
+        let (a, b) = (first.recv_type("patch").await, path.recv_type("patch").await);
+        assert_eq!((a["seq"].clone(), a["signed"].clone()), (b["seq"].clone(), b["signed"].clone()));
+    }
+    assert_eq!(up_entries(&redis, &room, "join").await, 1, "relay 2 announced no student of its own");
+
+    // The student leaves relay 1: relay 2 closes the second path it took for it.
+    first.ws.close(None).await.unwrap();
+    assert_eq!(path.close_code().await, lectern::protocol::close::NORMAL);
+    // Online nowhere now: its token opens no second path on either relay.
+    let mut late = Raw { ws: lectern::client::connect(&ws2, &fp2).await.unwrap() };
+    late.send(second(&welcome["token"], device, Some(&room))).await;
+    assert_eq!(late.close_code().await, lectern::protocol::close::PROTOCOL);
+    relay1.stop().await;
+    relay2.stop().await;
+}

@@ -35,6 +35,29 @@ pub fn up(room: &str) -> String {
     format!("lectern:{{{room}}}:up")
 }
 
+/// Where remote student `pid` of the room is online: `{"relay":…,"addr":…}` ([`At`]), written by
+/// the relay that has its first connection and kept alive by it (it expires unless refreshed), so
+/// that a second path landing on another relay is taken there (PROTOCOL-ADDITIONS N).
+pub fn at(room: &str, pid: &str) -> String {
+    format!("lectern:{{{room}}}:at:{pid}")
+}
+
+/// A student's presence on a relay ([`at`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct At {
+    /// The relay's id (as in the `up` stream).
+    pub relay: String,
+    /// The address of the student's first connection, as the relay counts it (empty when it counts
+    /// none: this machine's own, or behind a balancer that does not say).
+    #[serde(default)]
+    pub addr: String,
+}
+
+/// Deletes key 1 only if it still holds argument 1 (a relay forgets a student's presence only if no
+/// other relay has written it since).
+pub const FORGET_AT: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
 /// The room's budget of wrong join codes, shared by the teacher's server and every relay (a hash:
 /// `tokens`, `at`; see `guesses`).
 pub fn guesses(room: &str) -> String {

@@ -5,7 +5,8 @@
 //!   server fed from Redis ([`follow`]) and checked against the teacher's signatures;
 //! - [`upsink`] writes what their students do back to Redis, and [`entries`] remembers the ids of
 //!   its own entries (a refusal must answer one);
-//! - [`docs`] serves the lessons' documents to remote students.
+//! - [`docs`] serves the lessons' documents to remote students;
+//! - [`whereabouts`] finds a second path's student on the room's other relays.
 //!
 //! It depends on [`crate::cloud`] for Redis and never on the teacher's server.
 
@@ -17,3 +18,4 @@ pub mod follow;
 pub mod mirrors;
 pub mod serve;
 pub mod upsink;
+pub mod whereabouts;

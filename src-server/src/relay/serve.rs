@@ -90,7 +90,7 @@ impl Relay {
         let relay_id = format!("{:016x}", rand::random::<u64>());
         let up = super::upsink::start(
             client.clone(),
-            relay_id,
+            relay_id.clone(),
             config.alive,
             metrics.clone(),
             drain.shutdown.clone(),
@@ -104,6 +104,9 @@ impl Relay {
         // Every relay checks codes within the one budget per room kept in Redis.
         let guesses = crate::cloud::guesses::RedisGuesses::new(client.clone(), host.tracker.clone());
         let _ = host.guesses.set(Arc::new(guesses));
+        // A second path sent here by a balancer finds its student on the room's other relays.
+        let whereabouts = super::whereabouts::RedisWhereabouts::new(client.clone(), relay_id, config.alive);
+        let _ = host.whereabouts.set(Arc::new(whereabouts));
         let state = RelayState {
             host: host.clone(),
             mirrors: mirrors.clone(),

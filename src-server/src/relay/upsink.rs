@@ -86,6 +86,7 @@ pub fn start(
         relay: relay.clone(),
         every: alive.as_millis().to_string(),
         online: HashMap::new(),
+        at_ttl_ms: u64::try_from(alive.as_millis().saturating_mul(3)).unwrap_or(u64::MAX).max(1),
         metrics,
         entries: entries.clone(),
     };
@@ -93,11 +94,13 @@ pub fn start(
     Arc::new(UpSink { tx, resync, relay, entries })
 }
 
-/// A student connected to this relay: its id, name and device.
+/// A student connected to this relay: its id, name and device, and its presence as written to
+/// Redis for the room's other relays (`keys::at`).
 struct Online {
     pid: String,
     name: String,
     device: String,
+    at: String,
 }
 
 struct Writer {
@@ -106,6 +109,8 @@ struct Writer {
     every: String,
     /// Who is connected, by room and connection (connection ids count per room).
     online: HashMap<(String, u64), Online>,
+    /// How long a student's presence is kept in Redis unless written again: three `alive`s.
+    at_ttl_ms: u64,
     metrics: Metrics,
     entries: Arc<OwnEntries>,
 }
@@ -151,6 +156,13 @@ impl Writer {
                     for room in rooms {
                         let fields = [("k", "alive"), ("relay", &self.relay), ("every", &self.every)];
                         keys::add_entry(&mut pipe, &keys::up(room), &fields);
+                    }
+                    // Each student's presence, for second paths that land on another relay.
+                    let mut said = BTreeSet::new();
+                    for ((room, _), online) in &self.online {
+                        if said.insert((room, &online.pid)) {
+                            self.say_at(&mut pipe, room, online);
+                        }
                     }
                 }
                 _ = shutdown.cancelled() => return,
@@ -220,7 +232,7 @@ impl Writer {
         let room = report.room.to_string();
         let relay = self.relay.as_str();
         match report.event {
-            Event::Joined { conn, pid, name, device, role: Role::Student, .. } => {
+            Event::Joined { conn, pid, name, device, addr, role: Role::Student, .. } => {
                 let n = conn.to_string();
                 let fields = [
                     ("k", "join"),
@@ -235,13 +247,28 @@ impl Writer {
                 let key = (room.clone(), conn);
                 self.entries.pending(std::slice::from_ref(&key));
                 kept.push(vec![key]);
-                self.online.insert((room, conn), Online { pid, name, device });
+                let at = keys::At {
+                    relay: relay.to_string(),
+                    addr: addr.map(|a| a.to_string()).unwrap_or_default(),
+                };
+                let online = Online { pid, name, device, at: serde_json::to_string(&at).unwrap_or_default() };
+                self.say_at(pipe, &room, &online);
+                self.online.insert((room, conn), online);
             }
             Event::Left { conn, .. } => {
                 self.entries.left(&(room.clone(), conn));
                 if let Some(gone) = self.online.remove(&(room.clone(), conn)) {
                     let fields = [("k", "leave"), ("relay", relay), ("pid", gone.pid.as_str())];
                     keys::add_entry(pipe, &keys::up(&room), &fields);
+                    // Its last connection here: its presence goes, unless another relay has it now.
+                    if !self.online.iter().any(|((r, _), o)| *r == room && o.pid == gone.pid) {
+                        pipe.cmd("EVAL")
+                            .arg(keys::FORGET_AT)
+                            .arg(1)
+                            .arg(keys::at(&room, &gone.pid))
+                            .arg(&gone.at)
+                            .ignore();
+                    }
                 }
             }
             Event::Hand { pid, up, .. } => {
@@ -262,6 +289,12 @@ impl Writer {
             }
             _ => {}
         }
+    }
+
+    /// Says in Redis, for the room's other relays, that this student is online here.
+    fn say_at(&self, pipe: &mut redis::Pipeline, room: &str, online: &Online) {
+        let key = keys::at(room, &online.pid);
+        pipe.cmd("SET").arg(key).arg(&online.at).arg("PX").arg(self.at_ttl_ms).ignore();
     }
 
     /// Adds the entries that say whom this relay has in `room`: `reset`, `here` for each (with its

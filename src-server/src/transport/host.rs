@@ -47,6 +47,27 @@ pub trait Rooms: Send + Sync {
     }
 }
 
+/// What the room's other relays say of a student whose second path landed here without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presence {
+    /// Online on another relay, its first connection from this address (`None`: not counted).
+    Elsewhere(Option<std::net::IpAddr>),
+    /// Online on no relay (or on this one's word only, which this relay knows better).
+    Gone,
+    /// Redis could not be asked.
+    Unknown,
+}
+
+/// Where a room's remote students are online across its relays (through Redis): a second path
+/// (PROTOCOL-ADDITIONS N) that a load balancer sends to another relay than its student's is taken
+/// there, and closed once the student has left.
+pub trait Whereabouts: Send + Sync {
+    /// Where student `pid` of room `room` is online.
+    fn find<'a>(&'a self, room: &'a str, pid: &'a str) -> GuessFuture<'a, Presence>;
+    /// How often a second path taken for a student elsewhere checks that it still is.
+    fn every(&self) -> std::time::Duration;
+}
+
 /// Hellos for a room nobody has published that one address may make in a minute (a class behind one
 /// NAT, each retrying every few seconds while its teacher's server reconnects, fits).
 pub const UNPUBLISHED_PER_MINUTE: u32 = 600;
@@ -104,6 +125,8 @@ pub struct Host {
     pub bodies: crate::transport::body::Budget,
     /// The rooms' shared budgets of wrong codes, once there is a Redis to keep them (set once).
     pub guesses: std::sync::OnceLock<Arc<dyn SharedGuesses>>,
+    /// A relay's: where its rooms' students are online on other relays (set once).
+    pub whereabouts: std::sync::OnceLock<Arc<dyn Whereabouts>>,
 }
 
 impl Host {
@@ -130,6 +153,7 @@ impl Host {
             rooms,
             bodies: crate::transport::body::Budget::default(),
             guesses: std::sync::OnceLock::new(),
+            whereabouts: std::sync::OnceLock::new(),
         }
     }
 }

@@ -57,13 +57,17 @@ pub enum JoinError {
     /// This student opened too many second paths this minute: close 4029.
     #[error("too many second paths opened; the first one still works")]
     TooManySecondPaths,
+    /// A second path to a relay's copy of the room whose student (this participant id) is not
+    /// online here: the relay asks where it is (`Room::enter_second_elsewhere`), else close 4400.
+    #[error("a second path needs its student online: resume on the first one, then open it")]
+    NotHere(String),
 }
 
 impl JoinError {
     /// The close code for this refusal (the reason is the error's text).
     pub fn close_code(&self) -> u16 {
         match self {
-            JoinError::BadRequest(_) => close::PROTOCOL,
+            JoinError::BadRequest(_) | JoinError::NotHere(_) => close::PROTOCOL,
             JoinError::Version(_) => close::VERSION,
             JoinError::Credentials => close::BAD_CREDENTIALS,
             JoinError::Kicked => close::KICKED,
@@ -291,7 +295,7 @@ impl Room {
     }
 
     /// Who a `hello` proves to be: the participant of a resume token, or a new claim by key or code.
-    fn claims(&self, hello: &Hello) -> Result<Claims, JoinError> {
+    pub(super) fn claims(&self, hello: &Hello) -> Result<Claims, JoinError> {
         let Checked { role, device, name } = check_fields(hello)?;
         if let Some(token) = hello.resume.as_deref() {
             let claims = self.tokens.verify(token).ok_or(JoinError::Credentials)?;

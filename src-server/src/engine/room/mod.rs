@@ -99,6 +99,8 @@ struct Inner {
     lookalikes: admission::Lookalikes,
     /// Participant ids given afresh to another holder, and when: older tokens for them are refused.
     reissued: HashMap<String, u64>,
+    /// A relay's copy: second paths opened this minute by students online on another relay.
+    second_opens_elsewhere: HashMap<String, (u64, u32)>,
 }
 
 /// How many documents shown before the current one a student may still fetch.
@@ -212,6 +214,7 @@ impl Room {
                 remote_conns: HashMap::new(),
                 lookalikes: admission::Lookalikes::default(),
                 reissued: HashMap::new(),
+                second_opens_elsewhere: HashMap::new(),
                 recent_docs: Vec::new(),
                 // A relay's students hear of the teacher through the teacher's server's changes.
                 teachers_online: usize::from(mirror),

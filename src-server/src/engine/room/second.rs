@@ -59,6 +59,10 @@ impl Room {
             return Err(JoinError::Credentials);
         }
         let Some(p) = inner.participants.get_mut(&claims.pid).filter(|p| p.conn.is_some()) else {
+            // A relay's copy: behind a load balancer the student may be online on another relay.
+            if self.mirror {
+                return Err(JoinError::NotHere(claims.pid.clone()));
+            }
             return Err(bad("a second path needs its student online: resume on the first one, then open it"));
         };
         // A second path comes from where its student is (one device, one home): a token read off
@@ -70,21 +74,56 @@ impl Room {
         {
             return Err(bad("a second path must come from the address of the student's first connection"));
         }
-        let now = now_ms();
-        let (since, opened) = &mut p.second_opens;
-        if now.saturating_sub(*since) >= 60_000 {
-            (*since, *opened) = (now, 0);
-        }
-        if *opened >= SECOND_OPENS_PER_MINUTE {
-            return Err(JoinError::TooManySecondPaths);
-        }
-        *opened += 1;
+        count_open(&mut p.second_opens)?;
         let you = You { id: p.id.clone(), role: Role::Student, name: p.name.clone() };
-        Self::close_second(&mut inner, &claims.pid, close::REPLACED, "replaced by a newer second path");
+        Ok(self.open_second(&mut inner, claims, you, addr))
+    }
+
+    /// Opens a second path on a relay's copy of the room for a student whose first connection is on
+    /// another relay of the room, from `first` (its address as that relay counts it), as the room's
+    /// presence in Redis says (`transport::host::Whereabouts`). The same rules hold as for
+    /// [`Room::enter_second`], the student's own token included; the caller closes the path once the
+    /// student is no longer there.
+    pub fn enter_second_elsewhere(
+        &self,
+        hello: &crate::protocol::Hello,
+        addr: Option<IpAddr>,
+        first: Option<IpAddr>,
+    ) -> Result<Joined, JoinError> {
+        let claims = self.claims(hello)?;
+        if !hello.second || hello.resume.is_none() || claims.role != Role::Student || !self.mirror {
+            return Err(bad("a second path needs \"resume\", the token of a student who is online"));
+        }
+        let mut inner = self.lock();
+        if inner.state.ended {
+            return Err(JoinError::Ended);
+        }
+        if inner.revoked.contains(&claims.pid) || inner.outdated(&claims) {
+            return Err(JoinError::Credentials);
+        }
+        let addr = addr.and_then(crate::engine::rate::counted);
+        if let (Some(first), Some(here)) = (first.and_then(crate::engine::rate::counted), addr)
+            && first != here
+        {
+            return Err(bad("a second path must come from the address of the student's first connection"));
+        }
+        // Counted per student as on its first relay; forgotten a minute on, so a holder of many
+        // tokens fills the map no faster than it is emptied.
+        let now = now_ms();
+        inner.second_opens_elsewhere.retain(|_, (since, _)| now.saturating_sub(*since) < 60_000);
+        count_open(inner.second_opens_elsewhere.entry(claims.pid.clone()).or_insert((now, 0)))?;
+        let you = You { id: claims.pid.clone(), role: Role::Student, name: claims.name.clone() };
+        Ok(self.open_second(&mut inner, &claims, you, addr))
+    }
+
+    /// Opens the second path (a newer one replaces the student's last), and queues its `welcome`;
+    /// the caller holds the lock.
+    fn open_second(&self, inner: &mut Inner, claims: &Claims, you: You, addr: Option<IpAddr>) -> Joined {
+        Self::close_second(inner, &claims.pid, close::REPLACED, "replaced by a newer second path");
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let outbox = Arc::new(Outbox::new(self.limits.queue_capacity));
         let token = self.tokens.issue(claims);
-        outbox.push(Item::Msg(encode(&self.welcome(&inner, you, token))));
+        outbox.push(Item::Msg(encode(&self.welcome(inner, you, token))));
         inner.members.push(Member {
             conn,
             role: Role::Student,
@@ -92,7 +131,13 @@ impl Room {
             addr,
             second_of: Some(claims.pid.clone()),
         });
-        Ok(Joined { conn, pid: claims.pid.clone(), role: Role::Student, outbox, second: true })
+        Joined { conn, pid: claims.pid.clone(), role: Role::Student, outbox, second: true }
+    }
+
+    /// Whether connection `conn` is still a member here (a second path taken for a student on
+    /// another relay is checked on until it is not).
+    pub fn has_member(&self, conn: u64) -> bool {
+        self.lock().members.iter().any(|m| m.conn == conn)
     }
 
     /// Removes a closed second path. Nothing is reported: the student's seat is its first path's.
@@ -110,4 +155,17 @@ impl Room {
             !theirs
         });
     }
+}
+
+/// Counts one more second path opened this minute in `(since, opened)`, or refuses it.
+fn count_open((since, opened): &mut (u64, u32)) -> Result<(), JoinError> {
+    let now = now_ms();
+    if now.saturating_sub(*since) >= 60_000 {
+        (*since, *opened) = (now, 0);
+    }
+    if *opened >= SECOND_OPENS_PER_MINUTE {
+        return Err(JoinError::TooManySecondPaths);
+    }
+    *opened += 1;
+    Ok(())
 }

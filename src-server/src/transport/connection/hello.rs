@@ -297,10 +297,17 @@ async fn admit_to(
     if shared == Shared::Spent {
         return Err(join_refusal(JoinError::WaitingRoom, app, addr, false));
     }
+    let second = hello.second.then(|| hello.clone());
     let joined = room.join(hello, addr, remote);
     if !matches!(joined, Err(JoinError::Credentials)) {
         shared.give_back(app, &room);
     }
+    let joined = match (joined, second) {
+        (Err(JoinError::NotHere(pid)), Some(hello)) => {
+            super::elsewhere::second_path(app, &room, &hello, &pid, addr).await
+        }
+        (joined, _) => joined,
+    };
     match joined {
         Ok(joined) => Ok((joined, room)),
         Err(e) => Err(join_refusal(e, app, addr, code_claim)),

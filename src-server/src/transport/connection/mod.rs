@@ -16,6 +16,7 @@ use axum::response::Response;
 use futures_util::StreamExt;
 use futures_util::stream::{SplitSink, SplitStream};
 
+mod elsewhere;
 mod hello;
 mod knock;
 mod read;

@@ -1,0 +1,46 @@
+//! Where a room's remote students are online across its relays, read from the presence each relay
+//! writes for its own students (`keys::at`, written by [`super::upsink`]): a second path that a load
+//! balancer sends to another relay than its student's is taken there (PROTOCOL-ADDITIONS N).
+
+use std::time::Duration;
+
+use crate::cloud::connect::Redis;
+use crate::cloud::keys;
+use crate::transport::host::{GuessFuture, Presence, Whereabouts};
+
+/// Reads students' presence from Redis for relay `relay`.
+pub struct RedisWhereabouts {
+    client: Redis,
+    relay: String,
+    every: Duration,
+}
+
+impl RedisWhereabouts {
+    /// For relay `relay` (its id in the `up` streams), whose presence entries are written every
+    /// `every`: a second path taken for a student elsewhere is checked on as often.
+    pub fn new(client: Redis, relay: String, every: Duration) -> RedisWhereabouts {
+        RedisWhereabouts { client, relay, every }
+    }
+}
+
+impl Whereabouts for RedisWhereabouts {
+    fn find<'a>(&'a self, room: &'a str, pid: &'a str) -> GuessFuture<'a, Presence> {
+        Box::pin(async move {
+            let Ok(mut conn) = self.client.connect().await else { return Presence::Unknown };
+            let at: redis::RedisResult<Option<String>> =
+                redis::cmd("GET").arg(keys::at(room, pid)).query_async(&mut conn).await;
+            match at {
+                Err(_) => Presence::Unknown,
+                Ok(at) => match at.and_then(|a| serde_json::from_str::<keys::At>(&a).ok()) {
+                    // This relay's own word: it knows better (the student is not here).
+                    Some(at) if at.relay != self.relay => Presence::Elsewhere(at.addr.parse().ok()),
+                    _ => Presence::Gone,
+                },
+            }
+        })
+    }
+
+    fn every(&self) -> Duration {
+        self.every
+    }
+}
