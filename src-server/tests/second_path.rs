@@ -260,9 +260,18 @@ async fn a_second_path_landing_on_another_relay_is_taken_there_while_its_student
     }
     assert_eq!(up_entries(&redis, &room, "join").await, 1, "relay 2 announced no student of its own");
 
+    // The student resumes on relay 1: the second path goes with the replaced first (4409), as on
+    // the student's own relay.
+    let resume =
+        json!({"t":"hello","v":1,"role":"student","resume":welcome["token"],"device":device,"room":room});
+    let (mut first, welcome) = hello_to(&ws1, &fp1, resume).await;
+    assert_eq!(path.close_code().await, lectern::protocol::close::REPLACED);
+    let (mut path, _) = hello_to(&ws2, &fp2, second(&welcome["token"], device, Some(&room))).await;
+    teacher.send(json!({"t":"set","patch":{"page":5}})).await;
+    assert_eq!(first.recv_type("patch").await["seq"], path.recv_type("patch").await["seq"]);
     // The student leaves relay 1: relay 2 closes the second path it took for it.
     first.ws.close(None).await.unwrap();
-    assert_eq!(path.close_code().await, lectern::protocol::close::NORMAL);
+    assert_eq!(path.close_code().await, lectern::protocol::close::REPLACED);
     // Online nowhere now: its token opens no second path on either relay.
     let mut late = Raw { ws: lectern::client::connect(&ws2, &fp2).await.unwrap() };
     late.send(second(&welcome["token"], device, Some(&room))).await;

@@ -51,7 +51,16 @@ pub struct At {
     /// none: this machine's own, or behind a balancer that does not say).
     #[serde(default)]
     pub addr: String,
+    /// The first connection's number on that relay: another relay closes the second path it took
+    /// for the student once this changes (a resume replaced the first connection).
+    #[serde(default)]
+    pub conn: u64,
 }
+
+/// Writes key 1 as argument 1 for argument 2 ms, unless another relay wrote it since (it holds
+/// something else): a relay's refresh never takes a student back from the relay it moved to.
+pub const REFRESH_AT: &str = "local v = redis.call('GET', KEYS[1]) \
+    if not v or v == ARGV[1] then return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end return 0";
 
 /// Deletes key 1 only if it still holds argument 1 (a relay forgets a student's presence only if no
 /// other relay has written it since).

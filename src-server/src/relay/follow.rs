@@ -63,8 +63,8 @@ pub(super) async fn follow(mirrors: Arc<FeedParts>, room: Arc<Room>, mut last: S
     // A `details` entry was read and the details not yet read again (kept across a Redis failure).
     let mut details = false;
     loop {
-        let (teachers, students) = room.online();
-        if teachers + students > 0 {
+        // Any connection keeps the copy, a second path for a student on another relay included.
+        if room.has_members() {
             idle_since = None;
         } else if idle_since.get_or_insert_with(tokio::time::Instant::now).elapsed() > IDLE {
             mirrors.drop_room(&room, "no students");

@@ -157,11 +157,12 @@ impl Writer {
                         let fields = [("k", "alive"), ("relay", &self.relay), ("every", &self.every)];
                         keys::add_entry(&mut pipe, &keys::up(room), &fields);
                     }
-                    // Each student's presence, for second paths that land on another relay.
+                    // Each student's presence, for second paths that land on another relay, unless
+                    // it has moved to another relay (or connection) since.
                     let mut said = BTreeSet::new();
                     for ((room, _), online) in &self.online {
                         if said.insert((room, &online.pid)) {
-                            self.say_at(&mut pipe, room, online);
+                            self.refresh_at(&mut pipe, room, &online.pid, &online.at);
                         }
                     }
                 }
@@ -233,6 +234,12 @@ impl Writer {
         let relay = self.relay.as_str();
         match report.event {
             Event::Joined { conn, pid, name, device, addr, role: Role::Student, .. } => {
+                // Its presence first, in the same batch: once the teacher's server has read the
+                // join, the room's other relays find the student too.
+                let addr = addr.map(|a| a.to_string()).unwrap_or_default();
+                let at = keys::At { relay: relay.to_string(), addr, conn };
+                let at = serde_json::to_string(&at).unwrap_or_default();
+                self.say_at(pipe, &room, &pid, &at);
                 let n = conn.to_string();
                 let fields = [
                     ("k", "join"),
@@ -247,13 +254,7 @@ impl Writer {
                 let key = (room.clone(), conn);
                 self.entries.pending(std::slice::from_ref(&key));
                 kept.push(vec![key]);
-                let at = keys::At {
-                    relay: relay.to_string(),
-                    addr: addr.map(|a| a.to_string()).unwrap_or_default(),
-                };
-                let online = Online { pid, name, device, at: serde_json::to_string(&at).unwrap_or_default() };
-                self.say_at(pipe, &room, &online);
-                self.online.insert((room, conn), online);
+                self.online.insert((room, conn), Online { pid, name, device, at });
             }
             Event::Left { conn, .. } => {
                 self.entries.left(&(room.clone(), conn));
@@ -291,10 +292,17 @@ impl Writer {
         }
     }
 
-    /// Says in Redis, for the room's other relays, that this student is online here.
-    fn say_at(&self, pipe: &mut redis::Pipeline, room: &str, online: &Online) {
-        let key = keys::at(room, &online.pid);
-        pipe.cmd("SET").arg(key).arg(&online.at).arg("PX").arg(self.at_ttl_ms).ignore();
+    /// Says in Redis, for the room's other relays, that student `pid` is online here (`at`): on a
+    /// join, whichever relay had it before.
+    fn say_at(&self, pipe: &mut redis::Pipeline, room: &str, pid: &str, at: &str) {
+        pipe.cmd("SET").arg(keys::at(room, pid)).arg(at).arg("PX").arg(self.at_ttl_ms).ignore();
+    }
+
+    /// Says it again (every `alive`, and after Redis was away), unless the student has joined on
+    /// another relay or connection since.
+    fn refresh_at(&self, pipe: &mut redis::Pipeline, room: &str, pid: &str, at: &str) {
+        let key = keys::at(room, pid);
+        pipe.cmd("EVAL").arg(keys::REFRESH_AT).arg(1).arg(key).arg(at).arg(self.at_ttl_ms).ignore();
     }
 
     /// Adds the entries that say whom this relay has in `room`: `reset`, `here` for each (with its
@@ -308,6 +316,8 @@ impl Writer {
         }
         keys::add_entry(pipe, &stream, &[("k", "reset"), ("relay", relay), ("every", &self.every)]);
         for (pid, (online, conns)) in here {
+            // Its presence may have expired while Redis was away.
+            self.refresh_at(pipe, room, pid, &online.at);
             let n = conns.len().to_string();
             let keys: Vec<_> = conns.iter().map(|c| (room.to_string(), *c)).collect();
             self.entries.pending(&keys);

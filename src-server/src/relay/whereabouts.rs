@@ -8,7 +8,7 @@ use crate::cloud::connect::Redis;
 use crate::cloud::keys;
 use crate::transport::host::{GuessFuture, Presence, Whereabouts};
 
-/// Reads students' presence from Redis for relay `relay`.
+/// The relay's side of [`Whereabouts`]: it asks Redis on the relay's shared connection.
 pub struct RedisWhereabouts {
     client: Redis,
     relay: String,
@@ -29,13 +29,12 @@ impl Whereabouts for RedisWhereabouts {
             let Ok(mut conn) = self.client.connect().await else { return Presence::Unknown };
             let at: redis::RedisResult<Option<String>> =
                 redis::cmd("GET").arg(keys::at(room, pid)).query_async(&mut conn).await;
-            match at {
-                Err(_) => Presence::Unknown,
-                Ok(at) => match at.and_then(|a| serde_json::from_str::<keys::At>(&a).ok()) {
-                    // This relay's own word: it knows better (the student is not here).
-                    Some(at) if at.relay != self.relay => Presence::Elsewhere(at.addr.parse().ok()),
-                    _ => Presence::Gone,
-                },
+            let Ok(at) = at else { return Presence::Unknown };
+            let Some(first) = at else { return Presence::Gone };
+            match serde_json::from_str::<keys::At>(&first) {
+                // This relay's own word: it knows better (the student is not here).
+                Ok(at) if at.relay != self.relay => Presence::Elsewhere { addr: at.addr.parse().ok(), first },
+                _ => Presence::Gone,
             }
         })
     }

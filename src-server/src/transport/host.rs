@@ -50,8 +50,14 @@ pub trait Rooms: Send + Sync {
 /// What the room's other relays say of a student whose second path landed here without it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Presence {
-    /// Online on another relay, its first connection from this address (`None`: not counted).
-    Elsewhere(Option<std::net::IpAddr>),
+    /// Online on another relay, its first connection from `addr` (`None`: not counted); `first`
+    /// names that connection, and changes when a resume replaces it.
+    Elsewhere {
+        /// The first connection's address.
+        addr: Option<std::net::IpAddr>,
+        /// Which relay and connection it is.
+        first: String,
+    },
     /// Online on no relay (or on this one's word only, which this relay knows better).
     Gone,
     /// Redis could not be asked.
@@ -72,7 +78,7 @@ pub trait Whereabouts: Send + Sync {
 /// NAT, each retrying every few seconds while its teacher's server reconnects, fits).
 pub const UNPUBLISHED_PER_MINUTE: u32 = 600;
 
-/// A future a [`SharedGuesses`] answers with.
+/// A future a [`SharedGuesses`] or [`Whereabouts`] answers with.
 pub type GuessFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A room's budget of wrong join codes shared by every process that admits to it (the teacher's

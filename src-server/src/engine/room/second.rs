@@ -140,6 +140,12 @@ impl Room {
         self.lock().members.iter().any(|m| m.conn == conn)
     }
 
+    /// Whether anyone is connected: a relay keeps its copy of the room while so (a second path for
+    /// a student on another relay counts).
+    pub fn has_members(&self) -> bool {
+        !self.lock().members.is_empty()
+    }
+
     /// Removes a closed second path. Nothing is reported: the student's seat is its first path's.
     pub fn leave_second(&self, conn: u64) {
         self.lock().members.retain(|m| m.conn != conn);

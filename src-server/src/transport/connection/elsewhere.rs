@@ -23,9 +23,13 @@ pub(super) async fn second_path(
     let not_here = || JoinError::BadRequest(JoinError::NotHere(pid.to_string()).to_string());
     let Some(whereabouts) = app.whereabouts.get().cloned() else { return Err(not_here()) };
     let id = room.info().id.clone();
-    let Presence::Elsewhere(first) = whereabouts.find(&id, pid).await else { return Err(not_here()) };
-    let joined = room.enter_second_elsewhere(hello, addr, first)?;
-    // Checked on while it is open; a Redis that does not answer closes nothing.
+    let Presence::Elsewhere { addr: first_addr, first } = whereabouts.find(&id, pid).await else {
+        return Err(not_here());
+    };
+    let joined = room.enter_second_elsewhere(hello, addr, first_addr)?;
+    // Checked on while it is open: it goes with its student's first connection, as on the student's
+    // own relay (4409), once that has closed or a resume has replaced it. A Redis that does not
+    // answer closes nothing.
     let (room, pid, conn, outbox) = (room.clone(), pid.to_string(), joined.conn, joined.outbox.clone());
     let (shutdown, every) = (app.shutdown.clone(), whereabouts.every());
     app.tracker.spawn(async move {
@@ -37,9 +41,13 @@ pub(super) async fn second_path(
             if outbox.is_closing() || !room.has_member(conn) {
                 return;
             }
-            if whereabouts.find(&id, &pid).await == Presence::Gone {
-                outbox.close(close::NORMAL, "its student is no longer in the lesson");
-                return;
+            match whereabouts.find(&id, &pid).await {
+                Presence::Unknown => {}
+                Presence::Elsewhere { first: now, .. } if now == first => {}
+                _ => {
+                    outbox.close(close::REPLACED, "its student's first connection closed or was replaced");
+                    return;
+                }
             }
         }
     });
