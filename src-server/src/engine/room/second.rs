@@ -82,8 +82,9 @@ impl Room {
     /// Opens a second path on a relay's copy of the room for a student whose first connection is on
     /// another relay of the room, from `first` (its address as that relay counts it), as the room's
     /// presence in Redis says (`transport::host::Whereabouts`). The same rules hold as for
-    /// [`Room::enter_second`], the student's own token included; the caller closes the path once the
-    /// student is no longer there.
+    /// [`Room::enter_second`], the student's own token included (the caller has counted it with
+    /// [`Room::count_second_elsewhere`]); the caller closes the path once the student is no longer
+    /// there.
     pub fn enter_second_elsewhere(
         &self,
         hello: &crate::protocol::Hello,
@@ -107,13 +108,19 @@ impl Room {
         {
             return Err(bad("a second path must come from the address of the student's first connection"));
         }
-        // Counted per student as on its first relay; forgotten a minute on, so a holder of many
-        // tokens fills the map no faster than it is emptied.
-        let now = now_ms();
-        inner.second_opens_elsewhere.retain(|_, (since, _)| now.saturating_sub(*since) < 60_000);
-        count_open(inner.second_opens_elsewhere.entry(claims.pid.clone()).or_insert((now, 0)))?;
         let you = You { id: claims.pid.clone(), role: Role::Student, name: claims.name.clone() };
         Ok(self.open_second(&mut inner, &claims, you, addr))
+    }
+
+    /// Counts a second path asked of this relay's copy for student `pid` (its token checked), whom
+    /// another relay may have: before Redis is asked where the student is, so that a token holder's
+    /// hellos cost Redis at most twenty reads a minute. Counted per student as on its first relay,
+    /// and forgotten a minute on, so a holder of many tokens fills the count no faster than it empties.
+    pub fn count_second_elsewhere(&self, pid: &str) -> Result<(), JoinError> {
+        let mut inner = self.lock();
+        let now = now_ms();
+        inner.second_opens_elsewhere.retain(|_, (since, _)| now.saturating_sub(*since) < 60_000);
+        count_open(inner.second_opens_elsewhere.entry(pid.to_string()).or_insert((now, 0)))
     }
 
     /// Opens the second path (a newer one replaces the student's last), and queues its `welcome`;

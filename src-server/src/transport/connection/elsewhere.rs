@@ -22,6 +22,8 @@ pub(super) async fn second_path(
 ) -> Result<Joined, JoinError> {
     let not_here = || JoinError::BadRequest(JoinError::NotHere(pid.to_string()).to_string());
     let Some(whereabouts) = app.whereabouts.get().cloned() else { return Err(not_here()) };
+    // Counted before Redis is asked: a token holder's hellos cost Redis twenty reads a minute at most.
+    room.count_second_elsewhere(pid)?;
     let id = room.info().id.clone();
     let Presence::Elsewhere { addr: first_addr, first } = whereabouts.find(&id, pid).await else {
         return Err(not_here());

@@ -189,3 +189,35 @@ async fn a_student_opening_second_paths_in_a_loop_is_refused() {
     assert_eq!(sent(&room, &aisha.outbox).closed(), None);
     assert_eq!(room.online(), (0, 1));
 }
+
+/// On a relay's copy, a student who is not online here may be on another relay: the room says so
+/// (with the student's id, its token checked) for the relay to ask Redis, and such asks are counted
+/// per student before Redis is asked, twenty a minute. A student online on another relay gets its
+/// second path here with its own name; a forged token never gets that far.
+#[tokio::test(start_paused = true)]
+async fn a_relays_copy_hands_a_second_path_for_a_student_elsewhere_to_the_relay_counted() {
+    let home = mirror();
+    let aisha = home.join(student(CODE, "Aisha", &device(1)), lan(1), true).unwrap();
+    let token = token_of(&home, &aisha);
+    // Another relay's copy of the same room, where Aisha is not.
+    let other = mirror();
+    let forged = second("not-a-token", &device(1));
+    assert_eq!(other.join(forged, lan(1), true).unwrap_err(), JoinError::Credentials);
+    assert_eq!(
+        other.join(second(&token, &device(1)), lan(1), true).unwrap_err(),
+        JoinError::NotHere(aisha.pid.clone())
+    );
+    for _ in 0..crate::engine::room::second::SECOND_OPENS_PER_MINUTE {
+        other.count_second_elsewhere(&aisha.pid).unwrap();
+    }
+    assert_eq!(other.count_second_elsewhere(&aisha.pid).unwrap_err(), JoinError::TooManySecondPaths);
+    other.count_second_elsewhere("r-someone-else").unwrap();
+    let opened = other.enter_second_elsewhere(&second(&token, &device(1)), lan(1), lan(1)).unwrap();
+    assert!(opened.second);
+    let welcome = sent(&other, &opened.outbox);
+    assert!(matches!(&welcome.frames[0], ServerMsg::Welcome { you, .. } if you.name == "Aisha"));
+    assert_eq!(other.online(), (0, 0), "it holds no seat there either");
+    // From another address than the first connection's: refused.
+    let elsewhere = other.enter_second_elsewhere(&second(&token, &device(1)), lan(2), lan(1));
+    assert!(matches!(elsewhere, Err(JoinError::BadRequest(_))));
+}
