@@ -52,12 +52,7 @@ impl Room {
             return Err(bad("this server takes no second path"));
         }
         let mut inner = self.lock();
-        if inner.state.ended {
-            return Err(JoinError::Ended);
-        }
-        if inner.revoked.contains(&claims.pid) || inner.outdated(claims) {
-            return Err(JoinError::Credentials);
-        }
+        still_admits(&inner, claims)?;
         let Some(p) = inner.participants.get_mut(&claims.pid).filter(|p| p.conn.is_some()) else {
             // A relay's copy: behind a load balancer the student may be online on another relay.
             if self.mirror {
@@ -69,11 +64,7 @@ impl Room {
         // another's screen does not make a silent listener elsewhere. This machine's own
         // connections, and a relay's behind a balancer that does not name them, are not told apart.
         let addr = addr.and_then(crate::engine::rate::counted);
-        if let (Some(first), Some(here)) = (p.addr, addr)
-            && first != here
-        {
-            return Err(bad("a second path must come from the address of the student's first connection"));
-        }
+        from_first_address(p.addr, addr)?;
         count_open(&mut p.second_opens)?;
         let you = You { id: p.id.clone(), role: Role::Student, name: p.name.clone() };
         Ok(self.open_second(&mut inner, claims, you, addr))
@@ -96,18 +87,9 @@ impl Room {
             return Err(bad("a second path needs \"resume\", the token of a student who is online"));
         }
         let mut inner = self.lock();
-        if inner.state.ended {
-            return Err(JoinError::Ended);
-        }
-        if inner.revoked.contains(&claims.pid) || inner.outdated(&claims) {
-            return Err(JoinError::Credentials);
-        }
+        still_admits(&inner, &claims)?;
         let addr = addr.and_then(crate::engine::rate::counted);
-        if let (Some(first), Some(here)) = (first.and_then(crate::engine::rate::counted), addr)
-            && first != here
-        {
-            return Err(bad("a second path must come from the address of the student's first connection"));
-        }
+        from_first_address(first.and_then(crate::engine::rate::counted), addr)?;
         let you = You { id: claims.pid.clone(), role: Role::Student, name: claims.name.clone() };
         Ok(self.open_second(&mut inner, &claims, you, addr))
     }
@@ -181,4 +163,27 @@ fn count_open((since, opened): &mut (u64, u32)) -> Result<(), JoinError> {
     }
     *opened += 1;
     Ok(())
+}
+
+/// Whether the lesson still admits the student `claims` names: not ended, not removed, and its
+/// token not outdated by a newer one given to another holder.
+fn still_admits(inner: &Inner, claims: &Claims) -> Result<(), JoinError> {
+    if inner.state.ended {
+        return Err(JoinError::Ended);
+    }
+    if inner.revoked.contains(&claims.pid) || inner.outdated(claims) {
+        return Err(JoinError::Credentials);
+    }
+    Ok(())
+}
+
+/// Whether a second path from `here` comes from where its student's first connection is, both as
+/// the per-address limits count them (uncounted addresses are not told apart).
+fn from_first_address(first: Option<IpAddr>, here: Option<IpAddr>) -> Result<(), JoinError> {
+    match (first, here) {
+        (Some(first), Some(here)) if first != here => {
+            Err(bad("a second path must come from the address of the student's first connection"))
+        }
+        _ => Ok(()),
+    }
 }
